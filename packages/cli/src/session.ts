@@ -1,0 +1,110 @@
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+	type Catalog,
+	type Clock,
+	DEFAULT_CATALOG_URI,
+	DEFAULT_CONFIG_FILE,
+	Engine,
+	HoldfastError,
+	type Logger,
+	loadConfigFile,
+	ManualClock,
+	openCatalog,
+	type ParsedConfig,
+	PluginHost,
+	readSecret,
+	SinkLogger,
+	SystemClock,
+} from "@holdfast/core";
+
+export interface GlobalOptions {
+	config?: string;
+	now?: string;
+	json?: boolean;
+	quiet?: boolean;
+	verbose?: boolean;
+	progress?: boolean;
+	passwordFile?: string;
+}
+
+/** Everything one command needs: the config, the started plugin host, the engine. */
+export interface Session {
+	readonly loaded: ParsedConfig;
+	readonly host: PluginHost;
+	readonly engine: Engine;
+	readonly clock: Clock;
+	readonly logger: Logger;
+	readonly catalog: Catalog;
+	close(): Promise<void>;
+}
+
+/** The CLI's own install, where the bundled plugins live when the config's folder has none. */
+const CLI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+export function configPath(options: GlobalOptions): string {
+	return options.config ?? process.env.HOLDFAST_CONFIG ?? DEFAULT_CONFIG_FILE;
+}
+
+export function makeClock(options: GlobalOptions): Clock {
+	if (!options.now) return new SystemClock();
+	const at = new Date(options.now);
+	if (Number.isNaN(at.getTime())) throw new HoldfastError("USAGE", `--now: "${options.now}" is not an ISO time`);
+	return new ManualClock(at);
+}
+
+export function makeLogger(options: GlobalOptions): Logger {
+	return new SinkLogger(undefined, options.verbose ? "debug" : options.quiet ? "error" : "info");
+}
+
+export async function openSession(options: GlobalOptions): Promise<Session> {
+	const file = configPath(options);
+	if (!existsSync(file)) {
+		throw new HoldfastError("CONFIG_INVALID", `${file}: no config file (write one, or pass --config FILE; see the README)`);
+	}
+	const loaded = await loadConfigFile(file);
+	const clock = makeClock(options);
+	const logger = makeLogger(options);
+	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir);
+	const host = new PluginHost({ loaded, clock, logger, catalog, searchDirs: [CLI_DIR] });
+	try {
+		await host.start();
+	} catch (error) {
+		await catalog.disconnect().catch(() => undefined);
+		throw error;
+	}
+	const engine = new Engine({
+		host,
+		loaded,
+		clock,
+		logger,
+		catalog,
+		password: () => readPassword(options, loaded),
+		...(process.env.HOLDFAST_SCRYPT_N ? { scrypt: { N: Number(process.env.HOLDFAST_SCRYPT_N), r: 8, p: 1 } } : {}),
+	});
+	return {
+		loaded,
+		host,
+		engine,
+		clock,
+		logger,
+		catalog,
+		async close() {
+			await engine.close();
+			await host.dispose();
+			await catalog.disconnect();
+		},
+	};
+}
+
+async function readPassword(options: GlobalOptions, loaded: ParsedConfig): Promise<string> {
+	if (options.passwordFile)
+		return readSecret({ file: resolve(options.passwordFile) }, process.cwd(), process.env, "--password-file");
+	if (process.env.HOLDFAST_PASSWORD) return process.env.HOLDFAST_PASSWORD;
+	if (loaded.config.password) return readSecret(loaded.config.password, loaded.dir, process.env, `${loaded.file}: password`);
+	throw new HoldfastError(
+		"USAGE",
+		"no password: set HOLDFAST_PASSWORD, pass --password-file, or name an env var in the config's password",
+	);
+}

@@ -1,0 +1,47 @@
+import { isAbsolute, resolve } from "node:path";
+import Keyv from "keyv";
+import { HoldfastError } from "../host/errors.js";
+import { SqliteKeyvStore } from "./sqlite-store.js";
+
+/**
+ * The catalog is a cache of what the repository already says (file states of the last run,
+ * the loaded index). Losing it costs time, never correctness.
+ */
+export type Catalog = Keyv;
+
+export const DEFAULT_CATALOG_URI = "sqlite://./.holdfast/catalog.sqlite";
+
+/** Stores other than SQLite and memory come from their keyv adapter package, if installed. */
+const ADAPTERS: Record<string, string> = {
+	redis: "@keyv/redis",
+	rediss: "@keyv/redis",
+	postgres: "@keyv/postgres",
+	postgresql: "@keyv/postgres",
+	mysql: "@keyv/mysql",
+	mongodb: "@keyv/mongo",
+};
+
+export async function openCatalog(uri: string, baseDir: string, namespace = "holdfast"): Promise<Catalog> {
+	const scheme = uri.slice(0, Math.max(0, uri.indexOf(":"))).toLowerCase();
+	if (scheme === "memory") return new Keyv({ namespace });
+	if (scheme === "sqlite") {
+		const raw = uri.slice("sqlite://".length);
+		const path = raw === ":memory:" ? raw : isAbsolute(raw) ? raw : resolve(baseDir, raw);
+		try {
+			return new Keyv({ store: new SqliteKeyvStore(path), namespace });
+		} catch (cause) {
+			throw new HoldfastError("CONFIG_INVALID", `catalog: cannot open ${path}: ${(cause as Error).message}`, { cause });
+		}
+	}
+	const adapter = ADAPTERS[scheme];
+	if (!adapter) throw new HoldfastError("CONFIG_INVALID", `catalog: unsupported store URI scheme "${scheme}" in ${uri}`);
+	let mod: { default: new (uri: string) => unknown };
+	try {
+		mod = (await import(adapter)) as { default: new (uri: string) => unknown };
+	} catch (cause) {
+		throw new HoldfastError("CONFIG_INVALID", `catalog: ${uri} needs the package ${adapter} (npm install ${adapter})`, {
+			cause,
+		});
+	}
+	return new Keyv({ store: new mod.default(uri), namespace });
+}

@@ -1,0 +1,70 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { type Document, isNode, LineCounter, parseDocument } from "yaml";
+import { HoldfastError } from "../host/errors.js";
+import { configSchema } from "./config-schema.js";
+import type { HoldfastConfig, LoadedConfig } from "./config-types.js";
+import { type SchemaProblem, validateSchema } from "./schema-validator.js";
+
+export const DEFAULT_CONFIG_FILE = "holdfast.yaml";
+
+/** Thrown with one line per problem, each saying file, line and key path. */
+export class ConfigError extends HoldfastError {
+	constructor(readonly problems: string[]) {
+		super("CONFIG_INVALID", problems.join("\n"));
+		this.name = "ConfigError";
+	}
+}
+
+/** Parsed config with the source text kept, so later validation (plugin schemas) can cite lines. */
+export interface ParsedConfig extends LoadedConfig {
+	locate(path: string): string;
+}
+
+/** Reads YAML or JSON (JSON is YAML), checks the envelope schema, fills defaults. */
+export async function loadConfigFile(file: string): Promise<ParsedConfig> {
+	const absolute = resolve(file);
+	let text: string;
+	try {
+		text = await readFile(absolute, "utf8");
+	} catch (cause) {
+		const reason = (cause as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (cause as Error).message;
+		throw new HoldfastError("CONFIG_INVALID", `${file}: cannot read config: ${reason}`, { cause });
+	}
+	return parseConfigText(text, absolute);
+}
+
+export function parseConfigText(text: string, file: string): ParsedConfig {
+	const lineCounter = new LineCounter();
+	const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+	if (doc.errors.length > 0) {
+		throw new ConfigError(
+			doc.errors.map((e) => {
+				const pos = e.linePos?.[0];
+				return `${file}${pos ? `:${pos.line}:${pos.col}` : ""}: ${e.message.split("\n")[0]}`;
+			}),
+		);
+	}
+	const value = doc.toJS() as unknown;
+	const locate = (path: string) => `${file}${lineOf(doc, lineCounter, path)}`;
+	const problems = validateSchema(configSchema, value);
+	if (problems.length > 0) throw new ConfigError(formatProblems(problems, locate));
+	return { file, dir: dirname(file), config: value as HoldfastConfig, locate };
+}
+
+export function formatProblems(problems: SchemaProblem[], locate: (path: string) => string): string[] {
+	return problems.map((p) => `${locate(p.path)}: ${p.path || "(root)"}: ${p.message}`);
+}
+
+function lineOf(doc: Document, counter: LineCounter, path: string): string {
+	const segments = path === "" ? [] : path.split(".").map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+	// Walk up until a node exists: an unknown or missing key is reported at its parent.
+	for (let n = segments.length; n >= 0; n--) {
+		const node = doc.getIn(segments.slice(0, n), true);
+		if (isNode(node) && node.range) {
+			const pos = counter.linePos(node.range[0]);
+			return `:${pos.line}`;
+		}
+	}
+	return "";
+}

@@ -1,0 +1,102 @@
+/**
+ * The destination contract. A destination stores immutable, versioned objects and declares
+ * what it can do; the core plans by these capabilities and never asks for more.
+ */
+export type LockMode = "compliance" | "governance";
+
+export interface ObjectLock {
+	readonly mode: LockMode;
+	readonly until: Date;
+}
+
+export interface DestinationCapabilities {
+	/** Objects can be written with a retain-until date the store enforces (or emulates). */
+	readonly objectLock: boolean;
+	/** The store itself, not this process, refuses deletes of locked versions. */
+	readonly enforcedByProvider: boolean;
+	/** Retention of an existing version can be extended without re-sending bytes. */
+	readonly lockExtension: boolean;
+	readonly governanceBypass: boolean;
+	readonly maxRetentionDays: number;
+	readonly maxObjectSize: number;
+	readonly multipart: boolean;
+}
+
+export interface ObjectVersion {
+	readonly key: string;
+	readonly versionId: string;
+	readonly size: number;
+	readonly lastModified: Date;
+	readonly isDeleteMarker: boolean;
+	readonly isLatest: boolean;
+	readonly lock?: ObjectLock;
+}
+
+export interface ListedObject {
+	readonly key: string;
+	readonly size: number;
+	readonly lastModified: Date;
+}
+
+export interface ByteRange {
+	readonly offset: number;
+	readonly length: number;
+}
+
+export interface DestinationCheck {
+	readonly ok: boolean;
+	/** One line each, saying what is wrong and how to fix it. */
+	readonly problems: string[];
+	readonly notes: string[];
+}
+
+export interface PreflightRequest {
+	readonly retentionDays: number;
+	readonly mode: LockMode;
+	/** `init` may create the bucket or directory; a backup never does. */
+	readonly create: boolean;
+}
+
+export interface Destination {
+	/** For messages: `fs:/backups/office`, `b2:acme`. */
+	readonly description: string;
+	readonly capabilities: DestinationCapabilities;
+	/** Checks (and with `create`, prepares) the store before anything is written. */
+	preflight(request: PreflightRequest): Promise<DestinationCheck>;
+	/** Writes a new version, locked on the write itself when `lock` is given. */
+	put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }>;
+	/** The latest version, or the given one. Throws NOT_FOUND when absent or a delete marker. */
+	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array>;
+	head(key: string, versionId?: string): Promise<ObjectVersion | undefined>;
+	/** Current objects under a prefix (no delete markers), in key order. */
+	list(prefix: string): AsyncIterable<ListedObject>;
+	/** Every version and delete marker under a prefix, newest first within a key. */
+	listVersions(prefix: string): AsyncIterable<ObjectVersion>;
+	/** Sets a later retain-until; the store refuses an earlier one for compliance locks. */
+	extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void>;
+	/** Deletes one version for good (not a delete marker). Refused while locked. */
+	deleteVersion(key: string, versionId: string, options?: { bypassGovernance?: boolean }): Promise<void>;
+	/** Adds a delete marker (what `DELETE key` without a version does). */
+	deleteMarker(key: string): Promise<void>;
+	close?(): Promise<void>;
+}
+
+/** Thrown by destinations when the store refuses a destructive call because of a lock. */
+export class LockRefusedError extends Error {
+	readonly code = "LOCKED";
+	constructor(message: string, options?: { cause?: unknown }) {
+		super(message, options);
+		this.name = "LockRefusedError";
+	}
+}
+
+export class ObjectNotFoundError extends Error {
+	readonly code = "NOT_FOUND";
+	constructor(
+		readonly key: string,
+		options?: { cause?: unknown },
+	) {
+		super(`object not found: ${key}`, options);
+		this.name = "ObjectNotFoundError";
+	}
+}

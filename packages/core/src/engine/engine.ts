@@ -1,0 +1,283 @@
+import type { Catalog } from "../catalog/catalog.js";
+import type { LoadedConfig, SetConfig } from "../config/config-types.js";
+import type { Destination, ObjectLock } from "../destination/destination.js";
+import { addDays, type Clock } from "../host/clock.js";
+import { HoldfastError } from "../host/errors.js";
+import type { Logger } from "../host/logger.js";
+import type { PluginHost } from "../plugin/plugin-host.js";
+import type { ScryptParams } from "../repository/crypto.js";
+import { Repository, type RepositoryOptions } from "../repository/repository.js";
+import type { SnapshotRef } from "../repository/snapshot.js";
+import type { Tree } from "../repository/tree.js";
+import type { Source } from "../source/source.js";
+import { type BackupResult, runBackup } from "./backup.js";
+import { type CheckReport, checkRepository } from "./check.js";
+import { executeGroom, type GroomResult } from "./groom-step.js";
+import { emptyGroomPlan } from "./groom-types.js";
+import { type RestoreSummary, restoreSnapshot } from "./restore.js";
+import type { RunContext, RunKind, RunPlan } from "./run-types.js";
+import { pickSnapshot } from "./snapshot-objects.js";
+
+export interface EngineOptions {
+	readonly host: PluginHost;
+	readonly loaded: LoadedConfig;
+	readonly clock: Clock;
+	readonly logger: Logger;
+	readonly catalog: Catalog;
+	/** Asked only when a repository is opened. */
+	readonly password: () => Promise<string>;
+	readonly env?: NodeJS.ProcessEnv;
+	readonly scrypt?: ScryptParams;
+}
+
+export interface OpenSet {
+	readonly name: string;
+	readonly set: SetConfig;
+	readonly destination: Destination;
+	readonly repository: Repository;
+}
+
+/** Runs backup, restore, check, plan and groom for the sets of a config, through the hooks. */
+export class Engine {
+	readonly #destinations = new Map<string, Destination>();
+
+	constructor(readonly options: EngineOptions) {}
+
+	get hooks() {
+		return this.options.host.hooks;
+	}
+
+	setNames(): string[] {
+		return Object.keys(this.options.loaded.config.sets);
+	}
+
+	/** The named set, or the only one when no name is given. */
+	resolveSet(name?: string): { name: string; set: SetConfig } {
+		const sets = this.options.loaded.config.sets;
+		if (name === undefined) {
+			const names = Object.keys(sets);
+			if (names.length !== 1)
+				throw new HoldfastError("USAGE", `the config has ${names.length} sets (${names.join(", ")}): name one`);
+			name = names[0] as string;
+		}
+		const set = sets[name];
+		if (!set) throw new HoldfastError("USAGE", `no set "${name}" in ${this.options.loaded.file}`);
+		return { name, set };
+	}
+
+	destinationFor(setName: string, set: SetConfig): Destination {
+		let destination = this.#destinations.get(setName);
+		if (!destination) {
+			const type = this.options.host.destinationTypes().get(set.destination.type);
+			if (!type)
+				throw new HoldfastError(
+					"CONFIG_INVALID",
+					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
+				);
+			destination = type.create(set.destination, this.#environment());
+			this.#destinations.set(setName, destination);
+		}
+		return destination;
+	}
+
+	sourcesFor(set: SetConfig): Source[] {
+		const types = this.options.host.sourceTypes();
+		return set.sources.map((options) => {
+			const type = types.get(options.type);
+			if (!type) throw new HoldfastError("CONFIG_INVALID", `no plugin provides source type "${options.type}"`);
+			return type.create(options, this.#environment());
+		});
+	}
+
+	#environment() {
+		return {
+			clock: this.options.clock,
+			logger: this.options.logger,
+			configDir: this.options.loaded.dir,
+			env: this.options.env ?? process.env,
+		};
+	}
+
+	#repositoryOptions(destination: Destination, set: SetConfig): RepositoryOptions {
+		return {
+			destination,
+			clock: this.options.clock,
+			logger: this.options.logger,
+			catalog: this.options.catalog,
+			packSize: (set.packSizeMiB ?? 16) * 1024 * 1024,
+			compression: set.compression !== "off",
+			...(this.options.scrypt ? { scrypt: this.options.scrypt } : {}),
+		};
+	}
+
+	/** The lock a set's new objects get by default: now + retention, checked against the destination's cap. */
+	defaultLock(setName: string, set: SetConfig, destination: Destination, now: Date): ObjectLock {
+		const max = destination.capabilities.maxRetentionDays;
+		if (set.retention.days > max) {
+			throw new HoldfastError(
+				"CONFIG_INVALID",
+				`sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`,
+			);
+		}
+		return { mode: set.retention.mode ?? "compliance", until: addDays(now, set.retention.days) };
+	}
+
+	async init(setName?: string): Promise<{ created: boolean; notes: string[] }> {
+		const { name, set } = this.resolveSet(setName);
+		const destination = this.destinationFor(name, set);
+		const check = await destination.preflight({
+			retentionDays: set.retention.days,
+			mode: set.retention.mode ?? "compliance",
+			create: true,
+		});
+		if (!check.ok) throw new HoldfastError("DESTINATION_UNSAFE", check.problems.join("; "));
+		if (await Repository.exists(destination))
+			return { created: false, notes: [...check.notes, `repository exists at ${destination.description}`] };
+		const lock = this.defaultLock(name, set, destination, this.options.clock.now());
+		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set));
+		return { created: true, notes: check.notes };
+	}
+
+	async open(setName?: string, options: { preflight?: boolean } = {}): Promise<OpenSet> {
+		const { name, set } = this.resolveSet(setName);
+		const destination = this.destinationFor(name, set);
+		if (options.preflight) {
+			const check = await destination.preflight({
+				retentionDays: set.retention.days,
+				mode: set.retention.mode ?? "compliance",
+				create: false,
+			});
+			if (!check.ok) throw new HoldfastError("DESTINATION_UNSAFE", check.problems.join("; "));
+		}
+		const repository = await Repository.open(await this.options.password(), this.#repositoryOptions(destination, set));
+		await repository.loadIndex();
+		return { name, set, destination, repository };
+	}
+
+	context(kind: RunKind, open: OpenSet, dryRun = false, signal?: AbortSignal): RunContext {
+		return {
+			kind,
+			setName: open.name,
+			set: open.set,
+			startedAt: this.options.clock.now(),
+			dryRun,
+			repository: open.repository,
+			logger: this.options.logger,
+			signal: signal ?? this.options.host.signal,
+		};
+	}
+
+	/** Runs `body` between the run-level hooks; `failed` sees any error, which is then rethrown. */
+	async run<T>(context: RunContext, body: () => Promise<T>): Promise<T> {
+		try {
+			await this.hooks.validate.promise(context);
+			await this.hooks.beforeRun.promise(context);
+			const result = await body();
+			await this.hooks.afterRun.promise(context, result);
+			return result;
+		} catch (error) {
+			await this.hooks.failed.promise(context, error as Error).catch(() => undefined);
+			throw error;
+		}
+	}
+
+	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps. */
+	async plan(context: RunContext, destination: Destination): Promise<RunPlan> {
+		const lock = this.defaultLock(context.setName, context.set, destination, context.startedAt);
+		const initial: RunPlan = {
+			lock,
+			protectUntil: lock.until,
+			horizon: lock.until,
+			strategy: destination.capabilities.lockExtension ? "extend" : "reinclude",
+			notes: [],
+		};
+		const plan = await this.hooks.plan.promise(initial, context);
+		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
+			throw new HoldfastError("LOCK_SHORTEN", "plan: new objects would be locked for less than the snapshot's retention");
+		}
+		return plan;
+	}
+
+	/** One backup run; `dryRun` scans and plans without reading content or writing anything (`holdfast plan`). */
+	async backup(
+		setName?: string,
+		options: { signal?: AbortSignal; fileConcurrency?: number; dryRun?: boolean; at?: Date } = {},
+	): Promise<BackupResult> {
+		const open = await this.open(setName, { preflight: !options.dryRun });
+		const context = {
+			...this.context(options.dryRun ? "plan" : "backup", open, options.dryRun ?? false, options.signal),
+			...(options.at ? { startedAt: options.at } : {}),
+		};
+		return this.run(context, async () => {
+			const plan = await this.plan(context, open.destination);
+			return runBackup(context, {
+				hooks: this.hooks,
+				sources: this.sourcesFor(open.set),
+				catalog: this.options.catalog,
+				plan,
+				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
+			});
+		});
+	}
+
+	async snapshots(setName?: string): Promise<SnapshotRef[]> {
+		const open = await this.open(setName);
+		return open.repository.listSnapshots();
+	}
+
+	async restore(
+		selector: string,
+		options: { setName?: string; target: string; at?: Date; include?: (path: string) => boolean; overwrite?: boolean },
+	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
+		const open = await this.open(options.setName);
+		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
+		const context = this.context("restore", open);
+		const summary = await this.run(context, () =>
+			restoreSnapshot(open.repository, snapshot, {
+				target: options.target,
+				logger: this.options.logger,
+				...(options.include ? { include: options.include } : {}),
+				...(options.overwrite ? { overwrite: true } : {}),
+			}),
+		);
+		return { snapshot, summary };
+	}
+
+	async list(
+		selector: string,
+		options: { setName?: string; at?: Date } = {},
+	): Promise<{ snapshot: SnapshotRef; open: OpenSet; tree: (id: string) => Promise<Tree> }> {
+		const open = await this.open(options.setName);
+		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
+		return { snapshot, open, tree: (id) => open.repository.loadTree(id) };
+	}
+
+	async check(
+		setName: string | undefined,
+		options: { readDataPercent: number; onProgress?: (done: number, total: number) => void },
+	): Promise<CheckReport> {
+		const open = await this.open(setName);
+		const context = this.context("check", open);
+		return this.run(context, async () =>
+			checkRepository(open.repository, await open.repository.listSnapshots(), {
+				readDataPercent: options.readDataPercent,
+				now: this.options.clock.now(),
+				...(options.onProgress ? { onProgress: options.onProgress } : {}),
+			}),
+		);
+	}
+
+	async groom(setName?: string, options: { dryRun?: boolean } = {}): Promise<GroomResult> {
+		const open = await this.open(setName);
+		const context = this.context("groom", open, options.dryRun ?? false);
+		return this.run(context, async () => {
+			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
+			return executeGroom(context, plan, this.hooks);
+		});
+	}
+
+	async close(): Promise<void> {
+		for (const destination of this.#destinations.values()) await destination.close?.();
+		this.#destinations.clear();
+	}
+}

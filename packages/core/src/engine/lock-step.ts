@@ -1,0 +1,46 @@
+import pLimit from "p-limit";
+import { HoldfastError } from "../host/errors.js";
+import type { Repository } from "../repository/repository.js";
+import type { LockExtension, LockPlan, RunContext } from "./run-types.js";
+
+/**
+ * Applies the lock step's extensions. The core lets a lock date only grow: an extension
+ * to an earlier or equal date is dropped, whatever the plugin that asked for it.
+ */
+export async function applyLockPlan(
+	repository: Repository,
+	plan: LockPlan,
+	context: Pick<RunContext, "logger" | "dryRun">,
+): Promise<LockExtension[]> {
+	const wanted = new Map<string, LockExtension>();
+	for (const extension of plan.extensions) {
+		const current = repository.index.lockUntil(extension.key);
+		if (current && current.getTime() >= extension.to.getTime()) continue;
+		const previous = wanted.get(extension.key);
+		if (!previous || previous.to.getTime() < extension.to.getTime()) wanted.set(extension.key, extension);
+	}
+	if (wanted.size === 0 || context.dryRun) return [...wanted.values()];
+	if (!repository.destination.capabilities.lockExtension) {
+		throw new HoldfastError(
+			"DESTINATION",
+			`${repository.destination.description} cannot extend locks; use planner strategy "reinclude" or "auto"`,
+		);
+	}
+	const limit = pLimit(8);
+	const applied: LockExtension[] = [];
+	await Promise.all(
+		[...wanted.values()].map((extension) =>
+			limit(async () => {
+				const versionId = extension.versionId ?? (await repository.ownVersion(extension.key));
+				if (!versionId) {
+					context.logger.warn(`${extension.key}: no verifiable version to extend`);
+					return;
+				}
+				await repository.destination.extendLock(extension.key, versionId, { mode: extension.mode, until: extension.to });
+				repository.index.noteLock(extension.key, extension.mode, extension.to);
+				applied.push({ ...extension, versionId });
+			}),
+		),
+	);
+	return applied;
+}

@@ -1,0 +1,16 @@
+/**
+ * Service identifiers of the container, in one place. `Symbol.for` keeps them equal across
+ * copies of this module (a plugin bundled with its own copy still finds the host's services).
+ */
+export const TOKENS = Object.freeze({
+	Clock: Symbol.for("holdfast.Clock"),
+	Logger: Symbol.for("holdfast.Logger"),
+	Hooks: Symbol.for("holdfast.Hooks"),
+	Catalog: Symbol.for("holdfast.Catalog"),
+	Config: Symbol.for("holdfast.Config"),
+	/** Multi-injected: every source type a plugin contributes. */
+	SourceType: Symbol.for("holdfast.SourceType"),
+	/** Multi-injected: every destination type a plugin contributes. */
+	DestinationType: Symbol.for("holdfast.DestinationType"),
+	Engine: Symbol.for("holdfast.Engine"),
+});

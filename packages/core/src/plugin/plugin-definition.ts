@@ -1,0 +1,66 @@
+import type { ContainerModule } from "inversify";
+import type { Catalog } from "../catalog/catalog.js";
+import type { JsonSchema } from "../config/config-schema.js";
+import type { Destination } from "../destination/destination.js";
+import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
+import type { Clock } from "../host/clock.js";
+import type { Disposable, DisposableStack } from "../host/disposables.js";
+import type { Logger } from "../host/logger.js";
+import type { Source } from "../source/source.js";
+
+/** What a plugin gets when it is activated: its own options, logger, store and lifetime. */
+export interface PluginContext<Options = Record<string, unknown>> {
+	readonly name: string;
+	/** Validated against the plugin's `optionsSchema`, defaults filled. */
+	readonly options: Options;
+	readonly logger: Logger;
+	readonly hooks: LifecycleHooks;
+	readonly clock: Clock;
+	/** The catalog, namespaced to this plugin. */
+	readonly store: Catalog;
+	/** Disposed in reverse order when the host shuts down, also after a failure. */
+	readonly disposables: DisposableStack;
+	readonly signal: AbortSignal;
+}
+
+/** Passed to a source or destination type when the engine creates an instance for a set. */
+export interface InstanceEnvironment {
+	readonly clock: Clock;
+	readonly logger: Logger;
+	/** Relative paths in the config are relative to the config file's folder. */
+	readonly configDir: string;
+	readonly env: NodeJS.ProcessEnv;
+}
+
+export interface SourceType<Options = Record<string, unknown>> {
+	readonly type: string;
+	readonly optionsSchema: JsonSchema;
+	create(options: Options, environment: InstanceEnvironment): Source;
+}
+
+export interface DestinationType<Options = Record<string, unknown>> {
+	readonly type: string;
+	readonly optionsSchema: JsonSchema;
+	create(options: Options, environment: InstanceEnvironment): Destination;
+}
+
+/** The one object a plugin package default-exports. */
+export interface PluginDefinition<Options = Record<string, unknown>> {
+	readonly name: string;
+	readonly version: string;
+	/** The range of `@holdfast/core` versions this plugin was written for (semver). */
+	readonly engine: string;
+	/** Names of plugins that must be activated before this one. */
+	readonly dependsOn?: readonly string[];
+	readonly optionsSchema?: JsonSchema;
+	/** Services the plugin adds to the container (source and destination types, …). */
+	readonly containerModule?: ContainerModule;
+	activate?(context: PluginContext<Options>): void | Disposable | Promise<void | Disposable>;
+}
+
+/** Typed identity: lets a plugin author write a definition with checked options. */
+export function definePlugin<Options = Record<string, unknown>>(
+	definition: PluginDefinition<Options>,
+): PluginDefinition<Options> {
+	return definition;
+}

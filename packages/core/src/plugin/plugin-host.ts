@@ -1,0 +1,253 @@
+import { Container, ContainerModule } from "inversify";
+import semver from "semver";
+import type { Catalog } from "../catalog/catalog.js";
+import { formatProblems } from "../config/config-file.js";
+import type { JsonSchema } from "../config/config-schema.js";
+import type { LoadedConfig, PluginEntry } from "../config/config-types.js";
+import { validateSchema } from "../config/schema-validator.js";
+import { createLifecycleHooks, type LifecycleHooks } from "../hooks/lifecycle-hooks.js";
+import { attributeTapFailures } from "../hooks/tap-attribution.js";
+import type { Clock } from "../host/clock.js";
+import { CORE_VERSION } from "../host/core-version.js";
+import { DisposableStack } from "../host/disposables.js";
+import { HoldfastError } from "../host/errors.js";
+import type { Logger } from "../host/logger.js";
+import { TOKENS } from "../host/tokens.js";
+import type { DestinationType, PluginContext, PluginDefinition, SourceType } from "./plugin-definition.js";
+import { type PluginManifest, resolvePluginManifest } from "./plugin-manifest.js";
+
+export interface LoadedPlugin {
+	readonly manifest: PluginManifest;
+	readonly definition?: PluginDefinition;
+	/** Why the plugin was not imported (its contributions are not used by the config). */
+	readonly skipped?: string;
+}
+
+export interface PluginHostOptions {
+	readonly loaded: LoadedConfig & { locate?: (path: string) => string };
+	readonly clock: Clock;
+	readonly logger: Logger;
+	readonly catalog: Catalog;
+	/** Where to look for plugin packages besides the config's folder (the CLI's own install). */
+	readonly searchDirs?: readonly string[];
+	/** Definitions given directly (tests, embedders), keyed by the spec used in the config. */
+	readonly builtins?: ReadonlyMap<string, PluginDefinition>;
+}
+
+/**
+ * Loads the plugins a config names, orders them by their dependencies, validates every
+ * option before any side effect, activates them with their own context, and disposes
+ * them in reverse order.
+ */
+export class PluginHost {
+	readonly hooks: LifecycleHooks = createLifecycleHooks();
+	readonly container = new Container({ defaultScope: "Singleton" });
+	readonly plugins: LoadedPlugin[] = [];
+	readonly #disposables = new DisposableStack();
+	readonly #abort = new AbortController();
+	#activating: string | undefined;
+
+	constructor(private readonly options: PluginHostOptions) {
+		attributeTapFailures(this.hooks, () => this.#activating);
+		this.container.bind(TOKENS.Clock).toConstantValue(options.clock);
+		this.container.bind(TOKENS.Logger).toConstantValue(options.logger);
+		this.container.bind(TOKENS.Hooks).toConstantValue(this.hooks);
+		this.container.bind(TOKENS.Catalog).toConstantValue(options.catalog);
+		this.container.bind(TOKENS.Config).toConstantValue(options.loaded);
+	}
+
+	get signal(): AbortSignal {
+		return this.#abort.signal;
+	}
+
+	/** Resolve, import, validate, then activate: nothing is activated unless all of it validates. */
+	async start(): Promise<void> {
+		const { config, dir } = this.options.loaded;
+		const entries = config.plugins.map(normalizeEntry);
+		const usedTypes = collectUsedTypes(this.options.loaded);
+		const candidates: { manifest: PluginManifest; options: Record<string, unknown>; index: number }[] = [];
+		for (const [index, entry] of entries.entries()) {
+			const builtin = this.options.builtins?.get(entry.use);
+			const manifest: PluginManifest = builtin
+				? { spec: entry.use, contributes: [], entryUrl: "builtin:" + entry.use, version: builtin.version }
+				: resolvePluginManifest(entry.use, dir, this.options.searchDirs ?? []);
+			const typed = manifest.contributes.filter((c) => /^(source|destination):/.test(c));
+			if (typed.length > 0 && typed.length === manifest.contributes.length && !typed.some((c) => usedTypes.has(c))) {
+				this.plugins.push({ manifest, skipped: "not used by any set" });
+				continue;
+			}
+			candidates.push({ manifest, options: entry.options, index });
+		}
+
+		const defined: { manifest: PluginManifest; definition: PluginDefinition; options: Record<string, unknown> }[] = [];
+		for (const candidate of candidates) {
+			const definition = this.options.builtins?.get(candidate.manifest.spec) ?? (await importDefinition(candidate.manifest));
+			checkDefinition(definition, candidate.manifest);
+			const problems = definition.optionsSchema
+				? validateSchema(definition.optionsSchema, candidate.options, `plugins.${candidate.index}.options`)
+				: [];
+			if (problems.length > 0) {
+				throw new HoldfastError(
+					"PLUGIN_OPTIONS",
+					`[${definition.name}] options: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`,
+				);
+			}
+			defined.push({ ...candidate, definition });
+		}
+
+		const ordered = orderByDependencies(defined);
+		for (const plugin of ordered) {
+			if (plugin.definition.containerModule) this.container.load(plugin.definition.containerModule);
+		}
+		this.#validateTypedOptions();
+
+		try {
+			for (const plugin of ordered) {
+				this.plugins.push({ manifest: plugin.manifest, definition: plugin.definition });
+				await this.#activate(plugin.definition, plugin.options);
+			}
+		} catch (error) {
+			await this.dispose().catch(() => undefined);
+			throw error;
+		}
+	}
+
+	async #activate(definition: PluginDefinition, options: Record<string, unknown>): Promise<void> {
+		const disposables = new DisposableStack();
+		this.#disposables.add(disposables);
+		const context: PluginContext = {
+			name: definition.name,
+			options,
+			logger: this.options.logger.child(definition.name),
+			hooks: this.hooks,
+			clock: this.options.clock,
+			store: this.options.catalog,
+			disposables,
+			signal: this.#abort.signal,
+		};
+		this.#activating = definition.name;
+		try {
+			const result = await definition.activate?.(context);
+			if (result && typeof result === "object" && "dispose" in result) disposables.add(result);
+		} catch (cause) {
+			const message = cause instanceof Error ? cause.message : String(cause);
+			throw new HoldfastError("PLUGIN_FAILED", `[${definition.name}] activate: ${message}`, { cause });
+		} finally {
+			this.#activating = undefined;
+		}
+	}
+
+	sourceTypes(): Map<string, SourceType> {
+		return new Map(this.#getAll<SourceType>(TOKENS.SourceType).map((t) => [t.type, t]));
+	}
+
+	destinationTypes(): Map<string, DestinationType> {
+		return new Map(this.#getAll<DestinationType>(TOKENS.DestinationType).map((t) => [t.type, t]));
+	}
+
+	schemas(): { sources: Map<string, JsonSchema>; destinations: Map<string, JsonSchema> } {
+		const pick = <T extends { optionsSchema: JsonSchema }>(m: Map<string, T>) =>
+			new Map([...m].map(([k, v]) => [k, v.optionsSchema]));
+		return { sources: pick(this.sourceTypes()), destinations: pick(this.destinationTypes()) };
+	}
+
+	#getAll<T>(token: symbol): T[] {
+		return this.container.isBound(token) ? this.container.getAll<T>(token) : [];
+	}
+
+	/** Each set's source and destination options against the schema of the plugin that owns the type. */
+	#validateTypedOptions(): void {
+		const { loaded } = this.options;
+		const locate = loaded.locate ?? (() => loaded.file);
+		const sources = this.sourceTypes();
+		const destinations = this.destinationTypes();
+		const lines: string[] = [];
+		for (const [setName, set] of Object.entries(loaded.config.sets)) {
+			const check = (kind: "source" | "destination", path: string, value: { type: string }, schema?: JsonSchema) => {
+				if (!schema) {
+					lines.push(`${locate(`${path}.type`)}: ${path}.type: no plugin in "plugins" provides ${kind} type "${value.type}"`);
+					return;
+				}
+				const { type: _type, ...rest } = value;
+				lines.push(...formatProblems(validateSchema(schema, rest, path), locate));
+				Object.assign(value, rest);
+			};
+			for (const [i, s] of set.sources.entries()) {
+				check("source", `sets.${setName}.sources.${i}`, s, sources.get(s.type)?.optionsSchema);
+			}
+			check("destination", `sets.${setName}.destination`, set.destination, destinations.get(set.destination.type)?.optionsSchema);
+		}
+		if (lines.length > 0) throw new HoldfastError("CONFIG_INVALID", lines.join("\n"));
+	}
+
+	async dispose(): Promise<void> {
+		this.#abort.abort();
+		await this.#disposables.dispose();
+	}
+}
+
+function normalizeEntry(entry: PluginEntry): { use: string; options: Record<string, unknown> } {
+	return typeof entry === "string" ? { use: entry, options: {} } : { use: entry.use, options: { ...(entry.options ?? {}) } };
+}
+
+function collectUsedTypes(loaded: LoadedConfig): Set<string> {
+	const used = new Set<string>();
+	for (const set of Object.values(loaded.config.sets)) {
+		for (const source of set.sources) used.add(`source:${source.type}`);
+		used.add(`destination:${set.destination.type}`);
+	}
+	return used;
+}
+
+async function importDefinition(manifest: PluginManifest): Promise<PluginDefinition> {
+	let mod: { default?: PluginDefinition };
+	try {
+		mod = (await import(manifest.entryUrl)) as { default?: PluginDefinition };
+	} catch (cause) {
+		throw new HoldfastError("PLUGIN_LOAD", `plugin ${manifest.spec}: cannot import: ${(cause as Error).message}`, { cause });
+	}
+	if (!mod.default) throw new HoldfastError("PLUGIN_LOAD", `plugin ${manifest.spec}: has no default export`);
+	return mod.default;
+}
+
+function checkDefinition(definition: PluginDefinition, manifest: PluginManifest): void {
+	const where = `plugin ${manifest.spec}`;
+	if (typeof definition?.name !== "string" || definition.name === "") {
+		throw new HoldfastError("PLUGIN_LOAD", `${where}: its default export is not a plugin definition (no name)`);
+	}
+	if (!semver.valid(definition.version)) {
+		throw new HoldfastError("PLUGIN_LOAD", `[${definition.name}] version "${definition.version}" is not semver`);
+	}
+	if (!semver.validRange(definition.engine) || !semver.satisfies(CORE_VERSION, definition.engine)) {
+		throw new HoldfastError(
+			"PLUGIN_LOAD",
+			`[${definition.name}] needs @holdfast/core ${definition.engine}, this is ${CORE_VERSION}`,
+		);
+	}
+	if (definition.containerModule && !(definition.containerModule instanceof ContainerModule)) {
+		throw new HoldfastError("PLUGIN_LOAD", `[${definition.name}] containerModule is not an inversify ContainerModule`);
+	}
+}
+
+function orderByDependencies<T extends { definition: PluginDefinition }>(plugins: T[]): T[] {
+	const byName = new Map(plugins.map((p) => [p.definition.name, p]));
+	const ordered: T[] = [];
+	const state = new Map<string, "visiting" | "done">();
+	const visit = (plugin: T, trail: string[]) => {
+		const name = plugin.definition.name;
+		if (state.get(name) === "done") return;
+		if (state.get(name) === "visiting") {
+			throw new HoldfastError("PLUGIN_LOAD", `plugin dependency cycle: ${[...trail, name].join(" -> ")}`);
+		}
+		state.set(name, "visiting");
+		for (const dependency of plugin.definition.dependsOn ?? []) {
+			const target = byName.get(dependency);
+			if (!target) throw new HoldfastError("PLUGIN_LOAD", `[${name}] needs plugin ${dependency}, which the config does not list`);
+			visit(target, [...trail, name]);
+		}
+		state.set(name, "done");
+		ordered.push(plugin);
+	};
+	for (const plugin of plugins) visit(plugin, []);
+	return ordered;
+}

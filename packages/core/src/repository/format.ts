@@ -1,0 +1,26 @@
+/** Format 1 of the repository; FORMAT.md at the project root is the prose version of this file. */
+export const FORMAT_VERSION = 1;
+
+export const KEY_PREFIX = Object.freeze({
+	config: "config",
+	keys: "keys/",
+	data: "data/",
+	index: "index/",
+	snapshots: "snapshots/",
+});
+
+export const BLOB_TYPE = Object.freeze({ data: 0, tree: 1 });
+export type BlobType = "data" | "tree";
+
+export const CHUNKER_DEFAULTS = Object.freeze({ min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 });
+
+export function packKey(hash: string): string {
+	return `${KEY_PREFIX.data}${hash.slice(0, 2)}/${hash}`;
+}
+
+/** The hash a content-addressed key names (the last path segment), or undefined for `config`. */
+export function hashOfKey(key: string): string | undefined {
+	if (key === KEY_PREFIX.config) return undefined;
+	const last = key.slice(key.lastIndexOf("/") + 1);
+	return /^[0-9a-f]{64}$/.test(last) ? last : undefined;
+}

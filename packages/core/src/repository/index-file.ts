@@ -1,0 +1,110 @@
+import type { LockMode } from "../destination/destination.js";
+import type { BlobType } from "./format.js";
+
+/**
+ * One index object (`index/<sha256>`): packs written by one run (or part of one), the locks
+ * this run gave or extended, and what grooming removed. Merged, all index objects are the
+ * repository's index; lock dates merge by maximum, since a lock only ever grows.
+ */
+export interface IndexFile {
+	v: 1;
+	created: string;
+	packs: IndexPack[];
+	/** Locks set on objects other than the packs above: extensions, snapshots, index objects, keys, config. */
+	locks: IndexLock[];
+	/** The lock this index object itself was written with. */
+	self: { mode: LockMode; until: string };
+	/** Packs and objects grooming deleted: dropped from the merged index. */
+	deleted?: string[];
+	/** Snapshots that left the set but could not yet be deleted (still locked). */
+	forgotten?: string[];
+}
+
+export interface IndexPack {
+	key: string;
+	/** The version our PUT created: locks are extended and reads start on it, not on "latest". */
+	version?: string;
+	size: number;
+	mode: LockMode;
+	until: string;
+	/** [type (0 data, 1 tree), id, offset, length, rawLength] */
+	blobs: [number, string, number, number, number][];
+}
+
+export interface IndexLock {
+	key: string;
+	version?: string;
+	mode: LockMode;
+	until: string;
+}
+
+export interface BlobLocation {
+	readonly type: BlobType;
+	readonly packKey: string;
+	readonly offset: number;
+	readonly length: number;
+	readonly rawLength: number;
+}
+
+export interface KnownLock {
+	mode: LockMode;
+	until: Date;
+}
+
+/** The merged in-memory index: where each blob is and until when each object is locked. */
+export class MasterIndex {
+	readonly blobs = new Map<string, BlobLocation>();
+	/** `indexKey` is undefined while the pack is written but not yet listed by an index object. */
+	readonly packs = new Map<string, { size: number; blobCount: number; indexKey: string | undefined }>();
+	readonly locks = new Map<string, KnownLock>();
+	readonly versions = new Map<string, string>();
+	readonly indexKeys = new Set<string>();
+	readonly deleted = new Set<string>();
+	readonly forgotten = new Set<string>();
+	/** Index objects whose tombstones keep deleted packs out of the merged index. */
+	readonly tombstoneCarriers = new Set<string>();
+
+	add(indexKey: string, file: IndexFile): void {
+		this.indexKeys.add(indexKey);
+		if (file.deleted?.length || file.forgotten?.length) this.tombstoneCarriers.add(indexKey);
+		for (const key of file.deleted ?? []) this.#drop(key);
+		for (const id of file.forgotten ?? []) this.forgotten.add(id);
+		this.noteLock(indexKey, file.self.mode, new Date(file.self.until));
+		for (const pack of file.packs) this.addPack(pack, indexKey);
+		for (const lock of file.locks) {
+			this.noteLock(lock.key, lock.mode, new Date(lock.until));
+			if (lock.version) this.versions.set(lock.key, lock.version);
+		}
+	}
+
+	addPack(pack: IndexPack, indexKey: string | undefined): void {
+		if (this.deleted.has(pack.key)) return;
+		this.packs.set(pack.key, { size: pack.size, blobCount: pack.blobs.length, indexKey });
+		this.noteLock(pack.key, pack.mode, new Date(pack.until));
+		if (pack.version) this.versions.set(pack.key, pack.version);
+		for (const [type, id, offset, length, rawLength] of pack.blobs) {
+			const current = this.blobs.get(id);
+			// Keep the copy locked longest: re-included data supersedes the old copy.
+			if (current && (this.lockUntil(current.packKey)?.getTime() ?? 0) >= new Date(pack.until).getTime()) continue;
+			this.blobs.set(id, { type: type === 1 ? "tree" : "data", packKey: pack.key, offset, length, rawLength });
+		}
+	}
+
+	#drop(key: string): void {
+		this.deleted.add(key);
+		this.locks.delete(key);
+		this.indexKeys.delete(key);
+		if (this.packs.delete(key)) {
+			for (const [id, location] of this.blobs) if (location.packKey === key) this.blobs.delete(id);
+		}
+	}
+
+	noteLock(key: string, mode: LockMode, until: Date): void {
+		const known = this.locks.get(key);
+		if (!known || known.until.getTime() < until.getTime()) this.locks.set(key, { mode, until });
+	}
+
+	lockUntil(key: string): Date | undefined {
+		return this.locks.get(key)?.until;
+	}
+}

@@ -1,0 +1,78 @@
+import { HoldfastError } from "../host/errors.js";
+import { type RepositoryKeys, sha256Hex } from "./crypto.js";
+import { BLOB_TYPE, type BlobType } from "./format.js";
+
+/** Where one blob sits inside a pack. Lengths are of the sealed bytes in the pack. */
+export interface PackedBlob {
+	readonly type: BlobType;
+	readonly id: string;
+	readonly offset: number;
+	readonly length: number;
+	/** Plaintext length (after decompression), for sizes and restore planning. */
+	readonly rawLength: number;
+}
+
+const ENTRY = 1 + 32 + 4 + 4 + 4;
+
+/**
+ * A pack: sealed blobs back to back, then the sealed header listing them, then the
+ * header's sealed length as 4 bytes little-endian. The header lets the index be rebuilt
+ * from packs alone; the pack's key is the SHA-256 of all its bytes.
+ */
+export class PackBuilder {
+	readonly #parts: Buffer[] = [];
+	readonly #blobs: PackedBlob[] = [];
+	#size = 0;
+
+	get size(): number {
+		return this.#size;
+	}
+
+	get count(): number {
+		return this.#blobs.length;
+	}
+
+	add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+		this.#blobs.push({ type, id, offset: this.#size, length: sealed.length, rawLength });
+		this.#parts.push(sealed);
+		this.#size += sealed.length;
+	}
+
+	async finish(keys: RepositoryKeys): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
+		const header = Buffer.alloc(this.#blobs.length * ENTRY);
+		this.#blobs.forEach((blob, i) => {
+			const at = i * ENTRY;
+			header.writeUInt8(BLOB_TYPE[blob.type], at);
+			Buffer.from(blob.id, "hex").copy(header, at + 1);
+			header.writeUInt32LE(blob.offset, at + 33);
+			header.writeUInt32LE(blob.length, at + 37);
+			header.writeUInt32LE(blob.rawLength, at + 41);
+		});
+		const sealedHeader = await keys.seal(header);
+		const trailer = Buffer.alloc(4);
+		trailer.writeUInt32LE(sealedHeader.length);
+		const bytes = Buffer.concat([...this.#parts, sealedHeader, trailer]);
+		return { hash: sha256Hex(bytes), bytes, blobs: this.#blobs };
+	}
+}
+
+/** Reads the blob list out of a whole pack (index rebuild, check). */
+export async function readPackHeader(keys: RepositoryKeys, pack: Buffer, what: string): Promise<PackedBlob[]> {
+	if (pack.length < 4) throw new HoldfastError("CORRUPT", `${what}: too short for a pack`);
+	const headerLength = pack.readUInt32LE(pack.length - 4);
+	if (headerLength + 4 > pack.length) throw new HoldfastError("CORRUPT", `${what}: pack header length out of range`);
+	const header = await keys.open(pack.subarray(pack.length - 4 - headerLength, pack.length - 4), `${what} header`);
+	if (header.length % ENTRY !== 0) throw new HoldfastError("CORRUPT", `${what}: pack header has a partial entry`);
+	const blobs: PackedBlob[] = [];
+	for (let at = 0; at < header.length; at += ENTRY) {
+		const typeByte = header.readUInt8(at);
+		blobs.push({
+			type: typeByte === BLOB_TYPE.tree ? "tree" : "data",
+			id: header.subarray(at + 1, at + 33).toString("hex"),
+			offset: header.readUInt32LE(at + 33),
+			length: header.readUInt32LE(at + 37),
+			rawLength: header.readUInt32LE(at + 41),
+		});
+	}
+	return blobs;
+}

@@ -1,0 +1,58 @@
+import type { EntryType } from "../source/source.js";
+
+/**
+ * A directory as a blob of type tree: its entries sorted by name bytes. Identical
+ * directories produce identical bytes, hence the same blob ID: unchanged directories
+ * are stored once.
+ */
+export interface TreeNode {
+	/** Name as UTF-8 text, or `b64:` + base64 of the raw bytes when they are not valid UTF-8. */
+	name: string;
+	type: EntryType;
+	mode: number;
+	uid: number;
+	gid: number;
+	size: number;
+	/** Nanoseconds since the epoch, as a decimal string (beyond 2^53). */
+	mtime: string;
+	ctime?: string;
+	inode?: string;
+	device?: string;
+	/** Symlink target, encoded like `name`. */
+	target?: string;
+	/** Files: content blob IDs in order. */
+	content?: string[];
+	/** Directories: the tree blob ID. */
+	subtree?: string;
+	/** Set when the file kept changing while read and was stored as last seen. */
+	changing?: boolean;
+}
+
+export interface Tree {
+	nodes: TreeNode[];
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export function encodeName(bytes: Buffer): string {
+	try {
+		const text = decoder.decode(bytes);
+		if (!text.startsWith("b64:")) return text;
+	} catch {
+		// not UTF-8: fall through to base64
+	}
+	return `b64:${bytes.toString("base64")}`;
+}
+
+export function decodeName(name: string): Buffer {
+	return name.startsWith("b64:") ? Buffer.from(name.slice(4), "base64") : Buffer.from(name, "utf8");
+}
+
+export function serializeTree(tree: Tree): Buffer {
+	tree.nodes.sort((a, b) => Buffer.compare(decodeName(a.name), decodeName(b.name)));
+	return Buffer.from(JSON.stringify(tree));
+}
+
+export function parseTree(bytes: Buffer): Tree {
+	return JSON.parse(bytes.toString("utf8")) as Tree;
+}

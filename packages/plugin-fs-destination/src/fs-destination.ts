@@ -1,0 +1,261 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import {
+	type ByteRange,
+	type Clock,
+	type Destination,
+	type DestinationCapabilities,
+	type DestinationCheck,
+	type ListedObject,
+	LockRefusedError,
+	type ObjectLock,
+	ObjectNotFoundError,
+	type ObjectVersion,
+	type PreflightRequest,
+} from "@holdfast/core";
+
+export interface FsDestinationOptions {
+	/** The folder that holds the repository. */
+	readonly path: string;
+	/** Emulate a store that cannot extend locks (tests of the re-include strategy). */
+	readonly lockExtension?: boolean;
+	readonly maxRetentionDays?: number;
+}
+
+/** One version's record, kept beside its bytes. */
+interface VersionMeta {
+	versionId: string;
+	size: number;
+	created: string;
+	deleteMarker: boolean;
+	lock?: { mode: "compliance" | "governance"; until: string };
+}
+
+const VERSIONS_SUFFIX = ".versions";
+
+/**
+ * Objects as files, with Object Lock emulated from the core's Clock: each key is a folder of
+ * versions, each version its bytes plus a small JSON record of its lock. Deleting or
+ * shortening a locked version is refused just as S3 refuses it. This stops mistakes and
+ * scripts, not an attacker who owns the disk; writes are atomic (temp file, fsync, rename).
+ */
+export class FsDestination implements Destination {
+	readonly description: string;
+	readonly capabilities: DestinationCapabilities;
+	readonly #root: string;
+	#sequence = 0;
+
+	constructor(
+		options: FsDestinationOptions,
+		private readonly clock: Clock,
+		configDir = process.cwd(),
+	) {
+		this.#root = resolve(configDir, options.path);
+		this.description = `fs:${this.#root}`;
+		this.capabilities = {
+			objectLock: true,
+			enforcedByProvider: false,
+			lockExtension: options.lockExtension ?? true,
+			governanceBypass: true,
+			maxRetentionDays: options.maxRetentionDays ?? 36_500,
+			maxObjectSize: 5 * 1024 ** 3,
+			multipart: false,
+		};
+	}
+
+	async preflight(request: PreflightRequest): Promise<DestinationCheck> {
+		const problems: string[] = [];
+		const notes = ["local directory: locks are emulated and do not stop someone who controls this disk"];
+		if (request.retentionDays > this.capabilities.maxRetentionDays) {
+			problems.push(
+				`retention ${request.retentionDays} days exceeds this destination's cap of ${this.capabilities.maxRetentionDays}`,
+			);
+		}
+		try {
+			if (request.create) await mkdir(join(this.#root, "objects"), { recursive: true });
+			const info = await stat(this.#root);
+			if (!info.isDirectory()) problems.push(`${this.#root} is not a folder`);
+		} catch (error) {
+			problems.push(`${this.#root}: ${(error as Error).message}${request.create ? "" : ' (run "holdfast init")'}`);
+		}
+		return { ok: problems.length === 0, problems, notes };
+	}
+
+	#keyDir(key: string): string {
+		if (key.includes("..") || key.startsWith("/") || key === "") throw new Error(`invalid object key: ${key}`);
+		return join(this.#root, "objects", `${key}${VERSIONS_SUFFIX}`);
+	}
+
+	#newVersionId(): string {
+		// Sortable by time, unique within and across processes.
+		const seq = (this.#sequence++).toString(36).padStart(4, "0");
+		return `${Date.now().toString(36).padStart(9, "0")}${seq}${randomBytes(4).toString("hex")}`;
+	}
+
+	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		if (lock && lock.until.getTime() <= this.clock.now().getTime()) {
+			throw new Error(`${key}: retain-until ${lock.until.toISOString()} is in the past`);
+		}
+		const dir = this.#keyDir(key);
+		await mkdir(dir, { recursive: true });
+		const versionId = this.#newVersionId();
+		await writeAtomic(join(dir, `${versionId}.data`), body);
+		const meta: VersionMeta = {
+			versionId,
+			size: body.byteLength,
+			created: this.clock.now().toISOString(),
+			deleteMarker: false,
+			...(lock ? { lock: { mode: lock.mode, until: lock.until.toISOString() } } : {}),
+		};
+		await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		return { versionId };
+	}
+
+	async #versions(key: string): Promise<VersionMeta[]> {
+		let names: string[];
+		try {
+			names = await readdir(this.#keyDir(key));
+		} catch {
+			return [];
+		}
+		const metas: VersionMeta[] = [];
+		for (const name of names) {
+			if (!name.endsWith(".json")) continue;
+			try {
+				metas.push(JSON.parse(await readFile(join(this.#keyDir(key), name), "utf8")) as VersionMeta);
+			} catch {
+				// a torn record from a crash mid-write: the version never existed
+			}
+		}
+		return metas.sort((a, b) => b.versionId.localeCompare(a.versionId));
+	}
+
+	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
+		const versions = await this.#versions(key);
+		const version = options.versionId ? versions.find((v) => v.versionId === options.versionId) : versions[0];
+		if (!version || version.deleteMarker) throw new ObjectNotFoundError(key);
+		const file = join(this.#keyDir(key), `${version.versionId}.data`);
+		if (!options.range) return readFile(file);
+		const handle = await open(file, constants.O_RDONLY);
+		try {
+			const buffer = Buffer.alloc(options.range.length);
+			const { bytesRead } = await handle.read(buffer, 0, options.range.length, options.range.offset);
+			return buffer.subarray(0, bytesRead);
+		} finally {
+			await handle.close();
+		}
+	}
+
+	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
+		const versions = await this.#versions(key);
+		const version = versionId ? versions.find((v) => v.versionId === versionId) : versions[0];
+		if (!version || (!versionId && version.deleteMarker)) return undefined;
+		return toVersion(key, version, version === versions[0]);
+	}
+
+	async *list(prefix: string): AsyncIterable<ListedObject> {
+		for await (const key of this.#keys(prefix)) {
+			const latest = (await this.#versions(key))[0];
+			if (latest && !latest.deleteMarker) yield { key, size: latest.size, lastModified: new Date(latest.created) };
+		}
+	}
+
+	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
+		for await (const key of this.#keys(prefix)) {
+			const versions = await this.#versions(key);
+			for (const [i, version] of versions.entries()) yield toVersion(key, version, i === 0);
+		}
+	}
+
+	async *#keys(prefix: string): AsyncIterable<string> {
+		const base = join(this.#root, "objects");
+		// Start at the deepest folder the prefix names, then filter by the full prefix.
+		const start = join(base, prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "");
+		const walk = async function* (dir: string): AsyncIterable<string> {
+			let entries: import("node:fs").Dirent[];
+			try {
+				entries = await readdir(dir, { withFileTypes: true });
+			} catch {
+				return;
+			}
+			entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+			for (const entry of entries) {
+				if (!entry.isDirectory()) continue;
+				const full = join(dir, entry.name);
+				if (entry.name.endsWith(VERSIONS_SUFFIX)) {
+					const key = relative(base, full).slice(0, -VERSIONS_SUFFIX.length).split("\\").join("/");
+					if (key.startsWith(prefix)) yield key;
+				} else {
+					yield* walk(full);
+				}
+			}
+		};
+		yield* walk(start);
+	}
+
+	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
+		const meta = await this.#meta(key, versionId);
+		const current = meta.lock;
+		if (current && new Date(current.until).getTime() > lock.until.getTime()) {
+			throw new LockRefusedError(`${key} (${versionId}): a ${current.mode} lock cannot be shortened`);
+		}
+		if (current?.mode === "compliance" && lock.mode === "governance") {
+			throw new LockRefusedError(`${key} (${versionId}): compliance cannot become governance`);
+		}
+		meta.lock = { mode: lock.mode, until: lock.until.toISOString() };
+		await writeAtomic(join(this.#keyDir(key), `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+	}
+
+	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
+		const meta = await this.#meta(key, versionId);
+		if (meta.lock && new Date(meta.lock.until).getTime() > this.clock.now().getTime()) {
+			if (!(meta.lock.mode === "governance" && options.bypassGovernance)) {
+				throw new LockRefusedError(`${key} (${versionId}): locked (${meta.lock.mode}) until ${meta.lock.until}`);
+			}
+		}
+		const dir = this.#keyDir(key);
+		await rm(join(dir, `${versionId}.json`), { force: true });
+		await rm(join(dir, `${versionId}.data`), { force: true });
+		if ((await readdir(dir)).length === 0) await rm(dir, { recursive: true, force: true });
+	}
+
+	async deleteMarker(key: string): Promise<void> {
+		const dir = this.#keyDir(key);
+		await mkdir(dir, { recursive: true });
+		const versionId = this.#newVersionId();
+		const meta: VersionMeta = { versionId, size: 0, created: this.clock.now().toISOString(), deleteMarker: true };
+		await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+	}
+
+	async #meta(key: string, versionId: string): Promise<VersionMeta> {
+		const meta = (await this.#versions(key)).find((v) => v.versionId === versionId);
+		if (!meta) throw new ObjectNotFoundError(`${key} (${versionId})`);
+		return meta;
+	}
+}
+
+function toVersion(key: string, meta: VersionMeta, isLatest: boolean): ObjectVersion {
+	return {
+		key,
+		versionId: meta.versionId,
+		size: meta.size,
+		lastModified: new Date(meta.created),
+		isDeleteMarker: meta.deleteMarker,
+		isLatest,
+		...(meta.lock ? { lock: { mode: meta.lock.mode, until: new Date(meta.lock.until) } } : {}),
+	};
+}
+
+async function writeAtomic(path: string, body: Uint8Array): Promise<void> {
+	const temp = join(dirname(path), `.tmp-${randomBytes(6).toString("hex")}`);
+	const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+	try {
+		await handle.writeFile(body);
+		await handle.sync();
+	} finally {
+		await handle.close();
+	}
+	await rename(temp, path);
+}

@@ -1,0 +1,28 @@
+import { ContainerModule, type DestinationType, definePlugin, TOKENS } from "@holdfast/core";
+import { FsDestination, type FsDestinationOptions } from "./fs-destination.js";
+
+export { FsDestination, type FsDestinationOptions } from "./fs-destination.js";
+
+const fsDestinationType: DestinationType<FsDestinationOptions> = {
+	type: "fs",
+	optionsSchema: {
+		type: "object",
+		additionalProperties: false,
+		required: ["path"],
+		properties: {
+			path: { type: "string", minLength: 1, description: "Folder of the repository (relative to the config file)" },
+			lockExtension: { type: "boolean", default: true },
+			maxRetentionDays: { type: "integer", minimum: 1 },
+		},
+	},
+	create: (options, environment) => new FsDestination(options, environment.clock, environment.configDir),
+};
+
+export default definePlugin({
+	name: "fs-destination",
+	version: "0.1.0",
+	engine: "^0.1.0",
+	containerModule: new ContainerModule((options) => {
+		options.bind(TOKENS.DestinationType).toConstantValue(fsDestinationType);
+	}),
+});

@@ -1,0 +1,214 @@
+import { type BigIntStats, constants } from "node:fs";
+import { lstat, open, readdir, readFile, readlink, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { EntryType, ScanOptions, Source, SourceEntry } from "@holdfast/core";
+import ignore, { type Ignore } from "ignore";
+import pLimit from "p-limit";
+
+export interface FsSourceOptions {
+	readonly path: string | string[];
+	/** gitignore patterns, relative to each root. */
+	readonly exclude?: string[];
+	/** Skip files larger than this many bytes. */
+	readonly excludeLargerThan?: number;
+	/** Skip the contents of folders tagged with a valid CACHEDIR.TAG (default true). */
+	readonly excludeCaches?: boolean;
+	readonly oneFileSystem?: boolean;
+	/** Back up what symlinks point to instead of the links (default false: links are recorded). */
+	readonly followSymlinks?: boolean;
+	/** Concurrent stat calls while listing a folder. */
+	readonly statConcurrency?: number;
+}
+
+const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
+const READ_SIZE = 1024 * 1024;
+const SLASH = Buffer.from("/");
+
+/**
+ * Walks folders depth-first, each folder's entries sorted by name bytes, names kept as raw
+ * bytes (any name the platform allows round-trips). One folder's listing is in memory at a
+ * time per level of depth; file content is opened only when the engine reads it.
+ */
+export class FsSource implements Source {
+	readonly roots: string[];
+	readonly #ignore: Ignore;
+	readonly #limit: ReturnType<typeof pLimit>;
+
+	constructor(
+		private readonly options: FsSourceOptions,
+		configDir = process.cwd(),
+	) {
+		this.roots = (Array.isArray(options.path) ? options.path : [options.path]).map((p) => resolve(configDir, p));
+		this.#ignore = ignore().add(options.exclude ?? []);
+		this.#limit = pLimit(options.statConcurrency ?? 16);
+	}
+
+	async *scan(scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
+		for (const root of this.roots) yield* this.#scanRoot(root, scanOptions);
+	}
+
+	async *#scanRoot(root: string, scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
+		let rootStat: BigIntStats;
+		try {
+			rootStat = this.options.followSymlinks ? await stat(root, { bigint: true }) : await lstat(root, { bigint: true });
+		} catch (error) {
+			scanOptions.onSkip({ path: root, reason: `cannot read: ${describe(error)}` });
+			return;
+		}
+		const rootEntry = await this.#entry(root, Buffer.alloc(0), Buffer.from(root), rootStat);
+		yield rootEntry;
+		if (rootEntry.type !== "dir") return;
+		const ancestors = new Set<string>([`${rootStat.dev}:${rootStat.ino}`]);
+		yield* this.#walk(root, Buffer.from(root), Buffer.alloc(0), rootStat.dev, ancestors, scanOptions);
+	}
+
+	async *#walk(
+		root: string,
+		dirAbs: Buffer,
+		dirRel: Buffer,
+		rootDevice: bigint,
+		ancestors: Set<string>,
+		scanOptions: ScanOptions,
+	): AsyncIterable<SourceEntry> {
+		if (scanOptions.signal.aborted) return;
+		let names: Buffer[];
+		try {
+			names = await readdir(dirAbs, { encoding: "buffer" });
+		} catch (error) {
+			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
+			return;
+		}
+		names.sort(Buffer.compare);
+		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
+			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
+		}
+		const children = await Promise.all(
+			names.map((name) =>
+				this.#limit(async () => {
+					const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
+					const abs = Buffer.concat([dirAbs, SLASH, name]);
+					try {
+						const info = this.options.followSymlinks ? await stat(abs, { bigint: true }) : await lstat(abs, { bigint: true });
+						return { rel, abs, info };
+					} catch (error) {
+						scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+						return undefined;
+					}
+				}),
+			),
+		);
+		for (const child of children) {
+			if (!child) continue;
+			const { rel, abs, info } = child;
+			const isDir = info.isDirectory();
+			const relText = rel.toString("utf8");
+			if (this.#ignore.ignores(isDir ? `${relText}/` : relText)) continue;
+			if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
+				continue;
+			}
+			if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
+			const identity = `${info.dev}:${info.ino}`;
+			if (isDir && ancestors.has(identity)) {
+				scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
+				continue;
+			}
+			let entry: SourceEntry;
+			try {
+				entry = await this.#entry(root, rel, abs, info);
+			} catch (error) {
+				scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+				continue;
+			}
+			yield entry;
+			if (isDir) {
+				ancestors.add(identity);
+				yield* this.#walk(root, abs, rel, rootDevice, ancestors, scanOptions);
+				ancestors.delete(identity);
+			}
+		}
+	}
+
+	async #entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): Promise<SourceEntry> {
+		const type = typeOf(info);
+		const entry: SourceEntry = {
+			root,
+			relPath: rel,
+			type,
+			size: type === "file" ? Number(info.size) : 0,
+			mode: Number(info.mode),
+			uid: Number(info.uid),
+			gid: Number(info.gid),
+			mtimeNs: info.mtimeNs,
+			ctimeNs: info.ctimeNs,
+			inode: info.ino,
+			device: info.dev,
+			...(type === "symlink" ? { linkTarget: await readlink(abs, { encoding: "buffer" }) } : {}),
+		};
+		if (type !== "file") return entry;
+		let seen = { size: info.size, mtimeNs: info.mtimeNs };
+		return {
+			...entry,
+			read: () => readRegularFile(abs, info.ino, this.options.followSymlinks ?? false),
+			unchangedSinceScan: async () => {
+				const now = await lstat(abs, { bigint: true }).catch(() => undefined);
+				if (!now) return false;
+				const same = now.size === seen.size && now.mtimeNs === seen.mtimeNs;
+				// The next attempt compares against what it will read now.
+				seen = { size: now.size, mtimeNs: now.mtimeNs };
+				return same;
+			},
+		};
+	}
+}
+
+/**
+ * Opens without blocking and without following a link, then checks it is still the regular
+ * file that was listed: a FIFO swapped in after listing would otherwise block forever.
+ */
+async function* readRegularFile(path: Buffer, inode: bigint, follow: boolean): AsyncIterable<Uint8Array> {
+	const flags = constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW);
+	const handle = await open(path, flags);
+	try {
+		const info = await handle.stat({ bigint: true });
+		if (!info.isFile() || info.ino !== inode) {
+			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
+		}
+		for (;;) {
+			const buffer = Buffer.allocUnsafe(READ_SIZE);
+			const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
+			if (bytesRead === 0) return;
+			yield bytesRead === READ_SIZE ? buffer : buffer.subarray(0, bytesRead);
+		}
+	} finally {
+		await handle.close();
+	}
+}
+
+async function isTaggedCache(dir: Buffer, names: Buffer[]): Promise<boolean> {
+	if (!names.some((n) => n.toString() === "CACHEDIR.TAG")) return false;
+	try {
+		const head = await readFile(Buffer.concat([dir, SLASH, Buffer.from("CACHEDIR.TAG")]));
+		return head.subarray(0, CACHEDIR_SIGNATURE.length).toString() === CACHEDIR_SIGNATURE;
+	} catch {
+		return false;
+	}
+}
+
+function typeOf(info: BigIntStats): EntryType {
+	if (info.isFile()) return "file";
+	if (info.isDirectory()) return "dir";
+	if (info.isSymbolicLink()) return "symlink";
+	if (info.isFIFO()) return "fifo";
+	if (info.isSocket()) return "socket";
+	if (info.isCharacterDevice()) return "chardev";
+	return "blockdev";
+}
+
+function show(root: string, rel: Buffer): string {
+	return rel.length === 0 ? root : `${root}/${rel.toString("utf8")}`;
+}
+
+function describe(error: unknown): string {
+	const e = error as NodeJS.ErrnoException;
+	return e.code ? `${e.code}` + (e.message ? ` (${e.message.split(",")[0]})` : "") : String(error);
+}

@@ -1,0 +1,91 @@
+import {
+	collectSnapshotObjects,
+	type GroomCandidate,
+	type GroomConfig,
+	type GroomPlan,
+	KEY_PREFIX,
+	listKeyFiles,
+	type RunContext,
+} from "@holdfast/core";
+import { decideKeep } from "./keep-rules.js";
+
+export const GROOM_DEFAULTS: GroomConfig = Object.freeze({ match: "retention", afterBackup: false, graceHours: 6 });
+
+/**
+ * Which snapshots of the set leave, and which objects no remaining snapshot (of any set in
+ * the repository) needs. Whether a candidate is still locked is the core's to check.
+ */
+export async function planGroom(plan: GroomPlan, context: RunContext): Promise<GroomPlan> {
+	const { repository } = context;
+	const config: GroomConfig = { ...GROOM_DEFAULTS, ...(context.set.groom ?? {}) };
+	const now = context.startedAt;
+	const all = await repository.listSnapshots();
+	const decisions = decideKeep(
+		all.filter((r) => r.snapshot.set === context.setName),
+		config,
+		now,
+	);
+	const forget = decisions.filter((d) => !d.keep).map((d) => d.ref);
+	const forgetIds = new Set(forget.map((r) => r.id));
+	const remaining = all.filter((r) => !forgetIds.has(r.id));
+
+	const keyFiles = await listKeyFiles(repository);
+	const neededKeys = new Set<string>();
+	const neededBlobs = new Set<string>();
+	const seenTrees = new Map<string, Set<string>>();
+	for (const ref of remaining) {
+		const objects = await collectSnapshotObjects(repository, ref, keyFiles, seenTrees);
+		for (const key of objects.keys) neededKeys.add(key);
+		for (const id of objects.blobs) neededBlobs.add(id);
+	}
+
+	// Young objects may belong to a backup running right now, whose snapshot is not written yet.
+	const graceMs = (config.graceHours ?? 6) * 3_600_000;
+	const modified = new Map<string, { size: number; lastModified: Date }>();
+	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index]) {
+		for await (const object of repository.destination.list(prefix)) modified.set(object.key, object);
+	}
+	const young = (key: string) => (modified.get(key)?.lastModified.getTime() ?? now.getTime()) > now.getTime() - graceMs;
+
+	const candidates: GroomCandidate[] = [];
+	const held: GroomPlan["held"] = [...plan.held];
+	for (const ref of forget) {
+		candidates.push({ kind: "snapshot", key: ref.key, bytes: 0, snapshotId: ref.id, time: new Date(ref.snapshot.time) });
+	}
+	const deadPacks = new Set<string>();
+	for (const [key, pack] of repository.index.packs) {
+		if (neededKeys.has(key)) continue;
+		if (young(key)) {
+			held.push({ key, bytes: pack.size, reason: "grace", detail: `younger than ${config.graceHours} h` });
+			continue;
+		}
+		deadPacks.add(key);
+		candidates.push({ kind: "pack", key, bytes: pack.size });
+	}
+	const indexWithLivePacks = new Set<string>();
+	for (const [key, pack] of repository.index.packs) {
+		if (!deadPacks.has(key) && pack.indexKey) indexWithLivePacks.add(pack.indexKey);
+	}
+	for (const key of repository.index.indexKeys) {
+		if (indexWithLivePacks.has(key) || neededKeys.has(key) || young(key)) continue;
+		// Index objects carrying tombstones stay: they are what keeps deleted packs out of older indexes.
+		if (repository.index.tombstoneCarriers.has(key)) continue;
+		candidates.push({ kind: "index", key, bytes: modified.get(key)?.size ?? 0 });
+	}
+
+	let deadBytes = 0;
+	for (const [id, location] of repository.index.blobs) {
+		if (!neededBlobs.has(id) && !deadPacks.has(location.packKey)) deadBytes += location.length;
+	}
+
+	return {
+		forget: [
+			...plan.forget,
+			...forget.map((r) => ({ id: r.id, key: r.key, time: r.snapshot.time, reason: "retention window passed" })),
+		],
+		keep: [...plan.keep, ...decisions.filter((d) => d.keep).map((d) => ({ id: d.ref.id, reason: d.keep as string }))],
+		delete: [...plan.delete, ...candidates],
+		held,
+		deadBytesInLivePacks: plan.deadBytesInLivePacks + deadBytes,
+	};
+}

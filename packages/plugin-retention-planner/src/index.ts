@@ -1,0 +1,24 @@
+import { definePlugin, type RunContext, type RunPlan, STAGE } from "@holdfast/core";
+import { planLocks, planRun } from "./retention-planner.js";
+
+export { PLANNER_DEFAULTS, planLocks, plannerConfig, planRun } from "./retention-planner.js";
+export { type Schedule, scheduleOf } from "./schedule.js";
+
+export default definePlugin({
+	name: "retention-planner",
+	version: "0.1.0",
+	engine: "^0.1.0",
+	activate(context) {
+		// The plan of each run, for the lock step that follows it.
+		const plans = new WeakMap<RunContext, RunPlan>();
+		context.hooks.plan.tap({ name: context.name, stage: STAGE.RETENTION }, (plan, run) => {
+			const planned = planRun(plan, run);
+			plans.set(run, planned);
+			return planned;
+		});
+		context.hooks.lock.tap({ name: context.name, stage: STAGE.RETENTION }, (lockPlan, run) => {
+			const plan = plans.get(run);
+			return plan ? planLocks(lockPlan, plan, run) : lockPlan;
+		});
+	},
+});
