@@ -1,0 +1,3 @@
+/** Test helpers for plugin authors: `import { destinationConformance } from "@holdfast/core/testing"`. */
+export { type ConformanceSubject, destinationConformance } from "./destination-conformance.js";
+export { MemoryDestination } from "./memory-destination.js";

@@ -1,0 +1,143 @@
+import {
+	type ByteRange,
+	type Destination,
+	type DestinationCapabilities,
+	type DestinationCheck,
+	type ListedObject,
+	LockRefusedError,
+	type ObjectLock,
+	ObjectNotFoundError,
+	type ObjectVersion,
+} from "../destination/destination.js";
+import type { Clock } from "../host/clock.js";
+
+interface StoredVersion {
+	versionId: string;
+	body: Buffer | undefined;
+	lastModified: Date;
+	lock?: ObjectLock;
+}
+
+/**
+ * A versioned, lock-enforcing destination in memory, for plugin authors' tests and the core's
+ * own. It follows S3 Object Lock semantics, with the lock clock taken from the given Clock.
+ */
+export class MemoryDestination implements Destination {
+	readonly description = "memory:";
+	readonly objects = new Map<string, StoredVersion[]>();
+	readonly calls = { put: 0, get: 0, head: 0, list: 0, extend: 0, delete: 0 };
+	readonly capabilities: DestinationCapabilities;
+	#sequence = 0;
+
+	constructor(
+		private readonly clock: Clock,
+		capabilities: Partial<DestinationCapabilities> = {},
+	) {
+		this.capabilities = {
+			objectLock: true,
+			enforcedByProvider: false,
+			lockExtension: true,
+			governanceBypass: true,
+			maxRetentionDays: 36_500,
+			maxObjectSize: 5 * 1024 ** 3,
+			multipart: false,
+			...capabilities,
+		};
+	}
+
+	async preflight(): Promise<DestinationCheck> {
+		return { ok: true, problems: [], notes: [] };
+	}
+
+	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		this.calls.put++;
+		if (lock && lock.until.getTime() <= this.clock.now().getTime()) throw new Error(`${key}: retain-until in the past`);
+		const versionId = String(++this.#sequence).padStart(12, "0");
+		const versions = this.objects.get(key) ?? [];
+		versions.unshift({ versionId, body: Buffer.from(body), lastModified: this.clock.now(), ...(lock ? { lock } : {}) });
+		this.objects.set(key, versions);
+		return { versionId };
+	}
+
+	#find(key: string, versionId?: string): StoredVersion | undefined {
+		const versions = this.objects.get(key) ?? [];
+		return versionId ? versions.find((v) => v.versionId === versionId) : versions[0];
+	}
+
+	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
+		this.calls.get++;
+		const version = this.#find(key, options.versionId);
+		if (!version?.body) throw new ObjectNotFoundError(key);
+		const { range } = options;
+		return range ? version.body.subarray(range.offset, range.offset + range.length) : version.body;
+	}
+
+	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
+		this.calls.head++;
+		const version = this.#find(key, versionId);
+		if (!version || (!versionId && !version.body)) return undefined;
+		return this.#describe(key, version, version === this.objects.get(key)?.[0]);
+	}
+
+	#describe(key: string, version: StoredVersion, isLatest: boolean): ObjectVersion {
+		return {
+			key,
+			versionId: version.versionId,
+			size: version.body?.length ?? 0,
+			lastModified: version.lastModified,
+			isDeleteMarker: !version.body,
+			isLatest,
+			...(version.lock ? { lock: version.lock } : {}),
+		};
+	}
+
+	async *list(prefix: string): AsyncIterable<ListedObject> {
+		this.calls.list++;
+		for (const key of [...this.objects.keys()].sort()) {
+			const latest = this.objects.get(key)?.[0];
+			if (key.startsWith(prefix) && latest?.body) yield { key, size: latest.body.length, lastModified: latest.lastModified };
+		}
+	}
+
+	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
+		this.calls.list++;
+		for (const key of [...this.objects.keys()].sort()) {
+			if (!key.startsWith(prefix)) continue;
+			for (const [i, version] of (this.objects.get(key) ?? []).entries()) yield this.#describe(key, version, i === 0);
+		}
+	}
+
+	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
+		this.calls.extend++;
+		const version = this.#find(key, versionId);
+		if (!version) throw new ObjectNotFoundError(key);
+		if (version.lock && version.lock.until.getTime() > lock.until.getTime()) {
+			throw new LockRefusedError(`${key}: a lock cannot be shortened`);
+		}
+		if (version.lock?.mode === "compliance" && lock.mode === "governance") {
+			throw new LockRefusedError(`${key}: compliance cannot become governance`);
+		}
+		version.lock = lock;
+	}
+
+	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
+		this.calls.delete++;
+		const versions = this.objects.get(key) ?? [];
+		const version = versions.find((v) => v.versionId === versionId);
+		if (!version) throw new ObjectNotFoundError(key);
+		if (version.lock && version.lock.until.getTime() > this.clock.now().getTime()) {
+			if (!(version.lock.mode === "governance" && options.bypassGovernance)) {
+				throw new LockRefusedError(`${key}: locked until ${version.lock.until.toISOString()}`);
+			}
+		}
+		versions.splice(versions.indexOf(version), 1);
+		if (versions.length === 0) this.objects.delete(key);
+	}
+
+	async deleteMarker(key: string): Promise<void> {
+		this.calls.delete++;
+		const versions = this.objects.get(key) ?? [];
+		versions.unshift({ versionId: String(++this.#sequence).padStart(12, "0"), body: undefined, lastModified: this.clock.now() });
+		this.objects.set(key, versions);
+	}
+}

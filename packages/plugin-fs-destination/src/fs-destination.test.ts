@@ -1,0 +1,44 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "@holdfast/core";
+import { destinationConformance } from "@holdfast/core/testing";
+import { describe, expect, it } from "vitest";
+import { FsDestination } from "./fs-destination.js";
+
+destinationConformance("fs", async () => {
+	const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+	const clock = new ManualClock("2030-01-01T00:00:00Z");
+	return {
+		destination: new FsDestination({ path: dir }, clock),
+		now: () => clock.now(),
+		passTime: async (until) => clock.set(until.getTime() + 1),
+		shortLockMs: 60_000,
+		dispose: () => rm(dir, { recursive: true, force: true }),
+	};
+});
+
+describe("fs destination", () => {
+	it("leaves no temporary file behind and declares emulated locks", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const destination = new FsDestination({ path: dir, lockExtension: false }, clock);
+		await destination.put("data/ab/abc", Buffer.from("x"), { mode: "compliance", until: new Date("2030-02-01T00:00:00Z") });
+		const files = await readdir(join(dir, "objects", "data", "ab", "abc.versions"));
+		expect(files.some((f) => f.startsWith(".tmp-"))).toBe(false);
+		expect(files.filter((f) => f.endsWith(".data"))).toHaveLength(1);
+		expect(destination.capabilities.enforcedByProvider).toBe(false);
+		expect(destination.capabilities.lockExtension).toBe(false);
+		await rm(dir, { recursive: true, force: true });
+	});
+
+	it("refuses a write whose retain-until is already past", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const destination = new FsDestination({ path: dir }, clock);
+		await expect(
+			destination.put("k", Buffer.from("x"), { mode: "compliance", until: new Date("2029-01-01T00:00:00Z") }),
+		).rejects.toThrow(/past/);
+		await rm(dir, { recursive: true, force: true });
+	});
+});

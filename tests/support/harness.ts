@@ -1,0 +1,112 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+	type Catalog,
+	Engine,
+	type HoldfastConfig,
+	ManualClock,
+	MemoryLogger,
+	openCatalog,
+	type PluginDefinition,
+	PluginHost,
+	parseConfigText,
+	type SetConfig,
+} from "@holdfast/core";
+import fsDestination from "@holdfast/plugin-fs-destination";
+import fsSource from "@holdfast/plugin-fs-source";
+import groom from "@holdfast/plugin-groom";
+import planner from "@holdfast/plugin-retention-planner";
+
+/** The plugins a test config can name, by package name, without a build. */
+export const BUILTINS = new Map<string, PluginDefinition>([
+	["@holdfast/plugin-fs-source", fsSource as PluginDefinition],
+	["@holdfast/plugin-fs-destination", fsDestination as PluginDefinition],
+	["@holdfast/plugin-retention-planner", planner as PluginDefinition],
+	["@holdfast/plugin-groom", groom as PluginDefinition],
+]);
+
+export interface Harness {
+	readonly dir: string;
+	readonly clock: ManualClock;
+	readonly logger: MemoryLogger;
+	engine: Engine;
+	host: PluginHost;
+	catalog: Catalog;
+	/** Drops the catalog and starts over with a new one (a machine that lost its cache). */
+	reopen(options?: { freshCatalog?: boolean; password?: string }): Promise<void>;
+	close(): Promise<void>;
+}
+
+export async function tempDir(prefix = "holdfast-test-"): Promise<string> {
+	return mkdtemp(join(tmpdir(), prefix));
+}
+
+export function setConfig(dir: string, overrides: Partial<SetConfig> = {}): SetConfig {
+	return {
+		sources: [{ type: "fs", path: join(dir, "src") }],
+		destination: { type: "fs", path: join(dir, "repo") },
+		retention: { days: 90, mode: "compliance" },
+		...overrides,
+	};
+}
+
+export async function createHarness(
+	options: {
+		sets?: Record<string, SetConfig>;
+		plugins?: HoldfastConfig["plugins"];
+		start?: string;
+		password?: string;
+		extraBuiltins?: Map<string, PluginDefinition>;
+	} = {},
+): Promise<Harness> {
+	const dir = await tempDir();
+	await mkdir(join(dir, "src"), { recursive: true });
+	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
+	const logger = new MemoryLogger("info");
+	const config: HoldfastConfig = {
+		plugins: options.plugins ?? [...BUILTINS.keys()],
+		sets: options.sets ?? { main: setConfig(dir) },
+	};
+	const builtins = new Map([...BUILTINS, ...(options.extraBuiltins ?? [])]);
+	let password = options.password ?? "correct horse";
+	let catalogPath = join(dir, "catalog.sqlite");
+	const harness = {
+		dir,
+		clock,
+		logger,
+	} as Harness;
+	const open = async () => {
+		const loaded = parseConfigText(JSON.stringify(config), join(dir, "holdfast.json"));
+		const catalog = await openCatalog(`sqlite://${catalogPath}`, dir);
+		const host = new PluginHost({ loaded, clock, logger, catalog, builtins });
+		await host.start();
+		harness.host = host;
+		harness.catalog = catalog;
+		harness.engine = new Engine({
+			host,
+			loaded,
+			clock,
+			logger,
+			catalog,
+			password: async () => password,
+			scrypt: { N: 1024, r: 8, p: 1 },
+		});
+	};
+	harness.reopen = async (o = {}) => {
+		await harness.engine.close();
+		await harness.host.dispose();
+		await harness.catalog.disconnect();
+		if (o.freshCatalog) catalogPath = join(dir, `catalog-${Date.now()}.sqlite`);
+		if (o.password) password = o.password;
+		await open();
+	};
+	harness.close = async () => {
+		await harness.engine.close();
+		await harness.host.dispose();
+		await harness.catalog.disconnect();
+		await rm(dir, { recursive: true, force: true });
+	};
+	await open();
+	return harness;
+}

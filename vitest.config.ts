@@ -1,0 +1,24 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export default defineConfig({
+	resolve: {
+		// Tests run the TypeScript sources, so a test never sees a stale build of another package.
+		alias: {
+			"@holdfast/core/testing": src("./packages/core/src/testing/index.ts"),
+			"@holdfast/core": src("./packages/core/src/index.ts"),
+			"@holdfast/plugin-fs-source": src("./packages/plugin-fs-source/src/index.ts"),
+			"@holdfast/plugin-fs-destination": src("./packages/plugin-fs-destination/src/index.ts"),
+			"@holdfast/plugin-retention-planner": src("./packages/plugin-retention-planner/src/index.ts"),
+			"@holdfast/plugin-groom": src("./packages/plugin-groom/src/index.ts"),
+		},
+	},
+	test: {
+		include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "tests/**/*.test.ts"],
+		testTimeout: 60_000,
+		hookTimeout: 60_000,
+		pool: "forks",
+	},
+});
