@@ -53,7 +53,8 @@ export function setConfig(dir: string, overrides: Partial<SetConfig> = {}): SetC
 
 export async function createHarness(
 	options: {
-		sets?: Record<string, SetConfig>;
+		/** The sets, given the test's own folder (sources and repository live under it). */
+	sets?: (dir: string) => Record<string, SetConfig>;
 		plugins?: HoldfastConfig["plugins"];
 		start?: string;
 		password?: string;
@@ -66,7 +67,7 @@ export async function createHarness(
 	const logger = new MemoryLogger("info");
 	const config: HoldfastConfig = {
 		plugins: options.plugins ?? [...BUILTINS.keys()],
-		sets: options.sets ?? { main: setConfig(dir) },
+		sets: options.sets?.(dir) ?? { main: setConfig(dir) },
 	};
 	const builtins = new Map([...BUILTINS, ...(options.extraBuiltins ?? [])]);
 	let password = options.password ?? "correct horse";

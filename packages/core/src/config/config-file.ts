@@ -40,8 +40,8 @@ export function parseConfigText(text: string, file: string): ParsedConfig {
 	if (doc.errors.length > 0) {
 		throw new ConfigError(
 			doc.errors.map((e) => {
-				const pos = e.linePos?.[0];
-				return `${file}${pos ? `:${pos.line}:${pos.col}` : ""}: ${e.message.split("\n")[0]}`;
+				const pos = lineCounter.linePos(e.pos[0]);
+				return `${file}:${pos.line}:${pos.col}: ${e.message.split("\n")[0]}`;
 			}),
 		);
 	}

@@ -1,0 +1,60 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfigFile, parseConfigText } from "./config-file.js";
+
+const valid = `
+plugins:
+  - "@holdfast/plugin-fs-source"
+password: { env: HOLDFAST_PASSWORD }
+sets:
+  office:
+    sources:
+      - { type: fs, path: /srv/share }
+    destination: { type: fs, path: /backups/office }
+    retention: { days: 90 }
+    schedule: { every: 7d }
+`;
+
+describe("config file", () => {
+	it("accepts the documented shape and fills defaults", () => {
+		const { config } = parseConfigText(valid, "/etc/holdfast.yaml");
+		expect(config.sets.office?.retention).toEqual({ days: 90, mode: "compliance" });
+		expect(config.sets.office?.packSizeMiB).toBe(16);
+	});
+
+	it("reports each problem on its own line with file, line and key path", () => {
+		const text = valid.replace("days: 90", "days: 12000").replace("every: 7d", "every: weekly").replace("password:", "passwd:");
+		const error = (() => {
+			try {
+				parseConfigText(text, "/etc/holdfast.yaml");
+			} catch (e) {
+				return e as ConfigError;
+			}
+			throw new Error("no error");
+		})();
+		expect(error).toBeInstanceOf(ConfigError);
+		expect(error.code).toBe("CONFIG_INVALID");
+		expect(error.problems).toContain("/etc/holdfast.yaml:4: passwd: unknown key");
+		expect(error.problems).toContain("/etc/holdfast.yaml:10: sets.office.retention.days: must be <= 9999");
+		expect(error.problems.some((p) => p.startsWith("/etc/holdfast.yaml:11: sets.office.schedule"))).toBe(true);
+	});
+
+	it("says where a YAML syntax error is", () => {
+		expect(() => parseConfigText("plugins: [\n  a\nsets: {", "/x.yaml")).toThrow(/^\/x\.yaml:\d+:\d+: /);
+	});
+
+	it("refuses a password written in clear", () => {
+		expect(() => parseConfigText(valid.replace("password: { env: HOLDFAST_PASSWORD }", 'password: "hunter2"'), "/x.yaml")).toThrow(
+			/password: must be object/,
+		);
+	});
+
+	it("names a missing file in one line", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-config-"));
+		await expect(loadConfigFile(join(dir, "none.yaml"))).rejects.toThrow(/none\.yaml: cannot read config: no such file$/);
+		await writeFile(join(dir, "ok.json"), JSON.stringify({ plugins: [], sets: { a: { sources: [{ type: "fs" }], destination: { type: "fs" }, retention: { days: 1 } } } }));
+		expect((await loadConfigFile(join(dir, "ok.json"))).config.sets.a?.retention.days).toBe(1);
+	});
+});

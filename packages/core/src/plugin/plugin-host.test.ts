@@ -1,0 +1,178 @@
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { openCatalog } from "../catalog/catalog.js";
+import { parseConfigText } from "../config/config-file.js";
+import type { HoldfastConfig } from "../config/config-types.js";
+import type { RunContext, RunPlan } from "../engine/run-types.js";
+import { STAGE } from "../hooks/lifecycle-hooks.js";
+import { ManualClock } from "../host/clock.js";
+import { HoldfastError } from "../host/errors.js";
+import { MemoryLogger } from "../host/logger.js";
+import { definePlugin, type PluginDefinition } from "./plugin-definition.js";
+import { PluginHost } from "./plugin-host.js";
+
+const baseSet = {
+	sources: [{ type: "memory" }],
+	destination: { type: "memory" },
+	retention: { days: 30, mode: "compliance" as const },
+};
+
+async function hostFor(plugins: HoldfastConfig["plugins"], builtins: PluginDefinition[], dir = tmpdir()) {
+	const config: HoldfastConfig = { plugins, sets: { s: structuredClone(baseSet) } };
+	const loaded = parseConfigText(JSON.stringify(config), join(dir, "holdfast.json"));
+	const catalog = await openCatalog("memory://", dir);
+	const map = new Map(builtins.map((b) => [b.name, b]));
+	return new PluginHost({ loaded, clock: new ManualClock(0), logger: new MemoryLogger(), catalog, builtins: map });
+}
+
+/** Declares the `memory` source and destination types so the config's sets validate. */
+const typesPlugin = definePlugin({
+	name: "types",
+	version: "1.0.0",
+	engine: "^0.1.0",
+	async activate() {},
+});
+
+function typesModule() {
+	return import("inversify").then(({ ContainerModule }) =>
+		definePlugin({
+			...typesPlugin,
+			containerModule: new ContainerModule((o) => {
+				o.bind(Symbol.for("holdfast.SourceType")).toConstantValue({ type: "memory", optionsSchema: { type: "object" }, create: () => ({}) });
+				o.bind(Symbol.for("holdfast.DestinationType")).toConstantValue({ type: "memory", optionsSchema: { type: "object" }, create: () => ({}) });
+			}),
+		}),
+	);
+}
+
+function tapper(name: string, stage: number, log: string[], extra: Partial<PluginDefinition> = {}): PluginDefinition {
+	return definePlugin({
+		name,
+		version: "1.0.0",
+		engine: "^0.1.0",
+		...extra,
+		activate(context) {
+			log.push(`activate ${name}`);
+			context.hooks.plan.tap({ name, stage }, (plan: RunPlan) => ({ ...plan, notes: [...plan.notes, name] }));
+			context.disposables.defer(() => {
+				log.push(`dispose ${name}`);
+			});
+		},
+	});
+}
+
+const fakeContext = {} as RunContext;
+const emptyPlan = (): RunPlan => ({
+	lock: { mode: "compliance", until: new Date(1) },
+	protectUntil: new Date(1),
+	horizon: new Date(1),
+	strategy: "extend",
+	notes: [],
+});
+
+describe("plugin host", () => {
+	it("orders taps by stage, not by the order plugins are listed in", async () => {
+		const log: string[] = [];
+		const types = await typesModule();
+		const plugins = [tapper("report", STAGE.REPORT, log), tapper("early", STAGE.EARLY, log), tapper("normal", STAGE.DEFAULT, log), types];
+		const host = await hostFor(["report", "early", "normal", "types"], plugins);
+		await host.start();
+		const plan = await host.hooks.plan.promise(emptyPlan(), fakeContext);
+		expect(plan.notes).toEqual(["early", "normal", "report"]);
+		await host.dispose();
+		expect(log).toEqual(["activate report", "activate early", "activate normal", "dispose normal", "dispose early", "dispose report"]);
+	});
+
+	it("names the plugin and the hook when a tap fails, with the cause attached", async () => {
+		const types = await typesModule();
+		const boom = definePlugin({
+			name: "boom",
+			version: "1.0.0",
+			engine: "^0.1.0",
+			activate(context) {
+				context.hooks.beforeRun.tapPromise("anything", async () => {
+					throw new Error("kaput");
+				});
+			},
+		});
+		const host = await hostFor(["boom", "types"], [boom, types]);
+		await host.start();
+		const error = await host.hooks.beforeRun.promise(fakeContext).catch((e: unknown) => e);
+		expect(error).toBeInstanceOf(HoldfastError);
+		expect((error as Error).message).toBe("[boom] beforeRun: kaput");
+		expect(((error as Error).cause as Error).message).toBe("kaput");
+		await host.dispose();
+	});
+
+	it("names a plugin whose activation fails and disposes the others in reverse", async () => {
+		const log: string[] = [];
+		const types = await typesModule();
+		const bad = definePlugin({
+			name: "bad",
+			version: "1.0.0",
+			engine: "^0.1.0",
+			activate() {
+				throw new Error("nope");
+			},
+		});
+		const host = await hostFor(["first", "second", "bad", "types"], [tapper("first", 0, log), tapper("second", 0, log), bad, types]);
+		await expect(host.start()).rejects.toThrow("[bad] activate: nope");
+		expect(log).toEqual(["activate first", "activate second", "dispose second", "dispose first"]);
+	});
+
+	it("rejects invalid options in one line before activating anything", async () => {
+		const log: string[] = [];
+		const types = await typesModule();
+		const strict = tapper("strict", 0, log, {
+			optionsSchema: { type: "object", required: ["level"], properties: { level: { type: "integer", minimum: 1 } } },
+		});
+		const host = await hostFor(["first", { use: "strict", options: { level: 0 } }, "types"], [tapper("first", 0, log), strict, types]);
+		const error = await host.start().catch((e: unknown) => e as HoldfastError);
+		expect(error).toBeInstanceOf(HoldfastError);
+		expect(error.code).toBe("PLUGIN_OPTIONS");
+		expect(error.message).toBe("[strict] options: plugins.1.options.level: must be >= 1");
+		expect(log).toEqual([]);
+	});
+
+	it("activates dependencies first whatever the listing order, and refuses cycles", async () => {
+		const log: string[] = [];
+		const types = await typesModule();
+		const host = await hostFor(["needs", "base", "types"], [tapper("needs", 0, log, { dependsOn: ["base"] }), tapper("base", 0, log), types]);
+		await host.start();
+		expect(log.slice(0, 2)).toEqual(["activate base", "activate needs"]);
+		await host.dispose();
+		const cyclic = await hostFor(["a", "b", "types"], [tapper("a", 0, [], { dependsOn: ["b"] }), tapper("b", 0, [], { dependsOn: ["a"] }), types]);
+		await expect(cyclic.start()).rejects.toThrow(/dependency cycle: a -> b -> a/);
+	});
+
+	it("refuses a plugin written for another core version", async () => {
+		const types = await typesModule();
+		const old = definePlugin({ name: "old", version: "1.0.0", engine: "^9.0.0" });
+		const host = await hostFor(["old", "types"], [old, types]);
+		await expect(host.start()).rejects.toThrow("[old] needs @holdfast/core ^9.0.0, this is 0.1.0");
+	});
+
+	it("names a source or destination type that no plugin provides, with file and line", async () => {
+		const host = await hostFor([], []);
+		const error = await host.start().catch((e: unknown) => e as Error);
+		expect(error.message).toMatch(/holdfast\.json:1: sets\.s\.sources\.0\.type: no plugin in "plugins" provides source type "memory"/);
+	});
+
+	it("does not import a plugin whose only contributions the config does not use", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
+		const pkg = join(dir, "unused-destination");
+		await mkdir(pkg);
+		await writeFile(
+			join(pkg, "package.json"),
+			JSON.stringify({ name: "unused-destination", version: "1.0.0", type: "module", main: "index.js", holdfast: { contributes: ["destination:tape"] } }),
+		);
+		await writeFile(join(pkg, "index.js"), 'throw new Error("imported although unused");\n');
+		const types = await typesModule();
+		const host = await hostFor(["./unused-destination", "types"], [types], dir);
+		await host.start();
+		expect(host.plugins.find((p) => p.manifest.spec === "./unused-destination")?.skipped).toBe("not used by any set");
+		await host.dispose();
+	});
+});
