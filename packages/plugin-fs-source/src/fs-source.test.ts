@@ -1,0 +1,131 @@
+import { execFileSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SourceEntry, SourceWarning } from "@holdfast/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FsSource, type FsSourceOptions } from "./fs-source.js";
+
+let dir: string;
+beforeEach(async () => {
+	dir = await mkdtemp(join(tmpdir(), "holdfast-fssrc-"));
+});
+afterEach(async () => {
+	await chmod(dir, 0o755).catch(() => undefined);
+	await rm(dir, { recursive: true, force: true });
+});
+
+async function scan(options: Partial<FsSourceOptions> = {}) {
+	const source = new FsSource({ path: dir, ...options });
+	const entries: SourceEntry[] = [];
+	const warnings: SourceWarning[] = [];
+	for await (const entry of source.scan({ signal: new AbortController().signal, onSkip: (w) => warnings.push(w) })) entries.push(entry);
+	return { entries, warnings, paths: entries.map((e) => e.relPath.toString()) };
+}
+
+describe("fs source", () => {
+	it("walks depth-first, sorted by name bytes, root first", async () => {
+		await mkdir(join(dir, "b/inner"), { recursive: true });
+		await writeFile(join(dir, "a.txt"), "a");
+		await writeFile(join(dir, "b/inner/z"), "z");
+		await writeFile(join(dir, "b/c"), "c");
+		await writeFile(join(dir, "B"), "upper");
+		const { paths, entries } = await scan();
+		expect(paths).toEqual(["", "B", "a.txt", "b", "b/c", "b/inner", "b/inner/z"]);
+		expect(entries[0]?.type).toBe("dir");
+		expect(entries.find((e) => e.relPath.toString() === "a.txt")?.size).toBe(1);
+	});
+
+	it("excludes by gitignore patterns and by size", async () => {
+		await mkdir(join(dir, "build/sub"), { recursive: true });
+		await mkdir(join(dir, "keep"), { recursive: true });
+		await writeFile(join(dir, "build/sub/out.o"), "x");
+		await writeFile(join(dir, "keep/a.tmp"), "x");
+		await writeFile(join(dir, "keep/a.txt"), "x");
+		await writeFile(join(dir, "keep/big.txt"), Buffer.alloc(2000));
+		const { paths } = await scan({ exclude: ["build/", "*.tmp"], excludeLargerThan: 1000 });
+		expect(paths).toEqual(["", "keep", "keep/a.txt"]);
+	});
+
+	it("skips the contents of a folder tagged CACHEDIR.TAG, keeping the tag", async () => {
+		await mkdir(join(dir, "cache"), { recursive: true });
+		await writeFile(join(dir, "cache/CACHEDIR.TAG"), "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n");
+		await writeFile(join(dir, "cache/blob"), "cached");
+		await mkdir(join(dir, "fake"), { recursive: true });
+		await writeFile(join(dir, "fake/CACHEDIR.TAG"), "not the signature");
+		await writeFile(join(dir, "fake/data"), "kept");
+		const { paths } = await scan();
+		expect(paths).toEqual(["", "cache", "cache/CACHEDIR.TAG", "fake", "fake/CACHEDIR.TAG", "fake/data"]);
+	});
+
+	it("records symlinks by default and survives a loop when following them", async () => {
+		await mkdir(join(dir, "d"), { recursive: true });
+		await symlink("..", join(dir, "d/up"));
+		await writeFile(join(dir, "d/f"), "f");
+		const recorded = await scan();
+		const link = recorded.entries.find((e) => e.relPath.toString() === "d/up");
+		expect(link?.type).toBe("symlink");
+		expect(link?.linkTarget?.toString()).toBe("..");
+		const followed = await scan({ followSymlinks: true });
+		expect(followed.warnings.map((w) => w.reason)).toContain("symlink loop: folder is its own ancestor");
+		expect(followed.paths).toContain("d/f");
+	});
+
+	it("records a FIFO without ever opening it", async () => {
+		execFileSync("mkfifo", [join(dir, "pipe")]);
+		const { entries } = await scan();
+		const fifo = entries.find((e) => e.relPath.toString() === "pipe");
+		expect(fifo?.type).toBe("fifo");
+		expect(fifo?.read).toBeUndefined();
+	});
+
+	it("refuses to read a file swapped for a FIFO after listing, instead of blocking", async () => {
+		await writeFile(join(dir, "swap"), "regular");
+		const { entries } = await scan();
+		const entry = entries.find((e) => e.relPath.toString() === "swap") as SourceEntry;
+		await rm(join(dir, "swap"));
+		execFileSync("mkfifo", [join(dir, "swap")]);
+		const read = async () => {
+			for await (const _ of (entry.read as () => AsyncIterable<Uint8Array>)()) void _;
+		};
+		await expect(read()).rejects.toMatchObject({ code: "ECHANGED" });
+	});
+
+	it("reports a file deleted after listing as a read error with its code", async () => {
+		await writeFile(join(dir, "gone"), "soon gone");
+		const { entries } = await scan();
+		await rm(join(dir, "gone"));
+		const entry = entries.find((e) => e.relPath.toString() === "gone") as SourceEntry;
+		const read = async () => {
+			for await (const _ of (entry.read as () => AsyncIterable<Uint8Array>)()) void _;
+		};
+		await expect(read()).rejects.toMatchObject({ code: "ENOENT" });
+	});
+
+	it("notices a file that changed since it was listed", async () => {
+		await writeFile(join(dir, "grow"), "1");
+		const { entries } = await scan();
+		const entry = entries.find((e) => e.relPath.toString() === "grow") as SourceEntry;
+		expect(await entry.unchangedSinceScan?.()).toBe(true);
+		await writeFile(join(dir, "grow"), "12345");
+		expect(await entry.unchangedSinceScan?.()).toBe(false);
+		// The next comparison is against what was seen last.
+		expect(await entry.unchangedSinceScan?.()).toBe(true);
+	});
+
+	it.skipIf(process.getuid?.() === 0)("skips an unreadable folder with a warning (as a user chmod applies to)", async () => {
+		await mkdir(join(dir, "secret"));
+		await writeFile(join(dir, "secret/x"), "x");
+		await chmod(join(dir, "secret"), 0o000);
+		const { warnings, paths } = await scan();
+		expect(paths).toContain("secret");
+		expect(warnings.some((w) => w.path.endsWith("/secret") && /EACCES/.test(w.reason))).toBe(true);
+	});
+
+	it("keeps names that are not UTF-8 as raw bytes", async () => {
+		const name = Buffer.from([0x66, 0xff, 0xfe, 0x0a, 0x20]);
+		await writeFile(Buffer.concat([Buffer.from(`${dir}/`), name]), "raw");
+		const { entries } = await scan();
+		expect(entries.map((e) => e.relPath).some((p) => p.equals(name))).toBe(true);
+	});
+});
