@@ -109,7 +109,12 @@ describe("source faults during a backup", () => {
 	it("names with any bytes round-trip through backup and restore", async () => {
 		harness = await createHarness();
 		const src = join(harness.dir, "src");
-		const names = [Buffer.from([0x66, 0xff, 0xfe]), Buffer.from("line\nbreak and spaces"), Buffer.from("b64:looks-encoded"), Buffer.from("x".repeat(250))];
+		const names = [
+			Buffer.from([0x66, 0xff, 0xfe]),
+			Buffer.from("line\nbreak and spaces"),
+			Buffer.from("b64:looks-encoded"),
+			Buffer.from("x".repeat(250)),
+		];
 		for (const [i, name] of names.entries()) await writeFile(Buffer.concat([Buffer.from(`${src}/`), name]), `content ${i}`);
 		await harness.engine.init();
 		await harness.engine.backup();

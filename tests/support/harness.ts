@@ -54,7 +54,7 @@ export function setConfig(dir: string, overrides: Partial<SetConfig> = {}): SetC
 export async function createHarness(
 	options: {
 		/** The sets, given the test's own folder (sources and repository live under it). */
-	sets?: (dir: string) => Record<string, SetConfig>;
+		sets?: (dir: string) => Record<string, SetConfig>;
 		plugins?: HoldfastConfig["plugins"];
 		start?: string;
 		password?: string;

@@ -1,11 +1,13 @@
 import { resolve } from "node:path";
 import {
+	collectSnapshotObjects,
 	configSchema,
 	decodeName,
 	formatBytes,
 	fullConfigSchema,
 	HoldfastError,
 	loadConfigFile,
+	metadataFor,
 	type Tree,
 	type TreeNode,
 } from "@holdfast/core";
@@ -344,8 +346,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					for (const pack of open.repository.index.packs.values()) stored += pack.size;
 					let horizon: string | null = null;
 					if (last) {
-						const { collectSnapshotObjects, listKeyFiles } = await import("@holdfast/core");
-						const objects = await collectSnapshotObjects(open.repository, last, await listKeyFiles(open.repository));
+						const objects = await collectSnapshotObjects(open.repository, last, metadataFor(open.repository));
 						let earliest = Number.POSITIVE_INFINITY;
 						for (const key of objects.packs) earliest = Math.min(earliest, open.repository.index.lockUntil(key)?.getTime() ?? 0);
 						horizon = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;

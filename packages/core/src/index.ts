@@ -25,7 +25,7 @@ export { emptyGroomPlan, type GroomCandidate, type GroomPlan, type HeldObject } 
 export { applyLockPlan } from "./engine/lock-step.js";
 export type { RestoreSummary } from "./engine/restore.js";
 export type * from "./engine/run-types.js";
-export { collectSnapshotObjects, listKeyFiles, pickSnapshot, type SnapshotObjects } from "./engine/snapshot-objects.js";
+export { collectSnapshotObjects, metadataFor, pickSnapshot, type SnapshotObjects } from "./engine/snapshot-objects.js";
 export { createLifecycleHooks, type EntryStream, type HookName, type LifecycleHooks, STAGE } from "./hooks/lifecycle-hooks.js";
 export { Bounded } from "./host/bounded.js";
 export { addDays, type Clock, DAY_MS, ManualClock, OffsetClock, SystemClock } from "./host/clock.js";

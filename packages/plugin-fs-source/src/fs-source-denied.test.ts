@@ -12,7 +12,8 @@ const denied = new Set<string>();
 vi.mock("node:fs/promises", async (importOriginal) => {
 	const actual = await importOriginal<typeof import("node:fs/promises")>();
 	const deny = (path: unknown) => {
-		if (denied.has(String(path))) throw Object.assign(new Error(`EACCES: permission denied, scandir '${String(path)}'`), { code: "EACCES" });
+		if (denied.has(String(path)))
+			throw Object.assign(new Error(`EACCES: permission denied, scandir '${String(path)}'`), { code: "EACCES" });
 	};
 	return {
 		...actual,
@@ -35,7 +36,10 @@ describe("fs source, permission denied", () => {
 		denied.add(join(dir, "secret"));
 		const warnings: SourceWarning[] = [];
 		const paths: string[] = [];
-		for await (const entry of new FsSource({ path: dir }).scan({ signal: new AbortController().signal, onSkip: (w) => warnings.push(w) })) {
+		for await (const entry of new FsSource({ path: dir }).scan({
+			signal: new AbortController().signal,
+			onSkip: (w) => warnings.push(w),
+		})) {
 			paths.push(entry.relPath.toString());
 		}
 		expect(paths).toEqual(["", "secret", "visible"]);

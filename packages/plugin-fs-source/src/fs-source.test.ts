@@ -19,7 +19,8 @@ async function scan(options: Partial<FsSourceOptions> = {}) {
 	const source = new FsSource({ path: dir, ...options });
 	const entries: SourceEntry[] = [];
 	const warnings: SourceWarning[] = [];
-	for await (const entry of source.scan({ signal: new AbortController().signal, onSkip: (w) => warnings.push(w) })) entries.push(entry);
+	for await (const entry of source.scan({ signal: new AbortController().signal, onSkip: (w) => warnings.push(w) }))
+		entries.push(entry);
 	return { entries, warnings, paths: entries.map((e) => e.relPath.toString()) };
 }
 

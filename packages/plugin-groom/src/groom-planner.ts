@@ -4,7 +4,7 @@ import {
 	type GroomConfig,
 	type GroomPlan,
 	KEY_PREFIX,
-	listKeyFiles,
+	metadataFor,
 	type RunContext,
 } from "@holdfast/core";
 import { decideKeep } from "./keep-rules.js";
@@ -29,12 +29,12 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const forgetIds = new Set(forget.map((r) => r.id));
 	const remaining = all.filter((r) => !forgetIds.has(r.id));
 
-	const keyFiles = await listKeyFiles(repository);
+	const metadata = metadataFor(repository);
 	const neededKeys = new Set<string>();
 	const neededBlobs = new Set<string>();
 	const seenTrees = new Map<string, Set<string>>();
 	for (const ref of remaining) {
-		const objects = await collectSnapshotObjects(repository, ref, keyFiles, seenTrees);
+		const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees);
 		for (const key of objects.keys) neededKeys.add(key);
 		for (const id of objects.blobs) neededBlobs.add(id);
 	}

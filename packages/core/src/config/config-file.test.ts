@@ -46,15 +46,21 @@ describe("config file", () => {
 	});
 
 	it("refuses a password written in clear", () => {
-		expect(() => parseConfigText(valid.replace("password: { env: HOLDFAST_PASSWORD }", 'password: "hunter2"'), "/x.yaml")).toThrow(
-			/password: must be object/,
-		);
+		expect(() =>
+			parseConfigText(valid.replace("password: { env: HOLDFAST_PASSWORD }", 'password: "hunter2"'), "/x.yaml"),
+		).toThrow(/password: must be object/);
 	});
 
 	it("names a missing file in one line", async () => {
 		const dir = await mkdtemp(join(tmpdir(), "holdfast-config-"));
 		await expect(loadConfigFile(join(dir, "none.yaml"))).rejects.toThrow(/none\.yaml: cannot read config: no such file$/);
-		await writeFile(join(dir, "ok.json"), JSON.stringify({ plugins: [], sets: { a: { sources: [{ type: "fs" }], destination: { type: "fs" }, retention: { days: 1 } } } }));
+		await writeFile(
+			join(dir, "ok.json"),
+			JSON.stringify({
+				plugins: [],
+				sets: { a: { sources: [{ type: "fs" }], destination: { type: "fs" }, retention: { days: 1 } } },
+			}),
+		);
 		expect((await loadConfigFile(join(dir, "ok.json"))).config.sets.a?.retention.days).toBe(1);
 	});
 });

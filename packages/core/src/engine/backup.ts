@@ -10,6 +10,7 @@ import { displayPath, type Source, type SourceEntry } from "../source/source.js"
 import { type FileState, fileState, fileStateKey, readFileState, sameFile } from "./file-state.js";
 import { applyLockPlan } from "./lock-step.js";
 import type { BackupSummary, EntryChange, LockExtension, RunContext, RunPlan, RunWarning } from "./run-types.js";
+import { metadataFor } from "./snapshot-objects.js";
 
 export interface BackupResult {
 	/** Absent for a dry run. */
@@ -38,6 +39,8 @@ export interface BackupDeps {
 	readonly sources: readonly Source[];
 	readonly catalog: Catalog;
 	readonly plan: RunPlan;
+	/** Needed to write a fresh key file when the old ones' locks run short. */
+	readonly password: string;
 	/** Files processed at once (chunks of each are pipelined too). */
 	readonly fileConcurrency?: number;
 }
@@ -70,7 +73,11 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 			if (packKey) reusedPacks.add(packKey);
 		}
 	};
-	if (!dryRun) repository.beginRun(plan.lock);
+	if (!dryRun) {
+		repository.beginRun(plan.lock);
+		// Where locks cannot be extended, config and key file are re-included like files.
+		if (reuseMinLock) await repository.renewMetadata(deps.password, reuseMinLock);
+	}
 
 	const top: Frame = { path: null, node: undefined, nodes: [], pending: [] };
 	const stack: Frame[] = [top];
@@ -224,7 +231,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 			const indexKey = repository.index.packs.get(pack)?.indexKey;
 			if (indexKey) keys.add(indexKey);
 		}
-		for (const key of repository.index.locks.keys()) if (key === "config" || key.startsWith("keys/")) keys.add(key);
+		for (const key of metadataFor(repository)) keys.add(key);
 		return [...keys];
 	};
 	if (dryRun) {

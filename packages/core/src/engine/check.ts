@@ -5,7 +5,7 @@ import { KEY_PREFIX } from "../repository/format.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName } from "../repository/tree.js";
-import { collectSnapshotObjects, listKeyFiles } from "./snapshot-objects.js";
+import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
 
 export interface CheckOptions {
 	/** Share of packs (0–100) to download and verify; 0 checks structure only. */
@@ -44,12 +44,12 @@ export async function checkRepository(
 	for (const pack of repository.index.packs.keys()) {
 		if (!present.has(pack)) errors.push(`${pack}: listed in the index but missing from ${repository.destination.description}`);
 	}
-	const keyFiles = await listKeyFiles(repository);
+	const metadata = metadataFor(repository);
 	const seenTrees = new Map<string, Set<string>>();
 	const needs = new Map<string, Awaited<ReturnType<typeof collectSnapshotObjects>>>();
 	for (const ref of snapshots) {
 		try {
-			const objects = await collectSnapshotObjects(repository, ref, keyFiles, seenTrees);
+			const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees);
 			needs.set(ref.id, objects);
 			for (const id of objects.missing) errors.push(`snapshot ${ref.id.slice(0, 12)}: blob ${id.slice(0, 16)} is in no pack`);
 		} catch (error) {

@@ -215,6 +215,7 @@ export class Engine {
 				sources: this.sourcesFor(open.set),
 				catalog: this.options.catalog,
 				plan,
+				password: await this.options.password(),
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
 		});

@@ -19,7 +19,7 @@ export interface SnapshotObjects {
 export async function collectSnapshotObjects(
 	repository: Repository,
 	ref: SnapshotRef,
-	keyFiles: readonly string[],
+	metadata: readonly string[],
 	seenTrees = new Map<string, Set<string>>(),
 ): Promise<SnapshotObjects> {
 	const blobs = new Set<string>();
@@ -55,7 +55,7 @@ export async function collectSnapshotObjects(
 		if (location) packs.add(location.packKey);
 		else if (!missing.includes(id)) missing.push(id);
 	}
-	const keys = new Set<string>([KEY_PREFIX.config, ...keyFiles, ref.key, ...packs]);
+	const keys = new Set<string>([...metadata, ref.key, ...packs]);
 	for (const pack of packs) {
 		const indexKey = repository.index.packs.get(pack)?.indexKey;
 		if (indexKey) keys.add(indexKey);
@@ -63,10 +63,17 @@ export async function collectSnapshotObjects(
 	return { keys, packs, blobs, missing };
 }
 
-export async function listKeyFiles(repository: Repository): Promise<string[]> {
-	const keys: string[] = [];
-	for await (const object of repository.destination.list(KEY_PREFIX.keys)) keys.push(object.key);
-	return keys;
+/**
+ * The config copies and key files a restore needs: one of each suffices, so the ones locked
+ * longest stand for the rest (older copies may lapse once renewed copies exist).
+ */
+export function metadataFor(repository: Repository): string[] {
+	const best = (prefix: string) =>
+		repository.metadataKeys
+			.filter((k) => k.startsWith(prefix))
+			.sort((a, b) => (repository.index.lockUntil(b)?.getTime() ?? 0) - (repository.index.lockUntil(a)?.getTime() ?? 0))
+			.slice(0, 1);
+	return [...best(KEY_PREFIX.config), ...best(KEY_PREFIX.keys)];
 }
 
 /** `latest`, a full ID, an unambiguous prefix, or the newest at or before a time. */

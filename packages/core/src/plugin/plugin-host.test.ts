@@ -40,8 +40,16 @@ function typesModule() {
 		definePlugin({
 			...typesPlugin,
 			containerModule: new ContainerModule((o) => {
-				o.bind(Symbol.for("holdfast.SourceType")).toConstantValue({ type: "memory", optionsSchema: { type: "object" }, create: () => ({}) });
-				o.bind(Symbol.for("holdfast.DestinationType")).toConstantValue({ type: "memory", optionsSchema: { type: "object" }, create: () => ({}) });
+				o.bind(Symbol.for("holdfast.SourceType")).toConstantValue({
+					type: "memory",
+					optionsSchema: { type: "object" },
+					create: () => ({}),
+				});
+				o.bind(Symbol.for("holdfast.DestinationType")).toConstantValue({
+					type: "memory",
+					optionsSchema: { type: "object" },
+					create: () => ({}),
+				});
 			}),
 		}),
 	);
@@ -76,13 +84,25 @@ describe("plugin host", () => {
 	it("orders taps by stage, not by the order plugins are listed in", async () => {
 		const log: string[] = [];
 		const types = await typesModule();
-		const plugins = [tapper("report", STAGE.REPORT, log), tapper("early", STAGE.EARLY, log), tapper("normal", STAGE.DEFAULT, log), types];
+		const plugins = [
+			tapper("report", STAGE.REPORT, log),
+			tapper("early", STAGE.EARLY, log),
+			tapper("normal", STAGE.DEFAULT, log),
+			types,
+		];
 		const host = await hostFor(["report", "early", "normal", "types"], plugins);
 		await host.start();
 		const plan = await host.hooks.plan.promise(emptyPlan(), fakeContext);
 		expect(plan.notes).toEqual(["early", "normal", "report"]);
 		await host.dispose();
-		expect(log).toEqual(["activate report", "activate early", "activate normal", "dispose normal", "dispose early", "dispose report"]);
+		expect(log).toEqual([
+			"activate report",
+			"activate early",
+			"activate normal",
+			"dispose normal",
+			"dispose early",
+			"dispose report",
+		]);
 	});
 
 	it("names the plugin and the hook when a tap fails, with the cause attached", async () => {
@@ -117,7 +137,10 @@ describe("plugin host", () => {
 				throw new Error("nope");
 			},
 		});
-		const host = await hostFor(["first", "second", "bad", "types"], [tapper("first", 0, log), tapper("second", 0, log), bad, types]);
+		const host = await hostFor(
+			["first", "second", "bad", "types"],
+			[tapper("first", 0, log), tapper("second", 0, log), bad, types],
+		);
 		await expect(host.start()).rejects.toThrow("[bad] activate: nope");
 		expect(log).toEqual(["activate first", "activate second", "dispose second", "dispose first"]);
 	});
@@ -128,7 +151,10 @@ describe("plugin host", () => {
 		const strict = tapper("strict", 0, log, {
 			optionsSchema: { type: "object", required: ["level"], properties: { level: { type: "integer", minimum: 1 } } },
 		});
-		const host = await hostFor(["first", { use: "strict", options: { level: 0 } }, "types"], [tapper("first", 0, log), strict, types]);
+		const host = await hostFor(
+			["first", { use: "strict", options: { level: 0 } }, "types"],
+			[tapper("first", 0, log), strict, types],
+		);
 		const error = await host.start().catch((e: unknown) => e as HoldfastError);
 		expect(error).toBeInstanceOf(HoldfastError);
 		expect(error.code).toBe("PLUGIN_OPTIONS");
@@ -139,11 +165,17 @@ describe("plugin host", () => {
 	it("activates dependencies first whatever the listing order, and refuses cycles", async () => {
 		const log: string[] = [];
 		const types = await typesModule();
-		const host = await hostFor(["needs", "base", "types"], [tapper("needs", 0, log, { dependsOn: ["base"] }), tapper("base", 0, log), types]);
+		const host = await hostFor(
+			["needs", "base", "types"],
+			[tapper("needs", 0, log, { dependsOn: ["base"] }), tapper("base", 0, log), types],
+		);
 		await host.start();
 		expect(log.slice(0, 2)).toEqual(["activate base", "activate needs"]);
 		await host.dispose();
-		const cyclic = await hostFor(["a", "b", "types"], [tapper("a", 0, [], { dependsOn: ["b"] }), tapper("b", 0, [], { dependsOn: ["a"] }), types]);
+		const cyclic = await hostFor(
+			["a", "b", "types"],
+			[tapper("a", 0, [], { dependsOn: ["b"] }), tapper("b", 0, [], { dependsOn: ["a"] }), types],
+		);
 		await expect(cyclic.start()).rejects.toThrow(/dependency cycle: a -> b -> a/);
 	});
 
@@ -157,7 +189,9 @@ describe("plugin host", () => {
 	it("names a source or destination type that no plugin provides, with file and line", async () => {
 		const host = await hostFor([], []);
 		const error = await host.start().catch((e: unknown) => e as Error);
-		expect(error.message).toMatch(/holdfast\.json:1: sets\.s\.sources\.0\.type: no plugin in "plugins" provides source type "memory"/);
+		expect(error.message).toMatch(
+			/holdfast\.json:1: sets\.s\.sources\.0\.type: no plugin in "plugins" provides source type "memory"/,
+		);
 	});
 
 	it("does not import a plugin whose only contributions the config does not use", async () => {
@@ -166,7 +200,13 @@ describe("plugin host", () => {
 		await mkdir(pkg);
 		await writeFile(
 			join(pkg, "package.json"),
-			JSON.stringify({ name: "unused-destination", version: "1.0.0", type: "module", main: "index.js", holdfast: { contributes: ["destination:tape"] } }),
+			JSON.stringify({
+				name: "unused-destination",
+				version: "1.0.0",
+				type: "module",
+				main: "index.js",
+				holdfast: { contributes: ["destination:tape"] },
+			}),
 		);
 		await writeFile(join(pkg, "index.js"), 'throw new Error("imported although unused");\n');
 		const types = await typesModule();

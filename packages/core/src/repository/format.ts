@@ -2,7 +2,7 @@
 export const FORMAT_VERSION = 1;
 
 export const KEY_PREFIX = Object.freeze({
-	config: "config",
+	config: "config/",
 	keys: "keys/",
 	data: "data/",
 	index: "index/",
@@ -18,9 +18,8 @@ export function packKey(hash: string): string {
 	return `${KEY_PREFIX.data}${hash.slice(0, 2)}/${hash}`;
 }
 
-/** The hash a content-addressed key names (the last path segment), or undefined for `config`. */
+/** The hash a content-addressed key names (its last path segment); every key of format 1 has one. */
 export function hashOfKey(key: string): string | undefined {
-	if (key === KEY_PREFIX.config) return undefined;
 	const last = key.slice(key.lastIndexOf("/") + 1);
 	return /^[0-9a-f]{64}$/.test(last) ? last : undefined;
 }

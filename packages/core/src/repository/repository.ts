@@ -107,7 +107,8 @@ export class Repository {
 	}
 
 	static async exists(destination: Destination): Promise<boolean> {
-		return (await destination.head(KEY_PREFIX.config)) !== undefined;
+		for await (const _ of destination.list(KEY_PREFIX.config)) return true;
+		return false;
 	}
 
 	/** Creates the repository: a random master secret, its config and one key file, all locked. */
@@ -127,7 +128,9 @@ export class Repository {
 		const repository = new Repository(options, keys, config);
 		repository.writeLock = lock;
 		await repository.addPassword(password, lock);
-		await repository.#put(KEY_PREFIX.config, await repository.#sealJson(config), "config");
+		await repository.#writeConfig();
+		// Records the config's and key file's versions and locks, so later runs can extend them.
+		await repository.writeIndex([]);
 		return repository;
 	}
 
@@ -151,11 +154,21 @@ export class Repository {
 		}
 		if (!master) throw new HoldfastError("WRONG_PASSWORD", `wrong password for the repository at ${destination.description}`);
 		const keys = await RepositoryKeys.fromMaster(master);
-		const config = await new ObjectReader(destination).read(
-			KEY_PREFIX.config,
-			async (bytes) =>
-				JSON.parse((await decompress(await keys.open(bytes, "config"), "config")).toString("utf8")) as RepositoryConfig,
-		);
+		const configKeys: string[] = [];
+		for await (const object of destination.list(KEY_PREFIX.config)) configKeys.push(object.key);
+		let config: RepositoryConfig | undefined;
+		for (const key of configKeys) {
+			try {
+				config = await new ObjectReader(destination).read(
+					key,
+					async (bytes) => JSON.parse((await decompress(await keys.open(bytes, key), key)).toString("utf8")) as RepositoryConfig,
+				);
+				break;
+			} catch (error) {
+				options.logger.debug(`${key}: ${(error as Error).message}`);
+			}
+		}
+		if (!config) throw new HoldfastError("CORRUPT", `no readable repository config at ${destination.description}`);
 		if (config.v !== FORMAT_VERSION) {
 			throw new HoldfastError(
 				"CORRUPT",
@@ -163,11 +176,37 @@ export class Repository {
 			);
 		}
 		const repository = new Repository(options, keys, config);
-		repository.#keyFiles = keyKeys;
+		repository.#metadata = [...configKeys, ...keyKeys];
 		return repository;
 	}
 
-	#keyFiles: string[] = [];
+	/** Config copies and key files: every snapshot needs them, so they are locked and renewed like data. */
+	#metadata: string[] = [];
+
+	get metadataKeys(): readonly string[] {
+		return this.#metadata;
+	}
+
+	async #writeConfig(): Promise<string> {
+		const sealed = await this.#sealJson(this.config);
+		const key = `${KEY_PREFIX.config}${sha256Hex(sealed)}`;
+		await this.#put(key, sealed, "config");
+		this.#metadata.push(key);
+		return key;
+	}
+
+	/**
+	 * For stores that cannot extend locks: writes a fresh copy of the config and of this
+	 * password's key file when no copy is locked until `minLock` (the re-include of metadata).
+	 */
+	async renewMetadata(password: string, minLock: Date): Promise<string[]> {
+		const lockedLongEnough = (prefix: string) =>
+			this.#metadata.some((key) => key.startsWith(prefix) && (this.index.lockUntil(key)?.getTime() ?? 0) >= minLock.getTime());
+		const written: string[] = [];
+		if (!lockedLongEnough(KEY_PREFIX.config)) written.push(await this.#writeConfig());
+		if (!lockedLongEnough(KEY_PREFIX.keys)) written.push(await this.addPassword(password, this.#requireLock()));
+		return written;
+	}
 
 	/** Adds a key file for another password; data stays as it is. */
 	async addPassword(password: string, lock: ObjectLock): Promise<string> {
@@ -190,6 +229,7 @@ export class Repository {
 		if (versionId) this.index.versions.set(key, versionId);
 		this.#writtenThisRun.push(key);
 		this.#unrecorded.push(key);
+		this.#metadata.push(key);
 		return key;
 	}
 
@@ -205,8 +245,8 @@ export class Repository {
 		const ordered = keys.map((key, i) => ({ key, file: files[i] as IndexFile }));
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
 		for (const { key, file } of ordered) this.index.add(key, file);
-		// Written by `init` before any index existed: their locks are learned when first extended.
-		for (const key of [KEY_PREFIX.config, ...this.#keyFiles]) this.index.noteLock(key, "compliance", new Date(0));
+		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
+		for (const key of this.#metadata) if (!this.index.locks.has(key)) this.index.noteLock(key, "compliance", new Date(0));
 	}
 
 	async #readIndexFile(key: string): Promise<IndexFile> {
@@ -379,8 +419,7 @@ export class Repository {
 		for (const versionId of candidates) {
 			try {
 				const bytes = Buffer.from(await this.destination.get(key, { versionId }));
-				const ours = expected !== undefined ? sha256Hex(bytes) === expected : await this.keys.open(bytes, key).then(() => true);
-				if (ours) {
+				if (expected !== undefined && sha256Hex(bytes) === expected) {
 					this.index.versions.set(key, versionId);
 					return versionId;
 				}
