@@ -42,7 +42,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	// Young objects may belong to a backup running right now, whose snapshot is not written yet.
 	const graceMs = (config.graceHours ?? 6) * 3_600_000;
 	const modified = new Map<string, { size: number; lastModified: Date }>();
-	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index]) {
+	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
 		for await (const object of repository.destination.list(prefix)) modified.set(object.key, object);
 	}
 	const young = (key: string) => (modified.get(key)?.lastModified.getTime() ?? now.getTime()) > now.getTime() - graceMs;
@@ -51,6 +51,11 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const held: GroomPlan["held"] = [...plan.held];
 	for (const ref of forget) {
 		candidates.push({ kind: "snapshot", key: ref.key, bytes: 0, snapshotId: ref.id, time: new Date(ref.snapshot.time) });
+	}
+	// Snapshots an earlier groom forgot while their objects were still locked.
+	for (const id of repository.index.forgotten) {
+		const key = `${KEY_PREFIX.snapshots}${id}`;
+		if (modified.has(key)) candidates.push({ kind: "snapshot", key, bytes: modified.get(key)?.size ?? 0, snapshotId: id });
 	}
 	const deadPacks = new Set<string>();
 	for (const [key, pack] of repository.index.packs) {
@@ -68,8 +73,8 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	}
 	for (const key of repository.index.indexKeys) {
 		if (indexWithLivePacks.has(key) || neededKeys.has(key) || young(key)) continue;
-		// Index objects carrying tombstones stay: they are what keeps deleted packs out of older indexes.
-		if (repository.index.tombstoneCarriers.has(key)) continue;
+		// The newest groom index carries the tombstones and lock records in force; older ones are superseded.
+		if (repository.index.newestCarrier?.key === key) continue;
 		candidates.push({ kind: "index", key, bytes: modified.get(key)?.size ?? 0 });
 	}
 

@@ -1,5 +1,7 @@
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
 import { KEY_PREFIX } from "../repository/format.js";
+import type { IndexLock } from "../repository/index-file.js";
+import type { Repository } from "../repository/repository.js";
 import type { GroomCandidate, GroomPlan, HeldObject } from "./groom-types.js";
 import type { RunContext } from "./run-types.js";
 
@@ -14,8 +16,12 @@ export interface GroomResult {
 
 /**
  * Carries out a groom plan. Whatever the plan says, the core deletes nothing still locked
- * (it asks the store for the version's lock first) and nothing a `keep` tap holds; a dry
+ * (it asks the store for every version's lock first) and nothing a `keep` tap holds; a dry
  * run decides exactly the same way and deletes nothing.
+ *
+ * Before deleting, it writes one index object that carries tombstones for what goes (and
+ * for earlier deletions some older index object still lists) and a consolidated copy of
+ * every lock record, so older index objects can go too.
  */
 export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: LifecycleHooks): Promise<GroomResult> {
 	const { repository } = context;
@@ -29,10 +35,7 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 			held.push({ key: candidate.key, bytes: candidate.bytes, reason: "veto", detail: veto });
 			continue;
 		}
-		const versions = [];
-		for await (const version of destination.listVersions(candidate.key))
-			if (version.key === candidate.key) versions.push(version);
-		const locked = versions
+		const locked = (await versionsOf(repository, candidate.key))
 			.filter((v) => v.lock && v.lock.until.getTime() > now.getTime())
 			.sort((a, b) => (b.lock?.until.getTime() ?? 0) - (a.lock?.until.getTime() ?? 0))[0];
 		if (locked?.lock) {
@@ -42,41 +45,47 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 		deletable.push(candidate);
 	}
 
-	const deletedKeys: string[] = [];
-	let deletedBytes = 0;
-	const forgottenIds = plan.forget.map((f) => f.id);
-	if (!context.dryRun) {
+	const deletedKeys = deletable.map((c) => c.key);
+	const deletedBytes = deletable.reduce((sum, c) => sum + c.bytes, 0);
+	const forgotten = plan.forget.map((f) => f.id);
+	if (!context.dryRun && (deletable.length > 0 || forgotten.length > 0)) {
+		const leaving = new Set(deletedKeys);
+		const tombstones = [...new Set([...deletedKeys, ...repository.index.tombstonesStillNeeded(leaving)])];
+		const stillForgotten = [...new Set([...repository.index.forgotten, ...forgotten])].filter(
+			(id) => !leaving.has(`${KEY_PREFIX.snapshots}${id}`),
+		);
+		repository.beginRun({ mode: context.set.retention.mode ?? "compliance", until: new Date(now.getTime() + 86_400_000) });
+		await repository.writeIndex(consolidatedLocks(repository, leaving, now), { deleted: tombstones, forgotten: stillForgotten });
 		for (const candidate of deletable) {
-			for await (const version of destination.listVersions(candidate.key)) {
-				if (version.key !== candidate.key) continue;
+			for (const version of await versionsOf(repository, candidate.key)) {
 				await destination.deleteVersion(candidate.key, version.versionId);
 			}
-			deletedKeys.push(candidate.key);
-			deletedBytes += candidate.bytes;
-		}
-		// Tombstones, so that index objects still listing deleted packs (kept by their own
-		// locks) no longer offer those packs for dedup or restore.
-		const tombstones = deletedKeys.filter(
-			(k) => k.startsWith(KEY_PREFIX.data) || k.startsWith(KEY_PREFIX.index) || k.startsWith(KEY_PREFIX.snapshots),
-		);
-		const stillListed = forgottenIds.filter((id) => !deletedKeys.includes(`${KEY_PREFIX.snapshots}${id}`));
-		if (tombstones.length > 0 || stillListed.length > 0) {
-			repository.beginRun({ mode: context.set.retention.mode ?? "compliance", until: new Date(now.getTime() + 86_400_000) });
-			await repository.writeIndex([], { deleted: tombstones, forgotten: stillListed });
-		}
-	} else {
-		for (const candidate of deletable) {
-			deletedKeys.push(candidate.key);
-			deletedBytes += candidate.bytes;
 		}
 	}
 	const lockHeld = held.filter((h) => h.reason === "lock");
 	return {
-		forgotten: forgottenIds,
+		forgotten,
 		deleted: { objects: deletedKeys.length, bytes: deletedBytes, keys: deletedKeys },
 		heldByLock: { objects: lockHeld.length, bytes: lockHeld.reduce((sum, h) => sum + h.bytes, 0) },
 		held,
 		deadBytesInLivePacks: plan.deadBytesInLivePacks,
 		dryRun: context.dryRun,
 	};
+}
+
+async function versionsOf(repository: Repository, key: string) {
+	const versions = [];
+	for await (const version of repository.destination.listVersions(key)) if (version.key === key) versions.push(version);
+	return versions;
+}
+
+/** Every lock still in force on an object that stays, with the version it is on. */
+function consolidatedLocks(repository: Repository, leaving: ReadonlySet<string>, now: Date): IndexLock[] {
+	const locks: IndexLock[] = [];
+	for (const [key, lock] of repository.index.locks) {
+		if (leaving.has(key) || repository.index.deleted.has(key) || lock.until.getTime() <= now.getTime()) continue;
+		const version = repository.index.versions.get(key);
+		locks.push({ key, mode: lock.mode, until: lock.until.toISOString(), ...(version ? { version } : {}) });
+	}
+	return locks;
 }

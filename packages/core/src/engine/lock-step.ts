@@ -36,7 +36,15 @@ export async function applyLockPlan(
 					context.logger.warn(`${extension.key}: no verifiable version to extend`);
 					return;
 				}
-				await repository.destination.extendLock(extension.key, versionId, { mode: extension.mode, until: extension.to });
+				try {
+					await repository.destination.extendLock(extension.key, versionId, { mode: extension.mode, until: extension.to });
+				} catch (error) {
+					// Our record of the lock was stale (a lock record was groomed away): the store's word decides.
+					const head = await repository.destination.head(extension.key, versionId);
+					if (!head?.lock || head.lock.until.getTime() < extension.to.getTime()) throw error;
+					repository.index.noteLock(extension.key, head.lock.mode, head.lock.until);
+					return;
+				}
 				repository.index.noteLock(extension.key, extension.mode, extension.to);
 				applied.push({ ...extension, versionId });
 			}),

@@ -61,12 +61,20 @@ export class MasterIndex {
 	readonly indexKeys = new Set<string>();
 	readonly deleted = new Set<string>();
 	readonly forgotten = new Set<string>();
-	/** Index objects whose tombstones keep deleted packs out of the merged index. */
+	/** Index objects written by grooming: tombstones and a consolidated copy of every lock record. */
 	readonly tombstoneCarriers = new Set<string>();
+	/** The newest of them, which holds the current records and must stay. */
+	newestCarrier: { key: string; created: string } | undefined;
+	/** Which packs each index object lists, deleted ones included (to know when a tombstone is still needed). */
+	readonly listed = new Map<string, string[]>();
 
 	add(indexKey: string, file: IndexFile): void {
 		this.indexKeys.add(indexKey);
-		if (file.deleted?.length || file.forgotten?.length) this.tombstoneCarriers.add(indexKey);
+		this.listed.set(
+			indexKey,
+			file.packs.map((p) => p.key),
+		);
+		if (file.deleted || file.forgotten) this.noteCarrier(indexKey, file.created);
 		for (const key of file.deleted ?? []) this.#drop(key);
 		for (const id of file.forgotten ?? []) this.forgotten.add(id);
 		this.noteLock(indexKey, file.self.mode, new Date(file.self.until));
@@ -75,6 +83,20 @@ export class MasterIndex {
 			this.noteLock(lock.key, lock.mode, new Date(lock.until));
 			if (lock.version) this.versions.set(lock.key, lock.version);
 		}
+	}
+
+	noteCarrier(indexKey: string, created: string): void {
+		this.tombstoneCarriers.add(indexKey);
+		if (!this.newestCarrier || this.newestCarrier.created <= created) this.newestCarrier = { key: indexKey, created };
+	}
+
+	/** Deleted keys some remaining index object (other than `leaving`) still lists: their tombstones must stay. */
+	tombstonesStillNeeded(leaving: ReadonlySet<string>): string[] {
+		const listedNow = new Set<string>();
+		for (const [indexKey, packs] of this.listed) {
+			if (!leaving.has(indexKey) && this.indexKeys.has(indexKey)) for (const pack of packs) listedNow.add(pack);
+		}
+		return [...this.deleted].filter((key) => listedNow.has(key));
 	}
 
 	addPack(pack: IndexPack, indexKey: string | undefined): void {

@@ -337,7 +337,7 @@ export class Repository {
 		});
 		this.#unrecorded = [];
 		locks = [...recorded, ...locks];
-		if (packs.length === 0 && locks.length === 0 && !extra.deleted?.length && !extra.forgotten?.length) return undefined;
+		if (packs.length === 0 && locks.length === 0 && !extra.deleted && !extra.forgotten) return undefined;
 		const lock = this.#requireLock();
 		const file: IndexFile = {
 			v: 1,
@@ -345,8 +345,8 @@ export class Repository {
 			packs,
 			locks,
 			self: { mode: lock.mode, until: lock.until.toISOString() },
-			...(extra.deleted?.length ? { deleted: extra.deleted } : {}),
-			...(extra.forgotten?.length ? { forgotten: extra.forgotten } : {}),
+			...(extra.deleted ? { deleted: extra.deleted } : {}),
+			...(extra.forgotten ? { forgotten: extra.forgotten } : {}),
 		};
 		const sealed = await this.#sealJson(file);
 		const key = `${KEY_PREFIX.index}${sha256Hex(sealed)}`;
@@ -358,7 +358,11 @@ export class Repository {
 		this.index.noteLock(key, lock.mode, lock.until);
 		this.index.indexKeys.add(key);
 		for (const l of locks) this.index.noteLock(l.key, l.mode, new Date(l.until));
-		if (extra.deleted?.length || extra.forgotten?.length) this.index.tombstoneCarriers.add(key);
+		this.index.listed.set(
+			key,
+			packs.map((p) => p.key),
+		);
+		if (extra.deleted || extra.forgotten) this.index.noteCarrier(key, file.created);
 		for (const d of extra.deleted ?? []) this.index.deleted.add(d);
 		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
 		await this.options.catalog?.set(`index:${this.id}:${key}`, file);

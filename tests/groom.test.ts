@@ -1,0 +1,171 @@
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { DAY_MS, definePlugin, type PluginDefinition } from "@holdfast/core";
+import { FsDestination } from "@holdfast/plugin-fs-destination";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { runWeek } from "./support/scenario.js";
+import { describeTree } from "./support/trees.js";
+
+const START = new Date("2030-01-06T02:00:00Z");
+let harness: Harness | undefined;
+afterEach(async () => {
+	vi.restoreAllMocks();
+	await harness?.close();
+	harness = undefined;
+});
+
+async function storedBytes(dir: string): Promise<number> {
+	let total = 0;
+	const walk = async (path: string) => {
+		for (const entry of await readdir(path, { withFileTypes: true })) {
+			const full = join(path, entry.name);
+			if (entry.isDirectory()) await walk(full);
+			else if (entry.name.endsWith(".data")) total += (await stat(full)).size;
+		}
+	};
+	await walk(dir);
+	return total;
+}
+
+function harnessFor(strategy: "extend" | "reinclude", extra: PluginDefinition[] = []) {
+	return createHarness({
+		start: START.toISOString(),
+		plugins: [
+			"@holdfast/plugin-fs-source",
+			"@holdfast/plugin-fs-destination",
+			"@holdfast/plugin-retention-planner",
+			"@holdfast/plugin-groom",
+			...extra.map((p) => p.name),
+		],
+		extraBuiltins: new Map(extra.map((p) => [p.name, p])),
+		sets: (dir) => ({
+			main: setConfig(dir, {
+				destination: { type: "fs", path: `${dir}/repo`, lockExtension: strategy === "extend" },
+				retention: { days: 90, mode: "compliance" },
+				schedule: { every: "7d" },
+				planner: { strategy: "auto", missedRuns: 0, slackDays: 14 },
+				groom: { match: "retention", graceHours: 6 },
+			}),
+		}),
+	});
+}
+
+describe.each(["reinclude", "extend"] as const)("grooming a year of weekly backups (%s)", (strategy) => {
+	it("keeps every snapshot in its window restorable, never asks to delete a locked object, and reaches a steady state", async () => {
+		const refused: string[] = [];
+		const original = FsDestination.prototype.deleteVersion;
+		vi.spyOn(FsDestination.prototype, "deleteVersion").mockImplementation(async function (
+			this: FsDestination,
+			key,
+			versionId,
+			options,
+		) {
+			try {
+				return await original.call(this, key, versionId, options);
+			} catch (error) {
+				refused.push(key);
+				throw error;
+			}
+		});
+		harness = await harnessFor(strategy);
+		await harness.engine.init();
+		const trees = new Map<string, Awaited<ReturnType<typeof describeTree>>>();
+		const bytesAt = new Map<number, number>();
+		let firstPacks: string[] = [];
+		let deletedTotal = 0;
+		for (let week = 0; week <= 52; week++) {
+			const result = await runWeek(harness, week, START);
+			trees.set(result.snapshot?.id as string, await describeTree(join(harness.dir, "src")));
+			if (week === 0) firstPacks = [...(await harness.engine.open()).repository.index.packs.keys()];
+			const groomed = await harness.engine.groom();
+			deletedTotal += groomed.deleted.objects;
+			bytesAt.set(week, await storedBytes(join(harness.dir, "repo")));
+
+			const snapshots = await harness.engine.snapshots();
+			const now = harness.clock.now().getTime();
+			const inWindow = snapshots.filter((s) => new Date(s.snapshot.protectUntil).getTime() > now);
+			expect(inWindow.length, `week ${week}`).toBe(Math.min(week + 1, 13));
+			// Snapshots out of their window leave the set.
+			expect(snapshots.length - inWindow.length, `week ${week}`).toBe(0);
+			if (week % 4 === 0 || week === 52) {
+				const report = await harness.engine.check(undefined, { readDataPercent: 100 });
+				expect(report.errors, `week ${week}`).toEqual([]);
+				for (const ref of inWindow) {
+					const target = join(harness.dir, `r-${week}-${ref.id.slice(0, 8)}`);
+					await harness.engine.restore(ref.id, { target });
+					expect(await describeTree(join(target, "src")), `snapshot of ${ref.snapshot.time} at week ${week}`).toEqual(
+						trees.get(ref.id),
+					);
+				}
+			}
+		}
+		expect(refused).toEqual([]);
+		expect(deletedTotal).toBeGreaterThan(0);
+		// Storage stops growing: the second half-year adds (almost) nothing.
+		expect(bytesAt.get(52) as number).toBeLessThanOrEqual((bytesAt.get(26) as number) * 1.2);
+		const remainingPacks = new Set((await harness.engine.open()).repository.index.packs.keys());
+		if (strategy === "reinclude") {
+			// The first week's packs were copied forward by re-inclusion and freed when their locks ended.
+			for (const key of firstPacks) expect(remainingPacks.has(key), key).toBe(false);
+		}
+	});
+});
+
+describe("groom decisions", () => {
+	it("a dry run lists exactly what the real run then deletes", async () => {
+		harness = await harnessFor("reinclude");
+		await harness.engine.init();
+		for (let week = 0; week <= 20; week++) await runWeek(harness, week, START);
+		const dry = await harness.engine.groom(undefined, { dryRun: true });
+		const snapshotsBefore = (await harness.engine.snapshots()).length;
+		expect(dry.deleted.objects).toBeGreaterThan(0);
+		expect((await harness.engine.snapshots()).length).toBe(snapshotsBefore);
+		const real = await harness.engine.groom();
+		expect([...real.deleted.keys].sort()).toEqual([...dry.deleted.keys].sort());
+		expect(real.forgotten).toEqual(dry.forgotten);
+	});
+
+	it("a plugin can veto a deletion; the candidate is held and reported", async () => {
+		let vetoed = "";
+		const keeper = definePlugin({
+			name: "keeper",
+			version: "1.0.0",
+			engine: "^0.1.0",
+			activate(context) {
+				context.hooks.keep.tap("keeper", (candidate) => {
+					if (candidate.kind !== "pack" || vetoed) return candidate.key === vetoed ? "legal hold" : undefined;
+					vetoed = candidate.key;
+					return "legal hold";
+				});
+			},
+		});
+		harness = await harnessFor("reinclude", [keeper as PluginDefinition]);
+		await harness.engine.init();
+		for (let week = 0; week <= 20; week++) await runWeek(harness, week, START);
+		const result = await harness.engine.groom();
+		expect(vetoed).not.toBe("");
+		expect(result.deleted.keys).not.toContain(vetoed);
+		expect(result.held).toContainEqual(expect.objectContaining({ key: vetoed, reason: "veto", detail: "legal hold" }));
+		const open = await harness.engine.open();
+		expect(await open.repository.destination.head(vetoed)).toBeDefined();
+	});
+
+	it("holds objects whose lock has not expired and reports them", async () => {
+		harness = await harnessFor("extend");
+		await harness.engine.init();
+		await runWeek(harness, 0, START);
+		harness.clock.set(START.getTime() + 95 * DAY_MS);
+		// Past its window, but the extend strategy locked it 14 days longer.
+		const result = await harness.engine.groom();
+		expect(result.forgotten).toHaveLength(1);
+		// Only superseded index objects may go; no pack and no snapshot while their locks hold.
+		expect(result.deleted.keys.filter((k) => !k.startsWith("index/"))).toEqual([]);
+		expect(result.heldByLock.objects).toBeGreaterThan(0);
+		harness.clock.set(START.getTime() + 105 * DAY_MS);
+		const later = await harness.engine.groom();
+		expect(later.deleted.keys.some((k) => k.startsWith("data/"))).toBe(true);
+		expect(later.deleted.keys.some((k) => k.startsWith("snapshots/"))).toBe(true);
+		expect(later.heldByLock.objects).toBe(0);
+	});
+});
