@@ -1,0 +1,180 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { holdfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+import { describeTree, pseudoRandom } from "./support/trees.js";
+
+const EXAMPLE_PLUGIN = resolve(import.meta.dirname, "../examples/plugin-audit-log");
+
+function config(extra = "") {
+	return `plugins:
+  - "@holdfast/plugin-fs-source"
+  - "@holdfast/plugin-fs-destination"
+  - "@holdfast/plugin-retention-planner"
+  - "@holdfast/plugin-groom"
+${extra}catalog: sqlite://./.holdfast/catalog.sqlite
+password: { env: HOLDFAST_PASSWORD }
+sets:
+  docs:
+    sources:
+      - { type: fs, path: ./data, exclude: ["*.tmp"] }
+    destination: { type: fs, path: ./repo }
+    retention: { days: 90, mode: compliance }
+    schedule: { every: 7d }
+    planner: { strategy: auto, missedRuns: 0, slackDays: 14 }
+    groom: { match: retention }
+`;
+}
+
+let dir: string;
+beforeAll(async () => {
+	dir = await tempDir("holdfast-cli-");
+	await mkdir(join(dir, "data/sub"), { recursive: true });
+	await writeFile(join(dir, "data/report.pdf"), pseudoRandom(300_000, 11));
+	await writeFile(join(dir, "data/sub/notes.txt"), "notes\n");
+	await writeFile(join(dir, "data/skip.tmp"), "excluded");
+	await writeFile(join(dir, "holdfast.yaml"), config());
+});
+
+describe("holdfast CLI, spawned", () => {
+	it("init, backup, snapshots, ls, restore: the quickstart round trip", () => {
+		const init = holdfast(dir, ["init"]);
+		expect(init.code).toBe(0);
+		expect(init.stdout).toContain("repository created");
+		expect(holdfast(dir, ["init"]).stdout).toContain("already exists; nothing changed");
+
+		const backup = holdfast(dir, ["backup", "--json"]);
+		expect(backup.code).toBe(0);
+		const result = JSON.parse(backup.stdout);
+		expect(result.snapshot.id).toMatch(/^[0-9a-f]{64}$/);
+		expect(new Date(result.snapshot.protectUntil).getTime() - new Date(result.snapshot.time).getTime()).toBe(90 * 86_400_000);
+		expect(result.files).toEqual({ new: 2, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 });
+		expect(result.bytes.read).toBe(300_006);
+		expect(result.objects.uploaded).toBeGreaterThan(0);
+		expect(result.warnings).toEqual([]);
+
+		const list = JSON.parse(holdfast(dir, ["snapshots", "--json"]).stdout);
+		expect(list).toHaveLength(1);
+		expect(list[0]).toMatchObject({ id: result.snapshot.id, set: "docs", files: 2, bytes: 300_006 });
+		expect(Object.keys(list[0]).sort()).toEqual(["bytes", "files", "host", "id", "paths", "protectUntil", "set", "time"]);
+
+		const ls = holdfast(dir, ["ls", "latest", "data/sub"]);
+		expect(ls.stdout.trim().split("\n").map((l) => l.split(/\s+/).pop())).toEqual(["data/sub", "data/sub/notes.txt"]);
+
+		const restore = holdfast(dir, ["restore", "latest", "--target", "out"]);
+		expect(restore.code).toBe(0);
+		return Promise.all([describeTree(join(dir, "out/data")), describeTree(join(dir, "data"))]).then(([restored, original]) => {
+			delete original["skip.tmp"];
+			expect(restored).toEqual(original);
+		});
+	});
+
+	it("check, plan, groom, status and plugins answer in JSON with the documented keys", () => {
+		const check = holdfast(dir, ["check", "--read-data", "--json"]);
+		expect(check.code).toBe(0);
+		const report = JSON.parse(check.stdout);
+		expect(report.ok).toBe(true);
+		expect(report.immutability).toMatchObject({ snapshots: 1, covered: 1, gaps: [] });
+
+		const plan = JSON.parse(holdfast(dir, ["plan", "--json", "--at", "2099-01-01T00:00:00Z"]).stdout);
+		expect(Object.keys(plan)).toEqual(expect.arrayContaining(["nextRun", "horizon", "reinclude", "extend", "upload"]));
+		expect(plan.nextRun).toBe("2099-01-08T00:00:00.000Z");
+
+		const groom = JSON.parse(holdfast(dir, ["groom", "--dry-run", "--json"]).stdout);
+		expect(groom).toMatchObject({ forgotten: [], deleted: { objects: 0, bytes: 0 }, heldByLock: { objects: 0, bytes: 0 } });
+
+		const status = JSON.parse(holdfast(dir, ["status", "--json"]).stdout);
+		expect(status[0]).toMatchObject({ set: "docs", snapshots: 1, snapshotsInWindow: 1 });
+		expect(status[0].storedBytes).toBeGreaterThan(0);
+
+		const plugins = JSON.parse(holdfast(dir, ["plugins", "--json"]).stdout);
+		expect(plugins.map((p: { name: string }) => p.name)).toEqual(["fs-source", "fs-destination", "retention-planner", "groom"]);
+		expect(plugins[1].contributes).toEqual(["destination:fs"]);
+
+		const schema = JSON.parse(holdfast(dir, ["config", "schema"]).stdout);
+		expect(schema.properties.sets.additionalProperties.properties.destination.oneOf[0].properties.type.const).toBe("fs");
+		expect(holdfast(dir, ["config", "check"]).stdout).toContain("holdfast.yaml: ok");
+	});
+
+	it("exit codes and one-line errors: bad flag, missing config, wrong password, unknown snapshot", () => {
+		const badFlag = holdfast(dir, ["backup", "--frobnicate"]);
+		expect(badFlag.code).toBe(2);
+		expect(badFlag.stderr.trim()).toBe("holdfast: Unknown argument: frobnicate");
+
+		const missing = holdfast(dir, ["--config", "absent.yaml", "snapshots"]);
+		expect(missing.code).toBe(2);
+		expect(missing.stderr.trim().split("\n")).toHaveLength(1);
+
+		const wrong = holdfast(dir, ["snapshots"], { HOLDFAST_PASSWORD: "not it" });
+		expect(wrong.code).toBe(1);
+		expect(wrong.stderr.trim()).toMatch(/^holdfast: wrong password for the repository at fs:.*repo$/);
+		expect(wrong.stderr).not.toContain("    at ");
+
+		const unknown = holdfast(dir, ["restore", "0123abcd", "--target", "x"]);
+		expect(unknown.code).toBe(1);
+		expect(unknown.stderr.trim()).toBe('holdfast: no snapshot "0123abcd"');
+
+		const verbose = holdfast(dir, ["snapshots", "--verbose"], { HOLDFAST_PASSWORD: "not it" });
+		expect(verbose.stderr).toContain("    at ");
+	});
+
+	it("an invalid config gives one line per problem with file and line, exit 2, nothing run", async () => {
+		const bad = await tempDir("holdfast-cli-bad-");
+		await writeFile(join(bad, "holdfast.yaml"), config().replace("days: 90", "days: 0").replace("slackDays: 14", "slackDays: 14, speed: 11"));
+		const result = holdfast(bad, ["backup"]);
+		expect(result.code).toBe(2);
+		expect(result.stderr.trim().split("\n")).toEqual([
+			`holdfast: ${join(bad, "holdfast.yaml")}:13: sets.docs.retention.days: must be >= 1`,
+			`holdfast: ${join(bad, "holdfast.yaml")}:15: sets.docs.planner.speed: unknown key`,
+		]);
+		expect(holdfast(bad, ["snapshots"]).code).toBe(2);
+		// A destination's own options are checked by the schema of the plugin that provides it.
+		await writeFile(join(bad, "holdfast.yaml"), config().replace("path: ./repo", "path: ./repo, colour: blue"));
+		const typed = holdfast(bad, ["backup"]);
+		expect(typed.code).toBe(2);
+		expect(typed.stderr.trim()).toBe(`holdfast: ${join(bad, "holdfast.yaml")}:12: sets.docs.destination.colour: unknown key`);
+	});
+
+	it("exit code 3 when the run finished but skipped something", async () => {
+		const partial = await tempDir("holdfast-cli-partial-");
+		await writeFile(join(partial, "holdfast.yaml"), config().replace("path: ./data,", "path: [./data, ./not-there],"));
+		await mkdir(join(partial, "data"));
+		await writeFile(join(partial, "data/f"), "f");
+		expect(holdfast(partial, ["init"]).code).toBe(0);
+		const result = holdfast(partial, ["backup", "--json"]);
+		expect(result.code).toBe(3);
+		expect(JSON.parse(result.stdout).warnings[0].path).toBe(join(partial, "not-there"));
+	});
+
+	it("--help of every command has an example", () => {
+		for (const command of ["init", "backup", "snapshots", "ls", "restore", "plan", "groom", "check", "daemon"]) {
+			const help = holdfast(dir, [command, "--help"]);
+			expect(help.code, command).toBe(0);
+			expect(help.stdout, command).toContain("Examples:");
+		}
+	});
+
+	it("loads a third-party plugin named by relative path; it sees every run", async () => {
+		const withPlugin = await tempDir("holdfast-cli-plugin-");
+		const relativePath = relative(withPlugin, EXAMPLE_PLUGIN);
+		await writeFile(join(withPlugin, "holdfast.yaml"), config(`  - { use: "${relativePath}", options: { file: audit.jsonl } }\n`));
+		await mkdir(join(withPlugin, "data"));
+		await writeFile(join(withPlugin, "data/a"), "a");
+		expect(holdfast(withPlugin, ["init"]).code).toBe(0);
+		expect(holdfast(withPlugin, ["backup"]).code).toBe(0);
+		expect(holdfast(withPlugin, ["snapshots"], { HOLDFAST_PASSWORD: "nope" }).code).toBe(1);
+		expect(holdfast(withPlugin, ["backup"]).code).toBe(0);
+		const lines = (await readFile(join(withPlugin, "audit.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+		expect(lines.map((l) => [l.run, l.ok])).toEqual([
+			["backup", true],
+			["backup", true],
+		]);
+		expect(lines[0].snapshot).toMatch(/^[0-9a-f]{64}$/);
+		const badOptions = await tempDir("holdfast-cli-plugin-bad-");
+		await writeFile(join(badOptions, "holdfast.yaml"), config(`  - { use: "${EXAMPLE_PLUGIN}", options: { file: 42 } }\n`));
+		const refused = holdfast(badOptions, ["backup"]);
+		expect(refused.code).toBe(2);
+		expect(refused.stderr.trim()).toBe("holdfast: [audit-log] options: plugins.4.options.file: must be string");
+	});
+});

@@ -1,0 +1,29 @@
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const HOLDFAST_BIN = fileURLToPath(new URL("../../packages/cli/bin/holdfast.js", import.meta.url));
+
+export interface CliResult {
+	code: number;
+	stdout: string;
+	stderr: string;
+}
+
+/** Runs the built `holdfast` binary as a user would, in `cwd`. */
+export function holdfast(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+	const result = spawnSync(process.execPath, [HOLDFAST_BIN, ...args], {
+		cwd,
+		encoding: "utf8",
+		env: { ...process.env, HOLDFAST_PASSWORD: "correct horse", ...env },
+	});
+	return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts `holdfast` without waiting, for tests that kill it. */
+export function startHoldfast(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+	return spawn(process.execPath, [HOLDFAST_BIN, ...args], {
+		cwd,
+		env: { ...process.env, HOLDFAST_PASSWORD: "correct horse", ...env },
+		stdio: ["ignore", "pipe", "pipe"],
+	});
+}
