@@ -11,6 +11,7 @@ export default defineConfig({
 			"@holdfast/core": src("./packages/core/src/index.ts"),
 			"@holdfast/plugin-fs-source": src("./packages/plugin-fs-source/src/index.ts"),
 			"@holdfast/plugin-fs-destination": src("./packages/plugin-fs-destination/src/index.ts"),
+			"@holdfast/plugin-b2": src("./packages/plugin-b2/src/index.ts"),
 			"@holdfast/plugin-retention-planner": src("./packages/plugin-retention-planner/src/index.ts"),
 			"@holdfast/plugin-groom": src("./packages/plugin-groom/src/index.ts"),
 		},
@@ -20,5 +21,7 @@ export default defineConfig({
 		testTimeout: 60_000,
 		hookTimeout: 60_000,
 		pool: "forks",
+		// Starts the real S3 server (Ceph RGW with Object Lock) the integration tests use.
+		globalSetup: ["tests/support/s3-global-setup.ts"],
 	},
 });

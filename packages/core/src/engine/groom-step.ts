@@ -1,3 +1,4 @@
+import type { ObjectVersion } from "../destination/destination.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import type { IndexLock } from "../repository/index-file.js";
@@ -73,9 +74,17 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 	};
 }
 
-async function versionsOf(repository: Repository, key: string) {
-	const versions = [];
-	for await (const version of repository.destination.listVersions(key)) if (version.key === key) versions.push(version);
+/** Every version of a key with its lock; listings of some stores (S3) omit locks, so those are asked per version. */
+async function versionsOf(repository: Repository, key: string): Promise<ObjectVersion[]> {
+	const versions: ObjectVersion[] = [];
+	for await (const version of repository.destination.listVersions(key)) {
+		if (version.key !== key) continue;
+		if (version.lock || version.isDeleteMarker) versions.push(version);
+		else {
+			const head = await repository.destination.head(key, version.versionId);
+			versions.push(head?.lock ? { ...version, lock: head.lock } : version);
+		}
+	}
 	return versions;
 }
 

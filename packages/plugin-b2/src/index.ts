@@ -1,0 +1,49 @@
+import { ContainerModule, type DestinationType, definePlugin, type JsonSchema, TOKENS } from "@holdfast/core";
+import { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
+import { B2_PROFILE, type ProviderProfile, S3_PROFILE } from "./s3-profiles.js";
+
+export { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
+export { B2_PROFILE, S3_PROFILE, type ProviderProfile } from "./s3-profiles.js";
+export { useContentMd5Only } from "./b2-compat-middleware.js";
+
+const envName = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
+
+function optionsSchema(requireRegion: boolean): JsonSchema {
+	return {
+		type: "object",
+		additionalProperties: false,
+		required: ["bucket"],
+		// B2 needs its region (the endpoint is derived from it) unless the endpoint is given.
+		...(requireRegion ? { anyOf: [{ required: ["region"] }, { required: ["endpoint"] }] } : {}),
+		properties: {
+			bucket: { type: "string", minLength: 3, maxLength: 63 },
+			region: { type: "string", minLength: 1, description: "B2: the region of the bucket's endpoint, e.g. us-west-004" },
+			endpoint: { type: "string", pattern: "^https?://" },
+			prefix: { type: "string" },
+			pathStyle: { type: "boolean" },
+			keyIdEnv: { ...envName, description: "Name of the environment variable with the key ID" },
+			secretEnv: { ...envName, description: "Name of the environment variable with the secret key" },
+			connections: { type: "integer", minimum: 1, maximum: 256 },
+			timeoutSeconds: { type: "integer", minimum: 1 },
+			maxAttempts: { type: "integer", minimum: 1, maximum: 20 },
+		},
+	};
+}
+
+function destinationType(type: "b2" | "s3", profile: ProviderProfile): DestinationType<S3DestinationOptions> {
+	return {
+		type,
+		optionsSchema: optionsSchema(type === "b2"),
+		create: (options, environment) => new S3Destination(options, profile, environment.env),
+	};
+}
+
+export default definePlugin({
+	name: "b2",
+	version: "0.1.0",
+	engine: "^0.1.0",
+	containerModule: new ContainerModule((options) => {
+		options.bind(TOKENS.DestinationType).toConstantValue(destinationType("b2", B2_PROFILE));
+		options.bind(TOKENS.DestinationType).toConstantValue(destinationType("s3", S3_PROFILE));
+	}),
+});

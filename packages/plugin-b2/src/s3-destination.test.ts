@@ -1,0 +1,88 @@
+import { destinationConformance } from "@holdfast/core/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { S3Destination } from "./s3-destination.js";
+import { B2_PROFILE } from "./s3-profiles.js";
+import type { B2StrictProxy } from "./test-support/b2-strict-proxy.js";
+import { b2Destination, s3, TEST_ENV, uniqueBucket } from "./test-support/s3-subject.js";
+
+const proxies: B2StrictProxy[] = [];
+afterAll(async () => {
+	for (const proxy of proxies) await proxy.stop();
+	// Every request the plugin made passed B2's header checks.
+	for (const proxy of proxies) expect(proxy.stats.rejected).toEqual([]);
+});
+
+describe.skipIf(!s3)("S3 destination on the real test server (through the B2-strict proxy)", () => {
+	destinationConformance("b2 profile on Ceph RGW", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		const check = await destination.preflight({ retentionDays: 30, mode: "compliance", create: true });
+		expect(check.problems).toEqual([]);
+		return {
+			destination,
+			now: () => new Date(),
+			passTime: async (until) => {
+				while (Date.now() <= until.getTime() + 1000) await new Promise((r) => setTimeout(r, 250));
+			},
+			shortLockMs: 3000,
+			dispose: () => destination.close(),
+		};
+	});
+
+	it("refuses a bucket without Object Lock in one line that says how to fix it", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		const { CreateBucketCommand } = await import("@aws-sdk/client-s3");
+		await destination.client.send(new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }));
+		const check = await destination.preflight({ retentionDays: 30, mode: "compliance", create: false });
+		expect(check.ok).toBe(false);
+		expect(check.problems).toHaveLength(1);
+		expect(check.problems[0]).toMatch(/has no Object Lock, which can only be enabled when a bucket is created: create a new bucket/);
+		await destination.close();
+	});
+
+	it("refuses retention above B2's 3,000-day cap and a missing bucket", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		const check = await destination.preflight({ retentionDays: 3001, mode: "compliance", create: false });
+		expect(check.ok).toBe(false);
+		expect(check.problems[0]).toBe("retention 3001 days exceeds B2's cap of 3000 days");
+		expect(check.problems[1]).toMatch(/does not exist \(holdfast init creates it with Object Lock\)/);
+		await destination.close();
+	});
+
+	it("retries through throttling (503 SlowDown) and dropped connections", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		await destination.preflight({ retentionDays: 1, mode: "compliance", create: true });
+		proxy.throttle(3);
+		const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
+		await destination.put("retry/a", Buffer.from("through the storm"), lock);
+		proxy.dropConnections(2);
+		expect(Buffer.from(await destination.get("retry/a")).toString()).toBe("through the storm");
+		expect(proxy.stats.faultsInjected).toBe(5);
+		await destination.close();
+	});
+
+	it("sends no checksum header B2 rejects on any call, and Content-MD5 on every locked PUT", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		await destination.preflight({ retentionDays: 1, mode: "governance", create: true });
+		const until = new Date(Date.now() + 2000);
+		const { versionId } = await destination.put("h/a", Buffer.from("x"), { mode: "governance", until });
+		await destination.extendLock("h/a", versionId, { mode: "governance", until: new Date(until.getTime() + 1000) });
+		await destination.deleteVersion("h/a", versionId, { bypassGovernance: true });
+		expect(proxy.stats.rejected).toEqual([]);
+		expect(proxy.stats.missingMd5).toBe(0);
+		expect(proxy.stats.byMethod.PUT).toBeGreaterThanOrEqual(3);
+		await destination.close();
+	});
+
+	it("names the variables to set when credentials are missing, without printing any secret", async () => {
+		const destination = new S3Destination({ bucket: uniqueBucket(), region: "us-west-004" }, B2_PROFILE, {});
+		await expect(destination.put("k", Buffer.from("x"))).rejects.toThrow(
+			"b2:" + (destination.description.split(":")[1] ?? "") + ": no credentials: set B2_APPLICATION_KEY_ID or AWS_ACCESS_KEY_ID and B2_APPLICATION_KEY or AWS_SECRET_ACCESS_KEY (or name other variables with keyIdEnv/secretEnv)",
+		);
+		void TEST_ENV;
+	});
+});

@@ -1,0 +1,383 @@
+import { createHash } from "node:crypto";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import {
+	CreateBucketCommand,
+	DeleteObjectCommand,
+	GetBucketVersioningCommand,
+	GetObjectCommand,
+	GetObjectLockConfigurationCommand,
+	HeadBucketCommand,
+	HeadObjectCommand,
+	ListObjectsV2Command,
+	ListObjectVersionsCommand,
+	PutObjectCommand,
+	PutObjectRetentionCommand,
+	S3Client,
+	S3ServiceException,
+} from "@aws-sdk/client-s3";
+import {
+	type ByteRange,
+	type Destination,
+	type DestinationCapabilities,
+	type DestinationCheck,
+	HoldfastError,
+	type ListedObject,
+	LockRefusedError,
+	type LockMode,
+	type ObjectLock,
+	ObjectNotFoundError,
+	type ObjectVersion,
+	type PreflightRequest,
+} from "@holdfast/core";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { useContentMd5Only } from "./b2-compat-middleware.js";
+import type { ProviderProfile } from "./s3-profiles.js";
+
+export interface S3DestinationOptions {
+	readonly bucket: string;
+	readonly region?: string;
+	readonly endpoint?: string;
+	/** Keys are stored under `prefix/` when set: several repositories can share a bucket. */
+	readonly prefix?: string;
+	readonly pathStyle?: boolean;
+	/** Names of the environment variables holding the key; never the key itself. */
+	readonly keyIdEnv?: string;
+	readonly secretEnv?: string;
+	/** Connections open at once. */
+	readonly connections?: number;
+	readonly timeoutSeconds?: number;
+	/** Attempts per call, with exponential backoff and jitter, on throttling (429/503), 5xx and dropped connections. */
+	readonly maxAttempts?: number;
+}
+
+const MODE: Record<LockMode, "COMPLIANCE" | "GOVERNANCE"> = { compliance: "COMPLIANCE", governance: "GOVERNANCE" };
+
+/**
+ * An S3 bucket with Object Lock: every object written locked (mode and retain-until on the
+ * PUT, with Content-MD5), locks extended with PutObjectRetention, versions read and deleted
+ * by ID. The store itself refuses to delete or shorten a locked version.
+ */
+export class S3Destination implements Destination {
+	readonly description: string;
+	readonly capabilities: DestinationCapabilities;
+	readonly #prefix: string;
+	#client: S3Client | undefined;
+
+	constructor(
+		private readonly options: S3DestinationOptions,
+		private readonly profile: ProviderProfile,
+		private readonly env: NodeJS.ProcessEnv,
+	) {
+		this.#prefix = options.prefix ? `${options.prefix.replace(/\/+$/, "")}/` : "";
+		this.description = `${profile.name}:${options.bucket}${this.#prefix ? `/${this.#prefix.slice(0, -1)}` : ""}`;
+		this.capabilities = {
+			objectLock: true,
+			enforcedByProvider: true,
+			lockExtension: true,
+			governanceBypass: true,
+			maxRetentionDays: profile.maxRetentionDays,
+			// Packs are far below the single-PUT limit; multipart is never used.
+			maxObjectSize: 5 * 1024 ** 3,
+			multipart: false,
+		};
+	}
+
+	get client(): S3Client {
+		if (!this.#client) this.#client = this.#createClient();
+		return this.#client;
+	}
+
+	#createClient(): S3Client {
+		const { options, profile, env } = this;
+		const pick = (configured: string | undefined, defaults: readonly string[]) =>
+			configured ? [configured] : defaults;
+		const keyIdNames = pick(options.keyIdEnv, profile.keyIdVariables);
+		const secretNames = pick(options.secretEnv, profile.secretVariables);
+		const accessKeyId = keyIdNames.map((n) => env[n]).find(Boolean);
+		const secretAccessKey = secretNames.map((n) => env[n]).find(Boolean);
+		if (!accessKeyId || !secretAccessKey) {
+			throw new HoldfastError(
+				"USAGE",
+				`${this.description}: no credentials: set ${keyIdNames.join(" or ")} and ${secretNames.join(" or ")} (or name other variables with keyIdEnv/secretEnv)`,
+			);
+		}
+		const endpoint = options.endpoint ?? profile.endpointFor(options.region);
+		const connections = options.connections ?? 16;
+		const timeout = (options.timeoutSeconds ?? 120) * 1000;
+		const client = new S3Client({
+			region: options.region ?? "us-east-1",
+			...(endpoint ? { endpoint } : {}),
+			forcePathStyle: options.pathStyle ?? (options.endpoint !== undefined || profile.pathStyle),
+			credentials: { accessKeyId, secretAccessKey },
+			// B2 and Ceph RGW refuse the SDK's default flexible checksums (HTTP 400 / 411).
+			requestChecksumCalculation: "WHEN_REQUIRED",
+			responseChecksumValidation: "WHEN_REQUIRED",
+			maxAttempts: options.maxAttempts ?? 8,
+			retryMode: "standard",
+			requestHandler: new NodeHttpHandler({
+				connectionTimeout: 10_000,
+				requestTimeout: timeout,
+				httpAgent: new HttpAgent({ keepAlive: true, maxSockets: connections }),
+				httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: connections }),
+			}),
+		});
+		useContentMd5Only(client);
+		return client;
+	}
+
+	#key(key: string): string {
+		return `${this.#prefix}${key}`;
+	}
+
+	#unkey(stored: string): string {
+		return stored.slice(this.#prefix.length);
+	}
+
+	async preflight(request: PreflightRequest): Promise<DestinationCheck> {
+		const problems: string[] = [];
+		const notes: string[] = [];
+		const bucket = this.options.bucket;
+		if (request.retentionDays > this.capabilities.maxRetentionDays) {
+			problems.push(
+				`retention ${request.retentionDays} days exceeds ${this.profile.name === "b2" ? "B2's" : "the provider's"} cap of ${this.capabilities.maxRetentionDays} days`,
+			);
+		}
+		let exists = true;
+		try {
+			await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+		} catch (error) {
+			if (statusOf(error) !== 404) throw this.#fail(error, "check bucket", "");
+			exists = false;
+		}
+		if (!exists) {
+			if (!request.create) {
+				return { ok: false, problems: [...problems, `bucket ${bucket} does not exist (holdfast init creates it with Object Lock)`], notes };
+			}
+			const region = this.options.region;
+			const needsLocation = this.profile.name === "s3" && !this.options.endpoint && region && region !== "us-east-1";
+			await this.client.send(
+				new CreateBucketCommand({
+					Bucket: bucket,
+					ObjectLockEnabledForBucket: true,
+					...(needsLocation ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+				}),
+			);
+			notes.push(`created bucket ${bucket} with Object Lock`);
+		}
+		try {
+			const lock = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+			if (lock.ObjectLockConfiguration?.ObjectLockEnabled !== "Enabled") {
+				problems.push(noLockMessage(bucket));
+			}
+			const rule = lock.ObjectLockConfiguration?.Rule?.DefaultRetention;
+			if (rule) {
+				const days = rule.Days ?? (rule.Years ?? 0) * 365;
+				notes.push(`bucket default retention ${rule.Mode} ${days} days applies only to objects written without a lock; holdfast locks each object itself`);
+				if (rule.Mode === "COMPLIANCE" && request.mode === "governance") {
+					problems.push(`bucket ${bucket} has a COMPLIANCE default retention but the set asks for governance: make them agree`);
+				}
+			}
+		} catch (error) {
+			if (codeOf(error) === "ObjectLockConfigurationNotFoundError" || statusOf(error) === 404) problems.push(noLockMessage(bucket));
+			else throw this.#fail(error, "read Object Lock configuration", "");
+		}
+		const versioning = await this.client.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
+		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock"))) problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
+		notes.push("whether this key may delete is not told by the S3 API: grooming needs a key that may, backups do not");
+		return { ok: problems.length === 0, problems, notes };
+	}
+
+	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		try {
+			const result = await this.client.send(
+				new PutObjectCommand({
+					Bucket: this.options.bucket,
+					Key: this.#key(key),
+					Body: body,
+					ContentLength: body.byteLength,
+					ContentMD5: createHash("md5").update(body).digest("base64"),
+					...(lock ? { ObjectLockMode: MODE[lock.mode], ObjectLockRetainUntilDate: lock.until } : {}),
+				}),
+			);
+			return { versionId: result.VersionId ?? "" };
+		} catch (error) {
+			throw this.#fail(error, "put", key);
+		}
+	}
+
+	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
+		try {
+			const result = await this.client.send(
+				new GetObjectCommand({
+					Bucket: this.options.bucket,
+					Key: this.#key(key),
+					...(options.versionId ? { VersionId: options.versionId } : {}),
+					...(options.range ? { Range: `bytes=${options.range.offset}-${options.range.offset + options.range.length - 1}` } : {}),
+				}),
+			);
+			return (await result.Body?.transformToByteArray()) ?? new Uint8Array();
+		} catch (error) {
+			throw this.#fail(error, "get", key);
+		}
+	}
+
+	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
+		try {
+			const result = await this.client.send(
+				new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key), ...(versionId ? { VersionId: versionId } : {}) }),
+			);
+			const mode = result.ObjectLockMode === "GOVERNANCE" ? "governance" : "compliance";
+			return {
+				key,
+				versionId: result.VersionId ?? "",
+				size: result.ContentLength ?? 0,
+				lastModified: result.LastModified ?? new Date(0),
+				isDeleteMarker: false,
+				isLatest: !versionId,
+				...(result.ObjectLockRetainUntilDate ? { lock: { mode, until: new Date(result.ObjectLockRetainUntilDate) } } : {}),
+			};
+		} catch (error) {
+			const status = statusOf(error);
+			if (status === 404 || status === 405) return undefined;
+			throw this.#fail(error, "head", key);
+		}
+	}
+
+	async *list(prefix: string): AsyncIterable<ListedObject> {
+		let token: string | undefined;
+		do {
+			const page = await this.client
+				.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.#key(prefix), ...(token ? { ContinuationToken: token } : {}) }))
+				.catch((error: unknown) => {
+					throw this.#fail(error, "list", prefix);
+				});
+			for (const object of page.Contents ?? []) {
+				if (!object.Key) continue;
+				yield { key: this.#unkey(object.Key), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+			}
+			token = page.IsTruncated ? page.NextContinuationToken : undefined;
+		} while (token);
+	}
+
+	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
+		let keyMarker: string | undefined;
+		let versionMarker: string | undefined;
+		do {
+			const page = await this.client
+				.send(
+					new ListObjectVersionsCommand({
+						Bucket: this.options.bucket,
+						Prefix: this.#key(prefix),
+						...(keyMarker ? { KeyMarker: keyMarker } : {}),
+						...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
+					}),
+				)
+				.catch((error: unknown) => {
+					throw this.#fail(error, "list versions", prefix);
+				});
+			const entries: ObjectVersion[] = [];
+			for (const v of page.Versions ?? []) {
+				if (!v.Key) continue;
+				entries.push({
+					key: this.#unkey(v.Key),
+					versionId: v.VersionId ?? "",
+					size: v.Size ?? 0,
+					lastModified: v.LastModified ?? new Date(0),
+					isDeleteMarker: false,
+					isLatest: v.IsLatest ?? false,
+				});
+			}
+			for (const m of page.DeleteMarkers ?? []) {
+				if (!m.Key) continue;
+				entries.push({
+					key: this.#unkey(m.Key),
+					versionId: m.VersionId ?? "",
+					size: 0,
+					lastModified: m.LastModified ?? new Date(0),
+					isDeleteMarker: true,
+					isLatest: m.IsLatest ?? false,
+				});
+			}
+			entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : b.lastModified.getTime() - a.lastModified.getTime()));
+			yield* entries;
+			const truncated = page.IsTruncated;
+			keyMarker = truncated ? page.NextKeyMarker : undefined;
+			versionMarker = truncated ? page.NextVersionIdMarker : undefined;
+		} while (keyMarker);
+	}
+
+	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
+		try {
+			await this.client.send(
+				new PutObjectRetentionCommand({
+					Bucket: this.options.bucket,
+					Key: this.#key(key),
+					VersionId: versionId,
+					Retention: { Mode: MODE[lock.mode], RetainUntilDate: lock.until },
+				}),
+			);
+		} catch (error) {
+			throw this.#fail(error, "extend lock of", key);
+		}
+	}
+
+	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
+		try {
+			await this.client.send(
+				new DeleteObjectCommand({
+					Bucket: this.options.bucket,
+					Key: this.#key(key),
+					VersionId: versionId,
+					...(options.bypassGovernance ? { BypassGovernanceRetention: true } : {}),
+				}),
+			);
+		} catch (error) {
+			throw this.#fail(error, "delete", key);
+		}
+	}
+
+	async deleteMarker(key: string): Promise<void> {
+		try {
+			await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
+		} catch (error) {
+			throw this.#fail(error, "delete", key);
+		}
+	}
+
+	async close(): Promise<void> {
+		this.#client?.destroy();
+		this.#client = undefined;
+	}
+
+	/** One line a user can act on; locks and absence become the contract's error types. */
+	#fail(error: unknown, operation: string, key: string): Error {
+		if (error instanceof HoldfastError) return error;
+		const status = statusOf(error);
+		const code = codeOf(error) ?? (error instanceof Error ? error.name : "Error");
+		const detail = error instanceof Error ? error.message : String(error);
+		if (status === 404 || status === 405 || code === "NoSuchKey" || code === "NoSuchVersion") {
+			return new ObjectNotFoundError(key, { cause: error });
+		}
+		if (status === 403 && (operation === "delete" || operation === "extend lock of" || /lock|retention/i.test(detail))) {
+			return new LockRefusedError(`${this.description}: ${operation} ${key}: refused (${code}: ${detail})`, { cause: error });
+		}
+		return new HoldfastError("DESTINATION", `${this.description}: ${operation} ${key}: ${code}${status ? ` (HTTP ${status})` : ""}: ${detail}`, {
+			cause: error,
+		});
+	}
+}
+
+function noLockMessage(bucket: string): string {
+	return `bucket ${bucket} has no Object Lock, which can only be enabled when a bucket is created: create a new bucket with Object Lock (or let "holdfast init" create it) and point the set at it`;
+}
+
+function statusOf(error: unknown): number | undefined {
+	return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function codeOf(error: unknown): string | undefined {
+	if (error instanceof S3ServiceException) return error.name;
+	return (error as { Code?: string; name?: string })?.Code ?? (error as { name?: string })?.name;
+}

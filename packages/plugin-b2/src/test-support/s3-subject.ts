@@ -1,0 +1,33 @@
+import { randomBytes } from "node:crypto";
+import { inject } from "vitest";
+import { B2_PROFILE, S3_PROFILE } from "../s3-profiles.js";
+import { S3Destination, type S3DestinationOptions } from "../s3-destination.js";
+import { B2StrictProxy } from "./b2-strict-proxy.js";
+
+export const s3 = inject("s3");
+
+export function uniqueBucket(prefix = "hf"): string {
+	return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+}
+
+export const TEST_ENV = (): NodeJS.ProcessEnv => ({
+	B2_APPLICATION_KEY_ID: s3?.accessKeyId,
+	B2_APPLICATION_KEY: s3?.secretAccessKey,
+	AWS_ACCESS_KEY_ID: s3?.accessKeyId,
+	AWS_SECRET_ACCESS_KEY: s3?.secretAccessKey,
+});
+
+/**
+ * A destination on the test server behind the B2-strict proxy, with the B2 profile:
+ * everything the B2 plugin sends passes the checks B2 makes.
+ */
+export async function b2Destination(options: Partial<S3DestinationOptions> = {}, profile: "b2" | "s3" = "b2") {
+	if (!s3) throw new Error("no S3 test server");
+	const proxy = await new B2StrictProxy(s3.endpoint).start();
+	const destination = new S3Destination(
+		{ bucket: uniqueBucket(), endpoint: proxy.endpoint, maxAttempts: 6, ...options },
+		profile === "b2" ? B2_PROFILE : S3_PROFILE,
+		TEST_ENV(),
+	);
+	return { destination, proxy };
+}
