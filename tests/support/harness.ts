@@ -13,6 +13,7 @@ import {
 	parseConfigText,
 	type SetConfig,
 } from "@holdfast/core";
+import b2 from "@holdfast/plugin-b2";
 import fsDestination from "@holdfast/plugin-fs-destination";
 import fsSource from "@holdfast/plugin-fs-source";
 import groom from "@holdfast/plugin-groom";
@@ -24,6 +25,7 @@ export const BUILTINS = new Map<string, PluginDefinition>([
 	["@holdfast/plugin-fs-destination", fsDestination as PluginDefinition],
 	["@holdfast/plugin-retention-planner", planner as PluginDefinition],
 	["@holdfast/plugin-groom", groom as PluginDefinition],
+	["@holdfast/plugin-b2", b2 as PluginDefinition],
 ]);
 
 export interface Harness {
@@ -66,7 +68,7 @@ export async function createHarness(
 	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
 	const logger = new MemoryLogger("info");
 	const config: HoldfastConfig = {
-		plugins: options.plugins ?? [...BUILTINS.keys()],
+		plugins: options.plugins ?? ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-retention-planner", "@holdfast/plugin-groom"],
 		sets: options.sets?.(dir) ?? { main: setConfig(dir) },
 	};
 	const builtins = new Map([...BUILTINS, ...(options.extraBuiltins ?? [])]);
@@ -91,6 +93,7 @@ export async function createHarness(
 			logger,
 			catalog,
 			password: async () => password,
+			...(options.env ? { env: options.env } : {}),
 			scrypt: { N: 1024, r: 8, p: 1 },
 		});
 	};

@@ -2,7 +2,7 @@ import { describeError } from "../host/errors.js";
 import { decompress } from "../repository/compression.js";
 import { sha256Hex } from "../repository/crypto.js";
 import { KEY_PREFIX } from "../repository/format.js";
-import type { Repository } from "../repository/repository.js";
+import { listKeys, type Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName } from "../repository/tree.js";
 import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
@@ -40,7 +40,7 @@ export async function checkRepository(
 ): Promise<CheckReport> {
 	const errors: string[] = [];
 	const present = new Set<string>();
-	for await (const object of repository.destination.list(KEY_PREFIX.data)) present.add(object.key);
+	for (const key of await listKeys(repository.destination, KEY_PREFIX.data)) present.add(key);
 	for (const pack of repository.index.packs.keys()) {
 		if (!present.has(pack)) errors.push(`${pack}: listed in the index but missing from ${repository.destination.description}`);
 	}

@@ -107,8 +107,7 @@ export class Repository {
 	}
 
 	static async exists(destination: Destination): Promise<boolean> {
-		for await (const _ of destination.list(KEY_PREFIX.config)) return true;
-		return false;
+		return (await listKeys(destination, KEY_PREFIX.config)).length > 0;
 	}
 
 	/** Creates the repository: a random master secret, its config and one key file, all locked. */
@@ -137,7 +136,7 @@ export class Repository {
 	static async open(password: string, options: RepositoryOptions): Promise<Repository> {
 		const { destination } = options;
 		const keyKeys: string[] = [];
-		for await (const object of destination.list(KEY_PREFIX.keys)) keyKeys.push(object.key);
+		keyKeys.push(...(await listKeys(destination, KEY_PREFIX.keys)));
 		if (keyKeys.length === 0) {
 			throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
 		}
@@ -155,7 +154,7 @@ export class Repository {
 		if (!master) throw new HoldfastError("WRONG_PASSWORD", `wrong password for the repository at ${destination.description}`);
 		const keys = await RepositoryKeys.fromMaster(master);
 		const configKeys: string[] = [];
-		for await (const object of destination.list(KEY_PREFIX.config)) configKeys.push(object.key);
+		configKeys.push(...(await listKeys(destination, KEY_PREFIX.config)));
 		let config: RepositoryConfig | undefined;
 		for (const key of configKeys) {
 			try {
@@ -237,12 +236,21 @@ export class Repository {
 
 	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
 	async loadIndex(): Promise<void> {
-		const keys: string[] = [];
-		for await (const object of this.destination.list(KEY_PREFIX.index)) keys.push(object.key);
+		const keys = await listKeys(this.destination, KEY_PREFIX.index);
 		const limit = pLimit(8);
-		const files = await Promise.all(keys.map((key) => limit(() => this.#readIndexFile(key))));
+		const files = await Promise.all(
+			keys.map((key) =>
+				limit(() =>
+					this.#readIndexFile(key).catch((error: unknown) => {
+						// Garbage under a name of its own (an attacker can add objects): not ours, skipped.
+						this.options.logger.warn(`${key}: ${(error as Error).message}`);
+						return undefined;
+					}),
+				),
+			),
+		);
 		// Merge oldest first so tombstones from grooming apply after what they remove.
-		const ordered = keys.map((key, i) => ({ key, file: files[i] as IndexFile }));
+		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as IndexFile }] : []));
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
 		for (const { key, file } of ordered) this.index.add(key, file);
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
@@ -438,8 +446,7 @@ export class Repository {
 
 	async listSnapshots(): Promise<SnapshotRef[]> {
 		const refs: SnapshotRef[] = [];
-		const keys: string[] = [];
-		for await (const object of this.destination.list(KEY_PREFIX.snapshots)) keys.push(object.key);
+		const keys = await listKeys(this.destination, KEY_PREFIX.snapshots);
 		const limit = pLimit(8);
 		await Promise.all(
 			keys.map((key) =>
@@ -515,6 +522,16 @@ export class Repository {
 	async #openJson<T>(bytes: Buffer, what: string): Promise<T> {
 		return JSON.parse((await decompress(await this.keys.open(bytes, what), what)).toString("utf8")) as T;
 	}
+}
+
+/**
+ * Keys under a prefix that have at least one real version. Versions, not the plain listing:
+ * an attacker's delete markers hide objects from a listing, not from us.
+ */
+export async function listKeys(destination: Destination, prefix: string): Promise<string[]> {
+	const keys = new Set<string>();
+	for await (const version of destination.listVersions(prefix)) if (!version.isDeleteMarker) keys.add(version.key);
+	return [...keys].sort();
 }
 
 async function unwrapKeyFile(bytes: Buffer, password: string, key: string): Promise<Buffer> {
