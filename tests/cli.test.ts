@@ -60,7 +60,12 @@ describe("holdfast CLI, spawned", () => {
 		expect(Object.keys(list[0]).sort()).toEqual(["bytes", "files", "host", "id", "paths", "protectUntil", "set", "time"]);
 
 		const ls = holdfast(dir, ["ls", "latest", "data/sub"]);
-		expect(ls.stdout.trim().split("\n").map((l) => l.split(/\s+/).pop())).toEqual(["data/sub", "data/sub/notes.txt"]);
+		expect(
+			ls.stdout
+				.trim()
+				.split("\n")
+				.map((l) => l.split(/\s+/).pop()),
+		).toEqual(["data/sub", "data/sub/notes.txt"]);
 
 		const restore = holdfast(dir, ["restore", "latest", "--target", "out"]);
 		expect(restore.code).toBe(0);
@@ -121,7 +126,10 @@ describe("holdfast CLI, spawned", () => {
 
 	it("an invalid config gives one line per problem with file and line, exit 2, nothing run", async () => {
 		const bad = await tempDir("holdfast-cli-bad-");
-		await writeFile(join(bad, "holdfast.yaml"), config().replace("days: 90", "days: 0").replace("slackDays: 14", "slackDays: 14, speed: 11"));
+		await writeFile(
+			join(bad, "holdfast.yaml"),
+			config().replace("days: 90", "days: 0").replace("slackDays: 14", "slackDays: 14, speed: 11"),
+		);
 		const result = holdfast(bad, ["backup"]);
 		expect(result.code).toBe(2);
 		expect(result.stderr.trim().split("\n")).toEqual([
@@ -158,14 +166,20 @@ describe("holdfast CLI, spawned", () => {
 	it("loads a third-party plugin named by relative path; it sees every run", async () => {
 		const withPlugin = await tempDir("holdfast-cli-plugin-");
 		const relativePath = relative(withPlugin, EXAMPLE_PLUGIN);
-		await writeFile(join(withPlugin, "holdfast.yaml"), config(`  - { use: "${relativePath}", options: { file: audit.jsonl } }\n`));
+		await writeFile(
+			join(withPlugin, "holdfast.yaml"),
+			config(`  - { use: "${relativePath}", options: { file: audit.jsonl } }\n`),
+		);
 		await mkdir(join(withPlugin, "data"));
 		await writeFile(join(withPlugin, "data/a"), "a");
 		expect(holdfast(withPlugin, ["init"]).code).toBe(0);
 		expect(holdfast(withPlugin, ["backup"]).code).toBe(0);
 		expect(holdfast(withPlugin, ["snapshots"], { HOLDFAST_PASSWORD: "nope" }).code).toBe(1);
 		expect(holdfast(withPlugin, ["backup"]).code).toBe(0);
-		const lines = (await readFile(join(withPlugin, "audit.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+		const lines = (await readFile(join(withPlugin, "audit.jsonl"), "utf8"))
+			.trim()
+			.split("\n")
+			.map((l) => JSON.parse(l));
 		expect(lines.map((l) => [l.run, l.ok])).toEqual([
 			["backup", true],
 			["backup", true],

@@ -7,7 +7,12 @@ import { s3, TEST_ENV, uniqueBucket } from "../packages/plugin-b2/src/test-suppo
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
-const PLUGINS = ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2", "@holdfast/plugin-retention-planner", "@holdfast/plugin-groom"];
+const PLUGINS = [
+	"@holdfast/plugin-fs-source",
+	"@holdfast/plugin-b2",
+	"@holdfast/plugin-retention-planner",
+	"@holdfast/plugin-groom",
+];
 let harness: Harness | undefined;
 let proxy: B2StrictProxy | undefined;
 afterAll(async () => {
@@ -35,10 +40,17 @@ async function attack(destination: Destination): Promise<AttackReport> {
 	for await (const version of destination.listVersions("")) if (!version.isDeleteMarker) versions.push(version);
 	for (const version of versions) {
 		await attempt("delete version", () => destination.deleteVersion(version.key, version.versionId));
-		await attempt("delete version bypassing governance", () => destination.deleteVersion(version.key, version.versionId, { bypassGovernance: true }));
-		await attempt("shorten lock", () => destination.extendLock(version.key, version.versionId, { mode: "compliance", until: new Date(Date.now() + 5_000) }));
+		await attempt("delete version bypassing governance", () =>
+			destination.deleteVersion(version.key, version.versionId, { bypassGovernance: true }),
+		);
+		await attempt("shorten lock", () =>
+			destination.extendLock(version.key, version.versionId, { mode: "compliance", until: new Date(Date.now() + 5_000) }),
+		);
 		await attempt("compliance to governance", () =>
-			destination.extendLock(version.key, version.versionId, { mode: "governance", until: new Date(Date.now() + 400 * 86_400_000) }),
+			destination.extendLock(version.key, version.versionId, {
+				mode: "governance",
+				until: new Date(Date.now() + 400 * 86_400_000),
+			}),
 		);
 	}
 	const keys = [...new Set(versions.map((v) => v.key))];

@@ -27,3 +27,15 @@ export function startHoldfast(cwd: string, args: string[], env: NodeJS.ProcessEn
 		stdio: ["ignore", "pipe", "pipe"],
 	});
 }
+
+/** Like `holdfast`, without blocking this process: needed when the test itself serves the requests (a proxy). */
+export function holdfastAsync(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+	return new Promise((resolve) => {
+		const child = startHoldfast(cwd, args, env);
+		let stdout = "";
+		let stderr = "";
+		child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+		child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+		child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+	});
+}

@@ -68,7 +68,12 @@ export async function createHarness(
 	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
 	const logger = new MemoryLogger("info");
 	const config: HoldfastConfig = {
-		plugins: options.plugins ?? ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-retention-planner", "@holdfast/plugin-groom"],
+		plugins: options.plugins ?? [
+			"@holdfast/plugin-fs-source",
+			"@holdfast/plugin-fs-destination",
+			"@holdfast/plugin-retention-planner",
+			"@holdfast/plugin-groom",
+		],
 		sets: options.sets?.(dir) ?? { main: setConfig(dir) },
 	};
 	const builtins = new Map([...BUILTINS, ...(options.extraBuiltins ?? [])]);

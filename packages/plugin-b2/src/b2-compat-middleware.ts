@@ -3,6 +3,9 @@ import type { S3Client } from "@aws-sdk/client-s3";
 
 const CHECKSUM_HEADER = /^x-amz-(checksum-|sdk-checksum-algorithm)/i;
 
+type Handler = (args: { request: unknown }) => Promise<unknown>;
+type FinalizeMiddleware = Parameters<S3Client["middlewareStack"]["addRelativeTo"]>[0];
+
 /**
  * B2 answers HTTP 400 "Unsupported header" to `x-amz-checksum-*` and
  * `x-amz-sdk-checksum-algorithm`, which the SDK still sends for operations whose checksum is
@@ -11,7 +14,7 @@ const CHECKSUM_HEADER = /^x-amz-(checksum-|sdk-checksum-algorithm)/i;
  */
 export function useContentMd5Only(client: S3Client): void {
 	client.middlewareStack.addRelativeTo(
-		(next) => async (args) => {
+		((next: Handler) => async (args: { request: unknown }) => {
 			const request = args.request as { headers?: Record<string, string>; body?: unknown };
 			if (request.headers) {
 				for (const name of Object.keys(request.headers)) if (CHECKSUM_HEADER.test(name)) delete request.headers[name];
@@ -22,7 +25,7 @@ export function useContentMd5Only(client: S3Client): void {
 				}
 			}
 			return next(args);
-		},
+		}) as unknown as FinalizeMiddleware,
 		{ relation: "before", toMiddleware: "httpSigningMiddleware", name: "holdfastContentMd5Only", override: true },
 	);
 }

@@ -2,9 +2,9 @@ import { ContainerModule, type DestinationType, definePlugin, type JsonSchema, T
 import { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
 import { B2_PROFILE, type ProviderProfile, S3_PROFILE } from "./s3-profiles.js";
 
-export { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
-export { B2_PROFILE, S3_PROFILE, type ProviderProfile } from "./s3-profiles.js";
 export { useContentMd5Only } from "./b2-compat-middleware.js";
+export { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
+export { B2_PROFILE, type ProviderProfile, S3_PROFILE } from "./s3-profiles.js";
 
 const envName = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
 

@@ -33,11 +33,15 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
 		const { CreateBucketCommand } = await import("@aws-sdk/client-s3");
-		await destination.client.send(new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }));
+		await destination.client.send(
+			new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }),
+		);
 		const check = await destination.preflight({ retentionDays: 30, mode: "compliance", create: false });
 		expect(check.ok).toBe(false);
 		expect(check.problems).toHaveLength(1);
-		expect(check.problems[0]).toMatch(/has no Object Lock, which can only be enabled when a bucket is created: create a new bucket/);
+		expect(check.problems[0]).toMatch(
+			/has no Object Lock, which can only be enabled when a bucket is created: create a new bucket/,
+		);
 		await destination.close();
 	});
 
@@ -81,7 +85,9 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 	it("names the variables to set when credentials are missing, without printing any secret", async () => {
 		const destination = new S3Destination({ bucket: uniqueBucket(), region: "us-west-004" }, B2_PROFILE, {});
 		await expect(destination.put("k", Buffer.from("x"))).rejects.toThrow(
-			"b2:" + (destination.description.split(":")[1] ?? "") + ": no credentials: set B2_APPLICATION_KEY_ID or AWS_ACCESS_KEY_ID and B2_APPLICATION_KEY or AWS_SECRET_ACCESS_KEY (or name other variables with keyIdEnv/secretEnv)",
+			"b2:" +
+				(destination.description.split(":")[1] ?? "") +
+				": no credentials: set B2_APPLICATION_KEY_ID or AWS_ACCESS_KEY_ID and B2_APPLICATION_KEY or AWS_SECRET_ACCESS_KEY (or name other variables with keyIdEnv/secretEnv)",
 		);
 		void TEST_ENV;
 	});

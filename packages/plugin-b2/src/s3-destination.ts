@@ -23,8 +23,8 @@ import {
 	type DestinationCheck,
 	HoldfastError,
 	type ListedObject,
-	LockRefusedError,
 	type LockMode,
+	LockRefusedError,
 	type ObjectLock,
 	ObjectNotFoundError,
 	type ObjectVersion,
@@ -90,8 +90,7 @@ export class S3Destination implements Destination {
 
 	#createClient(): S3Client {
 		const { options, profile, env } = this;
-		const pick = (configured: string | undefined, defaults: readonly string[]) =>
-			configured ? [configured] : defaults;
+		const pick = (configured: string | undefined, defaults: readonly string[]) => (configured ? [configured] : defaults);
 		const keyIdNames = pick(options.keyIdEnv, profile.keyIdVariables);
 		const secretNames = pick(options.secretEnv, profile.secretVariables);
 		const accessKeyId = keyIdNames.map((n) => env[n]).find(Boolean);
@@ -105,6 +104,9 @@ export class S3Destination implements Destination {
 		const endpoint = options.endpoint ?? profile.endpointFor(options.region);
 		const connections = options.connections ?? 16;
 		const timeout = (options.timeoutSeconds ?? 120) * 1000;
+		// The pinned SDK supports Node 20; its notice about future releases is not the user's concern
+		// and would break the one-line-error contract of the CLI.
+		process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 		const client = new S3Client({
 			region: options.region ?? "us-east-1",
 			...(endpoint ? { endpoint } : {}),
@@ -152,7 +154,11 @@ export class S3Destination implements Destination {
 		}
 		if (!exists) {
 			if (!request.create) {
-				return { ok: false, problems: [...problems, `bucket ${bucket} does not exist (holdfast init creates it with Object Lock)`], notes };
+				return {
+					ok: false,
+					problems: [...problems, `bucket ${bucket} does not exist (holdfast init creates it with Object Lock)`],
+					notes,
+				};
 			}
 			const region = this.options.region;
 			const needsLocation = this.profile.name === "s3" && !this.options.endpoint && region && region !== "us-east-1";
@@ -173,18 +179,22 @@ export class S3Destination implements Destination {
 			const rule = lock.ObjectLockConfiguration?.Rule?.DefaultRetention;
 			if (rule) {
 				const days = rule.Days ?? (rule.Years ?? 0) * 365;
-				notes.push(`bucket default retention ${rule.Mode} ${days} days applies only to objects written without a lock; holdfast locks each object itself`);
+				notes.push(
+					`bucket default retention ${rule.Mode} ${days} days applies only to objects written without a lock; holdfast locks each object itself`,
+				);
 				if (rule.Mode === "COMPLIANCE" && request.mode === "governance") {
 					problems.push(`bucket ${bucket} has a COMPLIANCE default retention but the set asks for governance: make them agree`);
 				}
 			}
 		} catch (error) {
-			if (codeOf(error) === "ObjectLockConfigurationNotFoundError" || statusOf(error) === 404) problems.push(noLockMessage(bucket));
+			if (codeOf(error) === "ObjectLockConfigurationNotFoundError" || statusOf(error) === 404)
+				problems.push(noLockMessage(bucket));
 			else throw this.#fail(error, "read Object Lock configuration", "");
 		}
 		const versioning = await this.client.send(new GetBucketVersioningCommand({ Bucket: bucket }));
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
-		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock"))) problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
+		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock")))
+			problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
 		notes.push("whether this key may delete is not told by the S3 API: grooming needs a key that may, backups do not");
 		return { ok: problems.length === 0, problems, notes };
 	}
@@ -226,7 +236,11 @@ export class S3Destination implements Destination {
 	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
 		try {
 			const result = await this.client.send(
-				new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key), ...(versionId ? { VersionId: versionId } : {}) }),
+				new HeadObjectCommand({
+					Bucket: this.options.bucket,
+					Key: this.#key(key),
+					...(versionId ? { VersionId: versionId } : {}),
+				}),
 			);
 			const mode = result.ObjectLockMode === "GOVERNANCE" ? "governance" : "compliance";
 			return {
@@ -249,7 +263,13 @@ export class S3Destination implements Destination {
 		let token: string | undefined;
 		do {
 			const page = await this.client
-				.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.#key(prefix), ...(token ? { ContinuationToken: token } : {}) }))
+				.send(
+					new ListObjectsV2Command({
+						Bucket: this.options.bucket,
+						Prefix: this.#key(prefix),
+						...(token ? { ContinuationToken: token } : {}),
+					}),
+				)
 				.catch((error: unknown) => {
 					throw this.#fail(error, "list", prefix);
 				});
@@ -363,9 +383,13 @@ export class S3Destination implements Destination {
 		if (status === 403 && (operation === "delete" || operation === "extend lock of" || /lock|retention/i.test(detail))) {
 			return new LockRefusedError(`${this.description}: ${operation} ${key}: refused (${code}: ${detail})`, { cause: error });
 		}
-		return new HoldfastError("DESTINATION", `${this.description}: ${operation} ${key}: ${code}${status ? ` (HTTP ${status})` : ""}: ${detail}`, {
-			cause: error,
-		});
+		return new HoldfastError(
+			"DESTINATION",
+			`${this.description}: ${operation} ${key}: ${code}${status ? ` (HTTP ${status})` : ""}: ${detail}`,
+			{
+				cause: error,
+			},
+		);
 	}
 }
 

@@ -88,7 +88,13 @@ export class B2StrictProxy {
 	}
 }
 
-function reply(req: IncomingMessage, res: import("node:http").ServerResponse, status: number, code: string, message: string): void {
+function reply(
+	req: IncomingMessage,
+	res: import("node:http").ServerResponse,
+	status: number,
+	code: string,
+	message: string,
+): void {
 	req.resume();
 	res.writeHead(status, { "content-type": "application/xml" });
 	res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`);

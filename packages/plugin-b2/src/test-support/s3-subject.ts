@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
-import { B2_PROFILE, S3_PROFILE } from "../s3-profiles.js";
 import { S3Destination, type S3DestinationOptions } from "../s3-destination.js";
+import { B2_PROFILE, S3_PROFILE } from "../s3-profiles.js";
 import { B2StrictProxy } from "./b2-strict-proxy.js";
 
 export const s3 = inject("s3");
