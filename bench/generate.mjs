@@ -1,0 +1,116 @@
+import { createHash } from "node:crypto";
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Deterministic data: the same scale gives the same bytes on every machine. A mix of small
+ * text-like files (compressible), binary files (random), exact duplicates and a few large files.
+ */
+export class Random {
+	#state;
+	constructor(seed) {
+		this.#state = createHash("sha256").update(String(seed)).digest();
+	}
+	bytes(size) {
+		const out = Buffer.allocUnsafe(size);
+		let at = 0;
+		while (at < size) {
+			this.#state = createHash("sha256").update(this.#state).digest();
+			at += this.#state.copy(out, at, 0, Math.min(32, size - at));
+		}
+		return out;
+	}
+	int(max) {
+		return this.bytes(4).readUInt32LE() % max;
+	}
+}
+
+const WORDS =
+	"backup lock retention snapshot restore object bucket immutable chunk pack index tree file folder report ledger invoice".split(
+		" ",
+	);
+
+function text(random, size) {
+	const parts = [];
+	let length = 0;
+	while (length < size) {
+		const word = WORDS[random.int(WORDS.length)];
+		parts.push(word);
+		length += word.length + 1;
+	}
+	return Buffer.from(parts.join(" ")).subarray(0, size);
+}
+
+/** Fast pseudo-random bytes for large files: AES-CTR would need a key; a xorshift stream is enough. */
+function noise(seed, size) {
+	const out = Buffer.allocUnsafe(size);
+	let x = (seed * 2654435761) >>> 0 || 1;
+	for (let i = 0; i + 4 <= size; i += 4) {
+		x ^= x << 13;
+		x >>>= 0;
+		x ^= x >>> 17;
+		x ^= x << 5;
+		x >>>= 0;
+		out.writeUInt32LE(x, i);
+	}
+	return out;
+}
+
+/** About `scale` GB in about 20,000 × scale files. */
+export function generate(root, scale = 1) {
+	const random = new Random(`holdfast-bench-${scale}`);
+	const files = Math.round(20_000 * scale);
+	let bytes = 0;
+	for (let i = 0; i < files; i++) {
+		const dir = join(root, `d${i % 97}`, `s${i % 13}`);
+		mkdirSync(dir, { recursive: true });
+		const kind = i % 10;
+		let content;
+		if (kind < 6) content = text(random, 200 + random.int(16_000));
+		else if (kind < 9) content = noise(i, 1_000 + random.int(60_000));
+		else content = noise(i % 50, 5_000 + (i % 50) * 100); // duplicates of 50 files
+		writeFileSync(join(dir, `f${i}.${kind < 6 ? "txt" : "bin"}`), content);
+		bytes += content.length;
+	}
+	// Large files take the rest of the volume: half random, half compressible.
+	const large = Math.max(1, Math.round(6 * scale));
+	const each = Math.max(1, Math.round((scale * 1_000_000_000 - bytes) / large));
+	mkdirSync(join(root, "large"), { recursive: true });
+	for (let i = 0; i < large; i++) {
+		const fd = openSync(join(root, "large", `big-${i}.${i % 2 ? "log" : "img"}`), "w");
+		for (let at = 0; at < each; at += 8 * 1024 * 1024) {
+			const size = Math.min(8 * 1024 * 1024, each - at);
+			writeSync(fd, i % 2 ? text(new Random(`${i}-${at}`), size) : noise(i * 1000 + at / 8388608, size));
+		}
+		closeSync(fd);
+		bytes += each;
+	}
+	return { files: files + large, bytes };
+}
+
+/** About 1 % of files rewritten, one large file appended to, another rewritten in the middle. */
+export function mutate(root, round = 1) {
+	const random = new Random(`mutate-${round}`);
+	const all = [];
+	const walk = (dir) => {
+		for (const name of readdirSync(dir)) {
+			const path = join(dir, name);
+			if (statSync(path).isDirectory()) walk(path);
+			else all.push(path);
+		}
+	};
+	walk(root);
+	all.sort();
+	const small = all.filter((p) => !p.includes("/large/"));
+	const count = Math.max(1, Math.round(all.length / 100));
+	for (let i = 0; i < count; i++) writeFileSync(small[random.int(small.length)], text(random, 500 + random.int(8000)));
+	const large = all.filter((p) => p.includes("/large/"));
+	appendFileSync(large[0], noise(round, 4 * 1024 * 1024));
+	if (large[1]) {
+		const fd = openSync(large[1], "r+");
+		const size = statSync(large[1]).size;
+		writeSync(fd, noise(round + 7, 1024 * 1024), 0, 1024 * 1024, Math.floor(size / 2));
+		closeSync(fd);
+	}
+	return { changed: count + 2 };
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+// holdfast against restic on the same generated data, in the same run, on this machine.
+// Usage: npm run bench [-- --scale 1 --reps 3 --cpu-prof --no-s3 --smoke]
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generate, mutate } from "./generate.mjs";
+
+const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const HOLDFAST = join(ROOT, "packages/cli/bin/holdfast.js");
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(`--${name}`);
+const value = (name, fallback) => {
+	const at = args.indexOf(`--${name}`);
+	return at >= 0 ? args[at + 1] : fallback;
+};
+const smoke = flag("smoke");
+const scale = Number(value("scale", smoke ? "0.02" : "1"));
+const reps = Number(value("reps", smoke ? "1" : "3"));
+const cpuProf = flag("cpu-prof");
+const outDir = join(ROOT, "bench/out");
+mkdirSync(outDir, { recursive: true });
+
+function ensureRestic() {
+	if (spawnSync("restic", ["version"]).status === 0) return;
+	console.error("bench: installing restic (Debian package)");
+	const install = () =>
+		spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "restic", "time"], { stdio: "ignore" }).status === 0;
+	if (!install()) {
+		spawnSync("apt-get", ["update", "-qq"], { stdio: "ignore" });
+		if (!install()) throw new Error("bench: restic is not installed and apt-get could not install it");
+	}
+}
+
+/** Wall, user+system CPU and peak RSS of one command, from GNU time. */
+function measure(command, commandArgs, env, cwd) {
+	const timeFile = join(tmpdir(), `holdfast-bench-time-${process.pid}`);
+	const result = spawnSync("/usr/bin/time", ["-f", "%e %U %S %M", "-o", timeFile, command, ...commandArgs], {
+		env: { ...process.env, ...env },
+		cwd,
+		encoding: "utf8",
+		maxBuffer: 64 * 1024 * 1024,
+	});
+	if (result.status !== 0 && result.status !== 3) {
+		throw new Error(`bench: ${command} ${commandArgs.join(" ")} failed (${result.status}):\n${result.stderr}`);
+	}
+	const [wall, user, sys, rssKb] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
+	return { wall, cpu: user + sys, rss: rssKb * 1024 };
+}
+
+function du(path) {
+	let bytes = 0;
+	let objects = 0;
+	const walk = (dir) => {
+		for (const name of readdirSync(dir)) {
+			const full = join(dir, name);
+			const info = statSync(full);
+			if (info.isDirectory()) walk(full);
+			else {
+				bytes += info.size;
+				objects++;
+			}
+		}
+	};
+	walk(path);
+	return { bytes, objects };
+}
+
+const S3 = Object.fromEntries(
+	execFileSync("bash", [join(ROOT, "scripts/s3-test-server.sh"), "env"], { encoding: "utf8" })
+		.trim()
+		.split("\n")
+		.map((l) => l.split("=", 2)),
+);
+async function s3Up() {
+	try {
+		return (await fetch(S3.HOLDFAST_S3_ENDPOINT, { signal: AbortSignal.timeout(2000) })).status < 500;
+	} catch {
+		return false;
+	}
+}
+
+const tools = {
+	holdfast: {
+		setup(work, data, s3Bucket) {
+			const destination = s3Bucket
+				? `{ type: s3, endpoint: "${S3.HOLDFAST_S3_ENDPOINT}", bucket: ${s3Bucket}, keyIdEnv: HOLDFAST_S3_ACCESS_KEY, secretEnv: HOLDFAST_S3_SECRET_KEY }`
+				: `{ type: fs, path: ${join(work, "repo")} }`;
+			writeFileSync(
+				join(work, "holdfast.yaml"),
+				`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-b2", "@holdfast/plugin-retention-planner"]
+catalog: sqlite://${join(work, "catalog.sqlite")}
+sets:
+  bench:
+    sources: [{ type: fs, path: ${data} }]
+    destination: ${destination}
+    retention: { days: 30 }
+    schedule: { every: 1d }
+`,
+			);
+			const env = {
+				HOLDFAST_PASSWORD: "bench password",
+				HOLDFAST_S3_ACCESS_KEY: S3.HOLDFAST_S3_ACCESS_KEY,
+				HOLDFAST_S3_SECRET_KEY: S3.HOLDFAST_S3_SECRET_KEY,
+			};
+			const profile = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(outDir, "profiles")}`] : [];
+			const run = (...a) =>
+				measure(
+					process.execPath,
+					[...profile, HOLDFAST, "--config", join(work, "holdfast.yaml"), "--no-progress", "--quiet", ...a],
+					env,
+					work,
+				);
+			run("init");
+			return {
+				backup: () => run("backup"),
+				restore: (target) => run("restore", "latest", "--target", target),
+				repo: join(work, "repo"),
+			};
+		},
+	},
+	restic: {
+		setup(work, data, s3Bucket) {
+			const repo = s3Bucket ? `s3:${S3.HOLDFAST_S3_ENDPOINT}/${s3Bucket}` : join(work, "repo");
+			const env = {
+				RESTIC_PASSWORD: "bench password",
+				RESTIC_CACHE_DIR: join(work, "cache"),
+				AWS_ACCESS_KEY_ID: S3.HOLDFAST_S3_ACCESS_KEY,
+				AWS_SECRET_ACCESS_KEY: S3.HOLDFAST_S3_SECRET_KEY,
+			};
+			const run = (...a) => measure("restic", ["-r", repo, "--quiet", ...a], env, work);
+			run("init");
+			return {
+				backup: () => run("backup", data),
+				restore: (target) => run("restore", "latest", "--target", target),
+				repo,
+			};
+		},
+	},
+};
+
+function median(values) {
+	const sorted = [...values].sort((a, b) => a - b);
+	return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function main() {
+	ensureRestic();
+	const base = mkdtempSync(join(tmpdir(), "holdfast-bench-"));
+	const results = { holdfast: [], restic: [] };
+	const withS3 = !flag("no-s3") && (await s3Up());
+	console.error(
+		`bench: scale ${scale} (~${Math.round(scale * 1000)} MB), ${reps} repetition(s), S3 ${withS3 ? "on" : "off"}, in ${base}`,
+	);
+	for (let rep = 0; rep < reps; rep++) {
+		for (const name of Object.keys(tools)) {
+			const work = join(base, `${name}-${rep}`);
+			const data = join(work, "data");
+			mkdirSync(data, { recursive: true });
+			const generated = generate(data, scale);
+			const tool = tools[name].setup(work, data);
+			const first = tool.backup();
+			const noChange = tool.backup();
+			mutate(data);
+			const changed = tool.backup();
+			const restoreDir = join(work, "restored");
+			const restore = tool.restore(restoreDir);
+			const stored = du(tool.repo);
+			let s3First;
+			if (withS3) {
+				const s3Work = join(work, "s3");
+				mkdirSync(s3Work, { recursive: true });
+				s3First = tools[name].setup(s3Work, data, `bench-${name}-${rep}-${Date.now().toString(36)}`).backup();
+			}
+			results[name].push({ generated, first, noChange, changed, restore, stored, s3First });
+			rmSync(restoreDir, { recursive: true, force: true });
+			console.error(
+				`bench: ${name} rep ${rep + 1}: first ${first.wall}s, no-change ${noChange.wall}s, 1% ${changed.wall}s, restore ${restore.wall}s`,
+			);
+		}
+	}
+	const pick = (name, f) => median(results[name].map(f));
+	const rows = [
+		["first backup, wall s", (r) => r.first.wall],
+		["first backup, CPU s", (r) => r.first.cpu],
+		["no-change backup, wall s", (r) => r.noChange.wall],
+		["1%-change backup, wall s", (r) => r.changed.wall],
+		["restore, wall s", (r) => r.restore.wall],
+		["peak RSS, MiB (max of runs)", (r) => Math.max(r.first.rss, r.noChange.rss, r.changed.rss, r.restore.rss) / 1048576],
+		["stored bytes, MiB", (r) => r.stored.bytes / 1048576],
+		["objects written", (r) => r.stored.objects],
+		...(withS3 ? [["first backup to S3, wall s", (r) => r.s3First.wall]] : []),
+	];
+	const table = rows.map(([label, f]) => {
+		const h = pick("holdfast", f);
+		const r = pick("restic", f);
+		return { metric: label, holdfast: h, restic: r, ratio: r > 0 ? h / r : null };
+	});
+	const width = Math.max(...table.map((t) => t.metric.length));
+	console.log(`${"metric".padEnd(width)}  ${"holdfast".padStart(10)}  ${"restic".padStart(10)}  ${"ratio".padStart(6)}`);
+	for (const t of table) {
+		console.log(
+			`${t.metric.padEnd(width)}  ${t.holdfast.toFixed(2).padStart(10)}  ${t.restic.toFixed(2).padStart(10)}  ${(t.ratio ?? 0).toFixed(2).padStart(6)}`,
+		);
+	}
+	const report = {
+		date: new Date().toISOString(),
+		node: process.version,
+		restic: execFileSync("restic", ["version"], { encoding: "utf8" }).trim(),
+		scale,
+		reps,
+		table,
+		results,
+	};
+	writeFileSync(join(outDir, "latest.json"), JSON.stringify(report, null, 2));
+	console.error(`bench: results in ${join(outDir, "latest.json")}${cpuProf ? `, profiles in ${join(outDir, "profiles")}` : ""}`);
+	rmSync(base, { recursive: true, force: true });
+}
+
+main().catch((error) => {
+	console.error(error.message);
+	process.exit(1);
+});
