@@ -148,7 +148,7 @@ export class FsSource implements Source {
 		let seen = { size: info.size, mtimeNs: info.mtimeNs };
 		return {
 			...entry,
-			read: () => readRegularFile(abs, info.ino, this.options.followSymlinks ?? false),
+			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false),
 			unchangedSinceScan: async () => {
 				const now = await lstat(abs, { bigint: true }).catch(() => undefined);
 				if (!now) return false;
@@ -165,7 +165,7 @@ export class FsSource implements Source {
  * Opens without blocking and without following a link, then checks it is still the regular
  * file that was listed: a FIFO swapped in after listing would otherwise block forever.
  */
-async function* readRegularFile(path: Buffer, inode: bigint, follow: boolean): AsyncIterable<Uint8Array> {
+async function* readRegularFile(path: Buffer, inode: bigint, size: number, follow: boolean): AsyncIterable<Uint8Array> {
 	const flags = constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW);
 	const handle = await open(path, flags);
 	try {
@@ -173,11 +173,15 @@ async function* readRegularFile(path: Buffer, inode: bigint, follow: boolean): A
 		if (!info.isFile() || info.ino !== inode) {
 			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
 		}
+		// Sized to the file (one byte more, to see the end in one read): most files are small,
+		// and a fresh 1 MiB buffer for each would be garbage the collector has to chase.
+		const readSize = Math.min(READ_SIZE, size + 1);
 		for (;;) {
-			const buffer = Buffer.allocUnsafe(READ_SIZE);
-			const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
+			const buffer = Buffer.allocUnsafe(readSize);
+			const { bytesRead } = await handle.read(buffer, 0, readSize, null);
 			if (bytesRead === 0) return;
-			yield bytesRead === READ_SIZE ? buffer : buffer.subarray(0, bytesRead);
+			yield bytesRead === readSize ? buffer : buffer.subarray(0, bytesRead);
+			if (bytesRead < readSize) return;
 		}
 	} finally {
 		await handle.close();

@@ -51,6 +51,13 @@ export class SqliteKeyvStore extends EventEmitter {
 		return true;
 	}
 
+	/** One transaction for a whole batch: a backup's file states are one commit, not thousands. */
+	async setMany(entries: { key: string; value: string; ttl?: number }[]): Promise<void> {
+		this.#db.transaction(() => {
+			for (const { key, value, ttl } of entries) this.#set.run(key, value, typeof ttl === "number" ? Date.now() + ttl : null);
+		})();
+	}
+
 	async delete(key: string): Promise<boolean> {
 		return this.#delete.run(key).changes > 0;
 	}
@@ -72,11 +79,6 @@ export class SqliteKeyvStore extends EventEmitter {
 			? this.#db.prepare("SELECT key, value FROM keyv WHERE key LIKE ? ESCAPE '\\'").iterate(`${escapeLike(namespace)}:%`)
 			: this.#db.prepare("SELECT key, value FROM keyv").iterate();
 		for (const row of rows as Iterable<{ key: string; value: string }>) yield [row.key, row.value];
-	}
-
-	/** Many writes in one transaction: a backup's catalog update is one commit, not thousands. */
-	transaction(fn: () => void): void {
-		this.#db.transaction(fn)();
 	}
 
 	async disconnect(): Promise<void> {

@@ -281,7 +281,9 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
 	// The catalog learns of the new file states only once the snapshot that holds them exists.
-	for (const [key, state] of stateWrites) await catalog.set(key, state);
+	for (let at = 0; at < stateWrites.length; at += 10_000) {
+		await catalog.setMany(stateWrites.slice(at, at + 10_000).map(([key, value]) => ({ key, value })));
+	}
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
 }
 

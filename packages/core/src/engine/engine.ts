@@ -40,6 +40,7 @@ export interface OpenSet {
 /** Runs backup, restore, check, plan and groom for the sets of a config, through the hooks. */
 export class Engine {
 	readonly #destinations = new Map<string, Destination>();
+	readonly #repositories = new Map<string, Promise<Repository>>();
 
 	constructor(readonly options: EngineOptions) {}
 
@@ -149,7 +150,15 @@ export class Engine {
 			});
 			if (!check.ok) throw new HoldfastError("DESTINATION_UNSAFE", check.problems.join("; "));
 		}
-		const repository = await Repository.open(await this.options.password(), this.#repositoryOptions(destination, set));
+		// The password unlocks a repository once per session (scrypt is slow on purpose); the
+		// index is read again for every run, since other hosts and grooming change it.
+		let opening = this.#repositories.get(name);
+		if (!opening) {
+			opening = this.options.password().then((password) => Repository.open(password, this.#repositoryOptions(destination, set)));
+			this.#repositories.set(name, opening);
+			opening.catch(() => this.#repositories.delete(name));
+		}
+		const repository = await opening;
 		await repository.loadIndex();
 		return { name, set, destination, repository };
 	}
@@ -280,5 +289,6 @@ export class Engine {
 	async close(): Promise<void> {
 		for (const destination of this.#destinations.values()) await destination.close?.();
 		this.#destinations.clear();
+		this.#repositories.clear();
 	}
 }

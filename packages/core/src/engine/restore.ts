@@ -1,5 +1,6 @@
 import { constants } from "node:fs";
 import { chmod, lchown, lstat, lutimes, mkdir, open, rm, symlink, utimes } from "node:fs/promises";
+import { Bounded } from "../host/bounded.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import type { Repository } from "../repository/repository.js";
@@ -39,6 +40,7 @@ export async function restoreSnapshot(
 	await mkdir(options.target, { recursive: true });
 	const dirTimes: { path: Buffer; node: TreeNode }[] = [];
 	const isRoot = process.getuid?.() === 0;
+	const files = new Bounded(8);
 
 	const walk = async (treeId: string, dirPath: Buffer, relative: string) => {
 		const tree = await repository.loadTree(treeId);
@@ -73,19 +75,14 @@ export async function restoreSnapshot(
 				continue;
 			}
 			if (node.type === "file") {
-				const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-				try {
-					for (const id of node.content ?? []) {
-						const data = await repository.loadBlob(id, { wholePack: true });
-						await handle.write(data);
-						summary.bytes += data.length;
-					}
-				} finally {
-					await handle.close();
-				}
-				await applyMetadata(path, node, isRoot);
-				summary.files++;
-				options.onFile?.(rel, node.size);
+				// Files are written a few at a time: the pack cache and the libuv pool stay busy.
+				await files.add(async () => {
+					await writeContent(repository, path, node);
+					await applyMetadata(path, node, isRoot);
+					summary.files++;
+					summary.bytes += node.size;
+					options.onFile?.(rel, node.size);
+				});
 			} else if (node.type === "symlink") {
 				if (options.overwrite) await rm(path, { force: true });
 				await symlink(decodeName(node.target ?? ""), path);
@@ -100,9 +97,19 @@ export async function restoreSnapshot(
 		}
 	};
 	await walk(ref.snapshot.tree, target, "");
+	await files.drain();
 	// Directory times last: writing into a directory changes its mtime.
 	for (const { path, node } of dirTimes.reverse()) await applyMetadata(path, node, isRoot);
 	return summary;
+}
+
+async function writeContent(repository: Repository, path: Buffer, node: TreeNode): Promise<void> {
+	const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+	try {
+		for (const id of node.content ?? []) await handle.write(await repository.loadBlob(id, { wholePack: true }));
+	} finally {
+		await handle.close();
+	}
 }
 
 async function applyMetadata(path: Buffer, node: TreeNode, isRoot: boolean): Promise<void> {

@@ -1,5 +1,5 @@
 import { HoldfastError } from "../host/errors.js";
-import { type RepositoryKeys, sha256Hex } from "./crypto.js";
+import { type RepositoryKeys, sha256HexAsync } from "./crypto.js";
 import { BLOB_TYPE, type BlobType } from "./format.js";
 
 /** Where one blob sits inside a pack. Lengths are of the sealed bytes in the pack. */
@@ -52,7 +52,7 @@ export class PackBuilder {
 		const trailer = Buffer.alloc(4);
 		trailer.writeUInt32LE(sealedHeader.length);
 		const bytes = Buffer.concat([...this.#parts, sealedHeader, trailer]);
-		return { hash: sha256Hex(bytes), bytes, blobs: this.#blobs };
+		return { hash: await sha256HexAsync(bytes), bytes, blobs: this.#blobs };
 	}
 }
 

@@ -63,7 +63,8 @@ export interface RepositoryOptions {
 const PACKS_PER_INDEX = 8;
 
 export class Repository {
-	readonly index = new MasterIndex();
+	/** Replaced whole by `loadIndex`, so each run sees what other hosts and grooming did since. */
+	index = new MasterIndex();
 	readonly reader: ObjectReader;
 	readonly chunker: Chunker;
 	/** The lock every object written from now on carries; the engine sets it per run. */
@@ -236,6 +237,7 @@ export class Repository {
 
 	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
 	async loadIndex(): Promise<void> {
+		this.index = new MasterIndex();
 		const keys = await listKeys(this.destination, KEY_PREFIX.index);
 		const limit = pLimit(8);
 		const files = await Promise.all(
