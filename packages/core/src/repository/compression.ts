@@ -16,9 +16,32 @@ export const CODEC = Object.freeze({ stored: 0, deflate: 1 });
 const WORTH_IT = 0.95;
 /** A probe of this size decides for a large blob whether compressing it is worth the CPU. */
 const PROBE = 64 * 1024;
+/** Bytes looked at to estimate entropy; random or already-compressed data is near 8 bits a byte. */
+const SAMPLE = 8 * 1024;
+const INCOMPRESSIBLE_BITS = 7.2;
+
+/**
+ * Order-0 entropy of a sample, in bits per byte. DEFLATE on random data runs at a few tens
+ * of MB/s, so data that looks random is stored without trying.
+ */
+export function sampleEntropy(data: Uint8Array): number {
+	const length = Math.min(data.length, SAMPLE);
+	const counts = new Uint32Array(256);
+	// Spread over the blob: a header or padding at its start should not decide alone.
+	const stride = Math.max(1, Math.floor(data.length / length));
+	for (let i = 0, at = 0; i < length; i++, at += stride) counts[data[at] as number]++;
+	let bits = 0;
+	for (const count of counts) {
+		if (count === 0) continue;
+		const p = count / length;
+		bits -= p * Math.log2(p);
+	}
+	return bits;
+}
 
 export async function compress(data: Buffer, enabled: boolean): Promise<Buffer> {
 	if (enabled && data.length >= 64) {
+		if (data.length >= 1024 && sampleEntropy(data) > INCOMPRESSIBLE_BITS) return frame(CODEC.stored, data);
 		if (data.length > PROBE * 2) {
 			const probe = await deflate(data.subarray(0, PROBE), { level: 1 });
 			if (probe.length > PROBE * WORTH_IT) return frame(CODEC.stored, data);
