@@ -192,3 +192,44 @@ describe("holdfast CLI, spawned", () => {
 		expect(refused.stderr.trim()).toBe("holdfast: [audit-log] options: plugins.4.options.file: must be string");
 	});
 });
+
+describe("holdfast daemon", () => {
+	it("runs the set on its schedule and stops cleanly on SIGTERM", async () => {
+		const daemonDir = await tempDir("holdfast-daemon-");
+		await mkdir(join(daemonDir, "data"));
+		await writeFile(join(daemonDir, "data/a"), "a");
+		await writeFile(join(daemonDir, "holdfast.yaml"), config().replace("every: 7d", "every: 2s"));
+		expect(holdfast(daemonDir, ["init"]).code).toBe(0);
+		const { startHoldfast } = await import("./support/cli.js");
+		const child = startHoldfast(daemonDir, ["daemon"]);
+		let stderr = "";
+		child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+		const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+		// Two scheduled runs, 2 s apart, then a stop request.
+		for (let waited = 0; waited < 30_000 && (stderr.match(/docs: snapshot/g) ?? []).length < 2; waited += 200) {
+			await new Promise((r) => setTimeout(r, 200));
+		}
+		child.kill("SIGTERM");
+		expect(await exited).toBe(0);
+		expect((stderr.match(/docs: snapshot/g) ?? []).length).toBeGreaterThanOrEqual(2);
+		const snapshots = JSON.parse(holdfast(daemonDir, ["snapshots", "--json"]).stdout);
+		expect(snapshots.length).toBeGreaterThanOrEqual(2);
+	});
+});
+
+describe("holdfast plan --forecast", () => {
+	it("prices both strategies over a period, as a table and as JSON", () => {
+		// Idempotent: the quickstart test above may or may not have run first.
+		holdfast(dir, ["init"]);
+		if (JSON.parse(holdfast(dir, ["snapshots", "--json"]).stdout).length === 0) holdfast(dir, ["backup"]);
+		const table = holdfast(dir, ["plan", "--forecast", "180d", "--change-rate", "2"]);
+		expect(table.code, table.stderr).toBe(0);
+		expect(table.stdout).toMatch(/^forecast over 180 days, 26 runs/);
+		expect(table.stdout).toMatch(/^extend\s/m);
+		expect(table.stdout).toMatch(/^reinclude\s/m);
+		const report = JSON.parse(holdfast(dir, ["plan", "--forecast", "180d", "--json"]).stdout);
+		expect(report.assumptions).toMatchObject({ periodDays: 180, weeklyChangeRate: 0.01, retentionDays: 90, runs: 26 });
+		expect(report.strategies.map((s: { strategy: string }) => s.strategy)).toEqual(["extend", "reinclude"]);
+		expect(report.strategies[1].uploadBytes).toBeGreaterThan(report.strategies[0].uploadBytes);
+	});
+});

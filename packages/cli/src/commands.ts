@@ -1,13 +1,20 @@
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
+	B2_PRICES,
 	collectSnapshotObjects,
 	configSchema,
+	DAY_MS,
 	decodeName,
+	type Forecaster,
 	formatBytes,
 	fullConfigSchema,
 	HoldfastError,
 	loadConfigFile,
 	metadataFor,
+	type PriceTable,
+	parseDuration,
+	TOKENS,
 	type Tree,
 	type TreeNode,
 } from "@holdfast/core";
@@ -36,6 +43,62 @@ function parseTime(value: unknown, flag: string): Date | undefined {
 	const date = new Date(String(value));
 	if (Number.isNaN(date.getTime())) throw new HoldfastError("USAGE", `${flag}: "${String(value)}" is not an ISO time`);
 	return date;
+}
+
+async function printForecast(session: Session, args: Args): Promise<void> {
+	const { engine, host, clock } = session;
+	if (!host.container.isBound(TOKENS.Forecaster)) {
+		throw new HoldfastError("USAGE", "--forecast needs @holdfast/plugin-retention-planner in plugins");
+	}
+	const forecaster = host.container.get<Forecaster>(TOKENS.Forecaster);
+	const open = await engine.open(args.set as string | undefined);
+	const start = parseTime(args.at, "--at") ?? clock.now();
+	const latest = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === open.name).at(-1);
+	let prices = B2_PRICES;
+	if (args.prices) {
+		try {
+			prices = JSON.parse(await readFile(String(args.prices), "utf8")) as PriceTable;
+		} catch (cause) {
+			throw new HoldfastError("USAGE", `--prices ${String(args.prices)}: ${(cause as Error).message}`, { cause });
+		}
+	}
+	const periodDays = parseDuration(String(args.forecast), "--forecast") / DAY_MS;
+	const context = engine.context("plan", open);
+	const plan = await engine.plan({ ...context, startedAt: start }, open.destination);
+	const interval = plan.nextRun ? plan.nextRun.getTime() - start.getTime() : 7 * DAY_MS;
+	const runs: Date[] = [];
+	for (let t = start.getTime(); t < start.getTime() + periodDays * DAY_MS && runs.length < 100_000; t += interval)
+		runs.push(new Date(t));
+	const planner = { slackDays: 14, missedRuns: 0, ...(open.set.planner ?? {}) };
+	const report = forecaster.forecast({
+		start,
+		periodDays,
+		weeklyChangeRate: Number(args.changeRate ?? 1) / 100,
+		bytes: latest?.snapshot.summary.bytes ?? 0,
+		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
+		retentionDays: open.set.retention.days,
+		slackDays: planner.slackDays,
+		missedRuns: planner.missedRuns,
+		runs,
+		prices,
+	});
+	if (args.json) return printJson(report);
+	printLine(
+		`forecast over ${periodDays} days, ${runs.length} runs, ${formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${args.changeRate ?? 1} % changing a week (${prices.name})`,
+	);
+	printTable(
+		["strategy", "uploaded", "peak stored", "PUTs", "lock calls", "list calls", "deletes", "cost USD"],
+		report.strategies.map((s) => [
+			s.strategy,
+			formatBytes(s.uploadBytes),
+			formatBytes(s.peakStoredBytes),
+			String(s.putCalls),
+			String(s.lockCalls),
+			String(s.listCalls),
+			String(s.deleteCalls),
+			s.cost.total.toFixed(2),
+		]),
+	);
 }
 
 export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: number) => void): void {
@@ -222,9 +285,22 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 			y
 				.positional("set", { type: "string" })
 				.option("at", { type: "string", describe: "plan a run at this ISO time" })
-				.example("$0 plan office --at 2027-03-01T02:00:00Z", "the run of March 1st"),
+				.option("forecast", {
+					type: "string",
+					describe: "simulate the schedule for this long (e.g. 365d) and price each strategy",
+				})
+				.option("change-rate", {
+					type: "number",
+					default: 1,
+					describe: "with --forecast: percent of the data changing each week",
+				})
+				.option("prices", { type: "string", describe: "with --forecast: a JSON price table (default: B2's list prices)" })
+				.example("$0 plan office --at 2027-03-01T02:00:00Z", "the run of March 1st")
+				.example("$0 plan office --forecast 365d --change-rate 2", "a year of runs, priced"),
 		(args) =>
-			withSession(args as Args, async ({ engine, clock }) => {
+			withSession(args as Args, async (session) => {
+				const { engine, clock } = session;
+				if (args.forecast) return printForecast(session, args);
 				const at = parseTime(args.at, "--at") ?? clock.now();
 				const result = await engine.backup(args.set as string | undefined, { dryRun: true, at });
 				const { plan, summary } = result;

@@ -20,6 +20,7 @@ export * from "./destination/destination.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap } from "./engine/check.js";
 export { Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
+export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export { emptyGroomPlan, type GroomCandidate, type GroomPlan, type HeldObject } from "./engine/groom-types.js";
 export { applyLockPlan } from "./engine/lock-step.js";

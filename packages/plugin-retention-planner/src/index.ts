@@ -1,4 +1,5 @@
-import { definePlugin, type RunContext, type RunPlan, STAGE } from "@holdfast/core";
+import { ContainerModule, definePlugin, type RunContext, type RunPlan, STAGE, TOKENS } from "@holdfast/core";
+import { forecaster } from "./forecast.js";
 import { planLocks, planRun } from "./retention-planner.js";
 
 export { PLANNER_DEFAULTS, planLocks, plannerConfig, planRun } from "./retention-planner.js";
@@ -8,6 +9,9 @@ export default definePlugin({
 	name: "retention-planner",
 	version: "0.1.0",
 	engine: "^0.1.0",
+	containerModule: new ContainerModule((options) => {
+		options.bind(TOKENS.Forecaster).toConstantValue(forecaster);
+	}),
 	activate(context) {
 		// The plan of each run, for the lock step that follows it.
 		const plans = new WeakMap<RunContext, RunPlan>();

@@ -13,4 +13,6 @@ export const TOKENS = Object.freeze({
 	/** Multi-injected: every destination type a plugin contributes. */
 	DestinationType: Symbol.for("holdfast.DestinationType"),
 	Engine: Symbol.for("holdfast.Engine"),
+	/** The cost forecast, provided by the retention planner plugin. */
+	Forecaster: Symbol.for("holdfast.Forecaster"),
 });

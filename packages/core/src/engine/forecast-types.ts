@@ -1,0 +1,60 @@
+/**
+ * The cost forecast's contract: the planner plugin provides a Forecaster through the
+ * container (`TOKENS.Forecaster`); the CLI asks it for `holdfast plan --forecast`.
+ */
+export interface PriceTable {
+	readonly name: string;
+	/** Per GB (10^9 bytes) stored for a month of 30 days. */
+	readonly storagePerGbMonth: number;
+	/** Class A (PUT, PutObjectRetention, DELETE), per 10,000 calls. */
+	readonly classAPer10k: number;
+	/** Class B (GET, HEAD), per 10,000 calls. */
+	readonly classBPer10k: number;
+	/** Class C (LIST), per 1,000 calls. */
+	readonly classCPer1k: number;
+}
+
+export const B2_PRICES: PriceTable = Object.freeze({
+	name: "Backblaze B2 (list prices)",
+	storagePerGbMonth: 0.006,
+	classAPer10k: 0,
+	classBPer10k: 0.004,
+	classCPer1k: 0.004,
+});
+
+export interface ForecastRequest {
+	readonly start: Date;
+	readonly periodDays: number;
+	/** Share of the data that changes each week (0.01 = 1 %). */
+	readonly weeklyChangeRate: number;
+	/** Size of the latest snapshot, and how many objects it spans. */
+	readonly bytes: number;
+	readonly packBytes: number;
+	readonly retentionDays: number;
+	readonly slackDays: number;
+	readonly missedRuns: number;
+	/** Run times over the period, from the set's schedule. */
+	readonly runs: readonly Date[];
+	readonly prices: PriceTable;
+}
+
+export interface StrategyForecast {
+	readonly strategy: "extend" | "reinclude";
+	readonly uploadBytes: number;
+	readonly putCalls: number;
+	readonly lockCalls: number;
+	readonly listCalls: number;
+	readonly deleteCalls: number;
+	readonly storedBytes: { at: string; bytes: number }[];
+	readonly peakStoredBytes: number;
+	readonly cost: { storage: number; transactions: number; total: number; currency: "USD" };
+}
+
+export interface ForecastReport {
+	readonly assumptions: Omit<ForecastRequest, "runs" | "start" | "prices"> & { runs: number; prices: PriceTable };
+	readonly strategies: StrategyForecast[];
+}
+
+export interface Forecaster {
+	forecast(request: ForecastRequest): ForecastReport;
+}
