@@ -21,7 +21,7 @@ export interface FsSourceOptions {
 }
 
 const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
-const READ_SIZE = 1024 * 1024;
+const READ_SIZE = 4 * 1024 * 1024;
 const SLASH = Buffer.from("/");
 
 /**

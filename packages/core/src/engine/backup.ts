@@ -63,7 +63,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		hooks.warning.call(warning, context);
 	};
 	const reuseMinLock = plan.reuseMinLock;
-	const files = new Bounded(deps.fileConcurrency ?? 4);
+	const files = new Bounded(deps.fileConcurrency ?? 8);
 	const stateWrites: [string, FileState][] = [];
 	const reusedPacks = new Set<string>();
 	const dryRun = context.dryRun;
@@ -97,7 +97,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const storeContent = async (entry: SourceEntry, node: TreeNode) => {
 		for (let attempt = 1; ; attempt++) {
 			const ids: Promise<string>[] = [];
-			const inflight = new Bounded(4);
+			const inflight = new Bounded(8);
 			let bytes = 0;
 			for await (const chunk of repository.chunker.chunks((entry.read as () => AsyncIterable<Uint8Array>)())) {
 				if (signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");

@@ -1,5 +1,4 @@
 import { describeError } from "../host/errors.js";
-import { decompress } from "../repository/compression.js";
 import { sha256Hex } from "../repository/crypto.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import { listKeys, type Repository } from "../repository/repository.js";
@@ -147,8 +146,7 @@ async function verifyPack(repository: Repository, key: string): Promise<{ hashOk
 		const location = repository.index.blobs.get(id);
 		if (!location) continue;
 		try {
-			const plain = await repository.keys.open(bytes.subarray(location.offset, location.offset + location.length), id);
-			if ((await repository.keys.blobId(await decompress(plain, id))) !== id) damaged.push(id);
+			await repository.decodeBlob(bytes.subarray(location.offset, location.offset + location.length), id, id);
 		} catch {
 			damaged.push(id);
 		}

@@ -289,6 +289,7 @@ export class Engine {
 	async close(): Promise<void> {
 		for (const destination of this.#destinations.values()) await destination.close?.();
 		this.#destinations.clear();
+		for (const opening of this.#repositories.values()) await (await opening.catch(() => undefined))?.close();
 		this.#repositories.clear();
 	}
 }

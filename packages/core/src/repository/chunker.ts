@@ -58,33 +58,39 @@ export class Chunker {
 		return final ? n : -1;
 	}
 
-	/** Splits a byte stream into chunks without holding more than about `max` bytes plus one read. */
+	/**
+	 * Splits a byte stream into chunks. Reads are gathered until two maximum chunks are
+	 * buffered, then cut while a whole maximum remains, so each byte is copied about once.
+	 * Chunks are views into the gathered buffer, not copies: it is freed with its last chunk.
+	 */
 	async *chunks(stream: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
 		const { max } = this.params;
 		let pending: Buffer[] = [];
 		let pendingBytes = 0;
 		let buffer: Buffer = Buffer.alloc(0);
-		const drain = function* (this: Chunker, final: boolean): Generator<Buffer> {
-			if (pending.length > 0) {
-				buffer = buffer.length === 0 && pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat([buffer, ...pending]);
-				pending = [];
-				pendingBytes = 0;
-			}
-			while (buffer.length > 0) {
-				const at = this.cut(buffer, final);
-				if (at < 0) return;
-				// Copy the chunk out so the big read buffer it came from can be freed.
-				yield Buffer.from(buffer.subarray(0, at));
-				buffer = buffer.subarray(at);
-				if (!final && buffer.length < max) return;
-			}
-		}.bind(this);
+		const gather = () => {
+			if (pending.length === 0) return;
+			buffer = buffer.length === 0 && pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat([buffer, ...pending]);
+			pending = [];
+			pendingBytes = 0;
+		};
 		for await (const piece of stream) {
 			pending.push(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
 			pendingBytes += piece.byteLength;
-			if (buffer.length + pendingBytes >= max) yield* drain(false);
+			if (buffer.length + pendingBytes < 2 * max) continue;
+			gather();
+			while (buffer.length >= max) {
+				const at = this.cut(buffer, false);
+				yield buffer.subarray(0, at);
+				buffer = buffer.subarray(at);
+			}
 		}
-		yield* drain(true);
+		gather();
+		while (buffer.length > 0) {
+			const at = this.cut(buffer, true);
+			yield buffer.subarray(0, at);
+			buffer = buffer.subarray(at);
+		}
 	}
 }
 

@@ -1,5 +1,6 @@
 import { type BinaryLike, createHash, hkdfSync, randomBytes, scrypt, webcrypto } from "node:crypto";
 import { HoldfastError } from "../host/errors.js";
+import { type BlobKeys, blobId } from "./blob-codec.js";
 
 const subtle = webcrypto.subtle;
 const NONCE = 12;
@@ -42,6 +43,8 @@ export class RepositoryKeys {
 		private readonly blobMac: webcrypto.CryptoKey,
 		/** Seeds the chunker's gear table: cut points differ per repository, so chunk sizes leak nothing comparable. */
 		readonly chunkerSeed: Buffer,
+		/** The same keys as raw bytes, for the blob codec on worker threads. */
+		readonly raw: BlobKeys,
 	) {}
 
 	static async fromMaster(master: Buffer): Promise<RepositoryKeys> {
@@ -50,7 +53,8 @@ export class RepositoryKeys {
 		const blobMac = await subtle.importKey("raw", derive("holdfast/1 blob-id"), { name: "HMAC", hash: "SHA-256" }, false, [
 			"sign",
 		]);
-		return new RepositoryKeys(master, encryption, blobMac, derive("holdfast/1 chunker"));
+		const raw = { encryption: derive("holdfast/1 encryption"), blobMac: derive("holdfast/1 blob-id") };
+		return new RepositoryKeys(master, encryption, blobMac, derive("holdfast/1 chunker"), raw);
 	}
 
 	static generateMaster(): Buffer {
@@ -58,8 +62,8 @@ export class RepositoryKeys {
 	}
 
 	/** Keyed blob ID: without the key, the provider cannot test whether a known file is stored. */
-	async blobId(plaintext: Uint8Array): Promise<string> {
-		return Buffer.from(await subtle.sign("HMAC", this.blobMac, plaintext)).toString("hex");
+	blobId(plaintext: Uint8Array): string {
+		return blobId(this.raw, plaintext);
 	}
 
 	/** nonce ‖ AES-256-GCM(ciphertext ‖ tag). Runs on the libuv pool, so both cores work. */

@@ -6,6 +6,7 @@ import type { Destination, ObjectLock } from "../destination/destination.js";
 import type { Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
+import { BlobPool } from "./blob-pool.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
 import {
@@ -69,6 +70,7 @@ export class Repository {
 	readonly chunker: Chunker;
 	/** The lock every object written from now on carries; the engine sets it per run. */
 	writeLock: ObjectLock | undefined;
+	/** Blobs written (or being written) this run, all with this run's lock; cleared per run. */
 	readonly #pending = new Map<string, Promise<void>>();
 	#pack = new PackBuilder();
 	#unindexed: IndexPack[] = [];
@@ -79,6 +81,7 @@ export class Repository {
 	readonly #inflight = new Set<Promise<void>>();
 	readonly #stats = { packs: 0, bytesUploaded: 0, objects: 0 };
 	readonly #packCache = new Map<string, Promise<Buffer>>();
+	readonly #pool: BlobPool;
 
 	private constructor(
 		readonly options: RepositoryOptions,
@@ -88,6 +91,12 @@ export class Repository {
 		this.reader = new ObjectReader(options.destination);
 		this.chunker = new Chunker(keys.chunkerSeed, config.chunker);
 		this.#uploads = pLimit(options.uploadConcurrency ?? 2);
+		this.#pool = new BlobPool(keys.raw);
+	}
+
+	/** Stops the blob pool's worker threads. */
+	async close(): Promise<void> {
+		await this.#pool.close();
 	}
 
 	get destination(): Destination {
@@ -161,7 +170,7 @@ export class Repository {
 			try {
 				config = await new ObjectReader(destination).read(
 					key,
-					async (bytes) => JSON.parse((await decompress(await keys.open(bytes, key), key)).toString("utf8")) as RepositoryConfig,
+					async (bytes) => JSON.parse(decompress(await keys.open(bytes, key), key).toString("utf8")) as RepositoryConfig,
 				);
 				break;
 			} catch (error) {
@@ -275,7 +284,7 @@ export class Repository {
 	 * Returns its ID and whether bytes were added.
 	 */
 	async saveBlob(type: BlobType, data: Buffer, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		const id = await this.keys.blobId(data);
+		const id = this.keys.blobId(data);
 		const known = this.index.blobs.get(id);
 		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) {
 			return { id, added: false };
@@ -288,8 +297,8 @@ export class Repository {
 		let done!: () => void;
 		this.#pending.set(id, new Promise<void>((resolve) => (done = resolve)));
 		try {
-			const sealed = await this.keys.seal(await compress(data, this.options.compression ?? true));
-			this.#pack.add(type, id, sealed, data.length);
+			const sealed = await this.#pool.encode(data, this.options.compression ?? true);
+			this.#pack.add(type, id, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), data.length);
 			if (this.#pack.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload();
 			return { id, added: true };
 		} finally {
@@ -413,6 +422,8 @@ export class Repository {
 		this.writeLock = lock;
 		this.#writtenThisRun = [];
 		this.#unrecorded = [];
+		// A repository stays open across runs; a blob written by an earlier run may need a new copy.
+		this.#pending.clear();
 		this.#stats.packs = 0;
 		this.#stats.bytesUploaded = 0;
 		this.#stats.objects = 0;
@@ -481,11 +492,7 @@ export class Repository {
 		const location = this.index.blobs.get(id);
 		if (!location) throw new HoldfastError("NOT_FOUND", `blob ${id.slice(0, 16)} is in no pack of the index`);
 		const what = `blob ${id.slice(0, 16)} in ${location.packKey}`;
-		const verify = async (sealed: Buffer) => {
-			const plain = await decompress(await this.keys.open(sealed, what), what);
-			if ((await this.keys.blobId(plain)) !== id) throw new HoldfastError("CORRUPT", `${what}: content does not match its ID`);
-			return plain;
-		};
+		const verify = (sealed: Buffer) => this.decodeBlob(sealed, id, what);
 		if (options.wholePack) {
 			try {
 				const pack = await this.loadPack(location.packKey);
@@ -509,6 +516,12 @@ export class Repository {
 		return entry;
 	}
 
+	/** Decrypts, decompresses and verifies one sealed blob (on the pool's threads). */
+	async decodeBlob(sealed: Uint8Array, id: string, what: string): Promise<Buffer> {
+		const plain = await this.#pool.decode(sealed, id, what);
+		return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+	}
+
 	async loadTree(id: string): Promise<Tree> {
 		return parseTree(await this.loadBlob(id, { wholePack: true }));
 	}
@@ -518,11 +531,11 @@ export class Repository {
 	}
 
 	async #sealJson(value: unknown): Promise<Buffer> {
-		return this.keys.seal(await compress(Buffer.from(JSON.stringify(value)), true));
+		return this.keys.seal(compress(Buffer.from(JSON.stringify(value)), true));
 	}
 
 	async #openJson<T>(bytes: Buffer, what: string): Promise<T> {
-		return JSON.parse((await decompress(await this.keys.open(bytes, what), what)).toString("utf8")) as T;
+		return JSON.parse(decompress(await this.keys.open(bytes, what), what).toString("utf8")) as T;
 	}
 }
 
