@@ -233,3 +233,17 @@ describe("holdfast plan --forecast", () => {
 		expect(report.strategies[1].uploadBytes).toBeGreaterThan(report.strategies[0].uploadBytes);
 	});
 });
+
+describe("retention against the destination's cap", () => {
+	it("refuses at config time a retention the destination cannot hold", async () => {
+		const capped = await tempDir("holdfast-cli-cap-");
+		await writeFile(join(capped, "holdfast.yaml"), config().replace("path: ./repo", "path: ./repo, maxRetentionDays: 30"));
+		for (const command of [["init"], ["config", "check"], ["snapshots"]]) {
+			const result = holdfast(capped, command);
+			expect(result.code, command.join(" ")).toBe(2);
+			expect(result.stderr.trim()).toBe(
+				`holdfast: ${join(capped, "holdfast.yaml")}: sets.docs.retention.days: 90 exceeds what fs:${join(capped, "repo")} allows (30 days)`,
+			);
+		}
+	});
+});

@@ -169,3 +169,27 @@ describe("groom decisions", () => {
 		expect(later.heldByLock.objects).toBe(0);
 	});
 });
+
+describe("grooming after each backup", () => {
+	it("runs when the set says afterBackup", async () => {
+		harness = await createHarness({
+			start: START.toISOString(),
+			sets: (dir) => ({
+				main: setConfig(dir, {
+					retention: { days: 14, mode: "compliance" },
+					schedule: { every: "7d" },
+					planner: { strategy: "auto", missedRuns: 0, slackDays: 0 },
+					groom: { match: "retention", afterBackup: true, graceHours: 0 },
+				}),
+			}),
+		});
+		await harness.engine.init();
+		const results = [];
+		for (let week = 0; week < 6; week++) results.push(await runWeek(harness, week, START));
+		expect(results.every((r) => r.groom !== undefined)).toBe(true);
+		const forgotten = results.flatMap((r) => r.groom?.forgotten ?? []);
+		expect(forgotten.length).toBeGreaterThan(0);
+		// Only snapshots inside their 14-day window remain listed.
+		expect((await harness.engine.snapshots()).length).toBeLessThanOrEqual(3);
+	});
+});

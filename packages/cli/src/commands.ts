@@ -151,6 +151,15 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						objects: s.objects,
 						warnings: result.warnings,
 						dryRun: Boolean(args.dryRun),
+						...(result.groom
+							? {
+									groom: {
+										forgotten: result.groom.forgotten,
+										deleted: result.groom.deleted,
+										heldByLock: result.groom.heldByLock,
+									},
+								}
+							: {}),
 					});
 				} else {
 					if (result.snapshot)

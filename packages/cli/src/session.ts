@@ -83,6 +83,14 @@ export async function openSession(options: GlobalOptions): Promise<Session> {
 		password: () => readPassword(options, loaded),
 		...(process.env.HOLDFAST_SCRYPT_N ? { scrypt: { N: Number(process.env.HOLDFAST_SCRYPT_N), r: 8, p: 1 } } : {}),
 	});
+	try {
+		engine.validateSets();
+	} catch (error) {
+		await engine.close();
+		await host.dispose();
+		await catalog.disconnect();
+		throw error;
+	}
 	return {
 		loaded,
 		host,

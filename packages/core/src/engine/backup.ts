@@ -8,6 +8,7 @@ import type { SnapshotRef } from "../repository/snapshot.js";
 import { encodeName, type TreeNode } from "../repository/tree.js";
 import { displayPath, type Source, type SourceEntry } from "../source/source.js";
 import { type FileState, fileState, fileStateKey, readFileState, sameFile } from "./file-state.js";
+import type { GroomResult } from "./groom-step.js";
 import { applyLockPlan } from "./lock-step.js";
 import type { BackupSummary, EntryChange, LockExtension, RunContext, RunPlan, RunWarning } from "./run-types.js";
 import { metadataFor } from "./snapshot-objects.js";
@@ -17,6 +18,8 @@ export interface BackupResult {
 	snapshot?: SnapshotRef;
 	/** Lock extensions applied (or, in a dry run, that would be). */
 	extensions: LockExtension[];
+	/** When the set grooms after each backup. */
+	groom?: GroomResult;
 	summary: BackupSummary;
 	plan: RunPlan;
 	warnings: RunWarning[];

@@ -217,7 +217,7 @@ export class Engine {
 			...this.context(options.dryRun ? "plan" : "backup", open, options.dryRun ?? false, options.signal),
 			...(options.at ? { startedAt: options.at } : {}),
 		};
-		return this.run(context, async () => {
+		const result = await this.run(context, async () => {
 			const plan = await this.plan(context, open.destination);
 			return runBackup(context, {
 				hooks: this.hooks,
@@ -228,6 +228,28 @@ export class Engine {
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
 		});
+		// `groom: { afterBackup: true }`: the set is groomed right after each successful backup.
+		if (!options.dryRun && open.set.groom?.afterBackup) result.groom = await this.groom(open.name);
+		return result;
+	}
+
+	/**
+	 * Checks what only the destinations know: each set's retention against its destination's
+	 * cap. Run before any command, so a set that can never be protected is refused up front.
+	 */
+	validateSets(): void {
+		const problems: string[] = [];
+		for (const name of this.setNames()) {
+			const { set } = this.resolveSet(name);
+			const destination = this.destinationFor(name, set);
+			const max = destination.capabilities.maxRetentionDays;
+			if (set.retention.days > max) {
+				problems.push(
+					`${this.options.loaded.file}: sets.${name}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`,
+				);
+			}
+		}
+		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
 	}
 
 	async snapshots(setName?: string): Promise<SnapshotRef[]> {

@@ -15,12 +15,16 @@ type Pending = { resolve: (data: Uint8Array) => void; reject: (error: Error) => 
  */
 export class BlobPool {
 	readonly #workers: { worker: Worker; inflight: number }[] = [];
-	readonly #pending = new Map<number, Pending & { slot: { worker: Worker; inflight: number } }>();
+	readonly #pending = new Map<number, Pending & { slot: { worker: Worker; inflight: number }; bytes: number }>();
 	#seq = 0;
+	/** Bytes handed to the workers and not yet back; senders wait above the budget. */
+	#inflightBytes = 0;
+	readonly #waiting: (() => void)[] = [];
 
 	constructor(
 		private readonly keys: BlobKeys,
 		size = Math.max(1, Math.min(4, availableParallelism())),
+		readonly budgetBytes = 48 * 1024 * 1024,
 	) {
 		const script = fileURLToPath(new URL("./seal-worker.js", import.meta.url));
 		if (!existsSync(script)) return;
@@ -55,13 +59,19 @@ export class BlobPool {
 		return this.#send({ seq: 0, op: "decode", data: owned(sealed), id, what });
 	}
 
-	#send(request: PoolRequest): Promise<Uint8Array> {
+	async #send(request: PoolRequest): Promise<Uint8Array> {
+		// Memory stays bounded however fast files are read: the budget is what the workers hold.
+		while (this.#inflightBytes > 0 && this.#inflightBytes + request.data.byteLength > this.budgetBytes) {
+			await new Promise<void>((resolve) => this.#waiting.push(resolve));
+		}
+		const bytes = request.data.byteLength;
+		this.#inflightBytes += bytes;
 		const slot = this.#workers.reduce((a, b) => (b.inflight < a.inflight ? b : a));
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
 		return new Promise((resolve, reject) => {
-			this.#pending.set(seq, { resolve, reject, slot });
+			this.#pending.set(seq, { resolve, reject, slot, bytes });
 			slot.worker.postMessage({ ...request, seq }, [request.data.buffer as ArrayBuffer]);
 		});
 	}
@@ -71,6 +81,8 @@ export class BlobPool {
 		if (!pending) return;
 		this.#pending.delete(response.seq);
 		if (--pending.slot.inflight === 0) pending.slot.worker.unref();
+		this.#inflightBytes -= pending.bytes;
+		for (const wake of this.#waiting.splice(0)) wake();
 		if ("error" in response) {
 			pending.reject(new HoldfastError((response.error.code as ErrorCode) ?? "CORRUPT", response.error.message));
 		} else pending.resolve(response.data);
