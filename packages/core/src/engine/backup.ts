@@ -67,7 +67,17 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	};
 	const reuseMinLock = plan.reuseMinLock;
 	const files = new Bounded(deps.fileConcurrency ?? 8);
-	const stateWrites: [string, FileState][] = [];
+	let stateWrites: [string, FileState][] = [];
+	/**
+	 * File states go to the catalog in batches during the run, so memory does not grow with
+	 * the number of files. Safe before the snapshot exists: a state whose blobs are not in
+	 * the index when next read (a run that died) counts as changed.
+	 */
+	const flushStates = async () => {
+		const batch = stateWrites;
+		stateWrites = [];
+		if (batch.length > 0) await catalog.setMany(batch.map(([key, value]) => ({ key, value })));
+	};
 	const reusedPacks = new Set<string>();
 	const dryRun = context.dryRun;
 	const noteReused = (ids: readonly string[]) => {
@@ -223,6 +233,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 				const stateKey = fileStateKey(repository.id, context.setName, entry);
 				const change = await diffEntry(entry, stateKey);
 				frame.pending.push((await files.add(() => handleFile(entry, node, frame, stateKey, change))).done);
+				if (stateWrites.length >= 2000) await flushStates();
 			}
 		}
 		while (stack.length > 1) await closeFrame();
@@ -283,10 +294,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	});
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
-	// The catalog learns of the new file states only once the snapshot that holds them exists.
-	for (let at = 0; at < stateWrites.length; at += 10_000) {
-		await catalog.setMany(stateWrites.slice(at, at + 10_000).map(([key, value]) => ({ key, value })));
-	}
+	await flushStates();
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
 }
 
