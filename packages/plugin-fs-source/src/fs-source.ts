@@ -31,7 +31,7 @@ const SLASH = Buffer.from("/");
  */
 export class FsSource implements Source {
 	readonly roots: string[];
-	readonly #ignore: Ignore;
+	readonly #exclude: ExcludeMatcher;
 	readonly #limit: ReturnType<typeof pLimit>;
 
 	constructor(
@@ -39,7 +39,7 @@ export class FsSource implements Source {
 		configDir = process.cwd(),
 	) {
 		this.roots = (Array.isArray(options.path) ? options.path : [options.path]).map((p) => resolve(configDir, p));
-		this.#ignore = ignore().add(options.exclude ?? []);
+		this.#exclude = new ExcludeMatcher(options.exclude ?? []);
 		this.#limit = pLimit(options.statConcurrency ?? 16);
 	}
 
@@ -102,7 +102,7 @@ export class FsSource implements Source {
 			const { rel, abs, info } = child;
 			const isDir = info.isDirectory();
 			const relText = rel.toString("utf8");
-			if (this.#ignore.ignores(isDir ? `${relText}/` : relText)) continue;
+			if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
 			if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
 				continue;
 			}
@@ -158,6 +158,26 @@ export class FsSource implements Source {
 				return same;
 			},
 		};
+	}
+}
+
+/**
+ * gitignore matching by the `ignore` package, which remembers the answer for every path it
+ * was asked about: over a million files that memory would grow without bound, so the matcher
+ * is rebuilt (patterns are compiled in microseconds) every few thousand paths.
+ */
+class ExcludeMatcher {
+	#matcher: Ignore;
+	#asked = 0;
+
+	constructor(private readonly patterns: string[]) {
+		this.#matcher = ignore().add(patterns);
+	}
+
+	ignores(path: string): boolean {
+		if (this.patterns.length === 0) return false;
+		if (++this.#asked % 4096 === 0) this.#matcher = ignore().add(this.patterns);
+		return this.#matcher.ignores(path);
 	}
 }
 
