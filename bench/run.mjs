@@ -205,6 +205,13 @@ async function main() {
 			`${t.metric.padEnd(width)}  ${t.holdfast.toFixed(2).padStart(10)}  ${t.restic.toFixed(2).padStart(10)}  ${(t.ratio ?? 0).toFixed(2).padStart(6)}`,
 		);
 	}
+	// The walk's memory must not grow with the number of files: 10x the files, about the same heap.
+	const scan = [smoke ? 2_000 : 10_000, smoke ? 20_000 : 100_000].map((n) =>
+		JSON.parse(
+			execFileSync(process.execPath, ["--expose-gc", join(ROOT, "bench/scan-memory.mjs"), String(n)], { encoding: "utf8" }),
+		),
+	);
+	for (const s of scan) console.log(`scan of ${s.files} files: peak live heap ${(s.peakLiveHeapBytes / 1048576).toFixed(2)} MiB`);
 	const report = {
 		date: new Date().toISOString(),
 		node: process.version,
@@ -213,6 +220,7 @@ async function main() {
 		reps,
 		table,
 		results,
+		scan,
 	};
 	writeFileSync(join(outDir, "latest.json"), JSON.stringify(report, null, 2));
 	console.error(`bench: results in ${join(outDir, "latest.json")}${cpuProf ? `, profiles in ${join(outDir, "profiles")}` : ""}`);
