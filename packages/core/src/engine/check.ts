@@ -133,6 +133,13 @@ export async function checkRepository(
 /** Downloads a pack, checks its hash, header and every blob; returns the IDs of damaged blobs. */
 async function verifyPack(repository: Repository, key: string): Promise<{ hashOk: boolean; damaged: string[] }> {
 	const expected = [...repository.index.blobs].filter(([, location]) => location.packKey === key).map(([id]) => id);
+	// Some version verifies (an attacker's newer versions are passed over, as restore passes them over).
+	try {
+		await repository.reader.read(key, async (verified) => verified);
+		return { hashOk: true, damaged: [] };
+	} catch {
+		// No version verifies: find which blobs of the latest one are damaged.
+	}
 	let bytes: Buffer;
 	try {
 		bytes = Buffer.from(await repository.destination.get(key));
