@@ -16,35 +16,42 @@ export function blobId(keys: BlobKeys, data: Uint8Array): string {
 }
 
 /**
- * A blob as stored: nonce ‖ AES-256-GCM(codec byte ‖ body) ‖ tag. Synchronous, for worker
- * threads (and tests, which run it inline): the same bytes `RepositoryKeys.seal(compress(…))` makes.
+ * nonce ‖ AES-256-GCM(parts…) ‖ tag, written into one buffer: the sealing of every object of
+ * the format (blobs, index, snapshots, config, the key file's wrapped secret).
  */
-export function encodeBlob(keys: BlobKeys, data: Uint8Array, compress: boolean): Uint8Array {
-	const { codec, body } = encodeBody(data, compress);
+export function seal(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+	const length = parts.reduce((sum, part) => sum + part.length, 0);
 	const nonce = randomBytes(NONCE);
-	const out = Buffer.allocUnsafeSlow(NONCE + 1 + body.length + TAG);
+	const out = Buffer.allocUnsafeSlow(NONCE + length + TAG);
 	nonce.copy(out, 0);
-	const cipher = createCipheriv("aes-256-gcm", keys.encryption, nonce);
+	const cipher = createCipheriv("aes-256-gcm", key, nonce);
 	let at = NONCE;
-	at += cipher.update(Buffer.of(codec)).copy(out, at);
-	at += cipher.update(body).copy(out, at);
+	for (const part of parts) at += cipher.update(part).copy(out, at);
 	at += cipher.final().copy(out, at);
 	cipher.getAuthTag().copy(out, at);
 	return out;
 }
 
-/** Opens, decompresses and verifies a stored blob against the ID it must have. */
-export function decodeBlob(keys: BlobKeys, sealed: Uint8Array, expectedId: string, what: string): Uint8Array {
-	if (sealed.length < NONCE + TAG + 1) throw new HoldfastError("CORRUPT", `${what}: too short to be sealed data`);
-	let plain: Buffer;
+export function open(key: Uint8Array, sealed: Uint8Array, what: string): Buffer {
+	if (sealed.length < NONCE + TAG) throw new HoldfastError("CORRUPT", `${what}: too short to be sealed data`);
 	try {
-		const decipher = createDecipheriv("aes-256-gcm", keys.encryption, sealed.subarray(0, NONCE));
+		const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, NONCE));
 		decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-		plain = Buffer.concat([decipher.update(sealed.subarray(NONCE, sealed.length - TAG)), decipher.final()]);
+		return Buffer.concat([decipher.update(sealed.subarray(NONCE, sealed.length - TAG)), decipher.final()]);
 	} catch (cause) {
 		throw new HoldfastError("CORRUPT", `${what}: authentication failed (corrupt or forged)`, { cause });
 	}
-	const data = decompress(plain, what);
+}
+
+/** A blob as stored: seal(codec byte ‖ body). Synchronous, for worker threads (and tests, which run it inline). */
+export function encodeBlob(keys: BlobKeys, data: Uint8Array, compress: boolean): Uint8Array {
+	const { codec, body } = encodeBody(data, compress);
+	return seal(keys.encryption, Buffer.of(codec), body);
+}
+
+/** Opens, decompresses and verifies a stored blob against the ID it must have. */
+export function decodeBlob(keys: BlobKeys, sealed: Uint8Array, expectedId: string, what: string): Uint8Array {
+	const data = decompress(open(keys.encryption, sealed, what), what);
 	if (blobId(keys, data) !== expectedId) throw new HoldfastError("CORRUPT", `${what}: content does not match its ID`);
 	return data;
 }

@@ -1,10 +1,7 @@
 import { type BinaryLike, createHash, hkdfSync, randomBytes, scrypt, webcrypto } from "node:crypto";
-import { HoldfastError } from "../host/errors.js";
-import { type BlobKeys, blobId } from "./blob-codec.js";
+import { type BlobKeys, blobId, open, seal } from "./blob-codec.js";
 
 const subtle = webcrypto.subtle;
-const NONCE = 12;
-const TAG = 16;
 
 export interface ScryptParams {
 	readonly N: number;
@@ -39,22 +36,16 @@ export async function sha256HexAsync(data: Uint8Array): Promise<string> {
 export class RepositoryKeys {
 	private constructor(
 		readonly master: Buffer,
-		private readonly encryption: webcrypto.CryptoKey,
-		private readonly blobMac: webcrypto.CryptoKey,
 		/** Seeds the chunker's gear table: cut points differ per repository, so chunk sizes leak nothing comparable. */
 		readonly chunkerSeed: Buffer,
-		/** The same keys as raw bytes, for the blob codec on worker threads. */
+		/** Encryption and blob-ID keys as raw bytes, also for the blob codec on worker threads. */
 		readonly raw: BlobKeys,
 	) {}
 
-	static async fromMaster(master: Buffer): Promise<RepositoryKeys> {
+	static fromMaster(master: Buffer): RepositoryKeys {
 		const derive = (info: string) => Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), info, 32));
-		const encryption = await subtle.importKey("raw", derive("holdfast/1 encryption"), "AES-GCM", false, ["encrypt", "decrypt"]);
-		const blobMac = await subtle.importKey("raw", derive("holdfast/1 blob-id"), { name: "HMAC", hash: "SHA-256" }, false, [
-			"sign",
-		]);
 		const raw = { encryption: derive("holdfast/1 encryption"), blobMac: derive("holdfast/1 blob-id") };
-		return new RepositoryKeys(master, encryption, blobMac, derive("holdfast/1 chunker"), raw);
+		return new RepositoryKeys(master, derive("holdfast/1 chunker"), raw);
 	}
 
 	static generateMaster(): Buffer {
@@ -66,34 +57,11 @@ export class RepositoryKeys {
 		return blobId(this.raw, plaintext);
 	}
 
-	/** nonce ‖ AES-256-GCM(ciphertext ‖ tag). Runs on the libuv pool, so both cores work. */
-	async seal(plaintext: Uint8Array): Promise<Buffer> {
-		return seal(this.encryption, plaintext);
+	seal(plaintext: Uint8Array): Buffer {
+		return seal(this.raw.encryption, plaintext);
 	}
 
-	async open(sealed: Uint8Array, what: string): Promise<Buffer> {
-		return open(this.encryption, sealed, what);
+	open(sealed: Uint8Array, what: string): Buffer {
+		return open(this.raw.encryption, sealed, what);
 	}
 }
-
-export async function importWrappingKey(raw: Buffer): Promise<webcrypto.CryptoKey> {
-	return subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
-}
-
-export async function seal(key: webcrypto.CryptoKey, plaintext: Uint8Array): Promise<Buffer> {
-	const nonce = randomBytes(NONCE);
-	const body = await subtle.encrypt({ name: "AES-GCM", iv: nonce }, key, plaintext);
-	return Buffer.concat([nonce, Buffer.from(body)]);
-}
-
-export async function open(key: webcrypto.CryptoKey, sealed: Uint8Array, what: string): Promise<Buffer> {
-	if (sealed.byteLength < NONCE + TAG) throw new HoldfastError("CORRUPT", `${what}: too short to be sealed data`);
-	try {
-		const plain = await subtle.decrypt({ name: "AES-GCM", iv: sealed.subarray(0, NONCE) }, key, sealed.subarray(NONCE));
-		return Buffer.from(plain);
-	} catch (cause) {
-		throw new HoldfastError("CORRUPT", `${what}: authentication failed (corrupt or forged)`, { cause });
-	}
-}
-
-export const SEAL_OVERHEAD = NONCE + TAG;

@@ -6,19 +6,11 @@ import type { Destination, ObjectLock } from "../destination/destination.js";
 import type { Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
+import { open, seal } from "./blob-codec.js";
 import { BlobPool } from "./blob-pool.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
-import {
-	DEFAULT_SCRYPT,
-	deriveKey,
-	importWrappingKey,
-	open,
-	RepositoryKeys,
-	type ScryptParams,
-	seal,
-	sha256Hex,
-} from "./crypto.js";
+import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
 import { type BlobType, CHUNKER_DEFAULTS, FORMAT_VERSION, hashOfKey, KEY_PREFIX, packKey } from "./format.js";
 import { type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
 import { ObjectReader } from "./object-reader.js";
@@ -127,7 +119,7 @@ export class Repository {
 			throw new HoldfastError("REPOSITORY_EXISTS", `a repository already exists at ${destination.description}`);
 		}
 		const master = RepositoryKeys.generateMaster();
-		const keys = await RepositoryKeys.fromMaster(master);
+		const keys = RepositoryKeys.fromMaster(master);
 		const config: RepositoryConfig = {
 			v: FORMAT_VERSION,
 			id: randomBytes(16).toString("hex"),
@@ -162,7 +154,7 @@ export class Repository {
 			}
 		}
 		if (!master) throw new HoldfastError("WRONG_PASSWORD", `wrong password for the repository at ${destination.description}`);
-		const keys = await RepositoryKeys.fromMaster(master);
+		const keys = RepositoryKeys.fromMaster(master);
 		const configKeys: string[] = [];
 		configKeys.push(...(await listKeys(destination, KEY_PREFIX.config)));
 		let config: RepositoryConfig | undefined;
@@ -221,7 +213,7 @@ export class Repository {
 	async addPassword(password: string, lock: ObjectLock): Promise<string> {
 		const params = this.options.scrypt ?? DEFAULT_SCRYPT;
 		const salt = randomBytes(32);
-		const kek = await importWrappingKey(await deriveKey(password, salt, params));
+		const kek = await deriveKey(password, salt, params);
 		const file: KeyFile = {
 			v: 1,
 			kdf: "scrypt",
@@ -229,7 +221,7 @@ export class Repository {
 			salt: salt.toString("base64"),
 			created: this.options.clock.now().toISOString(),
 			host: hostname(),
-			master: (await seal(kek, this.keys.master)).toString("base64"),
+			master: seal(kek, this.keys.master).toString("base64"),
 		};
 		const bytes = Buffer.from(JSON.stringify(file));
 		const key = `${KEY_PREFIX.keys}${sha256Hex(bytes)}`;
@@ -556,9 +548,9 @@ async function unwrapKeyFile(bytes: Buffer, password: string, key: string): Prom
 	} catch (cause) {
 		throw new HoldfastError("CORRUPT", `${key}: not a key file`, { cause });
 	}
-	const kek = await importWrappingKey(await deriveKey(password, Buffer.from(file.salt, "base64"), file));
+	const kek = await deriveKey(password, Buffer.from(file.salt, "base64"), file);
 	try {
-		return await open(kek, Buffer.from(file.master, "base64"), key);
+		return open(kek, Buffer.from(file.master, "base64"), key);
 	} catch (cause) {
 		throw new HoldfastError("WRONG_PASSWORD", "wrong password", { cause });
 	}
