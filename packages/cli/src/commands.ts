@@ -127,8 +127,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				.example("$0 backup office", "one backup run of the set office"),
 		(args) =>
 			withSession(args as Args, async ({ engine, host }) => {
-				const expected = (await engine.snapshots(args.set as string | undefined)).at(-1)?.snapshot.summary.bytes ?? 0;
-				const progress = startProgress("backup", expected, Boolean(args.progress) && !args.json && !args.quiet, "bytes");
+				const showProgress = Boolean(args.progress) && !args.json && !args.quiet && process.stderr.isTTY;
+				// The last snapshot's size is the bar's total; worth a look only when a bar is shown.
+				const expected = showProgress
+					? ((await engine.snapshots(args.set as string | undefined)).at(-1)?.snapshot.summary.bytes ?? 0)
+					: 0;
+				const progress = startProgress("backup", expected, showProgress, "bytes");
 				let seen = 0;
 				host.hooks.didScanEntry.tap("cli-progress", ({ entry }) => {
 					seen += entry.size;
