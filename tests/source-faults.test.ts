@@ -21,6 +21,21 @@ function tapEntries(h: Harness, onEntry: (entry: SourceEntry) => SourceEntry | P
 	);
 }
 
+/** Runs `after` each time the engine has read the whole of the file named `name`. */
+function afterEachRead(h: Harness, name: string, after: () => Promise<void>) {
+	tapEntries(h, (entry) => {
+		if (entry.relPath.toString() !== name || !entry.read) return entry;
+		const read = entry.read;
+		return {
+			...entry,
+			read: async function* () {
+				yield* read();
+				await after();
+			},
+		};
+	});
+}
+
 describe("source faults during a backup", () => {
 	it("a file deleted between listing and reading is skipped with a warning; the run is partial", async () => {
 		harness = await createHarness();
@@ -48,17 +63,9 @@ describe("source faults during a backup", () => {
 		await writeFile(join(src, "log"), pseudoRandom(200_000, 9));
 		await harness.engine.init();
 		let reads = 0;
-		tapEntries(harness, (entry) => {
-			if (entry.relPath.toString() !== "log" || !entry.read) return entry;
-			const read = entry.read;
-			return {
-				...entry,
-				read: async function* () {
-					reads++;
-					yield* read();
-					await appendFile(join(src, "log"), "more\n");
-				},
-			};
+		afterEachRead(harness, "log", async () => {
+			reads++;
+			await appendFile(join(src, "log"), "more\n");
 		});
 		const result = await harness.engine.backup();
 		expect(reads).toBe(3);
@@ -75,17 +82,8 @@ describe("source faults during a backup", () => {
 		await writeFile(join(src, "doc"), "version one");
 		await harness.engine.init();
 		let reads = 0;
-		tapEntries(harness, (entry) => {
-			if (entry.relPath.toString() !== "doc" || !entry.read) return entry;
-			const read = entry.read;
-			return {
-				...entry,
-				read: async function* () {
-					reads++;
-					yield* read();
-					if (reads === 1) await writeFile(join(src, "doc"), "version two, longer");
-				},
-			};
+		afterEachRead(harness, "doc", async () => {
+			if (++reads === 1) await writeFile(join(src, "doc"), "version two, longer");
 		});
 		const result = await harness.engine.backup();
 		expect(reads).toBe(2);
