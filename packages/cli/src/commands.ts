@@ -24,6 +24,7 @@ import { runDaemon } from "./daemon.js";
 import { EXIT } from "./exit-codes.js";
 import { day, printJson, printLine, printTable } from "./output.js";
 import { startProgress } from "./progress.js";
+import { printRestoreSkips } from "./restore-report.js";
 import { configPath, type GlobalOptions, openSession, type Session } from "./session.js";
 
 type Args = GlobalOptions & Record<string, unknown>;
@@ -266,7 +267,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				.option("target", { type: "string", demandOption: true, describe: "folder to restore into" })
 				.option("at", { type: "string", describe: "newest snapshot at or before this ISO time" })
 				.option("include", { type: "string", array: true, describe: "only paths matching these globs" })
-				.option("overwrite", { type: "boolean", describe: "replace files that exist in the target" })
+				.option("overwrite", { type: "boolean", describe: "replace what exists in the target and differs" })
+				.option("skip-existing", {
+					type: "boolean",
+					describe: "keep files that exist in the target and differ, and exit 0",
+					conflicts: "overwrite",
+				})
 				.option("set", { type: "string" })
 				.example("$0 restore latest --target /tmp/r --include 'share/docs/**'", "one folder of the newest snapshot"),
 		(args) =>
@@ -280,14 +286,14 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					...(at ? { at } : {}),
 					...(matcher ? { include: (path: string) => matcher.ignores(path) } : {}),
 					...(args.overwrite ? { overwrite: true } : {}),
+					...(args.skipExisting ? { skipExisting: true } : {}),
 				});
+				if (summary.partial) setExit(EXIT.partial);
 				if (args.json) return printJson({ snapshot: snapshot.id, ...summary });
 				printLine(
 					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${summary.files} files, ${summary.dirs} folders, ${summary.symlinks} links, ${formatBytes(summary.bytes)}`,
 				);
-				if (summary.skippedExisting.length > 0) {
-					printLine(`${summary.skippedExisting.length} files exist in the target and were kept (use --overwrite)`);
-				}
+				printRestoreSkips(summary, Boolean(args.skipExisting));
 			}),
 	);
 

@@ -1,94 +1,170 @@
 import { constants } from "node:fs";
-import { chmod, lchown, lstat, lutimes, mkdir, open, rm, symlink, utimes } from "node:fs/promises";
+import { type FileHandle, open, readlink } from "node:fs/promises";
 import { Bounded } from "../host/bounded.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type TreeNode } from "../repository/tree.js";
+import { atPath } from "./restore-errors.js";
+import { type DirPolicy, type Existing, symlinkInTheWay, TargetDir } from "./restore-target.js";
+import { nsToMicros, nsToUtimeSeconds } from "./restore-times.js";
+import { type Placement, placeFile, placeHardLink, placeSymlink } from "./restore-writer.js";
 
 export interface RestoreOptions {
 	readonly target: string;
 	/** Keep only paths matching one of these (relative to the snapshot root, e.g. `share/docs/**`). */
 	readonly include?: (path: string) => boolean;
+	/** Replace what differs in the target: files, links, and folders or files of the other kind. */
 	readonly overwrite?: boolean;
+	/** Keeping existing files that differ is what the caller asked for: the restore is not partial for them. */
+	readonly skipExisting?: boolean;
 	readonly logger: Logger;
 	readonly onFile?: (path: string, bytes: number) => void;
 	readonly signal?: AbortSignal;
 }
 
 export interface RestoreSummary {
+	/** Files in place as the snapshot has them: written, linked, or found identical. */
 	files: number;
 	dirs: number;
 	symlinks: number;
+	/** Bytes written (files found identical or linked are not written again). */
 	bytes: number;
+	/** Files and links found identical (size, mode and mtime; a link's target) and left as they were. */
+	unchanged: number;
+	/** Files restored as a further name of a file restored before (hard links in the snapshot). */
+	hardLinks: number;
+	/** Existing files or links that differ from the snapshot, kept as they are. */
 	skippedExisting: string[];
+	/** Paths where the target has a folder and the snapshot something else, or the reverse: skipped. */
+	conflicts: string[];
 	special: number;
+	/** Something of the snapshot is not in the target: a conflict, or a differing file kept unasked. */
+	partial: boolean;
 }
+
+const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 
 /**
  * Restores a snapshot's tree under `target`. Every blob is verified on read (AEAD and its
- * keyed ID); an existing file is left alone unless `overwrite` says otherwise.
+ * keyed ID). Nothing is written through a link the restore did not make, each file appears
+ * whole or not at all (temporary name, then rename), and what already differs in the target
+ * is kept and reported unless `overwrite` says otherwise.
  */
 export async function restoreSnapshot(
 	repository: Repository,
 	ref: SnapshotRef,
 	options: RestoreOptions,
 ): Promise<RestoreSummary> {
-	const summary: RestoreSummary = { files: 0, dirs: 0, symlinks: 0, bytes: 0, skippedExisting: [], special: 0 };
-	const target = Buffer.from(options.target);
-	await mkdir(options.target, { recursive: true });
-	const dirTimes: { path: Buffer; node: TreeNode }[] = [];
+	const summary: RestoreSummary = {
+		files: 0,
+		dirs: 0,
+		symlinks: 0,
+		bytes: 0,
+		unchanged: 0,
+		hardLinks: 0,
+		skippedExisting: [],
+		conflicts: [],
+		special: 0,
+		partial: false,
+	};
+	const overwrite = options.overwrite ?? false;
+	const policy: DirPolicy = {
+		overwrite,
+		onConflict(rel, display, what) {
+			summary.conflicts.push(rel);
+			options.logger.warn(`${display}: the target has ${what}; skipped (--overwrite replaces it)`);
+		},
+	};
+	const root = new TargetDir(Buffer.from(options.target), options.target, "", Buffer.alloc(0), undefined);
+	await root.ensure(policy);
+	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
 	const isRoot = process.getuid?.() === 0;
 	const files = new Bounded(8);
+	// Hard links: the first restored name of each (device, inode), once its file is complete.
+	const firstNames = new Map<string, { node: TreeNode; path: Promise<Buffer | undefined> }>();
+	const loadBlob = (id: string) => repository.loadBlob(id, { wholePack: true });
 
-	const walk = async (treeId: string, dirPath: Buffer, relative: string) => {
+	const restoreFile = async (at: Placement, display: string, rel: string, node: TreeNode): Promise<Buffer | undefined> => {
+		const linkKey = hardLinkKey(node);
+		const first = linkKey ? firstNames.get(linkKey) : undefined;
+		if (first && sameFile(first.node, node)) {
+			const existing = await first.path;
+			if (existing) {
+				await atPath(display, () => placeHardLink(at, existing));
+				summary.files++;
+				summary.hardLinks++;
+				options.onFile?.(rel, 0);
+				return at.path;
+			}
+		}
+		await atPath(display, () => placeFile(at, node, loadBlob, isRoot));
+		summary.files++;
+		summary.bytes += node.size;
+		options.onFile?.(rel, node.size);
+		return at.path;
+	};
+
+	const restoreEntry = async (dir: TargetDir, node: TreeNode, nameBytes: Buffer, rel: string) => {
+		if (!(await dir.ensure(policy))) return;
+		const path = Buffer.concat([dir.path, Buffer.from("/"), nameBytes]);
+		const display = `${dir.display}/${nameBytes.toString("utf8")}`;
+		const found = await dir.existing(nameBytes, path, display);
+		const verdict = judge(found, node, overwrite, await linkTargetOf(found, path));
+		if (verdict === "symlink") throw symlinkInTheWay(display);
+		if (verdict === "conflict") {
+			policy.onConflict(rel, display, `a folder where the snapshot has a ${node.type === "file" ? "file" : "link"}`);
+			return;
+		}
+		if (verdict === "identical") {
+			summary.unchanged++;
+			if (node.type === "file") summary.files++;
+			else summary.symlinks++;
+			return;
+		}
+		if (verdict === "keep") {
+			summary.skippedExisting.push(rel);
+			return;
+		}
+		const at: Placement = { dir: dir.path, name: nameBytes, path, removeFirst: found.kind === "dir" };
+		if (node.type === "symlink") {
+			await atPath(display, () => placeSymlink(at, decodeName(node.target ?? ""), node, isRoot));
+			summary.symlinks++;
+			return;
+		}
+		const linkKey = hardLinkKey(node);
+		const settle = (task: Promise<Buffer | undefined>) => {
+			if (linkKey && !firstNames.has(linkKey)) firstNames.set(linkKey, { node, path: task.catch(() => undefined) });
+		};
+		// Files are written a few at a time: the pack cache and the libuv pool stay busy.
+		const { done } = await files.add(() => restoreFile(at, display, rel, node));
+		settle(done);
+	};
+
+	const walk = async (treeId: string, dir: TargetDir) => {
 		const tree = await repository.loadTree(treeId);
 		for (const node of tree.nodes) {
 			if (options.signal?.aborted) throw new HoldfastError("ABORTED", "restore aborted");
-			const nameBytes = decodeName(node.name);
-			if (
-				nameBytes.length === 0 ||
-				nameBytes.includes(0x2f) ||
-				nameBytes.equals(Buffer.from("..")) ||
-				nameBytes.equals(Buffer.from("."))
-			) {
-				throw new HoldfastError("CORRUPT", `tree ${treeId.slice(0, 16)}: unsafe name ${JSON.stringify(node.name)}`);
-			}
-			const path = Buffer.concat([dirPath, Buffer.from("/"), nameBytes]);
-			const rel = relative ? `${relative}/${nameBytes.toString("utf8")}` : nameBytes.toString("utf8");
+			const nameBytes = safeName(node, treeId);
+			const rel = dir.rel ? `${dir.rel}/${nameBytes.toString("utf8")}` : nameBytes.toString("utf8");
 			if (node.type === "dir") {
-				// With include patterns, directories appear only when something inside them is restored.
-				const whole = !options.include || options.include(rel);
-				if (whole) await mkdir(path, { recursive: true });
-				if (node.subtree) await walk(node.subtree, path, rel);
-				if (whole || (await exists(path))) {
-					dirTimes.push({ path, node });
+				const child = dir.child(nameBytes, rel);
+				// With include patterns, folders appear only when something inside them is restored.
+				if (!options.include || options.include(rel)) {
+					if (!(await child.ensure(policy))) continue;
+				}
+				if (node.subtree) await walk(node.subtree, child);
+				if (await child.settled) {
+					dirTimes.push({ dir: child, node });
 					summary.dirs++;
 				}
 				continue;
 			}
 			if (options.include && !options.include(rel)) continue;
-			if (options.include) await mkdir(dirPath, { recursive: true });
-			if (!options.overwrite && (await exists(path))) {
-				summary.skippedExisting.push(rel);
-				continue;
-			}
-			if (node.type === "file") {
-				// Files are written a few at a time: the pack cache and the libuv pool stay busy.
-				await files.add(async () => {
-					await writeContent(repository, path, node);
-					await applyMetadata(path, node, isRoot);
-					summary.files++;
-					summary.bytes += node.size;
-					options.onFile?.(rel, node.size);
-				});
-			} else if (node.type === "symlink") {
-				if (options.overwrite) await rm(path, { force: true });
-				await symlink(decodeName(node.target ?? ""), path);
-				if (isRoot) await lchown(path, node.uid, node.gid).catch(() => undefined);
-				await lutimes(path, nsToSeconds(node.mtime), nsToSeconds(node.mtime)).catch(() => undefined);
-				summary.symlinks++;
+			if (node.type === "file" || node.type === "symlink") {
+				await restoreEntry(dir, node, nameBytes, rel);
 			} else {
 				// Sockets, FIFOs and devices are recorded, not recreated: they carry no data.
 				summary.special++;
@@ -96,40 +172,83 @@ export async function restoreSnapshot(
 			}
 		}
 	};
-	await walk(ref.snapshot.tree, target, "");
+	try {
+		await walk(ref.snapshot.tree, root);
+	} finally {
+		// Files under way finish (or remove their temporary file) before the restore returns or fails.
+		await files.drain().catch(() => undefined);
+	}
 	await files.drain();
-	// Directory times last: writing into a directory changes its mtime.
-	for (const { path, node } of dirTimes.reverse()) await applyMetadata(path, node, isRoot);
+	// Folder times last: writing into a folder changes its mtime.
+	for (const { dir, node } of dirTimes.reverse()) await atPath(dir.display, () => applyDirMetadata(dir.path, node, isRoot));
+	summary.partial = summary.conflicts.length > 0 || (summary.skippedExisting.length > 0 && !options.skipExisting);
 	return summary;
 }
 
-async function writeContent(repository: Repository, path: Buffer, node: TreeNode): Promise<void> {
-	const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-	try {
-		for (const id of node.content ?? []) await handle.write(await repository.loadBlob(id, { wholePack: true }));
-	} finally {
-		await handle.close();
+type Verdict = "write" | "identical" | "keep" | "conflict" | "symlink";
+
+/** What to do with a file or link of the snapshot, given what the target holds at its path (`overwrite` rewrites all). */
+function judge(found: Existing, node: TreeNode, overwrite: boolean, linkTarget: Buffer | undefined): Verdict {
+	if (found.kind === "none" || overwrite) return "write";
+	if (node.type === "file" && found.kind === "file") {
+		const same =
+			found.stats.size === BigInt(node.size) &&
+			nsToMicros(found.stats.mtimeNs) === nsToMicros(node.mtime) &&
+			Number(found.stats.mode & 0o7777n) === (node.mode & 0o7777);
+		if (same) return "identical";
 	}
+	if (node.type === "symlink" && linkTarget?.equals(decodeName(node.target ?? ""))) return "identical";
+	if (found.kind === "dir") return "conflict";
+	// A symlink where the snapshot has a file would be written through by anything naive.
+	if (found.kind === "symlink" && node.type === "file") return "symlink";
+	return "keep";
 }
 
-async function applyMetadata(path: Buffer, node: TreeNode, isRoot: boolean): Promise<void> {
-	if (isRoot) await lchown(path, node.uid, node.gid).catch(() => undefined);
-	await chmod(path, node.mode & 0o7777);
-	const seconds = nsToSeconds(node.mtime);
-	await utimes(path, seconds, seconds);
+async function linkTargetOf(found: Existing, path: Buffer): Promise<Buffer | undefined> {
+	if (found.kind !== "symlink") return undefined;
+	return readlink(path, { encoding: "buffer" }).catch(() => undefined);
 }
 
-/** fs.utimes takes seconds as a float; keep microseconds (all a double can carry at this size). */
-function nsToSeconds(ns: string): number {
-	const value = BigInt(ns);
-	return Number(value / 1000n) / 1e6;
+function hardLinkKey(node: TreeNode): string | undefined {
+	if (node.type !== "file" || node.inode === undefined || node.device === undefined) return undefined;
+	return `${node.device}:${node.inode}`;
 }
 
-async function exists(path: Buffer): Promise<boolean> {
+/** Two nodes of one (device, inode) are one file only if they also agree on what it held. */
+function sameFile(a: TreeNode, b: TreeNode): boolean {
+	return (
+		a.size === b.size &&
+		a.mtime === b.mtime &&
+		a.mode === b.mode &&
+		(a.content ?? []).length === (b.content ?? []).length &&
+		(a.content ?? []).every((id, i) => id === b.content?.[i])
+	);
+}
+
+function safeName(node: TreeNode, treeId: string): Buffer {
+	const nameBytes = decodeName(node.name);
+	if (
+		nameBytes.length === 0 ||
+		nameBytes.includes(0x2f) ||
+		nameBytes.includes(0x00) ||
+		nameBytes.equals(Buffer.from("..")) ||
+		nameBytes.equals(Buffer.from("."))
+	) {
+		throw new HoldfastError("CORRUPT", `tree ${treeId.slice(0, 16)}: unsafe name ${JSON.stringify(node.name)}`);
+	}
+	return nameBytes;
+}
+
+/** Folder metadata through a handle opened without following links: a folder swapped for a link is not touched. */
+async function applyDirMetadata(path: Buffer, node: TreeNode, isRoot: boolean): Promise<void> {
+	let handle: FileHandle | undefined;
 	try {
-		await lstat(path);
-		return true;
-	} catch {
-		return false;
+		handle = await open(path, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		if (isRoot) await handle.chown(node.uid, node.gid).catch(() => undefined);
+		await handle.chmod(node.mode & 0o7777);
+		const time = nsToUtimeSeconds(node.mtime);
+		await handle.utimes(time, time);
+	} finally {
+		await handle?.close();
 	}
 }

@@ -16,6 +16,8 @@ export type ErrorCode =
 	| "LOCK_SHORTEN"
 	| "DESTINATION"
 	| "DESTINATION_UNSAFE"
+	/** A restore target path that cannot be written as asked (a write error, a symlink in the way). */
+	| "TARGET"
 	| "USAGE"
 	| "ABORTED";
 

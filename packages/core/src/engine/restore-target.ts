@@ -1,0 +1,124 @@
+import type { BigIntStats } from "node:fs";
+import { lstat, mkdir, readdir, rm, stat, unlink } from "node:fs/promises";
+import { HoldfastError } from "../host/errors.js";
+import { atPath, errnoOf, targetError } from "./restore-errors.js";
+import { isRestoreTemp } from "./restore-writer.js";
+
+/** What the target holds at a path before the restore writes there. */
+export type Existing =
+	| { readonly kind: "none" }
+	| { readonly kind: "dir"; readonly stats: BigIntStats }
+	| { readonly kind: "symlink"; readonly stats: BigIntStats }
+	| { readonly kind: "file"; readonly stats: BigIntStats }
+	| { readonly kind: "other"; readonly stats: BigIntStats };
+
+const NONE: Existing = { kind: "none" };
+
+/**
+ * One folder of the target, made or entered at most once. Entering lists it: names that
+ * exist are looked at with lstat (never followed), and temporary files of a killed restore
+ * are removed. A freshly made folder needs no listing.
+ */
+export class TargetDir {
+	#ready: Promise<boolean> | undefined;
+	#names: Set<string> | undefined;
+
+	constructor(
+		readonly path: Buffer,
+		readonly display: string,
+		readonly rel: string,
+		readonly name: Buffer,
+		readonly parent: TargetDir | undefined,
+	) {}
+
+	/** Resolves after `ensure` whether the folder exists and is ours to write into. */
+	get settled(): Promise<boolean> | undefined {
+		return this.#ready;
+	}
+
+	child(name: Buffer, rel: string): TargetDir {
+		const path = Buffer.concat([this.path, Buffer.from("/"), name]);
+		return new TargetDir(path, `${this.display}/${name.toString("utf8")}`, rel, name, this);
+	}
+
+	/** What is at `name` in this folder now, looked at without following a link. */
+	async existing(name: Buffer, path: Buffer, display: string): Promise<Existing> {
+		if (!this.#names?.has(name.toString("latin1"))) return NONE;
+		return inspect(path, display);
+	}
+
+	/**
+	 * Makes or enters this folder; false when it cannot be restored into (a conflict already
+	 * reported, here or in a parent). A symlink in the way stops the restore unless
+	 * `overwrite`: writing through it would write outside the target.
+	 */
+	ensure(policy: DirPolicy): Promise<boolean> {
+		this.#ready ??= this.#make(policy);
+		return this.#ready;
+	}
+
+	async #make(policy: DirPolicy): Promise<boolean> {
+		if (!this.parent) {
+			// The target itself was named by the user: a link there is followed like any path argument.
+			await atPath(this.display, () => mkdir(this.path, { recursive: true }));
+			const info = await atPath(this.display, () => stat(this.path));
+			if (!info.isDirectory()) throw new HoldfastError("TARGET", `restore: ${this.display}: not a folder`);
+			await this.#list();
+			return true;
+		}
+		if (!(await this.parent.ensure(policy))) return false;
+		const found = await this.parent.existing(this.name, this.path, this.display);
+		if (found.kind === "dir") {
+			await this.#list();
+			return true;
+		}
+		if (found.kind === "symlink" && !policy.overwrite) throw symlinkInTheWay(this.display);
+		if (found.kind !== "none") {
+			if (!policy.overwrite) {
+				policy.onConflict(this.rel, this.display, "a file where the snapshot has a folder");
+				return false;
+			}
+			await atPath(this.display, () => rm(this.path, { force: true }));
+		}
+		await atPath(this.display, () => mkdir(this.path, { mode: 0o700 }));
+		this.#names = new Set();
+		return true;
+	}
+
+	async #list(): Promise<void> {
+		const entries = await atPath(this.display, () => readdir(this.path, { encoding: "buffer" }));
+		const names = new Set<string>();
+		for (const name of entries) {
+			// unlink leaves a folder of that name alone: only files and links are ever temporary.
+			if (isRestoreTemp(name)) await unlink(Buffer.concat([this.path, Buffer.from("/"), name])).catch(() => undefined);
+			else names.add(name.toString("latin1"));
+		}
+		this.#names = names;
+	}
+}
+
+export interface DirPolicy {
+	readonly overwrite: boolean;
+	onConflict(rel: string, display: string, what: string): void;
+}
+
+export function symlinkInTheWay(display: string): HoldfastError {
+	return new HoldfastError(
+		"TARGET",
+		`restore: ${display}: is a symlink in the target; not followed (use --overwrite to replace the link)`,
+	);
+}
+
+async function inspect(path: Buffer, display: string): Promise<Existing> {
+	let stats: BigIntStats;
+	try {
+		stats = await lstat(path, { bigint: true });
+	} catch (error) {
+		if (errnoOf(error) === "ENOENT") return NONE;
+		throw targetError(display, error);
+	}
+	if (stats.isDirectory()) return { kind: "dir", stats };
+	if (stats.isSymbolicLink()) return { kind: "symlink", stats };
+	if (stats.isFile()) return { kind: "file", stats };
+	return { kind: "other", stats };
+}
