@@ -1,7 +1,11 @@
+import { spawnSync } from "node:child_process";
+import type { Dirent } from "node:fs";
 import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { createHarness, type Harness } from "./support/harness.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
+import { createHarness, type Harness, tempDir } from "./support/harness.js";
+import { describeTree, pseudoRandom } from "./support/trees.js";
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -142,3 +146,136 @@ describe("restore into a target that already has things", () => {
 		expect((await readdir(join(target, "src/sub"))).sort()).toEqual([".notes.holdfast-tmp-mine", "b.bin"]);
 	});
 });
+
+describe("holdfast restore, spawned", () => {
+	let dir: string;
+	let expected: Awaited<ReturnType<typeof describeTree>>;
+	beforeAll(async () => {
+		dir = await tempDir("holdfast-restore-cli-");
+		for (let i = 0; i < 6; i++) {
+			await mkdir(join(dir, `data/d${i % 2}`), { recursive: true });
+			await writeFile(join(dir, `data/d${i % 2}/big-${i}.bin`), pseudoRandom(6_000_000 + i * 1000, 200 + i));
+			await writeFile(join(dir, `data/d${i % 2}/small-${i}.txt`), `small file ${i}\n`);
+		}
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-retention-planner"]
+sets:
+  main:
+    sources: [{ type: fs, path: ./data }]
+    destination: { type: fs, path: ./repo }
+    retention: { days: 30 }
+`,
+		);
+		expect(holdfast(dir, ["init"]).code).toBe(0);
+		expect(holdfast(dir, ["backup", "--no-progress"]).code).toBe(0);
+		expected = await describeTree(join(dir, "data"));
+	});
+	afterAll(async () => {
+		await rm(dir, { recursive: true, force: true });
+	});
+
+	it("exits 3 and lists files kept because they differ; --skip-existing exits 0; --overwrite replaces", async () => {
+		const target = join(dir, "again");
+		expect(holdfast(dir, ["restore", "latest", "--target", target]).code).toBe(0);
+		await writeFile(join(target, "data/d1/small-3.txt"), "edited\n");
+
+		const kept = holdfast(dir, ["restore", "latest", "--target", target]);
+		expect(kept.code, kept.stderr).toBe(3);
+		expect(kept.stdout).toContain("1 files exist in the target and differ from the snapshot; kept");
+		expect(kept.stdout).toContain("\n  data/d1/small-3.txt\n");
+		const json = JSON.parse(holdfast(dir, ["restore", "latest", "--target", target, "--json"]).stdout);
+		expect(json).toMatchObject({ skippedExisting: ["data/d1/small-3.txt"], conflicts: [], partial: true, unchanged: 11 });
+
+		expect(holdfast(dir, ["restore", "latest", "--target", target, "--skip-existing"]).code).toBe(0);
+		expect(await readFile(join(target, "data/d1/small-3.txt"), "utf8")).toBe("edited\n");
+		expect(holdfast(dir, ["restore", "latest", "--target", target, "--skip-existing", "--overwrite"]).code).toBe(2);
+
+		expect(holdfast(dir, ["restore", "latest", "--target", target, "--overwrite"]).code).toBe(0);
+		expect(await describeTree(join(target, "data"))).toEqual(expected);
+	});
+
+	it("a restore killed with SIGKILL leaves whole files or none, and a rerun completes it", async () => {
+		const target = join(dir, "killed");
+		const child = startHoldfast(dir, ["restore", "latest", "--target", target, "--no-progress"]);
+		const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
+		let running = true;
+		void exited.then(() => (running = false));
+		// Killed the moment a large file is being written: that is when a half file could be left.
+		while (running && (await listTree(target)).every((p) => !p.includes("big-"))) await sleep(2);
+		child.kill("SIGKILL");
+		expect(await exited, "the restore was still running when killed").toBe("SIGKILL");
+
+		for (const path of await listTree(target)) {
+			if (path.includes(".holdfast-tmp-") || !path.endsWith(".bin")) continue;
+			const rel = path.slice(target.length + "/data/".length);
+			expect((await readFile(path)).equals(await readFile(join(dir, "data", rel))), `${rel} is whole`).toBe(true);
+		}
+		const rerun = holdfast(dir, ["restore", "latest", "--target", target]);
+		expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
+		expect(await describeTree(join(target, "data"))).toEqual(expected);
+		expect((await listTree(target)).filter((p) => p.includes(".holdfast-tmp-"))).toEqual([]);
+	});
+
+	it("a write error names the file, leaves no temporary file, exits 1; a rerun completes", async () => {
+		const target = join(dir, "limited");
+		// A file size limit makes writes past 4 MiB fail (EFBIG) while the small files fit.
+		const limited = spawnSync(
+			"bash",
+			["-c", 'ulimit -f 4096; exec "$@"', "bash", process.execPath, HOLDFAST_BIN, "restore", "latest", "--target", target],
+			{ cwd: dir, encoding: "utf8", env: { ...process.env, HOLDFAST_PASSWORD: "correct horse" } },
+		);
+		expect(limited.status, limited.stderr).toBe(1);
+		expect(limited.stderr.trim()).toMatch(/^holdfast: restore: .*\/limited\/data\/d[01]\/big-\d\.bin: file too large$/);
+		expect((await listTree(target)).filter((p) => p.includes(".holdfast-tmp-"))).toEqual([]);
+
+		const rerun = holdfast(dir, ["restore", "latest", "--target", target]);
+		expect(rerun.code, rerun.stderr).toBe(0);
+		expect(await describeTree(join(target, "data"))).toEqual(expected);
+	});
+
+	it("a full disk names the file and leaves no temporary file; after space is freed a rerun completes", async (context) => {
+		const mountPoint = join(dir, "small-disk");
+		await mkdir(mountPoint);
+		// Needs a tmpfs mount (root with CAP_SYS_ADMIN, as on the project's machines and CI).
+		const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mountPoint]);
+		if (mounted.status !== 0) context.skip(`cannot mount a small tmpfs: ${mounted.stderr}`);
+		try {
+			const target = join(mountPoint, "full");
+			const full = holdfast(dir, ["restore", "latest", "--target", target]);
+			expect(full.code, full.stderr).toBe(1);
+			expect(full.stderr.trim()).toMatch(/^holdfast: restore: .*\/full\/data\/d[01]\/[^/]+: no space left on device$/);
+			expect((await listTree(target)).filter((p) => p.includes(".holdfast-tmp-"))).toEqual([]);
+
+			expect(spawnSync("mount", ["-o", "remount,size=128m", mountPoint]).status).toBe(0);
+			const rerun = holdfast(dir, ["restore", "latest", "--target", target]);
+			expect(rerun.code, rerun.stderr).toBe(0);
+			expect(await describeTree(join(target, "data"))).toEqual(expected);
+		} finally {
+			spawnSync("umount", [mountPoint]);
+		}
+	});
+});
+
+async function listTree(root: string): Promise<string[]> {
+	const out: string[] = [];
+	const walk = async (dir: string) => {
+		let entries: Dirent[];
+		try {
+			entries = await readdir(dir, { withFileTypes: true });
+		} catch {
+			return;
+		}
+		for (const entry of entries) {
+			const path = join(dir, entry.name);
+			out.push(path);
+			if (entry.isDirectory()) await walk(path);
+		}
+	};
+	await walk(root);
+	return out;
+}
+
+function sleep(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
