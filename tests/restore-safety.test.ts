@@ -182,7 +182,7 @@ sets:
 
 		const kept = holdfast(dir, ["restore", "latest", "--target", target]);
 		expect(kept.code, kept.stderr).toBe(3);
-		expect(kept.stdout).toContain("1 files exist in the target and differ from the snapshot; kept");
+		expect(kept.stdout).toContain("1 file exists in the target and differs from the snapshot; kept");
 		expect(kept.stdout).toContain("\n  data/d1/small-3.txt\n");
 		const json = JSON.parse(holdfast(dir, ["restore", "latest", "--target", target, "--json"]).stdout);
 		expect(json).toMatchObject({ skippedExisting: ["data/d1/small-3.txt"], conflicts: [], partial: true, unchanged: 11 });

@@ -8,14 +8,16 @@ export function printRestoreSkips(summary: RestoreSummary, skipExisting: boolean
 	const kept = summary.skippedExisting;
 	if (kept.length > 0) {
 		const advice = skipExisting ? "" : " (--overwrite replaces them; --skip-existing keeps them and exits 0)";
-		printLine(`${kept.length} files exist in the target and differ from the snapshot; kept${advice}:`);
+		const what =
+			kept.length === 1 ? "1 file exists in the target and differs" : `${kept.length} files exist in the target and differ`;
+		printLine(`${what} from the snapshot; kept${advice}:`);
 		printPaths(kept);
 	}
-	if (summary.conflicts.length > 0) {
-		printLine(
-			`${summary.conflicts.length} paths are a folder on one side and not on the other; skipped (--overwrite replaces them):`,
-		);
-		printPaths(summary.conflicts);
+	const clashes = summary.conflicts;
+	if (clashes.length > 0) {
+		const what = clashes.length === 1 ? "1 path is" : `${clashes.length} paths are`;
+		printLine(`${what} a folder on one side and not on the other; skipped (--overwrite replaces them):`);
+		printPaths(clashes);
 	}
 }
 
