@@ -239,8 +239,8 @@ export class Repository {
 
 	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
 	async loadIndex(): Promise<void> {
-		this.index = new MasterIndex();
-		this.#headerRecovery = undefined;
+		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
+		const index = new MasterIndex();
 		const keys = await listKeys(this.destination, KEY_PREFIX.index);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
@@ -258,9 +258,11 @@ export class Repository {
 		// Merge oldest first so tombstones from grooming apply after what they remove.
 		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as IndexFile }] : []));
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
-		for (const { key, file } of ordered) this.index.add(key, file);
+		for (const { key, file } of ordered) index.add(key, file);
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
-		for (const key of this.#metadata) if (!this.index.locks.has(key)) this.index.noteLock(key, "compliance", new Date(0));
+		for (const key of this.#metadata) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
+		this.index = index;
+		this.#headerRecovery = undefined;
 		this.#unreadableIndexes = [...failures.keys()].sort();
 		this.#uncoveredIndexes = uncoveredIndexes(
 			this.#unreadableIndexes,
