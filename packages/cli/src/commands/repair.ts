@@ -26,7 +26,8 @@ export function registerRepairCommands(cli: Argv<GlobalOptions>, { withSession, 
 				(args) =>
 					withSession(args as Args, async ({ engine }) => {
 						const result = await engine.repairIndex(args.set as string | undefined, { dryRun: Boolean(args.dryRun) });
-						if (result.unreadablePacks.length > 0) setExit(EXIT.failed);
+						// Finished, but packs were passed over: like a backup that skipped files.
+						if (result.unreadablePacks.length > 0) setExit(EXIT.partial);
 						if (args.json) {
 							return printJson({
 								packsScanned: result.packsScanned,

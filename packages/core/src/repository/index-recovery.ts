@@ -102,7 +102,8 @@ async function readHeaderOfVersion(
 	const trailer = Buffer.from(await destination.get(key, { versionId, range: { offset: size - 4, length: 4 } }));
 	if (trailer.length !== 4) throw new HoldfastError("CORRUPT", `${key}: short read of the pack trailer`);
 	const headerLength = trailer.readUInt32LE(0);
-	if (headerLength + 4 > size) throw new HoldfastError("CORRUPT", `${key}: pack header length out of range`);
+	// A sealed header is at least its nonce and tag (28 bytes).
+	if (headerLength < 28 || headerLength + 4 > size) throw new HoldfastError("CORRUPT", `${key}: pack header length out of range`);
 	const header = Buffer.from(
 		await destination.get(key, { versionId, range: { offset: size - 4 - headerLength, length: headerLength } }),
 	);
