@@ -9,6 +9,8 @@ import {
 	type SnapshotRef,
 } from "@holdfast/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { recoverFromPackHeaders } from "../packages/core/src/repository/index-recovery.js";
+import { s3, TEST_ENV, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
 import { holdfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
 import { type Described, describeTree, pseudoRandom } from "./support/trees.js";
@@ -203,6 +205,89 @@ describe("a damaged index object", () => {
 		expect(report.errors).toEqual([intactLine]);
 		const open = await harness.engine.open();
 		expect(open.repository.index.blobs.get(blobId)?.packKey).toBe(packKey);
+	});
+});
+
+describe("packs whose header is damaged as well", () => {
+	it("are named, their blobs stay unknown, and everything else is recovered", async () => {
+		harness = await createHarness({ sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
+		const snapshots = await threeSnapshots(harness);
+		const damaged = await biggestIndex(harness);
+		const lost = damaged.packs[0] as string;
+		const dir = join(harness.dir, "repo", "objects", `${lost}.versions`);
+		const file = join(dir, (await readdir(dir)).find((f) => f.endsWith(".data")) as string);
+		const bytes = await readFile(file);
+		// Inside the sealed header, just before the 4-byte trailer.
+		bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0x01;
+		await writeFile(file, bytes);
+		await damageEveryVersion(harness, damaged.key);
+		await harness.reopen({ freshCatalog: true });
+
+		const report = await harness.engine.check(undefined, { readDataPercent: 0 });
+		expect(report.indexRecovery).toMatchObject({
+			packsScanned: damaged.packs.length,
+			packsRecovered: damaged.packs.length - 1,
+			unreadablePacks: [lost],
+		});
+		expect(report.errors.length).toBeGreaterThan(0);
+		expect(report.errors.every((e) => /is in no pack/.test(e))).toBe(true);
+		await expect(harness.engine.restore(snapshots[0]?.id as string, { target: join(harness.dir, "r") })).rejects.toThrow(
+			/is in no pack of the index/,
+		);
+
+		const repaired = await harness.engine.repairIndex();
+		expect(repaired).toMatchObject({ packsRecovered: damaged.packs.length - 1, unreadablePacks: [lost] });
+		expect(repaired.written).toMatch(/^index\//);
+	});
+});
+
+describe.skipIf(!s3)("pack headers on the real S3 server", () => {
+	it("rebuild the index entries exactly, with the store's locks, passing over a forged latest version", async () => {
+		const bucket = uniqueBucket("headers");
+		harness = await createHarness({
+			plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2"],
+			env: TEST_ENV(),
+			start: new Date().toISOString(),
+			sets: (dir) => ({
+				main: setConfig(dir, {
+					destination: {
+						type: "s3",
+						endpoint: s3?.endpoint as string,
+						bucket,
+					},
+					retention: { days: 1, mode: "compliance" },
+					packSizeMiB: 1,
+				}),
+			}),
+		} as Parameters<typeof createHarness>[0]);
+		await writeFile(join(harness.dir, "src/a.bin"), pseudoRandom(1_500_000, 7));
+		await writeFile(join(harness.dir, "src/b.txt"), "b\n");
+		await harness.engine.init();
+		await harness.engine.backup();
+		const { repository, destination } = await harness.engine.open();
+		const packs = [...repository.index.packs.keys()].sort();
+		expect(packs.length).toBeGreaterThanOrEqual(2);
+		// What an attacker with the backup's keys can do to a pack: a new latest version of garbage.
+		await destination.put(packs[0] as string, Buffer.from("encrypted by ransomware"));
+
+		const found = await recoverFromPackHeaders(destination, repository.keys, () => false);
+		expect(found.unreadable).toEqual([]);
+		expect(found.packs.map((p) => p.key)).toEqual(packs);
+		for (const pack of found.packs) {
+			expect(pack.version).toBe(repository.index.versions.get(pack.key));
+			expect(pack.until).toBe(repository.index.lockUntil(pack.key)?.toISOString());
+			const indexed = [...repository.index.blobs].filter(([, l]) => l.packKey === pack.key);
+			expect(pack.blobs.map((b) => b[1]).sort()).toEqual(indexed.map(([id]) => id).sort());
+			for (const [type, id, offset, length, rawLength] of pack.blobs) {
+				expect(repository.index.blobs.get(id)).toEqual({
+					type: type === 1 ? "tree" : "data",
+					packKey: pack.key,
+					offset,
+					length,
+					rawLength,
+				});
+			}
+		}
 	});
 });
 
