@@ -145,7 +145,7 @@ export async function checkRepository(
 						unreadableIndexes: [...repository.unreadableIndexes],
 						packsScanned: recovery.scanned,
 						packsRecovered: recovery.packs.length,
-						blobsRecovered: recovery.packs.reduce((sum, pack) => sum + pack.blobs.length, 0),
+						blobsRecovered: recovery.blobs,
 						unreadablePacks: recovery.unreadable,
 					},
 				}

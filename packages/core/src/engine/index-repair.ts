@@ -34,7 +34,7 @@ export async function repairIndex(repository: Repository, lock: ObjectLock, dryR
 	return {
 		packsScanned: found.scanned,
 		packsRecovered: found.packs.length,
-		blobsRecovered: found.packs.reduce((sum, pack) => sum + pack.blobs.length, 0),
+		blobsRecovered: found.blobs,
 		unreadablePacks: found.unreadable,
 		rebuiltIndexes,
 		written,

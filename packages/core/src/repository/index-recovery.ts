@@ -14,6 +14,15 @@ export interface PackHeaderRecovery {
 	readonly packs: IndexPack[];
 	/** Packs whose header verifies under no version: their blobs stay unknown. */
 	readonly unreadable: string[];
+	/** Blobs in the recovered packs. */
+	readonly blobs: number;
+}
+
+/** The one warning line a fallback gives (empty when it found nothing to say). */
+export function describeRecovery(found: PackHeaderRecovery): string {
+	if (found.packs.length === 0 && found.unreadable.length === 0) return "";
+	const unreadable = found.unreadable.length > 0 ? `; ${found.unreadable.length} pack(s) have no readable header` : "";
+	return `${found.packs.length} pack(s) that no readable index object lists were recovered from their headers (${found.blobs} blobs)${unreadable}; run "holdfast repair index" to record them`;
 }
 
 /**
@@ -54,7 +63,8 @@ export async function recoverFromPackHeaders(
 		),
 	);
 	packs.sort((a, b) => a.key.localeCompare(b.key));
-	return { scanned: versionsByKey.size, packs, unreadable: unreadable.sort() };
+	const blobs = packs.reduce((sum, pack) => sum + pack.blobs.length, 0);
+	return { scanned: versionsByKey.size, packs, unreadable: unreadable.sort(), blobs };
 }
 
 /** The first version whose header verifies, as an index entry; undefined when none does. */

@@ -13,7 +13,7 @@ import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
 import { type BlobType, CHUNKER_DEFAULTS, FORMAT_VERSION, hashOfKey, KEY_PREFIX, packKey } from "./format.js";
 import { type BlobLocation, type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
-import { type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
+import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
 import { ObjectReader } from "./object-reader.js";
 import { PackBuilder, readPackHeader } from "./pack.js";
 import type { Snapshot, SnapshotRef } from "./snapshot.js";
@@ -310,11 +310,8 @@ export class Repository {
 			(key) => index.packs.has(key) || index.deleted.has(key),
 		).then((found) => {
 			for (const pack of found.packs) index.addPack(pack, undefined);
-			const blobs = found.packs.reduce((sum, pack) => sum + pack.blobs.length, 0);
-			const unreadable = found.unreadable.length > 0 ? `; ${found.unreadable.length} pack(s) have no readable header` : "";
-			const line = `${found.packs.length} pack(s) that no readable index object lists were recovered from their headers (${blobs} blobs)${unreadable}; run "holdfast repair index" to record them`;
-			if (found.packs.length > 0 || found.unreadable.length > 0) this.options.logger.warn(line);
-			else this.options.logger.debug(line);
+			const line = describeRecovery(found);
+			if (line) this.options.logger.warn(line);
 			return found;
 		});
 		this.#headerRecovery = running;
