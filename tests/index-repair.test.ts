@@ -322,6 +322,12 @@ sets:
 		}
 		await rm(join(dir, ".holdfast"), { recursive: true, force: true });
 
+		const check = holdfast(dir, ["check", "--read-data"]);
+		expect(check.stdout).toMatch(
+			/^note: \d+ index object\(s\) verify under no version; \d+ pack\(s\) .* recovered from their headers/m,
+		);
+		expect(check.stdout).not.toContain("error:");
+
 		const dry = holdfast(dir, ["repair", "index", "--dry-run", "--json"]);
 		expect(dry.code).toBe(0);
 		const planned = JSON.parse(dry.stdout);
