@@ -20,6 +20,7 @@ import {
 } from "@holdfast/core";
 import ignore from "ignore";
 import type { Argv } from "yargs";
+import { printIndexRecovery, registerRepairCommands } from "./commands/repair.js";
 import { runDaemon } from "./daemon.js";
 import { EXIT } from "./exit-codes.js";
 import { day, printJson, printLine, printTable } from "./output.js";
@@ -409,6 +410,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				if (args.json) printJson(report);
 				else {
 					for (const error of report.errors) printLine(`error: ${error}`);
+					printIndexRecovery(report);
 					const i = report.immutability;
 					printLine(
 						`immutability: ${i.covered}/${i.snapshots} snapshots in their window fully locked (${i.lockedObjects}/${i.objects} object checks)`,
@@ -422,6 +424,8 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				if (!report.ok) setExit(EXIT.failed);
 			}),
 	);
+
+	registerRepairCommands(cli, { withSession, setExit });
 
 	cli.command(
 		"status [set]",

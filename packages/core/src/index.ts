@@ -18,11 +18,12 @@ export { type SchemaProblem, validateSchema } from "./config/schema-validator.js
 export { readSecret } from "./config/secrets.js";
 export * from "./destination/destination.js";
 export type { BackupResult } from "./engine/backup.js";
-export type { CheckReport, ImmutabilityGap } from "./engine/check.js";
+export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
 export { Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export { emptyGroomPlan, type GroomCandidate, type GroomPlan, type HeldObject } from "./engine/groom-types.js";
+export type { IndexRepairResult } from "./engine/index-repair.js";
 export { applyLockPlan } from "./engine/lock-step.js";
 export type { RestoreSummary } from "./engine/restore.js";
 export type * from "./engine/run-types.js";

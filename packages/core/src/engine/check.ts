@@ -25,6 +25,16 @@ export interface CheckReport {
 	errors: string[];
 	immutability: { snapshots: number; covered: number; objects: number; lockedObjects: number; gaps: ImmutabilityGap[] };
 	packsRead: number;
+	/** Present when an index object verified under no version or a blob was missing, and packs were listed from their own headers. */
+	indexRecovery?: IndexRecoveryReport;
+}
+
+export interface IndexRecoveryReport {
+	unreadableIndexes: string[];
+	packsScanned: number;
+	packsRecovered: number;
+	blobsRecovered: number;
+	unreadablePacks: string[];
 }
 
 /**
@@ -56,6 +66,8 @@ export async function checkRepository(
 		}
 	}
 
+	// Whatever the index load or the walk above rebuilt from pack headers is checked like the rest.
+	const recovery = await repository.headerRecovery?.catch(() => undefined);
 	let packsRead = 0;
 	if (options.readDataPercent > 0) {
 		const packs = [...repository.index.packs.keys()].sort();
@@ -127,6 +139,17 @@ export async function checkRepository(
 		errors,
 		immutability: { snapshots: inWindow, covered, objects: objectsChecked, lockedObjects, gaps },
 		packsRead,
+		...(recovery
+			? {
+					indexRecovery: {
+						unreadableIndexes: [...repository.unreadableIndexes],
+						packsScanned: recovery.scanned,
+						packsRecovered: recovery.packs.length,
+						blobsRecovered: recovery.blobs,
+						unreadablePacks: recovery.unreadable,
+					},
+				}
+			: {}),
 	};
 }
 

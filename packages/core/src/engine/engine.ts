@@ -14,6 +14,7 @@ import { type BackupResult, runBackup } from "./backup.js";
 import { type CheckReport, checkRepository } from "./check.js";
 import { executeGroom, type GroomResult } from "./groom-step.js";
 import { emptyGroomPlan } from "./groom-types.js";
+import { type IndexRepairResult, repairIndex } from "./index-repair.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
 import type { RunContext, RunKind, RunPlan } from "./run-types.js";
 import { pickSnapshot } from "./snapshot-objects.js";
@@ -314,6 +315,14 @@ export class Engine {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
 			return executeGroom(context, plan, this.hooks);
 		});
+	}
+
+	/** `repair index`: relists packs no readable index object lists, from their headers, in a new index object. */
+	async repairIndex(setName?: string, options: { dryRun?: boolean } = {}): Promise<IndexRepairResult> {
+		const open = await this.open(setName);
+		const context = this.context("repair", open, options.dryRun ?? false);
+		const lock = this.defaultLock(open.name, open.set, open.destination, context.startedAt);
+		return this.run(context, () => repairIndex(open.repository, lock, context.dryRun));
 	}
 
 	async close(): Promise<void> {

@@ -4,7 +4,7 @@ import type { Logger } from "../host/logger.js";
 import type { Repository } from "../repository/repository.js";
 import type { SourceEntry } from "../source/source.js";
 
-export type RunKind = "backup" | "restore" | "check" | "groom" | "plan" | "init";
+export type RunKind = "backup" | "restore" | "check" | "groom" | "plan" | "init" | "repair";
 
 /** What every hook of one run sees: the set, the time the run started, and where it writes. */
 export interface RunContext {

@@ -32,7 +32,7 @@ export async function collectSnapshotObjects(
 			return;
 		}
 		const local = new Set<string>([treeId]);
-		if (!repository.index.blobs.has(treeId)) {
+		if (!(await repository.locateBlob(treeId))) {
 			missing.push(treeId);
 			seenTrees.set(treeId, local);
 			return;
@@ -51,7 +51,7 @@ export async function collectSnapshotObjects(
 	await visit(ref.snapshot.tree);
 	const packs = new Set<string>();
 	for (const id of blobs) {
-		const location = repository.index.blobs.get(id);
+		const location = repository.index.blobs.get(id) ?? (await repository.locateBlob(id));
 		if (location) packs.add(location.packKey);
 		else if (!missing.includes(id)) missing.push(id);
 	}

@@ -18,6 +18,8 @@ export interface IndexFile {
 	deleted?: string[];
 	/** Snapshots that left the set but could not yet be deleted (still locked). */
 	forgotten?: string[];
+	/** Index objects no version verified when this one was written (`repair index`): their packs are relisted here. */
+	rebuilt?: string[];
 }
 
 export interface IndexPack {

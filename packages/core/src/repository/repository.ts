@@ -12,7 +12,8 @@ import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
 import { type BlobType, CHUNKER_DEFAULTS, FORMAT_VERSION, hashOfKey, KEY_PREFIX, packKey } from "./format.js";
-import { type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
+import { type BlobLocation, type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
+import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
 import { ObjectReader } from "./object-reader.js";
 import { PackBuilder, readPackHeader } from "./pack.js";
 import type { Snapshot, SnapshotRef } from "./snapshot.js";
@@ -238,15 +239,17 @@ export class Repository {
 
 	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
 	async loadIndex(): Promise<void> {
-		this.index = new MasterIndex();
+		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
+		const index = new MasterIndex();
 		const keys = await listKeys(this.destination, KEY_PREFIX.index);
 		const limit = pLimit(8);
+		const failures = new Map<string, string>();
 		const files = await Promise.all(
 			keys.map((key) =>
 				limit(() =>
 					this.#readIndexFile(key).catch((error: unknown) => {
-						// Garbage under a name of its own (an attacker can add objects): not ours, skipped.
-						this.options.logger.warn(`${key}: ${(error as Error).message}`);
+						const message = (error as Error).message;
+						failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
 						return undefined;
 					}),
 				),
@@ -255,9 +258,77 @@ export class Repository {
 		// Merge oldest first so tombstones from grooming apply after what they remove.
 		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as IndexFile }] : []));
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
-		for (const { key, file } of ordered) this.index.add(key, file);
+		for (const { key, file } of ordered) index.add(key, file);
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
-		for (const key of this.#metadata) if (!this.index.locks.has(key)) this.index.noteLock(key, "compliance", new Date(0));
+		for (const key of this.#metadata) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
+		this.index = index;
+		this.#headerRecovery = undefined;
+		this.#unreadableIndexes = [...failures.keys()].sort();
+		this.#uncoveredIndexes = uncoveredIndexes(
+			this.#unreadableIndexes,
+			ordered.map((o) => o.file),
+		);
+		for (const [key, message] of failures) {
+			// Garbage or damage under an index name: skipped; once `repair index` relisted its packs, only a debug line.
+			if (this.#uncoveredIndexes.includes(key)) this.options.logger.warn(message);
+			else this.options.logger.debug(`${message} (its packs are relisted by a rebuilt index object)`);
+		}
+		if (this.#uncoveredIndexes.length > 0) await this.recoverUnlistedPacks().catch(() => undefined);
+	}
+
+	/** Index objects that verified under no version at the last load. */
+	#unreadableIndexes: string[] = [];
+	/** Those of them no readable index object says it rebuilt: packs only they listed are unknown. */
+	#uncoveredIndexes: string[] = [];
+	/** The pack-header fallback of the current index load: run at most once, and only when needed. */
+	#headerRecovery: Promise<PackHeaderRecovery> | undefined;
+
+	get unreadableIndexes(): readonly string[] {
+		return this.#unreadableIndexes;
+	}
+
+	get uncoveredIndexes(): readonly string[] {
+		return this.#uncoveredIndexes;
+	}
+
+	/** The pack-header fallback's result when it ran for the current index load. */
+	get headerRecovery(): Promise<PackHeaderRecovery> | undefined {
+		return this.#headerRecovery;
+	}
+
+	/**
+	 * Adds to the index every pack in `data/` that no readable index object lists, rebuilt from
+	 * the pack's own header. Lists `data/` (billed), so it runs only when an index object is
+	 * unreadable or a blob is missing, once per index load.
+	 */
+	recoverUnlistedPacks(): Promise<PackHeaderRecovery> {
+		if (this.#headerRecovery) return this.#headerRecovery;
+		const index = this.index;
+		const running = recoverFromPackHeaders(
+			this.destination,
+			this.keys,
+			(key) => index.packs.has(key) || index.deleted.has(key),
+		).then((found) => {
+			for (const pack of found.packs) index.addPack(pack, undefined);
+			const line = describeRecovery(found);
+			if (line) this.options.logger.warn(line);
+			return found;
+		});
+		this.#headerRecovery = running;
+		// A failed listing (the network) may be retried by the next caller.
+		running.catch((error: unknown) => {
+			if (this.#headerRecovery === running) this.#headerRecovery = undefined;
+			this.options.logger.warn(`recovering packs from their headers failed: ${(error as Error).message}`);
+		});
+		return running;
+	}
+
+	/** Where a blob is: the index, else (once per load) the headers of packs no readable index object lists. */
+	async locateBlob(id: string): Promise<BlobLocation | undefined> {
+		const known = this.index.blobs.get(id);
+		if (known) return known;
+		await this.recoverUnlistedPacks().catch(() => undefined);
+		return this.index.blobs.get(id);
 	}
 
 	async #readIndexFile(key: string): Promise<IndexFile> {
@@ -333,7 +404,10 @@ export class Repository {
 	}
 
 	/** Writes an index object for packs not yet indexed plus the given lock records. */
-	async writeIndex(locks: IndexLock[], extra: { deleted?: string[]; forgotten?: string[] } = {}): Promise<string | undefined> {
+	async writeIndex(
+		locks: IndexLock[],
+		extra: { deleted?: string[]; forgotten?: string[]; rebuilt?: string[] } = {},
+	): Promise<string | undefined> {
 		const packs = this.#unindexed;
 		this.#unindexed = [];
 		const recorded = this.#unrecorded.map((key): IndexLock => {
@@ -348,7 +422,7 @@ export class Repository {
 		});
 		this.#unrecorded = [];
 		locks = [...recorded, ...locks];
-		if (packs.length === 0 && locks.length === 0 && !extra.deleted && !extra.forgotten) return undefined;
+		if (packs.length === 0 && locks.length === 0 && !extra.deleted && !extra.forgotten && !extra.rebuilt) return undefined;
 		const lock = this.#requireLock();
 		const file: IndexFile = {
 			v: 1,
@@ -358,6 +432,7 @@ export class Repository {
 			self: { mode: lock.mode, until: lock.until.toISOString() },
 			...(extra.deleted ? { deleted: extra.deleted } : {}),
 			...(extra.forgotten ? { forgotten: extra.forgotten } : {}),
+			...(extra.rebuilt ? { rebuilt: extra.rebuilt } : {}),
 		};
 		const sealed = await this.#sealJson(file);
 		const key = `${KEY_PREFIX.index}${sha256Hex(sealed)}`;
@@ -378,6 +453,12 @@ export class Repository {
 		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
 		await this.options.catalog?.set(`index:${this.id}:${key}`, file);
 		return key;
+	}
+
+	/** Writes an index object listing packs rebuilt from their headers, naming the unreadable index objects it stands for. */
+	async writeRebuiltIndex(packs: readonly IndexPack[], rebuilt: readonly string[]): Promise<string | undefined> {
+		this.#unindexed.push(...packs);
+		return this.writeIndex([], rebuilt.length > 0 ? { rebuilt: [...rebuilt] } : {});
 	}
 
 	async saveTree(tree: Tree, minLock?: Date): Promise<{ id: string; added: boolean }> {
@@ -481,7 +562,7 @@ export class Repository {
 
 	/** Reads, decrypts, decompresses and verifies one blob. */
 	async loadBlob(id: string, options: { wholePack?: boolean } = {}): Promise<Buffer> {
-		const location = this.index.blobs.get(id);
+		const location = this.index.blobs.get(id) ?? (await this.locateBlob(id));
 		if (!location) throw new HoldfastError("NOT_FOUND", `blob ${id.slice(0, 16)} is in no pack of the index`);
 		const what = `blob ${id.slice(0, 16)} in ${location.packKey}`;
 		const verify = (sealed: Buffer) => this.decodeBlob(sealed, id, what);

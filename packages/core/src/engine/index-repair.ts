@@ -1,0 +1,45 @@
+import type { ObjectLock } from "../destination/destination.js";
+import type { Repository } from "../repository/repository.js";
+
+export interface IndexRepairResult {
+	/** Packs in `data/` that no readable index object lists. */
+	readonly packsScanned: number;
+	readonly packsRecovered: number;
+	readonly blobsRecovered: number;
+	/** Packs whose header verifies under no version: nothing could be rebuilt from them. */
+	readonly unreadablePacks: string[];
+	/** Index objects that verify under no version and that the new index object stands for. */
+	readonly rebuiltIndexes: string[];
+	/** The index object written (or, with `dryRun`, that would be written: undefined until then). */
+	readonly written: string | undefined;
+	readonly wouldWrite: boolean;
+	readonly lockUntil: string;
+	readonly dryRun: boolean;
+}
+
+/**
+ * `holdfast repair index`: rebuilds the index entries of every pack no readable index object
+ * lists from the pack's header, and writes them in one new index object locked like a backup's,
+ * so later runs need no fallback.
+ */
+export async function repairIndex(repository: Repository, lock: ObjectLock, dryRun: boolean): Promise<IndexRepairResult> {
+	const found = await repository.recoverUnlistedPacks();
+	const rebuiltIndexes = [...repository.uncoveredIndexes];
+	const wouldWrite = found.packs.length > 0 || rebuiltIndexes.length > 0;
+	let written: string | undefined;
+	if (wouldWrite && !dryRun) {
+		repository.beginRun(lock);
+		written = await repository.writeRebuiltIndex(found.packs, rebuiltIndexes);
+	}
+	return {
+		packsScanned: found.scanned,
+		packsRecovered: found.packs.length,
+		blobsRecovered: found.blobs,
+		unreadablePacks: found.unreadable,
+		rebuiltIndexes,
+		written,
+		wouldWrite,
+		lockUntil: lock.until.toISOString(),
+		dryRun,
+	};
+}
