@@ -37,6 +37,8 @@ export interface Harness {
 	catalog: Catalog;
 	/** Drops the catalog and starts over with a new one (a machine that lost its cache). */
 	reopen(options?: { freshCatalog?: boolean; password?: string }): Promise<void>;
+	/** Replaces the config's sets and reopens (a user who edited holdfast.yaml between runs). */
+	reconfigure(sets: Record<string, SetConfig>): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -109,6 +111,10 @@ export async function createHarness(
 		if (o.freshCatalog) catalogPath = join(dir, `catalog-${Date.now()}.sqlite`);
 		if (o.password) password = o.password;
 		await open();
+	};
+	harness.reconfigure = async (sets) => {
+		config.sets = sets;
+		await harness.reopen();
 	};
 	harness.close = async () => {
 		await harness.engine.close();

@@ -419,6 +419,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						printLine(
 							`  gap: ${gap.key} locked until ${day(gap.lockedUntil ?? undefined)}, needed until ${day(gap.needed)} (snapshot ${gap.snapshot.slice(0, 12)})`,
 						);
+					if (i.renewals.length > 0) {
+						const by = i.renewals.map((r) => r.renewedBy).sort()[0];
+						printLine(
+							`  ${i.renewals.length} lock(s) end inside their window but after the next run, which renews them (by ${day(by)}): planned, not gaps`,
+						);
+					}
 					printLine(report.ok ? "no errors found" : "check found problems");
 				}
 				if (!report.ok) setExit(EXIT.failed);

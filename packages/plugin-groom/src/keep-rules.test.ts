@@ -71,6 +71,13 @@ describe("keep rules", () => {
 		]);
 	});
 
+	it("never lets the newest snapshot of a set go, even when its window has closed", () => {
+		const refs = daily(10, 1);
+		const decisions = decideKeep(refs, { match: "retention" }, new Date(now.getTime() + 5 * DAY));
+		expect(decisions.filter((d) => d.keep).map((d) => `${d.ref.id}:${d.keep}`)).toEqual(["s009:newest of its set"]);
+		expect(decisions.filter((d) => !d.keep)).toHaveLength(9);
+	});
+
 	it("keep by tag", () => {
 		const refs = daily(30, 1, (i) => (i === 3 ? ["before-migration"] : []));
 		expect(kept(refs, { match: "retention", keepTags: ["before-migration"] })).toContain("s003:keep-tag");

@@ -44,6 +44,10 @@ export function decideKeep(refs: readonly SnapshotRef[], config: GroomConfig, no
 	for (const ref of newestFirst) {
 		if (ref.snapshot.tags.some((t) => config.keepTags?.includes(t))) hold(ref, "keep-tag");
 	}
+	// A set never loses its last backup to grooming: a schedule with gaps longer than the
+	// retention would otherwise leave nothing to restore while its data is still stored.
+	const newest = newestFirst[0];
+	if (newest) hold(newest, "newest of its set");
 	return newestFirst.map((ref) => {
 		const reason = reasons.get(ref.id);
 		return reason ? { ref, keep: reason } : { ref };

@@ -1,8 +1,16 @@
 import { ContainerModule, definePlugin, type RunContext, type RunPlan, STAGE, TOKENS } from "@holdfast/core";
 import { forecaster } from "./forecast.js";
-import { planLocks, planRun } from "./retention-planner.js";
+import { planProtection, planRun } from "./retention-planner.js";
 
-export { PLANNER_DEFAULTS, planLocks, plannerConfig, planRun } from "./retention-planner.js";
+export {
+	defaultMarginMs,
+	defaultSlackDays,
+	PLANNER_DEFAULTS,
+	plannerConfig,
+	planProtection,
+	planRun,
+	scheduleWarnings,
+} from "./retention-planner.js";
 export { type Schedule, scheduleOf } from "./schedule.js";
 
 export default definePlugin({
@@ -22,7 +30,7 @@ export default definePlugin({
 		});
 		context.hooks.lock.tap({ name: context.name, stage: STAGE.RETENTION }, (lockPlan, run) => {
 			const plan = plans.get(run);
-			return plan ? planLocks(lockPlan, plan, run) : lockPlan;
+			return plan ? planProtection(lockPlan, plan, run) : lockPlan;
 		});
 	},
 });

@@ -45,7 +45,17 @@ export const setSchema: JsonSchema = {
 			properties: {
 				strategy: { enum: ["auto", "extend", "reinclude"], default: "auto" },
 				missedRuns: { type: "integer", minimum: 0, maximum: 100, default: 0 },
-				slackDays: { type: "integer", minimum: 0, maximum: 3650, default: 14 },
+				slackDays: {
+					type: "number",
+					minimum: 0,
+					maximum: 3650,
+					description: "extra days each extension or new lock reaches past the need (default: retention / 6, at most 14)",
+				},
+				margin: {
+					...duration,
+					description:
+						"how long past the next run a copy's lock must reach: the run's duration and clock skew (default: a tenth of the interval, 1 h to 1 d)",
+				},
 			},
 		},
 		groom: {

@@ -16,7 +16,10 @@ export type ScheduleConfig = { every: string } | { cron: string; tz?: string };
 export interface PlannerConfig {
 	strategy: "auto" | "extend" | "reinclude";
 	missedRuns: number;
-	slackDays: number;
+	/** Default: retention / 6, at most 14. */
+	slackDays?: number;
+	/** A duration (`6h`); default: a tenth of the schedule's interval, between 1 h and 1 d. */
+	margin?: string;
 }
 
 export interface GroomConfig {

@@ -10,8 +10,9 @@ import { displayPath, type Source, type SourceEntry } from "../source/source.js"
 import { type FileState, fileState, fileStateKey, readFileState, sameFile } from "./file-state.js";
 import type { GroomResult } from "./groom-step.js";
 import { applyLockPlan } from "./lock-step.js";
+import { protectionNeeds } from "./protection-needs.js";
+import { applyRenewals } from "./renewal-step.js";
 import type { BackupSummary, EntryChange, LockExtension, RunContext, RunPlan, RunWarning } from "./run-types.js";
-import { metadataFor } from "./snapshot-objects.js";
 
 export interface BackupResult {
 	/** Absent for a dry run. */
@@ -44,6 +45,8 @@ export interface BackupDeps {
 	readonly plan: RunPlan;
 	/** Needed to write a fresh key file when the old ones' locks run short. */
 	readonly password: string;
+	/** Every snapshot in the repository: those still in their window are kept protected by this run. */
+	readonly snapshots: readonly SnapshotRef[];
 	/** Files processed at once (chunks of each are pipelined too). */
 	readonly fileConcurrency?: number;
 }
@@ -55,8 +58,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const summary: BackupSummary = {
 		files: { new: 0, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 },
 		dirs: 0,
-		bytes: { read: 0, uploaded: 0, added: 0 },
-		objects: { uploaded: 0, extended: 0 },
+		bytes: { read: 0, uploaded: 0, added: 0, renewed: 0 },
+		objects: { uploaded: 0, extended: 0, renewedBlobs: 0 },
 		blobs: { new: 0, reused: 0 },
 	};
 	const warnings: RunWarning[] = [];
@@ -78,19 +81,13 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		stateWrites = [];
 		if (batch.length > 0) await catalog.setMany(batch.map(([key, value]) => ({ key, value })));
 	};
-	const reusedPacks = new Set<string>();
+	/** Blobs the new snapshot takes from earlier runs: the lock step keeps them protected for its window. */
+	const reused = new Set<string>();
 	const dryRun = context.dryRun;
 	const noteReused = (ids: readonly string[]) => {
-		for (const id of ids) {
-			const packKey = repository.index.blobs.get(id)?.packKey;
-			if (packKey) reusedPacks.add(packKey);
-		}
+		for (const id of ids) reused.add(id);
 	};
-	if (!dryRun) {
-		repository.beginRun(plan.lock);
-		// Where locks cannot be extended, config and key file are re-included like files.
-		if (reuseMinLock) await repository.renewMetadata(deps.password, reuseMinLock);
-	}
+	if (!dryRun) repository.beginRun(plan.lock);
 
 	const top: Frame = { path: null, node: undefined, nodes: [], pending: [] };
 	const stack: Frame[] = [top];
@@ -239,29 +236,33 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		while (stack.length > 1) await closeFrame();
 	}
 	await files.drain();
-	const needed = () => {
-		const keys = new Set<string>(reusedPacks);
-		for (const pack of reusedPacks) {
-			const indexKey = repository.index.packs.get(pack)?.indexKey;
-			if (indexKey) keys.add(indexKey);
-		}
-		for (const key of metadataFor(repository)) keys.add(key);
-		return [...keys];
-	};
+	let root: { id: string; added: boolean } | undefined;
+	if (!dryRun) {
+		root = await repository.saveTree({ nodes: top.nodes }, reuseMinLock);
+		if (!root.added) noteReused([root.id]);
+	}
+	const needs = await protectionNeeds(repository, deps.snapshots, context.startedAt, {
+		blobs: reused,
+		protectUntil: plan.protectUntil,
+	});
+	const lockPlan = await hooks.lock.promise({ extensions: [], renewals: [], relist: [], renewMetadata: false, needs }, context);
+	const renewed = await applyRenewals(repository, lockPlan.renewals, context);
+	summary.bytes.renewed = renewed.bytes;
+	summary.objects.renewedBlobs = renewed.blobs;
+	for (const id of renewed.unreadable)
+		warn({ path: `blob ${id.slice(0, 16)}`, reason: "unreadable; an earlier snapshot that needs it is damaged" });
 	if (dryRun) {
-		const lockPlan = await hooks.lock.promise({ extensions: [], needed: needed() }, context);
 		const wanted = await applyLockPlan(repository, lockPlan, context);
 		summary.objects.extended = wanted.length;
 		return { summary, plan, warnings, partial: summary.files.skipped > 0, extensions: wanted };
 	}
-	const root = await repository.saveTree({ nodes: top.nodes }, reuseMinLock);
-	if (!root.added) noteReused([root.id]);
+	if (lockPlan.renewMetadata) await repository.writeMetadataCopies(deps.password);
+	repository.relistPacks(lockPlan.relist);
 	await repository.flushPacks();
 
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	await hooks.upload.promise(summary, context);
 
-	const lockPlan = await hooks.lock.promise({ extensions: [], needed: needed() }, context);
 	const applied = await applyLockPlan(repository, lockPlan, context);
 	summary.objects.extended = applied.length;
 	await repository.writeIndex(
@@ -280,7 +281,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		host: hostname(),
 		time: context.startedAt.toISOString(),
 		paths,
-		tree: root.id,
+		tree: (root as { id: string }).id,
 		tags: context.set.tags ?? [],
 		retention: { days: context.set.retention.days, mode: context.set.retention.mode },
 		protectUntil: plan.protectUntil.toISOString(),

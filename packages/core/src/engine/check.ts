@@ -10,6 +10,11 @@ export interface CheckOptions {
 	/** Share of packs (0–100) to download and verify; 0 checks structure only. */
 	readonly readDataPercent: number;
 	readonly now: Date;
+	/**
+	 * When the next run of a snapshot's set will have renewed protection (its plan's horizon):
+	 * a lock that outlasts it is a renewal the planner has in hand, not a gap.
+	 */
+	readonly renewedBy?: (ref: SnapshotRef) => Date | undefined;
 	readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -20,10 +25,24 @@ export interface ImmutabilityGap {
 	readonly needed: string;
 }
 
+/** A lock that ends inside its snapshot's window but after the next run, which renews it. */
+export interface PlannedRenewal extends ImmutabilityGap {
+	readonly renewedBy: string;
+}
+
 export interface CheckReport {
 	ok: boolean;
 	errors: string[];
-	immutability: { snapshots: number; covered: number; objects: number; lockedObjects: number; gaps: ImmutabilityGap[] };
+	immutability: {
+		snapshots: number;
+		covered: number;
+		objects: number;
+		lockedObjects: number;
+		/** Locks that end before their snapshot's window does and before the next run can renew them. */
+		gaps: ImmutabilityGap[];
+		/** Locks the next run renews in time (re-include, or an extension due). */
+		renewals: PlannedRenewal[];
+	};
 	packsRead: number;
 	/** Present when an index object verified under no version or a blob was missing, and packs were listed from their own headers. */
 	indexRecovery?: IndexRecoveryReport;
@@ -98,6 +117,7 @@ export async function checkRepository(
 	}
 
 	const gaps: ImmutabilityGap[] = [];
+	const renewals: PlannedRenewal[] = [];
 	let covered = 0;
 	let inWindow = 0;
 	let objectsChecked = 0;
@@ -122,6 +142,7 @@ export async function checkRepository(
 		const objects = needs.get(ref.id);
 		if (!objects) continue;
 		let snapshotGaps = 0;
+		const renewedBy = options.renewedBy?.(ref);
 		for (const key of objects.keys) {
 			const until = await lockOf(key);
 			objectsChecked++;
@@ -129,15 +150,20 @@ export async function checkRepository(
 				lockedObjects++;
 				continue;
 			}
+			const gap = { snapshot: ref.id, key, lockedUntil: until?.toISOString() ?? null, needed: protectUntil.toISOString() };
+			if (until && renewedBy && until.getTime() >= renewedBy.getTime()) {
+				renewals.push({ ...gap, renewedBy: renewedBy.toISOString() });
+				continue;
+			}
 			snapshotGaps++;
-			gaps.push({ snapshot: ref.id, key, lockedUntil: until?.toISOString() ?? null, needed: protectUntil.toISOString() });
+			gaps.push(gap);
 		}
 		if (snapshotGaps === 0 && objects.missing.length === 0) covered++;
 	}
 	return {
 		ok: errors.length === 0 && gaps.length === 0,
 		errors,
-		immutability: { snapshots: inWindow, covered, objects: objectsChecked, lockedObjects, gaps },
+		immutability: { snapshots: inWindow, covered, objects: objectsChecked, lockedObjects, gaps, renewals },
 		packsRead,
 		...(recovery
 			? {

@@ -192,14 +192,16 @@ export class Engine {
 	}
 
 	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps. */
-	async plan(context: RunContext, destination: Destination): Promise<RunPlan> {
+	async plan(context: RunContext, destination: Destination, previousRun?: Date): Promise<RunPlan> {
 		const lock = this.defaultLock(context.setName, context.set, destination, context.startedAt);
 		const initial: RunPlan = {
 			lock,
 			protectUntil: lock.until,
 			horizon: lock.until,
 			strategy: destination.capabilities.lockExtension ? "extend" : "reinclude",
+			...(previousRun ? { previousRun } : {}),
 			notes: [],
+			warnings: [],
 		};
 		const plan = await this.hooks.plan.promise(initial, context);
 		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
@@ -219,12 +221,18 @@ export class Engine {
 			...(options.at ? { startedAt: options.at } : {}),
 		};
 		const result = await this.run(context, async () => {
-			const plan = await this.plan(context, open.destination);
+			const snapshots = await open.repository.listSnapshots();
+			const previous = snapshots
+				.filter((r) => r.snapshot.set === open.name && r.snapshot.time < context.startedAt.toISOString())
+				.at(-1);
+			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined);
+			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
 			return runBackup(context, {
 				hooks: this.hooks,
 				sources: this.sourcesFor(open.set),
 				catalog: this.options.catalog,
 				plan,
+				snapshots,
 				password: await this.options.password(),
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
@@ -299,13 +307,33 @@ export class Engine {
 	): Promise<CheckReport> {
 		const open = await this.open(setName);
 		const context = this.context("check", open);
-		return this.run(context, async () =>
-			checkRepository(open.repository, await open.repository.listSnapshots(), {
+		return this.run(context, async () => {
+			const snapshots = await open.repository.listSnapshots();
+			const renewedBy = await this.#renewalHorizons(open, snapshots);
+			return checkRepository(open.repository, snapshots, {
 				readDataPercent: options.readDataPercent,
 				now: this.options.clock.now(),
+				renewedBy: (ref) => renewedBy.get(ref.snapshot.set),
 				...(options.onProgress ? { onProgress: options.onProgress } : {}),
-			}),
-		);
+			});
+		});
+	}
+
+	/**
+	 * For each set of the config with snapshots here, when its next run will have renewed
+	 * protection: the horizon of a plan made now. A set without a schedule has none.
+	 */
+	async #renewalHorizons(open: OpenSet, snapshots: readonly SnapshotRef[]): Promise<Map<string, Date>> {
+		const horizons = new Map<string, Date>();
+		const sets = this.options.loaded.config.sets;
+		for (const name of new Set(snapshots.map((r) => r.snapshot.set))) {
+			const set = sets[name];
+			if (!set?.schedule) continue;
+			const context = { ...this.context("plan", { ...open, name, set }, true) };
+			const plan = await this.plan(context, open.destination);
+			horizons.set(name, plan.horizon);
+		}
+		return horizons;
 	}
 
 	async groom(setName?: string, options: { dryRun?: boolean } = {}): Promise<GroomResult> {

@@ -45,15 +45,23 @@ export interface RunPlan {
 	lock: ObjectLock;
 	/** The snapshot's own protect-until (time + retention). */
 	protectUntil: Date;
-	/** When the next run is expected; the horizon each file's copy must outlive. */
+	/** When the next run is expected to start. */
 	nextRun?: Date;
-	/** Objects the new snapshot uses must be locked at least until here (reinclude mode). */
+	/**
+	 * When the run that renews protection next will have finished: the next run (after the
+	 * grace for missed runs) plus a margin for its duration and clock skew. A copy whose lock
+	 * ends before it is renewed by this run, not trusted to last until the next one.
+	 */
 	horizon: Date;
 	strategy: "extend" | "reinclude";
 	/** A stored copy whose lock ends before this date is not reused: the data is uploaded anew. */
 	reuseMinLock?: Date;
+	/** When the set's newest earlier snapshot was taken (to tell missed runs). */
+	previousRun?: Date;
 	/** Which files were re-included and why: filled during the run. */
 	notes: string[];
+	/** What the user must hear before trusting this schedule (missed runs, a gap in protection). */
+	warnings: string[];
 }
 
 export interface LockExtension {
@@ -65,14 +73,58 @@ export interface LockExtension {
 	readonly reason: string;
 }
 
-/** The lock step's waterfall value: extensions to apply after the data is written. */
+/** A blob copied, sealed bytes as they are, into a new pack written with the run's lock. */
+export interface BlobRenewal {
+	readonly id: string;
+	/** The pack it is copied from. */
+	readonly from: string;
+	readonly reason: string;
+}
+
+/** One object some snapshot in its window needs, until when, and until when it is locked now. */
+export interface ObjectNeed {
+	readonly key: string;
+	readonly kind: "pack" | "index" | "snapshot" | "config" | "key";
+	/** The latest protect-until of the snapshots that need it. */
+	readonly until: Date;
+	/** Its lock as recorded in the index; undefined when unknown. */
+	readonly lockUntil: Date | undefined;
+	readonly versionId?: string;
+}
+
+/** A pack some snapshot needs: which of its blobs are live and until when. */
+export interface PackNeed extends ObjectNeed {
+	readonly kind: "pack";
+	readonly size: number;
+	readonly liveBytes: number;
+	readonly live: readonly { readonly id: string; readonly until: Date; readonly length: number }[];
+	/** The index object that lists it. */
+	readonly indexKey: string | undefined;
+}
+
+/**
+ * Everything the snapshots in their window need, with each object's need and lock: computed
+ * by the core before the lock step, read-only for the taps.
+ */
+export interface ProtectionNeeds {
+	/** Every needed object but the packs, by key. */
+	readonly objects: ReadonlyMap<string, ObjectNeed>;
+	readonly packs: ReadonlyMap<string, PackNeed>;
+	/** Snapshots whose window is open, the new one included. */
+	readonly snapshots: number;
+}
+
+/** The lock step's waterfall value: how the run keeps every needed object protected. */
 export interface LockPlan {
 	extensions: LockExtension[];
-	/**
-	 * Existing objects the new snapshot needs (reused packs, the index objects listing them,
-	 * config and key files). Objects written by this run already carry the run's lock.
-	 */
-	needed: string[];
+	/** Blobs copied into new packs (re-include at blob level, and repacking of mostly dead packs). */
+	renewals: BlobRenewal[];
+	/** Packs locked long enough whose index object is not: listed again in the run's index object. */
+	relist: string[];
+	/** Write fresh config and key copies locked with the run's lock (stores that cannot extend). */
+	renewMetadata: boolean;
+	/** Read-only: what needs protecting until when. */
+	readonly needs: ProtectionNeeds;
 }
 
 export interface RunWarning {
@@ -83,8 +135,9 @@ export interface RunWarning {
 export interface BackupSummary {
 	files: { new: number; changed: number; unchanged: number; reincluded: number; skipped: number };
 	dirs: number;
-	bytes: { read: number; uploaded: number; added: number };
-	objects: { uploaded: number; extended: number };
+	/** `renewed`: sealed bytes of older blobs copied into new packs to keep them protected. */
+	bytes: { read: number; uploaded: number; added: number; renewed: number };
+	objects: { uploaded: number; extended: number; renewedBlobs: number };
 	blobs: { new: number; reused: number };
 }
 

@@ -1,6 +1,6 @@
 import { HoldfastError } from "../host/errors.js";
 import { KEY_PREFIX } from "../repository/format.js";
-import type { Repository } from "../repository/repository.js";
+import { METADATA_COPIES, type Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 
 export interface SnapshotObjects {
@@ -64,7 +64,8 @@ export async function collectSnapshotObjects(
 }
 
 /**
- * The config copies and key files a restore needs: one of each suffices, so the ones locked
+ * The config copies and key files kept protected: one of each suffices to restore, and two
+ * of each are kept so that one damaged object never costs the repository. The ones locked
  * longest stand for the rest (older copies may lapse once renewed copies exist).
  */
 export function metadataFor(repository: Repository): string[] {
@@ -72,7 +73,7 @@ export function metadataFor(repository: Repository): string[] {
 		repository.metadataKeys
 			.filter((k) => k.startsWith(prefix))
 			.sort((a, b) => (repository.index.lockUntil(b)?.getTime() ?? 0) - (repository.index.lockUntil(a)?.getTime() ?? 0))
-			.slice(0, 1);
+			.slice(0, METADATA_COPIES);
 	return [...best(KEY_PREFIX.config), ...best(KEY_PREFIX.keys)];
 }
 

@@ -53,6 +53,9 @@ export interface RepositoryOptions {
 	readonly uploadConcurrency?: number;
 }
 
+/** Config copies and key files kept protected at once: one damaged object never locks the owner out. */
+export const METADATA_COPIES = 2;
+
 /** Index objects are written every this many packs, so a killed run loses at most that much work. */
 const PACKS_PER_INDEX = 8;
 
@@ -129,8 +132,7 @@ export class Repository {
 		};
 		const repository = new Repository(options, keys, config);
 		repository.writeLock = lock;
-		await repository.addPassword(password, lock);
-		await repository.#writeConfig();
+		await repository.writeMetadataCopies(password);
 		// Records the config's and key file's versions and locks, so later runs can extend them.
 		await repository.writeIndex([]);
 		return repository;
@@ -138,27 +140,44 @@ export class Repository {
 
 	static async open(password: string, options: RepositoryOptions): Promise<Repository> {
 		const { destination } = options;
-		const keyKeys: string[] = [];
-		keyKeys.push(...(await listKeys(destination, KEY_PREFIX.keys)));
+		const keyKeys = await listKeys(destination, KEY_PREFIX.keys);
 		if (keyKeys.length === 0) {
 			throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
 		}
 		let master: Buffer | undefined;
+		const damagedKeys: string[] = [];
+		let otherPasswords = 0;
 		for (const key of keyKeys) {
 			try {
 				const bytes = await new ObjectReader(destination).read(key, async (verified) => verified);
 				master = await unwrapKeyFile(bytes, password, key);
 				break;
 			} catch (error) {
-				if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") continue;
-				options.logger.debug(`key ${key}: ${(error as Error).message}`);
+				if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") otherPasswords++;
+				else if (error instanceof HoldfastError && (error.code === "CORRUPT" || error.code === "NOT_FOUND"))
+					damagedKeys.push(key);
+				else throw error;
 			}
 		}
-		if (!master) throw new HoldfastError("WRONG_PASSWORD", `wrong password for the repository at ${destination.description}`);
+		if (!master) {
+			// A key file whose content no longer matches its name is damage, not a password that does not fit.
+			if (damagedKeys.length > 0 && otherPasswords === 0) {
+				throw new HoldfastError(
+					"CORRUPT",
+					`every key file at ${destination.description} is damaged (${damagedKeys.join(", ")}); the repository cannot be opened`,
+				);
+			}
+			throw new HoldfastError(
+				"WRONG_PASSWORD",
+				`wrong password for the repository at ${destination.description}` +
+					(damagedKeys.length > 0 ? ` (${damagedKeys.length} damaged key file(s) could not be tried)` : ""),
+			);
+		}
+		for (const key of damagedKeys) options.logger.warn(`${key}: damaged key file; another copy opened the repository`);
 		const keys = RepositoryKeys.fromMaster(master);
-		const configKeys: string[] = [];
-		configKeys.push(...(await listKeys(destination, KEY_PREFIX.config)));
+		const configKeys = await listKeys(destination, KEY_PREFIX.config);
 		let config: RepositoryConfig | undefined;
+		const damagedConfigs: string[] = [];
 		for (const key of configKeys) {
 			try {
 				config = await new ObjectReader(destination).read(
@@ -167,10 +186,18 @@ export class Repository {
 				);
 				break;
 			} catch (error) {
-				options.logger.debug(`${key}: ${(error as Error).message}`);
+				if (!(error instanceof HoldfastError && (error.code === "CORRUPT" || error.code === "NOT_FOUND"))) throw error;
+				damagedConfigs.push(key);
 			}
 		}
-		if (!config) throw new HoldfastError("CORRUPT", `no readable repository config at ${destination.description}`);
+		if (!config) {
+			throw new HoldfastError(
+				"CORRUPT",
+				`no readable repository config at ${destination.description}` +
+					(damagedConfigs.length > 0 ? ` (damaged: ${damagedConfigs.join(", ")})` : ""),
+			);
+		}
+		for (const key of damagedConfigs) options.logger.warn(`${key}: damaged config copy; another copy was read`);
 		if (config.v !== FORMAT_VERSION) {
 			throw new HoldfastError(
 				"CORRUPT",
@@ -178,7 +205,10 @@ export class Repository {
 			);
 		}
 		const repository = new Repository(options, keys, config);
-		repository.#metadata = [...configKeys, ...keyKeys];
+		repository.#metadata = [
+			...configKeys.filter((k) => !damagedConfigs.includes(k)),
+			...keyKeys.filter((k) => !damagedKeys.includes(k)),
+		];
 		return repository;
 	}
 
@@ -198,15 +228,16 @@ export class Repository {
 	}
 
 	/**
-	 * For stores that cannot extend locks: writes a fresh copy of the config and of this
-	 * password's key file when no copy is locked until `minLock` (the re-include of metadata).
+	 * Writes `copies` fresh config copies and key files for this password, locked with the
+	 * run's lock. Each copy is written on its own (a new nonce, a new salt), so one damaged
+	 * object never costs the repository; stores that cannot extend locks renew them this way.
 	 */
-	async renewMetadata(password: string, minLock: Date): Promise<string[]> {
-		const lockedLongEnough = (prefix: string) =>
-			this.#metadata.some((key) => key.startsWith(prefix) && (this.index.lockUntil(key)?.getTime() ?? 0) >= minLock.getTime());
+	async writeMetadataCopies(password: string, copies = METADATA_COPIES): Promise<string[]> {
 		const written: string[] = [];
-		if (!lockedLongEnough(KEY_PREFIX.config)) written.push(await this.#writeConfig());
-		if (!lockedLongEnough(KEY_PREFIX.keys)) written.push(await this.addPassword(password, this.#requireLock()));
+		for (let i = 0; i < copies; i++) {
+			written.push(await this.#writeConfig());
+			written.push(await this.addPassword(password, this.#requireLock()));
+		}
 		return written;
 	}
 
@@ -462,7 +493,50 @@ export class Repository {
 	}
 
 	async saveTree(tree: Tree, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		return this.saveBlob("tree", serializeTree(tree), minLock);
+		const saved = await this.saveBlob("tree", serializeTree(tree), minLock);
+		// Later runs walk the trees of every snapshot in its window; a new tree is known already.
+		if (saved.added) await this.options.catalog?.set(`tree:${this.id}:${saved.id}`, tree);
+		return saved;
+	}
+
+	/**
+	 * Copies a blob, sealed bytes as they are, into the pack being built: a new copy locked
+	 * with the run's lock, for a blob whose stored copies' locks end too soon. The caller has
+	 * verified the bytes.
+	 */
+	async copySealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<void> {
+		if (this.#pending.has(id)) return;
+		this.#pending.set(id, Promise.resolve());
+		this.#pack.add(type, id, sealed, rawLength);
+		if (this.#pack.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload();
+	}
+
+	/**
+	 * Lists packs again in the next index object: for packs locked long enough whose index
+	 * object's lock ends first, on stores that cannot extend that lock.
+	 */
+	relistPacks(keys: readonly string[]): void {
+		const wanted = new Set(keys);
+		const entries = new Map<string, IndexPack>();
+		for (const [id, location] of this.index.blobs) {
+			if (!wanted.has(location.packKey)) continue;
+			let entry = entries.get(location.packKey);
+			if (!entry) {
+				const lock = this.index.locks.get(location.packKey);
+				const version = this.index.versions.get(location.packKey);
+				entry = {
+					key: location.packKey,
+					...(version ? { version } : {}),
+					size: this.index.packs.get(location.packKey)?.size ?? 0,
+					mode: lock?.mode ?? "compliance",
+					until: (lock?.until ?? new Date(0)).toISOString(),
+					blobs: [],
+				};
+				entries.set(location.packKey, entry);
+			}
+			entry.blobs.push([location.type === "tree" ? 1 : 0, id, location.offset, location.length, location.rawLength]);
+		}
+		this.#unindexed.push(...entries.values());
 	}
 
 	async saveSnapshot(snapshot: Snapshot): Promise<SnapshotRef> {
@@ -596,7 +670,13 @@ export class Repository {
 	}
 
 	async loadTree(id: string): Promise<Tree> {
-		return parseTree(await this.loadBlob(id, { wholePack: true }));
+		// Trees are immutable by ID; a cached one is trusted only when its keyed ID still matches.
+		const cacheKey = `tree:${this.id}:${id}`;
+		const cached = (await this.options.catalog?.get(cacheKey)) as Tree | undefined;
+		if (cached && this.keys.blobId(serializeTree(cached)) === id) return cached;
+		const tree = parseTree(await this.loadBlob(id, { wholePack: true }));
+		await this.options.catalog?.set(cacheKey, tree);
+		return tree;
 	}
 
 	async readPackBlobs(key: string, bytes: Buffer) {

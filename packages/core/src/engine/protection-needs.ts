@@ -1,0 +1,95 @@
+import { KEY_PREFIX } from "../repository/format.js";
+import type { Repository } from "../repository/repository.js";
+import type { SnapshotRef } from "../repository/snapshot.js";
+import type { ObjectNeed, PackNeed, ProtectionNeeds } from "./run-types.js";
+import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
+
+/** The snapshot a backup is about to write: the blobs it reuses from earlier runs, and its window. */
+export interface PendingSnapshot {
+	readonly blobs: Iterable<string>;
+	readonly protectUntil: Date;
+}
+
+/**
+ * What every snapshot whose window is still open at `now` needs, and until when: each blob
+ * until the latest protect-until of the snapshots that use it, each pack and index object
+ * for its blobs, each snapshot object for its own window, and config and key copies for the
+ * latest window of all. Objects shared by snapshots carry the latest of their dates.
+ */
+export async function protectionNeeds(
+	repository: Repository,
+	snapshots: readonly SnapshotRef[],
+	now: Date,
+	pending?: PendingSnapshot,
+): Promise<ProtectionNeeds> {
+	const index = repository.index;
+	const blobUntil = new Map<string, number>();
+	const objects = new Map<string, ObjectNeed>();
+	const need = (key: string, kind: ObjectNeed["kind"], until: number) => {
+		const known = objects.get(key);
+		if (known && known.until.getTime() >= until) return;
+		const versionId = index.versions.get(key);
+		objects.set(key, {
+			key,
+			kind,
+			until: new Date(until),
+			lockUntil: index.lockUntil(key),
+			...(versionId ? { versionId } : {}),
+		});
+	};
+	const needBlob = (id: string, until: number) => {
+		if ((blobUntil.get(id) ?? 0) < until) blobUntil.set(id, until);
+	};
+	let latest = 0;
+	let open = 0;
+	const seenTrees = new Map<string, Set<string>>();
+	// Newest first: shared trees are walked once, and the newest date reaches them first.
+	const inWindow = snapshots
+		.filter((ref) => new Date(ref.snapshot.protectUntil).getTime() > now.getTime())
+		.sort((a, b) => b.snapshot.protectUntil.localeCompare(a.snapshot.protectUntil));
+	for (const ref of inWindow) {
+		const until = new Date(ref.snapshot.protectUntil).getTime();
+		open++;
+		latest = Math.max(latest, until);
+		need(ref.key, "snapshot", until);
+		const found = await collectSnapshotObjects(repository, ref, [], seenTrees);
+		for (const id of found.blobs) needBlob(id, until);
+	}
+	if (pending) {
+		const until = pending.protectUntil.getTime();
+		open++;
+		latest = Math.max(latest, until);
+		for (const id of pending.blobs) needBlob(id, until);
+	}
+	for (const key of metadataFor(repository)) need(key, key.startsWith(KEY_PREFIX.keys) ? "key" : "config", latest);
+
+	const live = new Map<string, { id: string; until: Date; length: number }[]>();
+	const packUntil = new Map<string, number>();
+	for (const [id, until] of blobUntil) {
+		const location = index.blobs.get(id);
+		if (!location) continue; // missing blobs are check's to report; nothing here can protect them
+		let list = live.get(location.packKey);
+		if (!list) live.set(location.packKey, (list = []));
+		list.push({ id, until: new Date(until), length: location.length });
+		packUntil.set(location.packKey, Math.max(packUntil.get(location.packKey) ?? 0, until));
+	}
+	const packs = new Map<string, PackNeed>();
+	for (const [key, blobs] of live) {
+		const pack = index.packs.get(key);
+		const until = packUntil.get(key) ?? 0;
+		const versionId = index.versions.get(key);
+		packs.set(key, {
+			key,
+			kind: "pack",
+			until: new Date(until),
+			lockUntil: index.lockUntil(key),
+			...(versionId ? { versionId } : {}),
+			size: pack?.size ?? 0,
+			liveBytes: blobs.reduce((sum, b) => sum + b.length, 0),
+			live: blobs,
+			indexKey: pack?.indexKey,
+		});
+		if (pack?.indexKey) need(pack.indexKey, "index", until);
+	}
+	return { objects, packs, snapshots: open };
+}

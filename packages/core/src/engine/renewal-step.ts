@@ -1,0 +1,81 @@
+import pLimit from "p-limit";
+import { describeError, isHoldfastError } from "../host/errors.js";
+import type { Repository } from "../repository/repository.js";
+import type { BlobRenewal, RunContext } from "./run-types.js";
+
+export interface RenewalResult {
+	blobs: number;
+	/** Sealed bytes copied. */
+	bytes: number;
+	/** Blobs that could not be read: their snapshots are damaged already; a warning each. */
+	unreadable: string[];
+}
+
+/** Whole packs are read when at least this share of one is renewed; ranged reads otherwise. */
+const WHOLE_PACK_SHARE = 0.25;
+
+/**
+ * Carries out the lock step's renewals: each blob's sealed bytes are read from the pack it is
+ * in, verified (authentication and keyed ID), and copied as they are into a new pack written
+ * with the run's lock. No plaintext is needed and nothing is re-encrypted.
+ */
+export async function applyRenewals(
+	repository: Repository,
+	renewals: readonly BlobRenewal[],
+	context: Pick<RunContext, "logger" | "dryRun">,
+): Promise<RenewalResult> {
+	const byPack = new Map<string, string[]>();
+	for (const renewal of renewals) {
+		const ids = byPack.get(renewal.from) ?? [];
+		ids.push(renewal.id);
+		byPack.set(renewal.from, ids);
+	}
+	const result: RenewalResult = { blobs: 0, bytes: 0, unreadable: [] };
+	if (context.dryRun) {
+		for (const renewal of renewals) {
+			result.blobs++;
+			result.bytes += repository.index.blobs.get(renewal.id)?.length ?? 0;
+		}
+		return result;
+	}
+	const limit = pLimit(2);
+	await Promise.all(
+		[...byPack].map(([packKey, ids]) =>
+			limit(async () => {
+				const locations = ids.flatMap((id) => {
+					const location = repository.index.blobs.get(id);
+					return location && location.packKey === packKey ? [{ id, location }] : [];
+				});
+				const renewedBytes = locations.reduce((sum, { location }) => sum + location.length, 0);
+				const packSize = repository.index.packs.get(packKey)?.size ?? Number.POSITIVE_INFINITY;
+				let whole: Buffer | undefined;
+				if (renewedBytes >= packSize * WHOLE_PACK_SHARE) {
+					whole = await repository.loadPack(packKey).catch((error: unknown) => {
+						if (!isHoldfastError(error, "CORRUPT") && !isHoldfastError(error, "NOT_FOUND")) throw error;
+						return undefined; // some blobs may still verify through ranged reads of other versions
+					});
+				}
+				for (const { id, location } of locations) {
+					const what = `blob ${id.slice(0, 16)} in ${packKey}`;
+					const verify = async (sealed: Buffer) => {
+						await repository.decodeBlob(sealed, id, what);
+						return sealed;
+					};
+					try {
+						const sealed = whole
+							? await verify(whole.subarray(location.offset, location.offset + location.length))
+							: await repository.reader.readRange(packKey, { offset: location.offset, length: location.length }, verify);
+						await repository.copySealedBlob(location.type, id, Buffer.from(sealed), location.rawLength);
+						result.blobs++;
+						result.bytes += sealed.length;
+					} catch (error) {
+						if (!isHoldfastError(error, "CORRUPT") && !isHoldfastError(error, "NOT_FOUND")) throw error;
+						result.unreadable.push(id);
+						context.logger.warn(`${what}: cannot be renewed: ${describeError(error)}`);
+					}
+				}
+			}),
+		),
+	);
+	return result;
+}
