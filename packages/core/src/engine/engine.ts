@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/catalog.js";
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
+import { retryBudgetMs } from "../destination/faults.js";
 import { addDays, type Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
@@ -75,7 +76,7 @@ export class Engine {
 					"CONFIG_INVALID",
 					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
 				);
-			destination = type.create(set.destination, this.#environment());
+			destination = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
 			this.#destinations.set(setName, destination);
 		}
 		return destination;
@@ -99,8 +100,13 @@ export class Engine {
 		};
 	}
 
-	#repositoryOptions(destination: Destination, set: SetConfig): RepositoryOptions {
+	#retryBudgetMs(setName: string, set: SetConfig): number {
+		return retryBudgetMs(set.retryBudget, this.options.env ?? process.env, `sets.${setName}.retryBudget`);
+	}
+
+	#repositoryOptions(destination: Destination, set: SetConfig, setName: string): RepositoryOptions {
 		return {
+			retryBudgetMs: this.#retryBudgetMs(setName, set),
 			destination,
 			clock: this.options.clock,
 			logger: this.options.logger,
@@ -135,7 +141,7 @@ export class Engine {
 		if (await Repository.exists(destination))
 			return { created: false, notes: [...check.notes, `repository exists at ${destination.description}`] };
 		const lock = this.defaultLock(name, set, destination, this.options.clock.now());
-		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set));
+		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set, name));
 		return { created: true, notes: check.notes };
 	}
 
@@ -154,7 +160,9 @@ export class Engine {
 		// index is read again for every run, since other hosts and grooming change it.
 		let opening = this.#repositories.get(name);
 		if (!opening) {
-			opening = this.options.password().then((password) => Repository.open(password, this.#repositoryOptions(destination, set)));
+			opening = this.options
+				.password()
+				.then((password) => Repository.open(password, this.#repositoryOptions(destination, set, name)));
 			this.#repositories.set(name, opening);
 			opening.catch(() => this.#repositories.delete(name));
 		}
@@ -262,7 +270,7 @@ export class Engine {
 		options: { setName?: string; target: string; at?: Date; include?: (path: string) => boolean; overwrite?: boolean },
 	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
 		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
+		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, { at: options.at, setName: open.name });
 		const context = this.context("restore", open);
 		const summary = await this.run(context, () =>
 			restoreSnapshot(open.repository, snapshot, {
@@ -280,7 +288,7 @@ export class Engine {
 		options: { setName?: string; at?: Date } = {},
 	): Promise<{ snapshot: SnapshotRef; open: OpenSet; tree: (id: string) => Promise<Tree> }> {
 		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
+		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, { at: options.at, setName: open.name });
 		return { snapshot, open, tree: (id) => open.repository.loadTree(id) };
 	}
 
@@ -291,7 +299,7 @@ export class Engine {
 		const open = await this.open(setName);
 		const context = this.context("check", open);
 		return this.run(context, async () =>
-			checkRepository(open.repository, await open.repository.listSnapshots(), {
+			checkRepository(open.repository, await open.repository.readSnapshots({ fresh: true }), {
 				readDataPercent: options.readDataPercent,
 				now: this.options.clock.now(),
 				...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -15,6 +15,8 @@ export type ErrorCode =
 	| "LOCKED"
 	| "LOCK_SHORTEN"
 	| "DESTINATION"
+	/** Transient faults (5xx, throttling, dropped or stalled connections) outlasted the retry budget. */
+	| "UNREACHABLE"
 	| "DESTINATION_UNSAFE"
 	| "USAGE"
 	| "ABORTED";
