@@ -127,10 +127,19 @@ export class RetryBudget {
 	unreachable(what: string, error: unknown, spentMs: number): HoldfastError {
 		return new HoldfastError(
 			"UNREACHABLE",
-			`${this.destination} is unreachable: ${what} kept failing for ${formatSeconds(spentMs)} (${describeError(error)})`,
+			`${this.destination} is unreachable: ${what} kept failing for ${formatSeconds(spentMs)} (${describeFault(error)})`,
 			{ cause: error },
 		);
 	}
+}
+
+/** The store's answer in one line: its code and HTTP status when it gave them. */
+function describeFault(error: unknown): string {
+	const { name, code, $metadata } = (error ?? {}) as ErrorShape;
+	const status = $metadata?.httpStatusCode;
+	const label = typeof code === "string" ? code : typeof name === "string" && name !== "Error" ? name : undefined;
+	const prefix = [label, status ? `HTTP ${status}` : undefined].filter(Boolean).join(", ");
+	return prefix ? `${prefix}: ${describeError(error)}` : describeError(error);
 }
 
 function formatSeconds(ms: number): string {
