@@ -1,9 +1,10 @@
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DAY_MS, type Destination, isHoldfastError, KEY_PREFIX } from "@holdfast/core";
 import { FsDestination } from "@holdfast/plugin-fs-destination";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { holdfast } from "./support/cli.js";
+import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
 
 const START = new Date("2030-01-06T02:00:00Z");
 let harness: Harness | undefined;
@@ -264,5 +265,54 @@ describe("transient faults", () => {
 		const error = await open?.repository.loadSnapshotObject(`${KEY_PREFIX.snapshots}${ids[0]}`).catch((e: unknown) => e);
 		expect(isHoldfastError(error, "DESTINATION"), String(error)).toBe(true);
 		expect((error as Error).message).toContain("reading refused by fs:");
+	});
+});
+
+describe("the CLI with the newest snapshot object damaged", () => {
+	it("check --read-data, restore latest and groom exit 1 naming it; nothing is deleted", async () => {
+		const dir = await tempDir("holdfast-unreadable-");
+		await mkdir(join(dir, "data"));
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-groom"]
+sets:
+  docs:
+    sources: [{ type: fs, path: ./data }]
+    destination: { type: fs, path: ./repo }
+    retention: { days: 1, mode: compliance }
+    groom: { match: retention, keepLast: 1, graceHours: 0 }
+`,
+		);
+		const at = (days: number) => ["--now", new Date(START.getTime() + days * DAY_MS).toISOString()];
+		expect(holdfast(dir, ["init", ...at(0)]).code).toBe(0);
+		await writeFile(join(dir, "data/a.txt"), "first\n");
+		const first = JSON.parse(holdfast(dir, ["backup", "--json", ...at(0)]).stdout).snapshot;
+		await writeFile(join(dir, "data/a.txt"), "second\n");
+		const second = JSON.parse(holdfast(dir, ["backup", "--json", ...at(2)]).stdout).snapshot;
+		await damage(join(dir, "repo"), `snapshots/${second.id}`);
+		// Another machine: no catalog holding a good copy.
+		await rm(join(dir, ".holdfast"), { recursive: true, force: true });
+		const before = await storedKeys(join(dir, "repo"));
+
+		const check = holdfast(dir, ["check", "--read-data", ...at(3)]);
+		expect(check.code).toBe(1);
+		expect(check.stdout).toContain(`error: snapshots/${second.id}: no version of it verifies`);
+		expect(check.stdout).toContain("check found problems");
+		expect(check.stdout).not.toContain("no errors found");
+
+		const restore = holdfast(dir, ["restore", "latest", "--target", "out", ...at(3)]);
+		expect(restore.code).toBe(1);
+		expect(restore.stderr).toContain(`holdfast: snapshots/${second.id} cannot be read`);
+		expect(restore.stderr).toContain(`the newest readable one is ${first.id.slice(0, 12)}`);
+
+		for (const args of [["groom", "--dry-run"], ["groom"]]) {
+			const groom = holdfast(dir, [...args, ...at(40)]);
+			expect(groom.code).toBe(1);
+			expect(groom.stderr).toMatch(
+				new RegExp(`^holdfast: \\[groom\\] groom: nothing deleted: snapshots/${second.id} cannot be read`, "m"),
+			);
+		}
+		expect(await storedKeys(join(dir, "repo"))).toEqual(before);
+		await rm(dir, { recursive: true, force: true });
 	});
 });
