@@ -268,6 +268,23 @@ describe("transient faults", () => {
 	});
 });
 
+describe("refused reads", () => {
+	it("of the key files are not a wrong password", async () => {
+		harness = await createHarness({ start: START.toISOString() });
+		await harness.engine.init();
+		await harness.reopen({ freshCatalog: true });
+		const original = FsDestination.prototype.get;
+		vi.spyOn(FsDestination.prototype, "get").mockImplementation(async function (this: FsDestination, key, options) {
+			if (key.startsWith(KEY_PREFIX.keys))
+				throw Object.assign(new Error("Access Denied"), { $metadata: { httpStatusCode: 403 } });
+			return original.call(this, key, options);
+		});
+		const error = await harness.engine.open().catch((e: unknown) => e);
+		expect(isHoldfastError(error, "WRONG_PASSWORD"), String(error)).toBe(false);
+		expect((error as Error).message).toMatch(/^no key file at fs:.* could be read \(keys\/[0-9a-f]{64}: reading refused by fs:/);
+	});
+});
+
 describe("the CLI with the newest snapshot object damaged", () => {
 	it("check --read-data, restore latest and groom exit 1 naming it; nothing is deleted", async () => {
 		const dir = await tempDir("holdfast-unreadable-");

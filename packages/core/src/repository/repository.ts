@@ -147,23 +147,37 @@ export class Repository {
 			throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
 		}
 		let master: Buffer | undefined;
+		let refusedPassword = false;
+		const unreadableKeys: unknown[] = [];
 		for (const key of keyKeys) {
 			try {
 				const bytes = await reader.read(key, async (verified) => verified);
 				master = await unwrapKeyFile(bytes, password, key);
 				break;
 			} catch (error) {
-				if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") continue;
+				if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") {
+					refusedPassword = true;
+					continue;
+				}
 				// A store that did not answer says nothing about the password.
 				if (classifyFault(error) === "unreachable") throw error;
+				unreadableKeys.push(error);
 				options.logger.debug(`key ${key}: ${(error as Error).message}`);
 			}
+		}
+		if (!master && !refusedPassword && unreadableKeys.length > 0) {
+			throw new HoldfastError(
+				"CORRUPT",
+				`no key file at ${destination.description} could be read (${describeError(unreadableKeys[0])})`,
+				{ cause: unreadableKeys[0] },
+			);
 		}
 		if (!master) throw new HoldfastError("WRONG_PASSWORD", `wrong password for the repository at ${destination.description}`);
 		const keys = RepositoryKeys.fromMaster(master);
 		const configKeys: string[] = [];
 		configKeys.push(...(await listKeys(destination, KEY_PREFIX.config, reader.budget)));
 		let config: RepositoryConfig | undefined;
+		let configError: unknown;
 		for (const key of configKeys) {
 			try {
 				config = await reader.read(
@@ -173,10 +187,17 @@ export class Repository {
 				break;
 			} catch (error) {
 				if (classifyFault(error) === "unreachable") throw error;
+				configError ??= error;
 				options.logger.debug(`${key}: ${(error as Error).message}`);
 			}
 		}
-		if (!config) throw new HoldfastError("CORRUPT", `no readable repository config at ${destination.description}`);
+		if (!config) {
+			throw new HoldfastError(
+				"CORRUPT",
+				`no readable repository config at ${destination.description}${configError ? ` (${describeError(configError)})` : ""}`,
+				{ cause: configError },
+			);
+		}
 		if (config.v !== FORMAT_VERSION) {
 			throw new HoldfastError(
 				"CORRUPT",
