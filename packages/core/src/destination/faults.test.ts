@@ -51,29 +51,30 @@ describe("RetryBudget", () => {
 	});
 
 	it("once spent, fails calls after one attempt each until the store answers again", async () => {
-		const budget = new RetryBudget("mem:test", { budgetMs: 30, baseDelayMs: 1, maxDelayMs: 5 });
+		let elapsed = 0;
+		const budget = new RetryBudget("mem:test", { budgetMs: 1000, baseDelayMs: 1, maxDelayMs: 2, now: () => elapsed });
+		let calls = 0;
+		// Each failed attempt takes 400 ms of the budget.
 		const down = async (): Promise<string> => {
+			calls++;
+			elapsed += 400;
 			throw status(503);
 		};
 		const first = await budget.run("get a", down).catch((e: unknown) => e);
 		expect(isHoldfastError(first, "UNREACHABLE")).toBe(true);
-		expect((first as Error).message).toMatch(/^mem:test is unreachable: get a kept failing for .* \(HTTP 503: HTTP 503\)$/);
-		let calls = 0;
-		const second = await budget
-			.run("get b", async () => {
-				calls++;
-				return down();
-			})
-			.catch((e: unknown) => e);
+		expect((first as Error).message).toMatch(/^mem:test is unreachable: get a kept failing for 1\.2 s \(HTTP 503: HTTP 503\)$/);
+		expect(calls).toBe(4);
+		const second = await budget.run("get b", down).catch((e: unknown) => e);
 		expect(isHoldfastError(second, "UNREACHABLE")).toBe(true);
-		expect(calls).toBe(1);
+		expect(calls).toBe(5);
 		expect(await budget.run("get c", async () => "back")).toBe("back");
 		// A new outage gets the whole budget again.
 		let attempts = 0;
-		await budget.run("get d", async () => {
-			if (++attempts < 3) throw status(503);
+		const value = await budget.run("get d", async () => {
+			if (++attempts < 3) return down();
 			return "ok";
 		});
+		expect(value).toBe("ok");
 		expect(attempts).toBe(3);
 	});
 

@@ -79,6 +79,8 @@ export interface RetryBudgetOptions {
 	readonly maxDelayMs?: number;
 	/** A cap on attempts per call, on top of the time budget. */
 	readonly maxAttempts?: number;
+	/** Milliseconds of elapsed time (tests replace it). */
+	readonly now?: () => number;
 }
 
 /**
@@ -92,6 +94,7 @@ export class RetryBudget {
 	readonly #baseDelayMs: number;
 	readonly #maxDelayMs: number;
 	readonly #maxAttempts: number;
+	readonly #now: () => number;
 	/** When the current run of transient failures began; undefined while calls succeed. */
 	#failingSince: number | undefined;
 
@@ -103,6 +106,7 @@ export class RetryBudget {
 		this.#baseDelayMs = options.baseDelayMs ?? 250;
 		this.#maxDelayMs = options.maxDelayMs ?? 15_000;
 		this.#maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
+		this.#now = options.now ?? Date.now;
 	}
 
 	/** Runs `operation` (described as e.g. "get snapshots/ab…") until it succeeds, fails for good, or the budget is spent. */
@@ -114,7 +118,7 @@ export class RetryBudget {
 				return result;
 			} catch (error) {
 				if (classifyFault(error) !== "transient") throw error;
-				const now = Date.now();
+				const now = this.#now();
 				this.#failingSince ??= now;
 				const left = this.budgetMs - (now - this.#failingSince);
 				if (left <= 0 || attempt + 1 >= this.#maxAttempts) throw this.unreachable(what, error, now - this.#failingSince);
