@@ -67,6 +67,16 @@ describe("RetryBudget", () => {
 		const second = await budget.run("get b", down).catch((e: unknown) => e);
 		expect(isHoldfastError(second, "UNREACHABLE")).toBe(true);
 		expect(calls).toBe(5);
+		// Much later (a daemon's next run) a failure starts a new outage, with the whole budget.
+		elapsed += 5000;
+		let later = 0;
+		expect(
+			await budget.run("get later", async () => {
+				if (++later < 2) return down();
+				return "later";
+			}),
+		).toBe("later");
+		await budget.run("get b", down).catch(() => undefined);
 		expect(await budget.run("get c", async () => "back")).toBe("back");
 		// A new outage gets the whole budget again.
 		let attempts = 0;

@@ -97,6 +97,7 @@ export class RetryBudget {
 	readonly #now: () => number;
 	/** When the current run of transient failures began; undefined while calls succeed. */
 	#failingSince: number | undefined;
+	#lastFailure = 0;
 
 	constructor(
 		readonly destination: string,
@@ -119,6 +120,9 @@ export class RetryBudget {
 			} catch (error) {
 				if (classifyFault(error) !== "transient") throw error;
 				const now = this.#now();
+				// Nothing asked for a budget's time since the last failure (a daemon's next run): a new outage.
+				if (now - this.#lastFailure > this.budgetMs) this.#failingSince = undefined;
+				this.#lastFailure = now;
 				this.#failingSince ??= now;
 				const left = this.budgetMs - (now - this.#failingSince);
 				if (left <= 0 || attempt + 1 >= this.#maxAttempts) throw this.unreachable(what, error, now - this.#failingSince);
