@@ -63,6 +63,8 @@ export async function createHarness(
 		start?: string;
 		password?: string;
 		extraBuiltins?: Map<string, PluginDefinition>;
+		/** What plugins and the engine see as the environment (credentials, HOLDFAST_RETRY_BUDGET). */
+		env?: NodeJS.ProcessEnv;
 	} = {},
 ): Promise<Harness> {
 	const dir = await tempDir();

@@ -17,6 +17,14 @@ export type * from "./config/config-types.js";
 export { type SchemaProblem, validateSchema } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
 export * from "./destination/destination.js";
+export {
+	classifyFault,
+	DEFAULT_RETRY_BUDGET_MS,
+	type FaultKind,
+	RetryBudget,
+	type RetryBudgetOptions,
+	retryBudgetMs,
+} from "./destination/faults.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
 export { Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
@@ -50,6 +58,6 @@ export { DEFAULT_SCRYPT, type ScryptParams } from "./repository/crypto.js";
 export { FORMAT_VERSION, KEY_PREFIX } from "./repository/format.js";
 export type { MasterIndex } from "./repository/index-file.js";
 export { Repository, type RepositoryOptions } from "./repository/repository.js";
-export type { Snapshot, SnapshotRef } from "./repository/snapshot.js";
+export type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./repository/snapshot.js";
 export { decodeName, type Tree, type TreeNode } from "./repository/tree.js";
 export * from "./source/source.js";

@@ -24,8 +24,17 @@ function optionsSchema(requireRegion: boolean): JsonSchema {
 			keyIdEnv: { ...envName, description: "Name of the environment variable with the key ID" },
 			secretEnv: { ...envName, description: "Name of the environment variable with the secret key" },
 			connections: { type: "integer", minimum: 1, maximum: 256 },
-			timeoutSeconds: { type: "integer", minimum: 1 },
-			maxAttempts: { type: "integer", minimum: 1, maximum: 20 },
+			timeoutSeconds: {
+				type: "integer",
+				minimum: 1,
+				description: "A request making no progress this long is retried (default 30)",
+			},
+			maxAttempts: {
+				type: "integer",
+				minimum: 1,
+				maximum: 20,
+				description: "At most this many attempts per call, within the set's retryBudget",
+			},
 		},
 	};
 }
@@ -34,7 +43,12 @@ function destinationType(type: "b2" | "s3", profile: ProviderProfile): Destinati
 	return {
 		type,
 		optionsSchema: optionsSchema(type === "b2"),
-		create: (options, environment) => new S3Destination(options, profile, environment.env),
+		create: (options, environment) =>
+			new S3Destination(
+				environment.retryBudgetMs !== undefined ? { ...options, retryBudgetMs: environment.retryBudgetMs } : options,
+				profile,
+				environment.env,
+			),
 	};
 }
 

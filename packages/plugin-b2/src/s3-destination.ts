@@ -14,7 +14,10 @@ import {
 	PutObjectCommand,
 	PutObjectRetentionCommand,
 	S3Client,
+	type S3ClientResolvedConfig,
 	S3ServiceException,
+	type ServiceInputTypes,
+	type ServiceOutputTypes,
 } from "@aws-sdk/client-s3";
 import {
 	type ByteRange,
@@ -29,8 +32,10 @@ import {
 	ObjectNotFoundError,
 	type ObjectVersion,
 	type PreflightRequest,
+	RetryBudget,
 } from "@holdfast/core";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { Command } from "@smithy/types";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
 import type { ProviderProfile } from "./s3-profiles.js";
 
@@ -46,10 +51,16 @@ export interface S3DestinationOptions {
 	readonly secretEnv?: string;
 	/** Connections open at once. */
 	readonly connections?: number;
+	/** A request on which nothing moves for this long is abandoned (and retried): a stalled server cannot hang a run. */
 	readonly timeoutSeconds?: number;
-	/** Attempts per call, with exponential backoff and jitter, on throttling (429/503), 5xx and dropped connections. */
+	/** At most this many attempts per call; throttling (429/503), 5xx, dropped and stalled connections are retried. */
 	readonly maxAttempts?: number;
+	/** How long transient faults are retried, with exponential backoff and jitter (the set's `retryBudget`; default 2 min). */
+	readonly retryBudgetMs?: number;
 }
+
+/** No request, however slowly it moves, runs longer than this. */
+const REQUEST_DEADLINE_MS = 10 * 60_000;
 
 const MODE: Record<LockMode, "COMPLIANCE" | "GOVERNANCE"> = { compliance: "COMPLIANCE", governance: "GOVERNANCE" };
 
@@ -62,6 +73,7 @@ export class S3Destination implements Destination {
 	readonly description: string;
 	readonly capabilities: DestinationCapabilities;
 	readonly #prefix: string;
+	readonly #retry: RetryBudget;
 	#client: S3Client | undefined;
 
 	constructor(
@@ -71,6 +83,10 @@ export class S3Destination implements Destination {
 	) {
 		this.#prefix = options.prefix ? `${options.prefix.replace(/\/+$/, "")}/` : "";
 		this.description = `${profile.name}:${options.bucket}${this.#prefix ? `/${this.#prefix.slice(0, -1)}` : ""}`;
+		this.#retry = new RetryBudget(this.description, {
+			...(options.retryBudgetMs !== undefined ? { budgetMs: options.retryBudgetMs } : {}),
+			...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+		});
 		this.capabilities = {
 			objectLock: true,
 			enforcedByProvider: true,
@@ -103,7 +119,7 @@ export class S3Destination implements Destination {
 		}
 		const endpoint = options.endpoint ?? profile.endpointFor(options.region);
 		const connections = options.connections ?? 16;
-		const timeout = (options.timeoutSeconds ?? 120) * 1000;
+		const idle = (options.timeoutSeconds ?? 30) * 1000;
 		// The pinned SDK supports Node 20; its notice about future releases is not the user's concern
 		// and would break the one-line-error contract of the CLI.
 		process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -115,11 +131,13 @@ export class S3Destination implements Destination {
 			// B2 and Ceph RGW refuse the SDK's default flexible checksums (HTTP 400 / 411).
 			requestChecksumCalculation: "WHEN_REQUIRED",
 			responseChecksumValidation: "WHEN_REQUIRED",
-			maxAttempts: options.maxAttempts ?? 8,
-			retryMode: "standard",
+			// Retried by #send against a time budget: the SDK's fixed count gives up during a minute's outage.
+			maxAttempts: 1,
 			requestHandler: new NodeHttpHandler({
 				connectionTimeout: 10_000,
-				requestTimeout: timeout,
+				socketTimeout: idle,
+				requestTimeout: Math.max(REQUEST_DEADLINE_MS, idle),
+				throwOnRequestTimeout: true,
 				httpAgent: new HttpAgent({ keepAlive: true, maxSockets: connections }),
 				httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: connections }),
 			}),
@@ -147,7 +165,7 @@ export class S3Destination implements Destination {
 		}
 		let exists = true;
 		try {
-			await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+			await this.#send(new HeadBucketCommand({ Bucket: bucket }));
 		} catch (error) {
 			if (statusOf(error) !== 404) throw this.#fail(error, "check bucket", "");
 			exists = false;
@@ -162,7 +180,7 @@ export class S3Destination implements Destination {
 			}
 			const region = this.options.region;
 			const needsLocation = this.profile.name === "s3" && !this.options.endpoint && region && region !== "us-east-1";
-			await this.client.send(
+			await this.#send(
 				new CreateBucketCommand({
 					Bucket: bucket,
 					ObjectLockEnabledForBucket: true,
@@ -172,7 +190,7 @@ export class S3Destination implements Destination {
 			notes.push(`created bucket ${bucket} with Object Lock`);
 		}
 		try {
-			const lock = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+			const lock = await this.#send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
 			if (lock.ObjectLockConfiguration?.ObjectLockEnabled !== "Enabled") {
 				problems.push(noLockMessage(bucket));
 			}
@@ -191,7 +209,7 @@ export class S3Destination implements Destination {
 				problems.push(noLockMessage(bucket));
 			else throw this.#fail(error, "read Object Lock configuration", "");
 		}
-		const versioning = await this.client.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+		const versioning = await this.#send(new GetBucketVersioningCommand({ Bucket: bucket }));
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
 		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock")))
 			problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
@@ -201,7 +219,7 @@ export class S3Destination implements Destination {
 
 	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		try {
-			const result = await this.client.send(
+			const result = await this.#send(
 				new PutObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
@@ -219,15 +237,17 @@ export class S3Destination implements Destination {
 
 	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
 		try {
-			const result = await this.client.send(
-				new GetObjectCommand({
-					Bucket: this.options.bucket,
-					Key: this.#key(key),
-					...(options.versionId ? { VersionId: options.versionId } : {}),
-					...(options.range ? { Range: `bytes=${options.range.offset}-${options.range.offset + options.range.length - 1}` } : {}),
-				}),
-			);
-			return (await result.Body?.transformToByteArray()) ?? new Uint8Array();
+			const command = new GetObjectCommand({
+				Bucket: this.options.bucket,
+				Key: this.#key(key),
+				...(options.versionId ? { VersionId: options.versionId } : {}),
+				...(options.range ? { Range: `bytes=${options.range.offset}-${options.range.offset + options.range.length - 1}` } : {}),
+			});
+			// The body is read inside the retry: a connection dropped mid-body is as transient as one dropped before.
+			return await this.#retry.run(`get ${key}`, async () => {
+				const result = await this.client.send(command);
+				return (await result.Body?.transformToByteArray()) ?? new Uint8Array();
+			});
 		} catch (error) {
 			throw this.#fail(error, "get", key);
 		}
@@ -235,7 +255,7 @@ export class S3Destination implements Destination {
 
 	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
 		try {
-			const result = await this.client.send(
+			const result = await this.#send(
 				new HeadObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
@@ -262,17 +282,15 @@ export class S3Destination implements Destination {
 	async *list(prefix: string): AsyncIterable<ListedObject> {
 		let token: string | undefined;
 		do {
-			const page = await this.client
-				.send(
-					new ListObjectsV2Command({
-						Bucket: this.options.bucket,
-						Prefix: this.#key(prefix),
-						...(token ? { ContinuationToken: token } : {}),
-					}),
-				)
-				.catch((error: unknown) => {
-					throw this.#fail(error, "list", prefix);
-				});
+			const page = await this.#send(
+				new ListObjectsV2Command({
+					Bucket: this.options.bucket,
+					Prefix: this.#key(prefix),
+					...(token ? { ContinuationToken: token } : {}),
+				}),
+			).catch((error: unknown) => {
+				throw this.#fail(error, "list", prefix);
+			});
 			for (const object of page.Contents ?? []) {
 				if (!object.Key) continue;
 				yield { key: this.#unkey(object.Key), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
@@ -285,18 +303,16 @@ export class S3Destination implements Destination {
 		let keyMarker: string | undefined;
 		let versionMarker: string | undefined;
 		do {
-			const page = await this.client
-				.send(
-					new ListObjectVersionsCommand({
-						Bucket: this.options.bucket,
-						Prefix: this.#key(prefix),
-						...(keyMarker ? { KeyMarker: keyMarker } : {}),
-						...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
-					}),
-				)
-				.catch((error: unknown) => {
-					throw this.#fail(error, "list versions", prefix);
-				});
+			const page = await this.#send(
+				new ListObjectVersionsCommand({
+					Bucket: this.options.bucket,
+					Prefix: this.#key(prefix),
+					...(keyMarker ? { KeyMarker: keyMarker } : {}),
+					...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
+				}),
+			).catch((error: unknown) => {
+				throw this.#fail(error, "list versions", prefix);
+			});
 			const entries: ObjectVersion[] = [];
 			for (const v of page.Versions ?? []) {
 				if (!v.Key) continue;
@@ -330,7 +346,7 @@ export class S3Destination implements Destination {
 
 	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
 		try {
-			await this.client.send(
+			await this.#send(
 				new PutObjectRetentionCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
@@ -345,7 +361,7 @@ export class S3Destination implements Destination {
 
 	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
 		try {
-			await this.client.send(
+			await this.#send(
 				new DeleteObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
@@ -360,7 +376,7 @@ export class S3Destination implements Destination {
 
 	async deleteMarker(key: string): Promise<void> {
 		try {
-			await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
+			await this.#send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
 		} catch (error) {
 			throw this.#fail(error, "delete", key);
 		}
@@ -369,6 +385,15 @@ export class S3Destination implements Destination {
 	async close(): Promise<void> {
 		this.#client?.destroy();
 		this.#client = undefined;
+	}
+
+	/** One call, retried on transient faults until the retry budget is spent (then UNREACHABLE). */
+	#send<Input extends ServiceInputTypes, Output extends ServiceOutputTypes>(
+		command: Command<ServiceInputTypes, Input, ServiceOutputTypes, Output, S3ClientResolvedConfig>,
+	): Promise<Output> {
+		const key = (command.input as { Key?: string; Prefix?: string }).Key ?? (command.input as { Prefix?: string }).Prefix;
+		const what = `${command.constructor.name.replace(/Command$/, "")}${key ? ` ${this.#unkey(key)}` : ""}`;
+		return this.#retry.run(what, () => this.client.send(command));
 	}
 
 	/** One line a user can act on; locks and absence become the contract's error types. */

@@ -1,8 +1,11 @@
 import {
 	collectSnapshotObjects,
+	describeError,
 	type GroomCandidate,
 	type GroomConfig,
 	type GroomPlan,
+	HoldfastError,
+	isHoldfastError,
 	KEY_PREFIX,
 	metadataFor,
 	type RunContext,
@@ -19,7 +22,12 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const { repository } = context;
 	const config: GroomConfig = { ...GROOM_DEFAULTS, ...(context.set.groom ?? {}) };
 	const now = context.startedAt;
-	const all = await repository.listSnapshots();
+	const { refs: all, unreadable } = await repository.readSnapshots();
+	// What an unreadable object records (a snapshot's trees, an index's packs) may be all that keeps data alive.
+	const blocking = [...unreadable, ...repository.unreadableIndex];
+	if (blocking.length > 0) {
+		throw refusal(blocking.map((u) => `${u.key} cannot be read (${u.reason})`));
+	}
 	const decisions = decideKeep(
 		all.filter((r) => r.snapshot.set === context.setName),
 		config,
@@ -34,7 +42,14 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const neededBlobs = new Set<string>();
 	const seenTrees = new Map<string, Set<string>>();
 	for (const ref of remaining) {
-		const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees);
+		const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees).catch((error: unknown) => {
+			throw refusal([`snapshot ${ref.id.slice(0, 12)}: a tree cannot be read (${describeError(error)})`], error);
+		});
+		if (objects.missingTrees.length > 0) {
+			throw refusal([
+				`snapshot ${ref.id.slice(0, 12)}: tree ${objects.missingTrees[0]?.slice(0, 16)} is in no pack of the index`,
+			]);
+		}
 		for (const key of objects.keys) neededKeys.add(key);
 		for (const id of objects.blobs) neededBlobs.add(id);
 	}
@@ -93,4 +108,10 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 		held,
 		deadBytesInLivePacks: plan.deadBytesInLivePacks + deadBytes,
 	};
+}
+
+/** Grooming decides from everything or not at all: one object it cannot read stops every deletion (reported as "[groom] groom: …"). */
+function refusal(problems: string[], cause?: unknown): HoldfastError {
+	const code = isHoldfastError(cause, "UNREACHABLE") ? "UNREACHABLE" : "CORRUPT";
+	return new HoldfastError(code, `nothing deleted: ${problems.join("\n")}`, cause ? { cause } : undefined);
 }

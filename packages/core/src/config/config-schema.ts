@@ -77,6 +77,7 @@ export const setSchema: JsonSchema = {
 		tags: { type: "array", items: { type: "string" } },
 		packSizeMiB: { type: "integer", minimum: 1, maximum: 512, default: 16 },
 		compression: { enum: ["auto", "off"], default: "auto" },
+		retryBudget: { ...duration, description: "How long transient destination faults are retried (default 2m)" },
 	},
 };
 

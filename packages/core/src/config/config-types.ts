@@ -47,6 +47,8 @@ export interface SetConfig {
 	/** Target pack size in MiB (16–32 by default). */
 	packSizeMiB?: number;
 	compression?: "auto" | "off";
+	/** How long transient destination faults (5xx, throttling, timeouts) are retried, e.g. "2m". */
+	retryBudget?: string;
 }
 
 export type PluginEntry = string | { use: string; options?: Record<string, unknown> };

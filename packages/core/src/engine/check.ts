@@ -1,8 +1,9 @@
+import { classifyFault } from "../destination/faults.js";
 import { describeError } from "../host/errors.js";
 import { sha256Hex } from "../repository/crypto.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import { listKeys, type Repository } from "../repository/repository.js";
-import type { SnapshotRef } from "../repository/snapshot.js";
+import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 import { decodeName } from "../repository/tree.js";
 import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
 
@@ -63,12 +64,24 @@ export interface IndexRecoveryReport {
  */
 export async function checkRepository(
 	repository: Repository,
-	snapshots: SnapshotRef[],
+	listing: SnapshotListing,
 	options: CheckOptions,
 ): Promise<CheckReport> {
 	const errors: string[] = [];
+	const snapshots = listing.refs;
+	// A snapshot or index object no version of which verifies is a loss, not a warning.
+	for (const object of [...listing.unreadable, ...repository.unreadableIndex]) errors.push(`${object.key}: ${object.reason}`);
+	// The index was likely read from the catalog: ask the store whether its copies still verify.
+	for (const key of [...repository.index.indexKeys].sort()) {
+		try {
+			await repository.reader.read(key, async (verified) => verified);
+		} catch (error) {
+			if (classifyFault(error) === "unreachable") throw error;
+			errors.push(describeError(error));
+		}
+	}
 	const present = new Set<string>();
-	for (const key of await listKeys(repository.destination, KEY_PREFIX.data)) present.add(key);
+	for (const key of await listKeys(repository.destination, KEY_PREFIX.data, repository.reader.budget)) present.add(key);
 	for (const pack of repository.index.packs.keys()) {
 		if (!present.has(pack)) errors.push(`${pack}: listed in the index but missing from ${repository.destination.description}`);
 	}
@@ -81,6 +94,7 @@ export async function checkRepository(
 			needs.set(ref.id, objects);
 			for (const id of objects.missing) errors.push(`snapshot ${ref.id.slice(0, 12)}: blob ${id.slice(0, 16)} is in no pack`);
 		} catch (error) {
+			if (classifyFault(error) === "unreachable") throw error;
 			errors.push(`snapshot ${ref.id.slice(0, 12)}: ${describeError(error)}`);
 		}
 	}
@@ -186,13 +200,16 @@ async function verifyPack(repository: Repository, key: string): Promise<{ hashOk
 	try {
 		await repository.reader.read(key, async (verified) => verified);
 		return { hashOk: true, damaged: [] };
-	} catch {
+	} catch (error) {
+		// A pack the store did not hand over is unchecked, not damaged: the check fails as a whole.
+		if (classifyFault(error) === "unreachable") throw error;
 		// No version verifies: find which blobs of the latest one are damaged.
 	}
 	let bytes: Buffer;
 	try {
-		bytes = Buffer.from(await repository.destination.get(key));
-	} catch {
+		bytes = Buffer.from(await repository.reader.budget.run(`get ${key}`, () => repository.destination.get(key)));
+	} catch (error) {
+		if (classifyFault(error) === "unreachable") throw error;
 		return { hashOk: false, damaged: expected };
 	}
 	if (sha256Hex(bytes) === key.slice(key.lastIndexOf("/") + 1)) return { hashOk: true, damaged: [] };

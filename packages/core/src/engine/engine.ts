@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/catalog.js";
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
+import { retryBudgetMs } from "../destination/faults.js";
 import { addDays, type Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
@@ -76,7 +77,7 @@ export class Engine {
 					"CONFIG_INVALID",
 					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
 				);
-			destination = type.create(set.destination, this.#environment());
+			destination = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
 			this.#destinations.set(setName, destination);
 		}
 		return destination;
@@ -100,8 +101,13 @@ export class Engine {
 		};
 	}
 
-	#repositoryOptions(destination: Destination, set: SetConfig): RepositoryOptions {
+	#retryBudgetMs(setName: string, set: SetConfig): number {
+		return retryBudgetMs(set.retryBudget, this.options.env ?? process.env, `sets.${setName}.retryBudget`);
+	}
+
+	#repositoryOptions(destination: Destination, set: SetConfig, setName: string): RepositoryOptions {
 		return {
+			retryBudgetMs: this.#retryBudgetMs(setName, set),
 			destination,
 			clock: this.options.clock,
 			logger: this.options.logger,
@@ -136,7 +142,7 @@ export class Engine {
 		if (await Repository.exists(destination))
 			return { created: false, notes: [...check.notes, `repository exists at ${destination.description}`] };
 		const lock = this.defaultLock(name, set, destination, this.options.clock.now());
-		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set));
+		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set, name));
 		return { created: true, notes: check.notes };
 	}
 
@@ -155,7 +161,9 @@ export class Engine {
 		// index is read again for every run, since other hosts and grooming change it.
 		let opening = this.#repositories.get(name);
 		if (!opening) {
-			opening = this.options.password().then((password) => Repository.open(password, this.#repositoryOptions(destination, set)));
+			opening = this.options
+				.password()
+				.then((password) => Repository.open(password, this.#repositoryOptions(destination, set, name)));
 			this.#repositories.set(name, opening);
 			opening.catch(() => this.#repositories.delete(name));
 		}
@@ -221,7 +229,11 @@ export class Engine {
 			...(options.at ? { startedAt: options.at } : {}),
 		};
 		const result = await this.run(context, async () => {
-			const snapshots = await open.repository.listSnapshots();
+			const listing = await open.repository.readSnapshots();
+			for (const lost of listing.unreadable) {
+				this.options.logger.warn(`${lost.key}: ${lost.reason}; what only it needs cannot be kept protected`);
+			}
+			const snapshots = listing.refs;
 			const previous = snapshots
 				.filter((r) => r.snapshot.set === open.name && r.snapshot.time < context.startedAt.toISOString())
 				.at(-1);
@@ -278,7 +290,7 @@ export class Engine {
 		},
 	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
 		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
+		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, { at: options.at, setName: open.name });
 		const context = this.context("restore", open);
 		const summary = await this.run(context, () =>
 			restoreSnapshot(open.repository, snapshot, {
@@ -297,7 +309,7 @@ export class Engine {
 		options: { setName?: string; at?: Date } = {},
 	): Promise<{ snapshot: SnapshotRef; open: OpenSet; tree: (id: string) => Promise<Tree> }> {
 		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
+		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, { at: options.at, setName: open.name });
 		return { snapshot, open, tree: (id) => open.repository.loadTree(id) };
 	}
 
@@ -308,9 +320,9 @@ export class Engine {
 		const open = await this.open(setName);
 		const context = this.context("check", open);
 		return this.run(context, async () => {
-			const snapshots = await open.repository.listSnapshots();
-			const renewedBy = await this.#renewalHorizons(open, snapshots);
-			return checkRepository(open.repository, snapshots, {
+			const listing = await open.repository.readSnapshots({ fresh: true });
+			const renewedBy = await this.#renewalHorizons(open, listing.refs);
+			return checkRepository(open.repository, listing, {
 				readDataPercent: options.readDataPercent,
 				now: this.options.clock.now(),
 				renewedBy: (ref) => renewedBy.get(ref.snapshot.set),

@@ -1,7 +1,7 @@
 import { HoldfastError } from "../host/errors.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import { METADATA_COPIES, type Repository } from "../repository/repository.js";
-import type { SnapshotRef } from "../repository/snapshot.js";
+import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 
 export interface SnapshotObjects {
 	/** Every object the snapshot needs to restore: config, keys, the snapshot, index objects, packs. */
@@ -10,6 +10,8 @@ export interface SnapshotObjects {
 	readonly blobs: Set<string>;
 	/** Blobs the index does not know (a damaged repository). */
 	readonly missing: string[];
+	/** Of those, the trees: what lies below them is unknown. */
+	readonly missingTrees: string[];
 }
 
 /**
@@ -24,6 +26,7 @@ export async function collectSnapshotObjects(
 ): Promise<SnapshotObjects> {
 	const blobs = new Set<string>();
 	const missing: string[] = [];
+	const missingTrees: string[] = [];
 	const visit = async (treeId: string): Promise<void> => {
 		blobs.add(treeId);
 		const cached = seenTrees.get(treeId);
@@ -34,6 +37,7 @@ export async function collectSnapshotObjects(
 		const local = new Set<string>([treeId]);
 		if (!(await repository.locateBlob(treeId))) {
 			missing.push(treeId);
+			missingTrees.push(treeId);
 			seenTrees.set(treeId, local);
 			return;
 		}
@@ -60,7 +64,7 @@ export async function collectSnapshotObjects(
 		const indexKey = repository.index.packs.get(pack)?.indexKey;
 		if (indexKey) keys.add(indexKey);
 	}
-	return { keys, packs, blobs, missing };
+	return { keys, packs, blobs, missing, missingTrees };
 }
 
 /**
@@ -77,22 +81,62 @@ export function metadataFor(repository: Repository): string[] {
 	return [...best(KEY_PREFIX.config), ...best(KEY_PREFIX.keys)];
 }
 
-/** `latest`, a full ID, an unambiguous prefix, or the newest at or before a time. */
-export function pickSnapshot(refs: readonly SnapshotRef[], selector: string, at?: Date, setName?: string): SnapshotRef {
-	const pool = setName ? refs.filter((r) => r.snapshot.set === setName) : refs;
-	if (at) {
-		const candidates = pool.filter((r) => new Date(r.snapshot.time).getTime() <= at.getTime());
-		const newest = candidates.at(-1);
-		if (!newest) throw new HoldfastError("NOT_FOUND", `no snapshot at or before ${at.toISOString()}`);
-		return newest;
-	}
-	if (selector === "latest") {
-		const newest = pool.at(-1);
-		if (!newest) throw new HoldfastError("NOT_FOUND", "there are no snapshots yet");
-		return newest;
+/** Host and store clocks may disagree by this much when "written after" is judged. */
+const CLOCK_SKEW_MS = 15 * 60_000;
+
+/**
+ * `latest`, a full ID, an unambiguous prefix, or the newest at or before a time; `latest` and
+ * `at` look at the given set's snapshots only. A snapshot object that cannot be read and may
+ * be the one asked for is an error naming it and the newest readable one, never a silent
+ * step back to an older snapshot.
+ */
+export function pickSnapshot(
+	listing: SnapshotListing,
+	selector: string,
+	options: { at?: Date; setName?: string } = {},
+): SnapshotRef {
+	const { refs, unreadable } = listing;
+	const pool = options.setName ? refs.filter((r) => r.snapshot.set === options.setName) : refs;
+	if (options.at || selector === "latest") {
+		const at = options.at;
+		const picked = at ? pool.filter((r) => new Date(r.snapshot.time).getTime() <= at.getTime()).at(-1) : pool.at(-1);
+		// How long a backup may run between its snapshot's time and the write of its object, as seen so far.
+		const longestRun = Math.max(
+			0,
+			...refs.map((r) => (r.written ? r.written.getTime() - new Date(r.snapshot.time).getTime() : 0)),
+		);
+		const after = picked ? new Date(picked.snapshot.time).getTime() : Number.NEGATIVE_INFINITY;
+		const until = at ? at.getTime() : Number.POSITIVE_INFINITY;
+		// Its time is unknown, but lies between (written − longest run) and written.
+		const maybe = unreadable.filter((u) => {
+			const written = u.written?.getTime() ?? Number.POSITIVE_INFINITY;
+			return written + CLOCK_SKEW_MS > after && written - longestRun - CLOCK_SKEW_MS <= until;
+		});
+		const first = maybe[0];
+		if (first) {
+			const asked = at ? `the newest snapshot at or before ${at.toISOString()}` : "the latest snapshot";
+			throw new HoldfastError(
+				"CORRUPT",
+				`${first.key} cannot be read (${first.reason}) and may be ${asked}` +
+					(maybe.length > 1 ? ` (${maybe.length - 1} more unreadable)` : "") +
+					(picked
+						? `; the newest readable one is ${picked.id.slice(0, 12)} (${picked.snapshot.time}): restore it by ID if it will do`
+						: "; no readable snapshot qualifies"),
+			);
+		}
+		if (!picked) {
+			const scope = options.setName ? ` of set ${options.setName}` : "";
+			throw new HoldfastError(
+				"NOT_FOUND",
+				at ? `no snapshot${scope} at or before ${at.toISOString()}` : `there are no snapshots${scope} yet`,
+			);
+		}
+		return picked;
 	}
 	const matches = refs.filter((r) => r.id.startsWith(selector.toLowerCase()));
 	if (matches.length === 1) return matches[0] as SnapshotRef;
 	if (matches.length > 1) throw new HoldfastError("USAGE", `snapshot "${selector}" is ambiguous (${matches.length} match)`);
+	const damaged = unreadable.find((u) => u.id.startsWith(selector.toLowerCase()));
+	if (damaged) throw new HoldfastError("CORRUPT", `${damaged.key} cannot be read (${damaged.reason})`);
 	throw new HoldfastError("NOT_FOUND", `no snapshot "${selector}"`);
 }

@@ -15,6 +15,8 @@ export type ErrorCode =
 	| "LOCKED"
 	| "LOCK_SHORTEN"
 	| "DESTINATION"
+	/** Transient faults (5xx, throttling, dropped or stalled connections) outlasted the retry budget. */
+	| "UNREACHABLE"
 	| "DESTINATION_UNSAFE"
 	/** A restore target path that cannot be written as asked (a write error, a symlink in the way). */
 	| "TARGET"

@@ -30,6 +30,8 @@ export interface InstanceEnvironment {
 	/** Relative paths in the config are relative to the config file's folder. */
 	readonly configDir: string;
 	readonly env: NodeJS.ProcessEnv;
+	/** Destinations: how long to retry transient faults before giving up (the set's `retryBudget`). */
+	readonly retryBudgetMs?: number;
 }
 
 export interface SourceType<Options = Record<string, unknown>> {

@@ -1,4 +1,5 @@
 import type { ByteRange, Destination, ObjectVersion } from "../destination/destination.js";
+import { classifyFault, type FaultKind, RetryBudget } from "../destination/faults.js";
 import { describeError, HoldfastError } from "../host/errors.js";
 import { sha256HexAsync } from "./crypto.js";
 import { hashOfKey } from "./format.js";
@@ -7,9 +8,19 @@ import { hashOfKey } from "./format.js";
  * Reads objects the way an attacker holding the backup keys cannot fool: the latest version
  * is tried first, and when it does not verify (garbage written over the key, a delete
  * marker), every other version is tried, locked ones first, until one verifies.
+ *
+ * A store that could not answer is not a damaged object: transient faults are retried within
+ * the budget and then reported as UNREACHABLE, never as CORRUPT or NOT_FOUND.
  */
 export class ObjectReader {
-	constructor(private readonly destination: Destination) {}
+	readonly budget: RetryBudget;
+
+	constructor(
+		private readonly destination: Destination,
+		budget?: RetryBudget,
+	) {
+		this.budget = budget ?? new RetryBudget(destination.description);
+	}
 
 	/** A whole content-addressed object whose SHA-256 must equal its name (or pass `verify`). */
 	async read<T>(key: string, verify: (bytes: Buffer) => Promise<T>): Promise<T> {
@@ -34,44 +45,71 @@ export class ObjectReader {
 		);
 	}
 
+	/** Every real version of `key`, the listing retried like a read. */
+	async versionsOf(key: string): Promise<ObjectVersion[]> {
+		return this.budget.run(`list versions of ${key}`, async () => {
+			const versions: ObjectVersion[] = [];
+			for await (const version of this.destination.listVersions(key)) {
+				if (version.key === key && !version.isDeleteMarker) versions.push(version);
+			}
+			return versions;
+		});
+	}
+
 	async #withVersions<T>(
 		key: string,
 		fetch: (versionId?: string) => Promise<Uint8Array>,
 		accept: (bytes: Uint8Array) => Promise<T>,
 	): Promise<T> {
-		let firstError: unknown;
-		try {
-			return await accept(await fetch());
-		} catch (error) {
-			firstError = error;
-		}
-		const versions: ObjectVersion[] = [];
-		for await (const version of this.destination.listVersions(key)) {
-			if (version.key === key && !version.isDeleteMarker) versions.push(version);
-		}
+		const failures: { kind: FaultKind | "corrupt"; error: unknown }[] = [];
+		const attempt = async (versionId?: string): Promise<{ value: T } | undefined> => {
+			let bytes: Uint8Array;
+			try {
+				bytes = await this.budget.run(`get ${key}`, () => fetch(versionId));
+			} catch (error) {
+				const kind = classifyFault(error);
+				// The store did not answer: whatever the other versions hold, nothing can be concluded.
+				if (kind === "unreachable") throw error;
+				failures.push({ kind, error });
+				return undefined;
+			}
+			try {
+				return { value: await accept(bytes) };
+			} catch (error) {
+				if (classifyFault(error) === "unreachable") throw error;
+				failures.push({ kind: "corrupt", error });
+				return undefined;
+			}
+		};
+		const first = await attempt();
+		if (first) return first.value;
+		const versions = await this.versionsOf(key);
 		// Locked versions first (an attacker cannot have written one that outlives ours… but
 		// he can add locked garbage, so every candidate is still verified), newest first.
 		versions.sort(
 			(a, b) => Number(Boolean(b.lock)) - Number(Boolean(a.lock)) || b.lastModified.getTime() - a.lastModified.getTime(),
 		);
 		for (const version of versions) {
-			try {
-				return await accept(await fetch(version.versionId));
-			} catch {
-				// try the next version
-			}
+			const found = await attempt(version.versionId);
+			if (found) return found.value;
 		}
-		if (versions.length === 0 && isNotFound(firstError)) {
+		const firstError = failures[0]?.error;
+		if (failures.some((f) => f.kind === "corrupt")) {
+			throw new HoldfastError(
+				"CORRUPT",
+				`${key}: no version of it verifies (${versions.length} tried; ${describeError(failures.find((f) => f.kind === "corrupt")?.error)})`,
+				{ cause: firstError },
+			);
+		}
+		if (failures.every((f) => f.kind === "not-found")) {
 			throw new HoldfastError("NOT_FOUND", `${key}: missing from ${this.destination.description}`, { cause: firstError });
 		}
+		// Refused or failed some other way: the bytes were never seen, so nothing says they are damaged.
+		const refused = failures.every((f) => f.kind === "forbidden" || f.kind === "not-found");
 		throw new HoldfastError(
-			"CORRUPT",
-			`${key}: no version of it verifies (${versions.length} tried; ${describeError(firstError)})`,
+			"DESTINATION",
+			`${key}: ${refused ? "reading refused by" : "could not be read from"} ${this.destination.description} (${describeError(firstError)})`,
 			{ cause: firstError },
 		);
 	}
-}
-
-function isNotFound(error: unknown): boolean {
-	return typeof error === "object" && error !== null && (error as { code?: string }).code === "NOT_FOUND";
 }

@@ -3,8 +3,9 @@ import { hostname } from "node:os";
 import pLimit from "p-limit";
 import type { Catalog } from "../catalog/catalog.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
+import { classifyFault, RetryBudget } from "../destination/faults.js";
 import type { Clock } from "../host/clock.js";
-import { HoldfastError } from "../host/errors.js";
+import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
 import { BlobPool } from "./blob-pool.js";
@@ -16,7 +17,7 @@ import { type BlobLocation, type IndexFile, type IndexLock, type IndexPack, Mast
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
 import { ObjectReader } from "./object-reader.js";
 import { PackBuilder, readPackHeader } from "./pack.js";
-import type { Snapshot, SnapshotRef } from "./snapshot.js";
+import type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./snapshot.js";
 import { parseTree, serializeTree, type Tree } from "./tree.js";
 
 /** `config`: sealed with the master key; written once at init. */
@@ -51,6 +52,8 @@ export interface RepositoryOptions {
 	readonly scrypt?: ScryptParams;
 	/** Pack uploads in flight at once. */
 	readonly uploadConcurrency?: number;
+	/** How long transient read faults are retried before the destination counts as unreachable. */
+	readonly retryBudgetMs?: number;
 }
 
 /** Config copies and key files kept protected at once: one damaged object never locks the owner out. */
@@ -84,7 +87,7 @@ export class Repository {
 		readonly keys: RepositoryKeys,
 		readonly config: RepositoryConfig,
 	) {
-		this.reader = new ObjectReader(options.destination);
+		this.reader = new ObjectReader(options.destination, retryBudgetFor(options));
 		this.chunker = new Chunker(keys.chunkerSeed, config.chunker);
 		this.#uploads = pLimit(options.uploadConcurrency ?? 2);
 		this.#pool = new BlobPool(keys.raw);
@@ -140,7 +143,8 @@ export class Repository {
 
 	static async open(password: string, options: RepositoryOptions): Promise<Repository> {
 		const { destination } = options;
-		const keyKeys = await listKeys(destination, KEY_PREFIX.keys);
+		const reader = new ObjectReader(destination, retryBudgetFor(options));
+		const keyKeys = await listKeys(destination, KEY_PREFIX.keys, reader.budget);
 		if (keyKeys.length === 0) {
 			throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
 		}
@@ -149,14 +153,18 @@ export class Repository {
 		let otherPasswords = 0;
 		for (const key of keyKeys) {
 			try {
-				const bytes = await new ObjectReader(destination).read(key, async (verified) => verified);
+				const bytes = await reader.read(key, async (verified) => verified);
 				master = await unwrapKeyFile(bytes, password, key);
 				break;
 			} catch (error) {
-				if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") otherPasswords++;
-				else if (error instanceof HoldfastError && (error.code === "CORRUPT" || error.code === "NOT_FOUND"))
-					damagedKeys.push(key);
-				else throw error;
+				if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") {
+					otherPasswords++;
+					continue;
+				}
+				// A store that did not answer says nothing about the password, nor about damage.
+				if (classifyFault(error) === "unreachable") throw error;
+				damagedKeys.push(key);
+				options.logger.debug(`key ${key}: ${(error as Error).message}`);
 			}
 		}
 		if (!master) {
@@ -164,7 +172,7 @@ export class Repository {
 			if (damagedKeys.length > 0 && otherPasswords === 0) {
 				throw new HoldfastError(
 					"CORRUPT",
-					`every key file at ${destination.description} is damaged (${damagedKeys.join(", ")}); the repository cannot be opened`,
+					`no key file at ${destination.description} could be read: every one is damaged (${damagedKeys.join(", ")})`,
 				);
 			}
 			throw new HoldfastError(
@@ -175,26 +183,28 @@ export class Repository {
 		}
 		for (const key of damagedKeys) options.logger.warn(`${key}: damaged key file; another copy opened the repository`);
 		const keys = RepositoryKeys.fromMaster(master);
-		const configKeys = await listKeys(destination, KEY_PREFIX.config);
+		const configKeys = await listKeys(destination, KEY_PREFIX.config, reader.budget);
 		let config: RepositoryConfig | undefined;
 		const damagedConfigs: string[] = [];
+		let configError: unknown;
 		for (const key of configKeys) {
 			try {
-				config = await new ObjectReader(destination).read(
+				config = await reader.read(
 					key,
 					async (bytes) => JSON.parse(decompress(await keys.open(bytes, key), key).toString("utf8")) as RepositoryConfig,
 				);
 				break;
 			} catch (error) {
-				if (!(error instanceof HoldfastError && (error.code === "CORRUPT" || error.code === "NOT_FOUND"))) throw error;
+				if (classifyFault(error) === "unreachable") throw error;
+				configError ??= error;
 				damagedConfigs.push(key);
 			}
 		}
 		if (!config) {
 			throw new HoldfastError(
 				"CORRUPT",
-				`no readable repository config at ${destination.description}` +
-					(damagedConfigs.length > 0 ? ` (damaged: ${damagedConfigs.join(", ")})` : ""),
+				`no readable repository config at ${destination.description}${configError ? ` (${describeError(configError)})` : ""}`,
+				{ cause: configError },
 			);
 		}
 		for (const key of damagedConfigs) options.logger.warn(`${key}: damaged config copy; another copy was read`);
@@ -268,19 +278,27 @@ export class Repository {
 
 	// ---- index ---------------------------------------------------------------------------
 
+	/** Index objects the last `loadIndex` could not read: what they record is unknown, so grooming stops. */
+	unreadableIndex: UnreadableObject[] = [];
+
 	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
 	async loadIndex(): Promise<void> {
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
 		const index = new MasterIndex();
-		const keys = await listKeys(this.destination, KEY_PREFIX.index);
+		const keys = await listKeys(this.destination, KEY_PREFIX.index, this.reader.budget);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
+		const reasons = new Map<string, string>();
 		const files = await Promise.all(
 			keys.map((key) =>
 				limit(() =>
 					this.#readIndexFile(key).catch((error: unknown) => {
+						// A store that did not answer: going on with part of the index would be guessing.
+						if (classifyFault(error) === "unreachable") throw error;
+						// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
 						const message = (error as Error).message;
 						failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
+						reasons.set(key, reasonOf(error, key));
 						return undefined;
 					}),
 				),
@@ -299,6 +317,12 @@ export class Repository {
 			this.#unreadableIndexes,
 			ordered.map((o) => o.file),
 		);
+		// What grooming must not decide without: index objects unreadable and not stood for by a rebuilt one.
+		this.unreadableIndex = this.#uncoveredIndexes.map((key) => ({
+			key,
+			id: key.slice(KEY_PREFIX.index.length),
+			reason: reasons.get(key) ?? "unreadable",
+		}));
 		for (const [key, message] of failures) {
 			// Garbage or damage under an index name: skipped; once `repair index` relisted its packs, only a debug line.
 			if (this.#uncoveredIndexes.includes(key)) this.options.logger.warn(message);
@@ -604,30 +628,54 @@ export class Repository {
 
 	// ---- reading ---------------------------------------------------------------------------
 
+	/** The readable snapshots, oldest first; those that cannot be read are warned about and left out. */
 	async listSnapshots(): Promise<SnapshotRef[]> {
+		return (await this.readSnapshots()).refs;
+	}
+
+	/**
+	 * Every snapshot object not forgotten: the readable ones, oldest first, and the ones no
+	 * version of which verifies, for callers that must not take "unreadable" for "absent".
+	 * A store that does not answer fails the whole listing (UNREACHABLE), never shortens it.
+	 */
+	async readSnapshots(options: { fresh?: boolean } = {}): Promise<SnapshotListing> {
 		const refs: SnapshotRef[] = [];
-		const keys = await listKeys(this.destination, KEY_PREFIX.snapshots);
+		const unreadable: UnreadableObject[] = [];
+		const written = new Map<string, Date>();
+		await this.reader.budget.run(`list ${KEY_PREFIX.snapshots}`, async () => {
+			written.clear();
+			for await (const version of this.destination.listVersions(KEY_PREFIX.snapshots)) {
+				if (version.isDeleteMarker) continue;
+				// The first write of the key: later versions may be an attacker's.
+				const known = written.get(version.key);
+				if (!known || version.lastModified < known) written.set(version.key, version.lastModified);
+			}
+		});
 		const limit = pLimit(8);
 		await Promise.all(
-			keys.map((key) =>
+			[...written.keys()].sort().map((key) =>
 				limit(async () => {
 					const id = key.slice(KEY_PREFIX.snapshots.length);
 					if (this.index.forgotten.has(id) || this.index.deleted.has(key)) return;
 					try {
-						refs.push({ id, key, snapshot: await this.loadSnapshotObject(key) });
+						refs.push({ id, key, snapshot: await this.loadSnapshotObject(key, options), written: written.get(key) as Date });
 					} catch (error) {
+						if (classifyFault(error) === "unreachable") throw error;
 						this.options.logger.warn(`${key}: ${(error as Error).message}`);
+						unreadable.push({ key, id, reason: reasonOf(error, key), written: written.get(key) as Date });
 					}
 				}),
 			),
 		);
 		refs.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
-		return refs;
+		unreadable.sort((a, b) => a.key.localeCompare(b.key));
+		return { refs, unreadable };
 	}
 
-	async loadSnapshotObject(key: string): Promise<Snapshot> {
+	/** A snapshot object, from the catalog unless `fresh` asks for the destination's copy (check). */
+	async loadSnapshotObject(key: string, options: { fresh?: boolean } = {}): Promise<Snapshot> {
 		const cacheKey = `snapshot:${this.id}:${key}`;
-		const cached = (await this.options.catalog?.get(cacheKey)) as Snapshot | undefined;
+		const cached = options.fresh ? undefined : ((await this.options.catalog?.get(cacheKey)) as Snapshot | undefined);
 		if (cached) return cached;
 		const snapshot = await this.reader.read(key, (bytes) => this.#openJson<Snapshot>(bytes, key));
 		await this.options.catalog?.set(cacheKey, snapshot);
@@ -696,10 +744,26 @@ export class Repository {
  * Keys under a prefix that have at least one real version. Versions, not the plain listing:
  * an attacker's delete markers hide objects from a listing, not from us.
  */
-export async function listKeys(destination: Destination, prefix: string): Promise<string[]> {
-	const keys = new Set<string>();
-	for await (const version of destination.listVersions(prefix)) if (!version.isDeleteMarker) keys.add(version.key);
-	return [...keys].sort();
+export async function listKeys(destination: Destination, prefix: string, budget?: RetryBudget): Promise<string[]> {
+	const list = async () => {
+		const keys = new Set<string>();
+		for await (const version of destination.listVersions(prefix)) if (!version.isDeleteMarker) keys.add(version.key);
+		return [...keys].sort();
+	};
+	return budget ? budget.run(`list ${prefix}`, list) : list();
+}
+
+/** Why `key` could not be read, in one line that does not repeat the key. */
+function reasonOf(error: unknown, key: string): string {
+	const line = describeError(error);
+	return line.startsWith(`${key}: `) ? line.slice(key.length + 2) : line;
+}
+
+function retryBudgetFor(options: RepositoryOptions): RetryBudget {
+	return new RetryBudget(
+		options.destination.description,
+		options.retryBudgetMs !== undefined ? { budgetMs: options.retryBudgetMs } : {},
+	);
 }
 
 async function unwrapKeyFile(bytes: Buffer, password: string, key: string): Promise<Buffer> {

@@ -25,4 +25,22 @@ export interface SnapshotRef {
 	readonly id: string;
 	readonly key: string;
 	readonly snapshot: Snapshot;
+	/** When the store first wrote the object (listings only). */
+	readonly written?: Date;
+}
+
+/** An object that exists but no version of which verifies: not the same as absent. */
+export interface UnreadableObject {
+	readonly key: string;
+	readonly id: string;
+	/** One line: why it could not be read. */
+	readonly reason: string;
+	readonly written?: Date;
+}
+
+/** Every snapshot object of a repository: the ones read, and the ones that could not be. */
+export interface SnapshotListing {
+	/** Oldest first. */
+	readonly refs: SnapshotRef[];
+	readonly unreadable: UnreadableObject[];
 }

@@ -22,6 +22,7 @@ export class B2StrictProxy {
 	#server: Server | undefined;
 	#throttleNext = 0;
 	#dropNext = 0;
+	#outages: { method: string; path: RegExp; until: number }[] = [];
 
 	constructor(private readonly upstream: string) {}
 
@@ -40,6 +41,19 @@ export class B2StrictProxy {
 		this.#dropNext = count;
 	}
 
+	/**
+	 * Requests of `method` whose path matches get 503 SlowDown for `forMs` milliseconds (for
+	 * good when not given): an outage of part of the store, as B2 has them.
+	 */
+	outage(method: string, path: RegExp, forMs = Number.POSITIVE_INFINITY): void {
+		this.#outages.push({ method, path, until: Date.now() + forMs });
+	}
+
+	/** Ends every outage. */
+	recover(): void {
+		this.#outages = [];
+	}
+
 	async start(): Promise<this> {
 		const target = new URL(this.upstream);
 		this.#server = createServer((req, res) => {
@@ -53,6 +67,11 @@ export class B2StrictProxy {
 			if (req.method === "PUT" && req.headers["x-amz-object-lock-mode"] && !req.headers["content-md5"]) {
 				this.stats.missingMd5++;
 				return reply(req, res, 400, "InvalidRequest", "Missing required header for this request: Content-MD5");
+			}
+			const path = new URL(req.url ?? "/", "http://proxy").pathname;
+			if (this.#outages.some((o) => o.method === req.method && o.path.test(path) && Date.now() < o.until)) {
+				this.stats.faultsInjected++;
+				return reply(req, res, 503, "SlowDown", "Please reduce your request rate.");
 			}
 			if (this.#throttleNext > 0) {
 				this.#throttleNext--;

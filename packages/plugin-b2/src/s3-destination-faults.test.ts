@@ -1,0 +1,58 @@
+import { createServer, type Server, type Socket } from "node:net";
+import { isHoldfastError } from "@holdfast/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { S3Destination } from "./s3-destination.js";
+import { S3_PROFILE } from "./s3-profiles.js";
+
+const CREDENTIALS = { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test" };
+let server: Server | undefined;
+const sockets: Socket[] = [];
+afterEach(async () => {
+	for (const socket of sockets.splice(0)) socket.destroy();
+	await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+	server = undefined;
+});
+
+/** A server that accepts connections and answers with `respond` (or never, when it returns nothing). */
+async function serve(respond: (socket: Socket) => void): Promise<string> {
+	server = createServer((socket) => {
+		sockets.push(socket);
+		socket.on("data", () => respond(socket));
+		socket.on("error", () => undefined);
+	});
+	await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+	const address = server.address() as { port: number };
+	return `http://127.0.0.1:${address.port}`;
+}
+
+function destination(endpoint: string) {
+	return new S3Destination({ bucket: "stalled", endpoint, timeoutSeconds: 1, retryBudgetMs: 1500 }, S3_PROFILE, CREDENTIALS);
+}
+
+describe("S3 destination faults (a local stand-in server)", () => {
+	it("gives up on a server that accepts connections but never answers, as unreachable", async () => {
+		const endpoint = await serve(() => undefined);
+		const subject = destination(endpoint);
+		const error = await subject.get("snapshots/abc").catch((e: unknown) => e);
+		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
+		expect((error as Error).message).toMatch(/^s3:stalled is unreachable: get snapshots\/abc kept failing for .*TimeoutError/);
+		await subject.close();
+	}, 30_000);
+
+	it("retries 503 answers until the budget is spent, then says unreachable (not missing, not corrupt)", async () => {
+		let answered = 0;
+		const endpoint = await serve((socket) => {
+			answered++;
+			const body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+			socket.write(
+				`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+			);
+		});
+		const subject = destination(endpoint);
+		const error = await subject.get("index/abc").catch((e: unknown) => e);
+		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
+		expect((error as Error).message).toContain("HTTP 503");
+		expect(answered).toBeGreaterThan(1);
+		await subject.close();
+	}, 30_000);
+});

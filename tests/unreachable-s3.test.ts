@@ -1,0 +1,63 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { B2StrictProxy } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
+import { s3, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
+import { holdfastAsync as holdfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+
+const proxies: B2StrictProxy[] = [];
+afterAll(async () => {
+	for (const proxy of proxies) await proxy.stop();
+});
+
+/** GETs of snapshot and index objects (not their listings, which go to the bucket's path). */
+const METADATA_OBJECTS = /\/(snapshots|index)\/[0-9a-f]{64}$/;
+
+describe.skipIf(!s3)("a B2 bucket answering 503 to reads of snapshot and index objects", () => {
+	it("is ridden out when it recovers within the budget, and fails as unreachable when it does not", async () => {
+		const proxy = await new B2StrictProxy(s3?.endpoint as string).start();
+		proxies.push(proxy);
+		const dir = await tempDir("holdfast-outage-");
+		await mkdir(join(dir, "share"));
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2", "@holdfast/plugin-groom"]
+sets:
+  office:
+    sources: [{ type: fs, path: ./share }]
+    destination: { type: b2, endpoint: "${proxy.endpoint}", bucket: ${uniqueBucket("outage")}, keyIdEnv: TEST_KEY_ID, secretEnv: TEST_SECRET }
+    retention: { days: 1, mode: compliance }
+`,
+		);
+		const env = { TEST_KEY_ID: s3?.accessKeyId, TEST_SECRET: s3?.secretAccessKey, HOLDFAST_RETRY_BUDGET: "30s" };
+		expect((await holdfast(dir, ["init"], env)).code).toBe(0);
+		for (const content of ["first", "second", "third"]) {
+			await writeFile(join(dir, "share/file.txt"), `${content}\n`);
+			const backup = await holdfast(dir, ["backup"], env);
+			expect(backup.code, backup.stderr).toBe(0);
+		}
+		// Without its catalog a machine must read every snapshot and index object from the bucket.
+		const forgetCatalog = () => rm(join(dir, ".holdfast"), { recursive: true, force: true });
+
+		await forgetCatalog();
+		proxy.outage("GET", METADATA_OBJECTS, 3000);
+		const listed = await holdfast(dir, ["snapshots", "--json"], env);
+		expect(listed.code, listed.stderr).toBe(0);
+		expect(JSON.parse(listed.stdout)).toHaveLength(3);
+		expect(proxy.stats.faultsInjected).toBeGreaterThan(0);
+
+		proxy.recover();
+		await forgetCatalog();
+		proxy.outage("GET", METADATA_OBJECTS);
+		const short = { ...env, HOLDFAST_RETRY_BUDGET: "2s" };
+		for (const args of [["snapshots"], ["check"], ["restore", "latest", "--target", "out"]]) {
+			const failed = await holdfast(dir, args, short);
+			expect(failed.code, `${args.join(" ")}: ${failed.stdout}`).toBe(1);
+			expect(failed.stderr).toMatch(/^holdfast: b2:outage-\S+ is unreachable: /);
+			expect(failed.stderr).not.toMatch(/corrupt|verif|wrong password|no readable/i);
+			expect(failed.stdout).toBe("");
+		}
+		expect(proxy.stats.rejected).toEqual([]);
+	});
+});
