@@ -126,8 +126,9 @@ describe("a damaged index object", () => {
 		expect(warnings(harness).some((w) => w.startsWith(`warning: ${damaged.key}: no version of it verifies`))).toBe(true);
 
 		const report = await harness.engine.check(undefined, { readDataPercent: 100 });
-		expect(report.errors).toEqual([]);
-		expect(report.ok).toBe(true);
+		// No data is lost, but the damaged index object is an error until the repair stands for it.
+		expect(report.errors).toEqual([expect.stringMatching(new RegExp(`^${damaged.key}: .*holdfast repair index`))]);
+		expect(report.ok).toBe(false);
 		expect(report.packsRead).toBeGreaterThanOrEqual(damaged.packs.length);
 		expect(report.indexRecovery).toMatchObject({
 			unreadableIndexes: [damaged.key],
@@ -167,6 +168,7 @@ describe("a damaged index object", () => {
 		expect(after.missing).toEqual([]);
 		expect(after.snapshots).toBe(3);
 		expect(after.logger.lines.some((l) => RECOVERED.test(l.line))).toBe(false);
+		expect((await harness.engine.check(undefined, { readDataPercent: 0 })).ok).toBe(true);
 
 		await harness.reopen({ freshCatalog: true });
 		const before = harness.logger.lines.length;
@@ -202,7 +204,7 @@ describe("a damaged index object", () => {
 		const report = await harness.engine.check(undefined, { readDataPercent: 100 });
 		expect(report.ok).toBe(false);
 		expect(report.indexRecovery?.packsRecovered).toBe(damaged.packs.length);
-		expect(report.errors).toEqual([intactLine]);
+		expect(report.errors).toEqual([expect.stringContaining(`${damaged.key}: `), intactLine]);
 		const open = await harness.engine.open();
 		expect(open.repository.index.blobs.get(blobId)?.packKey).toBe(packKey);
 	});
@@ -230,7 +232,7 @@ describe("packs whose header is damaged as well", () => {
 			unreadablePacks: [lost],
 		});
 		expect(report.errors.length).toBeGreaterThan(0);
-		expect(report.errors.every((e) => /is in no pack/.test(e))).toBe(true);
+		expect(report.errors.every((e) => /is in no pack/.test(e) || e.startsWith(`${damaged.key}: `))).toBe(true);
 		await expect(harness.engine.restore(snapshots[0]?.id as string, { target: join(harness.dir, "r") })).rejects.toThrow(
 			/is in no pack of the index/,
 		);
@@ -326,7 +328,8 @@ sets:
 		expect(check.stdout).toMatch(
 			/^note: \d+ index object\(s\) verify under no version; \d+ pack\(s\) .* recovered from their headers/m,
 		);
-		expect(check.stdout).not.toContain("error:");
+		expect(check.stdout).toMatch(/^error: index\/[0-9a-f]{64}: .*holdfast repair index/m);
+		expect(check.stdout).not.toMatch(/^error: (?!index\/)/m);
 
 		const dry = holdfast(dir, ["repair", "index", "--dry-run", "--json"]);
 		expect(dry.code).toBe(0);

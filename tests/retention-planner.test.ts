@@ -94,7 +94,8 @@ describe("look-ahead planner over a year of weekly runs, 90-day retention", () =
 		}
 		expect(extensions.length).toBe(extendedTotal);
 		expect(extensions.length).toBeGreaterThan(0);
-		for (const call of extensions) if (call.from) expect(call.to.getTime()).toBeGreaterThan(call.from.getTime());
+		for (const call of extensions)
+			if (call.from) expect(call.to.getTime(), `${call.key} ${call.from.toISOString()}`).toBeGreaterThan(call.from.getTime());
 		// Generations: locked to need + 14 days, an object needed every week is extended every third run, not weekly.
 		const staticPackExtensions = new Map<string, number>();
 		for (const call of extensions) staticPackExtensions.set(call.key, (staticPackExtensions.get(call.key) ?? 0) + 1);

@@ -70,7 +70,9 @@ export async function checkRepository(
 	const errors: string[] = [];
 	const snapshots = listing.refs;
 	// A snapshot or index object no version of which verifies is a loss, not a warning.
-	for (const object of [...listing.unreadable, ...repository.unreadableIndex]) errors.push(`${object.key}: ${object.reason}`);
+	for (const object of listing.unreadable) errors.push(`${object.key}: ${object.reason}`);
+	// Its packs may be recovered from their headers, but its lock records and tombstones are lost until repaired.
+	for (const object of repository.unreadableIndex) errors.push(`${object.key}: ${object.reason} (run "holdfast repair index")`);
 	// The index was likely read from the catalog: ask the store whether its copies still verify.
 	for (const key of [...repository.index.indexKeys].sort()) {
 		try {

@@ -25,15 +25,17 @@ export async function protectionNeeds(
 	const index = repository.index;
 	const blobUntil = new Map<string, number>();
 	const objects = new Map<string, ObjectNeed>();
-	const need = (key: string, kind: ObjectNeed["kind"], until: number) => {
+	const need = (key: string, kind: ObjectNeed["kind"], until: number, writtenLockedUntil?: number) => {
 		const known = objects.get(key);
 		if (known && known.until.getTime() >= until) return;
 		const versionId = index.versions.get(key);
+		const recorded = index.lockUntil(key)?.getTime();
+		const lockUntil = Math.max(recorded ?? 0, writtenLockedUntil ?? 0);
 		objects.set(key, {
 			key,
 			kind,
 			until: new Date(until),
-			lockUntil: index.lockUntil(key),
+			lockUntil: lockUntil > 0 ? new Date(lockUntil) : undefined,
 			...(versionId ? { versionId } : {}),
 		});
 	};
@@ -51,7 +53,9 @@ export async function protectionNeeds(
 		const until = new Date(ref.snapshot.protectUntil).getTime();
 		open++;
 		latest = Math.max(latest, until);
-		need(ref.key, "snapshot", until);
+		// A snapshot object is written locked at least until its protect-until (the core refuses less),
+		// so that much is known even where no index object recorded its lock.
+		need(ref.key, "snapshot", until, until);
 		const found = await collectSnapshotObjects(repository, ref, [], seenTrees);
 		for (const id of found.blobs) needBlob(id, until);
 	}

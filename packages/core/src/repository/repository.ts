@@ -150,6 +150,7 @@ export class Repository {
 		}
 		let master: Buffer | undefined;
 		const damagedKeys: string[] = [];
+		let firstError: unknown;
 		let otherPasswords = 0;
 		for (const key of keyKeys) {
 			try {
@@ -163,25 +164,27 @@ export class Repository {
 				}
 				// A store that did not answer says nothing about the password, nor about damage.
 				if (classifyFault(error) === "unreachable") throw error;
+				firstError ??= error;
 				damagedKeys.push(key);
 				options.logger.debug(`key ${key}: ${(error as Error).message}`);
 			}
 		}
 		if (!master) {
-			// A key file whose content no longer matches its name is damage, not a password that does not fit.
+			// A key file that cannot be read is damage (or a refusal), not a password that does not fit.
 			if (damagedKeys.length > 0 && otherPasswords === 0) {
 				throw new HoldfastError(
 					"CORRUPT",
-					`no key file at ${destination.description} could be read: every one is damaged (${damagedKeys.join(", ")})`,
+					`no key file at ${destination.description} could be read (${describeError(firstError)})`,
+					{ cause: firstError },
 				);
 			}
 			throw new HoldfastError(
 				"WRONG_PASSWORD",
 				`wrong password for the repository at ${destination.description}` +
-					(damagedKeys.length > 0 ? ` (${damagedKeys.length} damaged key file(s) could not be tried)` : ""),
+					(damagedKeys.length > 0 ? ` (${damagedKeys.length} unreadable key file(s) could not be tried)` : ""),
 			);
 		}
-		for (const key of damagedKeys) options.logger.warn(`${key}: damaged key file; another copy opened the repository`);
+		for (const key of damagedKeys) options.logger.warn(`${key}: unreadable key file; another copy opened the repository`);
 		const keys = RepositoryKeys.fromMaster(master);
 		const configKeys = await listKeys(destination, KEY_PREFIX.config, reader.budget);
 		let config: RepositoryConfig | undefined;
@@ -207,7 +210,7 @@ export class Repository {
 				{ cause: configError },
 			);
 		}
-		for (const key of damagedConfigs) options.logger.warn(`${key}: damaged config copy; another copy was read`);
+		for (const key of damagedConfigs) options.logger.warn(`${key}: unreadable config copy; another copy was read`);
 		if (config.v !== FORMAT_VERSION) {
 			throw new HoldfastError(
 				"CORRUPT",
@@ -592,7 +595,7 @@ export class Repository {
 	beginRun(lock: ObjectLock): void {
 		this.writeLock = lock;
 		this.#writtenThisRun = [];
-		this.#unrecorded = [];
+		// Objects written after the last index object (the snapshot) are recorded by the next one.
 		// A repository stays open across runs; a blob written by an earlier run may need a new copy.
 		this.#pending.clear();
 		this.#stats.packs = 0;
