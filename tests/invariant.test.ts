@@ -36,7 +36,12 @@ interface Scenario {
 	/** Scheduled runs that do not happen (the machine was off). */
 	readonly skip?: readonly number[];
 	readonly phases?: readonly Phase[];
-	/** Stored data bytes over the unique bytes the window needs, at the end. */
+	/**
+	 * Stored data bytes over the unique bytes the window needs, at the end. Under extend the
+	 * first backup's pack keeps the dead bytes of files changed since: copying its live blobs
+	 * would double them until its lock ends (a retention period), which pays only once about
+	 * half of it is dead, so a year of 1 % weekly churn ends near 1.35.
+	 */
 	readonly maxStoredRatio?: number;
 }
 
@@ -47,10 +52,10 @@ const SCENARIOS: Scenario[] = [
 		schedule: { every: "7d" },
 		retentionDays: 90,
 		strategy: "extend",
-		runs: Number(process.env.RUNS ?? 53),
+		runs: 53,
 		files: 100,
 		changesPerRun: 1,
-		maxStoredRatio: 1.1,
+		maxStoredRatio: 1.4,
 	},
 	{
 		name: "weekly, 90 days, reinclude, 1 % churn",
@@ -58,7 +63,7 @@ const SCENARIOS: Scenario[] = [
 		schedule: { every: "7d" },
 		retentionDays: 90,
 		strategy: "reinclude",
-		runs: Number(process.env.RUNS ?? 53),
+		runs: 53,
 		files: 100,
 		changesPerRun: 1,
 		maxStoredRatio: 1.1,

@@ -334,6 +334,8 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					upload: { files: summary.files.new + summary.files.changed + summary.files.reincluded, bytes: summary.bytes.read },
 					files: summary.files,
 					reinclude: plan.notes,
+					renew: { blobs: summary.objects.renewedBlobs, bytes: summary.bytes.renewed },
+					warnings: plan.warnings,
 					extend: result.extensions.map((e) => ({
 						key: e.key,
 						from: e.from?.toISOString() ?? null,
@@ -347,11 +349,18 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				};
 				if (args.json) return printJson(report);
 				printLine(`plan for a run at ${day(report.at)} (strategy ${report.strategy})`);
-				printLine(`next run: ${day(report.nextRun ?? undefined)}; every file must stay locked until ${day(report.horizon)}`);
+				for (const warning of plan.warnings) printLine(`warning: ${warning}`);
+				printLine(
+					`next run: ${day(report.nextRun ?? undefined)}; it will have renewed protection by ${day(report.horizon)}, so every copy must stay locked until then`,
+				);
 				printLine(
 					`upload: ${report.upload.files} files, up to ${formatBytes(report.upload.bytes)} (${summary.files.reincluded} re-included)`,
 				);
 				for (const note of plan.notes.slice(0, 20)) printLine(`  re-include ${note}`);
+				if (report.renew.blobs > 0)
+					printLine(
+						`renew: ${report.renew.blobs} blobs (${formatBytes(report.renew.bytes)}) older snapshots need, copied into new packs before their locks end`,
+					);
 				printLine(`extend: ${report.extend.length} objects`);
 				for (const e of report.extend.slice(0, 20)) printLine(`  ${e.key}: ${day(e.from ?? undefined)} -> ${day(e.to)}`);
 				printLine(`new objects locked until ${day(report.lockUntil)}`);

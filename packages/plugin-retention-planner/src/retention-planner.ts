@@ -188,6 +188,15 @@ export function planProtection(lockPlan: LockPlan, plan: RunPlan, context: RunCo
 			reason: `needed until ${new Date(until).toISOString().slice(0, 10)}`,
 		});
 	};
+	/**
+	 * A copy's lock: what its blob needs (under reinclude at least the horizon, under extend
+	 * plus the slack), rounded up to a bucket so the copies of one run share a few packs.
+	 */
+	const bucket = Math.max(DAY_MS, (context.set.retention.days * DAY_MS) / 8);
+	const copyLock = (until: Date) => {
+		const wanted = extend ? extensionTo(until.getTime()).getTime() : Math.max(until.getTime(), plan.horizon.getTime());
+		return new Date(Math.min(cap, Math.max(wanted, Math.ceil(wanted / bucket) * bucket)));
+	};
 	const renewals = [...lockPlan.renewals];
 	const relist = [...lockPlan.relist];
 	let renewMetadata = lockPlan.renewMetadata;
@@ -201,8 +210,7 @@ export function planProtection(lockPlan: LockPlan, plan: RunPlan, context: RunCo
 		if (isShort(pack)) {
 			const lock = lockOf(pack);
 			const deadBytes = Math.max(0, pack.size - pack.liveBytes);
-			// New copies carry the run's lock: they must reach what each blob needs.
-			const copyReaches = (until: Date) => plan.lock.until.getTime() >= target(until);
+			const copyReaches = (until: Date) => copyLock(until).getTime() >= target(until);
 			let copy: typeof pack.live = [];
 			if (!extend) copy = pack.live.filter((b) => lock < target(b.until));
 			else if (pack.size > 0 && deadBytes / pack.size >= REPACK_MIN_DEAD_SHARE && pack.live.every((b) => copyReaches(b.until))) {
@@ -215,6 +223,7 @@ export function planProtection(lockPlan: LockPlan, plan: RunPlan, context: RunCo
 				renewals.push({
 					id: blob.id,
 					from: pack.key,
+					lock: { mode: plan.lock.mode, until: copyLock(blob.until) },
 					reason: `lock of ${pack.key.slice(0, 16)}… ends before ${new Date(target(blob.until)).toISOString().slice(0, 10)}`,
 				});
 			}

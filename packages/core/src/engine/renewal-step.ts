@@ -24,11 +24,11 @@ export async function applyRenewals(
 	renewals: readonly BlobRenewal[],
 	context: Pick<RunContext, "logger" | "dryRun">,
 ): Promise<RenewalResult> {
-	const byPack = new Map<string, string[]>();
+	const byPack = new Map<string, BlobRenewal[]>();
 	for (const renewal of renewals) {
-		const ids = byPack.get(renewal.from) ?? [];
-		ids.push(renewal.id);
-		byPack.set(renewal.from, ids);
+		const list = byPack.get(renewal.from) ?? [];
+		list.push(renewal);
+		byPack.set(renewal.from, list);
 	}
 	const result: RenewalResult = { blobs: 0, bytes: 0, unreadable: [] };
 	if (context.dryRun) {
@@ -40,11 +40,11 @@ export async function applyRenewals(
 	}
 	const limit = pLimit(2);
 	await Promise.all(
-		[...byPack].map(([packKey, ids]) =>
+		[...byPack].map(([packKey, list]) =>
 			limit(async () => {
-				const locations = ids.flatMap((id) => {
+				const locations = list.flatMap(({ id, lock }) => {
 					const location = repository.index.blobs.get(id);
-					return location && location.packKey === packKey ? [{ id, location }] : [];
+					return location && location.packKey === packKey ? [{ id, lock, location }] : [];
 				});
 				const renewedBytes = locations.reduce((sum, { location }) => sum + location.length, 0);
 				const packSize = repository.index.packs.get(packKey)?.size ?? Number.POSITIVE_INFINITY;
@@ -55,7 +55,7 @@ export async function applyRenewals(
 						return undefined; // some blobs may still verify through ranged reads of other versions
 					});
 				}
-				for (const { id, location } of locations) {
+				for (const { id, lock, location } of locations) {
 					const what = `blob ${id.slice(0, 16)} in ${packKey}`;
 					const verify = async (sealed: Buffer) => {
 						await repository.decodeBlob(sealed, id, what);
@@ -65,7 +65,7 @@ export async function applyRenewals(
 						const sealed = whole
 							? await verify(whole.subarray(location.offset, location.offset + location.length))
 							: await repository.reader.readRange(packKey, { offset: location.offset, length: location.length }, verify);
-						await repository.copySealedBlob(location.type, id, Buffer.from(sealed), location.rawLength);
+						await repository.copySealedBlob(location.type, id, Buffer.from(sealed), location.rawLength, lock);
 						result.blobs++;
 						result.bytes += sealed.length;
 					} catch (error) {

@@ -73,11 +73,13 @@ export interface LockExtension {
 	readonly reason: string;
 }
 
-/** A blob copied, sealed bytes as they are, into a new pack written with the run's lock. */
+/** A blob copied, sealed bytes as they are, into a new pack locked as the copy needs. */
 export interface BlobRenewal {
 	readonly id: string;
 	/** The pack it is copied from. */
 	readonly from: string;
+	/** The new copy's lock: at least what the snapshots using the blob need. */
+	readonly lock: ObjectLock;
 	readonly reason: string;
 }
 

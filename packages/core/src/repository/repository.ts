@@ -71,7 +71,12 @@ export class Repository {
 	writeLock: ObjectLock | undefined;
 	/** Blobs written (or being written) this run, all with this run's lock; cleared per run. */
 	readonly #pending = new Map<string, Promise<void>>();
-	#pack = new PackBuilder();
+	/**
+	 * Open packs, one per blob type and lock: trees apart from data (they churn at another
+	 * pace, so neither keeps the other's dead bytes alive), and renewed copies apart when
+	 * they carry a lock of their own.
+	 */
+	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
 	#unindexed: IndexPack[] = [];
 	#writtenThisRun: string[] = [];
 	/** Objects other than packs written since the last index object: recorded (with versions) in the next. */
@@ -419,25 +424,35 @@ export class Repository {
 		this.#pending.set(id, new Promise<void>((resolve) => (done = resolve)));
 		try {
 			const sealed = await this.#pool.encode(data, this.options.compression ?? true);
-			this.#pack.add(type, id, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), data.length);
-			if (this.#pack.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload();
+			await this.#addToPack(type, id, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), data.length);
 			return { id, added: true };
 		} finally {
 			done();
 		}
 	}
 
-	async #startPackUpload(): Promise<void> {
-		const builder = this.#pack;
-		this.#pack = new PackBuilder();
-		if (builder.count === 0) return;
+	async #addToPack(type: BlobType, id: string, sealed: Buffer, rawLength: number, lock = this.#requireLock()): Promise<void> {
+		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
+		let open = this.#packs.get(slot);
+		if (!open) {
+			open = { builder: new PackBuilder(), lock };
+			this.#packs.set(slot, open);
+		}
+		open.builder.add(type, id, sealed, rawLength);
+		if (open.builder.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload(slot);
+	}
+
+	async #startPackUpload(slot: string): Promise<void> {
+		const open = this.#packs.get(slot);
+		this.#packs.delete(slot);
+		if (!open || open.builder.count === 0) return;
+		const { builder, lock } = open;
 		// Bound the packs held in memory: wait while the uploader is busy.
 		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2) + 1) await Promise.race(this.#inflight);
 		const task = this.#uploads(async () => {
 			const { hash, bytes, blobs } = await builder.finish(this.keys);
 			const key = packKey(hash);
-			const lock = this.#requireLock();
-			const version = await this.#put(key, bytes, "pack");
+			const version = await this.#put(key, bytes, "pack", lock);
 			const entry: IndexPack = {
 				key,
 				...(version ? { version } : {}),
@@ -455,9 +470,9 @@ export class Repository {
 		this.#inflight.add(tracked);
 	}
 
-	/** Writes the open pack and waits for every upload. */
+	/** Writes the open packs and waits for every upload. */
 	async flushPacks(): Promise<void> {
-		await this.#startPackUpload();
+		for (const slot of [...this.#packs.keys()]) await this.#startPackUpload(slot);
 		while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
 	}
 
@@ -531,11 +546,10 @@ export class Repository {
 	 * with the run's lock, for a blob whose stored copies' locks end too soon. The caller has
 	 * verified the bytes.
 	 */
-	async copySealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<void> {
+	async copySealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number, lock?: ObjectLock): Promise<void> {
 		if (this.#pending.has(id)) return;
 		this.#pending.set(id, Promise.resolve());
-		this.#pack.add(type, id, sealed, rawLength);
-		if (this.#pack.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload();
+		await this.#addToPack(type, id, sealed, rawLength, lock);
 	}
 
 	/**
@@ -575,8 +589,12 @@ export class Repository {
 		return { id, key, snapshot };
 	}
 
-	async #put(key: string, bytes: Buffer, kind: "pack" | "index" | "snapshot" | "config"): Promise<string | undefined> {
-		const lock = this.#requireLock();
+	async #put(
+		key: string,
+		bytes: Buffer,
+		kind: "pack" | "index" | "snapshot" | "config",
+		lock = this.#requireLock(),
+	): Promise<string | undefined> {
 		const { versionId } = await this.destination.put(key, bytes, lock);
 		this.index.noteLock(key, lock.mode, lock.until);
 		if (versionId) this.index.versions.set(key, versionId);

@@ -1,0 +1,80 @@
+import { join } from "node:path";
+import { scheduleOf } from "@holdfast/plugin-retention-planner";
+import { afterEach, describe, expect, it } from "vitest";
+import { B2StrictProxy } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
+import { s3, TEST_ENV, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
+import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot } from "./support/attacker.js";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { ChurningFolder, prng } from "./support/world.js";
+
+/**
+ * The attacker's test of the promise on the real S3 server, where the store itself holds the
+ * locks: a day of hourly runs under a one-day retention, every strategy. The clock runs ahead
+ * of real time (the store refuses a retain-until in the past, not one far ahead), and the
+ * attacker's view takes each version's lock from the store's own HEAD.
+ */
+let harness: Harness | undefined;
+let proxy: B2StrictProxy | undefined;
+afterEach(async () => {
+	await harness?.close();
+	await proxy?.stop();
+	harness = undefined;
+	proxy = undefined;
+});
+
+describe.skipIf(!s3)("every snapshot in its window restores from the real store's locks alone", () => {
+	it.each(["extend", "reinclude"] as const)(
+		"hourly runs, one-day retention, %s",
+		async (strategy) => {
+			proxy = await new B2StrictProxy(s3?.endpoint as string).start();
+			const bucket = uniqueBucket("invariant");
+			const start = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 3_600_000);
+			harness = await createHarness({
+				plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2", "@holdfast/plugin-retention-planner"],
+				env: TEST_ENV(),
+				start: start.toISOString(),
+				sets: (dir) => ({
+					main: setConfig(dir, {
+						destination: { type: "b2", bucket, endpoint: proxy?.endpoint as string },
+						retention: { days: 1, mode: "compliance" },
+						schedule: { every: "1h" },
+						planner: { strategy, missedRuns: 0 },
+					}),
+				}),
+			});
+			const h = harness;
+			await h.engine.init();
+			const folder = new ChurningFolder(join(h.dir, "src"), { files: 6, fileBytes: 2048, seed: 11 });
+			await folder.create();
+			const schedule = scheduleOf({ every: "1h" });
+			const random = prng(5);
+			const expected: ExpectedSnapshot[] = [];
+			const outcomes: AttackOutcome[] = [];
+			const destination = () => h.engine.destinationFor("main", h.engine.resolveSet("main").set);
+			const attack = async (at: Date) => outcomes.push(await attackAndRestore(destination(), "correct horse", expected, at));
+			let at = start;
+			let previous: Date | undefined;
+			for (let run = 0; run < 30; run++, at = schedule?.next(at) as Date) {
+				if (previous) {
+					await attack(new Date(previous.getTime() + random() * (at.getTime() - previous.getTime())));
+					await attack(new Date(at.getTime() + 10 * 60_000));
+				}
+				h.clock.set(at);
+				await folder.churn(run === 0 ? 0 : 1);
+				const snapshot = (await h.engine.backup()).snapshot?.snapshot;
+				if (!snapshot) throw new Error(`run ${run}: no snapshot`);
+				expected.push({ time: snapshot.time, protectUntil: new Date(snapshot.protectUntil), files: folder.expected("src") });
+				await attack(at);
+				previous = at;
+			}
+			const failures = outcomes.flatMap((o) => o.failures.map((f) => `${o.at.toISOString()}: ${f}`));
+			console.log(
+				`S3, hourly, 1 day, ${strategy}: ${outcomes.length} attacks, ${outcomes.reduce((n, o) => n + o.restored, 0)} restores, ${failures.length} failed`,
+			);
+			expect(failures.slice(0, 10)).toEqual([]);
+			// A day of hourly runs: from the second day on, 24 snapshots are in their window at once.
+			expect(Math.max(...outcomes.map((o) => o.restored))).toBeGreaterThanOrEqual(24);
+		},
+		600_000,
+	);
+});
