@@ -259,7 +259,14 @@ export class Engine {
 
 	async restore(
 		selector: string,
-		options: { setName?: string; target: string; at?: Date; include?: (path: string) => boolean; overwrite?: boolean },
+		options: {
+			setName?: string;
+			target: string;
+			at?: Date;
+			include?: (path: string) => boolean;
+			overwrite?: boolean;
+			onFile?: (path: string, bytes: number) => void;
+		},
 	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
 		const open = await this.open(options.setName);
 		const snapshot = pickSnapshot(await open.repository.listSnapshots(), selector, options.at);
@@ -270,6 +277,7 @@ export class Engine {
 				logger: this.options.logger,
 				...(options.include ? { include: options.include } : {}),
 				...(options.overwrite ? { overwrite: true } : {}),
+				...(options.onFile ? { onFile: options.onFile } : {}),
 			}),
 		);
 		return { snapshot, summary };
