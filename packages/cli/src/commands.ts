@@ -165,7 +165,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				if (last) progress.setTotal({ bytes: last.snapshot.summary.bytes, files: last.snapshot.summary.files });
 				let files = 0;
 				let bytes = 0;
-				host.hooks.didScanEntry.tap("cli-progress", ({ entry }) => {
+				host.hooks.didScanEntry.tap("progress", ({ entry }) => {
 					if (entry.type === "file") files++;
 					bytes += entry.size;
 					progress.update({ files, bytes });
