@@ -332,16 +332,7 @@ describe("words and numbers", () => {
 	});
 
 	it("the S3 SDK's note about Node versions is not shown to users", async () => {
-		const dir = await project(
-			"holdfast-sdk-",
-			{ "data/a": "a" },
-			config()
-				.replace('"@holdfast/plugin-fs-destination"', '"@holdfast/plugin-b2"')
-				.replace(
-					"destination: { type: fs, path: ./repo }",
-					'destination: { type: s3, endpoint: "http://127.0.0.1:9", bucket: bucket, keyIdEnv: K, secretEnv: S }',
-				),
-		);
+		const dir = await project("holdfast-sdk-", { "data/a": "a" }, S3_CONFIG);
 		const result = run(dir, ["snapshots"], { K: "k", S: "s", AWS_MAX_ATTEMPTS: "1" });
 		expect(result.code).toBe(1);
 		expect(result.stderr).not.toMatch(/NodeVersionSupportWarning|AWS SDK for JavaScript/);
@@ -349,16 +340,47 @@ describe("words and numbers", () => {
 	});
 });
 
+const S3_CONFIG = config()
+	.replace('"@holdfast/plugin-fs-destination"', '"@holdfast/plugin-b2"')
+	.replace(
+		"destination: { type: fs, path: ./repo }",
+		'destination: { type: s3, endpoint: "http://127.0.0.1:9", bucket: bucket, keyIdEnv: K, secretEnv: S }',
+	);
+
+function importsOf(dir: string | undefined, args: string[]): string[] {
+	const hooks = new URL("./support/record-imports.mjs", import.meta.url);
+	const result = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, ...args], {
+		encoding: "utf8",
+		...(dir ? { cwd: dir } : {}),
+		env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" },
+	});
+	expect(result.status, `${args.join(" ")}: ${result.stderr.slice(-500)}`).toBeLessThanOrEqual(2);
+	return result.stderr.split("\n").filter((l) => l.startsWith("import "));
+}
+
 describe("startup loads only what the command needs", () => {
 	it("--help and a usage error load neither the engine nor any SDK", () => {
-		const hooks = new URL("./support/record-imports.mjs", import.meta.url);
 		for (const args of [["--help"], ["backup", "--frobnicate"]]) {
-			const result = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, ...args], { encoding: "utf8" });
-			const loaded = result.stderr.split("\n").filter((l) => l.startsWith("import "));
+			const loaded = importsOf(undefined, args);
 			expect(loaded.length, args.join(" ")).toBeGreaterThan(0);
 			expect(loaded.filter((l) => /@holdfast\/core|packages\/core|inversify|ajv|@aws-sdk|croner|cli-progress/.test(l))).toEqual(
 				[],
 			);
+		}
+	});
+
+	it("the S3 SDK is loaded only when a bucket is used, not to check a config or list plugins", async () => {
+		const dir = await project("holdfast-lazy-sdk-", { "data/a": "a" }, S3_CONFIG);
+		for (const args of [["config", "check"], ["plugins"]]) {
+			const loaded = importsOf(dir, args);
+			expect(
+				loaded.some((l) => l.includes("plugin-b2")),
+				args.join(" "),
+			).toBe(true);
+			expect(
+				loaded.filter((l) => l.includes("@aws-sdk")),
+				args.join(" "),
+			).toEqual([]);
 		}
 	});
 });

@@ -13,8 +13,6 @@ import { CLI_VERSION } from "./version.js";
  */
 export async function main(argv: string[]): Promise<number> {
 	endQuietlyOnClosedPipe();
-	// The AWS SDK's notice about future Node versions is for developers, not for people running backups.
-	process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 	let exitCode: number = EXIT.ok;
 	let verbose = argv.includes("--verbose") || argv.includes("-v");
 	const cli = yargs(argv)

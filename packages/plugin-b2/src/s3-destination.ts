@@ -1,21 +1,7 @@
 import { createHash } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import {
-	CreateBucketCommand,
-	DeleteObjectCommand,
-	GetBucketVersioningCommand,
-	GetObjectCommand,
-	GetObjectLockConfigurationCommand,
-	HeadBucketCommand,
-	HeadObjectCommand,
-	ListObjectsV2Command,
-	ListObjectVersionsCommand,
-	PutObjectCommand,
-	PutObjectRetentionCommand,
-	S3Client,
-	S3ServiceException,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import {
 	type ByteRange,
 	type Destination,
@@ -30,7 +16,6 @@ import {
 	type ObjectVersion,
 	type PreflightRequest,
 } from "@holdfast/core";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
 import type { ProviderProfile } from "./s3-profiles.js";
 
@@ -49,6 +34,21 @@ export interface S3DestinationOptions {
 	readonly timeoutSeconds?: number;
 	/** Attempts per call, with exponential backoff and jitter, on throttling (429/503), 5xx and dropped connections. */
 	readonly maxAttempts?: number;
+}
+
+/** The SDK, imported on first use: listing plugins or checking a config never loads it (a quarter second). */
+interface Sdk {
+	s3: typeof import("@aws-sdk/client-s3");
+	http: typeof import("@smithy/node-http-handler");
+}
+let sdk: Sdk | undefined;
+
+async function loadSdk(): Promise<Sdk> {
+	if (!sdk) {
+		const [s3, http] = await Promise.all([import("@aws-sdk/client-s3"), import("@smithy/node-http-handler")]);
+		sdk = { s3, http };
+	}
+	return sdk;
 }
 
 const MODE: Record<LockMode, "COMPLIANCE" | "GOVERNANCE"> = { compliance: "COMPLIANCE", governance: "GOVERNANCE" };
@@ -83,12 +83,18 @@ export class S3Destination implements Destination {
 		};
 	}
 
-	get client(): S3Client {
-		if (!this.#client) this.#client = this.#createClient();
-		return this.#client;
+	/** The client, created (and the SDK loaded) on first use. */
+	async client(): Promise<S3Client> {
+		return (await this.#connect()).client;
 	}
 
-	#createClient(): S3Client {
+	async #connect(): Promise<{ client: S3Client; s3: Sdk["s3"] }> {
+		const { s3, http } = await loadSdk();
+		if (!this.#client) this.#client = this.#createClient(s3, http);
+		return { client: this.#client, s3 };
+	}
+
+	#createClient(s3: Sdk["s3"], http: Sdk["http"]): S3Client {
 		const { options, profile, env } = this;
 		const pick = (configured: string | undefined, defaults: readonly string[]) => (configured ? [configured] : defaults);
 		const keyIdNames = pick(options.keyIdEnv, profile.keyIdVariables);
@@ -107,7 +113,7 @@ export class S3Destination implements Destination {
 		// The pinned SDK supports Node 20; its notice about future releases is not the user's concern
 		// and would break the one-line-error contract of the CLI.
 		process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-		const client = new S3Client({
+		const client = new s3.S3Client({
 			region: options.region ?? "us-east-1",
 			...(endpoint ? { endpoint } : {}),
 			forcePathStyle: options.pathStyle ?? (options.endpoint !== undefined || profile.pathStyle),
@@ -117,7 +123,7 @@ export class S3Destination implements Destination {
 			responseChecksumValidation: "WHEN_REQUIRED",
 			maxAttempts: options.maxAttempts ?? 8,
 			retryMode: "standard",
-			requestHandler: new NodeHttpHandler({
+			requestHandler: new http.NodeHttpHandler({
 				connectionTimeout: 10_000,
 				requestTimeout: timeout,
 				httpAgent: new HttpAgent({ keepAlive: true, maxSockets: connections }),
@@ -137,6 +143,7 @@ export class S3Destination implements Destination {
 	}
 
 	async preflight(request: PreflightRequest): Promise<DestinationCheck> {
+		const { client, s3 } = await this.#connect();
 		const problems: string[] = [];
 		const notes: string[] = [];
 		const bucket = this.options.bucket;
@@ -147,7 +154,7 @@ export class S3Destination implements Destination {
 		}
 		let exists = true;
 		try {
-			await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+			await client.send(new s3.HeadBucketCommand({ Bucket: bucket }));
 		} catch (error) {
 			if (statusOf(error) !== 404) throw this.#fail(error, "check bucket", "");
 			exists = false;
@@ -162,8 +169,8 @@ export class S3Destination implements Destination {
 			}
 			const region = this.options.region;
 			const needsLocation = this.profile.name === "s3" && !this.options.endpoint && region && region !== "us-east-1";
-			await this.client.send(
-				new CreateBucketCommand({
+			await client.send(
+				new s3.CreateBucketCommand({
 					Bucket: bucket,
 					ObjectLockEnabledForBucket: true,
 					...(needsLocation ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
@@ -172,7 +179,7 @@ export class S3Destination implements Destination {
 			notes.push(`created bucket ${bucket} with Object Lock`);
 		}
 		try {
-			const lock = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+			const lock = await client.send(new s3.GetObjectLockConfigurationCommand({ Bucket: bucket }));
 			if (lock.ObjectLockConfiguration?.ObjectLockEnabled !== "Enabled") {
 				problems.push(noLockMessage(bucket));
 			}
@@ -191,7 +198,7 @@ export class S3Destination implements Destination {
 				problems.push(noLockMessage(bucket));
 			else throw this.#fail(error, "read Object Lock configuration", "");
 		}
-		const versioning = await this.client.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+		const versioning = await client.send(new s3.GetBucketVersioningCommand({ Bucket: bucket }));
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
 		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock")))
 			problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
@@ -200,9 +207,10 @@ export class S3Destination implements Destination {
 	}
 
 	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		const { client, s3 } = await this.#connect();
 		try {
-			const result = await this.client.send(
-				new PutObjectCommand({
+			const result = await client.send(
+				new s3.PutObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
 					Body: body,
@@ -218,9 +226,10 @@ export class S3Destination implements Destination {
 	}
 
 	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
+		const { client, s3 } = await this.#connect();
 		try {
-			const result = await this.client.send(
-				new GetObjectCommand({
+			const result = await client.send(
+				new s3.GetObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
 					...(options.versionId ? { VersionId: options.versionId } : {}),
@@ -234,9 +243,10 @@ export class S3Destination implements Destination {
 	}
 
 	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
+		const { client, s3 } = await this.#connect();
 		try {
-			const result = await this.client.send(
-				new HeadObjectCommand({
+			const result = await client.send(
+				new s3.HeadObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
 					...(versionId ? { VersionId: versionId } : {}),
@@ -260,11 +270,12 @@ export class S3Destination implements Destination {
 	}
 
 	async *list(prefix: string): AsyncIterable<ListedObject> {
+		const { client, s3 } = await this.#connect();
 		let token: string | undefined;
 		do {
-			const page = await this.client
+			const page = await client
 				.send(
-					new ListObjectsV2Command({
+					new s3.ListObjectsV2Command({
 						Bucket: this.options.bucket,
 						Prefix: this.#key(prefix),
 						...(token ? { ContinuationToken: token } : {}),
@@ -282,12 +293,13 @@ export class S3Destination implements Destination {
 	}
 
 	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
+		const { client, s3 } = await this.#connect();
 		let keyMarker: string | undefined;
 		let versionMarker: string | undefined;
 		do {
-			const page = await this.client
+			const page = await client
 				.send(
-					new ListObjectVersionsCommand({
+					new s3.ListObjectVersionsCommand({
 						Bucket: this.options.bucket,
 						Prefix: this.#key(prefix),
 						...(keyMarker ? { KeyMarker: keyMarker } : {}),
@@ -329,9 +341,10 @@ export class S3Destination implements Destination {
 	}
 
 	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
+		const { client, s3 } = await this.#connect();
 		try {
-			await this.client.send(
-				new PutObjectRetentionCommand({
+			await client.send(
+				new s3.PutObjectRetentionCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
 					VersionId: versionId,
@@ -344,9 +357,10 @@ export class S3Destination implements Destination {
 	}
 
 	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
+		const { client, s3 } = await this.#connect();
 		try {
-			await this.client.send(
-				new DeleteObjectCommand({
+			await client.send(
+				new s3.DeleteObjectCommand({
 					Bucket: this.options.bucket,
 					Key: this.#key(key),
 					VersionId: versionId,
@@ -359,8 +373,9 @@ export class S3Destination implements Destination {
 	}
 
 	async deleteMarker(key: string): Promise<void> {
+		const { client, s3 } = await this.#connect();
 		try {
-			await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
+			await client.send(new s3.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
 		} catch (error) {
 			throw this.#fail(error, "delete", key);
 		}
@@ -402,6 +417,6 @@ function statusOf(error: unknown): number | undefined {
 }
 
 function codeOf(error: unknown): string | undefined {
-	if (error instanceof S3ServiceException) return error.name;
+	if (sdk && error instanceof sdk.s3.S3ServiceException) return error.name;
 	return (error as { Code?: string; name?: string })?.Code ?? (error as { name?: string })?.name;
 }
