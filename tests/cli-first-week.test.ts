@@ -355,7 +355,7 @@ function importsOf(dir: string | undefined, args: string[]): string[] {
 		env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" },
 	});
 	expect(result.status, `${args.join(" ")}: ${result.stderr.slice(-500)}`).toBeLessThanOrEqual(2);
-	return result.stderr.split("\n").filter((l) => l.startsWith("import "));
+	return result.stderr.split("\n").filter((l) => l.startsWith("import ") || l.startsWith("require "));
 }
 
 describe("startup loads only what the command needs", () => {
@@ -382,5 +382,13 @@ describe("startup loads only what the command needs", () => {
 				args.join(" "),
 			).toEqual([]);
 		}
+	});
+
+	it("a set scheduled with `every` never loads the cron parser; snapshots loads no SDK", async () => {
+		const dir = await project("holdfast-lazy-cron-");
+		expect(run(dir, ["init"]).code).toBe(0);
+		const loaded = importsOf(dir, ["snapshots"]);
+		expect(loaded.some((l) => l.includes("plugin-retention-planner"))).toBe(true);
+		expect(loaded.filter((l) => /croner|@aws-sdk/.test(l))).toEqual([]);
 	});
 });
