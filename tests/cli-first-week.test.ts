@@ -276,6 +276,7 @@ describe("bad input: one line, exit 2", () => {
 				'holdfast: --read-data-subset: "lots" is not a number from 0 to 100 (percent of the packs)',
 			],
 			[["restore", "latest", "--target", ""], "holdfast: --target: needs a value"],
+			[["plan", "--forecast", "0d"], 'holdfast: --forecast: "0d" is not a period to forecast (like 365d)'],
 		];
 		expect(run(dir, ["init"]).code).toBe(0);
 		for (const [args, line] of cases) {

@@ -9,6 +9,7 @@ import { day, printJson, printLine, printTable } from "./output.js";
 import { progressWanted, startProgress } from "./progress.js";
 import type { GlobalOptions, Session } from "./session.js";
 import { describeTopLevel, toSnapshotPath, toSnapshotPattern } from "./snapshot-paths.js";
+import { UsageError } from "./usage-error.js";
 import { count } from "./words.js";
 
 type Args = GlobalOptions & Record<string, unknown>;
@@ -69,6 +70,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 		}
 	}
 	const periodDays = core.parseDuration(parseNonEmpty(args.forecast, "--forecast"), "--forecast") / core.DAY_MS;
+	if (!(periodDays > 0)) throw new UsageError(`--forecast: "${String(args.forecast)}" is not a period to forecast (like 365d)`);
 	const changeRate = parseNumberIn(args.changeRate ?? 1, "--change-rate", 0, 100, " (percent a week)");
 	const context = engine.context("plan", open);
 	const plan = await engine.plan({ ...context, startedAt: start }, open.destination);
@@ -329,7 +331,8 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				.example("$0 restore latest --target /tmp/r --include 'share/docs/**'", "one folder of the newest snapshot")
 				.example("$0 restore latest --target /tmp/r --include '/srv/share/docs/**'", "the same, by its path on the source"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
+			withSession(args as Args, async (session) => {
+				const { engine } = session;
 				const target = resolve(parseNonEmpty(args.target, "--target"));
 				const at = parseTime(args.at, "--at");
 				const setOption = args.set ? { setName: String(args.set) } : {};
@@ -342,10 +345,16 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				const showProgress = progressWanted(args);
 				const { measureRestore } = await import("./restore-scope.js");
 				// What the restore will write, found from the trees alone: nothing matched fails before the target is touched.
-				const scope =
-					include || showProgress
-						? await measureRestore(listed, include, core.decodeName)
-						: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
+				const listing = startProgress("restore: reading the file list", showProgress);
+				let scope: Awaited<ReturnType<typeof measureRestore>>;
+				try {
+					scope =
+						include || showProgress
+							? await measureRestore(listed, include, core.decodeName, (entries) => listing.update({ items: entries }))
+							: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
+				} finally {
+					listing.stop();
+				}
 				if (include && scope.entries === 0) {
 					throw new core.HoldfastError(
 						"NOT_FOUND",
@@ -358,17 +367,19 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				let bytes = 0;
 				let result: Awaited<ReturnType<typeof engine.restore>>;
 				try {
-					result = await engine.restore(listed.snapshot.id, {
-						target,
-						...setOption,
-						...(include ? { include } : {}),
-						...(args.overwrite ? { overwrite: true } : {}),
-						onFile: (_path, size) => {
-							files++;
-							bytes += size;
-							progress.update({ files, bytes });
-						},
-					});
+					result = await naming(session, args.set, () =>
+						engine.restore(listed.snapshot.id, {
+							target,
+							...setOption,
+							...(include ? { include } : {}),
+							...(args.overwrite ? { overwrite: true } : {}),
+							onFile: (_path, size) => {
+								files++;
+								bytes += size;
+								progress.update({ files, bytes });
+							},
+						}),
+					);
 				} finally {
 					progress.stop();
 				}
@@ -454,8 +465,10 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				.option("dry-run", { type: "boolean", describe: "list what would be deleted, delete nothing" })
 				.example("$0 groom office --dry-run", "what grooming would delete"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
-				const result = await engine.groom(args.set as string | undefined, { dryRun: Boolean(args.dryRun) });
+			withSession(args as Args, async (session) => {
+				const result = await naming(session, args.set, () =>
+					session.engine.groom(args.set as string | undefined, { dryRun: Boolean(args.dryRun) }),
+				);
 				if (args.json) {
 					return printJson({
 						forgotten: result.forgotten,

@@ -17,12 +17,15 @@ export async function measureRestore(
 	listed: { snapshot: SnapshotRef; tree: (id: string) => Promise<Tree> },
 	include: ((path: string) => boolean) | undefined,
 	decodeName: (name: string) => Buffer,
+	onEntry?: (entriesSeen: number) => void,
 ): Promise<RestoreScope> {
+	let seen = 0;
 	const scope: RestoreScope = { entries: 0, files: 0, bytes: 0 };
 	const walk = async (id: string, base: string) => {
 		const tree = await listed.tree(id);
 		if (base === "") scope.topLevel = tree.nodes.map((n) => decodeName(n.name).toString("utf8"));
 		for (const node of tree.nodes) {
+			onEntry?.(++seen);
 			const path = base ? `${base}/${decodeName(node.name).toString("utf8")}` : decodeName(node.name).toString("utf8");
 			if (!include || include(path)) {
 				scope.entries++;
