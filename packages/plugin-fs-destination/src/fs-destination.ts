@@ -8,6 +8,7 @@ import {
 	type Destination,
 	type DestinationCapabilities,
 	type DestinationCheck,
+	HoldfastError,
 	type ListedObject,
 	LockRefusedError,
 	type ObjectLock,
@@ -124,9 +125,7 @@ export class FsDestination implements Destination {
 			await body();
 		} catch (error) {
 			if (!(error as NodeJS.ErrnoException).code) throw error;
-			throw Object.assign(new Error(`${this.description}: cannot write ${key}: ${explain(error)}`, { cause: error }), {
-				code: (error as NodeJS.ErrnoException).code,
-			});
+			throw new HoldfastError("DESTINATION", `${this.description}: cannot write ${key}: ${explain(error)}`, { cause: error });
 		}
 	}
 
