@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
-import { join } from "node:path";
 
 /** Deterministic bytes: the same seed gives the same content on every machine. */
 export function pseudoRandom(size: number, seed: number): Buffer {

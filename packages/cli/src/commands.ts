@@ -1,38 +1,33 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import {
-	B2_PRICES,
-	collectSnapshotObjects,
-	configSchema,
-	DAY_MS,
-	decodeName,
-	type Forecaster,
-	formatBytes,
-	fullConfigSchema,
-	HoldfastError,
-	loadConfigFile,
-	metadataFor,
-	type PriceTable,
-	parseDuration,
-	TOKENS,
-	type Tree,
-	type TreeNode,
-} from "@holdfast/core";
-import ignore from "ignore";
+import type * as Core from "@holdfast/core";
+import type { Forecaster, PriceTable, Tree, TreeNode } from "@holdfast/core";
 import type { Argv } from "yargs";
 import { printIndexRecovery, registerRepairCommands } from "./commands/repair.js";
-import { runDaemon } from "./daemon.js";
 import { EXIT } from "./exit-codes.js";
+import { parseNonEmpty, parseNumberIn, parseOptionalIsoTime } from "./input.js";
 import { day, printJson, printLine, printTable } from "./output.js";
-import { startProgress } from "./progress.js";
+import { progressWanted, startProgress } from "./progress.js";
 import { printRestoreSkips } from "./restore-report.js";
-import { configPath, type GlobalOptions, openSession, type Session } from "./session.js";
+import type { GlobalOptions, Session } from "./session.js";
+import { describeTopLevel, toSnapshotPath, toSnapshotPattern } from "./snapshot-paths.js";
+import { UsageError } from "./usage-error.js";
+import { count } from "./words.js";
 
 type Args = GlobalOptions & Record<string, unknown>;
 
+/** The engine, loaded by the first command that needs it: `--help` and usage errors never pay for it. */
+let core: typeof Core;
+
 /** Opens a session, runs the body, and always closes it (plugins disposed, catalog flushed). */
-async function withSession<T>(args: Args, body: (session: Session) => Promise<T>): Promise<T> {
-	const session = await openSession(args);
+async function withSession<T>(
+	args: Args,
+	body: (session: Session) => Promise<T>,
+	options: { runningClock?: boolean } = {},
+): Promise<T> {
+	core = await import("@holdfast/core");
+	const { openSession } = await import("./session.js");
+	const session = await openSession(args, options);
 	try {
 		return await body(session);
 	} finally {
@@ -40,42 +35,56 @@ async function withSession<T>(args: Args, body: (session: Session) => Promise<T>
 	}
 }
 
-function parseTime(value: unknown, flag: string): Date | undefined {
-	if (value === undefined) return undefined;
-	const date = new Date(String(value));
-	if (Number.isNaN(date.getTime())) throw new HoldfastError("USAGE", `${flag}: "${String(value)}" is not an ISO time`);
-	return date;
+const parseTime = parseOptionalIsoTime;
+
+/** The set a command runs on, named for messages: the one given, or the config's only set. */
+function setLabel(session: Session, set: unknown): string {
+	if (set !== undefined) return String(set);
+	const names = session.engine.setNames();
+	return names.length === 1 ? (names[0] ?? "") : "";
+}
+
+/** Errors of a run name the set and, for the destination's, where it is (with the real cause). */
+async function naming<T>(session: Session, set: unknown, body: () => Promise<T>): Promise<T> {
+	try {
+		return await body();
+	} catch (error) {
+		const { nameRunError } = await import("./run-errors.js");
+		throw nameRunError(error, setLabel(session, set), session);
+	}
 }
 
 async function printForecast(session: Session, args: Args): Promise<void> {
 	const { engine, host, clock } = session;
-	if (!host.container.isBound(TOKENS.Forecaster)) {
-		throw new HoldfastError("USAGE", "--forecast needs @holdfast/plugin-retention-planner in plugins");
+	if (!host.container.isBound(core.TOKENS.Forecaster)) {
+		throw new core.HoldfastError("USAGE", "--forecast needs @holdfast/plugin-retention-planner in plugins");
 	}
-	const forecaster = host.container.get<Forecaster>(TOKENS.Forecaster);
+	const forecaster = host.container.get<Forecaster>(core.TOKENS.Forecaster);
 	const open = await engine.open(args.set as string | undefined);
 	const start = parseTime(args.at, "--at") ?? clock.now();
 	const latest = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === open.name).at(-1);
-	let prices = B2_PRICES;
+	let prices = core.B2_PRICES;
 	if (args.prices) {
 		try {
 			prices = JSON.parse(await readFile(String(args.prices), "utf8")) as PriceTable;
 		} catch (cause) {
-			throw new HoldfastError("USAGE", `--prices ${String(args.prices)}: ${(cause as Error).message}`, { cause });
+			throw new core.HoldfastError("USAGE", `--prices ${String(args.prices)}: ${(cause as Error).message}`, { cause });
 		}
 	}
-	const periodDays = parseDuration(String(args.forecast), "--forecast") / DAY_MS;
+	const periodDays = core.parseDuration(parseNonEmpty(args.forecast, "--forecast"), "--forecast") / core.DAY_MS;
+	if (!(periodDays > 0)) throw new UsageError(`--forecast: "${String(args.forecast)}" is not a period to forecast (like 365d)`);
+	const changeRate = parseNumberIn(args.changeRate ?? 1, "--change-rate", 0, 100, " (percent a week)");
 	const context = engine.context("plan", open);
 	const plan = await engine.plan({ ...context, startedAt: start }, open.destination);
-	const interval = plan.nextRun ? plan.nextRun.getTime() - start.getTime() : 7 * DAY_MS;
+	const interval = plan.nextRun ? plan.nextRun.getTime() - start.getTime() : 7 * core.DAY_MS;
 	const runs: Date[] = [];
-	for (let t = start.getTime(); t < start.getTime() + periodDays * DAY_MS && runs.length < 100_000; t += interval)
+	for (let t = start.getTime(); t < start.getTime() + periodDays * core.DAY_MS && runs.length < 100_000; t += interval)
 		runs.push(new Date(t));
 	const planner = { slackDays: 14, missedRuns: 0, ...(open.set.planner ?? {}) };
 	const report = forecaster.forecast({
 		start,
 		periodDays,
-		weeklyChangeRate: Number(args.changeRate ?? 1) / 100,
+		weeklyChangeRate: changeRate / 100,
 		bytes: latest?.snapshot.summary.bytes ?? 0,
 		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
 		retentionDays: open.set.retention.days,
@@ -86,14 +95,20 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	});
 	if (args.json) return printJson(report);
 	printLine(
-		`forecast over ${periodDays} days, ${runs.length} runs, ${formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${args.changeRate ?? 1} % changing a week (${prices.name})`,
+		`forecast over ${count(periodDays, "day")}, ${count(runs.length, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week`,
 	);
+	const priced = args.prices ? `--prices ${String(args.prices)}` : "the default table";
+	const why =
+		!args.prices && open.set.destination.type !== "b2"
+			? ` (the destination, ${open.destination.description}, has no price of its own; pass --prices FILE for another)`
+			: "";
+	printLine(`prices: ${prices.name}, from ${priced}${why}`);
 	printTable(
 		["strategy", "uploaded", "peak stored", "PUTs", "lock calls", "list calls", "deletes", "cost USD"],
 		report.strategies.map((s) => [
 			s.strategy,
-			formatBytes(s.uploadBytes),
-			formatBytes(s.peakStoredBytes),
+			core.formatBytes(s.uploadBytes),
+			core.formatBytes(s.peakStoredBytes),
 			String(s.putCalls),
 			String(s.lockCalls),
 			String(s.listCalls),
@@ -103,14 +118,31 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	);
 }
 
+function printPlugins(
+	args: Args,
+	rows: { name: string; version: string; contributes: readonly string[]; loaded: boolean; skipped?: string }[],
+): void {
+	if (args.json) {
+		printJson(rows);
+		return;
+	}
+	printTable(
+		["plugin", "version", "contributes", "state"],
+		rows.map((r) => [r.name, r.version, r.contributes.join(", ") || "-", r.loaded ? "loaded" : `not loaded: ${r.skipped}`]),
+	);
+}
+
 export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: number) => void): void {
 	cli.command(
 		"init [set]",
 		"create the repository at the set's destination (checks the bucket first)",
 		(y) => y.positional("set", { type: "string" }).example("$0 init office", "create office's repository"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
-				const result = await engine.init(args.set as string | undefined);
+			withSession(args as Args, async (session) => {
+				const { engine } = session;
+				const result = await naming(session, args.set, () => engine.init(args.set as string | undefined));
+				// An existing repository is only "fine" if this password opens it.
+				if (!result.created) await engine.open(args.set as string | undefined);
 				if (args.json) printJson(result);
 				else {
 					for (const note of result.notes) printLine(`note: ${note}`);
@@ -128,20 +160,28 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				.option("dry-run", { type: "boolean", describe: "scan and plan, read and write nothing" })
 				.example("$0 backup office", "one backup run of the set office"),
 		(args) =>
-			withSession(args as Args, async ({ engine, host }) => {
-				const showProgress = Boolean(args.progress) && !args.json && !args.quiet && process.stderr.isTTY;
-				// The last snapshot's size is the bar's total; worth a look only when a bar is shown.
-				const expected = showProgress
-					? ((await engine.snapshots(args.set as string | undefined)).at(-1)?.snapshot.summary.bytes ?? 0)
-					: 0;
-				const progress = startProgress("backup", expected, showProgress, "bytes");
-				let seen = 0;
-				host.hooks.didScanEntry.tap("cli-progress", ({ entry }) => {
-					seen += entry.size;
-					progress.update(seen, Math.max(seen, expected));
+			withSession(args as Args, async (session) => {
+				const { engine, host } = session;
+				const showProgress = progressWanted(args);
+				// The last snapshot's size is an estimate of the total; worth a look only when progress is shown.
+				const last = showProgress ? (await engine.snapshots(args.set as string | undefined)).at(-1) : undefined;
+				const progress = startProgress(args.dryRun ? "scan" : "backup", showProgress);
+				if (last) progress.setTotal({ bytes: last.snapshot.summary.bytes, files: last.snapshot.summary.files });
+				let files = 0;
+				let bytes = 0;
+				host.hooks.didScanEntry.tap("progress", ({ entry }) => {
+					if (entry.type === "file") files++;
+					bytes += entry.size;
+					progress.update({ files, bytes });
 				});
-				const result = await engine.backup(args.set as string | undefined, { dryRun: Boolean(args.dryRun) });
-				progress.stop();
+				let result: Awaited<ReturnType<typeof engine.backup>>;
+				try {
+					result = await naming(session, args.set, () =>
+						engine.backup(args.set as string | undefined, { dryRun: Boolean(args.dryRun) }),
+					);
+				} finally {
+					progress.stop();
+				}
 				const s = result.summary;
 				if (args.json) {
 					printJson({
@@ -177,7 +217,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						`files: ${s.files.new} new, ${s.files.changed} changed, ${s.files.unchanged} unchanged, ${s.files.reincluded} re-included, ${s.files.skipped} skipped`,
 					);
 					printLine(
-						`read ${formatBytes(s.bytes.read)}, uploaded ${formatBytes(s.bytes.uploaded)} in ${s.objects.uploaded} objects, ${s.objects.extended} locks extended`,
+						`read ${core.formatBytes(s.bytes.read)}, uploaded ${core.formatBytes(s.bytes.uploaded)} in ${count(s.objects.uploaded, "object")}, ${count(s.objects.extended, "lock")} extended`,
 					);
 				}
 				if (result.partial) setExit(EXIT.partial);
@@ -210,7 +250,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						r.set,
 						r.host,
 						String(r.files),
-						formatBytes(r.bytes),
+						core.formatBytes(r.bytes),
 						day(r.protectUntil),
 						r.paths.join(", "),
 					]),
@@ -224,23 +264,38 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 		(y) =>
 			y
 				.positional("snapshot", { type: "string", demandOption: true })
-				.positional("path", { type: "string" })
+				.positional("path", {
+					type: "string",
+					describe: "a path in the snapshot (share/docs) or on the source (/srv/share/docs)",
+				})
 				.option("set", { type: "string" })
-				.example("$0 ls latest share/docs", "what is under share/docs"),
+				.option("long", { type: "boolean", alias: "l", describe: "mode, size, modification time (UTC) and link target" })
+				.example("$0 ls latest share/docs", "what is under share/docs")
+				.example("$0 ls -l latest /srv/share/docs", "the same, by its path on the source, in detail"),
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
 				const { snapshot, tree } = await engine.list(String(args.snapshot), args.set ? { setName: String(args.set) } : {});
-				const prefix = String(args.path ?? "").replace(/^\/+|\/+$/g, "");
+				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
 				const found: { path: string; node: TreeNode }[] = [];
 				const walk = async (t: Tree, base: string) => {
 					for (const node of t.nodes) {
-						const path = base ? `${base}/${decodeName(node.name).toString("utf8")}` : decodeName(node.name).toString("utf8");
+						const path = base
+							? `${base}/${core.decodeName(node.name).toString("utf8")}`
+							: core.decodeName(node.name).toString("utf8");
 						if (!prefix || path === prefix || path.startsWith(`${prefix}/`)) found.push({ path, node });
 						if (node.subtree && (!prefix || prefix.startsWith(path) || path.startsWith(prefix)))
 							await walk(await tree(node.subtree), path);
 					}
 				};
-				await walk(await tree(snapshot.snapshot.tree), "");
+				const top = await tree(snapshot.snapshot.tree);
+				await walk(top, "");
+				if (prefix && found.length === 0) {
+					const names = top.nodes.map((n) => core.decodeName(n.name).toString("utf8"));
+					throw new core.HoldfastError(
+						"NOT_FOUND",
+						`nothing at "${prefix}" in snapshot ${snapshot.id.slice(0, 12)}; ${describeTopLevel(names)}`,
+					);
+				}
 				if (args.json) {
 					return printJson(
 						found.map(({ path, node }) => ({
@@ -249,13 +304,18 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 							size: node.size,
 							mode: node.mode,
 							mtime: new Date(Number(BigInt(node.mtime) / 1_000_000n)).toISOString(),
+							...(node.target !== undefined ? { target: core.decodeName(node.target).toString("utf8") } : {}),
 						})),
 					);
 				}
-				for (const { path, node } of found)
-					printLine(
-						`${node.type === "dir" ? "d" : node.type === "symlink" ? "l" : "-"} ${String(node.size).padStart(12)} ${path}`,
-					);
+				const { longListing } = await import("./long-listing.js");
+				for (const { path, node } of found) {
+					if (args.long) printLine(longListing(path, node, core.decodeName));
+					else
+						printLine(
+							`${node.type === "dir" ? "d" : node.type === "symlink" ? "l" : "-"} ${String(node.size).padStart(12)} ${path}`,
+						);
+				}
 			}),
 	);
 
@@ -275,24 +335,67 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					conflicts: "overwrite",
 				})
 				.option("set", { type: "string" })
-				.example("$0 restore latest --target /tmp/r --include 'share/docs/**'", "one folder of the newest snapshot"),
+				.example("$0 restore latest --target /tmp/r --include 'share/docs/**'", "one folder of the newest snapshot")
+				.example("$0 restore latest --target /tmp/r --include '/srv/share/docs/**'", "the same, by its path on the source"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
-				const patterns = (args.include as string[] | undefined) ?? [];
-				const matcher = patterns.length > 0 ? ignore().add(patterns) : undefined;
+			withSession(args as Args, async (session) => {
+				const { engine } = session;
+				const target = resolve(parseNonEmpty(args.target, "--target"));
 				const at = parseTime(args.at, "--at");
-				const { snapshot, summary } = await engine.restore(String(args.snapshot), {
-					target: resolve(String(args.target)),
-					...(args.set ? { setName: String(args.set) } : {}),
-					...(at ? { at } : {}),
-					...(matcher ? { include: (path: string) => matcher.ignores(path) } : {}),
-					...(args.overwrite ? { overwrite: true } : {}),
-					...(args.skipExisting ? { skipExisting: true } : {}),
-				});
+				const setOption = args.set ? { setName: String(args.set) } : {};
+				const listed = await engine.list(String(args.snapshot), { ...setOption, ...(at ? { at } : {}) });
+				const roots = listed.snapshot.snapshot.paths;
+				const patterns = ((args.include as string[] | undefined) ?? []).map((p) => toSnapshotPattern(p, roots));
+				const { default: ignore } = await import("ignore");
+				const matcher = patterns.length > 0 ? ignore().add(patterns) : undefined;
+				const include = matcher ? (path: string) => matcher.ignores(path) : undefined;
+				const showProgress = progressWanted(args);
+				const { measureRestore } = await import("./restore-scope.js");
+				// What the restore will write, found from the trees alone: nothing matched fails before the target is touched.
+				const listing = startProgress("restore: reading the file list", showProgress);
+				let scope: Awaited<ReturnType<typeof measureRestore>>;
+				try {
+					scope =
+						include || showProgress
+							? await measureRestore(listed, include, core.decodeName, (entries) => listing.update({ items: entries }))
+							: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
+				} finally {
+					listing.stop();
+				}
+				if (include && scope.entries === 0) {
+					throw new core.HoldfastError(
+						"NOT_FOUND",
+						`--include ${patterns.join(" ")}: matches nothing in snapshot ${listed.snapshot.id.slice(0, 12)}; ${describeTopLevel(scope.topLevel ?? [])}`,
+					);
+				}
+				const progress = startProgress("restore", showProgress);
+				progress.setTotal({ files: scope.files, bytes: scope.bytes });
+				let files = 0;
+				let bytes = 0;
+				let result: Awaited<ReturnType<typeof engine.restore>>;
+				try {
+					result = await naming(session, args.set, () =>
+						engine.restore(listed.snapshot.id, {
+							target,
+							...setOption,
+							...(include ? { include } : {}),
+							...(args.overwrite ? { overwrite: true } : {}),
+							...(args.skipExisting ? { skipExisting: true } : {}),
+							onFile: (_path, size) => {
+								files++;
+								bytes += size;
+								progress.update({ files, bytes });
+							},
+						}),
+					);
+				} finally {
+					progress.stop();
+				}
+				const { snapshot, summary } = result;
 				if (summary.partial) setExit(EXIT.partial);
 				if (args.json) return printJson({ snapshot: snapshot.id, ...summary });
 				printLine(
-					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${summary.files} files, ${summary.dirs} folders, ${summary.symlinks} links, ${formatBytes(summary.bytes)}`,
+					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}, ${core.formatBytes(summary.bytes)}`,
 				);
 				printRestoreSkips(summary, Boolean(args.skipExisting));
 			}),
@@ -310,7 +413,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					describe: "simulate the schedule for this long (e.g. 365d) and price each strategy",
 				})
 				.option("change-rate", {
-					type: "number",
+					type: "string",
 					default: 1,
 					describe: "with --forecast: percent of the data changing each week",
 				})
@@ -354,14 +457,14 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					`next run: ${day(report.nextRun ?? undefined)}; it will have renewed protection by ${day(report.horizon)}, so every copy must stay locked until then`,
 				);
 				printLine(
-					`upload: ${report.upload.files} files, up to ${formatBytes(report.upload.bytes)} (${summary.files.reincluded} re-included)`,
+					`upload: ${count(report.upload.files, "file")}, up to ${core.formatBytes(report.upload.bytes)} (${summary.files.reincluded} re-included)`,
 				);
 				for (const note of plan.notes.slice(0, 20)) printLine(`  re-include ${note}`);
 				if (report.renew.blobs > 0)
 					printLine(
-						`renew: ${report.renew.blobs} blobs (${formatBytes(report.renew.bytes)}) older snapshots need, copied into new packs before their locks end`,
+						`renew: ${count(report.renew.blobs, "blob")} (${core.formatBytes(report.renew.bytes)}) older snapshots need, copied into new packs before their locks end`,
 					);
-				printLine(`extend: ${report.extend.length} objects`);
+				printLine(`extend: ${count(report.extend.length, "object")}`);
 				for (const e of report.extend.slice(0, 20)) printLine(`  ${e.key}: ${day(e.from ?? undefined)} -> ${day(e.to)}`);
 				printLine(`new objects locked until ${day(report.lockUntil)}`);
 			}),
@@ -376,8 +479,10 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				.option("dry-run", { type: "boolean", describe: "list what would be deleted, delete nothing" })
 				.example("$0 groom office --dry-run", "what grooming would delete"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
-				const result = await engine.groom(args.set as string | undefined, { dryRun: Boolean(args.dryRun) });
+			withSession(args as Args, async (session) => {
+				const result = await naming(session, args.set, () =>
+					session.engine.groom(args.set as string | undefined, { dryRun: Boolean(args.dryRun) }),
+				);
 				if (args.json) {
 					return printJson({
 						forgotten: result.forgotten,
@@ -388,11 +493,11 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						dryRun: result.dryRun,
 					});
 				}
-				printLine(`${result.dryRun ? "would forget" : "forgot"} ${result.forgotten.length} snapshots`);
+				printLine(`${result.dryRun ? "would forget" : "forgot"} ${count(result.forgotten.length, "snapshot")}`);
 				printLine(
-					`${result.dryRun ? "would delete" : "deleted"} ${result.deleted.objects} objects (${formatBytes(result.deleted.bytes)})`,
+					`${result.dryRun ? "would delete" : "deleted"} ${count(result.deleted.objects, "object")} (${core.formatBytes(result.deleted.bytes)})`,
 				);
-				printLine(`held by locks: ${result.heldByLock.objects} objects (${formatBytes(result.heldByLock.bytes)})`);
+				printLine(`held by locks: ${count(result.heldByLock.objects, "object")} (${core.formatBytes(result.heldByLock.bytes)})`);
 				if (args.dryRun) for (const key of result.deleted.keys) printLine(`  delete ${key}`);
 			}),
 	);
@@ -404,25 +509,43 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 			y
 				.positional("set", { type: "string" })
 				.option("read-data", { type: "boolean", describe: "download and verify every pack" })
-				.option("read-data-subset", { type: "number", describe: "download and verify this percentage of packs" })
+				.option("read-data-subset", { type: "string", describe: "download and verify this percentage of packs" })
 				.example("$0 check --read-data-subset 10", "verify a tenth of the data"),
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
-				const percent = args.readData ? 100 : Number(args.readDataSubset ?? 0);
-				if (!(percent >= 0 && percent <= 100)) throw new HoldfastError("USAGE", "--read-data-subset: a percentage from 0 to 100");
-				const progress = startProgress("check", 1, Boolean(args.progress) && !args.json && percent > 0, "items");
-				const report = await engine.check(args.set as string | undefined, {
-					readDataPercent: percent,
-					onProgress: (d, t) => progress.update(d, t),
-				});
-				progress.stop();
+				const percent = args.readData
+					? 100
+					: args.readDataSubset === undefined
+						? 0
+						: parseNumberIn(args.readDataSubset, "--read-data-subset", 0, 100, " (percent of the packs)");
+				const progress = startProgress("check: packs", progressWanted(args) && percent > 0);
+				let report: Awaited<ReturnType<typeof engine.check>>;
+				try {
+					report = await engine.check(args.set as string | undefined, {
+						readDataPercent: percent,
+						onProgress: (done, total) => {
+							progress.setTotal({ items: total });
+							progress.update({ items: done });
+						},
+					});
+				} finally {
+					progress.stop();
+				}
 				if (args.json) printJson(report);
 				else {
 					for (const error of report.errors) printLine(`error: ${error}`);
 					printIndexRecovery(report);
+					if (percent > 0) {
+						const packs = (await engine.open(args.set as string | undefined)).repository.index.packs;
+						let stored = 0;
+						for (const pack of packs.values()) stored += pack.size;
+						printLine(
+							`data: read and verified ${report.packsRead} of ${count(packs.size, "pack")} (${percent} % asked for) out of ${core.formatBytes(stored)} stored`,
+						);
+					}
 					const i = report.immutability;
 					printLine(
-						`immutability: ${i.covered}/${i.snapshots} snapshots in their window fully locked (${i.lockedObjects}/${i.objects} object checks)`,
+						`immutability: ${i.covered} of ${count(i.snapshots, "snapshot")} in their window fully locked (${i.lockedObjects} of ${count(i.objects, "object check")})`,
 					);
 					for (const gap of i.gaps.slice(0, 20))
 						printLine(
@@ -447,7 +570,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 		"per set: last backup, next run, protection horizon, snapshots in window, stored bytes",
 		(y) => y.positional("set", { type: "string" }),
 		(args) =>
-			withSession(args as Args, async ({ engine, clock }) => {
+			withSession(args as Args, async (session) => {
+				const { engine, clock } = session;
+				const { dueRun } = await import("./due.js");
 				const names = args.set ? [String(args.set)] : engine.setNames();
 				const now = clock.now();
 				const rows = [];
@@ -455,12 +580,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					const open = await engine.open(name);
 					const refs = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === name);
 					const last = refs.at(-1);
-					const plan = await engine.plan(engine.context("plan", open), open.destination);
+					const due = await dueRun(session, name, now);
 					let stored = 0;
 					for (const pack of open.repository.index.packs.values()) stored += pack.size;
 					let horizon: string | null = null;
 					if (last) {
-						const objects = await collectSnapshotObjects(open.repository, last, metadataFor(open.repository));
+						const objects = await core.collectSnapshotObjects(open.repository, last, core.metadataFor(open.repository));
 						let earliest = Number.POSITIVE_INFINITY;
 						for (const key of objects.packs) earliest = Math.min(earliest, open.repository.index.lockUntil(key)?.getTime() ?? 0);
 						horizon = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;
@@ -468,7 +593,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					rows.push({
 						set: name,
 						lastBackup: last?.snapshot.time ?? null,
-						nextRun: plan.nextRun?.toISOString() ?? null,
+						nextRun: due?.at.toISOString() ?? null,
+						nextRunReason: due?.reason ?? "no schedule",
+						overdue: due?.overdue ?? false,
 						protectionHorizon: horizon,
 						snapshotsInWindow: refs.filter((r) => new Date(r.snapshot.protectUntil) > now).length,
 						snapshots: refs.length,
@@ -477,14 +604,15 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				}
 				if (args.json) return printJson(rows);
 				printTable(
-					["set", "last backup", "next run", "protected until", "in window", "stored"],
+					["set", "last backup", "next run", "protected until", "in window", "stored", "why that next run"],
 					rows.map((r) => [
 						r.set,
 						day(r.lastBackup ?? undefined),
-						day(r.nextRun ?? undefined),
+						r.overdue ? "now" : day(r.nextRun ?? undefined),
 						day(r.protectionHorizon ?? undefined),
 						`${r.snapshotsInWindow}/${r.snapshots}`,
-						formatBytes(r.storedBytes),
+						core.formatBytes(r.storedBytes),
+						r.nextRunReason,
 					]),
 				);
 			}),
@@ -494,15 +622,28 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 		"daemon",
 		"run every set on its schedule until stopped (SIGTERM finishes or abandons the current run safely)",
 		(y) => y.example("$0 daemon --config /etc/holdfast.yaml", "as a systemd service"),
-		(args) => withSession(args as Args, (session) => runDaemon(session, args as Args)),
+		(args) =>
+			withSession(
+				args as Args,
+				async (session) => {
+					const { runDaemon } = await import("./daemon.js");
+					return runDaemon(session, args as Args);
+				},
+				{ runningClock: true },
+			),
 	);
 
 	cli.command(
 		"plugins",
-		"the plugins the config loads, their versions and contributions",
-		(y) => y,
-		(args) =>
-			withSession(args as Args, async ({ host }) => {
+		"the plugins the config loads, their versions and contributions (without a config: the bundled ones)",
+		(y) => y.example("$0 plugins", "what is loaded, or what could be"),
+		async (args) => {
+			const { noConfigAnywhere } = await import("./config-presence.js");
+			if (noConfigAnywhere(args as Args)) {
+				const { bundledPluginRows } = await import("./bundled-plugins.js");
+				return printPlugins(args as Args, await bundledPluginRows());
+			}
+			return withSession(args as Args, async ({ host }) => {
 				const rows = host.plugins.map((p) => ({
 					spec: p.manifest.spec,
 					name: p.definition?.name ?? p.manifest.packageName ?? p.manifest.spec,
@@ -511,12 +652,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					loaded: !p.skipped,
 					...(p.skipped ? { skipped: p.skipped } : {}),
 				}));
-				if (args.json) return printJson(rows);
-				printTable(
-					["plugin", "version", "contributes", "state"],
-					rows.map((r) => [r.name, r.version, r.contributes.join(", ") || "-", r.loaded ? "loaded" : `not loaded: ${r.skipped}`]),
-				);
-			}),
+				printPlugins(args as Args, rows);
+			});
+		},
 	);
 
 	cli.command("config <action>", "print the JSON Schema of the config, or check a config file", (y) =>
@@ -529,10 +667,10 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					try {
 						await withSession(args as Args, async ({ host }) => {
 							const { sources, destinations } = host.schemas();
-							printJson(fullConfigSchema(sources, destinations));
+							printJson(core.fullConfigSchema(sources, destinations));
 						});
 					} catch {
-						printJson(configSchema);
+						printJson(core.configSchema);
 					}
 				},
 			)
@@ -541,10 +679,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				"validate the config file and the options of every plugin",
 				(z) => z,
 				(args) =>
-					withSession(args as Args, async () => {
-						const loaded = await loadConfigFile(configPath(args as Args));
-						if (args.json) printJson({ ok: true, file: loaded.file });
-						else printLine(`${loaded.file}: ok`);
+					withSession(args as Args, async (session) => {
+						const { missingSourceRoots } = await import("./source-roots.js");
+						const warnings = await missingSourceRoots(session);
+						for (const warning of warnings) process.stderr.write(`holdfast: warning: ${warning}\n`);
+						if (args.json) printJson({ ok: true, file: session.loaded.file, warnings });
+						else printLine(`${session.loaded.file}: ok${warnings.length > 0 ? `, ${count(warnings.length, "warning")}` : ""}`);
 					}),
 			)
 			.demandCommand(1),

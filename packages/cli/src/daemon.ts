@@ -1,5 +1,12 @@
 import { HoldfastError } from "@holdfast/core";
+import { type DueRun, dueRun } from "./due.js";
+import { day } from "./output.js";
 import type { GlobalOptions, Session } from "./session.js";
+
+/** The longest single sleep: due times are re-read from the clock this often, so a jump or a suspend is noticed. */
+const TICK_MS = 30_000;
+/** After a failed run, the set is tried again this much later. */
+const RETRY_MS = 15 * 60_000;
 
 /**
  * Runs each set when its schedule says, one run at a time. SIGTERM/SIGINT abort the current
@@ -14,34 +21,55 @@ export async function runDaemon(session: Session, _args: GlobalOptions): Promise
 			"daemon needs @holdfast/plugin-retention-planner in plugins (it reads the schedules)",
 		);
 	const stop = new AbortController();
-	const onSignal = () => stop.abort();
+	let stoppedBy = "";
+	const onSignal = (signal: NodeJS.Signals) => {
+		stoppedBy = signal;
+		stop.abort();
+	};
 	process.once("SIGTERM", onSignal);
 	process.once("SIGINT", onSignal);
 	try {
-		const due = new Map<string, Date>();
-		for (const name of engine.setNames()) {
-			const open = await engine.open(name);
-			const plan = await engine.plan(engine.context("plan", open), open.destination);
-			due.set(name, plan.nextRun ?? clock.now());
-			logger.info(`${name}: next run ${due.get(name)?.toISOString()}`);
-		}
+		const due = new Map<string, DueRun>();
+		const refresh = async (name: string) => {
+			const next = await dueRun(session, name, clock.now());
+			if (!next) {
+				due.delete(name);
+				logger.info(`${name}: no schedule; the daemon leaves it alone`);
+				return;
+			}
+			due.set(name, next);
+			if (next.missed > next.allowedMisses) logger.warn(`${name}: ${next.reason}`);
+			else logger.info(`${name}: next run ${next.overdue ? "now" : day(next.at)} (${next.reason})`);
+		};
+		for (const name of engine.setNames()) await refresh(name);
 		while (!stop.signal.aborted) {
-			const [name, at] = [...due].sort((a, b) => a[1].getTime() - b[1].getTime())[0] ?? [];
-			if (!name || !at) return;
-			const wait = Math.max(0, at.getTime() - clock.now().getTime());
-			await sleep(Math.min(wait, 60_000), stop.signal);
-			if (stop.signal.aborted || at.getTime() > clock.now().getTime()) continue;
+			const first = [...due.values()].sort((a, b) => a.at.getTime() - b.at.getTime())[0];
+			if (!first) return;
+			// Sleep in short steps and ask the clock again: one long timer misses a clock jump or a suspend.
+			const wait = first.at.getTime() - clock.now().getTime();
+			if (wait > 0) {
+				await sleep(Math.min(wait, TICK_MS), stop.signal);
+				continue;
+			}
+			const name = first.set;
 			try {
 				const result = await engine.backup(name, { signal: stop.signal });
+				const changed = result.summary.files.new + result.summary.files.changed;
 				logger.info(
-					`${name}: snapshot ${result.snapshot?.id.slice(0, 12)} (${result.summary.files.new + result.summary.files.changed} new or changed files)`,
+					`${name}: snapshot ${result.snapshot?.id.slice(0, 12)} at ${day(clock.now())} (${changed} new or changed ${changed === 1 ? "file" : "files"})`,
 				);
 			} catch (error) {
+				if (stop.signal.aborted) {
+					logger.info(`${name}: run stopped by ${stoppedBy || "request"}; nothing half-written is listed`);
+					return;
+				}
 				logger.error(`${name}: ${(error as Error).message}`);
+				const retry = new Date(clock.now().getTime() + RETRY_MS);
+				due.set(name, { ...first, at: retry, overdue: false, reason: "retry after a failed run" });
+				logger.info(`${name}: next try ${day(retry)}`);
+				continue;
 			}
-			const open = await engine.open(name);
-			const plan = await engine.plan(engine.context("plan", open), open.destination);
-			due.set(name, plan.nextRun ?? new Date(clock.now().getTime() + 86_400_000));
+			await refresh(name);
 		}
 	} finally {
 		process.off("SIGTERM", onSignal);
@@ -51,14 +79,12 @@ export async function runDaemon(session: Session, _args: GlobalOptions): Promise
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
 	return new Promise((resolve) => {
-		const timer = setTimeout(resolve, ms);
-		signal.addEventListener(
-			"abort",
-			() => {
-				clearTimeout(timer);
-				resolve();
-			},
-			{ once: true },
-		);
+		const timer = setTimeout(done, ms);
+		function done() {
+			clearTimeout(timer);
+			signal.removeEventListener("abort", done);
+			resolve();
+		}
+		signal.addEventListener("abort", done, { once: true });
 	});
 }

@@ -1,11 +1,10 @@
-import { isHoldfastError } from "@holdfast/core";
-
 /** Exit codes are a contract with scripts and schedulers. */
 export const EXIT = Object.freeze({ ok: 0, failed: 1, usage: 2, partial: 3 });
 
+/** Codes that mean "fix what you typed or wrote", not "the run failed". */
+const USAGE_CODES = new Set(["CONFIG_INVALID", "USAGE", "PLUGIN_OPTIONS"]);
+
 export function exitCodeFor(error: unknown): number {
-	if (isHoldfastError(error, "CONFIG_INVALID") || isHoldfastError(error, "USAGE") || isHoldfastError(error, "PLUGIN_OPTIONS")) {
-		return EXIT.usage;
-	}
-	return EXIT.failed;
+	const code = (error as { code?: unknown } | undefined)?.code;
+	return typeof code === "string" && USAGE_CODES.has(code) ? EXIT.usage : EXIT.failed;
 }

@@ -1,32 +1,45 @@
-import { describeError, formatBytes, HoldfastError, isHoldfastError } from "@holdfast/core";
 import yargs, { type Argv } from "yargs";
+import { endQuietlyOnClosedPipe } from "./closed-pipe.js";
 import { registerCommands } from "./commands.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { parseIsoTime } from "./input.js";
 import type { GlobalOptions } from "./session.js";
+import { UsageError } from "./usage-error.js";
+import { CLI_VERSION } from "./version.js";
 
-export { formatBytes };
-
-/** Runs the CLI on `argv`; resolves to the exit code (never calls process.exit). */
+/**
+ * Runs the CLI on `argv`; resolves to the exit code (never calls process.exit). Only yargs is
+ * loaded here: the engine, its plugins and their SDKs are imported by the commands that use them.
+ */
 export async function main(argv: string[]): Promise<number> {
+	endQuietlyOnClosedPipe();
 	let exitCode: number = EXIT.ok;
-	let verbose = argv.includes("--verbose");
+	let verbose = argv.includes("--verbose") || argv.includes("-v");
 	const cli = yargs(argv)
 		.scriptName("holdfast")
-		.usage("$0 <command> [options]\n\nBackups ransomware cannot delete.")
+		.usage("$0 <command> [options]\n\nBackups ransomware cannot delete. Times are shown and read in UTC.")
+		.version(CLI_VERSION)
 		.option("config", { type: "string", describe: "config file (default ./holdfast.yaml or $HOLDFAST_CONFIG)", global: true })
-		.option("now", { type: "string", describe: "run as if it were this ISO time (what-if planning, tests)", global: true })
+		.option("now", { type: "string", describe: "run as if it were this ISO time, UTC unless a zone is given", global: true })
 		.option("json", { type: "boolean", describe: "one JSON document on stdout, nothing else there", global: true })
 		.option("quiet", { type: "boolean", alias: "q", describe: "errors only", global: true })
 		.option("verbose", { type: "boolean", alias: "v", describe: "debug lines and stack traces", global: true })
-		.option("progress", { type: "boolean", default: true, describe: "progress bar on a terminal (--no-progress)", global: true })
+		.option("progress", { type: "boolean", default: true, describe: "progress on a terminal (--no-progress)", global: true })
 		.option("password-file", { type: "string", describe: "read the repository password from this file", global: true })
+		.middleware((args) => {
+			// Checked before any command runs, so a bad global never half-runs one.
+			if (args.now !== undefined) parseIsoTime(args.now, "--now");
+			for (const flag of ["config", "password-file"] as const) {
+				if (args[flag] !== undefined && String(args[flag]).trim() === "") throw new UsageError(`--${flag}: needs a value`);
+			}
+		})
 		.strict()
 		.demandCommand(1, "name a command (holdfast --help lists them)")
 		.recommendCommands()
 		.exitProcess(false)
 		.wrap(Math.min(110, process.stdout.columns ?? 100))
 		.fail((message, error) => {
-			throw error ?? new HoldfastError("USAGE", message);
+			throw error ?? new UsageError(message);
 		}) as unknown as Argv<GlobalOptions>;
 	registerCommands(cli, (code) => {
 		exitCode = code;
@@ -36,11 +49,9 @@ export async function main(argv: string[]): Promise<number> {
 		verbose = Boolean((parsed as GlobalOptions).verbose);
 		return exitCode;
 	} catch (error) {
-		const code = isHoldfastError(error) ? exitCodeFor(error) : isYargsError(error) ? EXIT.usage : EXIT.failed;
-		process.stderr.write(`holdfast: ${describeError(error)}\n`);
-		if (error instanceof HoldfastError && error.message.includes("\n")) {
-			for (const line of error.message.split("\n").slice(1)) process.stderr.write(`holdfast: ${line}\n`);
-		}
+		const code = isYargsError(error) ? EXIT.usage : exitCodeFor(error);
+		const lines = error instanceof Error ? error.message.split("\n") : [String(error)];
+		for (const line of isHoldfastLike(error) ? lines : lines.slice(0, 1)) process.stderr.write(`holdfast: ${line}\n`);
 		if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
 		return code;
 	}
@@ -48,4 +59,11 @@ export async function main(argv: string[]): Promise<number> {
 
 function isYargsError(error: unknown): boolean {
 	return error instanceof Error && error.name === "YError";
+}
+
+/** Errors of the project (they carry a code) may list one problem per line; others show their first line. */
+function isHoldfastLike(error: unknown): boolean {
+	return (
+		error instanceof Error && typeof (error as { code?: unknown }).code === "string" && !(error as { errno?: unknown }).errno
+	);
 }

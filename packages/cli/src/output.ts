@@ -19,7 +19,8 @@ export function printTable(headers: string[], rows: string[][]): void {
 	for (const row of rows) printLine(format(row));
 }
 
+/** Every time the CLI prints, in tables, lines and the daemon's log, is UTC and says so. */
 export function day(date: Date | string | undefined): string {
 	if (!date) return "-";
-	return new Date(date).toISOString().replace("T", " ").slice(0, 16);
+	return `${new Date(date).toISOString().replace("T", " ").slice(0, 16)} UTC`;
 }

@@ -8,9 +8,11 @@ import {
 	DEFAULT_CONFIG_FILE,
 	Engine,
 	HoldfastError,
+	isHoldfastError,
 	type Logger,
 	loadConfigFile,
 	ManualClock,
+	OffsetClock,
 	openCatalog,
 	type ParsedConfig,
 	PluginHost,
@@ -18,6 +20,7 @@ import {
 	SinkLogger,
 	SystemClock,
 } from "@holdfast/core";
+import { parseIsoTime } from "./input.js";
 
 export interface GlobalOptions {
 	config?: string;
@@ -47,24 +50,27 @@ export function configPath(options: GlobalOptions): string {
 	return options.config ?? process.env.HOLDFAST_CONFIG ?? DEFAULT_CONFIG_FILE;
 }
 
-export function makeClock(options: GlobalOptions): Clock {
-	if (!options.now) return new SystemClock();
-	const at = new Date(options.now);
-	if (Number.isNaN(at.getTime())) throw new HoldfastError("USAGE", `--now: "${options.now}" is not an ISO time`);
-	return new ManualClock(at);
+/**
+ * `--now` stands still for one-shot commands (what-if planning); for the daemon it is where
+ * the clock starts, and it keeps running from there.
+ */
+export function makeClock(options: GlobalOptions, running = false): Clock {
+	if (options.now === undefined) return new SystemClock();
+	const at = parseIsoTime(options.now, "--now");
+	return running ? new OffsetClock(at) : new ManualClock(at);
 }
 
 export function makeLogger(options: GlobalOptions): Logger {
 	return new SinkLogger(undefined, options.verbose ? "debug" : options.quiet ? "error" : "info");
 }
 
-export async function openSession(options: GlobalOptions): Promise<Session> {
+export async function openSession(options: GlobalOptions, sessionOptions: { runningClock?: boolean } = {}): Promise<Session> {
 	const file = configPath(options);
 	if (!existsSync(file)) {
 		throw new HoldfastError("CONFIG_INVALID", `${file}: no config file (write one, or pass --config FILE; see the README)`);
 	}
 	const loaded = await loadConfigFile(file);
-	const clock = makeClock(options);
+	const clock = makeClock(options, sessionOptions.runningClock);
 	const logger = makeLogger(options);
 	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir);
 	const host = new PluginHost({ loaded, clock, logger, catalog, searchDirs: [CLI_DIR] });
@@ -72,7 +78,7 @@ export async function openSession(options: GlobalOptions): Promise<Session> {
 		await host.start();
 	} catch (error) {
 		await catalog.disconnect().catch(() => undefined);
-		throw error;
+		throw locatePluginError(error, loaded);
 	}
 	const engine = new Engine({
 		host,
@@ -104,6 +110,15 @@ export async function openSession(options: GlobalOptions): Promise<Session> {
 			await catalog.disconnect();
 		},
 	};
+}
+
+/** A plugin the config names but that cannot be found is a mistake in the config: file:line, exit 2. */
+function locatePluginError(error: unknown, loaded: ParsedConfig): unknown {
+	if (!isHoldfastError(error, "PLUGIN_LOAD")) return error;
+	const specs = (loaded.config.plugins ?? []).map((p) => (typeof p === "string" ? p : p.use));
+	const index = specs.findIndex((spec) => error.message.startsWith(`plugin ${spec}:`));
+	if (index < 0) return error;
+	return new HoldfastError("CONFIG_INVALID", `${loaded.locate(`plugins.${index}`)}: ${error.message}`, { cause: error });
 }
 
 async function readPassword(options: GlobalOptions, loaded: ParsedConfig): Promise<string> {

@@ -54,6 +54,7 @@ export {
 	type SourceType,
 } from "./plugin/plugin-definition.js";
 export { type LoadedPlugin, PluginHost, type PluginHostOptions } from "./plugin/plugin-host.js";
+export { type PluginManifest, resolvePluginManifest } from "./plugin/plugin-manifest.js";
 export { DEFAULT_SCRYPT, type ScryptParams } from "./repository/crypto.js";
 export { FORMAT_VERSION, KEY_PREFIX } from "./repository/format.js";
 export type { MasterIndex } from "./repository/index-file.js";

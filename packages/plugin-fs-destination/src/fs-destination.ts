@@ -8,6 +8,7 @@ import {
 	type Destination,
 	type DestinationCapabilities,
 	type DestinationCheck,
+	HoldfastError,
 	type ListedObject,
 	LockRefusedError,
 	type ObjectLock,
@@ -74,11 +75,14 @@ export class FsDestination implements Destination {
 			);
 		}
 		try {
-			if (request.create) await mkdir(join(this.#root, "objects"), { recursive: true });
+			if (request.create) await makeFolder(join(this.#root, "objects"));
 			const info = await stat(this.#root);
 			if (!info.isDirectory()) problems.push(`${this.#root} is not a folder`);
 		} catch (error) {
-			problems.push(`${this.#root}: ${(error as Error).message}${request.create ? "" : ' (run "holdfast init")'}`);
+			const missing = (error as NodeJS.ErrnoException).code === "ENOENT" && !request.create;
+			problems.push(
+				`${this.description}: ${request.create ? "cannot create the repository folder" : "cannot open the repository folder"}: ${explain(error)}${missing ? ' (run "holdfast init")' : ""}`,
+			);
 		}
 		return { ok: problems.length === 0, problems, notes };
 	}
@@ -99,18 +103,30 @@ export class FsDestination implements Destination {
 			throw new Error(`${key}: retain-until ${lock.until.toISOString()} is in the past`);
 		}
 		const dir = this.#keyDir(key);
-		await mkdir(dir, { recursive: true });
 		const versionId = this.#newVersionId();
-		await writeAtomic(join(dir, `${versionId}.data`), body);
-		const meta: VersionMeta = {
-			versionId,
-			size: body.byteLength,
-			created: this.clock.now().toISOString(),
-			deleteMarker: false,
-			...(lock ? { lock: { mode: lock.mode, until: lock.until.toISOString() } } : {}),
-		};
-		await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		await this.#writing(key, async () => {
+			await makeFolder(dir);
+			await writeAtomic(join(dir, `${versionId}.data`), body);
+			const meta: VersionMeta = {
+				versionId,
+				size: body.byteLength,
+				created: this.clock.now().toISOString(),
+				deleteMarker: false,
+				...(lock ? { lock: { mode: lock.mode, until: lock.until.toISOString() } } : {}),
+			};
+			await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		});
 		return { versionId };
+	}
+
+	/** A failed write names this destination, the object and the real cause (read-only, full, denied). */
+	async #writing(key: string, body: () => Promise<void>): Promise<void> {
+		try {
+			await body();
+		} catch (error) {
+			if (!(error as NodeJS.ErrnoException).code) throw error;
+			throw new HoldfastError("DESTINATION", `${this.description}: cannot write ${key}: ${explain(error)}`, { cause: error });
+		}
 	}
 
 	async #versions(key: string): Promise<VersionMeta[]> {
@@ -205,7 +221,7 @@ export class FsDestination implements Destination {
 			throw new LockRefusedError(`${key} (${versionId}): compliance cannot become governance`);
 		}
 		meta.lock = { mode: lock.mode, until: lock.until.toISOString() };
-		await writeAtomic(join(this.#keyDir(key), `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		await this.#writing(key, () => writeAtomic(join(this.#keyDir(key), `${versionId}.json`), Buffer.from(JSON.stringify(meta))));
 	}
 
 	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
@@ -223,10 +239,12 @@ export class FsDestination implements Destination {
 
 	async deleteMarker(key: string): Promise<void> {
 		const dir = this.#keyDir(key);
-		await mkdir(dir, { recursive: true });
 		const versionId = this.#newVersionId();
 		const meta: VersionMeta = { versionId, size: 0, created: this.clock.now().toISOString(), deleteMarker: true };
-		await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		await this.#writing(key, async () => {
+			await makeFolder(dir);
+			await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		});
 	}
 
 	async #meta(key: string, versionId: string): Promise<VersionMeta> {
@@ -246,6 +264,47 @@ function toVersion(key: string, meta: VersionMeta, isLatest: boolean): ObjectVer
 		isLatest,
 		...(meta.lock ? { lock: { mode: meta.lock.mode, until: new Date(meta.lock.until) } } : {}),
 	};
+}
+
+/**
+ * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT when a read-only
+ * or forbidden parent stopped it, so the first missing folder is made alone to learn why.
+ */
+async function makeFolder(dir: string): Promise<void> {
+	try {
+		await mkdir(dir, { recursive: true });
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+		let missing = dir;
+		while (dirname(missing) !== missing && !(await exists(dirname(missing)))) missing = dirname(missing);
+		await mkdir(missing);
+		await mkdir(dir, { recursive: true });
+	}
+}
+
+async function exists(path: string): Promise<boolean> {
+	return stat(path).then(
+		() => true,
+		() => false,
+	);
+}
+
+const CAUSES: Record<string, string> = {
+	EROFS: "read-only file system",
+	ENOSPC: "no space left on the device",
+	EDQUOT: "disk quota exceeded",
+	EACCES: "permission denied",
+	EPERM: "operation not permitted",
+	ENOENT: "no such folder",
+	ENOTDIR: "a path component is not a folder",
+	EIO: "input/output error",
+};
+
+/** The cause in words, with the code a search engine knows. */
+function explain(error: unknown): string {
+	const code = (error as NodeJS.ErrnoException).code;
+	if (code && CAUSES[code]) return `${CAUSES[code]} (${code})`;
+	return (error as Error).message ?? String(error);
 }
 
 async function writeAtomic(path: string, body: Uint8Array): Promise<void> {

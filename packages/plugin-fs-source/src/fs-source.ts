@@ -1,7 +1,7 @@
 import { type BigIntStats, constants } from "node:fs";
-import { lstat, open, readdir, readFile, readlink, stat } from "node:fs/promises";
+import { access, lstat, open, readdir, readFile, readlink, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { EntryType, ScanOptions, Source, SourceEntry } from "@holdfast/core";
+import { type EntryType, HoldfastError, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
 import ignore, { type Ignore } from "ignore";
 import pLimit from "p-limit";
 
@@ -44,7 +44,20 @@ export class FsSource implements Source {
 	}
 
 	async *scan(scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
+		// Every root is checked before anything is read: a missing root is a failed run, not an empty snapshot.
+		for (const root of this.roots) await this.#checkRoot(root);
 		for (const root of this.roots) yield* this.#scanRoot(root, scanOptions);
+	}
+
+	/** Throws, naming the root and the cause, when a root is missing or cannot be read. */
+	async #checkRoot(root: string): Promise<void> {
+		let info: BigIntStats;
+		try {
+			info = this.options.followSymlinks ? await stat(root, { bigint: true }) : await lstat(root, { bigint: true });
+			await access(root, info.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
+		} catch (error) {
+			throw rootError(root, error);
+		}
 	}
 
 	async *#scanRoot(root: string, scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
@@ -52,8 +65,7 @@ export class FsSource implements Source {
 		try {
 			rootStat = this.options.followSymlinks ? await stat(root, { bigint: true }) : await lstat(root, { bigint: true });
 		} catch (error) {
-			scanOptions.onSkip({ path: root, reason: `cannot read: ${describe(error)}` });
-			return;
+			throw rootError(root, error);
 		}
 		const rootEntry = await this.#entry(root, Buffer.alloc(0), Buffer.from(root), rootStat);
 		yield rootEntry;
@@ -75,6 +87,7 @@ export class FsSource implements Source {
 		try {
 			names = await readdir(dirAbs, { encoding: "buffer" });
 		} catch (error) {
+			if (dirRel.length === 0) throw rootError(root, error);
 			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
 			return;
 		}
@@ -230,6 +243,23 @@ function typeOf(info: BigIntStats): EntryType {
 
 function show(root: string, rel: Buffer): string {
 	return rel.length === 0 ? root : `${root}/${rel.toString("utf8")}`;
+}
+
+function rootError(root: string, error: unknown): HoldfastError {
+	const code = (error as NodeJS.ErrnoException).code;
+	const what =
+		code === "ENOENT" || code === "ENOTDIR"
+			? "does not exist"
+			: code === "EACCES" || code === "EPERM"
+				? "cannot be read (permission denied)"
+				: `cannot be read: ${describe(error)}`;
+	return new HoldfastError(
+		code === "ENOENT" || code === "ENOTDIR" ? "NOT_FOUND" : "PLUGIN_FAILED",
+		`source root ${root} ${what}`,
+		{
+			cause: error,
+		},
+	);
 }
 
 function describe(error: unknown): string {

@@ -287,6 +287,7 @@ export class Engine {
 			include?: (path: string) => boolean;
 			overwrite?: boolean;
 			skipExisting?: boolean;
+			onFile?: (path: string, bytes: number) => void;
 		},
 	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
 		const open = await this.open(options.setName);
@@ -299,6 +300,7 @@ export class Engine {
 				...(options.include ? { include: options.include } : {}),
 				...(options.overwrite ? { overwrite: true } : {}),
 				...(options.skipExisting ? { skipExisting: true } : {}),
+				...(options.onFile ? { onFile: options.onFile } : {}),
 			}),
 		);
 		return { snapshot, summary };

@@ -57,6 +57,7 @@ export interface PluginDefinition<Options = Record<string, unknown>> {
 	readonly optionsSchema?: JsonSchema;
 	/** Services the plugin adds to the container (source and destination types, …). */
 	readonly containerModule?: ContainerModule;
+	// biome-ignore lint/suspicious/noConfusingVoidType: a plugin whose activate returns nothing must type-check as is.
 	activate?(context: PluginContext<Options>): void | Disposable | Promise<void | Disposable>;
 }
 

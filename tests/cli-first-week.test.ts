@@ -1,0 +1,395 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+
+/** What a new user meets in the first week: every case here once misled, stayed silent or printed a stack trace. */
+
+function config(extra = "", set = "") {
+	return `plugins:
+  - "@holdfast/plugin-fs-source"
+  - "@holdfast/plugin-fs-destination"
+  - "@holdfast/plugin-retention-planner"
+  - "@holdfast/plugin-groom"
+${extra}catalog: sqlite://./.holdfast/catalog.sqlite
+password: { env: HOLDFAST_PASSWORD }
+sets:
+  docs:
+    sources:
+      - { type: fs, path: ./data }
+    destination: { type: fs, path: ./repo }
+    retention: { days: 90, mode: compliance }
+    schedule: { every: 7d }
+    planner: { strategy: auto, missedRuns: 1, slackDays: 14 }
+${set}`;
+}
+
+const FAST = { HOLDFAST_SCRYPT_N: "1024" };
+
+async function project(prefix: string, files: Record<string, string> = { "data/a.txt": "a" }, yaml = config()) {
+	const dir = await tempDir(prefix);
+	for (const [path, content] of Object.entries(files)) {
+		await mkdir(join(dir, path, ".."), { recursive: true });
+		await writeFile(join(dir, path), content);
+	}
+	await writeFile(join(dir, "holdfast.yaml"), yaml);
+	return dir;
+}
+
+function run(dir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+	return holdfast(dir, args, { ...FAST, ...env });
+}
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), as a person at a terminal would see it. */
+function onTerminal(dir: string, args: string[]) {
+	const command = [process.execPath, HOLDFAST_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+	const result = spawnSync("script", ["-qec", command, "/dev/null"], {
+		cwd: dir,
+		encoding: "utf8",
+		env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse", COLUMNS: "200" },
+	});
+	return { code: result.status ?? -1, output: result.stdout };
+}
+
+/** Starts the daemon, waits for a line matching `until`, stops it with SIGTERM; its stderr and exit code. */
+async function daemonUntil(dir: string, args: string[], until: RegExp): Promise<{ stderr: string; code: number }> {
+	const child = startHoldfast(dir, ["daemon", ...args], FAST);
+	let stderr = "";
+	child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+	const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+	for (let waited = 0; waited < 30_000 && !until.test(stderr); waited += 100) await new Promise((r) => setTimeout(r, 100));
+	child.kill("SIGTERM");
+	return { code: await exited, stderr };
+}
+
+describe("the daemon catches up from the last snapshot, not from its own start", () => {
+	it("waits out a restart before the due time, runs an overdue set at once, and status agrees", async () => {
+		const dir = await project("holdfast-daemon-due-");
+		expect(run(dir, ["init"]).code).toBe(0);
+		expect(run(dir, ["backup", "--now", "2027-01-01T00:00:00Z"]).code).toBe(0);
+
+		// Four days in: due on the 8th, seven days after the snapshot (not seven days after this start).
+		const early = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-05T00:00:00Z"]).stdout)[0];
+		expect(early).toMatchObject({ nextRun: "2027-01-08T00:00:00.000Z", overdue: false });
+		expect(early.nextRunReason).toBe("last snapshot 2027-01-01 00:00 UTC + 7d");
+		const restarted = await daemonUntil(dir, ["--now", "2027-01-05T00:00:00Z"], /next run/);
+		expect(restarted.code).toBe(0);
+		expect(restarted.stderr).toContain("docs: next run 2027-01-08 00:00 UTC (last snapshot 2027-01-01 00:00 UTC + 7d)");
+		expect(restarted.stderr).not.toMatch(/docs: snapshot [0-9a-f]/);
+		expect(JSON.parse(run(dir, ["snapshots", "--json"]).stdout)).toHaveLength(1);
+
+		// A day past due: status says so, and a daemon started now runs at once.
+		const late = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-09T00:00:00Z"]).stdout)[0];
+		expect(late).toMatchObject({ nextRun: "2027-01-09T00:00:00.000Z", overdue: true });
+		expect(late.nextRunReason).toBe("overdue since 2027-01-08 00:00 UTC (last snapshot 2027-01-01 00:00 UTC)");
+		expect(run(dir, ["status", "--now", "2027-01-09T00:00:00Z"]).stdout).toMatch(
+			/docs .* now .*overdue since 2027-01-08 00:00 UTC/,
+		);
+		const overdue = await daemonUntil(dir, ["--now", "2027-01-09T00:00:00Z"], /docs: snapshot/);
+		expect(overdue.code).toBe(0);
+		expect(overdue.stderr).toContain("docs: next run now (overdue since 2027-01-08 00:00 UTC");
+		expect(overdue.stderr).toMatch(/docs: snapshot [0-9a-f]{12} at 2027-01-09 00:0\d UTC/);
+		expect(overdue.stderr).not.toContain("error");
+		const times = JSON.parse(run(dir, ["snapshots", "--json"]).stdout).map((s: { time: string }) => s.time.slice(0, 10));
+		expect(times).toEqual(["2027-01-01", "2027-01-09"]);
+		// After the catch-up run the next one is seven days after it.
+		const after = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-10T00:00:00Z"]).stdout)[0];
+		expect(after.nextRun.slice(0, 10)).toBe("2027-01-16");
+	});
+
+	it("says when more runs were missed than the planner's missedRuns allows", async () => {
+		const dir = await project("holdfast-daemon-missed-");
+		expect(run(dir, ["init"]).code).toBe(0);
+		expect(run(dir, ["backup", "--now", "2027-01-01T00:00:00Z"]).code).toBe(0);
+		// missedRuns: 1 — the run of the 8th may be missed, not also that of the 15th.
+		const within = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-10T00:00:00Z"]).stdout)[0];
+		expect(within.nextRunReason).toBe("overdue since 2027-01-08 00:00 UTC (last snapshot 2027-01-01 00:00 UTC)");
+		const beyond = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-30T00:00:00Z"]).stdout)[0];
+		expect(beyond.nextRunReason).toContain("4 scheduled runs missed, more than the planner's missedRuns (1)");
+	});
+
+	it("a SIGTERM during a run is a clean stop, not an error", async () => {
+		const files: Record<string, string> = {};
+		for (let i = 0; i < 400; i++) files[`data/f${i}`] = `${i}`.repeat(20_000);
+		const dir = await project("holdfast-daemon-stop-", files);
+		expect(run(dir, ["init"]).code).toBe(0);
+		const stopped = await daemonUntil(dir, [], /next run now/);
+		expect(stopped.code).toBe(0);
+		expect(stopped.stderr).toContain("docs: run stopped by SIGTERM; nothing half-written is listed");
+		expect(stopped.stderr).not.toMatch(/error|aborted/i);
+	});
+});
+
+describe("a source root that is not there fails the run", () => {
+	it("exit 1, one line naming set and path, no snapshot; config check warns with the line", async () => {
+		const dir = await project(
+			"holdfast-missing-root-",
+			{ "data/a": "a" },
+			config().replace("path: ./data", "path: [./data, ./gone]"),
+		);
+		expect(run(dir, ["init"]).code).toBe(0);
+		const backup = run(dir, ["backup"]);
+		expect(backup.code).toBe(1);
+		expect(backup.stderr.trim()).toBe(`holdfast: docs: source root ${join(dir, "gone")} does not exist`);
+		expect(JSON.parse(run(dir, ["snapshots", "--json"]).stdout)).toEqual([]);
+		const check = run(dir, ["config", "check"]);
+		expect(check.code).toBe(0);
+		expect(check.stdout).toContain("holdfast.yaml: ok, 1 warning");
+		expect(check.stderr.trim()).toBe(
+			`holdfast: warning: ${join(dir, "holdfast.yaml")}:11: set docs: source root ${join(dir, "gone")} does not exist`,
+		);
+	});
+});
+
+describe("output to a closed pipe", () => {
+	it("`ls latest | head -1` prints one line and no stack trace", async () => {
+		const files: Record<string, string> = {};
+		for (let i = 0; i < 3000; i++) files[`data/f${i}`] = "x";
+		const dir = await project("holdfast-pipe-", files);
+		expect(run(dir, ["init"]).code).toBe(0);
+		expect(run(dir, ["backup"]).code).toBe(0);
+		const piped = spawnSync(
+			"bash",
+			["-c", `'${process.execPath}' '${HOLDFAST_BIN}' ls latest 2>err.txt | head -1; echo "exit \${PIPESTATUS[0]}"`],
+			{ cwd: dir, encoding: "utf8", env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" } },
+		);
+		expect(piped.stdout.trim().split("\n")).toEqual([expect.stringMatching(/ data$/), "exit 0"]);
+		expect(readFileSync(join(dir, "err.txt"), "utf8")).toBe("");
+	});
+});
+
+describe("when nothing matches, say so", () => {
+	let dir: string;
+	beforeAll(async () => {
+		dir = await project("holdfast-match-", { "data/doc/bash/x.txt": "x", "data/doc/zsh/y.txt": "y" });
+		expect(run(dir, ["init"]).code).toBe(0);
+		expect(run(dir, ["backup"]).code).toBe(0);
+	});
+
+	it("ls of a path without its root segment fails and shows the top level", () => {
+		const ls = run(dir, ["ls", "latest", "doc/bash"]);
+		expect(ls.code).toBe(1);
+		expect(ls.stderr.trim()).toMatch(/^holdfast: nothing at "doc\/bash" in snapshot [0-9a-f]{12}; its top level has data$/);
+	});
+
+	it("ls and restore take the absolute source path a user types", async () => {
+		const ls = run(dir, ["ls", "latest", join(dir, "data/doc/bash")]);
+		expect(ls.code).toBe(0);
+		expect(
+			ls.stdout
+				.trim()
+				.split("\n")
+				.map((l) => l.split(/\s+/).pop()),
+		).toEqual(["data/doc/bash", "data/doc/bash/x.txt"]);
+		const restore = run(dir, ["restore", "latest", "--target", "abs", "--include", `${join(dir, "data/doc/bash")}/**`]);
+		expect(restore.code, restore.stderr).toBe(0);
+		expect(restore.stdout).toContain(": 1 file,");
+		expect(await readdir(join(dir, "abs/data/doc"))).toEqual(["bash"]);
+	});
+
+	it("restore --include that matches nothing fails before touching the target", async () => {
+		const restore = run(dir, ["restore", "latest", "--target", "none", "--include", "doc/bash/**"]);
+		expect(restore.code).toBe(1);
+		expect(restore.stderr.trim()).toMatch(
+			/^holdfast: --include doc\/bash\/\*\*: matches nothing in snapshot [0-9a-f]{12}; its top level has data$/,
+		);
+		await expect(readdir(join(dir, "none"))).rejects.toThrow(/ENOENT/);
+	});
+});
+
+describe("progress is honest, and only on a terminal", () => {
+	it("the first backup counts without a percentage; restore shows progress; --json and pipes get none", async () => {
+		const files: Record<string, string> = {};
+		for (let i = 0; i < 50; i++) files[`data/f${i}`] = `${i}`.repeat(5000);
+		const dir = await project("holdfast-progress-", files);
+		expect(run(dir, ["init"]).code).toBe(0);
+		const first = onTerminal(dir, ["backup"]);
+		expect(first.code, first.output).toBe(0);
+		const frames = first.output.split("\r").filter((f) => f.startsWith("backup  "));
+		expect(frames.length).toBeGreaterThan(0);
+		// No total yet: counts only, no percentage and no ETA, and never a non-number.
+		for (const frame of frames) expect(frame).not.toMatch(/%|ETA|NaN|Infinity|undefined/);
+
+		const restore = onTerminal(dir, ["restore", "latest", "--target", "out"]);
+		expect(restore.code, restore.output).toBe(0);
+		const restoreFrames = restore.output.split("\r").filter((f) => f.startsWith("restore  "));
+		expect(restoreFrames.length).toBeGreaterThan(0);
+		// The total is known from the snapshot: a bar and "of" the total, still no ETA this early.
+		expect(restoreFrames[0]).toMatch(/^restore {2}\[[#-]{20}\] \d+ % {2}\d+\/50 files? {2}.* of 439\.5 KiB/);
+		for (const frame of restoreFrames) expect(frame).not.toMatch(/NaN|Infinity|ETA/);
+
+		// A terminal turns "\n" into "\r\n"; a progress frame is the one that clears its line.
+		expect(onTerminal(dir, ["backup", "--json"]).output).not.toContain("\x1b[K");
+		expect(onTerminal(dir, ["restore", "latest", "--target", "out2", "--quiet"]).output).not.toContain("\x1b[K");
+		expect(run(dir, ["restore", "latest", "--target", "out3"]).stderr).toBe("");
+		const check = onTerminal(dir, ["check", "--read-data"]);
+		expect(check.output).toMatch(/check: packs {2}\[[#-]{20}\] \d+ %/);
+	});
+});
+
+describe("errors name the set, the destination and the real cause", () => {
+	const canMount = spawnSync("sh", ["-c", "d=$(mktemp -d) && mount -t tmpfs -o ro,size=1m tmpfs $d && umount $d"]).status === 0;
+
+	it.skipIf(!canMount)("init and backup on a read-only file system say EROFS, not ENOENT", async () => {
+		const dir = await project("holdfast-erofs-");
+		const mount = join(dir, "mnt");
+		await mkdir(mount);
+		const yaml = config().replace("path: ./repo", `path: ${mount}/repo`);
+		await writeFile(join(dir, "holdfast.yaml"), yaml);
+		try {
+			expect(spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=4m", "tmpfs", mount]).status).toBe(0);
+			const init = run(dir, ["init"]);
+			expect(init.code).toBe(1);
+			expect(init.stderr.trim()).toBe(
+				`holdfast: docs: fs:${mount}/repo: cannot create the repository folder: read-only file system (EROFS)`,
+			);
+			expect(spawnSync("mount", ["-o", "remount,rw", mount]).status).toBe(0);
+			expect(run(dir, ["init"]).code).toBe(0);
+			expect(spawnSync("mount", ["-o", "remount,ro", mount]).status).toBe(0);
+			const backup = run(dir, ["backup"]);
+			expect(backup.code).toBe(1);
+			expect(backup.stderr.trim()).toMatch(
+				new RegExp(`^holdfast: docs: fs:${mount}/repo: cannot write [a-z]+/\\S+: read-only file system \\(EROFS\\)$`),
+			);
+		} finally {
+			spawnSync("umount", [mount]);
+		}
+	});
+});
+
+describe("bad input: one line, exit 2", () => {
+	it("rejects impossible dates, empty values, non-numbers and a misspelt plugin (with its line)", async () => {
+		const dir = await project("holdfast-input-");
+		const cases: [string[], string][] = [
+			[["status", "--now", "2027-02-30"], 'holdfast: --now: "2027-02-30" has no such day: that month has 28 days'],
+			[["status", "--now", ""], 'holdfast: --now: "" is not an ISO time (like 2027-03-01 or 2027-03-01T02:00:00Z)'],
+			[["plan", "--at", "tomorrow"], 'holdfast: --at: "tomorrow" is not an ISO time (like 2027-03-01 or 2027-03-01T02:00:00Z)'],
+			[
+				["plan", "--forecast", "1y", "--change-rate", "abc"],
+				'holdfast: --change-rate: "abc" is not a number from 0 to 100 (percent a week)',
+			],
+			[
+				["check", "--read-data-subset", "lots"],
+				'holdfast: --read-data-subset: "lots" is not a number from 0 to 100 (percent of the packs)',
+			],
+			[["restore", "latest", "--target", ""], "holdfast: --target: needs a value"],
+			[["plan", "--forecast", "0d"], 'holdfast: --forecast: "0d" is not a period to forecast (like 365d)'],
+		];
+		expect(run(dir, ["init"]).code).toBe(0);
+		for (const [args, line] of cases) {
+			const result = run(dir, args);
+			expect(result.code, args.join(" ")).toBe(2);
+			expect(result.stderr.trim(), args.join(" ")).toBe(line);
+		}
+		await writeFile(join(dir, "holdfast.yaml"), config().replace("plugin-groom", "plugin-grom"));
+		const misspelt = run(dir, ["snapshots"]);
+		expect(misspelt.code).toBe(2);
+		expect(misspelt.stderr.trim()).toBe(
+			`holdfast: ${join(dir, "holdfast.yaml")}:5: plugin @holdfast/plugin-grom: package not found (npm install @holdfast/plugin-grom)`,
+		);
+	});
+});
+
+describe("words and numbers", () => {
+	it("--version, --help and plugins work without a config; init checks the password of an existing repository", async () => {
+		const empty = await tempDir("holdfast-noconfig-");
+		const pkg = JSON.parse(readFileSync(new URL("../packages/cli/package.json", import.meta.url), "utf8"));
+		expect(run(empty, ["--version"]).stdout.trim()).toBe(pkg.version);
+		expect(run(empty, ["--help"]).code).toBe(0);
+		const plugins = run(empty, ["plugins", "--json"]);
+		expect(plugins.code, plugins.stderr).toBe(0);
+		expect(JSON.parse(plugins.stdout).map((p: { name: string }) => p.name)).toContain("@holdfast/plugin-fs-destination");
+
+		const dir = await project("holdfast-words-");
+		expect(run(dir, ["init"]).code).toBe(0);
+		const wrong = run(dir, ["init"], { HOLDFAST_PASSWORD: "not it" });
+		expect(wrong.code).toBe(1);
+		expect(wrong.stderr.trim()).toMatch(/^holdfast: wrong password for the repository at fs:.*repo$/);
+		expect(run(dir, ["init"]).stdout).toContain("repository already exists; nothing changed");
+	});
+
+	it("ls -l shows mode, size, mtime and link target; check says how much it read; the forecast names its prices", async () => {
+		const dir = await project("holdfast-ls-l-", { "data/a.txt": "hello" });
+		await symlink("a.txt", join(dir, "data/link"));
+		expect(run(dir, ["init"]).code).toBe(0);
+		const backup = run(dir, ["backup"]);
+		expect(backup.stdout).not.toMatch(/\b1 objects\b|\b1 files\b|\b1 locks\b/);
+		const restore = run(dir, ["restore", "latest", "--target", "out"]);
+		expect(restore.stdout).toMatch(/: 1 file, 1 folder, 1 link, /);
+		const ls = run(dir, ["ls", "-l", "latest"]);
+		expect(ls.stdout).toMatch(/^-rw-r--r-- +5 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d data\/a\.txt$/m);
+		expect(ls.stdout).toMatch(/^lrwxrwxrwx +\d+ .* data\/link -> a\.txt$/m);
+		const check = run(dir, ["check", "--read-data-subset", "100"]);
+		expect(check.stdout).toMatch(
+			/^data: read and verified (\d+) of \1 packs? \(100 % asked for\) out of [\d.]+ (B|KiB) stored$/m,
+		);
+		const forecast = run(dir, ["plan", "--forecast", "30d"]);
+		expect(forecast.stdout).toContain(
+			`prices: Backblaze B2 (list prices), from the default table (the destination, fs:${join(dir, "repo")}, has no price of its own`,
+		);
+	});
+
+	it("the S3 SDK's note about Node versions is not shown to users", async () => {
+		const dir = await project("holdfast-sdk-", { "data/a": "a" }, S3_CONFIG);
+		const result = run(dir, ["snapshots"], { K: "k", S: "s", AWS_MAX_ATTEMPTS: "1" });
+		expect(result.code).toBe(1);
+		expect(result.stderr).not.toMatch(/NodeVersionSupportWarning|AWS SDK for JavaScript/);
+		expect(result.stderr.trim().split("\n")).toHaveLength(1);
+	});
+});
+
+const S3_CONFIG = config()
+	.replace('"@holdfast/plugin-fs-destination"', '"@holdfast/plugin-b2"')
+	.replace(
+		"destination: { type: fs, path: ./repo }",
+		'destination: { type: s3, endpoint: "http://127.0.0.1:9", bucket: bucket, keyIdEnv: K, secretEnv: S }',
+	);
+
+function importsOf(dir: string | undefined, args: string[]): string[] {
+	const hooks = new URL("./support/record-imports.mjs", import.meta.url);
+	const result = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, ...args], {
+		encoding: "utf8",
+		...(dir ? { cwd: dir } : {}),
+		env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" },
+	});
+	expect(result.status, `${args.join(" ")}: ${result.stderr.slice(-500)}`).toBeLessThanOrEqual(2);
+	return result.stderr.split("\n").filter((l) => l.startsWith("import ") || l.startsWith("require "));
+}
+
+describe("startup loads only what the command needs", () => {
+	it("--help and a usage error load neither the engine nor any SDK", () => {
+		for (const args of [["--help"], ["backup", "--frobnicate"]]) {
+			const loaded = importsOf(undefined, args);
+			expect(loaded.length, args.join(" ")).toBeGreaterThan(0);
+			expect(loaded.filter((l) => /@holdfast\/core|packages\/core|inversify|ajv|@aws-sdk|croner|cli-progress/.test(l))).toEqual(
+				[],
+			);
+		}
+	});
+
+	it("the S3 SDK is loaded only when a bucket is used, not to check a config or list plugins", async () => {
+		const dir = await project("holdfast-lazy-sdk-", { "data/a": "a" }, S3_CONFIG);
+		for (const args of [["config", "check"], ["plugins"]]) {
+			const loaded = importsOf(dir, args);
+			expect(
+				loaded.some((l) => l.includes("plugin-b2")),
+				args.join(" "),
+			).toBe(true);
+			expect(
+				loaded.filter((l) => l.includes("@aws-sdk")),
+				args.join(" "),
+			).toEqual([]);
+		}
+	});
+
+	it("a set scheduled with `every` never loads the cron parser; snapshots loads no SDK", async () => {
+		const dir = await project("holdfast-lazy-cron-");
+		expect(run(dir, ["init"]).code).toBe(0);
+		const loaded = importsOf(dir, ["snapshots"]);
+		expect(loaded.some((l) => l.includes("plugin-retention-planner"))).toBe(true);
+		expect(loaded.filter((l) => /croner|@aws-sdk/.test(l))).toEqual([]);
+	});
+});
