@@ -56,6 +56,7 @@ export async function attackAndRestore(
 	try {
 		await repository.loadIndex();
 		const listed = new Map((await repository.listSnapshots()).map((r) => [r.snapshot.time, r]));
+		const reader = new SnapshotReader(repository);
 		for (const snapshot of due) {
 			const ref = listed.get(snapshot.time);
 			if (!ref) {
@@ -63,7 +64,7 @@ export async function attackAndRestore(
 				continue;
 			}
 			try {
-				const problem = compare(await readAll(repository, ref), snapshot.files);
+				const problem = compare(await reader.files(ref), snapshot.files);
 				if (problem) failures.push(`snapshot of ${snapshot.time}: ${problem}`);
 				else restored++;
 			} catch (error) {
@@ -76,23 +77,46 @@ export async function attackAndRestore(
 	return { at, inWindow: due.length, restored, failures };
 }
 
-/** Reads every file of a snapshot through the same verified blob reads a restore makes. */
-async function readAll(repository: Repository, ref: SnapshotRef): Promise<ExpectedFiles> {
-	const files: ExpectedFiles = new Map();
-	const walk = async (treeId: string, prefix: string) => {
-		const tree = await repository.loadTree(treeId);
-		for (const node of tree.nodes) {
-			const path = prefix ? `${prefix}/${decodeName(node.name).toString("latin1")}` : decodeName(node.name).toString("latin1");
-			if (node.type === "dir" && node.subtree) await walk(node.subtree, path);
-			else if (node.type === "file") {
-				const hash = createHash("sha256");
-				for (const id of node.content ?? []) hash.update(await repository.loadBlob(id, { wholePack: true }));
-				files.set(path, hash.digest("hex"));
+/**
+ * Reads every file of a snapshot through the same verified blob reads a restore makes. A blob
+ * or tree read and verified once in one attacker's view reads the same for every snapshot
+ * that shares it, so each is read once per view.
+ */
+class SnapshotReader {
+	readonly #blobs = new Map<string, Promise<Buffer>>();
+	readonly #trees = new Map<string, ReturnType<Repository["loadTree"]>>();
+
+	constructor(private readonly repository: Repository) {}
+
+	async files(ref: SnapshotRef): Promise<ExpectedFiles> {
+		const files: ExpectedFiles = new Map();
+		const walk = async (treeId: string, prefix: string) => {
+			for (const node of (await this.#tree(treeId)).nodes) {
+				const name = decodeName(node.name).toString("latin1");
+				const path = prefix ? `${prefix}/${name}` : name;
+				if (node.type === "dir" && node.subtree) await walk(node.subtree, path);
+				else if (node.type === "file") {
+					const hash = createHash("sha256");
+					for (const id of node.content ?? []) hash.update(await this.#blob(id));
+					files.set(path, hash.digest("hex"));
+				}
 			}
-		}
-	};
-	await walk(ref.snapshot.tree, "");
-	return files;
+		};
+		await walk(ref.snapshot.tree, "");
+		return files;
+	}
+
+	#tree(id: string) {
+		let tree = this.#trees.get(id);
+		if (!tree) this.#trees.set(id, (tree = this.repository.loadTree(id)));
+		return tree;
+	}
+
+	#blob(id: string) {
+		let blob = this.#blobs.get(id);
+		if (!blob) this.#blobs.set(id, (blob = this.repository.loadBlob(id, { wholePack: true })));
+		return blob;
+	}
 }
 
 function compare(actual: ExpectedFiles, expected: ExpectedFiles): string | undefined {
