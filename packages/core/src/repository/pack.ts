@@ -17,12 +17,18 @@ const ENTRY = 1 + 32 + 4 + 4 + 4;
 /**
  * A pack: sealed blobs back to back, then the sealed header listing them, then the
  * header's sealed length as 4 bytes little-endian. The header lets the index be rebuilt
- * from packs alone; the pack's key is the SHA-256 of all its bytes.
+ * from packs alone; the pack's key is the SHA-256 of all its bytes. Blobs are copied into
+ * one buffer as they arrive, so finishing the pack copies nothing again.
  */
 export class PackBuilder {
-	readonly #parts: Buffer[] = [];
 	readonly #blobs: PackedBlob[] = [];
+	#buffer: Buffer;
 	#size = 0;
+
+	/** `capacity` is reserved, not touched: pages the pack never fills cost no memory. */
+	constructor(capacity = 0) {
+		this.#buffer = Buffer.allocUnsafeSlow(capacity);
+	}
 
 	get size(): number {
 		return this.#size;
@@ -32,10 +38,23 @@ export class PackBuilder {
 		return this.#blobs.length;
 	}
 
-	add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+	/** Whether `length` more bytes fit without moving what is there. */
+	fits(length: number): boolean {
+		return this.#size + length <= this.#buffer.length;
+	}
+
+	add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): void {
+		this.#reserve(sealed.length);
+		this.#buffer.set(sealed, this.#size);
 		this.#blobs.push({ type, id, offset: this.#size, length: sealed.length, rawLength });
-		this.#parts.push(sealed);
 		this.#size += sealed.length;
+	}
+
+	#reserve(length: number): void {
+		if (this.#size + length <= this.#buffer.length) return;
+		const grown = Buffer.allocUnsafeSlow(Math.max(this.#size + length, this.#buffer.length * 2));
+		this.#buffer.copy(grown, 0, 0, this.#size);
+		this.#buffer = grown;
 	}
 
 	async finish(keys: RepositoryKeys): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
@@ -48,10 +67,11 @@ export class PackBuilder {
 			header.writeUInt32LE(blob.length, at + 37);
 			header.writeUInt32LE(blob.rawLength, at + 41);
 		});
-		const sealedHeader = await keys.seal(header);
-		const trailer = Buffer.alloc(4);
-		trailer.writeUInt32LE(sealedHeader.length);
-		const bytes = Buffer.concat([...this.#parts, sealedHeader, trailer]);
+		const sealedHeader = keys.seal(header);
+		this.#reserve(sealedHeader.length + 4);
+		sealedHeader.copy(this.#buffer, this.#size);
+		this.#buffer.writeUInt32LE(sealedHeader.length, this.#size + sealedHeader.length);
+		const bytes = this.#buffer.subarray(0, this.#size + sealedHeader.length + 4);
 		return { hash: await sha256HexAsync(bytes), bytes, blobs: this.#blobs };
 	}
 }

@@ -7,7 +7,7 @@ import type { Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
-import { BlobPool } from "./blob-pool.js";
+import { BlobPool, sharedCopy } from "./blob-pool.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
@@ -63,8 +63,8 @@ export class Repository {
 	/** The lock every object written from now on carries; the engine sets it per run. */
 	writeLock: ObjectLock | undefined;
 	/** Blobs written (or being written) this run, all with this run's lock; cleared per run. */
-	readonly #pending = new Map<string, Promise<void>>();
-	#pack = new PackBuilder();
+	readonly #pending = new Map<string, Promise<void> & { done: () => void }>();
+	#pack: PackBuilder;
 	#unindexed: IndexPack[] = [];
 	#writtenThisRun: string[] = [];
 	/** Objects other than packs written since the last index object: recorded (with versions) in the next. */
@@ -83,7 +83,26 @@ export class Repository {
 		this.reader = new ObjectReader(options.destination);
 		this.chunker = new Chunker(keys.chunkerSeed, config.chunker);
 		this.#uploads = pLimit(options.uploadConcurrency ?? 2);
-		this.#pool = new BlobPool(keys.raw);
+		this.#pool = new BlobPool({ ...keys.raw, chunkerSeed: keys.chunkerSeed, chunker: config.chunker });
+		this.#pack = this.#newPack();
+	}
+
+	/** The worker threads that chunk, hash, compress and seal: the backup pipeline hands them its bytes. */
+	get pool(): BlobPool {
+		return this.#pool;
+	}
+
+	get compression(): boolean {
+		return this.options.compression ?? true;
+	}
+
+	get #packSize(): number {
+		return this.options.packSize ?? 16 * 1024 * 1024;
+	}
+
+	/** Room for a full pack plus one largest blob, so a pack is filled without moving its bytes. */
+	#newPack(): PackBuilder {
+		return new PackBuilder(this.#packSize + this.config.chunker.max + 1024);
 	}
 
 	/** Stops the blob pool's worker threads. */
@@ -275,32 +294,57 @@ export class Repository {
 	 * Stores a blob unless a copy exists that is locked at least until `minLock`.
 	 * Returns its ID and whether bytes were added.
 	 */
-	async saveBlob(type: BlobType, data: Buffer, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		const id = this.keys.blobId(data);
-		const known = this.index.blobs.get(id);
-		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) {
+	async saveBlob(type: BlobType, data: Uint8Array, minLock?: Date): Promise<{ id: string; added: boolean }> {
+		const shared = data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
+		const whole = new Uint32Array([0, shared.length]);
+		const [id] = (await this.#pool.hash(shared, whole)) as [string];
+		if (!this.claimBlob(id, minLock)) {
+			await this.#pending.get(id);
 			return { id, added: false };
 		}
-		const pending = this.#pending.get(id);
-		if (pending) {
-			await pending;
-			return { id, added: false };
-		}
-		let done!: () => void;
-		this.#pending.set(id, new Promise<void>((resolve) => (done = resolve)));
 		try {
-			const sealed = await this.#pool.encode(data, this.options.compression ?? true);
-			this.#pack.add(type, id, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), data.length);
-			if (this.#pack.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload();
-			return { id, added: true };
-		} finally {
-			done();
+			const [sealed] = (await this.#pool.seal(shared, whole, this.compression)) as [Uint8Array];
+			await this.addSealedBlob(type, id, sealed, data.length);
+		} catch (error) {
+			this.releaseClaim(id);
+			throw error;
 		}
+		return { id, added: true };
+	}
+
+	/**
+	 * The dedup decision: true when this caller must store blob `id` — no copy locked until
+	 * `minLock` is indexed and none is being written this run. A true answer is a claim that
+	 * `addSealedBlob` (or `releaseClaim`) settles.
+	 */
+	claimBlob(id: string, minLock?: Date): boolean {
+		const known = this.index.blobs.get(id);
+		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) return false;
+		if (this.#pending.has(id)) return false;
+		let done!: () => void;
+		const pending = new Promise<void>((resolve) => (done = resolve));
+		this.#pending.set(id, Object.assign(pending, { done }));
+		return true;
+	}
+
+	/** Gives up a claim whose blob could not be sealed: a later copy may claim it again. */
+	releaseClaim(id: string): void {
+		const pending = this.#pending.get(id);
+		this.#pending.delete(id);
+		pending?.done();
+	}
+
+	/** Appends a claimed, sealed blob to the open pack; a full pack starts uploading (waiting while the uploader is busy). */
+	async addSealedBlob(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): Promise<void> {
+		if (this.#pack.count > 0 && !this.#pack.fits(sealed.length)) await this.#startPackUpload();
+		this.#pack.add(type, id, sealed, rawLength);
+		this.#pending.get(id)?.done();
+		if (this.#pack.size >= this.#packSize) await this.#startPackUpload();
 	}
 
 	async #startPackUpload(): Promise<void> {
 		const builder = this.#pack;
-		this.#pack = new PackBuilder();
+		this.#pack = this.#newPack();
 		if (builder.count === 0) return;
 		// Bound the packs held in memory: wait while the uploader is busy.
 		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2) + 1) await Promise.race(this.#inflight);
