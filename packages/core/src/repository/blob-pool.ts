@@ -22,6 +22,7 @@ export class BlobPool {
 	readonly #pending = new Map<number, Pending>();
 	readonly #inline: BlobWork;
 	#seq = 0;
+	#turn = 0;
 	/** Bytes copied for the workers and not yet back (restore's blobs); senders wait above the budget. */
 	#inflightBytes = 0;
 	readonly #waiting: (() => void)[] = [];
@@ -66,6 +67,11 @@ export class BlobPool {
 		>;
 	}
 
+	/** SHA-256 (hex) of data in shared memory, hashed where it lies. */
+	digest(data: Uint8Array): Promise<string> {
+		return this.#run({ op: "digest", data }, () => this.#inline.digest(data)) as Promise<string>;
+	}
+
 	decode(sealed: Uint8Array, id: string, what: string): Promise<Uint8Array> {
 		return this.#run({ op: "decode", data: sealed, id, what }, () =>
 			this.#inline.decode(sealed, id, what),
@@ -82,7 +88,7 @@ export class BlobPool {
 		}
 		const data = shared ? request.data : new Uint8Array(request.data);
 		this.#inflightBytes += bytes;
-		const slot = this.#workers.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+		const slot = this.#pick();
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
@@ -90,6 +96,18 @@ export class BlobPool {
 			this.#pending.set(seq, { resolve, reject, slot, bytes });
 			slot.worker.postMessage({ ...request, data, seq }, shared ? [] : [data.buffer as ArrayBuffer]);
 		});
+	}
+
+	/** The least busy worker, ties taken in turn: a run of single requests still spreads over every core. */
+	#pick(): Slot {
+		const n = this.#workers.length;
+		let best = this.#workers[this.#turn % n] as Slot;
+		for (let i = 1; i < n; i++) {
+			const slot = this.#workers[(this.#turn + i) % n] as Slot;
+			if (slot.inflight < best.inflight) best = slot;
+		}
+		this.#turn++;
+		return best;
 	}
 
 	#settle(response: PoolResponse): void {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { type BlobKeys, blobId, decodeBlob, encodeBlob } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 
@@ -64,6 +65,11 @@ export class BlobWork {
 			);
 		}
 		return sealed;
+	}
+
+	/** SHA-256 of a whole pack: its name. */
+	digest(data: Uint8Array): string {
+		return createHash("sha256").update(data).digest("hex");
 	}
 
 	decode(sealed: Uint8Array, id: string, what: string): Uint8Array {

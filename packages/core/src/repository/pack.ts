@@ -1,5 +1,5 @@
 import { HoldfastError } from "../host/errors.js";
-import { type RepositoryKeys, sha256HexAsync } from "./crypto.js";
+import type { RepositoryKeys } from "./crypto.js";
 import { BLOB_TYPE, type BlobType } from "./format.js";
 
 /** Where one blob sits inside a pack. Lengths are of the sealed bytes in the pack. */
@@ -18,7 +18,8 @@ const ENTRY = 1 + 32 + 4 + 4 + 4;
  * A pack: sealed blobs back to back, then the sealed header listing them, then the
  * header's sealed length as 4 bytes little-endian. The header lets the index be rebuilt
  * from packs alone; the pack's key is the SHA-256 of all its bytes. Blobs are copied into
- * one buffer as they arrive, so finishing the pack copies nothing again.
+ * one buffer of shared memory as they arrive, so finishing the pack copies nothing again
+ * and a worker hashes it where it lies.
  */
 export class PackBuilder {
 	readonly #blobs: PackedBlob[] = [];
@@ -27,7 +28,7 @@ export class PackBuilder {
 
 	/** `capacity` is reserved, not touched: pages the pack never fills cost no memory. */
 	constructor(capacity = 0) {
-		this.#buffer = Buffer.allocUnsafeSlow(capacity);
+		this.#buffer = sharedBuffer(capacity);
 	}
 
 	get size(): number {
@@ -52,12 +53,15 @@ export class PackBuilder {
 
 	#reserve(length: number): void {
 		if (this.#size + length <= this.#buffer.length) return;
-		const grown = Buffer.allocUnsafeSlow(Math.max(this.#size + length, this.#buffer.length * 2));
+		const grown = sharedBuffer(Math.max(this.#size + length, this.#buffer.length * 2));
 		this.#buffer.copy(grown, 0, 0, this.#size);
 		this.#buffer = grown;
 	}
 
-	async finish(keys: RepositoryKeys): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
+	async finish(
+		keys: RepositoryKeys,
+		digest: (bytes: Buffer) => Promise<string>,
+	): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
 		const header = Buffer.alloc(this.#blobs.length * ENTRY);
 		this.#blobs.forEach((blob, i) => {
 			const at = i * ENTRY;
@@ -72,8 +76,13 @@ export class PackBuilder {
 		sealedHeader.copy(this.#buffer, this.#size);
 		this.#buffer.writeUInt32LE(sealedHeader.length, this.#size + sealedHeader.length);
 		const bytes = this.#buffer.subarray(0, this.#size + sealedHeader.length + 4);
-		return { hash: await sha256HexAsync(bytes), bytes, blobs: this.#blobs };
+		return { hash: await digest(bytes), bytes, blobs: this.#blobs };
 	}
+}
+
+/** Zeroed shared memory is mapped lazily: the pages a pack never fills are never touched. */
+function sharedBuffer(size: number): Buffer {
+	return Buffer.from(new SharedArrayBuffer(size));
 }
 
 /** Reads the blob list out of a whole pack (index rebuild, check). */

@@ -346,10 +346,10 @@ export class Repository {
 		const builder = this.#pack;
 		this.#pack = this.#newPack();
 		if (builder.count === 0) return;
-		// Bound the packs held in memory: wait while the uploader is busy.
-		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2) + 1) await Promise.race(this.#inflight);
+		// Bound the packs held in memory: wait while every upload slot is busy.
+		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2)) await Promise.race(this.#inflight);
 		const task = this.#uploads(async () => {
-			const { hash, bytes, blobs } = await builder.finish(this.keys);
+			const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.#pool.digest(data));
 			const key = packKey(hash);
 			const lock = this.#requireLock();
 			const version = await this.#put(key, bytes, "pack");

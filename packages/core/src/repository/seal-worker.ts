@@ -6,6 +6,7 @@ export type PoolRequest =
 	| { seq: number; op: "hash"; data: Uint8Array; regions: Regions }
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
 	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
+	| { seq: number; op: "digest"; data: Uint8Array }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string };
 
 export type PoolResponse = { seq: number; result: unknown } | { seq: number; error: { code?: string; message: string } };
@@ -23,6 +24,8 @@ parentPort?.on("message", (request: PoolRequest) => {
 			parentPort?.postMessage({ seq: request.seq, result: work.hash(request.data, request.regions) });
 		} else if (request.op === "chunk") {
 			parentPort?.postMessage({ seq: request.seq, result: work.chunk(request.data, request.final) });
+		} else if (request.op === "digest") {
+			parentPort?.postMessage({ seq: request.seq, result: work.digest(request.data) });
 		} else if (request.op === "seal") {
 			const sealed = work.seal(request.data, request.regions, request.compress).map(movable);
 			parentPort?.postMessage(

@@ -11,10 +11,13 @@ const MAX_READ_ATTEMPTS = 3;
 /** Files up to this size (and below the chunker's minimum) are batched: one blob each. */
 const SMALL_FILE = 128 * 1024;
 const BATCH_BYTES = 1024 * 1024;
-/** Read buffer of a large file: a maximum chunk and then some, so every full buffer yields a cut. */
-const STREAM_EXTRA = 4 * 1024 * 1024;
+/**
+ * Read buffer of a large file. A cut is found within a few average chunks almost always;
+ * a buffer full without one is replaced by one twice its size.
+ */
+const STREAM_BYTES = 8 * 1024 * 1024;
 /** Bytes read and not yet sealed into a pack, across all files. */
-const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+const IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 
 export interface StoredFile {
 	readonly ids: string[];
@@ -48,10 +51,10 @@ export class FileSaver {
 		concurrency: number,
 	) {
 		const budget = new ByteBudget(IN_FLIGHT_BYTES);
-		const { min, max } = repository.config.chunker;
+		const { min } = repository.config.chunker;
 		this.#reading = new ByteBudget(concurrency);
-		this.#streamSize = max + STREAM_EXTRA;
-		this.#streams = new SlabPool(budget, this.#streamSize, 2);
+		this.#streamSize = STREAM_BYTES;
+		this.#streams = new SlabPool(budget, this.#streamSize, 1);
 		this.#batch = new SmallFileBatch(new SlabPool(budget, BATCH_BYTES, 4), repository.pool, blobs, () => this.#waiters > 0);
 		this.#smallLimit = Math.min(SMALL_FILE, min);
 	}
@@ -162,7 +165,8 @@ export class FileSaver {
 			const tail = Buffer.from(slab.bytes.subarray(start, filled));
 			const grow = start === 0 ? slab.bytes.length * 2 : 0;
 			slab.unref();
-			slab = await this.#streams.get(Math.max(grow, this.#slabSize(tail.length + Math.max(0, sizeHint - size) + 1)));
+			const wanted = this.#slabSize(tail.length + Math.max(0, sizeHint - size) + 1);
+			slab = await this.#streams.get(Math.max(grow, wanted, tail.length + 65536));
 			slab.bytes.set(tail, 0);
 			filled = tail.length;
 			start = 0;
