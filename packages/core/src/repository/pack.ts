@@ -26,9 +26,14 @@ export class PackBuilder {
 	#buffer: Buffer;
 	#size = 0;
 
-	/** `capacity` is reserved, not touched: pages the pack never fills cost no memory. */
-	constructor(capacity = 0) {
-		this.#buffer = sharedBuffer(capacity);
+	/** `buffer` (shared memory, reused from an earlier pack or fresh) holds the blobs as they come. */
+	constructor(buffer: Buffer = sharedBuffer(0)) {
+		this.#buffer = buffer;
+	}
+
+	/** The buffer, for reuse by a later pack once this one is uploaded. */
+	get buffer(): Buffer {
+		return this.#buffer;
 	}
 
 	get size(): number {
@@ -81,7 +86,7 @@ export class PackBuilder {
 }
 
 /** Zeroed shared memory is mapped lazily: the pages a pack never fills are never touched. */
-function sharedBuffer(size: number): Buffer {
+export function sharedBuffer(size: number): Buffer {
 	return Buffer.from(new SharedArrayBuffer(size));
 }
 

@@ -14,7 +14,7 @@ import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex
 import { type BlobType, CHUNKER_DEFAULTS, FORMAT_VERSION, hashOfKey, KEY_PREFIX, packKey } from "./format.js";
 import { type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
 import { ObjectReader } from "./object-reader.js";
-import { PackBuilder, readPackHeader } from "./pack.js";
+import { PackBuilder, readPackHeader, sharedBuffer } from "./pack.js";
 import type { Snapshot, SnapshotRef } from "./snapshot.js";
 import { parseTree, serializeTree, type Tree } from "./tree.js";
 
@@ -74,6 +74,7 @@ export class Repository {
 	readonly #stats = { packs: 0, bytesUploaded: 0, objects: 0 };
 	readonly #packCache = new Map<string, Promise<Buffer>>();
 	readonly #pool: BlobPool;
+	readonly #packBuffers: Buffer[] = [];
 
 	private constructor(
 		readonly options: RepositoryOptions,
@@ -100,9 +101,22 @@ export class Repository {
 		return this.options.packSize ?? 16 * 1024 * 1024;
 	}
 
-	/** Room for a full pack plus one largest blob, so a pack is filled without moving its bytes. */
+	/**
+	 * Room for a full pack plus one largest blob, so a pack is filled without moving its bytes.
+	 * Buffers of uploaded packs are reused: a worker that hashed one keeps it alive until its
+	 * own collector runs, so fresh ones would pile up.
+	 */
 	#newPack(): PackBuilder {
-		return new PackBuilder(this.#packSize + this.config.chunker.max + 1024);
+		return new PackBuilder(this.#packBuffers.pop() ?? sharedBuffer(this.#packCapacity));
+	}
+
+	get #packCapacity(): number {
+		return this.#packSize + this.config.chunker.max + 1024;
+	}
+
+	#recyclePack(builder: PackBuilder): void {
+		const limit = (this.options.uploadConcurrency ?? 2) + 1;
+		if (builder.buffer.length === this.#packCapacity && this.#packBuffers.length < limit) this.#packBuffers.push(builder.buffer);
 	}
 
 	/** Stops the blob pool's worker threads. */
@@ -343,9 +357,9 @@ export class Repository {
 	}
 
 	async #startPackUpload(): Promise<void> {
+		if (this.#pack.count === 0) return;
 		const builder = this.#pack;
 		this.#pack = this.#newPack();
-		if (builder.count === 0) return;
 		// Bound the packs held in memory: wait while every upload slot is busy.
 		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2)) await Promise.race(this.#inflight);
 		const task = this.#uploads(async () => {
@@ -361,6 +375,7 @@ export class Repository {
 				until: lock.until.toISOString(),
 				blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
 			};
+			this.#recyclePack(builder);
 			this.#unindexed.push(entry);
 			this.index.addPack(entry, undefined);
 			this.#stats.packs++;

@@ -26,8 +26,7 @@ export class ByteBudget {
 
 /**
  * A buffer of shared memory the workers read without a copy, counted against the budget
- * while any blob in it is still to be hashed or sealed. Freed buffers of the common size
- * are kept for the next file: read buffers are reused, not reallocated.
+ * while any blob in it is still to be hashed or sealed.
  */
 export class Slab {
 	#refs = 1;
@@ -50,30 +49,50 @@ export class Slab {
 	}
 }
 
+/** The smallest slab; sizes go up in powers of two from here. */
+const MIN_SLAB = 64 * 1024;
+
+/**
+ * Slabs in powers of two, reused. Reuse matters twice: read buffers are not reallocated per
+ * file, and shared memory a worker has seen lives until that worker's collector runs — a
+ * fresh buffer per file would pile up there however little the main thread holds.
+ */
 export class SlabPool {
-	readonly #free: Slab[] = [];
+	readonly #free = new Map<number, Slab[]>();
+	#freeBytes = 0;
 
 	constructor(
 		readonly budget: ByteBudget,
-		/** The size kept for reuse; other sizes are left to the collector. */
-		readonly commonSize: number,
-		readonly keep = 4,
+		/** Bytes of free slabs kept for reuse. */
+		readonly keepBytes: number,
 	) {}
 
+	/** A slab of at least `size` bytes (its length may be larger). */
 	async get(size: number): Promise<Slab> {
-		await this.budget.take(size);
-		if (size === this.commonSize) {
-			const reused = this.#free.pop();
-			if (reused) {
-				reused.ref();
-				return reused;
-			}
+		const length = sizeClass(size);
+		await this.budget.take(length);
+		const reused = this.#free.get(length)?.pop();
+		if (reused) {
+			this.#freeBytes -= length;
+			reused.ref();
+			return reused;
 		}
-		return Slab.create(Buffer.from(new SharedArrayBuffer(size)), this);
+		return Slab.create(Buffer.from(new SharedArrayBuffer(length)), this);
 	}
 
 	recycle(slab: Slab): void {
-		this.budget.give(slab.bytes.length);
-		if (slab.bytes.length === this.commonSize && this.#free.length < this.keep) this.#free.push(slab);
+		const length = slab.bytes.length;
+		this.budget.give(length);
+		if (this.#freeBytes + length > this.keepBytes) return;
+		const list = this.#free.get(length) ?? [];
+		list.push(slab);
+		this.#free.set(length, list);
+		this.#freeBytes += length;
 	}
+}
+
+function sizeClass(size: number): number {
+	let length = MIN_SLAB;
+	while (length < size) length *= 2;
+	return length;
 }

@@ -54,8 +54,9 @@ export class FileSaver {
 		const { min } = repository.config.chunker;
 		this.#reading = new ByteBudget(concurrency);
 		this.#streamSize = STREAM_BYTES;
-		this.#streams = new SlabPool(budget, this.#streamSize, 1);
-		this.#batch = new SmallFileBatch(new SlabPool(budget, BATCH_BYTES, 4), repository.pool, blobs, () => this.#waiters > 0);
+		const slabs = new SlabPool(budget, IN_FLIGHT_BYTES);
+		this.#streams = slabs;
+		this.#batch = new SmallFileBatch(slabs, BATCH_BYTES, repository.pool, blobs, () => this.#waiters > 0);
 		this.#smallLimit = Math.min(SMALL_FILE, min);
 	}
 
@@ -200,10 +201,9 @@ export class FileSaver {
 		return { ids: Promise.resolve(ids), size };
 	}
 
-	/** Buffers of the common size are reused; a smaller file gets one its size (in 64 KiB steps). */
+	/** A large file's buffers are of the common size; a smaller file's fit it. */
 	#slabSize(wanted: number): number {
-		if (wanted >= this.#streamSize) return this.#streamSize;
-		return Math.ceil(wanted / 65536) * 65536;
+		return Math.min(wanted, this.#streamSize);
 	}
 
 	#checkAbort(): void {

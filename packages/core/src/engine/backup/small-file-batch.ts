@@ -22,15 +22,13 @@ export class SmallFileBatch {
 
 	constructor(
 		private readonly slabs: SlabPool,
+		/** Bytes gathered before they are sent. */
+		readonly capacity: number,
 		private readonly pool: BlobPool,
 		private readonly blobs: BlobSaver,
 		/** True while someone waits on the files gathered: each file is then sent as it comes. */
 		private readonly urgent: () => boolean,
 	) {}
-
-	get capacity(): number {
-		return this.slabs.commonSize;
-	}
 
 	/** Copies one file's content into the batch; the returned promise gives its blob ID once the batch is hashed. */
 	add(pieces: readonly Uint8Array[], total: number): Promise<{ id: Promise<string> }> {
