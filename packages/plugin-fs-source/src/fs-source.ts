@@ -12,6 +12,7 @@ import {
 	read,
 	readSync,
 	stat,
+	statSync,
 } from "node:fs";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -53,6 +54,7 @@ export class FsSource implements Source {
 	readonly roots: string[];
 	readonly #exclude: ExcludeMatcher;
 	readonly #limit: ReturnType<typeof pLimit>;
+	readonly #stats = new AdaptiveStat();
 
 	constructor(
 		private readonly options: FsSourceOptions,
@@ -108,7 +110,7 @@ export class FsSource implements Source {
 					const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
 					const abs = Buffer.concat([dirAbs, SLASH, name]);
 					try {
-						const info = await statOf(abs, this.options.followSymlinks ?? false);
+						const info = await this.#stats.stat(abs, this.options.followSymlinks ?? false);
 						return { rel, abs, info };
 					} catch (error) {
 						scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
@@ -245,6 +247,49 @@ function lstatDirect(path: Buffer): Promise<BigIntStats | undefined> {
 		return Promise.resolve(lstatSync(path, { bigint: true }));
 	} catch {
 		return Promise.resolve(undefined);
+	}
+}
+
+/** A direct call slower than this waited for the disk (or for the CPU, on a busy machine). */
+const SLOW_DIRECT_MS = 2;
+/** This many slow calls among the last WINDOW mean the metadata is not cached (a cold disk, a network share). */
+const SLOW_CALLS = 16;
+const WINDOW = 256;
+/** Then this many calls go through the libuv pool, which runs them in parallel. */
+const POOLED_AFTER_SLOW = 1000;
+
+/**
+ * Stats of listed entries. Direct calls on this thread while they are quick — the common
+ * case, where the metadata is cached and a trip through the libuv pool costs more than the
+ * call — and through the pool, in parallel, for a while after many are slow.
+ */
+class AdaptiveStat {
+	#pooled = 0;
+	#calls = 0;
+	#slow = 0;
+
+	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
+		if (this.#pooled > 0) {
+			this.#pooled--;
+			return statOf(path, follow);
+		}
+		const started = performance.now();
+		try {
+			return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
+		} catch (error) {
+			return Promise.reject(error);
+		} finally {
+			this.#note(performance.now() - started > SLOW_DIRECT_MS);
+		}
+	}
+
+	#note(slow: boolean): void {
+		if (slow) this.#slow++;
+		if (this.#slow >= SLOW_CALLS) this.#pooled = POOLED_AFTER_SLOW;
+		if (++this.#calls >= WINDOW || this.#pooled > 0) {
+			this.#calls = 0;
+			this.#slow = 0;
+		}
 	}
 }
 
