@@ -52,6 +52,8 @@ function noise(seed, size) {
 		x >>>= 0;
 		out.writeUInt32LE(x, i);
 	}
+	// The last bytes of an odd size would otherwise be whatever the allocator left there.
+	out.fill(0, size - (size % 4));
 	return out;
 }
 
@@ -85,6 +87,26 @@ export function generate(root, scale = 1) {
 		bytes += each;
 	}
 	return { files: files + large, bytes };
+}
+
+/**
+ * Many tiny files: 200,000 × scale files of 0–8 KiB (half text, half random), about 67 to a
+ * folder in two levels, the shape of a mail store or a source tree.
+ */
+export function generateSmall(root, scale = 1) {
+	const random = new Random(`holdfast-bench-small-${scale}`);
+	const files = Math.max(1, Math.round(200_000 * scale));
+	const dirs = Math.max(1, Math.round(3_000 * scale));
+	let bytes = 0;
+	for (let d = 0; d < dirs; d++) mkdirSync(join(root, `a${d % 50}`, `b${d}`), { recursive: true });
+	for (let i = 0; i < files; i++) {
+		const d = i % dirs;
+		const size = random.int(8 * 1024 + 1);
+		const content = i % 2 ? text(random, size) : noise(i + 1, size);
+		writeFileSync(join(root, `a${d % 50}`, `b${d}`, `f${i}`), content);
+		bytes += content.length;
+	}
+	return { files, bytes };
 }
 
 /** About 1 % of files rewritten, one large file appended to, another rewritten in the middle. */

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // holdfast against restic on the same generated data, in the same run, on this machine.
-// Usage: npm run bench [-- --scale 1 --reps 3 --cpu-prof --no-s3 --smoke]
+// Usage: npm run bench [-- --scale 1 --reps 3 --cpu-prof --no-s3 --smoke --only mixed|small]
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generate, mutate } from "./generate.mjs";
+import { generate, generateSmall, mutate } from "./generate.mjs";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const HOLDFAST = join(ROOT, "packages/cli/bin/holdfast.js");
@@ -20,6 +20,7 @@ const smoke = flag("smoke");
 const scale = Number(value("scale", smoke ? "0.02" : "1"));
 const reps = Number(value("reps", smoke ? "1" : "3"));
 const cpuProf = flag("cpu-prof");
+const only = value("only", undefined);
 const outDir = join(ROOT, "bench/out");
 mkdirSync(outDir, { recursive: true });
 
@@ -50,7 +51,11 @@ function measure(command, commandArgs, env, cwd) {
 	return { wall, cpu: user + sys, rss: rssKb * 1024 };
 }
 
-function du(path) {
+/**
+ * Bytes and objects of a repository folder. The fs destination keeps each object version as
+ * `<version>.data` beside a `<version>.json` of its emulated lock: one object, not two.
+ */
+function du(path, isObject = () => true) {
 	let bytes = 0;
 	let objects = 0;
 	const walk = (dir) => {
@@ -60,7 +65,7 @@ function du(path) {
 			if (info.isDirectory()) walk(full);
 			else {
 				bytes += info.size;
-				objects++;
+				if (isObject(name)) objects++;
 			}
 		}
 	};
@@ -118,6 +123,7 @@ sets:
 				backup: () => run("backup"),
 				restore: (target) => run("restore", "latest", "--target", target),
 				repo: join(work, "repo"),
+				isObject: (name) => !name.endsWith(".json"),
 			};
 		},
 	},
@@ -146,67 +152,118 @@ function median(values) {
 	return sorted[Math.floor(sorted.length / 2)];
 }
 
-async function main() {
-	ensureRestic();
-	const base = mkdtempSync(join(tmpdir(), "holdfast-bench-"));
+/**
+ * The data sets, each its own section of ratios: the mixed set (small, binary, duplicate and
+ * large files; backup, no-change, 1 %-change, restore) and 200,000 tiny files, where the cost
+ * per file rather than per byte decides.
+ */
+const DATASETS = {
+	mixed: {
+		title: "mixed files",
+		generate: (data) => generate(data, scale),
+		mutate: (data) => mutate(data),
+		rows: (withS3) => [
+			["first backup, wall s", (r) => r.first.wall],
+			["first backup, CPU s", (r) => r.first.cpu],
+			["no-change backup, wall s", (r) => r.noChange.wall],
+			["1%-change backup, wall s", (r) => r.changed.wall],
+			["restore, wall s", (r) => r.restore.wall],
+			...(withS3 ? [["first backup to S3, wall s", (r) => r.s3First.wall]] : []),
+		],
+	},
+	small: {
+		title: `${Math.max(1, Math.round(200_000 * scale))} small files (0–8 KiB)`,
+		generate: (data) => generateSmall(data, scale),
+		rows: () => [
+			["first backup, wall s", (r) => r.first.wall],
+			["first backup, CPU s", (r) => r.first.cpu],
+			["no-change backup, wall s", (r) => r.noChange.wall],
+			["restore, wall s", (r) => r.restore.wall],
+		],
+	},
+};
+
+/** The goal of each ratio against restic (DESIGN.md, "Speed"). */
+const TARGETS = { time: 1.0, rss: 2.0, bytes: 1.0, objects: 1.5 };
+
+async function runDataset(base, key, withS3) {
+	const dataset = DATASETS[key];
 	const results = { holdfast: [], restic: [] };
-	const withS3 = !flag("no-s3") && (await s3Up());
-	console.error(
-		`bench: scale ${scale} (~${Math.round(scale * 1000)} MB), ${reps} repetition(s), S3 ${withS3 ? "on" : "off"}, in ${base}`,
-	);
 	for (let rep = 0; rep < reps; rep++) {
 		for (const name of Object.keys(tools)) {
-			const work = join(base, `${name}-${rep}`);
+			const work = join(base, `${key}-${name}-${rep}`);
 			const data = join(work, "data");
 			mkdirSync(data, { recursive: true });
-			const generated = generate(data, scale);
+			const generated = dataset.generate(data);
 			const tool = tools[name].setup(work, data);
 			const first = tool.backup();
 			const noChange = tool.backup();
-			mutate(data);
-			const changed = tool.backup();
+			let changed;
+			if (dataset.mutate) {
+				dataset.mutate(data);
+				changed = tool.backup();
+			}
 			const restoreDir = join(work, "restored");
 			const restore = tool.restore(restoreDir);
-			const stored = du(tool.repo);
+			const stored = du(tool.repo, tool.isObject);
 			let s3First;
-			if (withS3) {
+			if (withS3 && key === "mixed") {
 				const s3Work = join(work, "s3");
 				mkdirSync(s3Work, { recursive: true });
 				s3First = tools[name].setup(s3Work, data, `bench-${name}-${rep}-${Date.now().toString(36)}`).backup();
 			}
 			results[name].push({ generated, first, noChange, changed, restore, stored, s3First });
-			rmSync(restoreDir, { recursive: true, force: true });
+			rmSync(work, { recursive: true, force: true });
 			console.error(
-				`bench: ${name} rep ${rep + 1}: first ${first.wall}s, no-change ${noChange.wall}s, 1% ${changed.wall}s, restore ${restore.wall}s`,
+				`bench: ${key} ${name} rep ${rep + 1}: first ${first.wall}s, no-change ${noChange.wall}s${changed ? `, 1% ${changed.wall}s` : ""}, restore ${restore.wall}s`,
 			);
 		}
 	}
 	const pick = (name, f) => median(results[name].map(f));
+	const runs = (r) => [r.first, r.noChange, r.changed, r.restore].filter(Boolean);
 	const rows = [
-		["first backup, wall s", (r) => r.first.wall],
-		["first backup, CPU s", (r) => r.first.cpu],
-		["no-change backup, wall s", (r) => r.noChange.wall],
-		["1%-change backup, wall s", (r) => r.changed.wall],
-		["restore, wall s", (r) => r.restore.wall],
-		["peak RSS, MiB (max of runs)", (r) => Math.max(r.first.rss, r.noChange.rss, r.changed.rss, r.restore.rss) / 1048576],
-		["stored bytes, MiB", (r) => r.stored.bytes / 1048576],
-		["objects written", (r) => r.stored.objects],
-		...(withS3 ? [["first backup to S3, wall s", (r) => r.s3First.wall]] : []),
+		...dataset.rows(withS3).map(([label, f]) => [label, f, TARGETS.time]),
+		["peak RSS, MiB (max of runs)", (r) => Math.max(...runs(r).map((m) => m.rss)) / 1048576, TARGETS.rss],
+		["stored bytes, MiB", (r) => r.stored.bytes / 1048576, TARGETS.bytes],
+		["objects written", (r) => r.stored.objects, TARGETS.objects],
 	];
-	const table = rows.map(([label, f]) => {
+	const table = rows.map(([label, f, target]) => {
 		const h = pick("holdfast", f);
 		const r = pick("restic", f);
-		return { metric: label, holdfast: h, restic: r, ratio: r > 0 ? h / r : null };
+		const ratio = r > 0 ? h / r : null;
+		return { metric: label, holdfast: h, restic: r, ratio, target, pass: ratio !== null && ratio <= target };
 	});
+	return { title: dataset.title, table, results };
+}
+
+function printTable({ title, table }) {
 	const width = Math.max(...table.map((t) => t.metric.length));
-	console.log(`${"metric".padEnd(width)}  ${"holdfast".padStart(10)}  ${"restic".padStart(10)}  ${"ratio".padStart(6)}`);
+	console.log(`\n${title}`);
+	console.log(
+		`${"metric".padEnd(width)}  ${"holdfast".padStart(10)}  ${"restic".padStart(10)}  ${"ratio".padStart(6)}  ${"target".padStart(6)}`,
+	);
 	for (const t of table) {
 		console.log(
-			`${t.metric.padEnd(width)}  ${t.holdfast.toFixed(2).padStart(10)}  ${t.restic.toFixed(2).padStart(10)}  ${(t.ratio ?? 0).toFixed(2).padStart(6)}`,
+			`${t.metric.padEnd(width)}  ${t.holdfast.toFixed(2).padStart(10)}  ${t.restic.toFixed(2).padStart(10)}  ${(t.ratio ?? 0).toFixed(2).padStart(6)}  ${`≤${t.target.toFixed(1)}`.padStart(6)}  ${t.pass ? "PASS" : "FAIL"}`,
 		);
 	}
+}
+
+async function main() {
+	ensureRestic();
+	const base = mkdtempSync(join(tmpdir(), "holdfast-bench-"));
+	const withS3 = !flag("no-s3") && (await s3Up());
+	const keys = only ? [only] : Object.keys(DATASETS);
+	for (const key of keys)
+		if (!DATASETS[key]) throw new Error(`bench: --only takes ${Object.keys(DATASETS).join(" or ")}, not ${key}`);
+	console.error(
+		`bench: scale ${scale} (~${Math.round(scale * 1000)} MB), ${reps} repetition(s), S3 ${withS3 ? "on" : "off"}, in ${base}`,
+	);
+	const sections = {};
+	for (const key of keys) sections[key] = await runDataset(base, key, withS3);
+	for (const key of keys) printTable(sections[key]);
 	// The walk's memory must not grow with the number of files: 10x the files, about the same heap.
-	const scan = [smoke ? 2_000 : 10_000, smoke ? 20_000 : 100_000].map((n) =>
+	const scan = (only ? [] : [smoke ? 2_000 : 10_000, smoke ? 20_000 : 100_000]).map((n) =>
 		JSON.parse(
 			execFileSync(process.execPath, ["--expose-gc", join(ROOT, "bench/scan-memory.mjs"), String(n)], { encoding: "utf8" }),
 		),
@@ -218,8 +275,7 @@ async function main() {
 		restic: execFileSync("restic", ["version"], { encoding: "utf8" }).trim(),
 		scale,
 		reps,
-		table,
-		results,
+		sections,
 		scan,
 	};
 	writeFileSync(join(outDir, "latest.json"), JSON.stringify(report, null, 2));

@@ -29,7 +29,7 @@ describe.skipIf(!s3)("every snapshot in its window restores from the real store'
 			proxy = await new B2StrictProxy(s3?.endpoint as string).start();
 			const bucket = uniqueBucket("invariant");
 			const start = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 3_600_000);
-		const began = Date.now();
+			const began = Date.now();
 			harness = await createHarness({
 				plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2", "@holdfast/plugin-retention-planner"],
 				env: TEST_ENV(),

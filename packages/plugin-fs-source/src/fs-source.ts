@@ -1,5 +1,20 @@
-import { type BigIntStats, constants } from "node:fs";
-import { access, lstat, open, readdir, readFile, readlink, stat } from "node:fs/promises";
+import {
+	type BigIntStats,
+	close,
+	closeSync,
+	constants,
+	fstat,
+	fstatSync,
+	lstat,
+	lstatSync,
+	open,
+	openSync,
+	read,
+	readSync,
+	stat,
+	statSync,
+} from "node:fs";
+import { access, lstat as lstatAsync, readdir, readFile, readlink, stat as statAsync } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type EntryType, HoldfastError, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
 import ignore, { type Ignore } from "ignore";
@@ -22,6 +37,12 @@ export interface FsSourceOptions {
 
 const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
 const READ_SIZE = 4 * 1024 * 1024;
+/**
+ * Files up to this size are read with direct system calls on the calling thread: four quick
+ * calls cost less than four trips through the libuv pool (each a wake-up of a pool thread and
+ * of the main loop), which dominate a backup of many tiny files.
+ */
+const DIRECT_READ = 64 * 1024;
 const SLASH = Buffer.from("/");
 
 /**
@@ -33,6 +54,7 @@ export class FsSource implements Source {
 	readonly roots: string[];
 	readonly #exclude: ExcludeMatcher;
 	readonly #limit: ReturnType<typeof pLimit>;
+	readonly #stats = new AdaptiveStat();
 
 	constructor(
 		private readonly options: FsSourceOptions,
@@ -53,7 +75,7 @@ export class FsSource implements Source {
 	async #checkRoot(root: string): Promise<void> {
 		let info: BigIntStats;
 		try {
-			info = this.options.followSymlinks ? await stat(root, { bigint: true }) : await lstat(root, { bigint: true });
+			info = this.options.followSymlinks ? await statAsync(root, { bigint: true }) : await lstatAsync(root, { bigint: true });
 			await access(root, info.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
 		} catch (error) {
 			throw rootError(root, error);
@@ -63,7 +85,7 @@ export class FsSource implements Source {
 	async *#scanRoot(root: string, scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
 		let rootStat: BigIntStats;
 		try {
-			rootStat = this.options.followSymlinks ? await stat(root, { bigint: true }) : await lstat(root, { bigint: true });
+			rootStat = await statOf(root, this.options.followSymlinks ?? false);
 		} catch (error) {
 			throw rootError(root, error);
 		}
@@ -101,7 +123,7 @@ export class FsSource implements Source {
 					const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
 					const abs = Buffer.concat([dirAbs, SLASH, name]);
 					try {
-						const info = this.options.followSymlinks ? await stat(abs, { bigint: true }) : await lstat(abs, { bigint: true });
+						const info = await this.#stats.stat(abs, this.options.followSymlinks ?? false);
 						return { rel, abs, info };
 					} catch (error) {
 						scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
@@ -163,7 +185,7 @@ export class FsSource implements Source {
 			...entry,
 			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false),
 			unchangedSinceScan: async () => {
-				const now = await lstat(abs, { bigint: true }).catch(() => undefined);
+				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
 				if (!now) return false;
 				const same = now.size === seen.size && now.mtimeNs === seen.mtimeNs;
 				// The next attempt compares against what it will read now.
@@ -196,29 +218,101 @@ class ExcludeMatcher {
 
 /**
  * Opens without blocking and without following a link, then checks it is still the regular
- * file that was listed: a FIFO swapped in after listing would otherwise block forever.
+ * file that was listed: a FIFO or device swapped in after listing is refused, never read on.
+ * File descriptors, not FileHandles: a backup opens every file once, and the handle objects
+ * (and their promises) cost more main-thread time than the reads of a small file.
  */
 async function* readRegularFile(path: Buffer, inode: bigint, size: number, follow: boolean): AsyncIterable<Uint8Array> {
 	const flags = constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW);
-	const handle = await open(path, flags);
+	const direct = size < DIRECT_READ;
+	const fd = direct ? openSync(path, flags) : await call<number>((done) => open(path, flags, done));
 	try {
-		const info = await handle.stat({ bigint: true });
-		if (!info.isFile() || info.ino !== inode) {
-			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
-		}
 		// Sized to the file (one byte more, to see the end in one read): most files are small,
 		// and a fresh 1 MiB buffer for each would be garbage the collector has to chase.
 		const readSize = Math.min(READ_SIZE, size + 1);
-		for (;;) {
+		for (let first = true; ; first = false) {
 			const buffer = Buffer.allocUnsafe(readSize);
-			const { bytesRead } = await handle.read(buffer, 0, readSize, null);
+			// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
+			const bytesRead =
+				direct && first
+					? readSync(fd, buffer, 0, readSize, null)
+					: await call<number>((done) => read(fd, buffer, 0, readSize, null, done));
+			if (first) {
+				const info = direct
+					? fstatSync(fd, { bigint: true })
+					: await call<BigIntStats>((done) => fstat(fd, { bigint: true }, done));
+				if (!info.isFile() || info.ino !== inode) {
+					throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
+				}
+			}
 			if (bytesRead === 0) return;
 			yield bytesRead === readSize ? buffer : buffer.subarray(0, bytesRead);
 			if (bytesRead < readSize) return;
 		}
 	} finally {
-		await handle.close();
+		if (direct) closeSync(fd);
+		else close(fd, () => undefined);
 	}
+}
+
+function lstatDirect(path: Buffer): Promise<BigIntStats | undefined> {
+	try {
+		return Promise.resolve(lstatSync(path, { bigint: true }));
+	} catch {
+		return Promise.resolve(undefined);
+	}
+}
+
+/** A direct call slower than this waited for the disk (or for the CPU, on a busy machine). */
+const SLOW_DIRECT_MS = 2;
+/** This many slow calls among the last WINDOW mean the metadata is not cached (a cold disk, a network share). */
+const SLOW_CALLS = 16;
+const WINDOW = 256;
+/** Then this many calls go through the libuv pool, which runs them in parallel. */
+const POOLED_AFTER_SLOW = 1000;
+
+/**
+ * Stats of listed entries. Direct calls on this thread while they are quick — the common
+ * case, where the metadata is cached and a trip through the libuv pool costs more than the
+ * call — and through the pool, in parallel, for a while after many are slow.
+ */
+class AdaptiveStat {
+	#pooled = 0;
+	#calls = 0;
+	#slow = 0;
+
+	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
+		if (this.#pooled > 0) {
+			this.#pooled--;
+			return statOf(path, follow);
+		}
+		const started = performance.now();
+		try {
+			return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
+		} catch (error) {
+			return Promise.reject(error);
+		} finally {
+			this.#note(performance.now() - started > SLOW_DIRECT_MS);
+		}
+	}
+
+	#note(slow: boolean): void {
+		if (slow) this.#slow++;
+		if (this.#slow >= SLOW_CALLS) this.#pooled = POOLED_AFTER_SLOW;
+		if (++this.#calls >= WINDOW || this.#pooled > 0) {
+			this.#calls = 0;
+			this.#slow = 0;
+		}
+	}
+}
+
+function statOf(path: Buffer | string, follow: boolean): Promise<BigIntStats> {
+	return call<BigIntStats>((done) => (follow ? stat : lstat)(path, { bigint: true }, done));
+}
+
+/** A Node callback call as a promise. */
+function call<T>(start: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+	return new Promise<T>((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value))));
 }
 
 async function isTaggedCache(dir: Buffer, names: Buffer[]): Promise<boolean> {

@@ -3,29 +3,36 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
-import { type BlobKeys, decodeBlob, encodeBlob } from "./blob-codec.js";
+import { BlobWork, type Cut, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
-type Pending = { resolve: (data: Uint8Array) => void; reject: (error: Error) => void };
+type Slot = { worker: Worker; inflight: number };
+type Pending = { resolve: (result: unknown) => void; reject: (error: Error) => void; slot: Slot; bytes: number };
+type Request = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, "seq"> : never) : never;
 
 /**
- * Compression and encryption of blobs on worker threads, one per core: the main thread is
- * left to read, chunk and pack. Where the compiled worker is absent (the sources run by the
- * unit tests), the same codec runs inline.
+ * The per-byte work of backup and restore on worker threads, one per core: cut points, blob
+ * IDs, compression, encryption and their reverse. The main thread reads, decides and packs.
+ * Data in a SharedArrayBuffer is seen by the workers as is; anything else is copied once and
+ * moved. Where the compiled worker is absent (the sources run by the unit tests), the same
+ * work runs inline.
  */
 export class BlobPool {
-	readonly #workers: { worker: Worker; inflight: number }[] = [];
-	readonly #pending = new Map<number, Pending & { slot: { worker: Worker; inflight: number }; bytes: number }>();
+	readonly #workers: Slot[] = [];
+	readonly #pending = new Map<number, Pending>();
+	readonly #inline: BlobWork;
 	#seq = 0;
-	/** Bytes handed to the workers and not yet back; senders wait above the budget. */
+	#turn = 0;
+	/** Bytes copied for the workers and not yet back (restore's blobs); senders wait above the budget. */
 	#inflightBytes = 0;
 	readonly #waiting: (() => void)[] = [];
 
 	constructor(
-		private readonly keys: BlobKeys,
-		size = Math.max(1, Math.min(4, availableParallelism())),
+		keys: WorkerKeys,
+		size = Math.max(1, availableParallelism()),
 		readonly budgetBytes = 48 * 1024 * 1024,
 	) {
+		this.#inline = new BlobWork(keys);
 		const script = fileURLToPath(new URL("./seal-worker.js", import.meta.url));
 		if (!existsSync(script)) return;
 		for (let i = 0; i < size; i++) {
@@ -43,37 +50,64 @@ export class BlobPool {
 		return this.#workers.length;
 	}
 
-	encode(data: Uint8Array, compress: boolean): Promise<Uint8Array> {
-		if (this.#workers.length === 0) return Promise.resolve(encodeBlob(this.keys, data, compress));
-		return this.#send({ seq: 0, op: "encode", data: owned(data), compress });
+	/** IDs of the blobs at `regions` of `data`, one per region. */
+	hash(data: Uint8Array, regions: Regions): Promise<string[]> {
+		return this.#run({ op: "hash", data, regions }, () => this.#inline.hash(data, regions)) as Promise<string[]>;
+	}
+
+	/** Chunks cut from the start of `data` (all of it when `final`) with their IDs. */
+	chunk(data: Uint8Array, final: boolean): Promise<Cut> {
+		return this.#run({ op: "chunk", data, final }, () => this.#inline.chunk(data, final)) as Promise<Cut>;
+	}
+
+	/** Each region compressed and sealed, as it goes into a pack. */
+	seal(data: Uint8Array, regions: Regions, compress: boolean): Promise<Uint8Array[]> {
+		return this.#run({ op: "seal", data, regions, compress }, () => this.#inline.seal(data, regions, compress)) as Promise<
+			Uint8Array[]
+		>;
+	}
+
+	/** SHA-256 (hex) of data in shared memory, hashed where it lies. */
+	digest(data: Uint8Array): Promise<string> {
+		return this.#run({ op: "digest", data }, () => this.#inline.digest(data)) as Promise<string>;
 	}
 
 	decode(sealed: Uint8Array, id: string, what: string): Promise<Uint8Array> {
-		if (this.#workers.length === 0) {
-			try {
-				return Promise.resolve(decodeBlob(this.keys, sealed, id, what));
-			} catch (error) {
-				return Promise.reject(error);
-			}
-		}
-		return this.#send({ seq: 0, op: "decode", data: owned(sealed), id, what });
+		return this.#run({ op: "decode", data: sealed, id, what }, () =>
+			this.#inline.decode(sealed, id, what),
+		) as Promise<Uint8Array>;
 	}
 
-	async #send(request: PoolRequest): Promise<Uint8Array> {
-		// Memory stays bounded however fast files are read: the budget is what the workers hold.
-		while (this.#inflightBytes > 0 && this.#inflightBytes + request.data.byteLength > this.budgetBytes) {
+	async #run(request: Request, inline: () => unknown): Promise<unknown> {
+		if (this.#workers.length === 0) return inline();
+		const shared = request.data.buffer instanceof SharedArrayBuffer;
+		const bytes = shared ? 0 : request.data.byteLength;
+		// Memory stays bounded however fast blobs arrive: the budget is what copies for the workers hold.
+		while (bytes > 0 && this.#inflightBytes > 0 && this.#inflightBytes + bytes > this.budgetBytes) {
 			await new Promise<void>((resolve) => this.#waiting.push(resolve));
 		}
-		const bytes = request.data.byteLength;
+		const data = shared ? request.data : new Uint8Array(request.data);
 		this.#inflightBytes += bytes;
-		const slot = this.#workers.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+		const slot = this.#pick();
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
 		return new Promise((resolve, reject) => {
 			this.#pending.set(seq, { resolve, reject, slot, bytes });
-			slot.worker.postMessage({ ...request, seq }, [request.data.buffer as ArrayBuffer]);
+			slot.worker.postMessage({ ...request, data, seq }, shared ? [] : [data.buffer as ArrayBuffer]);
 		});
+	}
+
+	/** The least busy worker, ties taken in turn: a run of single requests still spreads over every core. */
+	#pick(): Slot {
+		const n = this.#workers.length;
+		let best = this.#workers[this.#turn % n] as Slot;
+		for (let i = 1; i < n; i++) {
+			const slot = this.#workers[(this.#turn + i) % n] as Slot;
+			if (slot.inflight < best.inflight) best = slot;
+		}
+		this.#turn++;
+		return best;
 	}
 
 	#settle(response: PoolResponse): void {
@@ -81,11 +115,13 @@ export class BlobPool {
 		if (!pending) return;
 		this.#pending.delete(response.seq);
 		if (--pending.slot.inflight === 0) pending.slot.worker.unref();
-		this.#inflightBytes -= pending.bytes;
-		for (const wake of this.#waiting.splice(0)) wake();
+		if (pending.bytes > 0) {
+			this.#inflightBytes -= pending.bytes;
+			for (const wake of this.#waiting.splice(0)) wake();
+		}
 		if ("error" in response) {
 			pending.reject(new HoldfastError((response.error.code as ErrorCode) ?? "CORRUPT", response.error.message));
-		} else pending.resolve(response.data);
+		} else pending.resolve(response.result);
 	}
 
 	#failAll(error: Error): void {
@@ -101,7 +137,9 @@ export class BlobPool {
 	}
 }
 
-/** A copy in an ArrayBuffer of its own, which can be moved to a worker without copying the rest. */
-function owned(data: Uint8Array): Uint8Array {
-	return new Uint8Array(data);
+/** A copy of `data` in shared memory: hashed and sealed by the workers without another copy. */
+export function sharedCopy(data: Uint8Array): Buffer {
+	const copy = Buffer.from(new SharedArrayBuffer(data.byteLength));
+	copy.set(data);
+	return copy;
 }

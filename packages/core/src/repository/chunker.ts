@@ -17,7 +17,7 @@ export class Chunker {
 	readonly #maskLarge: number;
 
 	constructor(
-		seed: Buffer,
+		seed: Uint8Array,
 		readonly params: ChunkerParams = CHUNKER_DEFAULTS,
 	) {
 		if (!(params.min > 0 && params.min <= params.avg && params.avg <= params.max)) {

@@ -1,5 +1,5 @@
 import { HoldfastError } from "../host/errors.js";
-import { type RepositoryKeys, sha256HexAsync } from "./crypto.js";
+import type { RepositoryKeys } from "./crypto.js";
 import { BLOB_TYPE, type BlobType } from "./format.js";
 
 /** Where one blob sits inside a pack. Lengths are of the sealed bytes in the pack. */
@@ -17,12 +17,24 @@ const ENTRY = 1 + 32 + 4 + 4 + 4;
 /**
  * A pack: sealed blobs back to back, then the sealed header listing them, then the
  * header's sealed length as 4 bytes little-endian. The header lets the index be rebuilt
- * from packs alone; the pack's key is the SHA-256 of all its bytes.
+ * from packs alone; the pack's key is the SHA-256 of all its bytes. Blobs are copied into
+ * one buffer of shared memory as they arrive, so finishing the pack copies nothing again
+ * and a worker hashes it where it lies.
  */
 export class PackBuilder {
-	readonly #parts: Buffer[] = [];
 	readonly #blobs: PackedBlob[] = [];
+	#buffer: Buffer;
 	#size = 0;
+
+	/** `buffer` (shared memory, reused from an earlier pack or fresh) holds the blobs as they come. */
+	constructor(buffer: Buffer = sharedBuffer(0)) {
+		this.#buffer = buffer;
+	}
+
+	/** The buffer, for reuse by a later pack once this one is uploaded. */
+	get buffer(): Buffer {
+		return this.#buffer;
+	}
 
 	get size(): number {
 		return this.#size;
@@ -32,13 +44,29 @@ export class PackBuilder {
 		return this.#blobs.length;
 	}
 
-	add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+	/** Whether `length` more bytes fit without moving what is there. */
+	fits(length: number): boolean {
+		return this.#size + length <= this.#buffer.length;
+	}
+
+	add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): void {
+		this.#reserve(sealed.length);
+		this.#buffer.set(sealed, this.#size);
 		this.#blobs.push({ type, id, offset: this.#size, length: sealed.length, rawLength });
-		this.#parts.push(sealed);
 		this.#size += sealed.length;
 	}
 
-	async finish(keys: RepositoryKeys): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
+	#reserve(length: number): void {
+		if (this.#size + length <= this.#buffer.length) return;
+		const grown = sharedBuffer(Math.max(this.#size + length, this.#buffer.length * 2));
+		this.#buffer.copy(grown, 0, 0, this.#size);
+		this.#buffer = grown;
+	}
+
+	async finish(
+		keys: RepositoryKeys,
+		digest: (bytes: Buffer) => Promise<string>,
+	): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
 		const header = Buffer.alloc(this.#blobs.length * ENTRY);
 		this.#blobs.forEach((blob, i) => {
 			const at = i * ENTRY;
@@ -48,12 +76,18 @@ export class PackBuilder {
 			header.writeUInt32LE(blob.length, at + 37);
 			header.writeUInt32LE(blob.rawLength, at + 41);
 		});
-		const sealedHeader = await keys.seal(header);
-		const trailer = Buffer.alloc(4);
-		trailer.writeUInt32LE(sealedHeader.length);
-		const bytes = Buffer.concat([...this.#parts, sealedHeader, trailer]);
-		return { hash: await sha256HexAsync(bytes), bytes, blobs: this.#blobs };
+		const sealedHeader = keys.seal(header);
+		this.#reserve(sealedHeader.length + 4);
+		sealedHeader.copy(this.#buffer, this.#size);
+		this.#buffer.writeUInt32LE(sealedHeader.length, this.#size + sealedHeader.length);
+		const bytes = this.#buffer.subarray(0, this.#size + sealedHeader.length + 4);
+		return { hash: await digest(bytes), bytes, blobs: this.#blobs };
 	}
+}
+
+/** Zeroed shared memory is mapped lazily: the pages a pack never fills are never touched. */
+export function sharedBuffer(size: number): Buffer {
+	return Buffer.from(new SharedArrayBuffer(size));
 }
 
 /** Reads the blob list out of a whole pack (index rebuild, check). */

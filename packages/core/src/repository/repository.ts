@@ -8,7 +8,7 @@ import type { Clock } from "../host/clock.js";
 import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
-import { BlobPool } from "./blob-pool.js";
+import { BlobPool, sharedCopy } from "./blob-pool.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
@@ -16,7 +16,7 @@ import { type BlobType, CHUNKER_DEFAULTS, FORMAT_VERSION, hashOfKey, KEY_PREFIX,
 import { type BlobLocation, type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
 import { ObjectReader } from "./object-reader.js";
-import { PackBuilder, readPackHeader } from "./pack.js";
+import { PackBuilder, readPackHeader, sharedBuffer } from "./pack.js";
 import type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./snapshot.js";
 import { parseTree, serializeTree, type Tree } from "./tree.js";
 
@@ -70,7 +70,7 @@ export class Repository {
 	/** The lock every object written from now on carries; the engine sets it per run. */
 	writeLock: ObjectLock | undefined;
 	/** Blobs written (or being written) this run, all with this run's lock; cleared per run. */
-	readonly #pending = new Map<string, Promise<void>>();
+	readonly #pending = new Map<string, Promise<void> & { done: () => void }>();
 	/**
 	 * Open packs, one per blob type and lock: trees apart from data (they churn at another
 	 * pace, so neither keeps the other's dead bytes alive), and renewed copies apart when
@@ -86,6 +86,7 @@ export class Repository {
 	readonly #stats = { packs: 0, bytesUploaded: 0, objects: 0 };
 	readonly #packCache = new Map<string, Promise<Buffer>>();
 	readonly #pool: BlobPool;
+	readonly #packBuffers: Buffer[] = [];
 
 	private constructor(
 		readonly options: RepositoryOptions,
@@ -95,7 +96,39 @@ export class Repository {
 		this.reader = new ObjectReader(options.destination, retryBudgetFor(options));
 		this.chunker = new Chunker(keys.chunkerSeed, config.chunker);
 		this.#uploads = pLimit(options.uploadConcurrency ?? 2);
-		this.#pool = new BlobPool(keys.raw);
+		this.#pool = new BlobPool({ ...keys.raw, chunkerSeed: keys.chunkerSeed, chunker: config.chunker });
+	}
+
+	/** The worker threads that chunk, hash, compress and seal: the backup pipeline hands them its bytes. */
+	get pool(): BlobPool {
+		return this.#pool;
+	}
+
+	get compression(): boolean {
+		return this.options.compression ?? true;
+	}
+
+	get #packSize(): number {
+		return this.options.packSize ?? 16 * 1024 * 1024;
+	}
+
+	/**
+	 * Room for a full pack plus one largest blob, so a pack is filled without moving its bytes.
+	 * Buffers of uploaded packs are reused: a worker that hashed one keeps it alive until its
+	 * own collector runs, so fresh ones would pile up. (Pages of a buffer are taken only as
+	 * they are written: a pack of trees holds little.)
+	 */
+	#newPack(): PackBuilder {
+		return new PackBuilder(this.#packBuffers.pop() ?? sharedBuffer(this.#packCapacity));
+	}
+
+	get #packCapacity(): number {
+		return this.#packSize + this.config.chunker.max + 1024;
+	}
+
+	#recyclePack(builder: PackBuilder): void {
+		const limit = (this.options.uploadConcurrency ?? 2) + 1;
+		if (builder.buffer.length === this.#packCapacity && this.#packBuffers.length < limit) this.#packBuffers.push(builder.buffer);
 	}
 
 	/** Stops the blob pool's worker threads. */
@@ -409,37 +442,65 @@ export class Repository {
 	 * Stores a blob unless a copy exists that is locked at least until `minLock`.
 	 * Returns its ID and whether bytes were added.
 	 */
-	async saveBlob(type: BlobType, data: Buffer, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		const id = this.keys.blobId(data);
-		const known = this.index.blobs.get(id);
-		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) {
+	async saveBlob(type: BlobType, data: Uint8Array, minLock?: Date): Promise<{ id: string; added: boolean }> {
+		const shared = data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
+		const whole = new Uint32Array([0, shared.length]);
+		const [id] = (await this.#pool.hash(shared, whole)) as [string];
+		if (!this.claimBlob(id, minLock)) {
+			await this.#pending.get(id);
 			return { id, added: false };
 		}
-		const pending = this.#pending.get(id);
-		if (pending) {
-			await pending;
-			return { id, added: false };
-		}
-		let done!: () => void;
-		this.#pending.set(id, new Promise<void>((resolve) => (done = resolve)));
 		try {
-			const sealed = await this.#pool.encode(data, this.options.compression ?? true);
-			await this.#addToPack(type, id, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), data.length);
-			return { id, added: true };
-		} finally {
-			done();
+			const [sealed] = (await this.#pool.seal(shared, whole, this.compression)) as [Uint8Array];
+			await this.addSealedBlob(type, id, sealed, data.length);
+		} catch (error) {
+			this.releaseClaim(id);
+			throw error;
 		}
+		return { id, added: true };
 	}
 
-	async #addToPack(type: BlobType, id: string, sealed: Buffer, rawLength: number, lock = this.#requireLock()): Promise<void> {
+	/**
+	 * The dedup decision: true when this caller must store blob `id` — no copy locked until
+	 * `minLock` is indexed and none is being written this run. A true answer is a claim that
+	 * `addSealedBlob` (or `releaseClaim`) settles.
+	 */
+	claimBlob(id: string, minLock?: Date): boolean {
+		const known = this.index.blobs.get(id);
+		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) return false;
+		if (this.#pending.has(id)) return false;
+		let done!: () => void;
+		const pending = new Promise<void>((resolve) => (done = resolve));
+		this.#pending.set(id, Object.assign(pending, { done }));
+		return true;
+	}
+
+	/** Gives up a claim whose blob could not be sealed: a later copy may claim it again. */
+	releaseClaim(id: string): void {
+		const pending = this.#pending.get(id);
+		this.#pending.delete(id);
+		pending?.done();
+	}
+
+	/** Appends a claimed, sealed blob to the open pack of its type; a full pack starts uploading. */
+	async addSealedBlob(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock?: ObjectLock): Promise<void> {
+		await this.#addToPack(type, id, sealed, rawLength, lock);
+		this.#pending.get(id)?.done();
+	}
+
+	async #addToPack(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock = this.#requireLock()): Promise<void> {
 		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
 		let open = this.#packs.get(slot);
+		if (open && open.builder.count > 0 && !open.builder.fits(sealed.length)) {
+			await this.#startPackUpload(slot);
+			open = undefined;
+		}
 		if (!open) {
-			open = { builder: new PackBuilder(), lock };
+			open = { builder: this.#newPack(), lock };
 			this.#packs.set(slot, open);
 		}
 		open.builder.add(type, id, sealed, rawLength);
-		if (open.builder.size >= (this.options.packSize ?? 16 * 1024 * 1024)) await this.#startPackUpload(slot);
+		if (open.builder.size >= this.#packSize) await this.#startPackUpload(slot);
 	}
 
 	async #startPackUpload(slot: string): Promise<void> {
@@ -447,10 +508,10 @@ export class Repository {
 		this.#packs.delete(slot);
 		if (!open || open.builder.count === 0) return;
 		const { builder, lock } = open;
-		// Bound the packs held in memory: wait while the uploader is busy.
-		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2) + 1) await Promise.race(this.#inflight);
+		// Bound the packs held in memory: wait while every upload slot is busy.
+		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2)) await Promise.race(this.#inflight);
 		const task = this.#uploads(async () => {
-			const { hash, bytes, blobs } = await builder.finish(this.keys);
+			const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.#pool.digest(data));
 			const key = packKey(hash);
 			const version = await this.#put(key, bytes, "pack", lock);
 			const entry: IndexPack = {
@@ -461,6 +522,7 @@ export class Repository {
 				until: lock.until.toISOString(),
 				blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
 			};
+			this.#recyclePack(builder);
 			this.#unindexed.push(entry);
 			this.index.addPack(entry, undefined);
 			this.#stats.packs++;
@@ -546,9 +608,10 @@ export class Repository {
 	 * with the run's lock, for a blob whose stored copies' locks end too soon. The caller has
 	 * verified the bytes.
 	 */
-	async copySealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number, lock?: ObjectLock): Promise<void> {
+	async copySealedBlob(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock?: ObjectLock): Promise<void> {
 		if (this.#pending.has(id)) return;
-		this.#pending.set(id, Promise.resolve());
+		const settled = Object.assign(Promise.resolve(), { done: () => undefined });
+		this.#pending.set(id, settled);
 		await this.#addToPack(type, id, sealed, rawLength, lock);
 	}
 

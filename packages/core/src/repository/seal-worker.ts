@@ -1,23 +1,41 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { type BlobKeys, decodeBlob, encodeBlob } from "./blob-codec.js";
+import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
 
-/** A worker thread of the blob pool: compresses, encrypts, decrypts and verifies blobs. */
+/** A worker thread of the blob pool: cuts chunks, computes blob IDs, compresses, seals and opens blobs. */
 export type PoolRequest =
-	| { seq: number; op: "encode"; data: Uint8Array; compress: boolean }
+	| { seq: number; op: "hash"; data: Uint8Array; regions: Regions }
+	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
+	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
+	| { seq: number; op: "digest"; data: Uint8Array }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string };
 
-export type PoolResponse = { seq: number; data: Uint8Array } | { seq: number; error: { code?: string; message: string } };
+export type PoolResponse = { seq: number; result: unknown } | { seq: number; error: { code?: string; message: string } };
 
-const keys = workerData as BlobKeys;
+const work = new BlobWork(workerData as WorkerKeys);
+
+/** Whole ArrayBuffers of their own, moved back rather than copied. */
+function movable(data: Uint8Array): Uint8Array {
+	return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
+}
+
 parentPort?.on("message", (request: PoolRequest) => {
 	try {
-		const data =
-			request.op === "encode"
-				? encodeBlob(keys, request.data, request.compress)
-				: decodeBlob(keys, request.data, request.id, request.what);
-		// Whole ArrayBuffers of their own: moved back, not copied.
-		const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
-		parentPort?.postMessage({ seq: request.seq, data: owned } satisfies PoolResponse, [owned.buffer as ArrayBuffer]);
+		if (request.op === "hash") {
+			parentPort?.postMessage({ seq: request.seq, result: work.hash(request.data, request.regions) });
+		} else if (request.op === "chunk") {
+			parentPort?.postMessage({ seq: request.seq, result: work.chunk(request.data, request.final) });
+		} else if (request.op === "digest") {
+			parentPort?.postMessage({ seq: request.seq, result: work.digest(request.data) });
+		} else if (request.op === "seal") {
+			const sealed = work.seal(request.data, request.regions, request.compress).map(movable);
+			parentPort?.postMessage(
+				{ seq: request.seq, result: sealed },
+				sealed.map((s) => s.buffer as ArrayBuffer),
+			);
+		} else {
+			const data = movable(work.decode(request.data, request.id, request.what));
+			parentPort?.postMessage({ seq: request.seq, result: data }, [data.buffer as ArrayBuffer]);
+		}
 	} catch (error) {
 		const e = error as { code?: string; message?: string };
 		parentPort?.postMessage({

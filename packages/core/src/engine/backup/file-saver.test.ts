@@ -1,0 +1,133 @@
+import { createHash } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../host/clock.js";
+import { MemoryLogger } from "../../host/logger.js";
+import { Repository } from "../../repository/repository.js";
+import type { SourceEntry } from "../../source/source.js";
+import { MemoryDestination } from "../../testing/memory-destination.js";
+import type { BackupSummary } from "../run-types.js";
+import { BlobSaver } from "./blob-saver.js";
+import { FileSaver } from "./file-saver.js";
+
+/** Deterministic bytes that do not compress: SHA-256 blocks chained. */
+function noise(size: number, seed: string): Buffer {
+	const out = Buffer.alloc(size);
+	let block = createHash("sha256").update(seed).digest();
+	for (let at = 0; at < size; at += 32) {
+		block.copy(out, at);
+		block = createHash("sha256").update(block).digest();
+	}
+	return out;
+}
+
+/** A file whose content arrives in pieces of `pieceSize`; `size` is what the scan saw. */
+function file(name: string, content: Buffer, size = content.length, pieceSize = 1_000_003): SourceEntry {
+	return {
+		root: "/src",
+		relPath: Buffer.from(name),
+		type: "file",
+		size,
+		mode: 0o644,
+		uid: 0,
+		gid: 0,
+		mtimeNs: 0n,
+		ctimeNs: 0n,
+		inode: 1n,
+		device: 1n,
+		read: async function* () {
+			for (let at = 0; at < content.length; at += pieceSize) yield content.subarray(at, at + pieceSize);
+		},
+	};
+}
+
+function emptySummary(): BackupSummary {
+	return {
+		files: { new: 0, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 },
+		dirs: 0,
+		bytes: { read: 0, uploaded: 0, added: 0 },
+		objects: { uploaded: 0, extended: 0 },
+		blobs: { new: 0, reused: 0 },
+	};
+}
+
+let repository: Repository | undefined;
+afterEach(async () => {
+	await repository?.close();
+	repository = undefined;
+});
+
+async function setup() {
+	const clock = new ManualClock("2030-01-01T00:00:00Z");
+	const lock = { mode: "compliance" as const, until: new Date("2030-02-01T00:00:00Z") };
+	repository = await Repository.init("pw", lock, {
+		destination: new MemoryDestination(clock),
+		clock,
+		logger: new MemoryLogger(),
+		scrypt: { N: 1024, r: 8, p: 1 },
+	});
+	repository.beginRun(lock);
+	const summary = emptySummary();
+	const blobs = new BlobSaver(repository, undefined, summary);
+	const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+	/** Saves the files concurrently, as the tree saver does, and waits until every blob is packed. */
+	const save = async (entries: SourceEntry[]) => {
+		const started = [];
+		for (const entry of entries) started.push((await files.save(entry)).done);
+		files.close();
+		const stored = await Promise.all(started);
+		await blobs.drain();
+		await (repository as Repository).flushPacks();
+		return stored;
+	};
+	return { repo: repository, summary, save };
+}
+
+/** The format's reference: the chunker's cut points and the keyed blob IDs, computed in one piece. */
+async function reference(repo: Repository, content: Buffer): Promise<{ ids: string[]; chunks: Buffer[] }> {
+	const chunks: Buffer[] = [];
+	const whole = async function* () {
+		yield content;
+	};
+	for await (const chunk of repo.chunker.chunks(whole())) chunks.push(Buffer.from(chunk));
+	return { ids: chunks.map((chunk) => repo.keys.blobId(chunk)), chunks };
+}
+
+describe("file saver", () => {
+	it("cuts and names a large file exactly as the format's chunker does, and every blob reads back", async () => {
+		const { repo, save } = await setup();
+		// Larger than two read buffers, in pieces that straddle their ends.
+		const content = noise(21 * 1024 * 1024 + 12_345, "large");
+		const [stored] = await save([file("large", content)]);
+		const expected = await reference(repo, content);
+		expect(expected.ids.length).toBeGreaterThan(5);
+		expect(stored?.ids).toEqual(expected.ids);
+		expect(stored?.size).toBe(content.length);
+		for (const [i, id] of expected.ids.entries())
+			expect((await repo.loadBlob(id)).equals(expected.chunks[i] as Buffer)).toBe(true);
+	});
+
+	it("grows its buffer when a file grew past its listed size and holds no cut point", async () => {
+		const { repo, save } = await setup();
+		// Zeros never match the gear mask: every chunk is a maximum one, longer than the first buffer.
+		const content = Buffer.alloc(19 * 1024 * 1024);
+		const [stored] = await save([file("grown", content, 600 * 1024, 256 * 1024)]);
+		const expected = await reference(repo, content);
+		expect(expected.chunks.map((c) => c.length)).toEqual([8, 8, 3].map((m) => m * 1024 * 1024));
+		expect(stored?.ids).toEqual(expected.ids);
+	});
+
+	it("batches small files: one blob each, named by content, duplicates stored once, empty files have none", async () => {
+		const { repo, summary, save } = await setup();
+		const contents = Array.from({ length: 600 }, (_, i) => noise(i % 7 === 0 ? 0 : 1 + ((i * 37) % 9000), `s${i % 450}`));
+		const stored = await save(contents.map((content, i) => file(`f${i}`, content, content.length, 4096)));
+		for (const [i, content] of contents.entries()) {
+			expect(stored[i]?.ids).toEqual(content.length === 0 ? [] : [repo.keys.blobId(content)]);
+		}
+		const distinct = new Set(contents.filter((c) => c.length > 0).map((c) => repo.keys.blobId(c)));
+		expect(summary.blobs.new).toBe(distinct.size);
+		expect(summary.blobs.new + summary.blobs.reused).toBe(contents.filter((c) => c.length > 0).length);
+		for (const [i, content] of contents.entries()) {
+			if (content.length > 0) expect((await repo.loadBlob(stored[i]?.ids[0] as string)).equals(content)).toBe(true);
+		}
+	});
+});

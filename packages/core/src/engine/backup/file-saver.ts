@@ -1,0 +1,212 @@
+import { HoldfastError } from "../../host/errors.js";
+import type { Repository } from "../../repository/repository.js";
+import { displayPath, type SourceEntry } from "../../source/source.js";
+import type { BackupSummary, RunWarning } from "../run-types.js";
+import type { BlobSaver } from "./blob-saver.js";
+import { ByteBudget, SlabPool } from "./byte-budget.js";
+import { SmallFileBatch } from "./small-file-batch.js";
+
+/** Re-reads a file this many times when it changes while read, then stores it flagged. */
+const MAX_READ_ATTEMPTS = 3;
+/** Files up to this size (and below the chunker's minimum) are batched: one blob each. */
+const SMALL_FILE = 128 * 1024;
+const BATCH_BYTES = 1024 * 1024;
+/**
+ * Read buffer of a large file. A cut is found within a few average chunks almost always;
+ * a buffer full without one is replaced by one twice its size.
+ */
+const STREAM_BYTES = 8 * 1024 * 1024;
+/** Bytes read and not yet sealed into a pack, across all files. */
+const IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+
+export interface StoredFile {
+	readonly ids: string[];
+	readonly size: number;
+	/** Kept changing while read: stored as last read. */
+	readonly changing: boolean;
+}
+
+/**
+ * Reads a file, has it chunked and hashed by the workers and hands its blobs to the blob
+ * saver; returns the blob IDs in order. A file that changes while read is read again (a few
+ * times, then stored flagged). Read errors (vanished, unreadable) reach the caller, which
+ * skips the file.
+ */
+export class FileSaver {
+	/** Files being read at once; a file waiting for its blob IDs no longer holds a place. */
+	readonly #reading: ByteBudget;
+	readonly #streams: SlabPool;
+	readonly #batch: SmallFileBatch;
+	readonly #smallLimit: number;
+	readonly #streamSize: number;
+	/** Callers waiting on files (the walk, for room; the end of the run): small files are then not held back. */
+	#waiters = 0;
+
+	constructor(
+		private readonly repository: Repository,
+		private readonly blobs: BlobSaver,
+		private readonly summary: BackupSummary,
+		private readonly warn: (warning: RunWarning) => void,
+		private readonly signal: AbortSignal,
+		concurrency: number,
+	) {
+		const budget = new ByteBudget(IN_FLIGHT_BYTES);
+		const { min } = repository.config.chunker;
+		this.#reading = new ByteBudget(concurrency);
+		this.#streamSize = STREAM_BYTES;
+		const slabs = new SlabPool(budget, IN_FLIGHT_BYTES);
+		this.#streams = slabs;
+		this.#batch = new SmallFileBatch(slabs, BATCH_BYTES, repository.pool, blobs, () => this.#waiters > 0);
+		this.#smallLimit = Math.min(SMALL_FILE, min);
+	}
+
+	/** Waits for a place to read `entry`, then starts; `done` settles when its blob IDs are known. */
+	async save(entry: SourceEntry): Promise<{ done: Promise<StoredFile> }> {
+		await this.#reading.take(1);
+		const done = this.#save(entry);
+		done.catch(() => undefined);
+		return { done };
+	}
+
+	/**
+	 * Waits for `task` with small files sent as they are read rather than gathered: what is
+	 * waited on may need them, and the walk that would fill the batch is the one waiting.
+	 */
+	async waitFor<T>(task: Promise<T>): Promise<T> {
+		this.#waiters++;
+		this.#batch.flush();
+		try {
+			return await task;
+		} finally {
+			this.#waiters--;
+		}
+	}
+
+	/** The walk has ended: from now on nothing is held back. */
+	close(): void {
+		this.#waiters++;
+		this.#batch.flush();
+	}
+
+	async #save(entry: SourceEntry): Promise<StoredFile> {
+		for (let attempt = 1; ; attempt++) {
+			let content: { ids: Promise<string[]>; size: number };
+			let stable: boolean;
+			if (attempt > 1) await this.#reading.take(1);
+			try {
+				content = await this.#read(entry);
+				stable = !entry.unchangedSinceScan || (await entry.unchangedSinceScan());
+			} finally {
+				this.#reading.give(1);
+			}
+			this.summary.bytes.read += content.size;
+			if (stable || attempt >= MAX_READ_ATTEMPTS) {
+				if (!stable) {
+					this.warn({
+						path: displayPath(entry),
+						reason: `kept changing while read (${attempt} tries); stored as last read`,
+					});
+				}
+				return { ids: await content.ids, size: content.size, changing: !stable };
+			}
+			// This attempt's blobs are stored all the same; only its IDs are dropped.
+			content.ids.catch(() => undefined);
+		}
+	}
+
+	/** One read of the whole file: its size now, and its blob IDs once the workers have them. */
+	async #read(entry: SourceEntry): Promise<{ ids: Promise<string[]>; size: number }> {
+		const stream = (entry.read as () => AsyncIterable<Uint8Array>)()[Symbol.asyncIterator]();
+		if (entry.size <= this.#smallLimit) {
+			const pieces: Uint8Array[] = [];
+			let total = 0;
+			for (;;) {
+				const next = await stream.next();
+				if (next.done) break;
+				this.#checkAbort();
+				pieces.push(next.value);
+				total += next.value.length;
+				// Grew past small while read: chunked like a large file.
+				if (total > this.#smallLimit) return this.#stream(stream, pieces, entry.size);
+			}
+			if (total === 0) return { ids: Promise.resolve([]), size: 0 };
+			const { id } = await this.#batch.add(pieces, total);
+			return { ids: id.then((one) => [one]), size: total };
+		}
+		return this.#stream(stream, [], entry.size);
+	}
+
+	/**
+	 * A large file: read into shared buffers the workers cut and hash in place; chunks cut in
+	 * one buffer are sealed from it while reading goes on in the next.
+	 */
+	async #stream(
+		stream: AsyncIterator<Uint8Array>,
+		prefix: Uint8Array[],
+		sizeHint: number,
+	): Promise<{ ids: Promise<string[]>; size: number }> {
+		const ids: string[] = [];
+		let size = 0;
+		let slab = await this.#streams.get(this.#slabSize(sizeHint + 1));
+		let filled = 0;
+		let start = 0;
+		const cut = async (final: boolean) => {
+			const { lengths, ids: cutIds } = await this.repository.pool.chunk(slab.bytes.subarray(start, filled), final);
+			const regions = new Uint32Array(lengths.length * 2);
+			for (let i = 0; i < lengths.length; i++) {
+				regions[2 * i] = start;
+				regions[2 * i + 1] = lengths[i] as number;
+				start += lengths[i] as number;
+			}
+			this.blobs.save("data", slab, regions, cutIds);
+			ids.push(...cutIds);
+		};
+		const refill = async () => {
+			// The uncut tail moves to a fresh buffer; this one is freed once its chunks are sealed.
+			const tail = Buffer.from(slab.bytes.subarray(start, filled));
+			const grow = start === 0 ? slab.bytes.length * 2 : 0;
+			slab.unref();
+			const wanted = this.#slabSize(tail.length + Math.max(0, sizeHint - size) + 1);
+			slab = await this.#streams.get(Math.max(grow, wanted, tail.length + 65536));
+			slab.bytes.set(tail, 0);
+			filled = tail.length;
+			start = 0;
+		};
+		try {
+			let pending = prefix;
+			for (;;) {
+				for (const piece of pending) {
+					size += piece.length;
+					for (let at = 0; at < piece.length; ) {
+						if (filled === slab.bytes.length) {
+							await cut(false);
+							await refill();
+						}
+						const n = Math.min(piece.length - at, slab.bytes.length - filled);
+						slab.bytes.set(piece.subarray(at, at + n), filled);
+						filled += n;
+						at += n;
+					}
+				}
+				const next = await stream.next();
+				if (next.done) break;
+				this.#checkAbort();
+				pending = [next.value];
+			}
+			await cut(true);
+		} finally {
+			slab.unref();
+			await stream.return?.();
+		}
+		return { ids: Promise.resolve(ids), size };
+	}
+
+	/** A large file's buffers are of the common size; a smaller file's fit it. */
+	#slabSize(wanted: number): number {
+		return Math.min(wanted, this.#streamSize);
+	}
+
+	#checkAbort(): void {
+		if (this.signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
+	}
+}
