@@ -326,7 +326,7 @@ sets:
 			const groom = holdfast(dir, [...args, ...at(40)]);
 			expect(groom.code).toBe(1);
 			expect(groom.stderr).toMatch(
-				new RegExp(`^holdfast: \\[groom\\] groom: nothing deleted: snapshots/${second.id} cannot be read`, "m"),
+				new RegExp(`^holdfast: docs: \\[groom\\] groom: nothing deleted: snapshots/${second.id} cannot be read`, "m"),
 			);
 		}
 		expect(await storedKeys(join(dir, "repo"))).toEqual(before);
