@@ -74,28 +74,18 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	const periodDays = core.parseDuration(parseNonEmpty(args.forecast, "--forecast"), "--forecast") / core.DAY_MS;
 	if (!(periodDays > 0)) throw new UsageError(`--forecast: "${String(args.forecast)}" is not a period to forecast (like 365d)`);
 	const changeRate = parseNumberIn(args.changeRate ?? 1, "--change-rate", 0, 100, " (percent a week)");
-	const context = engine.context("plan", open);
-	const plan = await engine.plan({ ...context, startedAt: start }, open.destination);
-	const interval = plan.nextRun ? plan.nextRun.getTime() - start.getTime() : 7 * core.DAY_MS;
-	const runs: Date[] = [];
-	for (let t = start.getTime(); t < start.getTime() + periodDays * core.DAY_MS && runs.length < 100_000; t += interval)
-		runs.push(new Date(t));
-	const planner = { slackDays: 14, missedRuns: 0, ...(open.set.planner ?? {}) };
 	const report = forecaster.forecast({
 		start,
 		periodDays,
 		weeklyChangeRate: changeRate / 100,
 		bytes: latest?.snapshot.summary.bytes ?? 0,
 		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
-		retentionDays: open.set.retention.days,
-		slackDays: planner.slackDays,
-		missedRuns: planner.missedRuns,
-		runs,
+		set: open.set,
 		prices,
 	});
 	if (args.json) return printJson(report);
 	printLine(
-		`forecast over ${count(periodDays, "day")}, ${count(runs.length, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week`,
+		`forecast over ${count(periodDays, "day")}, ${count(report.assumptions.runs, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week`,
 	);
 	const priced = args.prices ? `--prices ${String(args.prices)}` : "the default table";
 	const why =

@@ -1,30 +1,59 @@
-import { B2_PRICES, DAY_MS } from "@holdfast/core";
+import { B2_PRICES, type ScheduleConfig, type SetConfig } from "@holdfast/core";
 import { describe, expect, it } from "vitest";
-import { forecaster, runsOver } from "./forecast.js";
+import { forecaster } from "./forecast.js";
 
 const GB = 1e9;
 const start = new Date("2030-01-01T00:00:00Z");
-const weekly = runsOver(start, 364, (d) => new Date(d.getTime() + 7 * DAY_MS));
 
-function forecast(weeklyChangeRate: number, prices = B2_PRICES) {
+function set(schedule: ScheduleConfig = { every: "7d" }): SetConfig {
+	return {
+		sources: [],
+		destination: { type: "fs", path: "/" },
+		retention: { days: 90, mode: "compliance" },
+		schedule,
+		planner: { strategy: "auto", missedRuns: 0, slackDays: 14 },
+	};
+}
+
+function forecast(weeklyChangeRate: number, prices = B2_PRICES, schedule?: ScheduleConfig) {
 	return forecaster.forecast({
 		start,
 		periodDays: 364,
 		weeklyChangeRate,
 		bytes: 100 * GB,
 		packBytes: 16 * 1024 * 1024,
-		retentionDays: 90,
-		slackDays: 14,
-		missedRuns: 0,
-		runs: weekly,
+		set: set(schedule),
 		prices,
 	});
 }
 
 describe("cost forecast", () => {
 	it("replays the schedule: 52 weekly runs over a year", () => {
-		expect(weekly).toHaveLength(52);
+		expect(forecast(0.01).assumptions.runs).toBe(52);
 		expect(forecast(0.01).strategies.map((s) => s.storedBytes.length)).toEqual([52, 52]);
+	});
+
+	it("replays a cron schedule's own run times, whenever it is asked: a monthly cron is 12 runs", () => {
+		const monthly = forecast(0.01, B2_PRICES, { cron: "0 3 1 * *" });
+		expect(monthly.assumptions.runs).toBe(12);
+		// Asked mid-month, the runs are still the first of each month.
+		const asked = forecaster.forecast({
+			start: new Date("2030-08-15T00:00:00Z"),
+			periodDays: 364,
+			weeklyChangeRate: 0.01,
+			bytes: GB,
+			packBytes: 16 * 1024 * 1024,
+			set: set({ cron: "0 3 1 * *" }),
+			prices: B2_PRICES,
+		});
+		expect(asked.assumptions.runs).toBe(12);
+		expect(asked.strategies[0]?.storedBytes[0]?.at).toBe("2030-09-01T03:00:00.000Z");
+	});
+
+	it("extend deletes what it repacked: peak storage stays below what was uploaded", () => {
+		const [extend] = forecast(0.05).strategies;
+		expect(extend?.deleteCalls).toBeGreaterThan(0);
+		expect(extend?.peakStoredBytes ?? 0).toBeLessThan(extend?.uploadBytes ?? 0);
 	});
 
 	it("extend uploads only changes and pays in lock calls; re-include re-uploads everything about every retention period", () => {

@@ -6,6 +6,7 @@ import {
 	type ForecastRequest,
 	type StrategyForecast,
 } from "@holdfast/core";
+import { plannerConfig } from "./retention-planner.js";
 
 /** Data written by one run: how much of it the latest snapshot still uses, and until when it is locked. */
 interface Generation {
@@ -26,15 +27,46 @@ const GB = 1e9;
  */
 export const forecaster: Forecaster = {
 	forecast(request: ForecastRequest): ForecastReport {
-		const { runs: _runs, start: _start, ...rest } = request;
+		const resolved = plannerConfig(request.set, request.start);
+		// The schedule's own run times: a monthly cron is twelve runs a year, whenever it is asked.
+		const next = resolved.schedule ? (after: Date) => resolved.schedule?.next(after) as Date : (after: Date) => addDays(after, 7);
+		// An interval runs from now on; a cron schedule at its own times from now on.
+		const first =
+			request.set.schedule && "cron" in request.set.schedule ? next(new Date(request.start.getTime() - 1)) : request.start;
+		const runs = runsOver(first, request.periodDays - (first.getTime() - request.start.getTime()) / DAY_MS, next);
+		const model: Model = {
+			...request,
+			runs,
+			retentionDays: request.set.retention.days,
+			slackDays: resolved.slackMs / DAY_MS,
+			missedRuns: resolved.missedRuns,
+		};
+		const { start: _start, set: _set, ...rest } = request;
 		return {
-			assumptions: { ...rest, runs: request.runs.length, prices: request.prices },
-			strategies: [simulate(request, "extend"), simulate(request, "reinclude")],
+			assumptions: {
+				...rest,
+				retentionDays: model.retentionDays,
+				slackDays: model.slackDays,
+				missedRuns: model.missedRuns,
+				runs: runs.length,
+				prices: request.prices,
+			},
+			strategies: [simulate(model, "extend"), simulate(model, "reinclude")],
 		};
 	},
 };
 
-function simulate(request: ForecastRequest, strategy: "extend" | "reinclude"): StrategyForecast {
+interface Model extends ForecastRequest {
+	readonly runs: readonly Date[];
+	readonly retentionDays: number;
+	readonly slackDays: number;
+	readonly missedRuns: number;
+}
+
+/** Dead share of a generation past which its live bytes are copied rather than extended (as the planner decides). */
+const REPACK_DEAD_SHARE = 0.5;
+
+function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyForecast {
 	const retentionMs = request.retentionDays * DAY_MS;
 	const slackMs = strategy === "extend" ? request.slackDays * DAY_MS : 0;
 	const generations: Generation[] = [];
@@ -75,6 +107,14 @@ function simulate(request: ForecastRequest, strategy: "extend" | "reinclude"): S
 			for (const g of [...generations]) {
 				if (g.live <= 0) continue;
 				if (strategy === "extend" && g.lockUntil < t + retentionMs) {
+					if (g.dead / (g.live + g.dead) >= REPACK_DEAD_SHARE) {
+						// Copied into a new generation; the old one lapses once no snapshot needs it.
+						const bytes = g.live;
+						g.live = 0;
+						g.neededUntil = Math.max(g.neededUntil, t + retentionMs);
+						write(bytes);
+						continue;
+					}
 					lockCalls += objects(g.live + g.dead);
 					g.lockUntil = t + retentionMs + slackMs;
 				} else if (strategy === "reinclude" && g.lockUntil < horizon) {

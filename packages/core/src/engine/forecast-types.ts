@@ -1,3 +1,5 @@
+import type { SetConfig } from "../config/config-types.js";
+
 /**
  * The cost forecast's contract: the planner plugin provides a Forecaster through the
  * container (`TOKENS.Forecaster`); the CLI asks it for `holdfast plan --forecast`.
@@ -30,11 +32,8 @@ export interface ForecastRequest {
 	/** Size of the latest snapshot, and how many objects it spans. */
 	readonly bytes: number;
 	readonly packBytes: number;
-	readonly retentionDays: number;
-	readonly slackDays: number;
-	readonly missedRuns: number;
-	/** Run times over the period, from the set's schedule. */
-	readonly runs: readonly Date[];
+	/** The set: its retention, schedule and planner settings decide the runs and the locks. */
+	readonly set: SetConfig;
 	readonly prices: PriceTable;
 }
 
@@ -51,7 +50,14 @@ export interface StrategyForecast {
 }
 
 export interface ForecastReport {
-	readonly assumptions: Omit<ForecastRequest, "runs" | "start" | "prices"> & { runs: number; prices: PriceTable };
+	readonly assumptions: Omit<ForecastRequest, "start" | "prices" | "set"> & {
+		retentionDays: number;
+		slackDays: number;
+		missedRuns: number;
+		/** How many runs the schedule makes over the period. */
+		runs: number;
+		prices: PriceTable;
+	};
 	readonly strategies: StrategyForecast[];
 }
 
