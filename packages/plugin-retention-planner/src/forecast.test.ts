@@ -62,9 +62,10 @@ describe("cost forecast", () => {
 		expect(extend?.uploadBytes).toBeCloseTo(100 * GB * (1 + 0.01 * 51), -7);
 		expect(extend?.lockCalls).toBeGreaterThan(0);
 		expect(reinclude?.lockCalls).toBe(0);
-		// Each copy lasts 90 days and is renewed one run before it lapses: about every 12 weeks.
-		expect((reinclude?.uploadBytes ?? 0) / GB).toBeGreaterThan(400);
-		expect((reinclude?.uploadBytes ?? 0) / GB).toBeLessThan(600);
+		// Each copy lasts 90 days and is renewed one run before it lapses: about every 12 weeks,
+		// with the old versions older snapshots still need (about 13 weeks of 1 %).
+		expect((reinclude?.uploadBytes ?? 0) / GB).toBeGreaterThan(500);
+		expect((reinclude?.uploadBytes ?? 0) / GB).toBeLessThan(700);
 		// Re-include holds up to two full copies while the old one's lock runs out.
 		expect((reinclude?.peakStoredBytes ?? 0) / GB).toBeGreaterThan(190);
 		expect((extend?.peakStoredBytes ?? 0) / GB).toBeLessThan(160);

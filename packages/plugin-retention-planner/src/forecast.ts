@@ -8,14 +8,22 @@ import {
 } from "@holdfast/core";
 import { plannerConfig } from "./retention-planner.js";
 
-/** Data written by one run: how much of it the latest snapshot still uses, and until when it is locked. */
+/**
+ * Data written together (one run's new data, or the copies one run made): how much of it the
+ * newest snapshot still uses, how much only older snapshots use and until when, and its lock.
+ */
 interface Generation {
 	live: number;
 	dead: number;
 	lockUntil: number;
-	/** Dead bytes are needed by older snapshots until this time. */
+	/** Older snapshots need the dead bytes until this time. */
 	neededUntil: number;
 }
+
+/** Objects every run writes besides data packs: a tree pack, an index object and the snapshot. */
+const RUN_OBJECTS = 3;
+/** Config and key copies kept protected (two of each). */
+const METADATA_OBJECTS = 4;
 
 const GB = 1e9;
 
@@ -70,29 +78,38 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 	const retentionMs = request.retentionDays * DAY_MS;
 	const slackMs = strategy === "extend" ? request.slackDays * DAY_MS : 0;
 	const generations: Generation[] = [];
+	/** Each run's tree pack, index object and snapshot: locked with the run, gone once the run's window and lock end. */
+	const runObjects: { until: number; lockUntil: number }[] = [];
 	const timeline: { at: string; bytes: number }[] = [];
+	let metadataLock = 0;
 	let uploadBytes = 0;
 	let putCalls = 0;
 	let lockCalls = 0;
 	let listCalls = 0;
 	let deleteCalls = 0;
 	let storageGbMonths = 0;
+	let groomed = false;
 	const objects = (bytes: number) => Math.max(1, Math.ceil(bytes / request.packBytes));
 	const runs = request.runs;
 	for (const [i, run] of runs.entries()) {
 		const t = run.getTime();
 		const next = runs[i + 1]?.getTime() ?? t + (runs.length > 1 ? t - (runs[i - 1]?.getTime() ?? t) : 7 * DAY_MS);
 		const interval = next - t;
-		const horizon = t + interval * (1 + request.missedRuns);
-		const write = (bytes: number) => {
+		const margin = Math.min(DAY_MS, Math.max(3_600_000, interval / 10));
+		const horizon = t + interval * (1 + request.missedRuns) + margin;
+		const protectUntil = t + retentionMs;
+		const runLock = strategy === "extend" ? protectUntil + slackMs : Math.max(protectUntil, horizon);
+		const write = (generation: Generation) => {
+			const bytes = generation.live + generation.dead;
 			if (bytes <= 0) return;
-			generations.push({ live: bytes, dead: 0, lockUntil: t + retentionMs + slackMs, neededUntil: 0 });
+			generations.push(generation);
 			uploadBytes += bytes;
-			putCalls += objects(bytes) + 1;
+			putCalls += objects(bytes);
 		};
-		if (i === 0) write(request.bytes);
+		if (i === 0) write({ live: request.bytes, dead: 0, lockUntil: runLock, neededUntil: 0 });
 		else {
 			// Changed data replaces live data in every generation alike; the old copies stay for older snapshots.
+			const previous = runs[i - 1]?.getTime() ?? t;
 			const changed = Math.min(request.bytes, request.bytes * request.weeklyChangeRate * (interval / (7 * DAY_MS)));
 			const live = generations.reduce((sum, g) => sum + g.live, 0);
 			for (const g of generations) {
@@ -100,43 +117,72 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 				const replaced = live > 0 ? (g.live / live) * changed : 0;
 				g.live -= replaced;
 				g.dead += replaced;
-				// The snapshots up to this run still use what was replaced now.
-				g.neededUntil = t + retentionMs;
+				g.neededUntil = previous + retentionMs;
 			}
-			write(changed);
+			write({ live: changed, dead: 0, lockUntil: runLock, neededUntil: 0 });
 			for (const g of [...generations]) {
-				if (g.live <= 0) continue;
-				if (strategy === "extend" && g.lockUntil < t + retentionMs) {
-					if (g.dead / (g.live + g.dead) >= REPACK_DEAD_SHARE) {
-						// Copied into a new generation; the old one lapses once no snapshot needs it.
-						const bytes = g.live;
-						g.live = 0;
-						g.neededUntil = Math.max(g.neededUntil, t + retentionMs);
-						write(bytes);
-						continue;
-					}
-					lockCalls += objects(g.live + g.dead);
-					g.lockUntil = t + retentionMs + slackMs;
-				} else if (strategy === "reinclude" && g.lockUntil < horizon) {
-					const bytes = g.live;
-					g.dead += bytes;
+				const need = Math.max(g.live > 0 ? protectUntil : 0, g.dead > 0 ? g.neededUntil : 0);
+				const target = strategy === "extend" ? need : Math.min(need, horizon);
+				if (g.lockUntil >= target) continue;
+				const deadNeeded = g.neededUntil > g.lockUntil ? g.dead : 0;
+				const copy = strategy === "reinclude" || (g.live + g.dead > 0 && g.dead / (g.live + g.dead) >= REPACK_DEAD_SHARE);
+				if (copy) {
+					// Copied into new packs; the old ones lapse, needed by no one.
+					const moved: Generation = {
+						live: g.live,
+						dead: strategy === "reinclude" ? deadNeeded : 0,
+						lockUntil: strategy === "extend" ? protectUntil + slackMs : Math.max(need, horizon),
+						neededUntil: g.neededUntil,
+					};
 					g.live = 0;
-					g.neededUntil = Math.max(g.neededUntil, t + retentionMs);
-					write(bytes);
+					if (strategy === "reinclude") g.neededUntil = 0;
+					write(moved);
+					if (g.dead > 0 && g.neededUntil > g.lockUntil) {
+						lockCalls += objects(g.dead) + 1;
+						g.lockUntil = g.neededUntil + slackMs;
+					}
+					continue;
 				}
+				// Extended with the index object of its run (its trees are mostly superseded by then). A
+				// generation smaller than a pack is a few files, each live or dead as a whole: its pack is
+				// still in use in proportion to its live share.
+				const share = g.live + g.dead < request.packBytes && g.live > 0 ? g.live / (g.live + g.dead) : 1;
+				lockCalls += Math.round((objects(g.live + g.dead) + 1) * share * 100) / 100;
+				g.lockUntil = need + slackMs;
 			}
 		}
-		// Listing the index, snapshots, keys and config at the start of the run, and data at grooming.
+		runObjects.push({ until: protectUntil, lockUntil: runLock });
+		putCalls += RUN_OBJECTS;
+		if (metadataLock < (strategy === "extend" ? protectUntil : horizon)) {
+			if (strategy === "extend" && i > 0) lockCalls += METADATA_OBJECTS;
+			else if (i > 0) putCalls += METADATA_OBJECTS;
+			metadataLock = runLock;
+		}
+		// Listing the index, snapshots, keys and config at the start of the run, and everything at grooming.
 		const stored = generations.reduce((sum, g) => sum + g.live + g.dead, 0);
-		listCalls += 4 + Math.ceil(objects(stored) / 1000);
-		// Grooming: a generation no snapshot uses goes once its lock has expired. Dead parts of
-		// generations still in use stay (packs are not rewritten).
+		listCalls += 4 + Math.ceil((objects(stored) + runObjects.length * RUN_OBJECTS) / 1000);
+		// Grooming: what no snapshot uses goes once its lock has ended; the newest groom's index object stays.
+		let deleted = 0;
 		for (const g of [...generations]) {
 			if (g.live <= 0 && g.lockUntil <= t && g.neededUntil <= t) {
-				deleteCalls += objects(g.dead);
+				deleted += objects(g.dead);
 				generations.splice(generations.indexOf(g), 1);
 			}
 		}
+		for (const r of [...runObjects]) {
+			if (r.until <= t && r.lockUntil <= t && runObjects.length > 1) {
+				// Under extend a run's index object lives on with its data, extended alongside.
+				deleted += strategy === "extend" ? RUN_OBJECTS - 1 : RUN_OBJECTS;
+				runObjects.splice(runObjects.indexOf(r), 1);
+			}
+		}
+		const forgets = runObjects.some((r) => r.until <= t);
+		if (deleted > 0 || forgets) {
+			putCalls++;
+			if (groomed) deleted++;
+			groomed = true;
+		}
+		deleteCalls += deleted;
 		const now = generations.reduce((sum, g) => sum + g.live + g.dead, 0);
 		timeline.push({ at: run.toISOString(), bytes: Math.round(now) });
 		storageGbMonths += (now / GB) * (interval / (30 * DAY_MS));
@@ -149,7 +195,7 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 		strategy,
 		uploadBytes: Math.round(uploadBytes),
 		putCalls,
-		lockCalls,
+		lockCalls: Math.round(lockCalls),
 		listCalls,
 		deleteCalls,
 		storedBytes: timeline,
