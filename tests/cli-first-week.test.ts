@@ -334,7 +334,7 @@ describe("words and numbers", () => {
 
 	it("the S3 SDK's note about Node versions is not shown to users", async () => {
 		const dir = await project("holdfast-sdk-", { "data/a": "a" }, S3_CONFIG);
-		const result = run(dir, ["snapshots"], { K: "k", S: "s", AWS_MAX_ATTEMPTS: "1" });
+		const result = run(dir, ["snapshots"], { K: "k", S: "s", AWS_MAX_ATTEMPTS: "1", HOLDFAST_RETRY_BUDGET: "1s" });
 		expect(result.code).toBe(1);
 		expect(result.stderr).not.toMatch(/NodeVersionSupportWarning|AWS SDK for JavaScript/);
 		expect(result.stderr.trim().split("\n")).toHaveLength(1);

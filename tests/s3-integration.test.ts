@@ -114,6 +114,10 @@ describe.skipIf(!s3)("grooming on the real S3 server", () => {
 		const open = await harness.engine.open();
 		const packs = [...open.repository.index.packs.keys()];
 		expect(packs.length).toBeGreaterThan(0);
+		// A later snapshot of other content: the newest of a set is never groomed away.
+		await writeFile(join(harness.dir, "src/a.txt"), "its successor");
+		harness.clock.advance(1000);
+		await harness.engine.backup();
 
 		const early = await harness.engine.groom();
 		expect(early.deleted.keys.filter((k) => k.startsWith("data/"))).toEqual([]);

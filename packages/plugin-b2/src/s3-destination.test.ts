@@ -33,7 +33,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
 		const { CreateBucketCommand } = await import("@aws-sdk/client-s3");
-		await destination.client.send(
+		await (await destination.client()).send(
 			new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }),
 		);
 		const check = await destination.preflight({ retentionDays: 30, mode: "compliance", create: false });

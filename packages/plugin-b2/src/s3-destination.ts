@@ -1,24 +1,7 @@
 import { createHash } from "node:crypto";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import {
-	CreateBucketCommand,
-	DeleteObjectCommand,
-	GetBucketVersioningCommand,
-	GetObjectCommand,
-	GetObjectLockConfigurationCommand,
-	HeadBucketCommand,
-	HeadObjectCommand,
-	ListObjectsV2Command,
-	ListObjectVersionsCommand,
-	PutObjectCommand,
-	PutObjectRetentionCommand,
-	S3Client,
-	type S3ClientResolvedConfig,
-	S3ServiceException,
-	type ServiceInputTypes,
-	type ServiceOutputTypes,
-} from "@aws-sdk/client-s3";
+import type { S3Client, S3ClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes } from "@aws-sdk/client-s3";
 import {
 	type ByteRange,
 	type Destination,
@@ -34,10 +17,10 @@ import {
 	type PreflightRequest,
 	RetryBudget,
 } from "@holdfast/core";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { Command } from "@smithy/types";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
 import type { ProviderProfile } from "./s3-profiles.js";
+import { loadSdk, type Sdk } from "./sdk.js";
 
 export interface S3DestinationOptions {
 	readonly bucket: string;
@@ -74,7 +57,7 @@ export class S3Destination implements Destination {
 	readonly capabilities: DestinationCapabilities;
 	readonly #prefix: string;
 	readonly #retry: RetryBudget;
-	#client: S3Client | undefined;
+	#client: Promise<S3Client> | undefined;
 
 	constructor(
 		private readonly options: S3DestinationOptions,
@@ -99,12 +82,20 @@ export class S3Destination implements Destination {
 		};
 	}
 
-	get client(): S3Client {
-		if (!this.#client) this.#client = this.#createClient();
+	/** The SDK client, made (and the SDK loaded) on first use. */
+	client(): Promise<S3Client> {
+		if (!this.#client) {
+			const creating = loadSdk().then((sdk) => this.#createClient(sdk));
+			// Missing credentials are the caller's error every time, not a cached failure.
+			creating.catch(() => {
+				if (this.#client === creating) this.#client = undefined;
+			});
+			this.#client = creating;
+		}
 		return this.#client;
 	}
 
-	#createClient(): S3Client {
+	#createClient({ s3, http }: Sdk): S3Client {
 		const { options, profile, env } = this;
 		const pick = (configured: string | undefined, defaults: readonly string[]) => (configured ? [configured] : defaults);
 		const keyIdNames = pick(options.keyIdEnv, profile.keyIdVariables);
@@ -123,7 +114,7 @@ export class S3Destination implements Destination {
 		// The pinned SDK supports Node 20; its notice about future releases is not the user's concern
 		// and would break the one-line-error contract of the CLI.
 		process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-		const client = new S3Client({
+		const client = new s3.S3Client({
 			region: options.region ?? "us-east-1",
 			...(endpoint ? { endpoint } : {}),
 			forcePathStyle: options.pathStyle ?? (options.endpoint !== undefined || profile.pathStyle),
@@ -133,7 +124,7 @@ export class S3Destination implements Destination {
 			responseChecksumValidation: "WHEN_REQUIRED",
 			// Retried by #send against a time budget: the SDK's fixed count gives up during a minute's outage.
 			maxAttempts: 1,
-			requestHandler: new NodeHttpHandler({
+			requestHandler: new http.NodeHttpHandler({
 				connectionTimeout: 10_000,
 				socketTimeout: idle,
 				requestTimeout: Math.max(REQUEST_DEADLINE_MS, idle),
@@ -165,7 +156,7 @@ export class S3Destination implements Destination {
 		}
 		let exists = true;
 		try {
-			await this.#send(new HeadBucketCommand({ Bucket: bucket }));
+			await this.#send((s3) => new s3.HeadBucketCommand({ Bucket: bucket }));
 		} catch (error) {
 			if (statusOf(error) !== 404) throw this.#fail(error, "check bucket", "");
 			exists = false;
@@ -181,16 +172,17 @@ export class S3Destination implements Destination {
 			const region = this.options.region;
 			const needsLocation = this.profile.name === "s3" && !this.options.endpoint && region && region !== "us-east-1";
 			await this.#send(
-				new CreateBucketCommand({
-					Bucket: bucket,
-					ObjectLockEnabledForBucket: true,
-					...(needsLocation ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
-				}),
+				(s3) =>
+					new s3.CreateBucketCommand({
+						Bucket: bucket,
+						ObjectLockEnabledForBucket: true,
+						...(needsLocation ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+					}),
 			);
 			notes.push(`created bucket ${bucket} with Object Lock`);
 		}
 		try {
-			const lock = await this.#send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+			const lock = await this.#send((s3) => new s3.GetObjectLockConfigurationCommand({ Bucket: bucket }));
 			if (lock.ObjectLockConfiguration?.ObjectLockEnabled !== "Enabled") {
 				problems.push(noLockMessage(bucket));
 			}
@@ -209,7 +201,7 @@ export class S3Destination implements Destination {
 				problems.push(noLockMessage(bucket));
 			else throw this.#fail(error, "read Object Lock configuration", "");
 		}
-		const versioning = await this.#send(new GetBucketVersioningCommand({ Bucket: bucket }));
+		const versioning = await this.#send((s3) => new s3.GetBucketVersioningCommand({ Bucket: bucket }));
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
 		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock")))
 			problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
@@ -220,14 +212,15 @@ export class S3Destination implements Destination {
 	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		try {
 			const result = await this.#send(
-				new PutObjectCommand({
-					Bucket: this.options.bucket,
-					Key: this.#key(key),
-					Body: body,
-					ContentLength: body.byteLength,
-					ContentMD5: createHash("md5").update(body).digest("base64"),
-					...(lock ? { ObjectLockMode: MODE[lock.mode], ObjectLockRetainUntilDate: lock.until } : {}),
-				}),
+				(s3) =>
+					new s3.PutObjectCommand({
+						Bucket: this.options.bucket,
+						Key: this.#key(key),
+						Body: body,
+						ContentLength: body.byteLength,
+						ContentMD5: createHash("md5").update(body).digest("base64"),
+						...(lock ? { ObjectLockMode: MODE[lock.mode], ObjectLockRetainUntilDate: lock.until } : {}),
+					}),
 			);
 			return { versionId: result.VersionId ?? "" };
 		} catch (error) {
@@ -237,7 +230,8 @@ export class S3Destination implements Destination {
 
 	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
 		try {
-			const command = new GetObjectCommand({
+			const { s3 } = await loadSdk();
+			const command = new s3.GetObjectCommand({
 				Bucket: this.options.bucket,
 				Key: this.#key(key),
 				...(options.versionId ? { VersionId: options.versionId } : {}),
@@ -245,7 +239,7 @@ export class S3Destination implements Destination {
 			});
 			// The body is read inside the retry: a connection dropped mid-body is as transient as one dropped before.
 			return await this.#retry.run(`get ${key}`, async () => {
-				const result = await this.client.send(command);
+				const result = await (await this.client()).send(command);
 				return (await result.Body?.transformToByteArray()) ?? new Uint8Array();
 			});
 		} catch (error) {
@@ -256,11 +250,12 @@ export class S3Destination implements Destination {
 	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
 		try {
 			const result = await this.#send(
-				new HeadObjectCommand({
-					Bucket: this.options.bucket,
-					Key: this.#key(key),
-					...(versionId ? { VersionId: versionId } : {}),
-				}),
+				(s3) =>
+					new s3.HeadObjectCommand({
+						Bucket: this.options.bucket,
+						Key: this.#key(key),
+						...(versionId ? { VersionId: versionId } : {}),
+					}),
 			);
 			const mode = result.ObjectLockMode === "GOVERNANCE" ? "governance" : "compliance";
 			return {
@@ -283,11 +278,12 @@ export class S3Destination implements Destination {
 		let token: string | undefined;
 		do {
 			const page = await this.#send(
-				new ListObjectsV2Command({
-					Bucket: this.options.bucket,
-					Prefix: this.#key(prefix),
-					...(token ? { ContinuationToken: token } : {}),
-				}),
+				(s3) =>
+					new s3.ListObjectsV2Command({
+						Bucket: this.options.bucket,
+						Prefix: this.#key(prefix),
+						...(token ? { ContinuationToken: token } : {}),
+					}),
 			).catch((error: unknown) => {
 				throw this.#fail(error, "list", prefix);
 			});
@@ -304,12 +300,13 @@ export class S3Destination implements Destination {
 		let versionMarker: string | undefined;
 		do {
 			const page = await this.#send(
-				new ListObjectVersionsCommand({
-					Bucket: this.options.bucket,
-					Prefix: this.#key(prefix),
-					...(keyMarker ? { KeyMarker: keyMarker } : {}),
-					...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
-				}),
+				(s3) =>
+					new s3.ListObjectVersionsCommand({
+						Bucket: this.options.bucket,
+						Prefix: this.#key(prefix),
+						...(keyMarker ? { KeyMarker: keyMarker } : {}),
+						...(versionMarker ? { VersionIdMarker: versionMarker } : {}),
+					}),
 			).catch((error: unknown) => {
 				throw this.#fail(error, "list versions", prefix);
 			});
@@ -347,12 +344,13 @@ export class S3Destination implements Destination {
 	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
 		try {
 			await this.#send(
-				new PutObjectRetentionCommand({
-					Bucket: this.options.bucket,
-					Key: this.#key(key),
-					VersionId: versionId,
-					Retention: { Mode: MODE[lock.mode], RetainUntilDate: lock.until },
-				}),
+				(s3) =>
+					new s3.PutObjectRetentionCommand({
+						Bucket: this.options.bucket,
+						Key: this.#key(key),
+						VersionId: versionId,
+						Retention: { Mode: MODE[lock.mode], RetainUntilDate: lock.until },
+					}),
 			);
 		} catch (error) {
 			throw this.#fail(error, "extend lock of", key);
@@ -362,12 +360,13 @@ export class S3Destination implements Destination {
 	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
 		try {
 			await this.#send(
-				new DeleteObjectCommand({
-					Bucket: this.options.bucket,
-					Key: this.#key(key),
-					VersionId: versionId,
-					...(options.bypassGovernance ? { BypassGovernanceRetention: true } : {}),
-				}),
+				(s3) =>
+					new s3.DeleteObjectCommand({
+						Bucket: this.options.bucket,
+						Key: this.#key(key),
+						VersionId: versionId,
+						...(options.bypassGovernance ? { BypassGovernanceRetention: true } : {}),
+					}),
 			);
 		} catch (error) {
 			throw this.#fail(error, "delete", key);
@@ -376,24 +375,26 @@ export class S3Destination implements Destination {
 
 	async deleteMarker(key: string): Promise<void> {
 		try {
-			await this.#send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
+			await this.#send((s3) => new s3.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.#key(key) }));
 		} catch (error) {
 			throw this.#fail(error, "delete", key);
 		}
 	}
 
 	async close(): Promise<void> {
-		this.#client?.destroy();
+		const client = this.#client;
 		this.#client = undefined;
+		(await client?.catch(() => undefined))?.destroy();
 	}
 
 	/** One call, retried on transient faults until the retry budget is spent (then UNREACHABLE). */
-	#send<Input extends ServiceInputTypes, Output extends ServiceOutputTypes>(
-		command: Command<ServiceInputTypes, Input, ServiceOutputTypes, Output, S3ClientResolvedConfig>,
+	async #send<Input extends ServiceInputTypes, Output extends ServiceOutputTypes>(
+		make: (s3: Sdk["s3"]) => Command<ServiceInputTypes, Input, ServiceOutputTypes, Output, S3ClientResolvedConfig>,
 	): Promise<Output> {
+		const command = make((await loadSdk()).s3);
 		const key = (command.input as { Key?: string; Prefix?: string }).Key ?? (command.input as { Prefix?: string }).Prefix;
 		const what = `${command.constructor.name.replace(/Command$/, "")}${key ? ` ${this.#unkey(key)}` : ""}`;
-		return this.#retry.run(what, () => this.client.send(command));
+		return this.#retry.run(what, async () => (await this.client()).send(command));
 	}
 
 	/** One line a user can act on; locks and absence become the contract's error types. */
@@ -427,6 +428,5 @@ function statusOf(error: unknown): number | undefined {
 }
 
 function codeOf(error: unknown): string | undefined {
-	if (error instanceof S3ServiceException) return error.name;
 	return (error as { Code?: string; name?: string })?.Code ?? (error as { name?: string })?.name;
 }
