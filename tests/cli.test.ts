@@ -182,11 +182,15 @@ describe("holdfast CLI, spawned", () => {
 			.trim()
 			.split("\n")
 			.map((l) => JSON.parse(l));
-		expect(lines.map((l) => [l.run, l.ok])).toEqual([
+		const runs = lines.filter((l) => l.event === "run");
+		expect(runs.map((l) => [l.run, l.ok])).toEqual([
 			["backup", true],
 			["backup", true],
 		]);
-		expect(lines[0].snapshot).toMatch(/^[0-9a-f]{64}$/);
+		expect(runs[0].snapshot).toMatch(/^[0-9a-f]{64}$/);
+		// `init` is no run, yet the objects it writes are on record too.
+		expect(lines.filter((l) => l.event === "object" && l.kind === "key").length).toBeGreaterThan(0);
+		expect(lines.find((l) => l.event === "object" && l.key === `snapshots/${runs[0].snapshot}`)).toBeDefined();
 		const badOptions = await tempDir("holdfast-cli-plugin-bad-");
 		await writeFile(join(badOptions, "holdfast.yaml"), config(`  - { use: "${EXAMPLE_PLUGIN}", options: { file: 42 } }\n`));
 		const refused = holdfast(badOptions, ["backup"]);

@@ -51,6 +51,7 @@ export {
 	type InstanceEnvironment,
 	type PluginContext,
 	type PluginDefinition,
+	type PluginStore,
 	type SourceType,
 } from "./plugin/plugin-definition.js";
 export { type LoadedPlugin, PluginHost, type PluginHostOptions } from "./plugin/plugin-host.js";

@@ -114,6 +114,7 @@ export class Engine {
 			catalog: this.options.catalog,
 			packSize: (set.packSizeMiB ?? 16) * 1024 * 1024,
 			compression: set.compression !== "off",
+			onObjectWritten: (object) => this.hooks.didUploadObject.call(object, setName),
 			...(this.options.scrypt ? { scrypt: this.options.scrypt } : {}),
 		};
 	}

@@ -129,6 +129,7 @@ export interface LockPlan {
 	readonly needs: ProtectionNeeds;
 }
 
+/** Something a run skipped or stored flagged: logged, counted and passed to `warning`. */
 export interface RunWarning {
 	readonly path: string;
 	readonly reason: string;
@@ -143,13 +144,18 @@ export interface BackupSummary {
 	blobs: { new: number; reused: number };
 }
 
+/** An object the core wrote, as `didUploadObject` reports it. */
 export interface UploadedObject {
+	/** Its key in the repository (`data/…`, `index/…`, `snapshots/…`, `config/…`, `keys/…`). */
 	readonly key: string;
+	/** Bytes written. */
 	readonly size: number;
+	/** The lock it was written with (on the write itself). */
 	readonly lock: ObjectLock;
 	readonly kind: "pack" | "index" | "snapshot" | "config" | "key";
 }
 
+/** One entry of a source as the walk takes it, with its display path (`root/rel/path`). */
 export interface ScannedEntry {
 	readonly entry: SourceEntry;
 	readonly path: string;

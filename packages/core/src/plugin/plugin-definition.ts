@@ -1,5 +1,4 @@
 import type { ContainerModule } from "inversify";
-import type { Catalog } from "../catalog/catalog.js";
 import type { JsonSchema } from "../config/config-schema.js";
 import type { Destination } from "../destination/destination.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
@@ -7,6 +6,18 @@ import type { Clock } from "../host/clock.js";
 import type { Disposable, DisposableStack } from "../host/disposables.js";
 import type { Logger } from "../host/logger.js";
 import type { Source } from "../source/source.js";
+
+/**
+ * A plugin's own part of the catalog: its keys are stored under its name, so no other plugin
+ * (nor the core) reads or overwrites them. Like the catalog, a cache: it may be lost.
+ */
+export interface PluginStore {
+	get<T = unknown>(key: string): Promise<T | undefined>;
+	/** `ttlMs`: forget the value after this long. */
+	set(key: string, value: unknown, ttlMs?: number): Promise<boolean>;
+	delete(key: string): Promise<boolean>;
+	has(key: string): Promise<boolean>;
+}
 
 /** What a plugin gets when it is activated: its own options, logger, store and lifetime. */
 export interface PluginContext<Options = Record<string, unknown>> {
@@ -16,8 +27,8 @@ export interface PluginContext<Options = Record<string, unknown>> {
 	readonly logger: Logger;
 	readonly hooks: LifecycleHooks;
 	readonly clock: Clock;
-	/** The catalog, namespaced to this plugin. */
-	readonly store: Catalog;
+	/** The catalog, namespaced to this plugin: keys are its own, whatever other plugins store. */
+	readonly store: PluginStore;
 	/** Disposed in reverse order when the host shuts down, also after a failure. */
 	readonly disposables: DisposableStack;
 	readonly signal: AbortSignal;

@@ -10,7 +10,7 @@ import { STAGE } from "../hooks/lifecycle-hooks.js";
 import { ManualClock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import { MemoryLogger } from "../host/logger.js";
-import { definePlugin, type PluginDefinition } from "./plugin-definition.js";
+import { definePlugin, type PluginContext, type PluginDefinition } from "./plugin-definition.js";
 import { PluginHost } from "./plugin-host.js";
 
 const baseSet = {
@@ -19,10 +19,15 @@ const baseSet = {
 	retention: { days: 30, mode: "compliance" as const },
 };
 
-async function hostFor(plugins: HoldfastConfig["plugins"], builtins: PluginDefinition[], dir = tmpdir()) {
+async function hostFor(
+	plugins: HoldfastConfig["plugins"],
+	builtins: PluginDefinition[],
+	dir = tmpdir(),
+	catalog?: Awaited<ReturnType<typeof openCatalog>>,
+) {
 	const config: HoldfastConfig = { plugins, sets: { s: structuredClone(baseSet) } };
 	const loaded = parseConfigText(JSON.stringify(config), join(dir, "holdfast.json"));
-	const catalog = await openCatalog("memory://", dir);
+	catalog ??= await openCatalog("memory://", dir);
 	const map = new Map(builtins.map((b) => [b.name, b]));
 	return new PluginHost({ loaded, clock: new ManualClock(0), logger: new MemoryLogger(), catalog, builtins: map });
 }
@@ -103,6 +108,59 @@ describe("plugin host", () => {
 			"dispose early",
 			"dispose report",
 		]);
+	});
+
+	it("gives each plugin a store of its own: no plugin reads another's keys, nor the core's", async () => {
+		const types = await typesModule();
+		const catalog = await openCatalog("memory://", tmpdir());
+		await catalog.set("file:repo:set:root:a", { s: 1 });
+		const stores = new Map<string, PluginContext["store"]>();
+		const keeper = (name: string) =>
+			definePlugin({
+				name,
+				version: "1.0.0",
+				engine: "^0.1.0",
+				activate(context) {
+					stores.set(name, context.store);
+				},
+			});
+		const host = await hostFor(
+			["alpha", "beta", "a", "a:b", "types"],
+			[keeper("alpha"), keeper("beta"), keeper("a"), keeper("a:b"), types],
+			tmpdir(),
+			catalog,
+		);
+		await host.start();
+		const [alpha, beta, a, ab] = ["alpha", "beta", "a", "a:b"].map((n) => stores.get(n) as PluginContext["store"]) as [
+			PluginContext["store"],
+			PluginContext["store"],
+			PluginContext["store"],
+			PluginContext["store"],
+		];
+		await alpha.set("cursor", "alpha's");
+		await beta.set("cursor", "beta's");
+		expect(await alpha.get("cursor")).toBe("alpha's");
+		expect(await beta.get("cursor")).toBe("beta's");
+		await beta.delete("cursor");
+		expect(await alpha.get("cursor")).toBe("alpha's");
+		expect(await beta.has("cursor")).toBe(false);
+		// A plugin cannot reach another's keys by spelling the prefix, nor the core's file states.
+		expect(await beta.get("plugin:alpha:cursor")).toBeUndefined();
+		expect(await beta.get("../alpha/cursor")).toBeUndefined();
+		expect(await alpha.get("file:repo:set:root:a")).toBeUndefined();
+		expect(await alpha.has("file:repo:set:root:a")).toBe(false);
+		// Names that would run together with a separator stay apart.
+		await a.set("b:x", "plugin a");
+		await ab.set("x", "plugin a:b");
+		expect(await a.get("b:x")).toBe("plugin a");
+		expect(await ab.get("x")).toBe("plugin a:b");
+		await host.dispose();
+		// The same plugin finds its keys again in the next session.
+		stores.clear();
+		const again = await hostFor(["alpha", "types"], [keeper("alpha"), types], tmpdir(), catalog);
+		await again.start();
+		expect(await stores.get("alpha")?.get("cursor")).toBe("alpha's");
+		await again.dispose();
 	});
 
 	it("names the plugin and the hook when a tap fails, with the cause attached", async () => {

@@ -13,7 +13,7 @@ import { DisposableStack } from "../host/disposables.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { TOKENS } from "../host/tokens.js";
-import type { DestinationType, PluginContext, PluginDefinition, SourceType } from "./plugin-definition.js";
+import type { DestinationType, PluginContext, PluginDefinition, PluginStore, SourceType } from "./plugin-definition.js";
 import { type PluginManifest, resolvePluginManifest } from "./plugin-manifest.js";
 
 export interface LoadedPlugin {
@@ -121,7 +121,7 @@ export class PluginHost {
 			logger: this.options.logger.child(definition.name),
 			hooks: this.hooks,
 			clock: this.options.clock,
-			store: this.options.catalog,
+			store: pluginStore(this.options.catalog, definition.name),
 			disposables,
 			signal: this.#abort.signal,
 		};
@@ -184,6 +184,20 @@ export class PluginHost {
 		this.#abort.abort();
 		await this.#disposables.dispose();
 	}
+}
+
+/**
+ * The plugin's view of the catalog: every key under `plugin:<name>:`. The name is escaped, so
+ * plugin `a` with key `b:x` and plugin `a:b` with key `x` stay apart; core keys never start so.
+ */
+function pluginStore(catalog: Catalog, pluginName: string): PluginStore {
+	const prefix = `plugin:${encodeURIComponent(pluginName)}:`;
+	return {
+		get: (key) => catalog.get(prefix + key),
+		set: (key, value, ttlMs) => catalog.set(prefix + key, value, ttlMs),
+		delete: (key) => catalog.delete(prefix + key),
+		has: (key) => catalog.has(prefix + key),
+	};
 }
 
 function normalizeEntry(entry: PluginEntry): { use: string; options: Record<string, unknown> } {

@@ -4,6 +4,7 @@ import pLimit from "p-limit";
 import type { Catalog } from "../catalog/catalog.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
 import { classifyFault, RetryBudget } from "../destination/faults.js";
+import type { UploadedObject } from "../engine/run-types.js";
 import type { Clock } from "../host/clock.js";
 import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
@@ -54,6 +55,8 @@ export interface RepositoryOptions {
 	readonly uploadConcurrency?: number;
 	/** How long transient read faults are retried before the destination counts as unreachable. */
 	readonly retryBudgetMs?: number;
+	/** Told of every object once the destination acknowledged it (the engine's `didUploadObject`). */
+	readonly onObjectWritten?: (object: UploadedObject) => void;
 }
 
 /** Config copies and key files kept protected at once: one damaged object never locks the owner out. */
@@ -314,6 +317,7 @@ export class Repository {
 		this.#writtenThisRun.push(key);
 		this.#unrecorded.push(key);
 		this.#metadata.push(key);
+		this.options.onObjectWritten?.({ key, size: bytes.length, lock, kind: "key" });
 		return key;
 	}
 
@@ -665,6 +669,7 @@ export class Repository {
 		this.#writtenThisRun.push(key);
 		this.#stats.bytesUploaded += bytes.length;
 		this.#stats.objects++;
+		this.options.onObjectWritten?.({ key, size: bytes.length, lock, kind });
 		return versionId || undefined;
 	}
 

@@ -11,6 +11,7 @@ export interface SourceEntry {
 	/** Path below the root, `/`-separated, as raw bytes: names need not be UTF-8. Empty for the root. */
 	readonly relPath: Buffer;
 	readonly type: EntryType;
+	/** Bytes; a file's may be 0 when unknown until read (a command's output): the snapshot records what was read. */
 	readonly size: number;
 	readonly mode: number;
 	readonly uid: number;

@@ -119,6 +119,8 @@ export class TreeSaver {
 		const settled = done.then(
 			async (stored) => {
 				node.content = stored.ids;
+				// What was read counts, not what the scan said (a file that grew, a command's output).
+				this.#totalBytes += stored.size - node.size;
 				node.size = stored.size;
 				if (stored.changing) node.changing = true;
 				this.summary.files[change.kind]++;

@@ -1,0 +1,155 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createLifecycleHooks, type HookName, type UploadedObject } from "@holdfast/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { pseudoRandom } from "./support/trees.js";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+	await harness?.close();
+	harness = undefined;
+});
+
+/** Every version of every key in the set's repository, delete markers aside. */
+async function storedObjects(h: Harness): Promise<Map<string, number>> {
+	const { destination } = await h.engine.open();
+	const stored = new Map<string, number>();
+	for await (const version of destination.listVersions("")) {
+		if (!version.isDeleteMarker) stored.set(version.key, version.size);
+	}
+	return stored;
+}
+
+const KIND_OF_PREFIX: Record<string, UploadedObject["kind"]> = {
+	data: "pack",
+	index: "index",
+	snapshots: "snapshot",
+	config: "config",
+	keys: "key",
+};
+
+describe("lifecycle hooks", () => {
+	it("didUploadObject reports every object init, backups and grooming write, and nothing for a plan", async () => {
+		harness = await createHarness({
+			sets: (dir) => ({
+				// A store that cannot extend locks: the second backup writes fresh config and key copies too.
+				main: setConfig(dir, {
+					destination: { type: "fs", path: join(dir, "repo"), lockExtension: false },
+					schedule: { every: "7d" },
+					planner: { strategy: "auto", missedRuns: 0, slackDays: 14 },
+					groom: { match: "retention", graceHours: 6 },
+				}),
+			}),
+		});
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "docs"));
+		await writeFile(join(src, "docs/a.txt"), "alpha\n");
+		await writeFile(join(src, "big.bin"), pseudoRandom(3_000_000, 7));
+		const reported: { object: UploadedObject; setName: string }[] = [];
+		const watch = (h: Harness) =>
+			h.host.hooks.didUploadObject.tap("watch", (object, setName) => reported.push({ object, setName }));
+		watch(harness);
+		await harness.engine.init();
+		await harness.engine.backup();
+		await harness.engine.backup(undefined, { dryRun: true });
+		const afterPlan = reported.length;
+		for (let week = 1; week <= 20; week++) {
+			harness.clock.advance(7 * 86_400_000);
+			await writeFile(join(src, "docs/a.txt"), `alpha, week ${week}\n`);
+			await harness.engine.backup();
+		}
+		const groomed = await harness.engine.groom();
+
+		// What is stored was reported; what was reported is stored, unless grooming deleted it since.
+		const stored = await storedObjects(harness);
+		expect(new Set(reported.map((r) => r.object.key))).toEqual(new Set([...stored.keys(), ...groomed.deleted.keys]));
+		for (const { object, setName } of reported) {
+			expect(setName).toBe("main");
+			expect(object.kind).toBe(KIND_OF_PREFIX[object.key.split("/")[0] as string]);
+			if (stored.has(object.key)) expect(object.size).toBe(stored.get(object.key));
+			expect(object.lock.until.getTime()).toBeGreaterThan(0);
+		}
+		const kinds = new Set(reported.map((r) => r.object.kind));
+		expect(kinds).toEqual(new Set(["pack", "index", "snapshot", "config", "key"]));
+		// The plan run between the first two backups wrote nothing and reported nothing.
+		const firstBackupObjects = reported.findIndex((r) => r.object.kind === "snapshot") + 1;
+		expect(afterPlan).toBe(firstBackupObjects);
+	});
+
+	it("a backup meets the hooks in the order they are declared", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await writeFile(join(src, "a"), "stays");
+		await writeFile(join(src, "b"), "cannot be read");
+		await harness.engine.init();
+		const firstCall: HookName[] = [];
+		const hooks = harness.host.hooks;
+		const record = (name: HookName) => {
+			if (!firstCall.includes(name)) firstCall.push(name);
+		};
+		for (const name of Object.keys(hooks) as HookName[]) {
+			const hook = hooks[name] as unknown as { tap(name: string, fn: (...args: unknown[]) => unknown): void };
+			hook.tap("order", (...args: unknown[]) => {
+				record(name);
+				return ["plan", "scan", "diff", "lock", "groom"].includes(name) ? args[0] : undefined;
+			});
+		}
+		// The file saver meets an unreadable file: a warning, as a vanished file would give.
+		hooks.scan.tap("unreadable", (entries) =>
+			(async function* () {
+				for await (const entry of entries) {
+					if (entry.relPath.toString() !== "b") yield entry;
+					else
+						yield {
+							...entry,
+							read: () => {
+								throw Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" });
+							},
+						};
+				}
+			})(),
+		);
+		const result = await harness.engine.backup();
+		expect(result.warnings.map((w) => w.reason)).toEqual(["skipped: EACCES: permission denied"]);
+		const declared = Object.keys(createLifecycleHooks()) as HookName[];
+		const notInBackup = new Set<HookName>(["groom", "keep", "failed"]);
+		expect(firstCall).toEqual(declared.filter((name) => !notInBackup.has(name)));
+	});
+
+	it("a validate tap that throws stops the run before anything is written, naming the plugin", async () => {
+		harness = await createHarness({
+			plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "gatekeeper"],
+			extraBuiltins: new Map([
+				[
+					"gatekeeper",
+					{
+						name: "gatekeeper",
+						version: "1.0.0",
+						engine: "^0.1.0",
+						activate(context) {
+							context.hooks.validate.tap("gatekeeper", (run) => {
+								if (run.kind === "backup") throw new Error("not during office hours");
+							});
+						},
+					},
+				],
+			]),
+		});
+		await writeFile(join(harness.dir, "src/a"), "a");
+		await harness.engine.init();
+		const written: string[] = [];
+		const failed: string[] = [];
+		harness.host.hooks.didUploadObject.tap("watch", (object) => written.push(object.key));
+		harness.host.hooks.beforeRun.tap("watch", () => {
+			throw new Error("beforeRun must not run after a veto");
+		});
+		harness.host.hooks.failed.tap("watch", (_run, error) => {
+			failed.push(error.message);
+		});
+		await expect(harness.engine.backup()).rejects.toThrow("[gatekeeper] validate: not during office hours");
+		expect(written).toEqual([]);
+		expect(failed).toEqual(["[gatekeeper] validate: not during office hours"]);
+		expect(await harness.engine.snapshots()).toEqual([]);
+	});
+});
