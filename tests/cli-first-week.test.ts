@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
@@ -112,14 +113,22 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 	});
 
 	it("a SIGTERM during a run is a clean stop, not an error", async () => {
-		const files: Record<string, string> = {};
-		for (let i = 0; i < 400; i++) files[`data/f${i}`] = `${i}`.repeat(20_000);
-		const dir = await project("holdfast-daemon-stop-", files);
+		// A source that is still being read when the signal comes: a dump that takes its time.
+		const slowSource = fileURLToPath(new URL("../examples/plugin-command-source", import.meta.url));
+		const dir = await project(
+			"holdfast-daemon-stop-",
+			{ "data/a": "a" },
+			config(`  - "${slowSource}"\n`).replace(
+				"      - { type: fs, path: ./data }",
+				'      - { type: fs, path: ./data }\n      - { type: command, command: [sleep, "60"], name: dump.sql }',
+			),
+		);
 		expect(run(dir, ["init"]).code).toBe(0);
 		const stopped = await daemonUntil(dir, [], /next run now/);
 		expect(stopped.code).toBe(0);
 		expect(stopped.stderr).toContain("docs: run stopped by SIGTERM; nothing half-written is listed");
 		expect(stopped.stderr).not.toMatch(/error|aborted/i);
+		expect(JSON.parse(run(dir, ["snapshots", "--json"]).stdout)).toEqual([]);
 	});
 });
 
