@@ -4,11 +4,16 @@
 #   scripts/s3-test-server.sh start   installs the Debian packages if missing, starts, waits
 #   scripts/s3-test-server.sh stop    stops the daemons
 #   scripts/s3-test-server.sh env     prints the variables the tests read
+# HOLDFAST_S3_PORT (7480), HOLDFAST_S3_MON_PORT (3300), HOLDFAST_S3_MON_V1_PORT (6789) and
+# HOLDFAST_S3_STATE move a second server out of the first one's way.
 set -euo pipefail
 
 STATE=${HOLDFAST_S3_STATE:-$(cd "$(dirname "$0")/.." && pwd)/.s3-test-server}
 CONF=$STATE/ceph.conf
 PORT=${HOLDFAST_S3_PORT:-7480}
+# The monitor's ports, so that two test servers (two checkouts) can run side by side.
+MON_PORT=${HOLDFAST_S3_MON_PORT:-3300}
+MON_V1_PORT=${HOLDFAST_S3_MON_V1_PORT:-6789}
 ACCESS_KEY=holdfast-test-access
 SECRET_KEY=holdfast-test-secret-key-0123456789
 
@@ -66,7 +71,7 @@ start() {
 	cat >"$CONF" <<CONF
 [global]
 fsid = $fsid
-mon host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
+mon host = [v2:127.0.0.1:$MON_PORT,v1:127.0.0.1:$MON_V1_PORT]
 mon initial members = a
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
@@ -98,7 +103,7 @@ rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $STATE/rgw/\$cluster-\$name
 rgw dns name = localhost
 CONF
-	monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:3300,v1:127.0.0.1:6789]" "$STATE/monmap" >/dev/null
+	monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT,v1:127.0.0.1:$MON_V1_PORT]" "$STATE/monmap" >/dev/null
 	ceph-mon -c "$CONF" --mkfs -i a --monmap "$STATE/monmap" >/dev/null 2>&1
 	ceph-mon -c "$CONF" -i a
 	wait_for 30 "the monitor" ceph -c "$CONF" mon stat
