@@ -132,6 +132,35 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 	});
 });
 
+describe("a schedule that cannot keep the promise is warned about before it bites", () => {
+	it("config check and plan warn when runs are further apart than the retention, or the slack passes the cap", async () => {
+		const dir = await project(
+			"holdfast-schedule-",
+			{ "data/a": "a" },
+			config()
+				.replace("retention: { days: 90, mode: compliance }", "retention: { days: 30, mode: compliance }")
+				.replace("schedule: { every: 7d }", 'schedule: { cron: "0 3 1 * *" }')
+				.replace("destination: { type: fs, path: ./repo }", "destination: { type: fs, path: ./repo, maxRetentionDays: 35 }"),
+		);
+		const check = run(dir, ["config", "check"]);
+		expect(check.code).toBe(0);
+		expect(check.stderr).toMatch(/warning: set docs: runs up to 31 d apart.* exceed the 30-day retention/);
+		expect(check.stderr).toMatch(
+			/warning: set docs: retention 30 days plus 14 d of slack exceeds the destination's cap of 35 days/,
+		);
+		expect(run(dir, ["init"]).code).toBe(0);
+		const plan = run(dir, ["plan"]);
+		expect(plan.code).toBe(0);
+		expect(plan.stdout).toMatch(/^warning: runs up to 31 d apart/m);
+		// A weekly schedule under the same retention is fine.
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			config().replace("retention: { days: 90, mode: compliance }", "retention: { days: 30, mode: compliance }"),
+		);
+		expect(run(dir, ["config", "check"]).stderr).not.toMatch(/runs up to/);
+	});
+});
+
 describe("a source root that is not there fails the run", () => {
 	it("exit 1, one line naming set and path, no snapshot; config check warns with the line", async () => {
 		const dir = await project(

@@ -672,6 +672,15 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					withSession(args as Args, async (session) => {
 						const { missingSourceRoots } = await import("./source-roots.js");
 						const warnings = await missingSourceRoots(session);
+						// What a set's schedule cannot promise, said before the first run rather than after.
+						if (session.host.container.isBound(core.TOKENS.ScheduleAdvisor)) {
+							const advisor = session.host.container.get<Core.ScheduleAdvisor>(core.TOKENS.ScheduleAdvisor);
+							for (const name of session.engine.setNames()) {
+								const { set } = session.engine.resolveSet(name);
+								const cap = session.engine.destinationFor(name, set).capabilities.maxRetentionDays;
+								for (const line of advisor.warnings(set, cap, session.clock.now())) warnings.push(`set ${name}: ${line}`);
+							}
+						}
 						for (const warning of warnings) process.stderr.write(`holdfast: warning: ${warning}\n`);
 						if (args.json) printJson({ ok: true, file: session.loaded.file, warnings });
 						else printLine(`${session.loaded.file}: ok${warnings.length > 0 ? `, ${count(warnings.length, "warning")}` : ""}`);

@@ -1,6 +1,18 @@
-import { ContainerModule, definePlugin, type RunContext, type RunPlan, STAGE, TOKENS } from "@holdfast/core";
+import {
+	ContainerModule,
+	definePlugin,
+	type RunContext,
+	type RunPlan,
+	type ScheduleAdvisor,
+	STAGE,
+	TOKENS,
+} from "@holdfast/core";
 import { forecaster } from "./forecast.js";
-import { planProtection, planRun } from "./retention-planner.js";
+import { plannerConfig, planProtection, planRun, scheduleWarnings } from "./retention-planner.js";
+
+const scheduleAdvisor: ScheduleAdvisor = {
+	warnings: (set, maxRetentionDays, now) => scheduleWarnings(set, plannerConfig(set, now), maxRetentionDays),
+};
 
 export {
 	defaultMarginMs,
@@ -19,6 +31,7 @@ export default definePlugin({
 	engine: "^0.1.0",
 	containerModule: new ContainerModule((options) => {
 		options.bind(TOKENS.Forecaster).toConstantValue(forecaster);
+		options.bind(TOKENS.ScheduleAdvisor).toConstantValue(scheduleAdvisor);
 	}),
 	activate(context) {
 		// The plan of each run, for the lock step that follows it.

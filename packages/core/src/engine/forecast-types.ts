@@ -64,3 +64,9 @@ export interface ForecastReport {
 export interface Forecaster {
 	forecast(request: ForecastRequest): ForecastReport;
 }
+
+/** Checks a set's schedule against its retention and the destination's cap, before any run. */
+export interface ScheduleAdvisor {
+	/** One line each: what the schedule cannot promise, and what to change. */
+	warnings(set: SetConfig, maxRetentionDays: number, now: Date): string[];
+}

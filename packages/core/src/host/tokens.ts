@@ -15,4 +15,6 @@ export const TOKENS = Object.freeze({
 	Engine: Symbol.for("holdfast.Engine"),
 	/** The cost forecast, provided by the retention planner plugin. */
 	Forecaster: Symbol.for("holdfast.Forecaster"),
+	/** What a set's schedule cannot promise (`config check`), provided by the retention planner plugin. */
+	ScheduleAdvisor: Symbol.for("holdfast.ScheduleAdvisor"),
 });
