@@ -4,7 +4,11 @@
 # both snapshots and compares them with what was backed up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+if [ ! -d node_modules ]; then
+	echo "== npm ci: installing the dependencies (better-sqlite3 is built from source: about two minutes)"
+	npm ci --no-audit --no-fund
+fi
+echo "== building"
 npm run build --silent
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/holdfast-demo-XXXXXX")

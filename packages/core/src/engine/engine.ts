@@ -142,7 +142,19 @@ export class Engine {
 		if (!check.ok) throw new HoldfastError("DESTINATION_UNSAFE", check.problems.join("; "));
 		if (await Repository.exists(destination))
 			return { created: false, notes: [...check.notes, `repository exists at ${destination.description}`] };
-		const lock = this.defaultLock(name, set, destination, this.options.clock.now());
+		// Config and key copies are locked as a backup at this instant would lock what it writes,
+		// so the first backup has nothing of them to renew. Planning needs only the destination.
+		const planning = {
+			kind: "init",
+			setName: name,
+			set,
+			startedAt: this.options.clock.now(),
+			dryRun: false,
+			repository: { destination } as unknown as Repository,
+			logger: this.options.logger,
+			signal: this.options.host.signal,
+		} satisfies RunContext;
+		const { lock } = await this.plan(planning, destination);
 		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set, name));
 		return { created: true, notes: check.notes };
 	}
