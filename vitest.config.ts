@@ -8,6 +8,7 @@ export default defineConfig({
 		// Tests run the TypeScript sources, so a test never sees a stale build of another package.
 		alias: {
 			"@holdfast/core/testing": src("./packages/core/src/testing/index.ts"),
+			"@holdfast/core/units": src("./packages/core/src/host/units.ts"),
 			"@holdfast/core": src("./packages/core/src/index.ts"),
 			"@holdfast/plugin-fs-source": src("./packages/plugin-fs-source/src/index.ts"),
 			"@holdfast/plugin-fs-destination": src("./packages/plugin-fs-destination/src/index.ts"),

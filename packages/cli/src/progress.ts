@@ -1,3 +1,5 @@
+// The unit formatting alone, not the whole core: progress is drawn before anything else loads.
+import { formatBytes } from "@holdfast/core/units";
 /**
  * Progress on stderr, on a terminal only (never for --json, --quiet, pipes or cron). It says
  * only what is known: counts and rates while the total is unknown or has been overtaken, a
@@ -89,9 +91,9 @@ export function render(
 	if (done.files > 0 || total?.files !== undefined)
 		parts.push(`${done.files}${known && total?.files ? `/${total.files}` : ""} ${done.files === 1 ? "file" : "files"}`);
 	if (done.bytes > 0 || total?.bytes !== undefined)
-		parts.push(`${bytes(done.bytes)}${known && total?.bytes ? ` of ${bytes(total.bytes)}` : ""}`);
+		parts.push(`${formatBytes(done.bytes)}${known && total?.bytes ? ` of ${formatBytes(total.bytes)}` : ""}`);
 	if (seconds >= 1) {
-		if (done.bytes > 0) parts.push(`${bytes(done.bytes / seconds)}/s`);
+		if (done.bytes > 0) parts.push(`${formatBytes(done.bytes / seconds)}/s`);
 		if (done.files > 0) parts.push(`${Math.round(done.files / seconds)} files/s`);
 		else if (done.items > 0) parts.push(`${(done.items / seconds).toFixed(1)}/s`);
 	}
@@ -101,17 +103,6 @@ export function render(
 		parts.push(clock(seconds));
 	}
 	return parts.join("  ");
-}
-
-function bytes(n: number): string {
-	const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-	let value = n;
-	let unit = 0;
-	while (value >= 1024 && unit < units.length - 1) {
-		value /= 1024;
-		unit++;
-	}
-	return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
 function clock(totalSeconds: number): string {
