@@ -47,6 +47,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const neededKeys = new Set<string>();
 	const neededBlobs = new Set<string>();
 	const seenTrees = new Map<string, Set<string>>();
+	let missingBlob: string | undefined;
 	for (const ref of remaining) {
 		const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees).catch((error: unknown) => {
 			throw refusal([`snapshot ${ref.id.slice(0, 12)}: a tree cannot be read (${describeError(error)})`], error);
@@ -56,6 +57,8 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 				`snapshot ${ref.id.slice(0, 12)}: tree ${objects.missingTrees[0]?.slice(0, 16)} is in no pack of the index`,
 			]);
 		}
+		if (objects.missing.length > 0 && !missingBlob)
+			missingBlob = `snapshot ${ref.id.slice(0, 12)} misses blob ${objects.missing[0]?.slice(0, 16)}`;
 		for (const key of objects.keys) neededKeys.add(key);
 		for (const id of objects.blobs) neededBlobs.add(id);
 	}
@@ -95,6 +98,11 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	for (const key of packKeys) {
 		if (neededKeys.has(key) || !stored.has(key) || repository.index.deleted.has(key)) continue;
 		const bytes = bytesOf(key, repository.index.packs.get(key)?.size ?? 0);
+		// A blob the index lacks may be in a pack no index object lists (its header was not read): keep those.
+		if (missingBlob && !repository.index.packs.has(key)) {
+			held.push({ key, bytes, reason: "snapshot", detail: `listed by no index object and ${missingBlob}` });
+			continue;
+		}
 		if (young(key)) {
 			held.push({ key, bytes, reason: "grace", detail: `younger than ${config.graceHours} h` });
 			continue;
