@@ -86,6 +86,9 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 			(id) => !leaving.has(`${KEY_PREFIX.snapshots}${id}`),
 		);
 		repository.beginRun({ mode: context.set.retention.mode ?? "compliance", until: new Date(now.getTime() + 86_400_000) });
+		// New marks count from this write, not from the groom's start: a backup can see them only from now on.
+		const written = new Date(Math.max(now.getTime(), repository.options.clock.now().getTime()));
+		for (const candidate of marked) condemned.set(candidate.key, written);
 		await repository.writeIndex(consolidatedLocks(repository, leaving, now), {
 			deleted: tombstones,
 			forgotten: stillForgotten,
