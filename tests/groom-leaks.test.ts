@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, KEY_PREFIX } from "@holdfast/core";
+import { DAY_MS, KEY_PREFIX, Repository } from "@holdfast/core";
 import { FsDestination } from "@holdfast/plugin-fs-destination";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { holdfast, startHoldfast } from "./support/cli.js";
@@ -157,5 +157,45 @@ describe("a groom cut short between its index object and its deletions", () => {
 		const target = join(h.dir, "restored");
 		await h.engine.restore(second.snapshot?.id as string, { target });
 		expect(await describeTree(join(target, "src"))).toEqual(await describeTree(src));
+	});
+});
+
+describe("packs no index object lists, while a snapshot misses a blob", () => {
+	let harness: Harness | undefined;
+	afterEach(async () => {
+		vi.restoreAllMocks();
+		await harness?.close();
+		harness = undefined;
+	});
+
+	it("are held, not marked: one of them may hold the blob", async () => {
+		harness = await createHarness({
+			start: START.toISOString(),
+			sets: (dir) => ({
+				main: setConfig(dir, {
+					retention: { days: 1, mode: "compliance" },
+					packSizeMiB: 1,
+					groom: { match: "retention", graceHours: 0 },
+				}),
+			}),
+		});
+		const h = harness;
+		await h.engine.init();
+		for (let i = 0; i < 20; i++) await writeFile(join(h.dir, `src/${i}.bin`), pseudoRandom(700_000, 40 + i));
+		await h.engine.backup();
+		// The index object written after the first eight packs is lost, and their headers cannot be read.
+		const index = (await h.engine.open()).repository.index;
+		const [lostIndex, lostPacks] = [...index.listed].find(([, packs]) => packs.length >= 8) ?? [];
+		expect(lostPacks?.length).toBeGreaterThanOrEqual(8);
+		await rm(join(h.dir, "repo/objects", `${lostIndex}.versions`), { recursive: true });
+		vi.spyOn(Repository.prototype, "recoverUnlistedPacks").mockResolvedValue({ scanned: 0, packs: [], unreadable: [], blobs: 0 });
+		await h.reopen({ freshCatalog: true });
+		h.clock.advance(3 * DAY_MS);
+
+		const result = await h.engine.groom();
+		for (const key of lostPacks ?? []) {
+			expect(result.marked.keys, key).not.toContain(key);
+			expect(result.held).toContainEqual(expect.objectContaining({ key, reason: "snapshot" }));
+		}
 	});
 });
