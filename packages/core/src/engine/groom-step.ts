@@ -43,8 +43,11 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 	const marked: GroomCandidate[] = [];
 	const held: HeldObject[] = [...plan.held];
 	const deletable: GroomCandidate[] = [];
+	// Tombstoned objects that stay stored (a veto, a lock): their tombstones must stay, or their records would count again.
+	const heldTombstones: string[] = [];
 	for (const candidate of plan.delete) {
 		const veto = hooks.keep.call(candidate, context);
+		if (veto && repository.index.deleted.has(candidate.key)) heldTombstones.push(candidate.key);
 		if (veto) {
 			held.push({ key: candidate.key, bytes: candidate.bytes, reason: "veto", detail: veto });
 			continue;
@@ -70,6 +73,7 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 		if (locked?.lock) {
 			held.push({ key: candidate.key, bytes: candidate.bytes, reason: "lock", until: locked.lock.until });
 			if (since) condemned.set(candidate.key, since);
+			if (decided) heldTombstones.push(candidate.key);
 			continue;
 		}
 		deletable.push(candidate);
@@ -81,7 +85,7 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 	const marksChanged = condemned.size !== condemnedBefore.size || [...condemned.keys()].some((key) => !condemnedBefore.has(key));
 	if (!context.dryRun && (deletable.length > 0 || forgotten.length > 0 || marksChanged)) {
 		const leaving = new Set(deletedKeys);
-		const tombstones = [...new Set([...deletedKeys, ...repository.index.tombstonesStillNeeded(leaving)])];
+		const tombstones = [...new Set([...deletedKeys, ...heldTombstones, ...repository.index.tombstonesStillNeeded(leaving)])];
 		const stillForgotten = [...new Set([...repository.index.forgotten, ...forgotten])].filter(
 			(id) => !leaving.has(`${KEY_PREFIX.snapshots}${id}`),
 		);
