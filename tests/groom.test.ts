@@ -113,17 +113,33 @@ describe.each(["reinclude", "extend"] as const)("grooming a year of weekly backu
 });
 
 describe("groom decisions", () => {
-	it("a dry run lists exactly what the real run then deletes", async () => {
+	it("a dry run lists exactly what the real run then marks, and later deletes", async () => {
 		harness = await harnessFor("reinclude");
 		await harness.engine.init();
 		for (let week = 0; week <= 20; week++) await runWeek(harness, week, START);
 		const dry = await harness.engine.groom(undefined, { dryRun: true });
 		const snapshotsBefore = (await harness.engine.snapshots()).length;
-		expect(dry.deleted.objects).toBeGreaterThan(0);
+		// Nothing was marked before: the first groom marks, and deletes nothing.
+		expect(dry.marked.objects).toBeGreaterThan(0);
+		expect(dry.deleted.objects).toBe(0);
 		expect((await harness.engine.snapshots()).length).toBe(snapshotsBefore);
 		const real = await harness.engine.groom();
-		expect([...real.deleted.keys].sort()).toEqual([...dry.deleted.keys].sort());
+		expect([...real.marked.keys].sort()).toEqual([...dry.marked.keys].sort());
+		expect(real.deleted.keys).toEqual([]);
 		expect(real.forgotten).toEqual(dry.forgotten);
+		const open = await harness.engine.open();
+		for (const key of real.marked.keys) expect(await open.repository.destination.head(key), key).toBeDefined();
+
+		// Within the grace of the mark, nothing goes; after it, the marked objects do (their locks have ended).
+		harness.clock.set(harness.clock.now().getTime() + 5 * 3_600_000);
+		expect((await harness.engine.groom(undefined, { dryRun: true })).deleted.objects).toBe(0);
+		harness.clock.set(harness.clock.now().getTime() + 2 * 3_600_000);
+		const dryLater = await harness.engine.groom(undefined, { dryRun: true });
+		expect(dryLater.deleted.objects).toBeGreaterThan(0);
+		const later = await harness.engine.groom();
+		expect([...later.deleted.keys].sort()).toEqual([...dryLater.deleted.keys].sort());
+		const unlocked = real.marked.keys.filter((k) => !later.held.some((h) => h.key === k && h.reason === "lock"));
+		expect([...later.deleted.keys].sort()).toEqual(expect.arrayContaining(unlocked.sort()));
 	});
 
 	it("a plugin can veto a deletion; the candidate is held and reported", async () => {
@@ -163,7 +179,12 @@ describe("groom decisions", () => {
 		const week0 = `snapshots/${result.forgotten[0]}`;
 		// Only superseded index objects may go; no pack and no snapshot while their locks hold.
 		expect(result.deleted.keys.filter((k) => !k.startsWith("index/"))).toEqual([]);
-		expect(result.held.some((h) => h.key === week0 && h.reason === "lock")).toBe(true);
+		// Marked now, so that the groom after its lock ends deletes it.
+		expect(result.held.some((h) => h.key === week0 && h.reason === "marked")).toBe(true);
+		harness.clock.set(START.getTime() + 100 * DAY_MS);
+		const locked = await harness.engine.groom();
+		expect(locked.held.some((h) => h.key === week0 && h.reason === "lock")).toBe(true);
+		expect(locked.deleted.keys.filter((k) => !k.startsWith("index/"))).toEqual([]);
 		harness.clock.set(START.getTime() + 105 * DAY_MS);
 		const later = await harness.engine.groom();
 		expect(later.deleted.keys).toContain(week0);

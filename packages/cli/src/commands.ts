@@ -192,6 +192,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 									groom: {
 										forgotten: result.groom.forgotten,
 										deleted: result.groom.deleted,
+										marked: result.groom.marked,
 										heldByLock: result.groom.heldByLock,
 									},
 								}
@@ -477,6 +478,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					return printJson({
 						forgotten: result.forgotten,
 						deleted: result.deleted,
+						marked: result.marked,
 						heldByLock: result.heldByLock,
 						held: result.held.map((h) => ({ ...h, until: h.until?.toISOString() })),
 						deadBytesInLivePacks: result.deadBytesInLivePacks,
@@ -487,8 +489,14 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				printLine(
 					`${result.dryRun ? "would delete" : "deleted"} ${count(result.deleted.objects, "object")} (${core.formatBytes(result.deleted.bytes)})`,
 				);
+				printLine(
+					`${result.dryRun ? "would mark" : "marked"} ${count(result.marked.objects, "object")} (${core.formatBytes(result.marked.bytes)}) no snapshot needs, for deletion by a groom ${result.graceHours} h or more from now`,
+				);
 				printLine(`held by locks: ${count(result.heldByLock.objects, "object")} (${core.formatBytes(result.heldByLock.bytes)})`);
-				if (args.dryRun) for (const key of result.deleted.keys) printLine(`  delete ${key}`);
+				if (args.dryRun) {
+					for (const key of result.deleted.keys) printLine(`  delete ${key}`);
+					for (const key of result.marked.keys) printLine(`  mark ${key}`);
+				}
 			}),
 	);
 
@@ -533,6 +541,10 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 							`data: read and verified ${report.packsRead} of ${count(packs.size, "pack")} (${percent} % asked for) out of ${core.formatBytes(stored)} stored`,
 						);
 					}
+					if (report.reclaimable.objects > 0)
+						printLine(
+							`reclaimable: ${count(report.reclaimable.objects, "object")} (${core.formatBytes(report.reclaimable.bytes)}) no snapshot needs; grooming deletes them once their grace and locks end`,
+						);
 					const i = report.immutability;
 					printLine(
 						`immutability: ${i.covered} of ${count(i.snapshots, "snapshot")} in their window fully locked (${i.lockedObjects} of ${count(i.objects, "object check")})`,

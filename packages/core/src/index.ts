@@ -30,7 +30,14 @@ export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine
 export { Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
-export { emptyGroomPlan, type GroomCandidate, type GroomPlan, type HeldObject } from "./engine/groom-types.js";
+export {
+	DEFAULT_GROOM_GRACE_HOURS,
+	emptyGroomPlan,
+	type GroomCandidate,
+	type GroomPlan,
+	groomGraceMs,
+	type HeldObject,
+} from "./engine/groom-types.js";
 export type { IndexRepairResult } from "./engine/index-repair.js";
 export { applyLockPlan } from "./engine/lock-step.js";
 export type { RestoreSummary } from "./engine/restore.js";
@@ -58,7 +65,7 @@ export { type LoadedPlugin, PluginHost, type PluginHostOptions } from "./plugin/
 export { type PluginManifest, resolvePluginManifest } from "./plugin/plugin-manifest.js";
 export { DEFAULT_SCRYPT, type ScryptParams } from "./repository/crypto.js";
 export { FORMAT_VERSION, KEY_PREFIX } from "./repository/format.js";
-export type { MasterIndex } from "./repository/index-file.js";
+export type { CondemnedObject, IndexFile, MasterIndex } from "./repository/index-file.js";
 export { Repository, type RepositoryOptions } from "./repository/repository.js";
 export type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./repository/snapshot.js";
 export { decodeName, type Tree, type TreeNode } from "./repository/tree.js";

@@ -1,9 +1,11 @@
 import {
 	collectSnapshotObjects,
+	DEFAULT_GROOM_GRACE_HOURS,
 	describeError,
 	type GroomCandidate,
 	type GroomConfig,
 	type GroomPlan,
+	groomGraceMs,
 	HoldfastError,
 	isHoldfastError,
 	KEY_PREFIX,
@@ -12,7 +14,11 @@ import {
 } from "@holdfast/core";
 import { decideKeep } from "./keep-rules.js";
 
-export const GROOM_DEFAULTS: GroomConfig = Object.freeze({ match: "retention", afterBackup: false, graceHours: 6 });
+export const GROOM_DEFAULTS: GroomConfig = Object.freeze({
+	match: "retention",
+	afterBackup: false,
+	graceHours: DEFAULT_GROOM_GRACE_HOURS,
+});
 
 /**
  * Which snapshots of the set leave, and which objects no remaining snapshot (of any set in
@@ -41,6 +47,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const neededKeys = new Set<string>();
 	const neededBlobs = new Set<string>();
 	const seenTrees = new Map<string, Set<string>>();
+	let missingBlob: string | undefined;
 	for (const ref of remaining) {
 		const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees).catch((error: unknown) => {
 			throw refusal([`snapshot ${ref.id.slice(0, 12)}: a tree cannot be read (${describeError(error)})`], error);
@@ -50,47 +57,68 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 				`snapshot ${ref.id.slice(0, 12)}: tree ${objects.missingTrees[0]?.slice(0, 16)} is in no pack of the index`,
 			]);
 		}
+		if (objects.missing.length > 0 && !missingBlob)
+			missingBlob = `snapshot ${ref.id.slice(0, 12)} misses blob ${objects.missing[0]?.slice(0, 16)}`;
 		for (const key of objects.keys) neededKeys.add(key);
 		for (const id of objects.blobs) neededBlobs.add(id);
 	}
 
-	// Young objects may belong to a backup running right now, whose snapshot is not written yet.
-	const graceMs = (config.graceHours ?? 6) * 3_600_000;
-	const modified = new Map<string, { size: number; lastModified: Date }>();
-	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
-		for await (const object of repository.destination.list(prefix)) modified.set(object.key, object);
-	}
-	const young = (key: string) => (modified.get(key)?.lastModified.getTime() ?? now.getTime()) > now.getTime() - graceMs;
+	// Every object stored, by its versions (delete markers hide nothing): packs no index object
+	// lists (a killed backup's) and objects a killed groom tombstoned are found only this way.
+	const graceMs = groomGraceMs(config);
+	const stored = await storedObjects(repository);
+	const young = (key: string) => (stored.get(key)?.newest.getTime() ?? now.getTime()) > now.getTime() - graceMs;
+	const bytesOf = (key: string, fallback = 0) => stored.get(key)?.bytes ?? fallback;
 
 	const candidates: GroomCandidate[] = [];
 	const held: GroomPlan["held"] = [...plan.held];
+	const proposed = new Set<string>();
+	const propose = (candidate: GroomCandidate) => {
+		if (proposed.has(candidate.key)) return;
+		proposed.add(candidate.key);
+		candidates.push(candidate);
+	};
 	for (const ref of forget) {
-		candidates.push({ kind: "snapshot", key: ref.key, bytes: 0, snapshotId: ref.id, time: new Date(ref.snapshot.time) });
+		propose({ kind: "snapshot", key: ref.key, bytes: bytesOf(ref.key), snapshotId: ref.id, time: new Date(ref.snapshot.time) });
 	}
 	// Snapshots an earlier groom forgot while their objects were still locked.
 	for (const id of repository.index.forgotten) {
 		const key = `${KEY_PREFIX.snapshots}${id}`;
-		if (modified.has(key)) candidates.push({ kind: "snapshot", key, bytes: modified.get(key)?.size ?? 0, snapshotId: id });
+		if (stored.has(key)) propose({ kind: "snapshot", key, bytes: bytesOf(key), snapshotId: id });
+	}
+	// Tombstoned by an earlier groom that was cut short before it deleted them: its decision stands.
+	for (const key of repository.index.deleted) {
+		if (stored.has(key)) propose({ kind: kindOf(key), key, bytes: bytesOf(key) });
 	}
 	const deadPacks = new Set<string>();
-	for (const [key, pack] of repository.index.packs) {
-		if (neededKeys.has(key)) continue;
+	const packKeys = new Set([
+		...repository.index.packs.keys(),
+		...[...stored.keys()].filter((k) => k.startsWith(KEY_PREFIX.data)),
+	]);
+	for (const key of packKeys) {
+		if (neededKeys.has(key) || !stored.has(key) || repository.index.deleted.has(key)) continue;
+		const bytes = bytesOf(key, repository.index.packs.get(key)?.size ?? 0);
+		// A blob the index lacks may be in a pack no index object lists (its header was not read): keep those.
+		if (missingBlob && !repository.index.packs.has(key)) {
+			held.push({ key, bytes, reason: "snapshot", detail: `listed by no index object and ${missingBlob}` });
+			continue;
+		}
 		if (young(key)) {
-			held.push({ key, bytes: pack.size, reason: "grace", detail: `younger than ${config.graceHours} h` });
+			held.push({ key, bytes, reason: "grace", detail: `younger than ${config.graceHours} h` });
 			continue;
 		}
 		deadPacks.add(key);
-		candidates.push({ kind: "pack", key, bytes: pack.size });
+		propose({ kind: "pack", key, bytes });
 	}
 	const indexWithLivePacks = new Set<string>();
 	for (const [key, pack] of repository.index.packs) {
 		if (!deadPacks.has(key) && pack.indexKey) indexWithLivePacks.add(pack.indexKey);
 	}
 	for (const key of repository.index.indexKeys) {
-		if (indexWithLivePacks.has(key) || neededKeys.has(key) || young(key)) continue;
-		// The newest groom index carries the tombstones and lock records in force; older ones are superseded.
+		if (indexWithLivePacks.has(key) || neededKeys.has(key) || young(key) || !stored.has(key)) continue;
+		// The newest groom index carries the tombstones, condemned objects and lock records in force; older ones are superseded.
 		if (repository.index.newestCarrier?.key === key) continue;
-		candidates.push({ kind: "index", key, bytes: modified.get(key)?.size ?? 0 });
+		propose({ kind: "index", key, bytes: bytesOf(key) });
 	}
 
 	let deadBytes = 0;
@@ -114,4 +142,37 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 function refusal(problems: string[], cause?: unknown): HoldfastError {
 	const code = isHoldfastError(cause, "UNREACHABLE") ? "UNREACHABLE" : "CORRUPT";
 	return new HoldfastError(code, `nothing deleted: ${problems.join("\n")}`, cause ? { cause } : undefined);
+}
+
+interface StoredObject {
+	/** Every version's bytes: deleting the object frees them all. */
+	bytes: number;
+	/** The newest version's write: what the grace is counted from. */
+	newest: Date;
+}
+
+async function storedObjects(repository: RunContext["repository"]): Promise<Map<string, StoredObject>> {
+	const stored = new Map<string, StoredObject>();
+	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
+		await repository.reader.budget.run(`list ${prefix}`, async () => {
+			for (const key of [...stored.keys()]) if (key.startsWith(prefix)) stored.delete(key);
+			for await (const version of repository.destination.listVersions(prefix)) {
+				if (version.isDeleteMarker) continue;
+				const known = stored.get(version.key);
+				if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified });
+				else {
+					known.bytes += version.size;
+					if (version.lastModified > known.newest) known.newest = version.lastModified;
+				}
+			}
+		});
+	}
+	return stored;
+}
+
+function kindOf(key: string): GroomCandidate["kind"] {
+	if (key.startsWith(KEY_PREFIX.data)) return "pack";
+	if (key.startsWith(KEY_PREFIX.index)) return "index";
+	if (key.startsWith(KEY_PREFIX.snapshots)) return "snapshot";
+	return "key";
 }

@@ -7,6 +7,7 @@ import { BlobSaver } from "./backup/blob-saver.js";
 import { ChangeDetector } from "./backup/change-detector.js";
 import { FileSaver } from "./backup/file-saver.js";
 import { FileStateWriter } from "./backup/file-state-writer.js";
+import { rescueFromGrooming } from "./backup/groom-guard.js";
 import { TreeSaver } from "./backup/tree-saver.js";
 import type { GroomResult } from "./groom-step.js";
 import { applyLockPlan } from "./lock-step.js";
@@ -121,6 +122,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		})),
 	);
 
+	// Last, so that a groom marking a pack this snapshot uses after this point deletes it only a grace later, when the snapshot is listed.
+	await rescueFromGrooming(repository, blobs.reused, context.logger);
 	const partial = summary.files.skipped > 0;
 	const snapshot = await repository.saveSnapshot({
 		v: 1,

@@ -45,6 +45,12 @@ export interface CheckReport {
 		renewals: PlannedRenewal[];
 	};
 	packsRead: number;
+	/**
+	 * Objects under data/, index/ and snapshots/ that no listed snapshot needs (a killed run's
+	 * packs, superseded index objects, forgotten snapshots): space grooming frees once their
+	 * grace and locks end. Information, not an error.
+	 */
+	reclaimable: { objects: number; bytes: number };
 	/** Present when an index object verified under no version or a blob was missing, and packs were listed from their own headers. */
 	indexRecovery?: IndexRecoveryReport;
 }
@@ -100,6 +106,8 @@ export async function checkRepository(
 			errors.push(`snapshot ${ref.id.slice(0, 12)}: ${describeError(error)}`);
 		}
 	}
+
+	const reclaimable = await unneededObjects(repository, listing, needs);
 
 	// Whatever the index load or the walk above rebuilt from pack headers is checked like the rest.
 	const recovery = await repository.headerRecovery?.catch(() => undefined);
@@ -181,6 +189,7 @@ export async function checkRepository(
 		errors,
 		immutability: { snapshots: inWindow, covered, objects: objectsChecked, lockedObjects, gaps, renewals },
 		packsRead,
+		reclaimable,
 		...(recovery
 			? {
 					indexRecovery: {
@@ -193,6 +202,33 @@ export async function checkRepository(
 				}
 			: {}),
 	};
+}
+
+/** What is stored (every version) that no snapshot needs and no damage report is about. */
+async function unneededObjects(
+	repository: Repository,
+	listing: SnapshotListing,
+	needs: ReadonlyMap<string, { keys: ReadonlySet<string> }>,
+): Promise<{ objects: number; bytes: number }> {
+	const needed = new Set<string>();
+	for (const objects of needs.values()) for (const key of objects.keys) needed.add(key);
+	// The newest groom index object carries the records in force; unreadable objects are errors above, not space.
+	if (repository.index.newestCarrier) needed.add(repository.index.newestCarrier.key);
+	for (const key of repository.unreadableIndexes) needed.add(key);
+	for (const object of listing.unreadable) needed.add(object.key);
+	const bytes = new Map<string, number>();
+	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
+		await repository.reader.budget.run(`list ${prefix}`, async () => {
+			for (const key of [...bytes.keys()]) if (key.startsWith(prefix)) bytes.delete(key);
+			for await (const version of repository.destination.listVersions(prefix)) {
+				if (version.isDeleteMarker || needed.has(version.key)) continue;
+				bytes.set(version.key, (bytes.get(version.key) ?? 0) + version.size);
+			}
+		});
+	}
+	let total = 0;
+	for (const size of bytes.values()) total += size;
+	return { objects: bytes.size, bytes: total };
 }
 
 /** Downloads a pack, checks its hash, header and every blob; returns the IDs of damaged blobs. */

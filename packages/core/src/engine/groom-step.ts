@@ -3,37 +3,68 @@ import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import type { IndexLock } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
-import type { GroomCandidate, GroomPlan, HeldObject } from "./groom-types.js";
+import { type GroomCandidate, type GroomPlan, groomGraceMs, type HeldObject } from "./groom-types.js";
 import type { RunContext } from "./run-types.js";
 
 export interface GroomResult {
 	forgotten: string[];
 	deleted: { objects: number; bytes: number; keys: string[] };
+	/** Unneeded objects marked (condemned) by this groom: a later groom deletes them once the grace has passed. */
+	marked: { objects: number; bytes: number; keys: string[] };
 	heldByLock: { objects: number; bytes: number };
 	held: HeldObject[];
+	/** How long after its mark a condemned object may be deleted. */
+	graceHours: number;
 	deadBytesInLivePacks: number;
 	dryRun: boolean;
 }
 
 /**
- * Carries out a groom plan. Whatever the plan says, the core deletes nothing still locked
- * (it asks the store for every version's lock first) and nothing a `keep` tap holds; a dry
- * run decides exactly the same way and deletes nothing.
+ * Carries out a groom plan in two phases. A candidate is first marked: the groom's index
+ * object lists it as condemned, with the time, and backups stop reusing it. Only a later
+ * groom, `graceHours` after the mark and with the object still a candidate then, deletes it;
+ * a backup that loaded the index before the mark has that long to notice (see FORMAT.md).
+ * Whatever the plan says, the core deletes nothing still locked (it asks the store for every
+ * version's lock first) and nothing a `keep` tap holds; a dry run decides exactly the same
+ * way and writes and deletes nothing.
  *
- * Before deleting, it writes one index object that carries tombstones for what goes (and
- * for earlier deletions some older index object still lists) and a consolidated copy of
- * every lock record, so older index objects can go too.
+ * Before deleting, it writes one index object that carries the condemned list, tombstones
+ * for what goes (and for earlier deletions some older index object still lists) and a
+ * consolidated copy of every lock record, so older index objects can go too. A groom cut
+ * short after that write leaves tombstoned objects, which the next groom deletes.
  */
 export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: LifecycleHooks): Promise<GroomResult> {
 	const { repository } = context;
 	const destination = repository.destination;
 	const now = context.startedAt;
+	const graceMs = groomGraceMs(context.set.groom);
+	const condemnedBefore = repository.index.condemned;
+	const condemned = new Map<string, Date>();
+	const marked: GroomCandidate[] = [];
 	const held: HeldObject[] = [...plan.held];
 	const deletable: GroomCandidate[] = [];
+	// Tombstoned objects that stay stored (a veto, a lock): their tombstones must stay, or their records would count again.
+	const heldTombstones: string[] = [];
 	for (const candidate of plan.delete) {
 		const veto = hooks.keep.call(candidate, context);
+		if (veto && repository.index.deleted.has(candidate.key)) heldTombstones.push(candidate.key);
 		if (veto) {
 			held.push({ key: candidate.key, bytes: candidate.bytes, reason: "veto", detail: veto });
+			continue;
+		}
+		// A tombstone is a deletion an earlier groom decided and was cut short in: it needs no new mark.
+		const decided = repository.index.deleted.has(candidate.key);
+		const since = condemnedBefore.get(candidate.key);
+		if (!decided && (!since || since.getTime() + graceMs > now.getTime())) {
+			condemned.set(candidate.key, since ?? now);
+			if (!since) marked.push(candidate);
+			held.push({
+				key: candidate.key,
+				bytes: candidate.bytes,
+				reason: "marked",
+				until: new Date((since ?? now).getTime() + graceMs),
+				detail: `marked ${(since ?? now).toISOString()}`,
+			});
 			continue;
 		}
 		const locked = (await versionsOf(repository, candidate.key))
@@ -41,6 +72,8 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 			.sort((a, b) => (b.lock?.until.getTime() ?? 0) - (a.lock?.until.getTime() ?? 0))[0];
 		if (locked?.lock) {
 			held.push({ key: candidate.key, bytes: candidate.bytes, reason: "lock", until: locked.lock.until });
+			if (since) condemned.set(candidate.key, since);
+			if (decided) heldTombstones.push(candidate.key);
 			continue;
 		}
 		deletable.push(candidate);
@@ -49,14 +82,22 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 	const deletedKeys = deletable.map((c) => c.key);
 	const deletedBytes = deletable.reduce((sum, c) => sum + c.bytes, 0);
 	const forgotten = plan.forget.map((f) => f.id);
-	if (!context.dryRun && (deletable.length > 0 || forgotten.length > 0)) {
+	const marksChanged = condemned.size !== condemnedBefore.size || [...condemned.keys()].some((key) => !condemnedBefore.has(key));
+	if (!context.dryRun && (deletable.length > 0 || forgotten.length > 0 || marksChanged)) {
 		const leaving = new Set(deletedKeys);
-		const tombstones = [...new Set([...deletedKeys, ...repository.index.tombstonesStillNeeded(leaving)])];
+		const tombstones = [...new Set([...deletedKeys, ...heldTombstones, ...repository.index.tombstonesStillNeeded(leaving)])];
 		const stillForgotten = [...new Set([...repository.index.forgotten, ...forgotten])].filter(
 			(id) => !leaving.has(`${KEY_PREFIX.snapshots}${id}`),
 		);
 		repository.beginRun({ mode: context.set.retention.mode ?? "compliance", until: new Date(now.getTime() + 86_400_000) });
-		await repository.writeIndex(consolidatedLocks(repository, leaving, now), { deleted: tombstones, forgotten: stillForgotten });
+		// New marks count from this write, not from the groom's start: a backup can see them only from now on.
+		const written = new Date(Math.max(now.getTime(), repository.options.clock.now().getTime()));
+		for (const candidate of marked) condemned.set(candidate.key, written);
+		await repository.writeIndex(consolidatedLocks(repository, leaving, now), {
+			deleted: tombstones,
+			forgotten: stillForgotten,
+			condemned: [...condemned].sort(([a], [b]) => a.localeCompare(b)).map(([key, at]) => ({ key, at: at.toISOString() })),
+		});
 		for (const candidate of deletable) {
 			for (const version of await versionsOf(repository, candidate.key)) {
 				await destination.deleteVersion(candidate.key, version.versionId);
@@ -67,8 +108,10 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 	return {
 		forgotten,
 		deleted: { objects: deletedKeys.length, bytes: deletedBytes, keys: deletedKeys },
+		marked: { objects: marked.length, bytes: marked.reduce((sum, c) => sum + c.bytes, 0), keys: marked.map((c) => c.key) },
 		heldByLock: { objects: lockHeld.length, bytes: lockHeld.reduce((sum, h) => sum + h.bytes, 0) },
 		held,
+		graceHours: graceMs / 3_600_000,
 		deadBytesInLivePacks: plan.deadBytesInLivePacks,
 		dryRun: context.dryRun,
 	};

@@ -1,3 +1,5 @@
+import type { GroomConfig } from "../config/config-types.js";
+
 /** One deletion grooming proposes; `keep` taps may veto it. */
 export interface GroomCandidate {
 	readonly kind: "snapshot" | "pack" | "index" | "key";
@@ -11,7 +13,8 @@ export interface GroomCandidate {
 export interface HeldObject {
 	readonly key: string;
 	readonly bytes: number;
-	readonly reason: "lock" | "snapshot" | "veto" | "grace";
+	/** `marked`: condemned, deleted by a groom `graceHours` after the mark if still unneeded then. */
+	readonly reason: "lock" | "snapshot" | "veto" | "grace" | "marked";
 	readonly until?: Date;
 	readonly detail?: string;
 }
@@ -27,6 +30,18 @@ export interface GroomPlan {
 	held: HeldObject[];
 	/** Packs still needed that carry blobs no snapshot uses. */
 	deadBytesInLivePacks: number;
+}
+
+/** `groom.graceHours` unless the set says otherwise. */
+export const DEFAULT_GROOM_GRACE_HOURS = 6;
+
+/**
+ * The grace, twice over: nothing younger is a candidate (it may belong to a running backup),
+ * and nothing is deleted sooner than this after grooming marked it (a backup that loaded the
+ * index before the mark has this long to see it).
+ */
+export function groomGraceMs(config: GroomConfig | undefined): number {
+	return (config?.graceHours ?? DEFAULT_GROOM_GRACE_HOURS) * 3_600_000;
 }
 
 export function emptyGroomPlan(): GroomPlan {

@@ -20,6 +20,17 @@ export interface IndexFile {
 	forgotten?: string[];
 	/** Index objects no version verified when this one was written (`repair index`): their packs are relisted here. */
 	rebuilt?: string[];
+	/**
+	 * Objects grooming found unneeded and will delete in a later groom, with when each was first
+	 * marked. The newest groom index object holds the whole current list; backups never reuse them.
+	 */
+	condemned?: CondemnedObject[];
+}
+
+export interface CondemnedObject {
+	key: string;
+	/** When grooming first marked it (ISO time): it may be deleted `graceHours` after this. */
+	at: string;
 }
 
 export interface IndexPack {
@@ -69,6 +80,8 @@ export class MasterIndex {
 	newestCarrier: { key: string; created: string } | undefined;
 	/** Which packs each index object lists, deleted ones included (to know when a tombstone is still needed). */
 	readonly listed = new Map<string, string[]>();
+	/** Objects the newest groom index object marks for deletion, and since when: never deduplicated against. */
+	condemned = new Map<string, Date>();
 
 	add(indexKey: string, file: IndexFile): void {
 		this.indexKeys.add(indexKey);
@@ -76,7 +89,7 @@ export class MasterIndex {
 			indexKey,
 			file.packs.map((p) => p.key),
 		);
-		if (file.deleted || file.forgotten) this.noteCarrier(indexKey, file.created);
+		if (isCarrier(file)) this.noteCarrier(indexKey, file.created, file.condemned ?? []);
 		for (const key of file.deleted ?? []) this.#drop(key);
 		for (const id of file.forgotten ?? []) this.forgotten.add(id);
 		this.noteLock(indexKey, file.self.mode, new Date(file.self.until));
@@ -87,9 +100,19 @@ export class MasterIndex {
 		}
 	}
 
-	noteCarrier(indexKey: string, created: string): void {
+	noteCarrier(indexKey: string, created: string, condemned: readonly CondemnedObject[]): void {
 		this.tombstoneCarriers.add(indexKey);
-		if (!this.newestCarrier || this.newestCarrier.created <= created) this.newestCarrier = { key: indexKey, created };
+		if (!this.newestCarrier || this.newestCarrier.created <= created) {
+			this.newestCarrier = { key: indexKey, created };
+			// Each groom writes the whole list: the newest one replaces what earlier ones marked.
+			this.condemned = new Map(condemned.map((c) => [c.key, new Date(c.at)]));
+		}
+	}
+
+	/** Where a blob can be reused from: its indexed copy, unless grooming condemned that pack. */
+	reusable(id: string): BlobLocation | undefined {
+		const location = this.blobs.get(id);
+		return location && !this.condemned.has(location.packKey) ? location : undefined;
 	}
 
 	/** Deleted keys some remaining index object (other than `leaving`) still lists: their tombstones must stay. */
@@ -115,6 +138,7 @@ export class MasterIndex {
 	}
 
 	#drop(key: string): void {
+		this.condemned.delete(key);
 		this.deleted.add(key);
 		this.locks.delete(key);
 		this.indexKeys.delete(key);
@@ -131,4 +155,9 @@ export class MasterIndex {
 	lockUntil(key: string): Date | undefined {
 		return this.locks.get(key)?.until;
 	}
+}
+
+/** An index object written by grooming: it carries tombstones, forgotten snapshots or condemned objects. */
+export function isCarrier(file: IndexFile): boolean {
+	return file.deleted !== undefined || file.forgotten !== undefined || file.condemned !== undefined;
 }

@@ -14,7 +14,15 @@ import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
 import { type BlobType, CHUNKER_DEFAULTS, FORMAT_VERSION, hashOfKey, KEY_PREFIX, packKey } from "./format.js";
-import { type BlobLocation, type IndexFile, type IndexLock, type IndexPack, MasterIndex } from "./index-file.js";
+import {
+	type BlobLocation,
+	type CondemnedObject,
+	type IndexFile,
+	type IndexLock,
+	type IndexPack,
+	isCarrier,
+	MasterIndex,
+} from "./index-file.js";
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
 import { ObjectReader } from "./object-reader.js";
 import { PackBuilder, readPackHeader, sharedBuffer } from "./pack.js";
@@ -337,7 +345,7 @@ export class Repository {
 		const files = await Promise.all(
 			keys.map((key) =>
 				limit(() =>
-					this.#readIndexFile(key).catch((error: unknown) => {
+					this.readIndexFile(key).catch((error: unknown) => {
 						// A store that did not answer: going on with part of the index would be guessing.
 						if (classifyFault(error) === "unreachable") throw error;
 						// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
@@ -431,7 +439,8 @@ export class Repository {
 		return this.index.blobs.get(id);
 	}
 
-	async #readIndexFile(key: string): Promise<IndexFile> {
+	/** One index object, verified (from the catalog when it was read before). */
+	async readIndexFile(key: string): Promise<IndexFile> {
 		const cacheKey = `index:${this.id}:${key}`;
 		const cached = (await this.options.catalog?.get(cacheKey)) as IndexFile | undefined;
 		if (cached) return cached;
@@ -470,7 +479,8 @@ export class Repository {
 	 * `addSealedBlob` (or `releaseClaim`) settles.
 	 */
 	claimBlob(id: string, minLock?: Date): boolean {
-		const known = this.index.blobs.get(id);
+		// A copy in a pack grooming condemned may be deleted before this run's snapshot is written.
+		const known = this.index.reusable(id);
 		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) return false;
 		if (this.#pending.has(id)) return false;
 		let done!: () => void;
@@ -545,7 +555,7 @@ export class Repository {
 	/** Writes an index object for packs not yet indexed plus the given lock records. */
 	async writeIndex(
 		locks: IndexLock[],
-		extra: { deleted?: string[]; forgotten?: string[]; rebuilt?: string[] } = {},
+		extra: { deleted?: string[]; forgotten?: string[]; rebuilt?: string[]; condemned?: CondemnedObject[] } = {},
 	): Promise<string | undefined> {
 		const packs = this.#unindexed;
 		this.#unindexed = [];
@@ -561,7 +571,8 @@ export class Repository {
 		});
 		this.#unrecorded = [];
 		locks = [...recorded, ...locks];
-		if (packs.length === 0 && locks.length === 0 && !extra.deleted && !extra.forgotten && !extra.rebuilt) return undefined;
+		if (packs.length === 0 && locks.length === 0 && !extra.deleted && !extra.forgotten && !extra.rebuilt && !extra.condemned)
+			return undefined;
 		const lock = this.#requireLock();
 		const file: IndexFile = {
 			v: 1,
@@ -572,6 +583,7 @@ export class Repository {
 			...(extra.deleted ? { deleted: extra.deleted } : {}),
 			...(extra.forgotten ? { forgotten: extra.forgotten } : {}),
 			...(extra.rebuilt ? { rebuilt: extra.rebuilt } : {}),
+			...(extra.condemned ? { condemned: extra.condemned } : {}),
 		};
 		const sealed = await this.#sealJson(file);
 		const key = `${KEY_PREFIX.index}${sha256Hex(sealed)}`;
@@ -587,7 +599,7 @@ export class Repository {
 			key,
 			packs.map((p) => p.key),
 		);
-		if (extra.deleted || extra.forgotten) this.index.noteCarrier(key, file.created);
+		if (isCarrier(file)) this.index.noteCarrier(key, file.created, file.condemned ?? []);
 		for (const d of extra.deleted ?? []) this.index.deleted.add(d);
 		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
 		await this.options.catalog?.set(`index:${this.id}:${key}`, file);
@@ -617,6 +629,14 @@ export class Repository {
 		const settled = Object.assign(Promise.resolve(), { done: () => undefined });
 		this.#pending.set(id, settled);
 		await this.#addToPack(type, id, sealed, rawLength, lock);
+	}
+
+	/**
+	 * Stores verified sealed bytes of a blob again, in a new pack with the run's lock, whatever
+	 * this run already wrote or claimed: for a copy grooming condemned while this run used it.
+	 */
+	async storeCopy(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): Promise<void> {
+		await this.#addToPack(type, id, sealed, rawLength);
 	}
 
 	/**

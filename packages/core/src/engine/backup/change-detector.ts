@@ -24,7 +24,7 @@ export class ChangeDetector {
 		const state = await readFileState(this.catalog, stateKey);
 		let change: EntryChange = { kind: state ? "changed" : "new" };
 		if (sameFile(state, entry)) {
-			const missing = state.b.find((id) => !index.blobs.has(id));
+			const missing = state.b.find((id) => !index.reusable(id));
 			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state.b };
 		}
 		change = this.hooks.diff.call(change, { entry, path: displayPath(entry) }, this.context);
