@@ -226,7 +226,7 @@ sets:
 			{ cwd: dir, encoding: "utf8", env: { ...process.env, HOLDFAST_PASSWORD: "correct horse" } },
 		);
 		expect(limited.status, limited.stderr).toBe(1);
-		expect(limited.stderr.trim()).toMatch(/^holdfast: restore: .*\/limited\/data\/d[01]\/big-\d\.bin: file too large$/);
+		expect(limited.stderr.trim()).toMatch(/^holdfast: main: restore: .*\/limited\/data\/d[01]\/big-\d\.bin: file too large$/);
 		expect((await listTree(target)).filter((p) => p.includes(".holdfast-tmp-"))).toEqual([]);
 
 		const rerun = holdfast(dir, ["restore", "latest", "--target", target]);
@@ -244,7 +244,7 @@ sets:
 			const target = join(mountPoint, "full");
 			const full = holdfast(dir, ["restore", "latest", "--target", target]);
 			expect(full.code, full.stderr).toBe(1);
-			expect(full.stderr.trim()).toMatch(/^holdfast: restore: .*\/full\/data\/d[01]\/[^/]+: no space left on device$/);
+			expect(full.stderr.trim()).toMatch(/^holdfast: main: restore: .*\/full\/data\/d[01]\/[^/]+: no space left on device$/);
 			expect((await listTree(target)).filter((p) => p.includes(".holdfast-tmp-"))).toEqual([]);
 
 			expect(spawnSync("mount", ["-o", "remount,size=128m", mountPoint]).status).toBe(0);
