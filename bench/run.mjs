@@ -224,6 +224,7 @@ async function runDataset(base, key, withS3) {
 	const rows = [
 		...dataset.rows(withS3).map(([label, f]) => [label, f, TARGETS.time]),
 		["peak RSS, MiB (max of runs)", (r) => Math.max(...runs(r).map((m) => m.rss)) / 1048576, TARGETS.rss],
+		["restore peak RSS, MiB", (r) => r.restore.rss / 1048576, TARGETS.rss],
 		["stored bytes, MiB", (r) => r.stored.bytes / 1048576, TARGETS.bytes],
 		["objects written", (r) => r.stored.objects, TARGETS.objects],
 	];

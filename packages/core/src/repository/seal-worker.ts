@@ -7,7 +7,8 @@ export type PoolRequest =
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
 	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
 	| { seq: number; op: "digest"; data: Uint8Array }
-	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string };
+	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
+	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string };
 
 export type PoolResponse = { seq: number; result: unknown } | { seq: number; error: { code?: string; message: string } };
 
@@ -32,6 +33,9 @@ parentPort?.on("message", (request: PoolRequest) => {
 				{ seq: request.seq, result: sealed },
 				sealed.map((s) => s.buffer as ArrayBuffer),
 			);
+		} else if (request.op === "decodeMany") {
+			const decoded = work.decodeMany(request.data, request.regions, request.ids, request.packKey);
+			parentPort?.postMessage({ seq: request.seq, result: { blobs: decoded.blobs, transfer: [] } }, decoded.transfer);
 		} else {
 			const data = movable(work.decode(request.data, request.id, request.what));
 			parentPort?.postMessage({ seq: request.seq, result: data }, [data.buffer as ArrayBuffer]);
