@@ -25,6 +25,8 @@ export interface PackRestorerOptions {
 const GAP = 256 * 1024;
 /** Longest single read: memory per read stays bounded, and a large pack is read in parts in parallel. */
 const MAX_RANGE = 4 * 1024 * 1024;
+/** Most blobs in one read: the files they fill are open at once while it runs. */
+const MAX_RANGE_BLOBS = 128;
 
 interface Use {
 	readonly file: PlannedFile;
@@ -40,6 +42,8 @@ interface PlannedFile {
 	readonly task: FileTask;
 	readonly out: TempFile;
 	pending: number;
+	/** Set once the temporary file's creation has started. */
+	created?: Promise<void>;
 }
 
 /**
@@ -57,7 +61,7 @@ export class PackRestorer {
 		private readonly isRoot: boolean,
 		options: PackRestorerOptions = {},
 	) {
-		this.#budget = new ByteBudget(options.budgetBytes ?? 64 * 1024 * 1024, options.reads ?? 4);
+		this.#budget = new ByteBudget(options.budgetBytes ?? 32 * 1024 * 1024, options.reads ?? 4);
 	}
 
 	async restore(tasks: readonly FileTask[]): Promise<void> {
@@ -98,7 +102,7 @@ export class PackRestorer {
 						break;
 					}
 					running.push(
-						this.#readRange(packKey, range)
+						this.#readRange(packKey, range, this.#createFiles(range))
 							.catch(fail)
 							.finally(() => this.#budget.give(cost)),
 					);
@@ -122,9 +126,31 @@ export class PackRestorer {
 		return location;
 	}
 
-	async #readRange(packKey: string, blobs: readonly Needed[]): Promise<void> {
+	/** The temporary files a read will write into, created while it reads. */
+	#createFiles(blobs: readonly Needed[]): Promise<unknown> {
+		const creating = new Set<Promise<void>>();
+		for (const blob of blobs) {
+			for (const { file } of blob.uses) {
+				// A file another read already creates is waited for too: no write before its creation.
+				file.created ??= atPath(file.task.display, () => file.out.create());
+				creating.add(file.created);
+			}
+		}
+		const all = Promise.all(creating);
+		all.catch(() => undefined);
+		return all;
+	}
+
+	async #readRange(packKey: string, blobs: readonly Needed[], created: Promise<unknown>): Promise<void> {
 		const first = blobs[0]?.uses[0]?.file.task.display ?? packKey;
-		const plain = await atPath(first, () => this.repository.loadBlobRange(packKey, blobs));
+		// Both settle before either failure is reported: no file is created after the cleanup.
+		const [loaded, made] = await Promise.allSettled([
+			atPath(first, () => this.repository.loadBlobRange(packKey, blobs)),
+			created,
+		]);
+		if (loaded.status === "rejected") throw loaded.reason;
+		if (made.status === "rejected") throw made.reason;
+		const plain = loaded.value;
 		blobs.forEach((blob, i) => {
 			const data = plain[i] as Buffer;
 			for (const use of blob.uses) {
@@ -162,7 +188,10 @@ function rangesOf(blobs: Needed[]): Needed[][] {
 	let start = 0;
 	let end = 0;
 	for (const blob of blobs) {
-		if (current.length > 0 && (blob.offset - end > GAP || blob.offset + blob.length - start > MAX_RANGE)) {
+		if (
+			current.length > 0 &&
+			(blob.offset - end > GAP || blob.offset + blob.length - start > MAX_RANGE || current.length >= MAX_RANGE_BLOBS)
+		) {
 			ranges.push(current);
 			current = [];
 		}
