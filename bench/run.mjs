@@ -168,7 +168,12 @@ const DATASETS = {
 			["no-change backup, wall s", (r) => r.noChange.wall],
 			["1%-change backup, wall s", (r) => r.changed.wall],
 			["restore, wall s", (r) => r.restore.wall],
-			...(withS3 ? [["first backup to S3, wall s", (r) => r.s3First.wall]] : []),
+			...(withS3
+				? [
+						["first backup to S3, wall s", (r) => r.s3First.wall],
+						["restore from S3, wall s", (r) => r.s3Restore.wall],
+					]
+				: []),
 		],
 	},
 	small: {
@@ -207,12 +212,15 @@ async function runDataset(base, key, withS3) {
 			const restore = tool.restore(restoreDir);
 			const stored = du(tool.repo, tool.isObject);
 			let s3First;
+			let s3Restore;
 			if (withS3 && key === "mixed") {
 				const s3Work = join(work, "s3");
 				mkdirSync(s3Work, { recursive: true });
-				s3First = tools[name].setup(s3Work, data, `bench-${name}-${rep}-${Date.now().toString(36)}`).backup();
+				const s3Tool = tools[name].setup(s3Work, data, `bench-${name}-${rep}-${Date.now().toString(36)}`);
+				s3First = s3Tool.backup();
+				s3Restore = s3Tool.restore(join(s3Work, "restored"));
 			}
-			results[name].push({ generated, first, noChange, changed, restore, stored, s3First });
+			results[name].push({ generated, first, noChange, changed, restore, stored, s3First, s3Restore });
 			rmSync(work, { recursive: true, force: true });
 			console.error(
 				`bench: ${key} ${name} rep ${rep + 1}: first ${first.wall}s, no-change ${noChange.wall}s${changed ? `, 1% ${changed.wall}s` : ""}, restore ${restore.wall}s`,
@@ -224,6 +232,7 @@ async function runDataset(base, key, withS3) {
 	const rows = [
 		...dataset.rows(withS3).map(([label, f]) => [label, f, TARGETS.time]),
 		["peak RSS, MiB (max of runs)", (r) => Math.max(...runs(r).map((m) => m.rss)) / 1048576, TARGETS.rss],
+		["restore peak RSS, MiB", (r) => r.restore.rss / 1048576, TARGETS.rss],
 		["stored bytes, MiB", (r) => r.stored.bytes / 1048576, TARGETS.bytes],
 		["objects written", (r) => r.stored.objects, TARGETS.objects],
 	];

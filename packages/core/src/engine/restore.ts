@@ -7,9 +7,10 @@ import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type TreeNode } from "../repository/tree.js";
 import { atPath } from "./restore-errors.js";
+import { type FileTask, PackRestorer } from "./restore-packs.js";
 import { type DirPolicy, type Existing, symlinkInTheWay, TargetDir } from "./restore-target.js";
 import { nsToMicros, nsToUtimeSeconds } from "./restore-times.js";
-import { type Placement, placeFile, placeHardLink, placeSymlink } from "./restore-writer.js";
+import { type Placement, placeHardLink, placeSymlink } from "./restore-writer.js";
 
 export interface RestoreOptions {
 	readonly target: string;
@@ -45,6 +46,9 @@ export interface RestoreSummary {
 }
 
 const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
+/** Files planned together: their blobs are read pack by pack, each needed span of a pack once. */
+const BATCH_FILES = 1024;
+const BATCH_BYTES = 256 * 1024 * 1024;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 
 /**
@@ -82,29 +86,47 @@ export async function restoreSnapshot(
 	await root.ensure(policy);
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
 	const isRoot = process.getuid?.() === 0;
-	const files = new Bounded(8);
+	const restorer = new PackRestorer(repository, isRoot);
+	// Batches of files are written a pack at a time, two batches at once: one plans while one writes.
+	const batches = new Bounded(2);
+	let batch: FileTask[] = [];
+	let batchBytes = 0;
+	const flush = async () => {
+		if (batch.length === 0) return;
+		const full = batch;
+		batch = [];
+		batchBytes = 0;
+		await batches.add(() => restorer.restore(full));
+	};
 	// Hard links: the first restored name of each (device, inode), once its file is complete.
 	const firstNames = new Map<string, { node: TreeNode; path: Promise<Buffer | undefined> }>();
-	const loadBlob = (id: string) => repository.loadBlob(id, { wholePack: true });
+	// Further names of a file written by this restore, linked once everything is written.
+	const links: { at: Placement; display: string; rel: string; node: TreeNode; first: Promise<Buffer | undefined> }[] = [];
 
-	const restoreFile = async (at: Placement, display: string, rel: string, node: TreeNode): Promise<Buffer | undefined> => {
+	const planFile = async (at: Placement, display: string, rel: string, node: TreeNode): Promise<void> => {
 		const linkKey = hardLinkKey(node);
 		const first = linkKey ? firstNames.get(linkKey) : undefined;
 		if (first && sameFile(first.node, node)) {
-			const existing = await first.path;
-			if (existing) {
-				await atPath(display, () => placeHardLink(at, existing));
-				summary.files++;
-				summary.hardLinks++;
-				options.onFile?.(rel, 0);
-				return at.path;
-			}
+			links.push({ at, display, rel, node, first: first.path });
+			return;
 		}
-		await atPath(display, () => placeFile(at, node, loadBlob, isRoot));
-		summary.files++;
-		summary.bytes += node.size;
-		options.onFile?.(rel, node.size);
-		return at.path;
+		let placed: (path: Buffer | undefined) => void = () => undefined;
+		if (linkKey && !first) {
+			firstNames.set(linkKey, { node, path: new Promise((resolve) => (placed = resolve)) });
+		}
+		batch.push({
+			at,
+			display,
+			node,
+			placed: () => {
+				summary.files++;
+				summary.bytes += node.size;
+				options.onFile?.(rel, node.size);
+				placed(at.path);
+			},
+		});
+		batchBytes += node.size;
+		if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await flush();
 	};
 
 	const restoreEntry = async (dir: TargetDir, node: TreeNode, nameBytes: Buffer, rel: string) => {
@@ -134,13 +156,7 @@ export async function restoreSnapshot(
 			summary.symlinks++;
 			return;
 		}
-		const linkKey = hardLinkKey(node);
-		const settle = (task: Promise<Buffer | undefined>) => {
-			if (linkKey && !firstNames.has(linkKey)) firstNames.set(linkKey, { node, path: task.catch(() => undefined) });
-		};
-		// Files are written a few at a time: the pack cache and the libuv pool stay busy.
-		const { done } = await files.add(() => restoreFile(at, display, rel, node));
-		settle(done);
+		await planFile(at, display, rel, node);
 	};
 
 	const walk = async (treeId: string, dir: TargetDir) => {
@@ -174,11 +190,35 @@ export async function restoreSnapshot(
 	};
 	try {
 		await walk(ref.snapshot.tree, root);
+		await flush();
 	} finally {
 		// Files under way finish (or remove their temporary file) before the restore returns or fails.
-		await files.drain().catch(() => undefined);
+		await batches.drain().catch(() => undefined);
 	}
-	await files.drain();
+	await batches.drain();
+	const unlinked: FileTask[] = [];
+	for (const { at, display, rel, node, first } of links) {
+		const existing = await first;
+		if (existing) {
+			await atPath(display, () => placeHardLink(at, existing));
+			summary.files++;
+			summary.hardLinks++;
+			options.onFile?.(rel, 0);
+		} else {
+			// The first name was not written (kept, or found identical): this name gets the content.
+			unlinked.push({
+				at,
+				display,
+				node,
+				placed: () => {
+					summary.files++;
+					summary.bytes += node.size;
+					options.onFile?.(rel, node.size);
+				},
+			});
+		}
+	}
+	if (unlinked.length > 0) await restorer.restore(unlinked);
 	// Folder times last: writing into a folder changes its mtime.
 	for (const { dir, node } of dirTimes.reverse()) await atPath(dir.display, () => applyDirMetadata(dir.path, node, isRoot));
 	summary.partial = summary.conflicts.length > 0 || (summary.skippedExisting.length > 0 && !options.skipExisting);

@@ -37,7 +37,10 @@ export function open(key: Uint8Array, sealed: Uint8Array, what: string): Buffer 
 	try {
 		const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, NONCE));
 		decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
-		return Buffer.concat([decipher.update(sealed.subarray(NONCE, sealed.length - TAG)), decipher.final()]);
+		const plain = decipher.update(sealed.subarray(NONCE, sealed.length - TAG));
+		const rest = decipher.final();
+		// GCM gives everything from update: no second copy of a large blob for an empty final.
+		return rest.length === 0 ? plain : Buffer.concat([plain, rest]);
 	} catch (cause) {
 		throw new HoldfastError("CORRUPT", `${what}: authentication failed (corrupt or forged)`, { cause });
 	}

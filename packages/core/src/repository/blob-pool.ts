@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
-import { BlobWork, type Cut, type Regions, type WorkerKeys } from "./blob-work.js";
+import { BlobWork, type Cut, type Decoded, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
 type Slot = { worker: Worker; inflight: number };
@@ -78,15 +78,30 @@ export class BlobPool {
 		) as Promise<Uint8Array>;
 	}
 
-	async #run(request: Request, inline: () => unknown): Promise<unknown> {
+	/**
+	 * Many blobs of one read range opened and verified in one hand-off. `data` is given away:
+	 * a buffer of its own is moved to the worker, not copied, and is unusable afterwards.
+	 */
+	decodeMany(data: Uint8Array, regions: Regions, ids: readonly string[], packKey: string): Promise<Decoded> {
+		return this.#run(
+			{ op: "decodeMany", data, regions, ids, packKey },
+			() => this.#inline.decodeMany(data, regions, ids, packKey),
+			{
+				give: true,
+			},
+		) as Promise<Decoded>;
+	}
+
+	async #run(request: Request, inline: () => unknown, options: { give?: boolean } = {}): Promise<unknown> {
 		if (this.#workers.length === 0) return inline();
 		const shared = request.data.buffer instanceof SharedArrayBuffer;
+		const whole = request.data.byteOffset === 0 && request.data.byteLength === request.data.buffer.byteLength;
 		const bytes = shared ? 0 : request.data.byteLength;
 		// Memory stays bounded however fast blobs arrive: the budget is what copies for the workers hold.
 		while (bytes > 0 && this.#inflightBytes > 0 && this.#inflightBytes + bytes > this.budgetBytes) {
 			await new Promise<void>((resolve) => this.#waiting.push(resolve));
 		}
-		const data = shared ? request.data : new Uint8Array(request.data);
+		const data = shared || (options.give && whole) ? request.data : new Uint8Array(request.data);
 		this.#inflightBytes += bytes;
 		const slot = this.#pick();
 		const seq = ++this.#seq;

@@ -75,4 +75,55 @@ export class BlobWork {
 	decode(sealed: Uint8Array, id: string, what: string): Uint8Array {
 		return decodeBlob(this.keys, sealed, id, what);
 	}
+
+	/**
+	 * The blobs at `regions` of `data` (a range of the pack `packKey`), each opened and verified
+	 * against its ID, for one hand-off of many blobs. A large plaintext that has a buffer of its
+	 * own is moved back as it is; small ones are gathered into one buffer, not moved one by one.
+	 */
+	decodeMany(data: Uint8Array, regions: Regions, ids: readonly string[], packKey: string): Decoded {
+		const parts: Uint8Array[] = [];
+		let smallTotal = 0;
+		for (let i = 0; i < ids.length; i++) {
+			const id = ids[i] as string;
+			const start = regions[i * 2] as number;
+			const plain = decodeBlob(
+				this.keys,
+				data.subarray(start, start + (regions[i * 2 + 1] as number)),
+				id,
+				blobWhat(id, packKey),
+			);
+			parts.push(plain);
+			if (!ownsBuffer(plain)) smallTotal += plain.length;
+		}
+		const small = new Uint8Array(smallTotal);
+		const transfer: ArrayBuffer[] = smallTotal > 0 ? [small.buffer] : [];
+		let at = 0;
+		const blobs = parts.map((plain) => {
+			if (ownsBuffer(plain)) {
+				transfer.push(plain.buffer as ArrayBuffer);
+				return plain;
+			}
+			small.set(plain, at);
+			at += plain.length;
+			return small.subarray(at - plain.length, at);
+		});
+		return { blobs, transfer };
+	}
+}
+
+/** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */
+function ownsBuffer(data: Uint8Array): boolean {
+	return data.length >= 64 * 1024 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+}
+
+/** Plaintexts of several blobs, and the buffers to move with them. */
+export interface Decoded {
+	readonly blobs: Uint8Array[];
+	readonly transfer: ArrayBuffer[];
+}
+
+/** How an error names a blob: its ID's start and its pack. */
+export function blobWhat(id: string, packKey: string): string {
+	return `blob ${id.slice(0, 16)} in ${packKey}`;
 }

@@ -10,6 +10,7 @@ import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
 import { BlobPool, sharedCopy } from "./blob-pool.js";
+import { blobWhat } from "./blob-work.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
@@ -48,6 +49,14 @@ interface KeyFile {
 	created: string;
 	host: string;
 	master: string;
+}
+
+/** A blob to read from a pack: where it lies (sealed) and how long its plaintext is. */
+export interface RangeBlob {
+	readonly id: string;
+	readonly offset: number;
+	readonly length: number;
+	readonly rawLength: number;
 }
 
 export interface RepositoryOptions {
@@ -818,6 +827,36 @@ export class Repository {
 			while (this.#packCache.size > 4) this.#packCache.delete(this.#packCache.keys().next().value as string);
 		}
 		return entry;
+	}
+
+	/**
+	 * Blobs of one pack, sorted by offset, read with one ranged GET of the span they cover and
+	 * opened on the pool's threads in one hand-off. Each blob's AEAD and keyed ID prove it: the
+	 * pack as a whole is not hashed, and bytes between the blobs are never looked at.
+	 */
+	async loadBlobRange(packKey: string, blobs: readonly RangeBlob[]): Promise<Buffer[]> {
+		const start = blobs[0]?.offset ?? 0;
+		const end = blobs.reduce((max, blob) => Math.max(max, blob.offset + blob.length), start);
+		const regions = new Uint32Array(blobs.length * 2);
+		blobs.forEach((blob, i) => {
+			regions[i * 2] = blob.offset - start;
+			regions[i * 2 + 1] = blob.length;
+		});
+		const ids = blobs.map((blob) => blob.id);
+		return this.reader.readRange(packKey, { offset: start, length: end - start }, async (bytes) => {
+			if (bytes.length !== end - start) throw new HoldfastError("CORRUPT", `${packKey}: shorter than the index says`);
+			const decoded = await this.#pool.decodeMany(bytes, regions, ids, packKey);
+			return blobs.map((blob, i) => {
+				const plain = decoded.blobs[i] as Uint8Array;
+				if (plain.length !== blob.rawLength) {
+					throw new HoldfastError(
+						"CORRUPT",
+						`${blobWhat(blob.id, packKey)}: ${plain.length} bytes where the index says ${blob.rawLength}`,
+					);
+				}
+				return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+			});
+		});
 	}
 
 	/** Decrypts, decompresses and verifies one sealed blob (on the pool's threads). */

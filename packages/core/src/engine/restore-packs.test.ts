@@ -1,0 +1,116 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { BlobLocation } from "../repository/index-file.js";
+import type { RangeBlob, Repository } from "../repository/repository.js";
+import type { TreeNode } from "../repository/tree.js";
+import { type FileTask, PackRestorer } from "./restore-packs.js";
+
+/** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
+function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: { failPack?: string } = {}) {
+	const blobs = new Map<string, BlobLocation & { data: Buffer }>();
+	for (const [packKey, content] of Object.entries(packs)) {
+		let offset = 0;
+		for (const [id, data] of Object.entries(content)) {
+			// Sealed blobs are longer than their plaintext: 10 bytes of "sealing" each.
+			blobs.set(id, { type: "data", packKey, offset, length: data.length + 10, rawLength: data.length, data });
+			offset += data.length + 10 + 5;
+		}
+	}
+	const reads: { packKey: string; ids: string[] }[] = [];
+	let inflight = 0;
+	let maxInflight = 0;
+	const repository = {
+		index: { blobs },
+		locateBlob: async (id: string) => blobs.get(id),
+		loadBlobRange: async (packKey: string, wanted: readonly RangeBlob[]) => {
+			reads.push({ packKey, ids: wanted.map((b) => b.id) });
+			const cost = wanted.reduce((sum, b) => sum + b.rawLength, 0);
+			inflight += cost;
+			maxInflight = Math.max(maxInflight, inflight);
+			await new Promise((resolve) => setImmediate(resolve));
+			inflight -= cost;
+			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
+			return wanted.map((b) => blobs.get(b.id)?.data as Buffer);
+		},
+	} as unknown as Repository;
+	return { repository, reads, maxInflight: () => maxInflight };
+}
+
+function fileNode(name: string, content: string[]): TreeNode {
+	return { name, type: "file", mode: 0o640, uid: 0, gid: 0, size: 0, mtime: "1600000000123456000", content };
+}
+
+let dir: string;
+beforeEach(async () => {
+	dir = await mkdtemp(join(tmpdir(), "holdfast-restore-packs-"));
+});
+afterEach(async () => {
+	await rm(dir, { recursive: true, force: true });
+});
+
+function task(name: string, content: string[], placed: string[]): FileTask {
+	const nameBytes = Buffer.from(name);
+	return {
+		at: { dir: Buffer.from(dir), name: nameBytes, path: Buffer.from(join(dir, name)) },
+		display: join(dir, name),
+		node: fileNode(name, content),
+		placed: () => placed.push(name),
+	};
+}
+
+const bytes = (fill: number, length: number) => Buffer.alloc(length, fill);
+
+describe("PackRestorer", () => {
+	it("reads each pack's needed span once and writes every use of a blob, in any order of packs", async () => {
+		const { repository, reads } = fakeRepository({
+			p1: { a: bytes(1, 3000), b: bytes(2, 5000), unused: bytes(9, 100) },
+			p2: { c: bytes(3, 7000), d: bytes(0, 8192) },
+		});
+		const placed: string[] = [];
+		await new PackRestorer(repository, false).restore([
+			task("one", ["c", "a", "c"], placed),
+			task("two", ["b", "a"], placed),
+			task("empty", [], placed),
+			task("holes", ["d", "a", "d"], placed),
+		]);
+		// Each pack read once, its blobs in pack order, each blob asked for once however often used.
+		expect(reads).toEqual([
+			{ packKey: "p2", ids: ["c", "d"] },
+			{ packKey: "p1", ids: ["a", "b"] },
+		]);
+		expect(await readFile(join(dir, "one"))).toEqual(Buffer.concat([bytes(3, 7000), bytes(1, 3000), bytes(3, 7000)]));
+		expect(await readFile(join(dir, "two"))).toEqual(Buffer.concat([bytes(2, 5000), bytes(1, 3000)]));
+		expect(await readFile(join(dir, "empty"))).toEqual(Buffer.alloc(0));
+		// Zero blocks are holes, and a trailing hole still gives the file its size.
+		expect(await readFile(join(dir, "holes"))).toEqual(Buffer.concat([bytes(0, 8192), bytes(1, 3000), bytes(0, 8192)]));
+		expect(placed.sort()).toEqual(["empty", "holes", "one", "two"]);
+		expect((await readdir(dir)).sort()).toEqual(["empty", "holes", "one", "two"]);
+	});
+
+	it("holds no more plaintext in flight than its budget, one read at a time when each is larger", async () => {
+		const packs: Record<string, Record<string, Buffer>> = {};
+		const content: string[] = [];
+		for (let p = 0; p < 6; p++) {
+			packs[`p${p}`] = { [`b${p}`]: bytes(p + 1, 40_000) };
+			content.push(`b${p}`);
+		}
+		const { repository, reads, maxInflight } = fakeRepository(packs);
+		await new PackRestorer(repository, false, { budgetBytes: 50_000, reads: 4 }).restore([task("big", content, [])]);
+		expect(reads).toHaveLength(6);
+		expect(maxInflight()).toBe(40_000);
+		expect((await readFile(join(dir, "big"))).length).toBe(240_000);
+	});
+
+	it("a pack that cannot be read fails the batch naming a file, and leaves no temporary file", async () => {
+		const { repository } = fakeRepository({ good: { a: bytes(1, 100) }, bad: { b: bytes(2, 100) } }, { failPack: "bad" });
+		const placed: string[] = [];
+		await expect(
+			new PackRestorer(repository, false).restore([task("whole", ["a"], placed), task("broken", ["a", "b"], placed)]),
+		).rejects.toThrow(/^restore: .*\/broken: bad: no version of it verifies$/);
+		// Files complete before the failure stay; the unfinished one is gone, temporary name and all.
+		expect(await readdir(dir)).toEqual(["whole"]);
+		expect(placed).toEqual(["whole"]);
+	});
+});
