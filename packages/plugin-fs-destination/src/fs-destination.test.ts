@@ -32,6 +32,24 @@ describe("fs destination", () => {
 		await rm(dir, { recursive: true, force: true });
 	});
 
+	it("lists bytes whose lock record a crash cut off as an unlocked version, which can be deleted", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const destination = new FsDestination({ path: dir }, clock);
+		const lock = { mode: "compliance", until: new Date("2030-02-01T00:00:00Z") } as const;
+		const { versionId } = await destination.put("data/ab/abc", Buffer.from("torn"), lock);
+		const versions = join(dir, "objects", "data", "ab", "abc.versions");
+		await rm(join(versions, `${versionId}.json`));
+		const listed = [];
+		for await (const version of destination.listVersions("data/")) listed.push(version);
+		expect(listed).toMatchObject([{ key: "data/ab/abc", versionId, size: 4, isDeleteMarker: false }]);
+		expect(listed[0]?.lock).toBeUndefined();
+		expect(Buffer.from(await destination.get("data/ab/abc", { versionId })).toString()).toBe("torn");
+		await destination.deleteVersion("data/ab/abc", versionId);
+		await expect(readdir(versions)).rejects.toThrow();
+		await rm(dir, { recursive: true, force: true });
+	});
+
 	it("refuses a write whose retain-until is already past", async () => {
 		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
 		const clock = new ManualClock("2030-01-01T00:00:00Z");

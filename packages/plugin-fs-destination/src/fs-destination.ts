@@ -145,6 +145,21 @@ export class FsDestination implements Destination {
 				// a torn record from a crash mid-write: the version never existed
 			}
 		}
+		// Bytes whose record a crash cut off: complete (written atomically) but never locked. They
+		// are listed as unlocked versions, so grooming collects them like any other leak.
+		const recorded = new Set(metas.map((m) => m.versionId));
+		for (const name of names) {
+			if (!name.endsWith(".data") || recorded.has(name.slice(0, -".data".length))) continue;
+			const info = await stat(join(this.#keyDir(key), name)).catch(() => undefined);
+			if (info) {
+				metas.push({
+					versionId: name.slice(0, -".data".length),
+					size: info.size,
+					created: info.mtime.toISOString(),
+					deleteMarker: false,
+				});
+			}
+		}
 		return metas.sort((a, b) => b.versionId.localeCompare(a.versionId));
 	}
 
