@@ -76,6 +76,10 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 		const early = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-05T00:00:00Z"]).stdout)[0];
 		expect(early).toMatchObject({ nextRun: "2027-01-08T00:00:00.000Z", overdue: false });
 		expect(early.nextRunReason).toBe("last snapshot 2027-01-01 00:00 UTC + 7d");
+		// "Protected until" means what it means in `snapshots`: the snapshot's time plus its retention.
+		const [snapshot] = JSON.parse(run(dir, ["snapshots", "--json"]).stdout);
+		expect(early.protectedUntil).toBe(snapshot.protectUntil);
+		expect(new Date(early.lockedUntil).getTime()).toBeGreaterThanOrEqual(new Date(early.protectedUntil).getTime());
 		const restarted = await daemonUntil(dir, ["--now", "2027-01-05T00:00:00Z"], /next run/);
 		expect(restarted.code).toBe(0);
 		expect(restarted.stderr).toContain("docs: next run 2027-01-08 00:00 UTC (last snapshot 2027-01-01 00:00 UTC + 7d)");

@@ -569,7 +569,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 
 	cli.command(
 		"status [set]",
-		"per set: last backup, next run, protection horizon, snapshots in window, stored bytes",
+		"per set: last backup, next run, protected until, earliest lock, snapshots in window, stored bytes",
 		(y) => y.positional("set", { type: "string" }),
 		(args) =>
 			withSession(args as Args, async (session) => {
@@ -585,12 +585,19 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					const due = await dueRun(session, name, now);
 					let stored = 0;
 					for (const pack of open.repository.index.packs.values()) stored += pack.size;
-					let horizon: string | null = null;
+					// "Protected until" means what it means in `snapshots`: the newest snapshot's time plus its
+					// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
+					let lockedUntil: string | null = null;
 					if (last) {
 						const objects = await core.collectSnapshotObjects(open.repository, last, core.metadataFor(open.repository));
 						let earliest = Number.POSITIVE_INFINITY;
-						for (const key of objects.packs) earliest = Math.min(earliest, open.repository.index.lockUntil(key)?.getTime() ?? 0);
-						horizon = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;
+						for (const key of objects.keys) {
+							const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
+							// A snapshot object is written locked at least until its own protect-until.
+							const known = key === last.key ? Math.max(recorded, new Date(last.snapshot.protectUntil).getTime()) : recorded;
+							earliest = Math.min(earliest, known);
+						}
+						lockedUntil = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;
 					}
 					rows.push({
 						set: name,
@@ -598,7 +605,8 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						nextRun: due?.at.toISOString() ?? null,
 						nextRunReason: due?.reason ?? "no schedule",
 						overdue: due?.overdue ?? false,
-						protectionHorizon: horizon,
+						protectedUntil: last?.snapshot.protectUntil ?? null,
+						lockedUntil,
 						snapshotsInWindow: refs.filter((r) => new Date(r.snapshot.protectUntil) > now).length,
 						snapshots: refs.length,
 						storedBytes: stored,
@@ -606,12 +614,13 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				}
 				if (args.json) return printJson(rows);
 				printTable(
-					["set", "last backup", "next run", "protected until", "in window", "stored", "why that next run"],
+					["set", "last backup", "next run", "protected until", "locked until", "in window", "stored", "why that next run"],
 					rows.map((r) => [
 						r.set,
 						day(r.lastBackup ?? undefined),
 						r.overdue ? "now" : day(r.nextRun ?? undefined),
-						day(r.protectionHorizon ?? undefined),
+						day(r.protectedUntil ?? undefined),
+						day(r.lockedUntil ?? undefined),
 						`${r.snapshotsInWindow}/${r.snapshots}`,
 						core.formatBytes(r.storedBytes),
 						r.nextRunReason,
