@@ -57,15 +57,13 @@ export async function applyRenewals(
 				}
 				for (const { id, lock, location } of locations) {
 					const what = `blob ${id.slice(0, 16)} in ${packKey}`;
-					const verify = async (sealed: Buffer) => {
-						await repository.decodeBlob(sealed, id, what);
-						return sealed;
-					};
 					try {
-						const sealed = whole
-							? await verify(whole.subarray(location.offset, location.offset + location.length))
-							: await repository.reader.readRange(packKey, { offset: location.offset, length: location.length }, verify);
-						await repository.copySealedBlob(location.type, id, Buffer.from(sealed), location.rawLength, lock);
+						let sealed: Buffer;
+						if (whole) {
+							sealed = whole.subarray(location.offset, location.offset + location.length);
+							await repository.decodeBlob(sealed, id, what);
+						} else sealed = await repository.readSealedBlob(id, location);
+						await repository.copySealedBlob(location.type, id, Buffer.from(sealed), location.rawLength, { lock });
 						result.blobs++;
 						result.bytes += sealed.length;
 					} catch (error) {

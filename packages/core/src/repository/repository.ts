@@ -621,31 +621,33 @@ export class Repository {
 		return this.writeIndex([], rebuilt.length > 0 ? { rebuilt: [...rebuilt] } : {});
 	}
 
-	async saveTree(tree: Tree, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		const saved = await this.saveBlob("tree", serializeTree(tree), minLock);
-		// Later runs walk the trees of every snapshot in its window; a new tree is known already.
-		if (saved.added) await this.options.catalog?.set(`tree:${this.id}:${saved.id}`, tree);
-		return saved;
+	/**
+	 * Copies a blob, sealed bytes as they are, into a new pack locked with `lock` (the run's by
+	 * default): for a blob whose stored copies' locks end too soon, or (`evenIfWritten`) whose
+	 * copy grooming condemned while this run used it. The caller has verified the bytes
+	 * (`readSealedBlob`).
+	 */
+	async copySealedBlob(
+		type: BlobType,
+		id: string,
+		sealed: Uint8Array,
+		rawLength: number,
+		options: { lock?: ObjectLock; evenIfWritten?: boolean } = {},
+	): Promise<void> {
+		if (!options.evenIfWritten) {
+			if (this.#pending.has(id)) return;
+			this.#pending.set(id, Object.assign(Promise.resolve(), { done: () => undefined }));
+		}
+		await this.#addToPack(type, id, sealed, rawLength, options.lock);
 	}
 
-	/**
-	 * Copies a blob, sealed bytes as they are, into the pack being built: a new copy locked
-	 * with the run's lock, for a blob whose stored copies' locks end too soon. The caller has
-	 * verified the bytes.
-	 */
-	async copySealedBlob(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock?: ObjectLock): Promise<void> {
-		if (this.#pending.has(id)) return;
-		const settled = Object.assign(Promise.resolve(), { done: () => undefined });
-		this.#pending.set(id, settled);
-		await this.#addToPack(type, id, sealed, rawLength, lock);
-	}
-
-	/**
-	 * Stores verified sealed bytes of a blob again, in a new pack with the run's lock, whatever
-	 * this run already wrote or claimed: for a copy grooming condemned while this run used it.
-	 */
-	async storeCopy(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): Promise<void> {
-		await this.#addToPack(type, id, sealed, rawLength);
+	/** A blob's sealed bytes from the pack the index places it in, verified (authentication and keyed ID). */
+	async readSealedBlob(id: string, location: BlobLocation): Promise<Buffer> {
+		const what = `blob ${id.slice(0, 16)} in ${location.packKey}`;
+		return this.reader.readRange(location.packKey, { offset: location.offset, length: location.length }, async (bytes) => {
+			await this.decodeBlob(bytes, id, what);
+			return bytes;
+		});
 	}
 
 	/**

@@ -51,20 +51,15 @@ export async function rescueFromGrooming(repository: Repository, reused: Readonl
 		}
 		if (rescue.size === 0) return stored;
 		for (const [id, location] of rescue) {
-			const sealed = await repository.reader
-				.readRange(location.packKey, { offset: location.offset, length: location.length }, async (bytes) => {
-					await repository.decodeBlob(bytes, id, `blob ${id.slice(0, 16)} in ${location.packKey}`);
-					return bytes;
-				})
-				.catch((error: unknown) => {
-					if (classifyFault(error) === "unreachable") throw error;
-					throw new HoldfastError(
-						"NOT_FOUND",
-						`no snapshot written: grooming deleted ${location.packKey}, which this backup reuses, while the backup ran (longer than groom.graceHours); run the backup again`,
-						{ cause: error },
-					);
-				});
-			await repository.storeCopy(location.type, id, sealed, location.rawLength);
+			const sealed = await repository.readSealedBlob(id, location).catch((error: unknown) => {
+				if (classifyFault(error) === "unreachable") throw error;
+				throw new HoldfastError(
+					"NOT_FOUND",
+					`no snapshot written: grooming deleted ${location.packKey}, which this backup reuses, while the backup ran (longer than groom.graceHours); run the backup again`,
+					{ cause: error },
+				);
+			});
+			await repository.copySealedBlob(location.type, id, sealed, location.rawLength, { evenIfWritten: true });
 			stored++;
 		}
 		for (const { packKey } of rescue.values()) handled.add(packKey);
