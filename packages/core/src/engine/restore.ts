@@ -103,6 +103,13 @@ export async function restoreSnapshot(
 	// Further names of a file written by this restore, linked once everything is written.
 	const links: { at: Placement; display: string; rel: string; node: TreeNode; first: Promise<Buffer | undefined> }[] = [];
 
+	/** A file's content is in place: counted once, here, whichever way it got there. */
+	const counted = (rel: string, node: TreeNode) => {
+		summary.files++;
+		summary.bytes += node.size;
+		options.onFile?.(rel, node.size);
+	};
+
 	const planFile = async (at: Placement, display: string, rel: string, node: TreeNode): Promise<void> => {
 		const linkKey = hardLinkKey(node);
 		const first = linkKey ? firstNames.get(linkKey) : undefined;
@@ -119,9 +126,7 @@ export async function restoreSnapshot(
 			display,
 			node,
 			placed: () => {
-				summary.files++;
-				summary.bytes += node.size;
-				options.onFile?.(rel, node.size);
+				counted(rel, node);
 				placed(at.path);
 			},
 		});
@@ -210,11 +215,7 @@ export async function restoreSnapshot(
 				at,
 				display,
 				node,
-				placed: () => {
-					summary.files++;
-					summary.bytes += node.size;
-					options.onFile?.(rel, node.size);
-				},
+				placed: () => counted(rel, node),
 			});
 		}
 	}
