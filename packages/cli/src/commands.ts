@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type * as Core from "@holdfast/core";
 import type { Forecaster, PriceTable, Tree, TreeNode } from "@holdfast/core";
 import type { Argv } from "yargs";
+import { printDoctorReport, registerDoctorCommand } from "./commands/doctor.js";
 import { printIndexRecovery, registerRepairCommands } from "./commands/repair.js";
 import { EXIT } from "./exit-codes.js";
 import { parseNonEmpty, parseNumberIn, parseOptionalIsoTime } from "./input.js";
@@ -125,7 +126,7 @@ function printPlugins(
 export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: number) => void): void {
 	cli.command(
 		"init [set]",
-		"create the repository at the set's destination (checks the bucket first)",
+		"create the repository at the set's destination (checks the bucket first, then runs doctor)",
 		(y) => y.positional("set", { type: "string" }).example("$0 init office", "create office's repository"),
 		(args) =>
 			withSession(args as Args, async (session) => {
@@ -133,10 +134,15 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				const result = await naming(session, args.set, () => engine.init(args.set as string | undefined));
 				// An existing repository is only "fine" if this password opens it.
 				if (!result.created) await engine.open(args.set as string | undefined);
-				if (args.json) printJson(result);
+				// What the key may do is told before the first backup, not after the first attack.
+				const doctor = await engine.doctor(args.set as string | undefined);
+				if (doctor.verdict === "fail") setExit(EXIT.failed);
+				if (args.json) printJson({ ...result, doctor });
 				else {
 					for (const note of result.notes) printLine(`note: ${note}`);
 					printLine(result.created ? "repository created" : "repository already exists; nothing changed");
+					printLine();
+					printDoctorReport(doctor);
 				}
 			}),
 	);
@@ -148,6 +154,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 			y
 				.positional("set", { type: "string" })
 				.option("dry-run", { type: "boolean", describe: "scan and plan, read and write nothing" })
+				.option("strict-keys", { type: "boolean", describe: "refuse to run with a key that can delete or bypass governance" })
 				.example("$0 backup office", "one backup run of the set office"),
 		(args) =>
 			withSession(args as Args, async (session) => {
@@ -167,7 +174,10 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				let result: Awaited<ReturnType<typeof engine.backup>>;
 				try {
 					result = await naming(session, args.set, () =>
-						engine.backup(args.set as string | undefined, { dryRun: Boolean(args.dryRun) }),
+						engine.backup(args.set as string | undefined, {
+							dryRun: Boolean(args.dryRun),
+							strictKeys: Boolean(args.strictKeys),
+						}),
 					);
 				} finally {
 					progress.stop();
@@ -566,6 +576,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 	);
 
 	registerRepairCommands(cli, { withSession, setExit });
+	registerDoctorCommand(cli, { withSession, setExit });
 
 	cli.command(
 		"status [set]",
@@ -632,7 +643,10 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 	cli.command(
 		"daemon",
 		"run every set on its schedule until stopped (SIGTERM finishes or abandons the current run safely)",
-		(y) => y.example("$0 daemon --config /etc/holdfast.yaml", "as a systemd service"),
+		(y) =>
+			y
+				.option("strict-keys", { type: "boolean", describe: "refuse each run whose key can delete or bypass governance" })
+				.example("$0 daemon --config /etc/holdfast.yaml", "as a systemd service"),
 		(args) =>
 			withSession(
 				args as Args,

@@ -12,7 +12,7 @@ const RETRY_MS = 15 * 60_000;
  * Runs each set when its schedule says, one run at a time. SIGTERM/SIGINT abort the current
  * run (nothing half-written is ever listed: the snapshot is the last object written) and exit.
  */
-export async function runDaemon(session: Session, _args: GlobalOptions): Promise<void> {
+export async function runDaemon(session: Session, args: GlobalOptions & { strictKeys?: boolean }): Promise<void> {
 	const { engine, logger, clock, host } = session;
 	const planner = host.plugins.find((p) => p.definition?.name === "retention-planner");
 	if (!planner)
@@ -53,7 +53,7 @@ export async function runDaemon(session: Session, _args: GlobalOptions): Promise
 			}
 			const name = first.set;
 			try {
-				const result = await engine.backup(name, { signal: stop.signal });
+				const result = await engine.backup(name, { signal: stop.signal, strictKeys: Boolean(args.strictKeys) });
 				const changed = result.summary.files.new + result.summary.files.changed;
 				logger.info(
 					`${name}: snapshot ${result.snapshot?.id.slice(0, 12)} at ${day(clock.now())} (${changed} new or changed ${changed === 1 ? "file" : "files"})`,

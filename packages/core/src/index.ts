@@ -17,6 +17,7 @@ export type * from "./config/config-types.js";
 export { type SchemaProblem, validateSchema } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
 export * from "./destination/destination.js";
+export * from "./destination/doctor.js";
 export {
 	classifyFault,
 	DEFAULT_RETRY_BUDGET_MS,
@@ -27,7 +28,7 @@ export {
 } from "./destination/faults.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
-export { Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
+export { type DoctorReport, Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export {

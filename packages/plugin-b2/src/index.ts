@@ -3,10 +3,23 @@ import { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
 import { B2_PROFILE, type ProviderProfile, S3_PROFILE } from "./s3-profiles.js";
 
 export { useContentMd5Only } from "./b2-compat-middleware.js";
+export { type B2KeyAllowed, b2KeyFindings } from "./b2-key-capabilities.js";
+export type { EnvKey, RoleCredentials } from "./s3-credentials.js";
 export { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
 export { B2_PROFILE, type ProviderProfile, S3_PROFILE } from "./s3-profiles.js";
 
 const envName = { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" };
+
+/** One key, by the names of the environment variables that hold it. */
+const envKey = {
+	type: "object",
+	additionalProperties: false,
+	required: ["keyIdEnv", "secretEnv"],
+	properties: {
+		keyIdEnv: { ...envName, description: "Name of the environment variable with the key ID" },
+		secretEnv: { ...envName, description: "Name of the environment variable with the secret key" },
+	},
+};
 
 function optionsSchema(requireRegion: boolean): JsonSchema {
 	return {
@@ -23,6 +36,22 @@ function optionsSchema(requireRegion: boolean): JsonSchema {
 			pathStyle: { type: "boolean" },
 			keyIdEnv: { ...envName, description: "Name of the environment variable with the key ID" },
 			secretEnv: { ...envName, description: "Name of the environment variable with the secret key" },
+			credentials: {
+				type: "object",
+				additionalProperties: false,
+				minProperties: 1,
+				description: "A key per command class: backup (also check, restore) one that cannot delete; groom its own",
+				properties: { backup: envKey, groom: envKey },
+			},
+			...(requireRegion
+				? {
+						b2ApiUrl: {
+							type: "string",
+							pattern: "^https?://",
+							description: "B2's native API, which holdfast doctor asks what the key may do",
+						},
+					}
+				: {}),
 			connections: { type: "integer", minimum: 1, maximum: 256 },
 			timeoutSeconds: {
 				type: "integer",

@@ -7,7 +7,11 @@ import {
 	type Destination,
 	type DestinationCapabilities,
 	type DestinationCheck,
+	type DoctorFinding,
+	type DoctorRequest,
 	HoldfastError,
+	type KeyAccess,
+	type KeyRole,
 	type ListedObject,
 	type LockMode,
 	LockRefusedError,
@@ -19,6 +23,17 @@ import {
 } from "@holdfast/core";
 import type { Command } from "@smithy/types";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
+import { B2_API_URL } from "./b2-key-capabilities.js";
+import {
+	type KeySource,
+	keySourceFor,
+	missingKeyMessage,
+	type RoleCredentials,
+	readKey,
+	sameKeySource,
+} from "./s3-credentials.js";
+import { type S3DoctorSubject, s3DoctorFindings, s3InspectAccess } from "./s3-doctor.js";
+import { codeOf, statusOf } from "./s3-errors.js";
 import type { ProviderProfile } from "./s3-profiles.js";
 import { loadSdk, type Sdk } from "./sdk.js";
 
@@ -32,6 +47,10 @@ export interface S3DestinationOptions {
 	/** Names of the environment variables holding the key; never the key itself. */
 	readonly keyIdEnv?: string;
 	readonly secretEnv?: string;
+	/** A key per command class: `groom` one that may delete; `backup` (also check, restore) one that may not. */
+	readonly credentials?: RoleCredentials;
+	/** B2's native API, asked by `holdfast doctor` what the key may do (default https://api.backblazeb2.com). */
+	readonly b2ApiUrl?: string;
 	/** Connections open at once. */
 	readonly connections?: number;
 	/** A request on which nothing moves for this long is abandoned (and retried): a stalled server cannot hang a run. */
@@ -57,13 +76,17 @@ export class S3Destination implements Destination {
 	readonly capabilities: DestinationCapabilities;
 	readonly #prefix: string;
 	readonly #retry: RetryBudget;
+	readonly #keySource: KeySource;
 	#client: Promise<S3Client> | undefined;
 
 	constructor(
 		private readonly options: S3DestinationOptions,
 		private readonly profile: ProviderProfile,
 		private readonly env: NodeJS.ProcessEnv,
+		/** Which of `credentials` this instance uses. */
+		private readonly role: KeyRole = "backup",
 	) {
+		this.#keySource = keySourceFor(options, profile, role);
 		this.#prefix = options.prefix ? `${options.prefix.replace(/\/+$/, "")}/` : "";
 		this.description = `${profile.name}:${options.bucket}${this.#prefix ? `/${this.#prefix.slice(0, -1)}` : ""}`;
 		this.#retry = new RetryBudget(this.description, {
@@ -97,16 +120,9 @@ export class S3Destination implements Destination {
 
 	#createClient({ s3, http }: Sdk): S3Client {
 		const { options, profile, env } = this;
-		const pick = (configured: string | undefined, defaults: readonly string[]) => (configured ? [configured] : defaults);
-		const keyIdNames = pick(options.keyIdEnv, profile.keyIdVariables);
-		const secretNames = pick(options.secretEnv, profile.secretVariables);
-		const accessKeyId = keyIdNames.map((n) => env[n]).find(Boolean);
-		const secretAccessKey = secretNames.map((n) => env[n]).find(Boolean);
-		if (!accessKeyId || !secretAccessKey) {
-			throw new HoldfastError(
-				"USAGE",
-				`${this.description}: no credentials: set ${keyIdNames.join(" or ")} and ${secretNames.join(" or ")} (or name other variables with keyIdEnv/secretEnv)`,
-			);
+		const credentials = readKey(this.#keySource, env);
+		if (!credentials) {
+			throw new HoldfastError("USAGE", `${this.description}: ${missingKeyMessage(this.#keySource, this.role)}`);
 		}
 		const endpoint = options.endpoint ?? profile.endpointFor(options.region);
 		const connections = options.connections ?? 16;
@@ -118,7 +134,7 @@ export class S3Destination implements Destination {
 			region: options.region ?? "us-east-1",
 			...(endpoint ? { endpoint } : {}),
 			forcePathStyle: options.pathStyle ?? (options.endpoint !== undefined || profile.pathStyle),
-			credentials: { accessKeyId, secretAccessKey },
+			credentials,
 			// B2 and Ceph RGW refuse the SDK's default flexible checksums (HTTP 400 / 411).
 			requestChecksumCalculation: "WHEN_REQUIRED",
 			responseChecksumValidation: "WHEN_REQUIRED",
@@ -135,6 +151,34 @@ export class S3Destination implements Destination {
 		});
 		useContentMd5Only(client);
 		return client;
+	}
+
+	withKey(role: KeyRole): S3Destination | undefined {
+		if (role === this.role || sameKeySource(keySourceFor(this.options, this.profile, role), this.#keySource)) return undefined;
+		return new S3Destination(this.options, this.profile, this.env, role);
+	}
+
+	doctor(request: DoctorRequest): Promise<DoctorFinding[]> {
+		return s3DoctorFindings(this.#doctorSubject(), request);
+	}
+
+	inspectAccess(): Promise<KeyAccess> {
+		return s3InspectAccess(this.#doctorSubject());
+	}
+
+	#doctorSubject(): S3DoctorSubject {
+		return {
+			description: this.description,
+			profile: this.profile,
+			bucket: this.options.bucket,
+			prefix: this.#prefix,
+			role: this.role,
+			b2ApiUrl: this.options.b2ApiUrl ?? B2_API_URL,
+			keySource: this.#keySource,
+			retry: this.#retry,
+			key: () => readKey(this.#keySource, this.env),
+			client: () => this.client(),
+		};
 	}
 
 	#key(key: string): string {
@@ -205,7 +249,6 @@ export class S3Destination implements Destination {
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
 		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock")))
 			problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
-		notes.push("whether this key may delete is not told by the S3 API: grooming needs a key that may, backups do not");
 		return { ok: problems.length === 0, problems, notes };
 	}
 
@@ -421,12 +464,4 @@ export class S3Destination implements Destination {
 
 function noLockMessage(bucket: string): string {
 	return `bucket ${bucket} has no Object Lock, which can only be enabled when a bucket is created: create a new bucket with Object Lock (or let "holdfast init" create it) and point the set at it`;
-}
-
-function statusOf(error: unknown): number | undefined {
-	return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-function codeOf(error: unknown): string | undefined {
-	return (error as { Code?: string; name?: string })?.Code ?? (error as { name?: string })?.name;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { access, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import {
 	type ByteRange,
@@ -8,6 +8,8 @@ import {
 	type Destination,
 	type DestinationCapabilities,
 	type DestinationCheck,
+	type DoctorFinding,
+	type DoctorRequest,
 	HoldfastError,
 	type ListedObject,
 	LockRefusedError,
@@ -85,6 +87,39 @@ export class FsDestination implements Destination {
 			);
 		}
 		return { ok: problems.length === 0, problems, notes };
+	}
+
+	/** A folder has no key to inspect: what matters is that it is writable, and that its locks are emulated. */
+	async doctor(request: DoctorRequest): Promise<DoctorFinding[]> {
+		const cap = this.capabilities.maxRetentionDays;
+		const findings: DoctorFinding[] = [
+			request.retentionDays > cap
+				? {
+						check: "retention cap",
+						status: "fail",
+						detail: `retention ${request.retentionDays} days exceeds this destination's cap of ${cap}`,
+					}
+				: { check: "retention cap", status: "ok", detail: `${request.retentionDays} days, within ${cap}` },
+		];
+		try {
+			if (!(await stat(this.#root)).isDirectory()) throw new Error("not a folder");
+			await access(join(this.#root, "objects"), constants.W_OK);
+			findings.push({ check: "folder", status: "ok", detail: `${this.#root} holds a repository folder this user may write` });
+		} catch (error) {
+			const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+			findings.push({
+				check: "folder",
+				status: "fail",
+				detail: `${this.#root}: ${missing ? 'no repository folder (run "holdfast init")' : explain(error)}`,
+			});
+		}
+		findings.push({
+			check: "locks",
+			status: "warn",
+			detail:
+				"emulated by holdfast: they stop mistakes and scripts, not ransomware running as a user who may write this folder; use an Object Lock bucket for that",
+		});
+		return findings;
 	}
 
 	#keyDir(key: string): string {

@@ -2,6 +2,8 @@
  * The destination contract. A destination stores immutable, versioned objects and declares
  * what it can do; the core plans by these capabilities and never asks for more.
  */
+import type { DoctorFinding, DoctorRequest, KeyAccess, KeyRole } from "./doctor.js";
+
 export type LockMode = "compliance" | "governance";
 
 export interface ObjectLock {
@@ -78,6 +80,12 @@ export interface Destination {
 	deleteVersion(key: string, versionId: string, options?: { bypassGovernance?: boolean }): Promise<void>;
 	/** Adds a delete marker (what `DELETE key` without a version does). */
 	deleteMarker(key: string): Promise<void>;
+	/** Findings about the store and this destination's key, proven where possible (`holdfast doctor`). */
+	doctor?(request: DoctorRequest): Promise<DoctorFinding[]>;
+	/** What this destination's key may do, told cheaply and without writing (asked by every backup). */
+	inspectAccess?(): Promise<KeyAccess>;
+	/** This destination with the key configured for `role`; undefined when the role uses the same key. */
+	withKey?(role: KeyRole): Destination | undefined;
 	close?(): Promise<void>;
 }
 

@@ -1,6 +1,13 @@
 import type { Catalog } from "../catalog/catalog.js";
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
+import {
+	type DoctorFinding,
+	type DoctorVerdict,
+	doctorVerdict,
+	findingsFromPreflight,
+	type KeyRole,
+} from "../destination/doctor.js";
 import { retryBudgetMs } from "../destination/faults.js";
 import { addDays, type Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
@@ -39,6 +46,13 @@ export interface OpenSet {
 	readonly repository: Repository;
 }
 
+export interface DoctorReport {
+	readonly set: string;
+	readonly destination: string;
+	readonly findings: DoctorFinding[];
+	readonly verdict: DoctorVerdict;
+}
+
 /** Runs backup, restore, check, plan and groom for the sets of a config, through the hooks. */
 export class Engine {
 	readonly #destinations = new Map<string, Destination>();
@@ -68,7 +82,21 @@ export class Engine {
 		return { name, set };
 	}
 
-	destinationFor(setName: string, set: SetConfig): Destination {
+	/**
+	 * The set's destination, with the key of `role`: grooming may have a key of its own that can
+	 * delete, which nothing else uses. The same object when the role has no key of its own.
+	 */
+	destinationFor(setName: string, set: SetConfig, role: KeyRole = "backup"): Destination {
+		if (role !== "backup") {
+			const base = this.destinationFor(setName, set);
+			const cacheKey = `${setName}\0${role}`;
+			let keyed = this.#destinations.get(cacheKey);
+			if (!keyed) {
+				keyed = base.withKey?.(role) ?? base;
+				this.#destinations.set(cacheKey, keyed);
+			}
+			return keyed;
+		}
 		let destination = this.#destinations.get(setName);
 		if (!destination) {
 			const type = this.options.host.destinationTypes().get(set.destination.type);
@@ -159,9 +187,11 @@ export class Engine {
 		return { created: true, notes: check.notes };
 	}
 
-	async open(setName?: string, options: { preflight?: boolean } = {}): Promise<OpenSet> {
+	async open(setName?: string, options: { preflight?: boolean; role?: KeyRole } = {}): Promise<OpenSet> {
 		const { name, set } = this.resolveSet(setName);
-		const destination = this.destinationFor(name, set);
+		const destination = this.destinationFor(name, set, options.role);
+		// A repository opened with another key is another connection to the same repository.
+		const cacheKey = destination === this.destinationFor(name, set) ? name : `${name}\0${options.role}`;
 		if (options.preflight) {
 			const check = await destination.preflight({
 				retentionDays: set.retention.days,
@@ -172,13 +202,13 @@ export class Engine {
 		}
 		// The password unlocks a repository once per session (scrypt is slow on purpose); the
 		// index is read again for every run, since other hosts and grooming change it.
-		let opening = this.#repositories.get(name);
+		let opening = this.#repositories.get(cacheKey);
 		if (!opening) {
 			opening = this.options
 				.password()
 				.then((password) => Repository.open(password, this.#repositoryOptions(destination, set, name)));
-			this.#repositories.set(name, opening);
-			opening.catch(() => this.#repositories.delete(name));
+			this.#repositories.set(cacheKey, opening);
+			opening.catch(() => this.#repositories.delete(cacheKey));
 		}
 		const repository = await opening;
 		await repository.loadIndex();
@@ -234,9 +264,10 @@ export class Engine {
 	/** One backup run; `dryRun` scans and plans without reading content or writing anything (`holdfast plan`). */
 	async backup(
 		setName?: string,
-		options: { signal?: AbortSignal; fileConcurrency?: number; dryRun?: boolean; at?: Date } = {},
+		options: { signal?: AbortSignal; fileConcurrency?: number; dryRun?: boolean; at?: Date; strictKeys?: boolean } = {},
 	): Promise<BackupResult> {
 		const open = await this.open(setName, { preflight: !options.dryRun });
+		if (!options.dryRun) await this.#refuseOrWarnKey(open, options.strictKeys ?? false);
 		const context = {
 			...this.context(options.dryRun ? "plan" : "backup", open, options.dryRun ?? false, options.signal),
 			...(options.at ? { startedAt: options.at } : {}),
@@ -265,6 +296,45 @@ export class Engine {
 		// `groom: { afterBackup: true }`: the set is groomed right after each successful backup.
 		if (!options.dryRun && open.set.groom?.afterBackup) result.groom = await this.groom(open.name);
 		return result;
+	}
+
+	/**
+	 * A backup key that can delete or bypass governance is what ransomware on this machine would
+	 * use: said on every run, and refused with `strictKeys`.
+	 */
+	async #refuseOrWarnKey(open: OpenSet, strict: boolean): Promise<void> {
+		const access = await open.destination.inspectAccess?.();
+		if (!access) return;
+		const powers = [...(access.canDelete ? ["delete"] : []), ...(access.canBypassGovernance ? ["bypass governance locks"] : [])];
+		if (powers.length === 0) return;
+		const message = `${open.name}: the key backing up to ${open.destination.description} can ${powers.join(" and ")} (${access.how}): give backups a key that cannot (destination.credentials.backup; "holdfast doctor" shows what a key may do)`;
+		if (strict) throw new HoldfastError("DESTINATION_UNSAFE", `${message}; refused by --strict-keys`);
+		this.options.logger.warn(message);
+	}
+
+	/**
+	 * `holdfast doctor`: the destination's findings with the backup key, then the groom key's
+	 * when grooming has its own, and the verdict of them all.
+	 */
+	async doctor(setName?: string): Promise<DoctorReport> {
+		const { name, set } = this.resolveSet(setName);
+		const destination = this.destinationFor(name, set);
+		const request = { retentionDays: set.retention.days, mode: set.retention.mode ?? "compliance" };
+		const findings = destination.doctor
+			? await destination.doctor(request)
+			: findingsFromPreflight(await destination.preflight({ ...request, create: false }));
+		const groomer = this.destinationFor(name, set, "groom");
+		if (groomer !== destination) {
+			if (groomer.doctor) findings.push(...(await groomer.doctor({ ...request, keyOnly: true })));
+			if (set.groom?.afterBackup)
+				findings.push({
+					check: "groom.afterBackup",
+					status: "warn",
+					detail:
+						"each backup grooms with the groom key, so the backed-up machine holds a key that can delete: groom from another machine instead",
+				});
+		}
+		return { set: name, destination: destination.description, findings, verdict: doctorVerdict(findings) };
 	}
 
 	/**
@@ -364,7 +434,7 @@ export class Engine {
 	}
 
 	async groom(setName?: string, options: { dryRun?: boolean } = {}): Promise<GroomResult> {
-		const open = await this.open(setName);
+		const open = await this.open(setName, { role: "groom" });
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);

@@ -1,0 +1,53 @@
+/**
+ * What `holdfast doctor` reports: one finding per check of the destination and its key, each
+ * proven where the store lets it be, and said to be unproven where it does not.
+ */
+import type { LockMode } from "./destination.js";
+
+/** `unproven`: the store gave no way to tell without risking data; the detail says what is unknown. */
+export type FindingStatus = "ok" | "warn" | "fail" | "unproven";
+
+export interface DoctorFinding {
+	/** Short name of what was checked: `Object Lock`, `delete versions`, `clock`. */
+	readonly check: string;
+	readonly status: FindingStatus;
+	/** One line: what was seen and, when not ok, what to do. */
+	readonly detail: string;
+}
+
+/** Which key a command class uses: backups, checks and restores never need one that can delete. */
+export type KeyRole = "backup" | "groom";
+
+export interface DoctorRequest {
+	readonly retentionDays: number;
+	readonly mode: LockMode;
+	/** Only the key's checks: the bucket was examined already with the backup key. */
+	readonly keyOnly?: boolean;
+}
+
+/** What a key may do, as far as could be told without a canary (each backup asks). */
+export interface KeyAccess {
+	/** Whether it may delete object versions; undefined when it could not be told. */
+	readonly canDelete: boolean | undefined;
+	readonly canBypassGovernance: boolean | undefined;
+	/** How it was told: `b2_authorize_account`, `a delete of an absent version`. */
+	readonly how: string;
+}
+
+export type DoctorVerdict = "ok" | "warn" | "fail";
+
+/** The worst of the findings: one failure fails, one warning warns; unproven alone is ok. */
+export function doctorVerdict(findings: readonly DoctorFinding[]): DoctorVerdict {
+	if (findings.some((f) => f.status === "fail")) return "fail";
+	if (findings.some((f) => f.status === "warn")) return "warn";
+	return "ok";
+}
+
+/** Findings from a preflight, for a destination that has no doctor of its own. */
+export function findingsFromPreflight(check: { problems: readonly string[]; notes: readonly string[] }): DoctorFinding[] {
+	return [
+		...check.problems.map((detail) => ({ check: "destination", status: "fail" as const, detail })),
+		...check.notes.map((detail) => ({ check: "note", status: "ok" as const, detail })),
+		...(check.problems.length === 0 ? [{ check: "destination", status: "ok" as const, detail: "preflight passed" }] : []),
+	];
+}
