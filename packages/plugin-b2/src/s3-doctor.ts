@@ -66,8 +66,13 @@ export async function s3InspectAccess(subject: S3DoctorSubject): Promise<KeyAcce
 			// B2's native API out of reach: the S3 probe below still tells deletes.
 		}
 	}
-	const canDelete = await mayDeleteVersions(subject);
-	return { canDelete, canBypassGovernance: undefined, how: "a delete of a version that does not exist was not refused" };
+	try {
+		const canDelete = await mayDeleteVersions(subject);
+		return { canDelete, canBypassGovernance: undefined, how: "a delete of a version that does not exist was not refused" };
+	} catch (error) {
+		// A store that answers the probe oddly leaves the question open; it never stops a backup.
+		return { canDelete: undefined, canBypassGovernance: undefined, how: `the probe got ${answerOf(error)}` };
+	}
 }
 
 async function bucketFindings(
