@@ -23,6 +23,8 @@ export interface S3DoctorSubject {
 }
 
 const DAY_MS = 86_400_000;
+/** The order the bucket's rows are shown in: what it is, then what holdfast asks of it. */
+const BUCKET_ROWS = ["bucket", "Object Lock", "versioning", "default retention", "retention cap", "clock"];
 /** Within this the clocks agree, given the Date header's whole seconds and the trip's time. */
 const CLOCK_OK_MS = 60_000;
 
@@ -50,6 +52,7 @@ export async function s3DoctorFindings(subject: S3DoctorSubject, request: Doctor
 		];
 	const findings: DoctorFinding[] = [];
 	const bucket = await bucketFindings(subject, request, findings);
+	findings.sort((a, b) => BUCKET_ROWS.indexOf(a.check) - BUCKET_ROWS.indexOf(b.check));
 	// Probes need the bucket; the canary needs its lock.
 	if (bucket !== "unusable") findings.push(...(await keyFindings(subject, { canary: bucket === "locked" })));
 	return findings;
