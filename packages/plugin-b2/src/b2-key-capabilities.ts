@@ -53,7 +53,7 @@ interface AllowedAnswer {
 
 /** What backups need on B2's S3 API: list, read, write, and extend locks. Grooming also deletes. */
 const NEEDED: Record<KeyRole, readonly string[]> = {
-	backup: ["listBuckets", "listFiles", "readFiles", "writeFiles", "writeFileRetentions"],
+	backup: ["listBuckets", "listFiles", "readFiles", "writeFiles", "readFileRetentions", "writeFileRetentions"],
 	groom: ["listBuckets", "listFiles", "readFiles", "deleteFiles"],
 };
 

@@ -166,6 +166,12 @@ export class S3Destination implements Destination {
 		return s3InspectAccess(this.#doctorSubject());
 	}
 
+	/** B2's own endpoints (or none: derived from the region); another host would be sent B2's key. */
+	#endpointIsB2(): boolean {
+		const endpoint = this.options.endpoint;
+		return !endpoint || /\.backblazeb2\.com$/i.test(new URL(endpoint).hostname);
+	}
+
 	#doctorSubject(): S3DoctorSubject {
 		return {
 			description: this.description,
@@ -173,7 +179,7 @@ export class S3Destination implements Destination {
 			bucket: this.options.bucket,
 			prefix: this.#prefix,
 			role: this.role,
-			b2ApiUrl: this.options.b2ApiUrl ?? B2_API_URL,
+			b2ApiUrl: this.options.b2ApiUrl ?? (this.#endpointIsB2() ? B2_API_URL : undefined),
 			keySource: this.#keySource,
 			retry: this.#retry,
 			key: () => readKey(this.#keySource, this.env),

@@ -133,6 +133,35 @@ describe.skipIf(!s3)("doctor on B2: the native API tells what the key may do", (
 		await destination.close();
 	});
 
+	it("never sends the key to B2's API for an endpoint that is not B2's, unless b2ApiUrl names it", async () => {
+		const { destination, native } = await b2Setup({ b2ApiUrl: undefined });
+		const findings = await destination.doctor(request);
+		expect(row(findings, "capabilities")).toEqual({
+			check: "capabilities",
+			status: "unproven",
+			detail: "B2's native API was not asked: the endpoint is not B2's (name it with b2ApiUrl)",
+		});
+		expect(row(findings, "delete versions").status).toBe("warn");
+		expect((await destination.inspectAccess()).how).toBe("a delete of a version that does not exist was not refused");
+		expect(native.calls).toEqual([]);
+		await destination.close();
+	});
+
+	it("a missing bucket still gets B2's answer about the key, and no probe", async () => {
+		const { native, proxy } = await b2Setup();
+		const bucket = uniqueBucket("gone");
+		native.setKey(s3?.accessKeyId as string, {
+			secret: s3?.secretAccessKey as string,
+			capabilities: B2_CAPABILITIES.backupOnly,
+			bucket: "another",
+		});
+		const destination = new S3Destination({ bucket, endpoint: proxy.endpoint, b2ApiUrl: native.url }, B2_PROFILE, TEST_ENV());
+		const findings = await destination.doctor(request);
+		expect(findings.filter((f) => f.status === "fail").map((f) => f.check)).toEqual(["bucket", "key scope"]);
+		expect(findings.map((f) => f.check)).not.toContain("delete versions");
+		await destination.close();
+	});
+
 	it("checks the groom key on its own: absent from this machine is right, present it must be able to delete", async () => {
 		const credentials = { groom: { keyIdEnv: "GROOM_ID", secretEnv: "GROOM_SECRET" } };
 		const { destination, native, bucket } = await b2Setup({ credentials });

@@ -15,7 +15,8 @@ export interface S3DoctorSubject {
 	/** The repository's key prefix, "" or ending in "/". */
 	readonly prefix: string;
 	readonly role: KeyRole;
-	readonly b2ApiUrl: string;
+	/** B2's native API; undefined when the endpoint is not B2's and none was configured. */
+	readonly b2ApiUrl: string | undefined;
 	readonly keySource: KeySource;
 	readonly retry: RetryBudget;
 	key(): { accessKeyId: string; secretAccessKey: string } | undefined;
@@ -44,7 +45,7 @@ export async function s3DoctorFindings(subject: S3DoctorSubject, request: Doctor
 					detail: `not on this machine (${subject.keySource.keyIdNames.join(", ")} unset): right where backups run; ${subject.role} runs where it is`,
 				},
 			];
-		return keyFindings(subject, { canary: false });
+		return keyFindings(subject, { canary: false, probes: true });
 	}
 	if (!key)
 		return [
@@ -54,7 +55,9 @@ export async function s3DoctorFindings(subject: S3DoctorSubject, request: Doctor
 	const bucket = await bucketFindings(subject, request, findings);
 	findings.sort((a, b) => BUCKET_ROWS.indexOf(a.check) - BUCKET_ROWS.indexOf(b.check));
 	// Probes need the bucket; the canary needs its lock.
-	if (bucket !== "unusable") findings.push(...(await keyFindings(subject, { canary: bucket === "locked" })));
+	// Probes need the bucket, the canary its lock; B2's own answer needs neither.
+	if (bucket !== "unusable") findings.push(...(await keyFindings(subject, { canary: bucket === "locked", probes: true })));
+	else if (subject.profile.name === "b2") findings.push(...(await keyFindings(subject, { canary: false, probes: false })));
 	return findings;
 }
 
@@ -62,7 +65,7 @@ export async function s3DoctorFindings(subject: S3DoctorSubject, request: Doctor
 export async function s3InspectAccess(subject: S3DoctorSubject): Promise<KeyAccess> {
 	const key = subject.key();
 	if (!key) return { canDelete: undefined, canBypassGovernance: undefined, how: "no key" };
-	if (subject.profile.name === "b2") {
+	if (subject.profile.name === "b2" && subject.b2ApiUrl) {
 		try {
 			return accessFromB2(await authorizeB2Key(subject.b2ApiUrl, key));
 		} catch {
@@ -206,11 +209,17 @@ function headerOf(response: unknown, name: string): string | undefined {
 }
 
 /** On B2, the native API's answer; elsewhere (or when it cannot be asked), what probes prove. */
-async function keyFindings(subject: S3DoctorSubject, options: { canary: boolean }): Promise<DoctorFinding[]> {
+async function keyFindings(subject: S3DoctorSubject, options: { canary: boolean; probes: boolean }): Promise<DoctorFinding[]> {
 	const findings: DoctorFinding[] = [];
 	const key = subject.key();
 	let told = false;
-	if (subject.profile.name === "b2" && key) {
+	if (subject.profile.name === "b2" && !subject.b2ApiUrl) {
+		findings.push({
+			check: label(subject, "capabilities"),
+			status: "unproven",
+			detail: "B2's native API was not asked: the endpoint is not B2's (name it with b2ApiUrl)",
+		});
+	} else if (subject.profile.name === "b2" && key && subject.b2ApiUrl) {
 		try {
 			const allowed = await authorizeB2Key(subject.b2ApiUrl, key);
 			findings.push(...b2KeyFindings(allowed, { bucket: subject.bucket, prefix: subject.prefix, role: subject.role }));
@@ -219,12 +228,12 @@ async function keyFindings(subject: S3DoctorSubject, options: { canary: boolean 
 			findings.push({
 				check: label(subject, "capabilities"),
 				status: "unproven",
-				detail: `${(error as Error).message} (at ${subject.b2ApiUrl}): proving with probes instead`,
+				detail: `${(error as Error).message} (at ${subject.b2ApiUrl})${options.probes ? ": proving with probes instead" : ""}`,
 			});
 		}
 	}
 	if (options.canary) findings.push(...(await canaryFindings(subject, { probes: !told })));
-	else if (!told) findings.push(await deleteProbeFinding(subject));
+	else if (!told && options.probes) findings.push(await deleteProbeFinding(subject));
 	return findings;
 }
 
@@ -329,7 +338,7 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 				: {
 						check: "lock read back",
 						status: "fail",
-						detail: `the store kept ${head.ObjectLockMode ?? "no lock"}${head.ObjectLockRetainUntilDate ? ` until ${head.ObjectLockRetainUntilDate.toISOString()}` : ""}: objects would not be protected as planned`,
+						detail: `the store shows ${head.ObjectLockMode ?? "no lock"}${head.ObjectLockRetainUntilDate ? ` until ${head.ObjectLockRetainUntilDate.toISOString()}` : ""}: objects would not be protected as planned${subject.profile.name === "b2" ? " (B2 shows locks only to keys with readFileRetentions)" : ""}`,
 					},
 		);
 	} catch (error) {

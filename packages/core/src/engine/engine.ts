@@ -92,7 +92,8 @@ export class Engine {
 			const cacheKey = `${setName}\0${role}`;
 			let keyed = this.#destinations.get(cacheKey);
 			if (!keyed) {
-				keyed = base.withKey?.(role) ?? base;
+				keyed = base.withKey?.(role);
+				if (!keyed) return base;
 				this.#destinations.set(cacheKey, keyed);
 			}
 			return keyed;
