@@ -24,6 +24,7 @@ import {
 import type { Command } from "@smithy/types";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
 import { B2_API_URL } from "./b2-key-capabilities.js";
+import { defaultConflicts, readBucketLock, readVersioning } from "./s3-bucket-lock.js";
 import {
 	type KeySource,
 	keySourceFor,
@@ -231,30 +232,23 @@ export class S3Destination implements Destination {
 			);
 			notes.push(`created bucket ${bucket} with Object Lock`);
 		}
-		try {
-			const lock = await this.#send((s3) => new s3.GetObjectLockConfigurationCommand({ Bucket: bucket }));
-			if (lock.ObjectLockConfiguration?.ObjectLockEnabled !== "Enabled") {
-				problems.push(noLockMessage(bucket));
-			}
-			const rule = lock.ObjectLockConfiguration?.Rule?.DefaultRetention;
-			if (rule) {
-				const days = rule.Days ?? (rule.Years ?? 0) * 365;
-				notes.push(
-					`bucket default retention ${rule.Mode} ${days} days applies only to objects written without a lock; holdfast locks each object itself`,
-				);
-				if (rule.Mode === "COMPLIANCE" && request.mode === "governance") {
-					problems.push(`bucket ${bucket} has a COMPLIANCE default retention but the set asks for governance: make them agree`);
-				}
-			}
-		} catch (error) {
-			if (codeOf(error) === "ObjectLockConfigurationNotFoundError" || statusOf(error) === 404)
-				problems.push(noLockMessage(bucket));
-			else throw this.#fail(error, "read Object Lock configuration", "");
+		const client = await this.client();
+		const lock = await readBucketLock(client, this.#retry, bucket).catch((error: unknown) => {
+			throw this.#fail(error, "read Object Lock configuration", "");
+		});
+		if (!lock.enabled) problems.push(noLockMessage(bucket));
+		const rule = lock.defaultRetention;
+		if (rule) {
+			notes.push(
+				`bucket default retention ${rule.mode} ${rule.days} days applies only to objects written without a lock; holdfast locks each object itself`,
+			);
+			if (defaultConflicts(lock, request.mode))
+				problems.push(`bucket ${bucket} has a COMPLIANCE default retention but the set asks for governance: make them agree`);
 		}
-		const versioning = await this.#send((s3) => new s3.GetBucketVersioningCommand({ Bucket: bucket }));
+		const versioning = await readVersioning(client, this.#retry, bucket);
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
-		if (versioning.Status !== "Enabled" && !problems.some((p) => p.includes("has no Object Lock")))
-			problems.push(`bucket ${bucket}: versioning is ${versioning.Status ?? "off"}; Object Lock needs it enabled`);
+		if (versioning !== "Enabled" && lock.enabled)
+			problems.push(`bucket ${bucket}: versioning is ${versioning ?? "off"}; Object Lock needs it enabled`);
 		return { ok: problems.length === 0, problems, notes };
 	}
 

@@ -1,6 +1,11 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { DeleteBucketPolicyCommand, PutBucketPolicyCommand } from "@aws-sdk/client-s3";
+import {
+	CreateBucketCommand,
+	DeleteBucketPolicyCommand,
+	PutBucketPolicyCommand,
+	PutObjectLockConfigurationCommand,
+} from "@aws-sdk/client-s3";
 import { type DoctorFinding, doctorVerdict } from "@holdfast/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { S3Destination, type S3DestinationOptions } from "./s3-destination.js";
@@ -237,6 +242,32 @@ describe.skipIf(!s3)("doctor on any S3: a canary proves what it can", () => {
 			await client.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
 			await destination.close();
 		}
+	});
+
+	it("a bucket without Object Lock fails and gets no canary; a COMPLIANCE default against a governance set fails", async () => {
+		const bucket = uniqueBucket("nolock");
+		const plain = new S3Destination({ bucket, endpoint: s3?.endpoint }, S3_PROFILE, TEST_ENV());
+		await (await plain.client()).send(new CreateBucketCommand({ Bucket: bucket }));
+		const findings = await plain.doctor(request);
+		expect(findings.filter((f) => f.status === "fail").map((f) => f.check)).toEqual(["Object Lock", "versioning"]);
+		expect(findings.map((f) => f.check)).not.toContain("write + lock");
+		await plain.close();
+
+		const { destination, bucket: locked } = await s3Setup();
+		await (await destination.client()).send(
+			new PutObjectLockConfigurationCommand({
+				Bucket: locked,
+				ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: 1 } } },
+			}),
+		);
+		const governance = await destination.doctor({ ...request, mode: "governance" });
+		expect(row(governance, "default retention")).toEqual({
+			check: "default retention",
+			status: "fail",
+			detail: "COMPLIANCE 1 day, but the set locks in governance mode: make them agree",
+		});
+		expect(row(await destination.doctor(request), "default retention").status).toBe("ok");
+		await destination.close();
 	});
 
 	it("reports a missing bucket and stops there, without probing", async () => {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { DoctorFinding, DoctorRequest, KeyAccess, KeyRole, RetryBudget } from "@holdfast/core";
 import { accessFromB2, authorizeB2Key, b2KeyFindings } from "./b2-key-capabilities.js";
+import { type BucketLock, defaultConflicts, readBucketLock, readVersioning } from "./s3-bucket-lock.js";
 import { type KeySource, missingKeyMessage } from "./s3-credentials.js";
 import { answerOf, codeOf, statusOf } from "./s3-errors.js";
 import type { ProviderProfile } from "./s3-profiles.js";
@@ -139,34 +140,29 @@ async function bucketFindings(
 		return "unusable";
 	}
 	findings.push({ check: "bucket", status: "ok", detail: `${bucket} exists` });
-	let lockOn = false;
+	let lock: BucketLock;
 	try {
-		const lock = await subject.retry.run("GetObjectLockConfiguration", () =>
-			client.send(new s3.GetObjectLockConfigurationCommand({ Bucket: bucket })),
-		);
-		lockOn = lock.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled";
-		const rule = lock.ObjectLockConfiguration?.Rule?.DefaultRetention;
-		if (rule) {
-			const days = rule.Days ?? (rule.Years ?? 0) * 365;
-			const conflict = rule.Mode === "COMPLIANCE" && request.mode === "governance";
-			findings.push({
-				check: "default retention",
-				status: conflict ? "fail" : "ok",
-				detail: conflict
-					? `COMPLIANCE ${days} days, but the set locks in governance mode: make them agree`
-					: `${rule.Mode} ${days} days: applies only to objects written without a lock; holdfast locks each object itself`,
-			});
-		} else if (lockOn) {
-			findings.push({ check: "default retention", status: "ok", detail: "none: holdfast locks each object itself" });
-		}
+		lock = await readBucketLock(client, subject.retry, bucket);
 	} catch (error) {
-		if (codeOf(error) !== "ObjectLockConfigurationNotFoundError" && statusOf(error) !== 404) {
-			findings.push({ check: "Object Lock", status: "fail", detail: `cannot read the configuration: ${answerOf(error)}` });
-			return "unusable";
-		}
+		findings.push({ check: "Object Lock", status: "fail", detail: `cannot read the configuration: ${answerOf(error)}` });
+		return "unusable";
+	}
+	const rule = lock.defaultRetention;
+	if (rule) {
+		const conflict = defaultConflicts(lock, request.mode);
+		const days = `${rule.days} day${rule.days === 1 ? "" : "s"}`;
+		findings.push({
+			check: "default retention",
+			status: conflict ? "fail" : "ok",
+			detail: conflict
+				? `COMPLIANCE ${days}, but the set locks in governance mode: make them agree`
+				: `${rule.mode} ${days}: applies only to objects written without a lock; holdfast locks each object itself`,
+		});
+	} else if (lock.enabled) {
+		findings.push({ check: "default retention", status: "ok", detail: "none: holdfast locks each object itself" });
 	}
 	findings.push(
-		lockOn
+		lock.enabled
 			? { check: "Object Lock", status: "ok", detail: "enabled" }
 			: {
 					check: "Object Lock",
@@ -175,15 +171,13 @@ async function bucketFindings(
 						"off, and it can only be enabled when a bucket is created: create a new bucket with Object Lock (holdfast init does)",
 				},
 	);
-	const versioning = await subject.retry.run("GetBucketVersioning", () =>
-		client.send(new s3.GetBucketVersioningCommand({ Bucket: bucket })),
-	);
+	const versioning = await readVersioning(client, subject.retry, bucket);
 	findings.push(
-		versioning.Status === "Enabled"
+		versioning === "Enabled"
 			? { check: "versioning", status: "ok", detail: "enabled" }
-			: { check: "versioning", status: "fail", detail: `${versioning.Status ?? "off"}; Object Lock needs it enabled` },
+			: { check: "versioning", status: "fail", detail: `${versioning ?? "off"}; Object Lock needs it enabled` },
 	);
-	return lockOn ? "locked" : "unlocked";
+	return lock.enabled ? "locked" : "unlocked";
 }
 
 function clockFinding(skewMs: number): DoctorFinding {
