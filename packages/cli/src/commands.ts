@@ -63,7 +63,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	const open = await engine.open(args.set as string | undefined);
 	const start = parseTime(args.at, "--at") ?? clock.now();
 	const latest = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === open.name).at(-1);
-	let prices = core.B2_PRICES;
+	let prices: PriceTable | undefined;
 	if (args.prices) {
 		try {
 			prices = JSON.parse(await readFile(String(args.prices), "utf8")) as PriceTable;
@@ -81,7 +81,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 		bytes: latest?.snapshot.summary.bytes ?? 0,
 		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
 		set: open.set,
-		prices,
+		...(prices ? { prices } : {}),
 	});
 	if (args.json) return printJson(report);
 	printLine(
@@ -92,7 +92,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 		!args.prices && open.set.destination.type !== "b2"
 			? ` (the destination, ${open.destination.description}, has no price of its own; pass --prices FILE for another)`
 			: "";
-	printLine(`prices: ${prices.name}, from ${priced}${why}`);
+	printLine(`prices: ${report.assumptions.prices.name}, from ${priced}${why}`);
 	printTable(
 		["strategy", "uploaded", "peak stored", "PUTs", "lock calls", "list calls", "deletes", "cost USD"],
 		report.strategies.map((s) => [
@@ -677,8 +677,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				async (args) => {
 					try {
 						await withSession(args as Args, async ({ host }) => {
-							const { sources, destinations } = host.schemas();
-							printJson(core.fullConfigSchema(sources, destinations));
+							printJson(core.fullConfigSchema(host.schemas()));
 						});
 					} catch {
 						printJson(core.configSchema);

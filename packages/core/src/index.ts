@@ -12,9 +12,9 @@ export * as tapable from "tapable";
 export { type Catalog, DEFAULT_CATALOG_URI, openCatalog } from "./catalog/catalog.js";
 export { SqliteKeyvStore } from "./catalog/sqlite-store.js";
 export { ConfigError, DEFAULT_CONFIG_FILE, loadConfigFile, type ParsedConfig, parseConfigText } from "./config/config-file.js";
-export { configSchema, fullConfigSchema, type JsonSchema, setSchema } from "./config/config-schema.js";
+export { configSchema, fullConfigSchema, type JsonSchema, type SchemaContributions } from "./config/config-schema.js";
 export type * from "./config/config-types.js";
-export { type SchemaProblem, validateSchema } from "./config/schema-validator.js";
+export { type SchemaProblem, schemaDefaults, validateSchema } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
 export * from "./destination/destination.js";
 export {
@@ -31,11 +31,10 @@ export { Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export {
-	DEFAULT_GROOM_GRACE_HOURS,
 	emptyGroomPlan,
 	type GroomCandidate,
 	type GroomPlan,
-	groomGraceMs,
+	type GroomSchedule,
 	type HeldObject,
 } from "./engine/groom-types.js";
 export type { IndexRepairResult } from "./engine/index-repair.js";

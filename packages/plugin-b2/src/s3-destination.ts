@@ -149,11 +149,6 @@ export class S3Destination implements Destination {
 		const problems: string[] = [];
 		const notes: string[] = [];
 		const bucket = this.options.bucket;
-		if (request.retentionDays > this.capabilities.maxRetentionDays) {
-			problems.push(
-				`retention ${request.retentionDays} days exceeds ${this.profile.name === "b2" ? "B2's" : "the provider's"} cap of ${this.capabilities.maxRetentionDays} days`,
-			);
-		}
 		let exists = true;
 		try {
 			await this.#send((s3) => new s3.HeadBucketCommand({ Bucket: bucket }));

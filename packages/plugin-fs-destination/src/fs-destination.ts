@@ -69,11 +69,6 @@ export class FsDestination implements Destination {
 	async preflight(request: PreflightRequest): Promise<DestinationCheck> {
 		const problems: string[] = [];
 		const notes = ["local directory: locks are emulated and do not stop someone who controls this disk"];
-		if (request.retentionDays > this.capabilities.maxRetentionDays) {
-			problems.push(
-				`retention ${request.retentionDays} days exceeds this destination's cap of ${this.capabilities.maxRetentionDays}`,
-			);
-		}
 		try {
 			if (request.create) await makeFolder(join(this.#root, "objects"));
 			const info = await stat(this.#root);

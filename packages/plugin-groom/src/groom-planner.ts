@@ -1,24 +1,16 @@
 import {
 	collectSnapshotObjects,
-	DEFAULT_GROOM_GRACE_HOURS,
 	describeError,
 	type GroomCandidate,
-	type GroomConfig,
 	type GroomPlan,
-	groomGraceMs,
 	HoldfastError,
 	isHoldfastError,
 	KEY_PREFIX,
 	metadataFor,
 	type RunContext,
 } from "@holdfast/core";
+import { groomKey } from "./groom-config.js";
 import { decideKeep } from "./keep-rules.js";
-
-export const GROOM_DEFAULTS: GroomConfig = Object.freeze({
-	match: "retention",
-	afterBackup: false,
-	graceHours: DEFAULT_GROOM_GRACE_HOURS,
-});
 
 /**
  * Which snapshots of the set leave, and which objects no remaining snapshot (of any set in
@@ -26,7 +18,8 @@ export const GROOM_DEFAULTS: GroomConfig = Object.freeze({
  */
 export async function planGroom(plan: GroomPlan, context: RunContext): Promise<GroomPlan> {
 	const { repository } = context;
-	const config: GroomConfig = { ...GROOM_DEFAULTS, ...(context.set.groom ?? {}) };
+	const config = groomKey(context.set);
+	const graceHours = config.graceHours ?? plan.graceHours;
 	const now = context.startedAt;
 	const { refs: all, unreadable } = await repository.readSnapshots();
 	// What an unreadable object records (a snapshot's trees, an index's packs) may be all that keeps data alive.
@@ -65,7 +58,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 
 	// Every object stored, by its versions (delete markers hide nothing): packs no index object
 	// lists (a killed backup's) and objects a killed groom tombstoned are found only this way.
-	const graceMs = groomGraceMs(config);
+	const graceMs = graceHours * 3_600_000;
 	const stored = await storedObjects(repository);
 	const young = (key: string) => (stored.get(key)?.newest.getTime() ?? now.getTime()) > now.getTime() - graceMs;
 	const bytesOf = (key: string, fallback = 0) => stored.get(key)?.bytes ?? fallback;
@@ -104,7 +97,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 			continue;
 		}
 		if (young(key)) {
-			held.push({ key, bytes, reason: "grace", detail: `younger than ${config.graceHours} h` });
+			held.push({ key, bytes, reason: "grace", detail: `younger than ${graceHours} h` });
 			continue;
 		}
 		deadPacks.add(key);
@@ -135,6 +128,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 		delete: [...plan.delete, ...candidates],
 		held,
 		deadBytesInLivePacks: plan.deadBytesInLivePacks + deadBytes,
+		graceHours,
 	};
 }
 

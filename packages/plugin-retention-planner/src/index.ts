@@ -8,16 +8,19 @@ import {
 	TOKENS,
 } from "@holdfast/core";
 import { forecaster } from "./forecast.js";
+import { plannerKey, plannerSchema } from "./planner-config.js";
 import { plannerConfig, planProtection, planRun, scheduleWarnings } from "./retention-planner.js";
 
 const scheduleAdvisor: ScheduleAdvisor = {
 	warnings: (set, maxRetentionDays, now) => scheduleWarnings(set, plannerConfig(set, now), maxRetentionDays),
+	allowedMisses: (set) => plannerKey(set).missedRuns,
 };
 
+export { B2_PRICES } from "./forecast.js";
+export { PLANNER_DEFAULTS, type PlannerConfig, plannerSchema } from "./planner-config.js";
 export {
 	defaultMarginMs,
 	defaultSlackDays,
-	PLANNER_DEFAULTS,
 	plannerConfig,
 	planProtection,
 	planRun,
@@ -29,6 +32,7 @@ export default definePlugin({
 	name: "retention-planner",
 	version: "0.1.0",
 	engine: "^0.1.0",
+	setKeys: { planner: plannerSchema },
 	containerModule: new ContainerModule((options) => {
 		options.bind(TOKENS.Forecaster).toConstantValue(forecaster);
 		options.bind(TOKENS.ScheduleAdvisor).toConstantValue(scheduleAdvisor);

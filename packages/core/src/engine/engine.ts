@@ -5,6 +5,7 @@ import { retryBudgetMs } from "../destination/faults.js";
 import { addDays, type Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
+import { TOKENS } from "../host/tokens.js";
 import type { PluginHost } from "../plugin/plugin-host.js";
 import type { ScryptParams } from "../repository/crypto.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
@@ -14,7 +15,7 @@ import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
 import { type CheckReport, checkRepository } from "./check.js";
 import { executeGroom, type GroomResult } from "./groom-step.js";
-import { emptyGroomPlan } from "./groom-types.js";
+import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
 import type { RunContext, RunKind, RunPlan } from "./run-types.js";
@@ -121,13 +122,8 @@ export class Engine {
 
 	/** The lock a set's new objects get by default: now + retention, checked against the destination's cap. */
 	defaultLock(setName: string, set: SetConfig, destination: Destination, now: Date): ObjectLock {
-		const max = destination.capabilities.maxRetentionDays;
-		if (set.retention.days > max) {
-			throw new HoldfastError(
-				"CONFIG_INVALID",
-				`sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`,
-			);
-		}
+		const problem = retentionCapProblem(setName, set, destination);
+		if (problem) throw new HoldfastError("CONFIG_INVALID", problem);
 		return { mode: set.retention.mode ?? "compliance", until: addDays(now, set.retention.days) };
 	}
 
@@ -262,9 +258,14 @@ export class Engine {
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
 		});
-		// `groom: { afterBackup: true }`: the set is groomed right after each successful backup.
-		if (!options.dryRun && open.set.groom?.afterBackup) result.groom = await this.groom(open.name);
+		// The groom plugin's say (`groom: { afterBackup: true }`): the set is groomed right after each successful backup.
+		if (!options.dryRun && this.#groomSchedule()?.afterBackup(open.set)) result.groom = await this.groom(open.name);
 		return result;
+	}
+
+	#groomSchedule(): GroomSchedule | undefined {
+		const { container } = this.options.host;
+		return container.isBound(TOKENS.GroomSchedule) ? container.get<GroomSchedule>(TOKENS.GroomSchedule) : undefined;
 	}
 
 	/**
@@ -275,13 +276,8 @@ export class Engine {
 		const problems: string[] = [];
 		for (const name of this.setNames()) {
 			const { set } = this.resolveSet(name);
-			const destination = this.destinationFor(name, set);
-			const max = destination.capabilities.maxRetentionDays;
-			if (set.retention.days > max) {
-				problems.push(
-					`${this.options.loaded.file}: sets.${name}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`,
-				);
-			}
+			const problem = retentionCapProblem(name, set, this.destinationFor(name, set));
+			if (problem) problems.push(`${this.options.loaded.file}: ${problem}`);
 		}
 		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
 	}
@@ -386,4 +382,11 @@ export class Engine {
 		for (const opening of this.#repositories.values()) await (await opening.catch(() => undefined))?.close();
 		this.#repositories.clear();
 	}
+}
+
+/** The one check of a set's retention against the cap its destination declares (`capabilities.maxRetentionDays`). */
+function retentionCapProblem(setName: string, set: SetConfig, destination: Destination): string | undefined {
+	const max = destination.capabilities.maxRetentionDays;
+	if (set.retention.days <= max) return undefined;
+	return `sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`;
 }

@@ -3,7 +3,7 @@ import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import type { IndexLock } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
-import { type GroomCandidate, type GroomPlan, groomGraceMs, type HeldObject } from "./groom-types.js";
+import type { GroomCandidate, GroomPlan, HeldObject } from "./groom-types.js";
 import type { RunContext } from "./run-types.js";
 
 export interface GroomResult {
@@ -37,7 +37,7 @@ export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: 
 	const { repository } = context;
 	const destination = repository.destination;
 	const now = context.startedAt;
-	const graceMs = groomGraceMs(context.set.groom);
+	const graceMs = plan.graceHours * 3_600_000;
 	const condemnedBefore = repository.index.condemned;
 	const condemned = new Map<string, Date>();
 	const marked: GroomCandidate[] = [];

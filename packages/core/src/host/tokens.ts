@@ -17,4 +17,6 @@ export const TOKENS = Object.freeze({
 	Forecaster: Symbol.for("holdfast.Forecaster"),
 	/** What a set's schedule cannot promise (`config check`), provided by the retention planner plugin. */
 	ScheduleAdvisor: Symbol.for("holdfast.ScheduleAdvisor"),
+	/** Which sets are groomed after each backup, provided by the groom plugin. */
+	GroomSchedule: Symbol.for("holdfast.GroomSchedule"),
 });
