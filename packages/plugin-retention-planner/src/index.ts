@@ -1,12 +1,4 @@
-import {
-	ContainerModule,
-	definePlugin,
-	type RunContext,
-	type RunPlan,
-	type ScheduleAdvisor,
-	STAGE,
-	TOKENS,
-} from "@holdfast/core";
+import { ContainerModule, definePlugin, type ScheduleAdvisor, STAGE, TOKENS } from "@holdfast/core";
 import { forecaster } from "./forecast.js";
 import { plannerKey, plannerSchema } from "./planner-config.js";
 import { plannerConfig, planProtection, planRun, scheduleWarnings } from "./retention-planner.js";
@@ -38,16 +30,10 @@ export default definePlugin({
 		options.bind(TOKENS.ScheduleAdvisor).toConstantValue(scheduleAdvisor);
 	}),
 	activate(context) {
-		// The plan of each run, for the lock step that follows it.
-		const plans = new WeakMap<RunContext, RunPlan>();
-		context.hooks.plan.tap({ name: context.name, stage: STAGE.RETENTION }, (plan, run) => {
-			const planned = planRun(plan, run);
-			plans.set(run, planned);
-			return planned;
-		});
-		context.hooks.lock.tap({ name: context.name, stage: STAGE.RETENTION }, (lockPlan, run) => {
-			const plan = plans.get(run);
-			return plan ? planProtection(lockPlan, plan, run) : lockPlan;
-		});
+		context.hooks.plan.tap({ name: context.name, stage: STAGE.RETENTION }, planRun);
+		// The run carries the plan the `plan` taps made (with this plugin's horizon and strategy).
+		context.hooks.lock.tap({ name: context.name, stage: STAGE.RETENTION }, (lockPlan, run) =>
+			run.plan ? planProtection(lockPlan, run.plan, run) : lockPlan,
+		);
 	},
 });

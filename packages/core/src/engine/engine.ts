@@ -208,7 +208,7 @@ export class Engine {
 		}
 	}
 
-	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps. */
+	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps; kept on the context. */
 	async plan(context: RunContext, destination: Destination, previousRun?: Date): Promise<RunPlan> {
 		const lock = this.defaultLock(context.setName, context.set, destination, context.startedAt);
 		const initial: RunPlan = {
@@ -224,6 +224,8 @@ export class Engine {
 		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
 			throw new HoldfastError("LOCK_SHORTEN", "plan: new objects would be locked for less than the snapshot's retention");
 		}
+		// The run carries its plan to the hooks that follow (`lock`, `afterRun`); only the core sets it.
+		(context as { plan?: RunPlan }).plan = plan;
 		return plan;
 	}
 

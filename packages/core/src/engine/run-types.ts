@@ -16,6 +16,11 @@ export interface RunContext {
 	readonly repository: Repository;
 	readonly logger: Logger;
 	readonly signal: AbortSignal;
+	/**
+	 * The run's plan, once the `plan` taps have made it (`backup` and `plan` runs, from `scan`
+	 * on): per-run state lives on the run, so a `lock` tap reads the plan here.
+	 */
+	readonly plan?: RunPlan;
 }
 
 export type ChangeKind = "new" | "changed" | "unchanged" | "reincluded";
