@@ -148,6 +148,35 @@ describe("lifecycle hooks", () => {
 		expect(made[0]).not.toBe(made[1]);
 	});
 
+	it("taps read the repository through a frozen view that can write nothing", async () => {
+		harness = await createHarness();
+		await writeFile(join(harness.dir, "src", "a"), pseudoRandom(200_000, 3));
+		await harness.engine.init();
+		await harness.engine.backup();
+		const { repository } = await harness.engine.open();
+		let checked = false;
+		harness.host.hooks.groom.tapPromise("look", async (plan, run) => {
+			const view = run.repository;
+			expect(view).not.toBe(repository);
+			expect(Object.isFrozen(view)).toBe(true);
+			for (const write of ["writeIndex", "saveSnapshot", "saveBlob", "deleteObject", "loadIndex"])
+				expect(write in view).toBe(false);
+			expect(Object.keys(view.destination).sort()).toEqual(["capabilities", "description"]);
+			const stored = await view.storedObjects();
+			expect([...view.index.packs.keys()].every((key) => stored.has(key))).toBe(true);
+			const ref = (await view.readSnapshots()).refs[0];
+			if (!ref) throw new Error("no snapshot");
+			const needs = await view.snapshotObjects(ref);
+			// Every blob the one snapshot uses is live; nothing of its packs is dead.
+			expect(view.index.deadBytes(needs.blobs, new Set())).toBe(0);
+			expect(view.index.deadBytes(new Set(), new Set())).toBeGreaterThan(200_000);
+			checked = true;
+			return plan;
+		});
+		await harness.engine.groom(undefined, { dryRun: true });
+		expect(checked).toBe(true);
+	});
+
 	it("a validate tap that throws stops the run before anything is written, naming the plugin", async () => {
 		harness = await createHarness({
 			plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "gatekeeper"],

@@ -39,6 +39,12 @@ export {
 } from "./engine/groom-types.js";
 export type { IndexRepairResult } from "./engine/index-repair.js";
 export { applyLockPlan } from "./engine/lock-step.js";
+export type {
+	DestinationView,
+	IndexSummary,
+	RepositoryView,
+	StoredObject,
+} from "./engine/repository-view.js";
 export type { RestoreSummary } from "./engine/restore.js";
 export type * from "./engine/run-types.js";
 export { collectSnapshotObjects, metadataFor, pickSnapshot, type SnapshotObjects } from "./engine/snapshot-objects.js";

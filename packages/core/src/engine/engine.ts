@@ -17,6 +17,7 @@ import { type CheckReport, checkRepository } from "./check.js";
 import { executeGroom, type GroomResult } from "./groom-step.js";
 import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
+import { type RepositoryView, repositoryView } from "./repository-view.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
 import type { RunContext, RunKind, RunPlan } from "./run-types.js";
 import { pickSnapshot } from "./snapshot-objects.js";
@@ -146,7 +147,10 @@ export class Engine {
 			set,
 			startedAt: this.options.clock.now(),
 			dryRun: false,
-			repository: { destination } as unknown as Repository,
+			// Before init there is no repository: a plan tap reads only its destination.
+			repository: {
+				destination: { description: destination.description, capabilities: destination.capabilities },
+			} as RepositoryView,
 			logger: this.options.logger,
 			signal: this.options.host.signal,
 		} satisfies RunContext;
@@ -188,7 +192,7 @@ export class Engine {
 			set: open.set,
 			startedAt: this.options.clock.now(),
 			dryRun,
-			repository: open.repository,
+			repository: repositoryView(open.repository),
 			logger: this.options.logger,
 			signal: signal ?? this.options.host.signal,
 		};
@@ -251,6 +255,7 @@ export class Engine {
 			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined);
 			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
 			return runBackup(context, {
+				repository: open.repository,
 				hooks: this.hooks,
 				sources: this.sourcesFor(open.set),
 				catalog: this.options.catalog,
@@ -366,7 +371,7 @@ export class Engine {
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
-			return executeGroom(context, plan, this.hooks);
+			return executeGroom(open.repository, context, plan, this.hooks);
 		});
 	}
 

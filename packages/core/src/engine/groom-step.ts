@@ -33,8 +33,12 @@ export interface GroomResult {
  * consolidated copy of every lock record, so older index objects can go too. A groom cut
  * short after that write leaves tombstoned objects, which the next groom deletes.
  */
-export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: LifecycleHooks): Promise<GroomResult> {
-	const { repository } = context;
+export async function executeGroom(
+	repository: Repository,
+	context: RunContext,
+	plan: GroomPlan,
+	hooks: LifecycleHooks,
+): Promise<GroomResult> {
 	const destination = repository.destination;
 	const now = context.startedAt;
 	const graceMs = plan.graceHours * 3_600_000;
