@@ -589,7 +589,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
 					let lockedUntil: string | null = null;
 					if (last) {
-						const objects = await core.collectSnapshotObjects(open.repository, last, core.metadataFor(open.repository));
+						const objects = await open.view.snapshotObjects(last);
 						let earliest = Number.POSITIVE_INFINITY;
 						for (const key of objects.keys) {
 							const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;

@@ -71,14 +71,10 @@ export class S3Destination implements Destination {
 			...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
 		});
 		this.capabilities = {
-			objectLock: true,
 			enforcedByProvider: true,
 			lockExtension: true,
-			governanceBypass: true,
 			maxRetentionDays: profile.maxRetentionDays,
 			// Packs are far below the single-PUT limit; multipart is never used.
-			maxObjectSize: 5 * 1024 ** 3,
-			multipart: false,
 		};
 	}
 

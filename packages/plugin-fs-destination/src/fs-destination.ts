@@ -56,13 +56,9 @@ export class FsDestination implements Destination {
 		this.#root = resolve(configDir, options.path);
 		this.description = `fs:${this.#root}`;
 		this.capabilities = {
-			objectLock: true,
 			enforcedByProvider: false,
 			lockExtension: options.lockExtension ?? true,
-			governanceBypass: true,
 			maxRetentionDays: options.maxRetentionDays ?? 36_500,
-			maxObjectSize: 5 * 1024 ** 3,
-			multipart: false,
 		};
 	}
 

@@ -83,7 +83,6 @@ export const configSchema: JsonSchema = {
 		},
 		catalog: { type: "string", pattern: "^[a-z][a-z0-9+.-]*:" },
 		password: secretRef,
-		host: { type: "string" },
 		sets: {
 			type: "object",
 			minProperties: 1,

@@ -36,7 +36,6 @@ export interface HoldfastConfig {
 	plugins: PluginEntry[];
 	catalog?: string;
 	password?: SecretRef;
-	host?: string;
 	sets: Record<string, SetConfig>;
 }
 

@@ -39,6 +39,8 @@ export interface OpenSet {
 	readonly set: SetConfig;
 	readonly destination: Destination;
 	readonly repository: Repository;
+	/** What the run's hooks see of `repository`. */
+	readonly view: RepositoryView;
 }
 
 /** Runs backup, restore, check, plan and groom for the sets of a config, through the hooks. */
@@ -132,7 +134,6 @@ export class Engine {
 		const { name, set } = this.resolveSet(setName);
 		const destination = this.destinationFor(name, set);
 		const check = await destination.preflight({
-			retentionDays: set.retention.days,
 			mode: set.retention.mode ?? "compliance",
 			create: true,
 		});
@@ -164,7 +165,6 @@ export class Engine {
 		const destination = this.destinationFor(name, set);
 		if (options.preflight) {
 			const check = await destination.preflight({
-				retentionDays: set.retention.days,
 				mode: set.retention.mode ?? "compliance",
 				create: false,
 			});
@@ -182,7 +182,7 @@ export class Engine {
 		}
 		const repository = await opening;
 		await repository.loadIndex();
-		return { name, set, destination, repository };
+		return { name, set, destination, repository, view: repositoryView(repository) };
 	}
 
 	context(kind: RunKind, open: OpenSet, dryRun = false, signal?: AbortSignal): RunContext {
@@ -192,7 +192,7 @@ export class Engine {
 			set: open.set,
 			startedAt: this.options.clock.now(),
 			dryRun,
-			repository: repositoryView(open.repository),
+			repository: open.view,
 			logger: this.options.logger,
 			signal: signal ?? this.options.host.signal,
 		};

@@ -252,7 +252,7 @@ export class Repository {
 			try {
 				config = await reader.read(
 					key,
-					async (bytes) => JSON.parse(decompress(await keys.open(bytes, key), key).toString("utf8")) as RepositoryConfig,
+					async (bytes) => JSON.parse(decompress(keys.open(bytes, key), key).toString("utf8")) as RepositoryConfig,
 				);
 				break;
 			} catch (error) {
@@ -886,7 +886,7 @@ export class Repository {
 	}
 
 	async #openJson<T>(bytes: Buffer, what: string): Promise<T> {
-		return JSON.parse(decompress(await this.keys.open(bytes, what), what).toString("utf8")) as T;
+		return JSON.parse(decompress(this.keys.open(bytes, what), what).toString("utf8")) as T;
 	}
 }
 
