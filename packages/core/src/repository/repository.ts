@@ -490,7 +490,7 @@ export class Repository {
 	claimBlob(id: string, minLock?: Date): boolean {
 		// A copy in a pack grooming condemned may be deleted before this run's snapshot is written.
 		const known = this.index.reusable(id);
-		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) return false;
+		if (known && this.index.copyLockedUntil(id, minLock)) return false;
 		if (this.#pending.has(id)) return false;
 		let done!: () => void;
 		const pending = new Promise<void>((resolve) => (done = resolve));
