@@ -680,7 +680,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 							printJson(core.fullConfigSchema(host.schemas()));
 						});
 					} catch {
-						printJson(core.configSchema);
+						const { bundledSetKeys } = await import("./bundled-schema.js");
+						const setKeys = await bundledSetKeys();
+						printJson(core.fullConfigSchema({ sources: new Map(), destinations: new Map(), setKeys }));
 					}
 				},
 			)

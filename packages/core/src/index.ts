@@ -19,7 +19,7 @@ export {
 	type ParseOptions,
 	parseConfigText,
 } from "./config/config-file.js";
-export { configSchema, fullConfigSchema, type JsonSchema, type SchemaContributions } from "./config/config-schema.js";
+export { fullConfigSchema, type JsonSchema, type SchemaContributions } from "./config/config-schema.js";
 export type * from "./config/config-types.js";
 export { schemaDefaults } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
