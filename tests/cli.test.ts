@@ -75,7 +75,7 @@ describe("holdfast CLI, spawned", () => {
 		});
 	});
 
-	it("check, plan, groom, status and plugins answer in JSON with the documented keys", () => {
+	it("check, plan, groom, status and plugins answer in JSON with the documented keys", async () => {
 		const check = holdfast(dir, ["check", "--read-data", "--json"]);
 		expect(check.code).toBe(0);
 		const report = JSON.parse(check.stdout);
@@ -100,6 +100,15 @@ describe("holdfast CLI, spawned", () => {
 		const schema = JSON.parse(holdfast(dir, ["config", "schema"]).stdout);
 		expect(schema.properties.sets.additionalProperties.properties.destination.oneOf[0].properties.type.const).toBe("fs");
 		expect(holdfast(dir, ["config", "check"]).stdout).toContain("holdfast.yaml: ok");
+		// The planner and the groom plugin own their keys; the printed schema has them, defaults and all.
+		const set = schema.properties.sets.additionalProperties.properties;
+		expect(set.planner.properties.strategy.default).toBe("auto");
+		expect(set.groom.properties.afterBackup.default).toBe(false);
+		// With no config, the bundled plugins' keys are still there.
+		const bare = JSON.parse(holdfast(await tempDir("holdfast-cli-schema-"), ["config", "schema"]).stdout);
+		expect(Object.keys(bare.properties.sets.additionalProperties.properties)).toEqual(
+			expect.arrayContaining(["retention", "schedule", "planner", "groom"]),
+		);
 	});
 
 	it("exit codes and one-line errors: bad flag, missing config, wrong password, unknown snapshot", () => {

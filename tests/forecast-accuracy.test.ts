@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { B2_PRICES, DAY_MS, type Forecaster, type SetConfig, TOKENS } from "@holdfast/core";
+import { DAY_MS, type Forecaster, type SetConfig, TOKENS } from "@holdfast/core";
 import { FsDestination } from "@holdfast/plugin-fs-destination";
-import { scheduleOf } from "@holdfast/plugin-retention-planner";
+import { B2_PRICES, scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { ChurningFolder } from "./support/world.js";

@@ -1,14 +1,7 @@
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-	collectSnapshotObjects,
-	DAY_MS,
-	definePlugin,
-	type GroomResult,
-	metadataFor,
-	type PluginDefinition,
-	type SetConfig,
-} from "@holdfast/core";
+import { DAY_MS, definePlugin, type GroomResult, type PluginDefinition, type SetConfig } from "@holdfast/core";
+import { collectSnapshotObjects, metadataFor } from "@holdfast/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, KEY_PREFIX, Repository } from "@holdfast/core";
+import { DAY_MS, KEY_PREFIX } from "@holdfast/core";
+import { Repository } from "@holdfast/core/testing";
 import { FsDestination } from "@holdfast/plugin-fs-destination";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { holdfast, startHoldfast } from "./support/cli.js";

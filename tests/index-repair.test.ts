@@ -1,13 +1,7 @@
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-	collectSnapshotObjects,
-	type Destination,
-	MemoryLogger,
-	metadataFor,
-	Repository,
-	type SnapshotRef,
-} from "@holdfast/core";
+import type { Destination, SnapshotRef } from "@holdfast/core";
+import { collectSnapshotObjects, MemoryLogger, metadataFor, Repository } from "@holdfast/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { recoverFromPackHeaders } from "../packages/core/src/repository/index-recovery.js";
 import { s3, TEST_ENV, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { collectSnapshotObjects, DAY_MS, KEY_PREFIX, type ScheduleConfig, type SetConfig } from "@holdfast/core";
+import { DAY_MS, KEY_PREFIX, type ScheduleConfig, type SetConfig } from "@holdfast/core";
+import { collectSnapshotObjects } from "@holdfast/core/testing";
 import { FsDestination } from "@holdfast/plugin-fs-destination";
 import { scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterEach, describe, expect, it, vi } from "vitest";

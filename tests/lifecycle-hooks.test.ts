@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createLifecycleHooks, type HookName, type UploadedObject } from "@holdfast/core";
+import { createLifecycleHooks, type HookName, type RunPlan, STAGE, type UploadedObject } from "@holdfast/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { pseudoRandom } from "./support/trees.js";
@@ -115,6 +115,66 @@ describe("lifecycle hooks", () => {
 		const declared = Object.keys(createLifecycleHooks()) as HookName[];
 		const notInBackup = new Set<HookName>(["groom", "keep", "failed"]);
 		expect(firstCall).toEqual(declared.filter((name) => !notInBackup.has(name)));
+	});
+
+	it("the run carries the plan the plan taps made to the lock and afterRun taps, one plan per run", async () => {
+		harness = await createHarness();
+		await writeFile(join(harness.dir, "src", "a"), "data");
+		await harness.engine.init();
+		const hooks = harness.host.hooks;
+		const made: RunPlan[] = [];
+		const seen: { hook: string; plan: RunPlan | undefined }[] = [];
+		hooks.validate.tap("watch", (run) => {
+			seen.push({ hook: "validate", plan: run.plan });
+		});
+		hooks.plan.tap({ name: "watch", stage: STAGE.REPORT }, (plan) => {
+			const mine = { ...plan, notes: [...plan.notes, `run ${made.length + 1}`] };
+			made.push(mine);
+			return mine;
+		});
+		hooks.lock.tap("watch", (lockPlan, run) => {
+			seen.push({ hook: "lock", plan: run.plan });
+			return lockPlan;
+		});
+		hooks.afterRun.tap("watch", (run) => {
+			seen.push({ hook: "afterRun", plan: run.plan });
+		});
+		await harness.engine.backup();
+		harness.clock.advance(86_400_000);
+		await harness.engine.backup();
+		expect(seen.map((s) => s.hook)).toEqual(["validate", "lock", "afterRun", "validate", "lock", "afterRun"]);
+		expect(seen.map((s) => s.plan)).toEqual([undefined, made[0], made[0], undefined, made[1], made[1]]);
+		expect(seen[4]?.plan).toBe(made[1]);
+		expect(made[0]).not.toBe(made[1]);
+	});
+
+	it("taps read the repository through a frozen view that can write nothing", async () => {
+		harness = await createHarness();
+		await writeFile(join(harness.dir, "src", "a"), pseudoRandom(200_000, 3));
+		await harness.engine.init();
+		await harness.engine.backup();
+		const { repository } = await harness.engine.open();
+		let checked = false;
+		harness.host.hooks.groom.tapPromise("look", async (plan, run) => {
+			const view = run.repository;
+			expect(view).not.toBe(repository);
+			expect(Object.isFrozen(view)).toBe(true);
+			for (const write of ["writeIndex", "saveSnapshot", "saveBlob", "deleteObject", "loadIndex"])
+				expect(write in view).toBe(false);
+			expect(Object.keys(view.destination).sort()).toEqual(["capabilities", "description"]);
+			const stored = await view.storedObjects();
+			expect([...view.index.packs.keys()].every((key) => stored.has(key))).toBe(true);
+			const ref = (await view.readSnapshots()).refs[0];
+			if (!ref) throw new Error("no snapshot");
+			const needs = await view.snapshotObjects(ref);
+			// Every blob the one snapshot uses is live; nothing of its packs is dead.
+			expect(view.index.deadBytes(needs.blobs, new Set())).toBe(0);
+			expect(view.index.deadBytes(new Set(), new Set())).toBeGreaterThan(200_000);
+			checked = true;
+			return plan;
+		});
+		await harness.engine.groom(undefined, { dryRun: true });
+		expect(checked).toBe(true);
 	});
 
 	it("a validate tap that throws stops the run before anything is written, naming the plugin", async () => {

@@ -1,14 +1,6 @@
 import { createHash } from "node:crypto";
-import {
-	type Destination,
-	decodeName,
-	type Logger,
-	ManualClock,
-	MemoryLogger,
-	Repository,
-	type SnapshotRef,
-} from "@holdfast/core";
-import { attackerView } from "@holdfast/core/testing";
+import { type Destination, decodeName, type Logger, ManualClock, type SnapshotRef } from "@holdfast/core";
+import { attackerView, MemoryLogger, Repository } from "@holdfast/core/testing";
 
 /** What a snapshot must restore to: relative path → SHA-256 of the content. */
 export type ExpectedFiles = Map<string, string>;

@@ -6,13 +6,13 @@ import {
 	Engine,
 	type HoldfastConfig,
 	ManualClock,
-	MemoryLogger,
 	openCatalog,
 	type PluginDefinition,
 	PluginHost,
 	parseConfigText,
 	type SetConfig,
 } from "@holdfast/core";
+import { MemoryLogger } from "@holdfast/core/testing";
 import b2 from "@holdfast/plugin-b2";
 import fsDestination from "@holdfast/plugin-fs-destination";
 import fsSource from "@holdfast/plugin-fs-source";

@@ -1,6 +1,7 @@
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { collectSnapshotObjects, DAY_MS, metadataFor, type SnapshotRef } from "@holdfast/core";
+import { DAY_MS, type SnapshotRef } from "@holdfast/core";
+import { collectSnapshotObjects, metadataFor } from "@holdfast/core/testing";
 import type { Harness } from "./harness.js";
 
 /**

@@ -64,7 +64,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	const open = await engine.open(args.set as string | undefined);
 	const start = parseTime(args.at, "--at") ?? clock.now();
 	const latest = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === open.name).at(-1);
-	let prices = core.B2_PRICES;
+	let prices: PriceTable | undefined;
 	if (args.prices) {
 		try {
 			prices = JSON.parse(await readFile(String(args.prices), "utf8")) as PriceTable;
@@ -82,7 +82,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 		bytes: latest?.snapshot.summary.bytes ?? 0,
 		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
 		set: open.set,
-		prices,
+		...(prices ? { prices } : {}),
 	});
 	if (args.json) return printJson(report);
 	printLine(
@@ -93,7 +93,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 		!args.prices && open.set.destination.type !== "b2"
 			? ` (the destination, ${open.destination.description}, has no price of its own; pass --prices FILE for another)`
 			: "";
-	printLine(`prices: ${prices.name}, from ${priced}${why}`);
+	printLine(`prices: ${report.assumptions.prices.name}, from ${priced}${why}`);
 	printTable(
 		["strategy", "uploaded", "peak stored", "PUTs", "lock calls", "list calls", "deletes", "cost USD"],
 		report.strategies.map((s) => [
@@ -600,7 +600,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
 					let lockedUntil: string | null = null;
 					if (last) {
-						const objects = await core.collectSnapshotObjects(open.repository, last, core.metadataFor(open.repository));
+						const objects = await open.view.snapshotObjects(last);
 						let earliest = Number.POSITIVE_INFINITY;
 						for (const key of objects.keys) {
 							const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
@@ -691,11 +691,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				async (args) => {
 					try {
 						await withSession(args as Args, async ({ host }) => {
-							const { sources, destinations } = host.schemas();
-							printJson(core.fullConfigSchema(sources, destinations));
+							printJson(core.fullConfigSchema(host.schemas()));
 						});
 					} catch {
-						printJson(core.configSchema);
+						const { bundledSetKeys } = await import("./bundled-schema.js");
+						const setKeys = await bundledSetKeys();
+						printJson(core.fullConfigSchema({ sources: new Map(), destinations: new Map(), setKeys }));
 					}
 				},
 			)

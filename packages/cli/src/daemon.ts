@@ -1,4 +1,4 @@
-import { HoldfastError } from "@holdfast/core";
+import { HoldfastError, TOKENS } from "@holdfast/core";
 import { type DueRun, dueRun } from "./due.js";
 import { day } from "./output.js";
 import type { GlobalOptions, Session } from "./session.js";
@@ -14,8 +14,8 @@ const RETRY_MS = 15 * 60_000;
  */
 export async function runDaemon(session: Session, args: GlobalOptions & { strictKeys?: boolean }): Promise<void> {
 	const { engine, logger, clock, host } = session;
-	const planner = host.plugins.find((p) => p.definition?.name === "retention-planner");
-	if (!planner)
+	// Whatever plugin reads the schedules provides the advisor; its package name does not matter.
+	if (!host.container.isBound(TOKENS.ScheduleAdvisor))
 		throw new HoldfastError(
 			"CONFIG_INVALID",
 			"daemon needs @holdfast/plugin-retention-planner in plugins (it reads the schedules)",

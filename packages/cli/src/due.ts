@@ -1,4 +1,4 @@
-import type { OpenSet } from "@holdfast/core";
+import { type OpenSet, type ScheduleAdvisor, TOKENS } from "@holdfast/core";
 import { day } from "./output.js";
 import type { Session } from "./session.js";
 
@@ -27,7 +27,10 @@ export async function dueRun(session: Session, name: string, now: Date): Promise
 	const open = await engine.open(name);
 	const schedule = open.set.schedule;
 	if (!schedule) return undefined;
-	const allowedMisses = open.set.planner?.missedRuns ?? 0;
+	const { container } = session.host;
+	const allowedMisses = container.isBound(TOKENS.ScheduleAdvisor)
+		? container.get<ScheduleAdvisor>(TOKENS.ScheduleAdvisor).allowedMisses(open.set)
+		: 0;
 	const last = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === name).at(-1);
 	if (!last) return { set: name, at: now, reason: "never backed up", overdue: true, missed: 0, allowedMisses };
 	const lastTime = new Date(last.snapshot.time);

@@ -69,7 +69,8 @@ export async function openSession(options: GlobalOptions, sessionOptions: { runn
 	if (!existsSync(file)) {
 		throw new HoldfastError("CONFIG_INVALID", `${file}: no config file (write one, or pass --config FILE; see the README)`);
 	}
-	const loaded = await loadConfigFile(file);
+	// Problems inside the sets wait for the plugins' schemas, so one run names them all.
+	const loaded = await loadConfigFile(file, { deferSetProblems: true });
 	const clock = makeClock(options, sessionOptions.runningClock);
 	const logger = makeLogger(options);
 	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir);

@@ -1,7 +1,9 @@
 /**
- * The public API of holdfast's core: everything a plugin may import. Plugins import this
- * module and nothing else of ours; inversify, tapable and reflect-metadata come from here,
- * so the host and every plugin share one copy.
+ * The public API of holdfast's core: what a plugin may import (definitions, hooks, run and
+ * plan types, the destination and source contracts, the repository view) and what a host such
+ * as the CLI needs to run them (config, plugin host, engine). Plugins import this module and
+ * nothing else of ours; inversify, tapable and reflect-metadata come from here, so the host and
+ * every plugin share one copy. Test helpers live in `@holdfast/core/testing`.
  */
 import "reflect-metadata";
 
@@ -10,47 +12,41 @@ export { ContainerModule, inject, injectable, multiInject } from "inversify";
 export * as tapable from "tapable";
 
 export { type Catalog, DEFAULT_CATALOG_URI, openCatalog } from "./catalog/catalog.js";
-export { SqliteKeyvStore } from "./catalog/sqlite-store.js";
-export { ConfigError, DEFAULT_CONFIG_FILE, loadConfigFile, type ParsedConfig, parseConfigText } from "./config/config-file.js";
-export { configSchema, fullConfigSchema, type JsonSchema, setSchema } from "./config/config-schema.js";
+export {
+	DEFAULT_CONFIG_FILE,
+	loadConfigFile,
+	type ParsedConfig,
+	type ParseOptions,
+	parseConfigText,
+} from "./config/config-file.js";
+export { fullConfigSchema, type JsonSchema, type SchemaContributions } from "./config/config-schema.js";
 export type * from "./config/config-types.js";
-export { type SchemaProblem, validateSchema } from "./config/schema-validator.js";
+export { schemaDefaults } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
 export * from "./destination/destination.js";
 export * from "./destination/doctor.js";
-export {
-	classifyFault,
-	DEFAULT_RETRY_BUDGET_MS,
-	type FaultKind,
-	RetryBudget,
-	type RetryBudgetOptions,
-	retryBudgetMs,
-} from "./destination/faults.js";
+export { RetryBudget, type RetryBudgetOptions, retryBudgetMs } from "./destination/faults.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
 export { type DoctorReport, Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
-export {
-	DEFAULT_GROOM_GRACE_HOURS,
-	emptyGroomPlan,
-	type GroomCandidate,
-	type GroomPlan,
-	groomGraceMs,
-	type HeldObject,
-} from "./engine/groom-types.js";
+export type { GroomCandidate, GroomPlan, GroomSchedule, HeldObject } from "./engine/groom-types.js";
 export type { IndexRepairResult } from "./engine/index-repair.js";
-export { applyLockPlan } from "./engine/lock-step.js";
+export type {
+	DestinationView,
+	IndexSummary,
+	RepositoryView,
+	StoredObject,
+} from "./engine/repository-view.js";
 export type { RestoreSummary } from "./engine/restore.js";
 export type * from "./engine/run-types.js";
-export { collectSnapshotObjects, metadataFor, pickSnapshot, type SnapshotObjects } from "./engine/snapshot-objects.js";
+export type { SnapshotObjects } from "./engine/snapshot-objects.js";
 export { createLifecycleHooks, type EntryStream, type HookName, type LifecycleHooks, STAGE } from "./hooks/lifecycle-hooks.js";
-export { Bounded } from "./host/bounded.js";
 export { addDays, type Clock, DAY_MS, ManualClock, OffsetClock, SystemClock } from "./host/clock.js";
-export { CORE_VERSION } from "./host/core-version.js";
 export { type Disposable, DisposableStack } from "./host/disposables.js";
 export { describeError, type ErrorCode, HoldfastError, isHoldfastError } from "./host/errors.js";
-export { type Logger, type LogLevel, type LogSink, MemoryLogger, SinkLogger, stderrSink } from "./host/logger.js";
+export { type Logger, type LogLevel, type LogSink, SinkLogger } from "./host/logger.js";
 export { TOKENS } from "./host/tokens.js";
 export { formatBytes, parseDuration } from "./host/units.js";
 export {
@@ -64,10 +60,8 @@ export {
 } from "./plugin/plugin-definition.js";
 export { type LoadedPlugin, PluginHost, type PluginHostOptions } from "./plugin/plugin-host.js";
 export { type PluginManifest, resolvePluginManifest } from "./plugin/plugin-manifest.js";
-export { DEFAULT_SCRYPT, type ScryptParams } from "./repository/crypto.js";
-export { FORMAT_VERSION, KEY_PREFIX } from "./repository/format.js";
-export type { CondemnedObject, IndexFile, MasterIndex } from "./repository/index-file.js";
-export { Repository, type RepositoryOptions } from "./repository/repository.js";
+export type { ScryptParams } from "./repository/crypto.js";
+export { KEY_PREFIX } from "./repository/format.js";
 export type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./repository/snapshot.js";
 export { decodeName, type Tree, type TreeNode } from "./repository/tree.js";
 export * from "./source/source.js";

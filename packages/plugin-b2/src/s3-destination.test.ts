@@ -16,7 +16,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 	destinationConformance("b2 profile on Ceph RGW", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
-		const check = await destination.preflight({ retentionDays: 30, mode: "compliance", create: true });
+		const check = await destination.preflight({ mode: "compliance", create: true });
 		expect(check.problems).toEqual([]);
 		return {
 			destination,
@@ -36,7 +36,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		await (await destination.client()).send(
 			new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }),
 		);
-		const check = await destination.preflight({ retentionDays: 30, mode: "compliance", create: false });
+		const check = await destination.preflight({ mode: "compliance", create: false });
 		expect(check.ok).toBe(false);
 		expect(check.problems).toHaveLength(1);
 		expect(check.problems[0]).toMatch(
@@ -45,20 +45,20 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		await destination.close();
 	});
 
-	it("refuses retention above B2's 3,000-day cap and a missing bucket", async () => {
+	it("declares B2's 3,000-day cap (the core refuses a longer retention) and refuses a missing bucket", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
-		const check = await destination.preflight({ retentionDays: 3001, mode: "compliance", create: false });
+		expect(destination.capabilities.maxRetentionDays).toBe(3000);
+		const check = await destination.preflight({ mode: "compliance", create: false });
 		expect(check.ok).toBe(false);
-		expect(check.problems[0]).toBe("retention 3001 days exceeds B2's cap of 3000 days");
-		expect(check.problems[1]).toMatch(/does not exist \(holdfast init creates it with Object Lock\)/);
+		expect(check.problems[0]).toMatch(/does not exist \(holdfast init creates it with Object Lock\)/);
 		await destination.close();
 	});
 
 	it("retries through throttling (503 SlowDown) and dropped connections", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
-		await destination.preflight({ retentionDays: 1, mode: "compliance", create: true });
+		await destination.preflight({ mode: "compliance", create: true });
 		proxy.throttle(3);
 		const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
 		await destination.put("retry/a", Buffer.from("through the storm"), lock);
@@ -71,7 +71,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 	it("sends no checksum header B2 rejects on any call, and Content-MD5 on every locked PUT", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
-		await destination.preflight({ retentionDays: 1, mode: "governance", create: true });
+		await destination.preflight({ mode: "governance", create: true });
 		const until = new Date(Date.now() + 2000);
 		const { versionId } = await destination.put("h/a", Buffer.from("x"), { mode: "governance", until });
 		await destination.extendLock("h/a", versionId, { mode: "governance", until: new Date(until.getTime() + 1000) });

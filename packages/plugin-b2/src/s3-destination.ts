@@ -95,14 +95,10 @@ export class S3Destination implements Destination {
 			...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
 		});
 		this.capabilities = {
-			objectLock: true,
 			enforcedByProvider: true,
 			lockExtension: true,
-			governanceBypass: true,
 			maxRetentionDays: profile.maxRetentionDays,
 			// Packs are far below the single-PUT limit; multipart is never used.
-			maxObjectSize: 5 * 1024 ** 3,
-			multipart: false,
 		};
 	}
 
@@ -200,11 +196,6 @@ export class S3Destination implements Destination {
 		const problems: string[] = [];
 		const notes: string[] = [];
 		const bucket = this.options.bucket;
-		if (request.retentionDays > this.capabilities.maxRetentionDays) {
-			problems.push(
-				`retention ${request.retentionDays} days exceeds ${this.profile.name === "b2" ? "B2's" : "the provider's"} cap of ${this.capabilities.maxRetentionDays} days`,
-			);
-		}
 		let exists = true;
 		try {
 			await this.#send((s3) => new s3.HeadBucketCommand({ Bucket: bucket }));

@@ -58,24 +58,15 @@ export class FsDestination implements Destination {
 		this.#root = resolve(configDir, options.path);
 		this.description = `fs:${this.#root}`;
 		this.capabilities = {
-			objectLock: true,
 			enforcedByProvider: false,
 			lockExtension: options.lockExtension ?? true,
-			governanceBypass: true,
 			maxRetentionDays: options.maxRetentionDays ?? 36_500,
-			maxObjectSize: 5 * 1024 ** 3,
-			multipart: false,
 		};
 	}
 
 	async preflight(request: PreflightRequest): Promise<DestinationCheck> {
 		const problems: string[] = [];
 		const notes = ["local directory: locks are emulated and do not stop someone who controls this disk"];
-		if (request.retentionDays > this.capabilities.maxRetentionDays) {
-			problems.push(
-				`retention ${request.retentionDays} days exceeds this destination's cap of ${this.capabilities.maxRetentionDays}`,
-			);
-		}
 		try {
 			if (request.create) await makeFolder(join(this.#root, "objects"));
 			const info = await stat(this.#root);

@@ -1,24 +1,14 @@
 import {
-	collectSnapshotObjects,
-	DEFAULT_GROOM_GRACE_HOURS,
 	describeError,
 	type GroomCandidate,
-	type GroomConfig,
 	type GroomPlan,
-	groomGraceMs,
 	HoldfastError,
 	isHoldfastError,
 	KEY_PREFIX,
-	metadataFor,
 	type RunContext,
 } from "@holdfast/core";
+import { groomKey } from "./groom-config.js";
 import { decideKeep } from "./keep-rules.js";
-
-export const GROOM_DEFAULTS: GroomConfig = Object.freeze({
-	match: "retention",
-	afterBackup: false,
-	graceHours: DEFAULT_GROOM_GRACE_HOURS,
-});
 
 /**
  * Which snapshots of the set leave, and which objects no remaining snapshot (of any set in
@@ -26,7 +16,8 @@ export const GROOM_DEFAULTS: GroomConfig = Object.freeze({
  */
 export async function planGroom(plan: GroomPlan, context: RunContext): Promise<GroomPlan> {
 	const { repository } = context;
-	const config: GroomConfig = { ...GROOM_DEFAULTS, ...(context.set.groom ?? {}) };
+	const config = groomKey(context.set);
+	const graceHours = config.graceHours ?? plan.graceHours;
 	const now = context.startedAt;
 	const { refs: all, unreadable } = await repository.readSnapshots();
 	// What an unreadable object records (a snapshot's trees, an index's packs) may be all that keeps data alive.
@@ -43,13 +34,12 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	const forgetIds = new Set(forget.map((r) => r.id));
 	const remaining = all.filter((r) => !forgetIds.has(r.id));
 
-	const metadata = metadataFor(repository);
 	const neededKeys = new Set<string>();
 	const neededBlobs = new Set<string>();
 	const seenTrees = new Map<string, Set<string>>();
 	let missingBlob: string | undefined;
 	for (const ref of remaining) {
-		const objects = await collectSnapshotObjects(repository, ref, metadata, seenTrees).catch((error: unknown) => {
+		const objects = await repository.snapshotObjects(ref, seenTrees).catch((error: unknown) => {
 			throw refusal([`snapshot ${ref.id.slice(0, 12)}: a tree cannot be read (${describeError(error)})`], error);
 		});
 		if (objects.missingTrees.length > 0) {
@@ -65,8 +55,8 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 
 	// Every object stored, by its versions (delete markers hide nothing): packs no index object
 	// lists (a killed backup's) and objects a killed groom tombstoned are found only this way.
-	const graceMs = groomGraceMs(config);
-	const stored = await storedObjects(repository);
+	const graceMs = graceHours * 3_600_000;
+	const stored = await repository.storedObjects();
 	const young = (key: string) => (stored.get(key)?.newest.getTime() ?? now.getTime()) > now.getTime() - graceMs;
 	const bytesOf = (key: string, fallback = 0) => stored.get(key)?.bytes ?? fallback;
 
@@ -87,7 +77,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 		if (stored.has(key)) propose({ kind: "snapshot", key, bytes: bytesOf(key), snapshotId: id });
 	}
 	// Tombstoned by an earlier groom that was cut short before it deleted them: its decision stands.
-	for (const key of repository.index.deleted) {
+	for (const key of repository.index.tombstoned) {
 		if (stored.has(key)) propose({ kind: kindOf(key), key, bytes: bytesOf(key) });
 	}
 	const deadPacks = new Set<string>();
@@ -96,7 +86,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 		...[...stored.keys()].filter((k) => k.startsWith(KEY_PREFIX.data)),
 	]);
 	for (const key of packKeys) {
-		if (neededKeys.has(key) || !stored.has(key) || repository.index.deleted.has(key)) continue;
+		if (neededKeys.has(key) || !stored.has(key) || repository.index.tombstoned.has(key)) continue;
 		const bytes = bytesOf(key, repository.index.packs.get(key)?.size ?? 0);
 		// A blob the index lacks may be in a pack no index object lists (its header was not read): keep those.
 		if (missingBlob && !repository.index.packs.has(key)) {
@@ -104,7 +94,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 			continue;
 		}
 		if (young(key)) {
-			held.push({ key, bytes, reason: "grace", detail: `younger than ${config.graceHours} h` });
+			held.push({ key, bytes, reason: "grace", detail: `younger than ${graceHours} h` });
 			continue;
 		}
 		deadPacks.add(key);
@@ -114,17 +104,14 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 	for (const [key, pack] of repository.index.packs) {
 		if (!deadPacks.has(key) && pack.indexKey) indexWithLivePacks.add(pack.indexKey);
 	}
-	for (const key of repository.index.indexKeys) {
+	for (const key of repository.index.indexObjects) {
 		if (indexWithLivePacks.has(key) || neededKeys.has(key) || young(key) || !stored.has(key)) continue;
 		// The newest groom index carries the tombstones, condemned objects and lock records in force; older ones are superseded.
-		if (repository.index.newestCarrier?.key === key) continue;
+		if (repository.index.newestCarrier === key) continue;
 		propose({ kind: "index", key, bytes: bytesOf(key) });
 	}
 
-	let deadBytes = 0;
-	for (const [id, location] of repository.index.blobs) {
-		if (!neededBlobs.has(id) && !deadPacks.has(location.packKey)) deadBytes += location.length;
-	}
+	const deadBytes = repository.index.deadBytes(neededBlobs, deadPacks);
 
 	return {
 		forget: [
@@ -135,6 +122,7 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 		delete: [...plan.delete, ...candidates],
 		held,
 		deadBytesInLivePacks: plan.deadBytesInLivePacks + deadBytes,
+		graceHours,
 	};
 }
 
@@ -142,32 +130,6 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 function refusal(problems: string[], cause?: unknown): HoldfastError {
 	const code = isHoldfastError(cause, "UNREACHABLE") ? "UNREACHABLE" : "CORRUPT";
 	return new HoldfastError(code, `nothing deleted: ${problems.join("\n")}`, cause ? { cause } : undefined);
-}
-
-interface StoredObject {
-	/** Every version's bytes: deleting the object frees them all. */
-	bytes: number;
-	/** The newest version's write: what the grace is counted from. */
-	newest: Date;
-}
-
-async function storedObjects(repository: RunContext["repository"]): Promise<Map<string, StoredObject>> {
-	const stored = new Map<string, StoredObject>();
-	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
-		await repository.reader.budget.run(`list ${prefix}`, async () => {
-			for (const key of [...stored.keys()]) if (key.startsWith(prefix)) stored.delete(key);
-			for await (const version of repository.destination.listVersions(prefix)) {
-				if (version.isDeleteMarker) continue;
-				const known = stored.get(version.key);
-				if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified });
-				else {
-					known.bytes += version.size;
-					if (version.lastModified > known.newest) known.newest = version.lastModified;
-				}
-			}
-		});
-	}
-	return stored;
 }
 
 function kindOf(key: string): GroomCandidate["kind"] {

@@ -1,4 +1,5 @@
-import { type GroomConfig, parseDuration, type SnapshotRef } from "@holdfast/core";
+import { parseDuration, type SnapshotRef } from "@holdfast/core";
+import type { GroomConfig } from "./groom-config.js";
 
 export interface KeepDecision {
 	readonly ref: SnapshotRef;

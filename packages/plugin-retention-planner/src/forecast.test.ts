@@ -1,6 +1,6 @@
-import { B2_PRICES, type ScheduleConfig, type SetConfig } from "@holdfast/core";
+import type { ScheduleConfig, SetConfig } from "@holdfast/core";
 import { describe, expect, it } from "vitest";
-import { forecaster } from "./forecast.js";
+import { B2_PRICES, forecaster } from "./forecast.js";
 
 const GB = 1e9;
 const start = new Date("2030-01-01T00:00:00Z");
@@ -44,9 +44,10 @@ describe("cost forecast", () => {
 			bytes: GB,
 			packBytes: 16 * 1024 * 1024,
 			set: set({ cron: "0 3 1 * *" }),
-			prices: B2_PRICES,
 		});
 		expect(asked.assumptions.runs).toBe(12);
+		// No table given: the plugin's own, B2's list prices.
+		expect(asked.assumptions.prices).toBe(B2_PRICES);
 		expect(asked.strategies[0]?.storedBytes[0]?.at).toBe("2030-09-01T03:00:00.000Z");
 	});
 

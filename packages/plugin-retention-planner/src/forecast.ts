@@ -4,6 +4,7 @@ import {
 	type Forecaster,
 	type ForecastReport,
 	type ForecastRequest,
+	type PriceTable,
 	type StrategyForecast,
 } from "@holdfast/core";
 import { plannerConfig } from "./retention-planner.js";
@@ -19,6 +20,15 @@ interface Generation {
 	/** Older snapshots need the dead bytes until this time. */
 	neededUntil: number;
 }
+
+/** The table a forecast uses when none is given: Backblaze B2's list prices. */
+export const B2_PRICES: PriceTable = Object.freeze({
+	name: "Backblaze B2 (list prices)",
+	storagePerGbMonth: 0.006,
+	classAPer10k: 0,
+	classBPer10k: 0.004,
+	classCPer1k: 0.004,
+});
 
 /** Objects every run writes besides data packs: a tree pack, an index object and the snapshot. */
 const RUN_OBJECTS = 3;
@@ -57,7 +67,7 @@ export const forecaster: Forecaster = {
 				slackDays: model.slackDays,
 				missedRuns: model.missedRuns,
 				runs: runs.length,
-				prices: request.prices,
+				prices: request.prices ?? B2_PRICES,
 			},
 			strategies: [simulate(model, "extend"), simulate(model, "reinclude")],
 		};
@@ -187,7 +197,7 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 		timeline.push({ at: run.toISOString(), bytes: Math.round(now) });
 		storageGbMonths += (now / GB) * (interval / (30 * DAY_MS));
 	}
-	const prices = request.prices;
+	const prices = request.prices ?? B2_PRICES;
 	const storage = storageGbMonths * prices.storagePerGbMonth;
 	const transactions =
 		((putCalls + lockCalls + deleteCalls) / 10_000) * prices.classAPer10k + (listCalls / 1000) * prices.classCPer1k;

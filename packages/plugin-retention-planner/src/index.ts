@@ -1,23 +1,18 @@
-import {
-	ContainerModule,
-	definePlugin,
-	type RunContext,
-	type RunPlan,
-	type ScheduleAdvisor,
-	STAGE,
-	TOKENS,
-} from "@holdfast/core";
+import { ContainerModule, definePlugin, type ScheduleAdvisor, STAGE, TOKENS } from "@holdfast/core";
 import { forecaster } from "./forecast.js";
+import { plannerKey, plannerSchema } from "./planner-config.js";
 import { plannerConfig, planProtection, planRun, scheduleWarnings } from "./retention-planner.js";
 
 const scheduleAdvisor: ScheduleAdvisor = {
 	warnings: (set, maxRetentionDays, now) => scheduleWarnings(set, plannerConfig(set, now), maxRetentionDays),
+	allowedMisses: (set) => plannerKey(set).missedRuns,
 };
 
+export { B2_PRICES } from "./forecast.js";
+export { PLANNER_DEFAULTS, type PlannerConfig, plannerSchema } from "./planner-config.js";
 export {
 	defaultMarginMs,
 	defaultSlackDays,
-	PLANNER_DEFAULTS,
 	plannerConfig,
 	planProtection,
 	planRun,
@@ -29,21 +24,16 @@ export default definePlugin({
 	name: "retention-planner",
 	version: "0.1.0",
 	engine: "^0.1.0",
+	setKeys: { planner: plannerSchema },
 	containerModule: new ContainerModule((options) => {
 		options.bind(TOKENS.Forecaster).toConstantValue(forecaster);
 		options.bind(TOKENS.ScheduleAdvisor).toConstantValue(scheduleAdvisor);
 	}),
 	activate(context) {
-		// The plan of each run, for the lock step that follows it.
-		const plans = new WeakMap<RunContext, RunPlan>();
-		context.hooks.plan.tap({ name: context.name, stage: STAGE.RETENTION }, (plan, run) => {
-			const planned = planRun(plan, run);
-			plans.set(run, planned);
-			return planned;
-		});
-		context.hooks.lock.tap({ name: context.name, stage: STAGE.RETENTION }, (lockPlan, run) => {
-			const plan = plans.get(run);
-			return plan ? planProtection(lockPlan, plan, run) : lockPlan;
-		});
+		context.hooks.plan.tap({ name: context.name, stage: STAGE.RETENTION }, planRun);
+		// The run carries the plan the `plan` taps made (with this plugin's horizon and strategy).
+		context.hooks.lock.tap({ name: context.name, stage: STAGE.RETENTION }, (lockPlan, run) =>
+			run.plan ? planProtection(lockPlan, run.plan, run) : lockPlan,
+		);
 	},
 });

@@ -4,15 +4,13 @@ import {
 	type LockExtension,
 	type LockPlan,
 	type ObjectNeed,
-	type PlannerConfig,
 	parseDuration,
 	type RunContext,
 	type RunPlan,
 	type SetConfig,
 } from "@holdfast/core";
+import { type PlannerConfig, plannerKey } from "./planner-config.js";
 import { type Schedule, scheduleOf } from "./schedule.js";
-
-export const PLANNER_DEFAULTS: PlannerConfig = Object.freeze({ strategy: "auto", missedRuns: 0 });
 
 /** The slack of a generation when the set names none: a sixth of the retention, at most two weeks. */
 export function defaultSlackDays(retentionDays: number): number {
@@ -38,7 +36,7 @@ export interface ResolvedPlanner {
 }
 
 export function plannerConfig(set: SetConfig, from: Date): ResolvedPlanner {
-	const config = { ...PLANNER_DEFAULTS, ...(set.planner ?? {}) };
+	const config = plannerKey(set);
 	const schedule = scheduleOf(set.schedule);
 	const longestIntervalMs = schedule ? longestInterval(schedule, from) : undefined;
 	return {

@@ -41,6 +41,19 @@ describe("config file", () => {
 		expect(error.problems.some((p) => p.startsWith("/etc/holdfast.yaml:11: sets.office.schedule"))).toBe(true);
 	});
 
+	it("leaves a set's unknown keys to the plugins, and defers a set's problems when asked", () => {
+		const owned = parseConfigText(valid.replace("schedule: { every: 7d }", "planner: { strategy: auto }"), "/x.yaml");
+		expect(owned.config.sets.office?.planner).toEqual({ strategy: "auto" });
+		const bad = valid.replace("days: 90", "days: 0");
+		expect(() => parseConfigText(bad, "/x.yaml")).toThrow("/x.yaml:10: sets.office.retention.days: must be >= 1");
+		const deferred = parseConfigText(bad, "/x.yaml", { deferSetProblems: true });
+		expect(deferred.setProblems).toEqual(["/x.yaml:10: sets.office.retention.days: must be >= 1"]);
+		// Outside the sets nothing waits: the plugins could not even be found.
+		expect(() => parseConfigText(bad.replace("password:", "passwd:"), "/x.yaml", { deferSetProblems: true })).toThrow(
+			/passwd: unknown key\n.*retention\.days/,
+		);
+	});
+
 	it("says where a YAML syntax error is", () => {
 		expect(() => parseConfigText("plugins: [\n  a\nsets: {", "/x.yaml")).toThrow(/^\/x\.yaml:\d+:\d+: /);
 	});

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { type Document, isNode, LineCounter, parseDocument } from "yaml";
 import { HoldfastError } from "../host/errors.js";
-import { configSchema } from "./config-schema.js";
+import { envelopeSchema } from "./config-schema.js";
 import type { HoldfastConfig, LoadedConfig } from "./config-types.js";
 import { type SchemaProblem, validateSchema } from "./schema-validator.js";
 
@@ -19,10 +19,23 @@ export class ConfigError extends HoldfastError {
 /** Parsed config with the source text kept, so later validation (plugin schemas) can cite lines. */
 export interface ParsedConfig extends LoadedConfig {
 	locate(path: string): string;
+	/** With `deferSetProblems`: what is wrong inside the sets, for the plugin host to report with its own findings. */
+	readonly setProblems?: readonly string[];
 }
 
-/** Reads YAML or JSON (JSON is YAML), checks the envelope schema, fills defaults. */
-export async function loadConfigFile(file: string): Promise<ParsedConfig> {
+export interface ParseOptions {
+	/**
+	 * Problems inside the sets are returned, not thrown: the plugin host reports them together
+	 * with what the plugins' schemas find, so one run of the command names every problem.
+	 */
+	readonly deferSetProblems?: boolean;
+}
+
+/**
+ * Reads YAML or JSON (JSON is YAML), checks the keys the core owns and fills their defaults;
+ * the plugin host checks the rest (types' options, plugins' set keys) once it knows the plugins.
+ */
+export async function loadConfigFile(file: string, options: ParseOptions = {}): Promise<ParsedConfig> {
 	const absolute = resolve(file);
 	let text: string;
 	try {
@@ -31,10 +44,10 @@ export async function loadConfigFile(file: string): Promise<ParsedConfig> {
 		const reason = (cause as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (cause as Error).message;
 		throw new HoldfastError("CONFIG_INVALID", `${file}: cannot read config: ${reason}`, { cause });
 	}
-	return parseConfigText(text, absolute);
+	return parseConfigText(text, absolute, options);
 }
 
-export function parseConfigText(text: string, file: string): ParsedConfig {
+export function parseConfigText(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
 	const lineCounter = new LineCounter();
 	const doc = parseDocument(text, { lineCounter, prettyErrors: false });
 	if (doc.errors.length > 0) {
@@ -47,9 +60,13 @@ export function parseConfigText(text: string, file: string): ParsedConfig {
 	}
 	const value = doc.toJS() as unknown;
 	const locate = (path: string) => `${file}${lineOf(doc, lineCounter, path)}`;
-	const problems = validateSchema(configSchema, value);
-	if (problems.length > 0) throw new ConfigError(formatProblems(problems, locate));
-	return { file, dir: dirname(file), config: value as HoldfastConfig, locate };
+	const problems = validateSchema(envelopeSchema, value);
+	const inSets = (p: SchemaProblem) => /^sets\.[^.]+\./.test(p.path);
+	const deferred = options.deferSetProblems ? problems.filter(inSets) : [];
+	const now = problems.filter((p) => !deferred.includes(p));
+	if (now.length > 0) throw new ConfigError(formatProblems(problems, locate));
+	const parsed = { file, dir: dirname(file), config: value as HoldfastConfig, locate };
+	return deferred.length > 0 ? { ...parsed, setProblems: formatProblems(deferred, locate) } : parsed;
 }
 
 export function formatProblems(problems: SchemaProblem[], locate: (path: string) => string): string[] {

@@ -1,6 +1,7 @@
 /**
- * The JSON Schema of `holdfast.yaml`. Sources and destinations are open here and closed by
- * the schemas their plugins contribute (see `fullConfigSchema`).
+ * The JSON Schema of `holdfast.yaml` as far as the core owns it. Sources, destinations and the
+ * set keys plugins own (`planner`, `groom`, …) are closed by the schemas those plugins
+ * contribute (see `fullConfigSchema`).
  */
 export type JsonSchema = Record<string, unknown>;
 
@@ -38,41 +39,6 @@ export const setSchema: JsonSchema = {
 					properties: { cron: { type: "string", minLength: 9 }, tz: { type: "string" } },
 				},
 			],
-		},
-		planner: {
-			type: "object",
-			additionalProperties: false,
-			properties: {
-				strategy: { enum: ["auto", "extend", "reinclude"], default: "auto" },
-				missedRuns: { type: "integer", minimum: 0, maximum: 100, default: 0 },
-				slackDays: {
-					type: "number",
-					minimum: 0,
-					maximum: 3650,
-					description: "extra days each extension or new lock reaches past the need (default: retention / 6, at most 14)",
-				},
-				margin: {
-					...duration,
-					description:
-						"how long past the next run a copy's lock must reach: the run's duration and clock skew (default: a tenth of the interval, 1 h to 1 d)",
-				},
-			},
-		},
-		groom: {
-			type: "object",
-			additionalProperties: false,
-			properties: {
-				match: { const: "retention", default: "retention" },
-				afterBackup: { type: "boolean", default: false },
-				keepLast: { type: "integer", minimum: 0 },
-				keepDaily: { type: "integer", minimum: 0 },
-				keepWeekly: { type: "integer", minimum: 0 },
-				keepMonthly: { type: "integer", minimum: 0 },
-				keepYearly: { type: "integer", minimum: 0 },
-				keepWithin: duration,
-				keepTags: { type: "array", items: { type: "string" } },
-				graceHours: { type: "number", minimum: 0, default: 6 },
-			},
 		},
 		tags: { type: "array", items: { type: "string" } },
 		packSizeMiB: { type: "integer", minimum: 1, maximum: 512, default: 16 },
@@ -117,7 +83,6 @@ export const configSchema: JsonSchema = {
 		},
 		catalog: { type: "string", pattern: "^[a-z][a-z0-9+.-]*:" },
 		password: secretRef,
-		host: { type: "string" },
 		sets: {
 			type: "object",
 			minProperties: 1,
@@ -127,13 +92,29 @@ export const configSchema: JsonSchema = {
 	},
 };
 
-export const secretRefSchema: JsonSchema = secretRef;
+/** The set keys the core owns; every other key of a set belongs to a plugin. */
+export const CORE_SET_KEYS: ReadonlySet<string> = new Set(Object.keys(setSchema.properties as object));
 
-/** The whole file's schema with each source and destination type closed by its plugin's schema. */
-export function fullConfigSchema(
-	sources: ReadonlyMap<string, JsonSchema>,
-	destinations: ReadonlyMap<string, JsonSchema>,
-): JsonSchema {
+/**
+ * The schema a config is first read with, before its plugins are loaded: the core's keys are
+ * checked, a set's other keys wait for the plugins that own them.
+ */
+export const envelopeSchema: JsonSchema = (() => {
+	const envelope = structuredClone(configSchema) as { properties: { sets: { additionalProperties: JsonSchema } } };
+	envelope.properties.sets.additionalProperties = { ...setSchema, additionalProperties: true };
+	return envelope;
+})();
+
+/** What the configured plugins contribute to the schema. */
+export interface SchemaContributions {
+	readonly sources: ReadonlyMap<string, JsonSchema>;
+	readonly destinations: ReadonlyMap<string, JsonSchema>;
+	/** Set keys by name, each with the schema of the plugin that owns it. */
+	readonly setKeys: ReadonlyMap<string, JsonSchema>;
+}
+
+/** The whole file's schema: each source and destination type and each plugin's set key closed by its plugin's schema. */
+export function fullConfigSchema({ sources, destinations, setKeys }: SchemaContributions): JsonSchema {
 	const variant = (type: string, schema: JsonSchema) => ({
 		...schema,
 		type: "object",
@@ -145,6 +126,7 @@ export function fullConfigSchema(
 		set.properties.sources = { type: "array", minItems: 1, items: { oneOf: [...sources].map(([t, s]) => variant(t, s)) } };
 	}
 	if (destinations.size > 0) set.properties.destination = { oneOf: [...destinations].map(([t, s]) => variant(t, s)) };
+	for (const [key, schema] of setKeys) set.properties[key] = schema;
 	const full = structuredClone(configSchema) as { properties: { sets: Record<string, unknown> } };
 	full.properties.sets.additionalProperties = set;
 	return full;

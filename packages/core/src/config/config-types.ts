@@ -13,42 +13,19 @@ export interface RetentionConfig {
 
 export type ScheduleConfig = { every: string } | { cron: string; tz?: string };
 
-export interface PlannerConfig {
-	strategy: "auto" | "extend" | "reinclude";
-	missedRuns: number;
-	/** Default: retention / 6, at most 14. */
-	slackDays?: number;
-	/** A duration (`6h`); default: a tenth of the schedule's interval, between 1 h and 1 d. */
-	margin?: string;
-}
-
-export interface GroomConfig {
-	match: "retention";
-	afterBackup?: boolean;
-	keepLast?: number;
-	keepDaily?: number;
-	keepWeekly?: number;
-	keepMonthly?: number;
-	keepYearly?: number;
-	keepWithin?: string;
-	keepTags?: string[];
-	/** Nothing younger than this is deleted, so a concurrent backup's objects are safe. */
-	graceHours?: number;
-}
-
 export interface SetConfig {
 	sources: TypedOptions[];
 	destination: TypedOptions;
 	retention: RetentionConfig;
 	schedule?: ScheduleConfig;
-	planner?: PlannerConfig;
-	groom?: GroomConfig;
 	tags?: string[];
 	/** Target pack size in MiB (16–32 by default). */
 	packSizeMiB?: number;
 	compression?: "auto" | "off";
 	/** How long transient destination faults (5xx, throttling, timeouts) are retried, e.g. "2m". */
 	retryBudget?: string;
+	/** Keys a plugin owns (`planner`, `groom`, …): validated by the schema it contributes (`setKeys`). */
+	readonly [pluginKey: string]: unknown;
 }
 
 export type PluginEntry = string | { use: string; options?: Record<string, unknown> };
@@ -59,7 +36,6 @@ export interface HoldfastConfig {
 	plugins: PluginEntry[];
 	catalog?: string;
 	password?: SecretRef;
-	host?: string;
 	sets: Record<string, SetConfig>;
 }
 

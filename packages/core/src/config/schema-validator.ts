@@ -16,6 +16,16 @@ export function validateSchema(schema: JsonSchema, value: unknown, basePath = ""
 	return simplify(validate.errors ?? [], basePath);
 }
 
+/**
+ * What an object schema fills into an empty object: a plugin reads its defaults from the schema
+ * it contributes, so each default is written once.
+ */
+export function schemaDefaults<T extends object>(schema: JsonSchema): T {
+	const value = {};
+	validateSchema(schema, value);
+	return Object.freeze(value) as T;
+}
+
 function simplify(errors: ErrorObject[], basePath: string): SchemaProblem[] {
 	// oneOf failures repeat every branch's complaint; keep the most specific ones.
 	const interesting = errors.filter((e) => e.keyword !== "oneOf" && e.keyword !== "if");

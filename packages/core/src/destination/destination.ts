@@ -12,16 +12,12 @@ export interface ObjectLock {
 }
 
 export interface DestinationCapabilities {
-	/** Objects can be written with a retain-until date the store enforces (or emulates). */
-	readonly objectLock: boolean;
 	/** The store itself, not this process, refuses deletes of locked versions. */
 	readonly enforcedByProvider: boolean;
 	/** Retention of an existing version can be extended without re-sending bytes. */
 	readonly lockExtension: boolean;
-	readonly governanceBypass: boolean;
+	/** The longest retention the store accepts; the core refuses a set that asks for more. */
 	readonly maxRetentionDays: number;
-	readonly maxObjectSize: number;
-	readonly multipart: boolean;
 }
 
 export interface ObjectVersion {
@@ -53,7 +49,6 @@ export interface DestinationCheck {
 }
 
 export interface PreflightRequest {
-	readonly retentionDays: number;
 	readonly mode: LockMode;
 	/** `init` may create the bucket or directory; a backup never does. */
 	readonly create: boolean;

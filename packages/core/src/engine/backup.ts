@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Catalog } from "../catalog/catalog.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
+import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import type { Source } from "../source/source.js";
 import { BlobSaver } from "./backup/blob-saver.js";
@@ -29,6 +30,8 @@ export interface BackupResult {
 }
 
 export interface BackupDeps {
+	/** The repository itself: the hooks see only `context.repository`, a read-only view of it. */
+	readonly repository: Repository;
 	readonly hooks: LifecycleHooks;
 	readonly sources: readonly Source[];
 	readonly catalog: Catalog;
@@ -47,7 +50,7 @@ export interface BackupDeps {
  * (BlobSaver) — restic's archiver, split the same way.
  */
 export async function runBackup(context: RunContext, deps: BackupDeps): Promise<BackupResult> {
-	const { repository } = context;
+	const { repository } = deps;
 	const { hooks, catalog, plan } = deps;
 	const summary: BackupSummary = {
 		files: { new: 0, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 },
@@ -69,7 +72,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const files = new FileSaver(repository, blobs, summary, warn, context.signal, deps.fileConcurrency ?? 8);
 	const states = new FileStateWriter(catalog);
 	const changes = new ChangeDetector(repository, catalog, hooks, plan, context);
-	const trees = new TreeSaver(context, hooks, summary, changes, files, blobs, states, warn);
+	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, warn);
 	for (const source of deps.sources) {
 		const entries = await hooks.scan.promise(
 			source.scan({

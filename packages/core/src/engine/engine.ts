@@ -12,6 +12,7 @@ import { retryBudgetMs } from "../destination/faults.js";
 import { addDays, type Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
+import { TOKENS } from "../host/tokens.js";
 import type { PluginHost } from "../plugin/plugin-host.js";
 import type { ScryptParams } from "../repository/crypto.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
@@ -21,8 +22,9 @@ import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
 import { type CheckReport, checkRepository } from "./check.js";
 import { executeGroom, type GroomResult } from "./groom-step.js";
-import { emptyGroomPlan } from "./groom-types.js";
+import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
+import { type RepositoryView, repositoryView } from "./repository-view.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
 import type { RunContext, RunKind, RunPlan } from "./run-types.js";
 import { pickSnapshot } from "./snapshot-objects.js";
@@ -44,6 +46,8 @@ export interface OpenSet {
 	readonly set: SetConfig;
 	readonly destination: Destination;
 	readonly repository: Repository;
+	/** What the run's hooks see of `repository`. */
+	readonly view: RepositoryView;
 }
 
 export interface DoctorReport {
@@ -150,13 +154,8 @@ export class Engine {
 
 	/** The lock a set's new objects get by default: now + retention, checked against the destination's cap. */
 	defaultLock(setName: string, set: SetConfig, destination: Destination, now: Date): ObjectLock {
-		const max = destination.capabilities.maxRetentionDays;
-		if (set.retention.days > max) {
-			throw new HoldfastError(
-				"CONFIG_INVALID",
-				`sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`,
-			);
-		}
+		const problem = retentionCapProblem(setName, set, destination);
+		if (problem) throw new HoldfastError("CONFIG_INVALID", problem);
 		return { mode: set.retention.mode ?? "compliance", until: addDays(now, set.retention.days) };
 	}
 
@@ -164,7 +163,6 @@ export class Engine {
 		const { name, set } = this.resolveSet(setName);
 		const destination = this.destinationFor(name, set);
 		const check = await destination.preflight({
-			retentionDays: set.retention.days,
 			mode: set.retention.mode ?? "compliance",
 			create: true,
 		});
@@ -179,7 +177,10 @@ export class Engine {
 			set,
 			startedAt: this.options.clock.now(),
 			dryRun: false,
-			repository: { destination } as unknown as Repository,
+			// Before init there is no repository: a plan tap reads only its destination.
+			repository: {
+				destination: { description: destination.description, capabilities: destination.capabilities },
+			} as RepositoryView,
 			logger: this.options.logger,
 			signal: this.options.host.signal,
 		} satisfies RunContext;
@@ -195,7 +196,6 @@ export class Engine {
 		const cacheKey = destination === this.destinationFor(name, set) ? name : `${name}\0${options.role}`;
 		if (options.preflight) {
 			const check = await destination.preflight({
-				retentionDays: set.retention.days,
 				mode: set.retention.mode ?? "compliance",
 				create: false,
 			});
@@ -213,7 +213,7 @@ export class Engine {
 		}
 		const repository = await opening;
 		await repository.loadIndex();
-		return { name, set, destination, repository };
+		return { name, set, destination, repository, view: repositoryView(repository) };
 	}
 
 	context(kind: RunKind, open: OpenSet, dryRun = false, signal?: AbortSignal): RunContext {
@@ -223,7 +223,7 @@ export class Engine {
 			set: open.set,
 			startedAt: this.options.clock.now(),
 			dryRun,
-			repository: open.repository,
+			repository: open.view,
 			logger: this.options.logger,
 			signal: signal ?? this.options.host.signal,
 		};
@@ -243,7 +243,7 @@ export class Engine {
 		}
 	}
 
-	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps. */
+	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps; kept on the context. */
 	async plan(context: RunContext, destination: Destination, previousRun?: Date): Promise<RunPlan> {
 		const lock = this.defaultLock(context.setName, context.set, destination, context.startedAt);
 		const initial: RunPlan = {
@@ -259,6 +259,8 @@ export class Engine {
 		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
 			throw new HoldfastError("LOCK_SHORTEN", "plan: new objects would be locked for less than the snapshot's retention");
 		}
+		// The run carries its plan to the hooks that follow (`lock`, `afterRun`); only the core sets it.
+		(context as { plan?: RunPlan }).plan = plan;
 		return plan;
 	}
 
@@ -285,6 +287,7 @@ export class Engine {
 			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined);
 			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
 			return runBackup(context, {
+				repository: open.repository,
 				hooks: this.hooks,
 				sources: this.sourcesFor(open.set),
 				catalog: this.options.catalog,
@@ -294,9 +297,14 @@ export class Engine {
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
 		});
-		// `groom: { afterBackup: true }`: the set is groomed right after each successful backup.
-		if (!options.dryRun && open.set.groom?.afterBackup) result.groom = await this.groom(open.name);
+		// The groom plugin's say (`groom: { afterBackup: true }`): the set is groomed right after each successful backup.
+		if (!options.dryRun && this.#groomSchedule()?.afterBackup(open.set)) result.groom = await this.groom(open.name);
 		return result;
+	}
+
+	#groomSchedule(): GroomSchedule | undefined {
+		const { container } = this.options.host;
+		return container.isBound(TOKENS.GroomSchedule) ? container.get<GroomSchedule>(TOKENS.GroomSchedule) : undefined;
 	}
 
 	/**
@@ -327,7 +335,7 @@ export class Engine {
 		const groomer = this.destinationFor(name, set, "groom");
 		if (groomer !== destination) {
 			if (groomer.doctor) findings.push(...(await groomer.doctor({ ...request, keyOnly: true })));
-			if (set.groom?.afterBackup)
+			if (this.#groomSchedule()?.afterBackup(set))
 				findings.push({
 					check: "groom.afterBackup",
 					status: "warn",
@@ -346,13 +354,8 @@ export class Engine {
 		const problems: string[] = [];
 		for (const name of this.setNames()) {
 			const { set } = this.resolveSet(name);
-			const destination = this.destinationFor(name, set);
-			const max = destination.capabilities.maxRetentionDays;
-			if (set.retention.days > max) {
-				problems.push(
-					`${this.options.loaded.file}: sets.${name}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`,
-				);
-			}
+			const problem = retentionCapProblem(name, set, this.destinationFor(name, set));
+			if (problem) problems.push(`${this.options.loaded.file}: ${problem}`);
 		}
 		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
 	}
@@ -439,7 +442,7 @@ export class Engine {
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
-			return executeGroom(context, plan, this.hooks);
+			return executeGroom(open.repository, context, plan, this.hooks);
 		});
 	}
 
@@ -457,4 +460,11 @@ export class Engine {
 		for (const opening of this.#repositories.values()) await (await opening.catch(() => undefined))?.close();
 		this.#repositories.clear();
 	}
+}
+
+/** The one check of a set's retention against the cap its destination declares (`capabilities.maxRetentionDays`). */
+function retentionCapProblem(setName: string, set: SetConfig, destination: Destination): string | undefined {
+	const max = destination.capabilities.maxRetentionDays;
+	if (set.retention.days <= max) return undefined;
+	return `sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`;
 }

@@ -16,14 +16,6 @@ export interface PriceTable {
 	readonly classCPer1k: number;
 }
 
-export const B2_PRICES: PriceTable = Object.freeze({
-	name: "Backblaze B2 (list prices)",
-	storagePerGbMonth: 0.006,
-	classAPer10k: 0,
-	classBPer10k: 0.004,
-	classCPer1k: 0.004,
-});
-
 export interface ForecastRequest {
 	readonly start: Date;
 	readonly periodDays: number;
@@ -34,7 +26,8 @@ export interface ForecastRequest {
 	readonly packBytes: number;
 	/** The set: its retention, schedule and planner settings decide the runs and the locks. */
 	readonly set: SetConfig;
-	readonly prices: PriceTable;
+	/** The forecaster's own table when absent. */
+	readonly prices?: PriceTable;
 }
 
 export interface StrategyForecast {
@@ -69,4 +62,6 @@ export interface Forecaster {
 export interface ScheduleAdvisor {
 	/** One line each: what the schedule cannot promise, and what to change. */
 	warnings(set: SetConfig, maxRetentionDays: number, now: Date): string[];
+	/** How many scheduled runs in a row may be missed before a lock may lapse (the planner's `missedRuns`). */
+	allowedMisses(set: SetConfig): number;
 }

@@ -3,7 +3,7 @@ import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import type { IndexLock } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
-import { type GroomCandidate, type GroomPlan, groomGraceMs, type HeldObject } from "./groom-types.js";
+import type { GroomCandidate, GroomPlan, HeldObject } from "./groom-types.js";
 import type { RunContext } from "./run-types.js";
 
 export interface GroomResult {
@@ -33,11 +33,15 @@ export interface GroomResult {
  * consolidated copy of every lock record, so older index objects can go too. A groom cut
  * short after that write leaves tombstoned objects, which the next groom deletes.
  */
-export async function executeGroom(context: RunContext, plan: GroomPlan, hooks: LifecycleHooks): Promise<GroomResult> {
-	const { repository } = context;
+export async function executeGroom(
+	repository: Repository,
+	context: RunContext,
+	plan: GroomPlan,
+	hooks: LifecycleHooks,
+): Promise<GroomResult> {
 	const destination = repository.destination;
 	const now = context.startedAt;
-	const graceMs = groomGraceMs(context.set.groom);
+	const graceMs = plan.graceHours * 3_600_000;
 	const condemnedBefore = repository.index.condemned;
 	const condemned = new Map<string, Date>();
 	const marked: GroomCandidate[] = [];

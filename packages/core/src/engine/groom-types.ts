@@ -1,4 +1,9 @@
-import type { GroomConfig } from "../config/config-types.js";
+import type { SetConfig } from "../config/config-types.js";
+
+/** Provided by the plugin that grooms (`TOKENS.GroomSchedule`): which sets the core grooms right after each backup. */
+export interface GroomSchedule {
+	afterBackup(set: SetConfig): boolean;
+}
 
 /** One deletion grooming proposes; `keep` taps may veto it. */
 export interface GroomCandidate {
@@ -30,20 +35,14 @@ export interface GroomPlan {
 	held: HeldObject[];
 	/** Packs still needed that carry blobs no snapshot uses. */
 	deadBytesInLivePacks: number;
-}
-
-/** `groom.graceHours` unless the set says otherwise. */
-export const DEFAULT_GROOM_GRACE_HOURS = 6;
-
-/**
- * The grace, twice over: nothing younger is a candidate (it may belong to a running backup),
- * and nothing is deleted sooner than this after grooming marked it (a backup that loaded the
- * index before the mark has this long to see it).
- */
-export function groomGraceMs(config: GroomConfig | undefined): number {
-	return (config?.graceHours ?? DEFAULT_GROOM_GRACE_HOURS) * 3_600_000;
+	/**
+	 * The grace, twice over: nothing younger is a candidate (it may belong to a running backup),
+	 * and nothing is deleted sooner than this after grooming marked it (a backup that loaded the
+	 * index before the mark has this long to see it). The core's default is 6 hours.
+	 */
+	graceHours: number;
 }
 
 export function emptyGroomPlan(): GroomPlan {
-	return { forget: [], keep: [], delete: [], held: [], deadBytesInLivePacks: 0 };
+	return { forget: [], keep: [], delete: [], held: [], deadBytesInLivePacks: 0, graceHours: 6 };
 }

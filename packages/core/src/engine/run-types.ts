@@ -1,8 +1,8 @@
 import type { SetConfig } from "../config/config-types.js";
 import type { LockMode, ObjectLock } from "../destination/destination.js";
 import type { Logger } from "../host/logger.js";
-import type { Repository } from "../repository/repository.js";
 import type { SourceEntry } from "../source/source.js";
+import type { RepositoryView } from "./repository-view.js";
 
 export type RunKind = "backup" | "restore" | "check" | "groom" | "plan" | "init" | "repair";
 
@@ -13,9 +13,15 @@ export interface RunContext {
 	readonly set: SetConfig;
 	readonly startedAt: Date;
 	readonly dryRun: boolean;
-	readonly repository: Repository;
+	/** What the run's hooks may read of the repository; they change it only through their return values. */
+	readonly repository: RepositoryView;
 	readonly logger: Logger;
 	readonly signal: AbortSignal;
+	/**
+	 * The run's plan, once the `plan` taps have made it (`backup` and `plan` runs, from `scan`
+	 * on): per-run state lives on the run, so a `lock` tap reads the plan here.
+	 */
+	readonly plan?: RunPlan;
 }
 
 export type ChangeKind = "new" | "changed" | "unchanged" | "reincluded";

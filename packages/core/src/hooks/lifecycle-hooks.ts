@@ -114,7 +114,8 @@ export function createLifecycleHooks() {
 		/**
 		 * `lock(lockPlan, context)` — backup and plan runs, once every source is walked and every
 		 * tree saved, before the last packs are written. Gets an empty lock plan whose read-only
-		 * `needs` say what each snapshot in its window needs and until when; returns the plan
+		 * `needs` say what each snapshot in its window needs and until when (the run's plan is
+		 * `context.plan`); returns the plan
 		 * with `extensions` (lock extensions), `renewals` (blobs copied into new packs),
 		 * `relist` and `renewMetadata`. The core then writes the renewals and metadata copies
 		 * into this run's objects, and after `upload` applies the extensions, dropping any that

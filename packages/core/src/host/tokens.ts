@@ -12,9 +12,10 @@ export const TOKENS = Object.freeze({
 	SourceType: Symbol.for("holdfast.SourceType"),
 	/** Multi-injected: every destination type a plugin contributes. */
 	DestinationType: Symbol.for("holdfast.DestinationType"),
-	Engine: Symbol.for("holdfast.Engine"),
 	/** The cost forecast, provided by the retention planner plugin. */
 	Forecaster: Symbol.for("holdfast.Forecaster"),
 	/** What a set's schedule cannot promise (`config check`), provided by the retention planner plugin. */
 	ScheduleAdvisor: Symbol.for("holdfast.ScheduleAdvisor"),
+	/** Which sets are groomed after each backup, provided by the groom plugin. */
+	GroomSchedule: Symbol.for("holdfast.GroomSchedule"),
 });

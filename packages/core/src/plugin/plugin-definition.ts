@@ -66,6 +66,12 @@ export interface PluginDefinition<Options = Record<string, unknown>> {
 	/** Names of plugins that must be activated before this one. */
 	readonly dependsOn?: readonly string[];
 	readonly optionsSchema?: JsonSchema;
+	/**
+	 * The keys of a set this plugin owns (`planner`, `groom`), each with its schema and, inside
+	 * it, its defaults. The host checks every set against them before any plugin is activated;
+	 * a set key no plugin owns is an error.
+	 */
+	readonly setKeys?: Readonly<Record<string, JsonSchema>>;
 	/** Services the plugin adds to the container (source and destination types, …). */
 	readonly containerModule?: ContainerModule;
 	// biome-ignore lint/suspicious/noConfusingVoidType: a plugin whose activate returns nothing must type-check as is.

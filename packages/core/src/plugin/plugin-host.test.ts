@@ -273,4 +273,70 @@ describe("plugin host", () => {
 		expect(host.plugins.find((p) => p.manifest.spec === "./unused-destination")?.skipped).toBe("not used by any set");
 		await host.dispose();
 	});
+
+	describe("set keys a plugin owns", () => {
+		const owner = (log: string[]) =>
+			tapper("owner", 0, log, {
+				setKeys: {
+					tidy: {
+						type: "object",
+						additionalProperties: false,
+						default: {},
+						properties: { level: { type: "integer", minimum: 1, default: 2 }, after: { type: "boolean" } },
+					},
+				},
+			});
+		const yamlHost = async (setLines: string, builtins: PluginDefinition[]) => {
+			const text = [
+				"plugins: [owner, types]",
+				"sets:",
+				"  s:",
+				"    sources: [{ type: memory }]",
+				"    destination: { type: memory }",
+				"    retention: { days: 30 }",
+				setLines,
+			].join("\n");
+			const loaded = parseConfigText(text, "/etc/holdfast.yaml");
+			const catalog = await openCatalog("memory://", tmpdir());
+			const map = new Map(builtins.map((b) => [b.name, b]));
+			const host = new PluginHost({ loaded, clock: new ManualClock(0), logger: new MemoryLogger(), catalog, builtins: map });
+			return { host, set: loaded.config.sets.s as Record<string, unknown> };
+		};
+
+		it("fills the owner's defaults into every set before activation, the key absent or partly given", async () => {
+			const types = await typesModule();
+			const absent = await yamlHost("", [owner([]), types]);
+			await absent.host.start();
+			expect(absent.set.tidy).toEqual({ level: 2 });
+			expect(absent.host.schemas().setKeys.has("tidy")).toBe(true);
+			await absent.host.dispose();
+			const partly = await yamlHost("    tidy: { after: true }", [owner([]), types]);
+			await partly.host.start();
+			expect(partly.set.tidy).toEqual({ level: 2, after: true });
+			await partly.host.dispose();
+		});
+
+		it("reports a bad value and a key no plugin owns, each with file and line, and activates nothing", async () => {
+			const log: string[] = [];
+			const types = await typesModule();
+			const { host } = await yamlHost("    tidy: { level: 0, speed: 3 }\n    sweep: { daily: true }", [owner(log), types]);
+			const error = await host.start().catch((e: unknown) => e as HoldfastError);
+			expect(error.code).toBe("CONFIG_INVALID");
+			expect(error.message.split("\n")).toEqual([
+				'/etc/holdfast.yaml:8: sets.s.sweep: unknown key (no plugin in "plugins" owns it)',
+				"/etc/holdfast.yaml:7: sets.s.tidy.speed: unknown key",
+				"/etc/holdfast.yaml:7: sets.s.tidy.level: must be >= 1",
+			]);
+			expect(log).toEqual([]);
+		});
+
+		it("refuses a set key two plugins claim, or one the core owns", async () => {
+			const clash = definePlugin({ ...(await typesModule()), setKeys: { tidy: { type: "object" } } });
+			const both = await yamlHost("", [owner([]), clash]);
+			await expect(both.host.start()).rejects.toThrow('[types] set key "tidy" belongs to plugin owner already');
+			const core = definePlugin({ ...(await typesModule()), setKeys: { retention: { type: "object" } } });
+			const stolen = await yamlHost("", [owner([]), core]);
+			await expect(stolen.host.start()).rejects.toThrow('[types] set key "retention" belongs to the core already');
+		});
+	});
 });

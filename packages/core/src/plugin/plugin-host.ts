@@ -2,7 +2,7 @@ import { Container, ContainerModule } from "inversify";
 import semver from "semver";
 import type { Catalog } from "../catalog/catalog.js";
 import { formatProblems } from "../config/config-file.js";
-import type { JsonSchema } from "../config/config-schema.js";
+import { CORE_SET_KEYS, type JsonSchema, type SchemaContributions } from "../config/config-schema.js";
 import type { LoadedConfig, PluginEntry } from "../config/config-types.js";
 import { validateSchema } from "../config/schema-validator.js";
 import { createLifecycleHooks, type LifecycleHooks } from "../hooks/lifecycle-hooks.js";
@@ -24,7 +24,7 @@ export interface LoadedPlugin {
 }
 
 export interface PluginHostOptions {
-	readonly loaded: LoadedConfig & { locate?: (path: string) => string };
+	readonly loaded: LoadedConfig & { locate?: (path: string) => string; setProblems?: readonly string[] };
 	readonly clock: Clock;
 	readonly logger: Logger;
 	readonly catalog: Catalog;
@@ -45,6 +45,8 @@ export class PluginHost {
 	readonly plugins: LoadedPlugin[] = [];
 	readonly #disposables = new DisposableStack();
 	readonly #abort = new AbortController();
+	/** Each plugin-owned set key's schema, from the plugins that declared it. */
+	readonly #setKeys = new Map<string, JsonSchema>();
 	#activating: string | undefined;
 
 	constructor(private readonly options: PluginHostOptions) {
@@ -98,8 +100,9 @@ export class PluginHost {
 		const ordered = orderByDependencies(defined);
 		for (const plugin of ordered) {
 			if (plugin.definition.containerModule) this.container.load(plugin.definition.containerModule);
+			this.#claimSetKeys(plugin.definition);
 		}
-		this.#validateTypedOptions();
+		this.#validateSets();
 
 		try {
 			for (const plugin of ordered) {
@@ -145,23 +148,39 @@ export class PluginHost {
 		return new Map(this.#getAll<DestinationType>(TOKENS.DestinationType).map((t) => [t.type, t]));
 	}
 
-	schemas(): { sources: Map<string, JsonSchema>; destinations: Map<string, JsonSchema> } {
+	/** What the loaded plugins add to the config's schema. */
+	schemas(): SchemaContributions {
 		const pick = <T extends { optionsSchema: JsonSchema }>(m: Map<string, T>) =>
 			new Map([...m].map(([k, v]) => [k, v.optionsSchema]));
-		return { sources: pick(this.sourceTypes()), destinations: pick(this.destinationTypes()) };
+		return { sources: pick(this.sourceTypes()), destinations: pick(this.destinationTypes()), setKeys: new Map(this.#setKeys) };
 	}
+
+	#claimSetKeys(definition: PluginDefinition): void {
+		for (const [key, schema] of Object.entries(definition.setKeys ?? {})) {
+			const owner = CORE_SET_KEYS.has(key) ? "the core" : this.#setKeyOwners.get(key);
+			if (owner) throw new HoldfastError("PLUGIN_LOAD", `[${definition.name}] set key "${key}" belongs to ${owner} already`);
+			this.#setKeyOwners.set(key, `plugin ${definition.name}`);
+			this.#setKeys.set(key, schema);
+		}
+	}
+
+	readonly #setKeyOwners = new Map<string, string>();
 
 	#getAll<T>(token: symbol): T[] {
 		return this.container.isBound(token) ? this.container.getAll<T>(token) : [];
 	}
 
-	/** Each set's source and destination options against the schema of the plugin that owns the type. */
-	#validateTypedOptions(): void {
+	/**
+	 * Each set's source and destination options against the schema of the plugin that owns the
+	 * type, and each key of a set the core does not own against the plugin that owns it (its
+	 * defaults filled even when the key is absent). All problems are reported at once.
+	 */
+	#validateSets(): void {
 		const { loaded } = this.options;
 		const locate = loaded.locate ?? (() => loaded.file);
 		const sources = this.sourceTypes();
 		const destinations = this.destinationTypes();
-		const lines: string[] = [];
+		const lines: string[] = [...(loaded.setProblems ?? [])];
 		for (const [setName, set] of Object.entries(loaded.config.sets)) {
 			const check = (kind: "source" | "destination", path: string, value: { type: string }, schema?: JsonSchema) => {
 				if (!schema) {
@@ -172,10 +191,29 @@ export class PluginHost {
 				lines.push(...formatProblems(validateSchema(schema, rest, path), locate));
 				Object.assign(value, rest);
 			};
-			for (const [i, s] of set.sources.entries()) {
-				check("source", `sets.${setName}.sources.${i}`, s, sources.get(s.type)?.optionsSchema);
+			// A set the core's schema refused may lack these; its problems are in `lines` already.
+			for (const [i, s] of (Array.isArray(set.sources) ? set.sources : []).entries()) {
+				if (typeof s?.type === "string") check("source", `sets.${setName}.sources.${i}`, s, sources.get(s.type)?.optionsSchema);
 			}
-			check("destination", `sets.${setName}.destination`, set.destination, destinations.get(set.destination.type)?.optionsSchema);
+			if (typeof set.destination?.type === "string") {
+				check(
+					"destination",
+					`sets.${setName}.destination`,
+					set.destination,
+					destinations.get(set.destination.type)?.optionsSchema,
+				);
+			}
+			const values = set as Record<string, unknown>;
+			for (const key of Object.keys(set)) {
+				if (CORE_SET_KEYS.has(key) || this.#setKeys.has(key)) continue;
+				const path = `sets.${setName}.${key}`;
+				lines.push(`${locate(path)}: ${path}: unknown key (no plugin in "plugins" owns it)`);
+			}
+			for (const [key, schema] of this.#setKeys) {
+				if (values[key] === undefined && "default" in schema) values[key] = structuredClone(schema.default);
+				if (values[key] === undefined) continue;
+				lines.push(...formatProblems(validateSchema(schema, values[key], `sets.${setName}.${key}`), locate));
+			}
 		}
 		if (lines.length > 0) throw new HoldfastError("CONFIG_INVALID", lines.join("\n"));
 	}
@@ -207,8 +245,8 @@ function normalizeEntry(entry: PluginEntry): { use: string; options: Record<stri
 function collectUsedTypes(loaded: LoadedConfig): Set<string> {
 	const used = new Set<string>();
 	for (const set of Object.values(loaded.config.sets)) {
-		for (const source of set.sources) used.add(`source:${source.type}`);
-		used.add(`destination:${set.destination.type}`);
+		for (const source of Array.isArray(set.sources) ? set.sources : []) used.add(`source:${source?.type}`);
+		used.add(`destination:${set.destination?.type}`);
 	}
 	return used;
 }

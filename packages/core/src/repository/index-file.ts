@@ -152,6 +152,16 @@ export class MasterIndex {
 		if (!known || known.until.getTime() < until.getTime()) this.locks.set(key, { mode, until });
 	}
 
+	/**
+	 * The re-include threshold, decided here alone: whether blob `id`'s indexed copy is locked
+	 * at least until `minLock` (no `minLock`: any copy will do). A copy locked for less is not reused.
+	 */
+	copyLockedUntil(id: string, minLock: Date | undefined): boolean {
+		const location = this.blobs.get(id);
+		if (!location) return false;
+		return !minLock || (this.lockUntil(location.packKey)?.getTime() ?? 0) >= minLock.getTime();
+	}
+
 	lockUntil(key: string): Date | undefined {
 		return this.locks.get(key)?.until;
 	}

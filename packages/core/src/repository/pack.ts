@@ -95,7 +95,7 @@ export async function readPackHeader(keys: RepositoryKeys, pack: Buffer, what: s
 	if (pack.length < 4) throw new HoldfastError("CORRUPT", `${what}: too short for a pack`);
 	const headerLength = pack.readUInt32LE(pack.length - 4);
 	if (headerLength + 4 > pack.length) throw new HoldfastError("CORRUPT", `${what}: pack header length out of range`);
-	const header = await keys.open(pack.subarray(pack.length - 4 - headerLength, pack.length - 4), `${what} header`);
+	const header = keys.open(pack.subarray(pack.length - 4 - headerLength, pack.length - 4), `${what} header`);
 	if (header.length % ENTRY !== 0) throw new HoldfastError("CORRUPT", `${what}: pack header has a partial entry`);
 	const blobs: PackedBlob[] = [];
 	for (let at = 0; at < header.length; at += ENTRY) {

@@ -252,7 +252,7 @@ export class Repository {
 			try {
 				config = await reader.read(
 					key,
-					async (bytes) => JSON.parse(decompress(await keys.open(bytes, key), key).toString("utf8")) as RepositoryConfig,
+					async (bytes) => JSON.parse(decompress(keys.open(bytes, key), key).toString("utf8")) as RepositoryConfig,
 				);
 				break;
 			} catch (error) {
@@ -490,7 +490,7 @@ export class Repository {
 	claimBlob(id: string, minLock?: Date): boolean {
 		// A copy in a pack grooming condemned may be deleted before this run's snapshot is written.
 		const known = this.index.reusable(id);
-		if (known && (!minLock || (this.index.lockUntil(known.packKey)?.getTime() ?? 0) >= minLock.getTime())) return false;
+		if (known && this.index.copyLockedUntil(id, minLock)) return false;
 		if (this.#pending.has(id)) return false;
 		let done!: () => void;
 		const pending = new Promise<void>((resolve) => (done = resolve));
@@ -886,7 +886,7 @@ export class Repository {
 	}
 
 	async #openJson<T>(bytes: Buffer, what: string): Promise<T> {
-		return JSON.parse(decompress(await this.keys.open(bytes, what), what).toString("utf8")) as T;
+		return JSON.parse(decompress(this.keys.open(bytes, what), what).toString("utf8")) as T;
 	}
 }
 

@@ -34,13 +34,9 @@ export class MemoryDestination implements Destination {
 		capabilities: Partial<DestinationCapabilities> = {},
 	) {
 		this.capabilities = {
-			objectLock: true,
 			enforcedByProvider: false,
 			lockExtension: true,
-			governanceBypass: true,
 			maxRetentionDays: 36_500,
-			maxObjectSize: 5 * 1024 ** 3,
-			multipart: false,
 			...capabilities,
 		};
 	}

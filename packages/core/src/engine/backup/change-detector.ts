@@ -31,7 +31,7 @@ export class ChangeDetector {
 		const minLock = this.plan.reuseMinLock;
 		if (change.kind === "unchanged" && minLock && change.knownBlobs) {
 			const lockOf = (id: string) => index.lockUntil(index.blobs.get(id)?.packKey ?? "");
-			const short = change.knownBlobs.find((id) => (lockOf(id)?.getTime() ?? 0) < minLock.getTime());
+			const short = change.knownBlobs.find((id) => !index.copyLockedUntil(id, minLock));
 			if (short !== undefined) {
 				const packKey = index.blobs.get(short)?.packKey ?? "";
 				const until = lockOf(short)?.toISOString().slice(0, 10) ?? "?";

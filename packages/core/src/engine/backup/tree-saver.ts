@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import { HoldfastError } from "../../host/errors.js";
+import type { Repository } from "../../repository/repository.js";
 import { encodeName, serializeTree, type TreeNode } from "../../repository/tree.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
 import { fileStateKey } from "../file-state.js";
@@ -45,6 +46,7 @@ export class TreeSaver {
 	#failure: unknown;
 
 	constructor(
+		private readonly repository: Repository,
 		private readonly context: RunContext,
 		private readonly hooks: LifecycleHooks,
 		private readonly summary: BackupSummary,
@@ -99,7 +101,8 @@ export class TreeSaver {
 	}
 
 	async #file(entry: SourceEntry, node: TreeNode, frame: Frame): Promise<void> {
-		const { repository, setName, dryRun } = this.context;
+		const { repository } = this;
+		const { setName, dryRun } = this.context;
 		const stateKey = fileStateKey(repository.id, setName, entry);
 		const change = await this.changes.diff(entry, stateKey);
 		this.#totalBytes += entry.size;
