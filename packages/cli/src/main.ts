@@ -19,6 +19,8 @@ export async function main(argv: string[]): Promise<number> {
 		.scriptName("holdfast")
 		.usage("$0 <command> [options]\n\nBackups ransomware cannot delete. Times are shown and read in UTC.")
 		.version(CLI_VERSION)
+		// holdfast speaks English: yargs' own words (Options:, Show help) too, whatever $LANG says.
+		.detectLocale(false)
 		.option("config", { type: "string", describe: "config file (default ./holdfast.yaml or $HOLDFAST_CONFIG)", global: true })
 		.option("now", { type: "string", describe: "run as if it were this ISO time, UTC unless a zone is given", global: true })
 		.option("json", { type: "boolean", describe: "one JSON document on stdout, nothing else there", global: true })

@@ -1,0 +1,93 @@
+import { spawnSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+
+const FAST = { HOLDFAST_SCRYPT_N: "1024" };
+const example = (name: string) => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+
+/** Runs the built binary, recording every module it (and its worker threads) loads. */
+function withImports(dir: string, args: string[]): { code: number; stderr: string; imports: string[] } {
+	const hooks = new URL("./support/record-imports.mjs", import.meta.url);
+	const result = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, ...args], {
+		cwd: dir,
+		encoding: "utf8",
+		env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" },
+	});
+	const lines = result.stderr.split("\n");
+	return {
+		code: result.status ?? -1,
+		stderr: lines.filter((l) => !l.startsWith("import ") && !l.startsWith("require ")).join("\n"),
+		imports: lines.filter((l) => l.startsWith("import ")).map((l) => l.slice("import ".length)),
+	};
+}
+
+describe("the bundled CLI", () => {
+	it("gives third-party plugins its own @holdfast/core, and seals on workers started from the bundle", async () => {
+		const dir = await tempDir("holdfast-bundle-");
+		await writeFile(join(dir, "a.txt"), "some text worth keeping\n");
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			`plugins:
+  - "@holdfast/plugin-fs-source"
+  - "@holdfast/plugin-fs-destination"
+  - { use: "${example("plugin-audit-log")}", options: { file: audit.jsonl } }
+  - "${example("plugin-command-source")}"
+catalog: sqlite://./.holdfast/catalog.sqlite
+sets:
+  docs:
+    sources:
+      - { type: fs, path: ./a.txt }
+      - { type: command, command: [printf, "dump of the shop"], name: shop.sql }
+    destination: { type: fs, path: ./repo }
+    retention: { days: 30, mode: compliance }
+`,
+		);
+		expect(holdfast(dir, ["init"], FAST).code).toBe(0);
+		const backup = withImports(dir, ["backup"]);
+		expect(backup.stderr).not.toMatch(/error|not an inversify ContainerModule/i);
+		expect(backup.code).toBe(0);
+
+		// One core: every module of it comes from its bundle, none from tsc's per-file output or
+		// from a second copy of inversify or tapable (the command source's ContainerModule passed
+		// the host's instanceof check, and the audit log's taps ran on the host's hooks).
+		const core = backup.imports.filter((url) => url.includes("/packages/core/"));
+		expect(core.filter((url) => !url.includes("/packages/core/dist/bundle/"))).toEqual([]);
+		expect(core.filter((url) => url.endsWith("/dist/bundle/index.js"))).toHaveLength(1);
+		expect(backup.imports.filter((url) => /node_modules\/(inversify|@inversifyjs|tapable|reflect-metadata)\//.test(url))).toEqual(
+			[],
+		);
+		expect(backup.imports).toContain(`file://${example("plugin-command-source")}/dist/index.js`);
+		// The pool's workers were started from the bundle's own worker entry.
+		expect(core.filter((url) => url.endsWith("/dist/bundle/seal-worker.js")).length).toBeGreaterThan(0);
+
+		const audit = (await readFile(join(dir, "audit.jsonl"), "utf8"))
+			.trim()
+			.split("\n")
+			.map((line) => JSON.parse(line) as { event: string; run?: string; ok?: boolean });
+		expect(audit.filter((l) => l.event === "run").map((l) => [l.run, l.ok])).toEqual([["backup", true]]);
+
+		// What the workers sealed opens again: both files restore byte for byte.
+		expect(holdfast(dir, ["restore", "latest", "--target", "out"], FAST).code).toBe(0);
+		const restored = await Promise.all(
+			["a.txt", "shop.sql"].map(async (name) => {
+				const hit = spawnSync("find", [join(dir, "out"), "-name", name], { encoding: "utf8" }).stdout.trim();
+				return readFile(hit, "utf8");
+			}),
+		);
+		expect(restored).toEqual(["some text worth keeping\n", "dump of the shop"]);
+	});
+
+	it("speaks English whatever the locale", () => {
+		const help = spawnSync(process.execPath, [HOLDFAST_BIN, "--help"], {
+			encoding: "utf8",
+			env: { ...process.env, LANG: "de_DE.UTF-8", LC_ALL: "de_DE.UTF-8" },
+		});
+		expect(help.status).toBe(0);
+		expect(help.stdout).toContain("Commands:");
+		expect(help.stdout).not.toContain("Kommandos:");
+	});
+});
