@@ -64,6 +64,11 @@ sets:
 		// The pool's workers were started from the bundle's own worker entry.
 		expect(core.filter((url) => url.endsWith("/dist/bundle/seal-worker.js")).length).toBeGreaterThan(0);
 
+		// Listing snapshots seals and opens no blob, so it starts no worker.
+		const listing = withImports(dir, ["snapshots"]);
+		expect(listing.code).toBe(0);
+		expect(listing.imports.filter((url) => url.endsWith("/seal-worker.js"))).toEqual([]);
+
 		const audit = (await readFile(join(dir, "audit.jsonl"), "utf8"))
 			.trim()
 			.split("\n")
