@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseConfigText } from "@holdfast/core";
 import { describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
@@ -84,6 +85,50 @@ sets:
 			}),
 		);
 		expect(restored).toEqual(["some text worth keeping\n", "dump of the shop"]);
+	});
+
+	it("validates configs with the schemas compiled into it, as ajv compiling them at run time would", async () => {
+		const dir = await tempDir("holdfast-bundle-schemas-");
+		await mkdir(join(dir, "data"));
+		const config = (set: string) => `plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination"]
+sets:
+  docs:
+${set}`;
+		const good = config(
+			"    sources: [{ type: fs, path: ./data }]\n    destination: { type: fs, path: ./repo }\n    retention: { days: 30 }\n",
+		);
+		const bad = config(
+			"    sources: [{ type: fs, path: ./data }]\n    destination: { type: fs }\n    retention: { days: 0, mode: forever }\n    compression: zip\n    colour: blue\n",
+		);
+		// Code generation from strings is what ajv compiles with: refused here, so nothing is compiled.
+		const check = (text: string) => {
+			const file = join(dir, "holdfast.yaml");
+			return writeFile(file, text).then(() =>
+				spawnSync(process.execPath, ["--disallow-code-generation-from-strings", HOLDFAST_BIN, "config", "check"], {
+					cwd: dir,
+					encoding: "utf8",
+				}),
+			);
+		};
+		const accepted = await check(good);
+		expect(accepted.stderr).toBe("");
+		expect(accepted.status).toBe(0);
+
+		const refused = await check(bad);
+		expect(refused.status).toBe(2);
+		let expected = "";
+		try {
+			parseConfigText(bad, join(dir, "holdfast.yaml"));
+		} catch (error) {
+			expected = (error as Error).message;
+		}
+		expect(expected.split("\n").length).toBeGreaterThanOrEqual(4);
+		expect(refused.stderr.trim().split("\n")).toEqual(expected.split("\n").map((line) => `holdfast: ${line}`));
+
+		// A source's options are checked against its plugin's schema, compiled in as well.
+		const badSource = await check(good.replace("path: ./data", "path: ./data, depth: 3"));
+		expect(badSource.status).toBe(2);
+		expect(badSource.stderr).toContain("sets.docs.sources.0.depth: unknown key");
 	});
 
 	it("speaks English whatever the locale", () => {

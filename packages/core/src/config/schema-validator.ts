@@ -1,7 +1,11 @@
-import { Ajv, type ErrorObject } from "ajv";
+import { Ajv, type ErrorObject, type Options } from "ajv";
 import type { JsonSchema } from "./config-schema.js";
+import { precompiledValidators } from "./precompiled-validators.js";
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+/** Also what the validators compiled ahead of time are compiled with. */
+export const AJV_OPTIONS: Options = { allErrors: true, useDefaults: true, strict: false };
+
+let ajv: Ajv | undefined;
 
 export interface SchemaProblem {
 	/** Dotted key path from the root of the validated value, e.g. `sets.office.retention.days`. */
@@ -11,7 +15,7 @@ export interface SchemaProblem {
 
 /** Validates (and fills defaults into) `value`; returns one problem per distinct issue. */
 export function validateSchema(schema: JsonSchema, value: unknown, basePath = ""): SchemaProblem[] {
-	const validate = ajv.compile(schema);
+	const validate = precompiledValidators.get(JSON.stringify(schema)) ?? (ajv ??= new Ajv(AJV_OPTIONS)).compile(schema);
 	if (validate(value)) return [];
 	return simplify(validate.errors ?? [], basePath);
 }
