@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type Options } from "ajv";
+import { createRequire } from "node:module";
+import type { Ajv, ErrorObject, Options } from "ajv";
 import type { JsonSchema } from "./config-schema.js";
 import { precompiledValidators } from "./precompiled-validators.js";
 
@@ -6,6 +7,15 @@ import { precompiledValidators } from "./precompiled-validators.js";
 export const AJV_OPTIONS: Options = { allErrors: true, useDefaults: true, strict: false };
 
 let ajv: Ajv | undefined;
+
+/** Loaded when a schema was not compiled ahead of time (a third-party plugin's), so the bundle leaves ajv out. */
+function compiler(): Ajv {
+	if (!ajv) {
+		const { Ajv: AjvClass } = createRequire(import.meta.url)("ajv") as typeof import("ajv");
+		ajv = new AjvClass(AJV_OPTIONS);
+	}
+	return ajv;
+}
 
 export interface SchemaProblem {
 	/** Dotted key path from the root of the validated value, e.g. `sets.office.retention.days`. */
@@ -15,7 +25,7 @@ export interface SchemaProblem {
 
 /** Validates (and fills defaults into) `value`; returns one problem per distinct issue. */
 export function validateSchema(schema: JsonSchema, value: unknown, basePath = ""): SchemaProblem[] {
-	const validate = precompiledValidators.get(JSON.stringify(schema)) ?? (ajv ??= new Ajv(AJV_OPTIONS)).compile(schema);
+	const validate = precompiledValidators.get(JSON.stringify(schema)) ?? compiler().compile(schema);
 	if (validate(value)) return [];
 	return simplify(validate.errors ?? [], basePath);
 }
