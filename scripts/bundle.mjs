@@ -41,7 +41,7 @@ const BUNDLES = [
 	},
 ];
 
-// CommonJS dependencies (ajv, yaml, semver, tapable) call require() for Node's built-ins.
+// CommonJS dependencies (yaml, semver, tapable, ajv's runtime) call require() for Node's built-ins.
 const BANNER =
 	'import { createRequire as __holdfastRequire } from "node:module";\nconst require = __holdfastRequire(import.meta.url);';
 
@@ -59,14 +59,15 @@ function newestInput(dir) {
 	return newest;
 }
 
-/** Whether tsc built this package (or its inputs) since it was last bundled (nothing to bundle before tsc ran). */
+/** Whether tsc rebuilt the package or its inputs, or this script changed, since the last bundling. */
 function isStale(bundle) {
 	const dist = join(ROOT, bundle.pkg, "dist");
 	if (!Object.values(bundle.entries).every((file) => existsSync(join(ROOT, bundle.pkg, file)))) return false;
 	const stamp = join(dist, STAMP);
 	if (!existsSync(stamp)) return true;
 	const inputs = [dist, ...(bundle.inputs ?? []).map((pkg) => join(ROOT, pkg, "dist"))].filter((d) => existsSync(d));
-	return statSync(stamp).mtimeMs < Math.max(...inputs.map(newestInput));
+	const newest = Math.max(statSync(fileURLToPath(import.meta.url)).mtimeMs, ...inputs.map(newestInput));
+	return statSync(stamp).mtimeMs < newest;
 }
 
 /**
