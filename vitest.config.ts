@@ -22,7 +22,8 @@ export default defineConfig({
 		testTimeout: 60_000,
 		hookTimeout: 60_000,
 		pool: "forks",
-		// Starts the real S3 server (Ceph RGW with Object Lock) the integration tests use.
-		globalSetup: ["tests/support/s3-global-setup.ts"],
+		// Brings the CLI bundle up to date with tsc's output, and starts the real S3 server (Ceph
+		// RGW with Object Lock) the integration tests use.
+		globalSetup: ["tests/support/bundle-global-setup.ts", "tests/support/s3-global-setup.ts"],
 	},
 });

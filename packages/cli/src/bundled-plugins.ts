@@ -1,5 +1,4 @@
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { CLI_DIR } from "./cli-dir.js";
 
 /** The plugins installed with the CLI: what `holdfast plugins` lists before there is a config. */
 export const BUNDLED_PLUGINS = [
@@ -9,8 +8,6 @@ export const BUNDLED_PLUGINS = [
 	"@holdfast/plugin-retention-planner",
 	"@holdfast/plugin-groom",
 ] as const;
-
-export const CLI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 export interface PluginRow {
 	spec: string;

@@ -19,6 +19,8 @@ export async function main(argv: string[]): Promise<number> {
 		.scriptName("holdfast")
 		.usage("$0 <command> [options]\n\nBackups ransomware cannot delete. Times are shown and read in UTC.")
 		.version(CLI_VERSION)
+		// holdfast speaks English: yargs' own words (Options:, Show help) too, whatever $LANG says.
+		.detectLocale(false)
 		.option("config", { type: "string", describe: "config file (default ./holdfast.yaml or $HOLDFAST_CONFIG)", global: true })
 		.option("now", { type: "string", describe: "run as if it were this ISO time, UTC unless a zone is given", global: true })
 		.option("json", { type: "boolean", describe: "one JSON document on stdout, nothing else there", global: true })
@@ -44,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
 	registerCommands(cli, (code) => {
 		exitCode = code;
 	});
+	skipHelpRendering(cli);
 	try {
 		const parsed = await cli.parseAsync();
 		verbose = Boolean((parsed as GlobalOptions).verbose);
@@ -55,6 +58,18 @@ export async function main(argv: string[]): Promise<number> {
 		if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
 		return code;
 	}
+}
+
+type UsageInternals = { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } };
+
+/**
+ * yargs renders a command's whole help before running it, for a handler that might show it
+ * later; no holdfast command does, and the rendering is a sizeable part of a short command's
+ * start. Where yargs' internals differ from this, nothing changes.
+ */
+function skipHelpRendering(cli: Argv<GlobalOptions>): void {
+	const usage = (cli as unknown as UsageInternals).getInternalMethods?.().getUsageInstance?.();
+	if (typeof usage?.cacheHelpMessage === "function") usage.cacheHelpMessage = () => undefined;
 }
 
 function isYargsError(error: unknown): boolean {

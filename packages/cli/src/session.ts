@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import {
 	type Catalog,
 	type Clock,
@@ -20,6 +19,7 @@ import {
 	SinkLogger,
 	SystemClock,
 } from "@holdfast/core";
+import { CLI_DIR } from "./cli-dir.js";
 import { parseIsoTime } from "./input.js";
 
 export interface GlobalOptions {
@@ -42,9 +42,6 @@ export interface Session {
 	readonly catalog: Catalog;
 	close(): Promise<void>;
 }
-
-/** The CLI's own install, where the bundled plugins live when the config's folder has none. */
-const CLI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 export function configPath(options: GlobalOptions): string {
 	return options.config ?? process.env.HOLDFAST_CONFIG ?? DEFAULT_CONFIG_FILE;

@@ -1,7 +1,8 @@
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI_DIR } from "./cli-dir.js";
 
-// src/ and dist/ sit at the same depth, so one relative path serves both.
-const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
+const pkg = JSON.parse(readFileSync(join(CLI_DIR, "package.json"), "utf8")) as { version: string };
 
 /** The CLI's own version, as published. */
 export const CLI_VERSION: string = pkg.version;

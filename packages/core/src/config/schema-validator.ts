@@ -1,7 +1,21 @@
-import { Ajv, type ErrorObject } from "ajv";
+import { createRequire } from "node:module";
+import type { Ajv, ErrorObject, Options } from "ajv";
 import type { JsonSchema } from "./config-schema.js";
+import { precompiledValidators } from "./precompiled-validators.js";
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+/** Also what the validators compiled ahead of time are compiled with. */
+export const AJV_OPTIONS: Options = { allErrors: true, useDefaults: true, strict: false };
+
+let ajv: Ajv | undefined;
+
+/** Loaded when a schema was not compiled ahead of time (a third-party plugin's), so the bundle leaves ajv out. */
+function compiler(): Ajv {
+	if (!ajv) {
+		const { Ajv: AjvClass } = createRequire(import.meta.url)("ajv") as typeof import("ajv");
+		ajv = new AjvClass(AJV_OPTIONS);
+	}
+	return ajv;
+}
 
 export interface SchemaProblem {
 	/** Dotted key path from the root of the validated value, e.g. `sets.office.retention.days`. */
@@ -11,7 +25,7 @@ export interface SchemaProblem {
 
 /** Validates (and fills defaults into) `value`; returns one problem per distinct issue. */
 export function validateSchema(schema: JsonSchema, value: unknown, basePath = ""): SchemaProblem[] {
-	const validate = ajv.compile(schema);
+	const validate = precompiledValidators.get(JSON.stringify(schema)) ?? compiler().compile(schema);
 	if (validate(value)) return [];
 	return simplify(validate.errors ?? [], basePath);
 }

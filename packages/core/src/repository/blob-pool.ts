@@ -26,17 +26,24 @@ export class BlobPool {
 	/** Bytes copied for the workers and not yet back (restore's blobs); senders wait above the budget. */
 	#inflightBytes = 0;
 	readonly #waiting: (() => void)[] = [];
+	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
+	#started = false;
 
 	constructor(
-		keys: WorkerKeys,
-		size = Math.max(1, availableParallelism()),
+		private readonly keys: WorkerKeys,
+		private readonly size = Math.max(1, availableParallelism()),
 		readonly budgetBytes = 48 * 1024 * 1024,
 	) {
 		this.#inline = new BlobWork(keys);
+	}
+
+	#start(): void {
+		if (this.#started) return;
+		this.#started = true;
 		const script = fileURLToPath(new URL("./seal-worker.js", import.meta.url));
 		if (!existsSync(script)) return;
-		for (let i = 0; i < size; i++) {
-			const worker = new Worker(script, { workerData: keys });
+		for (let i = 0; i < this.size; i++) {
+			const worker = new Worker(script, { workerData: this.keys });
 			const slot = { worker, inflight: 0 };
 			worker.on("message", (response: PoolResponse) => this.#settle(response));
 			worker.on("error", (error) => this.#failAll(error));
@@ -47,6 +54,7 @@ export class BlobPool {
 	}
 
 	get threads(): number {
+		this.#start();
 		return this.#workers.length;
 	}
 
@@ -93,6 +101,7 @@ export class BlobPool {
 	}
 
 	async #run(request: Request, inline: () => unknown, options: { give?: boolean } = {}): Promise<unknown> {
+		this.#start();
 		if (this.#workers.length === 0) return inline();
 		const shared = request.data.buffer instanceof SharedArrayBuffer;
 		const whole = request.data.byteOffset === 0 && request.data.byteLength === request.data.buffer.byteLength;
@@ -147,6 +156,7 @@ export class BlobPool {
 	}
 
 	async close(): Promise<void> {
+		this.#started = true;
 		await Promise.all(this.#workers.map(({ worker }) => worker.terminate()));
 		this.#workers.length = 0;
 	}

@@ -1,0 +1,150 @@
+// Bundles what `tsc -b` built into a few files per package, so a command starts without
+// resolving and reading hundreds of modules. Run by `npm run build` after tsc; with
+// --if-stale (the test setup) it bundles only when tsc's output is newer than the bundle.
+//
+// @holdfast/core is one bundle that the CLI, the bundled plugins and third-party plugins
+// all import by its package name, so every one of them shares one instance of it (its
+// classes, hooks and inversify). The CLI's bundle keeps every @holdfast/* package external.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const STAMP = "bundle/.bundled";
+/** The plugins the CLI installs with itself, whose schemas are compiled ahead of time. */
+const PLUGIN_DIRS = Object.keys(JSON.parse(readFileSync(join(ROOT, "packages/cli/package.json"), "utf8")).dependencies)
+	.filter((name) => name.startsWith("@holdfast/plugin-"))
+	.map((name) => `packages/${name.slice("@holdfast/".length)}`);
+
+/** Each bundle sits two levels under its package (dist/bundle), as tsc's files under dist/host do. */
+const BUNDLES = [
+	{
+		pkg: "packages/core",
+		entries: {
+			index: "dist/index.js",
+			testing: "dist/testing/index.js",
+			units: "dist/host/units.js",
+			// blob-pool.ts starts its workers from ./seal-worker.js beside itself.
+			"seal-worker": "dist/repository/seal-worker.js",
+		},
+		// Native, or the test runner plugin authors bring themselves.
+		external: ["better-sqlite3", "vitest"],
+		// The bundled plugins' schemas are compiled into it: a change to them rebundles it.
+		inputs: PLUGIN_DIRS,
+		precompile: true,
+	},
+	{
+		pkg: "packages/cli",
+		entries: { main: "dist/main.js" },
+		external: ["@holdfast/*"],
+	},
+];
+
+// CommonJS dependencies (yaml, semver, tapable, ajv's runtime) call require() for Node's built-ins.
+const BANNER =
+	'import { createRequire as __holdfastRequire } from "node:module";\nconst require = __holdfastRequire(import.meta.url);';
+
+/** Newest modification time of the .js files tsc wrote under `dir` (the bundle itself aside). */
+function newestInput(dir) {
+	let newest = 0;
+	for (const entry of readdirSync(dir, { withFileTypes: true })) {
+		const path = join(dir, entry.name);
+		if (entry.isDirectory()) {
+			if (entry.name !== "bundle") newest = Math.max(newest, newestInput(path));
+		} else if (entry.name.endsWith(".js")) {
+			newest = Math.max(newest, statSync(path).mtimeMs);
+		}
+	}
+	return newest;
+}
+
+/** Whether tsc rebuilt the package or its inputs, or this script changed, since the last bundling. */
+function isStale(bundle) {
+	const dist = join(ROOT, bundle.pkg, "dist");
+	if (!Object.values(bundle.entries).every((file) => existsSync(join(ROOT, bundle.pkg, file)))) return false;
+	const stamp = join(dist, STAMP);
+	if (!existsSync(stamp)) return true;
+	const inputs = [dist, ...(bundle.inputs ?? []).map((pkg) => join(ROOT, pkg, "dist"))].filter((d) => existsSync(d));
+	const newest = Math.max(statSync(fileURLToPath(import.meta.url)).mtimeMs, ...inputs.map(newestInput));
+	return statSync(stamp).mtimeMs < newest;
+}
+
+/**
+ * Compiles, with ajv's standalone code, every schema a command with the bundled plugins
+ * validates against: the config file's and each plugin's options and source or destination
+ * types. Written as a module keyed by each schema's JSON, which replaces the empty map of
+ * precompiled-validators.js in the bundle; any other schema is still compiled when used.
+ */
+async function precompileSchemas(dir) {
+	const core = await import(pathToFileURL(join(dir, "dist/bundle/index.js")).href);
+	const { AJV_OPTIONS } = await import(pathToFileURL(join(dir, "dist/config/schema-validator.js")).href);
+	const schemas = [core.configSchema];
+	for (const pkg of PLUGIN_DIRS) {
+		const { default: plugin } = await import(pathToFileURL(join(ROOT, pkg, "dist/index.js")).href);
+		if (plugin.optionsSchema) schemas.push(plugin.optionsSchema);
+		if (!plugin.containerModule) continue;
+		const container = new core.inversify.Container();
+		container.load(plugin.containerModule);
+		for (const token of [core.TOKENS.SourceType, core.TOKENS.DestinationType]) {
+			if (container.isBound(token)) schemas.push(...container.getAll(token).map((type) => type.optionsSchema));
+		}
+	}
+	const { Ajv } = await import("ajv");
+	const { default: standaloneCode } = await import("ajv/dist/standalone/index.js");
+	const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true } });
+	const out = join(dir, "dist/precompiled");
+	rmSync(out, { recursive: true, force: true });
+	mkdirSync(out, { recursive: true });
+	const keys = [...new Set(schemas.map((schema) => JSON.stringify(schema)))];
+	for (const [i, key] of keys.entries()) {
+		writeFileSync(join(out, `v${i}.js`), standaloneCode(ajv, ajv.compile(JSON.parse(key))));
+	}
+	const index = [
+		...keys.map((_, i) => `import { validate as v${i} } from "./v${i}.js";`),
+		`export const precompiledValidators = new Map([${keys.map((key, i) => `[${JSON.stringify(key)}, v${i}]`).join(", ")}]);`,
+	];
+	writeFileSync(join(out, "index.js"), `${index.join("\n")}\n`);
+	return join(out, "index.js");
+}
+
+/** Points the schema validator's import of the empty map at the compiled one. */
+function usePrecompiled(file) {
+	return {
+		name: "precompiled-validators",
+		setup(b) {
+			b.onResolve({ filter: /\/precompiled-validators\.js$/ }, () => ({ path: file }));
+		},
+	};
+}
+
+export async function bundle({ ifStale = false } = {}) {
+	for (const spec of BUNDLES) {
+		if (ifStale && !isStale(spec)) continue;
+		const dir = join(ROOT, spec.pkg);
+		const options = {
+			absWorkingDir: dir,
+			entryPoints: Object.fromEntries(Object.entries(spec.entries).map(([name, file]) => [name, join(dir, file)])),
+			outdir: join(dir, "dist/bundle"),
+			bundle: true,
+			splitting: true,
+			format: "esm",
+			platform: "node",
+			target: "node20",
+			external: spec.external,
+			banner: { js: BANNER },
+			chunkNames: "chunk-[hash]",
+			sourcemap: true,
+			legalComments: "none",
+			logLevel: "warning",
+		};
+		await build(options);
+		// Bundled once as is, for the plugins to import while their schemas are collected.
+		if (spec.precompile) await build({ ...options, plugins: [usePrecompiled(await precompileSchemas(dir))] });
+		writeFileSync(join(dir, "dist", STAMP), `${new Date().toISOString()}\n`);
+	}
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+	await bundle({ ifStale: process.argv.includes("--if-stale") });
+}
