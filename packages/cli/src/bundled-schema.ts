@@ -1,5 +1,6 @@
 import type { JsonSchema, PluginDefinition } from "@holdfast/core";
-import { BUNDLED_PLUGINS, CLI_DIR } from "./bundled-plugins.js";
+import { BUNDLED_PLUGINS } from "./bundled-plugins.js";
+import { CLI_DIR } from "./cli-dir.js";
 
 /**
  * With no config, `holdfast config schema` still shows the set keys the bundled plugins own
