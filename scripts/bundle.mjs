@@ -79,10 +79,13 @@ function isStale(bundle) {
 async function precompileSchemas(dir) {
 	const core = await import(pathToFileURL(join(dir, "dist/bundle/index.js")).href);
 	const { AJV_OPTIONS } = await import(pathToFileURL(join(dir, "dist/config/schema-validator.js")).href);
-	const schemas = [core.configSchema];
+	const { envelopeSchema } = await import(pathToFileURL(join(dir, "dist/config/config-schema.js")).href);
+	// What config-file.ts checks the whole file against; then each plugin's options, set keys and types.
+	const schemas = [envelopeSchema];
 	for (const pkg of PLUGIN_DIRS) {
 		const { default: plugin } = await import(pathToFileURL(join(ROOT, pkg, "dist/index.js")).href);
 		if (plugin.optionsSchema) schemas.push(plugin.optionsSchema);
+		schemas.push(...Object.values(plugin.setKeys ?? {}));
 		if (!plugin.containerModule) continue;
 		const container = new core.inversify.Container();
 		container.load(plugin.containerModule);
