@@ -28,12 +28,11 @@ sets:
     planner: { strategy: auto, missedRuns: 0, slackDays: 14 }
 `;
 
-const FAST = { HOLDFAST_SCRYPT_N: "1024" };
 const DAMAGE_LINE =
 	/catalog \S+catalog\.sqlite is damaged \(.+\); it is only a cache: kept aside as catalog\.sqlite\.damaged-\S+ and rebuilt from the destination/;
 
 function run(dir: string, args: string[]) {
-	const result = holdfast(dir, args, FAST);
+	const result = holdfast(dir, args);
 	// Never a stack trace, whatever the catalog holds.
 	expect(result.stderr).not.toMatch(/\n\s+at /);
 	return result;
