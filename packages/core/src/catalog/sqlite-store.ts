@@ -44,9 +44,6 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.#s = this.#openOrReplace();
 	}
 
-	/** Where the file was set aside, when it was (for tests and the warning line). */
-	setAside: string | undefined;
-
 	#openOrReplace(): Statements {
 		try {
 			return openStatements(this.opts.path);
@@ -73,7 +70,6 @@ export class SqliteKeyvStore extends EventEmitter {
 		const reason = (cause as Error).message?.split("\n")[0] ?? String(cause);
 		if (!this.#reported) {
 			this.#reported = true;
-			this.setAside = aside;
 			this.#onDamage(
 				fresh
 					? `catalog ${path} is damaged (${reason}); it is only a cache: kept aside as ${basename(aside ?? "")} and rebuilt from the destination`
@@ -83,7 +79,7 @@ export class SqliteKeyvStore extends EventEmitter {
 		return fresh ?? openStatements(":memory:");
 	}
 
-	/** Runs one statement; damage found mid-run replaces the file, then `retry` says what to answer. */
+	/** Runs one statement; damage found mid-run replaces the file, then `onDamage` answers on the fresh one. */
 	#guard<T>(run: (s: Statements) => T, onDamage: (s: Statements) => T): T {
 		try {
 			return run(this.#s);
