@@ -19,9 +19,14 @@ export default defineConfig({
 	},
 	test: {
 		include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "tests/**/*.test.ts"],
-		testTimeout: 60_000,
-		hookTimeout: 60_000,
+		// A guard against a hung test, not a speed check: on a busy shared machine a test of a few
+		// spawned commands takes minutes. Tests of long work set budgets counted from what they do.
+		testTimeout: 300_000,
+		hookTimeout: 300_000,
 		pool: "forks",
+		// Vitest's default is one worker fewer than the cores: a single one on a 2-core machine. Most
+		// files wait on spawned commands, the S3 server or the disk, so two run side by side.
+		maxWorkers: 2,
 		// Brings the CLI bundle up to date with tsc's output, and starts the real S3 server (Ceph
 		// RGW with Object Lock) the integration tests use.
 		globalSetup: ["tests/support/bundle-global-setup.ts", "tests/support/s3-global-setup.ts"],

@@ -3,6 +3,13 @@ import { fileURLToPath } from "node:url";
 
 export const HOLDFAST_BIN = fileURLToPath(new URL("../../packages/cli/bin/holdfast.js", import.meta.url));
 
+/**
+ * Every spawned command: the test password, and key files made at `init` with a cheap scrypt
+ * (N = 1024, not 2^15), which every later command of the repository pays again. A test may
+ * override either.
+ */
+const TEST_ENV = { HOLDFAST_PASSWORD: "correct horse", HOLDFAST_SCRYPT_N: "1024" };
+
 export interface CliResult {
 	code: number;
 	stdout: string;
@@ -14,7 +21,7 @@ export function holdfast(cwd: string, args: string[], env: NodeJS.ProcessEnv = {
 	const result = spawnSync(process.execPath, [HOLDFAST_BIN, ...args], {
 		cwd,
 		encoding: "utf8",
-		env: { ...process.env, HOLDFAST_PASSWORD: "correct horse", ...env },
+		env: { ...process.env, ...TEST_ENV, ...env },
 	});
 	return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
@@ -23,7 +30,7 @@ export function holdfast(cwd: string, args: string[], env: NodeJS.ProcessEnv = {
 export function startHoldfast(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 	return spawn(process.execPath, [HOLDFAST_BIN, ...args], {
 		cwd,
-		env: { ...process.env, HOLDFAST_PASSWORD: "correct horse", ...env },
+		env: { ...process.env, ...TEST_ENV, ...env },
 		stdio: ["ignore", "pipe", "pipe"],
 	});
 }

@@ -90,7 +90,7 @@ export async function createHarness(
 	} as Harness;
 	const open = async () => {
 		const loaded = parseConfigText(JSON.stringify(config), join(dir, "holdfast.json"));
-		const catalog = await openCatalog(`sqlite://${catalogPath}`, dir);
+		const catalog = await openCatalog(`sqlite://${catalogPath}`, dir, undefined, { onDamage: (line) => logger.warn(line) });
 		const host = new PluginHost({ loaded, clock, logger, catalog, builtins });
 		await host.start();
 		harness.host = host;

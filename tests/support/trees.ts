@@ -1,15 +1,15 @@
-import { createHash } from "node:crypto";
+import { createCipheriv, createHash } from "node:crypto";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 
-/** Deterministic bytes: the same seed gives the same content on every machine. */
+/**
+ * Deterministic bytes: the same seed gives the same content on every machine. The AES-256-CTR
+ * keystream under a key hashed from the seed: incompressible, and some fifty times faster than
+ * chaining SHA-256 (tens of megabytes in the crash test).
+ */
 export function pseudoRandom(size: number, seed: number): Buffer {
-	const out = Buffer.alloc(size);
-	let block = createHash("sha256").update(String(seed)).digest();
-	for (let at = 0; at < size; at += block.length) {
-		block.copy(out, at, 0, Math.min(block.length, size - at));
-		block = createHash("sha256").update(block).digest();
-	}
-	return out;
+	const key = createHash("sha256").update(String(seed)).digest();
+	const stream = createCipheriv("aes-256-ctr", key, Buffer.alloc(16));
+	return Buffer.concat([stream.update(Buffer.alloc(size)), stream.final()]);
 }
 
 export interface Described {

@@ -15,7 +15,7 @@ afterEach(async () => {
 function withAuditLog(options: Record<string, unknown>) {
 	return createHarness({
 		plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", { use: "audit-log", options }],
-		extraBuiltins: new Map([["audit-log", auditLog as PluginDefinition]]),
+		extraBuiltins: new Map([["audit-log", auditLog as unknown as PluginDefinition]]),
 	});
 }
 

@@ -70,7 +70,9 @@ export async function openSession(options: GlobalOptions, sessionOptions: { runn
 	const loaded = await loadConfigFile(file, { deferSetProblems: true });
 	const clock = makeClock(options, sessionOptions.runningClock);
 	const logger = makeLogger(options);
-	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir);
+	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir, undefined, {
+		onDamage: (line) => logger.warn(line),
+	});
 	const host = new PluginHost({ loaded, clock, logger, catalog, searchDirs: [CLI_DIR] });
 	try {
 		await host.start();

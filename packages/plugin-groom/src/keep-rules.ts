@@ -1,6 +1,9 @@
 import { parseDuration, type SnapshotRef } from "@holdfast/core";
 import type { GroomConfig } from "./groom-config.js";
 
+/** What decides which snapshots stay: the groom key without its scheduling and grace. */
+export type KeepRules = Omit<GroomConfig, "afterBackup" | "graceHours">;
+
 export interface KeepDecision {
 	readonly ref: SnapshotRef;
 	/** Why it stays; undefined means it leaves the set. */
@@ -11,7 +14,7 @@ export interface KeepDecision {
  * The policy `match: retention`: a snapshot stays while its protect-until is ahead; keep
  * rules (last N, one per day/week/month/year, within a duration, by tag) hold it longer.
  */
-export function decideKeep(refs: readonly SnapshotRef[], config: GroomConfig, now: Date): KeepDecision[] {
+export function decideKeep(refs: readonly SnapshotRef[], config: KeepRules, now: Date): KeepDecision[] {
 	const newestFirst = [...refs].sort((a, b) => b.snapshot.time.localeCompare(a.snapshot.time));
 	const reasons = new Map<string, string>();
 	const hold = (ref: SnapshotRef, reason: string) => {
@@ -21,7 +24,7 @@ export function decideKeep(refs: readonly SnapshotRef[], config: GroomConfig, no
 		if (new Date(ref.snapshot.protectUntil).getTime() > now.getTime()) hold(ref, "inside its retention window");
 	}
 	for (const ref of newestFirst.slice(0, config.keepLast ?? 0)) hold(ref, "keep-last");
-	const buckets: [keyof GroomConfig, (d: Date) => string][] = [
+	const buckets: [keyof KeepRules, (d: Date) => string][] = [
 		["keepDaily", (d) => d.toISOString().slice(0, 10)],
 		["keepWeekly", (d) => isoWeek(d)],
 		["keepMonthly", (d) => d.toISOString().slice(0, 7)],

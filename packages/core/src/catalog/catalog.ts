@@ -1,11 +1,13 @@
 import { isAbsolute, resolve } from "node:path";
 import Keyv from "keyv";
 import { HoldfastError } from "../host/errors.js";
-import { SqliteKeyvStore } from "./sqlite-store.js";
+import { type CatalogDamageReport, SqliteKeyvStore } from "./sqlite-store.js";
 
 /**
  * The catalog is a cache of what the repository already says (file states of the last run,
- * the loaded index). Losing it costs time, never correctness.
+ * the loaded index). Losing it costs time, never correctness: a damaged file is set aside
+ * and rebuilt, a value that does not parse is a miss, and what the repository caches is
+ * sealed with a key of its own (see `CatalogCache`).
  */
 export type Catalog = Keyv;
 
@@ -21,14 +23,24 @@ const ADAPTERS: Record<string, string> = {
 	mongodb: "@keyv/mongo",
 };
 
-export async function openCatalog(uri: string, baseDir: string, namespace = "holdfast"): Promise<Catalog> {
+export interface CatalogOptions {
+	/** Told (once) that a damaged catalog file was set aside and a fresh one started. */
+	readonly onDamage?: CatalogDamageReport;
+}
+
+export async function openCatalog(
+	uri: string,
+	baseDir: string,
+	namespace = "holdfast",
+	options: CatalogOptions = {},
+): Promise<Catalog> {
 	const scheme = uri.slice(0, Math.max(0, uri.indexOf(":"))).toLowerCase();
-	if (scheme === "memory") return new Keyv({ namespace });
+	if (scheme === "memory") return missesOnGarbage(new Keyv({ namespace }));
 	if (scheme === "sqlite") {
 		const raw = uri.slice("sqlite://".length);
 		const path = raw === ":memory:" ? raw : isAbsolute(raw) ? raw : resolve(baseDir, raw);
 		try {
-			return new Keyv({ store: new SqliteKeyvStore(path), namespace });
+			return missesOnGarbage(new Keyv({ store: new SqliteKeyvStore(path, options.onDamage), namespace }));
 		} catch (cause) {
 			throw new HoldfastError("CONFIG_INVALID", `catalog: cannot open ${path}: ${(cause as Error).message}`, { cause });
 		}
@@ -43,5 +55,20 @@ export async function openCatalog(uri: string, baseDir: string, namespace = "hol
 			cause,
 		});
 	}
-	return new Keyv({ store: new mod.default(uri), namespace });
+	return missesOnGarbage(new Keyv({ store: new mod.default(uri), namespace }));
+}
+
+/** A stored value that no longer parses is a cache miss, not an error that stops the command. */
+function missesOnGarbage(catalog: Keyv): Keyv {
+	const parse = catalog.deserialize;
+	if (parse) {
+		catalog.deserialize = async (data) => {
+			try {
+				return await parse(data);
+			} catch {
+				return undefined;
+			}
+		};
+	}
+	return catalog;
 }

@@ -1,45 +1,113 @@
 import { EventEmitter } from "node:events";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
+
+/** Told once when a damaged catalog file was set aside: the line says what and where. */
+export type CatalogDamageReport = (line: string) => void;
+
+/** SQLite's answers that mean "this file is no usable catalog", as opposed to "another process holds it". */
+const DAMAGE = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|FORMAT|PERM|READONLY|RANGE|MISMATCH|EMPTY)/;
+
+/** At open, any SQLite failure but contention counts as damage: a file we cannot set up is no cache of ours. */
+const CONTENTION = /^SQLITE_(BUSY|LOCKED)/;
+
+type Statements = {
+	db: Database.Database;
+	get: Database.Statement<[string], { value: string; expires: number | null }>;
+	set: Database.Statement<[string, string, number | null]>;
+	delete: Database.Statement<[string]>;
+};
 
 /**
  * A keyv store on SQLite through better-sqlite3, which builds from the npm registry's
  * source on Node 20 (the `@keyv/sqlite` adapter needs `sqlite3`, whose install downloads
  * binaries). Synchronous statements behind keyv's async API keep a backup's many
  * small catalog reads cheap.
+ *
+ * The catalog is a cache, so a damaged file never stops a command: it is renamed aside
+ * (`<name>.damaged-<time>`, kept for the user to look at), a fresh one takes its place, and
+ * what was cached is read again from the destination.
  */
 export class SqliteKeyvStore extends EventEmitter {
 	readonly opts: { dialect: "sqlite"; path: string };
 	namespace?: string | undefined;
-	readonly #db: Database.Database;
-	readonly #get: Database.Statement<[string], { value: string; expires: number | null }>;
-	readonly #set: Database.Statement<[string, string, number | null]>;
-	readonly #delete: Database.Statement<[string]>;
+	#s: Statements;
+	#reported = false;
+	readonly #onDamage: CatalogDamageReport;
 
-	constructor(path: string) {
+	constructor(path: string, onDamage: CatalogDamageReport = () => undefined) {
 		super();
 		if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
 		this.opts = { dialect: "sqlite", path };
-		this.#db = new Database(path);
-		this.#db.pragma("journal_mode = WAL");
-		this.#db.pragma("synchronous = NORMAL");
-		this.#db.exec("CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER)");
-		this.#get = this.#db.prepare("SELECT value, expires FROM keyv WHERE key = ?");
-		this.#set = this.#db.prepare(
-			"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
-		);
-		this.#delete = this.#db.prepare("DELETE FROM keyv WHERE key = ?");
+		this.#onDamage = onDamage;
+		this.#s = this.#openOrReplace();
+	}
+
+	#openOrReplace(): Statements {
+		try {
+			return openStatements(this.opts.path);
+		} catch (error) {
+			const code = codeOf(error);
+			if (!code.startsWith("SQLITE_") || CONTENTION.test(code)) throw error;
+			return this.#replace(error);
+		}
+	}
+
+	/** Sets the damaged file aside and opens a fresh one; in memory when not even that works. */
+	#replace(cause: unknown): Statements {
+		const path = this.opts.path;
+		let aside: string | undefined;
+		let fresh: Statements | undefined;
+		if (path !== ":memory:") {
+			try {
+				aside = setAside(path);
+				fresh = openStatements(path);
+			} catch {
+				fresh = undefined;
+			}
+		}
+		const reason = (cause as Error).message?.split("\n")[0] ?? String(cause);
+		if (!this.#reported) {
+			this.#reported = true;
+			this.#onDamage(
+				fresh
+					? `catalog ${path} is damaged (${reason}); it is only a cache: kept aside as ${basename(aside ?? "")} and rebuilt from the destination`
+					: `catalog ${path} is damaged (${reason}) and could not be replaced; it is only a cache: this run keeps it in memory and reads everything from the destination`,
+			);
+		}
+		return fresh ?? openStatements(":memory:");
+	}
+
+	/** Runs one statement; damage found mid-run replaces the file, then `onDamage` answers on the fresh one. */
+	#guard<T>(run: (s: Statements) => T, onDamage: (s: Statements) => T): T {
+		try {
+			return run(this.#s);
+		} catch (error) {
+			if (!DAMAGE.test(codeOf(error))) throw error;
+			try {
+				this.#s.db.close();
+			} catch {
+				// a damaged file may fail to close; it is set aside either way
+			}
+			this.#s = this.#replace(error);
+			return onDamage(this.#s);
+		}
 	}
 
 	async get(key: string): Promise<string | undefined> {
-		const row = this.#get.get(key);
-		if (!row) return undefined;
-		if (row.expires !== null && row.expires < Date.now()) {
-			this.#delete.run(key);
-			return undefined;
-		}
-		return row.value;
+		return this.#guard(
+			(s) => {
+				const row = s.get.get(key);
+				if (!row) return undefined;
+				if (row.expires !== null && row.expires < Date.now()) {
+					s.delete.run(key);
+					return undefined;
+				}
+				return row.value;
+			},
+			() => undefined,
+		);
 	}
 
 	async getMany(keys: string[]): Promise<(string | undefined)[]> {
@@ -47,19 +115,27 @@ export class SqliteKeyvStore extends EventEmitter {
 	}
 
 	async set(key: string, value: string, ttl?: number): Promise<boolean> {
-		this.#set.run(key, value, typeof ttl === "number" ? Date.now() + ttl : null);
-		return true;
+		const write = (s: Statements) => {
+			s.set.run(key, value, typeof ttl === "number" ? Date.now() + ttl : null);
+			return true;
+		};
+		return this.#guard(write, write);
 	}
 
 	/** One transaction for a whole batch: a backup's file states are one commit, not thousands. */
 	async setMany(entries: { key: string; value: string; ttl?: number }[]): Promise<void> {
-		this.#db.transaction(() => {
-			for (const { key, value, ttl } of entries) this.#set.run(key, value, typeof ttl === "number" ? Date.now() + ttl : null);
-		})();
+		const write = (s: Statements) =>
+			s.db.transaction(() => {
+				for (const { key, value, ttl } of entries) s.set.run(key, value, typeof ttl === "number" ? Date.now() + ttl : null);
+			})();
+		this.#guard(write, write);
 	}
 
 	async delete(key: string): Promise<boolean> {
-		return this.#delete.run(key).changes > 0;
+		return this.#guard(
+			(s) => s.delete.run(key).changes > 0,
+			() => false,
+		);
 	}
 
 	async has(key: string): Promise<boolean> {
@@ -67,23 +143,83 @@ export class SqliteKeyvStore extends EventEmitter {
 	}
 
 	async clear(): Promise<void> {
-		if (this.namespace) {
-			this.#db.prepare("DELETE FROM keyv WHERE key LIKE ? ESCAPE '\\'").run(`${escapeLike(this.namespace)}:%`);
-		} else {
-			this.#db.exec("DELETE FROM keyv");
-		}
+		this.#guard(
+			(s) => {
+				if (this.namespace) {
+					s.db.prepare("DELETE FROM keyv WHERE key LIKE ? ESCAPE '\\'").run(`${escapeLike(this.namespace)}:%`);
+				} else {
+					s.db.exec("DELETE FROM keyv");
+				}
+			},
+			() => undefined,
+		);
 	}
 
 	async *iterator(namespace?: string): AsyncGenerator<[string, string]> {
-		const rows = namespace
-			? this.#db.prepare("SELECT key, value FROM keyv WHERE key LIKE ? ESCAPE '\\'").iterate(`${escapeLike(namespace)}:%`)
-			: this.#db.prepare("SELECT key, value FROM keyv").iterate();
-		for (const row of rows as Iterable<{ key: string; value: string }>) yield [row.key, row.value];
+		// Read whole before yielding: damage found halfway would otherwise leave a half-listed iteration.
+		const rows = this.#guard(
+			(s) =>
+				(namespace
+					? s.db.prepare("SELECT key, value FROM keyv WHERE key LIKE ? ESCAPE '\\'").all(`${escapeLike(namespace)}:%`)
+					: s.db.prepare("SELECT key, value FROM keyv").all()) as { key: string; value: string }[],
+			() => [],
+		);
+		for (const row of rows) yield [row.key, row.value];
 	}
 
 	async disconnect(): Promise<void> {
-		this.#db.close();
+		try {
+			this.#s.db.close();
+		} catch (error) {
+			if (!DAMAGE.test(codeOf(error))) throw error;
+		}
 	}
+}
+
+function openStatements(path: string): Statements {
+	const db = new Database(path);
+	try {
+		db.pragma("journal_mode = WAL");
+		db.pragma("synchronous = NORMAL");
+		db.exec("CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER)");
+		// Reads the schema and the first pages now, so a file that is no database fails here rather than mid-run.
+		db.prepare("SELECT count(*) FROM (SELECT 1 FROM keyv LIMIT 1)").get();
+		return {
+			db,
+			get: db.prepare("SELECT value, expires FROM keyv WHERE key = ?"),
+			set: db.prepare(
+				"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+			),
+			delete: db.prepare("DELETE FROM keyv WHERE key = ?"),
+		};
+	} catch (error) {
+		try {
+			db.close();
+		} catch {
+			// closing a file that is no database may fail too; the open error is the one to report
+		}
+		throw error;
+	}
+}
+
+/** Renames the file (and SQLite's `-wal`/`-shm` beside it) to `<name>.damaged-<time>`; never deletes. */
+function setAside(path: string): string {
+	const stamp = new Date()
+		.toISOString()
+		.replace(/[-:]/g, "")
+		.replace(/\.\d+Z$/, "Z");
+	let aside = `${path}.damaged-${stamp}`;
+	for (let n = 2; existsSync(aside); n++) aside = `${path}.damaged-${stamp}-${n}`;
+	for (const suffix of ["-wal", "-shm"]) {
+		if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+	}
+	if (existsSync(path)) renameSync(path, aside);
+	return aside;
+}
+
+function codeOf(error: unknown): string {
+	const code = (error as { code?: unknown } | null)?.code;
+	return typeof code === "string" ? code : "";
 }
 
 function escapeLike(text: string): string {

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { Catalog } from "../catalog/catalog.js";
+import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
@@ -70,8 +71,10 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 
 	const blobs = new BlobSaver(repository, plan.reuseMinLock, summary);
 	const files = new FileSaver(repository, blobs, summary, warn, context.signal, deps.fileConcurrency ?? 8);
-	const states = new FileStateWriter(catalog);
-	const changes = new ChangeDetector(repository, catalog, hooks, plan, context);
+	// File states are sealed like every cached value: one that does not verify means "read the file again".
+	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
+	const states = new FileStateWriter(cache);
+	const changes = new ChangeDetector(repository, cache, hooks, plan, context);
 	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, warn);
 	for (const source of deps.sources) {
 		const entries = await hooks.scan.promise(

@@ -1,4 +1,4 @@
-import type { Catalog } from "../catalog/catalog.js";
+import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
 import type { SourceEntry } from "../source/source.js";
 
 /** What the catalog remembers of a file from the last run: enough to skip reading it. */
@@ -34,6 +34,27 @@ export function fileState(entry: SourceEntry, blobs: string[]): FileState {
 	};
 }
 
-export async function readFileState(catalog: Catalog, key: string): Promise<FileState | undefined> {
-	return (await catalog.get(key)) as FileState | undefined;
+const DIGITS = /^\d+$/;
+const BLOB_ID = /^[0-9a-f]{64}$/;
+
+/** A state that is damaged in any way means "read the file again", never "unchanged". */
+function isFileState(value: unknown): value is FileState {
+	return (
+		isRecord(value) &&
+		typeof value.s === "number" &&
+		Number.isSafeInteger(value.s) &&
+		value.s >= 0 &&
+		typeof value.m === "string" &&
+		DIGITS.test(value.m) &&
+		typeof value.c === "string" &&
+		DIGITS.test(value.c) &&
+		typeof value.i === "string" &&
+		DIGITS.test(value.i) &&
+		Array.isArray(value.b) &&
+		value.b.every((id) => typeof id === "string" && BLOB_ID.test(id))
+	);
+}
+
+export async function readFileState(cache: CatalogCache, key: string): Promise<FileState | undefined> {
+	return cache.get(key, isFileState);
 }

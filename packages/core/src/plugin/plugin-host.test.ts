@@ -83,6 +83,7 @@ const emptyPlan = (): RunPlan => ({
 	horizon: new Date(1),
 	strategy: "extend",
 	notes: [],
+	warnings: [],
 });
 
 describe("plugin host", () => {
@@ -213,7 +214,7 @@ describe("plugin host", () => {
 			["first", { use: "strict", options: { level: 0 } }, "types"],
 			[tapper("first", 0, log), strict, types],
 		);
-		const error = await host.start().catch((e: unknown) => e as HoldfastError);
+		const error = (await host.start().catch((e: unknown) => e)) as HoldfastError;
 		expect(error).toBeInstanceOf(HoldfastError);
 		expect(error.code).toBe("PLUGIN_OPTIONS");
 		expect(error.message).toBe("[strict] options: plugins.1.options.level: must be >= 1");
@@ -246,7 +247,7 @@ describe("plugin host", () => {
 
 	it("names a source or destination type that no plugin provides, with file and line", async () => {
 		const host = await hostFor([], []);
-		const error = await host.start().catch((e: unknown) => e as Error);
+		const error = (await host.start().catch((e: unknown) => e)) as Error;
 		expect(error.message).toMatch(
 			/holdfast\.json:1: sets\.s\.sources\.0\.type: no plugin in "plugins" provides source type "memory"/,
 		);
@@ -320,7 +321,10 @@ describe("plugin host", () => {
 			const log: string[] = [];
 			const types = await typesModule();
 			const { host } = await yamlHost("    tidy: { level: 0, speed: 3 }\n    sweep: { daily: true }", [owner(log), types]);
-			const error = await host.start().catch((e: unknown) => e as HoldfastError);
+			const error = (await host.start().then(
+				() => undefined,
+				(e: unknown) => e as HoldfastError,
+			)) as HoldfastError;
 			expect(error.code).toBe("CONFIG_INVALID");
 			expect(error.message.split("\n")).toEqual([
 				'/etc/holdfast.yaml:8: sets.s.sweep: unknown key (no plugin in "plugins" owns it)',

@@ -40,12 +40,14 @@ export class RepositoryKeys {
 		readonly chunkerSeed: Buffer,
 		/** Encryption and blob-ID keys as raw bytes, also for the blob codec on worker threads. */
 		readonly raw: BlobKeys,
+		/** MACs what the local catalog caches, so a damaged or foreign cached value is never trusted. */
+		readonly catalogMac: Buffer,
 	) {}
 
 	static fromMaster(master: Buffer): RepositoryKeys {
 		const derive = (info: string) => Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), info, 32));
 		const raw = { encryption: derive("holdfast/1 encryption"), blobMac: derive("holdfast/1 blob-id") };
-		return new RepositoryKeys(master, derive("holdfast/1 chunker"), raw);
+		return new RepositoryKeys(master, derive("holdfast/1 chunker"), raw, derive("holdfast/1 catalog"));
 	}
 
 	static generateMaster(): Buffer {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pLimit from "p-limit";
 import type { Catalog } from "../catalog/catalog.js";
+import { CatalogCache, isRecord } from "../catalog/catalog-cache.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
 import { classifyFault, RetryBudget } from "../destination/faults.js";
 import type { UploadedObject } from "../engine/run-types.js";
@@ -28,7 +29,7 @@ import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, unco
 import { ObjectReader } from "./object-reader.js";
 import { PackBuilder, readPackHeader, sharedBuffer } from "./pack.js";
 import type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./snapshot.js";
-import { parseTree, serializeTree, type Tree } from "./tree.js";
+import { parseTree, type Tree } from "./tree.js";
 
 /** `config`: sealed with the master key; written once at init. */
 export interface RepositoryConfig {
@@ -117,7 +118,17 @@ export class Repository {
 		this.chunker = new Chunker(keys.chunkerSeed, config.chunker);
 		this.#uploads = pLimit(options.uploadConcurrency ?? 2);
 		this.#pool = new BlobPool({ ...keys.raw, chunkerSeed: keys.chunkerSeed, chunker: config.chunker });
+		this.cache = options.catalog
+			? new CatalogCache(options.catalog, keys.catalogMac, (key) =>
+					options.logger.warn(
+						`catalog: a cached ${CACHED_KIND[key.split(":")[0] ?? ""] ?? "value"} did not verify (damaged, or written for another repository); what does not verify is read again from the destination`,
+					),
+				)
+			: undefined;
 	}
+
+	/** The catalog, each value sealed under this repository's key: what does not verify is read again. */
+	readonly cache: CatalogCache | undefined;
 
 	/** The worker threads that chunk, hash, compress and seal: the backup pipeline hands them its bytes. */
 	get pool(): BlobPool {
@@ -451,10 +462,10 @@ export class Repository {
 	/** One index object, verified (from the catalog when it was read before). */
 	async readIndexFile(key: string): Promise<IndexFile> {
 		const cacheKey = `index:${this.id}:${key}`;
-		const cached = (await this.options.catalog?.get(cacheKey)) as IndexFile | undefined;
+		const cached = await this.cache?.get(cacheKey, isIndexFile);
 		if (cached) return cached;
 		const file = await this.reader.read(key, (bytes) => this.#openJson<IndexFile>(bytes, key));
-		await this.options.catalog?.set(cacheKey, file);
+		await this.cache?.set(cacheKey, file);
 		return file;
 	}
 
@@ -611,7 +622,7 @@ export class Repository {
 		if (isCarrier(file)) this.index.noteCarrier(key, file.created, file.condemned ?? []);
 		for (const d of extra.deleted ?? []) this.index.deleted.add(d);
 		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
-		await this.options.catalog?.set(`index:${this.id}:${key}`, file);
+		await this.cache?.set(`index:${this.id}:${key}`, file);
 		return key;
 	}
 
@@ -683,7 +694,7 @@ export class Repository {
 		const id = sha256Hex(sealed);
 		const key = `${KEY_PREFIX.snapshots}${id}`;
 		await this.#put(key, sealed, "snapshot");
-		await this.options.catalog?.set(`snapshot:${this.id}:${key}`, snapshot);
+		await this.cache?.set(`snapshot:${this.id}:${key}`, snapshot);
 		return { id, key, snapshot };
 	}
 
@@ -795,10 +806,10 @@ export class Repository {
 	/** A snapshot object, from the catalog unless `fresh` asks for the destination's copy (check). */
 	async loadSnapshotObject(key: string, options: { fresh?: boolean } = {}): Promise<Snapshot> {
 		const cacheKey = `snapshot:${this.id}:${key}`;
-		const cached = options.fresh ? undefined : ((await this.options.catalog?.get(cacheKey)) as Snapshot | undefined);
+		const cached = options.fresh ? undefined : await this.cache?.get(cacheKey, isSnapshot);
 		if (cached) return cached;
 		const snapshot = await this.reader.read(key, (bytes) => this.#openJson<Snapshot>(bytes, key));
-		await this.options.catalog?.set(cacheKey, snapshot);
+		await this.cache?.set(cacheKey, snapshot);
 		return snapshot;
 	}
 
@@ -868,12 +879,12 @@ export class Repository {
 	}
 
 	async loadTree(id: string): Promise<Tree> {
-		// Trees are immutable by ID; a cached one is trusted only when its keyed ID still matches.
+		// Trees are immutable by ID; a cached one is trusted only when its MAC (keyed by this repository) verifies.
 		const cacheKey = `tree:${this.id}:${id}`;
-		const cached = (await this.options.catalog?.get(cacheKey)) as Tree | undefined;
-		if (cached && this.keys.blobId(serializeTree(cached)) === id) return cached;
+		const cached = await this.cache?.get(cacheKey, isTree);
+		if (cached) return cached;
 		const tree = parseTree(await this.loadBlob(id, { wholePack: true }));
-		await this.options.catalog?.set(cacheKey, tree);
+		await this.cache?.set(cacheKey, tree);
 		return tree;
 	}
 
@@ -888,6 +899,27 @@ export class Repository {
 	async #openJson<T>(bytes: Buffer, what: string): Promise<T> {
 		return JSON.parse(decompress(this.keys.open(bytes, what), what).toString("utf8")) as T;
 	}
+}
+
+/** What each catalog key prefix caches, for the one warning line about a value that did not verify. */
+const CACHED_KIND: Record<string, string> = {
+	file: "file state",
+	index: "index object",
+	snapshot: "snapshot",
+	tree: "tree",
+};
+
+/** Shapes a verified cached value must still have: a layout change without a tag change is a miss. */
+function isIndexFile(value: unknown): value is IndexFile {
+	return isRecord(value) && value.v === 1 && typeof value.created === "string" && Array.isArray(value.packs);
+}
+
+function isSnapshot(value: unknown): value is Snapshot {
+	return isRecord(value) && typeof value.time === "string" && typeof value.tree === "string";
+}
+
+function isTree(value: unknown): value is Tree {
+	return isRecord(value) && Array.isArray(value.nodes);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Catalog } from "../../catalog/catalog.js";
+import type { CatalogCache } from "../../catalog/catalog-cache.js";
 import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
@@ -13,7 +13,7 @@ import type { EntryChange, RunContext, RunPlan } from "../run-types.js";
 export class ChangeDetector {
 	constructor(
 		private readonly repository: Repository,
-		private readonly catalog: Catalog,
+		private readonly cache: CatalogCache,
 		private readonly hooks: LifecycleHooks,
 		private readonly plan: RunPlan,
 		private readonly context: RunContext,
@@ -21,7 +21,7 @@ export class ChangeDetector {
 
 	async diff(entry: SourceEntry, stateKey: string): Promise<EntryChange> {
 		const { index } = this.repository;
-		const state = await readFileState(this.catalog, stateKey);
+		const state = await readFileState(this.cache, stateKey);
 		let change: EntryChange = { kind: state ? "changed" : "new" };
 		if (sameFile(state, entry)) {
 			const missing = state.b.find((id) => !index.reusable(id));

@@ -44,8 +44,8 @@ function emptySummary(): BackupSummary {
 	return {
 		files: { new: 0, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 },
 		dirs: 0,
-		bytes: { read: 0, uploaded: 0, added: 0 },
-		objects: { uploaded: 0, extended: 0 },
+		bytes: { read: 0, uploaded: 0, added: 0, renewed: 0 },
+		objects: { uploaded: 0, extended: 0, renewedBlobs: 0 },
 		blobs: { new: 0, reused: 0 },
 	};
 }

@@ -1,4 +1,4 @@
-import type { Catalog } from "../../catalog/catalog.js";
+import type { CatalogCache } from "../../catalog/catalog-cache.js";
 import type { SourceEntry } from "../../source/source.js";
 import { type FileState, fileState } from "../file-state.js";
 
@@ -13,7 +13,7 @@ const BATCH = 2000;
 export class FileStateWriter {
 	#batch: { key: string; value: FileState }[] = [];
 
-	constructor(private readonly catalog: Catalog) {}
+	constructor(private readonly cache: CatalogCache) {}
 
 	async remember(key: string, entry: SourceEntry, blobs: string[]): Promise<void> {
 		this.#batch.push({ key, value: fileState(entry, blobs) });
@@ -23,6 +23,6 @@ export class FileStateWriter {
 	async flush(): Promise<void> {
 		const batch = this.#batch;
 		this.#batch = [];
-		if (batch.length > 0) await this.catalog.setMany(batch);
+		if (batch.length > 0) await this.cache.setMany(batch);
 	}
 }

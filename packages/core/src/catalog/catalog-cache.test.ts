@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { openCatalog } from "./catalog.js";
+import { CATALOG_VALUE_TAG, CatalogCache, isRecord } from "./catalog-cache.js";
+
+const anything = (value: unknown): value is Record<string, unknown> => isRecord(value);
+
+async function fixture() {
+	const catalog = await openCatalog("memory://", "/");
+	const damaged: string[] = [];
+	const key = randomBytes(32);
+	return { catalog, key, damaged, cache: new CatalogCache(catalog, key, (k) => damaged.push(k)) };
+}
+
+describe("CatalogCache", () => {
+	it("gives back what it sealed", async () => {
+		const { cache, damaged } = await fixture();
+		await cache.set("index:r:a", { packs: [1, 2] });
+		expect(await cache.get("index:r:a", anything)).toEqual({ packs: [1, 2] });
+		expect(damaged).toEqual([]);
+	});
+
+	it("treats a changed value, a value moved to another key, and another repository's value as never cached", async () => {
+		const { catalog, cache, key, damaged } = await fixture();
+		await cache.set("file:r:a", { s: 1 });
+		const sealed = (await catalog.get("file:r:a")) as { t: string; m: string; j: string };
+		await catalog.set("file:r:b", sealed);
+		await catalog.set("file:r:c", { ...sealed, j: JSON.stringify({ s: 2 }) });
+		const other = new CatalogCache(catalog, Buffer.from(key).fill(1, 0, 1));
+		await other.set("file:r:d", { s: 1 });
+		expect(await cache.get("file:r:a", anything)).toEqual({ s: 1 });
+		expect(await cache.get("file:r:b", anything)).toBeUndefined();
+		expect(await cache.get("file:r:c", anything)).toBeUndefined();
+		expect(await cache.get("file:r:d", anything)).toBeUndefined();
+		// Told once, at the first: a damaged catalog is one warning, not one per value.
+		expect(damaged).toEqual(["file:r:b"]);
+	});
+
+	it("misses quietly on values of an older layout, and rejects a verified value of the wrong shape", async () => {
+		const { catalog, cache, damaged } = await fixture();
+		await catalog.set("tree:r:a", { nodes: [] });
+		await catalog.set("tree:r:b", { t: "hf-cache/0", m: "", j: "{}" });
+		expect(await cache.get("tree:r:a", anything)).toBeUndefined();
+		expect(await cache.get("tree:r:b", anything)).toBeUndefined();
+		expect(damaged).toEqual([]);
+		await cache.set("tree:r:c", [1]);
+		expect(await cache.get("tree:r:c", anything)).toBeUndefined();
+		expect(damaged).toEqual(["tree:r:c"]);
+		expect(CATALOG_VALUE_TAG).toBe("hf-cache/1");
+	});
+});

@@ -1,0 +1,85 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Catalog } from "./catalog.js";
+
+/** The layout of a sealed value; a value under another tag (an older layout) is a plain miss. */
+export const CATALOG_VALUE_TAG = "hf-cache/1";
+
+/** What the catalog holds for one key: the value's JSON and a MAC binding it to the key and the repository. */
+export interface SealedValue {
+	t: typeof CATALOG_VALUE_TAG;
+	m: string;
+	j: string;
+}
+
+/**
+ * A repository's view of the catalog: every value is sealed with an HMAC under a key derived
+ * from the repository's master key, over the tag, the catalog key and the JSON. A value that
+ * was damaged on disk, moved to another key, or written for another repository whose
+ * catalog reused this path does not verify and counts as never cached, so the caller reads
+ * the destination (or the file) again.
+ */
+export class CatalogCache {
+	#warned = false;
+
+	constructor(
+		private readonly catalog: Catalog,
+		private readonly macKey: Buffer,
+		/** Told once, at the first value that carried our tag but did not verify. */
+		private readonly onDamage: (key: string) => void = () => undefined,
+	) {}
+
+	seal(key: string, value: unknown): SealedValue {
+		const j = JSON.stringify(value);
+		return { t: CATALOG_VALUE_TAG, m: this.#mac(key, j), j };
+	}
+
+	/** The verified value, or undefined when absent, from an older layout, damaged, or not ours. */
+	open<T>(key: string, stored: unknown, valid: (value: unknown) => value is T): T | undefined {
+		if (typeof stored !== "object" || stored === null) return undefined;
+		const { t, m, j } = stored as Partial<SealedValue>;
+		if (t !== CATALOG_VALUE_TAG) return undefined;
+		if (typeof m !== "string" || typeof j !== "string" || !this.#verifies(key, j, m)) return this.#damaged(key);
+		let value: unknown;
+		try {
+			value = JSON.parse(j);
+		} catch {
+			return this.#damaged(key);
+		}
+		return valid(value) ? value : this.#damaged(key);
+	}
+
+	async get<T>(key: string, valid: (value: unknown) => value is T): Promise<T | undefined> {
+		return this.open(key, await this.catalog.get(key), valid);
+	}
+
+	async set(key: string, value: unknown): Promise<void> {
+		await this.catalog.set(key, this.seal(key, value));
+	}
+
+	async setMany(entries: readonly { key: string; value: unknown }[]): Promise<void> {
+		await this.catalog.setMany(entries.map(({ key, value }) => ({ key, value: this.seal(key, value) })));
+	}
+
+	#mac(key: string, json: string): string {
+		return createHmac("sha256", this.macKey).update(`${CATALOG_VALUE_TAG}\0${key}\0`).update(json).digest("base64");
+	}
+
+	#verifies(key: string, json: string, mac: string): boolean {
+		const want = Buffer.from(this.#mac(key, json), "base64");
+		const got = Buffer.from(mac, "base64");
+		return got.length === want.length && timingSafeEqual(got, want);
+	}
+
+	#damaged(key: string): undefined {
+		if (!this.#warned) {
+			this.#warned = true;
+			this.onDamage(key);
+		}
+		return undefined;
+	}
+}
+
+/** A plain JSON object: the least a cached record must be before its own checks run. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}

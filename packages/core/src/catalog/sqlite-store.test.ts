@@ -1,0 +1,66 @@
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { openCatalog } from "./catalog.js";
+import { SqliteKeyvStore } from "./sqlite-store.js";
+
+async function catalogFile() {
+	const dir = await mkdtemp(join(tmpdir(), "holdfast-sqlite-store-"));
+	return { dir, path: join(dir, "catalog.sqlite") };
+}
+
+describe("SqliteKeyvStore on a damaged file", () => {
+	it("sets a file that is no database aside, warns once, and works on a fresh one", async () => {
+		const { dir, path } = await catalogFile();
+		await writeFile(path, "not a database\n".repeat(500));
+		const lines: string[] = [];
+		const store = new SqliteKeyvStore(path, (line) => lines.push(line));
+		await store.set("k", "v");
+		expect(await store.get("k")).toBe("v");
+		await store.disconnect();
+		expect(lines).toHaveLength(1);
+		expect(lines[0]).toMatch(
+			/^catalog .*catalog\.sqlite is damaged \(.+\); it is only a cache: kept aside as catalog\.sqlite\.damaged-\d{8}T\d{6}Z and rebuilt from the destination$/,
+		);
+		const aside = (await readdir(dir)).filter((name) => name.startsWith("catalog.sqlite.damaged-"));
+		expect(aside).toHaveLength(1);
+		expect(await readFile(join(dir, aside[0] as string), "utf8")).toContain("not a database");
+	});
+
+	it("replaces a file found damaged mid-run: the read is a miss, later writes land in the fresh file", async () => {
+		const { dir, path } = await catalogFile();
+		const first = new SqliteKeyvStore(path);
+		await first.setMany(Array.from({ length: 400 }, (_, i) => ({ key: `k${i}`, value: "x".repeat(500) })));
+		await first.disconnect();
+		// All but the last four pages stay sound, so the file opens; the pages holding the last rows become noise.
+		const bytes = await readFile(path);
+		bytes.fill(0xa5, bytes.length - 4 * 4096);
+		await writeFile(path, bytes);
+		const lines: string[] = [];
+		const store = new SqliteKeyvStore(path, (line) => lines.push(line));
+		expect(lines).toEqual([]);
+		const found = await Promise.all(Array.from({ length: 400 }, (_, i) => store.get(`k${i}`)));
+		expect(found).toContain(undefined);
+		expect(lines).toHaveLength(1);
+		expect(lines[0]).toMatch(/is damaged \(.*malformed.*\); it is only a cache/);
+		await store.set("after", "ok");
+		await store.disconnect();
+		const reopened = new SqliteKeyvStore(path, (line) => lines.push(line));
+		expect(await reopened.get("after")).toBe("ok");
+		expect(await reopened.get("k1")).toBeUndefined();
+		await reopened.disconnect();
+		expect(lines).toHaveLength(1);
+		expect((await readdir(dir)).filter((name) => name.includes(".damaged-") && !/-(wal|shm)$/.test(name))).toHaveLength(1);
+	});
+
+	it("a value whose stored JSON no longer parses is a miss through keyv, not an error", async () => {
+		const { dir, path } = await catalogFile();
+		const catalog = await openCatalog(`sqlite://${path}`, dir);
+		await catalog.set("k", { a: 1 });
+		const store = catalog.store as SqliteKeyvStore;
+		await store.set("holdfast:k", '{"value":{"a":1');
+		expect(await catalog.get("k")).toBeUndefined();
+		await catalog.disconnect();
+	});
+});

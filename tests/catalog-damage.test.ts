@@ -1,0 +1,279 @@
+import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdir, rm, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { beforeAll, describe, expect, it } from "vitest";
+import { holdfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+import { describeTree, pseudoRandom } from "./support/trees.js";
+
+/**
+ * The catalog is a cache: whatever happens to the file between runs, every command works,
+ * the damaged file is kept aside, and no cached value can make a backup skip data.
+ */
+
+const CONFIG = `plugins:
+  - "@holdfast/plugin-fs-source"
+  - "@holdfast/plugin-fs-destination"
+  - "@holdfast/plugin-retention-planner"
+catalog: sqlite://./.holdfast/catalog.sqlite
+password: { env: HOLDFAST_PASSWORD }
+sets:
+  docs:
+    sources:
+      - { type: fs, path: ./data }
+    destination: { type: fs, path: ./repo }
+    retention: { days: 30, mode: compliance }
+    schedule: { every: 7d }
+    planner: { strategy: auto, missedRuns: 0, slackDays: 14 }
+`;
+
+const DAMAGE_LINE =
+	/catalog \S+catalog\.sqlite is damaged \(.+\); it is only a cache: kept aside as catalog\.sqlite\.damaged-\S+ and rebuilt from the destination/;
+
+function run(dir: string, args: string[]) {
+	const result = holdfast(dir, args);
+	// Never a stack trace, whatever the catalog holds.
+	expect(result.stderr).not.toMatch(/\n\s+at /);
+	return result;
+}
+
+async function project(prefix: string) {
+	const dir = await tempDir(prefix);
+	await mkdir(join(dir, "data/sub"), { recursive: true });
+	await writeFile(join(dir, "data/a.bin"), pseudoRandom(200_000, 1));
+	await writeFile(join(dir, "data/sub/b.txt"), "b\n".repeat(1000));
+	await writeFile(join(dir, "holdfast.yaml"), CONFIG);
+	expect(run(dir, ["init"]).code).toBe(0);
+	expect(run(dir, ["backup"]).code).toBe(0);
+	return dir;
+}
+
+const catalogOf = (dir: string) => join(dir, ".holdfast/catalog.sqlite");
+const asideIn = (dir: string) => readdirSync(join(dir, ".holdfast")).filter((name) => name.includes(".damaged-"));
+
+/** The latest snapshot restores to exactly what `data/` holds, and `check --read-data` is clean and quiet about the catalog. */
+async function provesLatest(dir: string, round: number) {
+	const target = `out-${round}`;
+	const restore = run(dir, ["restore", "latest", "--target", target]);
+	expect(restore.code, restore.stderr).toBe(0);
+	expect(restore.stderr).not.toMatch(/in no pack/);
+	expect(await describeTree(join(dir, target, "data"))).toEqual(await describeTree(join(dir, "data")));
+	const check = run(dir, ["check", "--read-data"]);
+	expect(check.code, check.stderr).toBe(0);
+	// The catalog rebuilt by the damaged run is healthy: later commands say nothing about it.
+	expect(check.stderr).not.toMatch(/catalog/);
+}
+
+/** Rows of the catalog's keyv table whose key starts with `prefix`. */
+function rows(path: string, prefix: string): { key: string; value: string }[] {
+	const db = new Database(path);
+	try {
+		return db.prepare("SELECT key, value FROM keyv WHERE key LIKE ?").all(`${prefix}%`) as { key: string; value: string }[];
+	} finally {
+		db.close();
+	}
+}
+
+function writeRows(path: string, entries: { key: string; value: string }[]) {
+	const db = new Database(path);
+	try {
+		const put = db.prepare(
+			"INSERT INTO keyv (key, value, expires) VALUES (?, ?, NULL) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+		);
+		db.transaction(() => {
+			for (const { key, value } of entries) put.run(key, value);
+		})();
+	} finally {
+		db.close();
+	}
+}
+
+/** Rewrites the JSON inside a sealed cached value, keeping its MAC: what a bit flip or a forger would leave. */
+function tamper(value: string, change: (inner: Record<string, unknown>) => void): string {
+	const outer = JSON.parse(value) as { value: { t: string; m: string; j: string } };
+	const inner = JSON.parse(outer.value.j) as Record<string, unknown>;
+	change(inner);
+	outer.value.j = JSON.stringify(inner);
+	return JSON.stringify(outer);
+}
+
+/** A file state claiming `file` as it is now (size, times, inode), with the blobs the catalog had for it. */
+function claimUnchanged(dir: string, file: string) {
+	const info = statSync(join(dir, "data", file), { bigint: true });
+	return (inner: Record<string, unknown>) => {
+		inner.s = Number(info.size);
+		inner.m = info.mtimeNs.toString();
+		inner.c = info.ctimeNs.toString();
+		inner.i = info.ino.toString();
+	};
+}
+
+const fileKeySuffix = (relPath: string) => `:${Buffer.from(relPath).toString("base64")}`;
+
+describe("a damaged catalog file", () => {
+	let dir: string;
+	let round = 0;
+	beforeAll(async () => {
+		dir = await project("holdfast-catalog-damage-");
+	});
+
+	/** Damages the catalog, changes the data, then backs up: one warning line, the file kept aside, the result proven. */
+	async function survives(damage: (path: string) => Promise<void>, first: string[] = ["backup"]) {
+		round++;
+		const before = asideIn(dir).length;
+		await writeFile(join(dir, `data/round-${round}.txt`), `round ${round}\n`);
+		await damage(catalogOf(dir));
+		const result = run(dir, first);
+		expect(result.code, result.stderr).toBe(0);
+		expect(result.stderr.split("\n").filter((line) => DAMAGE_LINE.test(line))).toHaveLength(1);
+		expect(result.stderr).not.toMatch(/in no pack/);
+		expect(asideIn(dir).length).toBe(before + 1);
+		if (first[0] !== "backup") expect(run(dir, ["backup"]).code).toBe(0);
+		await provesLatest(dir, round);
+	}
+
+	it("is replaced when it is not a database at all", async () => {
+		await survives(async (path) => writeFile(path, "this is not a database, just text someone saved here\n".repeat(200)));
+		// Kept aside as it was, never deleted, so the user can look.
+		const aside = asideIn(dir).find((name) => !name.endsWith("-wal") && !name.endsWith("-shm")) as string;
+		expect(readFileSync(join(dir, ".holdfast", aside), "utf8")).toContain("this is not a database");
+	});
+
+	it("is replaced when truncated halfway", async () => {
+		await survives(async (path) => truncate(path, Math.floor(statSync(path).size / 2) + 100));
+	});
+
+	it("is replaced when its pages are overwritten with garbage", async () => {
+		await survives(async (path) => {
+			const bytes = readFileSync(path);
+			// Page 1 keeps its header; every page after it (the table's b-tree) becomes noise.
+			pseudoRandom(bytes.length - 4096, 7).copy(bytes, 4096);
+			writeFileSync(path, bytes);
+		});
+	});
+
+	it("is replaced when its header is damaged, found by a read-only command first", async () => {
+		await survives(
+			async (path) => {
+				const bytes = readFileSync(path);
+				bytes.write("NOT SQLITE", 0);
+				writeFileSync(path, bytes);
+			},
+			["snapshots"],
+		);
+	});
+
+	it("is replaced when something that cannot be opened as a file stands in its place", async () => {
+		await survives(async (path) => {
+			await rm(path);
+			await mkdir(path);
+			await writeFile(join(path, "stray"), "x");
+		});
+	});
+
+	it("is simply a fresh catalog when zero bytes long (SQLite reads it as empty), without a warning", async () => {
+		const before = asideIn(dir).length;
+		await writeFile(catalogOf(dir), "");
+		await writeFile(join(dir, "data/zero.txt"), "zero\n");
+		const result = run(dir, ["backup", "--json"]);
+		expect(result.code, result.stderr).toBe(0);
+		expect(result.stderr).not.toMatch(/catalog/);
+		expect(asideIn(dir).length).toBe(before);
+		await provesLatest(dir, ++round);
+	});
+});
+
+describe("cached values that are damaged or not this repository's", () => {
+	// One repository through the rounds below, in order: each round tampers with what the last run cached.
+	let dir: string;
+	beforeAll(async () => {
+		dir = await project("holdfast-catalog-poison-");
+	});
+
+	it("a file state claiming a changed file is unchanged does not verify: the file is read and stored", async () => {
+		const path = catalogOf(dir);
+		// Same size, new bytes: only the catalog's word says the old blobs still describe it.
+		await writeFile(join(dir, "data/a.bin"), pseudoRandom(200_000, 2));
+		const [state] = rows(path, "holdfast:file:").filter((row) => row.key.endsWith(fileKeySuffix("a.bin")));
+		expect(state).toBeDefined();
+		writeRows(path, [{ key: state?.key as string, value: tamper(state?.value as string, claimUnchanged(dir, "a.bin")) }]);
+
+		const backup = run(dir, ["backup", "--json"]);
+		expect(backup.code, backup.stderr).toBe(0);
+		expect(JSON.parse(backup.stdout).files).toMatchObject({ new: 1, changed: 0, unchanged: 1 });
+		expect(backup.stderr.match(/catalog: a cached file state did not verify/g)).toHaveLength(1);
+		await provesLatest(dir, 1);
+	});
+
+	it("an index record with a pack's blobs dropped does not verify: no 'in no pack', nothing skipped", async () => {
+		const path = catalogOf(dir);
+		const indexRows = rows(path, "holdfast:index:");
+		expect(indexRows.length).toBeGreaterThan(0);
+		writeRows(
+			path,
+			indexRows.map(({ key, value }) => ({
+				key,
+				value: tamper(value, (file) => {
+					for (const pack of file.packs as { blobs: unknown[] }[]) pack.blobs = [];
+				}),
+			})),
+		);
+		await writeFile(join(dir, "data/new.bin"), pseudoRandom(150_000, 3));
+		const backup = run(dir, ["backup", "--json"]);
+		expect(backup.code, backup.stderr).toBe(0);
+		expect(backup.stderr).not.toMatch(/in no pack/);
+		expect(backup.stderr.match(/catalog: a cached index object did not verify/g)).toHaveLength(1);
+		// Read from the destination, the index knows the unchanged files' blobs: reused, not stored again.
+		expect(JSON.parse(backup.stdout).files).toMatchObject({ new: 1, changed: 0, unchanged: 2 });
+		await provesLatest(dir, 2);
+	});
+
+	it("values under an older layout (no tag) are misses, with no warning", async () => {
+		const path = catalogOf(dir);
+		await writeFile(join(dir, "data/a.bin"), pseudoRandom(200_000, 4));
+		const [state] = rows(path, "holdfast:file:").filter((row) => row.key.endsWith(fileKeySuffix("a.bin")));
+		const outer = JSON.parse(state?.value as string) as { value: { j: string } };
+		const legacy = JSON.parse(outer.value.j) as Record<string, unknown>;
+		claimUnchanged(dir, "a.bin")(legacy);
+		writeRows(path, [{ key: state?.key as string, value: JSON.stringify({ value: legacy, expires: null }) }]);
+
+		const backup = run(dir, ["backup", "--json"]);
+		expect(backup.code, backup.stderr).toBe(0);
+		expect(JSON.parse(backup.stdout).files).toMatchObject({ new: 1, changed: 0, unchanged: 2 });
+		expect(backup.stderr).not.toMatch(/catalog/);
+		await provesLatest(dir, 3);
+	});
+
+	it("a catalog another repository left at the same path is not trusted, even with keys and states made to fit", async () => {
+		const other = await project("holdfast-catalog-other-");
+		const idOf = (path: string) => (rows(path, "holdfast:file:")[0]?.key.split(":")[2] ?? "") as string;
+		const [otherId, thisId] = [idOf(catalogOf(other)), idOf(catalogOf(dir))];
+		expect(otherId).not.toBe(thisId);
+		// This repository's data changes in place; the other catalog is copied over this one, relabeled to fit
+		// (repository ID and source path in every key, each file's size, times and inode in its state).
+		await writeFile(join(dir, "data/a.bin"), pseudoRandom(200_000, 5));
+		await writeFile(join(dir, "data/sub/b.txt"), "c\n".repeat(1000));
+		const path = catalogOf(dir);
+		await rm(`${path}-wal`, { force: true });
+		await rm(`${path}-shm`, { force: true });
+		copyFileSync(catalogOf(other), path);
+		const relabeled = rows(path, "holdfast:").map(({ key, value }) => {
+			const file = ["a.bin", "sub/b.txt"].find((name) => key.startsWith("holdfast:file:") && key.endsWith(fileKeySuffix(name)));
+			return {
+				key: key.replace(otherId, thisId).replace(other, dir),
+				value: file ? tamper(value, claimUnchanged(dir, file)) : value,
+			};
+		});
+		const db = new Database(path);
+		db.exec("DELETE FROM keyv");
+		db.close();
+		writeRows(path, relabeled);
+
+		const backup = run(dir, ["backup", "--json"]);
+		expect(backup.code, backup.stderr).toBe(0);
+		// Neither file counts as unchanged; new.bin, which the other catalog never saw, is read too.
+		expect(JSON.parse(backup.stdout).files).toMatchObject({ new: 3, changed: 0, unchanged: 0 });
+		await provesLatest(dir, 4);
+	});
+});
