@@ -172,6 +172,21 @@ describe("kill -9 at seeded moments", () => {
 		SLOW_MACHINE_MS,
 	);
 
+	it.concurrent("an init killed between its config and its first key file: the next init completes", async () => {
+		const dir = await tempDir("holdfast-kill-init-");
+		await mkdir(join(dir, "data"));
+		await writeFile(join(dir, "holdfast.yaml"), config("{ type: fs, path: ./repo }"));
+		await writeSourceTree(join(dir, "data"), 51);
+		const run = (args: string[]) => holdfastAsync(dir, args, FAST);
+		const point: KillPoint = { op: "rename", match: "/objects/keys/.*\\.data$", nth: 1, when: "before" };
+		expectKilled(await killedRun(dir, ["init"], FAST, point), "init");
+		const init = expectOk(await run(["init"]), "init after the kill");
+		expect(init.stdout).toContain("repository created");
+		expectOk(await run(["backup"]), "backup");
+		await expectCleanCheck(run, "after the killed init");
+		await expectExactRestore(dir, run, "r");
+	});
+
 	(s3 ? it.concurrent : it.skip)(
 		"on S3: backup, restore and groom complete on the next run; grooming leaves only what locks hold",
 		async () => {
