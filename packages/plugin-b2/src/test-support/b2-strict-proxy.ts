@@ -52,7 +52,8 @@ export interface FaultPlan {
  * An HTTP proxy in front of the S3 test server that answers as B2 does: HTTP 400
  * "Unsupported header '…' received for this API call." to checksum headers B2 rejects, and
  * 400 to a locked PUT without Content-MD5. It can also answer 503 SlowDown on demand, as a
- * busy B2 does, to exercise retries.
+ * busy B2 does, to exercise retries, and, given a fault plan (`inject`), fault each request by
+ * its class: "try later" answers, connections reset mid-request or mid-answer, slow answers.
  */
 export class B2StrictProxy {
 	readonly stats: ProxyStats = {
