@@ -142,6 +142,28 @@ describe("groom decisions", () => {
 		expect([...later.deleted.keys].sort()).toEqual(expect.arrayContaining(unlocked.sort()));
 	});
 
+	it("settles: once locks allow, nothing no snapshot needs is left, and an idle groom writes nothing", async () => {
+		harness = await harnessFor("extend");
+		const h = harness;
+		await h.engine.init();
+		for (let week = 0; week <= 3; week++) await runWeek(h, week, START);
+		// Past every snapshot's window and every lock: grooms mark, delete, and mark and delete what that left.
+		h.clock.set(START.getTime() + 200 * DAY_MS);
+		for (let i = 0; i < 3; i++) {
+			await h.engine.groom();
+			h.clock.advance(2 * DAY_MS);
+		}
+		const report = await h.engine.check(undefined, { readDataPercent: 0 });
+		expect(report.errors).toEqual([]);
+		// Each groom's index object supersedes the last; none of them may be left over for good.
+		expect(report.reclaimable.objects).toBe(0);
+		const indexObjects = () => readdir(join(h.dir, "repo/objects/index"));
+		const before = await indexObjects();
+		const idle = await h.engine.groom();
+		expect(idle.marked.objects + idle.deleted.objects).toBe(0);
+		expect(await indexObjects()).toEqual(before);
+	});
+
 	it("a plugin can veto a deletion; the candidate is held and reported", async () => {
 		let vetoed = "";
 		const keeper = definePlugin({

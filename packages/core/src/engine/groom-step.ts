@@ -49,6 +49,12 @@ export async function executeGroom(
 	const deletable: GroomCandidate[] = [];
 	// Tombstoned objects that stay stored (a veto, a lock): their tombstones must stay, or their records would count again.
 	const heldTombstones: string[] = [];
+	// A groom index object is superseded the moment a newer one is written, and no backup reuses
+	// one: that write is its mark. Marking it in yet another index object would supersede that
+	// one in turn, and grooming would never be done.
+	const newest = repository.index.newestCarrier;
+	const supersededAt = (key: string) =>
+		newest && newest.key !== key && repository.index.tombstoneCarriers.has(key) ? new Date(newest.created) : undefined;
 	for (const candidate of plan.delete) {
 		const veto = hooks.keep.call(candidate, context);
 		if (veto && repository.index.deleted.has(candidate.key)) heldTombstones.push(candidate.key);
@@ -58,16 +64,18 @@ export async function executeGroom(
 		}
 		// A tombstone is a deletion an earlier groom decided and was cut short in: it needs no new mark.
 		const decided = repository.index.deleted.has(candidate.key);
-		const since = condemnedBefore.get(candidate.key);
+		const markedAt = condemnedBefore.get(candidate.key);
+		const superseded = markedAt ? undefined : supersededAt(candidate.key);
+		const since = markedAt ?? superseded;
 		if (!decided && (!since || since.getTime() + graceMs > now.getTime())) {
-			condemned.set(candidate.key, since ?? now);
+			if (!superseded) condemned.set(candidate.key, since ?? now);
 			if (!since) marked.push(candidate);
 			held.push({
 				key: candidate.key,
 				bytes: candidate.bytes,
 				reason: "marked",
 				until: new Date((since ?? now).getTime() + graceMs),
-				detail: `marked ${(since ?? now).toISOString()}`,
+				detail: `${superseded ? "superseded" : "marked"} ${(since ?? now).toISOString()}`,
 			});
 			continue;
 		}
@@ -76,7 +84,7 @@ export async function executeGroom(
 			.sort((a, b) => (b.lock?.until.getTime() ?? 0) - (a.lock?.until.getTime() ?? 0))[0];
 		if (locked?.lock) {
 			held.push({ key: candidate.key, bytes: candidate.bytes, reason: "lock", until: locked.lock.until });
-			if (since) condemned.set(candidate.key, since);
+			if (markedAt) condemned.set(candidate.key, markedAt);
 			if (decided) heldTombstones.push(candidate.key);
 			continue;
 		}
@@ -87,7 +95,9 @@ export async function executeGroom(
 	const deletedBytes = deletable.reduce((sum, c) => sum + c.bytes, 0);
 	const forgotten = plan.forget.map((f) => f.id);
 	const marksChanged = condemned.size !== condemnedBefore.size || [...condemned.keys()].some((key) => !condemnedBefore.has(key));
-	if (!context.dryRun && (deletable.length > 0 || forgotten.length > 0 || marksChanged)) {
+	// Superseded groom index objects alone need no record of their going: nothing lists them.
+	const recorded = deletable.some((c) => !supersededAt(c.key));
+	if (!context.dryRun && (recorded || forgotten.length > 0 || marksChanged)) {
 		const leaving = new Set(deletedKeys);
 		const tombstones = [...new Set([...deletedKeys, ...heldTombstones, ...repository.index.tombstonesStillNeeded(leaving)])];
 		const stillForgotten = [...new Set([...repository.index.forgotten, ...forgotten])].filter(
@@ -102,6 +112,8 @@ export async function executeGroom(
 			forgotten: stillForgotten,
 			condemned: [...condemned].sort(([a], [b]) => a.localeCompare(b)).map(([key, at]) => ({ key, at: at.toISOString() })),
 		});
+	}
+	if (!context.dryRun) {
 		for (const candidate of deletable) {
 			for (const version of await versionsOf(repository, candidate.key)) {
 				await destination.deleteVersion(candidate.key, version.versionId);

@@ -184,8 +184,12 @@ export class Repository {
 		return this.#writtenThisRun;
 	}
 
+	/**
+	 * Whether a repository is there: a key file, without which nothing opens it. A config alone
+	 * is an init killed before its first key file; a new init must not take it for a repository.
+	 */
 	static async exists(destination: Destination): Promise<boolean> {
-		return (await listKeys(destination, KEY_PREFIX.config)).length > 0;
+		return (await listKeys(destination, KEY_PREFIX.keys)).length > 0;
 	}
 
 	/** Creates the repository: a random master secret, its config and one key file, all locked. */

@@ -1,0 +1,220 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DAY_MS } from "@holdfast/core";
+import { afterAll, describe, expect, it, onTestFailed } from "vitest";
+import { B2StrictProxy, REQUEST_CLASSES, type RequestClass } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
+import { s3, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
+import type { CliResult } from "./support/cli.js";
+import { FaultSchedule } from "./support/fault-schedule.js";
+import {
+	ALARMING,
+	cliIn,
+	errorLines,
+	expectSuccessOrUnreachable,
+	forgetCatalog,
+	writeSourceTree,
+} from "./support/faulted-cli.js";
+import { tempDir } from "./support/harness.js";
+import { describeTree } from "./support/trees.js";
+
+const proxies: B2StrictProxy[] = [];
+/** The proxies the seeded schedules ran behind (not the outage tests', which fault every class at once). */
+const scheduled: B2StrictProxy[] = [];
+afterAll(async () => {
+	for (const proxy of proxies) await proxy.stop();
+});
+
+/**
+ * How far ahead of the real clock the locks of the first snapshots end. The sets run a day
+ * in the past (--now), so their one-day locks end this soon on the store's own clock and a
+ * groom can really delete within the test. Init and the first backup must finish before then
+ * (the store refuses a retain-until already past; later runs lock from later times), also on
+ * a loaded machine; the wait before grooming overlaps the other commands.
+ */
+const LOCK_AHEAD_MS = 75_000;
+
+/**
+ * A dozen CLI runs of a few seconds each plus the waits, several times over on a two-core
+ * machine shared with other test runs: generous, since a run cut short proves nothing.
+ */
+const SLOW_MACHINE_MS = 360_000;
+
+interface World {
+	readonly dir: string;
+	readonly proxy: B2StrictProxy;
+	readonly run: ReturnType<typeof cliIn>;
+}
+
+async function world(prefix: string, budget: string): Promise<World> {
+	const proxy = await new B2StrictProxy(s3?.endpoint as string).start();
+	proxies.push(proxy);
+	const dir = await tempDir(`holdfast-${prefix}-`);
+	await mkdir(join(dir, "data"));
+	const bucket = uniqueBucket(prefix);
+	await writeFile(
+		join(dir, "holdfast.yaml"),
+		`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2", "@holdfast/plugin-retention-planner", "@holdfast/plugin-groom"]
+sets:
+  faulty:
+    sources: [{ type: fs, path: ./data }]
+    destination: { type: b2, endpoint: "${proxy.endpoint}", bucket: ${bucket}, keyIdEnv: TEST_KEY_ID, secretEnv: TEST_SECRET }
+    retention: { days: 1, mode: compliance }
+    planner: { slackDays: 0 }
+    groom: { graceHours: 0 }
+    packSizeMiB: 1
+`,
+	);
+	const env = {
+		TEST_KEY_ID: s3?.accessKeyId,
+		TEST_SECRET: s3?.secretAccessKey,
+		...(budget ? { HOLDFAST_RETRY_BUDGET: budget } : {}),
+		HOLDFAST_SCRYPT_N: "1024",
+	};
+	return { dir, proxy, run: cliIn(dir, env) };
+}
+
+const at = (time: Date) => ["--now", time.toISOString()];
+
+/** Runs `args` under the schedule; on an (allowed) unreachable failure, runs it again with the store healthy. */
+async function underFaults(w: World, schedule: FaultSchedule, args: string[], log: string[]): Promise<CliResult> {
+	w.proxy.inject(schedule);
+	const result = await w.run(args);
+	w.proxy.recover();
+	log.push(`${args.join(" ")}: exit ${result.code}${result.code ? ` ${errorLines(result.stderr)[0]}` : ""}`);
+	if (expectSuccessOrUnreachable(result, args.join(" "))) return result;
+	const again = await w.run(args);
+	expect(again.code, `${args.join(" ")} with the store healthy: ${again.stderr}`).toBe(0);
+	return again;
+}
+
+async function expectRestoresExactly(w: World, result: CliResult, target: string): Promise<void> {
+	expect(result.code, result.stderr).toBe(0);
+	expect(await describeTree(join(w.dir, target, "data"))).toEqual(await describeTree(join(w.dir, "data")));
+}
+
+async function snapshotCount(result: CliResult): Promise<number> {
+	expect(result.code, result.stderr).toBe(0);
+	return (JSON.parse(result.stdout) as unknown[]).length;
+}
+
+describe.skipIf(!s3)("seeded fault schedules and outages on every request class", () => {
+	it.concurrent(
+		"outages of 5 s and of half the budget are ridden out; one longer than the budget fails every command as unreachable, and costs nothing",
+		async () => {
+			const w = await world("outage", "");
+			const data = join(w.dir, "data");
+			await writeSourceTree(data, 9);
+			expect((await w.run(["init"])).code).toBe(0);
+			const outage = (forMs: number, after: number) =>
+				new FaultSchedule(9, { classes: [], outages: [{ atRequest: w.proxy.stats.requests + after, forMs }] });
+			const log: string[] = [];
+			onTestFailed(() => console.log(`${log.join("\n")}\ninjected: ${JSON.stringify(w.proxy.stats.injected.slice(0, 80))}`));
+
+			// The issue's 5 s outage, a few requests into the first backup, against the default budget.
+			const short = outage(5_000, 4);
+			log.push(short.describe());
+			w.proxy.inject(short);
+			const ridden = await w.run(["backup"]);
+			expect(ridden.code, ridden.stderr).toBe(0);
+			expect(w.proxy.stats.faultsInjected).toBeGreaterThan(0);
+
+			// The issue's 60 s outage against the default two-minute budget, scaled down to 15 s against 30 s:
+			// waited out for real it takes over 75 s, on a loaded two-core machine well over the 90 s a test may take.
+			await writeSourceTree(data, 9, 1);
+			const half = outage(15_000, 5);
+			log.push(half.describe());
+			w.proxy.inject(half);
+			const began = Date.now();
+			const longer = await w.run(["backup"], { HOLDFAST_RETRY_BUDGET: "30s" });
+			expect(longer.code, longer.stderr).toBe(0);
+			expect(Date.now() - began).toBeGreaterThanOrEqual(15_000);
+
+			// The store goes away a few requests into the third backup, for longer than a 3 s budget.
+			await writeSourceTree(data, 9, 2);
+			const long = outage(600_000, 6);
+			log.push(long.describe());
+			w.proxy.inject(long);
+			for (const args of [
+				["backup"],
+				["snapshots"],
+				["restore", "latest", "--target", "r"],
+				["check", "--read-data"],
+				["groom"],
+			]) {
+				const failed = await w.run(args, { HOLDFAST_RETRY_BUDGET: "3s" });
+				expect(failed.code, `${args.join(" ")}: ${failed.stdout}${failed.stderr}`).toBe(1);
+				expect(errorLines(failed.stderr), args.join(" ")).toEqual([expect.stringMatching(/^holdfast: .* is unreachable: /)]);
+				expect(failed.stderr).not.toMatch(ALARMING);
+				if (args[0] !== "backup") await forgetCatalog(w.dir);
+			}
+			w.proxy.recover();
+			// Nothing was lost, no half-written snapshot is listed, and the next backup completes.
+			expect(await snapshotCount(await w.run(["snapshots", "--json"]))).toBe(2);
+			const backup = await w.run(["backup"]);
+			expect(backup.code, backup.stderr).toBe(0);
+			expect(await snapshotCount(await w.run(["snapshots", "--json"]))).toBe(3);
+			await expectRestoresExactly(w, await w.run(["restore", "latest", "--target", "r2"]), "r2");
+			const check = await w.run(["check", "--read-data", "--json"]);
+			expect(check.code, check.stderr).toBe(0);
+			expect(JSON.parse(check.stdout).errors).toEqual([]);
+		},
+		SLOW_MACHINE_MS,
+	);
+
+	const seeds = [101, 202, 404];
+	it.concurrent.each(seeds)(
+		"seed %i: every command succeeds with the right data or fails as unreachable",
+		async (seed) => {
+			const schedule = new FaultSchedule(seed);
+			const w = await world(`sched${seed}`, "20s");
+			scheduled.push(w.proxy);
+			const log: string[] = [];
+			onTestFailed(() => {
+				console.log(
+					`${schedule.describe()}\n${log.join("\n")}\ninjected: ${JSON.stringify(w.proxy.stats.injected.slice(0, 200))}`,
+				);
+			});
+			const start = Date.now();
+			const t0 = new Date(start - DAY_MS + LOCK_AHEAD_MS);
+			const data = join(w.dir, "data");
+			await writeSourceTree(data, seed);
+
+			await underFaults(w, schedule, ["init", ...at(t0)], log);
+			await underFaults(w, schedule, ["backup", ...at(t0)], log);
+			expect(Date.now(), "the first backup outlasted the locks it wrote").toBeLessThan(start + LOCK_AHEAD_MS);
+			await writeSourceTree(data, seed, 1);
+			// Two hours on, the second backup extends the first one's locks it reuses (PutObjectRetention).
+			await underFaults(w, schedule, ["backup", ...at(new Date(t0.getTime() + 2 * 3_600_000))], log);
+
+			await forgetCatalog(w.dir);
+			expect(await snapshotCount(await underFaults(w, schedule, ["snapshots", "--json"], log))).toBe(2);
+			await forgetCatalog(w.dir);
+			await expectRestoresExactly(w, await underFaults(w, schedule, ["restore", "latest", "--target", "r1"], log), "r1");
+			await forgetCatalog(w.dir);
+			const check = await underFaults(w, schedule, ["check", "--read-data", "--json"], log);
+			expect(JSON.parse(check.stdout).errors).toEqual([]);
+
+			// Past the first snapshot's locks on the store's clock: grooming forgets it, marks what only it needs, then deletes.
+			await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + LOCK_AHEAD_MS + 1000 - Date.now())));
+			const marking = JSON.parse((await underFaults(w, schedule, ["groom", "--json"], log)).stdout);
+			const deleting = JSON.parse((await underFaults(w, schedule, ["groom", "--json"], log)).stdout);
+			expect([...marking.deleted.keys, ...deleting.deleted.keys].length).toBeGreaterThan(0);
+
+			// Faults off: what is left is whole.
+			await forgetCatalog(w.dir);
+			expect(await snapshotCount(await w.run(["snapshots", "--json"]))).toBe(1);
+			const clean = await w.run(["check", "--read-data", "--json"]);
+			expect(clean.code, clean.stderr).toBe(0);
+			expect(JSON.parse(clean.stdout).errors).toEqual([]);
+			await expectRestoresExactly(w, await w.run(["restore", "latest", "--target", "r2"]), "r2");
+			expect(w.proxy.stats.rejected).toEqual([]);
+		},
+		SLOW_MACHINE_MS,
+	);
+
+	it("together, the schedules faulted every request class", () => {
+		const faulted = new Set(scheduled.flatMap((p) => p.stats.injected.map((f) => f.class)));
+		const missing = REQUEST_CLASSES.filter((c) => !faulted.has(c as RequestClass));
+		expect(missing).toEqual([]);
+	});
+});
