@@ -75,6 +75,9 @@ describe("hosts of a fleet in one repository", () => {
 		expect(restored.host).toBe("alpha");
 		expect(restored.snapshot).toBe(ofAlpha[0].id);
 		expect(await readFile(join(target, "data", "a.txt"), "utf8")).toBe("alpha's file");
+		const listedAlpha = run(beta, ["ls", "latest", "--host", "alpha"]).stdout;
+		expect(listedAlpha).toContain("data/a.txt");
+		expect(listedAlpha).not.toContain("data/b.txt");
 		const missing = run(beta, ["restore", "latest", "--host", "gamma", "--target", join(root, "none")]);
 		expect(missing.code).not.toBe(0);
 		expect(missing.stderr).toContain("there are no snapshots of set docs from host gamma yet");
@@ -106,6 +109,10 @@ describe("hosts of a fleet in one repository", () => {
 		const fromAlpha = json(alpha, ["status", "--host", "alpha", "--now", "2027-01-05T12:00:00Z"]);
 		expect(fromAlpha).toHaveLength(1);
 		expect(fromAlpha[0]).toMatchObject({ host: "alpha", overdue: true, missed: true });
+		// And alpha's next backup is told of the runs it missed, though beta backed up meanwhile.
+		const late = run(alpha, ["backup", "--now", "2027-01-05T06:00:00Z"]);
+		expect(late.code, late.stderr).toBe(0);
+		expect(late.stderr).toContain("4 scheduled run(s) missed since the last backup (2027-01-01T00:00:00.000Z)");
 	});
 
 	it("without `host:` a snapshot records the machine's hostname; an empty host is refused in one line", async () => {

@@ -279,12 +279,16 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					describe: "a path in the snapshot (share/docs) or on the source (/srv/share/docs)",
 				})
 				.option("set", { type: "string" })
+				.option("host", { type: "string", describe: "latest picks among this host's snapshots" })
 				.option("long", { type: "boolean", alias: "l", describe: "mode, size, modification time (UTC) and link target" })
 				.example("$0 ls latest share/docs", "what is under share/docs")
 				.example("$0 ls -l latest /srv/share/docs", "the same, by its path on the source, in detail"),
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
-				const { snapshot, tree } = await engine.list(String(args.snapshot), args.set ? { setName: String(args.set) } : {});
+				const { snapshot, tree } = await engine.list(String(args.snapshot), {
+					...(args.set ? { setName: String(args.set) } : {}),
+					...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
+				});
 				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
 				const found: { path: string; node: TreeNode }[] = [];
 				const walk = async (t: Tree, base: string) => {
