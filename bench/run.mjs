@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // holdfast against restic on the same generated data, in the same run, on this machine.
-// Usage: npm run bench [-- --scale 1 --reps 3 --cpu-prof --no-s3 --smoke --only mixed|small]
-import { execFileSync, spawnSync } from "node:child_process";
+// Usage: npm run bench [-- --scale 1 --reps 3 --cpu-prof --no-s3 --smoke --only mixed|small|fleet]
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -258,19 +259,86 @@ function printTable({ title, table }) {
 	}
 }
 
+/**
+ * 8 machines backing up into one repository at once against one machine alone: total bytes
+ * per second of the eight over that of the one. Each tree is its own random data (nothing to
+ * deduplicate), so the ratio shows what concurrent writers cost each other, not what they share.
+ */
+async function runFleet(base) {
+	const writers = 8;
+	const mib = Math.max(1, Math.round(8 * scale * 10) / 10);
+	const work = join(base, "fleet");
+	const repo = join(work, "repo");
+	const machines = [];
+	for (let i = 0; i <= writers; i++) {
+		const dir = join(work, `h${i}`);
+		mkdirSync(join(dir, "data"), { recursive: true });
+		for (let f = 0; f < 8; f++) writeFileSync(join(dir, "data", `f${f}.bin`), randomBytes(Math.round((mib * 1048576) / 8)));
+		writeFileSync(
+			join(dir, "holdfast.yaml"),
+			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-retention-planner"]
+catalog: sqlite://${join(dir, "catalog.sqlite")}
+host: h${i}
+sets:
+  bench:
+    sources: [{ type: fs, path: ${join(dir, "data")} }]
+    destination: { type: fs, path: ${i === 0 ? join(work, "alone") : repo} }
+    retention: { days: 30 }
+`,
+		);
+		machines.push(dir);
+	}
+	const env = { ...process.env, HOLDFAST_PASSWORD: "bench password" };
+	const run = (dir, ...a) =>
+		new Promise((resolvePromise, reject) => {
+			const child = spawn(
+				process.execPath,
+				[HOLDFAST, "--config", join(dir, "holdfast.yaml"), "--no-progress", "--quiet", ...a],
+				{
+					env,
+					stdio: ["ignore", "ignore", "pipe"],
+				},
+			);
+			let stderr = "";
+			child.stderr.on("data", (d) => (stderr += d));
+			child.on("close", (code) =>
+				code === 0 ? resolvePromise() : reject(new Error(`bench: fleet ${a[0]} failed (${code}):\n${stderr}`)),
+			);
+		});
+	const [alone, ...fleet] = machines;
+	await run(alone, "init");
+	await run(fleet[0], "init");
+	let started = performance.now();
+	await run(alone, "backup");
+	const aloneSeconds = (performance.now() - started) / 1000;
+	started = performance.now();
+	await Promise.all(fleet.map((dir) => run(dir, "backup")));
+	const fleetSeconds = (performance.now() - started) / 1000;
+	rmSync(work, { recursive: true, force: true });
+	const one = mib / aloneSeconds;
+	const all = (mib * writers) / fleetSeconds;
+	return { writers, mibPerWriter: mib, aloneSeconds, fleetSeconds, oneMiBs: one, fleetMiBs: all, ratio: all / one };
+}
+
 async function main() {
-	ensureRestic();
 	const base = mkdtempSync(join(tmpdir(), "holdfast-bench-"));
 	const withS3 = !flag("no-s3") && (await s3Up());
-	const keys = only ? [only] : Object.keys(DATASETS);
+	const keys = only ? (only === "fleet" ? [] : [only]) : Object.keys(DATASETS);
 	for (const key of keys)
-		if (!DATASETS[key]) throw new Error(`bench: --only takes ${Object.keys(DATASETS).join(" or ")}, not ${key}`);
+		if (!DATASETS[key]) throw new Error(`bench: --only takes ${[...Object.keys(DATASETS), "fleet"].join(" or ")}, not ${key}`);
 	console.error(
 		`bench: scale ${scale} (~${Math.round(scale * 1000)} MB), ${reps} repetition(s), S3 ${withS3 ? "on" : "off"}, in ${base}`,
 	);
+	// The fleet line compares holdfast with itself: restic is needed only for the data sets.
+	if (keys.length > 0) ensureRestic();
 	const sections = {};
 	for (const key of keys) sections[key] = await runDataset(base, key, withS3);
 	for (const key of keys) printTable(sections[key]);
+	const fleet = !only || only === "fleet" ? await runFleet(base) : undefined;
+	if (fleet)
+		console.log(
+			`\nfleet: ${fleet.writers} concurrent writers into one repository ${fleet.fleetMiBs.toFixed(2)} MiB/s in total, one writer ${fleet.oneMiBs.toFixed(2)} MiB/s (${fleet.mibPerWriter} MiB each): ratio ${fleet.ratio.toFixed(2)}`,
+		);
 	// The walk's memory must not grow with the number of files: 10x the files, about the same heap.
 	const scan = (only ? [] : [smoke ? 2_000 : 10_000, smoke ? 20_000 : 100_000]).map((n) =>
 		JSON.parse(
@@ -281,11 +349,12 @@ async function main() {
 	const report = {
 		date: new Date().toISOString(),
 		node: process.version,
-		restic: execFileSync("restic", ["version"], { encoding: "utf8" }).trim(),
+		...(keys.length > 0 ? { restic: execFileSync("restic", ["version"], { encoding: "utf8" }).trim() } : {}),
 		scale,
 		reps,
 		sections,
 		scan,
+		...(fleet ? { fleet } : {}),
 	};
 	writeFileSync(join(outDir, "latest.json"), JSON.stringify(report, null, 2));
 	console.error(`bench: results in ${join(outDir, "latest.json")}${cpuProf ? `, profiles in ${join(outDir, "profiles")}` : ""}`);

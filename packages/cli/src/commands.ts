@@ -188,6 +188,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						snapshot: result.snapshot
 							? {
 									id: result.snapshot.id,
+									host: result.snapshot.snapshot.host,
 									time: result.snapshot.snapshot.time,
 									protectUntil: result.snapshot.snapshot.protectUntil,
 								}
@@ -228,10 +229,18 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 	cli.command(
 		"snapshots [set]",
 		"list snapshots",
-		(y) => y.positional("set", { type: "string" }).example("$0 snapshots --json", "all snapshots as JSON"),
+		(y) =>
+			y
+				.positional("set", { type: "string" })
+				.option("host", { type: "string", describe: "only snapshots this host took" })
+				.example("$0 snapshots --json", "all snapshots as JSON")
+				.example("$0 snapshots --host laptop-07", "what one machine of the fleet has stored"),
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
-				const refs = await engine.snapshots(args.set as string | undefined);
+				const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
+				const refs = (await engine.snapshots(args.set as string | undefined)).filter(
+					(r) => host === undefined || r.snapshot.host === host,
+				);
 				const rows = refs.map((r) => ({
 					id: r.id,
 					set: r.snapshot.set,
@@ -270,12 +279,16 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					describe: "a path in the snapshot (share/docs) or on the source (/srv/share/docs)",
 				})
 				.option("set", { type: "string" })
+				.option("host", { type: "string", describe: "latest picks among this host's snapshots" })
 				.option("long", { type: "boolean", alias: "l", describe: "mode, size, modification time (UTC) and link target" })
 				.example("$0 ls latest share/docs", "what is under share/docs")
 				.example("$0 ls -l latest /srv/share/docs", "the same, by its path on the source, in detail"),
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
-				const { snapshot, tree } = await engine.list(String(args.snapshot), args.set ? { setName: String(args.set) } : {});
+				const { snapshot, tree } = await engine.list(String(args.snapshot), {
+					...(args.set ? { setName: String(args.set) } : {}),
+					...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
+				});
 				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
 				const found: { path: string; node: TreeNode }[] = [];
 				const walk = async (t: Tree, base: string) => {
@@ -336,7 +349,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					conflicts: "overwrite",
 				})
 				.option("set", { type: "string" })
+				.option("host", { type: "string", describe: "latest and --at pick among this host's snapshots" })
 				.example("$0 restore latest --target /tmp/r --include 'share/docs/**'", "one folder of the newest snapshot")
+				.example("$0 restore latest --host laptop-07 --target /tmp/r", "one machine's newest snapshot of the set")
 				.example("$0 restore latest --target /tmp/r --include '/srv/share/docs/**'", "the same, by its path on the source"),
 		(args) =>
 			withSession(args as Args, async (session) => {
@@ -344,7 +359,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				const target = resolve(parseNonEmpty(args.target, "--target"));
 				const at = parseTime(args.at, "--at");
 				const setOption = args.set ? { setName: String(args.set) } : {};
-				const listed = await engine.list(String(args.snapshot), { ...setOption, ...(at ? { at } : {}) });
+				const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
+				const listed = await engine.list(String(args.snapshot), {
+					...setOption,
+					...(at ? { at } : {}),
+					...(host !== undefined ? { host } : {}),
+				});
 				const roots = listed.snapshot.snapshot.paths;
 				const patterns = ((args.include as string[] | undefined) ?? []).map((p) => toSnapshotPattern(p, roots));
 				const { default: ignore } = await import("ignore");
@@ -394,7 +414,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 				}
 				const { snapshot, summary } = result;
 				if (summary.partial) setExit(EXIT.partial);
-				if (args.json) return printJson({ snapshot: snapshot.id, ...summary });
+				if (args.json) return printJson({ snapshot: snapshot.id, host: snapshot.snapshot.host, ...summary });
 				printLine(
 					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}, ${core.formatBytes(summary.bytes)}`,
 				);
@@ -580,62 +600,90 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 
 	cli.command(
 		"status [set]",
-		"per set: last backup, next run, protected until, earliest lock, snapshots in window, stored bytes",
-		(y) => y.positional("set", { type: "string" }),
+		"per set and host: last backup, next run, protected until, earliest lock, snapshots in window, stored bytes",
+		(y) =>
+			y
+				.positional("set", { type: "string" })
+				.option("host", { type: "string", describe: "only this host's line" })
+				.example("$0 status", "every machine backing up into each set, MISSED where one stopped"),
 		(args) =>
 			withSession(args as Args, async (session) => {
 				const { engine, clock } = session;
-				const { dueRun } = await import("./due.js");
+				const { dueRunOf } = await import("./due.js");
 				const names = args.set ? [String(args.set)] : engine.setNames();
+				const onlyHost = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
 				const now = clock.now();
 				const rows = [];
 				for (const name of names) {
 					const open = await engine.open(name);
-					const refs = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === name);
-					const last = refs.at(-1);
-					const due = await dueRun(session, name, now);
+					const all = await open.repository.listSnapshots();
+					const ofSet = all.filter((r) => r.snapshot.set === name);
+					// Every host that has backed up into the set, and this machine even before its first backup.
+					const hosts = [...new Set([engine.hostName(), ...ofSet.map((r) => r.snapshot.host)])]
+						.filter((h) => onlyHost === undefined || h === onlyHost)
+						.sort();
 					let stored = 0;
 					for (const pack of open.repository.index.packs.values()) stored += pack.size;
-					// "Protected until" means what it means in `snapshots`: the newest snapshot's time plus its
-					// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
-					let lockedUntil: string | null = null;
-					if (last) {
-						const objects = await open.view.snapshotObjects(last);
-						let earliest = Number.POSITIVE_INFINITY;
-						for (const key of objects.keys) {
-							const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
-							// A snapshot object is written locked at least until its own protect-until.
-							const known = key === last.key ? Math.max(recorded, new Date(last.snapshot.protectUntil).getTime()) : recorded;
-							earliest = Math.min(earliest, known);
+					for (const host of hosts) {
+						const refs = ofSet.filter((r) => r.snapshot.host === host);
+						const last = refs.at(-1);
+						const due = await dueRunOf(session, open, host, all, now);
+						// "Protected until" means what it means in `snapshots`: the newest snapshot's time plus its
+						// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
+						let lockedUntil: string | null = null;
+						if (last) {
+							const objects = await open.view.snapshotObjects(last);
+							let earliest = Number.POSITIVE_INFINITY;
+							for (const key of objects.keys) {
+								const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
+								// A snapshot object is written locked at least until its own protect-until.
+								const known = key === last.key ? Math.max(recorded, new Date(last.snapshot.protectUntil).getTime()) : recorded;
+								earliest = Math.min(earliest, known);
+							}
+							lockedUntil = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;
 						}
-						lockedUntil = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;
+						rows.push({
+							set: name,
+							host,
+							lastBackup: last?.snapshot.time ?? null,
+							nextRun: due?.at.toISOString() ?? null,
+							nextRunReason: due?.reason ?? "no schedule",
+							overdue: due?.overdue ?? false,
+							// Older than the interval × (missedRuns + 1): more runs missed than the planner allows for.
+							missed: last !== undefined && due !== undefined && due.missed > due.allowedMisses,
+							protectedUntil: last?.snapshot.protectUntil ?? null,
+							lockedUntil,
+							snapshotsInWindow: refs.filter((r) => new Date(r.snapshot.protectUntil) > now).length,
+							snapshots: refs.length,
+							storedBytes: stored,
+						});
 					}
-					rows.push({
-						set: name,
-						lastBackup: last?.snapshot.time ?? null,
-						nextRun: due?.at.toISOString() ?? null,
-						nextRunReason: due?.reason ?? "no schedule",
-						overdue: due?.overdue ?? false,
-						protectedUntil: last?.snapshot.protectUntil ?? null,
-						lockedUntil,
-						snapshotsInWindow: refs.filter((r) => new Date(r.snapshot.protectUntil) > now).length,
-						snapshots: refs.length,
-						storedBytes: stored,
-					});
 				}
 				if (args.json) return printJson(rows);
 				printTable(
-					["set", "last backup", "next run", "protected until", "locked until", "in window", "stored", "why that next run"],
+					[
+						"set",
+						"host",
+						"last backup",
+						"next run",
+						"protected until",
+						"locked until",
+						"in window",
+						"stored",
+						"why that next run",
+					],
 					rows.map((r) => [
 						r.set,
+						r.host,
 						day(r.lastBackup ?? undefined),
-						r.overdue ? "now" : day(r.nextRun ?? undefined),
+						r.missed ? "MISSED" : r.overdue ? "now" : day(r.nextRun ?? undefined),
 						day(r.protectedUntil ?? undefined),
 						day(r.lockedUntil ?? undefined),
 						`${r.snapshotsInWindow}/${r.snapshots}`,
 						core.formatBytes(r.storedBytes),
 						r.nextRunReason,
 					]),
+					{ alert: rows.map((r) => r.missed) },
 				);
 			}),
 	);

@@ -1,10 +1,11 @@
-import { type OpenSet, type ScheduleAdvisor, TOKENS } from "@holdfast/core";
+import { type OpenSet, type ScheduleAdvisor, type SnapshotRef, TOKENS } from "@holdfast/core";
 import { day } from "./output.js";
 import type { Session } from "./session.js";
 
-/** When a set's next run is due, and why: the daemon acts on it and `status` shows it. */
+/** When a set's next run on one host is due, and why: the daemon acts on it and `status` shows it. */
 export interface DueRun {
 	set: string;
+	host: string;
 	at: Date;
 	/** "overdue since …", "last snapshot … + 7d", "never backed up". */
 	reason: string;
@@ -21,25 +22,45 @@ const MAX_COUNTED = 1000;
 /**
  * Due times come from the last snapshot, not from when the daemon started: an overdue set
  * runs at once, and a daemon restarted more often than its interval still runs on time.
+ * Only this machine's snapshots count: another host backing up the same set does not.
  */
 export async function dueRun(session: Session, name: string, now: Date): Promise<DueRun | undefined> {
-	const { engine } = session;
-	const open = await engine.open(name);
+	const open = await session.engine.open(name);
+	return dueRunOf(session, open, session.engine.hostName(), await open.repository.listSnapshots(), now);
+}
+
+/** When `host` is next due for the set, judged from `refs` (any snapshots of the repository). */
+export async function dueRunOf(
+	session: Session,
+	open: OpenSet,
+	host: string,
+	refs: readonly SnapshotRef[],
+	now: Date,
+): Promise<DueRun | undefined> {
+	const name = open.name;
 	const schedule = open.set.schedule;
 	if (!schedule) return undefined;
 	const { container } = session.host;
 	const allowedMisses = container.isBound(TOKENS.ScheduleAdvisor)
 		? container.get<ScheduleAdvisor>(TOKENS.ScheduleAdvisor).allowedMisses(open.set)
 		: 0;
-	const last = (await open.repository.listSnapshots()).filter((r) => r.snapshot.set === name).at(-1);
-	if (!last) return { set: name, at: now, reason: "never backed up", overdue: true, missed: 0, allowedMisses };
+	const last = refs.filter((r) => r.snapshot.set === name && r.snapshot.host === host).at(-1);
+	if (!last) return { set: name, host, at: now, reason: "never backed up", overdue: true, missed: 0, allowedMisses };
 	const lastTime = new Date(last.snapshot.time);
 	const next = await nextAfter(session, open, lastTime);
 	if (!next) return undefined;
 	const rule =
 		"every" in schedule ? `+ ${schedule.every}` : `then cron "${schedule.cron}"${schedule.tz ? ` (${schedule.tz})` : ""}`;
 	if (next.getTime() > now.getTime()) {
-		return { set: name, at: next, reason: `last snapshot ${day(lastTime)} ${rule}`, overdue: false, missed: 0, allowedMisses };
+		return {
+			set: name,
+			host,
+			at: next,
+			reason: `last snapshot ${day(lastTime)} ${rule}`,
+			overdue: false,
+			missed: 0,
+			allowedMisses,
+		};
 	}
 	let missed = 0;
 	for (let at: Date | undefined = next; at && at.getTime() <= now.getTime() && missed < MAX_COUNTED; missed++) {
@@ -51,6 +72,7 @@ export async function dueRun(session: Session, name: string, now: Date): Promise
 			: "";
 	return {
 		set: name,
+		host,
 		at: now,
 		reason: `overdue since ${day(next)} (last snapshot ${day(lastTime)})${lapse}`,
 		overdue: true,

@@ -7,7 +7,13 @@ export function printLine(line = ""): void {
 	process.stdout.write(`${line}\n`);
 }
 
-export function printTable(headers: string[], rows: string[][]): void {
+/** Red only for a person at a terminal who has not asked for no colour; the words say it anyway. */
+function colourWanted(): boolean {
+	return process.stdout.isTTY === true && !process.env.NO_COLOR;
+}
+
+/** `alert[i]` marks row i as something to act on: red on a terminal. */
+export function printTable(headers: string[], rows: string[][], options: { alert?: readonly boolean[] } = {}): void {
 	const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
 	const format = (cells: string[]) =>
 		cells
@@ -16,7 +22,10 @@ export function printTable(headers: string[], rows: string[][]): void {
 			.trimEnd();
 	printLine(format(headers));
 	printLine(widths.map((w) => "-".repeat(w)).join("  "));
-	for (const row of rows) printLine(format(row));
+	const red = colourWanted();
+	for (const [i, row] of rows.entries()) {
+		printLine(red && options.alert?.[i] ? `\x1b[31m${format(row)}\x1b[0m` : format(row));
+	}
 }
 
 /** Every time the CLI prints, in tables, lines and the daemon's log, is UTC and says so. */

@@ -50,6 +50,25 @@ describe("fs destination", () => {
 		await rm(dir, { recursive: true, force: true });
 	});
 
+	it("keeps the latest date when two writers extend one version at once", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		// Two destinations on one folder stand for two processes: neither sees the other's memory.
+		const [a, b] = [new FsDestination({ path: dir }, clock), new FsDestination({ path: dir }, clock)];
+		const { versionId } = await a.put("data/ab/abc", Buffer.from("x"), { mode: "compliance", until: new Date("2030-02-01") });
+		const day = (n: number) => new Date(Date.UTC(2030, 2, n));
+		const attempts = Array.from({ length: 20 }, (_, i) => {
+			const writer = i % 2 === 0 ? a : b;
+			// A writer asking for less than is set meanwhile is refused, as S3 refuses it; never applied.
+			return writer.extendLock("data/ab/abc", versionId, { mode: "compliance", until: day(i + 1) }).catch(() => undefined);
+		});
+		await Promise.all(attempts);
+		expect((await a.head("data/ab/abc", versionId))?.lock?.until).toEqual(day(20));
+		const files = await readdir(join(dir, "objects", "data", "ab", "abc.versions"));
+		expect(files.some((f) => f.endsWith(".guard"))).toBe(false);
+		await rm(dir, { recursive: true, force: true });
+	});
+
 	it("refuses a write whose retain-until is already past", async () => {
 		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
 		const clock = new ManualClock("2030-01-01T00:00:00Z");

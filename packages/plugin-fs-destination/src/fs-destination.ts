@@ -253,29 +253,67 @@ export class FsDestination implements Destination {
 	}
 
 	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
-		const meta = await this.#meta(key, versionId);
-		const current = meta.lock;
-		if (current && new Date(current.until).getTime() > lock.until.getTime()) {
-			throw new LockRefusedError(`${key} (${versionId}): a ${current.mode} lock cannot be shortened`);
+		// Read, compare and write under the version's guard: two processes extending one pack at
+		// once must not let the later write put back the shorter date (S3 decides this server-side).
+		await this.#exclusive(key, versionId, async () => {
+			const meta = await this.#meta(key, versionId);
+			const current = meta.lock;
+			if (current && new Date(current.until).getTime() > lock.until.getTime()) {
+				throw new LockRefusedError(`${key} (${versionId}): a ${current.mode} lock cannot be shortened`);
+			}
+			if (current?.mode === "compliance" && lock.mode === "governance") {
+				throw new LockRefusedError(`${key} (${versionId}): compliance cannot become governance`);
+			}
+			meta.lock = { mode: lock.mode, until: lock.until.toISOString() };
+			await this.#writing(key, () =>
+				writeAtomic(join(this.#keyDir(key), `${versionId}.json`), Buffer.from(JSON.stringify(meta))),
+			);
+		});
+	}
+
+	/**
+	 * Runs `body` holding a guard folder beside the version (mkdir is atomic across processes).
+	 * A guard older than GUARD_STALE_MS was left by a killed process and is taken over.
+	 */
+	async #exclusive<T>(key: string, versionId: string, body: () => Promise<T>): Promise<T> {
+		const guard = join(this.#keyDir(key), `.${versionId}.guard`);
+		for (;;) {
+			try {
+				await mkdir(guard);
+				break;
+			} catch (error) {
+				const code = (error as NodeJS.ErrnoException).code;
+				if (code === "ENOENT") throw new ObjectNotFoundError(`${key} (${versionId})`);
+				if (code !== "EEXIST") throw error;
+				const since = await stat(guard).then(
+					(s) => Date.now() - s.mtimeMs,
+					() => 0,
+				);
+				if (since > GUARD_STALE_MS) await rm(guard, { recursive: true, force: true });
+				else await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+			}
 		}
-		if (current?.mode === "compliance" && lock.mode === "governance") {
-			throw new LockRefusedError(`${key} (${versionId}): compliance cannot become governance`);
+		try {
+			return await body();
+		} finally {
+			await rm(guard, { recursive: true, force: true });
 		}
-		meta.lock = { mode: lock.mode, until: lock.until.toISOString() };
-		await this.#writing(key, () => writeAtomic(join(this.#keyDir(key), `${versionId}.json`), Buffer.from(JSON.stringify(meta))));
 	}
 
 	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
-		const meta = await this.#meta(key, versionId);
-		if (meta.lock && new Date(meta.lock.until).getTime() > this.clock.now().getTime()) {
-			if (!(meta.lock.mode === "governance" && options.bypassGovernance)) {
-				throw new LockRefusedError(`${key} (${versionId}): locked (${meta.lock.mode}) until ${meta.lock.until}`);
-			}
-		}
 		const dir = this.#keyDir(key);
-		await rm(join(dir, `${versionId}.json`), { force: true });
-		await rm(join(dir, `${versionId}.data`), { force: true });
-		if ((await readdir(dir)).length === 0) await rm(dir, { recursive: true, force: true });
+		// Under the guard, so a lock extended meanwhile by another process is the one judged.
+		await this.#exclusive(key, versionId, async () => {
+			const meta = await this.#meta(key, versionId);
+			if (meta.lock && new Date(meta.lock.until).getTime() > this.clock.now().getTime()) {
+				if (!(meta.lock.mode === "governance" && options.bypassGovernance)) {
+					throw new LockRefusedError(`${key} (${versionId}): locked (${meta.lock.mode}) until ${meta.lock.until}`);
+				}
+			}
+			await rm(join(dir, `${versionId}.json`), { force: true });
+			await rm(join(dir, `${versionId}.data`), { force: true });
+		});
+		if ((await readdir(dir).catch(() => [])).length === 0) await rm(dir, { recursive: true, force: true });
 	}
 
 	async deleteMarker(key: string): Promise<void> {
@@ -294,6 +332,9 @@ export class FsDestination implements Destination {
 		return meta;
 	}
 }
+
+/** Longer than any lock update takes, even on a slow disk: a guard this old is abandoned. */
+const GUARD_STALE_MS = 30_000;
 
 function toVersion(key: string, meta: VersionMeta, isLatest: boolean): ObjectVersion {
 	return {

@@ -6,16 +6,17 @@ const DAY = 86_400_000;
 const now = new Date("2030-06-30T12:00:00Z");
 
 /** One snapshot a day for `days` days before `now`, each protected `window` days. */
-function daily(days: number, window = 7, tags: (i: number) => string[] = () => []): SnapshotRef[] {
+function daily(days: number, window = 7, tags: (i: number) => string[] = () => [], host = "h"): SnapshotRef[] {
+	const prefix = host === "h" ? "s" : `${host}-`;
 	return Array.from({ length: days }, (_, i) => {
 		const time = new Date(now.getTime() - (days - i) * DAY);
 		return {
-			id: `s${String(i).padStart(3, "0")}`,
-			key: `snapshots/s${i}`,
+			id: `${prefix}${String(i).padStart(3, "0")}`,
+			key: `snapshots/${prefix}${i}`,
 			snapshot: {
 				v: 1,
 				set: "main",
-				host: "h",
+				host,
 				time: time.toISOString(),
 				paths: [],
 				tree: "t",
@@ -74,8 +75,27 @@ describe("keep rules", () => {
 	it("never lets the newest snapshot of a set go, even when its window has closed", () => {
 		const refs = daily(10, 1);
 		const decisions = decideKeep(refs, { match: "retention" }, new Date(now.getTime() + 5 * DAY));
-		expect(decisions.filter((d) => d.keep).map((d) => `${d.ref.id}:${d.keep}`)).toEqual(["s009:newest of its set"]);
+		expect(decisions.filter((d) => d.keep).map((d) => `${d.ref.id}:${d.keep}`)).toEqual(["s009:newest of its host in the set"]);
 		expect(decisions.filter((d) => !d.keep)).toHaveLength(9);
+	});
+
+	it("keeps each host's newest snapshot, however long ago another host last backed up", () => {
+		// A laptop that stopped 20 days ago, and a server that backs up daily: all windows closed for the laptop.
+		const laptop = daily(10, 1, () => [], "laptop").map((r) => ({
+			...r,
+			snapshot: { ...r.snapshot, time: new Date(new Date(r.snapshot.time).getTime() - 20 * DAY).toISOString() },
+		}));
+		const server = daily(30, 1, () => [], "server");
+		const keeps = kept([...laptop, ...server], { match: "retention" });
+		expect(keeps).toContain("laptop-009:newest of its host in the set");
+		expect(keeps.filter((k) => k.startsWith("laptop-"))).toHaveLength(1);
+	});
+
+	it("counts keep-last per host, not across the fleet", () => {
+		const refs = [...daily(10, 1, () => [], "a"), ...daily(10, 1, () => [], "b")];
+		const keeps = kept(refs, { match: "retention", keepLast: 3 });
+		expect(keeps.filter((k) => k.startsWith("a-"))).toEqual(["a-009:keep-last", "a-008:keep-last", "a-007:keep-last"]);
+		expect(keeps.filter((k) => k.startsWith("b-"))).toEqual(["b-009:keep-last", "b-008:keep-last", "b-007:keep-last"]);
 	});
 
 	it("keep by tag", () => {

@@ -13,10 +13,27 @@ export interface KeepDecision {
 /**
  * The policy `match: retention`: a snapshot stays while its protect-until is ahead; keep
  * rules (last N, one per day/week/month/year, within a duration, by tag) hold it longer.
+ * Rules count each host's snapshots apart (as restic groups by host): in a fleet sharing
+ * one set, `keepLast: 7` keeps every machine's last seven, not the fleet's last seven.
  */
 export function decideKeep(refs: readonly SnapshotRef[], config: KeepRules, now: Date): KeepDecision[] {
 	const newestFirst = [...refs].sort((a, b) => b.snapshot.time.localeCompare(a.snapshot.time));
 	const reasons = new Map<string, string>();
+	const byHost = new Map<string, SnapshotRef[]>();
+	for (const ref of newestFirst) {
+		const group = byHost.get(ref.snapshot.host);
+		if (group) group.push(ref);
+		else byHost.set(ref.snapshot.host, [ref]);
+	}
+	for (const group of byHost.values()) keepOfOneHost(group, config, now, reasons);
+	return newestFirst.map((ref) => {
+		const reason = reasons.get(ref.id);
+		return reason ? { ref, keep: reason } : { ref };
+	});
+}
+
+/** The keep rules over one host's snapshots of the set, newest first; reasons collects what stays. */
+function keepOfOneHost(newestFirst: readonly SnapshotRef[], config: KeepRules, now: Date, reasons: Map<string, string>): void {
 	const hold = (ref: SnapshotRef, reason: string) => {
 		if (!reasons.has(ref.id)) reasons.set(ref.id, reason);
 	};
@@ -48,14 +65,10 @@ export function decideKeep(refs: readonly SnapshotRef[], config: KeepRules, now:
 	for (const ref of newestFirst) {
 		if (ref.snapshot.tags.some((t) => config.keepTags?.includes(t))) hold(ref, "keep-tag");
 	}
-	// A set never loses its last backup to grooming: a schedule with gaps longer than the
-	// retention would otherwise leave nothing to restore while its data is still stored.
+	// No machine loses its last backup to grooming: a schedule with gaps longer than the
+	// retention, or a laptop away for a month, would otherwise leave nothing of it to restore.
 	const newest = newestFirst[0];
-	if (newest) hold(newest, "newest of its set");
-	return newestFirst.map((ref) => {
-		const reason = reasons.get(ref.id);
-		return reason ? { ref, keep: reason } : { ref };
-	});
+	if (newest) hold(newest, "newest of its host in the set");
 }
 
 function isoWeek(date: Date): string {

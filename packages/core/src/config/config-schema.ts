@@ -83,6 +83,11 @@ export const configSchema: JsonSchema = {
 		},
 		catalog: { type: "string", pattern: "^[a-z][a-z0-9+.-]*:" },
 		password: secretRef,
+		host: {
+			type: "string",
+			minLength: 1,
+			description: "The name this machine's snapshots record (default: its hostname); one per machine of a fleet",
+		},
 		sets: {
 			type: "object",
 			minProperties: 1,

@@ -36,6 +36,8 @@ export interface HoldfastConfig {
 	plugins: PluginEntry[];
 	catalog?: string;
 	password?: SecretRef;
+	/** The name this machine's snapshots record; default: the machine's hostname. */
+	host?: string;
 	sets: Record<string, SetConfig>;
 }
 

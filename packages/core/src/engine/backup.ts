@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import type { Catalog } from "../catalog/catalog.js";
 import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
@@ -41,6 +40,8 @@ export interface BackupDeps {
 	readonly password: string;
 	/** Every snapshot in the repository: those still in their window are kept protected by this run. */
 	readonly snapshots: readonly SnapshotRef[];
+	/** The machine the snapshot is recorded for (config `host`, default the hostname). */
+	readonly host: string;
 	/** Files read at once (their chunks are hashed and sealed on the blob pool's threads meanwhile). */
 	readonly fileConcurrency?: number;
 }
@@ -134,7 +135,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const snapshot = await repository.saveSnapshot({
 		v: 1,
 		set: context.setName,
-		host: hostname(),
+		host: deps.host,
 		time: context.startedAt.toISOString(),
 		paths,
 		tree: root,

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { Catalog } from "../catalog/catalog.js";
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
@@ -66,6 +67,11 @@ export class Engine {
 
 	get hooks() {
 		return this.options.host.hooks;
+	}
+
+	/** The name this machine's snapshots record: config `host`, else the machine's hostname. */
+	hostName(): string {
+		return this.options.loaded.config.host ?? hostname();
 	}
 
 	setNames(): string[] {
@@ -281,8 +287,12 @@ export class Engine {
 				this.options.logger.warn(`${lost.key}: ${lost.reason}; what only it needs cannot be kept protected`);
 			}
 			const snapshots = listing.refs;
+			// Missed runs are this machine's: another host's backup of the set does not stand in for it.
+			const host = this.hostName();
 			const previous = snapshots
-				.filter((r) => r.snapshot.set === open.name && r.snapshot.time < context.startedAt.toISOString())
+				.filter(
+					(r) => r.snapshot.set === open.name && r.snapshot.host === host && r.snapshot.time < context.startedAt.toISOString(),
+				)
 				.at(-1);
 			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined);
 			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
@@ -293,6 +303,7 @@ export class Engine {
 				catalog: this.options.catalog,
 				plan,
 				snapshots,
+				host,
 				password: await this.options.password(),
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
@@ -371,6 +382,8 @@ export class Engine {
 			setName?: string;
 			target: string;
 			at?: Date;
+			/** `latest` and `at` pick among this host's snapshots only. */
+			host?: string;
 			include?: (path: string) => boolean;
 			overwrite?: boolean;
 			skipExisting?: boolean;
@@ -378,7 +391,11 @@ export class Engine {
 		},
 	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
 		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, { at: options.at, setName: open.name });
+		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, {
+			at: options.at,
+			setName: open.name,
+			host: options.host,
+		});
 		const context = this.context("restore", open);
 		const summary = await this.run(context, () =>
 			restoreSnapshot(open.repository, snapshot, {
@@ -395,10 +412,14 @@ export class Engine {
 
 	async list(
 		selector: string,
-		options: { setName?: string; at?: Date } = {},
+		options: { setName?: string; at?: Date; host?: string } = {},
 	): Promise<{ snapshot: SnapshotRef; open: OpenSet; tree: (id: string) => Promise<Tree> }> {
 		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, { at: options.at, setName: open.name });
+		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, {
+			at: options.at,
+			setName: open.name,
+			host: options.host,
+		});
 		return { snapshot, open, tree: (id) => open.repository.loadTree(id) };
 	}
 

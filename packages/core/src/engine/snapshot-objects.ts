@@ -86,17 +86,21 @@ const CLOCK_SKEW_MS = 15 * 60_000;
 
 /**
  * `latest`, a full ID, an unambiguous prefix, or the newest at or before a time; `latest` and
- * `at` look at the given set's snapshots only. A snapshot object that cannot be read and may
+ * `at` look at the given set's (and host's) snapshots only. A snapshot object that cannot be read and may
  * be the one asked for is an error naming it and the newest readable one, never a silent
  * step back to an older snapshot.
  */
 export function pickSnapshot(
 	listing: SnapshotListing,
 	selector: string,
-	options: { at?: Date; setName?: string } = {},
+	options: { at?: Date; setName?: string; host?: string | undefined } = {},
 ): SnapshotRef {
 	const { refs, unreadable } = listing;
-	const pool = options.setName ? refs.filter((r) => r.snapshot.set === options.setName) : refs;
+	const pool = refs.filter(
+		(r) =>
+			(!options.setName || r.snapshot.set === options.setName) &&
+			(options.host === undefined || r.snapshot.host === options.host),
+	);
 	if (options.at || selector === "latest") {
 		const at = options.at;
 		const picked = at ? pool.filter((r) => new Date(r.snapshot.time).getTime() <= at.getTime()).at(-1) : pool.at(-1);
@@ -125,7 +129,8 @@ export function pickSnapshot(
 			);
 		}
 		if (!picked) {
-			const scope = options.setName ? ` of set ${options.setName}` : "";
+			const scope =
+				(options.setName ? ` of set ${options.setName}` : "") + (options.host !== undefined ? ` from host ${options.host}` : "");
 			throw new HoldfastError(
 				"NOT_FOUND",
 				at ? `no snapshot${scope} at or before ${at.toISOString()}` : `there are no snapshots${scope} yet`,
