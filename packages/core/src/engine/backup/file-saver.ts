@@ -16,7 +16,7 @@ const BATCH_BYTES = 1024 * 1024;
  * a buffer full without one is replaced by one twice its size.
  */
 const STREAM_BYTES = 8 * 1024 * 1024;
-/** Reads of a large file asked for ahead while its full buffer is cut (a read is up to a few MiB). */
+/** Reads of a large file read alone asked for ahead while its full buffer is cut (a read is up to a few MiB). */
 const READ_AHEAD = 2;
 /** Bytes read and not yet in a pack, plus packs being uploaded, across all files: the backup's one cap. */
 const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
@@ -177,8 +177,11 @@ export class FileSaver {
 			start = 0;
 		};
 		// Reads asked for while a full buffer is cut: the disk and the workers are busy at once.
+		// Only for a file read alone: with others, their reads already overlap its cuts, and
+		// pieces read ahead by every file would add up past the budget.
 		const ahead: Promise<IteratorResult<Uint8Array>>[] = [];
 		const readAhead = () => {
+			if (this.#reading.used > 1) return;
 			for (let i = ahead.length; i < READ_AHEAD; i++) {
 				const next = stream.next();
 				next.catch(() => undefined);
