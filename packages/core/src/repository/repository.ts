@@ -586,6 +586,13 @@ export class Repository {
 			this.#recyclePack(builder);
 			this.#unindexed.push(entry);
 			this.index.addPack(entry, undefined);
+			// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
+			for (const blob of blobs) {
+				const claim = this.#pending.get(blob.id);
+				if (!claim || this.index.reusable(blob.id)?.packKey !== key) continue;
+				this.#pending.delete(blob.id);
+				claim.done();
+			}
 			this.#stats.packs++;
 			if (this.#unindexed.length >= PACKS_PER_INDEX) await this.writeIndex([]);
 		});
