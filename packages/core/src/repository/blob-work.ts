@@ -23,6 +23,7 @@ export interface Cut {
  */
 export class BlobWork {
 	readonly #chunker: Chunker;
+	#zero: { readonly length: number; readonly id: string } | undefined;
 
 	constructor(readonly keys: WorkerKeys) {
 		this.#chunker = new Chunker(keys.chunkerSeed, keys.chunker);
@@ -47,6 +48,14 @@ export class BlobWork {
 		let at = 0;
 		while (at < data.length) {
 			const rest = data.subarray(at);
+			const zero = this.#zeroChunk();
+			// A run of zeros (a sparse file, a zeroed image) is cut and named without the gear loop or a hash.
+			if (rest.length >= zero.length && isZero(rest, zero.length)) {
+				lengths.push(zero.length);
+				ids.push(zero.id);
+				at += zero.length;
+				continue;
+			}
 			const length = this.#chunker.cut(rest, final);
 			if (length <= 0) break;
 			lengths.push(length);
@@ -54,6 +63,20 @@ export class BlobWork {
 			at += length;
 		}
 		return { lengths, ids };
+	}
+
+	/**
+	 * The chunk a long run of zeros starts with: the cut depends only on the bytes since the
+	 * chunk's start, so every such chunk has the same length and ID, found once.
+	 */
+	#zeroChunk(): { readonly length: number; readonly id: string } {
+		if (!this.#zero) {
+			// Zeroed memory is mapped lazily: reading it takes no pages of its own.
+			const zeros = new Uint8Array(this.keys.chunker.max);
+			const length = this.#chunker.cut(zeros, false);
+			this.#zero = { length, id: blobId(this.keys, zeros.subarray(0, length)) };
+		}
+		return this.#zero;
 	}
 
 	/** Compresses and seals each region: the bytes as they go into a pack. */
@@ -110,6 +133,17 @@ export class BlobWork {
 		});
 		return { blobs, transfer };
 	}
+}
+
+const ZERO_PAGE = Buffer.alloc(64 * 1024);
+
+/** Whether the first `length` bytes of `data` are all zero: a memcmp per block, stopping at the first difference. */
+function isZero(data: Uint8Array, length: number): boolean {
+	for (let at = 0; at < length; at += ZERO_PAGE.length) {
+		const end = Math.min(length, at + ZERO_PAGE.length);
+		if (Buffer.compare(ZERO_PAGE.subarray(0, end - at), data.subarray(at, end)) !== 0) return false;
+	}
+	return true;
 }
 
 /** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */

@@ -80,6 +80,12 @@ export interface RepositoryOptions {
 /** Config copies and key files kept protected at once: one damaged object never locks the owner out. */
 export const METADATA_COPIES = 2;
 
+/** A cap on bytes in memory that packs under upload are charged to; `hold` never waits (an upload always finishes). */
+export interface PackBudget {
+	hold(bytes: number): void;
+	give(bytes: number): void;
+}
+
 /** Index objects are written every this many packs, so a killed run loses at most that much work. */
 const PACKS_PER_INDEX = 8;
 
@@ -108,6 +114,10 @@ export class Repository {
 	readonly #packCache = new Map<string, Promise<Buffer>>();
 	readonly #pool: BlobPool;
 	readonly #packBuffers: Buffer[] = [];
+	/** The last blob being added to a pack: the next waits for it. */
+	#adding: Promise<unknown> = Promise.resolve();
+	/** Where the bytes of packs being uploaded are counted, while a backup sets one: its single cap on what it holds. */
+	#packBudget: PackBudget | undefined;
 
 	private constructor(
 		readonly options: RepositoryOptions,
@@ -160,6 +170,14 @@ export class Repository {
 	#recyclePack(builder: PackBuilder): void {
 		const limit = (this.options.uploadConcurrency ?? 2) + 1;
 		if (builder.buffer.length === this.#packCapacity && this.#packBuffers.length < limit) this.#packBuffers.push(builder.buffer);
+	}
+
+	/**
+	 * Counts the bytes of each pack from the moment it is handed to the uploader until it is
+	 * stored: reading waits while uploads hold the budget, instead of both filling memory.
+	 */
+	chargePacksTo(budget: PackBudget | undefined): void {
+		this.#packBudget = budget;
 	}
 
 	/** Stops the blob pool's worker threads. */
@@ -526,7 +544,24 @@ export class Repository {
 		this.#pending.get(id)?.done();
 	}
 
-	async #addToPack(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock = this.#requireLock()): Promise<void> {
+	/**
+	 * Blobs go into packs one at a time: a full pack waits for an upload slot before another is
+	 * opened, so the packs in memory are the open one and those uploading, never a pile of
+	 * full ones filled while the uploads are slow.
+	 */
+	#addToPack(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock?: ObjectLock): Promise<void> {
+		const added = this.#adding.then(() => this.#appendToPack(type, id, sealed, rawLength, lock));
+		this.#adding = added.catch(() => undefined);
+		return added;
+	}
+
+	async #appendToPack(
+		type: BlobType,
+		id: string,
+		sealed: Uint8Array,
+		rawLength: number,
+		lock = this.#requireLock(),
+	): Promise<void> {
 		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
 		let open = this.#packs.get(slot);
 		if (open && open.builder.count > 0 && !open.builder.fits(sealed.length)) {
@@ -548,6 +583,9 @@ export class Repository {
 		const { builder, lock } = open;
 		// Bound the packs held in memory: wait while every upload slot is busy.
 		while (this.#inflight.size >= (this.options.uploadConcurrency ?? 2)) await Promise.race(this.#inflight);
+		const budget = this.#packBudget;
+		const charged = builder.size;
+		budget?.hold(charged);
 		const task = this.#uploads(async () => {
 			const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.#pool.digest(data));
 			const key = packKey(hash);
@@ -563,15 +601,26 @@ export class Repository {
 			this.#recyclePack(builder);
 			this.#unindexed.push(entry);
 			this.index.addPack(entry, undefined);
+			// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
+			for (const blob of blobs) {
+				const claim = this.#pending.get(blob.id);
+				if (!claim || this.index.reusable(blob.id)?.packKey !== key) continue;
+				this.#pending.delete(blob.id);
+				claim.done();
+			}
 			this.#stats.packs++;
 			if (this.#unindexed.length >= PACKS_PER_INDEX) await this.writeIndex([]);
 		});
-		const tracked = task.finally(() => this.#inflight.delete(tracked));
+		const tracked = task.finally(() => {
+			this.#inflight.delete(tracked);
+			budget?.give(charged);
+		});
 		this.#inflight.add(tracked);
 	}
 
 	/** Writes the open packs and waits for every upload. */
 	async flushPacks(): Promise<void> {
+		await this.#adding;
 		for (const slot of [...this.#packs.keys()]) await this.#startPackUpload(slot);
 		while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
 	}

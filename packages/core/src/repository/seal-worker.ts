@@ -19,9 +19,10 @@ const work = new BlobWork(workerData as WorkerKeys);
 /**
  * A restore opens blobs by the thousand: each leaves a decipher, an HMAC and buffers that
  * this thread's small heap would keep for long, native memory and all. Collecting after
- * every so many keeps the process's memory near what is in flight.
+ * every read range or so (a few MiB; a collection of this small heap takes about a
+ * millisecond) keeps the process's memory near what is in flight.
  */
-const COLLECT_EVERY = { blobs: 1024, bytes: 16 * 1024 * 1024 };
+const COLLECT_EVERY = { blobs: 1024, bytes: 4 * 1024 * 1024 };
 let sinceCollect = { blobs: 0, bytes: 0 };
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc") as (() => void) | undefined;

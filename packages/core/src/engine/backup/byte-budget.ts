@@ -1,7 +1,8 @@
 /**
- * A cap on the bytes a backup holds in flight — read, not yet sealed into a pack — across
- * every file at once. `take` waits while the cap is reached; a request larger than the cap
- * alone is let through when nothing else is held, so it can never wait forever.
+ * A cap on the bytes a backup holds in flight across every file at once: read and not yet
+ * in a pack, and packs being uploaded. `take` waits while the cap is reached; a request
+ * larger than the cap alone is let through when nothing else is held, so it can never wait
+ * forever. `hold` counts bytes without waiting, for a stage that frees them on its own.
  */
 export class ByteBudget {
 	#used = 0;
@@ -15,6 +16,11 @@ export class ByteBudget {
 
 	async take(bytes: number): Promise<void> {
 		while (this.#used > 0 && this.#used + bytes > this.cap) await new Promise<void>((wake) => this.#waiting.push(wake));
+		this.#used += bytes;
+	}
+
+	/** Counts bytes at once, past the cap if need be: takers wait until they are given back. */
+	hold(bytes: number): void {
 		this.#used += bytes;
 	}
 

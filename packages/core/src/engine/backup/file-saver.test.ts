@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ObjectLock } from "../../destination/destination.js";
 import { ManualClock } from "../../host/clock.js";
 import { MemoryLogger } from "../../host/logger.js";
 import { Repository } from "../../repository/repository.js";
@@ -92,7 +93,59 @@ async function reference(repo: Repository, content: Buffer): Promise<{ ids: stri
 	return { ids: chunks.map((chunk) => repo.keys.blobId(chunk)), chunks };
 }
 
+/** A memory destination whose pack uploads take a while, recording what is held while each runs. */
+class SlowPacks extends MemoryDestination {
+	uploading = 0;
+	readonly seen: { uploading: number; packBytes: number; held: number }[] = [];
+	held: () => number = () => 0;
+
+	override async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		if (!key.startsWith("data/")) return super.put(key, body, lock);
+		this.uploading++;
+		try {
+			for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+			this.seen.push({ uploading: this.uploading, packBytes: body.length, held: this.held() });
+			return await super.put(key, body, lock);
+		} finally {
+			this.uploading--;
+		}
+	}
+}
+
 describe("file saver", () => {
+	it("counts packs being uploaded against the one budget, uploads at most two at once, and gives every byte back", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const lock = { mode: "compliance" as const, until: new Date("2030-02-01T00:00:00Z") };
+		const destination = new SlowPacks(clock);
+		repository = await Repository.init("pw", lock, {
+			destination,
+			clock,
+			logger: new MemoryLogger(),
+			scrypt: { N: 1024, r: 8, p: 1 },
+			packSize: 1024 * 1024,
+			uploadConcurrency: 2,
+		});
+		repository.beginRun(lock);
+		const summary = emptySummary();
+		const blobs = new BlobSaver(repository, undefined, summary);
+		const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+		repository.chargePacksTo(files.budget);
+		destination.held = () => files.budget.used;
+		const started = [];
+		for (let i = 0; i < 3; i++) started.push((await files.save(file(`big${i}`, noise(3 * 1024 * 1024, `b${i}`)))).done);
+		files.close();
+		await Promise.all(started);
+		await blobs.drain();
+		await repository.flushPacks();
+		expect(destination.seen.length).toBeGreaterThan(5);
+		for (const upload of destination.seen) {
+			expect(upload.uploading).toBeLessThanOrEqual(2);
+			// The pack under upload is itself counted (its header is not: it is sealed at the end).
+			expect(upload.held).toBeGreaterThanOrEqual(upload.packBytes - 64 * 1024);
+		}
+		expect(files.budget.used).toBe(0);
+	});
+
 	it("cuts and names a large file exactly as the format's chunker does, and every blob reads back", async () => {
 		const { repo, save } = await setup();
 		// Larger than two read buffers, in pieces that straddle their ends.

@@ -16,8 +16,10 @@ const BATCH_BYTES = 1024 * 1024;
  * a buffer full without one is replaced by one twice its size.
  */
 const STREAM_BYTES = 8 * 1024 * 1024;
-/** Bytes read and not yet sealed into a pack, across all files. */
-const IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+/** Reads of a large file read alone asked for ahead while its full buffer is cut (a read is up to a few MiB). */
+const READ_AHEAD = 2;
+/** Bytes read and not yet in a pack, plus packs being uploaded, across all files: the backup's one cap. */
+const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
 
 export interface StoredFile {
 	readonly ids: string[];
@@ -34,6 +36,8 @@ export interface StoredFile {
  */
 export class FileSaver {
 	/** Files being read at once; a file waiting for its blob IDs no longer holds a place. */
+	/** What the whole pipeline holds, from read to upload; the repository charges its uploads here. */
+	readonly budget = new ByteBudget(IN_FLIGHT_BYTES);
 	readonly #reading: ByteBudget;
 	readonly #streams: SlabPool;
 	readonly #batch: SmallFileBatch;
@@ -50,11 +54,11 @@ export class FileSaver {
 		private readonly signal: AbortSignal,
 		concurrency: number,
 	) {
-		const budget = new ByteBudget(IN_FLIGHT_BYTES);
 		const { min } = repository.config.chunker;
 		this.#reading = new ByteBudget(concurrency);
 		this.#streamSize = STREAM_BYTES;
-		const slabs = new SlabPool(budget, IN_FLIGHT_BYTES);
+		// Free buffers are kept up to the cap: one dropped lingers in the workers until their collector runs.
+		const slabs = new SlabPool(this.budget, IN_FLIGHT_BYTES);
 		this.#streams = slabs;
 		this.#batch = new SmallFileBatch(slabs, BATCH_BYTES, repository.pool, blobs, () => this.#waiters > 0);
 		this.#smallLimit = Math.min(SMALL_FILE, min);
@@ -172,6 +176,18 @@ export class FileSaver {
 			filled = tail.length;
 			start = 0;
 		};
+		// Reads asked for while a full buffer is cut: the disk and the workers are busy at once.
+		// Only for a file read alone: with others, their reads already overlap its cuts, and
+		// pieces read ahead by every file would add up past the budget.
+		const ahead: Promise<IteratorResult<Uint8Array>>[] = [];
+		const readAhead = () => {
+			if (this.#reading.used > 1) return;
+			for (let i = ahead.length; i < READ_AHEAD; i++) {
+				const next = stream.next();
+				next.catch(() => undefined);
+				ahead.push(next);
+			}
+		};
 		try {
 			let pending = prefix;
 			for (;;) {
@@ -179,6 +195,7 @@ export class FileSaver {
 					size += piece.length;
 					for (let at = 0; at < piece.length; ) {
 						if (filled === slab.bytes.length) {
+							readAhead();
 							await cut(false);
 							await refill();
 						}
@@ -188,7 +205,7 @@ export class FileSaver {
 						at += n;
 					}
 				}
-				const next = await stream.next();
+				const next = await (ahead.shift() ?? stream.next());
 				if (next.done) break;
 				this.#checkAbort();
 				pending = [next.value];
@@ -196,6 +213,7 @@ export class FileSaver {
 			await cut(true);
 		} finally {
 			slab.unref();
+			await Promise.allSettled(ahead);
 			await stream.return?.();
 		}
 		return { ids: Promise.resolve(ids), size };
