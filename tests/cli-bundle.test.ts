@@ -122,8 +122,15 @@ ${set}`;
 		} catch (error) {
 			expected = (error as Error).message;
 		}
-		expect(expected.split("\n").length).toBeGreaterThanOrEqual(4);
-		expect(refused.stderr.trim().split("\n")).toEqual(expected.split("\n").map((line) => `holdfast: ${line}`));
+		// The core's keys fail as the file is read; the plugins' options and unowned keys after, all in one go.
+		const coreLines = expected.split("\n").map((line) => `holdfast: ${line}`);
+		expect(coreLines.length).toBeGreaterThanOrEqual(3);
+		const lines = refused.stderr.trim().split("\n");
+		expect(lines.slice(0, coreLines.length)).toEqual(coreLines);
+		expect(lines.slice(coreLines.length)).toEqual([
+			`holdfast: ${join(dir, "holdfast.yaml")}:5: sets.docs.destination: must have required property 'path'`,
+			`holdfast: ${join(dir, "holdfast.yaml")}:8: sets.docs.colour: unknown key (no plugin in "plugins" owns it)`,
+		]);
 
 		// A source's options are checked against its plugin's schema, compiled in as well.
 		const badSource = await check(good.replace("path: ./data", "path: ./data, depth: 3"));
