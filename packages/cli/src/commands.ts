@@ -230,11 +230,13 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					paths: r.snapshot.paths,
 					files: r.snapshot.summary.files,
 					bytes: r.snapshot.summary.bytes,
+					tier: r.snapshot.retention.tier ?? null,
+					retentionDays: r.snapshot.retention.days,
 					protectUntil: r.snapshot.protectUntil,
 				}));
 				if (args.json) return printJson(rows);
 				printTable(
-					["ID", "time", "set", "host", "files", "size", "protected until", "paths"],
+					["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
 					rows.map((r) => [
 						r.id.slice(0, 12),
 						day(r.time),
@@ -242,6 +244,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						r.host,
 						String(r.files),
 						core.formatBytes(r.bytes),
+						`${r.tier ?? "base"}, ${r.retentionDays} d`,
 						day(r.protectUntil),
 						r.paths.join(", "),
 					]),

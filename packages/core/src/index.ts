@@ -41,6 +41,15 @@ export {
 export type { IndexRepairResult } from "./engine/index-repair.js";
 export { applyLockPlan } from "./engine/lock-step.js";
 export type { RestoreSummary } from "./engine/restore.js";
+export {
+	calendarPeriod,
+	isTimeZone,
+	longestRetentionDays,
+	type SnapshotTier,
+	snapshotTier,
+	tierProblems,
+	tierTimeZone,
+} from "./engine/retention-tiers.js";
 export type * from "./engine/run-types.js";
 export { collectSnapshotObjects, metadataFor, pickSnapshot, type SnapshotObjects } from "./engine/snapshot-objects.js";
 export { createLifecycleHooks, type EntryStream, type HookName, type LifecycleHooks, STAGE } from "./hooks/lifecycle-hooks.js";
