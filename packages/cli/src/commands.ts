@@ -74,10 +74,12 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	const periodDays = core.parseDuration(parseNonEmpty(args.forecast, "--forecast"), "--forecast") / core.DAY_MS;
 	if (!(periodDays > 0)) throw new UsageError(`--forecast: "${String(args.forecast)}" is not a period to forecast (like 365d)`);
 	const changeRate = parseNumberIn(args.changeRate ?? 1, "--change-rate", 0, 100, " (percent a week)");
+	const rewrite = parseNumberIn(args.rewrite ?? 0, "--rewrite", 0, 100, " (percent of the changes)");
 	const report = forecaster.forecast({
 		start,
 		periodDays,
 		weeklyChangeRate: changeRate / 100,
+		rewriteShare: rewrite / 100,
 		bytes: latest?.snapshot.summary.bytes ?? 0,
 		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
 		set: open.set,
@@ -85,7 +87,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	});
 	if (args.json) return printJson(report);
 	printLine(
-		`forecast over ${count(periodDays, "day")}, ${count(report.assumptions.runs, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week`,
+		`forecast over ${count(periodDays, "day")}, ${count(report.assumptions.runs, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week${rewrite ? ` (${rewrite} % of it rewriting data changed lately)` : ""}`,
 	);
 	const priced = args.prices ? `--prices ${String(args.prices)}` : "the default table";
 	const why =
@@ -93,9 +95,32 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 			? ` (the destination, ${open.destination.description}, has no price of its own; pass --prices FILE for another)`
 			: "";
 	printLine(`prices: ${prices.name}, from ${priced}${why}`);
+	const tierRuns = report.assumptions.tierRuns;
+	if (tierRuns) {
+		const days = new Map((open.set.retention.tiers ?? []).map((t) => [t.every as string, t.days]));
+		days.set("base", open.set.retention.days);
+		const kept = Object.entries(tierRuns).map(([tier, n]) => `${n} kept ${days.get(tier)} d (${tier})`);
+		printLine(`tiers: of the runs, ${kept.join(", ")}`);
+	}
+	const flat = report.flat;
+	const rows = [
+		...report.strategies.map((s) => ({ policy: flat ? "tiered" : undefined, s })),
+		...(flat?.strategies ?? []).map((s) => ({ policy: `flat ${flat?.retentionDays} d`, s })),
+	];
 	printTable(
-		["strategy", "uploaded", "peak stored", "PUTs", "lock calls", "list calls", "deletes", "cost USD"],
-		report.strategies.map((s) => [
+		[
+			...(flat ? ["policy"] : []),
+			"strategy",
+			"uploaded",
+			"peak stored",
+			"PUTs",
+			"lock calls",
+			"list calls",
+			"deletes",
+			"cost USD",
+		],
+		rows.map(({ policy, s }) => [
+			...(policy ? [policy] : []),
 			s.strategy,
 			core.formatBytes(s.uploadBytes),
 			core.formatBytes(s.peakStoredBytes),
@@ -106,6 +131,14 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 			s.cost.total.toFixed(2),
 		]),
 	);
+	for (const tiered of flat ? report.strategies : []) {
+		const against = flat?.strategies.find((s) => s.strategy === tiered.strategy);
+		if (!against || against.cost.total <= 0) continue;
+		const saved = against.cost.total - tiered.cost.total;
+		printLine(
+			`${tiered.strategy}: the tiers ${saved >= 0 ? "save" : "cost"} ${Math.abs(saved).toFixed(2)} USD (${Math.round((Math.abs(saved) / against.cost.total) * 100)} %) against keeping every snapshot ${flat?.retentionDays} days`,
+		);
+	}
 }
 
 function printPlugins(
@@ -410,6 +443,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					type: "string",
 					default: 1,
 					describe: "with --forecast: percent of the data changing each week",
+				})
+				.option("rewrite", {
+					type: "string",
+					default: 0,
+					describe:
+						"with --forecast: percent of those changes that rewrite data changed lately (databases, mailboxes, logs) rather than old files",
 				})
 				.option("prices", { type: "string", describe: "with --forecast: a JSON price table (default: B2's list prices)" })
 				.example("$0 plan office --at 2027-03-01T02:00:00Z", "the run of March 1st")
