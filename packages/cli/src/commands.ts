@@ -99,7 +99,9 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	if (tierRuns) {
 		const days = new Map((open.set.retention.tiers ?? []).map((t) => [t.every as string, t.days]));
 		days.set("base", open.set.retention.days);
-		const kept = Object.entries(tierRuns).map(([tier, n]) => `${n} kept ${days.get(tier)} d (${tier})`);
+		const kept = Object.entries(tierRuns)
+			.sort(([a], [b]) => (days.get(a) ?? 0) - (days.get(b) ?? 0))
+			.map(([tier, n]) => `${n} kept ${days.get(tier)} d (${tier})`);
 		printLine(`tiers: of the runs, ${kept.join(", ")}`);
 	}
 	const flat = report.flat;
