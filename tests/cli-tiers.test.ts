@@ -73,6 +73,18 @@ describe("holdfast with retention tiers", () => {
 		expect(table).toMatch(/base, 30 d\s+2030-02-01/);
 	});
 
+	it("plan says which tier the next run's snapshot opens", () => {
+		// Monday, February 4th, 2030, 02:00 in Berlin: a new week; February was opened on the 1st.
+		const result = holdfast(dir, ["plan", "--json", "--at", "2030-02-04T01:00:00Z", "--now", "2030-02-04T01:00:00Z"]);
+		expect(result.code, result.stderr).toBe(0);
+		expect(JSON.parse(result.stdout)).toMatchObject({ tier: "week", protectUntil: "2030-05-05T01:00:00.000Z" });
+		const monday = holdfast(dir, ["plan", "--at", "2030-02-04T01:00:00Z", "--now", "2030-02-04T01:00:00Z"]).stdout;
+		expect(monday).toMatch(/^the snapshot: protected until 2030-05-05 01:00 UTC \(the first of its week\); new objects/m);
+		// Saturday the 2nd: its week was opened by Friday's snapshot, its month too.
+		const saturday = holdfast(dir, ["plan", "--at", "2030-02-02T01:00:00Z", "--now", "2030-02-02T01:00:00Z"]).stdout;
+		expect(saturday).toMatch(/^the snapshot: protected until 2030-03-04 01:00 UTC; new objects locked until/m);
+	});
+
 	it("check audits each snapshot against its own protect-until", () => {
 		// Six weeks on, the dailies' 30 days are over; the week's, the month's and the year's are not.
 		const result = holdfast(dir, ["check", "--json", "--now", "2030-03-15T03:00:00Z"]);

@@ -468,6 +468,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					nextRun: plan.nextRun?.toISOString() ?? null,
 					horizon: plan.horizon.toISOString(),
 					protectUntil: plan.protectUntil.toISOString(),
+					tier: plan.tier ?? null,
 					lockUntil: plan.lock.until.toISOString(),
 					upload: { files: summary.files.new + summary.files.changed + summary.files.reincluded, bytes: summary.bytes.read },
 					files: summary.files,
@@ -501,7 +502,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					);
 				printLine(`extend: ${count(report.extend.length, "object")}`);
 				for (const e of report.extend.slice(0, 20)) printLine(`  ${e.key}: ${day(e.from ?? undefined)} -> ${day(e.to)}`);
-				printLine(`new objects locked until ${day(report.lockUntil)}`);
+				printLine(
+					`the snapshot: protected until ${day(report.protectUntil)}${report.tier ? ` (the first of its ${report.tier})` : ""}; new objects locked until ${day(report.lockUntil)}`,
+				);
 			}),
 	);
 
