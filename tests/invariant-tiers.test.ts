@@ -15,8 +15,8 @@ import { ChurningFolder, prng } from "./support/world.js";
  * one in ten otherwise: there `check` audits every snapshot against its own protect-until
  * (zero gaps), and the attacker (every version whose lock ended deleted, the catalog dropped)
  * restores every snapshot in its window bit-exactly after the run, at a random instant
- * before it, and while it is starting. The same world under a flat policy of the longest
- * tier shows what the tiers save in stored bytes.
+ * before it, and while it is starting. Grooming runs weekly (and once at the end). The same
+ * world under a flat policy of the longest tier shows what the tiers save in stored bytes.
  */
 
 const TIERED: RetentionConfig = {
@@ -77,7 +77,7 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 			retention,
 			schedule: SCHEDULE,
 			planner: { strategy: "extend", missedRuns: 0 },
-			groom: { match: "retention", afterBackup: true, graceHours: 1 },
+			groom: { match: "retention", afterBackup: false, graceHours: 1 },
 		});
 	harness = await createHarness({ start: START, sets: (dir) => ({ main: set(dir) }) });
 	const h = harness;
@@ -91,7 +91,7 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 	const attacks: AttackOutcome[] = [];
 	const gaps: string[] = [];
 	const destination = () => h.engine.destinationFor("main", h.engine.resolveSet("main").set);
-	const spent = { backup: 0, check: 0, attack: 0 };
+	const spent = { backup: 0, groom: 0, check: 0, attack: 0 };
 	const timed = async <T>(what: keyof typeof spent, body: () => Promise<T>): Promise<T> => {
 		const began = Date.now();
 		try {
@@ -115,6 +115,8 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 		h.clock.set(at);
 		await folder.churn(run === 0 ? 0 : 1);
 		const snapshot = (await timed("backup", () => h.engine.backup())).snapshot?.snapshot;
+		// Grooming once a week, as a cron job would: each groom walks every snapshot still listed.
+		if (run % 7 === 6) await timed("groom", () => h.engine.groom());
 		if (!snapshot) throw new Error(`${label} run ${run}: no snapshot`);
 		expected.push({ time: snapshot.time, protectUntil: new Date(snapshot.protectUntil), files: folder.expected("src") });
 		if (struck) {
@@ -130,6 +132,7 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 		}
 		previous = at;
 	}
+	await h.engine.groom();
 	const listed = (await h.engine.snapshots()).map((r) => ({
 		tier: r.snapshot.retention.tier ?? "base",
 		protectUntil: r.snapshot.protectUntil,
