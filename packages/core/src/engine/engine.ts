@@ -242,7 +242,9 @@ export class Engine {
 		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
 			throw new HoldfastError("LOCK_SHORTEN", "plan: new objects would be locked for less than the snapshot's retention");
 		}
-		return { ...plan, ...(initial.tier ? { tier: initial.tier } : {}) };
+		// The tier is the core's too: what a snapshot records is decided here, not by a tap.
+		const { tier: _tier, ...decided } = plan;
+		return { ...decided, ...(initial.tier ? { tier: initial.tier } : {}) };
 	}
 
 	/** One backup run; `dryRun` scans and plans without reading content or writing anything (`holdfast plan`). */
