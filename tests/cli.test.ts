@@ -57,7 +57,18 @@ describe("holdfast CLI, spawned", () => {
 		const list = JSON.parse(holdfast(dir, ["snapshots", "--json"]).stdout);
 		expect(list).toHaveLength(1);
 		expect(list[0]).toMatchObject({ id: result.snapshot.id, set: "docs", files: 2, bytes: 300_006 });
-		expect(Object.keys(list[0]).sort()).toEqual(["bytes", "files", "host", "id", "paths", "protectUntil", "set", "time"]);
+		expect(Object.keys(list[0]).sort()).toEqual([
+			"bytes",
+			"files",
+			"host",
+			"id",
+			"paths",
+			"protectUntil",
+			"retentionDays",
+			"set",
+			"tier",
+			"time",
+		]);
 
 		const ls = holdfast(dir, ["ls", "latest", "data/sub"]);
 		expect(

@@ -75,10 +75,12 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	const periodDays = core.parseDuration(parseNonEmpty(args.forecast, "--forecast"), "--forecast") / core.DAY_MS;
 	if (!(periodDays > 0)) throw new UsageError(`--forecast: "${String(args.forecast)}" is not a period to forecast (like 365d)`);
 	const changeRate = parseNumberIn(args.changeRate ?? 1, "--change-rate", 0, 100, " (percent a week)");
+	const rewrite = parseNumberIn(args.rewrite ?? 0, "--rewrite", 0, 100, " (percent of the changes)");
 	const report = forecaster.forecast({
 		start,
 		periodDays,
 		weeklyChangeRate: changeRate / 100,
+		rewriteShare: rewrite / 100,
 		bytes: latest?.snapshot.summary.bytes ?? 0,
 		packBytes: (open.set.packSizeMiB ?? 16) * 1024 * 1024,
 		set: open.set,
@@ -86,7 +88,7 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 	});
 	if (args.json) return printJson(report);
 	printLine(
-		`forecast over ${count(periodDays, "day")}, ${count(report.assumptions.runs, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week`,
+		`forecast over ${count(periodDays, "day")}, ${count(report.assumptions.runs, "run")}, ${core.formatBytes(latest?.snapshot.summary.bytes ?? 0)} of data, ${changeRate} % changing a week${rewrite ? ` (${rewrite} % of it rewriting data changed lately)` : ""}`,
 	);
 	const priced = args.prices ? `--prices ${String(args.prices)}` : "the default table";
 	const why =
@@ -94,9 +96,34 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 			? ` (the destination, ${open.destination.description}, has no price of its own; pass --prices FILE for another)`
 			: "";
 	printLine(`prices: ${report.assumptions.prices.name}, from ${priced}${why}`);
+	const tierRuns = report.assumptions.tierRuns;
+	if (tierRuns) {
+		const days = new Map((open.set.retention.tiers ?? []).map((t) => [t.every as string, t.days]));
+		days.set("base", open.set.retention.days);
+		const kept = Object.entries(tierRuns)
+			.sort(([a], [b]) => (days.get(a) ?? 0) - (days.get(b) ?? 0))
+			.map(([tier, n]) => `${n} kept ${days.get(tier)} d (${tier})`);
+		printLine(`tiers: of the runs, ${kept.join(", ")}`);
+	}
+	const flat = report.flat;
+	const rows = [
+		...report.strategies.map((s) => ({ policy: flat ? "tiered" : undefined, s })),
+		...(flat?.strategies ?? []).map((s) => ({ policy: `flat ${flat?.retentionDays} d`, s })),
+	];
 	printTable(
-		["strategy", "uploaded", "peak stored", "PUTs", "lock calls", "list calls", "deletes", "cost USD"],
-		report.strategies.map((s) => [
+		[
+			...(flat ? ["policy"] : []),
+			"strategy",
+			"uploaded",
+			"peak stored",
+			"PUTs",
+			"lock calls",
+			"list calls",
+			"deletes",
+			"cost USD",
+		],
+		rows.map(({ policy, s }) => [
+			...(policy ? [policy] : []),
 			s.strategy,
 			core.formatBytes(s.uploadBytes),
 			core.formatBytes(s.peakStoredBytes),
@@ -107,6 +134,14 @@ async function printForecast(session: Session, args: Args): Promise<void> {
 			s.cost.total.toFixed(2),
 		]),
 	);
+	for (const tiered of flat ? report.strategies : []) {
+		const against = flat?.strategies.find((s) => s.strategy === tiered.strategy);
+		if (!against || against.cost.total <= 0) continue;
+		const saved = against.cost.total - tiered.cost.total;
+		printLine(
+			`${tiered.strategy}: the tiers ${saved >= 0 ? "save" : "cost"} ${Math.abs(saved).toFixed(2)} USD (${Math.round((Math.abs(saved) / against.cost.total) * 100)} %) against keeping every snapshot ${flat?.retentionDays} days`,
+		);
+	}
 }
 
 function printPlugins(
@@ -249,11 +284,13 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					paths: r.snapshot.paths,
 					files: r.snapshot.summary.files,
 					bytes: r.snapshot.summary.bytes,
+					tier: r.snapshot.retention.tier ?? null,
+					retentionDays: r.snapshot.retention.days,
 					protectUntil: r.snapshot.protectUntil,
 				}));
 				if (args.json) return printJson(rows);
 				printTable(
-					["ID", "time", "set", "host", "files", "size", "protected until", "paths"],
+					["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
 					rows.map((r) => [
 						r.id.slice(0, 12),
 						day(r.time),
@@ -261,6 +298,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 						r.host,
 						String(r.files),
 						core.formatBytes(r.bytes),
+						`${r.tier ?? "base"}, ${r.retentionDays} d`,
 						day(r.protectUntil),
 						r.paths.join(", "),
 					]),
@@ -438,6 +476,12 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					default: 1,
 					describe: "with --forecast: percent of the data changing each week",
 				})
+				.option("rewrite", {
+					type: "string",
+					default: 0,
+					describe:
+						"with --forecast: percent of those changes that rewrite data changed lately (databases, mailboxes, logs) rather than old files",
+				})
 				.option("prices", { type: "string", describe: "with --forecast: a JSON price table (default: B2's list prices)" })
 				.example("$0 plan office --at 2027-03-01T02:00:00Z", "the run of March 1st")
 				.example("$0 plan office --forecast 365d --change-rate 2", "a year of runs, priced"),
@@ -454,6 +498,7 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					nextRun: plan.nextRun?.toISOString() ?? null,
 					horizon: plan.horizon.toISOString(),
 					protectUntil: plan.protectUntil.toISOString(),
+					tier: plan.tier ?? null,
 					lockUntil: plan.lock.until.toISOString(),
 					upload: { files: summary.files.new + summary.files.changed + summary.files.reincluded, bytes: summary.bytes.read },
 					files: summary.files,
@@ -487,7 +532,9 @@ export function registerCommands(cli: Argv<GlobalOptions>, setExit: (code: numbe
 					);
 				printLine(`extend: ${count(report.extend.length, "object")}`);
 				for (const e of report.extend.slice(0, 20)) printLine(`  ${e.key}: ${day(e.from ?? undefined)} -> ${day(e.to)}`);
-				printLine(`new objects locked until ${day(report.lockUntil)}`);
+				printLine(
+					`the snapshot: protected until ${day(report.protectUntil)}${report.tier ? ` (the first of its ${report.tier})` : ""}; new objects locked until ${day(report.lockUntil)}`,
+				);
 			}),
 	);
 

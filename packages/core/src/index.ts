@@ -40,6 +40,15 @@ export type {
 	StoredObject,
 } from "./engine/repository-view.js";
 export type { RestoreSummary } from "./engine/restore.js";
+export {
+	calendarPeriod,
+	isTimeZone,
+	longestRetentionDays,
+	type SnapshotTier,
+	snapshotTier,
+	tierProblems,
+	tierTimeZone,
+} from "./engine/retention-tiers.js";
 export type * from "./engine/run-types.js";
 export type { SnapshotObjects } from "./engine/snapshot-objects.js";
 export { createLifecycleHooks, type EntryStream, type HookName, type LifecycleHooks, STAGE } from "./hooks/lifecycle-hooks.js";

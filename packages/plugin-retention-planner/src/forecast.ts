@@ -4,10 +4,13 @@ import {
 	type Forecaster,
 	type ForecastReport,
 	type ForecastRequest,
+	longestRetentionDays,
 	type PriceTable,
+	type SetConfig,
 	type StrategyForecast,
 } from "@holdfast/core";
 import { plannerConfig } from "./retention-planner.js";
+import { tierOfRuns } from "./tier-runs.js";
 
 /**
  * Data written together (one run's new data, or the copies one run made): how much of it the
@@ -19,6 +22,8 @@ interface Generation {
 	lockUntil: number;
 	/** Older snapshots need the dead bytes until this time. */
 	neededUntil: number;
+	/** The latest protect-until of the snapshots that saw it live: the live bytes' need. */
+	liveNeed: number;
 }
 
 /** The table a forecast uses when none is given: Backblaze B2's list prices. */
@@ -45,37 +50,58 @@ const GB = 1e9;
  */
 export const forecaster: Forecaster = {
 	forecast(request: ForecastRequest): ForecastReport {
-		const resolved = plannerConfig(request.set, request.start);
-		// The schedule's own run times: a monthly cron is twelve runs a year, whenever it is asked.
-		const next = resolved.schedule ? (after: Date) => resolved.schedule?.next(after) as Date : (after: Date) => addDays(after, 7);
-		// An interval runs from now on; a cron schedule at its own times from now on.
-		const first =
-			request.set.schedule && "cron" in request.set.schedule ? next(new Date(request.start.getTime() - 1)) : request.start;
-		const runs = runsOver(first, request.periodDays - (first.getTime() - request.start.getTime()) / DAY_MS, next);
-		const model: Model = {
-			...request,
-			runs,
-			retentionDays: request.set.retention.days,
-			slackDays: resolved.slackMs / DAY_MS,
-			missedRuns: resolved.missedRuns,
-		};
-		const { start: _start, set: _set, ...rest } = request;
-		return {
-			assumptions: {
-				...rest,
-				retentionDays: model.retentionDays,
-				slackDays: model.slackDays,
-				missedRuns: model.missedRuns,
-				runs: runs.length,
-				prices: request.prices ?? B2_PRICES,
-			},
-			strategies: [simulate(model, "extend"), simulate(model, "reinclude")],
-		};
+		const report = forecastPolicy(request);
+		if (!request.set.retention.tiers?.length) return report;
+		// What the tiers save: the same runs with every snapshot kept as long as the longest tier.
+		const days = longestRetentionDays(request.set.retention);
+		const flatSet: SetConfig = { ...request.set, retention: { days, mode: request.set.retention.mode } };
+		return { ...report, flat: { retentionDays: days, strategies: forecastPolicy({ ...request, set: flatSet }).strategies } };
 	},
 };
 
+/** One policy's forecast: the set as configured, tiers and all. */
+function forecastPolicy(request: ForecastRequest): ForecastReport {
+	const resolved = plannerConfig(request.set, request.start);
+	// The schedule's own run times: a monthly cron is twelve runs a year, whenever it is asked.
+	const next = resolved.schedule ? (after: Date) => resolved.schedule?.next(after) as Date : (after: Date) => addDays(after, 7);
+	// An interval runs from now on; a cron schedule at its own times from now on.
+	const first =
+		request.set.schedule && "cron" in request.set.schedule ? next(new Date(request.start.getTime() - 1)) : request.start;
+	const runs = runsOver(first, request.periodDays - (first.getTime() - request.start.getTime()) / DAY_MS, next);
+	const tiers = tierOfRuns(request.set, runs);
+	const model: Model = {
+		...request,
+		runs,
+		runDays: tiers.map((t) => t.days),
+		retentionDays: request.set.retention.days,
+		slackDays: resolved.slackMs / DAY_MS,
+		missedRuns: resolved.missedRuns,
+	};
+	const { start: _start, set: _set, ...rest } = request;
+	return {
+		assumptions: {
+			...rest,
+			retentionDays: model.retentionDays,
+			slackDays: model.slackDays,
+			missedRuns: model.missedRuns,
+			runs: runs.length,
+			...(request.set.retention.tiers?.length ? { tierRuns: countTiers(tiers) } : {}),
+			prices: request.prices ?? B2_PRICES,
+		},
+		strategies: [simulate(model, "extend"), simulate(model, "reinclude")],
+	};
+}
+
+function countTiers(tiers: readonly { tier?: string }[]): Record<string, number> {
+	const counts: Record<string, number> = {};
+	for (const t of tiers) counts[t.tier ?? "base"] = (counts[t.tier ?? "base"] ?? 0) + 1;
+	return counts;
+}
+
 interface Model extends ForecastRequest {
 	readonly runs: readonly Date[];
+	/** Each run's retention: the days of the tier it belongs to. */
+	readonly runDays: readonly number[];
 	readonly retentionDays: number;
 	readonly slackDays: number;
 	readonly missedRuns: number;
@@ -85,7 +111,6 @@ interface Model extends ForecastRequest {
 const REPACK_DEAD_SHARE = 0.5;
 
 function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyForecast {
-	const retentionMs = request.retentionDays * DAY_MS;
 	const slackMs = strategy === "extend" ? request.slackDays * DAY_MS : 0;
 	const generations: Generation[] = [];
 	/** Each run's tree pack, index object and snapshot: locked with the run, gone once the run's window and lock end. */
@@ -107,7 +132,7 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 		const interval = next - t;
 		const margin = Math.min(DAY_MS, Math.max(3_600_000, interval / 10));
 		const horizon = t + interval * (1 + request.missedRuns) + margin;
-		const protectUntil = t + retentionMs;
+		const protectUntil = t + (request.runDays[i] ?? request.retentionDays) * DAY_MS;
 		const runLock = strategy === "extend" ? protectUntil + slackMs : Math.max(protectUntil, horizon);
 		const write = (generation: Generation) => {
 			const bytes = generation.live + generation.dead;
@@ -116,22 +141,37 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 			uploadBytes += bytes;
 			putCalls += objects(bytes);
 		};
-		if (i === 0) write({ live: request.bytes, dead: 0, lockUntil: runLock, neededUntil: 0 });
+		if (i === 0) write({ live: request.bytes, dead: 0, lockUntil: runLock, neededUntil: 0, liveNeed: protectUntil });
 		else {
-			// Changed data replaces live data in every generation alike; the old copies stay for older snapshots.
-			const previous = runs[i - 1]?.getTime() ?? t;
+			// Changed data replaces live data; the old copies stay for older snapshots.
 			const changed = Math.min(request.bytes, request.bytes * request.weeklyChangeRate * (interval / (7 * DAY_MS)));
+			const replace = (g: Generation, bytes: number) => {
+				g.live -= bytes;
+				g.dead += bytes;
+				// The replaced bytes were in every snapshot that saw the generation live, the longest-kept included.
+				g.neededUntil = Math.max(g.neededUntil, g.liveNeed);
+			};
+			// The rewriting share replaces the newest data first (a database, a mailbox, logs changed again).
+			let rewrite = changed * (request.rewriteShare ?? 0);
+			for (let k = generations.length - 1; k >= 0 && rewrite > 0; k--) {
+				const g = generations[k] as Generation;
+				if (g.live <= 0) continue;
+				const bytes = Math.min(g.live, rewrite);
+				replace(g, bytes);
+				rewrite -= bytes;
+			}
+			// The rest replaces live data in every generation alike.
+			const spread = changed * (1 - (request.rewriteShare ?? 0)) + rewrite;
 			const live = generations.reduce((sum, g) => sum + g.live, 0);
 			for (const g of generations) {
 				if (g.live <= 0) continue;
-				const replaced = live > 0 ? (g.live / live) * changed : 0;
-				g.live -= replaced;
-				g.dead += replaced;
-				g.neededUntil = previous + retentionMs;
+				const replaced = live > 0 ? (g.live / live) * spread : 0;
+				if (replaced > 0) replace(g, replaced);
 			}
-			write({ live: changed, dead: 0, lockUntil: runLock, neededUntil: 0 });
+			write({ live: changed, dead: 0, lockUntil: runLock, neededUntil: 0, liveNeed: protectUntil });
+			for (const g of generations) if (g.live > 0) g.liveNeed = Math.max(g.liveNeed, protectUntil);
 			for (const g of [...generations]) {
-				const need = Math.max(g.live > 0 ? protectUntil : 0, g.dead > 0 ? g.neededUntil : 0);
+				const need = Math.max(g.live > 0 ? g.liveNeed : 0, g.dead > 0 ? g.neededUntil : 0);
 				const target = strategy === "extend" ? need : Math.min(need, horizon);
 				if (g.lockUntil >= target) continue;
 				const deadNeeded = g.neededUntil > g.lockUntil ? g.dead : 0;
@@ -141,8 +181,9 @@ function simulate(request: Model, strategy: "extend" | "reinclude"): StrategyFor
 					const moved: Generation = {
 						live: g.live,
 						dead: strategy === "reinclude" ? deadNeeded : 0,
-						lockUntil: strategy === "extend" ? protectUntil + slackMs : Math.max(need, horizon),
+						lockUntil: strategy === "extend" ? g.liveNeed + slackMs : Math.max(need, horizon),
 						neededUntil: g.neededUntil,
+						liveNeed: g.liveNeed,
 					};
 					g.live = 0;
 					if (strategy === "reinclude") g.neededUntil = 0;

@@ -3,6 +3,7 @@ import {
 	DAY_MS,
 	type LockExtension,
 	type LockPlan,
+	longestRetentionDays,
 	type ObjectNeed,
 	parseDuration,
 	type RunContext,
@@ -78,9 +79,10 @@ export function scheduleWarnings(set: SetConfig, resolved: ResolvedPlanner, maxR
 			);
 		}
 	}
-	if (set.retention.days + resolved.slackMs / DAY_MS > maxRetentionDays) {
+	const longest = longestRetentionDays(set.retention);
+	if (longest + resolved.slackMs / DAY_MS > maxRetentionDays) {
 		warnings.push(
-			`retention ${set.retention.days} days plus ${formatSpan(resolved.slackMs)} of slack exceeds the destination's cap of ${maxRetentionDays} days: locks stop at the cap, so extensions come more often`,
+			`retention ${longest} days plus ${formatSpan(resolved.slackMs)} of slack exceeds the destination's cap of ${maxRetentionDays} days: locks stop at the cap, so extensions come more often`,
 		);
 	}
 	return warnings;
@@ -102,7 +104,8 @@ export function planRun(plan: RunPlan, context: RunContext): RunPlan {
 			`strategy "extend" needs a destination that can extend locks; ${context.repository.destination.description} cannot`,
 		);
 	}
-	const protectUntil = addDays(start, context.set.retention.days);
+	// The core set it from the snapshot's tier: the first backup of a week, month or year is kept longer.
+	const protectUntil = plan.protectUntil;
 	const cap = addDays(start, capabilities.maxRetentionDays).getTime();
 	const nextRun = resolved.schedule?.next(start);
 	let horizon = protectUntil;

@@ -27,6 +27,19 @@ export const setSchema: JsonSchema = {
 			properties: {
 				days: { type: "integer", minimum: 1, maximum: 9999 },
 				mode: { enum: ["compliance", "governance"], default: "compliance" },
+				tiers: {
+					type: "array",
+					description: "the first backup of each calendar week, month or year (in the schedule's time zone) kept longer",
+					items: {
+						type: "object",
+						additionalProperties: false,
+						required: ["every", "days"],
+						properties: {
+							every: { enum: ["week", "month", "year"] },
+							days: { type: "integer", minimum: 1, maximum: 9999 },
+						},
+					},
+				},
 			},
 		},
 		schedule: {

@@ -6,9 +6,19 @@ export interface TypedOptions {
 	[key: string]: unknown;
 }
 
+/** The calendar period whose first backup a tier keeps longer. */
+export type RetentionTierPeriod = "week" | "month" | "year";
+
+export interface RetentionTier {
+	every: RetentionTierPeriod;
+	days: number;
+}
+
 export interface RetentionConfig {
 	days: number;
 	mode: LockMode;
+	/** The first backup of each week, month or year kept longer than `days`. */
+	tiers?: RetentionTier[];
 }
 
 export type ScheduleConfig = { every: string } | { cron: string; tz?: string };

@@ -143,7 +143,12 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		paths,
 		tree: root,
 		tags: context.set.tags ?? [],
-		retention: { days: context.set.retention.days, mode: context.set.retention.mode },
+		// The promise made now is recorded: a later change of the config never shortens it.
+		retention: {
+			days: context.set.retention.tiers?.find((t) => t.every === plan.tier)?.days ?? context.set.retention.days,
+			mode: context.set.retention.mode,
+			...(plan.tier ? { tier: plan.tier } : {}),
+		},
 		protectUntil: plan.protectUntil.toISOString(),
 		summary: {
 			files: summary.files.new + summary.files.changed + summary.files.unchanged + summary.files.reincluded,

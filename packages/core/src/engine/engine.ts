@@ -27,6 +27,14 @@ import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
 import { type RepositoryView, repositoryView } from "./repository-view.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
+import {
+	isTimeZone,
+	longestRetentionDays,
+	type SnapshotTier,
+	snapshotTier,
+	tierProblems,
+	tierTimeZone,
+} from "./retention-tiers.js";
 import type { RunContext, RunKind, RunPlan } from "./run-types.js";
 import { pickSnapshot } from "./snapshot-objects.js";
 
@@ -159,10 +167,16 @@ export class Engine {
 	}
 
 	/** The lock a set's new objects get by default: now + retention, checked against the destination's cap. */
-	defaultLock(setName: string, set: SetConfig, destination: Destination, now: Date): ObjectLock {
+	defaultLock(setName: string, set: SetConfig, destination: Destination, now: Date, days = set.retention.days): ObjectLock {
 		const problem = retentionCapProblem(setName, set, destination);
 		if (problem) throw new HoldfastError("CONFIG_INVALID", problem);
-		return { mode: set.retention.mode ?? "compliance", until: addDays(now, set.retention.days) };
+		return { mode: set.retention.mode ?? "compliance", until: addDays(now, days) };
+	}
+
+	/** The tier a snapshot of the set taken at `time` belongs to, against the snapshots listed now. */
+	tierOf(setName: string, set: SetConfig, snapshots: readonly SnapshotRef[], time: Date): SnapshotTier {
+		const earlier = snapshots.filter((r) => r.snapshot.set === setName).map((r) => new Date(r.snapshot.time));
+		return snapshotTier(set.retention, time, earlier, tierTimeZone(set.schedule));
 	}
 
 	async init(setName?: string): Promise<{ created: boolean; notes: string[] }> {
@@ -250,11 +264,12 @@ export class Engine {
 	}
 
 	/** The plan for a run starting at the context's time: the core's default, then the `plan` taps; kept on the context. */
-	async plan(context: RunContext, destination: Destination, previousRun?: Date): Promise<RunPlan> {
-		const lock = this.defaultLock(context.setName, context.set, destination, context.startedAt);
+	async plan(context: RunContext, destination: Destination, previousRun?: Date, tier?: SnapshotTier): Promise<RunPlan> {
+		const lock = this.defaultLock(context.setName, context.set, destination, context.startedAt, tier?.days);
 		const initial: RunPlan = {
 			lock,
 			protectUntil: lock.until,
+			...(tier?.tier ? { tier: tier.tier } : {}),
 			horizon: lock.until,
 			strategy: destination.capabilities.lockExtension ? "extend" : "reinclude",
 			...(previousRun ? { previousRun } : {}),
@@ -262,12 +277,19 @@ export class Engine {
 			warnings: [],
 		};
 		const plan = await this.hooks.plan.promise(initial, context);
+		// The tier's promise is the core's: no plan may shorten it.
+		if (plan.protectUntil.getTime() < initial.protectUntil.getTime()) {
+			throw new HoldfastError("LOCK_SHORTEN", "plan: the snapshot would be protected for less than its retention tier");
+		}
 		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
 			throw new HoldfastError("LOCK_SHORTEN", "plan: new objects would be locked for less than the snapshot's retention");
 		}
+		// The tier is the core's too: what a snapshot records is decided here, not by a tap.
+		const { tier: _tier, ...decided } = plan;
+		const final: RunPlan = { ...decided, ...(initial.tier ? { tier: initial.tier } : {}) };
 		// The run carries its plan to the hooks that follow (`lock`, `afterRun`); only the core sets it.
-		(context as { plan?: RunPlan }).plan = plan;
-		return plan;
+		(context as { plan?: RunPlan }).plan = final;
+		return final;
 	}
 
 	/** One backup run; `dryRun` scans and plans without reading content or writing anything (`holdfast plan`). */
@@ -294,7 +316,8 @@ export class Engine {
 					(r) => r.snapshot.set === open.name && r.snapshot.host === host && r.snapshot.time < context.startedAt.toISOString(),
 				)
 				.at(-1);
-			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined);
+			const tier = this.tierOf(open.name, open.set, snapshots, context.startedAt);
+			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined, tier);
 			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
 			return runBackup(context, {
 				repository: open.repository,
@@ -365,8 +388,14 @@ export class Engine {
 		const problems: string[] = [];
 		for (const name of this.setNames()) {
 			const { set } = this.resolveSet(name);
-			const problem = retentionCapProblem(name, set, this.destinationFor(name, set));
-			if (problem) problems.push(`${this.options.loaded.file}: ${problem}`);
+			const destination = this.destinationFor(name, set);
+			const file = this.options.loaded.file;
+			const capProblem = retentionCapProblem(name, set, destination);
+			if (capProblem) problems.push(`${file}: ${capProblem}`);
+			for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(`${file}: ${problem}`);
+			if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
+				problems.push(`${file}: sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`);
+			}
 		}
 		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
 	}
@@ -483,9 +512,14 @@ export class Engine {
 	}
 }
 
-/** The one check of a set's retention against the cap its destination declares (`capabilities.maxRetentionDays`). */
+/** The set's longest promise against the destination's cap: the base days, or the tier that exceeds it. */
 function retentionCapProblem(setName: string, set: SetConfig, destination: Destination): string | undefined {
 	const max = destination.capabilities.maxRetentionDays;
-	if (set.retention.days <= max) return undefined;
-	return `sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`;
+	if (longestRetentionDays(set.retention) <= max) return undefined;
+	if (set.retention.days > max) {
+		return `sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`;
+	}
+	const i = (set.retention.tiers ?? []).findIndex((t) => t.days > max);
+	const tier = set.retention.tiers?.[i];
+	return `sets.${setName}.retention.tiers[${i}].days: ${tier?.days} exceeds what ${destination.description} allows (${max} days)`;
 }

@@ -21,6 +21,11 @@ export interface ForecastRequest {
 	readonly periodDays: number;
 	/** Share of the data that changes each week (0.01 = 1 %). */
 	readonly weeklyChangeRate: number;
+	/**
+	 * Share of the changes (0–1) that rewrite data changed lately — a database, a mailbox, logs —
+	 * rather than old files; the rest is spread over all the data. Default 0.
+	 */
+	readonly rewriteShare?: number;
 	/** Size of the latest snapshot, and how many objects it spans. */
 	readonly bytes: number;
 	readonly packBytes: number;
@@ -49,9 +54,13 @@ export interface ForecastReport {
 		missedRuns: number;
 		/** How many runs the schedule makes over the period. */
 		runs: number;
+		/** With retention tiers: how many of the runs each tier keeps (`base`: the set's own days). */
+		tierRuns?: Record<string, number>;
 		prices: PriceTable;
 	};
 	readonly strategies: StrategyForecast[];
+	/** With retention tiers: the same runs under a flat policy of the longest tier, to price what the tiers save. */
+	readonly flat?: { readonly retentionDays: number; readonly strategies: StrategyForecast[] };
 }
 
 export interface Forecaster {

@@ -1,4 +1,4 @@
-import type { SetConfig } from "../config/config-types.js";
+import type { RetentionTierPeriod, SetConfig } from "../config/config-types.js";
 import type { LockMode, ObjectLock } from "../destination/destination.js";
 import type { Logger } from "../host/logger.js";
 import type { SourceEntry } from "../source/source.js";
@@ -49,8 +49,10 @@ export interface BlobCopy {
 export interface RunPlan {
 	/** The lock every new object gets. */
 	lock: ObjectLock;
-	/** The snapshot's own protect-until (time + retention). */
+	/** The snapshot's own protect-until (time + the days of its tier). */
 	protectUntil: Date;
+	/** The longest retention tier the snapshot belongs to; absent for the base `retention.days`. */
+	tier?: RetentionTierPeriod;
 	/** When the next run is expected to start. */
 	nextRun?: Date;
 	/**

@@ -68,9 +68,10 @@ export function createLifecycleHooks() {
 		 * scanned (the plan says which stored copies may still be reused). Also called on its own,
 		 * with `context.kind === "plan"` and no other hook around it, when `check`, `status`, the
 		 * daemon or `plan --forecast` ask when a set's next run is: taps must not have side effects.
-		 * Gets the core's default (new objects locked until now + retention, strategy by the
-		 * destination's capabilities); returns the plan, changed or replaced. The core refuses a
-		 * plan whose lock ends before `protectUntil`. AsyncSeriesWaterfallHook: one value refined
+		 * Gets the core's default (new objects locked until now + the days of the snapshot's
+		 * retention tier, strategy by the destination's capabilities); returns the plan, changed
+		 * or replaced. The core refuses a plan that moves `protectUntil` earlier than its default
+		 * or whose lock ends before `protectUntil`. AsyncSeriesWaterfallHook: one value refined
 		 * tap after tap. Stages: `EARLY` overrides of the default, `DEFAULT`, `RETENTION` (the
 		 * look-ahead planner fills `nextRun`, `horizon`, `reuseMinLock`), `REPORT` sees the final plan.
 		 */

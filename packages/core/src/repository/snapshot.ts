@@ -1,3 +1,4 @@
+import type { RetentionTierPeriod } from "../config/config-types.js";
 import type { LockMode } from "../destination/destination.js";
 
 /** The object `snapshots/<id>`: one point in time of one set. Its ID is the SHA-256 of the object. */
@@ -9,7 +10,8 @@ export interface Snapshot {
 	paths: string[];
 	tree: string;
 	tags: string[];
-	retention: { days: number; mode: LockMode };
+	/** `days` are those of the longest tier the snapshot belongs to; `tier` names it (absent: the base). */
+	retention: { days: number; mode: LockMode; tier?: RetentionTierPeriod };
 	protectUntil: string;
 	parent?: string;
 	summary: {
