@@ -1,0 +1,52 @@
+import type * as Core from "@holdfast/core";
+import type { Argv } from "yargs";
+import { printJson, printLine } from "../output.js";
+import type { GlobalOptions } from "../session.js";
+import { count } from "../words.js";
+import { type Args, core, withSession } from "./run-session.js";
+
+/** `holdfast config`: the config's JSON Schema, and a check of a config file. */
+export function registerConfigCommand(cli: Argv<GlobalOptions>, _setExit: (code: number) => void): void {
+	cli.command("config <action>", "print the JSON Schema of the config, or check a config file", (y) =>
+		y
+			.command(
+				"schema",
+				"print the JSON Schema (with the schemas of the configured plugins when a config is found)",
+				(z) => z,
+				async (args) => {
+					try {
+						await withSession(args as Args, async ({ host }) => {
+							printJson(core().fullConfigSchema(host.schemas()));
+						});
+					} catch {
+						const { bundledSetKeys } = await import("../bundled-schema.js");
+						const setKeys = await bundledSetKeys();
+						printJson(core().fullConfigSchema({ sources: new Map(), destinations: new Map(), setKeys }));
+					}
+				},
+			)
+			.command(
+				"check",
+				"validate the config file and the options of every plugin",
+				(z) => z,
+				(args) =>
+					withSession(args as Args, async (session) => {
+						const { missingSourceRoots } = await import("../source-roots.js");
+						const warnings = await missingSourceRoots(session);
+						// What a set's schedule cannot promise, said before the first run rather than after.
+						if (session.host.container.isBound(core().TOKENS.ScheduleAdvisor)) {
+							const advisor = session.host.container.get<Core.ScheduleAdvisor>(core().TOKENS.ScheduleAdvisor);
+							for (const name of session.engine.setNames()) {
+								const { set } = session.engine.resolveSet(name);
+								const cap = session.engine.destinationFor(name, set).capabilities.maxRetentionDays;
+								for (const line of advisor.warnings(set, cap, session.clock.now())) warnings.push(`set ${name}: ${line}`);
+							}
+						}
+						for (const warning of warnings) process.stderr.write(`holdfast: warning: ${warning}\n`);
+						if (args.json) printJson({ ok: true, file: session.loaded.file, warnings });
+						else printLine(`${session.loaded.file}: ok${warnings.length > 0 ? `, ${count(warnings.length, "warning")}` : ""}`);
+					}),
+			)
+			.demandCommand(1),
+	);
+}

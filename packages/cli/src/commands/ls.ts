@@ -1,0 +1,75 @@
+import type { Tree, TreeNode } from "@holdfast/core";
+import type { Argv } from "yargs";
+import { parseNonEmpty } from "../input.js";
+import { printJson, printLine } from "../output.js";
+import type { GlobalOptions } from "../session.js";
+import { describeTopLevel, toSnapshotPath } from "../snapshot-paths.js";
+import { type Args, core, withSession } from "./run-session.js";
+
+/** `holdfast ls`: what a snapshot holds under a path. */
+export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: number) => void): void {
+	cli.command(
+		"ls <snapshot> [path]",
+		"list the files of a snapshot",
+		(y) =>
+			y
+				.positional("snapshot", { type: "string", demandOption: true })
+				.positional("path", {
+					type: "string",
+					describe: "a path in the snapshot (share/docs) or on the source (/srv/share/docs)",
+				})
+				.option("set", { type: "string" })
+				.option("host", { type: "string", describe: "latest picks among this host's snapshots" })
+				.option("long", { type: "boolean", alias: "l", describe: "mode, size, modification time (UTC) and link target" })
+				.example("$0 ls latest share/docs", "what is under share/docs")
+				.example("$0 ls -l latest /srv/share/docs", "the same, by its path on the source, in detail"),
+		(args) =>
+			withSession(args as Args, async ({ engine }) => {
+				const { snapshot, tree } = await engine.list(String(args.snapshot), {
+					...(args.set ? { setName: String(args.set) } : {}),
+					...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
+				});
+				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
+				const found: { path: string; node: TreeNode }[] = [];
+				const walk = async (t: Tree, base: string) => {
+					for (const node of t.nodes) {
+						const path = base
+							? `${base}/${core().decodeName(node.name).toString("utf8")}`
+							: core().decodeName(node.name).toString("utf8");
+						if (!prefix || path === prefix || path.startsWith(`${prefix}/`)) found.push({ path, node });
+						if (node.subtree && (!prefix || prefix.startsWith(path) || path.startsWith(prefix)))
+							await walk(await tree(node.subtree), path);
+					}
+				};
+				const top = await tree(snapshot.snapshot.tree);
+				await walk(top, "");
+				if (prefix && found.length === 0) {
+					const names = top.nodes.map((n) => core().decodeName(n.name).toString("utf8"));
+					throw new (core().HoldfastError)(
+						"NOT_FOUND",
+						`nothing at "${prefix}" in snapshot ${snapshot.id.slice(0, 12)}; ${describeTopLevel(names)}`,
+					);
+				}
+				if (args.json) {
+					return printJson(
+						found.map(({ path, node }) => ({
+							path,
+							type: node.type,
+							size: node.size,
+							mode: node.mode,
+							mtime: new Date(Number(BigInt(node.mtime) / 1_000_000n)).toISOString(),
+							...(node.target !== undefined ? { target: core().decodeName(node.target).toString("utf8") } : {}),
+						})),
+					);
+				}
+				const { longListing } = await import("../long-listing.js");
+				for (const { path, node } of found) {
+					if (args.long) printLine(longListing(path, node, core().decodeName));
+					else
+						printLine(
+							`${node.type === "dir" ? "d" : node.type === "symlink" ? "l" : "-"} ${String(node.size).padStart(12)} ${path}`,
+						);
+				}
+			}),
+	);
+}

@@ -1,0 +1,49 @@
+import type * as Core from "@holdfast/core";
+import { parseOptionalIsoTime } from "../input.js";
+import type { GlobalOptions, Session } from "../session.js";
+
+export type Args = GlobalOptions & Record<string, unknown>;
+
+/** The engine, loaded by the first command that needs it: `--help` and usage errors never pay for it. */
+let loaded: typeof Core | undefined;
+
+/** The engine's module; a command reaches it inside `withSession`, which loads it. */
+export function core(): typeof Core {
+	if (!loaded) throw new Error("the engine is loaded by withSession, not before");
+	return loaded;
+}
+
+/** Opens a session, runs the body, and always closes it (plugins disposed, catalog flushed). */
+export async function withSession<T>(
+	args: Args,
+	body: (session: Session) => Promise<T>,
+	options: { runningClock?: boolean } = {},
+): Promise<T> {
+	loaded = await import("@holdfast/core");
+	const { openSession } = await import("../session.js");
+	const session = await openSession(args, options);
+	try {
+		return await body(session);
+	} finally {
+		await session.close();
+	}
+}
+
+export const parseTime = parseOptionalIsoTime;
+
+/** The set a command runs on, named for messages: the one given, or the config's only set. */
+export function setLabel(session: Session, set: unknown): string {
+	if (set !== undefined) return String(set);
+	const names = session.engine.setNames();
+	return names.length === 1 ? (names[0] ?? "") : "";
+}
+
+/** Errors of a run name the set and, for the destination's, where it is (with the real cause). */
+export async function naming<T>(session: Session, set: unknown, body: () => Promise<T>): Promise<T> {
+	try {
+		return await body();
+	} catch (error) {
+		const { nameRunError } = await import("../run-errors.js");
+		throw nameRunError(error, setLabel(session, set), session);
+	}
+}

@@ -1,0 +1,53 @@
+import type { Argv } from "yargs";
+import { parseNonEmpty } from "../input.js";
+import { day, printJson, printTable } from "../output.js";
+import type { GlobalOptions } from "../session.js";
+import { type Args, core, withSession } from "./run-session.js";
+
+/** `holdfast snapshots`: the snapshots of the repository, by set and host. */
+export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (code: number) => void): void {
+	cli.command(
+		"snapshots [set]",
+		"list snapshots",
+		(y) =>
+			y
+				.positional("set", { type: "string" })
+				.option("host", { type: "string", describe: "only snapshots this host took" })
+				.example("$0 snapshots --json", "all snapshots as JSON")
+				.example("$0 snapshots --host laptop-07", "what one machine of the fleet has stored"),
+		(args) =>
+			withSession(args as Args, async ({ engine }) => {
+				const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
+				const refs = (await engine.snapshots(args.set as string | undefined)).filter(
+					(r) => host === undefined || r.snapshot.host === host,
+				);
+				const rows = refs.map((r) => ({
+					id: r.id,
+					set: r.snapshot.set,
+					host: r.snapshot.host,
+					time: r.snapshot.time,
+					paths: r.snapshot.paths,
+					files: r.snapshot.summary.files,
+					bytes: r.snapshot.summary.bytes,
+					tier: r.snapshot.retention.tier ?? null,
+					retentionDays: r.snapshot.retention.days,
+					protectUntil: r.snapshot.protectUntil,
+				}));
+				if (args.json) return printJson(rows);
+				printTable(
+					["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
+					rows.map((r) => [
+						r.id.slice(0, 12),
+						day(r.time),
+						r.set,
+						r.host,
+						String(r.files),
+						core().formatBytes(r.bytes),
+						`${r.tier ?? "base"}, ${r.retentionDays} d`,
+						day(r.protectUntil),
+						r.paths.join(", "),
+					]),
+				);
+			}),
+	);
+}
