@@ -28,7 +28,14 @@ export * from "./destination/doctor.js";
 export { RetryBudget, type RetryBudgetOptions, retryBudgetMs } from "./destination/faults.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
-export { type DoctorReport, Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
+export {
+	type DoctorReport,
+	Engine,
+	type EngineOptions,
+	type HostProtection,
+	type OpenSet,
+	type SetProtection,
+} from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export type { GroomCandidate, GroomPlan, GroomSchedule, HeldObject } from "./engine/groom-types.js";

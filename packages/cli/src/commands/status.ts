@@ -23,33 +23,10 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 				const now = clock.now();
 				const rows = [];
 				for (const name of names) {
-					const open = await engine.open(name);
-					const all = await open.repository.listSnapshots();
-					const ofSet = all.filter((r) => r.snapshot.set === name);
-					// Every host that has backed up into the set, and this machine even before its first backup.
-					const hosts = [...new Set([engine.hostName(), ...ofSet.map((r) => r.snapshot.host)])]
-						.filter((h) => onlyHost === undefined || h === onlyHost)
-						.sort();
-					let stored = 0;
-					for (const pack of open.repository.index.packs.values()) stored += pack.size;
-					for (const host of hosts) {
-						const refs = ofSet.filter((r) => r.snapshot.host === host);
+					const { open, all, hosts, storedBytes } = await engine.setProtection(name, onlyHost);
+					for (const { host, snapshots: refs, lockedUntil } of hosts) {
 						const last = refs.at(-1);
 						const due = await dueRunOf(session, open, host, all, now);
-						// "Protected until" means what it means in `snapshots`: the newest snapshot's time plus its
-						// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
-						let lockedUntil: string | null = null;
-						if (last) {
-							const objects = await open.view.snapshotObjects(last);
-							let earliest = Number.POSITIVE_INFINITY;
-							for (const key of objects.keys) {
-								const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
-								// A snapshot object is written locked at least until its own protect-until.
-								const known = key === last.key ? Math.max(recorded, new Date(last.snapshot.protectUntil).getTime()) : recorded;
-								earliest = Math.min(earliest, known);
-							}
-							lockedUntil = Number.isFinite(earliest) ? new Date(earliest).toISOString() : null;
-						}
 						rows.push({
 							set: name,
 							host,
@@ -59,11 +36,13 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 							overdue: due?.overdue ?? false,
 							// Older than the interval × (missedRuns + 1): more runs missed than the planner allows for.
 							missed: last !== undefined && due !== undefined && due.missed > due.allowedMisses,
+							// "Protected until" means what it means in `snapshots`: the newest snapshot's time plus its
+							// retention. "Locked until" is the earliest lock among the objects it needs, as recorded.
 							protectedUntil: last?.snapshot.protectUntil ?? null,
-							lockedUntil,
+							lockedUntil: lockedUntil?.toISOString() ?? null,
 							snapshotsInWindow: refs.filter((r) => new Date(r.snapshot.protectUntil) > now).length,
 							snapshots: refs.length,
-							storedBytes: stored,
+							storedBytes,
 						});
 					}
 				}

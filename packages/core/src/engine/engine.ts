@@ -59,6 +59,24 @@ export interface OpenSet {
 	readonly view: RepositoryView;
 }
 
+/** One host of a set as `status` shows it: its newest snapshot and how long what it needs is locked. */
+export interface HostProtection {
+	readonly host: string;
+	/** The host's snapshots of the set, oldest first. */
+	readonly snapshots: readonly SnapshotRef[];
+	/** The earliest recorded lock among the objects the newest snapshot needs; undefined before its first. */
+	readonly lockedUntil?: Date;
+}
+
+export interface SetProtection {
+	readonly open: OpenSet;
+	/** Every snapshot of the repository, any set: due times are judged against them. */
+	readonly all: readonly SnapshotRef[];
+	readonly hosts: readonly HostProtection[];
+	/** Bytes of every pack the index lists. */
+	readonly storedBytes: number;
+}
+
 export interface DoctorReport {
 	readonly set: string;
 	readonly destination: string;
@@ -398,6 +416,39 @@ export class Engine {
 			}
 		}
 		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
+	}
+
+	/**
+	 * `status`: per host that has backed up into the set (and this machine, even before its first
+	 * backup), its snapshots and the earliest lock among what its newest one needs, as recorded.
+	 */
+	async setProtection(setName?: string, onlyHost?: string): Promise<SetProtection> {
+		const open = await this.open(setName);
+		const all = await open.repository.listSnapshots();
+		const ofSet = all.filter((r) => r.snapshot.set === open.name);
+		const names = [...new Set([this.hostName(), ...ofSet.map((r) => r.snapshot.host)])]
+			.filter((h) => onlyHost === undefined || h === onlyHost)
+			.sort();
+		let storedBytes = 0;
+		for (const pack of open.repository.index.packs.values()) storedBytes += pack.size;
+		const hosts: HostProtection[] = [];
+		for (const host of names) {
+			const snapshots = ofSet.filter((r) => r.snapshot.host === host);
+			const last = snapshots.at(-1);
+			let lockedUntil: Date | undefined;
+			if (last) {
+				let earliest = Number.POSITIVE_INFINITY;
+				for (const key of (await open.view.snapshotObjects(last)).keys) {
+					const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
+					// A snapshot object is written locked at least until its own protect-until.
+					const known = key === last.key ? Math.max(recorded, new Date(last.snapshot.protectUntil).getTime()) : recorded;
+					earliest = Math.min(earliest, known);
+				}
+				if (Number.isFinite(earliest)) lockedUntil = new Date(earliest);
+			}
+			hosts.push({ host, snapshots, ...(lockedUntil ? { lockedUntil } : {}) });
+		}
+		return { open, all, hosts, storedBytes };
 	}
 
 	async snapshots(setName?: string): Promise<SnapshotRef[]> {
