@@ -304,7 +304,7 @@ export class Engine {
 		}
 		// The tier is the core's too: what a snapshot records is decided here, not by a tap.
 		const { tier: _tier, ...decided } = plan;
-		const final: RunPlan = { ...decided, ...(initial.tier ? { tier: initial.tier } : {}) };
+		const final: RunPlan = plan.tier === initial.tier ? plan : { ...decided, ...(initial.tier ? { tier: initial.tier } : {}) };
 		// The run carries its plan to the hooks that follow (`lock`, `afterRun`); only the core sets it.
 		(context as { plan?: RunPlan }).plan = final;
 		return final;
