@@ -11,6 +11,7 @@ import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
 import { BlobPool, sharedCopy } from "./blob-pool.js";
+import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
 import { blobWhat } from "./blob-work.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
@@ -23,6 +24,8 @@ import {
 	type IndexLock,
 	type IndexPack,
 	isCarrier,
+	type LoadedIndexFile,
+	loadedIndexFile,
 	MasterIndex,
 } from "./index-file.js";
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
@@ -376,10 +379,15 @@ export class Repository {
 	/** Index objects the last `loadIndex` could not read: what they record is unknown, so grooming stops. */
 	unreadableIndex: UnreadableObject[] = [];
 
-	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
-	async loadIndex(): Promise<void> {
+	/**
+	 * Lists `index/` and merges every index object; verified content is cached in the catalog.
+	 * `blobs: false` (for commands that read no blob, such as listing snapshots) skips the
+	 * blob locations, by far the largest part of a large index.
+	 */
+	async loadIndex(options: { blobs?: boolean } = {}): Promise<void> {
+		const withBlobs = options.blobs ?? true;
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
-		const index = new MasterIndex();
+		const index = new MasterIndex({ withBlobs });
 		const keys = await listKeys(this.destination, KEY_PREFIX.index, this.reader.budget);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
@@ -387,7 +395,7 @@ export class Repository {
 		const files = await Promise.all(
 			keys.map((key) =>
 				limit(() =>
-					this.readIndexFile(key).catch((error: unknown) => {
+					this.#readLoadedIndex(key, withBlobs).catch((error: unknown) => {
 						// A store that did not answer: going on with part of the index would be guessing.
 						if (classifyFault(error) === "unreachable") throw error;
 						// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
@@ -400,9 +408,16 @@ export class Repository {
 			),
 		);
 		// Merge oldest first so tombstones from grooming apply after what they remove.
-		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as IndexFile }] : []));
+		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as LoadedIndexFile }] : []));
+		files.length = 0;
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
-		for (const { key, file } of ordered) index.add(key, file);
+		if (withBlobs)
+			index.blobs.reserve(ordered.reduce((sum, { file }) => sum + file.packs.reduce((n, p) => n + p.blobCount, 0), 0));
+		for (const entry of ordered) {
+			index.add(entry.key, entry.file);
+			// Each index object's packed blobs are garbage once merged: the peak is one copy, not two.
+			entry.file = { ...entry.file, packs: [] };
+		}
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
 		for (const key of this.#metadata) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
 		this.index = index;
@@ -481,13 +496,42 @@ export class Repository {
 		return this.index.blobs.get(id);
 	}
 
+	/**
+	 * One index object packed for merging (`loadedIndexFile`). The catalog keeps it in that
+	 * form, sealed like every value: its head (all but the blob entries) apart from its blobs
+	 * in base64, so a load without blobs reads a few bytes per pack and a load with them parses
+	 * no array per blob.
+	 */
+	async #readLoadedIndex(key: string, withBlobs: boolean): Promise<LoadedIndexFile> {
+		const headKey = `index-head:${this.id}:${key}`;
+		const blobsKey = `index-blobs:${this.id}:${key}`;
+		const head = await this.cache?.get(headKey, isLoadedHead);
+		if (head && !withBlobs) return head;
+		if (head) {
+			const stored = await this.cache?.get(blobsKey, isStoredBlobsOf(head));
+			const packed = stored?.map(restorePackedBlobs);
+			if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
+				return { ...head, packs: head.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
+			}
+		}
+		// Packed as soon as read: until the merge, a blob costs its 32 bytes and four numbers.
+		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
+		const packs = loaded.packs.map(({ packed: _, ...pack }) => pack);
+		await this.cache?.setMany([
+			{ key: headKey, value: { ...loaded, packs } },
+			{ key: blobsKey, value: loaded.packs.map((pack) => storePackedBlobs(pack.packed as PackedBlobs)) },
+		]);
+		return withBlobs ? loaded : { ...loaded, packs: packs.map((pack) => ({ ...pack, packed: undefined })) };
+	}
+
 	/** One index object, verified (from the catalog when it was read before). */
-	async readIndexFile(key: string): Promise<IndexFile> {
+	async readIndexFile(key: string, options: { keep?: boolean } = {}): Promise<IndexFile> {
 		const cacheKey = `index:${this.id}:${key}`;
 		const cached = await this.cache?.get(cacheKey, isIndexFile);
 		if (cached) return cached;
 		const file = await this.reader.read(key, (bytes) => this.#openJson<IndexFile>(bytes, key));
-		await this.cache?.set(cacheKey, file);
+		// `keep: false` when the caller caches the object in its own form.
+		if (options.keep !== false) await this.cache?.set(cacheKey, file);
 		return file;
 	}
 
@@ -958,12 +1002,35 @@ export class Repository {
 const CACHED_KIND: Record<string, string> = {
 	file: "file state",
 	index: "index object",
+	"index-head": "index object",
+	"index-blobs": "index object",
 	snapshot: "snapshot",
 	tree: "tree",
 };
 
 /** Shapes a verified cached value must still have: a layout change without a tag change is a miss. */
-function isIndexFile(value: unknown): value is IndexFile {
+function isLoadedHead(value: unknown): value is LoadedIndexFile {
+	return (
+		isIndexFile(value) &&
+		value.packs.every((pack) => isRecord(pack) && typeof pack.key === "string" && typeof pack.blobCount === "number")
+	);
+}
+
+function isStoredBlobsOf(head: LoadedIndexFile): (value: unknown) => value is StoredPackedBlobs[] {
+	return (value): value is StoredPackedBlobs[] =>
+		Array.isArray(value) &&
+		value.length === head.packs.length &&
+		value.every(
+			(v) =>
+				isRecord(v) &&
+				typeof v.count === "number" &&
+				typeof v.ids === "string" &&
+				typeof v.numbers === "string" &&
+				Array.isArray(v.odd),
+		);
+}
+
+function isIndexFile(value: unknown): value is IndexFile & Record<string, unknown> {
 	return isRecord(value) && value.v === 1 && typeof value.created === "string" && Array.isArray(value.packs);
 }
 
