@@ -34,6 +34,12 @@ import { PackBuilder, readPackHeader, sharedBuffer } from "./pack.js";
 import type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./snapshot.js";
 import { parseTree, type Tree } from "./tree.js";
 
+/** An index object's head as `loadIndex` orders it, with its packed blobs when they were read along. */
+interface IndexHead {
+	file: LoadedIndexFile;
+	packed?: PackedBlobs[] | undefined;
+}
+
 /** `config`: sealed with the master key; written once at init. */
 export interface RepositoryConfig {
 	v: typeof FORMAT_VERSION;
@@ -392,41 +398,42 @@ export class Repository {
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
 		const reasons = new Map<string, string>();
-		const files = await Promise.all(
-			keys.map((key) =>
-				limit(() =>
-					this.#readLoadedIndex(key, withBlobs).catch((error: unknown) => {
-						// A store that did not answer: going on with part of the index would be guessing.
-						if (classifyFault(error) === "unreachable") throw error;
-						// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
-						const message = (error as Error).message;
-						failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
-						reasons.set(key, reasonOf(error, key));
-						return undefined;
-					}),
-				),
-			),
-		);
+		// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
+		const skip = (key: string) => (error: unknown) => {
+			// A store that did not answer: going on with part of the index would be guessing.
+			if (classifyFault(error) === "unreachable") throw error;
+			const message = (error as Error).message;
+			failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
+			reasons.set(key, reasonOf(error, key));
+			return undefined;
+		};
+		// First every index object's head (all but its blob entries), to learn the order.
+		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
 		// Merge oldest first so tombstones from grooming apply after what they remove.
-		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as LoadedIndexFile }] : []));
-		files.length = 0;
+		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as IndexHead) }] : []));
+		heads.length = 0;
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
 		if (withBlobs)
 			index.blobs.reserve(ordered.reduce((sum, { file }) => sum + file.packs.reduce((n, p) => n + p.blobCount, 0), 0));
+		const merged: LoadedIndexFile[] = [];
 		for (const entry of ordered) {
-			index.add(entry.key, entry.file);
-			// Each index object's packed blobs are garbage once merged: the peak is one copy, not two.
-			entry.file = { ...entry.file, packs: [] };
+			let file = entry.file;
+			if (withBlobs) {
+				// Then the blobs, one index object at a time: only the merged table stays in memory.
+				const packed = entry.packed ?? (await this.#readPackedBlobs(entry.key, file).catch(skip(entry.key)));
+				entry.packed = undefined;
+				if (!packed) continue;
+				file = { ...file, packs: file.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
+			}
+			index.add(entry.key, file);
+			merged.push(entry.file);
 		}
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
 		for (const key of this.#metadata) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
 		this.index = index;
 		this.#headerRecovery = undefined;
 		this.#unreadableIndexes = [...failures.keys()].sort();
-		this.#uncoveredIndexes = uncoveredIndexes(
-			this.#unreadableIndexes,
-			ordered.map((o) => o.file),
-		);
+		this.#uncoveredIndexes = uncoveredIndexes(this.#unreadableIndexes, merged);
 		// What grooming must not decide without: index objects unreadable and not stood for by a rebuilt one.
 		this.unreadableIndex = this.#uncoveredIndexes.map((key) => ({
 			key,
@@ -497,31 +504,37 @@ export class Repository {
 	}
 
 	/**
-	 * One index object packed for merging (`loadedIndexFile`). The catalog keeps it in that
-	 * form, sealed like every value: its head (all but the blob entries) apart from its blobs
-	 * in base64, so a load without blobs reads a few bytes per pack and a load with them parses
-	 * no array per blob.
+	 * The head of one index object: all but its blob entries, each pack with its blob count.
+	 * The catalog keeps an index object in two sealed values, this head and the blobs in base64
+	 * (`#readPackedBlobs`), so a load without blobs reads a few bytes a pack and a load with
+	 * them parses no array per blob. Read from the destination, the packed blobs come along
+	 * when there is no catalog to read them from later.
 	 */
-	async #readLoadedIndex(key: string, withBlobs: boolean): Promise<LoadedIndexFile> {
-		const headKey = `index-head:${this.id}:${key}`;
-		const blobsKey = `index-blobs:${this.id}:${key}`;
-		const head = await this.cache?.get(headKey, isLoadedHead);
-		if (head && !withBlobs) return head;
-		if (head) {
-			const stored = await this.cache?.get(blobsKey, isStoredBlobsOf(head));
-			const packed = stored?.map(restorePackedBlobs);
-			if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
-				return { ...head, packs: head.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
-			}
-		}
-		// Packed as soon as read: until the merge, a blob costs its 32 bytes and four numbers.
+	async #readIndexHead(key: string, withBlobs: boolean): Promise<IndexHead> {
+		const head = await this.cache?.get(`index-head:${this.id}:${key}`, isLoadedHead);
+		if (head) return { file: head };
 		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
-		const packs = loaded.packs.map(({ packed: _, ...pack }) => pack);
+		const file = { ...loaded, packs: loaded.packs.map((pack) => ({ ...pack, packed: undefined })) };
+		const packed = loaded.packs.map((pack) => pack.packed as PackedBlobs);
 		await this.cache?.setMany([
-			{ key: headKey, value: { ...loaded, packs } },
-			{ key: blobsKey, value: loaded.packs.map((pack) => storePackedBlobs(pack.packed as PackedBlobs)) },
+			{ key: `index-head:${this.id}:${key}`, value: file },
+			{ key: `index-blobs:${this.id}:${key}`, value: packed.map(storePackedBlobs) },
 		]);
-		return withBlobs ? loaded : { ...loaded, packs: packs.map((pack) => ({ ...pack, packed: undefined })) };
+		return withBlobs && !this.cache ? { file, packed } : { file };
+	}
+
+	/** The packed blobs of each pack `head` lists: from the catalog, else from the object again. */
+	async #readPackedBlobs(key: string, head: LoadedIndexFile): Promise<PackedBlobs[]> {
+		const blobsKey = `index-blobs:${this.id}:${key}`;
+		const stored = await this.cache?.get(blobsKey, isStoredBlobsOf(head));
+		const packed = stored?.map(restorePackedBlobs);
+		if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
+			return packed as PackedBlobs[];
+		}
+		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
+		const again = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+		await this.cache?.set(blobsKey, again.map(storePackedBlobs));
+		return again;
 	}
 
 	/** One index object, verified (from the catalog when it was read before). */
