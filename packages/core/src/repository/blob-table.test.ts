@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { BlobTable } from "./blob-table.js";
+import { BlobTable, packBlobs, restorePackedBlobs, storePackedBlobs } from "./blob-table.js";
 import type { BlobLocation } from "./index-file.js";
 
 const id = () => randomBytes(32).toString("hex");
@@ -62,5 +62,53 @@ describe("BlobTable", () => {
 		expect([...table.keys()].sort()).toEqual([kept, "other-id"].sort());
 		for (const blob of dropped) expect(table.get(blob)).toBeUndefined();
 		expect(table.get("other-id")).toEqual(at("data/keep", 8));
+	});
+
+	it("lists the blobs of chosen packs only", () => {
+		const table = new BlobTable();
+		const wanted = [id(), id()];
+		for (const blob of wanted) table.set(blob, at("data/wanted", 1));
+		for (let i = 0; i < 50; i++) table.set(id(), at("data/other", 2));
+		table.set("odd-id", at("data/wanted", 3));
+		const found = new Map(table.inPacks(new Set(["data/wanted", "data/absent"])));
+		expect([...found.keys()].sort()).toEqual([...wanted, "odd-id"].sort());
+		expect(found.get("odd-id")).toEqual(at("data/wanted", 3));
+		expect([...table.inPacks(new Set(["data/absent"]))]).toEqual([]);
+	});
+});
+
+describe("packed blobs", () => {
+	it("round-trip through their stored form and merge into a table", () => {
+		const blobs: [number, string, number, number, number][] = [
+			[0, id(), 0, 100, 60],
+			[1, id(), 100, 4_000_000, 3_999_000],
+			[0, "not-hex", 5, 6, 7],
+			[0, id(), 2 ** 33, 10, 5],
+		];
+		const packed = packBlobs(blobs);
+		expect(packed.count).toBe(2);
+		expect(packed.odd).toEqual([blobs[2], blobs[3]]);
+		const restored = restorePackedBlobs(JSON.parse(JSON.stringify(storePackedBlobs(packed))));
+		expect(restored).toBeDefined();
+		const table = new BlobTable();
+		for (let i = 0; i < (restored?.count ?? 0); i++) {
+			const n = restored?.numbers.subarray(i * 4, i * 4 + 4) as Uint32Array;
+			table.setAt(restored?.ids as Uint32Array, i * 8, "data/p", n[0] as number, n[1] as number, n[2] as number, n[3] as number);
+		}
+		expect(table.get(blobs[0][1])).toEqual({ type: "data", packKey: "data/p", offset: 0, length: 100, rawLength: 60 });
+		expect(table.get(blobs[1][1])).toEqual({
+			type: "tree",
+			packKey: "data/p",
+			offset: 100,
+			length: 4_000_000,
+			rawLength: 3_999_000,
+		});
+		expect(table.packKeyAt(restored?.ids as Uint32Array, 8)).toBe("data/p");
+	});
+
+	it("a stored form whose arrays do not match its count is refused", () => {
+		const stored = storePackedBlobs(packBlobs([[0, id(), 0, 1, 1]]));
+		expect(restorePackedBlobs({ ...stored, count: 2 })).toBeUndefined();
+		expect(restorePackedBlobs({ ...stored, ids: stored.ids.slice(0, 20) })).toBeUndefined();
 	});
 });

@@ -2,29 +2,29 @@ import type { BlobType } from "./format.js";
 import type { BlobLocation } from "./index-file.js";
 
 /** A blob ID as format 1 writes it: a 32-byte keyed hash in lowercase hex (a loop: a RegExp costs more per call). */
-const HEX_ID = {
-	test(id: string): boolean {
-		if (id.length !== 64) return false;
-		for (let i = 0; i < 64; i++) {
-			const c = id.charCodeAt(i);
-			if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
-		}
-		return true;
-	},
-};
-const ID_BYTES = 32;
+function isHexId(id: unknown): id is string {
+	if (typeof id !== "string" || id.length !== 64) return false;
+	for (let i = 0; i < 64; i++) {
+		const c = id.charCodeAt(i);
+		if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+	}
+	return true;
+}
+
+/** An ID is 32 bytes: eight 32-bit words, compared and copied word by word (a native call per ID costs more). */
+const ID_WORDS = 8;
 /** The pack number of an entry that was deleted: its slot stays, so its ID can come back in place. */
 const GONE = 0xffffffff;
 
 /**
- * Where every blob is, in a few flat arrays instead of an object per blob: IDs as 32 raw bytes
- * in one buffer, pack numbers, offsets and lengths in typed arrays, and an open-addressing
+ * Where every blob is, in a few flat arrays instead of an object per blob: IDs as raw bytes
+ * in one array, pack numbers, offsets and lengths in typed arrays, and an open-addressing
  * hash over the IDs. About 60 bytes a blob, where a Map of location objects takes several
- * hundred, and no garbage for the collector to walk: ten million blobs fit in memory.
+ * hundred, and no garbage for the collector to walk.
  * Reads hand out fresh `BlobLocation` objects; IDs that are not 64 hex digits live in a Map.
  */
 export class BlobTable implements Iterable<[string, BlobLocation]> {
-	#ids = Buffer.alloc(0);
+	#ids = new Uint32Array(0);
 	#pack = new Uint32Array(0);
 	#offset = new Float64Array(0);
 	#length = new Uint32Array(0);
@@ -38,62 +38,77 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 	readonly #packNumbers = new Map<string, number>();
 	#lastPack = 0;
 	readonly #odd = new Map<string, BlobLocation>();
-	/** Scratch room for the ID being looked up. */
-	readonly #probe = Buffer.alloc(ID_BYTES);
+	/** Scratch room for the ID being looked up, as bytes (to write hex into) and as words. */
+	readonly #probeWords = new Uint32Array(ID_WORDS);
+	readonly #probe = Buffer.from(this.#probeWords.buffer);
 
 	get size(): number {
 		return this.#live + this.#odd.size;
 	}
 
-	/** Makes room for `count` more blobs at once, so a large load does not grow the arrays step by step. */
+	/**
+	 * Makes room for `count` more blobs at once, and a sixteenth more for what the run adds:
+	 * growing copies every array, briefly holding the table twice.
+	 */
 	reserve(count: number): void {
-		this.#growEntries(this.#entries + count);
-		this.#growSlots(this.#entries + count);
+		const wanted = this.#entries + count + Math.max(1024, Math.ceil(count / 16));
+		this.#growEntries(wanted);
+		this.#growSlots(wanted);
 	}
 
 	get(id: string): BlobLocation | undefined {
-		if (!HEX_ID.test(id)) return this.#odd.get(id);
+		if (!isHexId(id)) return this.#odd.get(id);
 		const entry = this.#find(id);
 		return entry < 0 ? undefined : this.#location(entry);
 	}
 
 	has(id: string): boolean {
-		if (!HEX_ID.test(id)) return this.#odd.has(id);
+		if (!isHexId(id)) return this.#odd.has(id);
 		return this.#find(id) >= 0;
 	}
 
 	set(id: string, location: BlobLocation): this {
-		if (!HEX_ID.test(id)) {
+		if (!isHexId(id)) {
 			this.#odd.set(id, { ...location });
 			return this;
 		}
 		this.#probe.write(id, "hex");
-		this.setAt(
-			this.#probe,
-			0,
-			location.packKey,
-			location.type === "tree" ? 1 : 0,
-			location.offset,
-			location.length,
-			location.rawLength,
-		);
+		const { packKey, type, offset, length, rawLength } = location;
+		this.setAt(this.#probeWords, 0, packKey, type === "tree" ? 1 : 0, offset, length, rawLength);
 		return this;
 	}
 
-	/** The pack that holds the blob whose raw ID is `bytes[at, at + 32)`, if any. */
-	packKeyAt(bytes: Buffer, at: number): string | undefined {
-		const entry = (this.#slots[this.#slotOfBytes(bytes, at)] as number) - 1;
+	/** The pack that holds the blob whose raw ID is `words[at, at + 8)`, if any. */
+	packKeyAt(words: Uint32Array, at: number): string | undefined {
+		const entry = (this.#slots[this.#slotOfWords(words, at)] as number) - 1;
 		return entry >= 0 && this.#pack[entry] !== GONE ? this.#packKeys[this.#pack[entry] as number] : undefined;
 	}
 
-	/** `set` for a raw 32-byte ID at `bytes[at]`, without going through hex. */
-	setAt(bytes: Buffer, at: number, packKey: string, type: number, offset: number, length: number, rawLength: number): void {
-		const slot = this.#slotOfBytes(bytes, at);
+	/**
+	 * `set` for a raw ID at `words[at]`, without going through hex; unless `keep` says the
+	 * live copy already there stays (one probe for the merge's look-up and write).
+	 */
+	setAt(
+		words: Uint32Array,
+		at: number,
+		packKey: string,
+		type: number,
+		offset: number,
+		length: number,
+		rawLength: number,
+		keep?: (current: string) => boolean,
+	): void {
+		const slot = this.#slotOfWords(words, at);
 		let entry = (this.#slots[slot] as number) - 1;
+		if (entry >= 0 && keep && this.#pack[entry] !== GONE && keep(this.#packKeys[this.#pack[entry] as number] as string)) {
+			return;
+		}
 		if (entry < 0) {
 			this.#growEntries(this.#entries + 1);
 			entry = this.#entries++;
-			bytes.copy(this.#ids, entry * ID_BYTES, at, at + ID_BYTES);
+			const ids = this.#ids;
+			const base = entry * ID_WORDS;
+			for (let w = 0; w < ID_WORDS; w++) ids[base + w] = words[at + w] as number;
 			this.#slots[slot] = entry + 1;
 			this.#live++;
 			this.#pack[entry] = this.#packNumber(packKey);
@@ -109,7 +124,7 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 	}
 
 	delete(id: string): boolean {
-		if (!HEX_ID.test(id)) return this.#odd.delete(id);
+		if (!isHexId(id)) return this.#odd.delete(id);
 		const entry = this.#find(id);
 		if (entry < 0) return false;
 		this.#pack[entry] = GONE;
@@ -131,10 +146,25 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		for (const [id, location] of this.#odd) if (location.packKey === packKey) this.#odd.delete(id);
 	}
 
+	/** The blobs in the given packs: a scan of pack numbers, with no string made for the others. */
+	*inPacks(packKeys: ReadonlySet<string>): IterableIterator<[string, BlobLocation]> {
+		const numbers = new Set<number>();
+		for (const key of packKeys) {
+			const number = this.#packNumbers.get(key);
+			if (number !== undefined) numbers.add(number);
+		}
+		if (numbers.size > 0) {
+			for (let entry = 0; entry < this.#entries; entry++) {
+				if (numbers.has(this.#pack[entry] as number)) yield [this.#idAt(entry), this.#location(entry)];
+			}
+		}
+		for (const [id, location] of this.#odd) if (packKeys.has(location.packKey)) yield [id, { ...location }];
+	}
+
 	*entries(): IterableIterator<[string, BlobLocation]> {
 		for (let entry = 0; entry < this.#entries; entry++) {
 			if (this.#pack[entry] === GONE) continue;
-			yield [this.#ids.toString("hex", entry * ID_BYTES, (entry + 1) * ID_BYTES), this.#location(entry)];
+			yield [this.#idAt(entry), this.#location(entry)];
 		}
 		for (const [id, location] of this.#odd) yield [id, { ...location }];
 	}
@@ -149,6 +179,10 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 
 	[Symbol.iterator](): IterableIterator<[string, BlobLocation]> {
 		return this.entries();
+	}
+
+	#idAt(entry: number): string {
+		return Buffer.from(this.#ids.buffer, this.#ids.byteOffset + entry * ID_WORDS * 4, ID_WORDS * 4).toString("hex");
 	}
 
 	#location(entry: number): BlobLocation {
@@ -176,25 +210,24 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 
 	/** The live entry holding `id`, or -1. */
 	#find(id: string): number {
-		const entry = (this.#slots[this.#slotOf(id)] as number) - 1;
+		this.#probe.write(id, "hex");
+		const entry = (this.#slots[this.#slotOfWords(this.#probeWords, 0)] as number) - 1;
 		return entry >= 0 && this.#pack[entry] !== GONE ? entry : -1;
 	}
 
-	/** The slot that holds `id`, or the free slot where it would go; leaves the ID's bytes in `#probe`. */
-	#slotOf(id: string): number {
-		this.#probe.write(id, "hex");
-		return this.#slotOfBytes(this.#probe, 0);
-	}
-
-	#slotOfBytes(bytes: Buffer, at: number): number {
+	/** The slot that holds the ID at `words[at]`, or the free slot where it would go. */
+	#slotOfWords(words: Uint32Array, at: number): number {
 		const mask = this.#slots.length - 1;
-		// IDs are keyed hashes: their first bytes are already uniformly spread.
-		let slot = bytes.readUInt32LE(at) & mask;
+		const ids = this.#ids;
+		// IDs are keyed hashes: their first word is already uniformly spread.
+		let slot = (words[at] as number) & mask;
 		for (;;) {
 			const entry = (this.#slots[slot] as number) - 1;
-			if (entry < 0 || this.#ids.compare(bytes, at, at + ID_BYTES, entry * ID_BYTES, (entry + 1) * ID_BYTES) === 0) {
-				return slot;
-			}
+			if (entry < 0) return slot;
+			const base = entry * ID_WORDS;
+			let w = 0;
+			while (w < ID_WORDS && ids[base + w] === words[at + w]) w++;
+			if (w === ID_WORDS) return slot;
 			slot = (slot + 1) & mask;
 		}
 	}
@@ -203,9 +236,7 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		const capacity = this.#pack.length;
 		if (wanted <= capacity) return;
 		const next = Math.max(wanted, Math.ceil(capacity * 1.5), 64);
-		const ids = Buffer.allocUnsafe(next * ID_BYTES);
-		this.#ids.copy(ids, 0, 0, this.#entries * ID_BYTES);
-		this.#ids = ids;
+		this.#ids = grown(this.#ids, new Uint32Array(next * ID_WORDS));
 		this.#pack = grown(this.#pack, new Uint32Array(next));
 		this.#offset = grown(this.#offset, new Float64Array(next));
 		this.#length = grown(this.#length, new Uint32Array(next));
@@ -220,7 +251,7 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		if (size === this.#slots.length) return;
 		this.#slots = new Uint32Array(size);
 		for (let entry = 0; entry < this.#entries; entry++) {
-			this.#slots[this.#slotOfBytes(this.#ids, entry * ID_BYTES)] = entry + 1;
+			this.#slots[this.#slotOfWords(this.#ids, entry * ID_WORDS)] = entry + 1;
 		}
 	}
 }
@@ -230,37 +261,40 @@ function grown<T extends Uint32Array | Float64Array | Uint8Array>(old: T, next: 
 	return next;
 }
 
-/** A pack's blob entries as loaded from an index object: raw IDs in one buffer, numbers in one array. */
+/** A pack's blob entries as loaded from an index object: raw IDs in one array, numbers in another. */
 export interface PackedBlobs {
 	readonly count: number;
-	/** `count` raw 32-byte IDs. */
-	readonly ids: Buffer;
-	/** type, offset, length, rawLength for each entry, in the order of `ids`. */
-	readonly numbers: Float64Array;
-	/** Entries whose ID is not 64 hex digits, kept as they were. */
+	/** `count` raw IDs, eight words each. */
+	readonly ids: Uint32Array;
+	/** type, offset, length, rawLength of each entry, in the order of `ids`. */
+	readonly numbers: Uint32Array;
+	/** Entries that do not fit (an ID that is not 64 hex digits, a number past 32 bits), kept as they were. */
 	readonly odd: [number, string, number, number, number][];
 }
 
+const fitsWord = (n: unknown) => typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+
 /** Packs the entries of one pack, so a loaded index object does not keep an array and a string per blob. */
 export function packBlobs(blobs: readonly [number, string, number, number, number][]): PackedBlobs {
-	const ids = Buffer.allocUnsafe(blobs.length * ID_BYTES);
-	const numbers = new Float64Array(blobs.length * 4);
+	const ids = new Uint32Array(blobs.length * ID_WORDS);
+	const bytes = Buffer.from(ids.buffer);
+	const numbers = new Uint32Array(blobs.length * 4);
 	const odd: [number, string, number, number, number][] = [];
 	let count = 0;
 	for (const blob of blobs) {
 		const [type, id, offset, length, rawLength] = blob;
-		// 64 characters that all decode as hex (case aside, which names the same bytes).
-		if (typeof id !== "string" || id.length !== 64 || ids.write(id, count * ID_BYTES, "hex") !== ID_BYTES) {
+		if (!isHexId(id) || !fitsWord(type) || !fitsWord(offset) || !fitsWord(length) || !fitsWord(rawLength)) {
 			odd.push(blob);
 			continue;
 		}
+		bytes.write(id, count * ID_WORDS * 4, "hex");
 		numbers[count * 4] = type;
 		numbers[count * 4 + 1] = offset;
 		numbers[count * 4 + 2] = length;
 		numbers[count * 4 + 3] = rawLength;
 		count++;
 	}
-	return { count, ids: ids.subarray(0, count * ID_BYTES), numbers: numbers.subarray(0, count * 4), odd };
+	return { count, ids: ids.subarray(0, count * ID_WORDS), numbers: numbers.subarray(0, count * 4), odd };
 }
 
 /** Packed blobs as a catalog value: both arrays in base64, which JSON carries without escaping. */
@@ -271,18 +305,27 @@ export interface StoredPackedBlobs {
 	odd: [number, string, number, number, number][];
 }
 
+const bytesOf = (words: Uint32Array) => Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+
 export function storePackedBlobs(packed: PackedBlobs): StoredPackedBlobs {
-	const numbers = Buffer.from(packed.numbers.buffer, packed.numbers.byteOffset, packed.numbers.byteLength);
-	return { count: packed.count, ids: packed.ids.toString("base64"), numbers: numbers.toString("base64"), odd: packed.odd };
+	return {
+		count: packed.count,
+		ids: bytesOf(packed.ids).toString("base64"),
+		numbers: bytesOf(packed.numbers).toString("base64"),
+		odd: packed.odd,
+	};
 }
 
 /** The packed blobs of a verified catalog value, or undefined when its arrays do not have the stated length. */
 export function restorePackedBlobs(stored: StoredPackedBlobs): PackedBlobs | undefined {
-	const ids = Buffer.from(stored.ids, "base64");
-	const bytes = Buffer.from(stored.numbers, "base64");
-	if (ids.length !== stored.count * ID_BYTES || bytes.length !== stored.count * 4 * 8) return undefined;
-	// Copied into an array of its own: a Float64Array needs an aligned offset.
-	const numbers = new Float64Array(stored.count * 4);
-	new Uint8Array(numbers.buffer).set(bytes);
+	const ids = new Uint32Array(stored.count * ID_WORDS);
+	const numbers = new Uint32Array(stored.count * 4);
+	// Decoded straight into arrays of their own, aligned for 32-bit reads.
+	const idBytes = bytesOf(ids).write(stored.ids, "base64");
+	const numberBytes = bytesOf(numbers).write(stored.numbers, "base64");
+	if (idBytes !== ids.byteLength || numberBytes !== numbers.byteLength) return undefined;
+	if (Buffer.byteLength(stored.ids, "base64") !== idBytes || Buffer.byteLength(stored.numbers, "base64") !== numberBytes) {
+		return undefined;
+	}
 	return { count: stored.count, ids, numbers, odd: stored.odd };
 }

@@ -171,7 +171,7 @@ export class MasterIndex {
 		if (!this.withBlobs) return;
 		const until = new Date(pack.until).getTime();
 		// Keep the copy locked longest: re-included data supersedes the old copy.
-		const keepsCurrent = (current: string | undefined) =>
+		const keepsCurrent = (current: string | undefined): boolean =>
 			current !== undefined && (this.lockUntil(current)?.getTime() ?? 0) >= until;
 		const entries = "blobs" in pack ? pack.blobs : (pack.packed?.odd ?? []);
 		for (const [type, id, offset, length, rawLength] of entries) {
@@ -181,16 +181,17 @@ export class MasterIndex {
 		if ("blobs" in pack || !pack.packed) return;
 		const { count, ids, numbers } = pack.packed;
 		for (let i = 0; i < count; i++) {
-			if (keepsCurrent(this.#blobs.packKeyAt(ids, i * 32))) continue;
 			const n = i * 4;
+			const [type, offset, length, rawLength] = [numbers[n], numbers[n + 1], numbers[n + 2], numbers[n + 3]] as number[];
 			this.#blobs.setAt(
 				ids,
-				i * 32,
+				i * 8,
 				pack.key,
-				numbers[n] as number,
-				numbers[n + 1] as number,
-				numbers[n + 2] as number,
-				numbers[n + 3] as number,
+				type as number,
+				offset as number,
+				length as number,
+				rawLength as number,
+				keepsCurrent,
 			);
 		}
 	}

@@ -778,7 +778,7 @@ export class Repository {
 	relistPacks(keys: readonly string[]): void {
 		const wanted = new Set(keys);
 		const entries = new Map<string, IndexPack>();
-		for (const [id, location] of this.index.blobs) {
+		for (const [id, location] of this.index.blobs.inPacks(wanted)) {
 			if (!wanted.has(location.packKey)) continue;
 			let entry = entries.get(location.packKey);
 			if (!entry) {
