@@ -272,7 +272,8 @@ export interface PackedBlobs {
 	readonly odd: [number, string, number, number, number][];
 }
 
-const fitsWord = (n: unknown) => typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+/** Whether `n` is an integer a 32-bit word holds (false for anything not a number, too). */
+const fitsWord = (n: unknown) => (n as number) >>> 0 === n;
 
 /** Packs the entries of one pack, so a loaded index object does not keep an array and a string per blob. */
 export function packBlobs(blobs: readonly [number, string, number, number, number][]): PackedBlobs {
@@ -283,11 +284,19 @@ export function packBlobs(blobs: readonly [number, string, number, number, numbe
 	let count = 0;
 	for (const blob of blobs) {
 		const [type, id, offset, length, rawLength] = blob;
-		if (!isHexId(id) || !fitsWord(type) || !fitsWord(offset) || !fitsWord(length) || !fitsWord(rawLength)) {
+		// 64 characters that all decode as hex (format 1 writes lowercase; a capital names the same bytes).
+		const fits =
+			fitsWord(type) &&
+			fitsWord(offset) &&
+			fitsWord(length) &&
+			fitsWord(rawLength) &&
+			typeof id === "string" &&
+			id.length === 64 &&
+			bytes.write(id, count * ID_WORDS * 4, "hex") === ID_WORDS * 4;
+		if (!fits) {
 			odd.push(blob);
 			continue;
 		}
-		bytes.write(id, count * ID_WORDS * 4, "hex");
 		numbers[count * 4] = type;
 		numbers[count * 4 + 1] = offset;
 		numbers[count * 4 + 2] = length;
