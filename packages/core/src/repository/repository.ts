@@ -513,14 +513,20 @@ export class Repository {
 	async #readIndexHead(key: string, withBlobs: boolean): Promise<IndexHead> {
 		const head = await this.cache?.get(`index-head:${this.id}:${key}`, isLoadedHead);
 		if (head) return { file: head };
-		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
+		const { file, packed } = await this.#cacheIndexFile(key, await this.readIndexFile(key, { keep: false }));
+		return withBlobs && !this.cache ? { file, packed } : { file };
+	}
+
+	/** Caches a verified index object (read, or written by this run) in the form `loadIndex` reads. */
+	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<Required<IndexHead>> {
+		const loaded = loadedIndexFile(indexFile, true);
 		const file = { ...loaded, packs: loaded.packs.map((pack) => ({ ...pack, packed: undefined })) };
 		const packed = loaded.packs.map((pack) => pack.packed as PackedBlobs);
 		await this.cache?.setMany([
 			{ key: `index-head:${this.id}:${key}`, value: file },
 			{ key: `index-blobs:${this.id}:${key}`, value: packed.map(storePackedBlobs) },
 		]);
-		return withBlobs && !this.cache ? { file, packed } : { file };
+		return { file, packed };
 	}
 
 	/** The packed blobs of each pack `head` lists: from the catalog, else from the object again. */
@@ -732,7 +738,7 @@ export class Repository {
 		if (isCarrier(file)) this.index.noteCarrier(key, file.created, file.condemned ?? []);
 		for (const d of extra.deleted ?? []) this.index.deleted.add(d);
 		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
-		await this.cache?.set(`index:${this.id}:${key}`, file);
+		if (this.cache) await this.#cacheIndexFile(key, file);
 		return key;
 	}
 
