@@ -233,7 +233,7 @@ async function unneededObjects(
 
 /** Downloads a pack, checks its hash, header and every blob; returns the IDs of damaged blobs. */
 async function verifyPack(repository: Repository, key: string): Promise<{ hashOk: boolean; damaged: string[] }> {
-	const expected = [...repository.index.blobs].filter(([, location]) => location.packKey === key).map(([id]) => id);
+	const expected = [...repository.index.blobs.inPacks(new Set([key]))].map(([id]) => id);
 	// Some version verifies (an attacker's newer versions are passed over, as restore passes them over).
 	try {
 		await repository.reader.read(key, async (verified) => verified);

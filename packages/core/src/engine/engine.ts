@@ -227,7 +227,8 @@ export class Engine {
 		return { created: true, notes: check.notes };
 	}
 
-	async open(setName?: string, options: { preflight?: boolean; role?: KeyRole } = {}): Promise<OpenSet> {
+	/** `blobs: false` loads the index without blob locations, for commands that read no blob. */
+	async open(setName?: string, options: { preflight?: boolean; role?: KeyRole; blobs?: boolean } = {}): Promise<OpenSet> {
 		const { name, set } = this.resolveSet(setName);
 		const destination = this.destinationFor(name, set, options.role);
 		// A repository opened with another key is another connection to the same repository.
@@ -250,7 +251,7 @@ export class Engine {
 			opening.catch(() => this.#repositories.delete(cacheKey));
 		}
 		const repository = await opening;
-		await repository.loadIndex();
+		await repository.loadIndex(options.blobs === false ? { blobs: false } : {});
 		return { name, set, destination, repository, view: repositoryView(repository) };
 	}
 
@@ -452,7 +453,8 @@ export class Engine {
 	}
 
 	async snapshots(setName?: string): Promise<SnapshotRef[]> {
-		const open = await this.open(setName);
+		// Listing reads snapshot objects only: the index is needed for what grooming forgot or deleted.
+		const open = await this.open(setName, { blobs: false });
 		return open.repository.listSnapshots();
 	}
 

@@ -1,4 +1,5 @@
 import type { LockMode } from "../destination/destination.js";
+import { BlobTable, type PackedBlobs, packBlobs } from "./blob-table.js";
 import type { BlobType } from "./format.js";
 
 /**
@@ -44,6 +45,32 @@ export interface IndexPack {
 	blobs: [number, string, number, number, number][];
 }
 
+/**
+ * A pack entry as `loadIndex` keeps it until the merge: its blobs packed (`packBlobs`), or
+ * left out (`packed` undefined) when the caller asked for no blob locations.
+ */
+export interface LoadedPack extends Omit<IndexPack, "blobs"> {
+	readonly blobCount: number;
+	readonly packed: PackedBlobs | undefined;
+}
+
+/** An index object as `loadIndex` holds it between reading and merging. */
+export interface LoadedIndexFile extends Omit<IndexFile, "packs"> {
+	packs: LoadedPack[];
+}
+
+/** The compact form of a verified index object; `withBlobs` false drops the blob entries. */
+export function loadedIndexFile(file: IndexFile, withBlobs: boolean): LoadedIndexFile {
+	return {
+		...file,
+		packs: file.packs.map(({ blobs, ...pack }) => ({
+			...pack,
+			blobCount: blobs.length,
+			packed: withBlobs ? packBlobs(blobs) : undefined,
+		})),
+	};
+}
+
 export interface IndexLock {
 	key: string;
 	version?: string;
@@ -66,7 +93,18 @@ export interface KnownLock {
 
 /** The merged in-memory index: where each blob is and until when each object is locked. */
 export class MasterIndex {
-	readonly blobs = new Map<string, BlobLocation>();
+	readonly #blobs = new BlobTable();
+	/** False when loaded for a command that reads no blob (`snapshots`): any use of `blobs` is then a bug. */
+	readonly withBlobs: boolean;
+
+	constructor(options: { withBlobs?: boolean } = {}) {
+		this.withBlobs = options.withBlobs ?? true;
+	}
+
+	get blobs(): BlobTable {
+		if (!this.withBlobs) throw new Error("internal: this index was loaded without its blob locations");
+		return this.#blobs;
+	}
 	/** `indexKey` is undefined while the pack is written but not yet listed by an index object. */
 	readonly packs = new Map<string, { size: number; blobCount: number; indexKey: string | undefined }>();
 	readonly locks = new Map<string, KnownLock>();
@@ -83,7 +121,7 @@ export class MasterIndex {
 	/** Objects the newest groom index object marks for deletion, and since when: never deduplicated against. */
 	condemned = new Map<string, Date>();
 
-	add(indexKey: string, file: IndexFile): void {
+	add(indexKey: string, file: IndexFile | LoadedIndexFile): void {
 		this.indexKeys.add(indexKey);
 		this.listed.set(
 			indexKey,
@@ -124,16 +162,37 @@ export class MasterIndex {
 		return [...this.deleted].filter((key) => listedNow.has(key));
 	}
 
-	addPack(pack: IndexPack, indexKey: string | undefined): void {
+	addPack(pack: IndexPack | LoadedPack, indexKey: string | undefined): void {
 		if (this.deleted.has(pack.key)) return;
-		this.packs.set(pack.key, { size: pack.size, blobCount: pack.blobs.length, indexKey });
+		const blobCount = "blobs" in pack ? pack.blobs.length : pack.blobCount;
+		this.packs.set(pack.key, { size: pack.size, blobCount, indexKey });
 		this.noteLock(pack.key, pack.mode, new Date(pack.until));
 		if (pack.version) this.versions.set(pack.key, pack.version);
-		for (const [type, id, offset, length, rawLength] of pack.blobs) {
-			const current = this.blobs.get(id);
-			// Keep the copy locked longest: re-included data supersedes the old copy.
-			if (current && (this.lockUntil(current.packKey)?.getTime() ?? 0) >= new Date(pack.until).getTime()) continue;
-			this.blobs.set(id, { type: type === 1 ? "tree" : "data", packKey: pack.key, offset, length, rawLength });
+		if (!this.withBlobs) return;
+		const until = new Date(pack.until).getTime();
+		// Keep the copy locked longest: re-included data supersedes the old copy.
+		const keepsCurrent = (current: string | undefined): boolean =>
+			current !== undefined && (this.lockUntil(current)?.getTime() ?? 0) >= until;
+		const entries = "blobs" in pack ? pack.blobs : (pack.packed?.odd ?? []);
+		for (const [type, id, offset, length, rawLength] of entries) {
+			if (keepsCurrent(this.#blobs.get(id)?.packKey)) continue;
+			this.#blobs.set(id, { type: type === 1 ? "tree" : "data", packKey: pack.key, offset, length, rawLength });
+		}
+		if ("blobs" in pack || !pack.packed) return;
+		const { count, ids, numbers } = pack.packed;
+		for (let i = 0; i < count; i++) {
+			const n = i * 4;
+			const [type, offset, length, rawLength] = [numbers[n], numbers[n + 1], numbers[n + 2], numbers[n + 3]] as number[];
+			this.#blobs.setAt(
+				ids,
+				i * 8,
+				pack.key,
+				type as number,
+				offset as number,
+				length as number,
+				rawLength as number,
+				keepsCurrent,
+			);
 		}
 	}
 
@@ -142,9 +201,7 @@ export class MasterIndex {
 		this.deleted.add(key);
 		this.locks.delete(key);
 		this.indexKeys.delete(key);
-		if (this.packs.delete(key)) {
-			for (const [id, location] of this.blobs) if (location.packKey === key) this.blobs.delete(id);
-		}
+		if (this.packs.delete(key)) this.#blobs.deletePack(key);
 	}
 
 	noteLock(key: string, mode: LockMode, until: Date): void {
@@ -168,6 +225,6 @@ export class MasterIndex {
 }
 
 /** An index object written by grooming: it carries tombstones, forgotten snapshots or condemned objects. */
-export function isCarrier(file: IndexFile): boolean {
+export function isCarrier(file: IndexFile | LoadedIndexFile): boolean {
 	return file.deleted !== undefined || file.forgotten !== undefined || file.condemned !== undefined;
 }

@@ -3,7 +3,7 @@ import type { Destination, ObjectVersion } from "../destination/destination.js";
 import { HoldfastError } from "../host/errors.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { KEY_PREFIX } from "./format.js";
-import type { IndexFile, IndexPack } from "./index-file.js";
+import type { IndexPack } from "./index-file.js";
 import { type PackedBlob, readPackHeader } from "./pack.js";
 
 /** What rebuilding index entries from pack headers found. */
@@ -29,7 +29,7 @@ export function describeRecovery(found: PackHeaderRecovery): string {
  * Index objects that no version verifies and that no readable index object says it rebuilt:
  * while there is one, packs may exist that only it listed.
  */
-export function uncoveredIndexes(unreadable: readonly string[], readable: readonly IndexFile[]): string[] {
+export function uncoveredIndexes(unreadable: readonly string[], readable: readonly { rebuilt?: string[] }[]): string[] {
 	const rebuilt = new Set(readable.flatMap((file) => file.rebuilt ?? []));
 	return unreadable.filter((key) => !rebuilt.has(key));
 }

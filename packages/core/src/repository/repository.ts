@@ -11,6 +11,7 @@ import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
 import { BlobPool, sharedCopy } from "./blob-pool.js";
+import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
 import { blobWhat } from "./blob-work.js";
 import { Chunker } from "./chunker.js";
 import { compress, decompress } from "./compression.js";
@@ -23,6 +24,8 @@ import {
 	type IndexLock,
 	type IndexPack,
 	isCarrier,
+	type LoadedIndexFile,
+	loadedIndexFile,
 	MasterIndex,
 } from "./index-file.js";
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
@@ -30,6 +33,12 @@ import { ObjectReader } from "./object-reader.js";
 import { PackBuilder, readPackHeader, sharedBuffer } from "./pack.js";
 import type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./snapshot.js";
 import { parseTree, type Tree } from "./tree.js";
+
+/** An index object's head as `loadIndex` orders it, with its packed blobs when they were read along. */
+interface IndexHead {
+	file: LoadedIndexFile;
+	packed?: PackedBlobs[] | undefined;
+}
 
 /** `config`: sealed with the master key; written once at init. */
 export interface RepositoryConfig {
@@ -376,42 +385,55 @@ export class Repository {
 	/** Index objects the last `loadIndex` could not read: what they record is unknown, so grooming stops. */
 	unreadableIndex: UnreadableObject[] = [];
 
-	/** Lists `index/` and merges every index object; verified content is cached in the catalog. */
-	async loadIndex(): Promise<void> {
+	/**
+	 * Lists `index/` and merges every index object; verified content is cached in the catalog.
+	 * `blobs: false` (for commands that read no blob, such as listing snapshots) skips the
+	 * blob locations, by far the largest part of a large index.
+	 */
+	async loadIndex(options: { blobs?: boolean } = {}): Promise<void> {
+		const withBlobs = options.blobs ?? true;
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
-		const index = new MasterIndex();
+		const index = new MasterIndex({ withBlobs });
 		const keys = await listKeys(this.destination, KEY_PREFIX.index, this.reader.budget);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
 		const reasons = new Map<string, string>();
-		const files = await Promise.all(
-			keys.map((key) =>
-				limit(() =>
-					this.readIndexFile(key).catch((error: unknown) => {
-						// A store that did not answer: going on with part of the index would be guessing.
-						if (classifyFault(error) === "unreachable") throw error;
-						// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
-						const message = (error as Error).message;
-						failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
-						reasons.set(key, reasonOf(error, key));
-						return undefined;
-					}),
-				),
-			),
-		);
+		// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
+		const skip = (key: string) => (error: unknown) => {
+			// A store that did not answer: going on with part of the index would be guessing.
+			if (classifyFault(error) === "unreachable") throw error;
+			const message = (error as Error).message;
+			failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
+			reasons.set(key, reasonOf(error, key));
+			return undefined;
+		};
+		// First every index object's head (all but its blob entries), to learn the order.
+		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
 		// Merge oldest first so tombstones from grooming apply after what they remove.
-		const ordered = keys.flatMap((key, i) => (files[i] ? [{ key, file: files[i] as IndexFile }] : []));
+		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as IndexHead) }] : []));
+		heads.length = 0;
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
-		for (const { key, file } of ordered) index.add(key, file);
+		if (withBlobs)
+			index.blobs.reserve(ordered.reduce((sum, { file }) => sum + file.packs.reduce((n, p) => n + p.blobCount, 0), 0));
+		const merged: LoadedIndexFile[] = [];
+		for (const entry of ordered) {
+			let file = entry.file;
+			if (withBlobs) {
+				// Then the blobs, one index object at a time: only the merged table stays in memory.
+				const packed = entry.packed ?? (await this.#readPackedBlobs(entry.key, file).catch(skip(entry.key)));
+				entry.packed = undefined;
+				if (!packed) continue;
+				file = { ...file, packs: file.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
+			}
+			index.add(entry.key, file);
+			merged.push(entry.file);
+		}
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
 		for (const key of this.#metadata) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
 		this.index = index;
 		this.#headerRecovery = undefined;
 		this.#unreadableIndexes = [...failures.keys()].sort();
-		this.#uncoveredIndexes = uncoveredIndexes(
-			this.#unreadableIndexes,
-			ordered.map((o) => o.file),
-		);
+		this.#uncoveredIndexes = uncoveredIndexes(this.#unreadableIndexes, merged);
 		// What grooming must not decide without: index objects unreadable and not stood for by a rebuilt one.
 		this.unreadableIndex = this.#uncoveredIndexes.map((key) => ({
 			key,
@@ -481,13 +503,54 @@ export class Repository {
 		return this.index.blobs.get(id);
 	}
 
+	/**
+	 * The head of one index object: all but its blob entries, each pack with its blob count.
+	 * The catalog keeps an index object in two sealed values, this head and the blobs in base64
+	 * (`#readPackedBlobs`), so a load without blobs reads a few bytes a pack and a load with
+	 * them parses no array per blob. Read from the destination, the packed blobs come along
+	 * when there is no catalog to read them from later.
+	 */
+	async #readIndexHead(key: string, withBlobs: boolean): Promise<IndexHead> {
+		const head = await this.cache?.get(`index-head:${this.id}:${key}`, isLoadedHead);
+		if (head) return { file: head };
+		const { file, packed } = await this.#cacheIndexFile(key, await this.readIndexFile(key, { keep: false }));
+		return withBlobs && !this.cache ? { file, packed } : { file };
+	}
+
+	/** Caches a verified index object (read, or written by this run) in the form `loadIndex` reads. */
+	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<Required<IndexHead>> {
+		const loaded = loadedIndexFile(indexFile, true);
+		const file = { ...loaded, packs: loaded.packs.map((pack) => ({ ...pack, packed: undefined })) };
+		const packed = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+		await this.cache?.setMany([
+			{ key: `index-head:${this.id}:${key}`, value: file },
+			{ key: `index-blobs:${this.id}:${key}`, value: packed.map(storePackedBlobs) },
+		]);
+		return { file, packed };
+	}
+
+	/** The packed blobs of each pack `head` lists: from the catalog, else from the object again. */
+	async #readPackedBlobs(key: string, head: LoadedIndexFile): Promise<PackedBlobs[]> {
+		const blobsKey = `index-blobs:${this.id}:${key}`;
+		const stored = await this.cache?.get(blobsKey, isStoredBlobsOf(head));
+		const packed = stored?.map(restorePackedBlobs);
+		if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
+			return packed as PackedBlobs[];
+		}
+		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
+		const again = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+		await this.cache?.set(blobsKey, again.map(storePackedBlobs));
+		return again;
+	}
+
 	/** One index object, verified (from the catalog when it was read before). */
-	async readIndexFile(key: string): Promise<IndexFile> {
+	async readIndexFile(key: string, options: { keep?: boolean } = {}): Promise<IndexFile> {
 		const cacheKey = `index:${this.id}:${key}`;
 		const cached = await this.cache?.get(cacheKey, isIndexFile);
 		if (cached) return cached;
 		const file = await this.reader.read(key, (bytes) => this.#openJson<IndexFile>(bytes, key));
-		await this.cache?.set(cacheKey, file);
+		// `keep: false` when the caller caches the object in its own form.
+		if (options.keep !== false) await this.cache?.set(cacheKey, file);
 		return file;
 	}
 
@@ -675,7 +738,7 @@ export class Repository {
 		if (isCarrier(file)) this.index.noteCarrier(key, file.created, file.condemned ?? []);
 		for (const d of extra.deleted ?? []) this.index.deleted.add(d);
 		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
-		await this.cache?.set(`index:${this.id}:${key}`, file);
+		if (this.cache) await this.#cacheIndexFile(key, file);
 		return key;
 	}
 
@@ -721,7 +784,7 @@ export class Repository {
 	relistPacks(keys: readonly string[]): void {
 		const wanted = new Set(keys);
 		const entries = new Map<string, IndexPack>();
-		for (const [id, location] of this.index.blobs) {
+		for (const [id, location] of this.index.blobs.inPacks(wanted)) {
 			if (!wanted.has(location.packKey)) continue;
 			let entry = entries.get(location.packKey);
 			if (!entry) {
@@ -958,12 +1021,35 @@ export class Repository {
 const CACHED_KIND: Record<string, string> = {
 	file: "file state",
 	index: "index object",
+	"index-head": "index object",
+	"index-blobs": "index object",
 	snapshot: "snapshot",
 	tree: "tree",
 };
 
 /** Shapes a verified cached value must still have: a layout change without a tag change is a miss. */
-function isIndexFile(value: unknown): value is IndexFile {
+function isLoadedHead(value: unknown): value is LoadedIndexFile {
+	return (
+		isIndexFile(value) &&
+		value.packs.every((pack) => isRecord(pack) && typeof pack.key === "string" && typeof pack.blobCount === "number")
+	);
+}
+
+function isStoredBlobsOf(head: LoadedIndexFile): (value: unknown) => value is StoredPackedBlobs[] {
+	return (value): value is StoredPackedBlobs[] =>
+		Array.isArray(value) &&
+		value.length === head.packs.length &&
+		value.every(
+			(v) =>
+				isRecord(v) &&
+				typeof v.count === "number" &&
+				typeof v.ids === "string" &&
+				typeof v.numbers === "string" &&
+				Array.isArray(v.odd),
+		);
+}
+
+function isIndexFile(value: unknown): value is IndexFile & Record<string, unknown> {
 	return isRecord(value) && value.v === 1 && typeof value.created === "string" && Array.isArray(value.packs);
 }
 

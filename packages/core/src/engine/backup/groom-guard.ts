@@ -47,7 +47,7 @@ export async function rescueFromGrooming(repository: Repository, reused: Readonl
 		}
 		// Only a run longer than the grace sees its own packs condemned: their blobs go into new packs too.
 		if (ownPacks.size > 0) {
-			for (const [id, location] of repository.index.blobs) if (ownPacks.has(location.packKey)) rescue.set(id, location);
+			for (const [id, location] of repository.index.blobs.inPacks(ownPacks)) rescue.set(id, location);
 		}
 		if (rescue.size === 0) return stored;
 		for (const [id, location] of rescue) {

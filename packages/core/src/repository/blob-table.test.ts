@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { BlobTable, packBlobs, restorePackedBlobs, storePackedBlobs } from "./blob-table.js";
+import type { BlobLocation } from "./index-file.js";
+
+const id = () => randomBytes(32).toString("hex");
+const at = (packKey: string, offset: number, type: "data" | "tree" = "data"): BlobLocation => ({
+	type,
+	packKey,
+	offset,
+	length: offset + 10,
+	rawLength: offset + 5,
+});
+
+describe("BlobTable", () => {
+	it("answers like a Map for many blobs, through growth and rehashing", () => {
+		const table = new BlobTable();
+		const map = new Map<string, BlobLocation>();
+		for (let i = 0; i < 5000; i++) {
+			const blob = id();
+			const location = at(`data/p${i % 37}`, i * 3, i % 5 === 0 ? "tree" : "data");
+			table.set(blob, location);
+			map.set(blob, location);
+		}
+		expect(table.size).toBe(5000);
+		for (const [blob, location] of map) expect(table.get(blob)).toEqual(location);
+		expect(table.get(id())).toBeUndefined();
+		expect(table.has(id())).toBe(false);
+		expect(new Map(table)).toEqual(map);
+		expect([...table.values()].filter((l) => l.type === "tree")).toHaveLength(1000);
+	});
+
+	it("replaces a location, deletes and brings an ID back", () => {
+		const table = new BlobTable();
+		const blob = id();
+		table.set(blob, at("data/a", 1));
+		table.set(blob, at("data/b", 2, "tree"));
+		expect(table.size).toBe(1);
+		expect(table.get(blob)).toEqual(at("data/b", 2, "tree"));
+		expect(table.delete(blob)).toBe(true);
+		expect(table.delete(blob)).toBe(false);
+		expect(table.has(blob)).toBe(false);
+		expect(table.size).toBe(0);
+		expect([...table]).toEqual([]);
+		table.set(blob, at("data/c", 3));
+		expect(table.get(blob)).toEqual(at("data/c", 3));
+		expect(table.size).toBe(1);
+	});
+
+	it("drops a whole pack, and keeps IDs of another shape apart", () => {
+		const table = new BlobTable();
+		table.reserve(100);
+		const kept = id();
+		const dropped = [id(), id()];
+		table.set(kept, at("data/keep", 0));
+		for (const blob of dropped) table.set(blob, at("data/gone", 5));
+		table.set("short-id", at("data/gone", 7));
+		table.set("other-id", at("data/keep", 8));
+		expect(table.size).toBe(5);
+		table.deletePack("data/gone");
+		expect(table.size).toBe(2);
+		expect([...table.keys()].sort()).toEqual([kept, "other-id"].sort());
+		for (const blob of dropped) expect(table.get(blob)).toBeUndefined();
+		expect(table.get("other-id")).toEqual(at("data/keep", 8));
+	});
+
+	it("lists the blobs of chosen packs only", () => {
+		const table = new BlobTable();
+		const wanted = [id(), id()];
+		for (const blob of wanted) table.set(blob, at("data/wanted", 1));
+		for (let i = 0; i < 50; i++) table.set(id(), at("data/other", 2));
+		table.set("odd-id", at("data/wanted", 3));
+		const found = new Map(table.inPacks(new Set(["data/wanted", "data/absent"])));
+		expect([...found.keys()].sort()).toEqual([...wanted, "odd-id"].sort());
+		expect(found.get("odd-id")).toEqual(at("data/wanted", 3));
+		expect([...table.inPacks(new Set(["data/absent"]))]).toEqual([]);
+	});
+});
+
+describe("packed blobs", () => {
+	it("round-trip through their stored form and merge into a table", () => {
+		const blobs: [number, string, number, number, number][] = [
+			[0, id(), 0, 100, 60],
+			[1, id(), 100, 4_000_000, 3_999_000],
+			[0, "not-hex", 5, 6, 7],
+			[0, id(), 2 ** 33, 10, 5],
+		];
+		const packed = packBlobs(blobs);
+		expect(packed.count).toBe(2);
+		expect(packed.odd).toEqual([blobs[2], blobs[3]]);
+		const restored = restorePackedBlobs(JSON.parse(JSON.stringify(storePackedBlobs(packed))));
+		expect(restored).toBeDefined();
+		const table = new BlobTable();
+		for (let i = 0; i < (restored?.count ?? 0); i++) {
+			const n = restored?.numbers.subarray(i * 4, i * 4 + 4) as Uint32Array;
+			table.setAt(restored?.ids as Uint32Array, i * 8, "data/p", n[0] as number, n[1] as number, n[2] as number, n[3] as number);
+		}
+		expect(table.get(blobs[0][1])).toEqual({ type: "data", packKey: "data/p", offset: 0, length: 100, rawLength: 60 });
+		expect(table.get(blobs[1][1])).toEqual({
+			type: "tree",
+			packKey: "data/p",
+			offset: 100,
+			length: 4_000_000,
+			rawLength: 3_999_000,
+		});
+		expect(table.packKeyAt(restored?.ids as Uint32Array, 8)).toBe("data/p");
+	});
+
+	it("a stored form whose arrays do not match its count is refused", () => {
+		const stored = storePackedBlobs(packBlobs([[0, id(), 0, 1, 1]]));
+		expect(restorePackedBlobs({ ...stored, count: 2 })).toBeUndefined();
+		expect(restorePackedBlobs({ ...stored, ids: stored.ids.slice(0, 20) })).toBeUndefined();
+	});
+});

@@ -1,0 +1,103 @@
+import { randomBytes } from "node:crypto";
+import { openCatalog, SystemClock } from "@holdfast/core";
+import { MemoryDestination, MemoryLogger, Repository } from "@holdfast/core/testing";
+import { describe, expect, it } from "vitest";
+
+const PASSWORD = "correct horse";
+const FAST_SCRYPT = { N: 1024, r: 8, p: 1 };
+const hex = () => randomBytes(32).toString("hex");
+
+/** A repository whose index lists synthetic packs in three index objects, then drops one pack by a tombstone. */
+async function syntheticRepository() {
+	const clock = new SystemClock();
+	const destination = new MemoryDestination(clock);
+	const lock = { mode: "compliance" as const, until: new Date(Date.now() + 86_400_000) };
+	const options = { destination, clock, logger: new MemoryLogger("warn"), scrypt: FAST_SCRYPT };
+	const repository = await Repository.init(PASSWORD, lock, options);
+	const packs = Array.from({ length: 6 }, (_, p) => ({
+		key: `data/${p}0/${hex()}`,
+		size: 10_000,
+		mode: "compliance" as const,
+		until: lock.until.toISOString(),
+		blobs: Array.from({ length: 40 }, (_, b): [number, string, number, number, number] => [
+			b % 3 === 0 ? 1 : 0,
+			hex(),
+			b * 100,
+			90,
+			80,
+		]),
+	}));
+	// The same blob in two packs, the second locked longer: the merged index keeps the longer copy.
+	const shared = hex();
+	(packs[1] as (typeof packs)[number]).blobs.push([0, shared, 5000, 10, 9]);
+	(packs[4] as (typeof packs)[number]).blobs.push([0, shared, 6000, 11, 10]);
+	(packs[4] as (typeof packs)[number]).until = new Date(lock.until.getTime() + 86_400_000).toISOString();
+	for (let i = 0; i < 3; i++) await repository.writeRebuiltIndex(packs.slice(i * 2, i * 2 + 2), []);
+	const gone = packs[0]?.key as string;
+	await repository.writeIndex([], { deleted: [gone] });
+	await repository.close();
+	return { options, packs, shared, gone };
+}
+
+async function opened(options: Awaited<ReturnType<typeof syntheticRepository>>["options"], catalog?: unknown) {
+	return Repository.open(PASSWORD, { ...options, ...(catalog ? { catalog } : {}) } as never);
+}
+
+describe("a synthetic index through the compact table and the catalog's packed form", () => {
+	it("merges the same with no catalog, a cold one and a warm one; tombstones and the longer lock apply", async () => {
+		const { options, packs, shared, gone } = await syntheticRepository();
+		const plain = await opened(options);
+		await plain.loadIndex();
+		const expected = new Map(plain.index.blobs);
+		expect(expected.size).toBe(5 * 40 + 1);
+		expect(plain.index.blobs.get(shared)?.packKey).toBe(packs[4]?.key);
+		for (const blob of packs[0]?.blobs ?? []) expect(plain.index.blobs.has(blob[1])).toBe(false);
+		expect(plain.index.deleted.has(gone)).toBe(true);
+		const [type, id, offset, length, rawLength] = (packs[2] as (typeof packs)[number]).blobs[3] as [
+			number,
+			string,
+			number,
+			number,
+			number,
+		];
+		expect(plain.index.blobs.get(id)).toEqual({
+			type: type === 1 ? "tree" : "data",
+			packKey: packs[2]?.key,
+			offset,
+			length,
+			rawLength,
+		});
+		await plain.close();
+
+		const catalog = await openCatalog("memory://", process.cwd());
+		for (const pass of ["cold", "warm"]) {
+			const repository = await opened(options, catalog);
+			await repository.loadIndex();
+			expect(new Map(repository.index.blobs), pass).toEqual(expected);
+			// Each index object is cached packed: the warm pass merges from these values.
+			for (const key of repository.index.indexKeys) {
+				expect(await catalog.get(`index-blobs:${repository.id}:${key}`), key).toBeDefined();
+			}
+			await repository.close();
+		}
+	});
+
+	it("without blob locations: packs, tombstones and counts are there, and any use of blobs is refused", async () => {
+		const { options, packs, gone } = await syntheticRepository();
+		const catalog = await openCatalog("memory://", process.cwd());
+		for (const pass of ["cold", "warm"]) {
+			const repository = await opened(options, catalog);
+			await repository.loadIndex({ blobs: false });
+			expect(repository.index.deleted.has(gone), pass).toBe(true);
+			expect(repository.index.packs.get(packs[3]?.key as string)?.blobCount).toBe(40);
+			expect(repository.index.packs.has(gone)).toBe(false);
+			expect(() => repository.index.blobs).toThrow(/without its blob locations/);
+			await repository.close();
+		}
+		// A later full load of the same repository finds every blob from the catalog.
+		const repository = await opened(options, catalog);
+		await repository.loadIndex();
+		expect(repository.index.blobs.size).toBe(5 * 40 + 1);
+		await repository.close();
+	});
+});
