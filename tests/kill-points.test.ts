@@ -217,7 +217,9 @@ describe("kill -9 at seeded moments", () => {
 			await writeSourceTree(join(dir, "data"), seed);
 			expectOk(await runAt(0)(["backup"]), "first backup");
 			await writeSourceTree(join(dir, "data"), seed, 1);
-			const putAt = pick(random, 1, 3);
+			// The change makes one or two data packs, by how its blobs meet in packs, and one tree pack:
+			// two PUTs under data/ are certain, a third is not.
+			const putAt = pick(random, 1, 2);
 			log.push(`backup killed at PUT ${putAt} of a pack`);
 			expectKilled(
 				await killedRun(dir, ["backup", ...at(1000)], env, undefined, atRequest(proxy, "put", "data/", putAt)),
