@@ -42,9 +42,11 @@ describe("fs destination", () => {
 		await rm(join(versions, `${versionId}.json`));
 		const listed = [];
 		for await (const version of destination.listVersions("data/")) listed.push(version);
-		expect(listed).toMatchObject([{ key: "data/ab/abc", versionId, size: 4, isDeleteMarker: false }]);
+		expect(listed).toMatchObject([{ key: "data/ab/abc", versionId, size: 4, isDeleteMarker: false, incomplete: true }]);
 		expect(listed[0]?.lock).toBeUndefined();
 		expect(Buffer.from(await destination.get("data/ab/abc", { versionId })).toString()).toBe("torn");
+		// Asked for the object rather than that version, the store has none: the write never completed.
+		await expect(destination.get("data/ab/abc")).rejects.toThrow(/not found/);
 		await destination.deleteVersion("data/ab/abc", versionId);
 		await expect(readdir(versions)).rejects.toThrow();
 		await rm(dir, { recursive: true, force: true });

@@ -34,6 +34,8 @@ interface VersionMeta {
 	created: string;
 	deleteMarker: boolean;
 	lock?: { mode: "compliance" | "governance"; until: string };
+	/** Bytes without their record: listed for grooming, never read. */
+	incomplete?: boolean;
 }
 
 const VERSIONS_SUFFIX = ".versions";
@@ -172,7 +174,9 @@ export class FsDestination implements Destination {
 			}
 		}
 		// Bytes whose record a crash cut off: complete (written atomically) but never locked. They
-		// are listed as unlocked versions, so grooming collects them like any other leak.
+		// are listed as unlocked, incomplete versions: grooming collects them like any other leak,
+		// and no reader takes them for the object (an index object cut off so would vouch for a
+		// lock it never got).
 		const recorded = new Set(metas.map((m) => m.versionId));
 		for (const name of names) {
 			if (!name.endsWith(".data") || recorded.has(name.slice(0, -".data".length))) continue;
@@ -183,6 +187,7 @@ export class FsDestination implements Destination {
 					size: info.size,
 					created: info.mtime.toISOString(),
 					deleteMarker: false,
+					incomplete: true,
 				});
 			}
 		}
@@ -191,7 +196,9 @@ export class FsDestination implements Destination {
 
 	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
 		const versions = await this.#versions(key);
-		const version = options.versionId ? versions.find((v) => v.versionId === options.versionId) : versions[0];
+		const version = options.versionId
+			? versions.find((v) => v.versionId === options.versionId)
+			: versions.find((v) => !v.incomplete);
 		if (!version || version.deleteMarker) throw new ObjectNotFoundError(key);
 		const file = join(this.#keyDir(key), `${version.versionId}.data`);
 		if (!options.range) return readFile(file);
@@ -345,6 +352,7 @@ function toVersion(key: string, meta: VersionMeta, isLatest: boolean): ObjectVer
 		isDeleteMarker: meta.deleteMarker,
 		isLatest,
 		...(meta.lock ? { lock: { mode: meta.lock.mode, until: new Date(meta.lock.until) } } : {}),
+		...(meta.incomplete ? { incomplete: true } : {}),
 	};
 }
 

@@ -28,6 +28,11 @@ export interface ObjectVersion {
 	readonly isDeleteMarker: boolean;
 	readonly isLatest: boolean;
 	readonly lock?: ObjectLock;
+	/**
+	 * Bytes a crash left without the record that makes them a version (a store whose write is
+	 * not one atomic step): listed so grooming collects them, never read as the object.
+	 */
+	readonly incomplete?: boolean;
 }
 
 export interface ListedObject {

@@ -45,7 +45,7 @@ export async function recoverFromPackHeaders(
 ): Promise<PackHeaderRecovery> {
 	const versionsByKey = new Map<string, ObjectVersion[]>();
 	for await (const version of destination.listVersions(KEY_PREFIX.data)) {
-		if (version.isDeleteMarker || isListed(version.key)) continue;
+		if (version.isDeleteMarker || version.incomplete || isListed(version.key)) continue;
 		const list = versionsByKey.get(version.key) ?? [];
 		list.push(version);
 		versionsByKey.set(version.key, list);

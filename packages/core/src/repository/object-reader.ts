@@ -50,7 +50,7 @@ export class ObjectReader {
 		return this.budget.run(`list versions of ${key}`, async () => {
 			const versions: ObjectVersion[] = [];
 			for await (const version of this.destination.listVersions(key)) {
-				if (version.key === key && !version.isDeleteMarker) versions.push(version);
+				if (version.key === key && !version.isDeleteMarker && !version.incomplete) versions.push(version);
 			}
 			return versions;
 		});

@@ -856,7 +856,7 @@ export class Repository {
 		if (recorded) return recorded;
 		const candidates: string[] = [];
 		for await (const version of this.destination.listVersions(key)) {
-			if (version.key === key && !version.isDeleteMarker) candidates.push(version.versionId);
+			if (version.key === key && !version.isDeleteMarker && !version.incomplete) candidates.push(version.versionId);
 		}
 		const expected = hashOfKey(key);
 		for (const versionId of candidates) {
@@ -892,7 +892,7 @@ export class Repository {
 		await this.reader.budget.run(`list ${KEY_PREFIX.snapshots}`, async () => {
 			written.clear();
 			for await (const version of this.destination.listVersions(KEY_PREFIX.snapshots)) {
-				if (version.isDeleteMarker) continue;
+				if (version.isDeleteMarker || version.incomplete) continue;
 				// The first write of the key: later versions may be an attacker's.
 				const known = written.get(version.key);
 				if (!known || version.lastModified < known) written.set(version.key, version.lastModified);
@@ -1068,7 +1068,9 @@ function isTree(value: unknown): value is Tree {
 export async function listKeys(destination: Destination, prefix: string, budget?: RetryBudget): Promise<string[]> {
 	const list = async () => {
 		const keys = new Set<string>();
-		for await (const version of destination.listVersions(prefix)) if (!version.isDeleteMarker) keys.add(version.key);
+		for await (const version of destination.listVersions(prefix)) {
+			if (!version.isDeleteMarker && !version.incomplete) keys.add(version.key);
+		}
 		return [...keys].sort();
 	};
 	return budget ? budget.run(`list ${prefix}`, list) : list();
