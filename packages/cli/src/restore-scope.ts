@@ -16,27 +16,24 @@ export interface RestoreScope {
 export async function measureRestore(
 	listed: { snapshot: SnapshotRef; tree: (id: string) => Promise<Tree> },
 	include: ((path: string) => boolean) | undefined,
-	decodeName: (name: string) => Buffer,
+	api: Pick<typeof import("@holdfast/core"), "walkTree" | "decodeName">,
 	onEntry?: (entriesSeen: number) => void,
 ): Promise<RestoreScope> {
 	let seen = 0;
 	const scope: RestoreScope = { entries: 0, files: 0, bytes: 0 };
-	const walk = async (id: string, base: string) => {
-		const tree = await listed.tree(id);
-		if (base === "") scope.topLevel = tree.nodes.map((n) => decodeName(n.name).toString("utf8"));
-		for (const node of tree.nodes) {
+	await api.walkTree(listed.tree, listed.snapshot.snapshot.tree, undefined, {
+		tree: (tree, path) => {
+			if (path === "") scope.topLevel = tree.nodes.map((n) => api.decodeName(n.name).toString("utf8"));
+		},
+		enter: ({ path, node }) => {
 			onEntry?.(++seen);
-			const path = base ? `${base}/${decodeName(node.name).toString("utf8")}` : decodeName(node.name).toString("utf8");
-			if (!include || include(path)) {
-				scope.entries++;
-				if (node.type === "file") {
-					scope.files++;
-					scope.bytes += node.size;
-				}
+			if (include && !include(path)) return;
+			scope.entries++;
+			if (node.type === "file") {
+				scope.files++;
+				scope.bytes += node.size;
 			}
-			if (node.type === "dir" && node.subtree) await walk(node.subtree, path);
-		}
-	};
-	await walk(listed.snapshot.snapshot.tree, "");
+		},
+	});
 	return scope;
 }

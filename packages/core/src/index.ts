@@ -80,4 +80,5 @@ export type { ScryptParams } from "./repository/crypto.js";
 export { KEY_PREFIX } from "./repository/format.js";
 export type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./repository/snapshot.js";
 export { decodeName, type Tree, type TreeNode } from "./repository/tree.js";
+export { type TreeEntry, type TreeVisitor, walkTree } from "./repository/tree-walker.js";
 export * from "./source/source.js";

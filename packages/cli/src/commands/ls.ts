@@ -1,4 +1,3 @@
-import type { Tree, TreeNode } from "@holdfast/core";
 import type { Argv } from "yargs";
 import { parseNonEmpty } from "../input.js";
 import { printJson, printLine } from "../output.js";
@@ -25,29 +24,18 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: num
 				.example("$0 ls -l latest /srv/share/docs", "the same, by its path on the source, in detail"),
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
-				const { snapshot, tree } = await engine.list(String(args.snapshot), {
+				const selection = {
 					...(args.set ? { setName: String(args.set) } : {}),
 					...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
-				});
-				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
-				const found: { path: string; node: TreeNode }[] = [];
-				const walk = async (t: Tree, base: string) => {
-					for (const node of t.nodes) {
-						const path = base
-							? `${base}/${core().decodeName(node.name).toString("utf8")}`
-							: core().decodeName(node.name).toString("utf8");
-						if (!prefix || path === prefix || path.startsWith(`${prefix}/`)) found.push({ path, node });
-						if (node.subtree && (!prefix || prefix.startsWith(path) || path.startsWith(prefix)))
-							await walk(await tree(node.subtree), path);
-					}
 				};
-				const top = await tree(snapshot.snapshot.tree);
-				await walk(top, "");
+				const listed = await engine.list(String(args.snapshot), selection);
+				const { snapshot } = listed;
+				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
+				const { entries: found, topLevel } = await engine.entries(listed, prefix);
 				if (prefix && found.length === 0) {
-					const names = top.nodes.map((n) => core().decodeName(n.name).toString("utf8"));
 					throw new (core().HoldfastError)(
 						"NOT_FOUND",
-						`nothing at "${prefix}" in snapshot ${snapshot.id.slice(0, 12)}; ${describeTopLevel(names)}`,
+						`nothing at "${prefix}" in snapshot ${snapshot.id.slice(0, 12)}; ${describeTopLevel(topLevel)}`,
 					);
 				}
 				if (args.json) {

@@ -57,7 +57,7 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 				try {
 					scope =
 						include || showProgress
-							? await measureRestore(listed, include, core().decodeName, (entries) => listing.update({ items: entries }))
+							? await measureRestore(listed, include, core(), (entries) => listing.update({ items: entries }))
 							: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
 				} finally {
 					listing.stop();

@@ -4,7 +4,7 @@ import { sha256Hex } from "../repository/crypto.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import { listKeys, type Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
-import { decodeName } from "../repository/tree.js";
+import { walkTree } from "../repository/tree-walker.js";
 import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
 
 export interface CheckOptions {
@@ -267,14 +267,13 @@ async function verifyPack(repository: Repository, key: string): Promise<{ hashOk
 
 async function filesUsing(repository: Repository, snapshots: SnapshotRef[], blobs: Set<string>): Promise<string[]> {
 	const found = new Set<string>();
-	const walk = async (treeId: string, prefix: string) => {
-		const tree = await repository.loadTree(treeId);
-		for (const node of tree.nodes) {
-			const path = `${prefix}/${decodeName(node.name).toString("utf8")}`;
-			if (node.content?.some((id) => blobs.has(id))) found.add(path);
-			if (node.subtree) await walk(node.subtree, path);
-		}
-	};
-	for (const ref of snapshots) await walk(ref.snapshot.tree, "").catch(() => undefined);
+	for (const ref of snapshots) {
+		// A tree that cannot be read names no files here; check reports the tree itself.
+		await walkTree((id) => repository.loadTree(id), ref.snapshot.tree, undefined, {
+			enter: ({ path, node }) => {
+				if (node.content?.some((id) => blobs.has(id))) found.add(`/${path}`);
+			},
+		}).catch(() => undefined);
+	}
 	return [...found].sort();
 }

@@ -18,7 +18,8 @@ import type { PluginHost } from "../plugin/plugin-host.js";
 import type { ScryptParams } from "../repository/crypto.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
-import type { Tree } from "../repository/tree.js";
+import { decodeName, type Tree } from "../repository/tree.js";
+import { type TreeEntry, walkTree } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
 import { type CheckReport, checkRepository } from "./check.js";
@@ -503,6 +504,30 @@ export class Engine {
 			host: options.host,
 		});
 		return { snapshot, open, tree: (id) => open.repository.loadTree(id) };
+	}
+
+	/**
+	 * What a listed snapshot holds at and under `path` (a path in the snapshot; all of it when
+	 * empty), parents before children; folders off the path are not read. `topLevel` names what
+	 * the snapshot holds at its top, for a message when nothing is there.
+	 */
+	async entries(
+		listed: { snapshot: SnapshotRef; tree: (id: string) => Promise<Tree> },
+		path = "",
+	): Promise<{ entries: TreeEntry[]; topLevel: string[] }> {
+		const entries: TreeEntry[] = [];
+		let topLevel: string[] = [];
+		const within = (p: string) => !path || p === path || p.startsWith(`${path}/`);
+		await walkTree(listed.tree, listed.snapshot.snapshot.tree, undefined, {
+			tree: (t, at) => {
+				if (at === "") topLevel = t.nodes.map((n) => decodeName(n.name).toString("utf8"));
+			},
+			enter: (entry) => {
+				if (within(entry.path)) entries.push(entry);
+				return within(entry.path) || path.startsWith(`${entry.path}/`) ? undefined : false;
+			},
+		});
+		return { entries, topLevel };
 	}
 
 	async check(

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { isHoldfastError } from "../host/errors.js";
+import type { Tree, TreeNode } from "./tree.js";
+import { walkTree } from "./tree-walker.js";
+
+const node = (name: string, type: TreeNode["type"], subtree?: string): TreeNode => ({
+	name,
+	type,
+	mode: type === "dir" ? 0o40755 : 0o100644,
+	uid: 0,
+	gid: 0,
+	size: type === "file" ? 3 : 0,
+	mtime: "0",
+	...(subtree ? { subtree } : {}),
+});
+
+// top: a/ (x, b/ (y)), c, z/ (w)
+const trees: Record<string, Tree> = {
+	top: { nodes: [node("a", "dir", "ta"), node("c", "file"), node("z", "dir", "tz")] },
+	ta: { nodes: [node("x", "file"), node("b", "dir", "tb")] },
+	tb: { nodes: [node("y", "file")] },
+	tz: { nodes: [node("w", "file")] },
+};
+const load = async (id: string): Promise<Tree> => {
+	const tree = trees[id];
+	if (!tree) throw new Error(`no tree ${id}`);
+	read.push(id);
+	return tree;
+};
+let read: string[] = [];
+
+describe("walkTree", () => {
+	it("enters parents before children and leaves folders after them, carrying each folder's value down", async () => {
+		read = [];
+		const events: string[] = [];
+		await walkTree(load, "top", 0, {
+			enter: ({ path, node }, depth) => {
+				events.push(`enter ${path} @${depth}`);
+				return node.type === "dir" ? depth + 1 : undefined;
+			},
+			leave: ({ path }, depth) => {
+				events.push(`leave ${path} @${depth}`);
+			},
+		});
+		expect(events).toEqual([
+			"enter a @0",
+			"enter a/x @1",
+			"enter a/b @1",
+			"enter a/b/y @2",
+			"leave a/b @2",
+			"leave a @1",
+			"enter c @0",
+			"enter z @0",
+			"enter z/w @1",
+			"leave z @1",
+		]);
+	});
+
+	it("does not read a folder whose entry returned false, nor leave it", async () => {
+		read = [];
+		const paths: string[] = [];
+		const left: string[] = [];
+		await walkTree(load, "top", undefined, {
+			enter: ({ path }) => {
+				paths.push(path);
+				return path === "a" ? false : undefined;
+			},
+			leave: ({ path }) => {
+				left.push(path);
+			},
+		});
+		expect(paths).toEqual(["a", "c", "z", "z/w"]);
+		expect(left).toEqual(["z"]);
+		expect(read).toEqual(["top", "tz"]);
+	});
+
+	it.each(["..", ".", "", "a/b", "b64:AA=="])("refuses a tree that names an entry %j, before anything sees it", async (name) => {
+		const forged: Record<string, Tree> = { top: { nodes: [node("ok", "file"), node(name, "file")] } };
+		const seen: string[] = [];
+		const error = await walkTree(async (id) => forged[id] as Tree, "top", undefined, {
+			enter: ({ path }) => {
+				seen.push(path);
+			},
+		}).catch((e: unknown) => e);
+		expect(isHoldfastError(error) && error.code).toBe("CORRUPT");
+		expect(seen).toEqual(["ok"]);
+	});
+
+	it("decodes names stored as base64 bytes into the path", async () => {
+		const raw = Buffer.from([0x66, 0xff, 0x6f]);
+		const named: Record<string, Tree> = { top: { nodes: [node(`b64:${raw.toString("base64")}`, "file")] } };
+		const names: Buffer[] = [];
+		await walkTree(async (id) => named[id] as Tree, "top", undefined, {
+			enter: ({ name }) => {
+				names.push(name);
+			},
+		});
+		expect(names[0]?.equals(raw)).toBe(true);
+	});
+
+	it("stops when the signal is aborted", async () => {
+		const controller = new AbortController();
+		const seen: string[] = [];
+		const error = await walkTree(
+			load,
+			"top",
+			undefined,
+			{
+				enter: ({ path }) => {
+					seen.push(path);
+					if (path === "a/x") controller.abort();
+				},
+			},
+			controller.signal,
+		).catch((e: unknown) => e);
+		expect(isHoldfastError(error) && error.code).toBe("ABORTED");
+		expect(seen).toEqual(["a", "a/x"]);
+	});
+});
