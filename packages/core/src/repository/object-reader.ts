@@ -3,6 +3,7 @@ import { classifyFault, type FaultKind, RetryBudget } from "../destination/fault
 import { describeError, HoldfastError } from "../host/errors.js";
 import { sha256HexAsync } from "./crypto.js";
 import { hashOfKey } from "./format.js";
+import { realVersions } from "./object-versions.js";
 
 /**
  * Reads objects the way an attacker holding the backup keys cannot fool: the latest version
@@ -47,13 +48,9 @@ export class ObjectReader {
 
 	/** Every real version of `key`, the listing retried like a read. */
 	async versionsOf(key: string): Promise<ObjectVersion[]> {
-		return this.budget.run(`list versions of ${key}`, async () => {
-			const versions: ObjectVersion[] = [];
-			for await (const version of this.destination.listVersions(key)) {
-				if (version.key === key && !version.isDeleteMarker && !version.incomplete) versions.push(version);
-			}
-			return versions;
-		});
+		return this.budget.run(`list versions of ${key}`, async () =>
+			(await realVersions(this.destination, key)).filter((version) => version.key === key),
+		);
 	}
 
 	async #withVersions<T>(

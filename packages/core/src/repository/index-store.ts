@@ -1,0 +1,366 @@
+import pLimit from "p-limit";
+import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
+import type { Destination } from "../destination/destination.js";
+import { classifyFault } from "../destination/faults.js";
+import type { Clock } from "../host/clock.js";
+import { describeError } from "../host/errors.js";
+import type { Logger } from "../host/logger.js";
+import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
+import { type RepositoryKeys, sha256Hex } from "./crypto.js";
+import { KEY_PREFIX } from "./format.js";
+import {
+	type BlobLocation,
+	type CondemnedObject,
+	type IndexFile,
+	type IndexLock,
+	type IndexPack,
+	isCarrier,
+	type LoadedIndexFile,
+	loadedIndexFile,
+	MasterIndex,
+} from "./index-file.js";
+import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
+import { openJson, sealJson } from "./key-store.js";
+import type { ObjectReader } from "./object-reader.js";
+import { listKeys } from "./object-versions.js";
+import type { ObjectWriter } from "./object-writer.js";
+import type { UnreadableObject } from "./snapshot.js";
+
+// The index reader/writer: merges every index object into the master index, and writes the packs and locks of this run into new ones.
+
+/** An index object's head as `loadIndex` orders it, with its packed blobs when they were read along. */
+interface IndexHead {
+	file: LoadedIndexFile;
+	packed?: PackedBlobs[] | undefined;
+}
+
+/** What an index object records beside packs and locks: grooming's tombstones and marks, a repair's stand-ins. */
+export interface IndexExtras {
+	deleted?: string[];
+	forgotten?: string[];
+	rebuilt?: string[];
+	condemned?: CondemnedObject[];
+}
+
+export interface IndexStoreParts {
+	readonly destination: Destination;
+	readonly reader: ObjectReader;
+	readonly keys: RepositoryKeys;
+	readonly cache: CatalogCache | undefined;
+	readonly repositoryId: string;
+	readonly clock: Clock;
+	readonly logger: Logger;
+	readonly writer: ObjectWriter;
+	/** Config copies and key files that opened: an index that records none of them still knows they exist. */
+	readonly metadataKeys: () => readonly string[];
+}
+
+export class IndexStore {
+	/** Replaced whole by `loadIndex`, so each run sees what other hosts and grooming did since. */
+	index = new MasterIndex();
+	/** Index objects the last `loadIndex` could not read: what they record is unknown, so grooming stops. */
+	unreadableIndex: UnreadableObject[] = [];
+	/** Packs uploaded (or relisted) that no index object written by this process lists yet. */
+	#unindexed: IndexPack[] = [];
+	/** Index objects that verified under no version at the last load. */
+	#unreadableIndexes: string[] = [];
+	/** Those of them no readable index object says it rebuilt: packs only they listed are unknown. */
+	#uncoveredIndexes: string[] = [];
+	/** The pack-header fallback of the current index load: run at most once, and only when needed. */
+	#headerRecovery: Promise<PackHeaderRecovery> | undefined;
+
+	constructor(private readonly parts: IndexStoreParts) {}
+
+	get unreadableIndexes(): readonly string[] {
+		return this.#unreadableIndexes;
+	}
+
+	get uncoveredIndexes(): readonly string[] {
+		return this.#uncoveredIndexes;
+	}
+
+	/** The pack-header fallback's result when it ran for the current index load. */
+	get headerRecovery(): Promise<PackHeaderRecovery> | undefined {
+		return this.#headerRecovery;
+	}
+
+	/** Packs waiting for an index object. */
+	get unindexedCount(): number {
+		return this.#unindexed.length;
+	}
+
+	/** Packs the next index object lists. */
+	queuePacks(packs: readonly IndexPack[]): void {
+		this.#unindexed.push(...packs);
+	}
+
+	/**
+	 * Lists `index/` and merges every index object; verified content is cached in the catalog.
+	 * `blobs: false` (for commands that read no blob, such as listing snapshots) skips the
+	 * blob locations, by far the largest part of a large index.
+	 */
+	async loadIndex(options: { blobs?: boolean } = {}): Promise<void> {
+		const { destination, reader, logger } = this.parts;
+		const withBlobs = options.blobs ?? true;
+		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
+		const index = new MasterIndex({ withBlobs });
+		const keys = await listKeys(destination, KEY_PREFIX.index, reader.budget);
+		const limit = pLimit(8);
+		const failures = new Map<string, string>();
+		const reasons = new Map<string, string>();
+		// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.
+		const skip = (key: string) => (error: unknown) => {
+			// A store that did not answer: going on with part of the index would be guessing.
+			if (classifyFault(error) === "unreachable") throw error;
+			const message = (error as Error).message;
+			failures.set(key, message.startsWith(key) ? message : `${key}: ${message}`);
+			reasons.set(key, reasonOf(error, key));
+			return undefined;
+		};
+		// First every index object's head (all but its blob entries), to learn the order.
+		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
+		// Merge oldest first so tombstones from grooming apply after what they remove.
+		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as IndexHead) }] : []));
+		heads.length = 0;
+		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
+		if (withBlobs)
+			index.blobs.reserve(ordered.reduce((sum, { file }) => sum + file.packs.reduce((n, p) => n + p.blobCount, 0), 0));
+		const merged: LoadedIndexFile[] = [];
+		for (const entry of ordered) {
+			let file = entry.file;
+			if (withBlobs) {
+				// Then the blobs, one index object at a time: only the merged table stays in memory.
+				const packed = entry.packed ?? (await this.#readPackedBlobs(entry.key, file).catch(skip(entry.key)));
+				entry.packed = undefined;
+				if (!packed) continue;
+				file = { ...file, packs: file.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
+			}
+			index.add(entry.key, file);
+			merged.push(entry.file);
+		}
+		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
+		for (const key of this.parts.metadataKeys()) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
+		this.index = index;
+		this.#headerRecovery = undefined;
+		this.#unreadableIndexes = [...failures.keys()].sort();
+		this.#uncoveredIndexes = uncoveredIndexes(this.#unreadableIndexes, merged);
+		// What grooming must not decide without: index objects unreadable and not stood for by a rebuilt one.
+		this.unreadableIndex = this.#uncoveredIndexes.map((key) => ({
+			key,
+			id: key.slice(KEY_PREFIX.index.length),
+			reason: reasons.get(key) ?? "unreadable",
+		}));
+		for (const [key, message] of failures) {
+			// Garbage or damage under an index name: skipped; once `repair index` relisted its packs, only a debug line.
+			if (this.#uncoveredIndexes.includes(key)) logger.warn(message);
+			else logger.debug(`${message} (its packs are relisted by a rebuilt index object)`);
+		}
+		if (this.#uncoveredIndexes.length > 0) await this.recoverUnlistedPacks().catch(() => undefined);
+	}
+
+	/**
+	 * Adds to the index every pack in `data/` that no readable index object lists, rebuilt from
+	 * the pack's own header. Lists `data/` (billed), so it runs only when an index object is
+	 * unreadable or a blob is missing, once per index load.
+	 */
+	recoverUnlistedPacks(): Promise<PackHeaderRecovery> {
+		if (this.#headerRecovery) return this.#headerRecovery;
+		const index = this.index;
+		const running = recoverFromPackHeaders(
+			this.parts.destination,
+			this.parts.keys,
+			(key) => index.packs.has(key) || index.deleted.has(key),
+		).then((found) => {
+			for (const pack of found.packs) index.addPack(pack, undefined);
+			const line = describeRecovery(found);
+			if (line) this.parts.logger.warn(line);
+			return found;
+		});
+		this.#headerRecovery = running;
+		// A failed listing (the network) may be retried by the next caller.
+		running.catch((error: unknown) => {
+			if (this.#headerRecovery === running) this.#headerRecovery = undefined;
+			this.parts.logger.warn(`recovering packs from their headers failed: ${(error as Error).message}`);
+		});
+		return running;
+	}
+
+	/** Where a blob is: the index, else (once per load) the headers of packs no readable index object lists. */
+	async locateBlob(id: string): Promise<BlobLocation | undefined> {
+		const known = this.index.blobs.get(id);
+		if (known) return known;
+		await this.recoverUnlistedPacks().catch(() => undefined);
+		return this.index.blobs.get(id);
+	}
+
+	/** One index object, verified (from the catalog when it was read before). */
+	async readIndexFile(key: string, options: { keep?: boolean } = {}): Promise<IndexFile> {
+		const { cache, keys } = this.parts;
+		const cacheKey = `index:${this.parts.repositoryId}:${key}`;
+		const cached = await cache?.get(cacheKey, isIndexFile);
+		if (cached) return cached;
+		const file = await this.parts.reader.read(key, async (bytes) => openJson<IndexFile>(keys, bytes, key));
+		// `keep: false` when the caller caches the object in its own form.
+		if (options.keep !== false) await cache?.set(cacheKey, file);
+		return file;
+	}
+
+	/** Writes an index object for packs not yet indexed plus the given lock records. */
+	async writeIndex(locks: IndexLock[], extra: IndexExtras = {}): Promise<string | undefined> {
+		const { writer } = this.parts;
+		const packs = this.#unindexed;
+		this.#unindexed = [];
+		const recorded = writer.takeUnrecorded().map((key): IndexLock => {
+			const lock = this.index.locks.get(key);
+			const version = this.index.versions.get(key);
+			return {
+				key,
+				mode: lock?.mode ?? "compliance",
+				until: (lock?.until ?? new Date(0)).toISOString(),
+				...(version ? { version } : {}),
+			};
+		});
+		locks = [...recorded, ...locks];
+		if (packs.length === 0 && locks.length === 0 && !extra.deleted && !extra.forgotten && !extra.rebuilt && !extra.condemned)
+			return undefined;
+		const lock = writer.requireLock();
+		const file: IndexFile = {
+			v: 1,
+			created: this.parts.clock.now().toISOString(),
+			packs,
+			locks,
+			self: { mode: lock.mode, until: lock.until.toISOString() },
+			...(extra.deleted ? { deleted: extra.deleted } : {}),
+			...(extra.forgotten ? { forgotten: extra.forgotten } : {}),
+			...(extra.rebuilt ? { rebuilt: extra.rebuilt } : {}),
+			...(extra.condemned ? { condemned: extra.condemned } : {}),
+		};
+		const sealed = sealJson(this.parts.keys, file);
+		const key = `${KEY_PREFIX.index}${sha256Hex(sealed)}`;
+		await writer.put(key, sealed, "index");
+		for (const pack of packs) {
+			const known = this.index.packs.get(pack.key);
+			if (known) known.indexKey = key;
+		}
+		this.index.noteLock(key, lock.mode, lock.until);
+		this.index.indexKeys.add(key);
+		for (const l of locks) this.index.noteLock(l.key, l.mode, new Date(l.until));
+		this.index.listed.set(
+			key,
+			packs.map((p) => p.key),
+		);
+		if (isCarrier(file)) this.index.noteCarrier(key, file.created, file.condemned ?? []);
+		for (const d of extra.deleted ?? []) this.index.deleted.add(d);
+		for (const f of extra.forgotten ?? []) this.index.forgotten.add(f);
+		if (this.parts.cache) await this.#cacheIndexFile(key, file);
+		return key;
+	}
+
+	/** Writes an index object listing packs rebuilt from their headers, naming the unreadable index objects it stands for. */
+	async writeRebuiltIndex(packs: readonly IndexPack[], rebuilt: readonly string[]): Promise<string | undefined> {
+		this.#unindexed.push(...packs);
+		return this.writeIndex([], rebuilt.length > 0 ? { rebuilt: [...rebuilt] } : {});
+	}
+
+	/**
+	 * Lists packs again in the next index object: for packs locked long enough whose index
+	 * object's lock ends first, on stores that cannot extend that lock.
+	 */
+	relistPacks(keys: readonly string[]): void {
+		const wanted = new Set(keys);
+		const entries = new Map<string, IndexPack>();
+		for (const [id, location] of this.index.blobs.inPacks(wanted)) {
+			if (!wanted.has(location.packKey)) continue;
+			let entry = entries.get(location.packKey);
+			if (!entry) {
+				const lock = this.index.locks.get(location.packKey);
+				const version = this.index.versions.get(location.packKey);
+				entry = {
+					key: location.packKey,
+					...(version ? { version } : {}),
+					size: this.index.packs.get(location.packKey)?.size ?? 0,
+					mode: lock?.mode ?? "compliance",
+					until: (lock?.until ?? new Date(0)).toISOString(),
+					blobs: [],
+				};
+				entries.set(location.packKey, entry);
+			}
+			entry.blobs.push([location.type === "tree" ? 1 : 0, id, location.offset, location.length, location.rawLength]);
+		}
+		this.#unindexed.push(...entries.values());
+	}
+
+	/**
+	 * The head of one index object: all but its blob entries, each pack with its blob count.
+	 * The catalog keeps an index object in two sealed values, this head and the blobs in base64
+	 * (`#readPackedBlobs`), so a load without blobs reads a few bytes a pack and a load with
+	 * them parses no array per blob. Read from the destination, the packed blobs come along
+	 * when there is no catalog to read them from later.
+	 */
+	async #readIndexHead(key: string, withBlobs: boolean): Promise<IndexHead> {
+		const { cache } = this.parts;
+		const head = await cache?.get(`index-head:${this.parts.repositoryId}:${key}`, isLoadedHead);
+		if (head) return { file: head };
+		const { file, packed } = await this.#cacheIndexFile(key, await this.readIndexFile(key, { keep: false }));
+		return withBlobs && !cache ? { file, packed } : { file };
+	}
+
+	/** Caches a verified index object (read, or written by this run) in the form `loadIndex` reads. */
+	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<Required<IndexHead>> {
+		const loaded = loadedIndexFile(indexFile, true);
+		const file = { ...loaded, packs: loaded.packs.map((pack) => ({ ...pack, packed: undefined })) };
+		const packed = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+		await this.parts.cache?.setMany([
+			{ key: `index-head:${this.parts.repositoryId}:${key}`, value: file },
+			{ key: `index-blobs:${this.parts.repositoryId}:${key}`, value: packed.map(storePackedBlobs) },
+		]);
+		return { file, packed };
+	}
+
+	/** The packed blobs of each pack `head` lists: from the catalog, else from the object again. */
+	async #readPackedBlobs(key: string, head: LoadedIndexFile): Promise<PackedBlobs[]> {
+		const { cache } = this.parts;
+		const blobsKey = `index-blobs:${this.parts.repositoryId}:${key}`;
+		const stored = await cache?.get(blobsKey, isStoredBlobsOf(head));
+		const packed = stored?.map(restorePackedBlobs);
+		if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
+			return packed as PackedBlobs[];
+		}
+		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
+		const again = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+		await cache?.set(blobsKey, again.map(storePackedBlobs));
+		return again;
+	}
+}
+
+/** Why `key` could not be read, in one line that does not repeat the key. */
+export function reasonOf(error: unknown, key: string): string {
+	const line = describeError(error);
+	return line.startsWith(`${key}: `) ? line.slice(key.length + 2) : line;
+}
+
+/** Shapes a verified cached value must still have: a layout change without a tag change is a miss. */
+function isLoadedHead(value: unknown): value is LoadedIndexFile {
+	return (
+		isIndexFile(value) &&
+		value.packs.every((pack) => isRecord(pack) && typeof pack.key === "string" && typeof pack.blobCount === "number")
+	);
+}
+
+function isStoredBlobsOf(head: LoadedIndexFile): (value: unknown) => value is StoredPackedBlobs[] {
+	return (value): value is StoredPackedBlobs[] =>
+		Array.isArray(value) &&
+		value.length === head.packs.length &&
+		value.every(
+			(v) =>
+				isRecord(v) &&
+				typeof v.count === "number" &&
+				typeof v.ids === "string" &&
+				typeof v.numbers === "string" &&
+				Array.isArray(v.odd),
+		);
+}
+
+function isIndexFile(value: unknown): value is IndexFile & Record<string, unknown> {
+	return isRecord(value) && value.v === 1 && typeof value.created === "string" && Array.isArray(value.packs);
+}

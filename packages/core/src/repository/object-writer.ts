@@ -1,0 +1,68 @@
+import type { Destination, ObjectLock } from "../destination/destination.js";
+import type { UploadedObject } from "../engine/run-types.js";
+import type { MasterIndex } from "./index-file.js";
+
+// Every object a run writes carries the run's lock and is remembered (lock, version) until an index object records it.
+
+export interface WriteStats {
+	packs: number;
+	bytesUploaded: number;
+	objects: number;
+}
+
+export class ObjectWriter {
+	/** The lock every object written from now on carries; the engine sets it per run. */
+	writeLock: ObjectLock | undefined;
+	#writtenThisRun: string[] = [];
+	/** Objects other than packs written since the last index object: recorded (with versions) in the next. */
+	#unrecorded: string[] = [];
+	readonly stats: WriteStats = { packs: 0, bytesUploaded: 0, objects: 0 };
+
+	constructor(
+		private readonly destination: Destination,
+		/** The index of the moment: `loadIndex` replaces it whole. */
+		private readonly index: () => MasterIndex,
+		private readonly onObjectWritten: ((object: UploadedObject) => void) | undefined,
+	) {}
+
+	/** Keys of objects written since the run began (for the lock and audit steps). */
+	get writtenThisRun(): readonly string[] {
+		return this.#writtenThisRun;
+	}
+
+	requireLock(): ObjectLock {
+		if (!this.writeLock) throw new Error("internal: no lock set for writing");
+		return this.writeLock;
+	}
+
+	/** Writes one object under `lock` and notes its lock and version; key files do not count as uploaded bytes. */
+	async put(key: string, bytes: Buffer, kind: UploadedObject["kind"], lock = this.requireLock()): Promise<string | undefined> {
+		const { versionId } = await this.destination.put(key, bytes, lock);
+		const index = this.index();
+		index.noteLock(key, lock.mode, lock.until);
+		if (versionId) index.versions.set(key, versionId);
+		if (kind !== "pack") this.#unrecorded.push(key);
+		this.#writtenThisRun.push(key);
+		if (kind !== "key") {
+			this.stats.bytesUploaded += bytes.length;
+			this.stats.objects++;
+		}
+		this.onObjectWritten?.({ key, size: bytes.length, lock, kind });
+		return versionId || undefined;
+	}
+
+	/** The objects the next index object records; taking them empties the list. */
+	takeUnrecorded(): string[] {
+		const keys = this.#unrecorded;
+		this.#unrecorded = [];
+		return keys;
+	}
+
+	beginRun(lock: ObjectLock): void {
+		this.writeLock = lock;
+		this.#writtenThisRun = [];
+		this.stats.packs = 0;
+		this.stats.bytesUploaded = 0;
+		this.stats.objects = 0;
+	}
+}

@@ -1,0 +1,252 @@
+import pLimit from "p-limit";
+import type { ObjectLock } from "../destination/destination.js";
+import { type BlobPool, sharedCopy } from "./blob-pool.js";
+import type { RepositoryKeys } from "./crypto.js";
+import { type BlobType, packKey } from "./format.js";
+import type { IndexPack } from "./index-file.js";
+import type { IndexStore } from "./index-store.js";
+import type { ObjectWriter } from "./object-writer.js";
+import { PackBuilder, sharedBuffer } from "./pack.js";
+
+// The pack uploader: decides which blobs to store, gathers them into packs and uploads those a few at a time.
+
+/** A cap on bytes in memory that packs under upload are charged to; `hold` never waits (an upload always finishes). */
+export interface PackBudget {
+	hold(bytes: number): void;
+	give(bytes: number): void;
+}
+
+export interface PackUploaderOptions {
+	/** Target pack size in bytes (default 16 MiB). */
+	readonly packSize?: number | undefined;
+	/** Pack uploads in flight at once. */
+	readonly uploadConcurrency?: number | undefined;
+	readonly compression: boolean;
+	/** The largest chunk: a pack has room for one more blob of that size. */
+	readonly largestBlob: number;
+}
+
+/** Index objects are written every this many packs, so a killed run loses at most that much work. */
+const PACKS_PER_INDEX = 8;
+
+export class PackUploader {
+	/** Blobs written (or being written) this run, all with this run's lock; cleared per run. */
+	readonly #pending = new Map<string, Promise<void> & { done: () => void }>();
+	/**
+	 * Open packs, one per blob type and lock: trees apart from data (they churn at another
+	 * pace, so neither keeps the other's dead bytes alive), and renewed copies apart when
+	 * they carry a lock of their own.
+	 */
+	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
+	readonly #uploads: ReturnType<typeof pLimit>;
+	readonly #inflight = new Set<Promise<void>>();
+	readonly #packBuffers: Buffer[] = [];
+	/** The last blob being added to a pack: the next waits for it. */
+	#adding: Promise<unknown> = Promise.resolve();
+	/** Where the bytes of packs being uploaded are counted, while a backup sets one: its single cap on what it holds. */
+	#packBudget: PackBudget | undefined;
+
+	constructor(
+		private readonly options: PackUploaderOptions,
+		private readonly keys: RepositoryKeys,
+		private readonly pool: BlobPool,
+		private readonly writer: ObjectWriter,
+		private readonly indexStore: IndexStore,
+	) {
+		this.#uploads = pLimit(this.#concurrency);
+	}
+
+	get #concurrency(): number {
+		return this.options.uploadConcurrency ?? 2;
+	}
+
+	get #packSize(): number {
+		return this.options.packSize ?? 16 * 1024 * 1024;
+	}
+
+	/**
+	 * Room for a full pack plus one largest blob, so a pack is filled without moving its bytes.
+	 * Buffers of uploaded packs are reused: a worker that hashed one keeps it alive until its
+	 * own collector runs, so fresh ones would pile up. (Pages of a buffer are taken only as
+	 * they are written: a pack of trees holds little.)
+	 */
+	#newPack(): PackBuilder {
+		return new PackBuilder(this.#packBuffers.pop() ?? sharedBuffer(this.#packCapacity));
+	}
+
+	get #packCapacity(): number {
+		return this.#packSize + this.options.largestBlob + 1024;
+	}
+
+	#recyclePack(builder: PackBuilder): void {
+		const limit = this.#concurrency + 1;
+		if (builder.buffer.length === this.#packCapacity && this.#packBuffers.length < limit) this.#packBuffers.push(builder.buffer);
+	}
+
+	/**
+	 * Counts the bytes of each pack from the moment it is handed to the uploader until it is
+	 * stored: reading waits while uploads hold the budget, instead of both filling memory.
+	 */
+	chargePacksTo(budget: PackBudget | undefined): void {
+		this.#packBudget = budget;
+	}
+
+	/** A new run: a blob written by an earlier run may need a new copy under this run's lock. */
+	beginRun(): void {
+		this.#pending.clear();
+	}
+
+	/**
+	 * Stores a blob unless a copy exists that is locked at least until `minLock`.
+	 * Returns its ID and whether bytes were added.
+	 */
+	async saveBlob(type: BlobType, data: Uint8Array, minLock?: Date): Promise<{ id: string; added: boolean }> {
+		const shared = data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
+		const whole = new Uint32Array([0, shared.length]);
+		const [id] = (await this.pool.hash(shared, whole)) as [string];
+		if (!this.claimBlob(id, minLock)) {
+			await this.#pending.get(id);
+			return { id, added: false };
+		}
+		try {
+			const [sealed] = (await this.pool.seal(shared, whole, this.options.compression)) as [Uint8Array];
+			await this.addSealedBlob(type, id, sealed, data.length);
+		} catch (error) {
+			this.releaseClaim(id);
+			throw error;
+		}
+		return { id, added: true };
+	}
+
+	/**
+	 * The dedup decision: true when this caller must store blob `id` — no copy locked until
+	 * `minLock` is indexed and none is being written this run. A true answer is a claim that
+	 * `addSealedBlob` (or `releaseClaim`) settles.
+	 */
+	claimBlob(id: string, minLock?: Date): boolean {
+		const index = this.indexStore.index;
+		// A copy in a pack grooming condemned may be deleted before this run's snapshot is written.
+		const known = index.reusable(id);
+		if (known && index.copyLockedUntil(id, minLock)) return false;
+		if (this.#pending.has(id)) return false;
+		let done!: () => void;
+		const pending = new Promise<void>((resolve) => (done = resolve));
+		this.#pending.set(id, Object.assign(pending, { done }));
+		return true;
+	}
+
+	/** Gives up a claim whose blob could not be sealed: a later copy may claim it again. */
+	releaseClaim(id: string): void {
+		const pending = this.#pending.get(id);
+		this.#pending.delete(id);
+		pending?.done();
+	}
+
+	/** Appends a claimed, sealed blob to the open pack of its type; a full pack starts uploading. */
+	async addSealedBlob(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock?: ObjectLock): Promise<void> {
+		await this.#addToPack(type, id, sealed, rawLength, lock);
+		this.#pending.get(id)?.done();
+	}
+
+	/**
+	 * Copies a blob, sealed bytes as they are, into a new pack locked with `lock` (the run's by
+	 * default): for a blob whose stored copies' locks end too soon, or (`evenIfWritten`) whose
+	 * copy grooming condemned while this run used it. The caller has verified the bytes
+	 * (`readSealedBlob`).
+	 */
+	async copySealedBlob(
+		type: BlobType,
+		id: string,
+		sealed: Uint8Array,
+		rawLength: number,
+		options: { lock?: ObjectLock; evenIfWritten?: boolean } = {},
+	): Promise<void> {
+		if (!options.evenIfWritten) {
+			if (this.#pending.has(id)) return;
+			this.#pending.set(id, Object.assign(Promise.resolve(), { done: () => undefined }));
+		}
+		await this.#addToPack(type, id, sealed, rawLength, options.lock);
+	}
+
+	/** Writes the open packs and waits for every upload. */
+	async flushPacks(): Promise<void> {
+		await this.#adding;
+		for (const slot of [...this.#packs.keys()]) await this.#startPackUpload(slot);
+		while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+	}
+
+	/**
+	 * Blobs go into packs one at a time: a full pack waits for an upload slot before another is
+	 * opened, so the packs in memory are the open one and those uploading, never a pile of
+	 * full ones filled while the uploads are slow.
+	 */
+	#addToPack(type: BlobType, id: string, sealed: Uint8Array, rawLength: number, lock?: ObjectLock): Promise<void> {
+		const added = this.#adding.then(() => this.#appendToPack(type, id, sealed, rawLength, lock));
+		this.#adding = added.catch(() => undefined);
+		return added;
+	}
+
+	async #appendToPack(
+		type: BlobType,
+		id: string,
+		sealed: Uint8Array,
+		rawLength: number,
+		lock = this.writer.requireLock(),
+	): Promise<void> {
+		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
+		let open = this.#packs.get(slot);
+		if (open && open.builder.count > 0 && !open.builder.fits(sealed.length)) {
+			await this.#startPackUpload(slot);
+			open = undefined;
+		}
+		if (!open) {
+			open = { builder: this.#newPack(), lock };
+			this.#packs.set(slot, open);
+		}
+		open.builder.add(type, id, sealed, rawLength);
+		if (open.builder.size >= this.#packSize) await this.#startPackUpload(slot);
+	}
+
+	async #startPackUpload(slot: string): Promise<void> {
+		const open = this.#packs.get(slot);
+		this.#packs.delete(slot);
+		if (!open || open.builder.count === 0) return;
+		const { builder, lock } = open;
+		// Bound the packs held in memory: wait while every upload slot is busy.
+		while (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);
+		const budget = this.#packBudget;
+		const charged = builder.size;
+		budget?.hold(charged);
+		const task = this.#uploads(async () => {
+			const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.pool.digest(data));
+			const key = packKey(hash);
+			const version = await this.writer.put(key, bytes, "pack", lock);
+			const entry: IndexPack = {
+				key,
+				...(version ? { version } : {}),
+				size: bytes.length,
+				mode: lock.mode,
+				until: lock.until.toISOString(),
+				blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
+			};
+			this.#recyclePack(builder);
+			this.indexStore.queuePacks([entry]);
+			const index = this.indexStore.index;
+			index.addPack(entry, undefined);
+			// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
+			for (const blob of blobs) {
+				const claim = this.#pending.get(blob.id);
+				if (!claim || index.reusable(blob.id)?.packKey !== key) continue;
+				this.#pending.delete(blob.id);
+				claim.done();
+			}
+			this.writer.stats.packs++;
+			if (this.indexStore.unindexedCount >= PACKS_PER_INDEX) await this.indexStore.writeIndex([]);
+		});
+		const tracked = task.finally(() => {
+			this.#inflight.delete(tracked);
+			budget?.give(charged);
+		});
+		this.#inflight.add(tracked);
+	}
+}
