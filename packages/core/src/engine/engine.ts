@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Catalog } from "../catalog/catalog.js";
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
+import { composeDestination } from "../destination/compose.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
 import {
 	type DoctorFinding,
@@ -142,7 +143,8 @@ export class Engine {
 					"CONFIG_INVALID",
 					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
 				);
-			destination = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
+			const store = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
+			destination = composeDestination(store, this.#environment());
 			this.#destinations.set(setName, destination);
 		}
 		return destination;
