@@ -130,11 +130,9 @@ export class EmulatedLocks implements Destination {
 	/** The store's guard across processes when it has one; one version's calls in turn within this process always. */
 	async #guarded<T>(key: string, versionId: string, body: () => Promise<T>): Promise<T> {
 		const id = `${key}\0${versionId}`;
-		const before = this.#guards.get(id) ?? Promise.resolve();
-		const run = before.then(
-			() => (this.store.exclusive ? this.store.exclusive(key, versionId, body) : body()),
-			() => (this.store.exclusive ? this.store.exclusive(key, versionId, body) : body()),
-		);
+		const step = () => (this.store.exclusive ? this.store.exclusive(key, versionId, body) : body());
+		// The previous call's settled promise: it never rejects, so each call waits for the one before.
+		const run = (this.#guards.get(id) ?? Promise.resolve()).then(step);
 		const settled = run.catch(() => undefined);
 		this.#guards.set(id, settled);
 		try {
