@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { DAY_MS, type Forecaster, type SetConfig, TOKENS } from "@holdfast/core";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
+import { DAY_MS, EmulatedLocks, type Forecaster, type SetConfig, TOKENS } from "@holdfast/core";
 import { B2_PRICES, scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
@@ -33,8 +32,8 @@ describe("the cost forecast against a simulated year", () => {
 				["extendLock", "extend"],
 				["deleteVersion", "delete"],
 			] as const) {
-				const original = FsDestination.prototype[method] as (...args: unknown[]) => Promise<unknown>;
-				vi.spyOn(FsDestination.prototype, method).mockImplementation(async function (this: FsDestination, ...args: unknown[]) {
+				const original = EmulatedLocks.prototype[method] as (...args: unknown[]) => Promise<unknown>;
+				vi.spyOn(EmulatedLocks.prototype, method).mockImplementation(async function (this: EmulatedLocks, ...args: unknown[]) {
 					calls[counter]++;
 					return original.apply(this, args);
 				} as never);

@@ -1,8 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, KEY_PREFIX } from "@holdfast/core";
+import { DAY_MS, EmulatedLocks, KEY_PREFIX } from "@holdfast/core";
 import { Repository } from "@holdfast/core/testing";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { holdfast, startHoldfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
@@ -139,8 +138,8 @@ describe("a groom cut short between its index object and its deletions", () => {
 		expect(due.deleted.keys.some((k) => k.startsWith(KEY_PREFIX.data))).toBe(true);
 		// The process dies after its index object (with the tombstones) and one deletion.
 		let calls = 0;
-		const original = FsDestination.prototype.deleteVersion;
-		vi.spyOn(FsDestination.prototype, "deleteVersion").mockImplementation(async function (this: FsDestination, ...args) {
+		const original = EmulatedLocks.prototype.deleteVersion;
+		vi.spyOn(EmulatedLocks.prototype, "deleteVersion").mockImplementation(async function (this: EmulatedLocks, ...args) {
 			if (++calls > 1) throw new Error("killed");
 			return original.apply(this, args);
 		});

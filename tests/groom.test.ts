@@ -1,7 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, definePlugin, type PluginDefinition } from "@holdfast/core";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
+import { DAY_MS, definePlugin, EmulatedLocks, type PluginDefinition } from "@holdfast/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { runWeek } from "./support/scenario.js";
@@ -54,9 +53,9 @@ function harnessFor(strategy: "extend" | "reinclude", extra: PluginDefinition[] 
 describe.each(["reinclude", "extend"] as const)("grooming a year of weekly backups (%s)", (strategy) => {
 	it("keeps every snapshot in its window restorable, never asks to delete a locked object, and reaches a steady state", async () => {
 		const refused: string[] = [];
-		const original = FsDestination.prototype.deleteVersion;
-		vi.spyOn(FsDestination.prototype, "deleteVersion").mockImplementation(async function (
-			this: FsDestination,
+		const original = EmulatedLocks.prototype.deleteVersion;
+		vi.spyOn(EmulatedLocks.prototype, "deleteVersion").mockImplementation(async function (
+			this: EmulatedLocks,
 			key,
 			versionId,
 			options,

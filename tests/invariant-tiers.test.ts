@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { KEY_PREFIX, type RetentionConfig, type ScheduleConfig, type SetConfig } from "@holdfast/core";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
+import { EmulatedLocks, KEY_PREFIX, type RetentionConfig, type ScheduleConfig, type SetConfig } from "@holdfast/core";
 import { scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot } from "./support/attacker.js";
@@ -66,8 +65,8 @@ async function storedDataBytes(h: Harness): Promise<number> {
 
 async function runWorld(label: string, retention: RetentionConfig, runs: number, attack: boolean): Promise<WorldResult> {
 	const lockCalls = { count: 0 };
-	const original = FsDestination.prototype.extendLock;
-	vi.spyOn(FsDestination.prototype, "extendLock").mockImplementation(async function (this: FsDestination, ...args) {
+	const original = EmulatedLocks.prototype.extendLock;
+	vi.spyOn(EmulatedLocks.prototype, "extendLock").mockImplementation(async function (this: EmulatedLocks, ...args) {
 		lockCalls.count++;
 		return original.apply(this, args);
 	});

@@ -1,5 +1,4 @@
-import { DAY_MS, type LockMode, type ObjectLock } from "@holdfast/core";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
+import { DAY_MS, EmulatedLocks, type LockMode, type ObjectLock } from "@holdfast/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { runWeek, trueLocks } from "./support/scenario.js";
@@ -15,9 +14,9 @@ afterEach(async () => {
 /** Every extension asked of the destination, checked never to move a lock backwards. */
 function watchExtensions() {
 	const calls: { key: string; from?: Date; to: Date }[] = [];
-	const original = FsDestination.prototype.extendLock;
-	vi.spyOn(FsDestination.prototype, "extendLock").mockImplementation(async function (
-		this: FsDestination,
+	const original = EmulatedLocks.prototype.extendLock;
+	vi.spyOn(EmulatedLocks.prototype, "extendLock").mockImplementation(async function (
+		this: EmulatedLocks,
 		key,
 		versionId,
 		lock: ObjectLock,

@@ -1,7 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, type Destination, isHoldfastError, KEY_PREFIX } from "@holdfast/core";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
+import { DAY_MS, EmulatedLocks, isHoldfastError, KEY_PREFIX } from "@holdfast/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { holdfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
@@ -46,8 +45,8 @@ function connectionReset(): Error {
 /** GETs of keys under the prefixes fail with a connection reset while `failing()` says so. */
 function injectResets(prefixes: string[], failing: () => boolean): { injected: () => number } {
 	let injected = 0;
-	const original = FsDestination.prototype.get;
-	vi.spyOn(FsDestination.prototype, "get").mockImplementation(async function (this: FsDestination, key, options) {
+	const original = EmulatedLocks.prototype.get;
+	vi.spyOn(EmulatedLocks.prototype, "get").mockImplementation(async function (this: EmulatedLocks, key, options) {
 		if (prefixes.some((p) => key.startsWith(p)) && failing()) {
 			injected++;
 			throw connectionReset();
@@ -258,11 +257,11 @@ describe("transient faults", () => {
 
 	it("a refused read is not called corrupt", async () => {
 		const ids = await threeSnapshots("1s");
-		const original = FsDestination.prototype.get;
-		vi.spyOn(FsDestination.prototype, "get").mockImplementation(async function (this: FsDestination, key, options) {
+		const original = EmulatedLocks.prototype.get;
+		vi.spyOn(EmulatedLocks.prototype, "get").mockImplementation(async function (this: EmulatedLocks, key, options) {
 			if (key.startsWith(KEY_PREFIX.snapshots))
 				throw Object.assign(new Error("Access Denied"), { $metadata: { httpStatusCode: 403 } });
-			return original.call(this as Destination as FsDestination, key, options);
+			return original.call(this, key, options);
 		});
 		const open = await harness?.engine.open();
 		const error = await open?.repository.loadSnapshotObject(`${KEY_PREFIX.snapshots}${ids[0]}`).catch((e: unknown) => e);
@@ -276,8 +275,8 @@ describe("refused reads", () => {
 		harness = await createHarness({ start: START.toISOString() });
 		await harness.engine.init();
 		await harness.reopen({ freshCatalog: true });
-		const original = FsDestination.prototype.get;
-		vi.spyOn(FsDestination.prototype, "get").mockImplementation(async function (this: FsDestination, key, options) {
+		const original = EmulatedLocks.prototype.get;
+		vi.spyOn(EmulatedLocks.prototype, "get").mockImplementation(async function (this: EmulatedLocks, key, options) {
 			if (key.startsWith(KEY_PREFIX.keys))
 				throw Object.assign(new Error("Access Denied"), { $metadata: { httpStatusCode: 403 } });
 			return original.call(this, key, options);

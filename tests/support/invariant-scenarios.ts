@@ -1,7 +1,6 @@
 import { join } from "node:path";
-import { DAY_MS, KEY_PREFIX, type ScheduleConfig, type SetConfig } from "@holdfast/core";
+import { DAY_MS, EmulatedLocks, KEY_PREFIX, type ScheduleConfig, type SetConfig } from "@holdfast/core";
 import { collectSnapshotObjects } from "@holdfast/core/testing";
-import { FsDestination } from "@holdfast/plugin-fs-destination";
 import { scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews } from "./attacker.js";
@@ -199,8 +198,8 @@ export function describeInvariant(group: ScenarioGroup): void {
 			"$name",
 			async (scenario) => {
 				const extendCalls = { count: 0 };
-				const original = FsDestination.prototype.extendLock;
-				vi.spyOn(FsDestination.prototype, "extendLock").mockImplementation(async function (this: FsDestination, ...args) {
+				const original = EmulatedLocks.prototype.extendLock;
+				vi.spyOn(EmulatedLocks.prototype, "extendLock").mockImplementation(async function (this: EmulatedLocks, ...args) {
 					extendCalls.count++;
 					return original.apply(this, args);
 				});

@@ -23,9 +23,11 @@ export { fullConfigSchema, type JsonSchema, type SchemaContributions } from "./c
 export type * from "./config/config-types.js";
 export { schemaDefaults } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
+export { composeDestination } from "./destination/compose.js";
 export * from "./destination/destination.js";
 export * from "./destination/doctor.js";
 export { RetryBudget, type RetryBudgetOptions, retryBudgetMs } from "./destination/faults.js";
+export { EmulatedLocks, emulateLocks, type LockRecordStore } from "./destination/lock-emulation.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
 export {

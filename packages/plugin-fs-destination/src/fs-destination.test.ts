@@ -1,10 +1,11 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManualClock } from "@holdfast/core";
 import { destinationConformance } from "@holdfast/core/testing";
 import { describe, expect, it } from "vitest";
 import { FsDestination } from "./fs-destination.js";
+import { FsStore } from "./fs-store.js";
 
 destinationConformance("fs", async () => {
 	const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
@@ -78,6 +79,52 @@ describe("fs destination", () => {
 		await expect(
 			destination.put("k", Buffer.from("x"), { mode: "compliance", until: new Date("2029-01-01T00:00:00Z") }),
 		).rejects.toThrow(/past/);
+		await rm(dir, { recursive: true, force: true });
+	});
+
+	it("keeps its on-disk lock records: a record in the layout earlier versions wrote is judged, and new records have that layout", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		// A version as an earlier holdfast left it: bytes and a JSON record beside them.
+		const versions = join(dir, "objects", "data", "ab", "old.versions");
+		await mkdir(versions, { recursive: true });
+		const old = { versionId: "0000000010000abcd1234", size: 3, created: "2029-12-01T00:00:00.000Z", deleteMarker: false };
+		const lock = { mode: "compliance", until: "2030-03-01T00:00:00.000Z" };
+		await writeFile(join(versions, `${old.versionId}.data`), "old");
+		await writeFile(join(versions, `${old.versionId}.json`), JSON.stringify({ ...old, lock }));
+		const destination = new FsDestination({ path: dir }, clock);
+		expect((await destination.head("data/ab/old"))?.lock).toEqual({ mode: "compliance", until: new Date(lock.until) });
+		await expect(destination.deleteVersion("data/ab/old", old.versionId)).rejects.toMatchObject({ code: "LOCKED" });
+		await destination.extendLock("data/ab/old", old.versionId, { mode: "compliance", until: new Date("2030-04-01T00:00:00Z") });
+		expect(JSON.parse(await readFile(join(versions, `${old.versionId}.json`), "utf8"))).toEqual({
+			...old,
+			lock: { mode: "compliance", until: "2030-04-01T00:00:00.000Z" },
+		});
+		// What the composed destination writes, the raw store (and any earlier reader) reads as the same record.
+		const { versionId } = await destination.put("data/ab/new", Buffer.from("new"), {
+			mode: "governance",
+			until: new Date("2030-02-01T00:00:00Z"),
+		});
+		const record = JSON.parse(await readFile(join(dir, "objects", "data", "ab", "new.versions", `${versionId}.json`), "utf8"));
+		expect(record).toEqual({
+			versionId,
+			size: 3,
+			created: "2030-01-01T00:00:00.000Z",
+			deleteMarker: false,
+			lock: { mode: "governance", until: "2030-02-01T00:00:00.000Z" },
+		});
+		await rm(dir, { recursive: true, force: true });
+	});
+
+	it("is a raw store the core wraps: it records locks as told and declares that it enforces none", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new FsStore({ path: dir }, clock);
+		expect(store.capabilities.enforcedByProvider).toBe(false);
+		const { versionId } = await store.put("k", Buffer.from("x"), { mode: "compliance", until: new Date("2030-02-01") });
+		await store.deleteVersion("k", versionId);
+		expect(await store.head("k", versionId)).toBeUndefined();
+		expect(await readdir(join(dir, "objects"))).toEqual([]);
 		await rm(dir, { recursive: true, force: true });
 	});
 });

@@ -1,7 +1,8 @@
 import { ContainerModule, type DestinationType, definePlugin, TOKENS } from "@holdfast/core";
-import { FsDestination, type FsDestinationOptions } from "./fs-destination.js";
+import { type FsDestinationOptions, FsStore } from "./fs-store.js";
 
-export { FsDestination, type FsDestinationOptions } from "./fs-destination.js";
+export { FsDestination } from "./fs-destination.js";
+export { type FsDestinationOptions, FsStore } from "./fs-store.js";
 
 const fsDestinationType: DestinationType<FsDestinationOptions> = {
 	type: "fs",
@@ -15,7 +16,8 @@ const fsDestinationType: DestinationType<FsDestinationOptions> = {
 			maxRetentionDays: { type: "integer", minimum: 1 },
 		},
 	},
-	create: (options, environment) => new FsDestination(options, environment.clock, environment.configDir),
+	// The raw store: it declares no Object Lock of its own, so the core composes its lock emulation.
+	create: (options, environment) => new FsStore(options, environment.clock, environment.configDir),
 };
 
 export default definePlugin({

@@ -1,6 +1,8 @@
 /**
  * The destination contract. A destination stores immutable, versioned objects and declares
- * what it can do; the core plans by these capabilities and never asks for more.
+ * what it can do; the core plans by these capabilities and never asks for more. A plugin
+ * provides the raw store; the core wraps it (`composeDestination`): lock emulation for a store
+ * without Object Lock, retry of transient faults, and for a dry run a store that writes nothing.
  */
 import type { DoctorFinding, DoctorRequest, KeyAccess, KeyRole } from "./doctor.js";
 
@@ -12,7 +14,10 @@ export interface ObjectLock {
 }
 
 export interface DestinationCapabilities {
-	/** The store itself, not this process, refuses deletes of locked versions. */
+	/**
+	 * The store itself, not this process, refuses deletes of locked versions. A store that
+	 * declares `false` keeps lock records as told and the core emulates the lock (`EmulatedLocks`).
+	 */
 	readonly enforcedByProvider: boolean;
 	/** Retention of an existing version can be extended without re-sending bytes. */
 	readonly lockExtension: boolean;

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Catalog } from "../catalog/catalog.js";
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
+import { composeDestination } from "../destination/compose.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
 import {
 	type DoctorFinding,
@@ -9,6 +10,7 @@ import {
 	findingsFromPreflight,
 	type KeyRole,
 } from "../destination/doctor.js";
+import { DryRunDestination, readOnlyCatalog } from "../destination/dry-run.js";
 import { retryBudgetMs } from "../destination/faults.js";
 import { addDays, type Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
@@ -36,7 +38,7 @@ import {
 	tierProblems,
 	tierTimeZone,
 } from "./retention-tiers.js";
-import type { RunContext, RunKind, RunPlan } from "./run-types.js";
+import type { RunContext, RunKind, RunPlan, UploadedObject } from "./run-types.js";
 import { pickSnapshot } from "./snapshot-objects.js";
 
 export interface EngineOptions {
@@ -143,7 +145,8 @@ export class Engine {
 					"CONFIG_INVALID",
 					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
 				);
-			destination = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
+			const store = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
+			destination = composeDestination(store, this.#environment());
 			this.#destinations.set(setName, destination);
 		}
 		return destination;
@@ -171,16 +174,17 @@ export class Engine {
 		return retryBudgetMs(set.retryBudget, this.options.env ?? process.env, `sets.${setName}.retryBudget`);
 	}
 
-	#repositoryOptions(destination: Destination, set: SetConfig, setName: string): RepositoryOptions {
+	/** A dry run's repository announces no upload and caches nothing: its destination stores nothing. */
+	#repositoryOptions(destination: Destination, set: SetConfig, setName: string, run = { dryRun: false }): RepositoryOptions {
 		return {
 			retryBudgetMs: this.#retryBudgetMs(setName, set),
 			destination,
 			clock: this.options.clock,
 			logger: this.options.logger,
-			catalog: this.options.catalog,
+			catalog: run.dryRun ? readOnlyCatalog(this.options.catalog) : this.options.catalog,
 			packSize: (set.packSizeMiB ?? 16) * 1024 * 1024,
 			compression: set.compression !== "off",
-			onObjectWritten: (object) => this.hooks.didUploadObject.call(object, setName),
+			...(run.dryRun ? {} : { onObjectWritten: (object: UploadedObject) => this.hooks.didUploadObject.call(object, setName) }),
 			...(this.options.scrypt ? { scrypt: this.options.scrypt } : {}),
 		};
 	}
@@ -228,14 +232,21 @@ export class Engine {
 		return { created: true, notes: check.notes };
 	}
 
-	/** `blobs: false` loads the index without blob locations, for commands that read no blob. */
-	async open(setName?: string, options: { preflight?: boolean; role?: KeyRole; blobs?: boolean } = {}): Promise<OpenSet> {
+	/**
+	 * `blobs: false` loads the index without blob locations, for commands that read no blob.
+	 * `dryRun` opens the set through a `DryRunDestination`: its runs read the store and never write it.
+	 */
+	async open(
+		setName?: string,
+		options: { preflight?: boolean; role?: KeyRole; blobs?: boolean; dryRun?: boolean } = {},
+	): Promise<OpenSet> {
 		const { name, set } = this.resolveSet(setName);
-		const destination = this.destinationFor(name, set, options.role);
-		// A repository opened with another key is another connection to the same repository.
-		const cacheKey = destination === this.destinationFor(name, set) ? name : `${name}\0${options.role}`;
+		const keyed = this.destinationFor(name, set, options.role);
+		// A repository opened with another key is another connection to the same repository; a dry run's is another.
+		const connection = keyed === this.destinationFor(name, set) ? name : `${name}\0${options.role}`;
+		const cacheKey = options.dryRun ? `${connection}\0dry-run` : connection;
 		if (options.preflight) {
-			const check = await destination.preflight({
+			const check = await keyed.preflight({
 				mode: set.retention.mode ?? "compliance",
 				create: false,
 			});
@@ -247,13 +258,20 @@ export class Engine {
 		if (!opening) {
 			opening = this.options
 				.password()
-				.then((password) => Repository.open(password, this.#repositoryOptions(destination, set, name)));
+				.then((password) =>
+					Repository.open(
+						password,
+						options.dryRun
+							? this.#repositoryOptions(new DryRunDestination(keyed), set, name, { dryRun: true })
+							: this.#repositoryOptions(keyed, set, name),
+					),
+				);
 			this.#repositories.set(cacheKey, opening);
 			opening.catch(() => this.#repositories.delete(cacheKey));
 		}
 		const repository = await opening;
 		await repository.loadIndex(options.blobs === false ? { blobs: false } : {});
-		return { name, set, destination, repository, view: repositoryView(repository) };
+		return { name, set, destination: repository.destination, repository, view: repositoryView(repository) };
 	}
 
 	context(kind: RunKind, open: OpenSet, dryRun = false, signal?: AbortSignal): RunContext {
@@ -317,7 +335,7 @@ export class Engine {
 		setName?: string,
 		options: { signal?: AbortSignal; fileConcurrency?: number; dryRun?: boolean; at?: Date; strictKeys?: boolean } = {},
 	): Promise<BackupResult> {
-		const open = await this.open(setName, { preflight: !options.dryRun });
+		const open = await this.open(setName, { preflight: !options.dryRun, dryRun: options.dryRun ?? false });
 		if (!options.dryRun) await this.#refuseOrWarnKey(open, options.strictKeys ?? false);
 		const context = {
 			...this.context(options.dryRun ? "plan" : "backup", open, options.dryRun ?? false, options.signal),
@@ -343,7 +361,7 @@ export class Engine {
 				repository: open.repository,
 				hooks: this.hooks,
 				sources: this.sourcesFor(open.set),
-				catalog: this.options.catalog,
+				catalog: options.dryRun ? readOnlyCatalog(this.options.catalog) : this.options.catalog,
 				plan,
 				snapshots,
 				host,
@@ -566,7 +584,7 @@ export class Engine {
 	}
 
 	async groom(setName?: string, options: { dryRun?: boolean } = {}): Promise<GroomResult> {
-		const open = await this.open(setName, { role: "groom" });
+		const open = await this.open(setName, { role: "groom", dryRun: options.dryRun ?? false });
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
@@ -576,7 +594,7 @@ export class Engine {
 
 	/** `repair index`: relists packs no readable index object lists, from their headers, in a new index object. */
 	async repairIndex(setName?: string, options: { dryRun?: boolean } = {}): Promise<IndexRepairResult> {
-		const open = await this.open(setName);
+		const open = await this.open(setName, { dryRun: options.dryRun ?? false });
 		const context = this.context("repair", open, options.dryRun ?? false);
 		const lock = this.defaultLock(open.name, open.set, open.destination, context.startedAt);
 		return this.run(context, () => repairIndex(open.repository, lock, context.dryRun));

@@ -26,7 +26,7 @@ export interface GroomResult {
  * a backup that loaded the index before the mark has that long to notice (see FORMAT.md).
  * Whatever the plan says, the core deletes nothing still locked (it asks the store for every
  * version's lock first) and nothing a `keep` tap holds; a dry run decides exactly the same
- * way and writes and deletes nothing.
+ * way, through a destination that writes and deletes nothing.
  *
  * Before deleting, it writes one index object that carries the condemned list, tombstones
  * for what goes (and for earlier deletions some older index object still lists) and a
@@ -97,7 +97,8 @@ export async function executeGroom(
 	const marksChanged = condemned.size !== condemnedBefore.size || [...condemned.keys()].some((key) => !condemnedBefore.has(key));
 	// Superseded groom index objects alone need no record of their going: nothing lists them.
 	const recorded = deletable.some((c) => !supersededAt(c.key));
-	if (!context.dryRun && (recorded || forgotten.length > 0 || marksChanged)) {
+	// A dry run's repository writes through a DryRunDestination: it goes through the same steps and stores nothing.
+	if (recorded || forgotten.length > 0 || marksChanged) {
 		const leaving = new Set(deletedKeys);
 		const tombstones = [...new Set([...deletedKeys, ...heldTombstones, ...repository.index.tombstonesStillNeeded(leaving)])];
 		const stillForgotten = [...new Set([...repository.index.forgotten, ...forgotten])].filter(
@@ -113,11 +114,9 @@ export async function executeGroom(
 			condemned: [...condemned].sort(([a], [b]) => a.localeCompare(b)).map(([key, at]) => ({ key, at: at.toISOString() })),
 		});
 	}
-	if (!context.dryRun) {
-		for (const candidate of deletable) {
-			for (const version of await versionsOf(repository, candidate.key)) {
-				await destination.deleteVersion(candidate.key, version.versionId);
-			}
+	for (const candidate of deletable) {
+		for (const version of await versionsOf(repository, candidate.key)) {
+			await destination.deleteVersion(candidate.key, version.versionId);
 		}
 	}
 	const lockHeld = held.filter((h) => h.reason === "lock");

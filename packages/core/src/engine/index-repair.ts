@@ -27,9 +27,11 @@ export async function repairIndex(repository: Repository, lock: ObjectLock, dryR
 	const rebuiltIndexes = [...repository.uncoveredIndexes];
 	const wouldWrite = found.packs.length > 0 || rebuiltIndexes.length > 0;
 	let written: string | undefined;
-	if (wouldWrite && !dryRun) {
+	if (wouldWrite) {
+		// A dry run's repository writes through a DryRunDestination: the object is built, never stored.
 		repository.beginRun(lock);
-		written = await repository.writeRebuiltIndex(found.packs, rebuiltIndexes);
+		const key = await repository.writeRebuiltIndex(found.packs, rebuiltIndexes);
+		if (!dryRun) written = key;
 	}
 	return {
 		packsScanned: found.scanned,

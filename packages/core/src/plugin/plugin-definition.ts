@@ -54,6 +54,11 @@ export interface SourceType<Options = Record<string, unknown>> {
 export interface DestinationType<Options = Record<string, unknown>> {
 	readonly type: string;
 	readonly optionsSchema: JsonSchema;
+	/**
+	 * The raw store. One with Object Lock of its own declares `enforcedByProvider: true`; one
+	 * without declares `false`, keeps each version's lock as told (a `LockRecordStore`) and the
+	 * core wraps it in its lock emulation (`composeDestination`).
+	 */
 	create(options: Options, environment: InstanceEnvironment): Destination;
 }
 

@@ -10,4 +10,4 @@ export { MemoryLogger } from "../host/logger.js";
 export { Repository, type RepositoryOptions } from "../repository/repository.js";
 export { attackerView } from "./attacker-view.js";
 export { type ConformanceSubject, destinationConformance } from "./destination-conformance.js";
-export { MemoryDestination } from "./memory-destination.js";
+export { MemoryDestination, MemoryStore } from "./memory-destination.js";

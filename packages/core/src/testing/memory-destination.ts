@@ -1,17 +1,16 @@
 import {
 	type ByteRange,
-	type Destination,
 	type DestinationCapabilities,
 	type DestinationCheck,
 	type ListedObject,
-	LockRefusedError,
 	type ObjectLock,
 	ObjectNotFoundError,
 	type ObjectVersion,
 } from "../destination/destination.js";
+import { EmulatedLocks, type LockRecordStore } from "../destination/lock-emulation.js";
 import type { Clock } from "../host/clock.js";
 
-interface StoredVersion {
+export interface StoredVersion {
 	versionId: string;
 	body: Buffer | undefined;
 	lastModified: Date;
@@ -20,9 +19,29 @@ interface StoredVersion {
 
 /**
  * A versioned, lock-enforcing destination in memory, for plugin authors' tests and the core's
- * own. It follows S3 Object Lock semantics, with the lock clock taken from the given Clock.
+ * own: a {@link MemoryStore} behind the core's lock emulation, so it follows S3 Object Lock
+ * semantics with the lock clock taken from the given Clock.
  */
-export class MemoryDestination implements Destination {
+export class MemoryDestination extends EmulatedLocks {
+	declare readonly store: MemoryStore;
+
+	constructor(clock: Clock, capabilities: Partial<DestinationCapabilities> = {}) {
+		super(new MemoryStore(clock, capabilities), clock);
+	}
+
+	/** Every key's versions, newest first (tests tamper with them as an attacker would). */
+	get objects(): Map<string, StoredVersion[]> {
+		return this.store.objects;
+	}
+
+	/** Calls that reached the store, by kind. */
+	get calls(): MemoryStore["calls"] {
+		return this.store.calls;
+	}
+}
+
+/** Versions in memory with their lock records, kept as told: the store a {@link MemoryDestination} wraps. */
+export class MemoryStore implements LockRecordStore {
 	readonly description = "memory:";
 	readonly objects = new Map<string, StoredVersion[]>();
 	readonly calls = { put: 0, get: 0, head: 0, list: 0, extend: 0, delete: 0 };
@@ -47,7 +66,6 @@ export class MemoryDestination implements Destination {
 
 	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		this.calls.put++;
-		if (lock && lock.until.getTime() <= this.clock.now().getTime()) throw new Error(`${key}: retain-until in the past`);
 		const versionId = String(++this.#sequence).padStart(12, "0");
 		const versions = this.objects.get(key) ?? [];
 		versions.unshift({ versionId, body: Buffer.from(body), lastModified: this.clock.now(), ...(lock ? { lock } : {}) });
@@ -107,25 +125,14 @@ export class MemoryDestination implements Destination {
 		this.calls.extend++;
 		const version = this.#find(key, versionId);
 		if (!version) throw new ObjectNotFoundError(key);
-		if (version.lock && version.lock.until.getTime() > lock.until.getTime()) {
-			throw new LockRefusedError(`${key}: a lock cannot be shortened`);
-		}
-		if (version.lock?.mode === "compliance" && lock.mode === "governance") {
-			throw new LockRefusedError(`${key}: compliance cannot become governance`);
-		}
 		version.lock = lock;
 	}
 
-	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
+	async deleteVersion(key: string, versionId: string): Promise<void> {
 		this.calls.delete++;
 		const versions = this.objects.get(key) ?? [];
 		const version = versions.find((v) => v.versionId === versionId);
 		if (!version) throw new ObjectNotFoundError(key);
-		if (version.lock && version.lock.until.getTime() > this.clock.now().getTime()) {
-			if (!(version.lock.mode === "governance" && options.bypassGovernance)) {
-				throw new LockRefusedError(`${key}: locked until ${version.lock.until.toISOString()}`);
-			}
-		}
 		versions.splice(versions.indexOf(version), 1);
 		if (versions.length === 0) this.objects.delete(key);
 	}
