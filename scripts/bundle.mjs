@@ -117,7 +117,7 @@ async function precompileSchemas(dir) {
  * becomes a module that measures printable ASCII (all of holdfast's own words) by its length,
  * as string-width does, and loads the real one, bundled as it was, on the first other text.
  */
-function lazyStringWidth() {
+export function lazyStringWidth() {
 	return {
 		name: "lazy-string-width",
 		setup(b) {
