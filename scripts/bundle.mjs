@@ -147,6 +147,37 @@ export function lazyStringWidth() {
 	};
 }
 
+/**
+ * yargs imports two checks from node:assert and makes them on every run; loading node:assert
+ * (a few ms: it sets up stderr and its colours) is most of their cost. They are the same
+ * checks here: Object.is, as node:assert's, and an AssertionError when one fails.
+ */
+function ownAssert() {
+	return {
+		name: "own-assert",
+		setup(b) {
+			b.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
+				/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: "assert", namespace: "own-assert" } : undefined,
+			);
+			b.onLoad({ filter: /.*/, namespace: "own-assert" }, () => ({
+				contents: [
+					"const fail = (message, otherwise) => {",
+					"\tif (message instanceof Error) throw message;",
+					'\tthrow Object.assign(new Error(message ?? otherwise), { name: "AssertionError", code: "ERR_ASSERTION" });',
+					"};",
+					"export const strictEqual = (actual, expected, message) => {",
+					'\tif (!Object.is(actual, expected)) fail(message, "Expected values to be strictly equal");',
+					"};",
+					"export const notStrictEqual = (actual, expected, message) => {",
+					'\tif (Object.is(actual, expected)) fail(message, "Expected values to be strictly unequal");',
+					"};",
+				].join("\n"),
+				loader: "js",
+			}));
+		},
+	};
+}
+
 /** Points the schema validator's import of the empty map at the compiled one. */
 function usePrecompiled(file) {
 	return {
@@ -176,7 +207,7 @@ export async function bundle({ ifStale = false } = {}) {
 			sourcemap: true,
 			legalComments: "none",
 			logLevel: "warning",
-			plugins: [lazyStringWidth()],
+			plugins: [lazyStringWidth(), ownAssert()],
 		};
 		await build(options);
 		// Bundled once as is, for the plugins to import while their schemas are collected.
