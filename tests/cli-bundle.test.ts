@@ -172,7 +172,7 @@ describe("the bundled CLI's start", () => {
 		expect(result.segmentersAfter[2]).toBeGreaterThan(0);
 	});
 
-	it("lays out --help without building an Intl.Segmenter", () => {
+	it("lays out --help without building an Intl.Segmenter or loading node:assert", () => {
 		const counting = `data:text/javascript,${encodeURIComponent(
 			"const S = Intl.Segmenter; let n = 0; Intl.Segmenter = class extends S { constructor(...a) { super(...a); n++; } }; process.on('exit', () => process._rawDebug('segmenters ' + n));",
 		)}`;
@@ -180,5 +180,11 @@ describe("the bundled CLI's start", () => {
 		expect(help.status).toBe(0);
 		expect(help.stdout).toMatch(/^ {2}holdfast snapshots \[set\] +list snapshots$/m);
 		expect(help.stderr.trim()).toBe("segmenters 0");
+		// yargs' assertions are made without it, imported or required.
+		const hooks = new URL("./support/record-imports.mjs", import.meta.url);
+		const recorded = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, "--help"], { encoding: "utf8" });
+		expect(recorded.status).toBe(0);
+		expect(recorded.stderr).toContain("import node:fs\n");
+		expect(recorded.stderr).not.toMatch(/^(import|require) (node:)?assert$/m);
 	});
 });
