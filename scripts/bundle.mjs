@@ -6,7 +6,7 @@
 // all import by its package name, so every one of them shares one instance of it (its
 // classes, hooks and inversify). The CLI's bundle keeps every @holdfast/* package external.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
@@ -111,6 +111,73 @@ async function precompileSchemas(dir) {
 	return join(out, "index.js");
 }
 
+/**
+ * yargs and its help layout measure text with string-width, which builds an Intl.Segmenter and
+ * Unicode-property regexes as it loads: a fifth of a short command's start. Each import of it
+ * becomes a module that measures printable ASCII (all of holdfast's own words) by its length,
+ * as string-width does, and loads the real one, bundled as it was, on the first other text.
+ */
+export function lazyStringWidth() {
+	return {
+		name: "lazy-string-width",
+		setup(b) {
+			b.onResolve({ filter: /^string-width$/ }, async (args) => {
+				if (args.pluginData?.real) return undefined;
+				const real = await b.resolve(args.path, {
+					importer: args.importer,
+					resolveDir: args.resolveDir,
+					kind: args.kind,
+					pluginData: { real: true },
+				});
+				return real.errors.length > 0 ? real : { path: real.path, namespace: "lazy-string-width" };
+			});
+			b.onLoad({ filter: /.*/, namespace: "lazy-string-width" }, (args) => ({
+				contents: [
+					"let real;",
+					"export default function stringWidth(text, options) {",
+					"\tif (typeof text === 'string' && /^[\\x20-\\x7e]*$/.test(text)) return text.length;",
+					`\treal ??= require(${JSON.stringify(args.path)}).default;`,
+					"\treturn real(text, options);",
+					"}",
+				].join("\n"),
+				resolveDir: dirname(args.path),
+				loader: "js",
+			}));
+		},
+	};
+}
+
+/**
+ * yargs imports two checks from node:assert and makes them on every run; loading node:assert
+ * (a few ms: it sets up stderr and its colours) is most of their cost. They are the same
+ * checks here: Object.is, as node:assert's, and an AssertionError when one fails.
+ */
+function ownAssert() {
+	return {
+		name: "own-assert",
+		setup(b) {
+			b.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
+				/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: "assert", namespace: "own-assert" } : undefined,
+			);
+			b.onLoad({ filter: /.*/, namespace: "own-assert" }, () => ({
+				contents: [
+					"const fail = (message, otherwise) => {",
+					"\tif (message instanceof Error) throw message;",
+					'\tthrow Object.assign(new Error(message ?? otherwise), { name: "AssertionError", code: "ERR_ASSERTION" });',
+					"};",
+					"export const strictEqual = (actual, expected, message) => {",
+					'\tif (!Object.is(actual, expected)) fail(message, "Expected values to be strictly equal");',
+					"};",
+					"export const notStrictEqual = (actual, expected, message) => {",
+					'\tif (Object.is(actual, expected)) fail(message, "Expected values to be strictly unequal");',
+					"};",
+				].join("\n"),
+				loader: "js",
+			}));
+		},
+	};
+}
+
 /** Points the schema validator's import of the empty map at the compiled one. */
 function usePrecompiled(file) {
 	return {
@@ -140,10 +207,11 @@ export async function bundle({ ifStale = false } = {}) {
 			sourcemap: true,
 			legalComments: "none",
 			logLevel: "warning",
+			plugins: [lazyStringWidth(), ownAssert()],
 		};
 		await build(options);
 		// Bundled once as is, for the plugins to import while their schemas are collected.
-		if (spec.precompile) await build({ ...options, plugins: [usePrecompiled(await precompileSchemas(dir))] });
+		if (spec.precompile) await build({ ...options, plugins: [...options.plugins, usePrecompiled(await precompileSchemas(dir))] });
 		writeFileSync(join(dir, "dist", STAMP), `${new Date().toISOString()}\n`);
 	}
 }

@@ -148,3 +148,43 @@ ${set}`;
 		expect(help.stdout).not.toContain("Kommandos:");
 	});
 });
+
+describe("the bundled CLI's start", () => {
+	it("measures text as string-width does, building its Intl.Segmenter only for text that is not printable ASCII", () => {
+		const texts = [
+			"",
+			"holdfast <command> [options]",
+			"~ tab\there",
+			"\u001B[31mred\u001B[39m",
+			"漢字",
+			"naïve",
+			"👩‍👩‍👧",
+			"e\u0301",
+		];
+		const script = fileURLToPath(new URL("./support/string-width-check.mjs", import.meta.url));
+		const run = spawnSync(process.execPath, [script, JSON.stringify(texts)], { encoding: "utf8" });
+		expect(run.stderr).toBe("");
+		const result = JSON.parse(run.stdout) as { loaded: number; lazy: number[]; segmentersAfter: number[]; real: number[] };
+		expect(result.lazy).toEqual(result.real);
+		// Loading builds none, nor does printable ASCII; the tab and the colour codes load the real measure.
+		expect(result.loaded).toBe(0);
+		expect(result.segmentersAfter.slice(0, 2)).toEqual([0, 0]);
+		expect(result.segmentersAfter[2]).toBeGreaterThan(0);
+	});
+
+	it("lays out --help without building an Intl.Segmenter or loading node:assert", () => {
+		const counting = `data:text/javascript,${encodeURIComponent(
+			"const S = Intl.Segmenter; let n = 0; Intl.Segmenter = class extends S { constructor(...a) { super(...a); n++; } }; process.on('exit', () => process._rawDebug('segmenters ' + n));",
+		)}`;
+		const help = spawnSync(process.execPath, ["--import", counting, HOLDFAST_BIN, "--help"], { encoding: "utf8" });
+		expect(help.status).toBe(0);
+		expect(help.stdout).toMatch(/^ {2}holdfast snapshots \[set\] +list snapshots$/m);
+		expect(help.stderr.trim()).toBe("segmenters 0");
+		// yargs' assertions are made without it, imported or required.
+		const hooks = new URL("./support/record-imports.mjs", import.meta.url);
+		const recorded = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, "--help"], { encoding: "utf8" });
+		expect(recorded.status).toBe(0);
+		expect(recorded.stderr).toContain("import node:fs\n");
+		expect(recorded.stderr).not.toMatch(/^(import|require) (node:)?assert$/m);
+	});
+});
