@@ -2,14 +2,14 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pLimit from "p-limit";
 import type { Catalog } from "../catalog/catalog.js";
-import { CatalogCache, isRecord } from "../catalog/catalog-cache.js";
+import { CatalogCache, isRecord, treeCacheKey } from "../catalog/catalog-cache.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
 import { classifyFault, RetryBudget } from "../destination/faults.js";
 import type { UploadedObject } from "../engine/run-types.js";
 import type { Clock } from "../host/clock.js";
 import { describeError, HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
-import { open, seal } from "./blob-codec.js";
+import { encodeBlob, open, seal } from "./blob-codec.js";
 import { BlobPool, sharedCopy } from "./blob-pool.js";
 import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
 import { blobWhat } from "./blob-work.js";
@@ -94,6 +94,9 @@ export interface PackBudget {
 	hold(bytes: number): void;
 	give(bytes: number): void;
 }
+
+/** Blobs up to this size (most trees) are hashed and sealed on the calling thread. */
+const INLINE_BLOB = 64 * 1024;
 
 /** Index objects are written every this many packs, so a killed run loses at most that much work. */
 const PACKS_PER_INDEX = 8;
@@ -561,15 +564,19 @@ export class Repository {
 	 * Returns its ID and whether bytes were added.
 	 */
 	async saveBlob(type: BlobType, data: Uint8Array, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		const shared = data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
+		// A tree of a few KiB is hashed and sealed here in microseconds: a trip to a worker costs more.
+		const inline = data.length <= INLINE_BLOB;
+		const shared = inline || data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
 		const whole = new Uint32Array([0, shared.length]);
-		const [id] = (await this.#pool.hash(shared, whole)) as [string];
+		const id = inline ? this.keys.blobId(data) : ((await this.#pool.hash(shared, whole)) as [string])[0];
 		if (!this.claimBlob(id, minLock)) {
 			await this.#pending.get(id);
 			return { id, added: false };
 		}
 		try {
-			const [sealed] = (await this.#pool.seal(shared, whole, this.compression)) as [Uint8Array];
+			const sealed = inline
+				? encodeBlob(this.keys.raw, data, this.compression)
+				: ((await this.#pool.seal(shared, whole, this.compression)) as [Uint8Array])[0];
 			await this.addSealedBlob(type, id, sealed, data.length);
 		} catch (error) {
 			this.releaseClaim(id);
@@ -996,7 +1003,7 @@ export class Repository {
 
 	async loadTree(id: string): Promise<Tree> {
 		// Trees are immutable by ID; a cached one is trusted only when its MAC (keyed by this repository) verifies.
-		const cacheKey = `tree:${this.id}:${id}`;
+		const cacheKey = treeCacheKey(this.id, id);
 		const cached = await this.cache?.get(cacheKey, isTree);
 		if (cached) return cached;
 		const tree = parseTree(await this.loadBlob(id, { wholePack: true }));
