@@ -60,6 +60,13 @@ export class CatalogCache {
 		await this.catalog.setMany(entries.map(({ key, value }) => ({ key, value: this.seal(key, value) })));
 	}
 
+	/** Values already in JSON (a tree as it was serialized to be stored): sealed as they are, not stringified again. */
+	async setManyJson(entries: readonly { key: string; json: string }[]): Promise<void> {
+		await this.catalog.setMany(
+			entries.map(({ key, json }) => ({ key, value: { t: CATALOG_VALUE_TAG, m: this.#mac(key, json), j: json } })),
+		);
+	}
+
 	#mac(key: string, json: string): string {
 		return createHmac("sha256", this.macKey).update(`${CATALOG_VALUE_TAG}\0${key}\0`).update(json).digest("base64");
 	}
@@ -77,6 +84,11 @@ export class CatalogCache {
 		}
 		return undefined;
 	}
+}
+
+/** Where the catalog keeps a tree of a repository, parsed: read by `loadTree`, written by the backup that stores it. */
+export function treeCacheKey(repositoryId: string, treeId: string): string {
+	return `tree:${repositoryId}:${treeId}`;
 }
 
 /** A plain JSON object: the least a cached record must be before its own checks run. */

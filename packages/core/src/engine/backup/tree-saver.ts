@@ -10,6 +10,7 @@ import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
 import type { FileStateWriter } from "./file-state-writer.js";
+import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
 /** Directories whose tree is still to be saved (waiting for their files) before the walk waits. */
 const OPEN_TREES = 256;
@@ -54,6 +55,7 @@ export class TreeSaver {
 		private readonly files: FileSaver,
 		private readonly blobs: BlobSaver,
 		private readonly states: FileStateWriter,
+		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
 	) {}
 
@@ -97,7 +99,15 @@ export class TreeSaver {
 		if (this.#failure !== undefined) throw this.#failure;
 		const saved = { paths: this.#paths, totalBytes: this.#totalBytes };
 		if (this.context.dryRun) return saved;
-		return { ...saved, root: await this.blobs.saveWhole("tree", serializeTree({ nodes: this.#top.nodes })) };
+		return { ...saved, root: await this.#saveTree(this.#top.nodes) };
+	}
+
+	/** Stores a directory's tree; one stored now is also cached, for the next run's walk of this snapshot. */
+	async #saveTree(nodes: TreeNode[]): Promise<string> {
+		const bytes = serializeTree({ nodes });
+		const { id, added } = await this.blobs.saveWhole("tree", bytes);
+		if (added) await this.treeCache.remember(id, bytes.toString("utf8"));
+		return id;
 	}
 
 	async #file(entry: SourceEntry, node: TreeNode, frame: Frame): Promise<void> {
@@ -151,7 +161,7 @@ export class TreeSaver {
 		const saved = (async () => {
 			await Promise.all(frame.pending);
 			if (this.context.dryRun) return;
-			const id = await this.blobs.saveWhole("tree", serializeTree({ nodes: frame.nodes }));
+			const id = await this.#saveTree(frame.nodes);
 			if (frame.node) frame.node.subtree = id;
 		})();
 		this.#track(saved);
