@@ -52,6 +52,13 @@ export class CatalogCache {
 		return this.open(key, await this.catalog.get(key), valid);
 	}
 
+	/** Several values in one round trip to the store, each verified as `get` would. */
+	async getMany<T>(keys: readonly string[], valid: (value: unknown) => value is T): Promise<(T | undefined)[]> {
+		if (keys.length === 0) return [];
+		const stored = (await this.catalog.getMany([...keys])) as unknown[];
+		return keys.map((key, i) => this.open(key, stored[i], valid));
+	}
+
 	async set(key: string, value: unknown): Promise<void> {
 		await this.catalog.set(key, this.seal(key, value));
 	}

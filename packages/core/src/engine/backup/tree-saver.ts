@@ -12,6 +12,8 @@ import type { FileSaver } from "./file-saver.js";
 import type { FileStateWriter } from "./file-state-writer.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
+/** Entries taken from the source at once, whose file states are looked up together. */
+const LOOK_AHEAD = 256;
 /** Directories whose tree is still to be saved (waiting for their files) before the walk waits. */
 const OPEN_TREES = 256;
 
@@ -62,7 +64,7 @@ export class TreeSaver {
 	/** Adds one source's entries under the snapshot's top. */
 	async walk(entries: AsyncIterable<SourceEntry>): Promise<void> {
 		const { signal } = this.context;
-		for await (const entry of entries) {
+		for await (const entry of this.#lookingAhead(entries)) {
 			if (signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
 			if (this.#failure !== undefined) throw this.#failure;
 			const key = entry.relPath.toString("latin1");
@@ -89,6 +91,34 @@ export class TreeSaver {
 			}
 		}
 		while (this.#stack.length > 1) await this.#closeFrame();
+	}
+
+	/**
+	 * The entries as the source gives them, taken a batch at a time so that the catalog is
+	 * asked for the batch's file states at once: one call per batch rather than per file.
+	 */
+	async *#lookingAhead(entries: AsyncIterable<SourceEntry>): AsyncIterable<SourceEntry> {
+		const iterator = entries[Symbol.asyncIterator]();
+		try {
+			for (let done = false; !done; ) {
+				const batch: SourceEntry[] = [];
+				while (batch.length < LOOK_AHEAD) {
+					const next = await iterator.next();
+					if (next.done) {
+						done = true;
+						break;
+					}
+					batch.push(next.value);
+				}
+				const files = batch.filter((entry) => entry.type === "file");
+				if (files.length > 1) {
+					await this.changes.prefetch(files.map((entry) => fileStateKey(this.repository.id, this.context.setName, entry)));
+				}
+				yield* batch;
+			}
+		} finally {
+			await iterator.return?.();
+		}
 	}
 
 	/** Every source walked: waits for the last trees and saves the root. */
