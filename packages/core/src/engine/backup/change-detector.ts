@@ -25,7 +25,7 @@ export class ChangeDetector {
 	/** Looks up the states of files the walk is about to reach, in one catalog call instead of one each. */
 	async prefetch(stateKeys: readonly string[]): Promise<void> {
 		const states = await readFileStates(this.cache, stateKeys);
-		stateKeys.forEach((key, i) => this.#ahead.set(key, states[i]));
+		for (let i = 0; i < stateKeys.length; i++) this.#ahead.set(stateKeys[i] as string, states[i]);
 	}
 
 	async diff(entry: SourceEntry, stateKey: string): Promise<EntryChange> {
