@@ -10,6 +10,7 @@ import {
 	open,
 	openSync,
 	read,
+	readdirSync,
 	readSync,
 	stat,
 	statSync,
@@ -107,7 +108,7 @@ export class FsSource implements Source {
 		if (scanOptions.signal.aborted) return;
 		let names: Buffer[];
 		try {
-			names = await readdir(dirAbs, { encoding: "buffer" });
+			names = await this.#stats.readdir(dirAbs);
 		} catch (error) {
 			if (dirRel.length === 0) throw rootError(root, error);
 			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
@@ -272,9 +273,9 @@ const WINDOW = 256;
 const POOLED_AFTER_SLOW = 1000;
 
 /**
- * Stats of listed entries. Direct calls on this thread while they are quick — the common
- * case, where the metadata is cached and a trip through the libuv pool costs more than the
- * call — and through the pool, in parallel, for a while after many are slow.
+ * Stats and listings of folders. Direct calls on this thread while they are quick — the
+ * common case, where the metadata is cached and a trip through the libuv pool costs more
+ * than the call — and through the pool, in parallel, for a while after many are slow.
  */
 class AdaptiveStat {
 	#pooled = 0;
@@ -282,13 +283,27 @@ class AdaptiveStat {
 	#slow = 0;
 
 	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
+		return this.#call(
+			() => (follow ? statSync : lstatSync)(path, { bigint: true }),
+			() => statOf(path, follow),
+		);
+	}
+
+	readdir(path: Buffer): Promise<Buffer[]> {
+		return this.#call(
+			() => readdirSync(path, { encoding: "buffer" }),
+			() => readdir(path, { encoding: "buffer" }),
+		);
+	}
+
+	#call<T>(direct: () => T, pooled: () => Promise<T>): Promise<T> {
 		if (this.#pooled > 0) {
 			this.#pooled--;
-			return statOf(path, follow);
+			return pooled();
 		}
 		const started = performance.now();
 		try {
-			return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
+			return Promise.resolve(direct());
 		} catch (error) {
 			return Promise.reject(error);
 		} finally {
