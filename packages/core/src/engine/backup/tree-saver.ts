@@ -63,61 +63,61 @@ export class TreeSaver {
 
 	/** Adds one source's entries under the snapshot's top. */
 	async walk(entries: AsyncIterable<SourceEntry>): Promise<void> {
-		const { signal } = this.context;
-		for await (const entry of this.#lookingAhead(entries)) {
-			if (signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
-			if (this.#failure !== undefined) throw this.#failure;
-			const key = entry.relPath.toString("latin1");
-			const slash = key.lastIndexOf("/");
-			const isRoot = entry.relPath.length === 0;
-			const parent = isRoot ? null : slash < 0 ? "" : key.slice(0, slash);
-			while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
-			const frame = this.#stack.at(-1) as Frame;
-			if (!isRoot && frame.path !== parent) {
-				throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
+		const iterator = entries[Symbol.asyncIterator]();
+		try {
+			for (;;) {
+				const batch = await this.#nextBatch(iterator);
+				if (batch.length === 0) break;
+				for (const entry of batch) await this.#entry(entry);
 			}
-			const name = isRoot
-				? uniqueName(basename(entry.root) || "root", this.#usedNames)
-				: encodeName(entry.relPath.subarray(slash + 1));
-			if (isRoot) this.#paths.push(entry.root);
-			const node = toNode(name, entry);
-			frame.nodes.push(node);
-			this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
-			if (entry.type === "dir") {
-				this.summary.dirs++;
-				this.#stack.push({ path: isRoot ? "" : key, node, nodes: [], pending: [] });
-			} else if (entry.type === "file") {
-				await this.#file(entry, node, frame);
-			}
+		} finally {
+			await iterator.return?.();
 		}
 		while (this.#stack.length > 1) await this.#closeFrame();
 	}
 
 	/**
-	 * The entries as the source gives them, taken a batch at a time so that the catalog is
-	 * asked for the batch's file states at once: one call per batch rather than per file.
+	 * The next entries as the source gives them, a batch at a time, with the batch's file
+	 * states asked of the catalog at once: one call per batch rather than per file.
 	 */
-	async *#lookingAhead(entries: AsyncIterable<SourceEntry>): AsyncIterable<SourceEntry> {
-		const iterator = entries[Symbol.asyncIterator]();
-		try {
-			for (let done = false; !done; ) {
-				const batch: SourceEntry[] = [];
-				while (batch.length < LOOK_AHEAD) {
-					const next = await iterator.next();
-					if (next.done) {
-						done = true;
-						break;
-					}
-					batch.push(next.value);
-				}
-				const files = batch.filter((entry) => entry.type === "file");
-				if (files.length > 1) {
-					await this.changes.prefetch(files.map((entry) => fileStateKey(this.repository.id, this.context.setName, entry)));
-				}
-				yield* batch;
-			}
-		} finally {
-			await iterator.return?.();
+	async #nextBatch(iterator: AsyncIterator<SourceEntry>): Promise<SourceEntry[]> {
+		const batch: SourceEntry[] = [];
+		while (batch.length < LOOK_AHEAD) {
+			const next = await iterator.next();
+			if (next.done) break;
+			batch.push(next.value);
+		}
+		const files = batch.filter((entry) => entry.type === "file");
+		if (files.length > 1) {
+			await this.changes.prefetch(files.map((entry) => fileStateKey(this.repository.id, this.context.setName, entry)));
+		}
+		return batch;
+	}
+
+	async #entry(entry: SourceEntry): Promise<void> {
+		if (this.context.signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
+		if (this.#failure !== undefined) throw this.#failure;
+		const key = entry.relPath.toString("latin1");
+		const slash = key.lastIndexOf("/");
+		const isRoot = entry.relPath.length === 0;
+		const parent = isRoot ? null : slash < 0 ? "" : key.slice(0, slash);
+		while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
+		const frame = this.#stack.at(-1) as Frame;
+		if (!isRoot && frame.path !== parent) {
+			throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
+		}
+		const name = isRoot
+			? uniqueName(basename(entry.root) || "root", this.#usedNames)
+			: encodeName(entry.relPath.subarray(slash + 1));
+		if (isRoot) this.#paths.push(entry.root);
+		const node = toNode(name, entry);
+		frame.nodes.push(node);
+		this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
+		if (entry.type === "dir") {
+			this.summary.dirs++;
+			this.#stack.push({ path: isRoot ? "" : key, node, nodes: [], pending: [] });
+		} else if (entry.type === "file") {
+			await this.#file(entry, node, frame);
 		}
 	}
 
