@@ -24,19 +24,6 @@ vi.mock("node:fs/promises", async (importOriginal) => {
 	};
 });
 
-// Folders are listed directly while listing is quick, through the libuv pool after slow calls: both are denied.
-vi.mock("node:fs", async (importOriginal) => {
-	const actual = await importOriginal<typeof import("node:fs")>();
-	return {
-		...actual,
-		readdirSync: ((path: unknown, options?: unknown) => {
-			if (denied.has(String(path)))
-				throw Object.assign(new Error(`EACCES: permission denied, scandir '${String(path)}'`), { code: "EACCES" });
-			return actual.readdirSync(path as string, options as undefined);
-		}) as typeof actual.readdirSync,
-	};
-});
-
 const { FsSource } = await import("./fs-source.js");
 const dir = await mkdtemp(join(tmpdir(), "holdfast-denied-"));
 afterAll(() => rm(dir, { recursive: true, force: true }));

@@ -10,7 +10,6 @@ import {
 	open,
 	openSync,
 	read,
-	readdirSync,
 	readSync,
 	stat,
 	statSync,
@@ -108,7 +107,7 @@ export class FsSource implements Source {
 		if (scanOptions.signal.aborted) return;
 		let names: Buffer[];
 		try {
-			names = await this.#stats.readdir(dirAbs);
+			names = await readdir(dirAbs, { encoding: "buffer" });
 		} catch (error) {
 			if (dirRel.length === 0) throw rootError(root, error);
 			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
@@ -273,9 +272,9 @@ const WINDOW = 256;
 const POOLED_AFTER_SLOW = 1000;
 
 /**
- * Stats and listings of folders. Direct calls on this thread while they are quick — the
- * common case, where the metadata is cached and a trip through the libuv pool costs more
- * than the call — and through the pool, in parallel, for a while after many are slow.
+ * Stats of listed entries. Direct calls on this thread while they are quick — the common
+ * case, where the metadata is cached and a trip through the libuv pool costs more than the
+ * call — and through the pool, in parallel, for a while after many are slow.
  */
 class AdaptiveStat {
 	#pooled = 0;
@@ -283,27 +282,13 @@ class AdaptiveStat {
 	#slow = 0;
 
 	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
-		return this.#call(
-			() => (follow ? statSync : lstatSync)(path, { bigint: true }),
-			() => statOf(path, follow),
-		);
-	}
-
-	readdir(path: Buffer): Promise<Buffer[]> {
-		return this.#call(
-			() => readdirSync(path, { encoding: "buffer" }),
-			() => readdir(path, { encoding: "buffer" }),
-		);
-	}
-
-	#call<T>(direct: () => T, pooled: () => Promise<T>): Promise<T> {
 		if (this.#pooled > 0) {
 			this.#pooled--;
-			return pooled();
+			return statOf(path, follow);
 		}
 		const started = performance.now();
 		try {
-			return Promise.resolve(direct());
+			return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
 		} catch (error) {
 			return Promise.reject(error);
 		} finally {
