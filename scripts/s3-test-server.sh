@@ -96,7 +96,7 @@ mon data = $STATE/mon/\$cluster-\$id
 [osd]
 osd data = $STATE/osd/\$cluster-\$id
 osd objectstore = memstore
-memstore device bytes = 4294967296
+memstore device bytes = 6442450944
 [client.rgw.a]
 ms mon client mode = crc secure
 rgw frontends = beast endpoint=127.0.0.1:$PORT

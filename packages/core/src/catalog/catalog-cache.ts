@@ -52,12 +52,26 @@ export class CatalogCache {
 		return this.open(key, await this.catalog.get(key), valid);
 	}
 
+	/** Several values in one round trip to the store, each verified as `get` would. */
+	async getMany<T>(keys: readonly string[], valid: (value: unknown) => value is T): Promise<(T | undefined)[]> {
+		if (keys.length === 0) return [];
+		const stored = (await this.catalog.getMany([...keys])) as unknown[];
+		return keys.map((key, i) => this.open(key, stored[i], valid));
+	}
+
 	async set(key: string, value: unknown): Promise<void> {
 		await this.catalog.set(key, this.seal(key, value));
 	}
 
 	async setMany(entries: readonly { key: string; value: unknown }[]): Promise<void> {
 		await this.catalog.setMany(entries.map(({ key, value }) => ({ key, value: this.seal(key, value) })));
+	}
+
+	/** Values already in JSON (a tree as it was serialized to be stored): sealed as they are, not stringified again. */
+	async setManyJson(entries: readonly { key: string; json: string }[]): Promise<void> {
+		await this.catalog.setMany(
+			entries.map(({ key, json }) => ({ key, value: { t: CATALOG_VALUE_TAG, m: this.#mac(key, json), j: json } })),
+		);
 	}
 
 	#mac(key: string, json: string): string {
@@ -77,6 +91,11 @@ export class CatalogCache {
 		}
 		return undefined;
 	}
+}
+
+/** Where the catalog keeps a tree of a repository, parsed: read by `loadTree`, written by the backup that stores it. */
+export function treeCacheKey(repositoryId: string, treeId: string): string {
+	return `tree:${repositoryId}:${treeId}`;
 }
 
 /** A plain JSON object: the least a cached record must be before its own checks run. */

@@ -10,6 +10,22 @@ async function catalogFile() {
 	return { dir, path: join(dir, "catalog.sqlite") };
 }
 
+describe("SqliteKeyvStore.getMany", () => {
+	it("answers many keys in the order asked, a miss where a key is absent or expired, past one statement's batch", async () => {
+		const { path } = await catalogFile();
+		const store = new SqliteKeyvStore(path);
+		await store.setMany(Array.from({ length: 2500 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+		await store.set("old", "gone", -1000);
+		const keys = ["k2499", "absent", "k0", "old", ...Array.from({ length: 2000 }, (_, i) => `k${i + 300}`)];
+		const found = await store.getMany(keys);
+		expect(found.slice(0, 4)).toEqual(["v2499", undefined, "v0", undefined]);
+		expect(found.slice(4)).toEqual(Array.from({ length: 2000 }, (_, i) => `v${i + 300}`));
+		// The expired value was dropped, as `get` drops it.
+		expect(await store.get("old")).toBeUndefined();
+		await store.disconnect();
+	});
+});
+
 describe("SqliteKeyvStore on a damaged file", () => {
 	it("sets a file that is no database aside, warns once, and works on a fresh one", async () => {
 		const { dir, path } = await catalogFile();

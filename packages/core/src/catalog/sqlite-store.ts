@@ -12,9 +12,13 @@ const DAMAGE = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|FORMAT|PERM|READONLY|RANG
 /** At open, any SQLite failure but contention counts as damage: a file we cannot set up is no cache of ours. */
 const CONTENTION = /^SQLITE_(BUSY|LOCKED)/;
 
+/** Keys looked up by one statement (passed as one JSON array). */
+const GET_MANY = 1000;
+
 type Statements = {
 	db: Database.Database;
 	get: Database.Statement<[string], { value: string; expires: number | null }>;
+	getMany: Database.Statement<[string], { key: string; value: string; expires: number | null }>;
 	set: Database.Statement<[string, string, number | null]>;
 	delete: Database.Statement<[string]>;
 };
@@ -110,8 +114,31 @@ export class SqliteKeyvStore extends EventEmitter {
 		);
 	}
 
+	/** One statement for a whole batch: a backup looks up the states of a folder's files at once, not one call each. */
 	async getMany(keys: string[]): Promise<(string | undefined)[]> {
-		return Promise.all(keys.map((key) => this.get(key)));
+		const found = this.#guard(
+			(s) => {
+				const rows = new Map<string, { value: string; expires: number | null }>();
+				for (let at = 0; at < keys.length; at += GET_MANY) {
+					for (const row of s.getMany.all(JSON.stringify(keys.slice(at, at + GET_MANY)))) rows.set(row.key, row);
+				}
+				return rows;
+			},
+			() => new Map<string, { value: string; expires: number | null }>(),
+		);
+		const now = Date.now();
+		return keys.map((key) => {
+			const row = found.get(key);
+			if (!row) return undefined;
+			if (row.expires !== null && row.expires < now) {
+				this.#guard(
+					(s) => s.delete.run(key),
+					() => undefined,
+				);
+				return undefined;
+			}
+			return row.value;
+		});
 	}
 
 	async set(key: string, value: string, ttl?: number): Promise<boolean> {
@@ -187,6 +214,7 @@ function openStatements(path: string): Statements {
 		return {
 			db,
 			get: db.prepare("SELECT value, expires FROM keyv WHERE key = ?"),
+			getMany: db.prepare("SELECT key, value, expires FROM keyv WHERE key IN (SELECT value FROM json_each(?))"),
 			set: db.prepare(
 				"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
 			),

@@ -9,6 +9,7 @@ import { ChangeDetector } from "./backup/change-detector.js";
 import { FileSaver } from "./backup/file-saver.js";
 import { FileStateWriter } from "./backup/file-state-writer.js";
 import { rescueFromGrooming } from "./backup/groom-guard.js";
+import { TreeCacheWriter } from "./backup/tree-cache-writer.js";
 import { TreeSaver } from "./backup/tree-saver.js";
 import type { GroomResult } from "./groom-step.js";
 import { applyLockPlan } from "./lock-step.js";
@@ -78,7 +79,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
 	const states = new FileStateWriter(cache);
 	const changes = new ChangeDetector(repository, cache, hooks, plan, context);
-	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, warn);
+	const treeCache = new TreeCacheWriter(cache, repository.id);
+	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn);
 	for (const source of deps.sources) {
 		const entries = await hooks.scan.promise(
 			source.scan({
@@ -161,5 +163,6 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
 	await states.flush();
+	await treeCache.flush();
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
 }

@@ -1,4 +1,4 @@
-import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
+import { type CatalogCache, isRecord, treeCacheKey } from "../catalog/catalog-cache.js";
 import { HoldfastError } from "../host/errors.js";
 import type { BlobPool } from "./blob-pool.js";
 import { blobWhat } from "./blob-work.js";
@@ -114,7 +114,7 @@ export class BlobReader {
 	async loadTree(id: string): Promise<Tree> {
 		const { cache } = this.parts;
 		// Trees are immutable by ID; a cached one is trusted only when its MAC (keyed by this repository) verifies.
-		const cacheKey = `tree:${this.parts.repositoryId}:${id}`;
+		const cacheKey = treeCacheKey(this.parts.repositoryId, id);
 		const cached = await cache?.get(cacheKey, isTree);
 		if (cached) return cached;
 		const tree = parseTree(await this.loadBlob(id, { wholePack: true }));

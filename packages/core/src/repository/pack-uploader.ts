@@ -1,5 +1,6 @@
 import pLimit from "p-limit";
 import type { ObjectLock } from "../destination/destination.js";
+import { encodeBlob } from "./blob-codec.js";
 import { type BlobPool, sharedCopy } from "./blob-pool.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { type BlobType, packKey } from "./format.js";
@@ -25,6 +26,9 @@ export interface PackUploaderOptions {
 	/** The largest chunk: a pack has room for one more blob of that size. */
 	readonly largestBlob: number;
 }
+
+/** Blobs up to this size (most trees) are hashed and sealed on the calling thread. */
+const INLINE_BLOB = 64 * 1024;
 
 /** Index objects are written every this many packs, so a killed run loses at most that much work. */
 const PACKS_PER_INDEX = 8;
@@ -101,15 +105,19 @@ export class PackUploader {
 	 * Returns its ID and whether bytes were added.
 	 */
 	async saveBlob(type: BlobType, data: Uint8Array, minLock?: Date): Promise<{ id: string; added: boolean }> {
-		const shared = data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
+		// A tree of a few KiB is hashed and sealed here in microseconds: a trip to a worker costs more.
+		const inline = data.length <= INLINE_BLOB;
+		const shared = inline || data.buffer instanceof SharedArrayBuffer ? data : sharedCopy(data);
 		const whole = new Uint32Array([0, shared.length]);
-		const [id] = (await this.pool.hash(shared, whole)) as [string];
+		const id = inline ? this.keys.blobId(data) : ((await this.pool.hash(shared, whole)) as [string])[0];
 		if (!this.claimBlob(id, minLock)) {
 			await this.#pending.get(id);
 			return { id, added: false };
 		}
 		try {
-			const [sealed] = (await this.pool.seal(shared, whole, this.options.compression)) as [Uint8Array];
+			const sealed = inline
+				? encodeBlob(this.keys.raw, data, this.options.compression)
+				: ((await this.pool.seal(shared, whole, this.options.compression)) as [Uint8Array])[0];
 			await this.addSealedBlob(type, id, sealed, data.length);
 		} catch (error) {
 			this.releaseClaim(id);

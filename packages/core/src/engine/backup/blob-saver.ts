@@ -68,11 +68,11 @@ export class BlobSaver {
 		void task.finally(() => this.#sealing.delete(task));
 	}
 
-	/** A whole small blob (a tree): hashed, deduplicated and stored through the repository. */
-	async saveWhole(type: BlobType, data: Uint8Array): Promise<string> {
-		const { id, added } = await this.repository.saveBlob(type, data, this.minLock);
-		if (!added) this.noteReused([id]);
-		return id;
+	/** A whole small blob (a tree): hashed, deduplicated and stored through the repository; `added` when stored now. */
+	async saveWhole(type: BlobType, data: Uint8Array): Promise<{ id: string; added: boolean }> {
+		const saved = await this.repository.saveBlob(type, data, this.minLock);
+		if (!saved.added) this.noteReused([saved.id]);
+		return saved;
 	}
 
 	/** Waits until every blob handed over is in a pack (or uploading). */

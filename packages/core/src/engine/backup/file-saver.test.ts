@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ObjectLock } from "../../destination/destination.js";
 import { ManualClock } from "../../host/clock.js";
 import { MemoryLogger } from "../../host/logger.js";
@@ -80,7 +80,7 @@ async function setup() {
 		await (repository as Repository).flushPacks();
 		return stored;
 	};
-	return { repo: repository, summary, save };
+	return { repo: repository, summary, save, files, blobs };
 }
 
 /** The format's reference: the chunker's cut points and the keyed blob IDs, computed in one piece. */
@@ -182,5 +182,20 @@ describe("file saver", () => {
 		for (const [i, content] of contents.entries()) {
 			if (content.length > 0) expect((await repo.loadBlob(stored[i]?.ids[0] as string)).equals(content)).toBe(true);
 		}
+	});
+
+	it("while the walk waits, small files read in one turn go to the workers in one message, not one each", async () => {
+		const { repo, files, blobs } = await setup();
+		const hash = vi.spyOn(repo.pool, "hash");
+		// The walk has ended: nothing is held back for a fuller batch.
+		files.close();
+		const contents = Array.from({ length: 50 }, (_, i) => noise(100 + i * 50, `w${i}`));
+		const started = [];
+		for (const [i, content] of contents.entries()) started.push((await files.save(file(`w${i}`, content))).done);
+		const stored = await Promise.all(started);
+		await blobs.drain();
+		for (const [i, content] of contents.entries()) expect(stored[i]?.ids).toEqual([repo.keys.blobId(content)]);
+		expect(hash.mock.calls.length).toBeGreaterThan(0);
+		expect(hash.mock.calls.length).toBeLessThan(contents.length / 5);
 	});
 });

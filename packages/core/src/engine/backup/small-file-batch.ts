@@ -17,6 +17,8 @@ export class SmallFileBatch {
 	#used = 0;
 	#regions: number[] = [];
 	#waiters: Waiter[] = [];
+	/** A flush is scheduled for the end of this turn. */
+	#flushing = false;
 	/** Adds are serialised: opening a new buffer may wait for the budget. */
 	#queue: Promise<unknown> = Promise.resolve();
 
@@ -51,8 +53,21 @@ export class SmallFileBatch {
 		}
 		this.#regions.push(offset, total);
 		const id = new Promise<string>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-		if (this.urgent()) this.flush();
+		if (this.urgent()) this.#flushSoon();
 		return { id };
+	}
+
+	/**
+	 * While someone waits, files are sent once per turn of the event loop rather than one by
+	 * one: the reads in flight finish in the same turn, and one message carries them all.
+	 */
+	#flushSoon(): void {
+		if (this.#flushing) return;
+		this.#flushing = true;
+		setImmediate(() => {
+			this.#flushing = false;
+			this.flush();
+		});
 	}
 
 	/** Sends what is gathered: when the buffer is full, and when someone waits on it. */

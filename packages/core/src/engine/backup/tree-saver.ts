@@ -10,7 +10,10 @@ import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
 import type { FileStateWriter } from "./file-state-writer.js";
+import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
+/** Entries taken from the source at once, whose file states are looked up together. */
+const LOOK_AHEAD = 256;
 /** Directories whose tree is still to be saved (waiting for their files) before the walk waits. */
 const OPEN_TREES = 256;
 
@@ -54,39 +57,68 @@ export class TreeSaver {
 		private readonly files: FileSaver,
 		private readonly blobs: BlobSaver,
 		private readonly states: FileStateWriter,
+		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
 	) {}
 
 	/** Adds one source's entries under the snapshot's top. */
 	async walk(entries: AsyncIterable<SourceEntry>): Promise<void> {
-		const { signal } = this.context;
-		for await (const entry of entries) {
-			if (signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
-			if (this.#failure !== undefined) throw this.#failure;
-			const key = entry.relPath.toString("latin1");
-			const slash = key.lastIndexOf("/");
-			const isRoot = entry.relPath.length === 0;
-			const parent = isRoot ? null : slash < 0 ? "" : key.slice(0, slash);
-			while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
-			const frame = this.#stack.at(-1) as Frame;
-			if (!isRoot && frame.path !== parent) {
-				throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
+		const iterator = entries[Symbol.asyncIterator]();
+		try {
+			for (;;) {
+				const batch = await this.#nextBatch(iterator);
+				if (batch.length === 0) break;
+				for (const entry of batch) await this.#entry(entry);
 			}
-			const name = isRoot
-				? uniqueName(basename(entry.root) || "root", this.#usedNames)
-				: encodeName(entry.relPath.subarray(slash + 1));
-			if (isRoot) this.#paths.push(entry.root);
-			const node = toNode(name, entry);
-			frame.nodes.push(node);
-			this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
-			if (entry.type === "dir") {
-				this.summary.dirs++;
-				this.#stack.push({ path: isRoot ? "" : key, node, nodes: [], pending: [] });
-			} else if (entry.type === "file") {
-				await this.#file(entry, node, frame);
-			}
+		} finally {
+			await iterator.return?.();
 		}
 		while (this.#stack.length > 1) await this.#closeFrame();
+	}
+
+	/**
+	 * The next entries as the source gives them, a batch at a time, with the batch's file
+	 * states asked of the catalog at once: one call per batch rather than per file.
+	 */
+	async #nextBatch(iterator: AsyncIterator<SourceEntry>): Promise<SourceEntry[]> {
+		const batch: SourceEntry[] = [];
+		while (batch.length < LOOK_AHEAD) {
+			const next = await iterator.next();
+			if (next.done) break;
+			batch.push(next.value);
+		}
+		const files = batch.filter((entry) => entry.type === "file");
+		if (files.length > 1) {
+			await this.changes.prefetch(files.map((entry) => fileStateKey(this.repository.id, this.context.setName, entry)));
+		}
+		return batch;
+	}
+
+	async #entry(entry: SourceEntry): Promise<void> {
+		if (this.context.signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
+		if (this.#failure !== undefined) throw this.#failure;
+		const key = entry.relPath.toString("latin1");
+		const slash = key.lastIndexOf("/");
+		const isRoot = entry.relPath.length === 0;
+		const parent = isRoot ? null : slash < 0 ? "" : key.slice(0, slash);
+		while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
+		const frame = this.#stack.at(-1) as Frame;
+		if (!isRoot && frame.path !== parent) {
+			throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
+		}
+		const name = isRoot
+			? uniqueName(basename(entry.root) || "root", this.#usedNames)
+			: encodeName(entry.relPath.subarray(slash + 1));
+		if (isRoot) this.#paths.push(entry.root);
+		const node = toNode(name, entry);
+		frame.nodes.push(node);
+		this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
+		if (entry.type === "dir") {
+			this.summary.dirs++;
+			this.#stack.push({ path: isRoot ? "" : key, node, nodes: [], pending: [] });
+		} else if (entry.type === "file") {
+			await this.#file(entry, node, frame);
+		}
 	}
 
 	/** Every source walked: waits for the last trees and saves the root. */
@@ -97,7 +129,15 @@ export class TreeSaver {
 		if (this.#failure !== undefined) throw this.#failure;
 		const saved = { paths: this.#paths, totalBytes: this.#totalBytes };
 		if (this.context.dryRun) return saved;
-		return { ...saved, root: await this.blobs.saveWhole("tree", serializeTree({ nodes: this.#top.nodes })) };
+		return { ...saved, root: await this.#saveTree(this.#top.nodes) };
+	}
+
+	/** Stores a directory's tree; one stored now is also cached, for the next run's walk of this snapshot. */
+	async #saveTree(nodes: TreeNode[]): Promise<string> {
+		const bytes = serializeTree({ nodes });
+		const { id, added } = await this.blobs.saveWhole("tree", bytes);
+		if (added) await this.treeCache.remember(id, bytes.toString("utf8"));
+		return id;
 	}
 
 	async #file(entry: SourceEntry, node: TreeNode, frame: Frame): Promise<void> {
@@ -151,7 +191,7 @@ export class TreeSaver {
 		const saved = (async () => {
 			await Promise.all(frame.pending);
 			if (this.context.dryRun) return;
-			const id = await this.blobs.saveWhole("tree", serializeTree({ nodes: frame.nodes }));
+			const id = await this.#saveTree(frame.nodes);
 			if (frame.node) frame.node.subtree = id;
 		})();
 		this.#track(saved);
