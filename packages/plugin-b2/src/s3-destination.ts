@@ -24,6 +24,7 @@ import {
 import type { Command } from "@smithy/types";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
 import { B2_API_URL } from "./b2-key-capabilities.js";
+import { readBody } from "./s3-body.js";
 import { defaultConflicts, readBucketLock, readVersioning } from "./s3-bucket-lock.js";
 import {
 	type KeySource,
@@ -274,7 +275,7 @@ export class S3Destination implements Destination {
 			// The body is read inside the retry: a connection dropped mid-body is as transient as one dropped before.
 			return await this.#retry.run(`get ${key}`, async () => {
 				const result = await (await this.client()).send(command);
-				return (await result.Body?.transformToByteArray()) ?? new Uint8Array();
+				return readBody(result.Body, result.ContentLength);
 			});
 		} catch (error) {
 			throw this.#fail(error, "get", key);
