@@ -85,7 +85,7 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 			planner: { strategy: "extend", missedRuns: 0 },
 			groom: { match: "retention", afterBackup: false, graceHours: 1 },
 		});
-	const h = await createHarness({ start: START, sets: (dir) => ({ main: set(dir) }) });
+	const h = await createHarness({ start: START, inMemory: true, sets: (dir) => ({ main: set(dir) }) });
 	harnesses.push(h);
 	const calls = () => lockCalls.get(`fs:${join(h.dir, "repo")}`) ?? 0;
 	await h.engine.init();

@@ -211,7 +211,11 @@ export function describeInvariant(group: ScenarioGroup): void {
 					return original.apply(this, args);
 				});
 				let phase = { retentionDays: scenario.retentionDays, strategy: scenario.strategy };
-				harness = await createHarness({ start: scenario.start, sets: (dir) => ({ main: setFor(dir, scenario, phase) }) });
+				harness = await createHarness({
+					start: scenario.start,
+					inMemory: true,
+					sets: (dir) => ({ main: setFor(dir, scenario, phase) }),
+				});
 				const h = harness;
 				const password = "correct horse";
 				await h.engine.init();
