@@ -26,8 +26,9 @@ export default defineConfig({
 		hookTimeout: 300_000,
 		pool: "forks",
 		// Vitest's default is one worker fewer than the cores: a single one on a 2-core machine. Most
-		// files wait on spawned commands, the S3 server or the disk, so two run side by side.
-		maxWorkers: 2,
+		// files wait on spawned commands, the S3 server, the disk or real locks ending (a minute and
+		// more), so three run side by side: the two-year simulation holds one worker throughout.
+		maxWorkers: 3,
 		sequence: { sequencer: LongFilesFirst },
 		// Brings the CLI bundle up to date with tsc's output, and starts the real S3 server (Ceph
 		// RGW with Object Lock) the integration tests use.
