@@ -18,6 +18,9 @@ import { ChurningFolder, prng } from "./support/world.js";
  * restores every snapshot in its window bit-exactly after the run, at a random instant
  * before it, and while it is starting. Grooming runs weekly (and once at the end). The same
  * world under a flat policy of the longest tier shows what the tiers save in stored bytes.
+ * What keeps it affordable without testing less: the attacks before a run see the store the
+ * last run left, read once; a view whose versions and locks equal one already restored is not
+ * restored again; croner's answers are remembered; the folders live in memory (tmpfs).
  */
 
 const TIERED: RetentionConfig = {
