@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { LongFilesFirst } from "./tests/support/long-files-first.js";
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -25,8 +26,10 @@ export default defineConfig({
 		hookTimeout: 300_000,
 		pool: "forks",
 		// Vitest's default is one worker fewer than the cores: a single one on a 2-core machine. Most
-		// files wait on spawned commands, the S3 server or the disk, so two run side by side.
-		maxWorkers: 2,
+		// files wait on spawned commands, the S3 server, the disk or real locks ending (a minute and
+		// more), so three run side by side: the two-year simulation holds one worker throughout.
+		maxWorkers: 3,
+		sequence: { sequencer: LongFilesFirst },
 		// Brings the CLI bundle up to date with tsc's output, and starts the real S3 server (Ceph
 		// RGW with Object Lock) the integration tests use.
 		globalSetup: ["tests/support/bundle-global-setup.ts", "tests/support/s3-global-setup.ts"],

@@ -19,7 +19,7 @@ async function versionFile(repo: string, key: string): Promise<string> {
 
 describe("check", () => {
 	it("passes on a healthy repository and audits every snapshot in its window as locked", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		await writeFile(join(harness.dir, "src/a.bin"), pseudoRandom(100_000, 3));
 		await harness.engine.init();
 		await harness.engine.backup();
@@ -35,7 +35,7 @@ describe("check", () => {
 
 	it("names the pack and the files a flipped bit damages; other files still restore", async () => {
 		// Two files in different packs (1 MiB packs; each file is over a MiB of random data).
-		harness = await createHarness({ sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
+		harness = await createHarness({ inMemory: true, sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
 		await writeFile(join(harness.dir, "src/victim.bin"), pseudoRandom(1_200_000, 4));
 		await writeFile(join(harness.dir, "src/bystander.bin"), pseudoRandom(1_300_000, 5));
 		await harness.engine.init();

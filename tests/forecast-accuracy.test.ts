@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { DAY_MS, EmulatedLocks, type Forecaster, type SetConfig, TOKENS } from "@holdfast/core";
 import { B2_PRICES, scheduleOf } from "@holdfast/plugin-retention-planner";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { ChurningFolder } from "./support/world.js";
 
@@ -11,11 +11,27 @@ import { ChurningFolder } from "./support/world.js";
  * grooming after each backup, counting what it uploads, stores, puts, extends and deletes;
  * the forecast made before the first run must land within 15 % of each.
  */
-let harness: Harness | undefined;
-afterEach(async () => {
+const harnesses: Harness[] = [];
+/** Calls made of each world's repository, by the destination's description (which names its folder). */
+const calls = new Map<string, { put: number; extend: number; delete: number }>();
+beforeAll(() => {
+	for (const [method, counter] of [
+		["put", "put"],
+		["extendLock", "extend"],
+		["deleteVersion", "delete"],
+	] as const) {
+		const original = EmulatedLocks.prototype[method] as (...args: unknown[]) => Promise<unknown>;
+		vi.spyOn(EmulatedLocks.prototype, method).mockImplementation(async function (this: EmulatedLocks, ...args: unknown[]) {
+			const counts = calls.get(this.description) ?? { put: 0, extend: 0, delete: 0 };
+			counts[counter]++;
+			calls.set(this.description, counts);
+			return original.apply(this, args);
+		} as never);
+	}
+});
+afterAll(async () => {
 	vi.restoreAllMocks();
-	await harness?.close();
-	harness = undefined;
+	for (const h of harnesses) await h.close();
 });
 
 const START = "2030-01-06T02:00:00Z";
@@ -23,21 +39,11 @@ const FILES = 100;
 const FILE_BYTES = 64 * 1024;
 
 describe("the cost forecast against a simulated year", () => {
-	it.each(["extend", "reinclude"] as const)(
+	// The strategies' worlds are independent (own folder, repository, clock): each runs while the other waits.
+	it.concurrent.for(["extend", "reinclude"] as const)(
 		"%s: uploaded and stored bytes, PUTs, lock calls and deletes within 15 percent",
-		async (strategy) => {
-			const calls = { put: 0, extend: 0, delete: 0 };
-			for (const [method, counter] of [
-				["put", "put"],
-				["extendLock", "extend"],
-				["deleteVersion", "delete"],
-			] as const) {
-				const original = EmulatedLocks.prototype[method] as (...args: unknown[]) => Promise<unknown>;
-				vi.spyOn(EmulatedLocks.prototype, method).mockImplementation(async function (this: EmulatedLocks, ...args: unknown[]) {
-					calls[counter]++;
-					return original.apply(this, args);
-				} as never);
-			}
+		{ timeout: 600_000 },
+		async (strategy, { expect }) => {
 			const set = (dir: string): SetConfig =>
 				setConfig(dir, {
 					destination: { type: "fs", path: `${dir}/repo`, lockExtension: true },
@@ -46,8 +52,9 @@ describe("the cost forecast against a simulated year", () => {
 					planner: { strategy, missedRuns: 0 },
 					groom: { match: "retention", afterBackup: true, graceHours: 1 },
 				});
-			harness = await createHarness({ start: START, sets: (dir) => ({ main: set(dir) }) });
-			const h = harness;
+			const h = await createHarness({ start: START, inMemory: true, sets: (dir) => ({ main: set(dir) }) });
+			harnesses.push(h);
+			const counted = () => calls.get(`fs:${join(h.dir, "repo")}`) ?? { put: 0, extend: 0, delete: 0 };
 			await h.engine.init();
 			const folder = new ChurningFolder(join(h.dir, "src"), { files: FILES, fileBytes: FILE_BYTES, seed: 3 });
 			await folder.create();
@@ -64,7 +71,7 @@ describe("the cost forecast against a simulated year", () => {
 			const model = forecast.strategies.find((s) => s.strategy === strategy);
 			if (!model) throw new Error(`no ${strategy} forecast`);
 
-			calls.put = calls.extend = calls.delete = 0;
+			const before = { ...counted() };
 			const schedule = scheduleOf({ every: "7d" });
 			let uploaded = 0;
 			let peakStored = 0;
@@ -80,7 +87,14 @@ describe("the cost forecast against a simulated year", () => {
 				}
 				peakStored = Math.max(peakStored, stored);
 			}
-			const real = { uploaded, peakStored, put: calls.put, extend: calls.extend, delete: calls.delete };
+			const after = counted();
+			const real = {
+				uploaded,
+				peakStored,
+				put: after.put - before.put,
+				extend: after.extend - before.extend,
+				delete: after.delete - before.delete,
+			};
 			const predicted = {
 				uploaded: model.uploadBytes,
 				peakStored: model.peakStoredBytes,
@@ -94,6 +108,5 @@ describe("the cost forecast against a simulated year", () => {
 				expect(Math.abs(p - r), `${key}: forecast ${p}, real ${r}`).toBeLessThanOrEqual(Math.max(2, 0.15 * r));
 			}
 		},
-		600_000,
 	);
 });

@@ -117,6 +117,7 @@ describe("a groom cut short between its index object and its deletions", () => {
 
 	it("is completed by the next groom", async () => {
 		harness = await createHarness({
+			inMemory: true,
 			start: START.toISOString(),
 			sets: (dir) => ({
 				main: setConfig(dir, { retention: { days: 1, mode: "compliance" }, groom: { match: "retention", graceHours: 0 } }),
@@ -170,6 +171,7 @@ describe("packs no index object lists, while a snapshot misses a blob", () => {
 
 	it("are held, not marked: one of them may hold the blob", async () => {
 		harness = await createHarness({
+			inMemory: true,
 			start: START.toISOString(),
 			sets: (dir) => ({
 				main: setConfig(dir, {

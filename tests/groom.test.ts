@@ -29,6 +29,7 @@ async function storedBytes(dir: string): Promise<number> {
 
 function harnessFor(strategy: "extend" | "reinclude", extra: PluginDefinition[] = []) {
 	return createHarness({
+		inMemory: true,
 		start: START.toISOString(),
 		plugins: [
 			"@holdfast/plugin-fs-source",
@@ -219,6 +220,7 @@ describe("groom decisions", () => {
 describe("grooming after each backup", () => {
 	it("runs when the set says afterBackup", async () => {
 		harness = await createHarness({
+			inMemory: true,
 			start: START.toISOString(),
 			sets: (dir) => ({
 				main: setConfig(dir, {

@@ -97,7 +97,7 @@ const warnings = (h: Harness) => h.logger.lines.filter((l) => l.level === "warn"
 
 describe("a damaged index object", () => {
 	it("loses no snapshot whose packs are intact: restore and check fall back to pack headers, repair index makes it last", async () => {
-		harness = await createHarness({ sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
+		harness = await createHarness({ inMemory: true, sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
 		const snapshots = await threeSnapshots(harness);
 		const damaged = await biggestIndex(harness);
 		expect(damaged.packs.length).toBeGreaterThanOrEqual(2);
@@ -175,7 +175,7 @@ describe("a damaged index object", () => {
 	});
 
 	it("a damaged pack is still reported as damaged, with the files it hurts, whether or not its index object is", async () => {
-		harness = await createHarness({ sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
+		harness = await createHarness({ inMemory: true, sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
 		await threeSnapshots(harness);
 		const damaged = await biggestIndex(harness);
 		const { repository } = await harness.engine.open();
@@ -206,7 +206,7 @@ describe("a damaged index object", () => {
 
 describe("packs whose header is damaged as well", () => {
 	it("are named, their blobs stay unknown, and everything else is recovered", async () => {
-		harness = await createHarness({ sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
+		harness = await createHarness({ inMemory: true, sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
 		const snapshots = await threeSnapshots(harness);
 		const damaged = await biggestIndex(harness);
 		const lost = damaged.packs[0] as string;
@@ -241,6 +241,7 @@ describe.skipIf(!s3)("pack headers on the real S3 server", () => {
 	it("rebuild the index entries exactly, with the store's locks, passing over a forged latest version", async () => {
 		const bucket = uniqueBucket("headers");
 		harness = await createHarness({
+			inMemory: true,
 			plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-b2"],
 			env: TEST_ENV(),
 			start: new Date().toISOString(),

@@ -32,6 +32,7 @@ const KIND_OF_PREFIX: Record<string, UploadedObject["kind"]> = {
 describe("lifecycle hooks", () => {
 	it("didUploadObject reports every object init, backups and grooming write, and nothing for a plan", async () => {
 		harness = await createHarness({
+			inMemory: true,
 			sets: (dir) => ({
 				// A store that cannot extend locks: the second backup writes fresh config and key copies too.
 				main: setConfig(dir, {
@@ -78,7 +79,7 @@ describe("lifecycle hooks", () => {
 	});
 
 	it("a backup meets the hooks in the order they are declared", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		const src = join(harness.dir, "src");
 		await writeFile(join(src, "a"), "stays");
 		await writeFile(join(src, "b"), "cannot be read");
@@ -118,7 +119,7 @@ describe("lifecycle hooks", () => {
 	});
 
 	it("the run carries the plan the plan taps made to the lock and afterRun taps, one plan per run", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		await writeFile(join(harness.dir, "src", "a"), "data");
 		await harness.engine.init();
 		const hooks = harness.host.hooks;
@@ -149,7 +150,7 @@ describe("lifecycle hooks", () => {
 	});
 
 	it("taps read the repository through a frozen view that can write nothing", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		await writeFile(join(harness.dir, "src", "a"), pseudoRandom(200_000, 3));
 		await harness.engine.init();
 		await harness.engine.backup();
@@ -179,6 +180,7 @@ describe("lifecycle hooks", () => {
 
 	it("a validate tap that throws stops the run before anything is written, naming the plugin", async () => {
 		harness = await createHarness({
+			inMemory: true,
 			plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "gatekeeper"],
 			extraBuiltins: new Map([
 				[

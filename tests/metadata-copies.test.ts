@@ -29,7 +29,7 @@ async function keysUnder(h: Harness, prefix: string): Promise<string[]> {
 
 describe("config and key files are kept twice", () => {
 	it("one damaged copy of each is called damaged, and the other copy opens the repository", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		await harness.engine.init();
 		await writeFile(join(harness.dir, "src/a.txt"), "still here");
 		await harness.engine.backup();
@@ -52,7 +52,7 @@ describe("config and key files are kept twice", () => {
 	});
 
 	it("with every key file damaged, the repository is said to be unreadable, not the password wrong", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		await harness.engine.init();
 		for (const key of await keysUnder(harness, KEY_PREFIX.keys)) await flipOneByte(harness, key);
 		await harness.reopen({ freshCatalog: true });
@@ -64,7 +64,7 @@ describe("config and key files are kept twice", () => {
 	});
 
 	it("a wrong password is still a wrong password", async () => {
-		harness = await createHarness();
+		harness = await createHarness({ inMemory: true });
 		await harness.engine.init();
 		await harness.reopen({ freshCatalog: true, password: "not the one" });
 		const error = await harness.engine.open().catch((e: unknown) => e);

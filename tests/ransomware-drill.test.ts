@@ -69,6 +69,7 @@ describe.skipIf(!s3)("ransomware drill on the real S3 server", () => {
 		proxy = await new B2StrictProxy(s3?.endpoint as string).start();
 		const bucket = uniqueBucket("drill");
 		harness = await createHarness({
+			inMemory: true,
 			plugins: PLUGINS,
 			env: TEST_ENV(),
 			sets: (dir) => ({

@@ -30,6 +30,7 @@ function watchExtensions() {
 
 function harnessFor(strategy: "extend" | "reinclude", missedRuns = 0, mode: LockMode = "compliance") {
 	return createHarness({
+		inMemory: true,
 		start: START.toISOString(),
 		sets: (dir) => ({
 			main: setConfig(dir, {

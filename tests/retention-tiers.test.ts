@@ -25,7 +25,7 @@ function weekly(dir: string): SetConfig {
 
 describe("retention tiers in the engine", () => {
 	it("extend holds only what the week's snapshot uses for 90 days; a daily's own data keeps its 30", async () => {
-		harness = await createHarness({ start: "2030-06-04T02:00:00Z", sets: (dir) => ({ main: weekly(dir) }) });
+		harness = await createHarness({ inMemory: true, start: "2030-06-04T02:00:00Z", sets: (dir) => ({ main: weekly(dir) }) });
 		const h = harness;
 		await h.engine.init();
 		const src = join(h.dir, "src");
@@ -81,6 +81,7 @@ describe("retention tiers in the engine", () => {
 			},
 		};
 		harness = await createHarness({
+			inMemory: true,
 			start: "2030-06-04T02:00:00Z",
 			plugins: [
 				"@holdfast/plugin-fs-source",

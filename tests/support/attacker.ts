@@ -1,5 +1,13 @@
 import { createHash } from "node:crypto";
-import { type Destination, decodeName, type Logger, ManualClock, type SnapshotRef } from "@holdfast/core";
+import {
+	type Destination,
+	decodeName,
+	LockRefusedError,
+	type Logger,
+	ManualClock,
+	type ObjectVersion,
+	type SnapshotRef,
+} from "@holdfast/core";
 import { attackerView, MemoryLogger, Repository } from "@holdfast/core/testing";
 
 /** What a snapshot must restore to: relative path → SHA-256 of the content. */
@@ -41,6 +49,59 @@ export class ProvenViews {
 		for (const s of restored) known.add(s.time);
 		this.#proven.set(fingerprint, known);
 	}
+}
+
+/**
+ * The store as it stands until the next write (a backup, a groom). An attack reads every
+ * version and its lock; attacks at several instants between the same two writes get the same
+ * answers, so the versions and each lock are asked of the store once. Take a new one after
+ * anything wrote. A version's bytes never change (its id is never reused), so reads of a
+ * given version are kept in `bytes`, shared by the stores of one test. Writes are refused.
+ */
+export function unchangedStore(destination: Destination, bytes?: Map<string, Promise<Uint8Array>>): Destination {
+	let listing: Promise<ObjectVersion[]> | undefined;
+	const heads = new Map<string, Promise<ObjectVersion | undefined>>();
+	const all = () => {
+		listing ??= (async () => {
+			const versions: ObjectVersion[] = [];
+			for await (const version of destination.listVersions("")) versions.push(version);
+			return versions;
+		})();
+		return listing;
+	};
+	const refuse = async (): Promise<never> => {
+		throw new LockRefusedError(`${destination.description}: read between two runs, not written`);
+	};
+	return {
+		description: destination.description,
+		capabilities: destination.capabilities,
+		preflight: (request) => destination.preflight(request),
+		get(key, options = {}) {
+			if (!bytes || options.versionId === undefined) return destination.get(key, options);
+			const id = `${key}\t${options.versionId}\t${options.range?.offset}\t${options.range?.length}`;
+			let read = bytes.get(id);
+			if (!read) {
+				bytes.set(id, (read = destination.get(key, options)));
+				read.catch(() => bytes.delete(id));
+			}
+			// A copy: a reader may decrypt or decompress in place.
+			return read.then((body) => Buffer.from(body));
+		},
+		head(key, versionId) {
+			const id = `${key}\t${versionId ?? ""}`;
+			let head = heads.get(id);
+			if (!head) heads.set(id, (head = destination.head(key, versionId)));
+			return head;
+		},
+		list: (prefix) => destination.list(prefix),
+		async *listVersions(prefix) {
+			for (const version of await all()) if (version.key.startsWith(prefix)) yield version;
+		},
+		put: refuse,
+		extendLock: refuse,
+		deleteVersion: refuse,
+		deleteMarker: refuse,
+	};
 }
 
 /** Every surviving version, in listing order, with its size and lock: equal fingerprints, equal views. */

@@ -1,3 +1,4 @@
+import { accessSync, constants } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,8 +43,25 @@ export interface Harness {
 	close(): Promise<void>;
 }
 
-export async function tempDir(prefix = "holdfast-test-"): Promise<string> {
-	return mkdtemp(join(tmpdir(), prefix));
+export async function tempDir(prefix = "holdfast-test-", where = tmpdir()): Promise<string> {
+	return mkdtemp(join(where, prefix));
+}
+
+/**
+ * A folder in memory (tmpfs) where the machine has one, else the usual temporary folder: for
+ * simulations of hundreds of runs, whose thousands of small objects are each written with an
+ * fsync that on a disk shared with other work costs more than everything else a run does.
+ * What they test is the promise over time, not the disk.
+ */
+function memoryFolder(): string {
+	const shm = "/dev/shm";
+	if (process.env.HOLDFAST_TEST_NO_TMPFS) return tmpdir();
+	try {
+		accessSync(shm, constants.W_OK);
+		return shm;
+	} catch {
+		return tmpdir();
+	}
 }
 
 export function setConfig(dir: string, overrides: Partial<SetConfig> = {}): SetConfig {
@@ -65,9 +83,11 @@ export async function createHarness(
 		extraBuiltins?: Map<string, PluginDefinition>;
 		/** What plugins and the engine see as the environment (credentials, HOLDFAST_RETRY_BUDGET). */
 		env?: NodeJS.ProcessEnv;
+		/** Keeps the folder in memory where the machine allows (long simulations of small data). */
+		inMemory?: boolean;
 	} = {},
 ): Promise<Harness> {
-	const dir = await tempDir();
+	const dir = await tempDir("holdfast-test-", options.inMemory ? memoryFolder() : tmpdir());
 	await mkdir(join(dir, "src"), { recursive: true });
 	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
 	const logger = new MemoryLogger("info");

@@ -2,8 +2,9 @@ import { join } from "node:path";
 import { DAY_MS, EmulatedLocks, KEY_PREFIX, type ScheduleConfig, type SetConfig } from "@holdfast/core";
 import { collectSnapshotObjects } from "@holdfast/core/testing";
 import { scheduleOf } from "@holdfast/plugin-retention-planner";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews } from "./attacker.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews, unchangedStore } from "./attacker.js";
+import { rememberCronRuns } from "./cron-memo.js";
 import { createHarness, type Harness, setConfig } from "./harness.js";
 import { ChurningFolder, prng } from "./world.js";
 
@@ -188,6 +189,11 @@ function setFor(dir: string, scenario: Scenario, phase: { retentionDays: number;
 
 /** Registers the scenarios of one group (called from a test file as it is collected). */
 export function describeInvariant(group: ScenarioGroup): void {
+	let forgetCronRuns: (() => void) | undefined;
+	beforeAll(() => {
+		forgetCronRuns = rememberCronRuns();
+	});
+	afterAll(() => forgetCronRuns?.());
 	afterEach(async () => {
 		vi.restoreAllMocks();
 		await harness?.close();
@@ -204,7 +210,11 @@ export function describeInvariant(group: ScenarioGroup): void {
 					return original.apply(this, args);
 				});
 				let phase = { retentionDays: scenario.retentionDays, strategy: scenario.strategy };
-				harness = await createHarness({ start: scenario.start, sets: (dir) => ({ main: setFor(dir, scenario, phase) }) });
+				harness = await createHarness({
+					start: scenario.start,
+					inMemory: true,
+					sets: (dir) => ({ main: setFor(dir, scenario, phase) }),
+				});
 				const h = harness;
 				const password = "correct horse";
 				await h.engine.init();
@@ -216,10 +226,13 @@ export function describeInvariant(group: ScenarioGroup): void {
 				const outcomes: AttackOutcome[] = [];
 				const proven = new ProvenViews();
 				const destination = () => h.engine.destinationFor("main", h.engine.resolveSet("main").set);
+				// What the attacks see until the next write: read once, however many instants attack it.
+				const bytes = new Map<string, Promise<Uint8Array>>();
+				let store = unchangedStore(destination(), bytes);
 				let attackMs = 0;
 				const attack = async (at: Date) => {
 					const started = Date.now();
-					outcomes.push(await attackAndRestore(destination(), password, expected, at, proven));
+					outcomes.push(await attackAndRestore(store, password, expected, at, proven));
 					attackMs += Date.now() - started;
 				};
 				let uploaded = 0;
@@ -233,6 +246,7 @@ export function describeInvariant(group: ScenarioGroup): void {
 					if (change) {
 						phase = { retentionDays: change.retentionDays ?? phase.retentionDays, strategy: change.strategy ?? phase.strategy };
 						await h.reconfigure({ main: setFor(h.dir, scenario, phase) });
+						store = unchangedStore(destination(), bytes);
 					}
 					if (previous) {
 						// A random instant since the last run, and the next run under way before it renewed anything.
@@ -242,6 +256,7 @@ export function describeInvariant(group: ScenarioGroup): void {
 					h.clock.set(at);
 					await folder.churn(run === 0 ? 0 : scenario.changesPerRun);
 					const result = await h.engine.backup();
+					store = unchangedStore(destination(), bytes);
 					const snapshot = result.snapshot?.snapshot;
 					if (!snapshot) throw new Error(`run ${run}: no snapshot`);
 					uploaded += result.summary.bytes.uploaded;
