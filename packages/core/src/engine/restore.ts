@@ -1,11 +1,11 @@
 import { constants } from "node:fs";
 import { type FileHandle, open, readlink } from "node:fs/promises";
 import { Bounded } from "../host/bounded.js";
-import { HoldfastError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type TreeNode } from "../repository/tree.js";
+import { type TreeVisitor, walkTree } from "../repository/tree-walker.js";
 import { atPath } from "./restore-errors.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
 import { type DirPolicy, type Existing, symlinkInTheWay, TargetDir } from "./restore-target.js";
@@ -164,37 +164,34 @@ export async function restoreSnapshot(
 		await planFile(at, display, rel, node);
 	};
 
-	const walk = async (treeId: string, dir: TargetDir) => {
-		const tree = await repository.loadTree(treeId);
-		for (const node of tree.nodes) {
-			if (options.signal?.aborted) throw new HoldfastError("ABORTED", "restore aborted");
-			const nameBytes = safeName(node, treeId);
-			const rel = dir.rel ? `${dir.rel}/${nameBytes.toString("utf8")}` : nameBytes.toString("utf8");
+	const visitor: TreeVisitor<TargetDir> = {
+		enter: async ({ path: rel, name, node }, dir) => {
 			if (node.type === "dir") {
-				const child = dir.child(nameBytes, rel);
+				const child = dir.child(name, rel);
 				// With include patterns, folders appear only when something inside them is restored.
 				if (!options.include || options.include(rel)) {
-					if (!(await child.ensure(policy))) continue;
+					if (!(await child.ensure(policy))) return false;
 				}
-				if (node.subtree) await walk(node.subtree, child);
-				if (await child.settled) {
-					dirTimes.push({ dir: child, node });
-					summary.dirs++;
-				}
-				continue;
+				return child;
 			}
-			if (options.include && !options.include(rel)) continue;
+			if (options.include && !options.include(rel)) return;
 			if (node.type === "file" || node.type === "symlink") {
-				await restoreEntry(dir, node, nameBytes, rel);
+				await restoreEntry(dir, node, name, rel);
 			} else {
 				// Sockets, FIFOs and devices are recorded, not recreated: they carry no data.
 				summary.special++;
 				options.logger.debug(`${rel}: ${node.type} not recreated`);
 			}
-		}
+		},
+		leave: async ({ node }, child) => {
+			if (await child.settled) {
+				dirTimes.push({ dir: child, node });
+				summary.dirs++;
+			}
+		},
 	};
 	try {
-		await walk(ref.snapshot.tree, root);
+		await walkTree((id) => repository.loadTree(id), ref.snapshot.tree, root, visitor, options.signal);
 		await flush();
 	} finally {
 		// Files under way finish (or remove their temporary file) before the restore returns or fails.
@@ -264,20 +261,6 @@ function sameFile(a: TreeNode, b: TreeNode): boolean {
 		(a.content ?? []).length === (b.content ?? []).length &&
 		(a.content ?? []).every((id, i) => id === b.content?.[i])
 	);
-}
-
-function safeName(node: TreeNode, treeId: string): Buffer {
-	const nameBytes = decodeName(node.name);
-	if (
-		nameBytes.length === 0 ||
-		nameBytes.includes(0x2f) ||
-		nameBytes.includes(0x00) ||
-		nameBytes.equals(Buffer.from("..")) ||
-		nameBytes.equals(Buffer.from("."))
-	) {
-		throw new HoldfastError("CORRUPT", `tree ${treeId.slice(0, 16)}: unsafe name ${JSON.stringify(node.name)}`);
-	}
-	return nameBytes;
 }
 
 /** Folder metadata through a handle opened without following links: a folder swapped for a link is not touched. */
