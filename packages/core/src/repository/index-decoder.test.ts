@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { isHoldfastError } from "../host/errors.js";
-import { packBlobs } from "./blob-table.js";
+import { packBlobs, storePackedBlobs } from "./blob-table.js";
 import { RepositoryKeys } from "./crypto.js";
 import { IndexDecoder } from "./index-decoder.js";
 import type { IndexFile } from "./index-file.js";
@@ -51,7 +51,7 @@ describe.each([
 	it.skipIf(threaded && !existsSync(BUILT))("opens an index object into its head and packed blobs", async () => {
 		const decoder = new IndexDecoder(keys.raw.encryption, script);
 		open = decoder;
-		const { file, packed } = await decoder.decode(sealed, "index/x", true);
+		const { file, packed } = await decoder.decode(sealed, "index/x", "packed");
 		expect(decoder.threads > 0).toBe(threaded);
 		expect(file.packs.map((p) => [p.key, p.blobCount, p.packed])).toEqual([
 			["data/aa/one", 300, undefined],
@@ -59,9 +59,11 @@ describe.each([
 		]);
 		expect(file.locks).toEqual(indexFile.locks);
 		expect(packed).toEqual(indexFile.packs.map((p) => packBlobs(p.blobs)));
-		const head = await decoder.decode(sealed, "index/x", false);
+		const head = await decoder.decode(sealed, "index/x", "head");
 		expect(head.packed).toBeUndefined();
 		expect(head.file).toEqual(file);
+		const stored = await decoder.decode(sealed, "index/x", "stored");
+		expect(stored.stored).toEqual(packed?.map(storePackedBlobs));
 		await decoder.close();
 		expect(decoder.threads).toBe(0);
 	});
@@ -71,10 +73,10 @@ describe.each([
 		open = decoder;
 		const damaged = Buffer.from(sealed);
 		damaged[40] = (damaged[40] as number) ^ 1;
-		const failure = await decoder.decode(damaged, "index/damaged", false).catch((error: unknown) => error);
+		const failure = await decoder.decode(damaged, "index/damaged", "head").catch((error: unknown) => error);
 		expect(isHoldfastError(failure, "CORRUPT")).toBe(true);
 		expect((failure as Error).message).toMatch(/^index\/damaged: /);
 		// The thread that reported it still serves the next object.
-		expect((await decoder.decode(sealed, "index/x", false)).file.packs).toHaveLength(2);
+		expect((await decoder.decode(sealed, "index/x", "head")).file.packs).toHaveLength(2);
 	});
 });

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
-import { type DecodedIndex, decodeIndexObject } from "./index-decode.js";
+import { type DecodedIndex, decodeIndexObject, type IndexForm } from "./index-decode.js";
 import type { IndexRequest, IndexResponse } from "./index-worker.js";
 
 // Where index objects are opened during a load: on up to two worker threads, started for the load and stopped after it.
@@ -34,13 +34,13 @@ export class IndexDecoder {
 	}
 
 	/** Opens one sealed index object whose name was verified; inline when no worker script is built (tests on sources). */
-	decode(sealed: Uint8Array, key: string, withBlobs: boolean): Promise<DecodedIndex> {
+	decode(sealed: Uint8Array, key: string, form: IndexForm): Promise<DecodedIndex> {
 		this.#start();
 		const slot = this.#workers.reduce<Thread | undefined>(
 			(best, w) => (!best || w.inflight < best.inflight ? w : best),
 			undefined,
 		);
-		if (!slot) return Promise.resolve().then(() => decodeIndexObject(this.encryption, sealed, key, withBlobs));
+		if (!slot) return Promise.resolve().then(() => decodeIndexObject(this.encryption, sealed, key, form));
 		const seq = ++this.#seq;
 		// A thread with work keeps the command alive until the answer comes.
 		if (slot.inflight++ === 0) slot.worker.ref();
@@ -60,7 +60,7 @@ export class IndexDecoder {
 					reject(error);
 				},
 			});
-			slot.worker.postMessage({ seq, sealed: own, key, withBlobs } satisfies IndexRequest, [own.buffer]);
+			slot.worker.postMessage({ seq, sealed: own, key, form } satisfies IndexRequest, [own.buffer]);
 		});
 	}
 

@@ -8,7 +8,7 @@ import type { Logger } from "../host/logger.js";
 import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
 import { type RepositoryKeys, sha256Hex } from "./crypto.js";
 import { KEY_PREFIX } from "./format.js";
-import { type DecodedIndex, splitIndexFile } from "./index-decode.js";
+import { type DecodedIndex, type IndexForm, splitIndexFile } from "./index-decode.js";
 import { IndexDecoder } from "./index-decoder.js";
 import {
 	type BlobLocation,
@@ -305,36 +305,32 @@ export class IndexStore {
 	 */
 	async #readIndexHead(key: string, withBlobs: boolean): Promise<DecodedIndex> {
 		const { cache } = this.parts;
-		const headKey = `index-head:${this.parts.repositoryId}:${key}`;
-		const head = await cache?.get(headKey, isLoadedHead);
+		const head = await cache?.get(`index-head:${this.parts.repositoryId}:${key}`, isLoadedHead);
 		if (head) return { file: head };
-		const decoded = await this.#decodeIndexObject(key, withBlobs);
-		if (!withBlobs) {
-			// Only the head: packing and caching every blob entry was most of a cold `snapshots`; the first load with blobs reads them.
-			await cache?.set(headKey, decoded.file);
-			return { file: decoded.file };
-		}
-		await this.#cacheDecoded(key, decoded.file, decoded.packed as PackedBlobs[]);
-		return cache ? { file: decoded.file } : decoded;
+		if (!cache) return this.#decodeIndexObject(key, withBlobs ? "packed" : "head");
+		// The threads encode the blobs for the catalog, where the next load reads them.
+		const { file, stored } = await this.#decodeIndexObject(key, "stored");
+		await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
+		return { file };
 	}
 
-	/** One index object in the form `loadIndex` merges: from a cached full copy, else read and opened on the decoder's threads. */
-	async #decodeIndexObject(key: string, withBlobs: boolean): Promise<DecodedIndex> {
+	/** One index object in the form asked for: from a cached full copy, else read and opened on the decoder's threads. */
+	async #decodeIndexObject(key: string, form: IndexForm): Promise<DecodedIndex> {
 		const cached = await this.parts.cache?.get(`index:${this.parts.repositoryId}:${key}`, isIndexFile);
-		if (cached) return splitIndexFile(cached, withBlobs);
-		return this.parts.reader.read(key, (bytes) => this.#decoder.decode(bytes, key, withBlobs));
+		if (cached) return splitIndexFile(cached, form);
+		return this.parts.reader.read(key, (bytes) => this.#decoder.decode(bytes, key, form));
 	}
 
 	/** Caches a verified index object (read, or written by this run) in the form `loadIndex` reads. */
 	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<void> {
-		const { file, packed } = splitIndexFile(indexFile, true);
-		await this.#cacheDecoded(key, file, packed as PackedBlobs[]);
+		const { file, stored } = splitIndexFile(indexFile, "stored");
+		await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
 	}
 
-	async #cacheDecoded(key: string, file: LoadedIndexFile, packed: readonly PackedBlobs[]): Promise<void> {
+	async #cacheDecoded(key: string, file: LoadedIndexFile, stored: readonly StoredPackedBlobs[]): Promise<void> {
 		await this.parts.cache?.setMany([
 			{ key: `index-head:${this.parts.repositoryId}:${key}`, value: file },
-			{ key: `index-blobs:${this.parts.repositoryId}:${key}`, value: packed.map(storePackedBlobs) },
+			{ key: `index-blobs:${this.parts.repositoryId}:${key}`, value: stored },
 		]);
 	}
 
@@ -347,7 +343,7 @@ export class IndexStore {
 		if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
 			return packed as PackedBlobs[];
 		}
-		const again = (await this.#decodeIndexObject(key, true)).packed as PackedBlobs[];
+		const again = (await this.#decodeIndexObject(key, "packed")).packed as PackedBlobs[];
 		await cache?.set(blobsKey, again.map(storePackedBlobs));
 		return again;
 	}

@@ -2,7 +2,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { isHoldfastError } from "../host/errors.js";
-import { decodeIndexObject } from "./index-decode.js";
+import { decodeIndexObject, type IndexForm } from "./index-decode.js";
 
 // A worker thread that opens index objects, so a cold index load parses them off the main thread and two at a time.
 
@@ -10,7 +10,7 @@ export interface IndexRequest {
 	seq: number;
 	sealed: Uint8Array;
 	key: string;
-	withBlobs: boolean;
+	form: IndexForm;
 }
 
 export type IndexResponse =
@@ -29,7 +29,7 @@ const collect = runInNewContext("gc") as (() => void) | undefined;
 
 parentPort?.on("message", (request: IndexRequest) => {
 	try {
-		const result = decodeIndexObject(encryption, request.sealed, request.key, request.withBlobs);
+		const result = decodeIndexObject(encryption, request.sealed, request.key, request.form);
 		// The packed arrays move back rather than being copied.
 		const transfer = (result.packed ?? []).flatMap((packed) => [packed.ids.buffer, packed.numbers.buffer]);
 		parentPort?.postMessage({ seq: request.seq, result } satisfies IndexResponse, [...new Set(transfer)] as ArrayBuffer[]);
