@@ -65,6 +65,11 @@ export class IndexStore {
 	#headerRecovery: Promise<PackHeaderRecovery> | undefined;
 
 	readonly #decoder: IndexDecoder;
+	/**
+	 * Index objects read, opened and cached at once on a cold load: one more than the decoder's
+	 * thread keeps it busy; more would only hold more decoded objects (MiBs each) in memory.
+	 */
+	readonly #coldReads = pLimit(2);
 
 	constructor(private readonly parts: IndexStoreParts) {
 		this.#decoder = new IndexDecoder(parts.keys.raw.encryption);
@@ -307,11 +312,13 @@ export class IndexStore {
 		const { cache } = this.parts;
 		const head = await cache?.get(`index-head:${this.parts.repositoryId}:${key}`, isLoadedHead);
 		if (head) return { file: head };
-		if (!cache) return this.#decodeIndexObject(key, withBlobs ? "packed" : "head");
-		// The threads encode the blobs for the catalog, where the next load reads them.
-		const { file, stored } = await this.#decodeIndexObject(key, "stored");
-		await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
-		return { file };
+		return this.#coldReads(async () => {
+			if (!cache) return this.#decodeIndexObject(key, withBlobs ? "packed" : "head");
+			// The threads encode the blobs for the catalog, where the next load reads them.
+			const { file, stored } = await this.#decodeIndexObject(key, "stored");
+			await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
+			return { file };
+		});
 	}
 
 	/** One index object in the form asked for: from a cached full copy, else read and opened on the decoder's threads. */
