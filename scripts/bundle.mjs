@@ -27,6 +27,8 @@ const BUNDLES = [
 			units: "dist/host/units.js",
 			// blob-pool.ts starts its workers from ./seal-worker.js beside itself.
 			"seal-worker": "dist/repository/seal-worker.js",
+			// index-decoder.ts starts its threads from ./index-worker.js beside itself.
+			"index-worker": "dist/repository/index-worker.js",
 		},
 		// Native, or the test runner plugin authors bring themselves.
 		external: ["better-sqlite3", "vitest"],

@@ -12,26 +12,66 @@ const at = (packKey: string, offset: number, type: "data" | "tree" = "data"): Bl
 	rawLength: offset + 5,
 });
 
-describe("BlobTable", () => {
+/** The table with its records in memory, and spilled to a file early (past 100 blobs). */
+const kinds = [
+	{ name: "in memory", make: () => new BlobTable(), onDisk: false },
+	{ name: "with records on disk", make: () => new BlobTable({ spillAbove: 100 }), onDisk: true },
+];
+
+describe.each(kinds)("BlobTable $name", ({ make, onDisk }) => {
 	it("answers like a Map for many blobs, through growth and rehashing", () => {
-		const table = new BlobTable();
+		const table = make();
 		const map = new Map<string, BlobLocation>();
-		for (let i = 0; i < 5000; i++) {
+		// More than one write buffer of records, so some are read back from the file.
+		for (let i = 0; i < 40_000; i++) {
 			const blob = id();
 			const location = at(`data/p${i % 37}`, i * 3, i % 5 === 0 ? "tree" : "data");
 			table.set(blob, location);
 			map.set(blob, location);
 		}
-		expect(table.size).toBe(5000);
+		expect(table.onDisk).toBe(onDisk);
+		expect(table.size).toBe(40_000);
 		for (const [blob, location] of map) expect(table.get(blob)).toEqual(location);
 		expect(table.get(id())).toBeUndefined();
 		expect(table.has(id())).toBe(false);
 		expect(new Map(table)).toEqual(map);
-		expect([...table.values()].filter((l) => l.type === "tree")).toHaveLength(1000);
+		expect([...table.values()].filter((l) => l.type === "tree")).toHaveLength(8000);
+		// The first blob's record is long written out: changing it changes what is read back.
+		const [first] = map.keys() as IterableIterator<string>;
+		table.set(first as string, at("data/moved", 9, "tree"));
+		expect(table.get(first as string)).toEqual(at("data/moved", 9, "tree"));
+		expect(table.size).toBe(40_000);
+	});
+
+	it("tells apart IDs that share their first 8 bytes, and misses a third", () => {
+		const table = make();
+		for (let i = 0; i < 300; i++) table.set(id(), at("data/filler", i));
+		const prefix = "ab".repeat(8);
+		const [one, two, three] = [1, 2, 3].map(() => prefix + randomBytes(24).toString("hex")) as [string, string, string];
+		table.set(one, at("data/one", 1));
+		table.set(two, at("data/two", 2));
+		expect(table.get(one)).toEqual(at("data/one", 1));
+		expect(table.get(two)).toEqual(at("data/two", 2));
+		expect(table.get(three)).toBeUndefined();
+		expect(table.has(three)).toBe(false);
+		expect(table.size).toBe(302);
+	});
+
+	it("keeps a location past 32 bits beside the table, and takes it back in", () => {
+		const table = make();
+		const blob = id();
+		table.set(blob, at("data/a", 1));
+		table.set(blob, at("data/huge", 2 ** 33));
+		expect(table.size).toBe(1);
+		expect(table.get(blob)).toEqual(at("data/huge", 2 ** 33));
+		expect(new Map(table).get(blob)).toEqual(at("data/huge", 2 ** 33));
+		table.set(blob, at("data/b", 3));
+		expect(table.get(blob)).toEqual(at("data/b", 3));
+		expect(table.size).toBe(1);
 	});
 
 	it("replaces a location, deletes and brings an ID back", () => {
-		const table = new BlobTable();
+		const table = make();
 		const blob = id();
 		table.set(blob, at("data/a", 1));
 		table.set(blob, at("data/b", 2, "tree"));
@@ -48,7 +88,7 @@ describe("BlobTable", () => {
 	});
 
 	it("drops a whole pack, and keeps IDs of another shape apart", () => {
-		const table = new BlobTable();
+		const table = make();
 		table.reserve(100);
 		const kept = id();
 		const dropped = [id(), id()];
@@ -65,7 +105,7 @@ describe("BlobTable", () => {
 	});
 
 	it("lists the blobs of chosen packs only", () => {
-		const table = new BlobTable();
+		const table = make();
 		const wanted = [id(), id()];
 		for (const blob of wanted) table.set(blob, at("data/wanted", 1));
 		for (let i = 0; i < 50; i++) table.set(id(), at("data/other", 2));

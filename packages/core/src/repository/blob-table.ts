@@ -1,3 +1,4 @@
+import { BlobRecords, RECORD_WORDS } from "./blob-records.js";
 import type { BlobType } from "./format.js";
 import type { BlobLocation } from "./index-file.js";
 
@@ -13,23 +14,24 @@ function isHexId(id: unknown): id is string {
 
 /** An ID is 32 bytes: eight 32-bit words, compared and copied word by word (a native call per ID costs more). */
 const ID_WORDS = 8;
+/** Words of each ID the table keeps in memory: 64 bits tell IDs apart; the full ID is checked on a hit. */
+const PREFIX_WORDS = 2;
 /** The pack number of an entry that was deleted: its slot stays, so its ID can come back in place. */
 const GONE = 0xffffffff;
+/** Past this many blobs, full IDs and locations go to a temporary file (about 48 bytes a blob). */
+export const SPILL_ABOVE = 1 << 20;
 
 /**
- * Where every blob is, in a few flat arrays instead of an object per blob: IDs as raw bytes
- * in one array, pack numbers, offsets and lengths in typed arrays, and an open-addressing
- * hash over the IDs. About 60 bytes a blob, where a Map of location objects takes several
- * hundred, and no garbage for the collector to walk.
+ * Where every blob is, in a few flat arrays instead of an object per blob. In memory, for each
+ * blob: the first 8 bytes of its ID and its pack number, and an open-addressing hash over
+ * them (about 20 bytes a blob); the full ID and the location are records in `BlobRecords`,
+ * read on a hit, which also proves the hit (two IDs that share 64 bits are told apart there).
  * Reads hand out fresh `BlobLocation` objects; IDs that are not 64 hex digits live in a Map.
  */
 export class BlobTable implements Iterable<[string, BlobLocation]> {
-	#ids = new Uint32Array(0);
+	#prefix = new Uint32Array(0);
 	#pack = new Uint32Array(0);
-	#offset = new Float64Array(0);
-	#length = new Uint32Array(0);
-	#rawLength = new Uint32Array(0);
-	#tree = new Uint8Array(0);
+	readonly #records: BlobRecords;
 	#entries = 0;
 	#live = 0;
 	/** Open-addressing hash slots: entry number + 1, or 0 for a free slot. */
@@ -42,8 +44,17 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 	readonly #probeWords = new Uint32Array(ID_WORDS);
 	readonly #probe = Buffer.from(this.#probeWords.buffer);
 
+	constructor(options: { spillAbove?: number } = {}) {
+		this.#records = new BlobRecords(options.spillAbove ?? SPILL_ABOVE);
+	}
+
 	get size(): number {
 		return this.#live + this.#odd.size;
+	}
+
+	/** Whether full IDs and locations are in a temporary file rather than in memory. */
+	get onDisk(): boolean {
+		return this.#records.onDisk;
 	}
 
 	/**
@@ -59,21 +70,26 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 	get(id: string): BlobLocation | undefined {
 		if (!isHexId(id)) return this.#odd.get(id);
 		const entry = this.#find(id);
-		return entry < 0 ? undefined : this.#location(entry);
+		if (entry < 0) return this.#odd.size > 0 ? this.#odd.get(id) : undefined;
+		return this.#location(entry, this.#records.read(entry));
 	}
 
 	has(id: string): boolean {
 		if (!isHexId(id)) return this.#odd.has(id);
-		return this.#find(id) >= 0;
+		return this.#find(id) >= 0 || (this.#odd.size > 0 && this.#odd.has(id));
 	}
 
 	set(id: string, location: BlobLocation): this {
-		if (!isHexId(id)) {
+		const { offset, length, rawLength } = location;
+		// A location past 32 bits (no pack of ours is that large) is kept whole, beside the table.
+		if (!isHexId(id) || !fitsWord(offset) || !fitsWord(length) || !fitsWord(rawLength)) {
+			if (isHexId(id)) this.delete(id);
 			this.#odd.set(id, { ...location });
 			return this;
 		}
+		if (this.#odd.size > 0) this.#odd.delete(id);
 		this.#probe.write(id, "hex");
-		const { packKey, type, offset, length, rawLength } = location;
+		const { packKey, type } = location;
 		this.setAt(this.#probeWords, 0, packKey, type === "tree" ? 1 : 0, offset, length, rawLength);
 		return this;
 	}
@@ -106,9 +122,7 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		if (entry < 0) {
 			this.#growEntries(this.#entries + 1);
 			entry = this.#entries++;
-			const ids = this.#ids;
-			const base = entry * ID_WORDS;
-			for (let w = 0; w < ID_WORDS; w++) ids[base + w] = words[at + w] as number;
+			for (let w = 0; w < PREFIX_WORDS; w++) this.#prefix[entry * PREFIX_WORDS + w] = words[at + w] as number;
 			this.#slots[slot] = entry + 1;
 			this.#live++;
 			this.#pack[entry] = this.#packNumber(packKey);
@@ -117,16 +131,13 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 			if (this.#pack[entry] === GONE) this.#live++;
 			this.#pack[entry] = this.#packNumber(packKey);
 		}
-		this.#offset[entry] = offset;
-		this.#length[entry] = length;
-		this.#rawLength[entry] = rawLength;
-		this.#tree[entry] = type === 1 ? 1 : 0;
+		this.#records.write(entry, words, at, type === 1 ? 1 : 0, offset, length, rawLength);
 	}
 
 	delete(id: string): boolean {
 		if (!isHexId(id)) return this.#odd.delete(id);
 		const entry = this.#find(id);
-		if (entry < 0) return false;
+		if (entry < 0) return this.#odd.delete(id);
 		this.#pack[entry] = GONE;
 		this.#live--;
 		return true;
@@ -155,16 +166,26 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		}
 		if (numbers.size > 0) {
 			for (let entry = 0; entry < this.#entries; entry++) {
-				if (numbers.has(this.#pack[entry] as number)) yield [this.#idAt(entry), this.#location(entry)];
+				if (!numbers.has(this.#pack[entry] as number)) continue;
+				const record = this.#records.read(entry);
+				yield [idOf(record), this.#location(entry, record)];
 			}
 		}
 		for (const [id, location] of this.#odd) if (packKeys.has(location.packKey)) yield [id, { ...location }];
 	}
 
 	*entries(): IterableIterator<[string, BlobLocation]> {
-		for (let entry = 0; entry < this.#entries; entry++) {
-			if (this.#pack[entry] === GONE) continue;
-			yield [this.#idAt(entry), this.#location(entry)];
+		// Records are read a batch at a time: one read of the file for many entries.
+		const batch = 4096;
+		for (let start = 0; start < this.#entries; start += batch) {
+			const count = Math.min(batch, this.#entries - start);
+			const records = this.#records.readRange(start, count).slice();
+			for (let i = 0; i < count; i++) {
+				const entry = start + i;
+				if (this.#pack[entry] === GONE) continue;
+				const record = records.subarray(i * RECORD_WORDS, (i + 1) * RECORD_WORDS);
+				yield [idOf(record), this.#location(entry, record)];
+			}
 		}
 		for (const [id, location] of this.#odd) yield [id, { ...location }];
 	}
@@ -181,17 +202,13 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		return this.entries();
 	}
 
-	#idAt(entry: number): string {
-		return Buffer.from(this.#ids.buffer, this.#ids.byteOffset + entry * ID_WORDS * 4, ID_WORDS * 4).toString("hex");
-	}
-
-	#location(entry: number): BlobLocation {
+	#location(entry: number, record: Uint32Array): BlobLocation {
 		return {
-			type: (this.#tree[entry] === 1 ? "tree" : "data") as BlobType,
+			type: (record[8] === 1 ? "tree" : "data") as BlobType,
 			packKey: this.#packKeys[this.#pack[entry] as number] as string,
-			offset: this.#offset[entry] as number,
-			length: this.#length[entry] as number,
-			rawLength: this.#rawLength[entry] as number,
+			offset: record[9] as number,
+			length: record[10] as number,
+			rawLength: record[11] as number,
 		};
 	}
 
@@ -218,30 +235,32 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 	/** The slot that holds the ID at `words[at]`, or the free slot where it would go. */
 	#slotOfWords(words: Uint32Array, at: number): number {
 		const mask = this.#slots.length - 1;
-		const ids = this.#ids;
+		const prefix = this.#prefix;
 		// IDs are keyed hashes: their first word is already uniformly spread.
 		let slot = (words[at] as number) & mask;
 		for (;;) {
 			const entry = (this.#slots[slot] as number) - 1;
 			if (entry < 0) return slot;
-			const base = entry * ID_WORDS;
-			let w = 0;
-			while (w < ID_WORDS && ids[base + w] === words[at + w]) w++;
-			if (w === ID_WORDS) return slot;
+			const base = entry * PREFIX_WORDS;
+			if (prefix[base] === words[at] && prefix[base + 1] === words[at + 1] && this.#sameId(entry, words, at)) return slot;
 			slot = (slot + 1) & mask;
 		}
+	}
+
+	/** Whether entry `entry` holds the full ID at `words[at]` (its prefix matched). */
+	#sameId(entry: number, words: Uint32Array, at: number): boolean {
+		const record = this.#records.read(entry);
+		for (let w = PREFIX_WORDS; w < ID_WORDS; w++) if (record[w] !== words[at + w]) return false;
+		return true;
 	}
 
 	#growEntries(wanted: number): void {
 		const capacity = this.#pack.length;
 		if (wanted <= capacity) return;
 		const next = Math.max(wanted, Math.ceil(capacity * 1.5), 64);
-		this.#ids = grown(this.#ids, new Uint32Array(next * ID_WORDS));
+		this.#prefix = grown(this.#prefix, new Uint32Array(next * PREFIX_WORDS));
 		this.#pack = grown(this.#pack, new Uint32Array(next));
-		this.#offset = grown(this.#offset, new Float64Array(next));
-		this.#length = grown(this.#length, new Uint32Array(next));
-		this.#rawLength = grown(this.#rawLength, new Uint32Array(next));
-		this.#tree = grown(this.#tree, new Uint8Array(next));
+		this.#records.reserve(next);
 	}
 
 	/** Rehashes into a table with room for `wanted` entries at a load of at most three quarters. */
@@ -250,10 +269,18 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		while (wanted * 4 > size * 3) size *= 2;
 		if (size === this.#slots.length) return;
 		this.#slots = new Uint32Array(size);
+		const mask = size - 1;
+		// Every entry's ID differs from the others: a rehash needs no comparison, only a free slot.
 		for (let entry = 0; entry < this.#entries; entry++) {
-			this.#slots[this.#slotOfWords(this.#ids, entry * ID_WORDS)] = entry + 1;
+			let slot = (this.#prefix[entry * PREFIX_WORDS] as number) & mask;
+			while (this.#slots[slot] !== 0) slot = (slot + 1) & mask;
+			this.#slots[slot] = entry + 1;
 		}
 	}
+}
+
+function idOf(record: Uint32Array): string {
+	return Buffer.from(record.buffer, record.byteOffset, ID_WORDS * 4).toString("hex");
 }
 
 function grown<T extends Uint32Array | Float64Array | Uint8Array>(old: T, next: T): T {

@@ -8,6 +8,8 @@ import type { Logger } from "../host/logger.js";
 import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
 import { type RepositoryKeys, sha256Hex } from "./crypto.js";
 import { KEY_PREFIX } from "./format.js";
+import { type DecodedIndex, type IndexForm, splitIndexFile } from "./index-decode.js";
+import { IndexDecoder } from "./index-decoder.js";
 import {
 	type BlobLocation,
 	type CondemnedObject,
@@ -16,7 +18,6 @@ import {
 	type IndexPack,
 	isCarrier,
 	type LoadedIndexFile,
-	loadedIndexFile,
 	MasterIndex,
 } from "./index-file.js";
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
@@ -27,12 +28,6 @@ import type { ObjectWriter } from "./object-writer.js";
 import type { UnreadableObject } from "./snapshot.js";
 
 // The index reader/writer: merges every index object into the master index, and writes the packs and locks of this run into new ones.
-
-/** An index object's head as `loadIndex` orders it, with its packed blobs when they were read along. */
-interface IndexHead {
-	file: LoadedIndexFile;
-	packed?: PackedBlobs[] | undefined;
-}
 
 /** What an index object records beside packs and locks: grooming's tombstones and marks, a repair's stand-ins. */
 export interface IndexExtras {
@@ -69,7 +64,16 @@ export class IndexStore {
 	/** The pack-header fallback of the current index load: run at most once, and only when needed. */
 	#headerRecovery: Promise<PackHeaderRecovery> | undefined;
 
-	constructor(private readonly parts: IndexStoreParts) {}
+	readonly #decoder: IndexDecoder;
+	/**
+	 * Index objects read, opened and cached at once on a cold load: one more than the decoder's
+	 * thread keeps it busy; more would only hold more decoded objects (MiBs each) in memory.
+	 */
+	readonly #coldReads = pLimit(2);
+
+	constructor(private readonly parts: IndexStoreParts) {
+		this.#decoder = new IndexDecoder(parts.keys.raw.encryption);
+	}
 
 	get unreadableIndexes(): readonly string[] {
 		return this.#unreadableIndexes;
@@ -100,8 +104,15 @@ export class IndexStore {
 	 * blob locations, by far the largest part of a large index.
 	 */
 	async loadIndex(options: { blobs?: boolean } = {}): Promise<void> {
+		try {
+			await this.#loadIndex(options.blobs ?? true);
+		} finally {
+			await this.#decoder.close();
+		}
+	}
+
+	async #loadIndex(withBlobs: boolean): Promise<void> {
 		const { destination, reader, logger } = this.parts;
-		const withBlobs = options.blobs ?? true;
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
 		const index = new MasterIndex({ withBlobs });
 		const keys = await listKeys(destination, KEY_PREFIX.index, reader.budget);
@@ -120,7 +131,7 @@ export class IndexStore {
 		// First every index object's head (all but its blob entries), to learn the order.
 		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
 		// Merge oldest first so tombstones from grooming apply after what they remove.
-		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as IndexHead) }] : []));
+		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as DecodedIndex) }] : []));
 		heads.length = 0;
 		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
 		if (withBlobs)
@@ -297,24 +308,37 @@ export class IndexStore {
 	 * them parses no array per blob. Read from the destination, the packed blobs come along
 	 * when there is no catalog to read them from later.
 	 */
-	async #readIndexHead(key: string, withBlobs: boolean): Promise<IndexHead> {
+	async #readIndexHead(key: string, withBlobs: boolean): Promise<DecodedIndex> {
 		const { cache } = this.parts;
 		const head = await cache?.get(`index-head:${this.parts.repositoryId}:${key}`, isLoadedHead);
 		if (head) return { file: head };
-		const { file, packed } = await this.#cacheIndexFile(key, await this.readIndexFile(key, { keep: false }));
-		return withBlobs && !cache ? { file, packed } : { file };
+		return this.#coldReads(async () => {
+			if (!cache) return this.#decodeIndexObject(key, withBlobs ? "packed" : "head");
+			// The threads encode the blobs for the catalog, where the next load reads them.
+			const { file, stored } = await this.#decodeIndexObject(key, "stored");
+			await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
+			return { file };
+		});
+	}
+
+	/** One index object in the form asked for: from a cached full copy, else read and opened on the decoder's threads. */
+	async #decodeIndexObject(key: string, form: IndexForm): Promise<DecodedIndex> {
+		const cached = await this.parts.cache?.get(`index:${this.parts.repositoryId}:${key}`, isIndexFile);
+		if (cached) return splitIndexFile(cached, form);
+		return this.parts.reader.read(key, (bytes) => this.#decoder.decode(bytes, key, form));
 	}
 
 	/** Caches a verified index object (read, or written by this run) in the form `loadIndex` reads. */
-	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<Required<IndexHead>> {
-		const loaded = loadedIndexFile(indexFile, true);
-		const file = { ...loaded, packs: loaded.packs.map((pack) => ({ ...pack, packed: undefined })) };
-		const packed = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<void> {
+		const { file, stored } = splitIndexFile(indexFile, "stored");
+		await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
+	}
+
+	async #cacheDecoded(key: string, file: LoadedIndexFile, stored: readonly StoredPackedBlobs[]): Promise<void> {
 		await this.parts.cache?.setMany([
 			{ key: `index-head:${this.parts.repositoryId}:${key}`, value: file },
-			{ key: `index-blobs:${this.parts.repositoryId}:${key}`, value: packed.map(storePackedBlobs) },
+			{ key: `index-blobs:${this.parts.repositoryId}:${key}`, value: stored },
 		]);
-		return { file, packed };
 	}
 
 	/** The packed blobs of each pack `head` lists: from the catalog, else from the object again. */
@@ -326,8 +350,7 @@ export class IndexStore {
 		if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
 			return packed as PackedBlobs[];
 		}
-		const loaded = loadedIndexFile(await this.readIndexFile(key, { keep: false }), true);
-		const again = loaded.packs.map((pack) => pack.packed as PackedBlobs);
+		const again = (await this.#decodeIndexObject(key, "packed")).packed as PackedBlobs[];
 		await cache?.set(blobsKey, again.map(storePackedBlobs));
 		return again;
 	}

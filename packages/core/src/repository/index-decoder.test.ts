@@ -1,0 +1,82 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { isHoldfastError } from "../host/errors.js";
+import { packBlobs, storePackedBlobs } from "./blob-table.js";
+import { RepositoryKeys } from "./crypto.js";
+import { IndexDecoder } from "./index-decoder.js";
+import type { IndexFile } from "./index-file.js";
+import { sealJson } from "./key-store.js";
+
+/** The worker as `tsc -b` builds it; the CLI tests need the same build. */
+const BUILT = fileURLToPath(new URL("../../dist/repository/index-worker.js", import.meta.url));
+const keys = RepositoryKeys.fromMaster(RepositoryKeys.generateMaster());
+const blobs = (n: number) =>
+	Array.from({ length: n }, (_, i): [number, string, number, number, number] => [
+		i % 2,
+		randomBytes(32).toString("hex"),
+		i * 10,
+		10,
+		7,
+	]);
+const indexFile: IndexFile = {
+	v: 1,
+	created: "2026-01-01T00:00:00.000Z",
+	packs: [
+		{ key: "data/aa/one", size: 100, mode: "compliance", until: "2026-02-01T00:00:00.000Z", blobs: blobs(300) },
+		{
+			key: "data/bb/two",
+			size: 50,
+			mode: "compliance",
+			until: "2026-02-01T00:00:00.000Z",
+			blobs: [...blobs(2), [0, "odd", 1, 2, 3]],
+		},
+	],
+	locks: [{ key: "snapshots/x", mode: "compliance", until: "2026-02-01T00:00:00.000Z" }],
+	self: { mode: "compliance", until: "2026-02-01T00:00:00.000Z" },
+};
+const sealed = sealJson(keys, indexFile);
+
+let open: IndexDecoder | undefined;
+afterEach(async () => {
+	await open?.close();
+	open = undefined;
+});
+
+describe.each([
+	{ name: "on worker threads", script: BUILT, threaded: true },
+	{ name: "inline", script: "/nonexistent/index-worker.js", threaded: false },
+])("IndexDecoder $name", ({ script, threaded }) => {
+	it.skipIf(threaded && !existsSync(BUILT))("opens an index object into its head and packed blobs", async () => {
+		const decoder = new IndexDecoder(keys.raw.encryption, script);
+		open = decoder;
+		const { file, packed } = await decoder.decode(sealed, "index/x", "packed");
+		expect(decoder.threads > 0).toBe(threaded);
+		expect(file.packs.map((p) => [p.key, p.blobCount, p.packed])).toEqual([
+			["data/aa/one", 300, undefined],
+			["data/bb/two", 3, undefined],
+		]);
+		expect(file.locks).toEqual(indexFile.locks);
+		expect(packed).toEqual(indexFile.packs.map((p) => packBlobs(p.blobs)));
+		const head = await decoder.decode(sealed, "index/x", "head");
+		expect(head.packed).toBeUndefined();
+		expect(head.file).toEqual(file);
+		const stored = await decoder.decode(sealed, "index/x", "stored");
+		expect(stored.stored).toEqual(packed?.map(storePackedBlobs));
+		await decoder.close();
+		expect(decoder.threads).toBe(0);
+	});
+
+	it.skipIf(threaded && !existsSync(BUILT))("calls a damaged index object corrupt, naming it", async () => {
+		const decoder = new IndexDecoder(keys.raw.encryption, script);
+		open = decoder;
+		const damaged = Buffer.from(sealed);
+		damaged[40] = (damaged[40] as number) ^ 1;
+		const failure = await decoder.decode(damaged, "index/damaged", "head").catch((error: unknown) => error);
+		expect(isHoldfastError(failure, "CORRUPT")).toBe(true);
+		expect((failure as Error).message).toMatch(/^index\/damaged: /);
+		// The thread that reported it still serves the next object.
+		expect((await decoder.decode(sealed, "index/x", "head")).file.packs).toHaveLength(2);
+	});
+});

@@ -1,0 +1,44 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { parentPort, workerData } from "node:worker_threads";
+import { isHoldfastError } from "../host/errors.js";
+import { decodeIndexObject, type IndexForm } from "./index-decode.js";
+
+// A worker thread that opens index objects, so a cold index load parses them off the main thread and two at a time.
+
+export interface IndexRequest {
+	seq: number;
+	sealed: Uint8Array;
+	key: string;
+	form: IndexForm;
+}
+
+export type IndexResponse =
+	| { seq: number; result: ReturnType<typeof decodeIndexObject> }
+	| { seq: number; error: { code?: string; message: string } };
+
+const encryption = workerData as Uint8Array;
+
+/**
+ * Each index object leaves a string and an array per blob behind: collecting after each
+ * one (tens of milliseconds) keeps the thread's heap at one object's worth, where letting
+ * it grow would add hundreds of MiB to a command's peak.
+ */
+setFlagsFromString("--expose-gc");
+const collect = runInNewContext("gc") as (() => void) | undefined;
+
+parentPort?.on("message", (request: IndexRequest) => {
+	try {
+		const result = decodeIndexObject(encryption, request.sealed, request.key, request.form);
+		// The packed arrays move back rather than being copied.
+		const transfer = (result.packed ?? []).flatMap((packed) => [packed.ids.buffer, packed.numbers.buffer]);
+		parentPort?.postMessage({ seq: request.seq, result } satisfies IndexResponse, [...new Set(transfer)] as ArrayBuffer[]);
+		collect?.();
+	} catch (error) {
+		const code = isHoldfastError(error) ? error.code : undefined;
+		parentPort?.postMessage({
+			seq: request.seq,
+			error: { ...(code ? { code } : {}), message: (error as Error).message },
+		} satisfies IndexResponse);
+	}
+});
