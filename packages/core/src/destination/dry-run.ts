@@ -1,5 +1,6 @@
 import type { Catalog } from "../catalog/catalog.js";
-import type { ByteRange, Destination, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
+import type { Destination, ObjectLock, PreflightRequest } from "./destination.js";
+import { DestinationWrapper } from "./destination-wrapper.js";
 import type { KeyRole } from "./doctor.js";
 
 /** What a dry run would have done to the store. */
@@ -18,74 +19,40 @@ export interface DryRunCounts {
  * A dry run's destination, as restic's `dryrun` backend: reads reach the store, writes are
  * counted and never sent, so no step of a dry run can change the store whatever it calls.
  */
-export class DryRunDestination implements Destination {
+export class DryRunDestination extends DestinationWrapper {
 	readonly counts: DryRunCounts = { puts: 0, bytes: 0, extensions: 0, deletes: 0, markers: 0 };
 
-	constructor(readonly store: Destination) {}
-
-	get description(): string {
-		return this.store.description;
-	}
-
-	get capabilities(): Destination["capabilities"] {
-		return this.store.capabilities;
-	}
-
 	/** Checks without preparing: a dry run creates no bucket or folder. */
-	preflight(request: PreflightRequest) {
+	override preflight(request: PreflightRequest) {
 		return this.store.preflight({ ...request, create: false });
 	}
 
-	async put(_key: string, body: Uint8Array, _lock?: ObjectLock): Promise<{ versionId: string }> {
+	override async put(_key: string, body: Uint8Array, _lock?: ObjectLock): Promise<{ versionId: string }> {
 		this.counts.puts++;
 		this.counts.bytes += body.byteLength;
 		// An empty version ID: the repository records none for an object it did not store.
 		return { versionId: "" };
 	}
 
-	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {
-		return this.store.get(key, options);
-	}
-
-	head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
-		return this.store.head(key, versionId);
-	}
-
-	list(prefix: string) {
-		return this.store.list(prefix);
-	}
-
-	listVersions(prefix: string) {
-		return this.store.listVersions(prefix);
-	}
-
-	async extendLock(_key: string, _versionId: string, _lock: ObjectLock): Promise<void> {
+	override async extendLock(_key: string, _versionId: string, _lock: ObjectLock): Promise<void> {
 		this.counts.extensions++;
 	}
 
-	async deleteVersion(_key: string, _versionId: string, _options?: { bypassGovernance?: boolean }): Promise<void> {
+	override async deleteVersion(_key: string, _versionId: string, _options?: { bypassGovernance?: boolean }): Promise<void> {
 		this.counts.deletes++;
 	}
 
-	async deleteMarker(_key: string): Promise<void> {
+	override async deleteMarker(_key: string): Promise<void> {
 		this.counts.markers++;
 	}
 
-	get doctor() {
-		return this.store.doctor?.bind(this.store);
-	}
-
-	get inspectAccess() {
-		return this.store.inspectAccess?.bind(this.store);
-	}
-
-	withKey(role: KeyRole): Destination | undefined {
+	override withKey(role: KeyRole): Destination | undefined {
 		const keyed = this.store.withKey?.(role);
 		return keyed && new DryRunDestination(keyed);
 	}
 
 	// The store is the session's: the run that opened it closes it.
-	async close(): Promise<void> {}
+	override async close(): Promise<void> {}
 }
 
 /** Keyv's calls that change the catalog. */

@@ -1,12 +1,6 @@
 import type { Clock } from "../host/clock.js";
-import {
-	type ByteRange,
-	type Destination,
-	LockRefusedError,
-	type ObjectLock,
-	ObjectNotFoundError,
-	type ObjectVersion,
-} from "./destination.js";
+import { type Destination, LockRefusedError, type ObjectLock, ObjectNotFoundError, type ObjectVersion } from "./destination.js";
+import { DestinationWrapper } from "./destination-wrapper.js";
 import type { KeyRole } from "./doctor.js";
 
 /**
@@ -31,50 +25,24 @@ export interface LockRecordStore extends Destination {
  * governance and the deletion of a locked version are refused as S3 refuses them. This stops
  * mistakes and scripts, not whoever can write the store behind it.
  */
-export class EmulatedLocks implements Destination {
+export class EmulatedLocks extends DestinationWrapper<LockRecordStore> {
 	readonly #guards = new Map<string, Promise<unknown>>();
 
 	constructor(
-		readonly store: LockRecordStore,
+		store: LockRecordStore,
 		readonly clock: Clock,
-	) {}
-
-	get description(): string {
-		return this.store.description;
+	) {
+		super(store);
 	}
 
-	get capabilities(): Destination["capabilities"] {
-		return this.store.capabilities;
-	}
-
-	preflight(...args: Parameters<Destination["preflight"]>) {
-		return this.store.preflight(...args);
-	}
-
-	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+	override async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		if (lock && lock.until.getTime() <= this.clock.now().getTime()) {
 			throw new Error(`${key}: retain-until ${lock.until.toISOString()} is in the past`);
 		}
 		return this.store.put(key, body, lock);
 	}
 
-	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {
-		return this.store.get(key, options);
-	}
-
-	head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
-		return this.store.head(key, versionId);
-	}
-
-	list(prefix: string) {
-		return this.store.list(prefix);
-	}
-
-	listVersions(prefix: string) {
-		return this.store.listVersions(prefix);
-	}
-
-	async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
+	override async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
 		await this.#guarded(key, versionId, async () => {
 			const current = (await this.#version(key, versionId)).lock;
 			if (current && current.until.getTime() > lock.until.getTime()) {
@@ -87,7 +55,7 @@ export class EmulatedLocks implements Destination {
 		});
 	}
 
-	async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
+	override async deleteVersion(key: string, versionId: string, options: { bypassGovernance?: boolean } = {}): Promise<void> {
 		// Judged under the guard, so a lock another writer extended meanwhile is the one judged.
 		await this.#guarded(key, versionId, async () => {
 			const { lock } = await this.#version(key, versionId);
@@ -100,25 +68,9 @@ export class EmulatedLocks implements Destination {
 		});
 	}
 
-	deleteMarker(key: string): Promise<void> {
-		return this.store.deleteMarker(key);
-	}
-
-	get doctor() {
-		return this.store.doctor?.bind(this.store);
-	}
-
-	get inspectAccess() {
-		return this.store.inspectAccess?.bind(this.store);
-	}
-
-	withKey(role: KeyRole): Destination | undefined {
+	override withKey(role: KeyRole): Destination | undefined {
 		const keyed = this.store.withKey?.(role);
 		return keyed && emulateLocks(keyed, this.clock);
-	}
-
-	async close(): Promise<void> {
-		await this.store.close?.();
 	}
 
 	async #version(key: string, versionId: string): Promise<ObjectVersion> {

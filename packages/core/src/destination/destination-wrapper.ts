@@ -1,0 +1,70 @@
+import type { ByteRange, Destination, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
+import type { KeyRole } from "./doctor.js";
+
+/**
+ * A destination layered over another, as restic's backends wrap one another: every call goes
+ * to the store beneath unless the layer overrides it. A layer says in `withKey` how it wraps
+ * the store opened with another key, so that no key's store escapes the layers above it.
+ */
+export abstract class DestinationWrapper<S extends Destination = Destination> implements Destination {
+	constructor(readonly store: S) {}
+
+	get description(): string {
+		return this.store.description;
+	}
+
+	get capabilities(): Destination["capabilities"] {
+		return this.store.capabilities;
+	}
+
+	preflight(request: PreflightRequest) {
+		return this.store.preflight(request);
+	}
+
+	put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		return this.store.put(key, body, lock);
+	}
+
+	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {
+		return this.store.get(key, options);
+	}
+
+	head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
+		return this.store.head(key, versionId);
+	}
+
+	list(prefix: string) {
+		return this.store.list(prefix);
+	}
+
+	listVersions(prefix: string) {
+		return this.store.listVersions(prefix);
+	}
+
+	extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {
+		return this.store.extendLock(key, versionId, lock);
+	}
+
+	deleteVersion(key: string, versionId: string, options?: { bypassGovernance?: boolean }): Promise<void> {
+		return this.store.deleteVersion(key, versionId, options);
+	}
+
+	deleteMarker(key: string): Promise<void> {
+		return this.store.deleteMarker(key);
+	}
+
+	get doctor() {
+		return this.store.doctor?.bind(this.store);
+	}
+
+	get inspectAccess() {
+		return this.store.inspectAccess?.bind(this.store);
+	}
+
+	/** The same layer over the store opened with `role`'s key. */
+	abstract withKey(role: KeyRole): Destination | undefined;
+
+	async close(): Promise<void> {
+		await this.store.close?.();
+	}
+}
