@@ -24,6 +24,7 @@ export type * from "./config/config-types.js";
 export { schemaDefaults } from "./config/schema-validator.js";
 export { readSecret } from "./config/secrets.js";
 export { composeDestination } from "./destination/compose.js";
+export { DestinationWrapper } from "./destination/destination-wrapper.js";
 export * from "./destination/destination.js";
 export * from "./destination/doctor.js";
 export { RetryBudget, type RetryBudgetOptions, retryBudgetMs } from "./destination/faults.js";
