@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Repository } from "@holdfast/core/testing";
+import { BlobReader, Repository } from "@holdfast/core/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness } from "./support/harness.js";
 
@@ -32,7 +32,8 @@ describe("trees a backup stores are cached for the next run", () => {
 		expect(await cachedTrees(harness)).toHaveLength(6);
 
 		harness.clock.advance(3_600_000);
-		const loadBlob = vi.spyOn(Repository.prototype, "loadBlob");
+		// Object reads live in the blob reader: every blob read from the destination passes there.
+		const loadBlob = vi.spyOn(BlobReader.prototype, "loadBlob");
 		const loadTree = vi.spyOn(Repository.prototype, "loadTree");
 		const again = await harness.engine.backup();
 		expect(again.summary.files.unchanged).toBe(3);

@@ -1,7 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DAY_MS, EmulatedLocks, KEY_PREFIX } from "@holdfast/core";
-import { Repository } from "@holdfast/core/testing";
+import { IndexStore } from "@holdfast/core/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { holdfast, startHoldfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
@@ -190,7 +190,7 @@ describe("packs no index object lists, while a snapshot misses a blob", () => {
 		const [lostIndex, lostPacks] = [...index.listed].find(([, packs]) => packs.length >= 8) ?? [];
 		expect(lostPacks?.length).toBeGreaterThanOrEqual(8);
 		await rm(join(h.dir, "repo/objects", `${lostIndex}.versions`), { recursive: true });
-		vi.spyOn(Repository.prototype, "recoverUnlistedPacks").mockResolvedValue({ scanned: 0, packs: [], unreadable: [], blobs: 0 });
+		vi.spyOn(IndexStore.prototype, "recoverUnlistedPacks").mockResolvedValue({ scanned: 0, packs: [], unreadable: [], blobs: 0 });
 		await h.reopen({ freshCatalog: true });
 		h.clock.advance(3 * DAY_MS);
 
