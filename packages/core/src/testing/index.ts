@@ -7,9 +7,9 @@
 
 export { collectSnapshotObjects, metadataFor } from "../engine/snapshot-objects.js";
 export { MemoryLogger } from "../host/logger.js";
-export { Repository, type RepositoryOptions } from "../repository/repository.js";
 export { BlobReader } from "../repository/blob-reader.js";
 export { IndexStore } from "../repository/index-store.js";
+export { Repository, type RepositoryOptions } from "../repository/repository.js";
 export { attackerView } from "./attacker-view.js";
 export { type ConformanceSubject, destinationConformance } from "./destination-conformance.js";
 export { MemoryDestination, MemoryStore } from "./memory-destination.js";
