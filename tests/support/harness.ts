@@ -1,4 +1,4 @@
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, statfsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,11 +58,16 @@ function memoryFolder(): string {
 	if (process.env.HOLDFAST_TEST_NO_TMPFS) return tmpdir();
 	try {
 		accessSync(shm, constants.W_OK);
-		return shm;
+		// A container's /dev/shm is often 64 MiB: too small for several simulations at once.
+		const { bavail, bsize } = statfsSync(shm);
+		return bavail * bsize >= MEMORY_FOLDER_MIN_FREE ? shm : tmpdir();
 	} catch {
 		return tmpdir();
 	}
 }
+
+/** Free space a memory folder must have to be used: what the simulations running at once write, with room to spare. */
+const MEMORY_FOLDER_MIN_FREE = 2 * 1024 ** 3;
 
 export function setConfig(dir: string, overrides: Partial<SetConfig> = {}): SetConfig {
 	return {
