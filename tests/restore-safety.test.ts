@@ -177,13 +177,17 @@ sets:
 
 	it("exits 3 and lists files kept because they differ; --skip-existing exits 0; --overwrite replaces", async () => {
 		const target = join(dir, "again");
-		expect(holdfast(dir, ["restore", "latest", "--target", target]).code).toBe(0);
+		const first = holdfast(dir, ["restore", "latest", "--target", target]);
+		expect(first.code).toBe(0);
+		expect(first.stdout).not.toContain("already in place");
 		await writeFile(join(target, "data/d1/small-3.txt"), "edited\n");
 
 		const kept = holdfast(dir, ["restore", "latest", "--target", target]);
 		expect(kept.code, kept.stderr).toBe(3);
 		expect(kept.stdout).toContain("1 file exists in the target and differs from the snapshot; kept");
 		expect(kept.stdout).toContain("\n  data/d1/small-3.txt\n");
+		// Everything else was there already: the summary says so rather than only "wrote 0 B".
+		expect(kept.stdout).toMatch(/: 11 files, \d+ folders?, 0 links \(11 already in place\); wrote 0 B\n/);
 		const json = JSON.parse(holdfast(dir, ["restore", "latest", "--target", target, "--json"]).stdout);
 		expect(json).toMatchObject({ skippedExisting: ["data/d1/small-3.txt"], conflicts: [], partial: true, unchanged: 11 });
 

@@ -95,9 +95,14 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 				if (summary.partial) setExit(EXIT.partial);
 				if (args.json) return printJson({ snapshot: snapshot.id, host: snapshot.snapshot.host, ...summary });
 				printLine(
-					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}, ${core().formatBytes(summary.bytes)}`,
+					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}${alreadyInPlace(summary.unchanged)}; wrote ${core().formatBytes(summary.bytes)}`,
 				);
 				printRestoreSkips(summary, Boolean(args.skipExisting));
 			}),
 	);
+}
+
+/** Files and links found identical: a rerun into a full target says why it "wrote 0 B". */
+function alreadyInPlace(unchanged: number): string {
+	return unchanged > 0 ? ` (${unchanged} already in place)` : "";
 }
