@@ -133,6 +133,7 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 		expect(stopped.stderr).toContain("docs: run stopped by SIGTERM; nothing half-written is listed");
 		expect(stopped.stderr).not.toMatch(/error|aborted/i);
 		expect(JSON.parse(run(dir, ["snapshots", "--json"]).stdout)).toEqual([]);
+		expect(run(dir, ["snapshots"]).stdout).toBe("no snapshots yet: `holdfast backup` takes the first\n");
 	});
 });
 

@@ -67,7 +67,10 @@ describe("hosts of a fleet in one repository", () => {
 		const ofAlpha = json(beta, ["snapshots", "--host", "alpha"]);
 		expect(ofAlpha).toHaveLength(1);
 		expect(ofAlpha[0].host).toBe("alpha");
-		expect(run(beta, ["snapshots", "--host", "gamma"]).stdout).not.toMatch(/alpha|beta/);
+		// No rows for a host that never backed up: one line that names the hosts there are instead.
+		expect(run(beta, ["snapshots", "--host", "gamma"]).stdout).toMatch(
+			/^no snapshots from host "gamma"; snapshots here are of set \S+ from hosts alpha, beta\n$/,
+		);
 
 		// `latest --host alpha` is alpha's newest, though beta backed up since.
 		const target = join(root, "restored-alpha");

@@ -1,6 +1,7 @@
+import type { SnapshotRef } from "@holdfast/core";
 import type { Argv } from "yargs";
 import { parseNonEmpty } from "../input.js";
-import { day, printJson, printTable } from "../output.js";
+import { day, printJson, printLine, printTable } from "../output.js";
 import type { GlobalOptions } from "../session.js";
 import { type Args, core, withSession } from "./run-session.js";
 
@@ -18,9 +19,9 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 		(args) =>
 			withSession(args as Args, async ({ engine }) => {
 				const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
-				const refs = (await engine.snapshots(args.set as string | undefined)).filter(
-					(r) => host === undefined || r.snapshot.host === host,
-				);
+				const set = args.set as string | undefined;
+				const all = await engine.snapshots(set);
+				const refs = all.filter((r) => host === undefined || r.snapshot.host === host);
 				const rows = refs.map((r) => ({
 					id: r.id,
 					set: r.snapshot.set,
@@ -34,6 +35,7 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 					protectUntil: r.snapshot.protectUntil,
 				}));
 				if (args.json) return printJson(rows);
+				if (rows.length === 0) return printLine(await nothingListed(set, host, all, () => engine.snapshots(undefined)));
 				printTable(
 					["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
 					rows.map((r) => [
@@ -50,4 +52,31 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 				);
 			}),
 	);
+}
+
+/** An empty listing says what it looked for and what there is, so a misspelt name does not read as lost backups. */
+async function nothingListed(
+	set: string | undefined,
+	host: string | undefined,
+	ofSet: SnapshotRef[],
+	everything: () => Promise<SnapshotRef[]>,
+): Promise<string> {
+	const wanted = [set !== undefined ? `of set "${set}"` : "", host !== undefined ? `from host "${host}"` : ""]
+		.filter(Boolean)
+		.join(" ");
+	if (!wanted) return "no snapshots yet: `holdfast backup` takes the first";
+	const all = set === undefined ? ofSet : await everything();
+	if (all.length === 0) return `no snapshots ${wanted}; the repository has none yet`;
+	const names = (pick: (r: SnapshotRef) => string) => [...new Set(all.map(pick))].sort().join(", ");
+	return `no snapshots ${wanted}; snapshots here are of ${plural(
+		"set",
+		names((r) => r.snapshot.set),
+	)} from ${plural(
+		"host",
+		names((r) => r.snapshot.host),
+	)}`;
+}
+
+function plural(word: string, list: string): string {
+	return `${word}${list.includes(", ") ? "s" : ""} ${list}`;
 }
