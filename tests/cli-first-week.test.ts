@@ -187,6 +187,27 @@ describe("a source root that is not there fails the run", () => {
 	});
 });
 
+describe("a backup that found no file says so", () => {
+	it("an exclude that matches every file: the snapshot is saved, and stderr says it holds empty folders only", async () => {
+		const dir = await project(
+			"holdfast-no-files-",
+			{ "data/a.tmp": "a", "data/sub/b.tmp": "b" },
+			config().replace("path: ./data }", 'path: ./data, exclude: ["*.tmp"] }'),
+		);
+		expect(run(dir, ["init"]).code).toBe(0);
+		const empty = run(dir, ["backup"]);
+		expect(empty.code).toBe(0);
+		expect(empty.stdout).toContain("files: 0 new, 0 changed, 0 unchanged");
+		expect(empty.stderr.trim()).toBe(
+			"warning: docs: the sources hold no files, so this backup keeps empty folders only; check the set's paths and excludes",
+		);
+		await writeFile(join(dir, "data/sub/c.txt"), "c");
+		const found = run(dir, ["backup"]);
+		expect(found.stdout).toContain("files: 1 new");
+		expect(found.stderr).toBe("");
+	});
+});
+
 describe("output to a closed pipe", () => {
 	it("`ls latest | head -1` prints one line and no stack trace", async () => {
 		const files: Record<string, string> = {};

@@ -83,6 +83,14 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 						`read ${core().formatBytes(s.bytes.read)}, uploaded ${core().formatBytes(s.bytes.uploaded)} in ${count(s.objects.uploaded, "object")}, ${count(s.objects.extended, "lock")} extended`,
 					);
 				}
+				const seen = s.files.new + s.files.changed + s.files.unchanged + s.files.reincluded + s.files.skipped;
+				if (seen === 0) {
+					// Most often a wrong path or an exclude that matches everything: say it, not only "0 new".
+					const set = result.snapshot?.snapshot.set ?? (args.set as string | undefined);
+					session.logger.warn(
+						`${set ? `${set}: ` : ""}the sources hold no files, so this backup keeps empty folders only; check the set's paths and excludes`,
+					);
+				}
 				if (result.partial) setExit(EXIT.partial);
 			}),
 	);
