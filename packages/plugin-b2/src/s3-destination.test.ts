@@ -30,11 +30,11 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 	});
 
 	it("refuses a bucket without Object Lock in one line that says how to fix it", async () => {
-		const { destination, proxy } = await b2Destination();
+		const { destination, store, proxy } = await b2Destination();
 		proxies.push(proxy);
 		const { CreateBucketCommand } = await import("@aws-sdk/client-s3");
-		await (await destination.client()).send(
-			new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }),
+		await (await store.client()).send(
+			new CreateBucketCommand({ Bucket: (store as unknown as { options: { bucket: string } }).options.bucket }),
 		);
 		const check = await destination.preflight({ mode: "compliance", create: false });
 		expect(check.ok).toBe(false);
@@ -55,7 +55,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		await destination.close();
 	});
 
-	it("retries through throttling (503 SlowDown) and dropped connections", async () => {
+	it("rides out throttling (503 SlowDown) and dropped connections, composed as the engine composes it", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
 		await destination.preflight({ mode: "compliance", create: true });

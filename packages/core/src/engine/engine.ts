@@ -145,8 +145,8 @@ export class Engine {
 					"CONFIG_INVALID",
 					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
 				);
-			const store = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
-			destination = composeDestination(store, this.#environment());
+			const store = type.create(set.destination, this.#environment());
+			destination = composeDestination(store, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
 			this.#destinations.set(setName, destination);
 		}
 		return destination;
@@ -177,7 +177,6 @@ export class Engine {
 	/** A dry run's repository announces no upload and caches nothing: its destination stores nothing. */
 	#repositoryOptions(destination: Destination, set: SetConfig, setName: string, run = { dryRun: false }): RepositoryOptions {
 		return {
-			retryBudgetMs: this.#retryBudgetMs(setName, set),
 			destination,
 			clock: this.options.clock,
 			logger: this.options.logger,

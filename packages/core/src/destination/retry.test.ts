@@ -1,0 +1,135 @@
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../host/clock.js";
+import { isHoldfastError } from "../host/errors.js";
+import { MemoryStore } from "../testing/memory-destination.js";
+import { composeDestination } from "./compose.js";
+import type { Destination, ObjectVersion } from "./destination.js";
+import { RetryBudget } from "./faults.js";
+import { RetryingDestination } from "./retry.js";
+
+const reset = () => Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+const lock = { mode: "compliance" as const, until: new Date("2030-02-01T00:00:00Z") };
+
+/** A fast budget: tests wait milliseconds between attempts, and count attempts rather than time. */
+function retrying(store: Destination, budgetMs = 60_000, now?: () => number): RetryingDestination {
+	return new RetryingDestination(
+		store,
+		new RetryBudget(store.description, { budgetMs, baseDelayMs: 1, maxDelayMs: 2, ...(now ? { now } : {}) }),
+	);
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+	const out: T[] = [];
+	for await (const item of items) out.push(item);
+	return out;
+}
+
+describe("the retry layer", () => {
+	it("repeats a get whose connection dropped until the store answers, and passes absence through at once", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryStore(clock, { enforcedByProvider: true });
+		await store.put("data/a", Buffer.from("whole body"), lock);
+		let gets = 0;
+		const get = store.get.bind(store);
+		store.get = async (key, options) => {
+			gets++;
+			if (gets <= 3) throw reset();
+			return get(key, options);
+		};
+		const destination = retrying(store);
+		expect(Buffer.from(await destination.get("data/a")).toString()).toBe("whole body");
+		expect(gets).toBe(4);
+
+		gets = 10;
+		await expect(destination.get("data/missing")).rejects.toMatchObject({ code: "NOT_FOUND" });
+		expect(gets).toBe(11);
+	});
+
+	it("starts a listing over after a fault midway and yields each entry once: never a shorter listing", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryStore(clock, { enforcedByProvider: true });
+		for (const key of ["index/a", "index/b", "index/c", "index/d"]) await store.put(key, Buffer.from(key), lock);
+		await store.put("index/b", Buffer.from("second version"), lock);
+		const expected = await collect(store.listVersions("index/"));
+		const listVersions = store.listVersions.bind(store);
+		let listings = 0;
+		store.listVersions = (prefix) =>
+			(async function* () {
+				listings++;
+				let yielded = 0;
+				for await (const version of listVersions(prefix)) {
+					// The first listing drops after two entries, the second after three.
+					if (listings <= 2 && yielded === listings + 1) throw reset();
+					yielded++;
+					yield version;
+				}
+			})();
+		const listed = await collect(retrying(store).listVersions("index/"));
+		expect(listings).toBe(3);
+		expect(listed.map((v: ObjectVersion) => `${v.key} ${v.versionId}`)).toEqual(expected.map((v) => `${v.key} ${v.versionId}`));
+	});
+
+	it("fails a listing that outlasts the budget as unreachable, in one line naming the store and the call", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryStore(clock, { enforcedByProvider: true });
+		await store.put("snapshots/a", Buffer.from("a"), lock);
+		let elapsed = 0;
+		store.list = () =>
+			(async function* () {
+				elapsed += 400;
+				yield* [];
+				throw reset();
+			})();
+		const error = await collect(retrying(store, 1000, () => elapsed).list("snapshots/")).catch((e: unknown) => e);
+		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
+		expect((error as Error).message).toMatch(/^mem.* is unreachable: list snapshots\/ kept failing for [\d.]+ s \(ECONNRESET: /);
+		expect((error as Error).message).not.toContain("\n");
+	});
+
+	it("takes a delete whose answer was lost, then finds the version gone, as done", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryStore(clock, { enforcedByProvider: true });
+		const { versionId } = await store.put("data/a", Buffer.from("x"));
+		const deleteVersion = store.deleteVersion.bind(store);
+		let deletes = 0;
+		store.deleteVersion = async (key, id, options) => {
+			deletes++;
+			await deleteVersion(key, id, options);
+			// Deleted on the store, but the answer never arrived.
+			if (deletes === 1) throw reset();
+		};
+		await retrying(store).deleteVersion("data/a", versionId);
+		expect(deletes).toBe(2);
+		expect(await store.head("data/a", versionId)).toBeUndefined();
+		// Without a lost answer before it, a missing version is still an error.
+		await expect(retrying(store).deleteVersion("data/a", versionId)).rejects.toMatchObject({ code: "NOT_FOUND" });
+	});
+
+	it("gives the store opened with another key the same layer and the same budget", () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryStore(clock, { enforcedByProvider: true });
+		const groomKey = new MemoryStore(clock, { enforcedByProvider: true });
+		Object.assign(store, { withKey: () => groomKey });
+		const destination = composeDestination(store, { clock, retryBudgetMs: 5000 }) as RetryingDestination;
+		const keyed = destination.withKey("groom") as RetryingDestination;
+		expect(keyed).toBeInstanceOf(RetryingDestination);
+		expect(keyed.store).toBe(groomKey);
+		expect(keyed.budget).toBe(destination.budget);
+		expect(destination.budget.budgetMs).toBe(5000);
+	});
+
+	it("stops at the attempts the store asks for", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = Object.assign(new MemoryStore(clock, { enforcedByProvider: true }), { maxAttempts: 2 });
+		let heads = 0;
+		store.head = async () => {
+			heads++;
+			throw reset();
+		};
+		const error = await composeDestination(store, { clock })
+			.head("k")
+			.catch((e: unknown) => e);
+		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
+		expect(heads).toBe(2);
+	});
+});
