@@ -68,6 +68,22 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		await destination.close();
 	});
 
+	it("starts a listing after the key it is given, as the retry layer resumes one", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		await destination.preflight({ mode: "compliance", create: true });
+		const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
+		for (const key of ["l/a", "l/b", "l/c"]) await destination.put(key, Buffer.from(key), lock);
+		await destination.put("l/b", Buffer.from("again"), lock);
+		const versions: string[] = [];
+		for await (const version of destination.listVersions("l/", { startAfter: "l/a" })) versions.push(version.key);
+		expect(versions).toEqual(["l/b", "l/b", "l/c"]);
+		const keys: string[] = [];
+		for await (const object of destination.list("l/", { startAfter: "l/b" })) keys.push(object.key);
+		expect(keys).toEqual(["l/c"]);
+		await destination.close();
+	});
+
 	it("sends no checksum header B2 rejects on any call, and Content-MD5 on every locked PUT", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);

@@ -13,6 +13,7 @@ import {
 	type KeyAccess,
 	type KeyRole,
 	type ListedObject,
+	type ListOptions,
 	type LockMode,
 	LockRefusedError,
 	type ObjectLock,
@@ -310,15 +311,17 @@ export class S3Destination implements Destination {
 		}
 	}
 
-	async *list(prefix: string): AsyncIterable<ListedObject> {
+	async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
 		let token: string | undefined;
+		// Where a listing the retry layer resumes starts: only the first page needs it.
+		const startAfter = options.startAfter === undefined ? undefined : this.#key(options.startAfter);
 		do {
 			const page = await this.#send(
 				(s3) =>
 					new s3.ListObjectsV2Command({
 						Bucket: this.options.bucket,
 						Prefix: this.#key(prefix),
-						...(token ? { ContinuationToken: token } : {}),
+						...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
 					}),
 			).catch((error: unknown) => {
 				throw this.#fail(error, "list", prefix);
@@ -331,8 +334,11 @@ export class S3Destination implements Destination {
 		} while (token);
 	}
 
-	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
-		let keyMarker: string | undefined;
+	async *listVersions(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectVersion> {
+		// A key marker without a version marker: the listing starts with the keys after it (on S3;
+		// Ceph RGW also lists the marker's own versions, which are passed over here).
+		const startAfter = options.startAfter === undefined ? undefined : this.#key(options.startAfter);
+		let keyMarker = startAfter;
 		let versionMarker: string | undefined;
 		do {
 			const page = await this.#send(
@@ -348,7 +354,7 @@ export class S3Destination implements Destination {
 			});
 			const entries: ObjectVersion[] = [];
 			for (const v of page.Versions ?? []) {
-				if (!v.Key) continue;
+				if (!v.Key || v.Key === startAfter) continue;
 				entries.push({
 					key: this.#unkey(v.Key),
 					versionId: v.VersionId ?? "",
@@ -359,7 +365,7 @@ export class S3Destination implements Destination {
 				});
 			}
 			for (const m of page.DeleteMarkers ?? []) {
-				if (!m.Key) continue;
+				if (!m.Key || m.Key === startAfter) continue;
 				entries.push({
 					key: this.#unkey(m.Key),
 					versionId: m.VersionId ?? "",

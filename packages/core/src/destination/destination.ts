@@ -57,6 +57,15 @@ export interface ByteRange {
 	readonly length: number;
 }
 
+/** Where a listing starts. */
+export interface ListOptions {
+	/**
+	 * Only keys after this one (in key order): the retry layer resumes a listing cut off midway
+	 * after the last key it had whole. A store may ignore it: the layer skips what it yielded.
+	 */
+	readonly startAfter?: string;
+}
+
 export interface DestinationCheck {
 	readonly ok: boolean;
 	/** One line each, saying what is wrong and how to fix it. */
@@ -82,9 +91,9 @@ export interface Destination {
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array>;
 	head(key: string, versionId?: string): Promise<ObjectVersion | undefined>;
 	/** Current objects under a prefix (no delete markers), in key order. */
-	list(prefix: string): AsyncIterable<ListedObject>;
-	/** Every version and delete marker under a prefix, newest first within a key. */
-	listVersions(prefix: string): AsyncIterable<ObjectVersion>;
+	list(prefix: string, options?: ListOptions): AsyncIterable<ListedObject>;
+	/** Every version and delete marker under a prefix, in key order, newest first within a key. */
+	listVersions(prefix: string, options?: ListOptions): AsyncIterable<ObjectVersion>;
 	/** Sets a later retain-until; the store refuses an earlier one for compliance locks. */
 	extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void>;
 	/** Deletes one version for good (not a delete marker). Refused while locked. */

@@ -1,4 +1,12 @@
-import type { ByteRange, Destination, ListedObject, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
+import type {
+	ByteRange,
+	Destination,
+	ListedObject,
+	ListOptions,
+	ObjectLock,
+	ObjectVersion,
+	PreflightRequest,
+} from "./destination.js";
 import { DestinationWrapper } from "./destination-wrapper.js";
 import type { DoctorRequest, KeyRole } from "./doctor.js";
 import { classifyFault, RetryBudget } from "./faults.js";
@@ -11,8 +19,9 @@ import { classifyFault, RetryBudget } from "./faults.js";
  * else (absent, refused, damaged) passes through at once.
  *
  * Every call is safe to repeat:
- * - `get`, `head`, `preflight` and `inspectAccess` change nothing; a `get` is repeated whole,
- *   so a body cut off midway is read again from its first byte.
+ * - `get`, `head` and `inspectAccess` change nothing; a `get` is repeated whole, so a body cut
+ *   off midway is read again from its first byte. `preflight` checks before it creates, so a
+ *   repeat finds the bucket or folder an earlier attempt made.
  * - `put` of a content-addressed key sends the same bytes: a write whose answer was lost
  *   may leave a second identical version, which verifies like the first and is deleted with
  *   the object (locks are extended on the version the answer named).
@@ -20,7 +29,8 @@ import { classifyFault, RetryBudget } from "./faults.js";
  * - `deleteVersion` of a version an earlier attempt deleted finds it gone: that is success.
  * - `deleteMarker` may add a second marker; the object is hidden either way, and markers
  *   hide nothing from a reader that lists versions.
- * - listings start over and skip what was already yielded, so a fault never shortens them.
+ * - listings start again after the last key they had whole and skip what was already
+ *   yielded, so a fault never shortens them.
  * - `doctor` runs its checks again from the start (a fresh canary).
  */
 export class RetryingDestination extends DestinationWrapper {
@@ -47,18 +57,20 @@ export class RetryingDestination extends DestinationWrapper {
 		return this.budget.run(`head ${key}`, () => this.store.head(key, versionId));
 	}
 
-	override list(prefix: string): AsyncIterable<ListedObject> {
+	override list(prefix: string, options?: ListOptions): AsyncIterable<ListedObject> {
 		return this.#listing(
 			`list ${prefix}`,
-			() => this.store.list(prefix),
+			options,
+			(from) => this.store.list(prefix, from),
 			(object) => object.key,
 		);
 	}
 
-	override listVersions(prefix: string): AsyncIterable<ObjectVersion> {
+	override listVersions(prefix: string, options?: ListOptions): AsyncIterable<ObjectVersion> {
 		return this.#listing(
 			`list versions of ${prefix}`,
-			() => this.store.listVersions(prefix),
+			options,
+			(from) => this.store.listVersions(prefix, from),
 			(version) => `${version.key}\0${version.versionId}`,
 		);
 	}
@@ -103,17 +115,28 @@ export class RetryingDestination extends DestinationWrapper {
 	}
 
 	/**
-	 * A listing, started over after a transient fault with what was already yielded skipped:
-	 * the caller sees each entry once and never a listing cut short (restic's retry `List`).
+	 * A listing, started again after a transient fault after the last key it had whole, with
+	 * what was already yielded skipped: the caller sees each entry once and never a listing cut
+	 * short (restic's retry `List`), and a long listing is not read again from its first page.
 	 */
-	async *#listing<T>(what: string, open: () => AsyncIterable<T>, identity: (entry: T) => string): AsyncIterable<T> {
+	async *#listing<T extends { readonly key: string }>(
+		what: string,
+		options: ListOptions | undefined,
+		open: (options: ListOptions | undefined) => AsyncIterable<T>,
+		identity: (entry: T) => string,
+	): AsyncIterable<T> {
 		const seen = new Set<string>();
+		// Keys come in order: once another key follows, every entry of the one before was yielded.
+		let current: string | undefined;
+		let whole = options?.startAfter;
 		for (let attempt = 0; ; attempt++) {
 			try {
-				for await (const entry of open()) {
+				for await (const entry of open(whole === undefined ? options : { ...options, startAfter: whole })) {
 					const id = identity(entry);
 					if (seen.has(id)) continue;
 					seen.add(id);
+					if (current !== undefined && entry.key !== current) whole = current;
+					current = entry.key;
 					this.budget.succeeded();
 					attempt = 0;
 					yield entry;
