@@ -142,6 +142,23 @@ describe("the retry layer", () => {
 		expect(destination.budget.budgetMs).toBe(5000);
 	});
 
+	it("runs a doctor whose check met a transient fault again from the start, and passes its findings on", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryStore(clock, { enforcedByProvider: true });
+		let runs = 0;
+		Object.assign(store, {
+			doctor: async () => {
+				runs++;
+				if (runs === 1)
+					throw Object.assign(new Error("Please reduce your request rate."), { $metadata: { httpStatusCode: 503 } });
+				return [{ check: "bucket", status: "ok", detail: "exists" }];
+			},
+		});
+		const findings = await retrying(store).doctor?.({ retentionDays: 30, mode: "compliance" });
+		expect(findings).toEqual([{ check: "bucket", status: "ok", detail: "exists" }]);
+		expect(runs).toBe(2);
+	});
+
 	it("stops at the attempts the store asks for", async () => {
 		const clock = new ManualClock("2030-01-01T00:00:00Z");
 		const store = Object.assign(new MemoryStore(clock, { enforcedByProvider: true }), { maxAttempts: 2 });
