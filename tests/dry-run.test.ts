@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { DAY_MS, definePlugin } from "@holdfast/core";
@@ -77,8 +77,10 @@ describe("dry runs", () => {
 		const groom = await engine.groom(undefined, { dryRun: true });
 		const repair = await engine.repairIndex(undefined, { dryRun: true });
 
-		// The runs had something to write: the groom an index object of marks, the repair a rebuilt index.
-		expect(plan.summary.objects.uploaded).toBe(0);
+		// The runs had something to write: the backup its index object and snapshot (counted, never
+		// stored), the groom an index object of marks, the repair a rebuilt index.
+		expect(plan.summary.objects.uploaded).toBeGreaterThan(0);
+		expect(plan.snapshot).toBeUndefined();
 		expect(groom.forgotten.length + groom.marked.objects).toBeGreaterThan(0);
 		expect(repair).toMatchObject({ dryRun: true, wouldWrite: true, written: undefined });
 		expect(await storeState(repo)).toEqual(before);
@@ -91,6 +93,45 @@ describe("dry runs", () => {
 		expect([...real.marked.keys].sort()).toEqual([...groom.marked.keys].sort());
 		expect(uploads.length).toBeGreaterThan(0);
 		expect(await storeState(repo)).not.toEqual(before);
+	});
+});
+
+describe("a dry-run backup", () => {
+	it("reads and chunks like the backup it stands for, counts exactly what that backup uploads, and stores nothing", async () => {
+		harness = await createHarness();
+		const { dir, engine } = harness;
+		await engine.init();
+		const big = randomBytes(3 << 20);
+		await writeFile(join(dir, "src", "kept.txt"), "the same in both runs");
+		await writeFile(join(dir, "src", "big.bin"), big);
+		await engine.backup();
+		// One MiB in the middle of the big file rewritten, and a new file.
+		big.set(randomBytes(1 << 20), 1 << 20);
+		await writeFile(join(dir, "src", "big.bin"), big);
+		await writeFile(join(dir, "src", "new.bin"), randomBytes(2 << 20));
+
+		const repo = join(dir, "repo");
+		const before = await storeState(repo);
+		const cachedBefore = await countEntries(harness);
+		const dry = await engine.backup(undefined, { dryRun: true });
+		expect(await storeState(repo)).toEqual(before);
+		expect(await countEntries(harness)).toBe(cachedBefore);
+		expect(dry.snapshot).toBeUndefined();
+
+		const real = await engine.backup();
+		expect(real.snapshot).toBeDefined();
+		expect(dry.summary.files).toEqual(real.summary.files);
+		expect(dry.summary.blobs).toEqual(real.summary.blobs);
+		expect(dry.summary.bytes.read).toBe(real.summary.bytes.read);
+		expect(dry.summary.bytes.added).toBe(real.summary.bytes.added);
+		expect(dry.summary.objects.uploaded).toBe(real.summary.objects.uploaded);
+		expect(dry.summary.files).toMatchObject({ new: 1, changed: 1, unchanged: 1 });
+		expect(dry.summary.bytes.added).toBeGreaterThanOrEqual(2 << 20);
+		// Bytes uploaded differ only by the version IDs the run's index object records: the store
+		// gives one to each object it stores, and a dry run's store stores none.
+		const unrecorded = real.summary.bytes.uploaded - dry.summary.bytes.uploaded;
+		expect(unrecorded).toBeGreaterThanOrEqual(0);
+		expect(unrecorded).toBeLessThanOrEqual(64 * real.summary.objects.uploaded);
 	});
 });
 

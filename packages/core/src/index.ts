@@ -27,8 +27,9 @@ export { composeDestination } from "./destination/compose.js";
 export * from "./destination/destination.js";
 export { DestinationWrapper } from "./destination/destination-wrapper.js";
 export * from "./destination/doctor.js";
-export { RetryBudget, type RetryBudgetOptions, retryBudgetMs } from "./destination/faults.js";
+export { classifyFault, type FaultKind, RetryBudget, type RetryBudgetOptions, retryBudgetMs } from "./destination/faults.js";
 export { EmulatedLocks, emulateLocks, type LockRecordStore } from "./destination/lock-emulation.js";
+export { RetryingDestination, type RetryOptions, retryTransientFaults } from "./destination/retry.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
 export {

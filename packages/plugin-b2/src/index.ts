@@ -62,7 +62,7 @@ function optionsSchema(requireRegion: boolean): JsonSchema {
 				type: "integer",
 				minimum: 1,
 				maximum: 20,
-				description: "At most this many attempts per call, within the set's retryBudget",
+				description: "At most this many attempts per call, within the set's retryBudget (the core retries)",
 			},
 		},
 	};
@@ -72,12 +72,7 @@ function destinationType(type: "b2" | "s3", profile: ProviderProfile): Destinati
 	return {
 		type,
 		optionsSchema: optionsSchema(type === "b2"),
-		create: (options, environment) =>
-			new S3Destination(
-				environment.retryBudgetMs !== undefined ? { ...options, retryBudgetMs: environment.retryBudgetMs } : options,
-				profile,
-				environment.env,
-			),
+		create: (options, environment) => new S3Destination(options, profile, environment.env),
 	};
 }
 

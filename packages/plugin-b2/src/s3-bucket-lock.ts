@@ -1,5 +1,5 @@
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { LockMode, RetryBudget } from "@holdfast/core";
+import type { LockMode } from "@holdfast/core";
 import { codeOf, statusOf } from "./s3-errors.js";
 import { loadSdk } from "./sdk.js";
 
@@ -11,12 +11,10 @@ export interface BucketLock {
 }
 
 /** Reads the bucket's Object Lock configuration; a bucket that has none reads as not enabled. */
-export async function readBucketLock(client: S3Client, retry: RetryBudget, bucket: string): Promise<BucketLock> {
+export async function readBucketLock(client: S3Client, bucket: string): Promise<BucketLock> {
 	const { s3 } = await loadSdk();
 	try {
-		const answer = await retry.run("GetObjectLockConfiguration", () =>
-			client.send(new s3.GetObjectLockConfigurationCommand({ Bucket: bucket })),
-		);
+		const answer = await client.send(new s3.GetObjectLockConfigurationCommand({ Bucket: bucket }));
 		const rule = answer.ObjectLockConfiguration?.Rule?.DefaultRetention;
 		return {
 			enabled: answer.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled",
@@ -33,8 +31,8 @@ export function defaultConflicts(lock: BucketLock, mode: LockMode): boolean {
 	return lock.defaultRetention?.mode === "COMPLIANCE" && mode === "governance";
 }
 
-export async function readVersioning(client: S3Client, retry: RetryBudget, bucket: string): Promise<string | undefined> {
+export async function readVersioning(client: S3Client, bucket: string): Promise<string | undefined> {
 	const { s3 } = await loadSdk();
-	const answer = await retry.run("GetBucketVersioning", () => client.send(new s3.GetBucketVersioningCommand({ Bucket: bucket })));
+	const answer = await client.send(new s3.GetBucketVersioningCommand({ Bucket: bucket }));
 	return answer.Status;
 }

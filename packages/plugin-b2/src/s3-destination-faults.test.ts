@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { isHoldfastError } from "@holdfast/core";
+import { classifyFault, composeDestination, isHoldfastError, SystemClock } from "@holdfast/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { S3Destination } from "./s3-destination.js";
 import { S3_PROFILE } from "./s3-profiles.js";
@@ -25,8 +25,13 @@ async function serve(respond: (socket: Socket) => void): Promise<string> {
 	return `http://127.0.0.1:${address.port}`;
 }
 
+function store(endpoint: string) {
+	return new S3Destination({ bucket: "stalled", endpoint, timeoutSeconds: 1 }, S3_PROFILE, CREDENTIALS);
+}
+
+/** The store as the engine composes it, with a short retry budget. */
 function destination(endpoint: string) {
-	return new S3Destination({ bucket: "stalled", endpoint, timeoutSeconds: 1, retryBudgetMs: 1500 }, S3_PROFILE, CREDENTIALS);
+	return composeDestination(store(endpoint), { clock: new SystemClock(), retryBudgetMs: 1500 });
 }
 
 describe("S3 destination faults (a local stand-in server)", () => {
@@ -36,6 +41,37 @@ describe("S3 destination faults (a local stand-in server)", () => {
 		const error = await subject.get("snapshots/abc").catch((e: unknown) => e);
 		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
 		expect((error as Error).message).toMatch(/^s3:stalled is unreachable: get snapshots\/abc kept failing for .*TimeoutError/);
+		await subject.close();
+	}, 30_000);
+
+	it("tries once and marks a 503 answer transient: the store classifies, the core's layer retries", async () => {
+		let answered = 0;
+		const endpoint = await serve((socket) => {
+			answered++;
+			const body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+			socket.write(
+				`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+			);
+		});
+		const subject = store(endpoint);
+		const error = await subject.get("index/abc").catch((e: unknown) => e);
+		expect(classifyFault(error)).toBe("transient");
+		expect(answered).toBe(1);
+		await subject.close();
+	}, 30_000);
+
+	it("marks a body cut off before its announced length transient, never returning it short", async () => {
+		let gets = 0;
+		const endpoint = await serve((socket) => {
+			gets++;
+			// Ten bytes announced, four sent, then the connection closes.
+			socket.end("HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 10\r\n\r\nabcd");
+		});
+		const subject = store(endpoint);
+		const error = await subject.get("data/ab/abc").catch((e: unknown) => e);
+		expect(error).toBeInstanceOf(Error);
+		expect(classifyFault(error)).toBe("transient");
+		expect(gets).toBe(1);
 		await subject.close();
 	}, 30_000);
 

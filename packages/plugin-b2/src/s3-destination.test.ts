@@ -30,11 +30,11 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 	});
 
 	it("refuses a bucket without Object Lock in one line that says how to fix it", async () => {
-		const { destination, proxy } = await b2Destination();
+		const { destination, store, proxy } = await b2Destination();
 		proxies.push(proxy);
 		const { CreateBucketCommand } = await import("@aws-sdk/client-s3");
-		await (await destination.client()).send(
-			new CreateBucketCommand({ Bucket: (destination as unknown as { options: { bucket: string } }).options.bucket }),
+		await (await store.client()).send(
+			new CreateBucketCommand({ Bucket: (store as unknown as { options: { bucket: string } }).options.bucket }),
 		);
 		const check = await destination.preflight({ mode: "compliance", create: false });
 		expect(check.ok).toBe(false);
@@ -55,7 +55,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		await destination.close();
 	});
 
-	it("retries through throttling (503 SlowDown) and dropped connections", async () => {
+	it("rides out throttling (503 SlowDown) and dropped connections, composed as the engine composes it", async () => {
 		const { destination, proxy } = await b2Destination();
 		proxies.push(proxy);
 		await destination.preflight({ mode: "compliance", create: true });
@@ -65,6 +65,22 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		proxy.dropConnections(2);
 		expect(Buffer.from(await destination.get("retry/a")).toString()).toBe("through the storm");
 		expect(proxy.stats.faultsInjected).toBe(5);
+		await destination.close();
+	});
+
+	it("starts a listing after the key it is given, as the retry layer resumes one", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		await destination.preflight({ mode: "compliance", create: true });
+		const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
+		for (const key of ["l/a", "l/b", "l/c"]) await destination.put(key, Buffer.from(key), lock);
+		await destination.put("l/b", Buffer.from("again"), lock);
+		const versions: string[] = [];
+		for await (const version of destination.listVersions("l/", { startAfter: "l/a" })) versions.push(version.key);
+		expect(versions).toEqual(["l/b", "l/b", "l/c"]);
+		const keys: string[] = [];
+		for await (const object of destination.list("l/", { startAfter: "l/b" })) keys.push(object.key);
+		expect(keys).toEqual(["l/c"]);
 		await destination.close();
 	});
 

@@ -13,13 +13,13 @@ import {
 	type KeyAccess,
 	type KeyRole,
 	type ListedObject,
+	type ListOptions,
 	type LockMode,
 	LockRefusedError,
 	type ObjectLock,
 	ObjectNotFoundError,
 	type ObjectVersion,
 	type PreflightRequest,
-	RetryBudget,
 } from "@holdfast/core";
 import type { Command } from "@smithy/types";
 import { useContentMd5Only } from "./b2-compat-middleware.js";
@@ -57,10 +57,8 @@ export interface S3DestinationOptions {
 	readonly connections?: number;
 	/** A request on which nothing moves for this long is abandoned (and retried): a stalled server cannot hang a run. */
 	readonly timeoutSeconds?: number;
-	/** At most this many attempts per call; throttling (429/503), 5xx, dropped and stalled connections are retried. */
+	/** At most this many attempts per call, asked of the core's retry layer (which retries throttling, 5xx, dropped and stalled connections). */
 	readonly maxAttempts?: number;
-	/** How long transient faults are retried, with exponential backoff and jitter (the set's `retryBudget`; default 2 min). */
-	readonly retryBudgetMs?: number;
 }
 
 /** No request, however slowly it moves, runs longer than this. */
@@ -72,12 +70,16 @@ const MODE: Record<LockMode, "COMPLIANCE" | "GOVERNANCE"> = { compliance: "COMPL
  * An S3 bucket with Object Lock: every object written locked (mode and retain-until on the
  * PUT, with Content-MD5), locks extended with PutObjectRetention, versions read and deleted
  * by ID. The store itself refuses to delete or shorten a locked version.
+ *
+ * It retries nothing: every SDK error keeps its HTTP status and `$retryable` mark as the
+ * `cause` of the error thrown, so the core's retry layer (`composeDestination`) tells
+ * throttling, 5xx and dropped connections from answers that stand.
  */
 export class S3Destination implements Destination {
 	readonly description: string;
 	readonly capabilities: DestinationCapabilities;
+	readonly maxAttempts: number | undefined;
 	readonly #prefix: string;
-	readonly #retry: RetryBudget;
 	readonly #keySource: KeySource;
 	#client: Promise<S3Client> | undefined;
 
@@ -91,10 +93,7 @@ export class S3Destination implements Destination {
 		this.#keySource = keySourceFor(options, profile, role);
 		this.#prefix = options.prefix ? `${options.prefix.replace(/\/+$/, "")}/` : "";
 		this.description = `${profile.name}:${options.bucket}${this.#prefix ? `/${this.#prefix.slice(0, -1)}` : ""}`;
-		this.#retry = new RetryBudget(this.description, {
-			...(options.retryBudgetMs !== undefined ? { budgetMs: options.retryBudgetMs } : {}),
-			...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
-		});
+		this.maxAttempts = options.maxAttempts;
 		this.capabilities = {
 			enforcedByProvider: true,
 			lockExtension: true,
@@ -136,7 +135,7 @@ export class S3Destination implements Destination {
 			// B2 and Ceph RGW refuse the SDK's default flexible checksums (HTTP 400 / 411).
 			requestChecksumCalculation: "WHEN_REQUIRED",
 			responseChecksumValidation: "WHEN_REQUIRED",
-			// Retried by #send against a time budget: the SDK's fixed count gives up during a minute's outage.
+			// Retried by the core's layer against a time budget: the SDK's fixed count gives up during a minute's outage.
 			maxAttempts: 1,
 			requestHandler: new http.NodeHttpHandler({
 				connectionTimeout: 10_000,
@@ -179,7 +178,6 @@ export class S3Destination implements Destination {
 			role: this.role,
 			b2ApiUrl: this.options.b2ApiUrl ?? (this.#endpointIsB2() ? B2_API_URL : undefined),
 			keySource: this.#keySource,
-			retry: this.#retry,
 			key: () => readKey(this.#keySource, this.env),
 			client: () => this.client(),
 		};
@@ -225,7 +223,7 @@ export class S3Destination implements Destination {
 			notes.push(`created bucket ${bucket} with Object Lock`);
 		}
 		const client = await this.client();
-		const lock = await readBucketLock(client, this.#retry, bucket).catch((error: unknown) => {
+		const lock = await readBucketLock(client, bucket).catch((error: unknown) => {
 			throw this.#fail(error, "read Object Lock configuration", "");
 		});
 		if (!lock.enabled) problems.push(noLockMessage(bucket));
@@ -237,7 +235,7 @@ export class S3Destination implements Destination {
 			if (defaultConflicts(lock, request.mode))
 				problems.push(`bucket ${bucket} has a COMPLIANCE default retention but the set asks for governance: make them agree`);
 		}
-		const versioning = await readVersioning(client, this.#retry, bucket);
+		const versioning = await readVersioning(client, bucket);
 		// Without Object Lock, versioning is the lesser problem: say only the one that matters.
 		if (versioning !== "Enabled" && lock.enabled)
 			problems.push(`bucket ${bucket}: versioning is ${versioning ?? "off"}; Object Lock needs it enabled`);
@@ -272,11 +270,15 @@ export class S3Destination implements Destination {
 				...(options.versionId ? { VersionId: options.versionId } : {}),
 				...(options.range ? { Range: `bytes=${options.range.offset}-${options.range.offset + options.range.length - 1}` } : {}),
 			});
-			// The body is read inside the retry: a connection dropped mid-body is as transient as one dropped before.
-			return await this.#retry.run(`get ${key}`, async () => {
-				const result = await (await this.client()).send(command);
-				return readBody(result.Body, result.ContentLength);
-			});
+			const result = await (await this.client()).send(command);
+			// The body is read within the call: a connection dropped mid-body fails the get, which is repeated whole.
+			const bytes = await readBody(result.Body, result.ContentLength);
+			if (result.ContentLength !== undefined && bytes.byteLength < result.ContentLength) {
+				throw Object.assign(new Error(`the body ended after ${bytes.byteLength} of ${result.ContentLength} bytes`), {
+					transient: true,
+				});
+			}
+			return bytes;
 		} catch (error) {
 			throw this.#fail(error, "get", key);
 		}
@@ -309,15 +311,17 @@ export class S3Destination implements Destination {
 		}
 	}
 
-	async *list(prefix: string): AsyncIterable<ListedObject> {
+	async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
 		let token: string | undefined;
+		// Where a listing the retry layer resumes starts: only the first page needs it.
+		const startAfter = options.startAfter === undefined ? undefined : this.#key(options.startAfter);
 		do {
 			const page = await this.#send(
 				(s3) =>
 					new s3.ListObjectsV2Command({
 						Bucket: this.options.bucket,
 						Prefix: this.#key(prefix),
-						...(token ? { ContinuationToken: token } : {}),
+						...(token ? { ContinuationToken: token } : startAfter ? { StartAfter: startAfter } : {}),
 					}),
 			).catch((error: unknown) => {
 				throw this.#fail(error, "list", prefix);
@@ -330,8 +334,11 @@ export class S3Destination implements Destination {
 		} while (token);
 	}
 
-	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
-		let keyMarker: string | undefined;
+	async *listVersions(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectVersion> {
+		// A key marker without a version marker: the listing starts with the keys after it (on S3;
+		// Ceph RGW also lists the marker's own versions, which are passed over here).
+		const startAfter = options.startAfter === undefined ? undefined : this.#key(options.startAfter);
+		let keyMarker = startAfter;
 		let versionMarker: string | undefined;
 		do {
 			const page = await this.#send(
@@ -347,7 +354,7 @@ export class S3Destination implements Destination {
 			});
 			const entries: ObjectVersion[] = [];
 			for (const v of page.Versions ?? []) {
-				if (!v.Key) continue;
+				if (!v.Key || v.Key === startAfter) continue;
 				entries.push({
 					key: this.#unkey(v.Key),
 					versionId: v.VersionId ?? "",
@@ -358,7 +365,7 @@ export class S3Destination implements Destination {
 				});
 			}
 			for (const m of page.DeleteMarkers ?? []) {
-				if (!m.Key) continue;
+				if (!m.Key || m.Key === startAfter) continue;
 				entries.push({
 					key: this.#unkey(m.Key),
 					versionId: m.VersionId ?? "",
@@ -422,14 +429,12 @@ export class S3Destination implements Destination {
 		(await client?.catch(() => undefined))?.destroy();
 	}
 
-	/** One call, retried on transient faults until the retry budget is spent (then UNREACHABLE). */
+	/** One call, sent once: the core's retry layer repeats the whole destination call on a transient fault. */
 	async #send<Input extends ServiceInputTypes, Output extends ServiceOutputTypes>(
 		make: (s3: Sdk["s3"]) => Command<ServiceInputTypes, Input, ServiceOutputTypes, Output, S3ClientResolvedConfig>,
 	): Promise<Output> {
 		const command = make((await loadSdk()).s3);
-		const key = (command.input as { Key?: string; Prefix?: string }).Key ?? (command.input as { Prefix?: string }).Prefix;
-		const what = `${command.constructor.name.replace(/Command$/, "")}${key ? ` ${this.#unkey(key)}` : ""}`;
-		return this.#retry.run(what, async () => (await this.client()).send(command));
+		return (await this.client()).send(command);
 	}
 
 	/** One line a user can act on; locks and absence become the contract's error types. */

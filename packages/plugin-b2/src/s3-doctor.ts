@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { DoctorFinding, DoctorRequest, KeyAccess, KeyRole, RetryBudget } from "@holdfast/core";
+import type { DoctorFinding, DoctorRequest, KeyAccess, KeyRole } from "@holdfast/core";
 import { accessFromB2, authorizeB2Key, b2KeyFindings } from "./b2-key-capabilities.js";
 import { type BucketLock, defaultConflicts, readBucketLock, readVersioning } from "./s3-bucket-lock.js";
 import { type KeySource, missingKeyMessage } from "./s3-credentials.js";
-import { answerOf, codeOf, statusOf } from "./s3-errors.js";
+import { answerOf, codeOf, passTransient, statusOf } from "./s3-errors.js";
 import type { ProviderProfile } from "./s3-profiles.js";
 import { loadSdk } from "./sdk.js";
 
@@ -19,7 +19,6 @@ export interface S3DoctorSubject {
 	/** B2's native API; undefined when the endpoint is not B2's and none was configured. */
 	readonly b2ApiUrl: string | undefined;
 	readonly keySource: KeySource;
-	readonly retry: RetryBudget;
 	key(): { accessKeyId: string; secretAccessKey: string } | undefined;
 	client(): Promise<S3Client>;
 }
@@ -77,6 +76,7 @@ export async function s3InspectAccess(subject: S3DoctorSubject): Promise<KeyAcce
 		const canDelete = await mayDeleteVersions(subject);
 		return { canDelete, canBypassGovernance: undefined, how: "a delete of a version that does not exist was not refused" };
 	} catch (error) {
+		passTransient(error);
 		// A store that answers the probe oddly leaves the question open; it never stops a backup.
 		return { canDelete: undefined, canBypassGovernance: undefined, how: `the probe got ${answerOf(error)}` };
 	}
@@ -120,8 +120,9 @@ async function bucketFindings(
 	);
 	let exists = true;
 	try {
-		await subject.retry.run("HeadBucket", () => client.send(head));
+		await client.send(head);
 	} catch (error) {
+		passTransient(error);
 		if (statusOf(error) === 404) exists = false;
 		else {
 			findings.push({ check: "bucket", status: "fail", detail: `${bucket}: cannot be read with this key: ${answerOf(error)}` });
@@ -142,8 +143,9 @@ async function bucketFindings(
 	findings.push({ check: "bucket", status: "ok", detail: `${bucket} exists` });
 	let lock: BucketLock;
 	try {
-		lock = await readBucketLock(client, subject.retry, bucket);
+		lock = await readBucketLock(client, bucket);
 	} catch (error) {
+		passTransient(error);
 		findings.push({ check: "Object Lock", status: "fail", detail: `cannot read the configuration: ${answerOf(error)}` });
 		return "unusable";
 	}
@@ -171,7 +173,7 @@ async function bucketFindings(
 						"off, and it can only be enabled when a bucket is created: create a new bucket with Object Lock (holdfast init does)",
 				},
 	);
-	const versioning = await readVersioning(client, subject.retry, bucket);
+	const versioning = await readVersioning(client, bucket);
 	findings.push(
 		versioning === "Enabled"
 			? { check: "versioning", status: "ok", detail: "enabled" }
@@ -244,9 +246,7 @@ async function mayDeleteVersions(subject: S3DoctorSubject): Promise<boolean> {
 	const client = await subject.client();
 	const absent = `${subject.prefix}doctor/absent-${randomBytes(8).toString("hex")}`;
 	try {
-		await subject.retry.run("DeleteObject (probe)", () =>
-			client.send(new s3.DeleteObjectCommand({ Bucket: subject.bucket, Key: absent, VersionId: "null" })),
-		);
+		await client.send(new s3.DeleteObjectCommand({ Bucket: subject.bucket, Key: absent, VersionId: "null" }));
 		return true;
 	} catch (error) {
 		const status = statusOf(error);
@@ -277,6 +277,7 @@ async function deleteProbeFinding(subject: S3DoctorSubject): Promise<DoctorFindi
 					detail: "no: a delete under doctor/ was refused (AccessDenied); grooming cannot delete anything",
 				};
 	} catch (error) {
+		passTransient(error);
 		return { check, status: "unproven", detail: `the probe got ${answerOf(error)}` };
 	}
 }
@@ -298,22 +299,21 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 	const until = new Date(Math.ceil((Date.now() + DAY_MS) / 1000) * 1000);
 	let versionId: string;
 	try {
-		const put = await subject.retry.run("PutObject (canary)", () =>
-			client.send(
-				new s3.PutObjectCommand({
-					Bucket,
-					Key,
-					Body: body,
-					ContentLength: body.byteLength,
-					ContentMD5: createHash("md5").update(body).digest("base64"),
-					ObjectLockMode: "GOVERNANCE",
-					ObjectLockRetainUntilDate: until,
-				}),
-			),
+		const put = await client.send(
+			new s3.PutObjectCommand({
+				Bucket,
+				Key,
+				Body: body,
+				ContentLength: body.byteLength,
+				ContentMD5: createHash("md5").update(body).digest("base64"),
+				ObjectLockMode: "GOVERNANCE",
+				ObjectLockRetainUntilDate: until,
+			}),
 		);
 		versionId = put.VersionId ?? "";
 		findings.push({ check: "write + lock", status: "ok", detail: `wrote the canary ${shown}, locked for a day` });
 	} catch (error) {
+		passTransient(error);
 		findings.push({
 			check: "write + lock",
 			status: "fail",
@@ -322,9 +322,7 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 		return findings;
 	}
 	try {
-		const head = await subject.retry.run("HeadObject (canary)", () =>
-			client.send(new s3.HeadObjectCommand({ Bucket, Key, VersionId: versionId })),
-		);
+		const head = await client.send(new s3.HeadObjectCommand({ Bucket, Key, VersionId: versionId }));
 		const kept = head.ObjectLockMode === "GOVERNANCE" && head.ObjectLockRetainUntilDate?.getTime() === until.getTime();
 		findings.push(
 			kept
@@ -336,22 +334,22 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 					},
 		);
 	} catch (error) {
+		passTransient(error);
 		findings.push({ check: "lock read back", status: "fail", detail: `the canary cannot be read: ${answerOf(error)}` });
 	}
 	const extended = new Date(until.getTime() + 60_000);
 	try {
-		await subject.retry.run("PutObjectRetention (canary)", () =>
-			client.send(
-				new s3.PutObjectRetentionCommand({
-					Bucket,
-					Key,
-					VersionId: versionId,
-					Retention: { Mode: "GOVERNANCE", RetainUntilDate: extended },
-				}),
-			),
+		await client.send(
+			new s3.PutObjectRetentionCommand({
+				Bucket,
+				Key,
+				VersionId: versionId,
+				Retention: { Mode: "GOVERNANCE", RetainUntilDate: extended },
+			}),
 		);
 		findings.push({ check: "extend lock", status: "ok", detail: "the canary's lock was extended by a minute" });
 	} catch (error) {
+		passTransient(error);
 		findings.push({
 			check: "extend lock",
 			status: "fail",
@@ -361,13 +359,14 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 	if (!options.probes) return findings;
 	findings.push(await deleteProbeFinding(subject));
 	try {
-		await subject.retry.run("DeleteObject (canary marker)", () => client.send(new s3.DeleteObjectCommand({ Bucket, Key })));
+		await client.send(new s3.DeleteObjectCommand({ Bucket, Key }));
 		findings.push({
 			check: "delete markers",
 			status: "warn",
 			detail: "YES: it put a delete marker on the canary (its locked version stays); this key can hide every object",
 		});
 	} catch (error) {
+		passTransient(error);
 		findings.push(
 			statusOf(error) === 403
 				? { check: "delete markers", status: "ok", detail: "no: a delete marker on the canary was refused (AccessDenied)" }
@@ -375,16 +374,14 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 		);
 	}
 	try {
-		await subject.retry.run("PutObjectRetention (bypass probe)", () =>
-			client.send(
-				new s3.PutObjectRetentionCommand({
-					Bucket,
-					Key,
-					VersionId: versionId,
-					BypassGovernanceRetention: true,
-					Retention: { Mode: "GOVERNANCE", RetainUntilDate: until },
-				}),
-			),
+		await client.send(
+			new s3.PutObjectRetentionCommand({
+				Bucket,
+				Key,
+				VersionId: versionId,
+				BypassGovernanceRetention: true,
+				Retention: { Mode: "GOVERNANCE", RetainUntilDate: until },
+			}),
 		);
 		findings.push({
 			check: "bypass governance",
@@ -392,6 +389,7 @@ async function canaryFindings(subject: S3DoctorSubject, options: { probes: boole
 			detail: "YES: it shortened the canary's governance lock by a minute; governance locks do not stop this key",
 		});
 	} catch (error) {
+		passTransient(error);
 		findings.push(
 			statusOf(error) === 403
 				? { check: "bypass governance", status: "ok", detail: "no: shortening the canary's governance lock was refused" }

@@ -1,3 +1,5 @@
+import { classifyFault } from "@holdfast/core";
+
 /** The HTTP status and S3 error code of an SDK error, when it has them. */
 export function statusOf(error: unknown): number | undefined {
 	return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
@@ -11,4 +13,12 @@ export function codeOf(error: unknown): string | undefined {
 export function answerOf(error: unknown): string {
 	const status = statusOf(error);
 	return `${codeOf(error) ?? "error"}${status ? ` (HTTP ${status})` : ""}`;
+}
+
+/**
+ * Rethrows a fault worth another try, so that a probe turns only answers that stand into
+ * findings: the core's retry layer repeats the doctor (or the access probe) whole.
+ */
+export function passTransient(error: unknown): void {
+	if (classifyFault(error) === "transient") throw error;
 }

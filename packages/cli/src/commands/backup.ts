@@ -14,7 +14,10 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 		(y) =>
 			y
 				.positional("set", { type: "string" })
-				.option("dry-run", { type: "boolean", describe: "scan and plan, read and write nothing" })
+				.option("dry-run", {
+					type: "boolean",
+					describe: "read and chunk like a backup, write nothing: exact counts of what a backup would upload",
+				})
 				.option("strict-keys", { type: "boolean", describe: "refuse to run with a key that can delete or bypass governance" })
 				.example("$0 backup office", "one backup run of the set office"),
 		(args) =>
@@ -23,7 +26,7 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 				const showProgress = progressWanted(args);
 				// The last snapshot's size is an estimate of the total; worth a look only when progress is shown.
 				const last = showProgress ? (await engine.snapshots(args.set as string | undefined)).at(-1) : undefined;
-				const progress = startProgress(args.dryRun ? "scan" : "backup", showProgress);
+				const progress = startProgress(args.dryRun ? "dry run" : "backup", showProgress);
 				if (last) progress.setTotal({ bytes: last.snapshot.summary.bytes, files: last.snapshot.summary.files });
 				let files = 0;
 				let bytes = 0;
@@ -79,8 +82,12 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 					printLine(
 						`files: ${s.files.new} new, ${s.files.changed} changed, ${s.files.unchanged} unchanged, ${s.files.reincluded} re-included, ${s.files.skipped} skipped`,
 					);
+					const uploaded = `${core().formatBytes(s.bytes.uploaded)} in ${count(s.objects.uploaded, "object")}`;
+					// A dry run's counts are exact: the same steps ran, through a destination that stored nothing.
 					printLine(
-						`read ${core().formatBytes(s.bytes.read)}, uploaded ${core().formatBytes(s.bytes.uploaded)} in ${count(s.objects.uploaded, "object")}, ${count(s.objects.extended, "lock")} extended`,
+						args.dryRun
+							? `read ${core().formatBytes(s.bytes.read)}, would upload ${uploaded}, would extend ${count(s.objects.extended, "lock")}`
+							: `read ${core().formatBytes(s.bytes.read)}, uploaded ${uploaded}, ${count(s.objects.extended, "lock")} extended`,
 					);
 				}
 				const seen = s.files.new + s.files.changed + s.files.unchanged + s.files.reincluded + s.files.skipped;

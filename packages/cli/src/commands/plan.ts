@@ -40,6 +40,7 @@ export function registerPlanCommand(cli: Argv<GlobalOptions>, _setExit: (code: n
 				const { engine, clock } = session;
 				if (args.forecast) return printForecast(session, args);
 				const at = parseTime(args.at, "--at") ?? clock.now();
+				// A dry backup: the files are read and chunked, so what it would upload is counted, not guessed.
 				const result = await engine.backup(args.set as string | undefined, { dryRun: true, at });
 				const { plan, summary } = result;
 				const report = {
@@ -50,7 +51,12 @@ export function registerPlanCommand(cli: Argv<GlobalOptions>, _setExit: (code: n
 					protectUntil: plan.protectUntil.toISOString(),
 					tier: plan.tier ?? null,
 					lockUntil: plan.lock.until.toISOString(),
-					upload: { files: summary.files.new + summary.files.changed + summary.files.reincluded, bytes: summary.bytes.read },
+					upload: {
+						files: summary.files.new + summary.files.changed + summary.files.reincluded,
+						read: summary.bytes.read,
+						bytes: summary.bytes.uploaded,
+						objects: summary.objects.uploaded,
+					},
 					files: summary.files,
 					reinclude: plan.notes,
 					renew: { blobs: summary.objects.renewedBlobs, bytes: summary.bytes.renewed },
@@ -61,10 +67,7 @@ export function registerPlanCommand(cli: Argv<GlobalOptions>, _setExit: (code: n
 						to: e.to.toISOString(),
 						reason: e.reason,
 					})),
-					calls: {
-						put: summary.files.new + summary.files.changed + summary.files.reincluded > 0 ? "≥1" : 0,
-						extend: result.extensions.length,
-					},
+					calls: { put: summary.objects.uploaded, extend: result.extensions.length },
 				};
 				if (args.json) return printJson(report);
 				printLine(`plan for a run at ${day(report.at)} (strategy ${report.strategy})`);
@@ -73,7 +76,7 @@ export function registerPlanCommand(cli: Argv<GlobalOptions>, _setExit: (code: n
 					`next run: ${day(report.nextRun ?? undefined)}; it will have renewed protection by ${day(report.horizon)}, so every copy must stay locked until then`,
 				);
 				printLine(
-					`upload: ${count(report.upload.files, "file")}, up to ${core().formatBytes(report.upload.bytes)} (${summary.files.reincluded} re-included)`,
+					`upload: ${count(report.upload.files, "file")} (${summary.files.reincluded} re-included), ${core().formatBytes(report.upload.read)} read, ${core().formatBytes(report.upload.bytes)} in ${count(report.upload.objects, "object")}`,
 				);
 				for (const note of plan.notes.slice(0, 20)) printLine(`  re-include ${note}`);
 				if (report.renew.blobs > 0)

@@ -1,4 +1,4 @@
-import type { ByteRange, Destination, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
+import type { ByteRange, Destination, ListOptions, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
 import type { KeyRole } from "./doctor.js";
 
 /**
@@ -33,12 +33,12 @@ export abstract class DestinationWrapper<S extends Destination = Destination> im
 		return this.store.head(key, versionId);
 	}
 
-	list(prefix: string) {
-		return this.store.list(prefix);
+	list(prefix: string, options?: ListOptions) {
+		return this.store.list(prefix, options);
 	}
 
-	listVersions(prefix: string) {
-		return this.store.listVersions(prefix);
+	listVersions(prefix: string, options?: ListOptions) {
+		return this.store.listVersions(prefix, options);
 	}
 
 	extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {

@@ -3,6 +3,12 @@
  * what it can do; the core plans by these capabilities and never asks for more. A plugin
  * provides the raw store; the core wraps it (`composeDestination`): lock emulation for a store
  * without Object Lock, retry of transient faults, and for a dry run a store that writes nothing.
+ *
+ * A store classifies its failures and does not retry them: a fault worth another try (a 5xx,
+ * 429 or SlowDown answer, a connection reset or timeout, a body cut off midway) is thrown with
+ * `transient: true`, an HTTP status in `$metadata.httpStatusCode`, or a network `code`, also as
+ * the `cause` of the store's own error (`classifyFault` reads the chain). Every call must be
+ * safe to repeat whole, as the retry layer repeats it (see `RetryingDestination`).
  */
 import type { DoctorFinding, DoctorRequest, KeyAccess, KeyRole } from "./doctor.js";
 
@@ -51,6 +57,15 @@ export interface ByteRange {
 	readonly length: number;
 }
 
+/** Where a listing starts. */
+export interface ListOptions {
+	/**
+	 * Only keys after this one (in key order): the retry layer resumes a listing cut off midway
+	 * after the last key it had whole. A store may ignore it: the layer skips what it yielded.
+	 */
+	readonly startAfter?: string;
+}
+
 export interface DestinationCheck {
 	readonly ok: boolean;
 	/** One line each, saying what is wrong and how to fix it. */
@@ -76,9 +91,9 @@ export interface Destination {
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array>;
 	head(key: string, versionId?: string): Promise<ObjectVersion | undefined>;
 	/** Current objects under a prefix (no delete markers), in key order. */
-	list(prefix: string): AsyncIterable<ListedObject>;
-	/** Every version and delete marker under a prefix, newest first within a key. */
-	listVersions(prefix: string): AsyncIterable<ObjectVersion>;
+	list(prefix: string, options?: ListOptions): AsyncIterable<ListedObject>;
+	/** Every version and delete marker under a prefix, in key order, newest first within a key. */
+	listVersions(prefix: string, options?: ListOptions): AsyncIterable<ObjectVersion>;
 	/** Sets a later retain-until; the store refuses an earlier one for compliance locks. */
 	extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void>;
 	/** Deletes one version for good (not a delete marker). Refused while locked. */
@@ -89,6 +104,11 @@ export interface Destination {
 	doctor?(request: DoctorRequest): Promise<DoctorFinding[]>;
 	/** What this destination's key may do, told cheaply and without writing (asked by every backup). */
 	inspectAccess?(): Promise<KeyAccess>;
+	/**
+	 * At most this many attempts per call (a store option), within the set's retry budget. The
+	 * store itself never retries: it throws, and the core's retry layer decides by the error.
+	 */
+	readonly maxAttempts?: number;
 	/** This destination with the key configured for `role`; undefined when the role uses the same key. */
 	withKey?(role: KeyRole): Destination | undefined;
 	close?(): Promise<void>;

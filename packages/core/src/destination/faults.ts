@@ -3,7 +3,7 @@ import { parseDuration } from "../host/units.js";
 
 /**
  * What a failed destination call means. Only `transient` is worth trying again; `unreachable`
- * is a transient fault whose retry budget is already spent (by whoever retried it).
+ * is a transient fault whose retry budget is already spent (by the retry layer).
  */
 export type FaultKind = "transient" | "unreachable" | "not-found" | "forbidden" | "other";
 
@@ -115,21 +115,34 @@ export class RetryBudget {
 		for (let attempt = 0; ; attempt++) {
 			try {
 				const result = await operation();
-				this.#failingSince = undefined;
+				this.succeeded();
 				return result;
 			} catch (error) {
-				if (classifyFault(error) !== "transient") throw error;
-				const now = this.#now();
-				// Nothing asked for a budget's time since the last failure (a daemon's next run): a new outage.
-				if (now - this.#lastFailure > this.budgetMs) this.#failingSince = undefined;
-				this.#lastFailure = now;
-				this.#failingSince ??= now;
-				const left = this.budgetMs - (now - this.#failingSince);
-				if (left <= 0 || attempt + 1 >= this.#maxAttempts) throw this.unreachable(what, error, now - this.#failingSince);
-				const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(attempt, 20));
-				await sleep(Math.min(left, Math.max(10, Math.random() * ceiling)));
+				await this.failed(what, error, attempt);
 			}
 		}
+	}
+
+	/** The store answered: the current outage, if any, is over. */
+	succeeded(): void {
+		this.#failingSince = undefined;
+	}
+
+	/**
+	 * After the `attempt`-th failure of one call: rethrows a fault not worth retrying, throws
+	 * UNREACHABLE once the budget is spent, else waits the backoff before the next attempt.
+	 */
+	async failed(what: string, error: unknown, attempt: number): Promise<void> {
+		if (classifyFault(error) !== "transient") throw error;
+		const now = this.#now();
+		// Nothing asked for a budget's time since the last failure (a daemon's next run): a new outage.
+		if (now - this.#lastFailure > this.budgetMs) this.#failingSince = undefined;
+		this.#lastFailure = now;
+		this.#failingSince ??= now;
+		const left = this.budgetMs - (now - this.#failingSince);
+		if (left <= 0 || attempt + 1 >= this.#maxAttempts) throw this.unreachable(what, error, now - this.#failingSince);
+		const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(attempt, 20));
+		await sleep(Math.min(left, Math.max(10, Math.random() * ceiling)));
 	}
 
 	unreachable(what: string, error: unknown, spentMs: number): HoldfastError {
@@ -142,12 +155,28 @@ export class RetryBudget {
 }
 
 /** The store's answer in one line: its code and HTTP status when it gave them. */
-function describeFault(error: unknown): string {
+function describeFault(outer: unknown): string {
+	const error = transientCause(outer);
 	const { name, code, $metadata } = (error ?? {}) as ErrorShape;
 	const status = $metadata?.httpStatusCode;
 	const label = typeof code === "string" ? code : typeof name === "string" && name !== "Error" ? name : undefined;
 	const prefix = [label, status ? `HTTP ${status}` : undefined].filter(Boolean).join(", ");
 	return prefix ? `${prefix}: ${describeError(error)}` : describeError(error);
+}
+
+/** The error in the cause chain that made the fault transient (the store's own answer), not the store's wrapper of it. */
+function transientCause(error: unknown): unknown {
+	for (let e = error as ErrorShape | undefined, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+		const status = e.$metadata?.httpStatusCode;
+		if (e.transient === true || e.$retryable || (status !== undefined && (status === 429 || status >= 500))) return e;
+		if (
+			(typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) ||
+			(typeof e.name === "string" && TRANSIENT_NAMES.has(e.name))
+		)
+			return e;
+		e = e.cause as ErrorShape | undefined;
+	}
+	return error;
 }
 
 function formatSeconds(ms: number): string {

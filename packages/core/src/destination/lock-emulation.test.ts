@@ -3,6 +3,7 @@ import { ManualClock } from "../host/clock.js";
 import { MemoryStore } from "../testing/memory-destination.js";
 import { composeDestination } from "./compose.js";
 import { EmulatedLocks, emulateLocks } from "./lock-emulation.js";
+import type { RetryingDestination } from "./retry.js";
 
 const until = (iso: string) => new Date(iso);
 
@@ -18,7 +19,7 @@ describe("lock emulation", () => {
 		expect(await store.head("data/a", versionId)).toBeUndefined();
 
 		const locked = composeDestination(store, { clock });
-		expect(locked).toBeInstanceOf(EmulatedLocks);
+		expect((locked as RetryingDestination).store).toBeInstanceOf(EmulatedLocks);
 		const { versionId: second } = await locked.put("data/b", Buffer.from("y"), {
 			mode: "compliance",
 			until: until("2030-02-01"),
@@ -66,12 +67,14 @@ describe("lock emulation", () => {
 		expect((await locked.head("data/a", versionId))?.lock?.until).toEqual(day(20));
 	});
 
-	it("wraps a store only when it has no Object Lock of its own, and only once", () => {
+	it("emulates locks only for a store without Object Lock of its own, and composes only once", () => {
 		const clock = new ManualClock("2030-01-01T00:00:00Z");
 		const native = new MemoryStore(clock, { enforcedByProvider: true });
-		expect(composeDestination(native, { clock })).toBe(native);
+		// A store with its own Object Lock gets the retry layer alone.
+		expect((composeDestination(native, { clock }) as RetryingDestination).store).toBe(native);
 		const once = composeDestination(new MemoryStore(clock), { clock });
 		expect(composeDestination(once, { clock })).toBe(once);
+		expect((once as RetryingDestination).store).toBeInstanceOf(EmulatedLocks);
 		expect(once.capabilities.enforcedByProvider).toBe(false);
 	});
 

@@ -18,9 +18,9 @@ import { applyRenewals } from "./renewal-step.js";
 import type { BackupSummary, LockExtension, RunContext, RunPlan, RunWarning } from "./run-types.js";
 
 export interface BackupResult {
-	/** Absent for a dry run. */
+	/** Absent for a dry run, whose snapshot was built and never stored. */
 	snapshot?: SnapshotRef;
-	/** Lock extensions applied (or, in a dry run, that would be). */
+	/** Lock extensions applied (in a dry run, asked of a destination that sends none). */
 	extensions: LockExtension[];
 	/** When the set grooms after each backup. */
 	groom?: GroomResult;
@@ -68,8 +68,9 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		context.logger.warn(`${warning.path}: ${warning.reason}`);
 		hooks.warning.call(warning, context);
 	};
-	const dryRun = context.dryRun;
-	if (!dryRun) repository.beginRun(plan.lock);
+	// A dry run takes every step below as a real run does, reading and chunking every file, so
+	// its counts are exact: its repository writes through a DryRunDestination, which stores nothing.
+	repository.beginRun(plan.lock);
 
 	const blobs = new BlobSaver(repository, plan.reuseMinLock, summary);
 	const files = new FileSaver(repository, blobs, summary, warn, context.signal, deps.fileConcurrency ?? 8);
@@ -105,23 +106,18 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		protectUntil: plan.protectUntil,
 	});
 	const lockPlan = await hooks.lock.promise({ extensions: [], renewals: [], relist: [], renewMetadata: false, needs }, context);
-	const planning = dryRun || root === undefined;
-	const renewed = await applyRenewals(repository, lockPlan.renewals, { ...context, dryRun: planning });
+	const renewed = await applyRenewals(repository, lockPlan.renewals, context);
 	summary.bytes.renewed = renewed.bytes;
 	summary.objects.renewedBlobs = renewed.blobs;
 	for (const id of renewed.unreadable)
 		warn({ path: `blob ${id.slice(0, 16)}`, reason: "unreadable; an earlier snapshot that needs it is damaged" });
-	if (planning) {
-		const wanted = await applyLockPlan(repository, lockPlan, { ...context, dryRun: true });
-		summary.objects.extended = wanted.length;
-		return { summary, plan, warnings, partial: summary.files.skipped > 0, extensions: wanted };
-	}
 	if (lockPlan.renewMetadata) await repository.writeMetadataCopies(deps.password);
 	repository.relistPacks(lockPlan.relist);
 	await repository.flushPacks();
 
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
-	await hooks.upload.promise(summary, context);
+	// The hook's promise: it fires when packs were really written, never in a plan run.
+	if (!context.dryRun) await hooks.upload.promise(summary, context);
 
 	const applied = await applyLockPlan(repository, lockPlan, context);
 	summary.objects.extended = applied.length;

@@ -89,7 +89,7 @@ export async function checkRepository(
 		}
 	}
 	const present = new Set<string>();
-	for (const key of await listKeys(repository.destination, KEY_PREFIX.data, repository.reader.budget)) present.add(key);
+	for (const key of await listKeys(repository.destination, KEY_PREFIX.data)) present.add(key);
 	for (const pack of repository.index.packs.keys()) {
 		if (!present.has(pack)) errors.push(`${pack}: listed in the index but missing from ${repository.destination.description}`);
 	}
@@ -218,13 +218,10 @@ async function unneededObjects(
 	for (const object of listing.unreadable) needed.add(object.key);
 	const bytes = new Map<string, number>();
 	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
-		await repository.reader.budget.run(`list ${prefix}`, async () => {
-			for (const key of [...bytes.keys()]) if (key.startsWith(prefix)) bytes.delete(key);
-			for await (const version of repository.destination.listVersions(prefix)) {
-				if (version.isDeleteMarker || needed.has(version.key)) continue;
-				bytes.set(version.key, (bytes.get(version.key) ?? 0) + version.size);
-			}
-		});
+		for await (const version of repository.destination.listVersions(prefix)) {
+			if (version.isDeleteMarker || needed.has(version.key)) continue;
+			bytes.set(version.key, (bytes.get(version.key) ?? 0) + version.size);
+		}
 	}
 	let total = 0;
 	for (const size of bytes.values()) total += size;
@@ -245,7 +242,7 @@ async function verifyPack(repository: Repository, key: string): Promise<{ hashOk
 	}
 	let bytes: Buffer;
 	try {
-		bytes = Buffer.from(await repository.reader.budget.run(`get ${key}`, () => repository.destination.get(key)));
+		bytes = Buffer.from(await repository.destination.get(key));
 	} catch (error) {
 		if (classifyFault(error) === "unreachable") throw error;
 		return { hashOk: false, damaged: expected };

@@ -145,8 +145,8 @@ export class Engine {
 					"CONFIG_INVALID",
 					`sets.${setName}.destination: no plugin provides type "${set.destination.type}"`,
 				);
-			const store = type.create(set.destination, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
-			destination = composeDestination(store, this.#environment());
+			const store = type.create(set.destination, this.#environment());
+			destination = composeDestination(store, { ...this.#environment(), retryBudgetMs: this.#retryBudgetMs(setName, set) });
 			this.#destinations.set(setName, destination);
 		}
 		return destination;
@@ -177,7 +177,6 @@ export class Engine {
 	/** A dry run's repository announces no upload and caches nothing: its destination stores nothing. */
 	#repositoryOptions(destination: Destination, set: SetConfig, setName: string, run = { dryRun: false }): RepositoryOptions {
 		return {
-			retryBudgetMs: this.#retryBudgetMs(setName, set),
 			destination,
 			clock: this.options.clock,
 			logger: this.options.logger,
@@ -330,7 +329,11 @@ export class Engine {
 		return final;
 	}
 
-	/** One backup run; `dryRun` scans and plans without reading content or writing anything (`holdfast plan`). */
+	/**
+	 * One backup run. `dryRun` (`backup --dry-run`, `holdfast plan`) takes the same steps, reading
+	 * and chunking every new or changed file, through a destination that stores nothing: its
+	 * counts are those of a real run now, and nothing is written.
+	 */
 	async backup(
 		setName?: string,
 		options: { signal?: AbortSignal; fileConcurrency?: number; dryRun?: boolean; at?: Date; strictKeys?: boolean } = {},
@@ -361,7 +364,8 @@ export class Engine {
 				repository: open.repository,
 				hooks: this.hooks,
 				sources: this.sourcesFor(open.set),
-				catalog: options.dryRun ? readOnlyCatalog(this.options.catalog) : this.options.catalog,
+				// The opened repository's: read-only for a dry run.
+				catalog: open.repository.options.catalog ?? this.options.catalog,
 				plan,
 				snapshots,
 				host,
@@ -369,8 +373,10 @@ export class Engine {
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});
 		});
+		// A dry run's snapshot was built and never stored: there is no snapshot to name.
+		if (options.dryRun) return { ...result, snapshot: undefined };
 		// The groom plugin's say (`groom: { afterBackup: true }`): the set is groomed right after each successful backup.
-		if (!options.dryRun && this.#groomSchedule()?.afterBackup(open.set)) result.groom = await this.groom(open.name);
+		if (this.#groomSchedule()?.afterBackup(open.set)) result.groom = await this.groom(open.name);
 		return result;
 	}
 
@@ -597,7 +603,7 @@ export class Engine {
 		const open = await this.open(setName, { dryRun: options.dryRun ?? false });
 		const context = this.context("repair", open, options.dryRun ?? false);
 		const lock = this.defaultLock(open.name, open.set, open.destination, context.startedAt);
-		return this.run(context, () => repairIndex(open.repository, lock, context.dryRun));
+		return this.run(context, () => repairIndex(open.repository, lock, context));
 	}
 
 	async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ObjectLock } from "../destination/destination.js";
 import type { Repository } from "../repository/repository.js";
+import type { RunContext } from "./run-types.js";
 
 export interface IndexRepairResult {
 	/** Packs in `data/` that no readable index object lists. */
@@ -22,7 +23,11 @@ export interface IndexRepairResult {
  * lists from the pack's header, and writes them in one new index object locked like a backup's,
  * so later runs need no fallback.
  */
-export async function repairIndex(repository: Repository, lock: ObjectLock, dryRun: boolean): Promise<IndexRepairResult> {
+export async function repairIndex(
+	repository: Repository,
+	lock: ObjectLock,
+	context: Pick<RunContext, "dryRun">,
+): Promise<IndexRepairResult> {
 	const found = await repository.recoverUnlistedPacks();
 	const rebuiltIndexes = [...repository.uncoveredIndexes];
 	const wouldWrite = found.packs.length > 0 || rebuiltIndexes.length > 0;
@@ -30,16 +35,17 @@ export async function repairIndex(repository: Repository, lock: ObjectLock, dryR
 	if (wouldWrite) {
 		// A dry run's repository writes through a DryRunDestination: the object is built, never stored.
 		repository.beginRun(lock);
-		const key = await repository.writeRebuiltIndex(found.packs, rebuiltIndexes);
-		if (!dryRun) written = key;
+		written = await repository.writeRebuiltIndex(found.packs, rebuiltIndexes);
 	}
+	// Only what it reports asks whether this was a dry run: the object it built was not stored.
+	const { dryRun } = context;
 	return {
 		packsScanned: found.scanned,
 		packsRecovered: found.packs.length,
 		blobsRecovered: found.blobs,
 		unreadablePacks: found.unreadable,
 		rebuiltIndexes,
-		written,
+		written: dryRun ? undefined : written,
 		wouldWrite,
 		lockUntil: lock.until.toISOString(),
 		dryRun,

@@ -10,7 +10,7 @@ import type { LockExtension, LockPlan, RunContext } from "./run-types.js";
 export async function applyLockPlan(
 	repository: Repository,
 	plan: LockPlan,
-	context: Pick<RunContext, "logger" | "dryRun">,
+	context: Pick<RunContext, "logger">,
 ): Promise<LockExtension[]> {
 	const wanted = new Map<string, LockExtension>();
 	for (const extension of plan.extensions) {
@@ -19,7 +19,8 @@ export async function applyLockPlan(
 		const previous = wanted.get(extension.key);
 		if (!previous || previous.to.getTime() < extension.to.getTime()) wanted.set(extension.key, extension);
 	}
-	if (wanted.size === 0 || context.dryRun) return [...wanted.values()];
+	// A dry run goes through the same calls: its destination counts the extensions and sends none.
+	if (wanted.size === 0) return [];
 	if (!repository.destination.capabilities.lockExtension) {
 		throw new HoldfastError(
 			"DESTINATION",

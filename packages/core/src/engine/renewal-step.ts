@@ -22,7 +22,7 @@ const WHOLE_PACK_SHARE = 0.25;
 export async function applyRenewals(
 	repository: Repository,
 	renewals: readonly BlobRenewal[],
-	context: Pick<RunContext, "logger" | "dryRun">,
+	context: Pick<RunContext, "logger">,
 ): Promise<RenewalResult> {
 	const byPack = new Map<string, BlobRenewal[]>();
 	for (const renewal of renewals) {
@@ -31,13 +31,7 @@ export async function applyRenewals(
 		byPack.set(renewal.from, list);
 	}
 	const result: RenewalResult = { blobs: 0, bytes: 0, unreadable: [] };
-	if (context.dryRun) {
-		for (const renewal of renewals) {
-			result.blobs++;
-			result.bytes += repository.index.blobs.get(renewal.id)?.length ?? 0;
-		}
-		return result;
-	}
+	// A dry run reads and verifies the blobs like a real one; its destination drops the new packs.
 	const limit = pLimit(2);
 	await Promise.all(
 		[...byPack].map(([packKey, list]) =>

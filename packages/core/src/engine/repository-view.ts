@@ -98,18 +98,15 @@ export function repositoryView(repository: Repository): RepositoryView {
 async function storedObjects(repository: Repository): Promise<Map<string, StoredObject>> {
 	const stored = new Map<string, { bytes: number; newest: Date }>();
 	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
-		await repository.reader.budget.run(`list ${prefix}`, async () => {
-			for (const key of [...stored.keys()]) if (key.startsWith(prefix)) stored.delete(key);
-			for await (const version of repository.destination.listVersions(prefix)) {
-				if (version.isDeleteMarker) continue;
-				const known = stored.get(version.key);
-				if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified });
-				else {
-					known.bytes += version.size;
-					if (version.lastModified > known.newest) known.newest = version.lastModified;
-				}
+		for await (const version of repository.destination.listVersions(prefix)) {
+			if (version.isDeleteMarker) continue;
+			const known = stored.get(version.key);
+			if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified });
+			else {
+				known.bytes += version.size;
+				if (version.lastModified > known.newest) known.newest = version.lastModified;
 			}
-		});
+		}
 	}
 	return stored;
 }

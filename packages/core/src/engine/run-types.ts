@@ -12,6 +12,11 @@ export interface RunContext {
 	readonly setName: string;
 	readonly set: SetConfig;
 	readonly startedAt: Date;
+	/**
+	 * The run writes nothing: its destination (`DryRunDestination`) counts writes and drops
+	 * them, and its catalog is read-only, so the steps run as in a real run. Asked only where
+	 * a run must say "would", or a hook keeps its promise of firing in real runs alone.
+	 */
 	readonly dryRun: boolean;
 	/** What the run's hooks may read of the repository; they change it only through their return values. */
 	readonly repository: RepositoryView;

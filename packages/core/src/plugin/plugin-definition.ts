@@ -41,8 +41,6 @@ export interface InstanceEnvironment {
 	/** Relative paths in the config are relative to the config file's folder. */
 	readonly configDir: string;
 	readonly env: NodeJS.ProcessEnv;
-	/** Destinations: how long to retry transient faults before giving up (the set's `retryBudget`). */
-	readonly retryBudgetMs?: number;
 }
 
 export interface SourceType<Options = Record<string, unknown>> {
@@ -58,6 +56,13 @@ export interface DestinationType<Options = Record<string, unknown>> {
 	 * The raw store. One with Object Lock of its own declares `enforcedByProvider: true`; one
 	 * without declares `false`, keeps each version's lock as told (a `LockRecordStore`) and the
 	 * core wraps it in its lock emulation (`composeDestination`).
+	 *
+	 * The store classifies its errors and never retries: it throws a fault worth another try
+	 * marked as such (`transient: true`, an HTTP status such as 429 or 503, a network `code`
+	 * such as ECONNRESET, also as its error's `cause`), and the core's retry layer retries it
+	 * with backoff and jitter within the set's `retryBudget`, then fails the run as UNREACHABLE.
+	 * Each call must be safe to repeat whole: a `get` whose body was cut off is thrown, not
+	 * returned short, and a listing may be started over (the layer skips what it yielded).
 	 */
 	create(options: Options, environment: InstanceEnvironment): Destination;
 }

@@ -112,10 +112,10 @@ export class IndexStore {
 	}
 
 	async #loadIndex(withBlobs: boolean): Promise<void> {
-		const { destination, reader, logger } = this.parts;
+		const { destination, logger } = this.parts;
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
 		const index = new MasterIndex({ withBlobs });
-		const keys = await listKeys(destination, KEY_PREFIX.index, reader.budget);
+		const keys = await listKeys(destination, KEY_PREFIX.index);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
 		const reasons = new Map<string, string>();

@@ -77,7 +77,7 @@ export async function unlockRepository(
 	reader: ObjectReader,
 	logger: Logger,
 ): Promise<UnlockedRepository> {
-	const keyKeys = await listKeys(destination, KEY_PREFIX.keys, reader.budget);
+	const keyKeys = await listKeys(destination, KEY_PREFIX.keys);
 	if (keyKeys.length === 0) {
 		throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
 	}
@@ -121,7 +121,7 @@ export async function unlockRepository(
 	}
 	for (const key of damagedKeys) logger.warn(`${key}: unreadable key file; another copy opened the repository`);
 	const keys = RepositoryKeys.fromMaster(master);
-	const configKeys = await listKeys(destination, KEY_PREFIX.config, reader.budget);
+	const configKeys = await listKeys(destination, KEY_PREFIX.config);
 	let config: RepositoryConfig | undefined;
 	const damagedConfigs: string[] = [];
 	let configError: unknown;

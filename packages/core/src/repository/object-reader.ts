@@ -1,5 +1,5 @@
 import type { ByteRange, Destination, ObjectVersion } from "../destination/destination.js";
-import { classifyFault, type FaultKind, RetryBudget } from "../destination/faults.js";
+import { classifyFault, type FaultKind } from "../destination/faults.js";
 import { describeError, HoldfastError } from "../host/errors.js";
 import { sha256HexAsync } from "./crypto.js";
 import { hashOfKey } from "./format.js";
@@ -10,18 +10,12 @@ import { realVersions } from "./object-versions.js";
  * is tried first, and when it does not verify (garbage written over the key, a delete
  * marker), every other version is tried, locked ones first, until one verifies.
  *
- * A store that could not answer is not a damaged object: transient faults are retried within
- * the budget and then reported as UNREACHABLE, never as CORRUPT or NOT_FOUND.
+ * A store that could not answer is not a damaged object: the destination's retry layer
+ * (`composeDestination`) retries transient faults and then throws UNREACHABLE, which stops
+ * the search at once, never read as CORRUPT or NOT_FOUND.
  */
 export class ObjectReader {
-	readonly budget: RetryBudget;
-
-	constructor(
-		private readonly destination: Destination,
-		budget?: RetryBudget,
-	) {
-		this.budget = budget ?? new RetryBudget(destination.description);
-	}
+	constructor(private readonly destination: Destination) {}
 
 	/** A whole content-addressed object whose SHA-256 must equal its name (or pass `verify`). */
 	async read<T>(key: string, verify: (bytes: Buffer) => Promise<T>): Promise<T> {
@@ -46,11 +40,9 @@ export class ObjectReader {
 		);
 	}
 
-	/** Every real version of `key`, the listing retried like a read. */
+	/** Every real version of `key`. */
 	async versionsOf(key: string): Promise<ObjectVersion[]> {
-		return this.budget.run(`list versions of ${key}`, async () =>
-			(await realVersions(this.destination, key)).filter((version) => version.key === key),
-		);
+		return (await realVersions(this.destination, key)).filter((version) => version.key === key);
 	}
 
 	async #withVersions<T>(
@@ -62,7 +54,7 @@ export class ObjectReader {
 		const attempt = async (versionId?: string): Promise<{ value: T } | undefined> => {
 			let bytes: Uint8Array;
 			try {
-				bytes = await this.budget.run(`get ${key}`, () => fetch(versionId));
+				bytes = await fetch(versionId);
 			} catch (error) {
 				const kind = classifyFault(error);
 				// The store did not answer: whatever the other versions hold, nothing can be concluded.

@@ -1,5 +1,4 @@
 import type { Destination, ObjectVersion } from "../destination/destination.js";
-import type { RetryBudget } from "../destination/faults.js";
 import { sha256Hex } from "./crypto.js";
 import { hashOfKey } from "./format.js";
 import type { MasterIndex } from "./index-file.js";
@@ -11,27 +10,24 @@ import type { MasterIndex } from "./index-file.js";
  * store's order. Versions, not the plain listing: an attacker's delete markers hide objects
  * from a listing, not from us.
  */
-export async function realVersions(destination: Destination, prefix: string, budget?: RetryBudget): Promise<ObjectVersion[]> {
-	const list = async () => {
-		const versions: ObjectVersion[] = [];
-		for await (const version of destination.listVersions(prefix)) {
-			if (!version.isDeleteMarker && !version.incomplete) versions.push(version);
-		}
-		return versions;
-	};
-	return budget ? budget.run(`list ${prefix}`, list) : list();
+export async function realVersions(destination: Destination, prefix: string): Promise<ObjectVersion[]> {
+	const versions: ObjectVersion[] = [];
+	for await (const version of destination.listVersions(prefix)) {
+		if (!version.isDeleteMarker && !version.incomplete) versions.push(version);
+	}
+	return versions;
 }
 
 /** Keys under a prefix that have at least one real version, sorted. */
-export async function listKeys(destination: Destination, prefix: string, budget?: RetryBudget): Promise<string[]> {
-	const keys = new Set((await realVersions(destination, prefix, budget)).map((version) => version.key));
+export async function listKeys(destination: Destination, prefix: string): Promise<string[]> {
+	const keys = new Set((await realVersions(destination, prefix)).map((version) => version.key));
 	return [...keys].sort();
 }
 
 /** When each key under `prefix` was first written: later versions may be an attacker's. */
-export async function firstWrites(destination: Destination, prefix: string, budget?: RetryBudget): Promise<Map<string, Date>> {
+export async function firstWrites(destination: Destination, prefix: string): Promise<Map<string, Date>> {
 	const written = new Map<string, Date>();
-	for (const version of await realVersions(destination, prefix, budget)) {
+	for (const version of await realVersions(destination, prefix)) {
 		const known = written.get(version.key);
 		if (!known || version.lastModified < known) written.set(version.key, version.lastModified);
 	}

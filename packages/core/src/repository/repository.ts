@@ -1,7 +1,6 @@
 import type { Catalog } from "../catalog/catalog.js";
 import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
-import { RetryBudget } from "../destination/faults.js";
 import type { UploadedObject } from "../engine/run-types.js";
 import type { Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
@@ -42,8 +41,6 @@ export interface RepositoryOptions {
 	readonly scrypt?: ScryptParams;
 	/** Pack uploads in flight at once. */
 	readonly uploadConcurrency?: number;
-	/** How long transient read faults are retried before the destination counts as unreachable. */
-	readonly retryBudgetMs?: number;
 	/** Told of every object once the destination acknowledged it (the engine's `didUploadObject`). */
 	readonly onObjectWritten?: (object: UploadedObject) => void;
 }
@@ -68,7 +65,7 @@ export class Repository {
 		metadata: readonly string[] = [],
 	) {
 		const { destination, clock, logger } = options;
-		this.reader = new ObjectReader(destination, retryBudgetFor(options));
+		this.reader = new ObjectReader(destination);
 		this.chunker = new Chunker(keys.chunkerSeed, config.chunker);
 		this.#pool = new BlobPool({ ...keys.raw, chunkerSeed: keys.chunkerSeed, chunker: config.chunker });
 		this.cache = options.catalog
@@ -127,7 +124,7 @@ export class Repository {
 	}
 
 	static async open(password: string, options: RepositoryOptions): Promise<Repository> {
-		const reader = new ObjectReader(options.destination, retryBudgetFor(options));
+		const reader = new ObjectReader(options.destination);
 		const { keys, config, metadata } = await unlockRepository(password, options.destination, reader, options.logger);
 		return new Repository(options, keys, config, metadata);
 	}
@@ -346,10 +343,3 @@ const CACHED_KIND: Record<string, string> = {
 	snapshot: "snapshot",
 	tree: "tree",
 };
-
-function retryBudgetFor(options: RepositoryOptions): RetryBudget {
-	return new RetryBudget(
-		options.destination.description,
-		options.retryBudgetMs !== undefined ? { budgetMs: options.retryBudgetMs } : {},
-	);
-}

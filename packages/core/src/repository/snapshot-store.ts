@@ -51,7 +51,7 @@ export class SnapshotStore {
 	async readSnapshots(options: { fresh?: boolean } = {}): Promise<SnapshotListing> {
 		const refs: SnapshotRef[] = [];
 		const unreadable: UnreadableObject[] = [];
-		const written = await firstWrites(this.parts.destination, KEY_PREFIX.snapshots, this.parts.reader.budget);
+		const written = await firstWrites(this.parts.destination, KEY_PREFIX.snapshots);
 		const index = this.parts.indexStore.index;
 		const limit = pLimit(8);
 		await Promise.all(

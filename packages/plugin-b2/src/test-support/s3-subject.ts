@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { composeDestination, SystemClock } from "@holdfast/core";
 import { inject } from "vitest";
 import { S3Destination, type S3DestinationOptions } from "../s3-destination.js";
 import { B2_PROFILE, S3_PROFILE } from "../s3-profiles.js";
@@ -19,15 +20,16 @@ export const TEST_ENV = (): NodeJS.ProcessEnv => ({
 
 /**
  * A destination on the test server behind the B2-strict proxy, with the B2 profile:
- * everything the B2 plugin sends passes the checks B2 makes.
+ * everything the B2 plugin sends passes the checks B2 makes. Composed as the engine composes
+ * it, so its transient faults are retried by the core's layer; `store` is the plugin's own.
  */
 export async function b2Destination(options: Partial<S3DestinationOptions> = {}, profile: "b2" | "s3" = "b2") {
 	if (!s3) throw new Error("no S3 test server");
 	const proxy = await new B2StrictProxy(s3.endpoint).start();
-	const destination = new S3Destination(
+	const store = new S3Destination(
 		{ bucket: uniqueBucket(), endpoint: proxy.endpoint, maxAttempts: 6, ...options },
 		profile === "b2" ? B2_PROFILE : S3_PROFILE,
 		TEST_ENV(),
 	);
-	return { destination, proxy };
+	return { destination: composeDestination(store, { clock: new SystemClock() }), store, proxy };
 }

@@ -25,7 +25,7 @@ export async function rescueFromGrooming(repository: Repository, reused: Readonl
 	const handled = new Set<string>();
 	let stored = 0;
 	for (let round = 0; round < MAX_ROUNDS; round++) {
-		for (const key of await listKeys(repository.destination, KEY_PREFIX.index, repository.reader.budget)) {
+		for (const key of await listKeys(repository.destination, KEY_PREFIX.index)) {
 			if (seen.has(key)) continue;
 			seen.add(key);
 			try {

@@ -26,8 +26,8 @@ interface Frame {
 }
 
 export interface SavedTrees {
-	/** The root tree's ID; absent for a dry run, which saves nothing. */
-	readonly root?: string;
+	/** The root tree's ID. */
+	readonly root: string;
 	/** The source roots, in order. */
 	readonly paths: string[];
 	/** Bytes of every file in the snapshot, read or not. */
@@ -127,9 +127,7 @@ export class TreeSaver {
 		await Promise.all(this.#top.pending);
 		while (this.#openTrees.size > 0) await Promise.all([...this.#openTrees]);
 		if (this.#failure !== undefined) throw this.#failure;
-		const saved = { paths: this.#paths, totalBytes: this.#totalBytes };
-		if (this.context.dryRun) return saved;
-		return { ...saved, root: await this.#saveTree(this.#top.nodes) };
+		return { paths: this.#paths, totalBytes: this.#totalBytes, root: await this.#saveTree(this.#top.nodes) };
 	}
 
 	/** Stores a directory's tree; one stored now is also cached, for the next run's walk of this snapshot. */
@@ -142,7 +140,7 @@ export class TreeSaver {
 
 	async #file(entry: SourceEntry, node: TreeNode, frame: Frame): Promise<void> {
 		const { repository } = this;
-		const { setName, dryRun } = this.context;
+		const { setName } = this.context;
 		const stateKey = fileStateKey(repository.id, setName, entry);
 		const change = await this.changes.diff(entry, stateKey);
 		this.#totalBytes += entry.size;
@@ -150,12 +148,6 @@ export class TreeSaver {
 			node.content = [...change.knownBlobs];
 			this.blobs.noteReused(change.knownBlobs);
 			this.summary.files.unchanged++;
-			return;
-		}
-		if (dryRun) {
-			// A plan reads no content: what would be read is what would be uploaded, at most.
-			this.summary.files[change.kind]++;
-			this.summary.bytes.read += entry.size;
 			return;
 		}
 		const { done } = await this.files.save(entry);
@@ -190,7 +182,6 @@ export class TreeSaver {
 		if (this.#openTrees.size >= OPEN_TREES) await this.files.waitFor(Promise.race(this.#openTrees));
 		const saved = (async () => {
 			await Promise.all(frame.pending);
-			if (this.context.dryRun) return;
 			const id = await this.#saveTree(frame.nodes);
 			if (frame.node) frame.node.subtree = id;
 		})();
