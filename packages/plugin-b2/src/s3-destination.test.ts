@@ -42,7 +42,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		expect(check.problems[0]).toMatch(
 			/has no Object Lock, which can only be enabled when a bucket is created: create a new bucket/,
 		);
-		await destination.close();
+		await destination.close?.();
 	});
 
 	it("declares B2's 3,000-day cap (the core refuses a longer retention) and refuses a missing bucket", async () => {
@@ -52,7 +52,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		const check = await destination.preflight({ mode: "compliance", create: false });
 		expect(check.ok).toBe(false);
 		expect(check.problems[0]).toMatch(/does not exist \(holdfast init creates it with Object Lock\)/);
-		await destination.close();
+		await destination.close?.();
 	});
 
 	it("rides out throttling (503 SlowDown) and dropped connections, composed as the engine composes it", async () => {
@@ -65,7 +65,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		proxy.dropConnections(2);
 		expect(Buffer.from(await destination.get("retry/a")).toString()).toBe("through the storm");
 		expect(proxy.stats.faultsInjected).toBe(5);
-		await destination.close();
+		await destination.close?.();
 	});
 
 	it("starts a listing after the key it is given, as the retry layer resumes one", async () => {
@@ -81,7 +81,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		const keys: string[] = [];
 		for await (const object of destination.list("l/", { startAfter: "l/b" })) keys.push(object.key);
 		expect(keys).toEqual(["l/c"]);
-		await destination.close();
+		await destination.close?.();
 	});
 
 	it("sends no checksum header B2 rejects on any call, and Content-MD5 on every locked PUT", async () => {
@@ -95,7 +95,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		expect(proxy.stats.rejected).toEqual([]);
 		expect(proxy.stats.missingMd5).toBe(0);
 		expect(proxy.stats.byMethod.PUT).toBeGreaterThanOrEqual(3);
-		await destination.close();
+		await destination.close?.();
 	});
 
 	it("names the variables to set when credentials are missing, without printing any secret", async () => {
