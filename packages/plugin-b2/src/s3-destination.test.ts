@@ -25,7 +25,7 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 				while (Date.now() <= until.getTime() + 1000) await new Promise((r) => setTimeout(r, 250));
 			},
 			shortLockMs: 3000,
-			dispose: () => destination.close(),
+			dispose: async () => destination.close?.(),
 		};
 	});
 
