@@ -41,7 +41,7 @@ describe("S3 destination faults (a local stand-in server)", () => {
 		const error = await subject.get("snapshots/abc").catch((e: unknown) => e);
 		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
 		expect((error as Error).message).toMatch(/^s3:stalled is unreachable: get snapshots\/abc kept failing for .*TimeoutError/);
-		await subject.close();
+		await subject.close?.();
 	}, 30_000);
 
 	it("tries once and marks a 503 answer transient: the store classifies, the core's layer retries", async () => {
@@ -57,7 +57,7 @@ describe("S3 destination faults (a local stand-in server)", () => {
 		const error = await subject.get("index/abc").catch((e: unknown) => e);
 		expect(classifyFault(error)).toBe("transient");
 		expect(answered).toBe(1);
-		await subject.close();
+		await subject.close?.();
 	}, 30_000);
 
 	it("marks a body cut off before its announced length transient, never returning it short", async () => {
@@ -72,7 +72,7 @@ describe("S3 destination faults (a local stand-in server)", () => {
 		expect(error).toBeInstanceOf(Error);
 		expect(classifyFault(error)).toBe("transient");
 		expect(gets).toBe(1);
-		await subject.close();
+		await subject.close?.();
 	}, 30_000);
 
 	it("retries 503 answers until the budget is spent, then says unreachable (not missing, not corrupt)", async () => {
@@ -89,6 +89,6 @@ describe("S3 destination faults (a local stand-in server)", () => {
 		expect(isHoldfastError(error, "UNREACHABLE"), String(error)).toBe(true);
 		expect((error as Error).message).toContain("HTTP 503");
 		expect(answered).toBeGreaterThan(1);
-		await subject.close();
+		await subject.close?.();
 	}, 30_000);
 });

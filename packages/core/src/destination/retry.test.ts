@@ -3,7 +3,7 @@ import { ManualClock } from "../host/clock.js";
 import { isHoldfastError } from "../host/errors.js";
 import { MemoryStore } from "../testing/memory-destination.js";
 import { composeDestination } from "./compose.js";
-import type { Destination, ObjectVersion } from "./destination.js";
+import type { Destination, ListOptions, ObjectVersion } from "./destination.js";
 import { RetryBudget } from "./faults.js";
 import { RetryingDestination } from "./retry.js";
 
@@ -53,7 +53,7 @@ describe("the retry layer", () => {
 		const expected = await collect(store.listVersions("index/"));
 		const listVersions = store.listVersions.bind(store);
 		const starts: (string | undefined)[] = [];
-		store.listVersions = (prefix, options) =>
+		store.listVersions = (prefix: string, options?: ListOptions) =>
 			(async function* () {
 				starts.push(options?.startAfter);
 				let yielded = 0;
@@ -116,9 +116,9 @@ describe("the retry layer", () => {
 		const { versionId } = await store.put("data/a", Buffer.from("x"));
 		const deleteVersion = store.deleteVersion.bind(store);
 		let deletes = 0;
-		store.deleteVersion = async (key, id, options) => {
+		store.deleteVersion = async (key, id) => {
 			deletes++;
-			await deleteVersion(key, id, options);
+			await deleteVersion(key, id);
 			// Deleted on the store, but the answer never arrived.
 			if (deletes === 1) throw reset();
 		};
