@@ -89,6 +89,29 @@ function writeRows(path: string, entries: { key: string; value: string }[]) {
 	}
 }
 
+/** Values the catalog keeps as bytes (an index object's packed blobs), each with its MAC. */
+function byteRows(path: string, prefix: string): { key: string; value: Buffer }[] {
+	const db = new Database(path);
+	try {
+		return db.prepare("SELECT key, value FROM keyv_bytes WHERE key LIKE ?").all(`${prefix}%`) as { key: string; value: Buffer }[];
+	} finally {
+		db.close();
+	}
+}
+
+/** Replaces byte values and keeps their MACs: what a bit flip or a forger would leave. */
+function writeByteRows(path: string, entries: { key: string; value: Buffer }[]) {
+	const db = new Database(path);
+	try {
+		const put = db.prepare("UPDATE keyv_bytes SET value = ? WHERE key = ?");
+		db.transaction(() => {
+			for (const { key, value } of entries) put.run(value, key);
+		})();
+	} finally {
+		db.close();
+	}
+}
+
 /** Rewrites the JSON inside a sealed cached value, keeping its MAC: what a bit flip or a forger would leave. */
 function tamper(value: string, change: (inner: Record<string, unknown>) => void): string {
 	const outer = JSON.parse(value) as { value: { t: string; m: string; j: string } };
@@ -208,21 +231,16 @@ describe("cached values that are damaged or not this repository's", () => {
 
 	it("an index record with a pack's blobs dropped does not verify: no 'in no pack', nothing skipped", async () => {
 		const path = catalogOf(dir);
-		// The index loads from its packed form: each pack's blob IDs and numbers in base64.
-		const indexRows = rows(path, "holdfast:index-blobs:");
+		// The index loads from its packed form: each pack's blob IDs and numbers as bytes.
+		const indexRows = byteRows(path, "holdfast:index-blobs:");
 		expect(indexRows.length).toBeGreaterThan(0);
-		writeRows(
+		writeByteRows(
 			path,
-			indexRows.map(({ key, value }) => ({
-				key,
-				value: tamper(value, (packs) => {
-					for (const pack of packs as unknown as { count: number; ids: string; numbers: string }[]) {
-						pack.count = 0;
-						pack.ids = "";
-						pack.numbers = "";
-					}
-				}),
-			})),
+			indexRows.map(({ key, value }) => {
+				// The same packs, each now holding no blob: a well-formed value whose MAC no longer fits.
+				const packs = new Uint32Array(Uint8Array.from(value.subarray(0, 4)).buffer)[0] as number;
+				return { key, value: Buffer.from(new Uint32Array([packs, ...new Array<number>(packs * 2).fill(0)]).buffer) };
+			}),
 		);
 		await writeFile(join(dir, "data/new.bin"), pseudoRandom(150_000, 3));
 		const backup = run(dir, ["backup", "--json"]);

@@ -26,6 +26,29 @@ describe("SqliteKeyvStore.getMany", () => {
 	});
 });
 
+describe("SqliteKeyvStore byte values", () => {
+	it("keeps bytes in a table of their own, replacing a text value under the same key; delete and clear reach both", async () => {
+		const { path } = await catalogFile();
+		const store = new SqliteKeyvStore(path);
+		store.namespace = "holdfast";
+		await store.set("holdfast:index-blobs:a", "an older layout");
+		await store.setBytes("holdfast:index-blobs:a", Buffer.alloc(32, 1), Buffer.from([1, 2, 3]));
+		expect(await store.get("holdfast:index-blobs:a")).toBeUndefined();
+		expect(await store.getBytes("holdfast:index-blobs:a")).toEqual({ mac: Buffer.alloc(32, 1), value: Buffer.from([1, 2, 3]) });
+		// A view into a larger buffer is stored as just its bytes.
+		const big = new Uint8Array(16).fill(9);
+		await store.setBytes("holdfast:index-blobs:b", new Uint8Array(32), big.subarray(4, 8));
+		expect((await store.getBytes("holdfast:index-blobs:b"))?.value).toEqual(Buffer.from([9, 9, 9, 9]));
+		expect(await store.delete("holdfast:index-blobs:b")).toBe(true);
+		expect(await store.getBytes("holdfast:index-blobs:b")).toBeUndefined();
+		await store.setBytes("other:index-blobs:c", new Uint8Array(32), Buffer.from([4]));
+		await store.clear();
+		expect(await store.getBytes("holdfast:index-blobs:a")).toBeUndefined();
+		expect(await store.getBytes("other:index-blobs:c")).toBeDefined();
+		await store.disconnect();
+	});
+});
+
 describe("SqliteKeyvStore on a damaged file", () => {
 	it("sets a file that is no database aside, warns once, and works on a fresh one", async () => {
 		const { dir, path } = await catalogFile();

@@ -21,6 +21,9 @@ type Statements = {
 	getMany: Database.Statement<[string], { key: string; value: string; expires: number | null }>;
 	set: Database.Statement<[string, string, number | null]>;
 	delete: Database.Statement<[string]>;
+	getBytes: Database.Statement<[string], { mac: Buffer; value: Buffer }>;
+	setBytes: Database.Statement<[string, Buffer, Buffer]>;
+	deleteBytes: Database.Statement<[string]>;
 };
 
 /**
@@ -158,9 +161,27 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.#guard(write, write);
 	}
 
+	/** A byte value and its MAC, from a table of their own: no JSON or base64 on the way in or out. */
+	async getBytes(key: string): Promise<{ mac: Buffer; value: Buffer } | undefined> {
+		return this.#guard(
+			(s) => s.getBytes.get(key),
+			() => undefined,
+		);
+	}
+
+	/** Stores a byte value; a text value under the same key (an older layout) goes, so the file keeps one copy. */
+	async setBytes(key: string, mac: Uint8Array, value: Uint8Array): Promise<void> {
+		const write = (s: Statements) =>
+			s.db.transaction(() => {
+				s.setBytes.run(key, asBuffer(mac), asBuffer(value));
+				s.delete.run(key);
+			})();
+		this.#guard(write, write);
+	}
+
 	async delete(key: string): Promise<boolean> {
 		return this.#guard(
-			(s) => s.delete.run(key).changes > 0,
+			(s) => s.delete.run(key).changes + s.deleteBytes.run(key).changes > 0,
 			() => false,
 		);
 	}
@@ -172,10 +193,12 @@ export class SqliteKeyvStore extends EventEmitter {
 	async clear(): Promise<void> {
 		this.#guard(
 			(s) => {
-				if (this.namespace) {
-					s.db.prepare("DELETE FROM keyv WHERE key LIKE ? ESCAPE '\\'").run(`${escapeLike(this.namespace)}:%`);
-				} else {
-					s.db.exec("DELETE FROM keyv");
+				for (const table of ["keyv", "keyv_bytes"]) {
+					if (this.namespace) {
+						s.db.prepare(`DELETE FROM ${table} WHERE key LIKE ? ESCAPE '\\'`).run(`${escapeLike(this.namespace)}:%`);
+					} else {
+						s.db.exec(`DELETE FROM ${table}`);
+					}
 				}
 			},
 			() => undefined,
@@ -209,6 +232,7 @@ function openStatements(path: string): Statements {
 		db.pragma("journal_mode = WAL");
 		db.pragma("synchronous = NORMAL");
 		db.exec("CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER)");
+		db.exec("CREATE TABLE IF NOT EXISTS keyv_bytes (key TEXT PRIMARY KEY, mac BLOB NOT NULL, value BLOB NOT NULL)");
 		// Reads the schema and the first pages now, so a file that is no database fails here rather than mid-run.
 		db.prepare("SELECT count(*) FROM (SELECT 1 FROM keyv LIMIT 1)").get();
 		return {
@@ -219,6 +243,11 @@ function openStatements(path: string): Statements {
 				"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
 			),
 			delete: db.prepare("DELETE FROM keyv WHERE key = ?"),
+			getBytes: db.prepare("SELECT mac, value FROM keyv_bytes WHERE key = ?"),
+			setBytes: db.prepare(
+				"INSERT INTO keyv_bytes (key, mac, value) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET mac = excluded.mac, value = excluded.value",
+			),
+			deleteBytes: db.prepare("DELETE FROM keyv_bytes WHERE key = ?"),
 		};
 	} catch (error) {
 		try {
@@ -243,6 +272,10 @@ function setAside(path: string): string {
 	}
 	if (existsSync(path)) renameSync(path, aside);
 	return aside;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+	return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function codeOf(error: unknown): string {

@@ -20,9 +20,9 @@ export type IndexResponse =
 const encryption = workerData as Uint8Array;
 
 /**
- * Each index object leaves a string and an array per blob behind: collecting after each
- * one (tens of milliseconds) keeps the thread's heap at one object's worth, where letting
- * it grow would add hundreds of MiB to a command's peak.
+ * An index object that takes the general parse leaves a string and an array per blob behind:
+ * collecting after each one (tens of milliseconds) keeps the thread's heap at one object's
+ * worth, where letting it grow would add hundreds of MiB to a command's peak.
  */
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc") as (() => void) | undefined;
@@ -30,8 +30,9 @@ const collect = runInNewContext("gc") as (() => void) | undefined;
 parentPort?.on("message", (request: IndexRequest) => {
 	try {
 		const result = decodeIndexObject(encryption, request.sealed, request.key, request.form);
-		// The packed arrays move back rather than being copied.
+		// The packed arrays (or the catalog value) move back rather than being copied.
 		const transfer = (result.packed ?? []).flatMap((packed) => [packed.ids.buffer, packed.numbers.buffer]);
+		if (result.stored) transfer.push(result.stored.buffer);
 		parentPort?.postMessage({ seq: request.seq, result } satisfies IndexResponse, [...new Set(transfer)] as ArrayBuffer[]);
 		collect?.();
 	} catch (error) {
