@@ -89,27 +89,10 @@ function writeRows(path: string, entries: { key: string; value: string }[]) {
 	}
 }
 
-/** Values the catalog keeps as bytes (an index object's packed blobs), each with its MAC. */
-function byteRows(path: string, prefix: string): { key: string; value: Buffer }[] {
-	const db = new Database(path);
-	try {
-		return db.prepare("SELECT key, value FROM keyv_bytes WHERE key LIKE ?").all(`${prefix}%`) as { key: string; value: Buffer }[];
-	} finally {
-		db.close();
-	}
-}
-
-/** Replaces byte values and keeps their MACs: what a bit flip or a forger would leave. */
-function writeByteRows(path: string, entries: { key: string; value: Buffer }[]) {
-	const db = new Database(path);
-	try {
-		const put = db.prepare("UPDATE keyv_bytes SET value = ? WHERE key = ?");
-		db.transaction(() => {
-			for (const { key, value } of entries) put.run(value, key);
-		})();
-	} finally {
-		db.close();
-	}
+/** The files beside the catalog that hold its byte values (an index object's packed blobs): each a MAC, then the bytes. */
+function byteFiles(dir: string): string[] {
+	const folder = join(dir, ".holdfast/catalog.sqlite.values/holdfast");
+	return readdirSync(folder).map((name) => join(folder, name));
 }
 
 /** Rewrites the JSON inside a sealed cached value, keeping its MAC: what a bit flip or a forger would leave. */
@@ -232,16 +215,16 @@ describe("cached values that are damaged or not this repository's", () => {
 	it("an index record with a pack's blobs dropped does not verify: no 'in no pack', nothing skipped", async () => {
 		const path = catalogOf(dir);
 		// The index loads from its packed form: each pack's blob IDs and numbers as bytes.
-		const indexRows = byteRows(path, "holdfast:index-blobs:");
-		expect(indexRows.length).toBeGreaterThan(0);
-		writeByteRows(
-			path,
-			indexRows.map(({ key, value }) => {
-				// The same packs, each now holding no blob: a well-formed value whose MAC no longer fits.
-				const packs = new Uint32Array(Uint8Array.from(value.subarray(0, 4)).buffer)[0] as number;
-				return { key, value: Buffer.from(new Uint32Array([packs, ...new Array<number>(packs * 2).fill(0)]).buffer) };
-			}),
-		);
+		const files = byteFiles(dir);
+		expect(files.length).toBeGreaterThan(0);
+		expect(rows(path, "holdfast:index-head:").length).toBe(files.length);
+		for (const file of files) {
+			// The same packs, each now holding no blob: a well-formed value behind a MAC that no longer fits.
+			const bytes = readFileSync(file);
+			const packs = new Uint32Array(Uint8Array.from(bytes.subarray(32, 36)).buffer)[0] as number;
+			const emptied = new Uint32Array([packs, ...new Array<number>(packs * 2).fill(0)]);
+			writeFileSync(file, Buffer.concat([bytes.subarray(0, 32), Buffer.from(emptied.buffer)]));
+		}
 		await writeFile(join(dir, "data/new.bin"), pseudoRandom(150_000, 3));
 		const backup = run(dir, ["backup", "--json"]);
 		expect(backup.code, backup.stderr).toBe(0);

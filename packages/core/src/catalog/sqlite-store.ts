@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
+import { ByteFiles } from "./byte-files.js";
 
 /** Told once when a damaged catalog file was set aside: the line says what and where. */
 export type CatalogDamageReport = (line: string) => void;
@@ -21,9 +22,6 @@ type Statements = {
 	getMany: Database.Statement<[string], { key: string; value: string; expires: number | null }>;
 	set: Database.Statement<[string, string, number | null]>;
 	delete: Database.Statement<[string]>;
-	getBytes: Database.Statement<[string], { mac: Buffer; value: Buffer }>;
-	setBytes: Database.Statement<[string, Buffer, Buffer]>;
-	deleteBytes: Database.Statement<[string]>;
 };
 
 /**
@@ -42,6 +40,8 @@ export class SqliteKeyvStore extends EventEmitter {
 	#s: Statements;
 	#reported = false;
 	readonly #onDamage: CatalogDamageReport;
+	/** Byte values, in files beside the database (`<file>.values/`). */
+	readonly #bytes: ByteFiles;
 
 	constructor(path: string, onDamage: CatalogDamageReport = () => undefined) {
 		super();
@@ -49,6 +49,7 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.opts = { dialect: "sqlite", path };
 		this.#onDamage = onDamage;
 		this.#s = this.#openOrReplace();
+		this.#bytes = new ByteFiles(path === ":memory:" ? undefined : `${path}.values`);
 	}
 
 	#openOrReplace(): Statements {
@@ -161,27 +162,26 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.#guard(write, write);
 	}
 
-	/** A byte value and its MAC, from a table of their own: no JSON or base64 on the way in or out. */
+	/** A byte value and its MAC: no JSON or base64 on the way in or out. */
 	async getBytes(key: string): Promise<{ mac: Buffer; value: Buffer } | undefined> {
-		return this.#guard(
-			(s) => s.getBytes.get(key),
+		return this.#bytes.get(this.namespace, key);
+	}
+
+	/** Stores a byte value; a text value under the same key (an older layout) goes, so the catalog keeps one copy. */
+	async setBytes(key: string, mac: Uint8Array, value: Uint8Array): Promise<void> {
+		this.#bytes.set(this.namespace, key, mac, value);
+		this.#guard(
+			(s) => s.delete.run(key),
 			() => undefined,
 		);
 	}
 
-	/** Stores a byte value; a text value under the same key (an older layout) goes, so the file keeps one copy. */
-	async setBytes(key: string, mac: Uint8Array, value: Uint8Array): Promise<void> {
-		const write = (s: Statements) =>
-			s.db.transaction(() => {
-				s.setBytes.run(key, asBuffer(mac), asBuffer(value));
-				s.delete.run(key);
-			})();
-		this.#guard(write, write);
-	}
-
 	async delete(key: string): Promise<boolean> {
 		return this.#guard(
-			(s) => s.delete.run(key).changes + s.deleteBytes.run(key).changes > 0,
+			(s) => {
+				const text = s.delete.run(key).changes > 0;
+				return this.#bytes.delete(this.namespace, key) || text;
+			},
 			() => false,
 		);
 	}
@@ -193,13 +193,12 @@ export class SqliteKeyvStore extends EventEmitter {
 	async clear(): Promise<void> {
 		this.#guard(
 			(s) => {
-				for (const table of ["keyv", "keyv_bytes"]) {
-					if (this.namespace) {
-						s.db.prepare(`DELETE FROM ${table} WHERE key LIKE ? ESCAPE '\\'`).run(`${escapeLike(this.namespace)}:%`);
-					} else {
-						s.db.exec(`DELETE FROM ${table}`);
-					}
+				if (this.namespace) {
+					s.db.prepare("DELETE FROM keyv WHERE key LIKE ? ESCAPE '\\'").run(`${escapeLike(this.namespace)}:%`);
+				} else {
+					s.db.exec("DELETE FROM keyv");
 				}
+				this.#bytes.clear(this.namespace);
 			},
 			() => undefined,
 		);
@@ -232,7 +231,6 @@ function openStatements(path: string): Statements {
 		db.pragma("journal_mode = WAL");
 		db.pragma("synchronous = NORMAL");
 		db.exec("CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER)");
-		db.exec("CREATE TABLE IF NOT EXISTS keyv_bytes (key TEXT PRIMARY KEY, mac BLOB NOT NULL, value BLOB NOT NULL)");
 		// Reads the schema and the first pages now, so a file that is no database fails here rather than mid-run.
 		db.prepare("SELECT count(*) FROM (SELECT 1 FROM keyv LIMIT 1)").get();
 		return {
@@ -243,11 +241,6 @@ function openStatements(path: string): Statements {
 				"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
 			),
 			delete: db.prepare("DELETE FROM keyv WHERE key = ?"),
-			getBytes: db.prepare("SELECT mac, value FROM keyv_bytes WHERE key = ?"),
-			setBytes: db.prepare(
-				"INSERT INTO keyv_bytes (key, mac, value) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET mac = excluded.mac, value = excluded.value",
-			),
-			deleteBytes: db.prepare("DELETE FROM keyv_bytes WHERE key = ?"),
 		};
 	} catch (error) {
 		try {
@@ -272,10 +265,6 @@ function setAside(path: string): string {
 	}
 	if (existsSync(path)) renameSync(path, aside);
 	return aside;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-	return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function codeOf(error: unknown): string {
