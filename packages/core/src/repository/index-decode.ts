@@ -18,6 +18,8 @@ export interface DecodedIndex {
 	packed?: PackedBlobs[] | undefined;
 	/** All packs' blobs as one catalog value (`encodePackedBlobs`). */
 	stored?: Uint8Array | undefined;
+	/** Set when the object took the general parse, which leaves an array and a string per blob behind. */
+	parsed?: true;
 }
 
 /** Decrypts, decompresses and parses a sealed index object (its name already verified). */
@@ -25,7 +27,7 @@ export function decodeIndexObject(encryption: Uint8Array, sealed: Uint8Array, ke
 	const text = decompress(open(encryption, sealed, key), key);
 	// Objects as writers make them are scanned straight into arrays; anything else takes the general parse.
 	const scanned = scanIndexJson(text);
-	if (!scanned) return splitIndexFile(JSON.parse(text.toString("utf8")) as IndexFile, form);
+	if (!scanned) return { ...splitIndexFile(JSON.parse(text.toString("utf8")) as IndexFile, form), parsed: true };
 	const { file, packed } = scanned;
 	const head = headOf(loadedIndexFile(file, false), packed);
 	if (form === "head") return { file: head };

@@ -22,7 +22,8 @@ const encryption = workerData as Uint8Array;
 /**
  * An index object that takes the general parse leaves a string and an array per blob behind:
  * collecting after each one (tens of milliseconds) keeps the thread's heap at one object's
- * worth, where letting it grow would add hundreds of MiB to a command's peak.
+ * worth, where letting it grow would add hundreds of MiB to a command's peak. A scanned one
+ * leaves a few buffers: collecting after each of those cost a third of a cold load's CPU.
  */
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc") as (() => void) | undefined;
@@ -34,7 +35,7 @@ parentPort?.on("message", (request: IndexRequest) => {
 		const transfer = (result.packed ?? []).flatMap((packed) => [packed.ids.buffer, packed.numbers.buffer]);
 		if (result.stored) transfer.push(result.stored.buffer);
 		parentPort?.postMessage({ seq: request.seq, result } satisfies IndexResponse, [...new Set(transfer)] as ArrayBuffer[]);
-		collect?.();
+		if (result.parsed) collect?.();
 	} catch (error) {
 		const code = isHoldfastError(error) ? error.code : undefined;
 		parentPort?.postMessage({
