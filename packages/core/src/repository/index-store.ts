@@ -130,6 +130,8 @@ export class IndexStore {
 		};
 		// First every index object's head (all but its blob entries), to learn the order.
 		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
+		// The thread's heap goes before the blob table is built; a value read again later starts a new one.
+		await this.#decoder.close();
 		// Merge oldest first so tombstones from grooming apply after what they remove.
 		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as DecodedIndex) }] : []));
 		heads.length = 0;
