@@ -67,6 +67,8 @@ describe("scanIndexJson", () => {
 		["a pack without blobs", (t: string) => t.replace(/,"blobs":\[\]/, "")],
 		["a blobs field outside any pack", (t: string) => t.replace(/"self":/, '"blobs":[],"self":')],
 		["a pack with two blobs fields", (t: string) => t.replace(/"blobs":\[\]/, '"blobs":[],"blobs":[]')],
+		["a second blobs field, spelled with a space", (t: string) => t.replace(/"blobs":\[\]/, '"blobs":[],"blobs" :[1]')],
+		["the word blobs as a value", (t: string) => t.replace(/"mode":"compliance"/, '"mode":"blobs"')],
 	])("leaves %s to the general parse", (_name, change) => {
 		const text = change(JSON.stringify(file([pack("data/aa/one", entries(4)), pack("data/bb/two", [])])));
 		expect(text).not.toBe(JSON.stringify(file([pack("data/aa/one", entries(4)), pack("data/bb/two", [])])));

@@ -6,6 +6,7 @@ import type { IndexFile } from "./index-file.js";
 /** Bytes of the shortest entry as writers produce it, `[0,"<64 hex>",0,0,0]` and a comma: bounds the entries a text can hold. */
 const SHORTEST_ENTRY = 76;
 const KEY = Buffer.from('"blobs":[');
+const NAME = Buffer.from('"blobs"');
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -55,9 +56,14 @@ export function scanIndexJson(text: Buffer): ScannedIndex | undefined {
 		at = text.indexOf(QUOTE, close + 1);
 	}
 	head.push(text.subarray(kept));
+	const headText = Buffer.concat(head);
+	// A `"blobs"` not scanned (a key spelled with a space, a second key, a value) could win in JSON.parse: the general parse decides.
+	let named = 0;
+	for (let at = headText.indexOf(NAME); at >= 0; at = headText.indexOf(NAME, at + 1)) named++;
+	if (named !== arrays.length / 2) return undefined;
 	let file: IndexFile;
 	try {
-		file = JSON.parse(Buffer.concat(head).toString("utf8")) as IndexFile;
+		file = JSON.parse(headText.toString("utf8")) as IndexFile;
 	} catch {
 		return undefined;
 	}
