@@ -7,10 +7,12 @@ import { spawnSync } from "node:child_process";
 // Creates <work-dir>/repo with `holdfast init` and a real backup of a tiny folder (one
 // snapshot), then writes genuine sealed index objects whose entries point at fake packs (the
 // measured commands only open the index; no pack is read). With --measure it then runs
-// `snapshots` (cold catalog, then warm) and a `backup` of a one-file change under
-// /usr/bin/time, printing wall time, CPU time and peak RSS for each.
+// `snapshots` (cold catalog, then warm) and a `backup` of a one-file change (warm catalog, then
+// cold) under /usr/bin/time, printing wall time, CPU time and peak RSS for each, and the
+// machine's load average before and after (wall time means little on a busy machine).
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -110,13 +112,28 @@ sets:
 
 function measure() {
 	const rows = [];
-	rmSync(join(work, "catalog.sqlite"), { force: true });
+	const load = () =>
+		loadavg()
+			.map((n) => n.toFixed(1))
+			.join(" ");
+	const before = load();
+	const cold = () => {
+		for (const suffix of ["", "-wal", "-shm", ".values"]) {
+			rmSync(join(work, `catalog.sqlite${suffix}`), { recursive: true, force: true });
+		}
+	};
+	const change = () => writeFileSync(join(data, "b.txt"), `a change ${Date.now()}\n`);
+	cold();
 	rows.push(["snapshots (cold catalog)", holdfast(["snapshots"], "snapshots-cold")]);
 	rows.push(["snapshots (warm catalog)", holdfast(["snapshots"], "snapshots-warm")]);
-	writeFileSync(join(data, "b.txt"), `a change ${Date.now()}\n`);
-	rows.push(["backup of a small change", holdfast(["backup"], "backup")]);
+	change();
+	rows.push(["backup (warm catalog)", holdfast(["backup"], "backup")]);
+	cold();
+	change();
+	rows.push(["backup (cold catalog)", holdfast(["backup"], "backup-cold")]);
 	for (const [what, r] of rows)
 		console.log(`${what.padEnd(26)} ${r.wall.toFixed(1)} s wall  ${r.cpu.toFixed(1)} s CPU  ${r.rssMiB} MiB peak RSS`);
+	console.log(`load average ${before} before, ${load()} after`);
 }
 
 if (!process.argv.includes("--measure-only")) await generate();

@@ -89,6 +89,12 @@ function writeRows(path: string, entries: { key: string; value: string }[]) {
 	}
 }
 
+/** The files beside the catalog that hold its byte values (an index object's packed blobs): each a MAC, then the bytes. */
+function byteFiles(dir: string): string[] {
+	const folder = join(dir, ".holdfast/catalog.sqlite.values/holdfast");
+	return readdirSync(folder).map((name) => join(folder, name));
+}
+
 /** Rewrites the JSON inside a sealed cached value, keeping its MAC: what a bit flip or a forger would leave. */
 function tamper(value: string, change: (inner: Record<string, unknown>) => void): string {
 	const outer = JSON.parse(value) as { value: { t: string; m: string; j: string } };
@@ -208,22 +214,17 @@ describe("cached values that are damaged or not this repository's", () => {
 
 	it("an index record with a pack's blobs dropped does not verify: no 'in no pack', nothing skipped", async () => {
 		const path = catalogOf(dir);
-		// The index loads from its packed form: each pack's blob IDs and numbers in base64.
-		const indexRows = rows(path, "holdfast:index-blobs:");
-		expect(indexRows.length).toBeGreaterThan(0);
-		writeRows(
-			path,
-			indexRows.map(({ key, value }) => ({
-				key,
-				value: tamper(value, (packs) => {
-					for (const pack of packs as unknown as { count: number; ids: string; numbers: string }[]) {
-						pack.count = 0;
-						pack.ids = "";
-						pack.numbers = "";
-					}
-				}),
-			})),
-		);
+		// The index loads from its packed form: each pack's blob IDs and numbers as bytes.
+		const files = byteFiles(dir);
+		expect(files.length).toBeGreaterThan(0);
+		expect(rows(path, "holdfast:index-head:").length).toBe(files.length);
+		for (const file of files) {
+			// The same packs, each now holding no blob: a well-formed value behind a MAC that no longer fits.
+			const bytes = readFileSync(file);
+			const packs = new Uint32Array(Uint8Array.from(bytes.subarray(32, 36)).buffer)[0] as number;
+			const emptied = new Uint32Array([packs, ...new Array<number>(packs * 2).fill(0)]);
+			writeFileSync(file, Buffer.concat([bytes.subarray(0, 32), Buffer.from(emptied.buffer)]));
+		}
 		await writeFile(join(dir, "data/new.bin"), pseudoRandom(150_000, 3));
 		const backup = run(dir, ["backup", "--json"]);
 		expect(backup.code, backup.stderr).toBe(0);

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "./catalog.js";
-import { CATALOG_VALUE_TAG, CatalogCache, isRecord } from "./catalog-cache.js";
+import { CATALOG_BYTES_TAG, CATALOG_VALUE_TAG, CatalogCache, isRecord } from "./catalog-cache.js";
 
 const anything = (value: unknown): value is Record<string, unknown> => isRecord(value);
 
-async function fixture() {
-	const catalog = await openCatalog("memory://", "/");
+async function fixture(uri = "memory://") {
+	const catalog = await openCatalog(uri, "/");
 	const damaged: string[] = [];
 	const key = randomBytes(32);
 	return { catalog, key, damaged, cache: new CatalogCache(catalog, key, (k) => damaged.push(k)) };
@@ -47,5 +47,45 @@ describe("CatalogCache", () => {
 		expect(await cache.get("tree:r:c", anything)).toBeUndefined();
 		expect(damaged).toEqual(["tree:r:c"]);
 		expect(CATALOG_VALUE_TAG).toBe("hf-cache/1");
+	});
+});
+
+describe.each([
+	{ store: "a store without a bytes table (base64 through keyv)", uri: "memory://" },
+	{ store: "SQLite", uri: "sqlite://:memory:" },
+])("CatalogCache byte values in $store", ({ uri }) => {
+	it("gives back the bytes it sealed, and misses on a key never set", async () => {
+		const { cache, damaged } = await fixture(uri);
+		const value = randomBytes(1000);
+		await cache.setBytes("index-blobs:r:a", value);
+		expect(Buffer.from((await cache.getBytes("index-blobs:r:a")) as Uint8Array)).toEqual(value);
+		expect(await cache.getBytes("index-blobs:r:b")).toBeUndefined();
+		expect(damaged).toEqual([]);
+	});
+
+	it("treats another repository's bytes as damage, told once", async () => {
+		const { catalog, cache, key, damaged } = await fixture(uri);
+		const other = new CatalogCache(catalog, Buffer.from(key).fill(1, 0, 1));
+		await other.setBytes("index-blobs:r:a", randomBytes(64));
+		await other.setBytes("index-blobs:r:b", randomBytes(64));
+		expect(await cache.getBytes("index-blobs:r:a")).toBeUndefined();
+		expect(await cache.getBytes("index-blobs:r:b")).toBeUndefined();
+		expect(damaged).toEqual(["index-blobs:r:a"]);
+		expect(Buffer.from((await other.getBytes("index-blobs:r:a")) as Uint8Array)).toHaveLength(64);
+	});
+});
+
+describe("CatalogCache byte values in a store without a bytes table", () => {
+	it("misses on changed bytes, and quietly on a value of another layout", async () => {
+		const { catalog, cache, damaged } = await fixture();
+		await cache.setBytes("index-blobs:r:a", Buffer.from("original bytes"));
+		const sealed = (await catalog.get("index-blobs:r:a")) as { t: string; m: string; b: string };
+		expect(sealed.t).toBe(CATALOG_BYTES_TAG);
+		await catalog.set("index-blobs:r:a", { ...sealed, b: Buffer.from("changed bytes!").toString("base64") });
+		await catalog.set("index-blobs:r:old", [{ count: 0, ids: "", numbers: "", odd: [] }]);
+		expect(await cache.getBytes("index-blobs:r:old")).toBeUndefined();
+		expect(damaged).toEqual([]);
+		expect(await cache.getBytes("index-blobs:r:a")).toBeUndefined();
+		expect(damaged).toEqual(["index-blobs:r:a"]);
 	});
 });

@@ -4,6 +4,22 @@ import type { Catalog } from "./catalog.js";
 /** The layout of a sealed value; a value under another tag (an older layout) is a plain miss. */
 export const CATALOG_VALUE_TAG = "hf-cache/1";
 
+/** The layout of a sealed value kept as bytes (an index object's packed blobs). */
+export const CATALOG_BYTES_TAG = "hf-cache-bytes/1";
+
+/** A store that keeps byte values beside its text ones (the SQLite catalog); other stores carry them in base64. */
+export interface BytesStore {
+	getBytes(key: string): Promise<{ mac: Uint8Array; value: Uint8Array } | undefined>;
+	setBytes(key: string, mac: Uint8Array, value: Uint8Array): Promise<void>;
+}
+
+/** What a store without a bytes table holds for a byte value. */
+interface SealedBytesText {
+	t: typeof CATALOG_BYTES_TAG;
+	m: string;
+	b: string;
+}
+
 /** What the catalog holds for one key: the value's JSON and a MAC binding it to the key and the repository. */
 export interface SealedValue {
 	t: typeof CATALOG_VALUE_TAG;
@@ -67,6 +83,39 @@ export class CatalogCache {
 		await this.catalog.setMany(entries.map(({ key, value }) => ({ key, value: this.seal(key, value) })));
 	}
 
+	/** A byte value, sealed like the others over the tag, the key and the bytes. */
+	async setBytes(key: string, value: Uint8Array): Promise<void> {
+		const mac = this.#macBytes(key, value);
+		const store = bytesStoreOf(this.catalog);
+		if (store) await store.setBytes(this.#storeKey(key), mac, value);
+		else {
+			const text: SealedBytesText = {
+				t: CATALOG_BYTES_TAG,
+				m: mac.toString("base64"),
+				b: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64"),
+			};
+			await this.catalog.set(key, text);
+		}
+	}
+
+	/** The verified byte value, or undefined when absent, damaged, or not ours. */
+	async getBytes(key: string): Promise<Uint8Array | undefined> {
+		const store = bytesStoreOf(this.catalog);
+		let found: { mac: Uint8Array; value: Uint8Array } | undefined;
+		if (store) found = await store.getBytes(this.#storeKey(key));
+		else {
+			const text = (await this.catalog.get(key)) as Partial<SealedBytesText> | undefined;
+			if (typeof text !== "object" || text === null || text.t !== CATALOG_BYTES_TAG) return undefined;
+			if (typeof text.m !== "string" || typeof text.b !== "string") return this.#damaged(key);
+			found = { mac: Buffer.from(text.m, "base64"), value: Buffer.from(text.b, "base64") };
+		}
+		if (!found) return undefined;
+		const want = this.#macBytes(key, found.value);
+		const got = found.mac;
+		if (got.length !== want.length || !timingSafeEqual(got, want)) return this.#damaged(key);
+		return found.value;
+	}
+
 	/** Values already in JSON (a tree as it was serialized to be stored): sealed as they are, not stringified again. */
 	async setManyJson(entries: readonly { key: string; json: string }[]): Promise<void> {
 		await this.catalog.setMany(
@@ -76,6 +125,16 @@ export class CatalogCache {
 
 	#mac(key: string, json: string): string {
 		return createHmac("sha256", this.macKey).update(`${CATALOG_VALUE_TAG}\0${key}\0`).update(json).digest("base64");
+	}
+
+	#macBytes(key: string, value: Uint8Array): Buffer {
+		return createHmac("sha256", this.macKey).update(`${CATALOG_BYTES_TAG}\0${key}\0`).update(value).digest();
+	}
+
+	/** The key as the store sees it: Keyv adds the namespace to the keys it passes on. */
+	#storeKey(key: string): string {
+		const namespace = this.catalog.namespace;
+		return namespace ? `${namespace}:${key}` : key;
 	}
 
 	#verifies(key: string, json: string, mac: string): boolean {
@@ -91,6 +150,11 @@ export class CatalogCache {
 		}
 		return undefined;
 	}
+}
+
+function bytesStoreOf(catalog: Catalog): BytesStore | undefined {
+	const store = catalog.store as Partial<BytesStore> | undefined;
+	return typeof store?.getBytes === "function" && typeof store.setBytes === "function" ? (store as BytesStore) : undefined;
 }
 
 /** Where the catalog keeps a tree of a repository, parsed: read by `loadTree`, written by the backup that stores it. */

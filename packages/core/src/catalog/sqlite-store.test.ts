@@ -26,6 +26,56 @@ describe("SqliteKeyvStore.getMany", () => {
 	});
 });
 
+describe("SqliteKeyvStore byte values", () => {
+	it("keeps bytes in files beside the database, replacing a text value under the same key; delete and clear reach both", async () => {
+		const { dir, path } = await catalogFile();
+		const store = new SqliteKeyvStore(path);
+		store.namespace = "holdfast";
+		await store.set("holdfast:index-blobs:a", "an older layout");
+		await store.setBytes("holdfast:index-blobs:a", Buffer.alloc(32, 1), Buffer.from([1, 2, 3]));
+		expect(await store.get("holdfast:index-blobs:a")).toBeUndefined();
+		expect(await store.getBytes("holdfast:index-blobs:a")).toEqual({ mac: Buffer.alloc(32, 1), value: Buffer.from([1, 2, 3]) });
+		expect(await readdir(join(dir, "catalog.sqlite.values/holdfast"))).toHaveLength(1);
+		// A view into a larger buffer is stored as just its bytes.
+		const big = new Uint8Array(16).fill(9);
+		await store.setBytes("holdfast:index-blobs:b", new Uint8Array(32), big.subarray(4, 8));
+		expect((await store.getBytes("holdfast:index-blobs:b"))?.value).toEqual(Buffer.from([9, 9, 9, 9]));
+		expect(await store.delete("holdfast:index-blobs:b")).toBe(true);
+		expect(await store.getBytes("holdfast:index-blobs:b")).toBeUndefined();
+		await store.disconnect();
+		// Another process, another namespace: the files are what it reads.
+		const other = new SqliteKeyvStore(path);
+		other.namespace = "other";
+		await other.setBytes("other:index-blobs:c", new Uint8Array(32), Buffer.from([4]));
+		other.namespace = "holdfast";
+		expect((await other.getBytes("holdfast:index-blobs:a"))?.value).toEqual(Buffer.from([1, 2, 3]));
+		await other.clear();
+		expect(await other.getBytes("holdfast:index-blobs:a")).toBeUndefined();
+		other.namespace = "other";
+		expect(await other.getBytes("other:index-blobs:c")).toBeDefined();
+		await other.disconnect();
+	});
+
+	it("misses on a file cut shorter than its MAC, and in memory keeps values in the process", async () => {
+		const { dir, path } = await catalogFile();
+		const store = new SqliteKeyvStore(path);
+		await store.setBytes("k", Buffer.alloc(32, 2), Buffer.from([5]));
+		const [file] = await readdir(
+			join(dir, "catalog.sqlite.values/_e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+		);
+		await writeFile(
+			join(dir, "catalog.sqlite.values/_e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", file as string),
+			"short",
+		);
+		expect(await store.getBytes("k")).toBeUndefined();
+		await store.disconnect();
+		const memory = new SqliteKeyvStore(":memory:");
+		await memory.setBytes("k", Buffer.alloc(32, 3), Buffer.from([6]));
+		expect((await memory.getBytes("k"))?.value).toEqual(Buffer.from([6]));
+		await memory.disconnect();
+	});
+});
+
 describe("SqliteKeyvStore on a damaged file", () => {
 	it("sets a file that is no database aside, warns once, and works on a fresh one", async () => {
 		const { dir, path } = await catalogFile();

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
+import { ByteFiles } from "./byte-files.js";
 
 /** Told once when a damaged catalog file was set aside: the line says what and where. */
 export type CatalogDamageReport = (line: string) => void;
@@ -39,6 +40,8 @@ export class SqliteKeyvStore extends EventEmitter {
 	#s: Statements;
 	#reported = false;
 	readonly #onDamage: CatalogDamageReport;
+	/** Byte values, in files beside the database (`<file>.values/`). */
+	readonly #bytes: ByteFiles;
 
 	constructor(path: string, onDamage: CatalogDamageReport = () => undefined) {
 		super();
@@ -46,6 +49,7 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.opts = { dialect: "sqlite", path };
 		this.#onDamage = onDamage;
 		this.#s = this.#openOrReplace();
+		this.#bytes = new ByteFiles(path === ":memory:" ? undefined : `${path}.values`);
 	}
 
 	#openOrReplace(): Statements {
@@ -158,9 +162,26 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.#guard(write, write);
 	}
 
+	/** A byte value and its MAC: no JSON or base64 on the way in or out. */
+	async getBytes(key: string): Promise<{ mac: Buffer; value: Buffer } | undefined> {
+		return this.#bytes.get(this.namespace, key);
+	}
+
+	/** Stores a byte value; a text value under the same key (an older layout) goes, so the catalog keeps one copy. */
+	async setBytes(key: string, mac: Uint8Array, value: Uint8Array): Promise<void> {
+		this.#bytes.set(this.namespace, key, mac, value);
+		this.#guard(
+			(s) => s.delete.run(key),
+			() => undefined,
+		);
+	}
+
 	async delete(key: string): Promise<boolean> {
 		return this.#guard(
-			(s) => s.delete.run(key).changes > 0,
+			(s) => {
+				const text = s.delete.run(key).changes > 0;
+				return this.#bytes.delete(this.namespace, key) || text;
+			},
 			() => false,
 		);
 	}
@@ -177,6 +198,7 @@ export class SqliteKeyvStore extends EventEmitter {
 				} else {
 					s.db.exec("DELETE FROM keyv");
 				}
+				this.#bytes.clear(this.namespace);
 			},
 			() => undefined,
 		);

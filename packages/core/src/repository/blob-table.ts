@@ -14,8 +14,8 @@ function isHexId(id: unknown): id is string {
 
 /** An ID is 32 bytes: eight 32-bit words, compared and copied word by word (a native call per ID costs more). */
 const ID_WORDS = 8;
-/** Words of each ID the table keeps in memory: 64 bits tell IDs apart; the full ID is checked on a hit. */
-const PREFIX_WORDS = 2;
+/** Slots `setPacked` reads ahead of its inserts: enough misses in flight at once, few enough to stay in cache. */
+const WARM_BATCH = 64;
 /** The pack number of an entry that was deleted: its slot stays, so its ID can come back in place. */
 const GONE = 0xffffffff;
 /** Past this many blobs, full IDs and locations go to a temporary file (about 48 bytes a blob). */
@@ -23,19 +23,25 @@ export const SPILL_ABOVE = 1 << 20;
 
 /**
  * Where every blob is, in a few flat arrays instead of an object per blob. In memory, for each
- * blob: the first 8 bytes of its ID and its pack number, and an open-addressing hash over
- * them (about 20 bytes a blob); the full ID and the location are records in `BlobRecords`,
- * read on a hit, which also proves the hit (two IDs that share 64 bits are told apart there).
- * Reads hand out fresh `BlobLocation` objects; IDs that are not 64 hex digits live in a Map.
+ * blob: its pack number, and an open-addressing hash whose slots hold an entry number and the
+ * first 4 bytes of its ID (12 to 20 bytes a blob in all); the full ID and the location are
+ * records in `BlobRecords`, read on a hit, which also proves the hit (IDs that share their
+ * first bytes are told apart there). Reads hand out fresh `BlobLocation` objects; IDs that are
+ * not 64 hex digits live in a Map.
  */
 export class BlobTable implements Iterable<[string, BlobLocation]> {
-	#prefix = new Uint32Array(0);
 	#pack = new Uint32Array(0);
 	readonly #records: BlobRecords;
 	#entries = 0;
 	#live = 0;
-	/** Open-addressing hash slots: entry number + 1, or 0 for a free slot. */
-	#slots = new Uint32Array(16);
+	/** What the warming pass of `setPacked` read, kept so the reads are not optimized away. */
+	#touched = 0;
+	/**
+	 * Open-addressing hash slots, two words each: entry number + 1 (0 for a free slot) and the
+	 * first word of the entry's ID. A probe compares IDs in the slot it reads, with no other
+	 * cache miss at millions of blobs; a match is proved against the full ID in the record.
+	 */
+	#slots = new Uint32Array(32);
 	readonly #packKeys: string[] = [];
 	readonly #packNumbers = new Map<string, number>();
 	#lastPack = 0;
@@ -96,7 +102,7 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 
 	/** The pack that holds the blob whose raw ID is `words[at, at + 8)`, if any. */
 	packKeyAt(words: Uint32Array, at: number): string | undefined {
-		const entry = (this.#slots[this.#slotOfWords(words, at)] as number) - 1;
+		const entry = (this.#slots[this.#slotOfWords(words, at) * 2] as number) - 1;
 		return entry >= 0 && this.#pack[entry] !== GONE ? this.#packKeys[this.#pack[entry] as number] : undefined;
 	}
 
@@ -115,23 +121,56 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		keep?: (current: string) => boolean,
 	): void {
 		const slot = this.#slotOfWords(words, at);
-		let entry = (this.#slots[slot] as number) - 1;
+		let entry = (this.#slots[slot * 2] as number) - 1;
 		if (entry >= 0 && keep && this.#pack[entry] !== GONE && keep(this.#packKeys[this.#pack[entry] as number] as string)) {
 			return;
 		}
 		if (entry < 0) {
 			this.#growEntries(this.#entries + 1);
 			entry = this.#entries++;
-			for (let w = 0; w < PREFIX_WORDS; w++) this.#prefix[entry * PREFIX_WORDS + w] = words[at + w] as number;
-			this.#slots[slot] = entry + 1;
+			this.#slots[slot * 2] = entry + 1;
+			this.#slots[slot * 2 + 1] = words[at] as number;
 			this.#live++;
 			this.#pack[entry] = this.#packNumber(packKey);
-			if (this.#entries * 4 > this.#slots.length * 3) this.#growSlots(this.#entries + 1);
+			if (this.#entries * 8 > this.#slots.length * 3) this.#growSlots(this.#entries + 1);
 		} else {
 			if (this.#pack[entry] === GONE) this.#live++;
 			this.#pack[entry] = this.#packNumber(packKey);
 		}
 		this.#records.write(entry, words, at, type === 1 ? 1 : 0, offset, length, rawLength);
+	}
+
+	/**
+	 * `setAt` for each of a pack's packed blobs, in order. The slots they hash to are read in
+	 * a first pass, a handful at a time: independent reads overlap their cache misses, so the
+	 * inserts that follow find their slots in cache.
+	 */
+	setPacked(packed: PackedBlobs, packKey: string, keep?: (current: string) => boolean): void {
+		const { count, ids, numbers } = packed;
+		if (this.#entries + count > this.#pack.length) this.#growEntries(this.#entries + count);
+		for (let start = 0; start < count; start += WARM_BATCH) {
+			const end = Math.min(count, start + WARM_BATCH);
+			// Growth rehashes first, so the slots read are the ones the inserts use.
+			if ((this.#entries + end - start) * 4 > (this.#slots.length >>> 1) * 3) this.#growSlots(this.#entries + end - start);
+			const slots = this.#slots;
+			const mask = (slots.length >>> 1) - 1;
+			let touched = 0;
+			for (let i = start; i < end; i++) touched |= slots[((ids[i * ID_WORDS] as number) & mask) * 2] as number;
+			this.#touched ^= touched;
+			for (let i = start; i < end; i++) {
+				const n = i * 4;
+				this.setAt(
+					ids,
+					i * ID_WORDS,
+					packKey,
+					numbers[n] as number,
+					numbers[n + 1] as number,
+					numbers[n + 2] as number,
+					numbers[n + 3] as number,
+					keep,
+				);
+			}
+		}
 	}
 
 	delete(id: string): boolean {
@@ -228,29 +267,29 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 	/** The live entry holding `id`, or -1. */
 	#find(id: string): number {
 		this.#probe.write(id, "hex");
-		const entry = (this.#slots[this.#slotOfWords(this.#probeWords, 0)] as number) - 1;
+		const entry = (this.#slots[this.#slotOfWords(this.#probeWords, 0) * 2] as number) - 1;
 		return entry >= 0 && this.#pack[entry] !== GONE ? entry : -1;
 	}
 
 	/** The slot that holds the ID at `words[at]`, or the free slot where it would go. */
 	#slotOfWords(words: Uint32Array, at: number): number {
-		const mask = this.#slots.length - 1;
-		const prefix = this.#prefix;
+		const slots = this.#slots;
+		const mask = (slots.length >>> 1) - 1;
+		const first = words[at] as number;
 		// IDs are keyed hashes: their first word is already uniformly spread.
-		let slot = (words[at] as number) & mask;
+		let slot = first & mask;
 		for (;;) {
-			const entry = (this.#slots[slot] as number) - 1;
+			const entry = (slots[slot * 2] as number) - 1;
 			if (entry < 0) return slot;
-			const base = entry * PREFIX_WORDS;
-			if (prefix[base] === words[at] && prefix[base + 1] === words[at + 1] && this.#sameId(entry, words, at)) return slot;
+			if (slots[slot * 2 + 1] === first && this.#sameId(entry, words, at)) return slot;
 			slot = (slot + 1) & mask;
 		}
 	}
 
-	/** Whether entry `entry` holds the full ID at `words[at]` (its prefix matched). */
+	/** Whether entry `entry` holds the full ID at `words[at]` (its first word matched). */
 	#sameId(entry: number, words: Uint32Array, at: number): boolean {
 		const record = this.#records.read(entry);
-		for (let w = PREFIX_WORDS; w < ID_WORDS; w++) if (record[w] !== words[at + w]) return false;
+		for (let w = 1; w < ID_WORDS; w++) if (record[w] !== words[at + w]) return false;
 		return true;
 	}
 
@@ -258,24 +297,28 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		const capacity = this.#pack.length;
 		if (wanted <= capacity) return;
 		const next = Math.max(wanted, Math.ceil(capacity * 1.5), 64);
-		this.#prefix = grown(this.#prefix, new Uint32Array(next * PREFIX_WORDS));
 		this.#pack = grown(this.#pack, new Uint32Array(next));
 		this.#records.reserve(next);
 	}
 
 	/** Rehashes into a table with room for `wanted` entries at a load of at most three quarters. */
 	#growSlots(wanted: number): void {
-		let size = this.#slots.length;
+		const old = this.#slots;
+		let size = old.length >>> 1;
 		while (wanted * 4 > size * 3) size *= 2;
-		if (size === this.#slots.length) return;
-		this.#slots = new Uint32Array(size);
+		if (size * 2 === old.length) return;
+		const slots = new Uint32Array(size * 2);
 		const mask = size - 1;
 		// Every entry's ID differs from the others: a rehash needs no comparison, only a free slot.
-		for (let entry = 0; entry < this.#entries; entry++) {
-			let slot = (this.#prefix[entry * PREFIX_WORDS] as number) & mask;
-			while (this.#slots[slot] !== 0) slot = (slot + 1) & mask;
-			this.#slots[slot] = entry + 1;
+		for (let from = 0; from < old.length; from += 2) {
+			if (old[from] === 0) continue;
+			const first = old[from + 1] as number;
+			let slot = first & mask;
+			while (slots[slot * 2] !== 0) slot = (slot + 1) & mask;
+			slots[slot * 2] = old[from] as number;
+			slots[slot * 2 + 1] = first;
 		}
+		this.#slots = slots;
 	}
 }
 
@@ -333,35 +376,72 @@ export function packBlobs(blobs: readonly [number, string, number, number, numbe
 	return { count, ids: ids.subarray(0, count * ID_WORDS), numbers: numbers.subarray(0, count * 4), odd };
 }
 
-/** Packed blobs as a catalog value: both arrays in base64, which JSON carries without escaping. */
-export interface StoredPackedBlobs {
-	count: number;
-	ids: string;
-	numbers: string;
-	odd: [number, string, number, number, number][];
+/**
+ * The packed blobs of one index object as a catalog value, in 32-bit words of the machine's
+ * byte order: the number of packs; each pack's entry count and the byte length of its odd
+ * entries' JSON; then per pack its raw IDs, its numbers and its odd entries' JSON, padded to a word.
+ */
+export function encodePackedBlobs(packs: readonly PackedBlobs[]): Uint8Array {
+	const odd = packs.map((pack) => (pack.odd.length > 0 ? Buffer.from(JSON.stringify(pack.odd)) : undefined));
+	let words = 1 + packs.length * 2;
+	packs.forEach((pack, i) => {
+		words += pack.count * (ID_WORDS + 4) + Math.ceil((odd[i]?.length ?? 0) / 4);
+	});
+	const out = new Uint32Array(words);
+	const bytes = new Uint8Array(out.buffer);
+	out[0] = packs.length;
+	let at = 1 + packs.length * 2;
+	packs.forEach((pack, i) => {
+		out[1 + i * 2] = pack.count;
+		out[2 + i * 2] = odd[i]?.length ?? 0;
+		out.set(pack.ids.subarray(0, pack.count * ID_WORDS), at);
+		at += pack.count * ID_WORDS;
+		out.set(pack.numbers.subarray(0, pack.count * 4), at);
+		at += pack.count * 4;
+		const json = odd[i];
+		if (json) {
+			bytes.set(json, at * 4);
+			at += Math.ceil(json.length / 4);
+		}
+	});
+	return bytes;
 }
 
-const bytesOf = (words: Uint32Array) => Buffer.from(words.buffer, words.byteOffset, words.byteLength);
-
-export function storePackedBlobs(packed: PackedBlobs): StoredPackedBlobs {
-	return {
-		count: packed.count,
-		ids: bytesOf(packed.ids).toString("base64"),
-		numbers: bytesOf(packed.numbers).toString("base64"),
-		odd: packed.odd,
-	};
-}
-
-/** The packed blobs of a verified catalog value, or undefined when its arrays do not have the stated length. */
-export function restorePackedBlobs(stored: StoredPackedBlobs): PackedBlobs | undefined {
-	const ids = new Uint32Array(stored.count * ID_WORDS);
-	const numbers = new Uint32Array(stored.count * 4);
-	// Decoded straight into arrays of their own, aligned for 32-bit reads.
-	const idBytes = bytesOf(ids).write(stored.ids, "base64");
-	const numberBytes = bytesOf(numbers).write(stored.numbers, "base64");
-	if (idBytes !== ids.byteLength || numberBytes !== numbers.byteLength) return undefined;
-	if (Buffer.byteLength(stored.ids, "base64") !== idBytes || Buffer.byteLength(stored.numbers, "base64") !== numberBytes) {
-		return undefined;
+/**
+ * The packed blobs of a verified catalog value, when it has the layout `encodePackedBlobs`
+ * writes and each pack holds `blobCounts[i]` entries; otherwise undefined (read the object again).
+ */
+export function decodePackedBlobs(value: Uint8Array, blobCounts: readonly number[]): PackedBlobs[] | undefined {
+	if (value.byteLength % 4 !== 0 || value.byteLength < 4) return undefined;
+	// Aligned for 32-bit reads: a view when the bytes already are, else one copy.
+	const words =
+		value.byteOffset % 4 === 0
+			? new Uint32Array(value.buffer, value.byteOffset, value.byteLength / 4)
+			: new Uint32Array(value.slice().buffer);
+	const packs = words[0] as number;
+	if (packs !== blobCounts.length || words.length < 1 + packs * 2) return undefined;
+	const out: PackedBlobs[] = [];
+	let at = 1 + packs * 2;
+	for (let i = 0; i < packs; i++) {
+		const count = words[1 + i * 2] as number;
+		const oddBytes = words[2 + i * 2] as number;
+		const end = at + count * (ID_WORDS + 4) + Math.ceil(oddBytes / 4);
+		if (end > words.length) return undefined;
+		const ids = words.subarray(at, at + count * ID_WORDS);
+		const numbers = words.subarray(at + count * ID_WORDS, at + count * (ID_WORDS + 4));
+		let odd: [number, string, number, number, number][] = [];
+		if (oddBytes > 0) {
+			const start = words.byteOffset + (at + count * (ID_WORDS + 4)) * 4;
+			try {
+				odd = JSON.parse(Buffer.from(words.buffer, start, oddBytes).toString("utf8"));
+			} catch {
+				return undefined;
+			}
+			if (!Array.isArray(odd) || !odd.every((entry) => Array.isArray(entry) && entry.length === 5)) return undefined;
+		}
+		if (count + odd.length !== blobCounts[i]) return undefined;
+		out.push({ count, ids, numbers, odd });
+		at = end;
 	}
-	return { count: stored.count, ids, numbers, odd: stored.odd };
+	return at === words.length ? out : undefined;
 }

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { isHoldfastError } from "../host/errors.js";
-import { packBlobs, storePackedBlobs } from "./blob-table.js";
+import { encodePackedBlobs, packBlobs } from "./blob-table.js";
 import { RepositoryKeys } from "./crypto.js";
 import { IndexDecoder } from "./index-decoder.js";
 import type { IndexFile } from "./index-file.js";
@@ -63,7 +63,7 @@ describe.each([
 		expect(head.packed).toBeUndefined();
 		expect(head.file).toEqual(file);
 		const stored = await decoder.decode(sealed, "index/x", "stored");
-		expect(stored.stored).toEqual(packed?.map(storePackedBlobs));
+		expect(stored.stored).toEqual(encodePackedBlobs(packed ?? []));
 		await decoder.close();
 		expect(decoder.threads).toBe(0);
 	});

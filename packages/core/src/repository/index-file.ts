@@ -179,21 +179,7 @@ export class MasterIndex {
 			this.#blobs.set(id, { type: type === 1 ? "tree" : "data", packKey: pack.key, offset, length, rawLength });
 		}
 		if ("blobs" in pack || !pack.packed) return;
-		const { count, ids, numbers } = pack.packed;
-		for (let i = 0; i < count; i++) {
-			const n = i * 4;
-			const [type, offset, length, rawLength] = [numbers[n], numbers[n + 1], numbers[n + 2], numbers[n + 3]] as number[];
-			this.#blobs.setAt(
-				ids,
-				i * 8,
-				pack.key,
-				type as number,
-				offset as number,
-				length as number,
-				rawLength as number,
-				keepsCurrent,
-			);
-		}
+		this.#blobs.setPacked(pack.packed, pack.key, keepsCurrent);
 	}
 
 	#drop(key: string): void {

@@ -5,7 +5,7 @@ import { classifyFault } from "../destination/faults.js";
 import type { Clock } from "../host/clock.js";
 import { describeError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
-import { type PackedBlobs, restorePackedBlobs, type StoredPackedBlobs, storePackedBlobs } from "./blob-table.js";
+import { decodePackedBlobs, encodePackedBlobs, type PackedBlobs } from "./blob-table.js";
 import { type RepositoryKeys, sha256Hex } from "./crypto.js";
 import { KEY_PREFIX } from "./format.js";
 import { type DecodedIndex, type IndexForm, splitIndexFile } from "./index-decode.js";
@@ -130,6 +130,8 @@ export class IndexStore {
 		};
 		// First every index object's head (all but its blob entries), to learn the order.
 		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
+		// The thread's heap goes before the blob table is built; a value read again later starts a new one.
+		await this.#decoder.close();
 		// Merge oldest first so tombstones from grooming apply after what they remove.
 		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as DecodedIndex) }] : []));
 		heads.length = 0;
@@ -303,9 +305,9 @@ export class IndexStore {
 
 	/**
 	 * The head of one index object: all but its blob entries, each pack with its blob count.
-	 * The catalog keeps an index object in two sealed values, this head and the blobs in base64
+	 * The catalog keeps an index object in two sealed values, this head and the blobs as bytes
 	 * (`#readPackedBlobs`), so a load without blobs reads a few bytes a pack and a load with
-	 * them parses no array per blob. Read from the destination, the packed blobs come along
+	 * them parses nothing per blob. Read from the destination, the packed blobs come along
 	 * when there is no catalog to read them from later.
 	 */
 	async #readIndexHead(key: string, withBlobs: boolean): Promise<DecodedIndex> {
@@ -316,7 +318,7 @@ export class IndexStore {
 			if (!cache) return this.#decodeIndexObject(key, withBlobs ? "packed" : "head");
 			// The threads encode the blobs for the catalog, where the next load reads them.
 			const { file, stored } = await this.#decodeIndexObject(key, "stored");
-			await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
+			await this.#cacheDecoded(key, file, stored as Uint8Array);
 			return { file };
 		});
 	}
@@ -331,27 +333,29 @@ export class IndexStore {
 	/** Caches a verified index object (read, or written by this run) in the form `loadIndex` reads. */
 	async #cacheIndexFile(key: string, indexFile: IndexFile): Promise<void> {
 		const { file, stored } = splitIndexFile(indexFile, "stored");
-		await this.#cacheDecoded(key, file, stored as StoredPackedBlobs[]);
+		await this.#cacheDecoded(key, file, stored as Uint8Array);
 	}
 
-	async #cacheDecoded(key: string, file: LoadedIndexFile, stored: readonly StoredPackedBlobs[]): Promise<void> {
-		await this.parts.cache?.setMany([
-			{ key: `index-head:${this.parts.repositoryId}:${key}`, value: file },
-			{ key: `index-blobs:${this.parts.repositoryId}:${key}`, value: stored },
-		]);
+	async #cacheDecoded(key: string, file: LoadedIndexFile, stored: Uint8Array): Promise<void> {
+		// The blobs first: a head found in the catalog promises its blobs are there too (or re-reads them).
+		await this.parts.cache?.setBytes(`index-blobs:${this.parts.repositoryId}:${key}`, stored);
+		await this.parts.cache?.set(`index-head:${this.parts.repositoryId}:${key}`, file);
 	}
 
 	/** The packed blobs of each pack `head` lists: from the catalog, else from the object again. */
 	async #readPackedBlobs(key: string, head: LoadedIndexFile): Promise<PackedBlobs[]> {
 		const { cache } = this.parts;
 		const blobsKey = `index-blobs:${this.parts.repositoryId}:${key}`;
-		const stored = await cache?.get(blobsKey, isStoredBlobsOf(head));
-		const packed = stored?.map(restorePackedBlobs);
-		if (packed?.every((p, i) => p !== undefined && p.count + p.odd.length === head.packs[i]?.blobCount)) {
-			return packed as PackedBlobs[];
-		}
+		const stored = await cache?.getBytes(blobsKey);
+		const packed = stored
+			? decodePackedBlobs(
+					stored,
+					head.packs.map((pack) => pack.blobCount),
+				)
+			: undefined;
+		if (packed) return packed;
 		const again = (await this.#decodeIndexObject(key, "packed")).packed as PackedBlobs[];
-		await cache?.set(blobsKey, again.map(storePackedBlobs));
+		await cache?.setBytes(blobsKey, encodePackedBlobs(again));
 		return again;
 	}
 }
@@ -368,20 +372,6 @@ function isLoadedHead(value: unknown): value is LoadedIndexFile {
 		isIndexFile(value) &&
 		value.packs.every((pack) => isRecord(pack) && typeof pack.key === "string" && typeof pack.blobCount === "number")
 	);
-}
-
-function isStoredBlobsOf(head: LoadedIndexFile): (value: unknown) => value is StoredPackedBlobs[] {
-	return (value): value is StoredPackedBlobs[] =>
-		Array.isArray(value) &&
-		value.length === head.packs.length &&
-		value.every(
-			(v) =>
-				isRecord(v) &&
-				typeof v.count === "number" &&
-				typeof v.ids === "string" &&
-				typeof v.numbers === "string" &&
-				Array.isArray(v.odd),
-		);
 }
 
 function isIndexFile(value: unknown): value is IndexFile & Record<string, unknown> {
