@@ -1,13 +1,14 @@
 import pLimit from "p-limit";
 import type { ObjectLock } from "../destination/destination.js";
-import { encodeBlob } from "./blob-codec.js";
+import { BLOB_OVERHEAD, encodeBlob } from "./blob-codec.js";
 import { type BlobPool, sharedCopy } from "./blob-pool.js";
+import type { Regions } from "./blob-work.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { type BlobType, packKey } from "./format.js";
 import type { IndexPack } from "./index-file.js";
 import type { IndexStore } from "./index-store.js";
 import type { ObjectWriter } from "./object-writer.js";
-import { PackBuilder, sharedBuffer } from "./pack.js";
+import { PackBuilder, type ReservedBlob, sharedBuffer } from "./pack.js";
 
 // The pack uploader: decides which blobs to store, gathers them into packs and uploads those a few at a time.
 
@@ -157,6 +158,97 @@ export class PackUploader {
 	}
 
 	/**
+	 * Seals claimed blobs — the `regions` of `data`, in shared memory — straight into the open
+	 * pack of their type: each batch of them gets a region of the pack's buffer that a worker
+	 * seals into, so no sealed copy comes back to this thread. Resolves once they are in a
+	 * pack (or uploading); on failure, blobs not stored keep their claims for the caller to release.
+	 */
+	async sealIntoPack(type: BlobType, data: Uint8Array, regions: Regions, ids: readonly string[]): Promise<void> {
+		const sealing: Promise<void>[] = [];
+		for (let first = 0; first < ids.length; ) {
+			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
+			this.#adding = reserved.catch(() => undefined);
+			const { builder, offset, count } = await reserved;
+			const task = this.#sealReserved(
+				type,
+				builder,
+				offset,
+				data,
+				regions.subarray(2 * first, 2 * (first + count)),
+				ids.slice(first, first + count),
+			);
+			task.catch(() => undefined);
+			sealing.push(task);
+			first += count;
+		}
+		const outcomes = await Promise.allSettled(sealing);
+		const failed = outcomes.find((outcome) => outcome.status === "rejected");
+		if (failed) throw failed.reason;
+	}
+
+	/**
+	 * A region of the open pack for as many of the regions from `first` on as fit. A pack
+	 * whose reservations already reach its size waits for them (blobs seal smaller than their
+	 * worst case) before it counts as full.
+	 */
+	async #reserveFor(
+		type: BlobType,
+		regions: Regions,
+		first: number,
+	): Promise<{ builder: PackBuilder; offset: number; count: number }> {
+		const lock = this.writer.requireLock();
+		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
+		for (;;) {
+			let open = this.#packs.get(slot);
+			if (!open) {
+				open = { builder: this.#newPack(), lock };
+				this.#packs.set(slot, open);
+			}
+			const { builder } = open;
+			const room = builder.reservedSize >= this.#packSize ? 0 : builder.room;
+			let count = 0;
+			let bytes = 0;
+			for (let i = first; 2 * i < regions.length; i++) {
+				const worst = (regions[2 * i + 1] as number) + BLOB_OVERHEAD;
+				if (bytes + worst > room) break;
+				bytes += worst;
+				count++;
+				// The blob that may reach the pack's size is its last, as when blobs are added one by one.
+				if (builder.reservedSize + bytes >= this.#packSize) break;
+			}
+			if (count > 0) return { builder, offset: builder.reserve(bytes) as number, count };
+			if (builder.reservations > 0) await builder.drained();
+			else if (builder.count > 0) await this.#startPackUpload(slot);
+			else throw new Error(`pack uploader: a blob of ${regions[2 * first + 1]} bytes does not fit an empty pack`);
+		}
+	}
+
+	async #sealReserved(
+		type: BlobType,
+		builder: PackBuilder,
+		offset: number,
+		data: Uint8Array,
+		regions: Regions,
+		ids: readonly string[],
+	): Promise<void> {
+		let lengths: Uint32Array;
+		try {
+			lengths = await this.pool.sealInto(data, regions, this.options.compression, builder.buffer, offset);
+		} catch (error) {
+			builder.commit(offset, []);
+			throw error;
+		}
+		const blobs: ReservedBlob[] = ids.map((id, i) => ({
+			type,
+			id,
+			length: lengths[i] as number,
+			rawLength: regions[2 * i + 1] as number,
+		}));
+		builder.commit(offset, blobs);
+		for (const id of ids) this.#pending.get(id)?.done();
+	}
+
+	/**
 	 * Copies a blob, sealed bytes as they are, into a new pack locked with `lock` (the run's by
 	 * default): for a blob whose stored copies' locks end too soon, or (`evenIfWritten`) whose
 	 * copy grooming condemned while this run used it. The caller has verified the bytes
@@ -203,6 +295,8 @@ export class PackUploader {
 	): Promise<void> {
 		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
 		let open = this.#packs.get(slot);
+		// Workers sealing into the pack: its end is known once they are done.
+		if (open && open.builder.reservations > 0) await open.builder.drained();
 		if (open && open.builder.count > 0 && !open.builder.fits(sealed.length)) {
 			await this.#startPackUpload(slot);
 			open = undefined;
@@ -218,7 +312,9 @@ export class PackUploader {
 	async #startPackUpload(slot: string): Promise<void> {
 		const open = this.#packs.get(slot);
 		this.#packs.delete(slot);
-		if (!open || open.builder.count === 0) return;
+		if (!open) return;
+		await open.builder.drained();
+		if (open.builder.count === 0) return this.#recyclePack(open.builder);
 		const { builder, lock } = open;
 		// Bound the packs held in memory: wait while every upload slot is busy.
 		while (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);

@@ -8,6 +8,7 @@ export type PoolRequest =
 	| { seq: number; op: "hash"; data: Uint8Array; regions: Regions }
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
 	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
+	| { seq: number; op: "sealInto"; data: Uint8Array; regions: Regions; compress: boolean; out: Uint8Array; at: number }
 	| { seq: number; op: "digest"; data: Uint8Array }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
 	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string };
@@ -53,6 +54,9 @@ parentPort?.on("message", (request: PoolRequest) => {
 				{ seq: request.seq, result: sealed },
 				sealed.map((s) => s.buffer as ArrayBuffer),
 			);
+		} else if (request.op === "sealInto") {
+			const lengths = work.sealInto(request.data, request.regions, request.compress, request.out, request.at);
+			parentPort?.postMessage({ seq: request.seq, result: lengths });
 		} else if (request.op === "decodeMany") {
 			const decoded = work.decodeMany(request.data, request.regions, request.ids, request.packKey);
 			parentPort?.postMessage({ seq: request.seq, result: { blobs: decoded.blobs, transfer: [] } }, decoded.transfer);
