@@ -55,6 +55,7 @@ export class FsSource implements Source {
 	readonly #exclude: ExcludeMatcher;
 	readonly #limit: ReturnType<typeof pLimit>;
 	readonly #stats = new AdaptiveStat();
+	readonly #buffers = new ReadBuffers();
 
 	constructor(
 		private readonly options: FsSourceOptions,
@@ -183,7 +184,7 @@ export class FsSource implements Source {
 		let seen = { size: info.size, mtimeNs: info.mtimeNs };
 		return {
 			...entry,
-			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false),
+			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false, this.#buffers),
 			unchangedSinceScan: async () => {
 				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
 				if (!now) return false;
@@ -216,22 +217,61 @@ class ExcludeMatcher {
 	}
 }
 
+/** The smallest read buffer kept; sizes go up in powers of two from here to READ_SIZE. */
+const MIN_BUFFER = 8 * 1024;
+/** Bytes of free buffers kept: enough for the files the engine reads at once, not a pile of large ones. */
+const KEEP_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Read buffers, reused from file to file: a chunk is valid only until the next is asked for
+ * (the source contract), so each open file holds one buffer, and a fresh one per read would
+ * be garbage the collector has to chase on the thread that sets the backup's pace.
+ */
+class ReadBuffers {
+	readonly #free = new Map<number, Buffer[]>();
+	#freeBytes = 0;
+
+	/** A buffer of at least `size` bytes (its length may be larger). */
+	take(size: number): Buffer {
+		let length = MIN_BUFFER;
+		while (length < size) length *= 2;
+		const reused = this.#free.get(length)?.pop();
+		if (!reused) return Buffer.allocUnsafeSlow(length);
+		this.#freeBytes -= length;
+		return reused;
+	}
+
+	give(buffer: Buffer): void {
+		if (this.#freeBytes + buffer.length > KEEP_BYTES) return;
+		const list = this.#free.get(buffer.length) ?? [];
+		list.push(buffer);
+		this.#free.set(buffer.length, list);
+		this.#freeBytes += buffer.length;
+	}
+}
+
 /**
  * Opens without blocking and without following a link, then checks it is still the regular
  * file that was listed: a FIFO or device swapped in after listing is refused, never read on.
  * File descriptors, not FileHandles: a backup opens every file once, and the handle objects
- * (and their promises) cost more main-thread time than the reads of a small file.
+ * (and their promises) cost more main-thread time than the reads of a small file. Every
+ * chunk is read into one buffer: each is valid until the next is asked for.
  */
-async function* readRegularFile(path: Buffer, inode: bigint, size: number, follow: boolean): AsyncIterable<Uint8Array> {
+async function* readRegularFile(
+	path: Buffer,
+	inode: bigint,
+	size: number,
+	follow: boolean,
+	buffers: ReadBuffers,
+): AsyncIterable<Uint8Array> {
 	const flags = constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW);
 	const direct = size < DIRECT_READ;
 	const fd = direct ? openSync(path, flags) : await call<number>((done) => open(path, flags, done));
+	// Sized to the file (one byte more, to see the end in one read): most files are small.
+	const readSize = Math.min(READ_SIZE, size + 1);
+	const buffer = buffers.take(readSize);
 	try {
-		// Sized to the file (one byte more, to see the end in one read): most files are small,
-		// and a fresh 1 MiB buffer for each would be garbage the collector has to chase.
-		const readSize = Math.min(READ_SIZE, size + 1);
 		for (let first = true; ; first = false) {
-			const buffer = Buffer.allocUnsafe(readSize);
 			// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
 			const bytesRead =
 				direct && first
@@ -246,10 +286,11 @@ async function* readRegularFile(path: Buffer, inode: bigint, size: number, follo
 				}
 			}
 			if (bytesRead === 0) return;
-			yield bytesRead === readSize ? buffer : buffer.subarray(0, bytesRead);
+			yield buffer.subarray(0, bytesRead);
 			if (bytesRead < readSize) return;
 		}
 	} finally {
+		buffers.give(buffer);
 		if (direct) closeSync(fd);
 		else close(fd, () => undefined);
 	}
