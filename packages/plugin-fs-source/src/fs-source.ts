@@ -11,6 +11,7 @@ import {
 	openSync,
 	read,
 	readSync,
+	type Stats,
 	stat,
 	statSync,
 } from "node:fs";
@@ -118,32 +119,50 @@ export class FsSource implements Source {
 		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
 			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
 		}
-		const children = await Promise.all(
-			names.map((name) =>
-				this.#limit(async () => {
-					const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
-					const abs = Buffer.concat([dirAbs, SLASH, name]);
+		const follow = this.options.followSymlinks ?? false;
+		const child = (name: Buffer) => {
+			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
+			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
+		};
+		const skipped = (rel: Buffer, error: unknown) => {
+			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+			return undefined;
+		};
+		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
+		const children = this.#stats.pooled
+			? await Promise.all(
+					names.map((name) =>
+						this.#limit(async () => {
+							const { rel, abs } = child(name);
+							try {
+								return { rel, abs, info: await this.#stats.stat(abs, follow) };
+							} catch (error) {
+								return skipped(rel, error);
+							}
+						}),
+					),
+				)
+			: names.map((name) => {
+					const { rel, abs } = child(name);
 					try {
-						const info = await this.#stats.stat(abs, this.options.followSymlinks ?? false);
-						return { rel, abs, info };
+						return { rel, abs, info: this.#stats.statNow(abs, follow) };
 					} catch (error) {
-						scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-						return undefined;
+						return skipped(rel, error);
 					}
-				}),
-			),
-		);
+				});
 		for (const child of children) {
 			if (!child) continue;
 			const { rel, abs, info } = child;
 			const isDir = info.isDirectory();
-			const relText = rel.toString("utf8");
-			if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
+			if (this.#exclude.active) {
+				const relText = rel.toString("utf8");
+				if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
+			}
 			if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
 				continue;
 			}
 			if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
-			const identity = `${info.dev}:${info.ino}`;
+			const identity = isDir ? `${info.dev}:${info.ino}` : "";
 			if (isDir && ancestors.has(identity)) {
 				scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
 				continue;
@@ -208,6 +227,11 @@ class ExcludeMatcher {
 
 	constructor(private readonly patterns: string[]) {
 		this.#matcher = ignore().add(patterns);
+	}
+
+	/** Whether any pattern is set: without one, no path needs to be turned into text. */
+	get active(): boolean {
+		return this.patterns.length > 0;
 	}
 
 	ignores(path: string): boolean {
@@ -278,10 +302,10 @@ async function* readRegularFile(
 					? readSync(fd, buffer, 0, readSize, null)
 					: await call<number>((done) => read(fd, buffer, 0, readSize, null, done));
 			if (first) {
-				const info = direct
-					? fstatSync(fd, { bigint: true })
-					: await call<BigIntStats>((done) => fstat(fd, { bigint: true }, done));
-				if (!info.isFile() || info.ino !== inode) {
+				// Plain numbers: a BigIntStats per file read is garbage the collector would chase. An inode
+				// past 2^53 rounds the same way on both sides.
+				const info = direct ? fstatSync(fd) : await call<Stats>((done) => fstat(fd, done));
+				if (!info.isFile() || info.ino !== Number(inode)) {
 					throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
 				}
 			}
@@ -322,16 +346,28 @@ class AdaptiveStat {
 	#calls = 0;
 	#slow = 0;
 
+	/** Whether calls go through the pool now: else `statNow` answers on this thread. */
+	get pooled(): boolean {
+		return this.#pooled > 0;
+	}
+
 	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
 		if (this.#pooled > 0) {
 			this.#pooled--;
 			return statOf(path, follow);
 		}
-		const started = performance.now();
 		try {
-			return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
+			return Promise.resolve(this.statNow(path, follow));
 		} catch (error) {
 			return Promise.reject(error);
+		}
+	}
+
+	/** A direct call, timed: many slow ones switch to the pool. */
+	statNow(path: Buffer, follow: boolean): BigIntStats {
+		const started = performance.now();
+		try {
+			return (follow ? statSync : lstatSync)(path, { bigint: true });
 		} finally {
 			this.#note(performance.now() - started > SLOW_DIRECT_MS);
 		}
