@@ -58,7 +58,8 @@ parentPort?.on("message", (request: PoolRequest) => {
 			const lengths = work.sealInto(request.data, request.regions, request.compress, request.out, request.at);
 			parentPort?.postMessage({ seq: request.seq, result: lengths });
 			// Sealing leaves compressed and enciphered copies of every blob behind, as opening does.
-			collectAfter(lengths.length, lengths.reduce((sum, length) => sum + length, 0));
+			const sealed = lengths.reduce((sum, length) => sum + length, 0);
+			collectAfter(lengths.length, sealed);
 		} else if (request.op === "decodeMany") {
 			const decoded = work.decodeMany(request.data, request.regions, request.ids, request.packKey);
 			parentPort?.postMessage({ seq: request.seq, result: { blobs: decoded.blobs, transfer: [] } }, decoded.transfer);
