@@ -45,6 +45,11 @@ export class PackUploader {
 	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
 	readonly #uploads: ReturnType<typeof pLimit>;
 	readonly #inflight = new Set<Promise<void>>();
+	/** Packs closed while workers still seal into them: each starts uploading once they are done. */
+	readonly #closing = new Set<Promise<void>>();
+	/** Bytes sealed into packs, and the worst case reserved for them. */
+	#sealedTotal = 0;
+	#reservedTotal = 0;
 	readonly #packBuffers: Buffer[] = [];
 	/** The last blob being added to a pack: the next waits for it. */
 	#adding: Promise<unknown> = Promise.resolve();
@@ -187,9 +192,10 @@ export class PackUploader {
 	}
 
 	/**
-	 * A region of the open pack for as many of the regions from `first` on as fit. A pack
-	 * whose reservations already reach its size waits for them (blobs seal smaller than their
-	 * worst case) before it counts as full.
+	 * A region of the open pack for as many of the regions from `first` on as fit. Whether
+	 * the pack is full is judged by what sealing has shrunk blobs to so far: a pack counted
+	 * full while workers still seal into it is closed without waiting for them, and uploads
+	 * once they are done.
 	 */
 	async #reserveFor(
 		type: BlobType,
@@ -201,26 +207,38 @@ export class PackUploader {
 		for (;;) {
 			let open = this.#packs.get(slot);
 			if (!open) {
+				// Besides the pack just closed, one more at most: packs waiting on their last blobs never pile up.
+				while (this.#closing.size > 1) await Promise.race(this.#closing);
 				open = { builder: this.#newPack(), lock };
 				this.#packs.set(slot, open);
 			}
 			const { builder } = open;
-			const room = builder.reservedSize >= this.#packSize ? 0 : builder.room;
+			const ratio = this.#sealRatio;
+			const expected = builder.size + builder.pendingBytes * ratio;
 			let count = 0;
 			let bytes = 0;
-			for (let i = first; 2 * i < regions.length; i++) {
+			for (let i = first; expected < this.#packSize && 2 * i < regions.length; i++) {
 				const worst = (regions[2 * i + 1] as number) + BLOB_OVERHEAD;
-				if (bytes + worst > room) break;
+				if (bytes + worst > builder.room) break;
 				bytes += worst;
 				count++;
 				// The blob that may reach the pack's size is its last, as when blobs are added one by one.
-				if (builder.reservedSize + bytes >= this.#packSize) break;
+				if (expected + bytes * ratio >= this.#packSize) break;
 			}
 			if (count > 0) return { builder, offset: builder.reserve(bytes) as number, count };
-			if (builder.reservations > 0) await builder.drained();
-			else if (builder.count > 0) await this.#startPackUpload(slot);
-			else throw new Error(`pack uploader: a blob of ${regions[2 * first + 1]} bytes does not fit an empty pack`);
+			if (builder.count === 0 && builder.reservations === 0) {
+				throw new Error(`pack uploader: a blob of ${regions[2 * first + 1]} bytes does not fit an empty pack`);
+			}
+			this.#packs.delete(slot);
+			const closing: Promise<void> = this.#upload(open).finally(() => this.#closing.delete(closing));
+			closing.catch(() => undefined);
+			this.#closing.add(closing);
 		}
+	}
+
+	/** Sealed bytes per byte reserved so far: how much smaller than their worst case blobs come out. */
+	get #sealRatio(): number {
+		return this.#reservedTotal > 0 ? this.#sealedTotal / this.#reservedTotal : 1;
 	}
 
 	async #sealReserved(
@@ -245,6 +263,10 @@ export class PackUploader {
 			rawLength: regions[2 * i + 1] as number,
 		}));
 		builder.commit(offset, blobs);
+		for (let i = 0; i < ids.length; i++) {
+			this.#sealedTotal += lengths[i] as number;
+			this.#reservedTotal += (regions[2 * i + 1] as number) + BLOB_OVERHEAD;
+		}
 		for (const id of ids) this.#pending.get(id)?.done();
 	}
 
@@ -272,6 +294,7 @@ export class PackUploader {
 	async flushPacks(): Promise<void> {
 		await this.#adding;
 		for (const slot of [...this.#packs.keys()]) await this.#startPackUpload(slot);
+		while (this.#closing.size > 0) await Promise.all([...this.#closing]);
 		while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
 	}
 
@@ -312,7 +335,11 @@ export class PackUploader {
 	async #startPackUpload(slot: string): Promise<void> {
 		const open = this.#packs.get(slot);
 		this.#packs.delete(slot);
-		if (!open) return;
+		if (open) await this.#upload(open);
+	}
+
+	/** Uploads a closed pack once every blob sealed into it is there. */
+	async #upload(open: { builder: PackBuilder; lock: ObjectLock }): Promise<void> {
 		await open.builder.drained();
 		if (open.builder.count === 0) return this.#recyclePack(open.builder);
 		const { builder, lock } = open;

@@ -65,9 +65,10 @@ export class PackBuilder {
 		return this.#buffer.length - this.#frontier;
 	}
 
-	/** Where the pack ends once every reserved region is sealed at most its capacity: how full it may be. */
-	get reservedSize(): number {
-		return this.#frontier;
+	/** Bytes reserved for regions still being sealed (their worst case). */
+	get pendingBytes(): number {
+		const first = this.#reserved[0];
+		return first ? this.#frontier - first.offset : 0;
 	}
 
 	/** Regions reserved and not yet committed. */
