@@ -229,6 +229,11 @@ export class PackUploader {
 			if (builder.count === 0 && builder.reservations === 0) {
 				throw new Error(`pack uploader: a blob of ${regions[2 * first + 1]} bytes does not fit an empty pack`);
 			}
+			// Nothing sealed yet to judge by: the first pack waits for its blobs rather than close a third full.
+			if (this.#reservedTotal === 0 && builder.reservations > 0) {
+				await builder.drained();
+				continue;
+			}
 			this.#packs.delete(slot);
 			const closing: Promise<void> = this.#upload(open).finally(() => this.#closing.delete(closing));
 			closing.catch(() => undefined);

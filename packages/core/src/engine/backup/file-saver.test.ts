@@ -164,6 +164,41 @@ describe("file saver", () => {
 		expect(files.budget.used).toBe(0);
 	});
 
+	it("fills packs to about their size with blobs that seal much smaller than the room reserved for them", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const lock = { mode: "compliance" as const, until: new Date("2030-02-01T00:00:00Z") };
+		const destination = new SlowPacks(clock);
+		const packSize = 256 * 1024;
+		repository = await Repository.init("pw", lock, {
+			destination,
+			clock,
+			logger: new MemoryLogger(),
+			scrypt: { N: 1024, r: 8, p: 1 },
+			packSize,
+		});
+		repository.beginRun(lock);
+		const summary = emptySummary();
+		const blobs = new BlobSaver(repository, undefined, summary);
+		const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+		// Words drawn at random from a few: text that compresses several times over, in small files
+		// that are sealed a batch at a time.
+		const words = "ledger invoice retention snapshot backup restore bucket object".split(" ");
+		const started = [];
+		for (let i = 0; i < 1500; i++) {
+			const picks = noise(1200, `t${i}`);
+			const content = Buffer.from(Array.from(picks, (byte) => words[byte % words.length]).join(" "));
+			started.push((await files.save(file(`t${i}`, content))).done);
+		}
+		files.close();
+		await Promise.all(started);
+		await blobs.drain();
+		await repository.flushPacks();
+		const packs = destination.seen.map((upload) => upload.packBytes);
+		expect(packs.length).toBeGreaterThan(4);
+		// Every pack but the last is at least half full: none was closed on the blobs' worst case.
+		for (const bytes of packs.slice(0, -1)) expect(bytes).toBeGreaterThan(packSize / 2);
+	});
+
 	it("cuts and names a large file exactly as the format's chunker does, and every blob reads back", async () => {
 		const { repo, save } = await setup();
 		// Larger than two read buffers, in pieces that straddle their ends.
