@@ -76,6 +76,7 @@ export class CommandSource implements Source {
 		let complete = false;
 		try {
 			// The pipe pauses the command while the backup is busy: memory stays bounded whatever it writes.
+			// Each chunk is a buffer of its own, never reused: valid for as long as the contract asks and longer.
 			for await (const chunk of child.stdout) yield chunk as Buffer;
 			complete = true;
 		} finally {

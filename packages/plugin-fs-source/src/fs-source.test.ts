@@ -80,6 +80,35 @@ describe("fs source", () => {
 		expect(fifo?.read).toBeUndefined();
 	});
 
+	it("reads every chunk of a file into one buffer, reused by the next file: each chunk valid until the next is asked for", async () => {
+		const large = Buffer.alloc(9 * 1024 * 1024 + 123);
+		for (let i = 0; i < large.length; i += 4096) large.writeUInt32LE(i, i);
+		await writeFile(join(dir, "large"), large);
+		await writeFile(join(dir, "small"), "tiny");
+		await writeFile(join(dir, "small2"), "other");
+		const { entries } = await scan();
+		const read = async (name: string) => {
+			const entry = entries.find((e) => e.relPath.toString() === name) as SourceEntry;
+			const copies: Buffer[] = [];
+			const memory = new Set<ArrayBufferLike>();
+			for await (const chunk of (entry.read as () => AsyncIterable<Uint8Array>)()) {
+				copies.push(Buffer.from(chunk));
+				memory.add(chunk.buffer);
+			}
+			return { content: Buffer.concat(copies), chunks: copies.length, memory: [...memory] };
+		};
+		const first = await read("large");
+		expect(first.content.equals(large)).toBe(true);
+		expect(first.chunks).toBeGreaterThan(2);
+		expect(first.memory).toHaveLength(1);
+		const small = await read("small");
+		const small2 = await read("small2");
+		expect(small.content.toString()).toBe("tiny");
+		expect(small2.content.toString()).toBe("other");
+		expect(small2.memory).toEqual(small.memory);
+		expect((await read("large")).memory).toEqual(first.memory);
+	});
+
 	it("refuses to read a file swapped for a FIFO after listing, instead of blocking", async () => {
 		await writeFile(join(dir, "swap"), "regular");
 		const { entries } = await scan();

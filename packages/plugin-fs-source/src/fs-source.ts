@@ -11,6 +11,7 @@ import {
 	openSync,
 	read,
 	readSync,
+	type Stats,
 	stat,
 	statSync,
 } from "node:fs";
@@ -55,6 +56,7 @@ export class FsSource implements Source {
 	readonly #exclude: ExcludeMatcher;
 	readonly #limit: ReturnType<typeof pLimit>;
 	readonly #stats = new AdaptiveStat();
+	readonly #buffers = new ReadBuffers();
 
 	constructor(
 		private readonly options: FsSourceOptions,
@@ -117,32 +119,50 @@ export class FsSource implements Source {
 		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
 			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
 		}
-		const children = await Promise.all(
-			names.map((name) =>
-				this.#limit(async () => {
-					const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
-					const abs = Buffer.concat([dirAbs, SLASH, name]);
+		const follow = this.options.followSymlinks ?? false;
+		const child = (name: Buffer) => {
+			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
+			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
+		};
+		const skipped = (rel: Buffer, error: unknown) => {
+			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+			return undefined;
+		};
+		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
+		const children = this.#stats.pooled
+			? await Promise.all(
+					names.map((name) =>
+						this.#limit(async () => {
+							const { rel, abs } = child(name);
+							try {
+								return { rel, abs, info: await this.#stats.stat(abs, follow) };
+							} catch (error) {
+								return skipped(rel, error);
+							}
+						}),
+					),
+				)
+			: names.map((name) => {
+					const { rel, abs } = child(name);
 					try {
-						const info = await this.#stats.stat(abs, this.options.followSymlinks ?? false);
-						return { rel, abs, info };
+						return { rel, abs, info: this.#stats.statNow(abs, follow) };
 					} catch (error) {
-						scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-						return undefined;
+						return skipped(rel, error);
 					}
-				}),
-			),
-		);
+				});
 		for (const child of children) {
 			if (!child) continue;
 			const { rel, abs, info } = child;
 			const isDir = info.isDirectory();
-			const relText = rel.toString("utf8");
-			if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
+			if (this.#exclude.active) {
+				const relText = rel.toString("utf8");
+				if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
+			}
 			if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
 				continue;
 			}
 			if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
-			const identity = `${info.dev}:${info.ino}`;
+			const identity = isDir ? `${info.dev}:${info.ino}` : "";
 			if (isDir && ancestors.has(identity)) {
 				scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
 				continue;
@@ -183,7 +203,7 @@ export class FsSource implements Source {
 		let seen = { size: info.size, mtimeNs: info.mtimeNs };
 		return {
 			...entry,
-			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false),
+			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false, this.#buffers),
 			unchangedSinceScan: async () => {
 				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
 				if (!now) return false;
@@ -209,6 +229,11 @@ class ExcludeMatcher {
 		this.#matcher = ignore().add(patterns);
 	}
 
+	/** Whether any pattern is set: without one, no path needs to be turned into text. */
+	get active(): boolean {
+		return this.patterns.length > 0;
+	}
+
 	ignores(path: string): boolean {
 		if (this.patterns.length === 0) return false;
 		if (++this.#asked % 4096 === 0) this.#matcher = ignore().add(this.patterns);
@@ -216,40 +241,80 @@ class ExcludeMatcher {
 	}
 }
 
+/** The smallest read buffer kept; sizes go up in powers of two from here to READ_SIZE. */
+const MIN_BUFFER = 8 * 1024;
+/** Bytes of free buffers kept: enough for the files the engine reads at once, not a pile of large ones. */
+const KEEP_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Read buffers, reused from file to file: a chunk is valid only until the next is asked for
+ * (the source contract), so each open file holds one buffer, and a fresh one per read would
+ * be garbage the collector has to chase on the thread that sets the backup's pace.
+ */
+class ReadBuffers {
+	readonly #free = new Map<number, Buffer[]>();
+	#freeBytes = 0;
+
+	/** A buffer of at least `size` bytes (its length may be larger). */
+	take(size: number): Buffer {
+		let length = MIN_BUFFER;
+		while (length < size) length *= 2;
+		const reused = this.#free.get(length)?.pop();
+		if (!reused) return Buffer.allocUnsafeSlow(length);
+		this.#freeBytes -= length;
+		return reused;
+	}
+
+	give(buffer: Buffer): void {
+		if (this.#freeBytes + buffer.length > KEEP_BYTES) return;
+		const list = this.#free.get(buffer.length) ?? [];
+		list.push(buffer);
+		this.#free.set(buffer.length, list);
+		this.#freeBytes += buffer.length;
+	}
+}
+
 /**
  * Opens without blocking and without following a link, then checks it is still the regular
  * file that was listed: a FIFO or device swapped in after listing is refused, never read on.
  * File descriptors, not FileHandles: a backup opens every file once, and the handle objects
- * (and their promises) cost more main-thread time than the reads of a small file.
+ * (and their promises) cost more main-thread time than the reads of a small file. Every
+ * chunk is read into one buffer: each is valid until the next is asked for.
  */
-async function* readRegularFile(path: Buffer, inode: bigint, size: number, follow: boolean): AsyncIterable<Uint8Array> {
+async function* readRegularFile(
+	path: Buffer,
+	inode: bigint,
+	size: number,
+	follow: boolean,
+	buffers: ReadBuffers,
+): AsyncIterable<Uint8Array> {
 	const flags = constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW);
 	const direct = size < DIRECT_READ;
 	const fd = direct ? openSync(path, flags) : await call<number>((done) => open(path, flags, done));
+	// Sized to the file (one byte more, to see the end in one read): most files are small.
+	const readSize = Math.min(READ_SIZE, size + 1);
+	const buffer = buffers.take(readSize);
 	try {
-		// Sized to the file (one byte more, to see the end in one read): most files are small,
-		// and a fresh 1 MiB buffer for each would be garbage the collector has to chase.
-		const readSize = Math.min(READ_SIZE, size + 1);
 		for (let first = true; ; first = false) {
-			const buffer = Buffer.allocUnsafe(readSize);
 			// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
 			const bytesRead =
 				direct && first
 					? readSync(fd, buffer, 0, readSize, null)
 					: await call<number>((done) => read(fd, buffer, 0, readSize, null, done));
 			if (first) {
-				const info = direct
-					? fstatSync(fd, { bigint: true })
-					: await call<BigIntStats>((done) => fstat(fd, { bigint: true }, done));
-				if (!info.isFile() || info.ino !== inode) {
+				// Plain numbers: a BigIntStats per file read is garbage the collector would chase. An inode
+				// past 2^53 rounds the same way on both sides.
+				const info = direct ? fstatSync(fd) : await call<Stats>((done) => fstat(fd, done));
+				if (!info.isFile() || info.ino !== Number(inode)) {
 					throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
 				}
 			}
 			if (bytesRead === 0) return;
-			yield bytesRead === readSize ? buffer : buffer.subarray(0, bytesRead);
+			yield buffer.subarray(0, bytesRead);
 			if (bytesRead < readSize) return;
 		}
 	} finally {
+		buffers.give(buffer);
 		if (direct) closeSync(fd);
 		else close(fd, () => undefined);
 	}
@@ -281,16 +346,28 @@ class AdaptiveStat {
 	#calls = 0;
 	#slow = 0;
 
+	/** Whether calls go through the pool now: else `statNow` answers on this thread. */
+	get pooled(): boolean {
+		return this.#pooled > 0;
+	}
+
 	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
 		if (this.#pooled > 0) {
 			this.#pooled--;
 			return statOf(path, follow);
 		}
-		const started = performance.now();
 		try {
-			return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
+			return Promise.resolve(this.statNow(path, follow));
 		} catch (error) {
 			return Promise.reject(error);
+		}
+	}
+
+	/** A direct call, timed: many slow ones switch to the pool. */
+	statNow(path: Buffer, follow: boolean): BigIntStats {
+		const started = performance.now();
+		try {
+			return (follow ? statSync : lstatSync)(path, { bigint: true });
 		} finally {
 			this.#note(performance.now() - started > SLOW_DIRECT_MS);
 		}

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from "node:crypto";
 import { HoldfastError } from "../host/errors.js";
 import { decompress, encodeBody } from "./compression.js";
 
@@ -21,16 +21,34 @@ export function blobId(keys: BlobKeys, data: Uint8Array): string {
  */
 export function seal(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 	const length = parts.reduce((sum, part) => sum + part.length, 0);
-	const nonce = randomBytes(NONCE);
 	const out = Buffer.allocUnsafeSlow(NONCE + length + TAG);
-	nonce.copy(out, 0);
-	const cipher = createCipheriv("aes-256-gcm", key, nonce);
-	let at = NONCE;
-	for (const part of parts) at += cipher.update(part).copy(out, at);
-	at += cipher.final().copy(out, at);
-	cipher.getAuthTag().copy(out, at);
+	sealInto(key, out, 0, parts);
 	return out;
 }
+
+/** The same written into `out` at `at` (room is the caller's to check); returns the sealed length. */
+function sealInto(key: Uint8Array, out: Uint8Array, at: number, parts: readonly Uint8Array[]): number {
+	const start = at;
+	randomFillSync(out, at, NONCE);
+	const cipher = createCipheriv("aes-256-gcm", key, out.subarray(at, at + NONCE));
+	at += NONCE;
+	for (const part of parts) {
+		const piece = cipher.update(part);
+		out.set(piece, at);
+		at += piece.length;
+	}
+	const rest = cipher.final();
+	out.set(rest, at);
+	at += rest.length;
+	out.set(cipher.getAuthTag(), at);
+	return at + TAG - start;
+}
+
+/** Bytes a sealed blob may take beyond its plaintext: nonce, codec byte and tag (a body is never larger than the data). */
+export const BLOB_OVERHEAD = NONCE + 1 + TAG;
+
+/** The codec byte in front of a body, one buffer per codec rather than one per blob. */
+const CODEC_BYTE = [Buffer.of(0), Buffer.of(1), Buffer.of(2)];
 
 export function open(key: Uint8Array, sealed: Uint8Array, what: string): Buffer {
 	if (sealed.length < NONCE + TAG) throw new HoldfastError("CORRUPT", `${what}: too short to be sealed data`);
@@ -50,6 +68,17 @@ export function open(key: Uint8Array, sealed: Uint8Array, what: string): Buffer 
 export function encodeBlob(keys: BlobKeys, data: Uint8Array, compress: boolean): Uint8Array {
 	const { codec, body } = encodeBody(data, compress);
 	return seal(keys.encryption, Buffer.of(codec), body);
+}
+
+/**
+ * The same sealed into `out` at `at`, without a buffer of its own: a worker seals into the
+ * pack where the blob will be stored. `out` must have BLOB_OVERHEAD bytes beyond the data's
+ * length free at `at`. Returns the sealed length.
+ */
+export function encodeBlobInto(keys: BlobKeys, data: Uint8Array, compress: boolean, out: Uint8Array, at: number): number {
+	if (at + data.length + BLOB_OVERHEAD > out.length) throw new RangeError("blob codec: no room to seal into");
+	const { codec, body } = encodeBody(data, compress);
+	return sealInto(keys.encryption, out, at, [CODEC_BYTE[codec] ?? Buffer.of(codec), body]);
 }
 
 /** Opens, decompresses and verifies a stored blob against the ID it must have. */

@@ -75,6 +75,19 @@ export class BlobPool {
 		>;
 	}
 
+	/**
+	 * Each region compressed and sealed into `out` (shared memory, a pack's buffer) from `at`,
+	 * back to back; resolves to their lengths. `out` needs BLOB_OVERHEAD bytes beyond each region's length.
+	 */
+	sealInto(data: Uint8Array, regions: Regions, compress: boolean, out: Uint8Array, at: number): Promise<Uint32Array> {
+		// A copy would be sealed into and dropped: the pack would keep zeros.
+		if (!(out.buffer instanceof SharedArrayBuffer))
+			return Promise.reject(new TypeError("blob pool: sealInto needs shared memory"));
+		return this.#run({ op: "sealInto", data, regions, compress, out, at }, () =>
+			this.#inline.sealInto(data, regions, compress, out, at),
+		) as Promise<Uint32Array>;
+	}
+
 	/** SHA-256 (hex) of data in shared memory, hashed where it lies. */
 	digest(data: Uint8Array): Promise<string> {
 		return this.#run({ op: "digest", data }, () => this.#inline.digest(data)) as Promise<string>;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { blobId } from "./blob-codec.js";
+import { BLOB_OVERHEAD, blobId, decodeBlob } from "./blob-codec.js";
 import { BlobWork, type WorkerKeys } from "./blob-work.js";
 import { Chunker } from "./chunker.js";
 
@@ -53,5 +53,35 @@ describe("BlobWork.chunk", () => {
 		const data = Buffer.alloc(3 * 256 * 1024 + 12_345);
 		expect(new BlobWork(keys).chunk(data, true)).toEqual(reference(data, true));
 		expect(new BlobWork(keys).chunk(data, false)).toEqual(reference(data, false));
+	});
+});
+
+describe("BlobWork.sealInto", () => {
+	it("seals regions back to back into a buffer, each opening to its plaintext, compressed or not", () => {
+		const work = new BlobWork(keys);
+		const text = Buffer.from("retention snapshot ".repeat(4000));
+		const data = Buffer.concat([randomBytes(5000), text, randomBytes(100)]);
+		const regions = new Uint32Array([0, 5000, 5000, text.length, 5000 + text.length, 100]);
+		const out = Buffer.alloc(data.length + 3 * BLOB_OVERHEAD + 50, 0xee);
+		const lengths = work.sealInto(data, regions, true, out, 50);
+		expect(lengths.length).toBe(3);
+		// Random data is stored as is; the text shrinks.
+		expect(lengths[0]).toBe(5000 + BLOB_OVERHEAD);
+		expect(lengths[1]).toBeLessThan(text.length / 4);
+		expect(out.subarray(0, 50).every((byte) => byte === 0xee)).toBe(true);
+		let at = 50;
+		for (let i = 0; i < 3; i++) {
+			const plain = data.subarray(regions[2 * i], (regions[2 * i] as number) + (regions[2 * i + 1] as number));
+			const sealed = out.subarray(at, at + (lengths[i] as number));
+			expect(Buffer.from(decodeBlob(keys, sealed, blobId(keys, plain), "test")).equals(plain)).toBe(true);
+			at += lengths[i] as number;
+		}
+	});
+
+	it("refuses to seal past the end of the buffer rather than write a truncated blob", () => {
+		const work = new BlobWork(keys);
+		const data = randomBytes(1000);
+		const out = Buffer.alloc(1000 + BLOB_OVERHEAD - 1);
+		expect(() => work.sealInto(data, new Uint32Array([0, 1000]), false, out, 0)).toThrow(/no room/);
 	});
 });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type BlobKeys, blobId, decodeBlob, encodeBlob } from "./blob-codec.js";
+import { type BlobKeys, blobId, decodeBlob, encodeBlob, encodeBlobInto } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 
 /** What a worker of the blob pool needs to know: the blob keys and the chunker's seed and bounds. */
@@ -88,6 +88,21 @@ export class BlobWork {
 			);
 		}
 		return sealed;
+	}
+
+	/**
+	 * Compresses and seals each region into `out` from `at`, back to back, where the pack
+	 * keeps them: nothing comes back but their lengths.
+	 */
+	sealInto(data: Uint8Array, regions: Regions, compress: boolean, out: Uint8Array, at: number): Uint32Array {
+		const lengths = new Uint32Array(regions.length / 2);
+		for (let i = 0; i < regions.length; i += 2) {
+			const start = regions[i] as number;
+			const length = encodeBlobInto(this.keys, data.subarray(start, start + (regions[i + 1] as number)), compress, out, at);
+			lengths[i / 2] = length;
+			at += length;
+		}
+		return lengths;
 	}
 
 	/** SHA-256 of a whole pack: its name. */

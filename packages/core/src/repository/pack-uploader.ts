@@ -1,13 +1,14 @@
 import pLimit from "p-limit";
 import type { ObjectLock } from "../destination/destination.js";
-import { encodeBlob } from "./blob-codec.js";
+import { BLOB_OVERHEAD, encodeBlob } from "./blob-codec.js";
 import { type BlobPool, sharedCopy } from "./blob-pool.js";
+import type { Regions } from "./blob-work.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { type BlobType, packKey } from "./format.js";
 import type { IndexPack } from "./index-file.js";
 import type { IndexStore } from "./index-store.js";
 import type { ObjectWriter } from "./object-writer.js";
-import { PackBuilder, sharedBuffer } from "./pack.js";
+import { PackBuilder, type ReservedBlob, sharedBuffer } from "./pack.js";
 
 // The pack uploader: decides which blobs to store, gathers them into packs and uploads those a few at a time.
 
@@ -44,6 +45,11 @@ export class PackUploader {
 	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
 	readonly #uploads: ReturnType<typeof pLimit>;
 	readonly #inflight = new Set<Promise<void>>();
+	/** Packs closed while workers still seal into them: each starts uploading once they are done. */
+	readonly #closing = new Set<Promise<void>>();
+	/** Bytes sealed into packs, and the worst case reserved for them. */
+	#sealedTotal = 0;
+	#reservedTotal = 0;
 	readonly #packBuffers: Buffer[] = [];
 	/** The last blob being added to a pack: the next waits for it. */
 	#adding: Promise<unknown> = Promise.resolve();
@@ -157,6 +163,119 @@ export class PackUploader {
 	}
 
 	/**
+	 * Seals claimed blobs — the `regions` of `data`, in shared memory — straight into the open
+	 * pack of their type: each batch of them gets a region of the pack's buffer that a worker
+	 * seals into, so no sealed copy comes back to this thread. Resolves once they are in a
+	 * pack (or uploading); on failure, blobs not stored keep their claims for the caller to release.
+	 */
+	async sealIntoPack(type: BlobType, data: Uint8Array, regions: Regions, ids: readonly string[]): Promise<void> {
+		const sealing: Promise<void>[] = [];
+		for (let first = 0; first < ids.length; ) {
+			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
+			this.#adding = reserved.catch(() => undefined);
+			const { builder, offset, count } = await reserved;
+			const task = this.#sealReserved(
+				type,
+				builder,
+				offset,
+				data,
+				regions.subarray(2 * first, 2 * (first + count)),
+				ids.slice(first, first + count),
+			);
+			task.catch(() => undefined);
+			sealing.push(task);
+			first += count;
+		}
+		const outcomes = await Promise.allSettled(sealing);
+		const failed = outcomes.find((outcome) => outcome.status === "rejected");
+		if (failed) throw failed.reason;
+	}
+
+	/**
+	 * A region of the open pack for as many of the regions from `first` on as fit. Whether
+	 * the pack is full is judged by what sealing has shrunk blobs to so far: a pack counted
+	 * full while workers still seal into it is closed without waiting for them, and uploads
+	 * once they are done.
+	 */
+	async #reserveFor(
+		type: BlobType,
+		regions: Regions,
+		first: number,
+	): Promise<{ builder: PackBuilder; offset: number; count: number }> {
+		const lock = this.writer.requireLock();
+		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
+		for (;;) {
+			let open = this.#packs.get(slot);
+			if (!open) {
+				// Besides the pack just closed, one more at most: packs waiting on their last blobs never pile up.
+				while (this.#closing.size > 1) await Promise.race(this.#closing);
+				open = { builder: this.#newPack(), lock };
+				this.#packs.set(slot, open);
+			}
+			const { builder } = open;
+			const ratio = this.#sealRatio;
+			const expected = builder.size + builder.pendingBytes * ratio;
+			let count = 0;
+			let bytes = 0;
+			for (let i = first; expected < this.#packSize && 2 * i < regions.length; i++) {
+				const worst = (regions[2 * i + 1] as number) + BLOB_OVERHEAD;
+				if (bytes + worst > builder.room) break;
+				bytes += worst;
+				count++;
+				// The blob that may reach the pack's size is its last, as when blobs are added one by one.
+				if (expected + bytes * ratio >= this.#packSize) break;
+			}
+			if (count > 0) return { builder, offset: builder.reserve(bytes) as number, count };
+			if (builder.count === 0 && builder.reservations === 0) {
+				throw new Error(`pack uploader: a blob of ${regions[2 * first + 1]} bytes does not fit an empty pack`);
+			}
+			// Nothing sealed yet to judge by: the first pack waits for its blobs rather than close a third full.
+			if (this.#reservedTotal === 0 && builder.reservations > 0) {
+				await builder.drained();
+				continue;
+			}
+			this.#packs.delete(slot);
+			const closing: Promise<void> = this.#upload(open).finally(() => this.#closing.delete(closing));
+			closing.catch(() => undefined);
+			this.#closing.add(closing);
+		}
+	}
+
+	/** Sealed bytes per byte reserved so far: how much smaller than their worst case blobs come out. */
+	get #sealRatio(): number {
+		return this.#reservedTotal > 0 ? this.#sealedTotal / this.#reservedTotal : 1;
+	}
+
+	async #sealReserved(
+		type: BlobType,
+		builder: PackBuilder,
+		offset: number,
+		data: Uint8Array,
+		regions: Regions,
+		ids: readonly string[],
+	): Promise<void> {
+		let lengths: Uint32Array;
+		try {
+			lengths = await this.pool.sealInto(data, regions, this.options.compression, builder.buffer, offset);
+		} catch (error) {
+			builder.commit(offset, []);
+			throw error;
+		}
+		const blobs: ReservedBlob[] = ids.map((id, i) => ({
+			type,
+			id,
+			length: lengths[i] as number,
+			rawLength: regions[2 * i + 1] as number,
+		}));
+		builder.commit(offset, blobs);
+		for (let i = 0; i < ids.length; i++) {
+			this.#sealedTotal += lengths[i] as number;
+			this.#reservedTotal += (regions[2 * i + 1] as number) + BLOB_OVERHEAD;
+		}
+		for (const id of ids) this.#pending.get(id)?.done();
+	}
+
+	/**
 	 * Copies a blob, sealed bytes as they are, into a new pack locked with `lock` (the run's by
 	 * default): for a blob whose stored copies' locks end too soon, or (`evenIfWritten`) whose
 	 * copy grooming condemned while this run used it. The caller has verified the bytes
@@ -180,6 +299,7 @@ export class PackUploader {
 	async flushPacks(): Promise<void> {
 		await this.#adding;
 		for (const slot of [...this.#packs.keys()]) await this.#startPackUpload(slot);
+		while (this.#closing.size > 0) await Promise.all([...this.#closing]);
 		while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
 	}
 
@@ -203,6 +323,8 @@ export class PackUploader {
 	): Promise<void> {
 		const slot = `${type}:${lock.mode}:${lock.until.getTime()}`;
 		let open = this.#packs.get(slot);
+		// Workers sealing into the pack: its end is known once they are done.
+		if (open && open.builder.reservations > 0) await open.builder.drained();
 		if (open && open.builder.count > 0 && !open.builder.fits(sealed.length)) {
 			await this.#startPackUpload(slot);
 			open = undefined;
@@ -218,7 +340,13 @@ export class PackUploader {
 	async #startPackUpload(slot: string): Promise<void> {
 		const open = this.#packs.get(slot);
 		this.#packs.delete(slot);
-		if (!open || open.builder.count === 0) return;
+		if (open) await this.#upload(open);
+	}
+
+	/** Uploads a closed pack once every blob sealed into it is there. */
+	async #upload(open: { builder: PackBuilder; lock: ObjectLock }): Promise<void> {
+		await open.builder.drained();
+		if (open.builder.count === 0) return this.#recyclePack(open.builder);
 		const { builder, lock } = open;
 		// Bound the packs held in memory: wait while every upload slot is busy.
 		while (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);

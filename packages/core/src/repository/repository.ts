@@ -271,6 +271,11 @@ export class Repository {
 		return this.#uploader.addSealedBlob(type, id, sealed, rawLength, lock);
 	}
 
+	/** Seals claimed blobs, the `regions` of `data` (shared memory), straight into a pack. */
+	sealIntoPack(type: BlobType, data: Uint8Array, regions: Uint32Array, ids: readonly string[]): Promise<void> {
+		return this.#uploader.sealIntoPack(type, data, regions, ids);
+	}
+
 	copySealedBlob(
 		type: BlobType,
 		id: string,

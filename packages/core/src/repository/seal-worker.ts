@@ -8,6 +8,7 @@ export type PoolRequest =
 	| { seq: number; op: "hash"; data: Uint8Array; regions: Regions }
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
 	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
+	| { seq: number; op: "sealInto"; data: Uint8Array; regions: Regions; compress: boolean; out: Uint8Array; at: number }
 	| { seq: number; op: "digest"; data: Uint8Array }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
 	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string };
@@ -34,6 +35,21 @@ function collectAfter(blobs: number, bytes: number): void {
 	collect?.();
 }
 
+/**
+ * Sealing leaves compressed and enciphered copies of every blob behind, and references to
+ * buffers the main thread has let go. A collection costs this thread about as much as
+ * sealing a few MiB, so it comes far less often than for opening: every few packs' worth.
+ */
+const COLLECT_EVERY_SEALED = 32 * 1024 * 1024;
+let sealedSinceCollect = 0;
+
+function collectAfterSealing(bytes: number): void {
+	sealedSinceCollect += bytes;
+	if (sealedSinceCollect < COLLECT_EVERY_SEALED) return;
+	sealedSinceCollect = 0;
+	collect?.();
+}
+
 /** Whole ArrayBuffers of their own, moved back rather than copied. */
 function movable(data: Uint8Array): Uint8Array {
 	return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
@@ -53,6 +69,10 @@ parentPort?.on("message", (request: PoolRequest) => {
 				{ seq: request.seq, result: sealed },
 				sealed.map((s) => s.buffer as ArrayBuffer),
 			);
+		} else if (request.op === "sealInto") {
+			const lengths = work.sealInto(request.data, request.regions, request.compress, request.out, request.at);
+			parentPort?.postMessage({ seq: request.seq, result: lengths });
+			collectAfterSealing(lengths.reduce((sum, length) => sum + length, 0));
 		} else if (request.op === "decodeMany") {
 			const decoded = work.decodeMany(request.data, request.regions, request.ids, request.packKey);
 			parentPort?.postMessage({ seq: request.seq, result: { blobs: decoded.blobs, transfer: [] } }, decoded.transfer);

@@ -21,7 +21,11 @@ export interface SourceEntry {
 	readonly inode: bigint;
 	readonly device: bigint;
 	readonly linkTarget?: Buffer;
-	/** Files only: opens the content. Never called for special files. */
+	/**
+	 * Files only: opens the content. Never called for special files. A chunk it yields stays
+	 * valid only until the next one is requested (or the iteration ends): a source may read
+	 * the next chunk into the same memory, and a consumer that keeps bytes longer copies them.
+	 */
 	read?(): AsyncIterable<Uint8Array>;
 	/** Files only: true when size and mtime still match the entry (the file did not change while read). */
 	unchangedSinceScan?(): Promise<boolean>;

@@ -52,11 +52,8 @@ export class BlobSaver {
 		const regionsToSeal = new Uint32Array(wanted);
 		const task = (async () => {
 			try {
-				const sealed = await this.repository.pool.seal(slab.bytes, regionsToSeal, this.repository.compression);
-				for (let i = 0; i < sealed.length; i++) {
-					const length = regionsToSeal[2 * i + 1] as number;
-					await this.repository.addSealedBlob(type, wantedIds[i] as string, sealed[i] as Uint8Array, length);
-				}
+				// Sealed by the workers where the pack keeps them: nothing sealed comes back to be copied.
+				await this.repository.sealIntoPack(type, slab.bytes, regionsToSeal, wantedIds);
 			} finally {
 				slab.unref();
 			}

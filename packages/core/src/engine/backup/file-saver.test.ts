@@ -41,6 +41,24 @@ function file(name: string, content: Buffer, size = content.length, pieceSize = 
 	};
 }
 
+/**
+ * A file read as the source contract allows at its strictest: every chunk in one buffer,
+ * overwritten with junk the moment the next chunk is asked for.
+ */
+function reusingFile(name: string, content: Buffer, size = content.length, pieceSize = 1_000_003): SourceEntry {
+	return {
+		...file(name, content, size, pieceSize),
+		read: async function* () {
+			const buffer = Buffer.alloc(pieceSize);
+			for (let at = 0; at < content.length; at += pieceSize) {
+				const n = content.copy(buffer, 0, at, at + pieceSize);
+				yield buffer.subarray(0, n);
+				buffer.fill(0xa5);
+			}
+		},
+	};
+}
+
 function emptySummary(): BackupSummary {
 	return {
 		files: { new: 0, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 },
@@ -146,6 +164,41 @@ describe("file saver", () => {
 		expect(files.budget.used).toBe(0);
 	});
 
+	it("fills packs to about their size with blobs that seal much smaller than the room reserved for them", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const lock = { mode: "compliance" as const, until: new Date("2030-02-01T00:00:00Z") };
+		const destination = new SlowPacks(clock);
+		const packSize = 256 * 1024;
+		repository = await Repository.init("pw", lock, {
+			destination,
+			clock,
+			logger: new MemoryLogger(),
+			scrypt: { N: 1024, r: 8, p: 1 },
+			packSize,
+		});
+		repository.beginRun(lock);
+		const summary = emptySummary();
+		const blobs = new BlobSaver(repository, undefined, summary);
+		const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+		// Words drawn at random from a few: text that compresses several times over, in small files
+		// that are sealed a batch at a time.
+		const words = "ledger invoice retention snapshot backup restore bucket object".split(" ");
+		const started = [];
+		for (let i = 0; i < 1500; i++) {
+			const picks = noise(1200, `t${i}`);
+			const content = Buffer.from(Array.from(picks, (byte) => words[byte % words.length]).join(" "));
+			started.push((await files.save(file(`t${i}`, content))).done);
+		}
+		files.close();
+		await Promise.all(started);
+		await blobs.drain();
+		await repository.flushPacks();
+		const packs = destination.seen.map((upload) => upload.packBytes);
+		expect(packs.length).toBeGreaterThan(4);
+		// Every pack but the last is at least half full: none was closed on the blobs' worst case.
+		for (const bytes of packs.slice(0, -1)) expect(bytes).toBeGreaterThan(packSize / 2);
+	});
+
 	it("cuts and names a large file exactly as the format's chunker does, and every blob reads back", async () => {
 		const { repo, save } = await setup();
 		// Larger than two read buffers, in pieces that straddle their ends.
@@ -167,6 +220,23 @@ describe("file saver", () => {
 		const expected = await reference(repo, content);
 		expect(expected.chunks.map((c) => c.length)).toEqual([8, 8, 3].map((m) => m * 1024 * 1024));
 		expect(stored?.ids).toEqual(expected.ids);
+	});
+
+	it("copies a large file's chunks before asking for the next, also when it reads ahead alone", async () => {
+		const { repo, save } = await setup();
+		// Alone, a large file is read ahead while its buffers are cut; in pieces that straddle their ends.
+		const [large] = await save([reusingFile("large", noise(19 * 1024 * 1024 + 777, "reused"), undefined, 3 * 1024 * 1024 + 5)]);
+		expect(large?.ids).toEqual((await reference(repo, noise(19 * 1024 * 1024 + 777, "reused"))).ids);
+	});
+
+	it("copies a small file's chunks before asking for the next, also when it grew past small while read", async () => {
+		const { repo, save } = await setup();
+		const small = noise(9000, "small in pieces");
+		const grown = noise(900 * 1024, "grew past small");
+		const stored = await save([reusingFile("small", small, small.length, 1000), reusingFile("grown", grown, 10_000, 64 * 1024)]);
+		expect(stored[0]?.ids).toEqual([repo.keys.blobId(small)]);
+		expect(stored[1]?.ids).toEqual((await reference(repo, grown)).ids);
+		expect((await repo.loadBlob(stored[0]?.ids[0] as string)).equals(small)).toBe(true);
 	});
 
 	it("batches small files: one blob each, named by content, duplicates stored once, empty files have none", async () => {

@@ -16,8 +16,6 @@ const BATCH_BYTES = 1024 * 1024;
  * a buffer full without one is replaced by one twice its size.
  */
 const STREAM_BYTES = 8 * 1024 * 1024;
-/** Reads of a large file read alone asked for ahead while its full buffer is cut (a read is up to a few MiB). */
-const READ_AHEAD = 2;
 /** Bytes read and not yet in a pack, plus packs being uploaded, across all files: the backup's one cap. */
 const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
 
@@ -43,6 +41,8 @@ export class FileSaver {
 	readonly #batch: SmallFileBatch;
 	readonly #smallLimit: number;
 	readonly #streamSize: number;
+	/** Buffers a small file's chunks are gathered in, one per file being read, reused. */
+	readonly #gathering: Buffer[] = [];
 	/** Callers waiting on files (the walk, for room; the end of the run): small files are then not held back. */
 	#waiters = 0;
 
@@ -121,23 +121,32 @@ export class FileSaver {
 	/** One read of the whole file: its size now, and its blob IDs once the workers have them. */
 	async #read(entry: SourceEntry): Promise<{ ids: Promise<string[]>; size: number }> {
 		const stream = (entry.read as () => AsyncIterable<Uint8Array>)()[Symbol.asyncIterator]();
-		if (entry.size <= this.#smallLimit) {
-			const pieces: Uint8Array[] = [];
+		if (entry.size > this.#smallLimit) return this.#stream(stream, [], entry.size);
+		// A chunk is valid until the next is asked for: a small file's are gathered in a buffer of the saver's.
+		const gathered = this.#gathering.pop() ?? Buffer.allocUnsafeSlow(this.#smallLimit);
+		try {
 			let total = 0;
 			for (;;) {
 				const next = await stream.next();
 				if (next.done) break;
 				this.#checkAbort();
-				pieces.push(next.value);
-				total += next.value.length;
+				const piece = next.value;
 				// Grew past small while read: chunked like a large file.
-				if (total > this.#smallLimit) return this.#stream(stream, pieces, entry.size);
+				if (total + piece.length > this.#smallLimit) {
+					return await this.#stream(stream, [gathered.subarray(0, total), piece], entry.size);
+				}
+				gathered.set(piece, total);
+				total += piece.length;
 			}
 			if (total === 0) return { ids: Promise.resolve([]), size: 0 };
-			const { id } = await this.#batch.add(pieces, total);
+			const { id } = await this.#batch.add([gathered.subarray(0, total)], total);
 			return { ids: id.then((one) => [one]), size: total };
+		} catch (error) {
+			await stream.return?.();
+			throw error;
+		} finally {
+			this.#gathering.push(gathered);
 		}
-		return this.#stream(stream, [], entry.size);
 	}
 
 	/**
@@ -176,26 +185,35 @@ export class FileSaver {
 			filled = tail.length;
 			start = 0;
 		};
-		// Reads asked for while a full buffer is cut: the disk and the workers are busy at once.
+		// A read asked for while a full buffer is cut: the disk and the workers are busy at once.
 		// Only for a file read alone: with others, their reads already overlap its cuts, and
-		// pieces read ahead by every file would add up past the budget.
-		const ahead: Promise<IteratorResult<Uint8Array>>[] = [];
-		const readAhead = () => {
-			if (this.#reading.used > 1) return;
-			for (let i = ahead.length; i < READ_AHEAD; i++) {
-				const next = stream.next();
-				next.catch(() => undefined);
-				ahead.push(next);
+		// pieces read ahead by every file would add up past the budget. A chunk is valid until
+		// the next is asked for, so what is left of the current one is carried first.
+		let ahead: Promise<IteratorResult<Uint8Array>> | undefined;
+		let carry: Buffer | undefined;
+		// Not while a small file's first chunks are copied: the last of them is still the source's.
+		let inPrefix = prefix.length > 0;
+		const readAhead = (rest: Uint8Array): Uint8Array => {
+			if (ahead || inPrefix || this.#reading.used > 1) return rest;
+			if (rest.length > 0) {
+				if (!carry || carry.length < rest.length) carry = Buffer.allocUnsafeSlow(rest.length);
+				carry.set(rest);
+				rest = carry.subarray(0, rest.length);
 			}
+			ahead = stream.next();
+			ahead.catch(() => undefined);
+			return rest;
 		};
 		try {
 			let pending = prefix;
 			for (;;) {
-				for (const piece of pending) {
-					size += piece.length;
+				for (const whole of pending) {
+					size += whole.length;
+					let piece = whole;
 					for (let at = 0; at < piece.length; ) {
 						if (filled === slab.bytes.length) {
-							readAhead();
+							piece = readAhead(piece.subarray(at));
+							at = 0;
 							await cut(false);
 							await refill();
 						}
@@ -205,7 +223,9 @@ export class FileSaver {
 						at += n;
 					}
 				}
-				const next = await (ahead.shift() ?? stream.next());
+				inPrefix = false;
+				const next = await (ahead ?? stream.next());
+				ahead = undefined;
 				if (next.done) break;
 				this.#checkAbort();
 				pending = [next.value];
@@ -213,7 +233,7 @@ export class FileSaver {
 			await cut(true);
 		} finally {
 			slab.unref();
-			await Promise.allSettled(ahead);
+			await ahead?.catch(() => undefined);
 			await stream.return?.();
 		}
 		return { ids: Promise.resolve(ids), size };
