@@ -19,6 +19,7 @@ import fsDestination from "@holdfast/plugin-fs-destination";
 import fsSource from "@holdfast/plugin-fs-source";
 import groom from "@holdfast/plugin-groom";
 import planner from "@holdfast/plugin-retention-planner";
+import { MEMORY_STORE_PLUGIN, memoryStorePlugin } from "./memory-store-plugin.js";
 
 /** The plugins a test config can name, by package name, without a build. */
 export const BUILTINS = new Map<string, PluginDefinition>([
@@ -28,6 +29,14 @@ export const BUILTINS = new Map<string, PluginDefinition>([
 	["@holdfast/plugin-groom", groom as PluginDefinition],
 	["@holdfast/plugin-b2", b2 as PluginDefinition],
 ]);
+
+/** What a test config loads unless it names its own plugins. */
+export const DEFAULT_PLUGINS = [
+	"@holdfast/plugin-fs-source",
+	"@holdfast/plugin-fs-destination",
+	"@holdfast/plugin-retention-planner",
+	"@holdfast/plugin-groom",
+];
 
 export interface Harness {
 	readonly dir: string;
@@ -97,15 +106,11 @@ export async function createHarness(
 	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
 	const logger = new MemoryLogger("info");
 	const config: HoldfastConfig = {
-		plugins: options.plugins ?? [
-			"@holdfast/plugin-fs-source",
-			"@holdfast/plugin-fs-destination",
-			"@holdfast/plugin-retention-planner",
-			"@holdfast/plugin-groom",
-		],
+		plugins: options.plugins ?? DEFAULT_PLUGINS,
 		sets: options.sets?.(dir) ?? { main: setConfig(dir) },
 	};
-	const builtins = new Map([...BUILTINS, ...(options.extraBuiltins ?? [])]);
+	// The memory stores are the harness's own: they outlive a reopened engine, not the harness.
+	const builtins = new Map([...BUILTINS, [MEMORY_STORE_PLUGIN, memoryStorePlugin()], ...(options.extraBuiltins ?? [])]);
 	let password = options.password ?? "correct horse";
 	let catalogPath = join(dir, "catalog.sqlite");
 	const harness = {
