@@ -4,8 +4,8 @@ import { scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews, unchangedStore } from "./support/attacker.js";
 import { rememberCronRuns } from "./support/cron-memo.js";
-import { createHarness, DEFAULT_PLUGINS, type Harness, setConfig } from "./support/harness.js";
-import { MEMORY_STORE_PLUGIN } from "./support/memory-store-plugin.js";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { memoryDestination } from "./support/memory-store-plugin.js";
 import { ChurningFolder, prng } from "./support/world.js";
 
 /**
@@ -86,7 +86,7 @@ async function storedDataBytes(h: Harness): Promise<number> {
 async function runWorld(label: string, retention: RetentionConfig, runs: number, attack: boolean): Promise<WorldResult> {
 	const set = (dir: string): SetConfig =>
 		setConfig(dir, {
-			destination: { type: "memory", name: `${dir}/repo`, lockExtension: true },
+			destination: memoryDestination(dir),
 			retention,
 			schedule: SCHEDULE,
 			planner: { strategy: "extend", missedRuns: 0 },
@@ -95,7 +95,7 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 	const h = await createHarness({
 		start: START,
 		inMemory: true,
-		plugins: [...DEFAULT_PLUGINS, MEMORY_STORE_PLUGIN],
+		memoryStore: true,
 		sets: (dir) => ({ main: set(dir) }),
 	});
 	harnesses.push(h);

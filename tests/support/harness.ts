@@ -99,6 +99,8 @@ export async function createHarness(
 		env?: NodeJS.ProcessEnv;
 		/** Keeps the folder in memory where the machine allows (long simulations of small data). */
 		inMemory?: boolean;
+		/** Loads the `memory` destination type with the default plugins (see memory-store-plugin.ts). */
+		memoryStore?: boolean;
 	} = {},
 ): Promise<Harness> {
 	const dir = await tempDir("holdfast-test-", options.inMemory ? memoryFolder() : tmpdir());
@@ -106,7 +108,7 @@ export async function createHarness(
 	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
 	const logger = new MemoryLogger("info");
 	const config: HoldfastConfig = {
-		plugins: options.plugins ?? DEFAULT_PLUGINS,
+		plugins: options.plugins ?? (options.memoryStore ? [...DEFAULT_PLUGINS, MEMORY_STORE_PLUGIN] : DEFAULT_PLUGINS),
 		sets: options.sets?.(dir) ?? { main: setConfig(dir) },
 	};
 	// The memory stores are the harness's own: they outlive a reopened engine, not the harness.

@@ -5,8 +5,8 @@ import { scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews, unchangedStore } from "./attacker.js";
 import { rememberCronRuns } from "./cron-memo.js";
-import { createHarness, DEFAULT_PLUGINS, type Harness, setConfig } from "./harness.js";
-import { MEMORY_STORE_PLUGIN } from "./memory-store-plugin.js";
+import { createHarness, type Harness, setConfig } from "./harness.js";
+import { memoryDestination } from "./memory-store-plugin.js";
 import { ChurningFolder, prng } from "./world.js";
 
 /**
@@ -188,10 +188,7 @@ let harness: Harness | undefined;
 
 function setFor(dir: string, scenario: Scenario, phase: { retentionDays: number; strategy: Strategy }): SetConfig {
 	return setConfig(dir, {
-		destination:
-			scenario.store === "fs"
-				? { type: "fs", path: `${dir}/repo`, lockExtension: true }
-				: { type: "memory", name: `${dir}/repo`, lockExtension: true },
+		destination: scenario.store === "fs" ? { type: "fs", path: `${dir}/repo`, lockExtension: true } : memoryDestination(dir),
 		retention: { days: phase.retentionDays, mode: "compliance" },
 		schedule: scenario.schedule,
 		planner: { strategy: phase.strategy, missedRuns: scenario.missedRuns ?? 0 },
@@ -225,7 +222,7 @@ export function describeInvariant(group: ScenarioGroup): void {
 				harness = await createHarness({
 					start: scenario.start,
 					inMemory: true,
-					plugins: [...DEFAULT_PLUGINS, MEMORY_STORE_PLUGIN],
+					memoryStore: true,
 					sets: (dir) => ({ main: setFor(dir, scenario, phase) }),
 				});
 				const h = harness;

@@ -1,4 +1,11 @@
-import { ContainerModule, type DestinationType, definePlugin, type PluginDefinition, TOKENS } from "@holdfast/core";
+import {
+	ContainerModule,
+	type DestinationType,
+	definePlugin,
+	type PluginDefinition,
+	type SetConfig,
+	TOKENS,
+} from "@holdfast/core";
 import { MemoryStore } from "@holdfast/core/testing";
 
 /** The package name a test config lists to use `destination: { type: memory }`. */
@@ -8,6 +15,11 @@ export interface MemoryStoreOptions {
 	/** Which store: the same name, the same versions, across every engine the harness opens. */
 	readonly name: string;
 	readonly lockExtension?: boolean;
+}
+
+/** A set's repository in the harness's memory store, named after the folder it would have had. */
+export function memoryDestination(dir: string, lockExtension = true): SetConfig["destination"] {
+	return { type: "memory", name: `${dir}/repo`, lockExtension } satisfies MemoryStoreOptions & { type: "memory" };
 }
 
 /**
