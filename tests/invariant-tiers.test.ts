@@ -96,6 +96,7 @@ async function runWorld(label: string, retention: RetentionConfig, runs: number,
 		start: START,
 		inMemory: true,
 		memoryStore: true,
+		memoryCatalog: true,
 		sets: (dir) => ({ main: set(dir) }),
 	});
 	harnesses.push(h);

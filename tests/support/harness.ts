@@ -101,6 +101,12 @@ export async function createHarness(
 		inMemory?: boolean;
 		/** Loads the `memory` destination type with the default plugins (see memory-store-plugin.ts). */
 		memoryStore?: boolean;
+		/**
+		 * Keeps the catalog in memory (`memory:`), across reopened engines unless a fresh one is
+		 * asked: for simulations of hundreds of runs, where each run looks up every tree of every
+		 * snapshot in its window, and SQLite's reads and their decoding cost more than the run.
+		 */
+		memoryCatalog?: boolean;
 	} = {},
 ): Promise<Harness> {
 	const dir = await tempDir("holdfast-test-", options.inMemory ? memoryFolder() : tmpdir());
@@ -120,9 +126,12 @@ export async function createHarness(
 		clock,
 		logger,
 	} as Harness;
+	let memoryCatalog: Catalog | undefined;
 	const open = async () => {
 		const loaded = parseConfigText(JSON.stringify(config), join(dir, "holdfast.json"));
-		const catalog = await openCatalog(`sqlite://${catalogPath}`, dir, undefined, { onDamage: (line) => logger.warn(line) });
+		const catalog = options.memoryCatalog
+			? (memoryCatalog ??= await openCatalog("memory:", dir))
+			: await openCatalog(`sqlite://${catalogPath}`, dir, undefined, { onDamage: (line) => logger.warn(line) });
 		const host = new PluginHost({ loaded, clock, logger, catalog, builtins });
 		await host.start();
 		harness.host = host;
@@ -142,7 +151,10 @@ export async function createHarness(
 		await harness.engine.close();
 		await harness.host.dispose();
 		await harness.catalog.disconnect();
-		if (o.freshCatalog) catalogPath = join(dir, `catalog-${Date.now()}.sqlite`);
+		if (o.freshCatalog) {
+			catalogPath = join(dir, `catalog-${Date.now()}.sqlite`);
+			memoryCatalog = undefined;
+		}
 		if (o.password) password = o.password;
 		await open();
 	};

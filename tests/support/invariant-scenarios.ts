@@ -223,6 +223,7 @@ export function describeInvariant(group: ScenarioGroup): void {
 					start: scenario.start,
 					inMemory: true,
 					memoryStore: true,
+					memoryCatalog: true,
 					sets: (dir) => ({ main: setFor(dir, scenario, phase) }),
 				});
 				const h = harness;
