@@ -3,6 +3,7 @@ import { DAY_MS, EmulatedLocks, type Forecaster, type SetConfig, TOKENS } from "
 import { B2_PRICES, scheduleOf } from "@holdfast/plugin-retention-planner";
 import { afterAll, beforeAll, describe, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { memoryDestination } from "./support/memory-store-plugin.js";
 import { ChurningFolder } from "./support/world.js";
 
 /**
@@ -12,7 +13,7 @@ import { ChurningFolder } from "./support/world.js";
  * the forecast made before the first run must land within 15 % of each.
  */
 const harnesses: Harness[] = [];
-/** Calls made of each world's repository, by the destination's description (which names its folder). */
+/** Calls made of each world's repository, by the destination's description (which names its store). */
 const calls = new Map<string, { put: number; extend: number; delete: number }>();
 beforeAll(() => {
 	for (const [method, counter] of [
@@ -46,15 +47,16 @@ describe("the cost forecast against a simulated year", () => {
 		async (strategy, { expect }) => {
 			const set = (dir: string): SetConfig =>
 				setConfig(dir, {
-					destination: { type: "fs", path: `${dir}/repo`, lockExtension: true },
+					destination: memoryDestination(dir),
 					retention: { days: 90, mode: "compliance" },
 					schedule: { every: "7d" },
 					planner: { strategy, missedRuns: 0 },
 					groom: { match: "retention", afterBackup: true, graceHours: 1 },
 				});
-			const h = await createHarness({ start: START, inMemory: true, sets: (dir) => ({ main: set(dir) }) });
+			// The forecast models the store's calls and bytes, which the memory store counts as a folder would.
+			const h = await createHarness({ start: START, inMemory: true, memoryStore: true, sets: (dir) => ({ main: set(dir) }) });
 			harnesses.push(h);
-			const counted = () => calls.get(`fs:${join(h.dir, "repo")}`) ?? { put: 0, extend: 0, delete: 0 };
+			const counted = () => calls.get(`memory:${h.dir}/repo`) ?? { put: 0, extend: 0, delete: 0 };
 			await h.engine.init();
 			const folder = new ChurningFolder(join(h.dir, "src"), { files: FILES, fileBytes: FILE_BYTES, seed: 3 });
 			await folder.create();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews, unchangedStore } from "./support/attacker.js";
 import { rememberCronRuns } from "./support/cron-memo.js";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { memoryDestination } from "./support/memory-store-plugin.js";
 import { ChurningFolder, prng } from "./support/world.js";
 
 /**
@@ -19,7 +20,11 @@ import { ChurningFolder, prng } from "./support/world.js";
  * world under a flat policy of the longest tier shows what the tiers save in stored bytes.
  * What keeps it affordable without testing less: the attacks before a run see the store the
  * last run left, read once; a view whose versions and locks equal one already restored is not
- * restored again; croner's answers are remembered; the folders live in memory (tmpfs).
+ * restored again; croner's answers are remembered; the source folder lives in memory (tmpfs)
+ * and the repository in a memory store behind the same lock emulation as a folder's (the
+ * planner, renewals, grooming and the attacker meet the same Object Lock rules; reading a lock
+ * record file per version at every listing cost more than the rest of a run, and the `fs`
+ * type's own tests and the other attacker scenarios cover the folder).
  */
 
 const TIERED: RetentionConfig = {
@@ -81,15 +86,21 @@ async function storedDataBytes(h: Harness): Promise<number> {
 async function runWorld(label: string, retention: RetentionConfig, runs: number, attack: boolean): Promise<WorldResult> {
 	const set = (dir: string): SetConfig =>
 		setConfig(dir, {
-			destination: { type: "fs", path: `${dir}/repo`, lockExtension: true },
+			destination: memoryDestination(dir),
 			retention,
 			schedule: SCHEDULE,
 			planner: { strategy: "extend", missedRuns: 0 },
 			groom: { match: "retention", afterBackup: false, graceHours: 1 },
 		});
-	const h = await createHarness({ start: START, inMemory: true, sets: (dir) => ({ main: set(dir) }) });
+	const h = await createHarness({
+		start: START,
+		inMemory: true,
+		memoryStore: true,
+		memoryCatalog: true,
+		sets: (dir) => ({ main: set(dir) }),
+	});
 	harnesses.push(h);
-	const calls = () => lockCalls.get(`fs:${join(h.dir, "repo")}`) ?? 0;
+	const calls = () => lockCalls.get(`memory:${h.dir}/repo`) ?? 0;
 	await h.engine.init();
 	const folder = new ChurningFolder(join(h.dir, "src"), { files: 12, fileBytes: 4096, seed: 3 });
 	await folder.create();

@@ -1,6 +1,7 @@
 import { DAY_MS, EmulatedLocks, type LockMode, type ObjectLock } from "@holdfast/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { memoryDestination } from "./support/memory-store-plugin.js";
 import { runWeek, trueLocks } from "./support/scenario.js";
 
 const START = new Date("2030-01-06T02:00:00Z");
@@ -29,12 +30,14 @@ function watchExtensions() {
 }
 
 function harnessFor(strategy: "extend" | "reinclude", missedRuns = 0, mode: LockMode = "compliance") {
+	// The planner's promise, not the folder, is under test: the memory store's locks follow the same emulation.
 	return createHarness({
 		inMemory: true,
+		memoryStore: true,
 		start: START.toISOString(),
 		sets: (dir) => ({
 			main: setConfig(dir, {
-				destination: { type: "fs", path: `${dir}/repo`, lockExtension: strategy === "extend" },
+				destination: memoryDestination(dir, strategy === "extend"),
 				retention: { days: 90, mode },
 				schedule: { every: "7d" },
 				planner: { strategy: "auto", missedRuns, slackDays: 14 },

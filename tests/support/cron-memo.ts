@@ -13,15 +13,23 @@ import type { CronOptions, Cron as CronType } from "croner";
 export function rememberCronRuns(): () => void {
 	const { Cron } = createRequire(import.meta.url)("croner") as { Cron: typeof CronType };
 	const original = Cron.prototype.nextRun;
-	const known = new Map<string, number | null>();
+	/** Answers by schedule (pattern and every option that moves a run: time zone, offsets, start and stop, modes), then by instant. */
+	const known = new Map<string, Map<number, number | null>>();
+	/** Each Cron's schedule key, made once: the planner asks one Cron hundreds of times per plan. */
+	const keys = new WeakMap<object, Map<number, number | null>>();
 	Cron.prototype.nextRun = function nextRun(this: CronType & { options: CronOptions }, previous) {
 		if (!(previous instanceof Date)) return original.call(this, previous);
-		// Every option that moves a run (time zone, offsets, start and stop, modes) is part of the key.
-		const key = JSON.stringify([this.getPattern(), { ...this.options, context: undefined }, previous.getTime()]);
-		let next = known.get(key);
+		let answers = keys.get(this);
+		if (!answers) {
+			const key = JSON.stringify([this.getPattern(), { ...this.options, context: undefined }]);
+			answers = known.get(key) ?? new Map<number, number | null>();
+			known.set(key, answers);
+			keys.set(this, answers);
+		}
+		let next = answers.get(previous.getTime());
 		if (next === undefined) {
 			next = original.call(this, previous)?.getTime() ?? null;
-			known.set(key, next);
+			answers.set(previous.getTime(), next);
 		}
 		return next === null ? null : new Date(next);
 	};

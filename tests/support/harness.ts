@@ -19,6 +19,7 @@ import fsDestination from "@holdfast/plugin-fs-destination";
 import fsSource from "@holdfast/plugin-fs-source";
 import groom from "@holdfast/plugin-groom";
 import planner from "@holdfast/plugin-retention-planner";
+import { MEMORY_STORE_PLUGIN, memoryStorePlugin } from "./memory-store-plugin.js";
 
 /** The plugins a test config can name, by package name, without a build. */
 export const BUILTINS = new Map<string, PluginDefinition>([
@@ -28,6 +29,14 @@ export const BUILTINS = new Map<string, PluginDefinition>([
 	["@holdfast/plugin-groom", groom as PluginDefinition],
 	["@holdfast/plugin-b2", b2 as PluginDefinition],
 ]);
+
+/** What a test config loads unless it names its own plugins. */
+export const DEFAULT_PLUGINS = [
+	"@holdfast/plugin-fs-source",
+	"@holdfast/plugin-fs-destination",
+	"@holdfast/plugin-retention-planner",
+	"@holdfast/plugin-groom",
+];
 
 export interface Harness {
 	readonly dir: string;
@@ -90,6 +99,14 @@ export async function createHarness(
 		env?: NodeJS.ProcessEnv;
 		/** Keeps the folder in memory where the machine allows (long simulations of small data). */
 		inMemory?: boolean;
+		/** Loads the `memory` destination type with the default plugins (see memory-store-plugin.ts). */
+		memoryStore?: boolean;
+		/**
+		 * Keeps the catalog in memory (`memory:`), across reopened engines unless a fresh one is
+		 * asked: for simulations of hundreds of runs, where each run looks up every tree of every
+		 * snapshot in its window, and SQLite's reads and their decoding cost more than the run.
+		 */
+		memoryCatalog?: boolean;
 	} = {},
 ): Promise<Harness> {
 	const dir = await tempDir("holdfast-test-", options.inMemory ? memoryFolder() : tmpdir());
@@ -97,15 +114,11 @@ export async function createHarness(
 	const clock = new ManualClock(options.start ?? "2030-01-06T02:00:00Z");
 	const logger = new MemoryLogger("info");
 	const config: HoldfastConfig = {
-		plugins: options.plugins ?? [
-			"@holdfast/plugin-fs-source",
-			"@holdfast/plugin-fs-destination",
-			"@holdfast/plugin-retention-planner",
-			"@holdfast/plugin-groom",
-		],
+		plugins: options.plugins ?? (options.memoryStore ? [...DEFAULT_PLUGINS, MEMORY_STORE_PLUGIN] : DEFAULT_PLUGINS),
 		sets: options.sets?.(dir) ?? { main: setConfig(dir) },
 	};
-	const builtins = new Map([...BUILTINS, ...(options.extraBuiltins ?? [])]);
+	// The memory stores are the harness's own: they outlive a reopened engine, not the harness.
+	const builtins = new Map([...BUILTINS, [MEMORY_STORE_PLUGIN, memoryStorePlugin()], ...(options.extraBuiltins ?? [])]);
 	let password = options.password ?? "correct horse";
 	let catalogPath = join(dir, "catalog.sqlite");
 	const harness = {
@@ -113,9 +126,12 @@ export async function createHarness(
 		clock,
 		logger,
 	} as Harness;
+	let memoryCatalog: Catalog | undefined;
 	const open = async () => {
 		const loaded = parseConfigText(JSON.stringify(config), join(dir, "holdfast.json"));
-		const catalog = await openCatalog(`sqlite://${catalogPath}`, dir, undefined, { onDamage: (line) => logger.warn(line) });
+		const catalog = options.memoryCatalog
+			? (memoryCatalog ??= await openCatalog("memory:", dir))
+			: await openCatalog(`sqlite://${catalogPath}`, dir, undefined, { onDamage: (line) => logger.warn(line) });
 		const host = new PluginHost({ loaded, clock, logger, catalog, builtins });
 		await host.start();
 		harness.host = host;
@@ -135,7 +151,10 @@ export async function createHarness(
 		await harness.engine.close();
 		await harness.host.dispose();
 		await harness.catalog.disconnect();
-		if (o.freshCatalog) catalogPath = join(dir, `catalog-${Date.now()}.sqlite`);
+		if (o.freshCatalog) {
+			catalogPath = join(dir, `catalog-${Date.now()}.sqlite`);
+			memoryCatalog = undefined;
+		}
 		if (o.password) password = o.password;
 		await open();
 	};

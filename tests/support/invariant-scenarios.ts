@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews, unchangedStore } from "./attacker.js";
 import { rememberCronRuns } from "./cron-memo.js";
 import { createHarness, type Harness, setConfig } from "./harness.js";
+import { memoryDestination } from "./memory-store-plugin.js";
 import { ChurningFolder, prng } from "./world.js";
 
 /**
@@ -51,6 +52,12 @@ interface Scenario {
 	 * half of it is dead, so a year of 1 % weekly churn ends near 1.35.
 	 */
 	readonly maxStoredRatio?: number;
+	/**
+	 * Where the repository lives: a memory store behind the core's lock emulation (the default:
+	 * the same Object Lock rules, without a file and a lock record read back per version at every
+	 * listing, which cost more than the rest of a run), or a folder, as `fs` destinations keep it.
+	 */
+	readonly store?: "memory" | "fs";
 }
 
 const SCENARIOS: Scenario[] = [
@@ -110,6 +117,7 @@ const SCENARIOS: Scenario[] = [
 		runs: 8,
 		files: 20,
 		changesPerRun: 3,
+		store: "fs",
 	},
 	{
 		name: "hourly, 1 day, reinclude",
@@ -143,6 +151,7 @@ const SCENARIOS: Scenario[] = [
 		runs: 8,
 		files: 20,
 		changesPerRun: 2,
+		store: "fs",
 	},
 	{
 		name: "weekly, retention 90→30 and reinclude→extend→reinclude",
@@ -179,7 +188,7 @@ let harness: Harness | undefined;
 
 function setFor(dir: string, scenario: Scenario, phase: { retentionDays: number; strategy: Strategy }): SetConfig {
 	return setConfig(dir, {
-		destination: { type: "fs", path: `${dir}/repo`, lockExtension: true },
+		destination: scenario.store === "fs" ? { type: "fs", path: `${dir}/repo`, lockExtension: true } : memoryDestination(dir),
 		retention: { days: phase.retentionDays, mode: "compliance" },
 		schedule: scenario.schedule,
 		planner: { strategy: phase.strategy, missedRuns: scenario.missedRuns ?? 0 },
@@ -213,6 +222,8 @@ export function describeInvariant(group: ScenarioGroup): void {
 				harness = await createHarness({
 					start: scenario.start,
 					inMemory: true,
+					memoryStore: true,
+					memoryCatalog: true,
 					sets: (dir) => ({ main: setFor(dir, scenario, phase) }),
 				});
 				const h = harness;

@@ -1,6 +1,7 @@
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../host/clock.js";
 import { destinationConformance } from "./destination-conformance.js";
-import { MemoryDestination } from "./memory-destination.js";
+import { MemoryDestination, MemoryStore } from "./memory-destination.js";
 
 destinationConformance("memory", async () => {
 	const clock = new ManualClock("2030-01-01T00:00:00Z");
@@ -10,4 +11,37 @@ destinationConformance("memory", async () => {
 		passTime: async (until) => clock.set(until.getTime() + 1),
 		shortLockMs: 60_000,
 	};
+});
+
+describe("memory store listings and reads", () => {
+	const keysOf = async (store: MemoryStore, prefix = "") => {
+		const keys: string[] = [];
+		for await (const version of store.listVersions(prefix)) keys.push(version.key);
+		return keys;
+	};
+
+	it("lists in key order after keys come and go, also when a test edits the objects directly", async () => {
+		const store = new MemoryStore(new ManualClock("2030-01-01T00:00:00Z"));
+		for (const key of ["data/b", "index/a", "data/a"]) await store.put(key, new Uint8Array([1]));
+		expect(await keysOf(store)).toEqual(["data/a", "data/b", "index/a"]);
+		const [only] = store.objects.get("data/b") ?? [];
+		await store.deleteVersion("data/b", only?.versionId as string);
+		expect(await keysOf(store)).toEqual(["data/a", "index/a"]);
+		await store.deleteMarker("config");
+		expect(await keysOf(store)).toEqual(["config", "data/a", "index/a"]);
+		store.objects.delete("index/a");
+		expect(await keysOf(store)).toEqual(["config", "data/a"]);
+		store.objects.set("aa", [{ versionId: "x", body: Buffer.from("y"), lastModified: new Date(0) }]);
+		expect(await keysOf(store)).toEqual(["aa", "config", "data/a"]);
+		expect(await keysOf(store, "data/")).toEqual(["data/a"]);
+	});
+
+	it("reads return copies: a reader that decrypts in place leaves the stored bytes alone", async () => {
+		const store = new MemoryStore(new ManualClock("2030-01-01T00:00:00Z"), {}, "memory:named");
+		await store.put("k", new Uint8Array([1, 2, 3]));
+		(await store.get("k")).fill(0);
+		(await store.get("k", { range: { offset: 1, length: 2 } })).fill(0);
+		expect([...(await store.get("k"))]).toEqual([1, 2, 3]);
+		expect(store.description).toBe("memory:named");
+	});
 });

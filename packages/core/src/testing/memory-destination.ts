@@ -40,10 +40,34 @@ export class MemoryDestination extends EmulatedLocks {
 	}
 }
 
+/** A map that keeps its keys sorted for listing, sorted again only after a key came or went: simulations list thousands of times. */
+class SortedKeys<V> extends Map<string, V> {
+	#sorted: string[] | undefined;
+
+	override set(key: string, value: V): this {
+		if (!this.has(key)) this.#sorted = undefined;
+		return super.set(key, value);
+	}
+
+	override delete(key: string): boolean {
+		this.#sorted = undefined;
+		return super.delete(key);
+	}
+
+	override clear(): void {
+		this.#sorted = undefined;
+		super.clear();
+	}
+
+	sortedKeys(): readonly string[] {
+		this.#sorted ??= [...this.keys()].sort();
+		return this.#sorted;
+	}
+}
+
 /** Versions in memory with their lock records, kept as told: the store a {@link MemoryDestination} wraps. */
 export class MemoryStore implements LockRecordStore {
-	readonly description = "memory:";
-	readonly objects = new Map<string, StoredVersion[]>();
+	readonly objects = new SortedKeys<StoredVersion[]>();
 	readonly calls = { put: 0, get: 0, head: 0, list: 0, extend: 0, delete: 0 };
 	readonly capabilities: DestinationCapabilities;
 	#sequence = 0;
@@ -51,6 +75,8 @@ export class MemoryStore implements LockRecordStore {
 	constructor(
 		private readonly clock: Clock,
 		capabilities: Partial<DestinationCapabilities> = {},
+		/** Names the store in messages, as a folder's path or a bucket's name does. */
+		readonly description = "memory:",
 	) {
 		this.capabilities = {
 			enforcedByProvider: false,
@@ -67,9 +93,8 @@ export class MemoryStore implements LockRecordStore {
 	async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		this.calls.put++;
 		const versionId = String(++this.#sequence).padStart(12, "0");
-		const versions = this.objects.get(key) ?? [];
+		const versions = this.#versionsOf(key);
 		versions.unshift({ versionId, body: Buffer.from(body), lastModified: this.clock.now(), ...(lock ? { lock } : {}) });
-		this.objects.set(key, versions);
 		return { versionId };
 	}
 
@@ -83,7 +108,8 @@ export class MemoryStore implements LockRecordStore {
 		const version = this.#find(key, options.versionId);
 		if (!version?.body) throw new ObjectNotFoundError(key);
 		const { range } = options;
-		return range ? version.body.subarray(range.offset, range.offset + range.length) : version.body;
+		// A copy, as a real store's read is: a reader may decrypt or decompress in place.
+		return Buffer.from(range ? version.body.subarray(range.offset, range.offset + range.length) : version.body);
 	}
 
 	async head(key: string, versionId?: string): Promise<ObjectVersion | undefined> {
@@ -107,7 +133,7 @@ export class MemoryStore implements LockRecordStore {
 
 	async *list(prefix: string): AsyncIterable<ListedObject> {
 		this.calls.list++;
-		for (const key of [...this.objects.keys()].sort()) {
+		for (const key of this.#keys()) {
 			const latest = this.objects.get(key)?.[0];
 			if (key.startsWith(prefix) && latest?.body) yield { key, size: latest.body.length, lastModified: latest.lastModified };
 		}
@@ -115,7 +141,7 @@ export class MemoryStore implements LockRecordStore {
 
 	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
 		this.calls.list++;
-		for (const key of [...this.objects.keys()].sort()) {
+		for (const key of this.#keys()) {
 			if (!key.startsWith(prefix)) continue;
 			for (const [i, version] of (this.objects.get(key) ?? []).entries()) yield this.#describe(key, version, i === 0);
 		}
@@ -139,8 +165,17 @@ export class MemoryStore implements LockRecordStore {
 
 	async deleteMarker(key: string): Promise<void> {
 		this.calls.delete++;
-		const versions = this.objects.get(key) ?? [];
+		const versions = this.#versionsOf(key);
 		versions.unshift({ versionId: String(++this.#sequence).padStart(12, "0"), body: undefined, lastModified: this.clock.now() });
-		this.objects.set(key, versions);
+	}
+
+	#versionsOf(key: string): StoredVersion[] {
+		let versions = this.objects.get(key);
+		if (!versions) this.objects.set(key, (versions = []));
+		return versions;
+	}
+
+	#keys(): readonly string[] {
+		return this.objects.sortedKeys();
 	}
 }
