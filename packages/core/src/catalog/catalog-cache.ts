@@ -83,6 +83,11 @@ export class CatalogCache {
 		await this.catalog.setMany(entries.map(({ key, value }) => ({ key, value: this.seal(key, value) })));
 	}
 
+	/** Drops values (text or bytes): the next read misses and goes to the destination again. */
+	async delete(keys: readonly string[]): Promise<void> {
+		if (keys.length > 0) await this.catalog.deleteMany([...keys]);
+	}
+
 	/** A byte value, sealed like the others over the tag, the key and the bytes. */
 	async setBytes(key: string, value: Uint8Array): Promise<void> {
 		const mac = this.#macBytes(key, value);
