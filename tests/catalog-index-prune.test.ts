@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Catalog, DAY_MS, KEY_PREFIX, ManualClock, openCatalog } from "@holdfast/core";
 import { MemoryDestination, MemoryLogger, Repository } from "@holdfast/core/testing";
@@ -168,5 +170,27 @@ describe("the index load drops cached index objects", () => {
 		}
 		await repository.close();
 		await other.repository.close();
+	});
+});
+
+describe("a catalog that holds index objects but no record of them (written by an earlier version)", () => {
+	it.each(["memory://", "sqlite"])("finds them in the store (%s) and drops those no longer stored", async (kind) => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-index-prune-"));
+		const catalog = await openCatalog(kind === "sqlite" ? `sqlite://${join(dir, "catalog.sqlite")}` : kind, dir);
+		const catalogPath = kind === "sqlite" ? join(dir, "catalog.sqlite") : undefined;
+		const { destination, repository, keys } = await cachedRepository(catalog);
+		const [gone] = keys as [string];
+		expect(await catalog.delete(`index-keys:${repository.id}`)).toBe(true);
+		destination.objects.delete(gone);
+		await repository.loadIndex();
+		expect(await cachedValues(catalog, catalogPath, repository.id, gone)).toEqual(NONE);
+		for (const key of keys.filter((k) => k !== gone)) {
+			expect(await cachedValues(catalog, catalogPath, repository.id, key)).toMatchObject({ head: true, blobs: true });
+		}
+		// The record is written again, naming what is still cached.
+		expect(await catalog.get(`index-keys:${repository.id}`)).toBeDefined();
+		await repository.close();
+		await catalog.disconnect();
+		await rm(dir, { recursive: true, force: true });
 	});
 });

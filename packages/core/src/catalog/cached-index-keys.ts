@@ -20,6 +20,8 @@ export function indexObjectCacheKeys(repositoryId: string, indexKey: string): st
 export class CachedIndexKeys {
 	/** The record as this process last read or wrote it; undefined until first read. */
 	#known: Set<string> | undefined;
+	/** Whether the catalog holds a record that verified at the last read. */
+	#stored = false;
 
 	constructor(
 		private readonly cache: CatalogCache,
@@ -30,10 +32,14 @@ export class CachedIndexKeys {
 		return `index-keys:${this.repositoryId}`;
 	}
 
-	/** The index objects the catalog may hold values for; a missing or damaged record holds none. */
+	/**
+	 * The index objects the catalog may hold values for. Without a record (a catalog written
+	 * before there was one, or a damaged record), the index objects whose values the store can list.
+	 */
 	async read(): Promise<Set<string>> {
 		const stored = await this.cache.get(this.#key, isKeyList);
-		this.#known = new Set(stored ?? []);
+		this.#stored = stored !== undefined;
+		this.#known = new Set(stored ?? (await this.#listCached()));
 		return new Set(this.#known);
 	}
 
@@ -41,7 +47,7 @@ export class CachedIndexKeys {
 	async add(indexKeys: Iterable<string>): Promise<void> {
 		const known = this.#known ?? (await this.read());
 		const added = [...indexKeys].filter((key) => !known.has(key));
-		if (added.length === 0) return;
+		if (added.length === 0 && this.#stored) return;
 		await this.#write(await this.read(), added, []);
 	}
 
@@ -57,6 +63,17 @@ export class CachedIndexKeys {
 		for (const key of removed) record.delete(key);
 		await this.cache.set(this.#key, [...record].sort());
 		this.#known = record;
+		this.#stored = true;
+	}
+
+	/** Index objects with a head or a full copy in the catalog, where the store lists keys; none elsewhere. */
+	async #listCached(): Promise<string[]> {
+		const found: string[] = [];
+		for (const kind of ["index-head", "index"]) {
+			const prefix = `${kind}:${this.repositoryId}:`;
+			for (const key of (await this.cache.keysStartingWith(prefix)) ?? []) found.push(key.slice(prefix.length));
+		}
+		return found.filter((key) => key.startsWith("index/"));
 	}
 }
 

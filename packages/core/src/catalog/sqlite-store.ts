@@ -204,6 +204,20 @@ export class SqliteKeyvStore extends EventEmitter {
 		);
 	}
 
+	/** Keys (not values) starting with `prefix`: a range of the primary key, so a large catalog is not read. */
+	async keysStartingWith(prefix: string): Promise<string[]> {
+		if (prefix === "") throw new Error("internal: a catalog key listing needs a prefix");
+		// Every key starting with `prefix` sorts at or after it and before the prefix with its last character raised.
+		const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+		return this.#guard(
+			(s) =>
+				(s.db.prepare("SELECT key FROM keyv WHERE key >= ? AND key < ?").all(prefix, end) as { key: string }[]).map(
+					(row) => row.key,
+				),
+			() => [],
+		);
+	}
+
 	async *iterator(namespace?: string): AsyncGenerator<[string, string]> {
 		// Read whole before yielding: damage found halfway would otherwise leave a half-listed iteration.
 		const rows = this.#guard(
