@@ -34,6 +34,13 @@ describe("SqliteKeyvStore.keysStartingWith", () => {
 		await store.setMany([...keys, "ns:index-head:r2:index/a", "ns:index:r1:index/a"].map((key) => ({ key, value: "v" })));
 		expect((await store.keysStartingWith("ns:index-head:r1:")).sort()).toEqual(keys.slice(0, 2));
 		expect(await store.keysStartingWith("ns:tree:")).toEqual([]);
+		// Deleting many at once reaches text values and byte files alike.
+		store.namespace = "ns";
+		await store.setBytes("ns:index-blobs:r1:index/a", Buffer.alloc(32, 1), Buffer.from([1]));
+		expect(await store.deleteMany(["ns:index-head:r1:index/a", "ns:index-blobs:r1:index/a", "ns:absent"])).toBe(true);
+		expect(await store.keysStartingWith("ns:index-head:r1:")).toEqual(["ns:index-head:r1:index/b"]);
+		expect(await store.getBytes("ns:index-blobs:r1:index/a")).toBeUndefined();
+		expect(await store.deleteMany(["ns:absent"])).toBe(false);
 		await store.disconnect();
 	});
 });

@@ -186,6 +186,21 @@ export class SqliteKeyvStore extends EventEmitter {
 		);
 	}
 
+	/** One transaction for a whole batch: the index load drops every value of the index objects grooming deleted at once. */
+	async deleteMany(keys: string[]): Promise<boolean> {
+		return this.#guard(
+			(s) => {
+				let deleted = false;
+				s.db.transaction(() => {
+					for (const key of keys) deleted = s.delete.run(key).changes > 0 || deleted;
+				})();
+				for (const key of keys) deleted = this.#bytes.delete(this.namespace, key) || deleted;
+				return deleted;
+			},
+			() => false,
+		);
+	}
+
 	async has(key: string): Promise<boolean> {
 		return (await this.get(key)) !== undefined;
 	}
