@@ -165,7 +165,8 @@ export class IndexStore {
 		// Only now, the listing whole and the load done: a load that failed deletes nothing.
 		if (recorded) {
 			const listed = new Set(keys);
-			await this.#cachedKeys?.forget([...recorded].filter((key) => !listed.has(key)));
+			// A cache that could not be trimmed is trimmed by a later load; this one has what it needs.
+			await this.#cachedKeys?.forget([...recorded].filter((key) => !listed.has(key))).catch(() => undefined);
 		}
 		this.#unreadableIndexes = [...failures.keys()].sort();
 		this.#uncoveredIndexes = uncoveredIndexes(this.#unreadableIndexes, merged);
