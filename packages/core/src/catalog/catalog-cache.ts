@@ -13,6 +13,11 @@ export interface BytesStore {
 	setBytes(key: string, mac: Uint8Array, value: Uint8Array): Promise<void>;
 }
 
+/** A store that lists its keys by prefix without reading values (the SQLite catalog). */
+interface KeyListingStore {
+	keysStartingWith(prefix: string): Promise<string[]>;
+}
+
 /** What a store without a bytes table holds for a byte value. */
 interface SealedBytesText {
 	t: typeof CATALOG_BYTES_TAG;
@@ -81,6 +86,25 @@ export class CatalogCache {
 
 	async setMany(entries: readonly { key: string; value: unknown }[]): Promise<void> {
 		await this.catalog.setMany(entries.map(({ key, value }) => ({ key, value: this.seal(key, value) })));
+	}
+
+	/** Drops values (text or bytes): the next read misses and goes to the destination again. */
+	async delete(keys: readonly string[]): Promise<void> {
+		if (keys.length > 0) await this.catalog.deleteMany([...keys]);
+	}
+
+	/**
+	 * Catalog keys starting with `prefix`, from a store that lists keys without reading values
+	 * (SQLite, memory); undefined from any other. Text values only: a SQLite catalog's byte values are files named by a hash.
+	 */
+	async keysStartingWith(prefix: string): Promise<string[] | undefined> {
+		const store = this.catalog.store as Partial<KeyListingStore> | Map<string, unknown> | undefined;
+		const full = this.#storeKey(prefix);
+		let keys: string[];
+		if (store instanceof Map) keys = [...store.keys()].filter((key) => key.startsWith(full));
+		else if (typeof store?.keysStartingWith === "function") keys = await store.keysStartingWith(full);
+		else return undefined;
+		return keys.map((key) => key.slice(full.length - prefix.length));
 	}
 
 	/** A byte value, sealed like the others over the tag, the key and the bytes. */

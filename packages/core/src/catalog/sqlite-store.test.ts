@@ -26,6 +26,25 @@ describe("SqliteKeyvStore.getMany", () => {
 	});
 });
 
+describe("SqliteKeyvStore.keysStartingWith", () => {
+	it("lists exactly the keys under a prefix, not those of a neighbouring prefix or a shorter one", async () => {
+		const { path } = await catalogFile();
+		const store = new SqliteKeyvStore(path);
+		const keys = ["ns:index-head:r1:index/a", "ns:index-head:r1:index/b", "ns:index-head:r1", "ns:index-head:r1;x"];
+		await store.setMany([...keys, "ns:index-head:r2:index/a", "ns:index:r1:index/a"].map((key) => ({ key, value: "v" })));
+		expect((await store.keysStartingWith("ns:index-head:r1:")).sort()).toEqual(keys.slice(0, 2));
+		expect(await store.keysStartingWith("ns:tree:")).toEqual([]);
+		// Deleting many at once reaches text values and byte files alike.
+		store.namespace = "ns";
+		await store.setBytes("ns:index-blobs:r1:index/a", Buffer.alloc(32, 1), Buffer.from([1]));
+		expect(await store.deleteMany(["ns:index-head:r1:index/a", "ns:index-blobs:r1:index/a", "ns:absent"])).toBe(true);
+		expect(await store.keysStartingWith("ns:index-head:r1:")).toEqual(["ns:index-head:r1:index/b"]);
+		expect(await store.getBytes("ns:index-blobs:r1:index/a")).toBeUndefined();
+		expect(await store.deleteMany(["ns:absent"])).toBe(false);
+		await store.disconnect();
+	});
+});
+
 describe("SqliteKeyvStore byte values", () => {
 	it("keeps bytes in files beside the database, replacing a text value under the same key; delete and clear reach both", async () => {
 		const { dir, path } = await catalogFile();

@@ -186,6 +186,21 @@ export class SqliteKeyvStore extends EventEmitter {
 		);
 	}
 
+	/** One transaction for a whole batch: the index load drops every value of the index objects grooming deleted at once. */
+	async deleteMany(keys: string[]): Promise<boolean> {
+		return this.#guard(
+			(s) => {
+				let deleted = false;
+				s.db.transaction(() => {
+					for (const key of keys) deleted = s.delete.run(key).changes > 0 || deleted;
+				})();
+				for (const key of keys) deleted = this.#bytes.delete(this.namespace, key) || deleted;
+				return deleted;
+			},
+			() => false,
+		);
+	}
+
 	async has(key: string): Promise<boolean> {
 		return (await this.get(key)) !== undefined;
 	}
@@ -201,6 +216,20 @@ export class SqliteKeyvStore extends EventEmitter {
 				this.#bytes.clear(this.namespace);
 			},
 			() => undefined,
+		);
+	}
+
+	/** Keys (not values) starting with `prefix`: a range of the primary key, so a large catalog is not read. */
+	async keysStartingWith(prefix: string): Promise<string[]> {
+		if (prefix === "") throw new Error("internal: a catalog key listing needs a prefix");
+		// Every key starting with `prefix` sorts at or after it and before the prefix with its last character raised.
+		const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+		return this.#guard(
+			(s) =>
+				(s.db.prepare("SELECT key FROM keyv WHERE key >= ? AND key < ?").all(prefix, end) as { key: string }[]).map(
+					(row) => row.key,
+				),
+			() => [],
 		);
 	}
 

@@ -1,4 +1,5 @@
 import pLimit from "p-limit";
+import { CachedIndexKeys } from "../catalog/cached-index-keys.js";
 import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
 import type { Destination } from "../destination/destination.js";
 import { classifyFault } from "../destination/faults.js";
@@ -65,6 +66,8 @@ export class IndexStore {
 	#headerRecovery: Promise<PackHeaderRecovery> | undefined;
 
 	readonly #decoder: IndexDecoder;
+	/** Which index objects the catalog holds values for: those of objects gone from `index/` are dropped. */
+	readonly #cachedKeys: CachedIndexKeys | undefined;
 	/**
 	 * Index objects read, opened and cached at once on a cold load: one more than the decoder's
 	 * thread keeps it busy; more would only hold more decoded objects (MiBs each) in memory.
@@ -73,6 +76,7 @@ export class IndexStore {
 
 	constructor(private readonly parts: IndexStoreParts) {
 		this.#decoder = new IndexDecoder(parts.keys.raw.encryption);
+		this.#cachedKeys = parts.cache && new CachedIndexKeys(parts.cache, parts.repositoryId);
 	}
 
 	get unreadableIndexes(): readonly string[] {
@@ -115,7 +119,10 @@ export class IndexStore {
 		const { destination, logger } = this.parts;
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
 		const index = new MasterIndex({ withBlobs });
+		// Read before listing: a key recorded by then yet missing from the whole listing was deleted.
+		const recorded = await this.#cachedKeys?.read();
 		const keys = await listKeys(destination, KEY_PREFIX.index);
+		await this.#cachedKeys?.add(keys);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
 		const reasons = new Map<string, string>();
@@ -155,6 +162,12 @@ export class IndexStore {
 		for (const key of this.parts.metadataKeys()) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
 		this.index = index;
 		this.#headerRecovery = undefined;
+		// Only now, the listing whole and the load done: a load that failed deletes nothing.
+		if (recorded) {
+			const listed = new Set(keys);
+			// A cache that could not be trimmed is trimmed by a later load; this one has what it needs.
+			await this.#cachedKeys?.forget([...recorded].filter((key) => !listed.has(key))).catch(() => undefined);
+		}
 		this.#unreadableIndexes = [...failures.keys()].sort();
 		this.#uncoveredIndexes = uncoveredIndexes(this.#unreadableIndexes, merged);
 		// What grooming must not decide without: index objects unreadable and not stood for by a rebuilt one.
@@ -214,7 +227,10 @@ export class IndexStore {
 		if (cached) return cached;
 		const file = await this.parts.reader.read(key, async (bytes) => openJson<IndexFile>(keys, bytes, key));
 		// `keep: false` when the caller caches the object in its own form.
-		if (options.keep !== false) await cache?.set(cacheKey, file);
+		if (options.keep !== false && cache) {
+			await this.#cachedKeys?.add([key]);
+			await cache.set(cacheKey, file);
+		}
 		return file;
 	}
 
@@ -337,6 +353,7 @@ export class IndexStore {
 	}
 
 	async #cacheDecoded(key: string, file: LoadedIndexFile, stored: Uint8Array): Promise<void> {
+		await this.#cachedKeys?.add([key]);
 		// The blobs first: a head found in the catalog promises its blobs are there too (or re-reads them).
 		await this.parts.cache?.setBytes(`index-blobs:${this.parts.repositoryId}:${key}`, stored);
 		await this.parts.cache?.set(`index-head:${this.parts.repositoryId}:${key}`, file);
@@ -355,6 +372,7 @@ export class IndexStore {
 			: undefined;
 		if (packed) return packed;
 		const again = (await this.#decodeIndexObject(key, "packed")).packed as PackedBlobs[];
+		await this.#cachedKeys?.add([key]);
 		await cache?.setBytes(blobsKey, encodePackedBlobs(again));
 		return again;
 	}
