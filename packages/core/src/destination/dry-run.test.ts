@@ -1,5 +1,11 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Keyv from "keyv";
 import { describe, expect, it } from "vitest";
+import { openCatalog } from "../catalog/catalog.js";
+import { CatalogCache } from "../catalog/catalog-cache.js";
 import { ManualClock } from "../host/clock.js";
 import { MemoryDestination } from "../testing/memory-destination.js";
 import { DryRunDestination, readOnlyCatalog } from "./dry-run.js";
@@ -58,5 +64,25 @@ describe("dry-run destination", () => {
 		await view.delete("kept");
 		expect(await catalog.get("kept")).toBe("before");
 		expect(await catalog.get("new")).toBeUndefined();
+	});
+
+	it("drops the byte values a SQLite catalog keeps in files beside it, and still reads them", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-dry-catalog-"));
+		try {
+			const catalog = await openCatalog("sqlite://./catalog.sqlite", dir);
+			const key = randomBytes(32);
+			await new CatalogCache(catalog, key).setBytes("index-blobs:r:kept", Buffer.from("before"));
+			const dry = new CatalogCache(readOnlyCatalog(catalog), key);
+			expect(Buffer.from((await dry.getBytes("index-blobs:r:kept")) ?? []).toString()).toBe("before");
+			const files = await readdir(join(dir, "catalog.sqlite.values"), { recursive: true });
+			await dry.setBytes("index-blobs:r:new", Buffer.from("never stored"));
+			await dry.setBytes("index-blobs:r:kept", Buffer.from("after"));
+			expect(await readdir(join(dir, "catalog.sqlite.values"), { recursive: true })).toEqual(files);
+			expect(await dry.getBytes("index-blobs:r:new")).toBeUndefined();
+			expect(Buffer.from((await dry.getBytes("index-blobs:r:kept")) ?? []).toString()).toBe("before");
+			await catalog.disconnect();
+		} finally {
+			await rm(dir, { recursive: true, force: true });
+		}
 	});
 });

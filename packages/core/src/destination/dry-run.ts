@@ -55,18 +55,26 @@ export class DryRunDestination extends DestinationWrapper {
 	override async close(): Promise<void> {}
 }
 
-/** Keyv's calls that change the catalog. */
-const CATALOG_WRITES = new Set<PropertyKey>(["set", "setMany", "delete", "deleteMany", "clear"]);
+/** Keyv's calls that change the catalog, and the byte values its store keeps beside it. */
+const CATALOG_WRITES = new Set<PropertyKey>(["set", "setMany", "delete", "deleteMany", "clear", "setBytes"]);
 
 /**
  * The catalog as a dry run sees it: reads hit it, writes are dropped, so a dry run caches
  * nothing about objects it never stored.
  */
 export function readOnlyCatalog(catalog: Catalog): Catalog {
-	return new Proxy(catalog, {
+	return readOnly(catalog, (target, property) => {
+		const value = Reflect.get(target, property, target);
+		// The cache writes byte values to the store underneath Keyv: that store is read-only too.
+		return property === "store" && value && typeof value === "object" ? readOnly(value, Reflect.get) : value;
+	});
+}
+
+function readOnly<T extends object>(subject: T, read: (target: T, property: PropertyKey) => unknown): T {
+	return new Proxy(subject, {
 		get(target, property) {
 			if (CATALOG_WRITES.has(property)) return async () => true;
-			const value = Reflect.get(target, property, target);
+			const value = read(target, property);
 			return typeof value === "function" ? value.bind(target) : value;
 		},
 	});
