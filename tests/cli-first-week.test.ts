@@ -382,7 +382,7 @@ describe("words and numbers", () => {
 		const backup = run(dir, ["backup"]);
 		expect(backup.stdout).not.toMatch(/\b1 objects\b|\b1 files\b|\b1 locks\b/);
 		const restore = run(dir, ["restore", "latest", "--target", "out"]);
-		expect(restore.stdout).toMatch(/: 1 file, 1 folder, 1 link, /);
+		expect(restore.stdout).toMatch(/: 1 file, 1 folder, 1 link; wrote /);
 		const ls = run(dir, ["ls", "-l", "latest"]);
 		expect(ls.stdout).toMatch(/^-rw-r--r-- +5 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d data\/a\.txt$/m);
 		expect(ls.stdout).toMatch(/^lrwxrwxrwx +\d+ .* data\/link -> a\.txt$/m);
