@@ -179,9 +179,12 @@ describe("a damaged index object", () => {
 		await threeSnapshots(harness);
 		const damaged = await biggestIndex(harness);
 		const { repository } = await harness.engine.open();
-		// Flip one bit inside the first blob of a pack the damaged index object lists.
-		const packKey = damaged.packs[0] as string;
-		const [blobId, location] = [...repository.index.blobs].find(([, l]) => l.packKey === packKey) as [string, { offset: number }];
+		// Flip one bit inside a file's blob in a pack the damaged index object lists (a tree's
+		// blob would take its snapshot's listing with it, a different report).
+		const [blobId, location] = [...repository.index.blobs].find(
+			([, l]) => damaged.packs.includes(l.packKey) && l.type === "data",
+		) as [string, { offset: number; packKey: string }];
+		const packKey = location.packKey;
 		const dir = join(harness.dir, "repo", "objects", `${packKey}.versions`);
 		const file = join(dir, (await readdir(dir)).find((f) => f.endsWith(".data")) as string);
 		const bytes = await readFile(file);

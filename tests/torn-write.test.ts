@@ -60,7 +60,7 @@ sets:
 			if (!snapshotsBefore.has(key)) await rm(join(repo, "objects", `${key}.versions`), { recursive: true });
 		}
 		// A killed run flushes no file states: the next run starts from the store alone.
-		for (const name of await readdir(dir)) if (name.startsWith("catalog.sqlite")) await rm(join(dir, name));
+		for (const name of await readdir(dir)) if (name.startsWith("catalog.sqlite")) await rm(join(dir, name), { recursive: true });
 
 		await ok(["backup"]);
 		const check = JSON.parse((await ok(["check", "--read-data", "--json"])).stdout);
