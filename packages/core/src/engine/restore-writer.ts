@@ -43,6 +43,9 @@ export function tempPathFor(dir: Buffer, name: Buffer): Buffer {
 	return Buffer.concat([dir, Buffer.from("/."), kept, suffix]);
 }
 
+/** What a restored file gets besides its bytes: the snapshot node's owner, mode and mtime. */
+export type FileMeta = Pick<TreeNode, "uid" | "gid" | "mode" | "mtime">;
+
 export interface Placement {
 	readonly dir: Buffer;
 	readonly name: Buffer;
@@ -66,7 +69,7 @@ export class TempFile {
 
 	constructor(
 		readonly at: Placement,
-		readonly node: TreeNode,
+		readonly node: FileMeta,
 		readonly size: number,
 	) {
 		this.temp = tempPathFor(at.dir, at.name);
