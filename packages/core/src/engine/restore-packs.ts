@@ -83,7 +83,8 @@ export class PackRestorer {
 			let offset = 0;
 			const uses: { location: BlobLocation; id: string; offset: number }[] = [];
 			for (const id of task.node.content ?? []) {
-				const location = await atPath(task.display, () => this.#locate(id));
+				// Found in the loaded index without a hop through a promise: planning a batch costs no await per blob.
+				const location = this.repository.index.blobs.get(id) ?? (await atPath(task.display, () => this.#locate(id)));
 				uses.push({ location, id, offset });
 				offset += location.rawLength;
 			}
