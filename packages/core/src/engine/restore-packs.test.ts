@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import type { BlobLocation } from "../repository/index-file.js";
 import type { RangeBlob, Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
+import { type RangeFiles, writeWholeFiles } from "./restore-range-work.js";
 
 /** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
 function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: { failPack?: string } = {}) {
@@ -19,12 +20,13 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 		}
 	}
 	const reads: { packKey: string; ids: string[] }[] = [];
+	const wholeFiles: string[] = [];
 	let inflight = 0;
 	let maxInflight = 0;
 	const repository = {
 		index: { blobs },
 		locateBlob: async (id: string) => blobs.get(id),
-		loadBlobRange: async (packKey: string, wanted: readonly RangeBlob[]) => {
+		restoreBlobRange: async (packKey: string, wanted: readonly RangeBlob[], files: RangeFiles) => {
 			reads.push({ packKey, ids: wanted.map((b) => b.id) });
 			const cost = wanted.reduce((sum, b) => sum + b.rawLength, 0);
 			inflight += cost;
@@ -32,10 +34,14 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 			await new Promise((resolve) => setImmediate(resolve));
 			inflight -= cost;
 			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
-			return wanted.map((b) => blobs.get(b.id)?.data as Buffer);
+			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
+			// The files inside the range are written as the pool's thread writes them.
+			const written = writeWholeFiles(plain, files.files, files.chown);
+			wholeFiles.push(...files.files.slice(0, written.written).map((f) => Buffer.from(f.name).toString()));
+			return { ...written, blobs: plain.map((data, i) => (files.keep[i] ? data : undefined)) };
 		},
 	} as unknown as Repository;
-	return { repository, reads, maxInflight: () => maxInflight };
+	return { repository, reads, wholeFiles, maxInflight: () => maxInflight };
 }
 
 function fileNode(name: string, content: string[]): TreeNode {
@@ -64,7 +70,7 @@ const bytes = (fill: number, length: number) => Buffer.alloc(length, fill);
 
 describe("PackRestorer", () => {
 	it("reads each pack's needed span once and writes every use of a blob, in any order of packs", async () => {
-		const { repository, reads } = fakeRepository({
+		const { repository, reads, wholeFiles } = fakeRepository({
 			p1: { a: bytes(1, 3000), b: bytes(2, 5000), unused: bytes(9, 100) },
 			p2: { c: bytes(3, 7000), d: bytes(0, 8192) },
 		});
@@ -86,6 +92,8 @@ describe("PackRestorer", () => {
 		// Zero blocks are holes, and a trailing hole still gives the file its size.
 		expect(await readFile(join(dir, "holes"))).toEqual(Buffer.concat([bytes(0, 8192), bytes(1, 3000), bytes(0, 8192)]));
 		expect(placed.sort()).toEqual(["empty", "holes", "one", "two"]);
+		// Only "two" lies wholly in one read: written where the read is opened, the others here.
+		expect(wholeFiles).toEqual(["two"]);
 		expect((await readdir(dir)).sort()).toEqual(["empty", "holes", "one", "two"]);
 	});
 
@@ -112,5 +120,24 @@ describe("PackRestorer", () => {
 		// Files complete before the failure stay; the unfinished one is gone, temporary name and all.
 		expect(await readdir(dir)).toEqual(["whole"]);
 		expect(placed).toEqual(["whole"]);
+	});
+
+	it("a file written with its read that cannot be created fails the batch naming it, as the system says it", async () => {
+		const { repository, wholeFiles } = fakeRepository({ p1: { a: bytes(1, 100), b: bytes(2, 100) } });
+		await writeFile(join(dir, "blocker"), "a file where a folder should be");
+		const blocked: FileTask = {
+			at: { dir: Buffer.from(join(dir, "blocker")), name: Buffer.from("x"), path: Buffer.from(join(dir, "blocker", "x")) },
+			display: join(dir, "blocker", "x"),
+			node: fileNode("x", ["b"]),
+			placed: () => undefined,
+		};
+		const placed: string[] = [];
+		await expect(new PackRestorer(repository, false).restore([task("fine", ["a"], placed), blocked])).rejects.toThrow(
+			/^restore: .*\/blocker\/x: not a directory$/,
+		);
+		// Both lie in one read: written there, the one before the failure in place and counted.
+		expect(wholeFiles).toEqual(["fine"]);
+		expect(placed).toEqual(["fine"]);
+		expect((await readdir(dir)).sort()).toEqual(["blocker", "fine"]);
 	});
 });

@@ -3,6 +3,7 @@ import type { BlobLocation } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
 import { atPath, targetError } from "./restore-errors.js";
+import { failureError, type RangeRestored, type WholeFile } from "./restore-range-work.js";
 import { type Placement, TempFile } from "./restore-writer.js";
 
 /** One file of the snapshot to write into the target. */
@@ -40,10 +41,21 @@ interface Needed extends BlobLocation {
 
 interface PlannedFile {
 	readonly task: FileTask;
-	readonly out: TempFile;
+	readonly size: number;
+	/** Made only for a file written here, on the main thread (empty, or spanning several reads). */
+	out?: TempFile;
 	pending: number;
 	/** Set once the temporary file's creation has started. */
 	created?: Promise<void>;
+	/** The one read range all its blobs lie in, or -1 when they lie in several. */
+	range?: number;
+}
+
+/** Ranges sorted by pack, and the files that lie wholly in one: written where the range is opened. */
+interface PlannedRange {
+	readonly packKey: string;
+	readonly blobs: Needed[];
+	readonly whole: PlannedFile[];
 }
 
 /**
@@ -71,11 +83,12 @@ export class PackRestorer {
 			let offset = 0;
 			const uses: { location: BlobLocation; id: string; offset: number }[] = [];
 			for (const id of task.node.content ?? []) {
-				const location = await atPath(task.display, () => this.#locate(id));
+				// Found in the loaded index without a hop through a promise: planning a batch costs no await per blob.
+				const location = this.repository.index.blobs.get(id) ?? (await atPath(task.display, () => this.#locate(id)));
 				uses.push({ location, id, offset });
 				offset += location.rawLength;
 			}
-			const file: PlannedFile = { task, out: new TempFile(task.at, task.node, offset), pending: uses.length };
+			const file: PlannedFile = { task, size: offset, pending: uses.length };
 			files.push(file);
 			for (const use of uses) {
 				let blobs = packs.get(use.location.packKey);
@@ -85,6 +98,20 @@ export class PackRestorer {
 				needed.uses.push({ file, offset: use.offset });
 			}
 		}
+		const ranges: PlannedRange[] = [];
+		for (const [packKey, blobs] of packs) {
+			for (const range of rangesOf([...blobs.values()])) {
+				const at = ranges.length;
+				ranges.push({ packKey, blobs: range, whole: [] });
+				for (const blob of range) {
+					for (const { file } of blob.uses) {
+						if (file.range === undefined) file.range = at;
+						else if (file.range !== at) file.range = -1;
+					}
+				}
+			}
+		}
+		for (const file of files) if (file.range !== undefined && file.range >= 0) ranges[file.range]?.whole.push(file);
 		const running: Promise<void>[] = [];
 		let failure: { reason: unknown } | undefined;
 		const fail = (reason: unknown) => {
@@ -93,21 +120,18 @@ export class PackRestorer {
 		try {
 			for (const file of files) if (file.pending === 0) this.#finish(file);
 			// Packs in the order the files first need them: early files complete early.
-			for (const [packKey, blobs] of packs) {
-				for (const range of rangesOf([...blobs.values()])) {
-					const cost = rangeCost(range);
-					await this.#budget.take(cost);
-					if (failure) {
-						this.#budget.give(cost);
-						break;
-					}
-					running.push(
-						this.#readRange(packKey, range, this.#createFiles(range))
-							.catch(fail)
-							.finally(() => this.#budget.give(cost)),
-					);
+			for (const range of ranges) {
+				const cost = rangeCost(range.blobs);
+				await this.#budget.take(cost);
+				if (failure) {
+					this.#budget.give(cost);
+					break;
 				}
-				if (failure) break;
+				running.push(
+					this.#readRange(range, this.#createFiles(range.blobs))
+						.catch(fail)
+						.finally(() => this.#budget.give(cost)),
+				);
 			}
 		} catch (error) {
 			fail(error);
@@ -115,7 +139,7 @@ export class PackRestorer {
 		// Reads under way finish before a failure is reported: none writes into a removed file.
 		await Promise.all(running);
 		if (failure) {
-			for (const file of files) if (file.pending > 0) file.out.abandon();
+			for (const file of files) if (file.pending > 0) file.out?.abandon();
 			throw failure.reason;
 		}
 	}
@@ -126,13 +150,14 @@ export class PackRestorer {
 		return location;
 	}
 
-	/** The temporary files a read will write into, created while it reads. */
+	/** The temporary files of files spanning several reads that this read writes into, created while it reads. */
 	#createFiles(blobs: readonly Needed[]): Promise<unknown> {
 		const creating = new Set<Promise<void>>();
 		for (const blob of blobs) {
 			for (const { file } of blob.uses) {
+				if (file.range !== -1) continue;
 				// A file another read already creates is waited for too: no write before its creation.
-				file.created ??= atPath(file.task.display, () => file.out.create());
+				file.created ??= atPath(file.task.display, () => outOf(file).create());
 				creating.add(file.created);
 			}
 		}
@@ -141,32 +166,75 @@ export class PackRestorer {
 		return all;
 	}
 
-	async #readRange(packKey: string, blobs: readonly Needed[], created: Promise<unknown>): Promise<void> {
+	async #readRange(range: PlannedRange, created: Promise<unknown>): Promise<void> {
+		const { packKey, blobs, whole } = range;
 		const first = blobs[0]?.uses[0]?.file.task.display ?? packKey;
+		const writes = new Map<PlannedFile, number[]>(whole.map((file) => [file, []]));
+		const keep = new Uint8Array(blobs.length);
+		blobs.forEach((blob, i) => {
+			for (const { file, offset } of blob.uses) {
+				if (file.range === -1) keep[i] = 1;
+				else writes.get(file)?.push(i, offset);
+			}
+		});
+		const files = whole.map((file) => wholeFile(file.task, file.size, writes.get(file) as number[]));
 		// Both settle before either failure is reported: no file is created after the cleanup.
 		const [loaded, made] = await Promise.allSettled([
-			atPath(first, () => this.repository.loadBlobRange(packKey, blobs)),
+			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, keep, chown: this.isRoot })),
 			created,
 		]);
+		if (loaded.status === "fulfilled") this.#placeWhole(whole, loaded.value);
+		else for (const file of whole) file.pending = -1;
 		if (loaded.status === "rejected") throw loaded.reason;
 		if (made.status === "rejected") throw made.reason;
-		const plain = loaded.value;
+		const restored = loaded.value;
 		blobs.forEach((blob, i) => {
-			const data = plain[i] as Buffer;
+			const plain = restored.blobs[i];
+			if (!plain) return;
+			const data = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
 			for (const use of blob.uses) {
 				const { file } = use;
-				if (file.pending <= 0) continue;
-				writeAt(file, () => file.out.write(data, use.offset));
+				if (file.pending <= 0 || file.range !== -1) continue;
+				writeAt(file, () => outOf(file).write(data, use.offset));
 				if (--file.pending === 0) this.#finish(file);
 			}
 		});
 	}
 
+	/** Files written by the pool's thread are placed; the one that failed names the failure. */
+	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored): void {
+		whole.forEach((file, i) => {
+			file.pending = -1;
+			if (i < restored.written) file.task.placed();
+		});
+		const { failure } = restored;
+		if (failure) throw targetError((whole[failure.index] as PlannedFile).task.display, failureError(failure));
+	}
+
 	#finish(file: PlannedFile): void {
 		file.pending = -1;
-		writeAt(file, () => file.out.finish(this.isRoot));
+		writeAt(file, () => outOf(file).finish(this.isRoot));
 		file.task.placed();
 	}
+}
+
+function outOf(file: PlannedFile): TempFile {
+	file.out ??= new TempFile(file.task.at, file.task.node, file.size);
+	return file.out;
+}
+
+/** What the pool's thread needs to write a file: where, its bytes' places, owner, mode and time. */
+function wholeFile(task: FileTask, size: number, writes: number[]): WholeFile {
+	const { at, node } = task;
+	return {
+		dir: at.dir,
+		name: at.name,
+		path: at.path,
+		removeFirst: at.removeFirst ?? false,
+		size,
+		meta: { uid: node.uid, gid: node.gid, mode: node.mode, mtime: node.mtime },
+		writes,
+	};
 }
 
 /** A failed write names the file, and its temporary file goes. */
@@ -175,7 +243,7 @@ function writeAt(file: PlannedFile, step: () => void): void {
 		step();
 	} catch (error) {
 		file.pending = -1;
-		file.out.abandon();
+		file.out?.abandon();
 		throw targetError(file.task.display, error);
 	}
 }

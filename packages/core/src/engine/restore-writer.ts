@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { lchown, link, lutimes, rename, rm, symlink } from "node:fs/promises";
 import { promisify } from "node:util";
+import { threadId } from "node:worker_threads";
 import type { TreeNode } from "../repository/tree.js";
 import { nsToUtimeSeconds } from "./restore-times.js";
 
@@ -31,17 +32,22 @@ export function isRestoreTemp(name: Buffer): boolean {
 	return TEMP_PATTERN.test(name.toString("latin1"));
 }
 
-/** Random per process, a count per file: unique names without a call for random bytes per file. */
+/** Random per thread, a count per file: unique names without a call for random bytes per file. */
 const TEMP_PREFIX = randomBytes(3).toString("hex");
+/** The thread's number in the count's top bits: the worker threads that write files never pick one another's names. */
+const THREAD_BITS = (threadId & 0xf) << 20;
 let tempCount = 0;
 
 /** `.<name>.holdfast-tmp-<random>` beside `path`, the name cut so the whole stays a legal name. */
 export function tempPathFor(dir: Buffer, name: Buffer): Buffer {
-	tempCount = (tempCount + 1) % 0x1000000;
-	const suffix = Buffer.from(`${TEMP_MARK}${TEMP_PREFIX}${tempCount.toString(16).padStart(6, "0")}`);
+	tempCount = (tempCount + 1) % 0x100000;
+	const suffix = Buffer.from(`${TEMP_MARK}${TEMP_PREFIX}${(THREAD_BITS | tempCount).toString(16).padStart(6, "0")}`);
 	const kept = name.subarray(0, NAME_MAX - 1 - suffix.length);
 	return Buffer.concat([dir, Buffer.from("/."), kept, suffix]);
 }
+
+/** What a restored file gets besides its bytes: the snapshot node's owner, mode and mtime. */
+export type FileMeta = Pick<TreeNode, "uid" | "gid" | "mode" | "mtime">;
 
 export interface Placement {
 	readonly dir: Buffer;
@@ -66,7 +72,7 @@ export class TempFile {
 
 	constructor(
 		readonly at: Placement,
-		readonly node: TreeNode,
+		readonly node: FileMeta,
 		readonly size: number,
 	) {
 		this.temp = tempPathFor(at.dir, at.name);

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { BlobWork, type Cut, type Decoded, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
@@ -111,6 +112,13 @@ export class BlobPool {
 				give: true,
 			},
 		) as Promise<Decoded>;
+	}
+
+	/** Restore: a read range opened and verified, and the files wholly inside it written, on one thread. `data` is given away. */
+	restoreRange(request: RestoreRangeRequest): Promise<RangeRestored> {
+		return this.#run({ op: "restoreRange", ...request }, () => restoreRange(this.#inline, request).result, {
+			give: true,
+		}) as Promise<RangeRestored>;
 	}
 
 	async #run(request: Request, inline: () => unknown, options: { give?: boolean } = {}): Promise<unknown> {

@@ -1,7 +1,7 @@
 import { type CatalogCache, isRecord, treeCacheKey } from "../catalog/catalog-cache.js";
+import type { RangeFiles, RangeRestored } from "../engine/restore-range-work.js";
 import { HoldfastError } from "../host/errors.js";
 import type { BlobPool } from "./blob-pool.js";
-import { blobWhat } from "./blob-work.js";
 import type { RepositoryKeys } from "./crypto.js";
 import type { BlobLocation } from "./index-file.js";
 import type { IndexStore } from "./index-store.js";
@@ -78,30 +78,16 @@ export class BlobReader {
 	/**
 	 * Blobs of one pack, sorted by offset, read with one ranged GET of the span they cover and
 	 * opened on the pool's threads in one hand-off. Each blob's AEAD and keyed ID prove it: the
-	 * pack as a whole is not hashed, and bytes between the blobs are never looked at.
+	 * pack as a whole is not hashed, and bytes between the blobs are never looked at. The files
+	 * whose blobs all lie in the span are written by the thread that opened them; only the
+	 * plaintexts `files.keep` asks for come back.
 	 */
-	async loadBlobRange(packKey: string, blobs: readonly RangeBlob[]): Promise<Buffer[]> {
-		const start = blobs[0]?.offset ?? 0;
-		const end = blobs.reduce((max, blob) => Math.max(max, blob.offset + blob.length), start);
-		const regions = new Uint32Array(blobs.length * 2);
-		blobs.forEach((blob, i) => {
-			regions[i * 2] = blob.offset - start;
-			regions[i * 2 + 1] = blob.length;
-		});
-		const ids = blobs.map((blob) => blob.id);
+	async restoreBlobRange(packKey: string, blobs: readonly RangeBlob[], files: RangeFiles): Promise<RangeRestored> {
+		const { start, end, regions, ids } = spanOf(blobs);
+		const rawLengths = Uint32Array.from(blobs, (blob) => blob.rawLength);
 		return this.parts.reader.readRange(packKey, { offset: start, length: end - start }, async (bytes) => {
 			if (bytes.length !== end - start) throw new HoldfastError("CORRUPT", `${packKey}: shorter than the index says`);
-			const decoded = await this.parts.pool.decodeMany(bytes, regions, ids, packKey);
-			return blobs.map((blob, i) => {
-				const plain = decoded.blobs[i] as Uint8Array;
-				if (plain.length !== blob.rawLength) {
-					throw new HoldfastError(
-						"CORRUPT",
-						`${blobWhat(blob.id, packKey)}: ${plain.length} bytes where the index says ${blob.rawLength}`,
-					);
-				}
-				return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
-			});
+			return this.parts.pool.restoreRange({ data: bytes, regions, ids, rawLengths, packKey, files });
 		});
 	}
 
@@ -126,6 +112,18 @@ export class BlobReader {
 	async readPackBlobs(key: string, bytes: Buffer) {
 		return readPackHeader(this.parts.keys, bytes, key);
 	}
+}
+
+/** The span of a pack that blobs sorted by offset cover, and where each lies in it. */
+function spanOf(blobs: readonly RangeBlob[]): { start: number; end: number; regions: Uint32Array; ids: string[] } {
+	const start = blobs[0]?.offset ?? 0;
+	const end = blobs.reduce((max, blob) => Math.max(max, blob.offset + blob.length), start);
+	const regions = new Uint32Array(blobs.length * 2);
+	blobs.forEach((blob, i) => {
+		regions[i * 2] = blob.offset - start;
+		regions[i * 2 + 1] = blob.length;
+	});
+	return { start, end, regions, ids: blobs.map((blob) => blob.id) };
 }
 
 function isTree(value: unknown): value is Tree {

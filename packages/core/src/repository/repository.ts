@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/catalog.js";
 import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
+import type { RangeFiles, RangeRestored } from "../engine/restore-range-work.js";
 import type { UploadedObject } from "../engine/run-types.js";
 import type { Clock } from "../host/clock.js";
 import { HoldfastError } from "../host/errors.js";
@@ -322,8 +323,8 @@ export class Repository {
 		return this.#blobs.loadPack(key);
 	}
 
-	loadBlobRange(packKey: string, blobs: readonly RangeBlob[]): Promise<Buffer[]> {
-		return this.#blobs.loadBlobRange(packKey, blobs);
+	restoreBlobRange(packKey: string, blobs: readonly RangeBlob[], files: RangeFiles): Promise<RangeRestored> {
+		return this.#blobs.restoreBlobRange(packKey, blobs, files);
 	}
 
 	decodeBlob(sealed: Uint8Array, id: string, what: string): Promise<Buffer> {

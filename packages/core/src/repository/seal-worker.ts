@@ -1,6 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
+import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
 
 /** A worker thread of the blob pool: cuts chunks, computes blob IDs, compresses, seals and opens blobs. */
@@ -11,7 +12,8 @@ export type PoolRequest =
 	| { seq: number; op: "sealInto"; data: Uint8Array; regions: Regions; compress: boolean; out: Uint8Array; at: number }
 	| { seq: number; op: "digest"; data: Uint8Array }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
-	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string };
+	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string }
+	| ({ seq: number; op: "restoreRange" } & RestoreRangeRequest);
 
 export type PoolResponse = { seq: number; result: unknown } | { seq: number; error: { code?: string; message: string } };
 
@@ -76,6 +78,10 @@ parentPort?.on("message", (request: PoolRequest) => {
 		} else if (request.op === "decodeMany") {
 			const decoded = work.decodeMany(request.data, request.regions, request.ids, request.packKey);
 			parentPort?.postMessage({ seq: request.seq, result: { blobs: decoded.blobs, transfer: [] } }, decoded.transfer);
+			collectAfter(request.ids.length, request.data.byteLength);
+		} else if (request.op === "restoreRange") {
+			const { result, transfer } = restoreRange(work, request);
+			parentPort?.postMessage({ seq: request.seq, result }, transfer);
 			collectAfter(request.ids.length, request.data.byteLength);
 		} else {
 			const data = movable(work.decode(request.data, request.id, request.what));

@@ -1,0 +1,130 @@
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { blobId, encodeBlob } from "../repository/blob-codec.js";
+import { BlobWork, type WorkerKeys } from "../repository/blob-work.js";
+import { targetError } from "./restore-errors.js";
+import { failureError, type RestoreRangeRequest, restoreRange, type WholeFile } from "./restore-range-work.js";
+
+const keys: WorkerKeys = {
+	encryption: Buffer.alloc(32, 1),
+	blobMac: Buffer.alloc(32, 2),
+	chunkerSeed: Buffer.from("restore range"),
+	chunker: { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 },
+};
+const work = new BlobWork(keys);
+
+let dir: string;
+beforeEach(async () => {
+	dir = await mkdtemp(join(tmpdir(), "holdfast-restore-range-"));
+});
+afterEach(async () => {
+	await rm(dir, { recursive: true, force: true });
+});
+
+/** A read range as a pack holds it: the blobs sealed one after another, 7 bytes apart. */
+function range(plain: Buffer[], files: WholeFile[], keep: number[] = []): RestoreRangeRequest {
+	const sealed = plain.map((data) => encodeBlob(keys, data, true));
+	const regions = new Uint32Array(sealed.length * 2);
+	let at = 0;
+	sealed.forEach((s, i) => {
+		regions[i * 2] = at;
+		regions[i * 2 + 1] = s.length;
+		at += s.length + 7;
+	});
+	const data = Buffer.alloc(at);
+	sealed.forEach((s, i) => {
+		data.set(s, regions[i * 2] as number);
+	});
+	return {
+		data,
+		regions,
+		ids: plain.map((p) => blobId(keys, p)),
+		rawLengths: Uint32Array.from(plain, (p) => p.length),
+		packKey: "data/ab/abcd",
+		files: { files, keep: Uint8Array.from(plain, (_, i) => (keep.includes(i) ? 1 : 0)), chown: false },
+	};
+}
+
+function file(name: string, writes: number[], size: number, mode = 0o640, folder = dir): WholeFile {
+	return {
+		dir: Buffer.from(folder),
+		name: Buffer.from(name),
+		path: Buffer.from(join(folder, name)),
+		removeFirst: false,
+		size,
+		meta: { uid: 0, gid: 0, mode, mtime: "1600000000123456789" },
+		writes,
+	};
+}
+
+describe("restoreRange", () => {
+	it("writes each file of the range whole, with its mode and mtime, and sends back only the plaintexts asked for", async () => {
+		const a = Buffer.alloc(3000, 1);
+		const b = Buffer.from("the second blob");
+		const zeros = Buffer.alloc(8192);
+		const { result } = restoreRange(
+			work,
+			range(
+				[a, b, zeros],
+				[
+					file("ab", [0, 0, 1, 3000], 3000 + b.length),
+					file("ba", [1, 0, 0, b.length], 3000 + b.length, 0o400),
+					file("z", [0, 0, 2, 3000], 11192),
+				],
+				[1],
+			),
+		);
+		expect(result.written).toBe(3);
+		expect(result.failure).toBeUndefined();
+		expect(result.blobs.map((p) => (p ? Buffer.from(p).toString() : undefined))).toEqual([
+			undefined,
+			"the second blob",
+			undefined,
+		]);
+		expect(await readFile(join(dir, "ab"))).toEqual(Buffer.concat([a, b]));
+		expect(await readFile(join(dir, "ba"))).toEqual(Buffer.concat([b, a]));
+		// A trailing run of zeros is a hole that still gives the file its size.
+		expect(await readFile(join(dir, "z"))).toEqual(Buffer.concat([a, zeros]));
+		const info = await stat(join(dir, "ba"), { bigint: true });
+		expect(Number(info.mode & 0o7777n)).toBe(0o400);
+		expect(info.mtimeNs / 1000n).toBe(1600000000123456n);
+		expect((await readdir(dir)).sort()).toEqual(["ab", "ba", "z"]);
+	});
+
+	it("stops at the file that fails, removes its temporary file, begins none after it, and keeps the system's reason", async () => {
+		const data = Buffer.from("content");
+		await writeFile(join(dir, "blocker"), "a file where a folder should be");
+		const { result } = restoreRange(
+			work,
+			range(
+				[data],
+				[
+					file("first", [0, 0], data.length),
+					file("second", [0, 0], data.length, 0o644, join(dir, "blocker")),
+					file("third", [0, 0], data.length),
+				],
+			),
+		);
+		expect(result.written).toBe(1);
+		expect(result.failure).toMatchObject({ index: 1, code: "ENOTDIR" });
+		expect((await readdir(dir)).sort()).toEqual(["blocker", "first"]);
+		const error = targetError("/r/blocker/second", failureError(result.failure as NonNullable<typeof result.failure>));
+		expect(error.message).toBe("restore: /r/blocker/second: not a directory");
+	});
+
+	it("a blob longer than the index says fails the range before any file is touched", () => {
+		const request = range([Buffer.from("twelve bytes")], [file("never", [0, 0], 12)]);
+		const wrong = { ...request, rawLengths: Uint32Array.of(11) };
+		expect(() => restoreRange(work, wrong)).toThrow(/^blob [0-9a-f]{16} in data\/ab\/abcd: 12 bytes where the index says 11$/);
+		return expect(readdir(dir)).resolves.toEqual([]);
+	});
+
+	it("a blob that does not verify fails the range before any file is touched", async () => {
+		const request = range([Buffer.from("tampered")], [file("never", [0, 0], 8)]);
+		request.data[(request.regions[0] as number) + 20] ^= 1;
+		expect(() => restoreRange(work, request)).toThrow();
+		expect(await readdir(dir)).toEqual([]);
+	});
+});
