@@ -129,7 +129,7 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 		);
 		expect(run(dir, ["init"]).code).toBe(0);
 		const stopped = await daemonUntil(dir, [], /next run now/);
-		expect(stopped.code).toBe(0);
+		expect(stopped.code, stopped.stderr).toBe(0);
 		expect(stopped.stderr).toContain("docs: run stopped by SIGTERM; nothing half-written is listed");
 		expect(stopped.stderr).not.toMatch(/error|aborted/i);
 		expect(JSON.parse(run(dir, ["snapshots", "--json"]).stdout)).toEqual([]);

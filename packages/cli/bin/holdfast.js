@@ -5,4 +5,14 @@ import module from "node:module";
 module.enableCompileCache?.();
 const { main } = await import("../dist/bundle/main.js");
 
+// A command whose work can no longer finish would leave Node to exit with code 13 and a warning: say it in one line.
+let finished = false;
+process.once("beforeExit", () => {
+	if (finished) return;
+	process.stderr.write(
+		"holdfast: internal error: the command stopped waiting on work that can no longer finish; please report it\n",
+	);
+	process.exitCode = 1;
+});
 process.exitCode = await main(process.argv.slice(2));
+finished = true;

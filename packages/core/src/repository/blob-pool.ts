@@ -48,6 +48,8 @@ export class BlobPool {
 			const slot = { worker, inflight: 0 };
 			worker.on("message", (response: PoolResponse) => this.#settle(response));
 			worker.on("error", (error) => this.#failAll(error));
+			// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
+			worker.on("exit", (code) => this.#failAll(new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`)));
 			// After the listeners (adding one refs the worker again): an idle pool never keeps a command alive.
 			worker.unref();
 			this.#workers.push(slot);
@@ -174,12 +176,15 @@ export class BlobPool {
 			this.#pending.delete(seq);
 			pending.reject(error);
 		}
+		this.#inflightBytes = 0;
+		for (const wake of this.#waiting.splice(0)) wake();
 	}
 
 	async close(): Promise<void> {
 		this.#started = true;
-		await Promise.all(this.#workers.map(({ worker }) => worker.terminate()));
-		this.#workers.length = 0;
+		const workers = this.#workers.splice(0);
+		await Promise.all(workers.map(({ worker }) => worker.terminate()));
+		this.#failAll(new HoldfastError("ABORTED", "the sealing workers were closed"));
 	}
 }
 
