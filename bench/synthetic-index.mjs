@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 // A repository whose index lists N synthetic blobs, to measure how commands open a large index.
 //
-//   node bench/synthetic-index.mjs <work-dir> [--blobs 1000000] [--per-pack 250] [--packs-per-index 500] [--measure] [--cpu-prof]
+//   node bench/synthetic-index.mjs <work-dir> [--blobs 1000000] [--per-pack 250] [--packs-per-index 500] [--measure] [--cpu-prof] [--only NAME]
 //
 // Creates <work-dir>/repo with `holdfast init` and a real backup of a tiny folder (one
 // snapshot), then writes genuine sealed index objects whose entries point at fake packs (the
@@ -17,7 +17,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const HOLDFAST = join(ROOT, "packages/cli/bin/holdfast.js");
+/** `HOLDFAST_BIN` runs another build (an earlier one, to compare back to back). */
+const HOLDFAST = process.env.HOLDFAST_BIN ? resolve(process.env.HOLDFAST_BIN) : join(ROOT, "packages/cli/bin/holdfast.js");
 const PASSWORD = "bench password";
 
 function option(name, fallback) {
@@ -28,7 +29,7 @@ function option(name, fallback) {
 const work = process.argv[2] && !process.argv[2].startsWith("--") ? resolve(process.argv[2]) : undefined;
 if (!work) {
 	console.error(
-		"usage: node bench/synthetic-index.mjs <work-dir> [--blobs N] [--per-pack N] [--packs-per-index N] [--measure] [--cpu-prof]",
+		"usage: node bench/synthetic-index.mjs <work-dir> [--blobs N] [--per-pack N] [--packs-per-index N] [--measure] [--cpu-prof] [--only NAME]",
 	);
 	process.exit(2);
 }
@@ -37,6 +38,8 @@ const perPack = option("per-pack", 250);
 const packsPerIndex = option("packs-per-index", 500);
 const measureToo = process.argv.includes("--measure");
 const cpuProf = process.argv.includes("--cpu-prof");
+/** `--only backup-cold` (or another row's profile name) measures that row alone. */
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const env = { ...process.env, HOLDFAST_PASSWORD: PASSWORD };
 const config = join(work, "holdfast.yaml");
 const data = join(work, "data");
@@ -123,14 +126,17 @@ function measure() {
 		}
 	};
 	const change = () => writeFileSync(join(data, "b.txt"), `a change ${Date.now()}\n`);
-	cold();
-	rows.push(["snapshots (cold catalog)", holdfast(["snapshots"], "snapshots-cold")]);
-	rows.push(["snapshots (warm catalog)", holdfast(["snapshots"], "snapshots-warm")]);
+	const run = (what, args, name) => {
+		if (!only || only === name) rows.push([what, holdfast(args, name)]);
+	};
+	if (!only || only.endsWith("-cold")) cold();
+	run("snapshots (cold catalog)", ["snapshots"], "snapshots-cold");
+	run("snapshots (warm catalog)", ["snapshots"], "snapshots-warm");
 	change();
-	rows.push(["backup (warm catalog)", holdfast(["backup"], "backup")]);
+	run("backup (warm catalog)", ["backup"], "backup");
 	cold();
 	change();
-	rows.push(["backup (cold catalog)", holdfast(["backup"], "backup-cold")]);
+	run("backup (cold catalog)", ["backup"], "backup-cold");
 	for (const [what, r] of rows)
 		console.log(`${what.padEnd(26)} ${r.wall.toFixed(1)} s wall  ${r.cpu.toFixed(1)} s CPU  ${r.rssMiB} MiB peak RSS`);
 	console.log(`load average ${before} before, ${load()} after`);

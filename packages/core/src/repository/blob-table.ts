@@ -58,6 +58,11 @@ export class BlobTable implements Iterable<[string, BlobLocation]> {
 		return this.#live + this.#odd.size;
 	}
 
+	/** Entries the table holds before it must grow (and copy every array). */
+	get capacity(): number {
+		return this.#pack.length;
+	}
+
 	/** Whether full IDs and locations are in a temporary file rather than in memory. */
 	get onDisk(): boolean {
 		return this.#records.onDisk;

@@ -8,6 +8,7 @@ import { describeError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
 import { decodePackedBlobs, encodePackedBlobs, type PackedBlobs } from "./blob-table.js";
 import { type RepositoryKeys, sha256Hex } from "./crypto.js";
+import { EarlyMerge } from "./early-merge.js";
 import { KEY_PREFIX } from "./format.js";
 import { type DecodedIndex, type IndexForm, splitIndexFile } from "./index-decode.js";
 import { IndexDecoder } from "./index-decoder.js";
@@ -24,7 +25,7 @@ import {
 import { describeRecovery, type PackHeaderRecovery, recoverFromPackHeaders, uncoveredIndexes } from "./index-recovery.js";
 import { openJson, sealJson } from "./key-store.js";
 import type { ObjectReader } from "./object-reader.js";
-import { listKeys } from "./object-versions.js";
+import { realVersions } from "./object-versions.js";
 import type { ObjectWriter } from "./object-writer.js";
 import type { UnreadableObject } from "./snapshot.js";
 
@@ -118,10 +119,19 @@ export class IndexStore {
 	async #loadIndex(withBlobs: boolean): Promise<void> {
 		const { destination, logger } = this.parts;
 		// Built aside and swapped in whole: a read still in flight never sees (or recovers against) a half-merged index.
-		const index = new MasterIndex({ withBlobs });
+		let index = new MasterIndex({ withBlobs });
 		// Read before listing: a key recorded by then yet missing from the whole listing was deleted.
 		const recorded = await this.#cachedKeys?.read();
-		const keys = await listKeys(destination, KEY_PREFIX.index);
+		// One listing: the keys, when each was first written and how large it is.
+		const versions = await realVersions(destination, KEY_PREFIX.index);
+		const written = new Map<string, number>();
+		const sizes = new Map<string, number>();
+		for (const { key, lastModified, size } of versions) {
+			const time = lastModified.getTime();
+			if (!written.has(key) || time < (written.get(key) as number)) written.set(key, time);
+			sizes.set(key, Math.max(size, sizes.get(key) ?? 0));
+		}
+		const keys = [...written.keys()].sort();
 		await this.#cachedKeys?.add(keys);
 		const limit = pLimit(8);
 		const failures = new Map<string, string>();
@@ -135,28 +145,47 @@ export class IndexStore {
 			reasons.set(key, reasonOf(error, key));
 			return undefined;
 		};
-		// First every index object's head (all but its blob entries), to learn the order.
-		const heads = await Promise.all(keys.map((key) => limit(() => this.#readIndexHead(key, withBlobs).catch(skip(key)))));
-		// The thread's heap goes before the blob table is built; a value read again later starts a new one.
+		// Read in the order objects were first written, usually the order they merge in: each is
+		// merged as it comes while that holds, so its blobs are not read back from the catalog.
+		const reading = [...keys].sort((a, b) => (written.get(a) as number) - (written.get(b) as number) || a.localeCompare(b));
+		let early = withBlobs ? new EarlyMerge(index, sizes) : undefined;
+		const heads = await Promise.all(
+			reading.map((key, i) =>
+				limit(async () => {
+					const head = await this.#readIndexHead(key, withBlobs).catch(skip(key));
+					early?.arrived(i, key, head);
+					// Without a catalog the packed blobs stay for a merge from the start: there is nowhere to read them again cheaply.
+					return head && (this.parts.cache ? { file: head.file } : head);
+				}),
+			),
+		);
+		// The thread's heap goes before a table is built again; a value read again later starts a new one.
 		await this.#decoder.close();
-		// Merge oldest first so tombstones from grooming apply after what they remove.
-		const ordered = keys.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as DecodedIndex) }] : []));
-		heads.length = 0;
-		ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
-		if (withBlobs)
-			index.blobs.reserve(ordered.reduce((sum, { file }) => sum + file.packs.reduce((n, p) => n + p.blobCount, 0), 0));
 		const merged: LoadedIndexFile[] = [];
-		for (const entry of ordered) {
-			let file = entry.file;
-			if (withBlobs) {
-				// Then the blobs, one index object at a time: only the merged table stays in memory.
-				const packed = entry.packed ?? (await this.#readPackedBlobs(entry.key, file).catch(skip(entry.key)));
-				entry.packed = undefined;
-				if (!packed) continue;
-				file = { ...file, packs: file.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
+		if (early?.done(reading.length)) {
+			merged.push(...early.merged);
+		} else {
+			// Its table goes before the new one is built.
+			early = undefined;
+			// Out of order: merged again from the start, oldest first, so tombstones from grooming apply after what they remove.
+			index = new MasterIndex({ withBlobs });
+			const ordered = reading.flatMap((key, i) => (heads[i] ? [{ key, ...(heads[i] as DecodedIndex) }] : []));
+			heads.length = 0;
+			ordered.sort((a, b) => a.file.created.localeCompare(b.file.created) || a.key.localeCompare(b.key));
+			if (withBlobs)
+				index.blobs.reserve(ordered.reduce((sum, { file }) => sum + file.packs.reduce((n, p) => n + p.blobCount, 0), 0));
+			for (const entry of ordered) {
+				let file = entry.file;
+				if (withBlobs) {
+					// Then the blobs, one index object at a time: only the merged table stays in memory.
+					const packed = entry.packed ?? (await this.#readPackedBlobs(entry.key, file).catch(skip(entry.key)));
+					entry.packed = undefined;
+					if (!packed) continue;
+					file = { ...file, packs: file.packs.map((pack, i) => ({ ...pack, packed: packed[i] })) };
+				}
+				index.add(entry.key, file);
+				merged.push(entry.file);
 			}
-			index.add(entry.key, file);
-			merged.push(entry.file);
 		}
 		// Metadata no index recorded (an interrupted init): its lock is learned when first extended.
 		for (const key of this.parts.metadataKeys()) if (!index.locks.has(key)) index.noteLock(key, "compliance", new Date(0));
@@ -335,7 +364,8 @@ export class IndexStore {
 			// The threads encode the blobs for the catalog, where the next load reads them.
 			const { file, stored } = await this.#decodeIndexObject(key, "stored");
 			await this.#cacheDecoded(key, file, stored as Uint8Array);
-			return { file };
+			// The value stays with the head: merged as it comes, it is not read back.
+			return { file, stored };
 		});
 	}
 
