@@ -192,6 +192,81 @@ export class PackUploader {
 	}
 
 	/**
+	 * Hashes and seals the `regions` of `data` (shared memory) straight into the open pack of
+	 * their type in one trip to a worker per pack region, before anyone knows which are new:
+	 * as each comes back, `keep` makes the dedup decision for every ID in order (a true
+	 * answer is a claim) and the copies of the rest are dropped from the pack before it
+	 * closes. Resolves to the IDs of all regions, in order.
+	 */
+	async hashSealIntoPack(
+		type: BlobType,
+		data: Uint8Array,
+		regions: Regions,
+		keep: (id: string, rawLength: number) => boolean,
+	): Promise<string[]> {
+		const ids: string[] = [];
+		const sealing: Promise<void>[] = [];
+		for (let first = 0; 2 * first < regions.length; ) {
+			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
+			this.#adding = reserved.catch(() => undefined);
+			const { builder, offset, count } = await reserved;
+			const from = first;
+			const task = this.#hashSealReserved(
+				type,
+				builder,
+				offset,
+				data,
+				regions.subarray(2 * first, 2 * (first + count)),
+				keep,
+			).then((found) => {
+				for (let i = 0; i < found.length; i++) ids[from + i] = found[i] as string;
+			});
+			task.catch(() => undefined);
+			sealing.push(task);
+			first += count;
+		}
+		const outcomes = await Promise.allSettled(sealing);
+		const failed = outcomes.find((outcome) => outcome.status === "rejected");
+		if (failed) throw failed.reason;
+		return ids;
+	}
+
+	async #hashSealReserved(
+		type: BlobType,
+		builder: PackBuilder,
+		offset: number,
+		data: Uint8Array,
+		regions: Regions,
+		keep: (id: string, rawLength: number) => boolean,
+	): Promise<string[]> {
+		let found: { ids: string[]; lengths: Uint32Array };
+		try {
+			found = await this.pool.hashSealInto(data, regions, this.options.compression, builder.buffer, offset);
+		} catch (error) {
+			builder.commit(offset, []);
+			throw error;
+		}
+		const blobs: ReservedBlob[] = [];
+		let at = 0;
+		try {
+			for (let i = 0; i < found.ids.length; i++) {
+				const id = found.ids[i] as string;
+				const length = found.lengths[i] as number;
+				const rawLength = regions[2 * i + 1] as number;
+				this.#sealedTotal += length;
+				this.#reservedTotal += rawLength + BLOB_OVERHEAD;
+				if (keep(id, rawLength)) blobs.push({ type, id, length, rawLength, at });
+				at += length;
+			}
+		} finally {
+			// Only what was claimed joins the pack: a copy of a stored blob leaves no bytes behind.
+			builder.commit(offset, blobs);
+		}
+		for (const blob of blobs) this.#pending.get(blob.id)?.done();
+		return found.ids;
+	}
+
+	/**
 	 * A region of the open pack for as many of the regions from `first` on as fit. Whether
 	 * the pack is full is judged by what sealing has shrunk blobs to so far: a pack counted
 	 * full while workers still seal into it is closed without waiting for them, and uploads

@@ -277,6 +277,16 @@ export class Repository {
 		return this.#uploader.sealIntoPack(type, data, regions, ids);
 	}
 
+	/** Hashes and seals the `regions` of `data` (shared memory) into a pack in one trip; `keep` claims each ID or drops its copy. */
+	hashSealIntoPack(
+		type: BlobType,
+		data: Uint8Array,
+		regions: Uint32Array,
+		keep: (id: string, rawLength: number) => boolean,
+	): Promise<string[]> {
+		return this.#uploader.hashSealIntoPack(type, data, regions, keep);
+	}
+
 	copySealedBlob(
 		type: BlobType,
 		id: string,
