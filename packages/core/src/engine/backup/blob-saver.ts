@@ -81,25 +81,23 @@ export class BlobSaver {
 
 	/**
 	 * Hashes the blobs at `regions` of `slab` and seals them into a pack in one trip to the
-	 * workers, then keeps only those the dedup decision stores (the same claim as `save`);
+	 * workers, then keeps only those the dedup decision stores (the same decision as `save`);
 	 * resolves to every region's ID. The slab is held until they are sealed.
 	 */
 	saveUnhashed(type: BlobType, slab: Slab, regions: Uint32Array): Promise<string[]> {
 		this.#throwIfFailed();
 		slab.ref();
-		const keep = (id: string, length: number): boolean => {
-			if (this.repository.claimBlob(id, this.minLock)) {
-				this.#noteRecent(true);
+		const decided = (id: string, length: number, added: boolean): void => {
+			this.#noteRecent(added);
+			if (added) {
 				this.summary.blobs.new++;
 				this.summary.bytes.added += length;
-				return true;
+			} else {
+				this.summary.blobs.reused++;
+				this.reused.add(id);
 			}
-			this.#noteRecent(false);
-			this.summary.blobs.reused++;
-			this.reused.add(id);
-			return false;
 		};
-		const ids = this.repository.hashSealIntoPack(type, slab.bytes, regions, keep).finally(() => slab.unref());
+		const ids = this.repository.hashSealIntoPack(type, slab.bytes, regions, this.minLock, decided).finally(() => slab.unref());
 		const task = ids.then(
 			() => undefined,
 			(error: unknown) => {
