@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
-import { BlobWork, type Cut, type Decoded, type Regions, type WorkerKeys } from "./blob-work.js";
+import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
 type Slot = { worker: Worker; inflight: number };
@@ -89,6 +89,15 @@ export class BlobPool {
 		return this.#run({ op: "sealInto", data, regions, compress, out, at }, () =>
 			this.#inline.sealInto(data, regions, compress, out, at),
 		) as Promise<Uint32Array>;
+	}
+
+	/** The IDs of the regions and each sealed into `out` (shared memory) from `at`, in one trip; as `sealInto`. */
+	hashSealInto(data: Uint8Array, regions: Regions, compress: boolean, out: Uint8Array, at: number): Promise<HashSealed> {
+		if (!(out.buffer instanceof SharedArrayBuffer))
+			return Promise.reject(new TypeError("blob pool: hashSealInto needs shared memory"));
+		return this.#run({ op: "hashSealInto", data, regions, compress, out, at }, () =>
+			this.#inline.hashSealInto(data, regions, compress, out, at),
+		) as Promise<HashSealed>;
 	}
 
 	/** SHA-256 (hex) of data in shared memory, hashed where it lies. */

@@ -78,6 +78,22 @@ describe("BlobWork.sealInto", () => {
 		}
 	});
 
+	it("hashes and seals in one call exactly as hash and sealInto do apart", () => {
+		const work = new BlobWork(keys);
+		const data = Buffer.concat([randomBytes(3000), Buffer.from("invoice ".repeat(500)), randomBytes(10)]);
+		const regions = new Uint32Array([0, 3000, 3000, 4000, 7000, 10]);
+		const out = Buffer.alloc(data.length + 3 * BLOB_OVERHEAD);
+		const { ids, lengths } = work.hashSealInto(data, regions, true, out, 0);
+		expect(ids).toEqual(work.hash(data, regions));
+		let at = 0;
+		for (let i = 0; i < 3; i++) {
+			const plain = data.subarray(regions[2 * i], (regions[2 * i] as number) + (regions[2 * i + 1] as number));
+			const sealed = out.subarray(at, at + (lengths[i] as number));
+			expect(Buffer.from(decodeBlob(keys, sealed, ids[i] as string, "test")).equals(plain)).toBe(true);
+			at += lengths[i] as number;
+		}
+	});
+
 	it("refuses to seal past the end of the buffer rather than write a truncated blob", () => {
 		const work = new BlobWork(keys);
 		const data = randomBytes(1000);

@@ -105,6 +105,15 @@ export class BlobWork {
 		return lengths;
 	}
 
+	/**
+	 * The IDs of the regions and each sealed into `out` from `at`, back to back, in one pass
+	 * over the bytes: small files that are most likely new go to a worker once, not twice.
+	 * The caller drops what turns out to be stored already.
+	 */
+	hashSealInto(data: Uint8Array, regions: Regions, compress: boolean, out: Uint8Array, at: number): HashSealed {
+		return { ids: this.hash(data, regions), lengths: this.sealInto(data, regions, compress, out, at) };
+	}
+
 	/** SHA-256 of a whole pack: its name. */
 	digest(data: Uint8Array): string {
 		return createHash("sha256").update(data).digest("hex");
@@ -164,6 +173,12 @@ function isZero(data: Uint8Array, length: number): boolean {
 /** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */
 function ownsBuffer(data: Uint8Array): boolean {
 	return data.length >= 64 * 1024 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+}
+
+/** Blob IDs and sealed lengths of regions sealed back to back. */
+export interface HashSealed {
+	readonly ids: string[];
+	readonly lengths: Uint32Array;
 }
 
 /** Plaintexts of several blobs, and the buffers to move with them. */

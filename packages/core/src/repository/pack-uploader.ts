@@ -31,6 +31,9 @@ export interface PackUploaderOptions {
 /** Blobs up to this size (most trees) are hashed and sealed on the calling thread. */
 const INLINE_BLOB = 64 * 1024;
 
+/** The claim of a blob sealed into a pack as it was claimed: settled from the start, one for all. */
+const WRITTEN: Promise<void> & { done: () => void } = Object.assign(Promise.resolve(), { done: () => undefined });
+
 /** Index objects are written every this many packs, so a killed run loses at most that much work. */
 const PACKS_PER_INDEX = 8;
 
@@ -138,15 +141,20 @@ export class PackUploader {
 	 * `addSealedBlob` (or `releaseClaim`) settles.
 	 */
 	claimBlob(id: string, minLock?: Date): boolean {
-		const index = this.indexStore.index;
-		// A copy in a pack grooming condemned may be deleted before this run's snapshot is written.
-		const known = index.reusable(id);
-		if (known && index.copyLockedUntil(id, minLock)) return false;
-		if (this.#pending.has(id)) return false;
+		if (this.#storedOrPending(id, minLock)) return false;
 		let done!: () => void;
 		const pending = new Promise<void>((resolve) => (done = resolve));
 		this.#pending.set(id, Object.assign(pending, { done }));
 		return true;
+	}
+
+	/** Whether a copy locked until `minLock` is indexed, or one is being written this run. */
+	#storedOrPending(id: string, minLock: Date | undefined): boolean {
+		const index = this.indexStore.index;
+		// A copy in a pack grooming condemned may be deleted before this run's snapshot is written.
+		const known = index.reusable(id);
+		if (known && index.copyLockedUntil(id, minLock)) return true;
+		return this.#pending.has(id);
 	}
 
 	/** Gives up a claim whose blob could not be sealed: a later copy may claim it again. */
@@ -189,6 +197,89 @@ export class PackUploader {
 		const outcomes = await Promise.allSettled(sealing);
 		const failed = outcomes.find((outcome) => outcome.status === "rejected");
 		if (failed) throw failed.reason;
+	}
+
+	/**
+	 * Hashes and seals the `regions` of `data` (shared memory) straight into the open pack of
+	 * their type in one trip to a worker per pack region, before anyone knows which are new:
+	 * as each comes back, the dedup decision of `claimBlob` is made for every ID in order,
+	 * `decided` is told it, and the copies of blobs stored already are dropped from the pack
+	 * before it closes. Resolves to the IDs of all regions, in order.
+	 */
+	async hashSealIntoPack(
+		type: BlobType,
+		data: Uint8Array,
+		regions: Regions,
+		minLock: Date | undefined,
+		decided: (id: string, rawLength: number, added: boolean) => void,
+	): Promise<string[]> {
+		const ids: string[] = [];
+		const sealing: Promise<void>[] = [];
+		for (let first = 0; 2 * first < regions.length; ) {
+			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
+			this.#adding = reserved.catch(() => undefined);
+			const { builder, offset, count } = await reserved;
+			const from = first;
+			const task = this.#hashSealReserved(
+				type,
+				builder,
+				offset,
+				data,
+				regions.subarray(2 * first, 2 * (first + count)),
+				minLock,
+				decided,
+			).then((found) => {
+				for (let i = 0; i < found.length; i++) ids[from + i] = found[i] as string;
+			});
+			task.catch(() => undefined);
+			sealing.push(task);
+			first += count;
+		}
+		const outcomes = await Promise.allSettled(sealing);
+		const failed = outcomes.find((outcome) => outcome.status === "rejected");
+		if (failed) throw failed.reason;
+		return ids;
+	}
+
+	async #hashSealReserved(
+		type: BlobType,
+		builder: PackBuilder,
+		offset: number,
+		data: Uint8Array,
+		regions: Regions,
+		minLock: Date | undefined,
+		decided: (id: string, rawLength: number, added: boolean) => void,
+	): Promise<string[]> {
+		let found: { ids: string[]; lengths: Uint32Array };
+		try {
+			found = await this.pool.hashSealInto(data, regions, this.options.compression, builder.buffer, offset);
+		} catch (error) {
+			builder.commit(offset, []);
+			throw error;
+		}
+		const blobs: ReservedBlob[] = [];
+		let at = 0;
+		try {
+			for (let i = 0; i < found.ids.length; i++) {
+				const id = found.ids[i] as string;
+				const length = found.lengths[i] as number;
+				const rawLength = regions[2 * i + 1] as number;
+				this.#sealedTotal += length;
+				this.#reservedTotal += rawLength + BLOB_OVERHEAD;
+				const added = !this.#storedOrPending(id, minLock);
+				// Claimed and in the pack in the same turn: nothing is left to wait for.
+				if (added) {
+					this.#pending.set(id, WRITTEN);
+					blobs.push({ type, id, length, rawLength, at });
+				}
+				decided(id, rawLength, added);
+				at += length;
+			}
+		} finally {
+			// Only what was claimed joins the pack: a copy of a stored blob leaves no bytes behind.
+			builder.commit(offset, blobs);
+		}
+		return found.ids;
 	}
 
 	/**

@@ -57,4 +57,27 @@ describe("PackBuilder reservations", () => {
 		expect(builder.size).toBe(0);
 		expect(builder.room).toBe(500);
 	});
+
+	it("leaves out a blob sealed into a region and then dropped, with no hole where it was", async () => {
+		const builder = new PackBuilder(sharedBuffer(1000));
+		const offset = builder.reserve(400) as number;
+		// Three blobs sealed back to back; the middle one turned out stored already.
+		sealInto(builder, offset, [blob(1, 50), blob(2, 70), blob(3, 30)]);
+		builder.commit(offset, [
+			{ ...ref("a".repeat(64), 50), at: 0 },
+			{ ...ref("c".repeat(64), 30), at: 120 },
+		]);
+		expect(builder.size).toBe(80);
+		const { bytes, blobs } = await builder.finish(keys, async () => "hash");
+		expect(blobs.map((b) => [b.id[0], b.offset, b.length])).toEqual([
+			["a", 0, 50],
+			["c", 50, 30],
+		]);
+		expect(bytes.subarray(0, 50).every((byte) => byte === 1)).toBe(true);
+		expect(bytes.subarray(50, 80).every((byte) => byte === 3)).toBe(true);
+		expect((await readPackHeader(keys, bytes, "pack")).map((b) => [b.offset, b.length])).toEqual([
+			[0, 50],
+			[50, 30],
+		]);
+	});
 });

@@ -90,7 +90,8 @@ export class PackBuilder {
 
 	/**
 	 * The blobs sealed into the region reserved at `offset`, back to back from its start, in
-	 * order (none when sealing failed). Blobs join the pack in the order regions were
+	 * order (none when sealing failed); a blob with `at` starts there, leaving out what was
+	 * sealed before it. Blobs join the pack in the order regions were
 	 * reserved: a region committed before an earlier one waits for it. A region's unused
 	 * tail leaves no hole: the blobs after it are moved down within the buffer.
 	 */
@@ -102,6 +103,7 @@ export class PackBuilder {
 			const done = this.#reserved.shift() as Reservation;
 			let from = done.offset;
 			for (const blob of done.blobs as readonly ReservedBlob[]) {
+				if (blob.at !== undefined) from = done.offset + blob.at;
 				if (from !== this.#size) this.#buffer.copyWithin(this.#size, from, from + blob.length);
 				this.#blobs.push({ type: blob.type, id: blob.id, offset: this.#size, length: blob.length, rawLength: blob.rawLength });
 				this.#size += blob.length;
@@ -172,6 +174,8 @@ export interface ReservedBlob {
 	readonly id: string;
 	readonly length: number;
 	readonly rawLength: number;
+	/** Where it starts in the region, when blobs sealed before it were dropped (known after all); else right after the previous one. */
+	readonly at?: number;
 }
 
 interface Reservation {

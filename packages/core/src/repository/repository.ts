@@ -277,6 +277,17 @@ export class Repository {
 		return this.#uploader.sealIntoPack(type, data, regions, ids);
 	}
 
+	/** Hashes and seals the `regions` of `data` (shared memory) into a pack in one trip; a copy of a stored blob is dropped. */
+	hashSealIntoPack(
+		type: BlobType,
+		data: Uint8Array,
+		regions: Uint32Array,
+		minLock: Date | undefined,
+		decided: (id: string, rawLength: number, added: boolean) => void,
+	): Promise<string[]> {
+		return this.#uploader.hashSealIntoPack(type, data, regions, minLock, decided);
+	}
+
 	copySealedBlob(
 		type: BlobType,
 		id: string,

@@ -10,6 +10,15 @@ export type PoolRequest =
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
 	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
 	| { seq: number; op: "sealInto"; data: Uint8Array; regions: Regions; compress: boolean; out: Uint8Array; at: number }
+	| {
+			seq: number;
+			op: "hashSealInto";
+			data: Uint8Array;
+			regions: Regions;
+			compress: boolean;
+			out: Uint8Array;
+			at: number;
+	  }
 	| { seq: number; op: "digest"; data: Uint8Array }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
 	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string }
@@ -75,6 +84,10 @@ parentPort?.on("message", (request: PoolRequest) => {
 			const lengths = work.sealInto(request.data, request.regions, request.compress, request.out, request.at);
 			parentPort?.postMessage({ seq: request.seq, result: lengths });
 			collectAfterSealing(lengths.reduce((sum, length) => sum + length, 0));
+		} else if (request.op === "hashSealInto") {
+			const result = work.hashSealInto(request.data, request.regions, request.compress, request.out, request.at);
+			parentPort?.postMessage({ seq: request.seq, result });
+			collectAfterSealing(result.lengths.reduce((sum, length) => sum + length, 0));
 		} else if (request.op === "decodeMany") {
 			const decoded = work.decodeMany(request.data, request.regions, request.ids, request.packKey);
 			parentPort?.postMessage({ seq: request.seq, result: { blobs: decoded.blobs, transfer: [] } }, decoded.transfer);

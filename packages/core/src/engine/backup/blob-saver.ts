@@ -13,6 +13,9 @@ export class BlobSaver {
 	readonly reused = new Set<string>();
 	readonly #sealing = new Set<Promise<void>>();
 	#failure: unknown;
+	/** Recent small blobs found new and found stored, decayed: whether sealing before the dedup decision pays. */
+	#recentNew = 0;
+	#recentKnown = 0;
 
 	constructor(
 		private readonly repository: Repository,
@@ -36,7 +39,9 @@ export class BlobSaver {
 		for (let i = 0; i < ids.length; i++) {
 			const id = ids[i] as string;
 			const length = regions[2 * i + 1] as number;
-			if (this.repository.claimBlob(id, this.minLock)) {
+			const claimed = this.repository.claimBlob(id, this.minLock);
+			if (type === "data") this.#noteRecent(claimed);
+			if (claimed) {
 				wanted.push(regions[2 * i] as number, length);
 				wantedIds.push(id);
 				this.summary.blobs.new++;
@@ -63,6 +68,55 @@ export class BlobSaver {
 		});
 		this.#sealing.add(task);
 		void task.finally(() => this.#sealing.delete(task));
+	}
+
+	/**
+	 * Whether blobs whose IDs are not known yet should be sealed in the same trip that finds
+	 * them: true while most recent ones turned out new (a first backup, new files); where many
+	 * are stored already (files copied or moved), hashing first spares sealing copies to drop.
+	 */
+	get sealsBeforeDeciding(): boolean {
+		return this.#recentKnown <= this.#recentNew;
+	}
+
+	/**
+	 * Hashes the blobs at `regions` of `slab` and seals them into a pack in one trip to the
+	 * workers, then keeps only those the dedup decision stores (the same decision as `save`);
+	 * resolves to every region's ID. The slab is held until they are sealed.
+	 */
+	saveUnhashed(type: BlobType, slab: Slab, regions: Uint32Array): Promise<string[]> {
+		this.#throwIfFailed();
+		slab.ref();
+		const decided = (id: string, length: number, added: boolean): void => {
+			this.#noteRecent(added);
+			if (added) {
+				this.summary.blobs.new++;
+				this.summary.bytes.added += length;
+			} else {
+				this.summary.blobs.reused++;
+				this.reused.add(id);
+			}
+		};
+		const ids = this.repository.hashSealIntoPack(type, slab.bytes, regions, this.minLock, decided).finally(() => slab.unref());
+		const task = ids.then(
+			() => undefined,
+			(error: unknown) => {
+				this.#failure ??= error;
+			},
+		);
+		this.#sealing.add(task);
+		void task.finally(() => this.#sealing.delete(task));
+		return ids;
+	}
+
+	#noteRecent(isNew: boolean): void {
+		if (isNew) this.#recentNew++;
+		else this.#recentKnown++;
+		// Halved now and then: what the last few thousand blobs were counts, not the whole run.
+		if (this.#recentNew + this.#recentKnown >= 4096) {
+			this.#recentNew /= 2;
+			this.#recentKnown /= 2;
+		}
 	}
 
 	/** A whole small blob (a tree): hashed, deduplicated and stored through the repository; `added` when stored now. */

@@ -257,6 +257,7 @@ describe("file saver", () => {
 	it("while the walk waits, small files read in one turn go to the workers in one message, not one each", async () => {
 		const { repo, files, blobs } = await setup();
 		const hash = vi.spyOn(repo.pool, "hash");
+		const hashSeal = vi.spyOn(repo.pool, "hashSealInto");
 		// The walk has ended: nothing is held back for a fuller batch.
 		files.close();
 		const contents = Array.from({ length: 50 }, (_, i) => noise(100 + i * 50, `w${i}`));
@@ -265,7 +266,44 @@ describe("file saver", () => {
 		const stored = await Promise.all(started);
 		await blobs.drain();
 		for (const [i, content] of contents.entries()) expect(stored[i]?.ids).toEqual([repo.keys.blobId(content)]);
-		expect(hash.mock.calls.length).toBeGreaterThan(0);
-		expect(hash.mock.calls.length).toBeLessThan(contents.length / 5);
+		const trips = hash.mock.calls.length + hashSeal.mock.calls.length;
+		expect(trips).toBeGreaterThan(0);
+		expect(trips).toBeLessThan(contents.length / 5);
+	});
+
+	it("sends new small files to the workers once, to be hashed and sealed together", async () => {
+		const { repo, summary, save } = await setup();
+		const hash = vi.spyOn(repo.pool, "hash");
+		const sealInto = vi.spyOn(repo.pool, "sealInto");
+		const hashSeal = vi.spyOn(repo.pool, "hashSealInto");
+		const contents = Array.from({ length: 300 }, (_, i) => noise(1 + ((i * 53) % 8000), `once${i}`));
+		const stored = await save(contents.map((content, i) => file(`o${i}`, content)));
+		expect(hashSeal.mock.calls.length).toBeGreaterThan(0);
+		expect(hash).not.toHaveBeenCalled();
+		expect(sealInto).not.toHaveBeenCalled();
+		expect(summary.blobs).toEqual({ new: 300, reused: 0 });
+		for (const [i, content] of contents.entries()) {
+			expect(stored[i]?.ids).toEqual([repo.keys.blobId(content)]);
+			expect((await repo.loadBlob(stored[i]?.ids[0] as string)).equals(content)).toBe(true);
+		}
+	});
+
+	it("drops the sealed copies of blobs already stored, and hashes first once most files turn out stored", async () => {
+		const { repo, summary, save } = await setup();
+		const contents = Array.from({ length: 300 }, (_, i) => noise(1 + ((i * 53) % 8000), `known${i}`));
+		await save(contents.map((content, i) => file(`k${i}`, content)));
+		const added = summary.bytes.added;
+		const packs = repo.stats.packs;
+		expect(packs).toBeGreaterThan(0);
+		const hash = vi.spyOn(repo.pool, "hash");
+		// The same contents under other names, three times over: every blob is stored already.
+		const again = [...contents, ...contents, ...contents];
+		const stored = await save(again.map((content, i) => file(`copy${i}`, content, content.length, 4096)));
+		for (const [i, content] of again.entries()) expect(stored[i]?.ids).toEqual([repo.keys.blobId(content)]);
+		expect(summary.blobs).toEqual({ new: 300, reused: 900 });
+		expect(summary.bytes.added).toBe(added);
+		// Nothing new: no pack was written for the copies.
+		expect(repo.stats.packs).toBe(packs);
+		expect(hash).toHaveBeenCalled();
 	});
 });

@@ -9,8 +9,9 @@ type Waiter = { resolve: (id: string) => void; reject: (error: unknown) => void 
 
 /**
  * Gathers the content of small files (one blob each) into one shared buffer and sends it
- * to the workers as one batch: the IDs come back together, the main thread decides which
- * are new, and those are sealed in a second message.
+ * to the workers as one batch. While most files turn out new, the workers hash and seal the
+ * batch in one trip and the main thread drops the copies of blobs already stored; otherwise
+ * the IDs come back first, the main thread decides which are new, and only those are sealed.
  */
 export class SmallFileBatch {
 	#slab: Slab | undefined;
@@ -79,10 +80,15 @@ export class SmallFileBatch {
 		this.#slab = undefined;
 		this.#regions = [];
 		this.#waiters = [];
-		this.pool
-			.hash(slab.bytes, regions)
+		// Mostly new files: hashed and sealed in one trip, the copies of stored ones dropped after.
+		const found = this.blobs.sealsBeforeDeciding
+			? this.blobs.saveUnhashed("data", slab, regions)
+			: this.pool.hash(slab.bytes, regions).then((ids) => {
+					this.blobs.save("data", slab, regions, ids);
+					return ids;
+				});
+		found
 			.then((ids) => {
-				this.blobs.save("data", slab, regions, ids);
 				for (let i = 0; i < ids.length; i++) waiters[i]?.resolve(ids[i] as string);
 			})
 			.catch((error: unknown) => {
