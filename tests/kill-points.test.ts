@@ -34,6 +34,8 @@ interface Killed {
  * Runs the CLI until it is killed with SIGKILL: by itself at `point` (the kill switch), or
  * by `killer`, which is handed the process once it started.
  */
+let killRuns = 0;
+
 function killedRun(
 	dir: string,
 	args: string[],
@@ -43,7 +45,13 @@ function killedRun(
 ): Promise<Killed> {
 	const child = startHoldfast(dir, args, {
 		...env,
-		...(point ? { NODE_OPTIONS: `--import=${KILL_SWITCH}`, HOLDFAST_TEST_KILL: JSON.stringify(point) } : {}),
+		...(point
+			? {
+					NODE_OPTIONS: `--import=${KILL_SWITCH}`,
+					// The count is kept in a folder of the run's own, shared by every thread that renames.
+					HOLDFAST_TEST_KILL: JSON.stringify({ ...point, counter: join(dir, `.kill-count-${++killRuns}`) }),
+				}
+			: {}),
 	});
 	let stderr = "";
 	child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
