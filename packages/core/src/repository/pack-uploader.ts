@@ -177,26 +177,16 @@ export class PackUploader {
 	 * pack (or uploading); on failure, blobs not stored keep their claims for the caller to release.
 	 */
 	async sealIntoPack(type: BlobType, data: Uint8Array, regions: Regions, ids: readonly string[]): Promise<void> {
-		const sealing: Promise<void>[] = [];
-		for (let first = 0; first < ids.length; ) {
-			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
-			this.#adding = reserved.catch(() => undefined);
-			const { builder, offset, count } = await reserved;
-			const task = this.#sealReserved(
+		await this.#inReservedRegions(type, regions, (builder, offset, first, count) =>
+			this.#sealReserved(
 				type,
 				builder,
 				offset,
 				data,
 				regions.subarray(2 * first, 2 * (first + count)),
 				ids.slice(first, first + count),
-			);
-			task.catch(() => undefined);
-			sealing.push(task);
-			first += count;
-		}
-		const outcomes = await Promise.allSettled(sealing);
-		const failed = outcomes.find((outcome) => outcome.status === "rejected");
-		if (failed) throw failed.reason;
+			),
+		);
 	}
 
 	/**
@@ -214,13 +204,8 @@ export class PackUploader {
 		decided: (id: string, rawLength: number, added: boolean) => void,
 	): Promise<string[]> {
 		const ids: string[] = [];
-		const sealing: Promise<void>[] = [];
-		for (let first = 0; 2 * first < regions.length; ) {
-			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
-			this.#adding = reserved.catch(() => undefined);
-			const { builder, offset, count } = await reserved;
-			const from = first;
-			const task = this.#hashSealReserved(
+		await this.#inReservedRegions(type, regions, async (builder, offset, first, count) => {
+			const found = await this.#hashSealReserved(
 				type,
 				builder,
 				offset,
@@ -228,9 +213,28 @@ export class PackUploader {
 				regions.subarray(2 * first, 2 * (first + count)),
 				minLock,
 				decided,
-			).then((found) => {
-				for (let i = 0; i < found.length; i++) ids[from + i] = found[i] as string;
-			});
+			);
+			for (let i = 0; i < found.length; i++) ids[first + i] = found[i] as string;
+		});
+		return ids;
+	}
+
+	/**
+	 * Reserves room in the open pack of `type` for `regions`, batch by batch in the order asked,
+	 * and starts `seal` on each batch as soon as it has its room; settles when all have, with
+	 * the first failure if any.
+	 */
+	async #inReservedRegions(
+		type: BlobType,
+		regions: Regions,
+		seal: (builder: PackBuilder, offset: number, first: number, count: number) => Promise<void>,
+	): Promise<void> {
+		const sealing: Promise<void>[] = [];
+		for (let first = 0; 2 * first < regions.length; ) {
+			const reserved = this.#adding.then(() => this.#reserveFor(type, regions, first));
+			this.#adding = reserved.catch(() => undefined);
+			const { builder, offset, count } = await reserved;
+			const task = seal(builder, offset, first, count);
 			task.catch(() => undefined);
 			sealing.push(task);
 			first += count;
@@ -238,7 +242,6 @@ export class PackUploader {
 		const outcomes = await Promise.allSettled(sealing);
 		const failed = outcomes.find((outcome) => outcome.status === "rejected");
 		if (failed) throw failed.reason;
-		return ids;
 	}
 
 	async #hashSealReserved(
