@@ -155,7 +155,9 @@ describe("file saver", () => {
 		await Promise.all(started);
 		await blobs.drain();
 		await repository.flushPacks();
-		expect(destination.seen.length).toBeGreaterThan(5);
+		// More packs than uploads allowed at once, so the cap is what keeps them to two (how many
+		// depends on the repository's random chunker seed: 9 MiB of noise cut near 1 MiB).
+		expect(destination.seen.length).toBeGreaterThan(2);
 		for (const upload of destination.seen) {
 			expect(upload.uploading).toBeLessThanOrEqual(2);
 			// The pack under upload is itself counted (its header is not: it is sealed at the end).
