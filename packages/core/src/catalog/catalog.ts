@@ -58,6 +58,20 @@ export async function openCatalog(
 	return missesOnGarbage(new Keyv({ store: new mod.default(uri), namespace }));
 }
 
+/**
+ * Opens a SQLite catalog's file now rather than at its first statement, for a caller with time
+ * to spare (waiting on scrypt). A file that cannot be opened fails its first statement as before.
+ */
+export function openCatalogEarly(catalog: Catalog | undefined): void {
+	const store: unknown = catalog?.store;
+	if (!(store instanceof SqliteKeyvStore)) return;
+	try {
+		store.open();
+	} catch {
+		// reported, as CONFIG_INVALID, by the statement that needs the file
+	}
+}
+
 /** A stored value that no longer parses is a cache miss, not an error that stops the command. */
 function missesOnGarbage(catalog: Keyv): Keyv {
 	const parse = catalog.deserialize;

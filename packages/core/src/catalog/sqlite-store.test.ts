@@ -1,8 +1,10 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openCatalog } from "./catalog.js";
+import { isHoldfastError } from "../host/errors.js";
+import { openCatalog, openCatalogEarly } from "./catalog.js";
 import { SqliteKeyvStore } from "./sqlite-store.js";
 
 async function catalogFile() {
@@ -147,5 +149,37 @@ describe("SqliteKeyvStore on a damaged file", () => {
 		await store.set("holdfast:k", '{"value":{"a":1');
 		expect(await catalog.get("k")).toBeUndefined();
 		await catalog.disconnect();
+	});
+});
+
+describe("opening a SQLite catalog", () => {
+	it("creates no file until the first statement, or until asked to open early", async () => {
+		const { dir } = await catalogFile();
+		const path = join(dir, "state", "catalog.sqlite");
+		const catalog = await openCatalog(`sqlite://${path}`, dir);
+		const store = catalog.store as SqliteKeyvStore;
+		expect(existsSync(path)).toBe(false);
+		expect(store.isOpen).toBe(false);
+		// Closing a catalog that never opened leaves no file behind.
+		await catalog.disconnect();
+		expect(existsSync(path)).toBe(false);
+		const early = await openCatalog(`sqlite://${path}`, dir);
+		openCatalogEarly(early);
+		expect((early.store as SqliteKeyvStore).isOpen).toBe(true);
+		expect(existsSync(path)).toBe(true);
+		await early.set("k", "v");
+		await early.disconnect();
+		const later = await openCatalog(`sqlite://${path}`, dir);
+		expect(await later.get("k")).toBe("v");
+		expect((later.store as SqliteKeyvStore).isOpen).toBe(true);
+		await later.disconnect();
+	});
+
+	it("a catalog path under a file says where, as a config problem, before any statement", async () => {
+		const { dir } = await catalogFile();
+		await writeFile(join(dir, "plain"), "a file, not a folder\n");
+		const failure = await openCatalog("sqlite://./plain/catalog.sqlite", dir).catch((error: unknown) => error);
+		expect(isHoldfastError(failure, "CONFIG_INVALID")).toBe(true);
+		expect((failure as Error).message).toMatch(/^catalog: cannot open .*plain\/catalog\.sqlite: /);
 	});
 });

@@ -1,7 +1,9 @@
 import { EventEmitter } from "node:events";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { createRequire } from "node:module";
 import { basename, dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { HoldfastError } from "../host/errors.js";
 import { ByteFiles } from "./byte-files.js";
 
 /** Told once when a damaged catalog file was set aside: the line says what and where. */
@@ -15,6 +17,10 @@ const CONTENTION = /^SQLITE_(BUSY|LOCKED)/;
 
 /** Keys looked up by one statement (passed as one JSON array). */
 const GET_MANY = 1000;
+
+/** better-sqlite3's native module, loaded by the first catalog opened: a command that never reads the catalog never pays for it. */
+let sqlite: typeof Database | undefined;
+const loadSqlite = (): typeof Database => (sqlite ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database);
 
 type Statements = {
 	db: Database.Database;
@@ -33,11 +39,15 @@ type Statements = {
  * The catalog is a cache, so a damaged file never stops a command: it is renamed aside
  * (`<name>.damaged-<time>`, kept for the user to look at), a fresh one takes its place, and
  * what was cached is read again from the destination.
+ *
+ * The file is opened at the first statement, not when the store is made: a command starts
+ * (and unlocks the repository) without loading SQLite, and one that never reads the catalog
+ * never opens it.
  */
 export class SqliteKeyvStore extends EventEmitter {
 	readonly opts: { dialect: "sqlite"; path: string };
 	namespace?: string | undefined;
-	#s: Statements;
+	#opened: Statements | undefined;
 	#reported = false;
 	readonly #onDamage: CatalogDamageReport;
 	/** Byte values, in files beside the database (`<file>.values/`). */
@@ -45,19 +55,43 @@ export class SqliteKeyvStore extends EventEmitter {
 
 	constructor(path: string, onDamage: CatalogDamageReport = () => undefined) {
 		super();
+		// The folder now (a path that cannot be one fails at once); the file at the first statement.
 		if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
 		this.opts = { dialect: "sqlite", path };
 		this.#onDamage = onDamage;
-		this.#s = this.#openOrReplace();
 		this.#bytes = new ByteFiles(path === ":memory:" ? undefined : `${path}.values`);
 	}
 
+	/** Whether a statement has opened the file yet. */
+	get isOpen(): boolean {
+		return this.#opened !== undefined;
+	}
+
+	/** Opens the file now (the first statement would): for a caller that has a moment to spare before it needs the catalog. */
+	open(): void {
+		void this.#s;
+	}
+
+	get #s(): Statements {
+		this.#opened ??= this.#openOrReplace();
+		return this.#opened;
+	}
+
+	set #s(statements: Statements) {
+		this.#opened = statements;
+	}
+
 	#openOrReplace(): Statements {
+		const path = this.opts.path;
 		try {
-			return openStatements(this.opts.path);
+			return openStatements(path);
 		} catch (error) {
 			const code = codeOf(error);
-			if (!code.startsWith("SQLITE_") || CONTENTION.test(code)) throw error;
+			if (!code.startsWith("SQLITE_") || CONTENTION.test(code)) {
+				throw new HoldfastError("CONFIG_INVALID", `catalog: cannot open ${path}: ${(error as Error).message}`, {
+					cause: error,
+				});
+			}
 			return this.#replace(error);
 		}
 	}
@@ -246,8 +280,10 @@ export class SqliteKeyvStore extends EventEmitter {
 	}
 
 	async disconnect(): Promise<void> {
+		// Never opened: nothing to close, and nothing to open for it.
+		if (!this.#opened) return;
 		try {
-			this.#s.db.close();
+			this.#opened.db.close();
 		} catch (error) {
 			if (!DAMAGE.test(codeOf(error))) throw error;
 		}
@@ -255,7 +291,7 @@ export class SqliteKeyvStore extends EventEmitter {
 }
 
 function openStatements(path: string): Statements {
-	const db = new Database(path);
+	const db = new (loadSqlite())(path);
 	try {
 		db.pragma("journal_mode = WAL");
 		db.pragma("synchronous = NORMAL");

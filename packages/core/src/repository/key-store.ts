@@ -70,17 +70,29 @@ export function newRepository(clock: Clock): { keys: RepositoryKeys; config: Rep
 /**
  * Opens the master secret with `password` from the first key file it fits, then reads the
  * first config copy that verifies. Damaged copies are warned about when another one served.
+ * `whileDeriving` runs once, as the first key derivation starts: scrypt takes a tenth of a
+ * second on the libuv pool, and what the caller needs next (the catalog) can get ready meanwhile.
  */
 export async function unlockRepository(
 	password: string,
 	destination: Destination,
 	reader: ObjectReader,
 	logger: Logger,
+	whileDeriving: () => void = () => undefined,
 ): Promise<UnlockedRepository> {
 	const keyKeys = await listKeys(destination, KEY_PREFIX.keys);
 	if (keyKeys.length === 0) {
 		throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
 	}
+	// The config copies are listed while the password is checked: the listing does not depend on it.
+	const listingConfigs = listKeys(destination, KEY_PREFIX.config);
+	// Awaited once a key fits; a wrong password leaves it unread, and its failure with it.
+	listingConfigs.catch(() => undefined);
+	let deriving: (() => void) | undefined = whileDeriving;
+	const started = () => {
+		deriving?.();
+		deriving = undefined;
+	};
 	let master: Buffer | undefined;
 	const damagedKeys: string[] = [];
 	let firstError: unknown;
@@ -88,7 +100,7 @@ export async function unlockRepository(
 	for (const key of keyKeys) {
 		try {
 			const bytes = await reader.read(key, async (verified) => verified);
-			master = await unwrapKeyFile(bytes, password, key);
+			master = await unwrapKeyFile(bytes, password, key, started);
 			break;
 		} catch (error) {
 			if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") {
@@ -121,7 +133,7 @@ export async function unlockRepository(
 	}
 	for (const key of damagedKeys) logger.warn(`${key}: unreadable key file; another copy opened the repository`);
 	const keys = RepositoryKeys.fromMaster(master);
-	const configKeys = await listKeys(destination, KEY_PREFIX.config);
+	const configKeys = await listingConfigs;
 	let config: RepositoryConfig | undefined;
 	const damagedConfigs: string[] = [];
 	let configError: unknown;
@@ -215,14 +227,16 @@ export class KeyStore {
 	}
 }
 
-async function unwrapKeyFile(bytes: Buffer, password: string, key: string): Promise<Buffer> {
+async function unwrapKeyFile(bytes: Buffer, password: string, key: string, started: () => void): Promise<Buffer> {
 	let file: KeyFile;
 	try {
 		file = JSON.parse(bytes.toString("utf8")) as KeyFile;
 	} catch (cause) {
 		throw new HoldfastError("CORRUPT", `${key}: not a key file`, { cause });
 	}
-	const kek = await deriveKey(password, Buffer.from(file.salt, "base64"), file);
+	const deriving = deriveKey(password, Buffer.from(file.salt, "base64"), file);
+	started();
+	const kek = await deriving;
 	try {
 		return open(kek, Buffer.from(file.master, "base64"), key);
 	} catch (cause) {

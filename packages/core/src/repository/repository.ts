@@ -1,4 +1,4 @@
-import type { Catalog } from "../catalog/catalog.js";
+import { type Catalog, openCatalogEarly } from "../catalog/catalog.js";
 import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { Destination, ObjectLock } from "../destination/destination.js";
 import type { RangeFiles, RangeRestored } from "../engine/restore-range-work.js";
@@ -126,7 +126,10 @@ export class Repository {
 
 	static async open(password: string, options: RepositoryOptions): Promise<Repository> {
 		const reader = new ObjectReader(options.destination);
-		const { keys, config, metadata } = await unlockRepository(password, options.destination, reader, options.logger);
+		// The catalog's file opens while scrypt runs: the index load reads it first thing after.
+		const { keys, config, metadata } = await unlockRepository(password, options.destination, reader, options.logger, () =>
+			openCatalogEarly(options.catalog),
+		);
 		return new Repository(options, keys, config, metadata);
 	}
 
