@@ -45,11 +45,12 @@ afterEach(async () => {
 });
 
 describe.each([
-	{ name: "on worker threads", script: BUILT, threaded: true },
-	{ name: "inline", script: "/nonexistent/index-worker.js", threaded: false },
-])("IndexDecoder $name", ({ script, threaded }) => {
+	{ name: "on worker threads", script: BUILT, threaded: true, budget: 0 },
+	{ name: "inline (no worker script)", script: "/nonexistent/index-worker.js", threaded: false, budget: 0 },
+	{ name: "inline (within the inline budget)", script: BUILT, threaded: false, budget: 1024 * 1024 },
+])("IndexDecoder $name", ({ script, threaded, budget }) => {
 	it.skipIf(threaded && !existsSync(BUILT))("opens an index object into its head and packed blobs", async () => {
-		const decoder = new IndexDecoder(keys.raw.encryption, script);
+		const decoder = new IndexDecoder(keys.raw.encryption, script, budget);
 		open = decoder;
 		const { file, packed } = await decoder.decode(sealed, "index/x", "packed");
 		expect(decoder.threads > 0).toBe(threaded);
@@ -69,7 +70,7 @@ describe.each([
 	});
 
 	it.skipIf(threaded && !existsSync(BUILT))("calls a damaged index object corrupt, naming it", async () => {
-		const decoder = new IndexDecoder(keys.raw.encryption, script);
+		const decoder = new IndexDecoder(keys.raw.encryption, script, budget);
 		open = decoder;
 		const damaged = Buffer.from(sealed);
 		damaged[40] = (damaged[40] as number) ^ 1;
@@ -78,5 +79,33 @@ describe.each([
 		expect((failure as Error).message).toMatch(/^index\/damaged: /);
 		// The thread that reported it still serves the next object.
 		expect((await decoder.decode(sealed, "index/x", "head")).file.packs).toHaveLength(2);
+	});
+});
+
+describe("IndexDecoder's inline budget", () => {
+	it.skipIf(!existsSync(BUILT))(
+		"opens a load's first objects inline and starts the thread once they pass the budget",
+		async () => {
+			const decoder = new IndexDecoder(keys.raw.encryption, BUILT, 2 * sealed.length);
+			open = decoder;
+			const inline = [await decoder.decode(sealed, "index/x", "packed"), await decoder.decode(sealed, "index/x", "packed")];
+			expect(decoder.threads).toBe(0);
+			const threaded = await decoder.decode(sealed, "index/x", "packed");
+			expect(decoder.threads).toBe(1);
+			// The same answer either way.
+			expect(threaded).toEqual(inline[0]);
+			expect(inline[1]).toEqual(inline[0]);
+			// A new load (after close) has its budget again.
+			await decoder.close();
+			await decoder.decode(sealed, "index/x", "head");
+			expect(decoder.threads).toBe(0);
+		},
+	);
+
+	it.skipIf(!existsSync(BUILT))("sends an object larger than the budget to the thread at once", async () => {
+		const decoder = new IndexDecoder(keys.raw.encryption, BUILT, sealed.length - 1);
+		open = decoder;
+		expect((await decoder.decode(sealed, "index/x", "head")).file.packs).toHaveLength(2);
+		expect(decoder.threads).toBe(1);
 	});
 });

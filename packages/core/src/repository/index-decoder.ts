@@ -15,6 +15,13 @@ import type { IndexRequest, IndexResponse } from "./index-worker.js";
  */
 const MAX_THREADS = 1;
 
+/**
+ * Sealed bytes a load opens on the main thread before it starts a thread for the rest. A thread
+ * is a V8 isolate of its own, ~100 ms of CPU and tens of MiB to start; a repository's first
+ * index objects (what `init` writes, a few backups' worth) open inline in less than that.
+ */
+export const INLINE_INDEX_BYTES = 256 * 1024;
+
 interface Thread {
 	worker: Worker;
 	inflight: number;
@@ -25,11 +32,15 @@ export class IndexDecoder {
 	readonly #waiting = new Map<number, { resolve: (value: DecodedIndex) => void; reject: (error: unknown) => void }>();
 	#seq = 0;
 	#started = false;
+	/** Sealed bytes opened inline since the last `close`. */
+	#inlineBytes = 0;
 
 	constructor(
 		private readonly encryption: Uint8Array,
 		/** The worker script: built beside this module; none (sources run directly) opens objects inline. */
 		private readonly script = fileURLToPath(new URL("./index-worker.js", import.meta.url)),
+		/** Sealed bytes opened inline before a thread starts (0: every object on a thread). */
+		private readonly inlineBudget = INLINE_INDEX_BYTES,
 	) {}
 
 	/** Threads running now (0 before the first object, after `close`, or when objects are opened inline). */
@@ -37,14 +48,21 @@ export class IndexDecoder {
 		return this.#workers.length;
 	}
 
-	/** Opens one sealed index object whose name was verified; inline when no worker script is built (tests on sources). */
+	/**
+	 * Opens one sealed index object whose name was verified: inline while the load's objects
+	 * fit the inline budget (or no worker script is built: tests on sources), else on the thread.
+	 */
 	decode(sealed: Uint8Array, key: string, form: IndexForm): Promise<DecodedIndex> {
+		if (!this.#started && this.#inlineBytes + sealed.length <= this.inlineBudget) {
+			this.#inlineBytes += sealed.length;
+			return this.#decodeInline(sealed, key, form);
+		}
 		this.#start();
 		const slot = this.#workers.reduce<Thread | undefined>(
 			(best, w) => (!best || w.inflight < best.inflight ? w : best),
 			undefined,
 		);
-		if (!slot) return Promise.resolve().then(() => decodeIndexObject(this.encryption, sealed, key, form));
+		if (!slot) return this.#decodeInline(sealed, key, form);
 		const seq = ++this.#seq;
 		// A thread with work keeps the command alive until the answer comes.
 		if (slot.inflight++ === 0) slot.worker.ref();
@@ -68,11 +86,17 @@ export class IndexDecoder {
 		});
 	}
 
-	/** Stops the threads; a later load starts new ones. */
+	/** Stops the threads; a later load starts new ones, after its own inline budget. */
 	async close(): Promise<void> {
 		const workers = this.#workers.splice(0);
 		this.#started = false;
+		this.#inlineBytes = 0;
 		await Promise.all(workers.map(({ worker }) => worker.terminate()));
+	}
+
+	/** The same steps the thread takes, on this thread, answered as the thread would (a settled promise). */
+	#decodeInline(sealed: Uint8Array, key: string, form: IndexForm): Promise<DecodedIndex> {
+		return Promise.resolve().then(() => decodeIndexObject(this.encryption, sealed, key, form));
 	}
 
 	#start(): void {
