@@ -180,6 +180,28 @@ function ownAssert() {
 	};
 }
 
+/**
+ * yargs guesses a version and looks for its settings in the nearest package.json, walking up
+ * from the working directory and reading every folder on the way: `/tmp` with thousands of
+ * entries cost a short command 10 ms. holdfast names its version and keeps no yargs settings
+ * in a package.json, so its bundle looks for none: the walk finds nothing, as it would find no
+ * such key.
+ */
+function noPackageLookup() {
+	return {
+		name: "no-package-lookup",
+		setup(b) {
+			b.onResolve({ filter: /^escalade\/sync$/ }, (args) =>
+				/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: "escalade", namespace: "no-package-lookup" } : undefined,
+			);
+			b.onLoad({ filter: /.*/, namespace: "no-package-lookup" }, () => ({
+				contents: "export default function findUp() {\n\treturn undefined;\n}",
+				loader: "js",
+			}));
+		},
+	};
+}
+
 /** Points the schema validator's import of the empty map at the compiled one. */
 function usePrecompiled(file) {
 	return {
@@ -209,7 +231,7 @@ export async function bundle({ ifStale = false } = {}) {
 			sourcemap: true,
 			legalComments: "none",
 			logLevel: "warning",
-			plugins: [lazyStringWidth(), ownAssert()],
+			plugins: [lazyStringWidth(), ownAssert(), noPackageLookup()],
 		};
 		await build(options);
 		// Bundled once as is, for the plugins to import while their schemas are collected.
