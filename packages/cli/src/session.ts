@@ -3,11 +3,14 @@ import { resolve } from "node:path";
 import {
 	type Catalog,
 	type Clock,
+	catalogFile,
 	DEFAULT_CATALOG_URI,
 	DEFAULT_CONFIG_FILE,
+	EarlyKeyDerivations,
 	Engine,
 	HoldfastError,
 	isHoldfastError,
+	type KeyDerivationInput,
 	type Logger,
 	loadConfigFile,
 	ManualClock,
@@ -16,8 +19,10 @@ import {
 	type ParsedConfig,
 	PluginHost,
 	readSecret,
+	readUnlockHint,
 	SinkLogger,
 	SystemClock,
+	writeUnlockHint,
 } from "@holdfast/core";
 import { CLI_DIR } from "./cli-dir.js";
 import { parseIsoTime } from "./input.js";
@@ -61,13 +66,27 @@ export function makeLogger(options: GlobalOptions): Logger {
 	return new SinkLogger(undefined, options.verbose ? "debug" : options.quiet ? "error" : "info");
 }
 
-export async function openSession(options: GlobalOptions, sessionOptions: { runningClock?: boolean } = {}): Promise<Session> {
+export interface SessionOptions {
+	/** The daemon's clock keeps running from `--now`. */
+	readonly runningClock?: boolean;
+	/**
+	 * The command opens the repository of its set (`set` among its arguments, else the config's
+	 * only set): scrypt starts from what the last unlock of that set recorded, while the plugins load.
+	 */
+	readonly unlocksSet?: boolean;
+}
+
+export async function openSession(
+	options: GlobalOptions & { set?: unknown },
+	sessionOptions: SessionOptions = {},
+): Promise<Session> {
 	const file = configPath(options);
 	if (!existsSync(file)) {
 		throw new HoldfastError("CONFIG_INVALID", `${file}: no config file (write one, or pass --config FILE; see the README)`);
 	}
 	// Problems inside the sets wait for the plugins' schemas, so one run names them all.
 	const loaded = await loadConfigFile(file, { deferSetProblems: true });
+	const ahead = sessionOptions.unlocksSet ? await deriveAhead(options, loaded) : undefined;
 	const clock = makeClock(options, sessionOptions.runningClock);
 	const logger = makeLogger(options);
 	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir, undefined, {
@@ -88,6 +107,7 @@ export async function openSession(options: GlobalOptions, sessionOptions: { runn
 		catalog,
 		password: () => readPassword(options, loaded),
 		...(process.env.HOLDFAST_SCRYPT_N ? { scrypt: { N: Number(process.env.HOLDFAST_SCRYPT_N), r: 8, p: 1 } } : {}),
+		...ahead,
 	});
 	try {
 		engine.validateSets();
@@ -108,6 +128,35 @@ export async function openSession(options: GlobalOptions, sessionOptions: { runn
 			await engine.close();
 			await host.dispose();
 			await catalog.disconnect();
+		},
+	};
+}
+
+/**
+ * Starts deriving the set's key from the salt and parameters of the key file that opened it last
+ * time (kept beside a SQLite catalog), before the plugins that read key files are loaded; and
+ * records, once the repository opens, which key file did. The destination options are taken as
+ * written, before the plugins fill in their defaults, so the same config finds its own record.
+ */
+async function deriveAhead(
+	options: GlobalOptions & { set?: unknown },
+	loaded: ParsedConfig,
+): Promise<{ earlyKeys: EarlyKeyDerivations; onUnlocked: (setName: string, input: KeyDerivationInput) => void } | undefined> {
+	const catalog = catalogFile(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir);
+	if (!catalog) return undefined;
+	const hints = `${catalog}.unlock-hints.json`;
+	const written = new Map(Object.entries(loaded.config.sets).map(([name, set]) => [name, JSON.stringify(set?.destination)]));
+	const names = [...written.keys()];
+	const setName = typeof options.set === "string" ? options.set : names.length === 1 ? names[0] : undefined;
+	const earlyKeys = new EarlyKeyDerivations();
+	const hint = setName !== undefined && written.has(setName) ? readUnlockHint(hints, setName, written.get(setName)) : undefined;
+	// No password yet is not this step's to report: the unlock says it, where it always has.
+	const password = hint && (await readPassword(options, loaded).catch(() => undefined));
+	if (hint && password) earlyKeys.start(password, hint);
+	return {
+		earlyKeys,
+		onUnlocked: (name, input) => {
+			if (written.has(name)) writeUnlockHint(hints, name, written.get(name), input);
 		},
 	};
 }

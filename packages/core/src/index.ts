@@ -11,7 +11,7 @@ export * as inversify from "inversify";
 export { ContainerModule, inject, injectable, multiInject } from "inversify";
 export * as tapable from "tapable";
 
-export { type Catalog, DEFAULT_CATALOG_URI, openCatalog } from "./catalog/catalog.js";
+export { type Catalog, catalogFile, DEFAULT_CATALOG_URI, openCatalog } from "./catalog/catalog.js";
 export {
 	DEFAULT_CONFIG_FILE,
 	loadConfigFile,
@@ -81,6 +81,12 @@ export {
 export { type LoadedPlugin, PluginHost, type PluginHostOptions } from "./plugin/plugin-host.js";
 export { type PluginManifest, resolvePluginManifest } from "./plugin/plugin-manifest.js";
 export type { ScryptParams } from "./repository/crypto.js";
+export {
+	EarlyKeyDerivations,
+	type KeyDerivationInput,
+	readUnlockHint,
+	writeUnlockHint,
+} from "./repository/early-key.js";
 export { KEY_PREFIX } from "./repository/format.js";
 export type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./repository/snapshot.js";
 export { decodeName, type Tree, type TreeNode } from "./repository/tree.js";

@@ -1,6 +1,6 @@
 import type * as Core from "@holdfast/core";
 import { parseOptionalIsoTime } from "../input.js";
-import type { GlobalOptions, Session } from "../session.js";
+import type { GlobalOptions, Session, SessionOptions } from "../session.js";
 
 export type Args = GlobalOptions & Record<string, unknown>;
 
@@ -17,7 +17,7 @@ export function core(): typeof Core {
 export async function withSession<T>(
 	args: Args,
 	body: (session: Session) => Promise<T>,
-	options: { runningClock?: boolean } = {},
+	options: SessionOptions = {},
 ): Promise<T> {
 	loaded = await import("@holdfast/core");
 	const { openSession } = await import("../session.js");

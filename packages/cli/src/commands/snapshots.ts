@@ -17,40 +17,44 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 				.example("$0 snapshots --json", "all snapshots as JSON")
 				.example("$0 snapshots --host laptop-07", "what one machine of the fleet has stored"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
-				const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
-				const set = args.set as string | undefined;
-				const all = await engine.snapshots(set);
-				const refs = all.filter((r) => host === undefined || r.snapshot.host === host);
-				const rows = refs.map((r) => ({
-					id: r.id,
-					set: r.snapshot.set,
-					host: r.snapshot.host,
-					time: r.snapshot.time,
-					paths: r.snapshot.paths,
-					files: r.snapshot.summary.files,
-					bytes: r.snapshot.summary.bytes,
-					tier: r.snapshot.retention.tier ?? null,
-					retentionDays: r.snapshot.retention.days,
-					protectUntil: r.snapshot.protectUntil,
-				}));
-				if (args.json) return printJson(rows);
-				if (rows.length === 0) return printLine(await nothingListed(set, host, all, () => engine.snapshots(undefined)));
-				printTable(
-					["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
-					rows.map((r) => [
-						r.id.slice(0, 12),
-						day(r.time),
-						r.set,
-						r.host,
-						String(r.files),
-						core().formatBytes(r.bytes),
-						`${r.tier ?? "base"}, ${r.retentionDays} d`,
-						day(r.protectUntil),
-						r.paths.join(", "),
-					]),
-				);
-			}),
+			withSession(
+				args as Args,
+				async ({ engine }) => {
+					const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
+					const set = args.set as string | undefined;
+					const all = await engine.snapshots(set);
+					const refs = all.filter((r) => host === undefined || r.snapshot.host === host);
+					const rows = refs.map((r) => ({
+						id: r.id,
+						set: r.snapshot.set,
+						host: r.snapshot.host,
+						time: r.snapshot.time,
+						paths: r.snapshot.paths,
+						files: r.snapshot.summary.files,
+						bytes: r.snapshot.summary.bytes,
+						tier: r.snapshot.retention.tier ?? null,
+						retentionDays: r.snapshot.retention.days,
+						protectUntil: r.snapshot.protectUntil,
+					}));
+					if (args.json) return printJson(rows);
+					if (rows.length === 0) return printLine(await nothingListed(set, host, all, () => engine.snapshots(undefined)));
+					printTable(
+						["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
+						rows.map((r) => [
+							r.id.slice(0, 12),
+							day(r.time),
+							r.set,
+							r.host,
+							String(r.files),
+							core().formatBytes(r.bytes),
+							`${r.tier ?? "base"}, ${r.retentionDays} d`,
+							day(r.protectUntil),
+							r.paths.join(", "),
+						]),
+					);
+				},
+				{ unlocksSet: true },
+			),
 	);
 }
 

@@ -28,6 +28,13 @@ export interface CatalogOptions {
 	readonly onDamage?: CatalogDamageReport;
 }
 
+/** The file of a SQLite catalog (where files of local state can sit beside it); undefined for any other store. */
+export function catalogFile(uri: string, baseDir: string): string | undefined {
+	if (!/^sqlite:\/\//i.test(uri)) return undefined;
+	const raw = uri.slice("sqlite://".length);
+	return raw === ":memory:" ? undefined : isAbsolute(raw) ? raw : resolve(baseDir, raw);
+}
+
 export async function openCatalog(
 	uri: string,
 	baseDir: string,

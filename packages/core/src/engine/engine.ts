@@ -18,6 +18,7 @@ import type { Logger } from "../host/logger.js";
 import { TOKENS } from "../host/tokens.js";
 import type { PluginHost } from "../plugin/plugin-host.js";
 import type { ScryptParams } from "../repository/crypto.js";
+import type { EarlyKeyDerivations, KeyDerivationInput } from "../repository/early-key.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type Tree } from "../repository/tree.js";
@@ -51,6 +52,10 @@ export interface EngineOptions {
 	readonly password: () => Promise<string>;
 	readonly env?: NodeJS.ProcessEnv;
 	readonly scrypt?: ScryptParams;
+	/** Key derivations the host started before the set's plugins were loaded. */
+	readonly earlyKeys?: EarlyKeyDerivations;
+	/** Told which key file (its salt and parameters) opened a set, for the next start to derive ahead. */
+	readonly onUnlocked?: (setName: string, unlockedWith: KeyDerivationInput) => void;
 }
 
 export interface OpenSet {
@@ -185,6 +190,7 @@ export class Engine {
 			compression: set.compression !== "off",
 			...(run.dryRun ? {} : { onObjectWritten: (object: UploadedObject) => this.hooks.didUploadObject.call(object, setName) }),
 			...(this.options.scrypt ? { scrypt: this.options.scrypt } : {}),
+			...(this.options.earlyKeys ? { earlyKeys: this.options.earlyKeys } : {}),
 		};
 	}
 
@@ -266,7 +272,10 @@ export class Engine {
 					),
 				);
 			this.#repositories.set(cacheKey, opening);
-			opening.catch(() => this.#repositories.delete(cacheKey));
+			opening.then(
+				({ unlockedWith }) => unlockedWith && this.options.onUnlocked?.(name, unlockedWith),
+				() => this.#repositories.delete(cacheKey),
+			);
 		}
 		const repository = await opening;
 		await repository.loadIndex(options.blobs === false ? { blobs: false } : {});

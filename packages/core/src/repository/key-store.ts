@@ -8,6 +8,7 @@ import type { Logger } from "../host/logger.js";
 import { open, seal } from "./blob-codec.js";
 import { compress, decompress } from "./compression.js";
 import { DEFAULT_SCRYPT, deriveKey, RepositoryKeys, type ScryptParams, sha256Hex } from "./crypto.js";
+import type { EarlyKeyDerivations, KeyDerivationInput } from "./early-key.js";
 import { CHUNKER_DEFAULTS, FORMAT_VERSION, KEY_PREFIX } from "./format.js";
 import type { ObjectReader } from "./object-reader.js";
 import { listKeys } from "./object-versions.js";
@@ -44,6 +45,15 @@ export interface UnlockedRepository {
 	keys: RepositoryKeys;
 	config: RepositoryConfig;
 	metadata: string[];
+	/** The salt and parameters of the key file that opened it: what a later start may derive ahead. */
+	unlockedWith: KeyDerivationInput;
+}
+
+export interface UnlockOptions {
+	/** Runs once, as the first key derivation starts (see `unlockRepository`). */
+	readonly whileDeriving?: () => void;
+	/** Derivations started before the key files were read; one that fits a key file is used for it. */
+	readonly early?: EarlyKeyDerivations | undefined;
 }
 
 /** A JSON value sealed with the master key (config, index objects, snapshots). */
@@ -78,8 +88,9 @@ export async function unlockRepository(
 	destination: Destination,
 	reader: ObjectReader,
 	logger: Logger,
-	whileDeriving: () => void = () => undefined,
+	options: UnlockOptions = {},
 ): Promise<UnlockedRepository> {
+	const { whileDeriving = () => undefined, early } = options;
 	const keyKeys = await listKeys(destination, KEY_PREFIX.keys);
 	if (keyKeys.length === 0) {
 		throw new HoldfastError("NO_REPOSITORY", `no repository at ${destination.description} (run "holdfast init" first)`);
@@ -94,13 +105,14 @@ export async function unlockRepository(
 		deriving = undefined;
 	};
 	let master: Buffer | undefined;
+	let unlockedWith: KeyDerivationInput | undefined;
 	const damagedKeys: string[] = [];
 	let firstError: unknown;
 	let otherPasswords = 0;
 	for (const key of keyKeys) {
 		try {
 			const bytes = await reader.read(key, async (verified) => verified);
-			master = await unwrapKeyFile(bytes, password, key, started);
+			({ master, unlockedWith } = await unwrapKeyFile(bytes, password, key, started, early));
 			break;
 		} catch (error) {
 			if (error instanceof HoldfastError && error.code === "WRONG_PASSWORD") {
@@ -114,7 +126,7 @@ export async function unlockRepository(
 			logger.debug(`key ${key}: ${(error as Error).message}`);
 		}
 	}
-	if (!master) {
+	if (!master || !unlockedWith) {
 		// A key file that cannot be read is damage (or a refusal), not a password that does not fit.
 		if (damagedKeys.length > 0 && otherPasswords === 0) {
 			throw new HoldfastError(
@@ -162,7 +174,7 @@ export async function unlockRepository(
 		);
 	}
 	const metadata = [...configKeys.filter((k) => !damagedConfigs.includes(k)), ...keyKeys.filter((k) => !damagedKeys.includes(k))];
-	return { keys, config, metadata };
+	return { keys, config, metadata, unlockedWith };
 }
 
 /** Config copies and key files: every snapshot needs them, so they are locked and renewed like data. */
@@ -227,18 +239,26 @@ export class KeyStore {
 	}
 }
 
-async function unwrapKeyFile(bytes: Buffer, password: string, key: string, started: () => void): Promise<Buffer> {
+async function unwrapKeyFile(
+	bytes: Buffer,
+	password: string,
+	key: string,
+	started: () => void,
+	early: EarlyKeyDerivations | undefined,
+): Promise<{ master: Buffer; unlockedWith: KeyDerivationInput }> {
 	let file: KeyFile;
 	try {
 		file = JSON.parse(bytes.toString("utf8")) as KeyFile;
 	} catch (cause) {
 		throw new HoldfastError("CORRUPT", `${key}: not a key file`, { cause });
 	}
-	const deriving = deriveKey(password, Buffer.from(file.salt, "base64"), file);
+	const input: KeyDerivationInput = { salt: file.salt, N: file.N, r: file.r, p: file.p };
+	// Started ahead only for this exact salt and these parameters; otherwise derived now, as always.
+	const deriving = early?.take(password, input) ?? deriveKey(password, Buffer.from(file.salt, "base64"), file);
 	started();
 	const kek = await deriving;
 	try {
-		return open(kek, Buffer.from(file.master, "base64"), key);
+		return { master: open(kek, Buffer.from(file.master, "base64"), key), unlockedWith: input };
 	} catch (cause) {
 		throw new HoldfastError("WRONG_PASSWORD", "wrong password", { cause });
 	}

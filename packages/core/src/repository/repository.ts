@@ -10,6 +10,7 @@ import { BlobPool } from "./blob-pool.js";
 import { BlobReader, type RangeBlob } from "./blob-reader.js";
 import { Chunker } from "./chunker.js";
 import type { RepositoryKeys, ScryptParams } from "./crypto.js";
+import type { EarlyKeyDerivations, KeyDerivationInput } from "./early-key.js";
 import type { BlobType } from "./format.js";
 import { KEY_PREFIX } from "./format.js";
 import type { BlobLocation, IndexLock, IndexPack, MasterIndex } from "./index-file.js";
@@ -44,9 +45,13 @@ export interface RepositoryOptions {
 	readonly uploadConcurrency?: number;
 	/** Told of every object once the destination acknowledged it (the engine's `didUploadObject`). */
 	readonly onObjectWritten?: (object: UploadedObject) => void;
+	/** Key derivations started before the key files were read (`Repository.open`). */
+	readonly earlyKeys?: EarlyKeyDerivations;
 }
 
 export class Repository {
+	/** The salt and parameters of the key file that opened this repository (undefined after `init`). */
+	unlockedWith: KeyDerivationInput | undefined;
 	readonly reader: ObjectReader;
 	readonly chunker: Chunker;
 	/** The catalog, each value sealed under this repository's key: what does not verify is read again. */
@@ -127,10 +132,16 @@ export class Repository {
 	static async open(password: string, options: RepositoryOptions): Promise<Repository> {
 		const reader = new ObjectReader(options.destination);
 		// The catalog's file opens while scrypt runs: the index load reads it first thing after.
-		const { keys, config, metadata } = await unlockRepository(password, options.destination, reader, options.logger, () =>
-			openCatalogEarly(options.catalog),
+		const { keys, config, metadata, unlockedWith } = await unlockRepository(
+			password,
+			options.destination,
+			reader,
+			options.logger,
+			{ whileDeriving: () => openCatalogEarly(options.catalog), early: options.earlyKeys },
 		);
-		return new Repository(options, keys, config, metadata);
+		const repository = new Repository(options, keys, config, metadata);
+		repository.unlockedWith = unlockedWith;
+		return repository;
 	}
 
 	// ---- the repository as a whole ---------------------------------------------------------
