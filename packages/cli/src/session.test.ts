@@ -1,0 +1,86 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openSession } from "./session.js";
+
+const saved = { password: process.env.HOLDFAST_PASSWORD, scrypt: process.env.HOLDFAST_SCRYPT_N };
+beforeEach(() => {
+	process.env.HOLDFAST_PASSWORD = "session test";
+	process.env.HOLDFAST_SCRYPT_N = "1024";
+});
+afterEach(() => {
+	for (const [name, value] of [
+		["HOLDFAST_PASSWORD", saved.password],
+		["HOLDFAST_SCRYPT_N", saved.scrypt],
+	] as const) {
+		if (value === undefined) delete process.env[name];
+		else process.env[name] = value;
+	}
+});
+
+async function configDir(destination = "./repo") {
+	const dir = await mkdtemp(join(tmpdir(), "holdfast-session-"));
+	await mkdir(join(dir, "data"));
+	await writeFile(
+		join(dir, "holdfast.yaml"),
+		`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination"]
+catalog: sqlite://./state/catalog.sqlite
+sets:
+  docs:
+    sources: [{ type: fs, path: ./data }]
+    destination: { type: fs, path: ${destination} }
+    retention: { days: 1 }
+`,
+	);
+	return { dir, config: join(dir, "holdfast.yaml"), hints: join(dir, "state/catalog.sqlite.unlock-hints.json") };
+}
+
+/** Runs `body` in a session of the config; the session is closed whatever happens. */
+async function inSession<T>(
+	config: string,
+	unlocksSet: boolean,
+	body: (session: Awaited<ReturnType<typeof openSession>>) => Promise<T>,
+): Promise<T> {
+	const session = await openSession({ config }, { unlocksSet });
+	try {
+		return await body(session);
+	} finally {
+		await session.close();
+	}
+}
+
+describe("a session that unlocks its set", () => {
+	it("records the key file that opened the set, and the next one starts deriving before it reads a key file", async () => {
+		const { config, hints } = await configDir();
+		await inSession(config, false, async ({ engine }) => engine.init());
+		// A command that opens no repository ahead records nothing.
+		await inSession(config, false, async ({ engine }) => engine.snapshots());
+		expect(existsSync(hints)).toBe(false);
+		await inSession(config, true, async ({ engine }) => {
+			expect(engine.options.earlyKeys?.pending).toBe(0);
+			expect(await engine.snapshots()).toEqual([]);
+		});
+		const recorded = JSON.parse(readFileSync(hints, "utf8"));
+		expect(recorded.sets.docs).toMatchObject({ N: 1024, r: 8, p: 1 });
+		await inSession(config, true, async ({ engine }) => {
+			// Started as the session opened, and taken by the unlock.
+			expect(engine.options.earlyKeys?.pending).toBe(1);
+			expect(await engine.snapshots()).toEqual([]);
+			expect(engine.options.earlyKeys?.pending).toBe(0);
+		});
+	});
+
+	it("with a wrong password derived ahead, says the password is wrong", async () => {
+		const { config } = await configDir();
+		await inSession(config, false, async ({ engine }) => engine.init());
+		await inSession(config, true, async ({ engine }) => engine.snapshots());
+		process.env.HOLDFAST_PASSWORD = "not the password";
+		const failure = await inSession(config, true, async ({ engine }) => {
+			expect(engine.options.earlyKeys?.pending).toBe(1);
+			return engine.snapshots();
+		}).catch((error: unknown) => error);
+		expect((failure as Error).message).toMatch(/^wrong password for the repository at /);
+	});
+});
