@@ -23,41 +23,45 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: num
 				.example("$0 ls latest share/docs", "what is under share/docs")
 				.example("$0 ls -l latest /srv/share/docs", "the same, by its path on the source, in detail"),
 		(args) =>
-			withSession(args as Args, async ({ engine }) => {
-				const selection = {
-					...(args.set ? { setName: String(args.set) } : {}),
-					...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
-				};
-				const listed = await engine.list(String(args.snapshot), selection);
-				const { snapshot } = listed;
-				const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
-				const { entries: found, topLevel } = await engine.entries(listed, prefix);
-				if (prefix && found.length === 0) {
-					throw new (core().HoldfastError)(
-						"NOT_FOUND",
-						`nothing at "${prefix}" in snapshot ${snapshot.id.slice(0, 12)}; ${describeTopLevel(topLevel)}`,
-					);
-				}
-				if (args.json) {
-					return printJson(
-						found.map(({ path, node }) => ({
-							path,
-							type: node.type,
-							size: node.size,
-							mode: node.mode,
-							mtime: new Date(Number(BigInt(node.mtime) / 1_000_000n)).toISOString(),
-							...(node.target !== undefined ? { target: core().decodeName(node.target).toString("utf8") } : {}),
-						})),
-					);
-				}
-				const { longListing } = await import("../long-listing.js");
-				for (const { path, node } of found) {
-					if (args.long) printLine(longListing(path, node, core().decodeName));
-					else
-						printLine(
-							`${node.type === "dir" ? "d" : node.type === "symlink" ? "l" : "-"} ${String(node.size).padStart(12)} ${path}`,
+			withSession(
+				args as Args,
+				async ({ engine }) => {
+					const selection = {
+						...(args.set ? { setName: String(args.set) } : {}),
+						...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
+					};
+					const listed = await engine.list(String(args.snapshot), selection);
+					const { snapshot } = listed;
+					const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
+					const { entries: found, topLevel } = await engine.entries(listed, prefix);
+					if (prefix && found.length === 0) {
+						throw new (core().HoldfastError)(
+							"NOT_FOUND",
+							`nothing at "${prefix}" in snapshot ${snapshot.id.slice(0, 12)}; ${describeTopLevel(topLevel)}`,
 						);
-				}
-			}),
+					}
+					if (args.json) {
+						return printJson(
+							found.map(({ path, node }) => ({
+								path,
+								type: node.type,
+								size: node.size,
+								mode: node.mode,
+								mtime: new Date(Number(BigInt(node.mtime) / 1_000_000n)).toISOString(),
+								...(node.target !== undefined ? { target: core().decodeName(node.target).toString("utf8") } : {}),
+							})),
+						);
+					}
+					const { longListing } = await import("../long-listing.js");
+					for (const { path, node } of found) {
+						if (args.long) printLine(longListing(path, node, core().decodeName));
+						else
+							printLine(
+								`${node.type === "dir" ? "d" : node.type === "symlink" ? "l" : "-"} ${String(node.size).padStart(12)} ${path}`,
+							);
+					}
+				},
+				{ unlocksSet: true },
+			),
 	);
 }

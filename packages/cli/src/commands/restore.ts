@@ -33,72 +33,76 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 				.example("$0 restore latest --host laptop-07 --target /tmp/r", "one machine's newest snapshot of the set")
 				.example("$0 restore latest --target /tmp/r --include '/srv/share/docs/**'", "the same, by its path on the source"),
 		(args) =>
-			withSession(args as Args, async (session) => {
-				const { engine } = session;
-				const target = resolve(parseNonEmpty(args.target, "--target"));
-				const at = parseTime(args.at, "--at");
-				const setOption = args.set ? { setName: String(args.set) } : {};
-				const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
-				const listed = await engine.list(String(args.snapshot), {
-					...setOption,
-					...(at ? { at } : {}),
-					...(host !== undefined ? { host } : {}),
-				});
-				const roots = listed.snapshot.snapshot.paths;
-				const patterns = ((args.include as string[] | undefined) ?? []).map((p) => toSnapshotPattern(p, roots));
-				const { default: ignore } = await import("ignore");
-				const matcher = patterns.length > 0 ? ignore().add(patterns) : undefined;
-				const include = matcher ? (path: string) => matcher.ignores(path) : undefined;
-				const showProgress = progressWanted(args);
-				const { measureRestore } = await import("../restore-scope.js");
-				// What the restore will write, found from the trees alone: nothing matched fails before the target is touched.
-				const listing = startProgress("restore: reading the file list", showProgress);
-				let scope: Awaited<ReturnType<typeof measureRestore>>;
-				try {
-					scope =
-						include || showProgress
-							? await measureRestore(listed, include, core(), (entries) => listing.update({ items: entries }))
-							: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
-				} finally {
-					listing.stop();
-				}
-				if (include && scope.entries === 0) {
-					throw new (core().HoldfastError)(
-						"NOT_FOUND",
-						`--include ${patterns.join(" ")}: matches nothing in snapshot ${listed.snapshot.id.slice(0, 12)}; ${describeTopLevel(scope.topLevel ?? [])}`,
+			withSession(
+				args as Args,
+				async (session) => {
+					const { engine } = session;
+					const target = resolve(parseNonEmpty(args.target, "--target"));
+					const at = parseTime(args.at, "--at");
+					const setOption = args.set ? { setName: String(args.set) } : {};
+					const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
+					const listed = await engine.list(String(args.snapshot), {
+						...setOption,
+						...(at ? { at } : {}),
+						...(host !== undefined ? { host } : {}),
+					});
+					const roots = listed.snapshot.snapshot.paths;
+					const patterns = ((args.include as string[] | undefined) ?? []).map((p) => toSnapshotPattern(p, roots));
+					const { default: ignore } = await import("ignore");
+					const matcher = patterns.length > 0 ? ignore().add(patterns) : undefined;
+					const include = matcher ? (path: string) => matcher.ignores(path) : undefined;
+					const showProgress = progressWanted(args);
+					const { measureRestore } = await import("../restore-scope.js");
+					// What the restore will write, found from the trees alone: nothing matched fails before the target is touched.
+					const listing = startProgress("restore: reading the file list", showProgress);
+					let scope: Awaited<ReturnType<typeof measureRestore>>;
+					try {
+						scope =
+							include || showProgress
+								? await measureRestore(listed, include, core(), (entries) => listing.update({ items: entries }))
+								: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
+					} finally {
+						listing.stop();
+					}
+					if (include && scope.entries === 0) {
+						throw new (core().HoldfastError)(
+							"NOT_FOUND",
+							`--include ${patterns.join(" ")}: matches nothing in snapshot ${listed.snapshot.id.slice(0, 12)}; ${describeTopLevel(scope.topLevel ?? [])}`,
+						);
+					}
+					const progress = startProgress("restore", showProgress);
+					progress.setTotal({ files: scope.files, bytes: scope.bytes });
+					let files = 0;
+					let bytes = 0;
+					let result: Awaited<ReturnType<typeof engine.restore>>;
+					try {
+						result = await naming(session, args.set, () =>
+							engine.restore(listed.snapshot.id, {
+								target,
+								...setOption,
+								...(include ? { include } : {}),
+								...(args.overwrite ? { overwrite: true } : {}),
+								...(args.skipExisting ? { skipExisting: true } : {}),
+								onFile: (_path, size) => {
+									files++;
+									bytes += size;
+									progress.update({ files, bytes });
+								},
+							}),
+						);
+					} finally {
+						progress.stop();
+					}
+					const { snapshot, summary } = result;
+					if (summary.partial) setExit(EXIT.partial);
+					if (args.json) return printJson({ snapshot: snapshot.id, host: snapshot.snapshot.host, ...summary });
+					printLine(
+						`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}${alreadyInPlace(summary.unchanged)}; wrote ${core().formatBytes(summary.bytes)}`,
 					);
-				}
-				const progress = startProgress("restore", showProgress);
-				progress.setTotal({ files: scope.files, bytes: scope.bytes });
-				let files = 0;
-				let bytes = 0;
-				let result: Awaited<ReturnType<typeof engine.restore>>;
-				try {
-					result = await naming(session, args.set, () =>
-						engine.restore(listed.snapshot.id, {
-							target,
-							...setOption,
-							...(include ? { include } : {}),
-							...(args.overwrite ? { overwrite: true } : {}),
-							...(args.skipExisting ? { skipExisting: true } : {}),
-							onFile: (_path, size) => {
-								files++;
-								bytes += size;
-								progress.update({ files, bytes });
-							},
-						}),
-					);
-				} finally {
-					progress.stop();
-				}
-				const { snapshot, summary } = result;
-				if (summary.partial) setExit(EXIT.partial);
-				if (args.json) return printJson({ snapshot: snapshot.id, host: snapshot.snapshot.host, ...summary });
-				printLine(
-					`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}${alreadyInPlace(summary.unchanged)}; wrote ${core().formatBytes(summary.bytes)}`,
-				);
-				printRestoreSkips(summary, Boolean(args.skipExisting));
-			}),
+					printRestoreSkips(summary, Boolean(args.skipExisting));
+				},
+				{ unlocksSet: true },
+			),
 	);
 }
 
