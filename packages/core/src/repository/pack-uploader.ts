@@ -1,5 +1,5 @@
-import pLimit from "p-limit";
 import type { ObjectLock } from "../destination/destination.js";
+import { type ConcurrencyLimit, concurrencyLimit } from "../host/semaphore.js";
 import { BLOB_OVERHEAD, encodeBlob } from "./blob-codec.js";
 import { type BlobPool, sharedCopy } from "./blob-pool.js";
 import type { Regions } from "./blob-work.js";
@@ -46,7 +46,7 @@ export class PackUploader {
 	 * they carry a lock of their own.
 	 */
 	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
-	readonly #uploads: ReturnType<typeof pLimit>;
+	readonly #uploads: ConcurrencyLimit;
 	readonly #inflight = new Set<Promise<void>>();
 	/** Packs closed while workers still seal into them: each starts uploading once they are done. */
 	readonly #closing = new Set<Promise<void>>();
@@ -66,7 +66,7 @@ export class PackUploader {
 		private readonly writer: ObjectWriter,
 		private readonly indexStore: IndexStore,
 	) {
-		this.#uploads = pLimit(this.#concurrency);
+		this.#uploads = concurrencyLimit(this.#concurrency);
 	}
 
 	get #concurrency(): number {
