@@ -15,7 +15,7 @@ import { PackBuilder, type ReservedBlob, sharedBuffer } from "./pack.js";
 /** A cap on bytes in memory that packs under upload are charged to; `hold` never waits (an upload always finishes). */
 export interface PackBudget {
 	hold(bytes: number): void;
-	give(bytes: number): void;
+	release(bytes: number): void;
 }
 
 export interface PackUploaderOptions {
@@ -475,7 +475,7 @@ export class PackUploader {
 		});
 		const tracked = task.finally(() => {
 			this.#inflight.delete(tracked);
-			budget?.give(charged);
+			budget?.release(charged);
 		});
 		this.#inflight.add(tracked);
 	}
