@@ -116,6 +116,20 @@ describe("Semaphore", () => {
 		expect(granted.indexOf(100)).toBe(3);
 	});
 
+	it("keeps the order of thousands of waiters, served one at a time", async () => {
+		const semaphore = new Semaphore(1);
+		const granted: number[] = [];
+		await semaphore.acquire();
+		for (let i = 0; i < 3000; i++) void request(semaphore, 1, granted, i);
+		for (let i = 0; i < 3000; i++) {
+			semaphore.release();
+			await Promise.resolve();
+		}
+		await tick();
+		expect(granted).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+		expect(semaphore.used).toBe(1);
+	});
+
 	it("counts held weight at once, past the capacity, and keeps requests waiting until it is given back", async () => {
 		const semaphore = new Semaphore(100);
 		const granted: number[] = [];

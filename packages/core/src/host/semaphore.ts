@@ -1,5 +1,6 @@
-// async-mutex's weighted Semaphore, not p-limit plus a hand-written byte wait: one library queue serves counts and bytes, first come first served.
-import { Semaphore as FifoSemaphore } from "async-mutex";
+// Hand-written: p-limit has no weights, and async-mutex's Semaphore scans every weight from its free value down on each release, a cost in bytes for a byte budget.
+
+type Waiter = { readonly weight: number; readonly grant: () => void };
 
 /**
  * The core's one concurrency primitive: a weighted semaphore. A count limit takes weight 1
@@ -9,31 +10,44 @@ import { Semaphore as FifoSemaphore } from "async-mutex";
  * waiting forever.
  */
 export class Semaphore {
-	readonly #queue: FifoSemaphore;
+	#used = 0;
+	/** Waiting requests, oldest first from `#head`: taken from the front without moving the rest. */
+	#waiting: Waiter[] = [];
+	#head = 0;
 
 	constructor(readonly capacity: number) {
 		if (!(capacity > 0)) throw new RangeError(`a semaphore needs a positive capacity, not ${capacity}`);
-		this.#queue = new FifoSemaphore(capacity);
 	}
 
 	/** Weight held now (an oversize request counts as the whole capacity). */
 	get used(): number {
-		return this.capacity - this.#queue.getValue();
+		return this.#used;
 	}
 
 	/** Waits until `weight` fits behind every earlier request, then holds it until `release`. */
-	async acquire(weight = 1): Promise<void> {
-		await this.#queue.acquire(this.#clamp(weight));
+	acquire(weight = 1): Promise<void> {
+		let clamped: number;
+		try {
+			clamped = this.#clamp(weight);
+		} catch (error) {
+			return Promise.reject(error);
+		}
+		if (this.#head === this.#waiting.length && this.#used + clamped <= this.capacity) {
+			this.#used += clamped;
+			return Promise.resolve();
+		}
+		return new Promise((grant) => this.#waiting.push({ weight: clamped, grant }));
 	}
 
 	/** Gives back what one `acquire` or `hold` of `weight` took. */
 	release(weight = 1): void {
-		this.#queue.release(this.#clamp(weight));
+		this.#used -= this.#clamp(weight);
+		this.#grant();
 	}
 
 	/** Holds `weight` at once, past the capacity if need be, for a stage that frees it on its own: later requests wait. */
 	hold(weight: number): void {
-		this.#queue.setValue(this.#queue.getValue() - this.#clamp(weight));
+		this.#used += this.#clamp(weight);
 	}
 
 	/** Runs `task` holding `weight`, given back however it ends. */
@@ -43,6 +57,25 @@ export class Semaphore {
 			return await task();
 		} finally {
 			this.release(weight);
+		}
+	}
+
+	/** Grants waiting requests in order while the oldest fits. */
+	#grant(): void {
+		while (this.#head < this.#waiting.length) {
+			const next = this.#waiting[this.#head] as Waiter;
+			if (this.#used + next.weight > this.capacity) break;
+			this.#used += next.weight;
+			this.#head++;
+			next.grant();
+		}
+		if (this.#head === this.#waiting.length) {
+			this.#waiting.length = 0;
+			this.#head = 0;
+		} else if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
+			// Granted entries are dropped once they are half the list: each is moved at most once.
+			this.#waiting = this.#waiting.slice(this.#head);
+			this.#head = 0;
 		}
 	}
 
