@@ -1,5 +1,5 @@
-import pLimit from "p-limit";
 import { HoldfastError } from "../host/errors.js";
+import { concurrencyLimit } from "../host/semaphore.js";
 import type { Repository } from "../repository/repository.js";
 import type { LockExtension, LockPlan, RunContext } from "./run-types.js";
 
@@ -27,7 +27,7 @@ export async function applyLockPlan(
 			`${repository.destination.description} cannot extend locks; use planner strategy "reinclude" or "auto"`,
 		);
 	}
-	const limit = pLimit(8);
+	const limit = concurrencyLimit(8);
 	const applied: LockExtension[] = [];
 	await Promise.all(
 		[...wanted.values()].map((extension) =>

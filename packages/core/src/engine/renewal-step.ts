@@ -1,5 +1,5 @@
-import pLimit from "p-limit";
 import { describeError, isHoldfastError } from "../host/errors.js";
+import { concurrencyLimit } from "../host/semaphore.js";
 import type { Repository } from "../repository/repository.js";
 import type { BlobRenewal, RunContext } from "./run-types.js";
 
@@ -32,7 +32,7 @@ export async function applyRenewals(
 	}
 	const result: RenewalResult = { blobs: 0, bytes: 0, unreadable: [] };
 	// A dry run reads and verifies the blobs like a real one; its destination drops the new packs.
-	const limit = pLimit(2);
+	const limit = concurrencyLimit(2);
 	await Promise.all(
 		[...byPack].map(([packKey, list]) =>
 			limit(async () => {

@@ -1,4 +1,5 @@
 import { HoldfastError } from "../host/errors.js";
+import { Semaphore } from "../host/semaphore.js";
 import type { BlobLocation } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
@@ -66,14 +67,17 @@ interface PlannedRange {
  * stays bounded whatever the size of the files.
  */
 export class PackRestorer {
-	readonly #budget: ByteBudget;
+	/** Bytes the reads under way hold; a read larger than the budget runs alone. */
+	readonly #budget: Semaphore;
+	readonly #reads: Semaphore;
 
 	constructor(
 		private readonly repository: Repository,
 		private readonly isRoot: boolean,
 		options: PackRestorerOptions = {},
 	) {
-		this.#budget = new ByteBudget(options.budgetBytes ?? 32 * 1024 * 1024, options.reads ?? 4);
+		this.#budget = new Semaphore(options.budgetBytes ?? 32 * 1024 * 1024);
+		this.#reads = new Semaphore(options.reads ?? 4);
 	}
 
 	async restore(tasks: readonly FileTask[]): Promise<void> {
@@ -122,15 +126,15 @@ export class PackRestorer {
 			// Packs in the order the files first need them: early files complete early.
 			for (const range of ranges) {
 				const cost = rangeCost(range.blobs);
-				await this.#budget.take(cost);
+				await this.#take(cost);
 				if (failure) {
-					this.#budget.give(cost);
+					this.#give(cost);
 					break;
 				}
 				running.push(
 					this.#readRange(range, this.#createFiles(range.blobs))
 						.catch(fail)
-						.finally(() => this.#budget.give(cost)),
+						.finally(() => this.#give(cost)),
 				);
 			}
 		} catch (error) {
@@ -142,6 +146,17 @@ export class PackRestorer {
 			for (const file of files) if (file.pending > 0) file.out?.abandon();
 			throw failure.reason;
 		}
+	}
+
+	/** A place among the reads, then the read's bytes: both are held until it is written. */
+	async #take(cost: number): Promise<void> {
+		await this.#reads.acquire();
+		await this.#budget.acquire(cost);
+	}
+
+	#give(cost: number): void {
+		this.#budget.release(cost);
+		this.#reads.release();
 	}
 
 	async #locate(id: string): Promise<BlobLocation> {
@@ -281,30 +296,4 @@ function rangeCost(blobs: readonly Needed[]): number {
 		plain += blob.rawLength;
 	}
 	return end - start + plain;
-}
-
-/** A cap on bytes and tasks in flight; one task larger than the cap runs alone. */
-class ByteBudget {
-	#used = 0;
-	#tasks = 0;
-	readonly #waiting: (() => void)[] = [];
-
-	constructor(
-		readonly limit: number,
-		readonly maxTasks: number,
-	) {}
-
-	async take(bytes: number): Promise<void> {
-		while (this.#tasks >= this.maxTasks || (this.#used > 0 && this.#used + bytes > this.limit)) {
-			await new Promise<void>((resolve) => this.#waiting.push(resolve));
-		}
-		this.#used += bytes;
-		this.#tasks++;
-	}
-
-	give(bytes: number): void {
-		this.#used -= bytes;
-		this.#tasks--;
-		for (const wake of this.#waiting.splice(0)) wake();
-	}
 }

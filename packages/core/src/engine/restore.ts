@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, open, readlink } from "node:fs/promises";
-import { Bounded } from "../host/bounded.js";
 import type { Logger } from "../host/logger.js";
+import { BoundedTasks } from "../host/semaphore.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type TreeNode } from "../repository/tree.js";
@@ -88,7 +88,7 @@ export async function restoreSnapshot(
 	const isRoot = process.getuid?.() === 0;
 	const restorer = new PackRestorer(repository, isRoot);
 	// Batches of files are written a pack at a time, two batches at once: one plans while one writes.
-	const batches = new Bounded(2);
+	const batches = new BoundedTasks(2);
 	let batch: FileTask[] = [];
 	let batchBytes = 0;
 	const flush = async () => {

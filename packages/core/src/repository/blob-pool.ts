@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
+import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
@@ -25,8 +26,7 @@ export class BlobPool {
 	#seq = 0;
 	#turn = 0;
 	/** Bytes copied for the workers and not yet back (restore's blobs); senders wait above the budget. */
-	#inflightBytes = 0;
-	readonly #waiting: (() => void)[] = [];
+	readonly #copies: Semaphore;
 	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
 	#started = false;
 
@@ -36,6 +36,7 @@ export class BlobPool {
 		readonly budgetBytes = 48 * 1024 * 1024,
 	) {
 		this.#inline = new BlobWork(keys);
+		this.#copies = new Semaphore(budgetBytes);
 	}
 
 	#start(): void {
@@ -139,11 +140,8 @@ export class BlobPool {
 		const whole = request.data.byteOffset === 0 && request.data.byteLength === request.data.buffer.byteLength;
 		const bytes = shared ? 0 : request.data.byteLength;
 		// Memory stays bounded however fast blobs arrive: the budget is what copies for the workers hold.
-		while (bytes > 0 && this.#inflightBytes > 0 && this.#inflightBytes + bytes > this.budgetBytes) {
-			await new Promise<void>((resolve) => this.#waiting.push(resolve));
-		}
+		if (bytes > 0) await this.#copies.acquire(bytes);
 		const data = shared || (options.give && whole) ? request.data : new Uint8Array(request.data);
-		this.#inflightBytes += bytes;
 		const slot = this.#pick();
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
@@ -171,10 +169,7 @@ export class BlobPool {
 		if (!pending) return;
 		this.#pending.delete(response.seq);
 		if (--pending.slot.inflight === 0) pending.slot.worker.unref();
-		if (pending.bytes > 0) {
-			this.#inflightBytes -= pending.bytes;
-			for (const wake of this.#waiting.splice(0)) wake();
-		}
+		if (pending.bytes > 0) this.#copies.release(pending.bytes);
 		if ("error" in response) {
 			pending.reject(new HoldfastError((response.error.code as ErrorCode) ?? "CORRUPT", response.error.message));
 		} else pending.resolve(response.result);
@@ -183,10 +178,9 @@ export class BlobPool {
 	#failAll(error: Error): void {
 		for (const [seq, pending] of this.#pending) {
 			this.#pending.delete(seq);
+			if (pending.bytes > 0) this.#copies.release(pending.bytes);
 			pending.reject(error);
 		}
-		this.#inflightBytes = 0;
-		for (const wake of this.#waiting.splice(0)) wake();
 	}
 
 	async close(): Promise<void> {

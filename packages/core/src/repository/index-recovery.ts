@@ -1,6 +1,6 @@
-import pLimit from "p-limit";
 import type { Destination, ObjectVersion } from "../destination/destination.js";
 import { HoldfastError } from "../host/errors.js";
+import { concurrencyLimit } from "../host/semaphore.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { KEY_PREFIX } from "./format.js";
 import type { IndexPack } from "./index-file.js";
@@ -50,7 +50,7 @@ export async function recoverFromPackHeaders(
 		list.push(version);
 		versionsByKey.set(version.key, list);
 	}
-	const limit = pLimit(8);
+	const limit = concurrencyLimit(8);
 	const packs: IndexPack[] = [];
 	const unreadable: string[] = [];
 	await Promise.all(

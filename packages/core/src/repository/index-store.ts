@@ -1,4 +1,3 @@
-import pLimit from "p-limit";
 import { CachedIndexKeys } from "../catalog/cached-index-keys.js";
 import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
 import type { Destination } from "../destination/destination.js";
@@ -6,6 +5,7 @@ import { classifyFault } from "../destination/faults.js";
 import type { Clock } from "../host/clock.js";
 import { describeError } from "../host/errors.js";
 import type { Logger } from "../host/logger.js";
+import { concurrencyLimit } from "../host/semaphore.js";
 import { decodePackedBlobs, encodePackedBlobs, type PackedBlobs } from "./blob-table.js";
 import { type RepositoryKeys, sha256Hex } from "./crypto.js";
 import { EarlyMerge } from "./early-merge.js";
@@ -73,7 +73,7 @@ export class IndexStore {
 	 * Index objects read, opened and cached at once on a cold load: one more than the decoder's
 	 * thread keeps it busy; more would only hold more decoded objects (MiBs each) in memory.
 	 */
-	readonly #coldReads = pLimit(2);
+	readonly #coldReads = concurrencyLimit(2);
 
 	constructor(private readonly parts: IndexStoreParts) {
 		this.#decoder = new IndexDecoder(parts.keys.raw.encryption);
@@ -133,7 +133,7 @@ export class IndexStore {
 		}
 		const keys = [...written.keys()].sort();
 		await this.#cachedKeys?.add(keys);
-		const limit = pLimit(8);
+		const limit = concurrencyLimit(8);
 		const failures = new Map<string, string>();
 		const reasons = new Map<string, string>();
 		// Damaged, or garbage under a name of its own (an attacker can add objects): noted, skipped.

@@ -1,5 +1,5 @@
-import pLimit from "p-limit";
 import type { ObjectLock } from "../destination/destination.js";
+import { type ConcurrencyLimit, concurrencyLimit } from "../host/semaphore.js";
 import { BLOB_OVERHEAD, encodeBlob } from "./blob-codec.js";
 import { type BlobPool, sharedCopy } from "./blob-pool.js";
 import type { Regions } from "./blob-work.js";
@@ -15,7 +15,7 @@ import { PackBuilder, type ReservedBlob, sharedBuffer } from "./pack.js";
 /** A cap on bytes in memory that packs under upload are charged to; `hold` never waits (an upload always finishes). */
 export interface PackBudget {
 	hold(bytes: number): void;
-	give(bytes: number): void;
+	release(bytes: number): void;
 }
 
 export interface PackUploaderOptions {
@@ -46,7 +46,7 @@ export class PackUploader {
 	 * they carry a lock of their own.
 	 */
 	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
-	readonly #uploads: ReturnType<typeof pLimit>;
+	readonly #uploads: ConcurrencyLimit;
 	readonly #inflight = new Set<Promise<void>>();
 	/** Packs closed while workers still seal into them: each starts uploading once they are done. */
 	readonly #closing = new Set<Promise<void>>();
@@ -66,7 +66,7 @@ export class PackUploader {
 		private readonly writer: ObjectWriter,
 		private readonly indexStore: IndexStore,
 	) {
-		this.#uploads = pLimit(this.#concurrency);
+		this.#uploads = concurrencyLimit(this.#concurrency);
 	}
 
 	get #concurrency(): number {
@@ -475,7 +475,7 @@ export class PackUploader {
 		});
 		const tracked = task.finally(() => {
 			this.#inflight.delete(tracked);
-			budget?.give(charged);
+			budget?.release(charged);
 		});
 		this.#inflight.add(tracked);
 	}

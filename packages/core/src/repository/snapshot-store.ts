@@ -1,8 +1,8 @@
-import pLimit from "p-limit";
 import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
 import type { Destination } from "../destination/destination.js";
 import { classifyFault } from "../destination/faults.js";
 import type { Logger } from "../host/logger.js";
+import { concurrencyLimit } from "../host/semaphore.js";
 import { type RepositoryKeys, sha256Hex } from "./crypto.js";
 import { KEY_PREFIX } from "./format.js";
 import type { IndexStore } from "./index-store.js";
@@ -53,7 +53,7 @@ export class SnapshotStore {
 		const unreadable: UnreadableObject[] = [];
 		const written = await firstWrites(this.parts.destination, KEY_PREFIX.snapshots);
 		const index = this.parts.indexStore.index;
-		const limit = pLimit(8);
+		const limit = concurrencyLimit(8);
 		await Promise.all(
 			[...written.keys()].sort().map((key) =>
 				limit(async () => {

@@ -1,7 +1,7 @@
 import type { BlobType } from "../../repository/format.js";
 import type { Repository } from "../../repository/repository.js";
 import type { BackupSummary } from "../run-types.js";
-import type { Slab } from "./byte-budget.js";
+import type { Slab } from "./slab-pool.js";
 
 /**
  * The dedup decision and the hand-off to packing. A blob is stored unless a copy locked

@@ -1,9 +1,10 @@
 import { HoldfastError } from "../../host/errors.js";
+import { Semaphore } from "../../host/semaphore.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
 import type { BackupSummary, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
-import { ByteBudget, SlabPool } from "./byte-budget.js";
+import { SlabPool } from "./slab-pool.js";
 import { SmallFileBatch } from "./small-file-batch.js";
 
 /** Re-reads a file this many times when it changes while read, then stores it flagged. */
@@ -35,8 +36,8 @@ export interface StoredFile {
 export class FileSaver {
 	/** Files being read at once; a file waiting for its blob IDs no longer holds a place. */
 	/** What the whole pipeline holds, from read to upload; the repository charges its uploads here. */
-	readonly budget = new ByteBudget(IN_FLIGHT_BYTES);
-	readonly #reading: ByteBudget;
+	readonly budget = new Semaphore(IN_FLIGHT_BYTES);
+	readonly #reading: Semaphore;
 	readonly #streams: SlabPool;
 	readonly #batch: SmallFileBatch;
 	readonly #smallLimit: number;
@@ -55,7 +56,7 @@ export class FileSaver {
 		concurrency: number,
 	) {
 		const { min } = repository.config.chunker;
-		this.#reading = new ByteBudget(concurrency);
+		this.#reading = new Semaphore(concurrency);
 		this.#streamSize = STREAM_BYTES;
 		// Free buffers are kept up to the cap: one dropped lingers in the workers until their collector runs.
 		const slabs = new SlabPool(this.budget, IN_FLIGHT_BYTES);
@@ -66,7 +67,7 @@ export class FileSaver {
 
 	/** Waits for a place to read `entry`, then starts; `done` settles when its blob IDs are known. */
 	async save(entry: SourceEntry): Promise<{ done: Promise<StoredFile> }> {
-		await this.#reading.take(1);
+		await this.#reading.acquire();
 		const done = this.#save(entry);
 		done.catch(() => undefined);
 		return { done };
@@ -96,12 +97,12 @@ export class FileSaver {
 		for (let attempt = 1; ; attempt++) {
 			let content: { ids: Promise<string[]>; size: number };
 			let stable: boolean;
-			if (attempt > 1) await this.#reading.take(1);
+			if (attempt > 1) await this.#reading.acquire();
 			try {
 				content = await this.#read(entry);
 				stable = !entry.unchangedSinceScan || (await entry.unchangedSinceScan());
 			} finally {
-				this.#reading.give(1);
+				this.#reading.release();
 			}
 			this.summary.bytes.read += content.size;
 			if (stable || attempt >= MAX_READ_ATTEMPTS) {

@@ -1,6 +1,6 @@
 import type { BlobPool } from "../../repository/blob-pool.js";
 import type { BlobSaver } from "./blob-saver.js";
-import type { Slab, SlabPool } from "./byte-budget.js";
+import type { Slab, SlabPool } from "./slab-pool.js";
 
 /** Small files go to the workers this many at most in one message: one round trip per batch, not per file. */
 const MAX_FILES = 1024;

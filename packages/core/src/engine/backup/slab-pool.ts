@@ -1,34 +1,4 @@
-/**
- * A cap on the bytes a backup holds in flight across every file at once: read and not yet
- * in a pack, and packs being uploaded. `take` waits while the cap is reached; a request
- * larger than the cap alone is let through when nothing else is held, so it can never wait
- * forever. `hold` counts bytes without waiting, for a stage that frees them on its own.
- */
-export class ByteBudget {
-	#used = 0;
-	readonly #waiting: (() => void)[] = [];
-
-	constructor(readonly cap: number) {}
-
-	get used(): number {
-		return this.#used;
-	}
-
-	async take(bytes: number): Promise<void> {
-		while (this.#used > 0 && this.#used + bytes > this.cap) await new Promise<void>((wake) => this.#waiting.push(wake));
-		this.#used += bytes;
-	}
-
-	/** Counts bytes at once, past the cap if need be: takers wait until they are given back. */
-	hold(bytes: number): void {
-		this.#used += bytes;
-	}
-
-	give(bytes: number): void {
-		this.#used -= bytes;
-		for (const wake of this.#waiting.splice(0)) wake();
-	}
-}
+import type { Semaphore } from "../../host/semaphore.js";
 
 /**
  * A buffer of shared memory the workers read without a copy, counted against the budget
@@ -68,7 +38,8 @@ export class SlabPool {
 	#freeBytes = 0;
 
 	constructor(
-		readonly budget: ByteBudget,
+		/** The backup's cap on bytes in flight, weighed in bytes. */
+		readonly budget: Semaphore,
 		/** Bytes of free slabs kept for reuse. */
 		readonly keepBytes: number,
 	) {}
@@ -76,7 +47,7 @@ export class SlabPool {
 	/** A slab of at least `size` bytes (its length may be larger). */
 	async get(size: number): Promise<Slab> {
 		const length = sizeClass(size);
-		await this.budget.take(length);
+		await this.budget.acquire(length);
 		const reused = this.#free.get(length)?.pop();
 		if (reused) {
 			this.#freeBytes -= length;
@@ -88,7 +59,7 @@ export class SlabPool {
 
 	recycle(slab: Slab): void {
 		const length = slab.bytes.length;
-		this.budget.give(length);
+		this.budget.release(length);
 		if (this.#freeBytes + length > this.keepBytes) return;
 		const list = this.#free.get(length) ?? [];
 		list.push(slab);
