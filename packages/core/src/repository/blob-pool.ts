@@ -29,6 +29,8 @@ export class BlobPool {
 	readonly #copies: Semaphore;
 	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
 	#started = false;
+	/** Why the pool can take no more work (a worker stopped, or close): later requests fail at once instead of waiting on a dead thread. */
+	#stopped: Error | undefined;
 
 	constructor(
 		private readonly keys: WorkerKeys,
@@ -50,7 +52,10 @@ export class BlobPool {
 			worker.on("message", (response: PoolResponse) => this.#settle(response));
 			worker.on("error", (error) => this.#failAll(error));
 			// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
-			worker.on("exit", (code) => this.#failAll(new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`)));
+			worker.on("exit", (code) => {
+				this.#stopped ??= new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`);
+				this.#failAll(this.#stopped);
+			});
 			// After the listeners (adding one refs the worker again): an idle pool never keeps a command alive.
 			worker.unref();
 			this.#workers.push(slot);
@@ -141,6 +146,10 @@ export class BlobPool {
 		const bytes = shared ? 0 : request.data.byteLength;
 		// Memory stays bounded however fast blobs arrive: the budget is what copies for the workers hold.
 		if (bytes > 0) await this.#copies.acquire(bytes);
+		if (this.#stopped) {
+			if (bytes > 0) this.#copies.release(bytes);
+			throw this.#stopped;
+		}
 		const data = shared || (options.give && whole) ? request.data : new Uint8Array(request.data);
 		const slot = this.#pick();
 		const seq = ++this.#seq;
@@ -185,9 +194,10 @@ export class BlobPool {
 
 	async close(): Promise<void> {
 		this.#started = true;
+		this.#stopped ??= new HoldfastError("ABORTED", "the sealing workers were closed");
 		const workers = this.#workers.splice(0);
 		await Promise.all(workers.map(({ worker }) => worker.terminate()));
-		this.#failAll(new HoldfastError("ABORTED", "the sealing workers were closed"));
+		this.#failAll(this.#stopped);
 	}
 }
 
