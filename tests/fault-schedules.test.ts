@@ -25,13 +25,14 @@ afterAll(async () => {
 });
 
 /**
- * How far ahead of the real clock the locks of the first snapshots end. The sets run a day
- * in the past (--now), so their one-day locks end this soon on the store's own clock and a
- * groom can really delete within the test. Init and the first backup must finish before then
- * (the store refuses a retain-until already past; later runs lock from later times), also on
- * a loaded machine; the wait before grooming overlaps the other commands.
+ * How far ahead of the real clock the locks of a run's writes end, at least. A run is dated a
+ * day before its start (--now), so its one-day locks end this soon on the store's own clock and
+ * a groom can really delete within the test. The store refuses a retain-until already past, so
+ * one attempt must finish within it, also on a loaded machine: longer than the 20 s retry budget
+ * the schedules run with (a run that gives up as unreachable spends it), and never under four
+ * times the slowest attempt so far.
  */
-const LOCK_AHEAD_MS = 75_000;
+const MIN_LOCK_AHEAD_MS = 40_000;
 
 /**
  * A dozen CLI runs of a few seconds each plus the waits, several times over on a two-core
@@ -75,16 +76,48 @@ sets:
 
 const at = (time: Date) => ["--now", time.toISOString()];
 
-/** Runs `args` under the schedule; on an (allowed) unreachable failure, runs it again with the store healthy. */
-async function underFaults(w: World, schedule: FaultSchedule, args: string[], log: string[]): Promise<CliResult> {
+/**
+ * Runs `args` under the schedule; on an (allowed) unreachable failure, runs it again with the
+ * store healthy. `run` starts one attempt (a dated one for runs whose locks a groom waits out).
+ */
+async function underFaults(
+	w: World,
+	schedule: FaultSchedule,
+	args: string[],
+	log: string[],
+	run: (args: string[]) => Promise<CliResult> = w.run,
+): Promise<CliResult> {
 	w.proxy.inject(schedule);
-	const result = await w.run(args);
+	const result = await run(args);
 	w.proxy.recover();
 	log.push(`${args.join(" ")}: exit ${result.code}${result.code ? ` ${errorLines(result.stderr)[0]}` : ""}`);
 	if (expectSuccessOrUnreachable(result, args.join(" "))) return result;
-	const again = await w.run(args);
+	const again = await run(args);
 	expect(again.code, `${args.join(" ")} with the store healthy: ${again.stderr}`).toBe(0);
 	return again;
+}
+
+/**
+ * Runs of `w` dated a day before they start plus the lock-ahead, each attempt anew: `locksEnd`
+ * is when the last of their locks ends on the store's clock, `lastNow` the date the last one ran at.
+ */
+function datedRuns(w: World) {
+	let slowestMs = 0;
+	const runs = {
+		locksEnd: 0,
+		lastNow: new Date(0),
+		async run(args: string[]): Promise<CliResult> {
+			const began = Date.now();
+			const until = began + Math.max(MIN_LOCK_AHEAD_MS, 4 * slowestMs);
+			runs.lastNow = new Date(until - DAY_MS);
+			const result = await w.run([...args, ...at(runs.lastNow)]);
+			slowestMs = Math.max(slowestMs, Date.now() - began);
+			expect(Date.now(), `${args[0]} outlasted the locks it wrote (${until - began} ms ahead)`).toBeLessThan(until);
+			runs.locksEnd = Math.max(runs.locksEnd, until);
+			return result;
+		},
+	};
+	return runs;
 }
 
 async function expectRestoresExactly(w: World, result: CliResult, target: string): Promise<void> {
@@ -174,17 +207,15 @@ describe.skipIf(!s3)("seeded fault schedules and outages on every request class"
 					`${schedule.describe()}\n${log.join("\n")}\ninjected: ${JSON.stringify(w.proxy.stats.injected.slice(0, 200))}`,
 				);
 			});
-			const start = Date.now();
-			const t0 = new Date(start - DAY_MS + LOCK_AHEAD_MS);
 			const data = join(w.dir, "data");
 			await writeSourceTree(data, seed);
 
-			await underFaults(w, schedule, ["init", ...at(t0)], log);
-			await underFaults(w, schedule, ["backup", ...at(t0)], log);
-			expect(Date.now(), "the first backup outlasted the locks it wrote").toBeLessThan(start + LOCK_AHEAD_MS);
+			const dated = datedRuns(w);
+			await underFaults(w, schedule, ["init"], log, dated.run);
+			await underFaults(w, schedule, ["backup"], log, dated.run);
 			await writeSourceTree(data, seed, 1);
 			// Two hours on, the second backup extends the first one's locks it reuses (PutObjectRetention).
-			await underFaults(w, schedule, ["backup", ...at(new Date(t0.getTime() + 2 * 3_600_000))], log);
+			await underFaults(w, schedule, ["backup", ...at(new Date(dated.lastNow.getTime() + 2 * 3_600_000))], log);
 
 			await forgetCatalog(w.dir);
 			expect(await snapshotCount(await underFaults(w, schedule, ["snapshots", "--json"], log))).toBe(2);
@@ -195,7 +226,7 @@ describe.skipIf(!s3)("seeded fault schedules and outages on every request class"
 			expect(JSON.parse(check.stdout).errors).toEqual([]);
 
 			// Past the first snapshot's locks on the store's clock: grooming forgets it, marks what only it needs, then deletes.
-			await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + LOCK_AHEAD_MS + 1000 - Date.now())));
+			await new Promise((resolve) => setTimeout(resolve, Math.max(0, dated.locksEnd + 1000 - Date.now())));
 			const marking = JSON.parse((await underFaults(w, schedule, ["groom", "--json"], log)).stdout);
 			const deleting = JSON.parse((await underFaults(w, schedule, ["groom", "--json"], log)).stdout);
 			expect([...marking.deleted.keys, ...deleting.deleted.keys].length).toBeGreaterThan(0);
