@@ -52,9 +52,9 @@ async function storedBytes(destination: Destination): Promise<number> {
 }
 
 // The strategies run side by side (each with its own bucket and harness): both wait on the store. They
-// talk to the server directly: B2's header rules are held by the S3 tests that run the CLI through the
-// strict proxy (kill points, fault schedules, integration), and here each of some 200 sequential requests
-// a run would wait twice more on this busy process, where the proxy runs.
+// talk to the server directly: B2's header rules are held by the other S3 tests, which pass the same
+// requests through the strict proxy (the two-hourly simulation, kill points, fault schedules); here each
+// of some 200 sequential requests a run would wait twice more on this busy process, where the proxy runs.
 describe.skipIf(!s3)("tiered retention on the real store's locks", () => {
 	it.concurrent.for(["extend", "reinclude"] as const)(
 		"fifteen days every 12 h, tiers of 1/4/10/20 days, %s",
