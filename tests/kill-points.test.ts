@@ -215,10 +215,10 @@ describe("kill -9 at seeded moments", () => {
 			onTestFailed(() => console.log(`seed ${seed}\n${log.join("\n")}`));
 			// Each writing run is dated a day before its start plus `lockAhead`, so its one-day locks end that soon
 			// on the store's clock and the grooms below really delete. The store refuses a retain-until already past,
-			// so the run must finish within it: a budget of several times the slowest run so far, never under 30 s.
+			// so the run must finish within it: a budget of three times the slowest run so far, never under 30 s.
 			let slowestRunMs = 0;
 			let locksEnd = 0;
-			const lockAhead = () => Math.max(30_000, 6 * slowestRunMs);
+			const lockAhead = () => Math.max(30_000, 3 * slowestRunMs);
 			const run = (args: string[]) => holdfastAsync(dir, args, env);
 			const writing = async <T>(args: string[], start: (dated: string[]) => Promise<T>): Promise<T> => {
 				const began = Date.now();
