@@ -213,28 +213,34 @@ describe("kill -9 at seeded moments", () => {
 			const env = { ...FAST, TEST_KEY_ID: s3?.accessKeyId, TEST_SECRET: s3?.secretAccessKey, HOLDFAST_RETRY_BUDGET: "20s" };
 			const log: string[] = [];
 			onTestFailed(() => console.log(`seed ${seed}\n${log.join("\n")}`));
-			// The sets run a day in the past, so the first snapshots' locks end on the store's clock within the test.
-			const start = Date.now();
-			const lockAheadMs = 90_000;
-			const t0 = start - DAY_MS + lockAheadMs;
-			const at = (ms: number) => ["--now", new Date(t0 + ms).toISOString()];
+			// Each writing run is dated a day before its start plus `lockAhead`, so its one-day locks end that soon
+			// on the store's clock and the grooms below really delete. The store refuses a retain-until already past,
+			// so the run must finish within it: a budget of three times the slowest run so far, never under 30 s.
+			let slowestRunMs = 0;
+			let locksEnd = 0;
+			const lockAhead = () => Math.max(30_000, 3 * slowestRunMs);
 			const run = (args: string[]) => holdfastAsync(dir, args, env);
-			const runAt = (ms: number) => (args: string[]) => run([...args, ...at(ms)]);
+			const writing = async <T>(args: string[], start: (dated: string[]) => Promise<T>): Promise<T> => {
+				const began = Date.now();
+				const until = began + lockAhead();
+				const result = await start([...args, "--now", new Date(until - DAY_MS).toISOString()]);
+				slowestRunMs = Math.max(slowestRunMs, Date.now() - began);
+				expect(Date.now(), `${args[0]} outlasted the locks it wrote (${until - began} ms ahead)`).toBeLessThan(until);
+				locksEnd = Math.max(locksEnd, until);
+				return result;
+			};
 
-			expectOk(await runAt(0)(["init"]), "init");
+			expectOk(await writing(["init"], run), "init");
 			await writeSourceTree(join(dir, "data"), seed);
-			expectOk(await runAt(0)(["backup"]), "first backup");
+			expectOk(await writing(["backup"], run), "first backup");
 			await writeSourceTree(join(dir, "data"), seed, 1);
 			// The change makes one or two data packs, by how its blobs meet in packs, and one tree pack:
 			// two PUTs under data/ are certain, a third is not.
 			const putAt = pick(random, 1, 2);
 			log.push(`backup killed at PUT ${putAt} of a pack`);
-			expectKilled(
-				await killedRun(dir, ["backup", ...at(1000)], env, undefined, atRequest(proxy, "put", "data/", putAt)),
-				"backup",
-			);
-			expectOk(await runAt(2000)(["backup"]), "backup after the kill");
-			expect(Date.now(), "the backups outlasted the locks they wrote").toBeLessThan(start + lockAheadMs);
+			const killAtPut = atRequest(proxy, "put", "data/", putAt);
+			expectKilled(await writing(["backup"], (dated) => killedRun(dir, dated, env, undefined, killAtPut)), "backup");
+			expectOk(await writing(["backup"], run), "backup after the kill");
 			await expectCleanCheck(run, "after the killed backup");
 			await expectExactRestore(dir, run, "r1");
 
@@ -248,8 +254,8 @@ describe("kill -9 at seeded moments", () => {
 			expectKilled(await killedRun(dir, ["restore", "latest", "--target", "rk"], env, restorePoint), "restore");
 			await expectExactRestore(dir, run, "rk");
 
-			// Past the first snapshots' locks on the store's clock: a groom marks, the next deletes and is killed.
-			await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + lockAheadMs + 3000 - Date.now())));
+			// Past the backups' locks on the store's clock: a groom marks, the next deletes and is killed.
+			await new Promise((resolve) => setTimeout(resolve, Math.max(0, locksEnd + 3000 - Date.now())));
 			expectOk(await run(["groom"]), "marking groom");
 			const due = JSON.parse(expectOk(await run(["groom", "--dry-run", "--json"]), "dry run").stdout);
 			log.push(`due: ${JSON.stringify(due.deleted.keys)}`);

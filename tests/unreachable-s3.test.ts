@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { B2StrictProxy } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
@@ -56,13 +56,18 @@ sets:
 		await forgetCatalog();
 		proxy.outage("GET", METADATA_OBJECTS);
 		const short = { ...env, HOLDFAST_RETRY_BUDGET: "2s" };
-		for (const args of [["snapshots"], ["check"], ["restore", "latest", "--target", "out"]]) {
-			const failed = await holdfast(dir, args, short);
+		// Each waits out its budget at its first read, side by side, from a folder with the same config and no catalog.
+		const commands = [["snapshots"], ["check"], ["restore", "latest", "--target", "out"]].map(async (args, i) => {
+			const reader = join(dir, `reader-${i}`);
+			await mkdir(reader);
+			await copyFile(join(dir, "holdfast.yaml"), join(reader, "holdfast.yaml"));
+			const failed = await holdfast(reader, args, short);
 			expect(failed.code, `${args.join(" ")}: ${failed.stdout}`).toBe(1);
 			expect(failed.stderr).toMatch(/^holdfast: b2:outage-\S+ is unreachable: /);
 			expect(failed.stderr).not.toMatch(/corrupt|verif|wrong password|no readable/i);
 			expect(failed.stdout).toBe("");
-		}
+		});
+		await Promise.all(commands);
 		expect(proxy.stats.rejected).toEqual([]);
 	});
 });
