@@ -1,11 +1,15 @@
 import { classifyFault } from "../destination/faults.js";
 import { describeError } from "../host/errors.js";
+import { concurrencyLimit } from "../host/semaphore.js";
 import { sha256Hex } from "../repository/crypto.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import { listKeys, type Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 import { walkTree } from "../repository/tree-walker.js";
 import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
+
+/** Requests a check keeps in flight at once (index re-reads, lock heads). */
+const CHECK_REQUESTS = 8;
 
 export interface CheckOptions {
 	/** Share of packs (0–100) to download and verify; 0 checks structure only. */
@@ -80,14 +84,22 @@ export async function checkRepository(
 	// Its packs may be recovered from their headers, but its lock records and tombstones are lost until repaired.
 	for (const object of repository.unreadableIndex) errors.push(`${object.key}: ${object.reason} (run "holdfast repair index")`);
 	// The index was likely read from the catalog: ask the store whether its copies still verify.
-	for (const key of [...repository.index.indexKeys].sort()) {
-		try {
-			await repository.reader.read(key, async (verified) => verified);
-		} catch (error) {
-			if (classifyFault(error) === "unreachable") throw error;
-			errors.push(describeError(error));
-		}
-	}
+	// A few requests at a time: on object storage each is a round trip, and a check makes hundreds.
+	const requests = concurrencyLimit(CHECK_REQUESTS);
+	const indexProblems = await Promise.all(
+		[...repository.index.indexKeys].sort().map((key) =>
+			requests(async () => {
+				try {
+					await repository.reader.read(key, async (verified) => verified);
+					return undefined;
+				} catch (error) {
+					if (classifyFault(error) === "unreachable") throw error;
+					return describeError(error);
+				}
+			}),
+		),
+	);
+	for (const problem of indexProblems) if (problem !== undefined) errors.push(problem);
 	const present = new Set<string>();
 	for (const key of await listKeys(repository.destination, KEY_PREFIX.data)) present.add(key);
 	for (const pack of repository.index.packs.keys()) {
@@ -159,6 +171,13 @@ export async function checkRepository(
 		}
 		return pending;
 	};
+	const inWindowKeys = new Set<string>();
+	for (const ref of snapshots) {
+		if (new Date(ref.snapshot.protectUntil).getTime() <= options.now.getTime()) continue;
+		for (const key of needs.get(ref.id)?.keys ?? []) inWindowKeys.add(key);
+	}
+	// Every lock asked for up front, a few at a time; the loop below reads the answers in order.
+	await Promise.all([...inWindowKeys].map((key) => requests(() => lockOf(key))));
 	for (const ref of snapshots) {
 		const protectUntil = new Date(ref.snapshot.protectUntil);
 		if (protectUntil.getTime() <= options.now.getTime()) continue;
