@@ -4,15 +4,15 @@ import { HoldfastError } from "../../host/errors.js";
 import type { Repository } from "../../repository/repository.js";
 import { encodeName, serializeTree, type TreeNode } from "../../repository/tree.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
-import { fileStateKey } from "../file-state.js";
+import { type FileState, type FolderStates, fileState, folderStateKey, rootStateKey, stateOf } from "../file-state.js";
 import type { BackupSummary, RunContext, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
-import type { FileStateWriter } from "./file-state-writer.js";
+import type { FolderStateStore } from "./folder-state-store.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
-/** Entries taken from the source at once, whose file states are looked up together. */
+/** Entries taken from the source at once, whose folders' file states are looked up together. */
 const LOOK_AHEAD = 256;
 /** Directories whose tree is still to be saved (waiting for their files) before the walk waits. */
 const OPEN_TREES = 256;
@@ -23,6 +23,18 @@ interface Frame {
 	readonly node: TreeNode | undefined;
 	readonly nodes: TreeNode[];
 	readonly pending: Promise<void>[];
+	/** Where the folder's file states are kept, and what the last run left there. */
+	readonly stateKey: string;
+	known: FolderStates | undefined;
+	/** The states this run remembers, by name (latin1 of the name's bytes). */
+	readonly states: Record<string, FileState>;
+	remembered: number;
+	/** Whether `states` differs from `known`: a folder whose files are all unchanged is not written again. */
+	changed: boolean;
+}
+
+function newFrame(path: string | null, node: TreeNode | undefined, stateKey: string, known: FolderStates | undefined): Frame {
+	return { path, node, nodes: [], pending: [], stateKey, known, states: Object.create(null), remembered: 0, changed: false };
 }
 
 export interface SavedTrees {
@@ -40,8 +52,11 @@ export interface SavedTrees {
  * trees (or bytes, in the file saver) are in flight.
  */
 export class TreeSaver {
-	readonly #top: Frame = { path: null, node: undefined, nodes: [], pending: [] };
-	readonly #stack: Frame[] = [this.#top];
+	readonly #top: Frame;
+	#topKnown = false;
+	/** Folders' states looked up ahead of the walk, by key; each is taken once, when the walk enters it. */
+	readonly #ahead = new Map<string, FolderStates | undefined>();
+	readonly #stack: Frame[];
 	readonly #usedNames = new Set<string>();
 	readonly #paths: string[] = [];
 	readonly #openTrees = new Set<Promise<void>>();
@@ -56,10 +71,13 @@ export class TreeSaver {
 		private readonly changes: ChangeDetector,
 		private readonly files: FileSaver,
 		private readonly blobs: BlobSaver,
-		private readonly states: FileStateWriter,
+		private readonly states: FolderStateStore,
 		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
-	) {}
+	) {
+		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
+		this.#stack = [this.#top];
+	}
 
 	/** Adds one source's entries under the snapshot's top. */
 	async walk(entries: AsyncIterable<SourceEntry>): Promise<void> {
@@ -77,8 +95,8 @@ export class TreeSaver {
 	}
 
 	/**
-	 * The next entries as the source gives them, a batch at a time, with the batch's file
-	 * states asked of the catalog at once: one call per batch rather than per file.
+	 * The next entries as the source gives them, a batch at a time, with the file states of
+	 * the batch's folders asked of the catalog at once: one call per batch, one value per folder.
 	 */
 	async #nextBatch(iterator: AsyncIterator<SourceEntry>): Promise<SourceEntry[]> {
 		const batch: SourceEntry[] = [];
@@ -87,9 +105,17 @@ export class TreeSaver {
 			if (next.done) break;
 			batch.push(next.value);
 		}
-		const files = batch.filter((entry) => entry.type === "file");
-		if (files.length > 1) {
-			await this.changes.prefetch(files.map((entry) => fileStateKey(this.repository.id, this.context.setName, entry)));
+		const keys: string[] = [];
+		if (!this.#topKnown) keys.push(this.#top.stateKey);
+		for (const entry of batch) if (entry.type === "dir") keys.push(this.#folderKey(entry));
+		if (keys.length > 0) {
+			const found = await this.states.recall(keys);
+			for (let i = 0; i < keys.length; i++) this.#ahead.set(keys[i] as string, found[i]);
+		}
+		if (!this.#topKnown) {
+			this.#topKnown = true;
+			this.#top.known = this.#ahead.get(this.#top.stateKey);
+			this.#ahead.delete(this.#top.stateKey);
 		}
 		return batch;
 	}
@@ -115,10 +141,17 @@ export class TreeSaver {
 		this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
 		if (entry.type === "dir") {
 			this.summary.dirs++;
-			this.#stack.push({ path: isRoot ? "" : key, node, nodes: [], pending: [] });
+			const stateKey = this.#folderKey(entry);
+			const known = this.#ahead.get(stateKey);
+			this.#ahead.delete(stateKey);
+			this.#stack.push(newFrame(isRoot ? "" : key, node, stateKey, known));
 		} else if (entry.type === "file") {
-			await this.#file(entry, node, frame);
+			await this.#file(entry, node, frame, isRoot ? entry.root : key.slice(slash + 1));
 		}
+	}
+
+	#folderKey(entry: SourceEntry): string {
+		return folderStateKey(this.repository.id, this.context.setName, entry.root, entry.relPath);
 	}
 
 	/** Every source walked: waits for the last trees and saves the root. */
@@ -127,6 +160,7 @@ export class TreeSaver {
 		await Promise.all(this.#top.pending);
 		while (this.#openTrees.size > 0) await Promise.all([...this.#openTrees]);
 		if (this.#failure !== undefined) throw this.#failure;
+		await this.#rememberStates(this.#top);
 		return { paths: this.#paths, totalBytes: this.#totalBytes, root: await this.#saveTree(this.#top.nodes) };
 	}
 
@@ -138,16 +172,18 @@ export class TreeSaver {
 		return id;
 	}
 
-	async #file(entry: SourceEntry, node: TreeNode, frame: Frame): Promise<void> {
-		const { repository } = this;
-		const { setName } = this.context;
-		const stateKey = fileStateKey(repository.id, setName, entry);
-		const change = await this.changes.diff(entry, stateKey);
+	/** `name` is the file's key in its folder's states. */
+	async #file(entry: SourceEntry, node: TreeNode, frame: Frame, name: string): Promise<void> {
+		const known = stateOf(frame.known, name);
+		const change = this.changes.diff(entry, known);
 		this.#totalBytes += entry.size;
 		if (change.kind === "unchanged" && change.knownBlobs) {
 			node.content = [...change.knownBlobs];
 			this.blobs.noteReused(change.knownBlobs);
 			this.summary.files.unchanged++;
+			// Remembered as it was: the same state, unless the diff hook gave other blobs.
+			const same = known !== undefined && change.knownBlobs === known[4];
+			this.#remember(frame, name, same ? known : fileState(entry, [...change.knownBlobs]), !same);
 			return;
 		}
 		const { done } = await this.files.save(entry);
@@ -159,13 +195,15 @@ export class TreeSaver {
 				node.size = stored.size;
 				if (stored.changing) node.changing = true;
 				this.summary.files[change.kind]++;
-				if (!stored.changing) await this.states.remember(stateKey, entry, stored.ids);
+				if (stored.changing) frame.changed = true;
+				else this.#remember(frame, name, fileState(entry, stored.ids), true);
 			},
 			(error: unknown) => {
 				if (error instanceof HoldfastError) throw error;
 				// Vanished or unreadable between listing and reading: a warning, not an abort.
 				if ((error as NodeJS.ErrnoException).code === undefined) throw error;
 				frame.nodes.splice(frame.nodes.indexOf(node), 1);
+				frame.changed = true;
 				this.summary.files.skipped++;
 				this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
 			},
@@ -184,11 +222,26 @@ export class TreeSaver {
 			await Promise.all(frame.pending);
 			const id = await this.#saveTree(frame.nodes);
 			if (frame.node) frame.node.subtree = id;
+			await this.#rememberStates(frame);
 		})();
 		this.#track(saved);
 		this.#openTrees.add(saved);
 		void saved.finally(() => this.#openTrees.delete(saved)).catch(() => undefined);
 		parent.pending.push(saved);
+	}
+
+	#remember(frame: Frame, name: string, state: FileState, changed: boolean): void {
+		frame.states[name] = state;
+		frame.remembered++;
+		if (changed) frame.changed = true;
+	}
+
+	/** A folder's states are written once all its files are stored, and only when they differ from the last run's. */
+	async #rememberStates(frame: Frame): Promise<void> {
+		const dropped = frame.known !== undefined && Object.keys(frame.known.f).length !== frame.remembered;
+		if (!frame.changed && !dropped) return;
+		if (frame.remembered === 0 && frame.known === undefined) return;
+		await this.states.remember(frame.stateKey, { v: 2, f: frame.states }, frame.remembered);
 	}
 
 	/** The first failure stops the walk at its next entry, and `finish` reports it. */
