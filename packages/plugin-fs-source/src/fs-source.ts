@@ -185,11 +185,12 @@ export class FsSource implements Source {
 
 	async #entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): Promise<SourceEntry> {
 		const type = typeOf(info);
-		const entry: SourceEntry = {
+		if (type === "file") return this.#fileEntry(root, rel, abs, info);
+		return {
 			root,
 			relPath: rel,
 			type,
-			size: type === "file" ? Number(info.size) : 0,
+			size: 0,
 			mode: Number(info.mode),
 			uid: Number(info.uid),
 			gid: Number(info.gid),
@@ -199,11 +200,27 @@ export class FsSource implements Source {
 			device: info.dev,
 			...(type === "symlink" ? { linkTarget: await readlink(abs, { encoding: "buffer" }) } : {}),
 		};
-		if (type !== "file") return entry;
+	}
+
+	/** One object per file, its methods sharing the stat of the listing. */
+	#fileEntry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): SourceEntry {
+		const follow = this.options.followSymlinks ?? false;
+		const buffers = this.#buffers;
 		let seen = { size: info.size, mtimeNs: info.mtimeNs };
 		return {
-			...entry,
-			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false, this.#buffers),
+			root,
+			relPath: rel,
+			type: "file",
+			size: Number(info.size),
+			mode: Number(info.mode),
+			uid: Number(info.uid),
+			gid: Number(info.gid),
+			mtimeNs: info.mtimeNs,
+			ctimeNs: info.ctimeNs,
+			inode: info.ino,
+			device: info.dev,
+			read: () => readRegularFile(abs, info.ino, Number(info.size), follow, buffers),
+			readSmall: (into, offset, length) => readSmallFile(abs, info, follow, into, offset, length),
 			unchangedSinceScan: async () => {
 				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
 				if (!now) return false;
@@ -317,6 +334,37 @@ async function* readRegularFile(
 		buffers.give(buffer);
 		if (direct) closeSync(fd);
 		else close(fd, () => undefined);
+	}
+}
+
+/**
+ * A small file read whole with direct calls on this thread: open, one read, one fstat that
+ * both proves it is still the file listed and that it did not change since (size and mtime
+ * as listed), close. -1 when it is larger than `length` allows or changed: the engine then
+ * reads it the careful way.
+ */
+function readSmallFile(
+	path: Buffer,
+	listed: BigIntStats,
+	follow: boolean,
+	into: Uint8Array,
+	offset: number,
+	length: number,
+): number {
+	const size = Number(listed.size);
+	if (size >= length || size > DIRECT_READ) return -1;
+	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
+	try {
+		// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
+		const bytesRead = readSync(fd, into, offset, length, null);
+		const now = fstatSync(fd, { bigint: true });
+		if (!now.isFile() || now.ino !== listed.ino) {
+			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
+		}
+		const same = now.size === listed.size && now.mtimeNs === listed.mtimeNs && bytesRead === Number(now.size);
+		return same ? bytesRead : -1;
+	} finally {
+		closeSync(fd);
 	}
 }
 

@@ -10,6 +10,7 @@ import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
 import type { FolderStateStore } from "./folder-state-store.js";
+import type { BatchedFile } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
 /** Entries taken from the source at once, whose folders' file states are looked up together. */
@@ -31,10 +32,30 @@ interface Frame {
 	remembered: number;
 	/** Whether `states` differs from `known`: a folder whose files are all unchanged is not written again. */
 	changed: boolean;
+	/** Small files read straight into a batch for the workers: their IDs are filled in when the folder closes. */
+	readonly batched: BatchedNode[];
+}
+
+interface BatchedNode {
+	readonly node: TreeNode;
+	readonly name: string;
+	readonly state: FileState;
+	readonly file: BatchedFile;
 }
 
 function newFrame(path: string | null, node: TreeNode | undefined, stateKey: string, known: FolderStates | undefined): Frame {
-	return { path, node, nodes: [], pending: [], stateKey, known, states: Object.create(null), remembered: 0, changed: false };
+	return {
+		path,
+		node,
+		nodes: [],
+		pending: [],
+		stateKey,
+		known,
+		states: Object.create(null),
+		remembered: 0,
+		changed: false,
+		batched: [],
+	};
 }
 
 export interface SavedTrees {
@@ -160,6 +181,7 @@ export class TreeSaver {
 		await Promise.all(this.#top.pending);
 		while (this.#openTrees.size > 0) await Promise.all([...this.#openTrees]);
 		if (this.#failure !== undefined) throw this.#failure;
+		await this.#settleBatched(this.#top);
 		await this.#rememberStates(this.#top);
 		return { paths: this.#paths, totalBytes: this.#totalBytes, root: await this.#saveTree(this.#top.nodes) };
 	}
@@ -184,6 +206,12 @@ export class TreeSaver {
 			// Remembered as it was: the same state, unless the diff hook gave other blobs.
 			const same = known !== undefined && change.knownBlobs === known[4];
 			this.#remember(frame, name, same ? known : fileState(entry, [...change.knownBlobs]), !same);
+			return;
+		}
+		const batched = this.files.saveNow(entry);
+		if (batched) {
+			this.summary.files[change.kind]++;
+			frame.batched.push({ node, name, state: fileState(entry, []), file: batched });
 			return;
 		}
 		const { done } = await this.files.save(entry);
@@ -220,6 +248,7 @@ export class TreeSaver {
 		if (this.#openTrees.size >= OPEN_TREES) await this.files.waitFor(Promise.race(this.#openTrees));
 		const saved = (async () => {
 			await Promise.all(frame.pending);
+			await this.#settleBatched(frame);
 			const id = await this.#saveTree(frame.nodes);
 			if (frame.node) frame.node.subtree = id;
 			await this.#rememberStates(frame);
@@ -228,6 +257,22 @@ export class TreeSaver {
 		this.#openTrees.add(saved);
 		void saved.finally(() => this.#openTrees.delete(saved)).catch(() => undefined);
 		parent.pending.push(saved);
+	}
+
+	/** The IDs of the folder's small files read straight into batches: one wait per batch, not per file. */
+	async #settleBatched(frame: Frame): Promise<void> {
+		let batch: Promise<string[]> | undefined;
+		let ids: string[] = [];
+		for (const { node, name, state, file } of frame.batched) {
+			if (file.ids !== batch) {
+				batch = file.ids;
+				ids = await batch;
+			}
+			const id = ids[file.index] as string;
+			node.content = [id];
+			state[4] = [id];
+			this.#remember(frame, name, state, true);
+		}
 	}
 
 	#remember(frame: Frame, name: string, state: FileState, changed: boolean): void {
