@@ -36,6 +36,13 @@ export interface FsSourceOptions {
 	readonly statConcurrency?: number;
 }
 
+/** A listed entry: its path below the root, its absolute path, and its stat. */
+interface Listed {
+	readonly rel: Buffer;
+	readonly abs: Buffer;
+	readonly info: BigIntStats;
+}
+
 const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
 const READ_SIZE = 4 * 1024 * 1024;
 /**
@@ -95,62 +102,35 @@ export class FsSource implements Source {
 		yield rootEntry;
 		if (rootEntry.type !== "dir") return;
 		const ancestors = new Set<string>([`${rootStat.dev}:${rootStat.ino}`]);
-		yield* this.#walk(root, Buffer.from(root), Buffer.alloc(0), rootStat.dev, ancestors, scanOptions);
+		yield* this.#walk(root, Buffer.from(root), rootStat.dev, ancestors, scanOptions);
 	}
 
+	/**
+	 * The whole tree below a root in one generator, its open folders on a stack: each entry
+	 * passes through one generator on its way to the engine, not one per level of depth.
+	 */
 	async *#walk(
 		root: string,
-		dirAbs: Buffer,
-		dirRel: Buffer,
+		rootAbs: Buffer,
 		rootDevice: bigint,
 		ancestors: Set<string>,
 		scanOptions: ScanOptions,
 	): AsyncIterable<SourceEntry> {
-		if (scanOptions.signal.aborted) return;
-		let names: Buffer[];
-		try {
-			names = await readdir(dirAbs, { encoding: "buffer" });
-		} catch (error) {
-			if (dirRel.length === 0) throw rootError(root, error);
-			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
-			return;
-		}
-		names.sort(Buffer.compare);
-		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
-			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
-		}
-		const follow = this.options.followSymlinks ?? false;
-		const child = (name: Buffer) => {
-			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
-			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
-		};
-		const skipped = (rel: Buffer, error: unknown) => {
-			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-			return undefined;
-		};
-		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
-		const children = this.#stats.pooled
-			? await Promise.all(
-					names.map((name) =>
-						this.#limit(async () => {
-							const { rel, abs } = child(name);
-							try {
-								return { rel, abs, info: await this.#stats.stat(abs, follow) };
-							} catch (error) {
-								return skipped(rel, error);
-							}
-						}),
-					),
-				)
-			: names.map((name) => {
-					const { rel, abs } = child(name);
-					try {
-						return { rel, abs, info: this.#stats.statNow(abs, follow) };
-					} catch (error) {
-						return skipped(rel, error);
-					}
-				});
-		for (const child of children) {
+		const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
+		if (!first) return;
+		const stack: { readonly children: (Listed | undefined)[]; at: number; readonly identity: string }[] = [
+			{ children: first, at: 0, identity: "" },
+		];
+		while (stack.length > 0) {
+			const folder = stack.at(-1) as (typeof stack)[number];
+			if (folder.at === folder.children.length) {
+				stack.pop();
+				ancestors.delete(folder.identity);
+				continue;
+			}
+			const child = folder.children[folder.at];
+			// Dropped as it is passed: a folder's listing is freed as the walk goes through it.
+			folder.children[folder.at++] = undefined;
 			if (!child) continue;
 			const { rel, abs, info } = child;
 			const isDir = info.isDirectory();
@@ -175,12 +155,65 @@ export class FsSource implements Source {
 				continue;
 			}
 			yield entry;
-			if (isDir) {
-				ancestors.add(identity);
-				yield* this.#walk(root, abs, rel, rootDevice, ancestors, scanOptions);
-				ancestors.delete(identity);
-			}
+			if (!isDir) continue;
+			const children = await this.#list(root, abs, rel, scanOptions);
+			if (!children) continue;
+			ancestors.add(identity);
+			stack.push({ children, at: 0, identity });
 		}
+	}
+
+	/** A folder's entries, sorted by name bytes, each with its stat; undefined when it cannot be listed (or the scan is aborted). */
+	async #list(
+		root: string,
+		dirAbs: Buffer,
+		dirRel: Buffer,
+		scanOptions: ScanOptions,
+	): Promise<(Listed | undefined)[] | undefined> {
+		if (scanOptions.signal.aborted) return undefined;
+		let names: Buffer[];
+		try {
+			names = await readdir(dirAbs, { encoding: "buffer" });
+		} catch (error) {
+			if (dirRel.length === 0) throw rootError(root, error);
+			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
+			return undefined;
+		}
+		names.sort(Buffer.compare);
+		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
+			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
+		}
+		const follow = this.options.followSymlinks ?? false;
+		const child = (name: Buffer) => {
+			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
+			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
+		};
+		const skipped = (rel: Buffer, error: unknown) => {
+			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+			return undefined;
+		};
+		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
+		return this.#stats.pooled
+			? await Promise.all(
+					names.map((name) =>
+						this.#limit(async () => {
+							const { rel, abs } = child(name);
+							try {
+								return { rel, abs, info: await this.#stats.stat(abs, follow) };
+							} catch (error) {
+								return skipped(rel, error);
+							}
+						}),
+					),
+				)
+			: names.map((name) => {
+					const { rel, abs } = child(name);
+					try {
+						return { rel, abs, info: this.#stats.statNow(abs, follow) };
+					} catch (error) {
+						return skipped(rel, error);
+					}
+				});
 	}
 
 	async #entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): Promise<SourceEntry> {
