@@ -1,5 +1,4 @@
 import { type CatalogCache, isRecord } from "../catalog/catalog-cache.js";
-import type { SourceEntry } from "../source/source.js";
 
 /**
  * What the catalog remembers of a file from the last run, enough to skip reading it:
@@ -30,7 +29,6 @@ export function rootStateKey(repositoryId: string, setName: string): string {
 }
 
 const DIGITS = /^\d+$/;
-const BLOB_ID = /^[0-9a-f]{64}$/;
 
 /** The state remembered for `name`, or undefined when there is none or it is damaged in any way (read the file again). */
 export function stateOf(folder: FolderStates | undefined, name: string): FileState | undefined {
@@ -49,22 +47,31 @@ export function stateOf(folder: FolderStates | undefined, name: string): FileSta
 		typeof i === "string" &&
 		DIGITS.test(i) &&
 		Array.isArray(b) &&
-		b.every((id) => typeof id === "string" && BLOB_ID.test(id));
+		// The value verified; an ID of the right length that is no blob's is not in the index, so the file counts as changed.
+		b.every((id) => typeof id === "string" && id.length === 64);
 	return valid ? (state as FileState) : undefined;
 }
 
-export function sameFile(state: FileState | undefined, entry: SourceEntry): state is FileState {
+/** A file's times and inode as its tree node holds them, in decimal text: converted once per file, not again here. */
+export interface ScannedFile {
+	readonly mtime: string;
+	readonly ctime: string;
+	readonly inode: string;
+}
+
+/** Whether the state describes the file as listed now (`size` is the listed size). */
+export function sameFile(state: FileState | undefined, size: number, scanned: ScannedFile): state is FileState {
 	return (
 		state !== undefined &&
-		state[0] === entry.size &&
-		state[1] === entry.mtimeNs.toString() &&
-		state[2] === entry.ctimeNs.toString() &&
-		state[3] === entry.inode.toString()
+		state[0] === size &&
+		state[1] === scanned.mtime &&
+		state[2] === scanned.ctime &&
+		state[3] === scanned.inode
 	);
 }
 
-export function fileState(entry: SourceEntry, blobs: string[]): FileState {
-	return [entry.size, entry.mtimeNs.toString(), entry.ctimeNs.toString(), entry.inode.toString(), blobs];
+export function fileState(size: number, scanned: ScannedFile, blobs: string[]): FileState {
+	return [size, scanned.mtime, scanned.ctime, scanned.inode, blobs];
 }
 
 /** A folder value of another layout or shape is a miss; each file's state is checked when it is asked for. */

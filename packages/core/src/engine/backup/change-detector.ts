@@ -1,7 +1,7 @@
 import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
-import { type FileState, sameFile } from "../file-state.js";
+import { type FileState, type ScannedFile, sameFile } from "../file-state.js";
 import type { EntryChange, RunContext, RunPlan } from "../run-types.js";
 
 /**
@@ -17,11 +17,14 @@ export class ChangeDetector {
 		private readonly context: RunContext,
 	) {}
 
-	/** `state` is what the catalog remembers of the file (its folder's states are looked up together, by the walk). */
-	diff(entry: SourceEntry, state: FileState | undefined): EntryChange {
+	/**
+	 * `state` is what the catalog remembers of the file (its folder's states are looked up
+	 * together, by the walk); `scanned` its times and inode as text, as its tree node has them.
+	 */
+	diff(entry: SourceEntry, scanned: ScannedFile, state: FileState | undefined): EntryChange {
 		const { index } = this.repository;
 		let change: EntryChange = { kind: state ? "changed" : "new" };
-		if (sameFile(state, entry)) {
+		if (sameFile(state, entry.size, scanned)) {
 			const missing = state[4].find((id) => !index.reusable(id));
 			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state[4] };
 		}

@@ -4,7 +4,15 @@ import { HoldfastError } from "../../host/errors.js";
 import type { Repository } from "../../repository/repository.js";
 import { encodeName, serializeTree, type TreeNode } from "../../repository/tree.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
-import { type FileState, type FolderStates, fileState, folderStateKey, rootStateKey, stateOf } from "../file-state.js";
+import {
+	type FileState,
+	type FolderStates,
+	fileState,
+	folderStateKey,
+	rootStateKey,
+	type ScannedFile,
+	stateOf,
+} from "../file-state.js";
 import type { BackupSummary, RunContext, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
@@ -195,9 +203,9 @@ export class TreeSaver {
 	}
 
 	/** `name` is the file's key in its folder's states. */
-	async #file(entry: SourceEntry, node: TreeNode, frame: Frame, name: string): Promise<void> {
+	async #file(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string): Promise<void> {
 		const known = stateOf(frame.known, name);
-		const change = this.changes.diff(entry, known);
+		const change = this.changes.diff(entry, node, known);
 		this.#totalBytes += entry.size;
 		if (change.kind === "unchanged" && change.knownBlobs) {
 			node.content = [...change.knownBlobs];
@@ -205,13 +213,13 @@ export class TreeSaver {
 			this.summary.files.unchanged++;
 			// Remembered as it was: the same state, unless the diff hook gave other blobs.
 			const same = known !== undefined && change.knownBlobs === known[4];
-			this.#remember(frame, name, same ? known : fileState(entry, [...change.knownBlobs]), !same);
+			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
 			return;
 		}
 		const batched = this.files.saveNow(entry);
 		if (batched) {
 			this.summary.files[change.kind]++;
-			frame.batched.push({ node, name, state: fileState(entry, []), file: batched });
+			frame.batched.push({ node, name, state: fileState(entry.size, node, []), file: batched });
 			return;
 		}
 		const { done } = await this.files.save(entry);
@@ -224,7 +232,7 @@ export class TreeSaver {
 				if (stored.changing) node.changing = true;
 				this.summary.files[change.kind]++;
 				if (stored.changing) frame.changed = true;
-				else this.#remember(frame, name, fileState(entry, stored.ids), true);
+				else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
 			},
 			(error: unknown) => {
 				if (error instanceof HoldfastError) throw error;
@@ -297,8 +305,8 @@ export class TreeSaver {
 	}
 }
 
-function toNode(name: string, entry: SourceEntry): TreeNode {
-	const node: TreeNode = {
+function toNode(name: string, entry: SourceEntry): TreeNode & ScannedFile {
+	const node: TreeNode & ScannedFile = {
 		name,
 		type: entry.type,
 		mode: entry.mode,
