@@ -13,7 +13,7 @@ import {
 	type ScannedFile,
 	stateOf,
 } from "../file-state.js";
-import type { BackupSummary, RunContext, RunWarning } from "../run-types.js";
+import type { BackupSummary, ChangeKind, RunContext, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
@@ -115,7 +115,11 @@ export class TreeSaver {
 			for (;;) {
 				const batch = await this.#nextBatch(iterator);
 				if (batch.length === 0) break;
-				for (const entry of batch) await this.#entry(entry);
+				for (const entry of batch) {
+					// Most entries are taken on this turn: a promise only where the walk has to wait.
+					const waiting = this.#entry(entry);
+					if (waiting) await waiting;
+				}
 			}
 		} finally {
 			await iterator.return?.();
@@ -149,14 +153,15 @@ export class TreeSaver {
 		return batch;
 	}
 
-	async #entry(entry: SourceEntry): Promise<void> {
+	/** Takes one entry; a promise only when the walk has to wait (trees to close, a file's read slot). */
+	#entry(entry: SourceEntry): Promise<void> | undefined {
 		if (this.context.signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
 		if (this.#failure !== undefined) throw this.#failure;
 		const key = entry.relPath.toString("latin1");
 		const slash = key.lastIndexOf("/");
 		const isRoot = entry.relPath.length === 0;
 		const parent = isRoot ? null : slash < 0 ? "" : key.slice(0, slash);
-		while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
+		if ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) return this.#leaveFor(entry, parent);
 		const frame = this.#stack.at(-1) as Frame;
 		if (!isRoot && frame.path !== parent) {
 			throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
@@ -175,8 +180,15 @@ export class TreeSaver {
 			this.#ahead.delete(stateKey);
 			this.#stack.push(newFrame(isRoot ? "" : key, node, stateKey, known));
 		} else if (entry.type === "file") {
-			await this.#file(entry, node, frame, isRoot ? entry.root : key.slice(slash + 1));
+			return this.#file(entry, node, frame, isRoot ? entry.root : key.slice(slash + 1));
 		}
+		return undefined;
+	}
+
+	/** The walk left the folders up to `parent`: their trees are closed, then the entry is taken. */
+	async #leaveFor(entry: SourceEntry, parent: string | null): Promise<void> {
+		while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
+		await this.#entry(entry);
 	}
 
 	#folderKey(entry: SourceEntry): string {
@@ -203,7 +215,7 @@ export class TreeSaver {
 	}
 
 	/** `name` is the file's key in its folder's states. */
-	async #file(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string): Promise<void> {
+	#file(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string): Promise<void> | undefined {
 		const known = stateOf(frame.known, name);
 		const change = this.changes.diff(entry, node, known);
 		this.#totalBytes += entry.size;
@@ -214,14 +226,19 @@ export class TreeSaver {
 			// Remembered as it was: the same state, unless the diff hook gave other blobs.
 			const same = known !== undefined && change.knownBlobs === known[4];
 			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
-			return;
+			return undefined;
 		}
 		const batched = this.files.saveNow(entry);
 		if (batched) {
 			this.summary.files[change.kind]++;
 			frame.batched.push({ node, name, state: fileState(entry.size, node, []), file: batched });
-			return;
+			return undefined;
 		}
+		return this.#read(entry, node, frame, name, change.kind);
+	}
+
+	/** A file read through the file saver: it settles on its own, the walk waits only for a read slot. */
+	async #read(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string, kind: ChangeKind): Promise<void> {
 		const { done } = await this.files.save(entry);
 		const settled = done.then(
 			async (stored) => {
@@ -230,7 +247,7 @@ export class TreeSaver {
 				this.#totalBytes += stored.size - node.size;
 				node.size = stored.size;
 				if (stored.changing) node.changing = true;
-				this.summary.files[change.kind]++;
+				this.summary.files[kind]++;
 				if (stored.changing) frame.changed = true;
 				else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
 			},
