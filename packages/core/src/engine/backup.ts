@@ -93,7 +93,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 			}),
 			context,
 		);
-		await trees.walk(entries);
+		// A scan tap may wrap `read()`: files are then read through it, never by the source's direct read.
+		await trees.walk(entries, !hooks.scan.isUsed());
 	}
 	const { root, paths, totalBytes } = await trees.finish();
 

@@ -34,7 +34,8 @@ export interface SourceEntry {
 	 * at most `length` bytes, and returns how many it wrote — or -1 when the file does not fit
 	 * or its size or mtime no longer match the entry (the engine then reads it through `read`,
 	 * which retries). A source that can read a small file in a few direct calls offers this:
-	 * a backup of many tiny files then takes no promise per file. Throws as `read` would.
+	 * a backup of many tiny files then takes no promise per file. Throws as `read` would. Used
+	 * only while no `scan` tap is set: a tap may wrap `read`, and every byte then goes through it.
 	 */
 	readSmall?(into: Uint8Array, offset: number, length: number): number;
 }

@@ -90,6 +90,7 @@ export class TreeSaver {
 	readonly #paths: string[] = [];
 	readonly #openTrees = new Set<Promise<void>>();
 	#totalBytes = 0;
+	#directReads = false;
 	#failure: unknown;
 
 	constructor(
@@ -108,8 +109,12 @@ export class TreeSaver {
 		this.#stack = [this.#top];
 	}
 
-	/** Adds one source's entries under the snapshot's top. */
-	async walk(entries: AsyncIterable<SourceEntry>): Promise<void> {
+	/**
+	 * Adds one source's entries under the snapshot's top. `directReads` when the entries are
+	 * the source's own: a `scan` tap may replace `read()`, and a file is then read through it alone.
+	 */
+	async walk(entries: AsyncIterable<SourceEntry>, directReads: boolean): Promise<void> {
+		this.#directReads = directReads;
 		const iterator = entries[Symbol.asyncIterator]();
 		try {
 			for (;;) {
@@ -228,7 +233,13 @@ export class TreeSaver {
 			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
 			return undefined;
 		}
-		const batched = this.files.saveNow(entry);
+		let batched: BatchedFile | undefined;
+		try {
+			batched = this.#directReads ? this.files.saveNow(entry) : undefined;
+		} catch (error) {
+			this.#skipped(entry, node, frame, error);
+			return undefined;
+		}
 		if (batched) {
 			this.summary.files[change.kind]++;
 			frame.batched.push({ node, name, state: fileState(entry.size, node, []), file: batched });
@@ -251,15 +262,7 @@ export class TreeSaver {
 				if (stored.changing) frame.changed = true;
 				else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
 			},
-			(error: unknown) => {
-				if (error instanceof HoldfastError) throw error;
-				// Vanished or unreadable between listing and reading: a warning, not an abort.
-				if ((error as NodeJS.ErrnoException).code === undefined) throw error;
-				frame.nodes.splice(frame.nodes.indexOf(node), 1);
-				frame.changed = true;
-				this.summary.files.skipped++;
-				this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
-			},
+			(error: unknown) => this.#skipped(entry, node, frame, error),
 		);
 		this.#track(settled);
 		frame.pending.push(settled);
@@ -282,6 +285,16 @@ export class TreeSaver {
 		this.#openTrees.add(saved);
 		void saved.finally(() => this.#openTrees.delete(saved)).catch(() => undefined);
 		parent.pending.push(saved);
+	}
+
+	/** A file vanished or unreadable between listing and reading: a warning, not an abort; any other failure is thrown. */
+	#skipped(entry: SourceEntry, node: TreeNode, frame: Frame, error: unknown): void {
+		if (error instanceof HoldfastError) throw error;
+		if ((error as NodeJS.ErrnoException).code === undefined) throw error;
+		frame.nodes.splice(frame.nodes.indexOf(node), 1);
+		frame.changed = true;
+		this.summary.files.skipped++;
+		this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
 	}
 
 	/** The IDs of the folder's small files read straight into batches: one wait per batch, not per file. */
