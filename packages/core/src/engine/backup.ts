@@ -94,7 +94,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 			context,
 		);
 		// A scan tap may wrap `read()`: files are then read through it, never by the source's direct read.
-		await trees.walk(entries, !hooks.scan.isUsed());
+		// Taps, not interceptors: the host intercepts every hook to name the plugin whose tap failed.
+		await trees.walk(entries, hooks.scan.taps.length === 0);
 	}
 	const { root, paths, totalBytes } = await trees.finish();
 
