@@ -36,6 +36,13 @@ export interface FsSourceOptions {
 	readonly statConcurrency?: number;
 }
 
+/** A listed entry: its path below the root, its absolute path, and its stat. */
+interface Listed {
+	readonly rel: Buffer;
+	readonly abs: Buffer;
+	readonly info: BigIntStats;
+}
+
 const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
 const READ_SIZE = 4 * 1024 * 1024;
 /**
@@ -95,62 +102,35 @@ export class FsSource implements Source {
 		yield rootEntry;
 		if (rootEntry.type !== "dir") return;
 		const ancestors = new Set<string>([`${rootStat.dev}:${rootStat.ino}`]);
-		yield* this.#walk(root, Buffer.from(root), Buffer.alloc(0), rootStat.dev, ancestors, scanOptions);
+		yield* this.#walk(root, Buffer.from(root), rootStat.dev, ancestors, scanOptions);
 	}
 
+	/**
+	 * The whole tree below a root in one generator, its open folders on a stack: each entry
+	 * passes through one generator on its way to the engine, not one per level of depth.
+	 */
 	async *#walk(
 		root: string,
-		dirAbs: Buffer,
-		dirRel: Buffer,
+		rootAbs: Buffer,
 		rootDevice: bigint,
 		ancestors: Set<string>,
 		scanOptions: ScanOptions,
 	): AsyncIterable<SourceEntry> {
-		if (scanOptions.signal.aborted) return;
-		let names: Buffer[];
-		try {
-			names = await readdir(dirAbs, { encoding: "buffer" });
-		} catch (error) {
-			if (dirRel.length === 0) throw rootError(root, error);
-			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
-			return;
-		}
-		names.sort(Buffer.compare);
-		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
-			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
-		}
-		const follow = this.options.followSymlinks ?? false;
-		const child = (name: Buffer) => {
-			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
-			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
-		};
-		const skipped = (rel: Buffer, error: unknown) => {
-			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-			return undefined;
-		};
-		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
-		const children = this.#stats.pooled
-			? await Promise.all(
-					names.map((name) =>
-						this.#limit(async () => {
-							const { rel, abs } = child(name);
-							try {
-								return { rel, abs, info: await this.#stats.stat(abs, follow) };
-							} catch (error) {
-								return skipped(rel, error);
-							}
-						}),
-					),
-				)
-			: names.map((name) => {
-					const { rel, abs } = child(name);
-					try {
-						return { rel, abs, info: this.#stats.statNow(abs, follow) };
-					} catch (error) {
-						return skipped(rel, error);
-					}
-				});
-		for (const child of children) {
+		const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
+		if (!first) return;
+		const stack: { readonly children: (Listed | undefined)[]; at: number; readonly identity: string }[] = [
+			{ children: first, at: 0, identity: "" },
+		];
+		while (stack.length > 0) {
+			const folder = stack.at(-1) as (typeof stack)[number];
+			if (folder.at === folder.children.length) {
+				stack.pop();
+				ancestors.delete(folder.identity);
+				continue;
+			}
+			const child = folder.children[folder.at];
+			// Dropped as it is passed: a folder's listing is freed as the walk goes through it.
+			folder.children[folder.at++] = undefined;
 			if (!child) continue;
 			const { rel, abs, info } = child;
 			const isDir = info.isDirectory();
@@ -175,21 +155,75 @@ export class FsSource implements Source {
 				continue;
 			}
 			yield entry;
-			if (isDir) {
-				ancestors.add(identity);
-				yield* this.#walk(root, abs, rel, rootDevice, ancestors, scanOptions);
-				ancestors.delete(identity);
-			}
+			if (!isDir) continue;
+			const children = await this.#list(root, abs, rel, scanOptions);
+			if (!children) continue;
+			ancestors.add(identity);
+			stack.push({ children, at: 0, identity });
 		}
+	}
+
+	/** A folder's entries, sorted by name bytes, each with its stat; undefined when it cannot be listed (or the scan is aborted). */
+	async #list(
+		root: string,
+		dirAbs: Buffer,
+		dirRel: Buffer,
+		scanOptions: ScanOptions,
+	): Promise<(Listed | undefined)[] | undefined> {
+		if (scanOptions.signal.aborted) return undefined;
+		let names: Buffer[];
+		try {
+			names = await readdir(dirAbs, { encoding: "buffer" });
+		} catch (error) {
+			if (dirRel.length === 0) throw rootError(root, error);
+			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
+			return undefined;
+		}
+		names.sort(Buffer.compare);
+		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
+			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
+		}
+		const follow = this.options.followSymlinks ?? false;
+		const child = (name: Buffer) => {
+			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
+			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
+		};
+		const skipped = (rel: Buffer, error: unknown) => {
+			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+			return undefined;
+		};
+		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
+		return this.#stats.pooled
+			? await Promise.all(
+					names.map((name) =>
+						this.#limit(async () => {
+							const { rel, abs } = child(name);
+							try {
+								return { rel, abs, info: await this.#stats.stat(abs, follow) };
+							} catch (error) {
+								return skipped(rel, error);
+							}
+						}),
+					),
+				)
+			: names.map((name) => {
+					const { rel, abs } = child(name);
+					try {
+						return { rel, abs, info: this.#stats.statNow(abs, follow) };
+					} catch (error) {
+						return skipped(rel, error);
+					}
+				});
 	}
 
 	async #entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): Promise<SourceEntry> {
 		const type = typeOf(info);
-		const entry: SourceEntry = {
+		if (type === "file") return this.#fileEntry(root, rel, abs, info);
+		return {
 			root,
 			relPath: rel,
 			type,
-			size: type === "file" ? Number(info.size) : 0,
+			size: 0,
 			mode: Number(info.mode),
 			uid: Number(info.uid),
 			gid: Number(info.gid),
@@ -199,11 +233,27 @@ export class FsSource implements Source {
 			device: info.dev,
 			...(type === "symlink" ? { linkTarget: await readlink(abs, { encoding: "buffer" }) } : {}),
 		};
-		if (type !== "file") return entry;
+	}
+
+	/** One object per file, its methods sharing the stat of the listing. */
+	#fileEntry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): SourceEntry {
+		const follow = this.options.followSymlinks ?? false;
+		const buffers = this.#buffers;
 		let seen = { size: info.size, mtimeNs: info.mtimeNs };
 		return {
-			...entry,
-			read: () => readRegularFile(abs, info.ino, Number(info.size), this.options.followSymlinks ?? false, this.#buffers),
+			root,
+			relPath: rel,
+			type: "file",
+			size: Number(info.size),
+			mode: Number(info.mode),
+			uid: Number(info.uid),
+			gid: Number(info.gid),
+			mtimeNs: info.mtimeNs,
+			ctimeNs: info.ctimeNs,
+			inode: info.ino,
+			device: info.dev,
+			read: () => readRegularFile(abs, info.ino, Number(info.size), follow, buffers),
+			readSmall: (into, offset, length) => readSmallFile(abs, info, follow, into, offset, length),
 			unchangedSinceScan: async () => {
 				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
 				if (!now) return false;
@@ -317,6 +367,37 @@ async function* readRegularFile(
 		buffers.give(buffer);
 		if (direct) closeSync(fd);
 		else close(fd, () => undefined);
+	}
+}
+
+/**
+ * A small file read whole with direct calls on this thread: open, one read, one fstat that
+ * both proves it is still the file listed and that it did not change since (size and mtime
+ * as listed), close. -1 when it is larger than `length` allows or changed: the engine then
+ * reads it the careful way.
+ */
+function readSmallFile(
+	path: Buffer,
+	listed: BigIntStats,
+	follow: boolean,
+	into: Uint8Array,
+	offset: number,
+	length: number,
+): number {
+	const size = Number(listed.size);
+	if (size >= length || size > DIRECT_READ) return -1;
+	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
+	try {
+		// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
+		const bytesRead = readSync(fd, into, offset, length, null);
+		const now = fstatSync(fd, { bigint: true });
+		if (!now.isFile() || now.ino !== listed.ino) {
+			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
+		}
+		const same = now.size === listed.size && now.mtimeNs === listed.mtimeNs && bytesRead === Number(now.size);
+		return same ? bytesRead : -1;
+	} finally {
+		closeSync(fd);
 	}
 }
 

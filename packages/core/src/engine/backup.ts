@@ -7,7 +7,7 @@ import type { Source } from "../source/source.js";
 import { BlobSaver } from "./backup/blob-saver.js";
 import { ChangeDetector } from "./backup/change-detector.js";
 import { FileSaver } from "./backup/file-saver.js";
-import { FileStateWriter } from "./backup/file-state-writer.js";
+import { FolderStateStore } from "./backup/folder-state-store.js";
 import { rescueFromGrooming } from "./backup/groom-guard.js";
 import { TreeCacheWriter } from "./backup/tree-cache-writer.js";
 import { TreeSaver } from "./backup/tree-saver.js";
@@ -78,8 +78,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	repository.chargePacksTo(files.budget);
 	// File states are sealed like every cached value: one that does not verify means "read the file again".
 	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
-	const states = new FileStateWriter(cache);
-	const changes = new ChangeDetector(repository, cache, hooks, plan, context);
+	const states = new FolderStateStore(cache);
+	const changes = new ChangeDetector(repository, hooks, plan, context);
 	const treeCache = new TreeCacheWriter(cache, repository.id);
 	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn);
 	for (const source of deps.sources) {
@@ -93,7 +93,9 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 			}),
 			context,
 		);
-		await trees.walk(entries);
+		// A scan tap may wrap `read()`: files are then read through it, never by the source's direct read.
+		// Taps, not interceptors: the host intercepts every hook to name the plugin whose tap failed.
+		await trees.walk(entries, hooks.scan.taps.length === 0);
 	}
 	const { root, paths, totalBytes } = await trees.finish();
 

@@ -368,6 +368,8 @@ export class Repository {
 /** What each catalog key prefix caches, for the one warning line about a value that did not verify. */
 const CACHED_KIND: Record<string, string> = {
 	file: "file state",
+	folder: "file state",
+	roots: "file state",
 	index: "index object",
 	"index-head": "index object",
 	"index-blobs": "index object",

@@ -29,6 +29,15 @@ export interface SourceEntry {
 	read?(): AsyncIterable<Uint8Array>;
 	/** Files only: true when size and mtime still match the entry (the file did not change while read). */
 	unchangedSinceScan?(): Promise<boolean>;
+	/**
+	 * Files only, optional: reads the whole file on the calling thread into `into` at `offset`,
+	 * at most `length` bytes, and returns how many it wrote — or -1 when the file does not fit
+	 * or its size or mtime no longer match the entry (the engine then reads it through `read`,
+	 * which retries). A source that can read a small file in a few direct calls offers this:
+	 * a backup of many tiny files then takes no promise per file. Throws as `read` would. Used
+	 * only while no `scan` tap is set: a tap may wrap `read`, and every byte then goes through it.
+	 */
+	readSmall?(into: Uint8Array, offset: number, length: number): number;
 }
 
 export interface SourceWarning {

@@ -1,8 +1,7 @@
-import type { CatalogCache } from "../../catalog/catalog-cache.js";
 import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
-import { type FileState, readFileState, readFileStates, sameFile } from "../file-state.js";
+import { type FileState, type ScannedFile, sameFile } from "../file-state.js";
 import type { EntryChange, RunContext, RunPlan } from "../run-types.js";
 
 /**
@@ -13,29 +12,21 @@ import type { EntryChange, RunContext, RunPlan } from "../run-types.js";
 export class ChangeDetector {
 	constructor(
 		private readonly repository: Repository,
-		private readonly cache: CatalogCache,
 		private readonly hooks: LifecycleHooks,
 		private readonly plan: RunPlan,
 		private readonly context: RunContext,
 	) {}
 
-	/** States looked up ahead of the walk, by key; each is taken once by `diff`. */
-	readonly #ahead = new Map<string, FileState | undefined>();
-
-	/** Looks up the states of files the walk is about to reach, in one catalog call instead of one each. */
-	async prefetch(stateKeys: readonly string[]): Promise<void> {
-		const states = await readFileStates(this.cache, stateKeys);
-		for (let i = 0; i < stateKeys.length; i++) this.#ahead.set(stateKeys[i] as string, states[i]);
-	}
-
-	async diff(entry: SourceEntry, stateKey: string): Promise<EntryChange> {
+	/**
+	 * `state` is what the catalog remembers of the file (its folder's states are looked up
+	 * together, by the walk); `scanned` its times and inode as text, as its tree node has them.
+	 */
+	diff(entry: SourceEntry, scanned: ScannedFile, state: FileState | undefined): EntryChange {
 		const { index } = this.repository;
-		const state = this.#ahead.has(stateKey) ? this.#ahead.get(stateKey) : await readFileState(this.cache, stateKey);
-		this.#ahead.delete(stateKey);
 		let change: EntryChange = { kind: state ? "changed" : "new" };
-		if (sameFile(state, entry)) {
-			const missing = state.b.find((id) => !index.reusable(id));
-			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state.b };
+		if (sameFile(state, entry.size, scanned)) {
+			const missing = state[4].find((id) => !index.reusable(id));
+			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state[4] };
 		}
 		change = this.hooks.diff.call(change, { entry, path: displayPath(entry) }, this.context);
 		const minLock = this.plan.reuseMinLock;

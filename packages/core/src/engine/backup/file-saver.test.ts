@@ -256,6 +256,49 @@ describe("file saver", () => {
 		}
 	});
 
+	it("reads small files straight into the batch when the source offers a direct read, and falls back when it declines", async () => {
+		const { repo, summary, files, blobs } = await setup();
+		const hashSeal = vi.spyOn(repo.pool, "hashSealInto");
+		const direct = (name: string, content: Buffer, changed = false): SourceEntry => ({
+			...file(name, content),
+			readSmall: (into, offset, length) => {
+				if (changed || content.length >= length) return -1;
+				into.set(content, offset);
+				return content.length;
+			},
+		});
+		const contents = Array.from({ length: 400 }, (_, i) => noise(1 + ((i * 61) % 8000), `d${i}`));
+		// The first file finds no buffer open: it is left to `save`, and one opens for the next.
+		expect(files.saveNow(direct("first", contents[0] as Buffer))).toBeUndefined();
+		await new Promise<void>((resolve) => setImmediate(resolve));
+		const batched = [];
+		for (const [i, content] of contents.entries()) {
+			const added = files.saveNow(direct(`d${i}`, content));
+			if (!added) await new Promise<void>((resolve) => setImmediate(resolve));
+			batched.push(added ?? files.saveNow(direct(`d${i}`, content)));
+		}
+		// A file that changed since it was listed is not added: the caller reads it the careful way.
+		expect(files.saveNow(direct("changed", noise(500, "changed"), true))).toBeUndefined();
+		// Larger than small and empty files never take the direct way.
+		expect(files.saveNow(direct("large", noise(200_000, "large")))).toBeUndefined();
+		expect(files.saveNow(direct("empty", Buffer.alloc(0)))).toBeUndefined();
+		files.close();
+		for (const [i, content] of contents.entries()) {
+			const added = batched[i];
+			expect(added).toBeDefined();
+			const ids = await added?.ids;
+			expect(ids?.[added?.index as number]).toBe(repo.keys.blobId(content));
+		}
+		await blobs.drain();
+		await repo.flushPacks();
+		expect(summary.blobs.new).toBe(contents.length);
+		expect(summary.bytes.read).toBe(contents.reduce((sum, c) => sum + c.length, 0));
+		// Whole batches went to the workers, not a message per file.
+		expect(hashSeal.mock.calls.length).toBeLessThan(contents.length / 50);
+		for (const content of contents.slice(0, 20))
+			expect((await repo.loadBlob(repo.keys.blobId(content))).equals(content)).toBe(true);
+	});
+
 	it("while the walk waits, small files read in one turn go to the workers in one message, not one each", async () => {
 		const { repo, files, blobs } = await setup();
 		const hash = vi.spyOn(repo.pool, "hash");

@@ -5,7 +5,7 @@ import { displayPath, type SourceEntry } from "../../source/source.js";
 import type { BackupSummary, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import { SlabPool } from "./slab-pool.js";
-import { SmallFileBatch } from "./small-file-batch.js";
+import { type BatchedFile, SmallFileBatch } from "./small-file-batch.js";
 
 /** Re-reads a file this many times when it changes while read, then stores it flagged. */
 const MAX_READ_ATTEMPTS = 3;
@@ -74,6 +74,20 @@ export class FileSaver {
 	}
 
 	/**
+	 * A small file read straight into the batch for the workers, on this turn, when its source
+	 * reads small files directly (`readSmall`): no promise and no read slot of its own, its ID
+	 * one of its batch's. Undefined when the file is to go through `save`: larger, empty, no
+	 * direct read, no room in the batch just now, or changed since it was listed.
+	 */
+	saveNow(entry: SourceEntry): BatchedFile | undefined {
+		if (entry.readSmall === undefined || entry.size === 0 || entry.size > this.#smallLimit) return undefined;
+		this.#checkAbort();
+		const batched = this.#batch.addNow(entry as Required<Pick<SourceEntry, "size" | "readSmall">>, this.#smallLimit + 1);
+		if (batched) this.summary.bytes.read += entry.size;
+		return batched;
+	}
+
+	/**
 	 * Waits for `task` with small files sent as they are read rather than gathered: what is
 	 * waited on may need them, and the walk that would fill the batch is the one waiting.
 	 */
@@ -90,7 +104,7 @@ export class FileSaver {
 	/** The walk has ended: from now on nothing is held back. */
 	close(): void {
 		this.#waiters++;
-		this.#batch.flush();
+		this.#batch.flush(true);
 	}
 
 	async #save(entry: SourceEntry): Promise<StoredFile> {

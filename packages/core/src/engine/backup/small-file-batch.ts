@@ -1,11 +1,32 @@
 import type { BlobPool } from "../../repository/blob-pool.js";
+import type { SourceEntry } from "../../source/source.js";
 import type { BlobSaver } from "./blob-saver.js";
 import type { Slab, SlabPool } from "./slab-pool.js";
 
 /** Small files go to the workers this many at most in one message: one round trip per batch, not per file. */
 const MAX_FILES = 1024;
 
-type Waiter = { resolve: (id: string) => void; reject: (error: unknown) => void };
+/** The IDs of every file of one batch, in the order they were added: one promise per batch, not per file. */
+class BatchIds {
+	resolve!: (ids: string[]) => void;
+	reject!: (error: unknown) => void;
+	readonly promise = new Promise<string[]>((resolve, reject) => {
+		this.resolve = resolve;
+		this.reject = reject;
+	});
+	files = 0;
+
+	constructor() {
+		// Its failure reaches the run through the blob saver and the trees that wait on it.
+		this.promise.catch(() => undefined);
+	}
+}
+
+/** Where one file's blob ID will be: the `index`th of its batch's IDs. */
+export interface BatchedFile {
+	readonly ids: Promise<string[]>;
+	readonly index: number;
+}
 
 /**
  * Gathers the content of small files (one blob each) into one shared buffer and sends it
@@ -17,7 +38,9 @@ export class SmallFileBatch {
 	#slab: Slab | undefined;
 	#used = 0;
 	#regions: number[] = [];
-	#waiters: Waiter[] = [];
+	#ids = new BatchIds();
+	/** The walk is over: no buffer is opened ahead of a file any more. */
+	#closed = false;
 	/** A flush is scheduled for the end of this turn. */
 	#flushing = false;
 	/** Adds are serialised: opening a new buffer may wait for the budget. */
@@ -41,7 +64,7 @@ export class SmallFileBatch {
 	}
 
 	async #add(pieces: readonly Uint8Array[], total: number): Promise<{ id: Promise<string> }> {
-		if (this.#slab && (this.#used + total > this.#slab.bytes.length || this.#waiters.length >= MAX_FILES)) this.flush();
+		if (this.#slab && (this.#used + total > this.#slab.bytes.length || this.#ids.files >= MAX_FILES)) this.flush();
 		if (!this.#slab) {
 			this.#slab = await this.slabs.get(Math.max(this.capacity, total));
 			this.#used = 0;
@@ -52,10 +75,46 @@ export class SmallFileBatch {
 			slab.bytes.set(piece, this.#used);
 			this.#used += piece.length;
 		}
-		this.#regions.push(offset, total);
-		const id = new Promise<string>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+		const { ids, index } = this.#note(offset, total);
+		return { id: ids.then((all) => all[index] as string) };
+	}
+
+	/**
+	 * Reads one file straight into the open buffer, on this turn, without a promise of its own,
+	 * at most `max` bytes. Undefined when nothing was added: no buffer has room for the file
+	 * now (one is opened for the next file), or the source said it does not fit or changed.
+	 */
+	addNow(file: Required<Pick<SourceEntry, "size" | "readSmall">>, max: number): BatchedFile | undefined {
+		const { size } = file;
+		const slab = this.#slab;
+		if (!slab || this.#used + size >= slab.bytes.length || this.#ids.files >= MAX_FILES) {
+			if (slab) this.flush();
+			this.#open();
+			return undefined;
+		}
+		const offset = this.#used;
+		const length = file.readSmall(slab.bytes, offset, Math.min(max, slab.bytes.length - offset));
+		if (length < 0) return undefined;
+		this.#used += length;
+		return this.#note(offset, length);
+	}
+
+	#note(offset: number, length: number): BatchedFile {
+		this.#regions.push(offset, length);
+		const batch = this.#ids;
+		const index = batch.files++;
 		if (this.urgent()) this.#flushSoon();
-		return { id };
+		return { ids: batch.promise, index };
+	}
+
+	/** Opens a buffer in the background, in turn with the adds that wait for one. */
+	#open(): void {
+		const opened = this.#queue.then(async () => {
+			if (this.#slab || this.#closed) return;
+			this.#slab = await this.slabs.get(this.capacity);
+			this.#used = 0;
+		});
+		this.#queue = opened.catch(() => undefined);
 	}
 
 	/**
@@ -71,15 +130,23 @@ export class SmallFileBatch {
 		});
 	}
 
-	/** Sends what is gathered: when the buffer is full, and when someone waits on it. */
-	flush(): void {
+	/**
+	 * Sends what is gathered: when the buffer is full, and when someone waits on it. An open
+	 * buffer with nothing in it is kept for the next file, until the walk is over (`final`).
+	 */
+	flush(final = false): void {
+		if (final) this.#closed = true;
 		const slab = this.#slab;
-		if (!slab) return;
+		if (!slab || (this.#ids.files === 0 && !final)) return;
 		const regions = new Uint32Array(this.#regions);
-		const waiters = this.#waiters;
+		const batch = this.#ids;
 		this.#slab = undefined;
 		this.#regions = [];
-		this.#waiters = [];
+		this.#ids = new BatchIds();
+		if (batch.files === 0) {
+			slab.unref();
+			return;
+		}
 		// Mostly new files: hashed and sealed in one trip, the copies of stored ones dropped after.
 		const found = this.blobs.sealsBeforeDeciding
 			? this.blobs.saveUnhashed("data", slab, regions)
@@ -87,13 +154,6 @@ export class SmallFileBatch {
 					this.blobs.save("data", slab, regions, ids);
 					return ids;
 				});
-		found
-			.then((ids) => {
-				for (let i = 0; i < ids.length; i++) waiters[i]?.resolve(ids[i] as string);
-			})
-			.catch((error: unknown) => {
-				for (const waiter of waiters) waiter.reject(error);
-			})
-			.finally(() => slab.unref());
+		found.then(batch.resolve, batch.reject).finally(() => slab.unref());
 	}
 }

@@ -4,15 +4,24 @@ import { HoldfastError } from "../../host/errors.js";
 import type { Repository } from "../../repository/repository.js";
 import { encodeName, serializeTree, type TreeNode } from "../../repository/tree.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
-import { fileStateKey } from "../file-state.js";
-import type { BackupSummary, RunContext, RunWarning } from "../run-types.js";
+import {
+	type FileState,
+	type FolderStates,
+	fileState,
+	folderStateKey,
+	rootStateKey,
+	type ScannedFile,
+	stateOf,
+} from "../file-state.js";
+import type { BackupSummary, ChangeKind, RunContext, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
-import type { FileStateWriter } from "./file-state-writer.js";
+import type { FolderStateStore } from "./folder-state-store.js";
+import type { BatchedFile } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
-/** Entries taken from the source at once, whose file states are looked up together. */
+/** Entries taken from the source at once, whose folders' file states are looked up together. */
 const LOOK_AHEAD = 256;
 /** Directories whose tree is still to be saved (waiting for their files) before the walk waits. */
 const OPEN_TREES = 256;
@@ -23,6 +32,38 @@ interface Frame {
 	readonly node: TreeNode | undefined;
 	readonly nodes: TreeNode[];
 	readonly pending: Promise<void>[];
+	/** Where the folder's file states are kept, and what the last run left there. */
+	readonly stateKey: string;
+	known: FolderStates | undefined;
+	/** The states this run remembers, by name (latin1 of the name's bytes). */
+	readonly states: Record<string, FileState>;
+	remembered: number;
+	/** Whether `states` differs from `known`: a folder whose files are all unchanged is not written again. */
+	changed: boolean;
+	/** Small files read straight into a batch for the workers: their IDs are filled in when the folder closes. */
+	readonly batched: BatchedNode[];
+}
+
+interface BatchedNode {
+	readonly node: TreeNode;
+	readonly name: string;
+	readonly state: FileState;
+	readonly file: BatchedFile;
+}
+
+function newFrame(path: string | null, node: TreeNode | undefined, stateKey: string, known: FolderStates | undefined): Frame {
+	return {
+		path,
+		node,
+		nodes: [],
+		pending: [],
+		stateKey,
+		known,
+		states: Object.create(null),
+		remembered: 0,
+		changed: false,
+		batched: [],
+	};
 }
 
 export interface SavedTrees {
@@ -40,12 +81,16 @@ export interface SavedTrees {
  * trees (or bytes, in the file saver) are in flight.
  */
 export class TreeSaver {
-	readonly #top: Frame = { path: null, node: undefined, nodes: [], pending: [] };
-	readonly #stack: Frame[] = [this.#top];
+	readonly #top: Frame;
+	#topKnown = false;
+	/** Folders' states looked up ahead of the walk, by key; each is taken once, when the walk enters it. */
+	readonly #ahead = new Map<string, FolderStates | undefined>();
+	readonly #stack: Frame[];
 	readonly #usedNames = new Set<string>();
 	readonly #paths: string[] = [];
 	readonly #openTrees = new Set<Promise<void>>();
 	#totalBytes = 0;
+	#directReads = false;
 	#failure: unknown;
 
 	constructor(
@@ -56,19 +101,30 @@ export class TreeSaver {
 		private readonly changes: ChangeDetector,
 		private readonly files: FileSaver,
 		private readonly blobs: BlobSaver,
-		private readonly states: FileStateWriter,
+		private readonly states: FolderStateStore,
 		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
-	) {}
+	) {
+		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
+		this.#stack = [this.#top];
+	}
 
-	/** Adds one source's entries under the snapshot's top. */
-	async walk(entries: AsyncIterable<SourceEntry>): Promise<void> {
+	/**
+	 * Adds one source's entries under the snapshot's top. `directReads` when the entries are
+	 * the source's own: a `scan` tap may replace `read()`, and a file is then read through it alone.
+	 */
+	async walk(entries: AsyncIterable<SourceEntry>, directReads: boolean): Promise<void> {
+		this.#directReads = directReads;
 		const iterator = entries[Symbol.asyncIterator]();
 		try {
 			for (;;) {
 				const batch = await this.#nextBatch(iterator);
 				if (batch.length === 0) break;
-				for (const entry of batch) await this.#entry(entry);
+				for (const entry of batch) {
+					// Most entries are taken on this turn: a promise only where the walk has to wait.
+					const waiting = this.#entry(entry);
+					if (waiting) await waiting;
+				}
 			}
 		} finally {
 			await iterator.return?.();
@@ -77,8 +133,8 @@ export class TreeSaver {
 	}
 
 	/**
-	 * The next entries as the source gives them, a batch at a time, with the batch's file
-	 * states asked of the catalog at once: one call per batch rather than per file.
+	 * The next entries as the source gives them, a batch at a time, with the file states of
+	 * the batch's folders asked of the catalog at once: one call per batch, one value per folder.
 	 */
 	async #nextBatch(iterator: AsyncIterator<SourceEntry>): Promise<SourceEntry[]> {
 		const batch: SourceEntry[] = [];
@@ -87,21 +143,30 @@ export class TreeSaver {
 			if (next.done) break;
 			batch.push(next.value);
 		}
-		const files = batch.filter((entry) => entry.type === "file");
-		if (files.length > 1) {
-			await this.changes.prefetch(files.map((entry) => fileStateKey(this.repository.id, this.context.setName, entry)));
+		const keys: string[] = [];
+		if (!this.#topKnown) keys.push(this.#top.stateKey);
+		for (const entry of batch) if (entry.type === "dir") keys.push(this.#folderKey(entry));
+		if (keys.length > 0) {
+			const found = await this.states.recall(keys);
+			for (let i = 0; i < keys.length; i++) this.#ahead.set(keys[i] as string, found[i]);
+		}
+		if (!this.#topKnown) {
+			this.#topKnown = true;
+			this.#top.known = this.#ahead.get(this.#top.stateKey);
+			this.#ahead.delete(this.#top.stateKey);
 		}
 		return batch;
 	}
 
-	async #entry(entry: SourceEntry): Promise<void> {
+	/** Takes one entry; a promise only when the walk has to wait (trees to close, a file's read slot). */
+	#entry(entry: SourceEntry): Promise<void> | undefined {
 		if (this.context.signal.aborted) throw new HoldfastError("ABORTED", "backup aborted");
 		if (this.#failure !== undefined) throw this.#failure;
 		const key = entry.relPath.toString("latin1");
 		const slash = key.lastIndexOf("/");
 		const isRoot = entry.relPath.length === 0;
 		const parent = isRoot ? null : slash < 0 ? "" : key.slice(0, slash);
-		while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
+		if ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) return this.#leaveFor(entry, parent);
 		const frame = this.#stack.at(-1) as Frame;
 		if (!isRoot && frame.path !== parent) {
 			throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
@@ -115,10 +180,24 @@ export class TreeSaver {
 		this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
 		if (entry.type === "dir") {
 			this.summary.dirs++;
-			this.#stack.push({ path: isRoot ? "" : key, node, nodes: [], pending: [] });
+			const stateKey = this.#folderKey(entry);
+			const known = this.#ahead.get(stateKey);
+			this.#ahead.delete(stateKey);
+			this.#stack.push(newFrame(isRoot ? "" : key, node, stateKey, known));
 		} else if (entry.type === "file") {
-			await this.#file(entry, node, frame);
+			return this.#file(entry, node, frame, isRoot ? entry.root : key.slice(slash + 1));
 		}
+		return undefined;
+	}
+
+	/** The walk left the folders up to `parent`: their trees are closed, then the entry is taken. */
+	async #leaveFor(entry: SourceEntry, parent: string | null): Promise<void> {
+		while ((this.#stack.at(-1) as Frame).path !== parent && this.#stack.length > 1) await this.#closeFrame();
+		await this.#entry(entry);
+	}
+
+	#folderKey(entry: SourceEntry): string {
+		return folderStateKey(this.repository.id, this.context.setName, entry.root, entry.relPath);
 	}
 
 	/** Every source walked: waits for the last trees and saves the root. */
@@ -127,6 +206,8 @@ export class TreeSaver {
 		await Promise.all(this.#top.pending);
 		while (this.#openTrees.size > 0) await Promise.all([...this.#openTrees]);
 		if (this.#failure !== undefined) throw this.#failure;
+		await this.#settleBatched(this.#top);
+		await this.#rememberStates(this.#top);
 		return { paths: this.#paths, totalBytes: this.#totalBytes, root: await this.#saveTree(this.#top.nodes) };
 	}
 
@@ -138,18 +219,37 @@ export class TreeSaver {
 		return id;
 	}
 
-	async #file(entry: SourceEntry, node: TreeNode, frame: Frame): Promise<void> {
-		const { repository } = this;
-		const { setName } = this.context;
-		const stateKey = fileStateKey(repository.id, setName, entry);
-		const change = await this.changes.diff(entry, stateKey);
+	/** `name` is the file's key in its folder's states. */
+	#file(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string): Promise<void> | undefined {
+		const known = stateOf(frame.known, name);
+		const change = this.changes.diff(entry, node, known);
 		this.#totalBytes += entry.size;
 		if (change.kind === "unchanged" && change.knownBlobs) {
 			node.content = [...change.knownBlobs];
 			this.blobs.noteReused(change.knownBlobs);
 			this.summary.files.unchanged++;
-			return;
+			// Remembered as it was: the same state, unless the diff hook gave other blobs.
+			const same = known !== undefined && change.knownBlobs === known[4];
+			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
+			return undefined;
 		}
+		let batched: BatchedFile | undefined;
+		try {
+			batched = this.#directReads ? this.files.saveNow(entry) : undefined;
+		} catch (error) {
+			this.#skipped(entry, node, frame, error);
+			return undefined;
+		}
+		if (batched) {
+			this.summary.files[change.kind]++;
+			frame.batched.push({ node, name, state: fileState(entry.size, node, []), file: batched });
+			return undefined;
+		}
+		return this.#read(entry, node, frame, name, change.kind);
+	}
+
+	/** A file read through the file saver: it settles on its own, the walk waits only for a read slot. */
+	async #read(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string, kind: ChangeKind): Promise<void> {
 		const { done } = await this.files.save(entry);
 		const settled = done.then(
 			async (stored) => {
@@ -158,17 +258,11 @@ export class TreeSaver {
 				this.#totalBytes += stored.size - node.size;
 				node.size = stored.size;
 				if (stored.changing) node.changing = true;
-				this.summary.files[change.kind]++;
-				if (!stored.changing) await this.states.remember(stateKey, entry, stored.ids);
+				this.summary.files[kind]++;
+				if (stored.changing) frame.changed = true;
+				else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
 			},
-			(error: unknown) => {
-				if (error instanceof HoldfastError) throw error;
-				// Vanished or unreadable between listing and reading: a warning, not an abort.
-				if ((error as NodeJS.ErrnoException).code === undefined) throw error;
-				frame.nodes.splice(frame.nodes.indexOf(node), 1);
-				this.summary.files.skipped++;
-				this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
-			},
+			(error: unknown) => this.#skipped(entry, node, frame, error),
 		);
 		this.#track(settled);
 		frame.pending.push(settled);
@@ -182,13 +276,55 @@ export class TreeSaver {
 		if (this.#openTrees.size >= OPEN_TREES) await this.files.waitFor(Promise.race(this.#openTrees));
 		const saved = (async () => {
 			await Promise.all(frame.pending);
+			await this.#settleBatched(frame);
 			const id = await this.#saveTree(frame.nodes);
 			if (frame.node) frame.node.subtree = id;
+			await this.#rememberStates(frame);
 		})();
 		this.#track(saved);
 		this.#openTrees.add(saved);
 		void saved.finally(() => this.#openTrees.delete(saved)).catch(() => undefined);
 		parent.pending.push(saved);
+	}
+
+	/** A file vanished or unreadable between listing and reading: a warning, not an abort; any other failure is thrown. */
+	#skipped(entry: SourceEntry, node: TreeNode, frame: Frame, error: unknown): void {
+		if (error instanceof HoldfastError) throw error;
+		if ((error as NodeJS.ErrnoException).code === undefined) throw error;
+		frame.nodes.splice(frame.nodes.indexOf(node), 1);
+		frame.changed = true;
+		this.summary.files.skipped++;
+		this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
+	}
+
+	/** The IDs of the folder's small files read straight into batches: one wait per batch, not per file. */
+	async #settleBatched(frame: Frame): Promise<void> {
+		let batch: Promise<string[]> | undefined;
+		let ids: string[] = [];
+		for (const { node, name, state, file } of frame.batched) {
+			if (file.ids !== batch) {
+				batch = file.ids;
+				ids = await batch;
+			}
+			const id = ids[file.index] as string;
+			node.content = [id];
+			state[4] = [id];
+			this.#remember(frame, name, state, true);
+		}
+	}
+
+	#remember(frame: Frame, name: string, state: FileState, changed: boolean): void {
+		frame.states[name] = state;
+		frame.remembered++;
+		if (changed) frame.changed = true;
+	}
+
+	/** A folder's states are written once all its files are stored, and only when they differ from the last run's. */
+	async #rememberStates(frame: Frame): Promise<void> {
+		const dropped = frame.known !== undefined && Object.keys(frame.known.f).length !== frame.remembered;
+		if (!frame.changed && !dropped) return;
+		if (frame.remembered === 0 && frame.known === undefined) return;
+		await this.states.remember(frame.stateKey, { v: 2, f: frame.states }, frame.remembered);
 	}
 
 	/** The first failure stops the walk at its next entry, and `finish` reports it. */
@@ -199,8 +335,8 @@ export class TreeSaver {
 	}
 }
 
-function toNode(name: string, entry: SourceEntry): TreeNode {
-	const node: TreeNode = {
+function toNode(name: string, entry: SourceEntry): TreeNode & ScannedFile {
+	const node: TreeNode & ScannedFile = {
 		name,
 		type: entry.type,
 		mode: entry.mode,

@@ -1,0 +1,37 @@
+import type { CatalogCache } from "../../catalog/catalog-cache.js";
+import { type FolderStates, readFolderStates } from "../file-state.js";
+
+/** File states written to the catalog at once (a batch ends after the folder that reaches it). */
+const BATCH_FILES = 2000;
+
+/**
+ * Folders' file states, looked up a batch of folders at a time, and written to the catalog
+ * in batches during the run, so memory does not grow with the number of files. Safe before
+ * the snapshot exists: a state whose blobs are not in the index when next read (a run that
+ * died) counts as changed.
+ */
+export class FolderStateStore {
+	#batch: { key: string; value: FolderStates }[] = [];
+	#files = 0;
+
+	constructor(private readonly cache: CatalogCache) {}
+
+	/** What the last run left for each folder, in one catalog call. */
+	recall(keys: readonly string[]): Promise<(FolderStates | undefined)[]> {
+		return readFolderStates(this.cache, keys);
+	}
+
+	/** `files` is how many states the folder holds. */
+	async remember(key: string, value: FolderStates, files: number): Promise<void> {
+		this.#batch.push({ key, value });
+		this.#files += files;
+		if (this.#files >= BATCH_FILES) await this.flush();
+	}
+
+	async flush(): Promise<void> {
+		const batch = this.#batch;
+		this.#batch = [];
+		this.#files = 0;
+		if (batch.length > 0) await this.cache.setMany(batch);
+	}
+}

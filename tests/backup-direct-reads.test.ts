@@ -1,0 +1,56 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { SourceEntry } from "@holdfast/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { createHarness, type Harness } from "./support/harness.js";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+	await harness?.close();
+	harness = undefined;
+});
+
+/** A scan tap that stores every file upper-cased, through `read()` alone. */
+function upperCase(entries: AsyncIterable<SourceEntry>): AsyncIterable<SourceEntry> {
+	return (async function* () {
+		for await (const entry of entries) {
+			if (entry.type !== "file") {
+				yield entry;
+				continue;
+			}
+			const read = entry.read as () => AsyncIterable<Uint8Array>;
+			yield {
+				...entry,
+				read: async function* () {
+					for await (const chunk of read()) yield Buffer.from(Buffer.from(chunk).toString("utf8").toUpperCase());
+				},
+			};
+		}
+	})();
+}
+
+describe("small files read by the source's direct read", () => {
+	it("are stored as read; with a scan tap that wraps read(), every file goes through the tap", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		const names = Array.from({ length: 300 }, (_, i) => `f${String(i).padStart(3, "0")}.txt`);
+		const content = (name: string) => `content of ${name}\n`.repeat(1 + (Number(name.slice(1, 4)) % 7));
+		for (const name of names) await writeFile(join(src, name), content(name));
+		await harness.engine.init();
+		const direct = await harness.engine.backup();
+		expect(direct.summary.files.new).toBe(names.length);
+		const plain = join(harness.dir, "plain");
+		await harness.engine.restore(direct.snapshot?.id as string, { target: plain });
+		for (const name of names) expect(await readFile(join(plain, "src", name), "utf8")).toBe(content(name));
+
+		// A fresh catalog, so that every file is read again, and the tap set.
+		await harness.reopen({ freshCatalog: true });
+		harness.host.hooks.scan.tap("upper", upperCase);
+		harness.clock.advance(3_600_000);
+		const tapped = await harness.engine.backup();
+		expect(tapped.summary.files.new).toBe(names.length);
+		const upper = join(harness.dir, "upper");
+		await harness.engine.restore(tapped.snapshot?.id as string, { target: upper });
+		for (const name of names) expect(await readFile(join(upper, "src", name), "utf8")).toBe(content(name).toUpperCase());
+	});
+});

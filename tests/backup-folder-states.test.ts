@@ -1,0 +1,79 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { describeTree } from "./support/trees.js";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+	await harness?.close();
+	harness = undefined;
+});
+
+/** The catalog keys each backup writes, in the order written. */
+function recordWrites(h: Harness): string[] {
+	const written: string[] = [];
+	const catalog = h.catalog;
+	const setMany = catalog.setMany.bind(catalog);
+	catalog.setMany = async (entries) => {
+		written.push(...entries.map((entry) => entry.key));
+		return setMany(entries);
+	};
+	return written;
+}
+
+const folderWrites = (keys: string[]) => keys.filter((key) => key.startsWith("folder:") || key.startsWith("roots:"));
+
+describe("file states kept a folder to a catalog value", () => {
+	it("a backup with nothing changed writes no state; a file gone rewrites its folder's value alone", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "a"), { recursive: true });
+		await mkdir(join(src, "b"), { recursive: true });
+		await writeFile(join(src, "a/x.txt"), "x\n");
+		await writeFile(join(src, "a/y.txt"), "y\n");
+		await writeFile(join(src, "b/z.txt"), "z\n");
+		await harness.engine.init();
+		let written = recordWrites(harness);
+		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 3, unchanged: 0 });
+		// One value per folder that holds files: a and b (src itself holds none).
+		expect(folderWrites(written)).toHaveLength(2);
+
+		harness.clock.advance(3_600_000);
+		written = recordWrites(harness);
+		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 0, changed: 0, unchanged: 3 });
+		expect(folderWrites(written)).toEqual([]);
+
+		harness.clock.advance(3_600_000);
+		await rm(join(src, "a/y.txt"));
+		written = recordWrites(harness);
+		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 0, changed: 0, unchanged: 2 });
+		const rewritten = folderWrites(written);
+		expect(rewritten).toHaveLength(1);
+		expect(rewritten[0]?.endsWith(`:${Buffer.from("a").toString("base64")}`)).toBe(true);
+
+		// The rewritten value still holds x.txt: the next run reads nothing.
+		harness.clock.advance(3_600_000);
+		written = recordWrites(harness);
+		const last = await harness.engine.backup();
+		expect(last.summary.files).toMatchObject({ new: 0, changed: 0, unchanged: 2 });
+		expect(last.summary.bytes.read).toBe(0);
+		expect(folderWrites(written)).toEqual([]);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(last.snapshot?.id as string, { target });
+		expect(await describeTree(join(target, "src"))).toEqual(await describeTree(src));
+	});
+
+	it("a root that is a file is remembered too: unchanged on the next run", async () => {
+		harness = await createHarness({
+			sets: (dir) => ({ main: setConfig(dir, { sources: [{ type: "fs", path: join(dir, "src/only.txt") }] }) }),
+		});
+		await writeFile(join(harness.dir, "src/only.txt"), "one file\n");
+		await harness.engine.init();
+		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 1 });
+		harness.clock.advance(3_600_000);
+		const written = recordWrites(harness);
+		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 0, unchanged: 1 });
+		expect(folderWrites(written)).toEqual([]);
+	});
+});
