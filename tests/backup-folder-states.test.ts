@@ -76,4 +76,18 @@ describe("file states kept a folder to a catalog value", () => {
 		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 0, unchanged: 1 });
 		expect(folderWrites(written)).toEqual([]);
 	});
+
+	it("states an earlier layout kept a file to a value are dropped by the next backup, other sets' left", async () => {
+		harness = await createHarness();
+		await writeFile(join(harness.dir, "src/kept.txt"), "kept\n");
+		await harness.engine.init();
+		const { repository } = await harness.engine.open();
+		const mine = `file:${repository.id}:main:${join(harness.dir, "src")}:${Buffer.from("kept.txt").toString("base64")}`;
+		const otherSet = `file:${repository.id}:other:${join(harness.dir, "src")}:${Buffer.from("kept.txt").toString("base64")}`;
+		await harness.catalog.set(mine, "an old state");
+		await harness.catalog.set(otherSet, "an old state");
+		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 1 });
+		expect(await harness.catalog.get(mine)).toBeUndefined();
+		expect(await harness.catalog.get(otherSet)).toBe("an old state");
+	});
 });

@@ -161,6 +161,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
 	await states.flush();
+	await states.dropFileLayout(repository.id, context.setName);
 	await treeCache.flush();
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
 }

@@ -34,4 +34,13 @@ export class FolderStateStore {
 		this.#files = 0;
 		if (batch.length > 0) await this.cache.setMany(batch);
 	}
+
+	/**
+	 * Drops the states an earlier layout kept a file to a value (`file:`): never read again,
+	 * they would stay in the catalog for good. Cheap once gone: a range of the catalog's keys.
+	 */
+	async dropFileLayout(repositoryId: string, setName: string): Promise<void> {
+		const stale = await this.cache.keysStartingWith(`file:${repositoryId}:${setName}:`);
+		if (stale && stale.length > 0) await this.cache.delete(stale);
+	}
 }
