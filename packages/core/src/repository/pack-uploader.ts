@@ -1,5 +1,5 @@
 import type { ObjectLock } from "../destination/destination.js";
-import { type ConcurrencyLimit, concurrencyLimit } from "../host/semaphore.js";
+import { BoundedTasks } from "../host/semaphore.js";
 import { BLOB_OVERHEAD, encodeBlob } from "./blob-codec.js";
 import { type BlobPool, sharedCopy } from "./blob-pool.js";
 import type { Regions } from "./blob-work.js";
@@ -46,8 +46,8 @@ export class PackUploader {
 	 * they carry a lock of their own.
 	 */
 	readonly #packs = new Map<string, { builder: PackBuilder; lock: ObjectLock }>();
-	readonly #uploads: ConcurrencyLimit;
-	readonly #inflight = new Set<Promise<void>>();
+	/** Pack uploads in flight, which bounds the packs held in memory; the first failure stops the rest of the run's. */
+	#uploads: BoundedTasks;
 	/** Packs closed while workers still seal into them: each starts uploading once they are done. */
 	readonly #closing = new Set<Promise<void>>();
 	/** Bytes sealed into packs, and the worst case reserved for them. */
@@ -66,7 +66,7 @@ export class PackUploader {
 		private readonly writer: ObjectWriter,
 		private readonly indexStore: IndexStore,
 	) {
-		this.#uploads = concurrencyLimit(this.#concurrency);
+		this.#uploads = new BoundedTasks(this.#concurrency);
 	}
 
 	get #concurrency(): number {
@@ -107,6 +107,8 @@ export class PackUploader {
 	/** A new run: a blob written by an earlier run may need a new copy under this run's lock. */
 	beginRun(): void {
 		this.#pending.clear();
+		// A failed upload ended the run before; it does not fail the next one.
+		this.#uploads = new BoundedTasks(this.#concurrency);
 	}
 
 	/**
@@ -394,7 +396,7 @@ export class PackUploader {
 		await this.#adding;
 		for (const slot of [...this.#packs.keys()]) await this.#startPackUpload(slot);
 		while (this.#closing.size > 0) await Promise.all([...this.#closing]);
-		while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+		await this.#uploads.drain();
 	}
 
 	/**
@@ -442,41 +444,39 @@ export class PackUploader {
 		await open.builder.drained();
 		if (open.builder.count === 0) return this.#recyclePack(open.builder);
 		const { builder, lock } = open;
-		// Bound the packs held in memory: wait while every upload slot is busy.
-		while (this.#inflight.size >= this.#concurrency) await Promise.race(this.#inflight);
 		const budget = this.#packBudget;
 		const charged = builder.size;
-		budget?.hold(charged);
-		const task = this.#uploads(async () => {
-			const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.pool.digest(data));
-			const key = packKey(hash);
-			const version = await this.writer.put(key, bytes, "pack", lock);
-			const entry: IndexPack = {
-				key,
-				...(version ? { version } : {}),
-				size: bytes.length,
-				mode: lock.mode,
-				until: lock.until.toISOString(),
-				blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
-			};
-			this.#recyclePack(builder);
-			this.indexStore.queuePacks([entry]);
-			const index = this.indexStore.index;
-			index.addPack(entry, undefined);
-			// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
-			for (const blob of blobs) {
-				const claim = this.#pending.get(blob.id);
-				if (!claim || index.reusable(blob.id)?.packKey !== key) continue;
-				this.#pending.delete(blob.id);
-				claim.done();
+		// Waits while every upload slot is busy: the packs held in memory stay bounded.
+		await this.#uploads.add(async () => {
+			budget?.hold(charged);
+			try {
+				const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.pool.digest(data));
+				const key = packKey(hash);
+				const version = await this.writer.put(key, bytes, "pack", lock);
+				const entry: IndexPack = {
+					key,
+					...(version ? { version } : {}),
+					size: bytes.length,
+					mode: lock.mode,
+					until: lock.until.toISOString(),
+					blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
+				};
+				this.#recyclePack(builder);
+				this.indexStore.queuePacks([entry]);
+				const index = this.indexStore.index;
+				index.addPack(entry, undefined);
+				// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
+				for (const blob of blobs) {
+					const claim = this.#pending.get(blob.id);
+					if (!claim || index.reusable(blob.id)?.packKey !== key) continue;
+					this.#pending.delete(blob.id);
+					claim.done();
+				}
+				this.writer.stats.packs++;
+				if (this.indexStore.unindexedCount >= PACKS_PER_INDEX) await this.indexStore.writeIndex([]);
+			} finally {
+				budget?.release(charged);
 			}
-			this.writer.stats.packs++;
-			if (this.indexStore.unindexedCount >= PACKS_PER_INDEX) await this.indexStore.writeIndex([]);
 		});
-		const tracked = task.finally(() => {
-			this.#inflight.delete(tracked);
-			budget?.release(charged);
-		});
-		this.#inflight.add(tracked);
 	}
 }
