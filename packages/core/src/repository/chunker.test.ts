@@ -67,4 +67,45 @@ describe("chunker", () => {
 		expect(await chunkSizes(chunker, bytes(1000, "d"))).toEqual([1000]);
 		expect(await chunkSizes(chunker, Buffer.alloc(0))).toEqual([]);
 	});
+
+	it("cuts where the gear hash tested after every byte says, at odd and even offsets, in both phases and at the end", () => {
+		const seed = Buffer.from("seed");
+		const chunker = new Chunker(seed, params);
+		const data = bytes(4_000_000, "e");
+		const ends = new Set<number>();
+		for (let start = 0; start < 600_000; start += 7_919) {
+			for (const length of [params.min + 1, params.avg + 3, params.max, params.max + 1, 300_001]) {
+				const piece = data.subarray(start, start + length);
+				for (const final of [false, true]) {
+					const got = chunker.cut(piece, final);
+					expect(got).toBe(referenceCut(seed, piece, final));
+					if (got > 0) ends.add(got % 2);
+				}
+			}
+		}
+		// Cuts at odd and at even lengths both came up: each half of a two-byte turn was tested.
+		expect(ends).toEqual(new Set([0, 1]));
+	});
 });
+
+/** The chunker's definition, one byte at a time: the gear table from the seed, masks from the top bits. */
+function referenceCut(seed: Uint8Array, data: Uint8Array, final: boolean): number {
+	let stream = Buffer.alloc(0);
+	for (let counter = 0; stream.length < 1024; counter++) {
+		stream = Buffer.concat([stream, createHash("sha256").update(seed).update(String(counter)).digest()]);
+	}
+	const gear = Array.from({ length: 256 }, (_, i) => stream.readInt32LE(i * 4));
+	const bits = Math.round(Math.log2(params.avg));
+	const top = (count: number) => ~((1 << (32 - count)) - 1) | 0;
+	const maskSmall = top(bits + 2);
+	const maskLarge = top(bits - 2);
+	if (data.length <= params.min) return final ? data.length : -1;
+	const end = Math.min(data.length, params.max);
+	let hash = 0;
+	for (let i = params.min; i < end; i++) {
+		hash = ((hash << 1) + (gear[data[i] as number] as number)) | 0;
+		if ((hash & (i < params.avg ? maskSmall : maskLarge)) === 0) return i + 1;
+	}
+	if (end === params.max) return params.max;
+	return final ? data.length : -1;
+}

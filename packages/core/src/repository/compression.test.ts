@@ -19,6 +19,24 @@ describe("compression", () => {
 		expect(decompress(packed, "r").equals(random)).toBe(true);
 	});
 
+	it("measures a sample's entropy in bits per byte, call after call", () => {
+		const everyValue = Buffer.alloc(4096, 0).map((_, i) => i % 256);
+		const twoValues = Buffer.alloc(4096, 0).map((_, i) => (i % 2 ? 7 : 200));
+		expect(sampleEntropy(everyValue)).toBeCloseTo(8, 10);
+		expect(sampleEntropy(Buffer.alloc(5000, 9))).toBe(0);
+		expect(sampleEntropy(twoValues)).toBeCloseTo(1, 10);
+		// The counts of one call do not leak into the next.
+		expect(sampleEntropy(everyValue)).toBeCloseTo(8, 10);
+	});
+
+	it("compresses a large, clearly compressible blob whole", () => {
+		const text = Buffer.from("the ledger of the quarter, line by line, account 4711\n".repeat(20_000));
+		const packed = compress(text, true);
+		expect(packed[0]).toBe(CODEC.brotli);
+		expect(packed.length).toBeLessThan(text.length / 10);
+		expect(decompress(packed, "t").equals(text)).toBe(true);
+	});
+
 	it("still reads raw DEFLATE (codec 1)", async () => {
 		const { deflateRawSync } = await import("node:zlib");
 		const text = Buffer.from("older writers used deflate ".repeat(100));

@@ -12,9 +12,14 @@ export const CODEC = Object.freeze({ stored: 0, deflate: 1, brotli: 2 });
 const WORTH_IT = 0.95;
 /** A probe of this size decides for a large blob whether compressing it is worth the CPU. */
 const PROBE = 64 * 1024;
-/** Bytes looked at to estimate entropy; random or already-compressed data is near 8 bits a byte. */
-const SAMPLE = 8 * 1024;
+/** Bytes looked at to estimate entropy; random or already-compressed data is near 8 bits a byte (4 KiB of random bytes measure 7.95). */
+const SAMPLE = 4 * 1024;
 const INCOMPRESSIBLE_BITS = 7.2;
+/** Below this a blob compresses for sure (text is near 4.5 bits a byte): no probe first. */
+const COMPRESSIBLE_BITS = 6;
+
+/** Byte counts of a sample, one table per thread, cleared per call: no allocation per blob. */
+const counts = new Uint32Array(256);
 
 /**
  * Order-0 entropy of a sample, in bits per byte. Compressors crawl on random data, so data
@@ -22,17 +27,18 @@ const INCOMPRESSIBLE_BITS = 7.2;
  */
 export function sampleEntropy(data: Uint8Array): number {
 	const length = Math.min(data.length, SAMPLE);
-	const counts = new Uint32Array(256);
+	if (length === 0) return 0;
+	counts.fill(0);
 	// Spread over the blob: a header or padding at its start should not decide alone.
 	const stride = Math.max(1, Math.floor(data.length / length));
-	for (let i = 0, at = 0; i < length; i++, at += stride) counts[data[at] as number]++;
-	let bits = 0;
-	for (const count of counts) {
-		if (count === 0) continue;
-		const p = count / length;
-		bits -= p * Math.log2(p);
+	for (let i = 0, at = 0; i < length; i++, at += stride) counts[(data[at] as number) & 255]!++;
+	// H = log2(n) - Σ c·log2(c) / n: one logarithm per byte value seen, no division per value.
+	let sum = 0;
+	for (let value = 0; value < 256; value++) {
+		const count = counts[value] as number;
+		if (count > 1) sum += count * Math.log2(count);
 	}
-	return bits;
+	return Math.log2(length) - sum / length;
 }
 
 function brotli(data: Uint8Array): Buffer {
@@ -43,10 +49,11 @@ function brotli(data: Uint8Array): Buffer {
 
 /** The codec and body to store for `data`: compressed when that pays, as is otherwise. */
 export function encodeBody(data: Uint8Array, enabled: boolean): { codec: number; body: Uint8Array } {
-	if (!enabled || data.length < 64 || (data.length >= 1024 && sampleEntropy(data) > INCOMPRESSIBLE_BITS)) {
-		return { codec: CODEC.stored, body: data };
-	}
-	if (data.length > PROBE * 2 && brotli(data.subarray(0, PROBE)).length > PROBE * WORTH_IT) {
+	if (!enabled || data.length < 64) return { codec: CODEC.stored, body: data };
+	const bits = data.length >= 1024 ? sampleEntropy(data) : 0;
+	if (bits > INCOMPRESSIBLE_BITS) return { codec: CODEC.stored, body: data };
+	// The probe's bytes are compressed twice when the blob is worth it: only where the sample leaves doubt.
+	if (bits >= COMPRESSIBLE_BITS && data.length > PROBE * 2 && brotli(data.subarray(0, PROBE)).length > PROBE * WORTH_IT) {
 		return { codec: CODEC.stored, body: data };
 	}
 	const packed = brotli(data);
