@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { threadId } from "node:worker_threads";
-import { describe, expect, it } from "vitest";
-import { isRestoreTemp, tempPathFor } from "./restore-writer.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { createMode, isRestoreTemp, needsChmod, TempFile, tempPathFor } from "./restore-writer.js";
 
 describe("tempPathFor", () => {
 	it("gives names a later restore recognises and removes, each new, the thread's number in them", () => {
@@ -20,4 +23,38 @@ describe("tempPathFor", () => {
 		expect(name.length).toBe(255);
 		expect(isRestoreTemp(name)).toBe(true);
 	});
+});
+
+describe("the mode of a restored file", () => {
+	const dir = mkdtempSync(join(tmpdir(), "holdfast-mode-"));
+	afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+	it("skips fchmod only when creation under the umask already gives the whole mode", () => {
+		expect(needsChmod(0o644, 0o022)).toBe(false);
+		expect(needsChmod(0o755, 0o022)).toBe(false);
+		expect(needsChmod(0o400, 0o022)).toBe(false);
+		// Bits the umask takes away, write for others and special bits are set afterwards.
+		expect(needsChmod(0o664, 0o022)).toBe(true);
+		expect(needsChmod(0o644, 0o077)).toBe(true);
+		expect(needsChmod(0o666, 0o000)).toBe(true);
+		expect(needsChmod(0o4755, 0o022)).toBe(true);
+		expect(createMode(0o4777)).toBe(0o755);
+	});
+
+	it.each([0o644, 0o600, 0o664, 0o666, 0o444, 0o2750, 0o000])(
+		"ends as %o whether or not it was changed after creation",
+		(mode) => {
+			const name = `f${mode.toString(8)}`;
+			const out = new TempFile(
+				{ dir: Buffer.from(dir), name: Buffer.from(name), path: Buffer.from(join(dir, name)) },
+				{ uid: 0, gid: 0, mode, mtime: "1000000000000000000" },
+				3,
+			);
+			out.write(Buffer.from("abc"), 0);
+			out.finish(false);
+			const st = statSync(join(dir, name));
+			expect(st.mode & 0o7777).toBe(mode);
+			expect(st.size).toBe(3);
+		},
+	);
 });

@@ -26,6 +26,22 @@ export const HOLE_BLOCK = 4096;
 const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const openAsync = promisify(openCallback);
+/** Read once: a file is created with its final mode when the umask leaves that mode whole. */
+const UMASK = process.umask();
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+
+/**
+ * The mode a temporary file is created with: the final one without special bits or write for
+ * others (those wait for fchmod, after the owner is set and the bytes are in).
+ */
+export function createMode(mode: number): number {
+	return mode & 0o755;
+}
+
+/** True when the file needs an fchmod after creation: the umask or createMode took bits away. */
+export function needsChmod(mode: number, umask: number = UMASK): boolean {
+	return (mode & 0o7777) !== (createMode(mode) & ~umask);
+}
 
 /** True for a name this writer gives its temporary files: what a killed restore leaves behind. */
 export function isRestoreTemp(name: Buffer): boolean {
@@ -84,7 +100,7 @@ export class TempFile {
 	 */
 	async create(): Promise<void> {
 		if (this.#fd !== undefined) return;
-		const fd = await openAsync(this.temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600);
+		const fd = await openAsync(this.temp, CREATE_FLAGS, createMode(this.node.mode));
 		if (this.#fd === undefined) this.#fd = fd;
 		else closeSync(fd);
 	}
@@ -106,7 +122,8 @@ export class TempFile {
 				// an owner that cannot be set leaves the restoring user's
 			}
 		}
-		fchmodSync(fd, this.node.mode & 0o7777);
+		// Most files were created with their final mode: one syscall fewer per file.
+		if (needsChmod(this.node.mode)) fchmodSync(fd, this.node.mode & 0o7777);
 		const time = nsToUtimeSeconds(this.node.mtime);
 		futimesSync(fd, time, time);
 		this.#fd = undefined;
@@ -134,7 +151,7 @@ export class TempFile {
 	}
 
 	#open(): number {
-		this.#fd ??= openSync(this.temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600);
+		this.#fd ??= openSync(this.temp, CREATE_FLAGS, createMode(this.node.mode));
 		return this.#fd;
 	}
 }
