@@ -1,16 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-	ContainerModule,
-	type DestinationType,
-	definePlugin,
-	type PluginDefinition,
-	type SetConfig,
-	TOKENS,
-} from "@holdfast/core";
-import { MemoryStore } from "@holdfast/core/testing";
+import type { MemoryStore } from "@holdfast/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { MEMORY_STORE_PLUGIN, memoryDestination, memoryStorePlugin } from "./support/memory-store-plugin.js";
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -18,47 +11,25 @@ afterEach(async () => {
 	harness = undefined;
 });
 
-/** A store that refuses pack uploads while `refusing` is set, with an error no retry repeats. */
-function refusingStorePlugin(state: { refusing: boolean; refused: number }): PluginDefinition {
-	let store: MemoryStore | undefined;
-	const type: DestinationType<{ name: string }> = {
-		type: "refusing",
-		optionsSchema: { type: "object", additionalProperties: false, required: ["name"], properties: { name: { type: "string" } } },
-		create: (options, environment) => {
-			if (!store) {
-				store = new MemoryStore(environment.clock, {}, `refusing:${options.name}`);
-				const put = store.put.bind(store);
-				store.put = async (key, body, lock) => {
-					if (state.refusing && key.startsWith("data/")) {
-						state.refused++;
-						throw new Error(`refused ${key}`);
-					}
-					return put(key, body, lock);
-				};
-			}
-			return store;
-		},
+/** Makes `store` refuse pack uploads while `state.refusing` is set, with an error no retry repeats. */
+function refusePacks(store: MemoryStore, state: { refusing: boolean; refused: number }): void {
+	const put = store.put.bind(store);
+	store.put = async (key, body, lock) => {
+		if (state.refusing && key.startsWith("data/")) {
+			state.refused++;
+			throw new Error(`refused ${key}`);
+		}
+		return put(key, body, lock);
 	};
-	return definePlugin({
-		name: "refusing-store",
-		version: "0.1.0",
-		engine: "^0.1.0",
-		containerModule: new ContainerModule((options) => {
-			options.bind(TOKENS.DestinationType).toConstantValue(type);
-		}),
-	}) as PluginDefinition;
 }
 
 describe("a pack upload that fails", () => {
 	it("fails the backup with its error, saves no snapshot, and does not fail the next run", async () => {
 		const state = { refusing: false, refused: 0 };
-		const plugin = refusingStorePlugin(state);
 		harness = await createHarness({
-			plugins: ["@holdfast/plugin-fs-source", "refusing-store"],
-			extraBuiltins: new Map([["refusing-store", plugin]]),
-			sets: (dir): Record<string, SetConfig> => ({
-				main: { ...setConfig(dir), destination: { type: "refusing", name: dir } as SetConfig["destination"] },
-			}),
+			memoryStore: true,
+			extraBuiltins: new Map([[MEMORY_STORE_PLUGIN, memoryStorePlugin({ onStore: (store) => refusePacks(store, state) })]]),
+			sets: (dir) => ({ main: setConfig(dir, { destination: memoryDestination(dir) }) }),
 		});
 		// Several packs' worth, so uploads are in flight together when the first is refused.
 		for (let i = 0; i < 6; i++) await writeFile(join(harness.dir, "src", `f${i}.bin`), randomBytes(3 * 1024 * 1024, i));

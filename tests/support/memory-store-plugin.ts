@@ -31,7 +31,8 @@ export function memoryDestination(dir: string, lockExtension = true): SetConfig[
  * which cost such a simulation more than everything else it does. One plugin per harness: its
  * stores live as long as the harness, across reopened engines.
  */
-export function memoryStorePlugin(): PluginDefinition {
+/** `onStore` sees each store as it is made (a test may wrap its calls). */
+export function memoryStorePlugin({ onStore }: { onStore?: (store: MemoryStore) => void } = {}): PluginDefinition {
 	const stores = new Map<string, MemoryStore>();
 	const type: DestinationType<MemoryStoreOptions> = {
 		type: "memory",
@@ -47,6 +48,7 @@ export function memoryStorePlugin(): PluginDefinition {
 				const capabilities = options.lockExtension === undefined ? {} : { lockExtension: options.lockExtension };
 				store = new MemoryStore(environment.clock, capabilities, `memory:${options.name}`);
 				stores.set(options.name, store);
+				onStore?.(store);
 			}
 			return store;
 		},
