@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BLOB_OVERHEAD, blobId, decodeBlob } from "./blob-codec.js";
 import { BlobWork, type WorkerKeys } from "./blob-work.js";
 import { Chunker } from "./chunker.js";
@@ -53,6 +53,22 @@ describe("BlobWork.chunk", () => {
 		const data = Buffer.alloc(3 * 256 * 1024 + 12_345);
 		expect(new BlobWork(keys).chunk(data, true)).toEqual(reference(data, true));
 		expect(new BlobWork(keys).chunk(data, false)).toEqual(reference(data, false));
+	});
+});
+
+describe("BlobWork.chunk without zero runs", () => {
+	it("cuts data that starts with no run of zeros without ever cutting a chunk of zeros", () => {
+		const cut = vi.spyOn(Chunker.prototype, "cut");
+		try {
+			const data = randomBytes(700_000);
+			const work = new BlobWork(keys);
+			const found = work.chunk(data, true);
+			expect(found).toEqual(reference(data, true));
+			// The reference cut as often; the work itself cut once per chunk, nothing more.
+			expect(cut).toHaveBeenCalledTimes(2 * found.lengths.length);
+		} finally {
+			cut.mockRestore();
+		}
 	});
 });
 

@@ -48,9 +48,9 @@ export class BlobWork {
 		let at = 0;
 		while (at < data.length) {
 			const rest = data.subarray(at);
-			const zero = this.#zeroChunk();
 			// A run of zeros (a sparse file, a zeroed image) is cut and named without the gear loop or a hash.
-			if (rest.length >= zero.length && isZero(rest, zero.length)) {
+			const zero = this.#zeroRunAt(rest);
+			if (zero) {
 				lengths.push(zero.length);
 				ids.push(zero.id);
 				at += zero.length;
@@ -66,8 +66,19 @@ export class BlobWork {
 	}
 
 	/**
+	 * The chunk of zeros `data` starts with, if it does. A chunk is longer than the minimum,
+	 * so data without that many zeros first never pays for finding the zero chunk.
+	 */
+	#zeroRunAt(data: Uint8Array): { readonly length: number; readonly id: string } | undefined {
+		const { min } = this.keys.chunker;
+		if (data.length <= min || !isZero(data, min)) return undefined;
+		const zero = this.#zeroChunk();
+		return zero.length > 0 && data.length >= zero.length && isZero(data, zero.length) ? zero : undefined;
+	}
+
+	/**
 	 * The chunk a long run of zeros starts with: the cut depends only on the bytes since the
-	 * chunk's start, so every such chunk has the same length and ID, found once.
+	 * chunk's start, so every such chunk has the same length and ID, found once, when first needed.
 	 */
 	#zeroChunk(): { readonly length: number; readonly id: string } {
 		if (!this.#zero) {
