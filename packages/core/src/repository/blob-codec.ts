@@ -26,10 +26,23 @@ export function seal(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 	return out;
 }
 
+/** Random bytes nonces are taken from, a nonce's worth once each: one call to the generator per few hundred blobs. */
+const nonces = Buffer.allocUnsafeSlow(NONCE * 340);
+let noncesUsed = nonces.length;
+
+function writeNonce(out: Uint8Array, at: number): void {
+	if (noncesUsed + NONCE > nonces.length) {
+		randomFillSync(nonces);
+		noncesUsed = 0;
+	}
+	out.set(nonces.subarray(noncesUsed, noncesUsed + NONCE), at);
+	noncesUsed += NONCE;
+}
+
 /** The same written into `out` at `at` (room is the caller's to check); returns the sealed length. */
 function sealInto(key: Uint8Array, out: Uint8Array, at: number, parts: readonly Uint8Array[]): number {
 	const start = at;
-	randomFillSync(out, at, NONCE);
+	writeNonce(out, at);
 	const cipher = createCipheriv("aes-256-gcm", key, out.subarray(at, at + NONCE));
 	at += NONCE;
 	for (const part of parts) {

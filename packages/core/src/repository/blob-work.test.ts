@@ -110,6 +110,25 @@ describe("BlobWork.sealInto", () => {
 		}
 	});
 
+	it("gives every sealed blob a nonce of its own, across many more blobs than are drawn at once", () => {
+		const work = new BlobWork(keys);
+		const count = 2000;
+		const data = Buffer.alloc(count * 8, 7);
+		const regions = new Uint32Array(2 * count);
+		for (let i = 0; i < count; i++) regions.set([i * 8, 8], 2 * i);
+		const out = Buffer.alloc(count * (8 + BLOB_OVERHEAD));
+		const lengths = work.sealInto(data, regions, false, out, 0);
+		const seen = new Set<string>();
+		for (let i = 0, at = 0; i < count; at += lengths[i] as number, i++) {
+			const sealed = out.subarray(at, at + (lengths[i] as number));
+			seen.add(sealed.subarray(0, 12).toString("hex"));
+			expect(Buffer.from(decodeBlob(keys, sealed, blobId(keys, data.subarray(0, 8)), "test")).equals(data.subarray(0, 8))).toBe(
+				true,
+			);
+		}
+		expect(seen.size).toBe(count);
+	});
+
 	it("refuses to seal past the end of the buffer rather than write a truncated blob", () => {
 		const work = new BlobWork(keys);
 		const data = randomBytes(1000);
