@@ -109,6 +109,36 @@ describe("fs source", () => {
 		expect((await read("large")).memory).toEqual(first.memory);
 	});
 
+	it("reads into the memory offered with next(), after the first chunk, and into its own buffer when none is offered", async () => {
+		const large = Buffer.alloc(11 * 1024 * 1024 + 77);
+		for (let i = 0; i < large.length; i += 4096) large.writeUInt32LE(i + 1, i);
+		await writeFile(join(dir, "offered"), large);
+		const { entries } = await scan();
+		const entry = entries.find((e) => e.relPath.toString() === "offered") as SourceEntry;
+		const stream = (entry.read as () => AsyncIterable<Uint8Array>)()[Symbol.asyncIterator]() as AsyncIterator<
+			Uint8Array,
+			unknown,
+			Uint8Array | undefined
+		>;
+		const target = Buffer.alloc(large.length + 10);
+		let filled = 0;
+		let inPlace = 0;
+		for (let offer: Uint8Array | undefined; ; ) {
+			const next = await stream.next(offer);
+			if (next.done) break;
+			const chunk = next.value;
+			const wasInPlace = offer !== undefined && chunk.buffer === target.buffer && chunk.byteOffset === offer.byteOffset;
+			if (wasInPlace) inPlace++;
+			else target.set(chunk, filled);
+			filled += chunk.length;
+			// Every other chunk is left to the source's own buffer.
+			offer = wasInPlace ? undefined : target.subarray(filled, filled + 3 * 1024 * 1024);
+		}
+		expect(filled).toBe(large.length);
+		expect(target.subarray(0, filled).equals(large)).toBe(true);
+		expect(inPlace).toBeGreaterThan(0);
+	});
+
 	it("refuses to read a file swapped for a FIFO after listing, instead of blocking", async () => {
 		await writeFile(join(dir, "swap"), "regular");
 		const { entries } = await scan();

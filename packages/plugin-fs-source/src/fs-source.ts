@@ -330,7 +330,8 @@ class ReadBuffers {
  * file that was listed: a FIFO or device swapped in after listing is refused, never read on.
  * File descriptors, not FileHandles: a backup opens every file once, and the handle objects
  * (and their promises) cost more main-thread time than the reads of a small file. Every
- * chunk is read into one buffer: each is valid until the next is asked for.
+ * chunk is read into one buffer, each valid until the next is asked for — or, after the
+ * first, into the memory the consumer offers with `next()`, which it then need not copy.
  */
 async function* readRegularFile(
 	path: Buffer,
@@ -338,20 +339,23 @@ async function* readRegularFile(
 	size: number,
 	follow: boolean,
 	buffers: ReadBuffers,
-): AsyncIterable<Uint8Array> {
+): AsyncGenerator<Uint8Array, void, Uint8Array | undefined> {
 	const flags = constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW);
 	const direct = size < DIRECT_READ;
 	const fd = direct ? openSync(path, flags) : await call<number>((done) => open(path, flags, done));
 	// Sized to the file (one byte more, to see the end in one read): most files are small.
 	const readSize = Math.min(READ_SIZE, size + 1);
 	const buffer = buffers.take(readSize);
+	let into: Uint8Array = buffer;
+	let wanted = readSize;
 	try {
 		for (let first = true; ; first = false) {
 			// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
+			const target = into;
 			const bytesRead =
 				direct && first
-					? readSync(fd, buffer, 0, readSize, null)
-					: await call<number>((done) => read(fd, buffer, 0, readSize, null, done));
+					? readSync(fd, target, 0, wanted, null)
+					: await call<number>((done) => read(fd, target, 0, wanted, null, done));
 			if (first) {
 				// Plain numbers: a BigIntStats per file read is garbage the collector would chase. An inode
 				// past 2^53 rounds the same way on both sides.
@@ -361,8 +365,14 @@ async function* readRegularFile(
 				}
 			}
 			if (bytesRead === 0) return;
-			yield buffer.subarray(0, bytesRead);
-			if (bytesRead < readSize) return;
+			if (bytesRead < wanted) {
+				yield target.subarray(0, bytesRead);
+				return;
+			}
+			const offered = yield target.subarray(0, bytesRead);
+			const offeredRoom = offered?.length ?? 0;
+			into = offered !== undefined && offeredRoom > 0 ? offered : buffer;
+			wanted = offeredRoom > 0 ? offeredRoom : readSize;
 		}
 	} finally {
 		buffers.give(buffer);

@@ -25,6 +25,9 @@ export interface SourceEntry {
 	 * Files only: opens the content. Never called for special files. A chunk it yields stays
 	 * valid only until the next one is requested (or the iteration ends): a source may read
 	 * the next chunk into the same memory, and a consumer that keeps bytes longer copies them.
+	 * A consumer may offer memory for the next chunk as the argument of `next()`: a source
+	 * that can read there yields a view of it from its start (then nothing is copied); one
+	 * that cannot ignores the offer.
 	 */
 	read?(): AsyncIterable<Uint8Array>;
 	/** Files only: true when size and mtime still match the entry (the file did not change while read). */

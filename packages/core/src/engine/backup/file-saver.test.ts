@@ -59,6 +59,32 @@ function reusingFile(name: string, content: Buffer, size = content.length, piece
 	};
 }
 
+/**
+ * A file whose source reads into the memory the consumer offers with `next()` when it is
+ * offered (the first chunk into a buffer of its own, as a generator cannot see the first
+ * offer); `offers` counts the chunks read into offered memory.
+ */
+function offeringFile(name: string, content: Buffer, size = content.length, pieceSize = 1_000_003) {
+	const entry: SourceEntry & { offers: number } = {
+		...file(name, content, size, pieceSize),
+		offers: 0,
+		read: async function* (): AsyncGenerator<Uint8Array, void, Uint8Array | undefined> {
+			const own = Buffer.alloc(pieceSize);
+			let into: Uint8Array = own;
+			for (let at = 0; at < content.length; ) {
+				const room = into === own ? pieceSize : into.length;
+				const n = content.copy(into, 0, at, at + room);
+				at += n;
+				if (into !== own) entry.offers++;
+				const offered = yield into.subarray(0, n);
+				own.fill(0xa5);
+				into = offered && offered.length > 0 ? offered : own;
+			}
+		},
+	};
+	return entry;
+}
+
 function emptySummary(): BackupSummary {
 	return {
 		files: { new: 0, changed: 0, unchanged: 0, reincluded: 0, skipped: 0 },
@@ -229,6 +255,25 @@ describe("file saver", () => {
 		// Alone, a large file is read ahead while its buffers are cut; in pieces that straddle their ends.
 		const [large] = await save([reusingFile("large", noise(19 * 1024 * 1024 + 777, "reused"), undefined, 3 * 1024 * 1024 + 5)]);
 		expect(large?.ids).toEqual((await reference(repo, noise(19 * 1024 * 1024 + 777, "reused"))).ids);
+	});
+
+	it("lets a source read a large file straight into its buffers, alone or beside another, with the same cuts and IDs", async () => {
+		const { repo, save } = await setup();
+		const alone = noise(19 * 1024 * 1024 + 777, "offered alone");
+		const [stored] = await save([offeringFile("alone", alone, undefined, 3 * 1024 * 1024 + 5)]);
+		expect(stored?.ids).toEqual((await reference(repo, alone)).ids);
+		const { repo: again, save: saveTwo } = await setup();
+		const one = offeringFile("one", noise(17 * 1024 * 1024 + 3, "one"), undefined, 2 * 1024 * 1024 + 1);
+		// Grew past small and past its listed size while read: the first pieces are copied, the rest read in place.
+		const grown = noise(12 * 1024 * 1024 + 99, "grown");
+		const two = offeringFile("two", grown, 10_000, 64 * 1024);
+		const both = await saveTwo([one, two]);
+		expect(both[0]?.ids).toEqual((await reference(again, noise(17 * 1024 * 1024 + 3, "one"))).ids);
+		expect(both[1]?.ids).toEqual((await reference(again, grown)).ids);
+		expect(both[1]?.size).toBe(grown.length);
+		expect(one.offers).toBeGreaterThan(0);
+		expect(two.offers).toBeGreaterThan(0);
+		for (const id of both[1]?.ids ?? []) await again.loadBlob(id);
 	});
 
 	it("copies a small file's chunks before asking for the next, also when it grew past small while read", async () => {

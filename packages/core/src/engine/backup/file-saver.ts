@@ -17,6 +17,7 @@ const BATCH_BYTES = 1024 * 1024;
  * a buffer full without one is replaced by one twice its size.
  */
 const STREAM_BYTES = 8 * 1024 * 1024;
+const NOTHING = new Uint8Array(0);
 /** Bytes read and not yet in a pack, plus packs being uploaded, across all files: the backup's one cap. */
 const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
 
@@ -135,7 +136,11 @@ export class FileSaver {
 
 	/** One read of the whole file: its size now, and its blob IDs once the workers have them. */
 	async #read(entry: SourceEntry): Promise<{ ids: Promise<string[]>; size: number }> {
-		const stream = (entry.read as () => AsyncIterable<Uint8Array>)()[Symbol.asyncIterator]();
+		const stream = (entry.read as () => AsyncIterable<Uint8Array>)()[Symbol.asyncIterator]() as AsyncIterator<
+			Uint8Array,
+			unknown,
+			Uint8Array | undefined
+		>;
 		if (entry.size > this.#smallLimit) return this.#stream(stream, [], entry.size);
 		// A chunk is valid until the next is asked for: a small file's are gathered in a buffer of the saver's.
 		const gathered = this.#gathering.pop() ?? Buffer.allocUnsafeSlow(this.#smallLimit);
@@ -169,7 +174,7 @@ export class FileSaver {
 	 * one buffer are sealed from it while reading goes on in the next.
 	 */
 	async #stream(
-		stream: AsyncIterator<Uint8Array>,
+		stream: AsyncIterator<Uint8Array, unknown, Uint8Array | undefined>,
 		prefix: Uint8Array[],
 		sizeHint: number,
 	): Promise<{ ids: Promise<string[]>; size: number }> {
@@ -239,11 +244,24 @@ export class FileSaver {
 					}
 				}
 				inPrefix = false;
-				const next = await (ahead ?? stream.next());
+				if (!ahead && filled === slab.bytes.length) {
+					// Cut before the next read, so that it can go straight into the next buffer.
+					readAhead(NOTHING);
+					await cut(false);
+					await refill();
+				}
+				// The source may read straight into the buffer (then nothing is copied); not while a read ahead is pending.
+				const offer = ahead ? undefined : slab.bytes.subarray(filled);
+				const next = await (ahead ?? stream.next(offer));
 				ahead = undefined;
 				if (next.done) break;
 				this.#checkAbort();
-				pending = [next.value];
+				const piece = next.value;
+				if (offer && piece.buffer === offer.buffer && piece.byteOffset === offer.byteOffset && piece.length <= offer.length) {
+					size += piece.length;
+					filled += piece.length;
+					pending = [];
+				} else pending = [piece];
 			}
 			await cut(true);
 		} finally {
