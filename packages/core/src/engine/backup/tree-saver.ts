@@ -89,6 +89,8 @@ export class TreeSaver {
 	readonly #usedNames = new Set<string>();
 	readonly #paths: string[] = [];
 	readonly #openTrees = new Set<Promise<void>>();
+	/** Settles when the next open tree is saved (or fails): what a walk with too many open waits on. */
+	#treeSaved: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 	#totalBytes = 0;
 	#directReads = false;
 	#failure: unknown;
@@ -273,7 +275,7 @@ export class TreeSaver {
 		const frame = this.#stack.pop() as Frame;
 		const parent = this.#stack.at(-1) as Frame;
 		// Trees may wait on small files gathered for the workers: the file saver sends them while the walk waits.
-		if (this.#openTrees.size >= OPEN_TREES) await this.files.waitFor(Promise.race(this.#openTrees));
+		if (this.#openTrees.size >= OPEN_TREES) await this.files.waitFor(this.#nextTreeSaved());
 		const saved = (async () => {
 			await Promise.all(frame.pending);
 			await this.#settleBatched(frame);
@@ -283,8 +285,28 @@ export class TreeSaver {
 		})();
 		this.#track(saved);
 		this.#openTrees.add(saved);
-		void saved.finally(() => this.#openTrees.delete(saved)).catch(() => undefined);
+		void saved
+			.finally(() => {
+				this.#openTrees.delete(saved);
+				this.#treeSaved?.resolve();
+				this.#treeSaved = undefined;
+			})
+			.catch(() => undefined);
 		parent.pending.push(saved);
+	}
+
+	/**
+	 * One promise for the next tree saved, shared: a race over every open tree would add a
+	 * reaction to each of them per folder closed, hundreds per folder, kept until they settle.
+	 * A failure is the walk's to report, at its next entry.
+	 */
+	#nextTreeSaved(): Promise<void> {
+		if (!this.#treeSaved) {
+			let resolve!: () => void;
+			const promise = new Promise<void>((done) => (resolve = done));
+			this.#treeSaved = { promise, resolve };
+		}
+		return this.#treeSaved.promise;
 	}
 
 	/** A file vanished or unreadable between listing and reading: a warning, not an abort; any other failure is thrown. */
