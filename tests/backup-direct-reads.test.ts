@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SourceEntry } from "@holdfast/core";
 import { afterEach, describe, expect, it } from "vitest";
@@ -52,5 +52,28 @@ describe("small files read by the source's direct read", () => {
 		const upper = join(harness.dir, "upper");
 		await harness.engine.restore(tapped.snapshot?.id as string, { target: upper });
 		for (const name of names) expect(await readFile(join(upper, "src", name), "utf8")).toBe(content(name).toUpperCase());
+	});
+});
+
+describe("many folders of small files", () => {
+	it("saves every folder's tree when more are open than the walk keeps, and each file restores", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		// Folders close faster than their batched files are sealed: the walk waits for trees to be saved, again and again.
+		const folders = Array.from({ length: 600 }, (_, i) => `d${String(i).padStart(3, "0")}`);
+		for (const folder of folders) {
+			await mkdir(join(src, folder));
+			await writeFile(join(src, folder, "a.txt"), `a of ${folder}\n`);
+			await writeFile(join(src, folder, "b.txt"), `b of ${folder}\n`.repeat(3));
+		}
+		await harness.engine.init();
+		const result = await harness.engine.backup();
+		expect(result.summary.files.new).toBe(2 * folders.length);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(result.snapshot?.id as string, { target });
+		for (const folder of folders) {
+			expect(await readFile(join(target, "src", folder, "a.txt"), "utf8")).toBe(`a of ${folder}\n`);
+			expect(await readFile(join(target, "src", folder, "b.txt"), "utf8")).toBe(`b of ${folder}\n`.repeat(3));
+		}
 	});
 });
