@@ -9,23 +9,12 @@ import { afterAll, describe, expect, it, vi } from "vitest";
  * the permission error is injected at the filesystem call the source makes.
  */
 const denied = new Set<string>();
-const deny = (path: unknown) => {
-	if (denied.has(String(path)))
-		throw Object.assign(new Error(`EACCES: permission denied, scandir '${String(path)}'`), { code: "EACCES" });
-};
-// Folders are listed directly while calls are quick, through the pool while they are slow: both are denied.
-vi.mock("node:fs", async (importOriginal) => {
-	const actual = await importOriginal<typeof import("node:fs")>();
-	return {
-		...actual,
-		readdirSync: ((path: unknown, options?: unknown) => {
-			deny(path);
-			return actual.readdirSync(path as string, options as undefined);
-		}) as typeof actual.readdirSync,
-	};
-});
 vi.mock("node:fs/promises", async (importOriginal) => {
 	const actual = await importOriginal<typeof import("node:fs/promises")>();
+	const deny = (path: unknown) => {
+		if (denied.has(String(path)))
+			throw Object.assign(new Error(`EACCES: permission denied, scandir '${String(path)}'`), { code: "EACCES" });
+	};
 	return {
 		...actual,
 		readdir: (async (path: unknown, options?: unknown) => {

@@ -10,7 +10,6 @@ import {
 	open,
 	openSync,
 	read,
-	readdirSync,
 	readSync,
 	type Stats,
 	stat,
@@ -174,7 +173,7 @@ export class FsSource implements Source {
 		if (scanOptions.signal.aborted) return undefined;
 		let names: Buffer[];
 		try {
-			names = await this.#stats.list(dirAbs);
+			names = await readdir(dirAbs, { encoding: "buffer" });
 		} catch (error) {
 			if (dirRel.length === 0) throw rootError(root, error);
 			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
@@ -429,7 +428,7 @@ const WINDOW = 256;
 const POOLED_AFTER_SLOW = 1000;
 
 /**
- * Listings and stats of entries. Direct calls on this thread while they are quick — the common
+ * Stats of listed entries. Direct calls on this thread while they are quick — the common
  * case, where the metadata is cached and a trip through the libuv pool costs more than the
  * call — and through the pool, in parallel, for a while after many are slow.
  */
@@ -452,22 +451,6 @@ class AdaptiveStat {
 			return Promise.resolve(this.statNow(path, follow));
 		} catch (error) {
 			return Promise.reject(error);
-		}
-	}
-
-	/** A folder's names, listed as its entries are stated: directly while calls are quick. */
-	list(path: Buffer): Promise<Buffer[]> {
-		if (this.#pooled > 0) {
-			this.#pooled--;
-			return readdir(path, { encoding: "buffer" });
-		}
-		const started = performance.now();
-		try {
-			return Promise.resolve(readdirSync(path, { encoding: "buffer" }));
-		} catch (error) {
-			return Promise.reject(error);
-		} finally {
-			this.#note(performance.now() - started > SLOW_DIRECT_MS);
 		}
 	}
 
