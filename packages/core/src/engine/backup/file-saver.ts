@@ -17,6 +17,7 @@ const BATCH_BYTES = 1024 * 1024;
  * a buffer full without one is replaced by one twice its size.
  */
 const STREAM_BYTES = 8 * 1024 * 1024;
+/** What is left of a piece when the buffer filled exactly: nothing to carry past a read ahead. */
 const NOTHING = new Uint8Array(0);
 /** Bytes read and not yet in a pack, plus packs being uploaded, across all files: the backup's one cap. */
 const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
