@@ -1,9 +1,17 @@
 import { join } from "node:path";
 import { scheduleOf } from "@holdfast/plugin-retention-planner";
-import { afterAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe, it, vi } from "vitest";
+import { S3Destination } from "../packages/plugin-b2/src/s3-destination.js";
 import { B2StrictProxy } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
 import { s3, TEST_ENV, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
-import { type AttackOutcome, attackAndRestore, type ExpectedSnapshot, ProvenViews, unchangedStore } from "./support/attacker.js";
+import {
+	type AttackOutcome,
+	attackAndRestore,
+	type ExpectedSnapshot,
+	KnownLocks,
+	ProvenViews,
+	unchangedStore,
+} from "./support/attacker.js";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { ChurningFolder, prng } from "./support/world.js";
 
@@ -14,7 +22,17 @@ import { ChurningFolder, prng } from "./support/world.js";
  * attacker's view takes each version's lock from the store's own HEAD.
  */
 const cleanups: (() => Promise<void>)[] = [];
+/** Each world's locks the attacker read, forgotten for a version whose lock is being extended. */
+const knownLocks: KnownLocks[] = [];
+beforeAll(() => {
+	const original = S3Destination.prototype.extendLock;
+	vi.spyOn(S3Destination.prototype, "extendLock").mockImplementation(async function (this: S3Destination, ...args) {
+		for (const locks of knownLocks) locks.forget(args[0], args[1]);
+		return original.apply(this, args);
+	});
+});
 afterAll(async () => {
+	vi.restoreAllMocks();
 	for (const cleanup of cleanups) await cleanup();
 });
 
@@ -55,7 +73,10 @@ describe.skipIf(!s3)("every snapshot in its window restores from the real store'
 			const proven = new ProvenViews();
 			// What the attacks see until the next write: read once, however many instants attack it.
 			const bytes = new Map<string, Promise<Uint8Array>>();
-			let store = unchangedStore(destination(), bytes);
+			// Each version's lock is read once (again after an extension), not at every write: a HEAD apiece.
+			const locks = new KnownLocks();
+			knownLocks.push(locks);
+			let store = unchangedStore(destination(), bytes, locks);
 			const attack = async (at: Date) => outcomes.push(await attackAndRestore(store, "correct horse", expected, at, proven));
 			let at = start;
 			let previous: Date | undefined;
@@ -67,7 +88,7 @@ describe.skipIf(!s3)("every snapshot in its window restores from the real store'
 				h.clock.set(at);
 				await folder.churn(run === 0 ? 0 : 1);
 				const snapshot = (await h.engine.backup()).snapshot?.snapshot;
-				store = unchangedStore(destination(), bytes);
+				store = unchangedStore(destination(), bytes, locks);
 				if (!snapshot) throw new Error(`run ${run}: no snapshot`);
 				expected.push({ time: snapshot.time, protectUntil: new Date(snapshot.protectUntil), files: folder.expected("src") });
 				await attack(at);

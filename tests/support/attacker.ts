@@ -52,15 +52,33 @@ export class ProvenViews {
 }
 
 /**
+ * Versions' locks as the store answered, kept across writes for a store whose listing omits
+ * them (S3, where each costs a HEAD). In compliance mode a lock only ever grows, so one known
+ * is at most the true one (an attacker who trusted it would delete more, never less); still,
+ * the test forgets a version's lock each time it asks the store to extend it.
+ */
+export class KnownLocks {
+	readonly heads = new Map<string, Promise<ObjectVersion | undefined>>();
+
+	forget(key: string, versionId: string): void {
+		this.heads.delete(`${key}\t${versionId}`);
+	}
+}
+
+/**
  * The store as it stands until the next write (a backup, a groom). An attack reads every
  * version and its lock; attacks at several instants between the same two writes get the same
  * answers, so the versions and each lock are asked of the store once. Take a new one after
  * anything wrote. A version's bytes never change (its id is never reused), so reads of a
  * given version are kept in `bytes`, shared by the stores of one test. Writes are refused.
  */
-export function unchangedStore(destination: Destination, bytes?: Map<string, Promise<Uint8Array>>): Destination {
+export function unchangedStore(
+	destination: Destination,
+	bytes?: Map<string, Promise<Uint8Array>>,
+	locks?: KnownLocks,
+): Destination {
 	let listing: Promise<ObjectVersion[]> | undefined;
-	const heads = new Map<string, Promise<ObjectVersion | undefined>>();
+	const latestHeads = new Map<string, Promise<ObjectVersion | undefined>>();
 	const all = () => {
 		listing ??= (async () => {
 			const versions: ObjectVersion[] = [];
@@ -88,9 +106,14 @@ export function unchangedStore(destination: Destination, bytes?: Map<string, Pro
 			return read.then((body) => Buffer.from(body));
 		},
 		head(key, versionId) {
+			// A given version's answer outlives this store (its lock is forgotten when extended); the latest's does not.
+			const heads = versionId !== undefined && locks ? locks.heads : latestHeads;
 			const id = `${key}\t${versionId ?? ""}`;
 			let head = heads.get(id);
-			if (!head) heads.set(id, (head = destination.head(key, versionId)));
+			if (!head) {
+				heads.set(id, (head = destination.head(key, versionId)));
+				head.catch(() => heads.delete(id));
+			}
 			return head;
 		},
 		list: (prefix) => destination.list(prefix),

@@ -11,6 +11,13 @@ export interface PendingSnapshot {
 }
 
 /**
+ * What lay below each tree the last count of a repository walked, while that repository stays
+ * open: a session's next backup walks only the trees it has not seen (a tree's ID fixes its
+ * content). Only the last count's trees are kept, so it holds no more than one count needs.
+ */
+const lastCount = new WeakMap<Repository, Map<string, Set<string>>>();
+
+/**
  * What every snapshot whose window is still open at `now` needs, and until when: each blob
  * until the latest protect-until of the snapshots that use it, each pack and index object
  * for its blobs, each snapshot object for its own window, and config and key copies for the
@@ -45,6 +52,8 @@ export async function protectionNeeds(
 	let latest = 0;
 	let open = 0;
 	const seenTrees = new Map<string, Set<string>>();
+	const known = lastCount.get(repository);
+	let complete = true;
 	// Newest first: shared trees are walked once, and the newest date reaches them first.
 	const inWindow = snapshots
 		.filter((ref) => new Date(ref.snapshot.protectUntil).getTime() > now.getTime())
@@ -56,9 +65,13 @@ export async function protectionNeeds(
 		// A snapshot object is written locked at least until its protect-until (the core refuses less),
 		// so that much is known even where no index object recorded its lock.
 		need(ref.key, "snapshot", until, until);
-		const found = await collectSnapshotObjects(repository, ref, [], seenTrees);
+		const found = await collectSnapshotObjects(repository, ref, [], seenTrees, known);
 		for (const id of found.blobs) needBlob(id, until);
+		if (found.missingTrees.length > 0) complete = false;
 	}
+	// A tree missing from the index leaves its parents' counts short: the next count walks afresh.
+	if (complete) lastCount.set(repository, seenTrees);
+	else lastCount.delete(repository);
 	if (pending) {
 		const until = pending.protectUntil.getTime();
 		open++;

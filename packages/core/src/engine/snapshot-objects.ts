@@ -16,19 +16,23 @@ export interface SnapshotObjects {
 
 /**
  * Walks a snapshot's trees and collects what it needs. Trees are shared between snapshots,
- * so `seenTrees` lets callers walking many snapshots visit each tree once.
+ * so `seenTrees` lets callers walking many snapshots visit each tree once; `known` holds what
+ * an earlier walk found below trees it walked in full (a tree's ID fixes what lies below it).
  */
 export async function collectSnapshotObjects(
 	repository: Repository,
 	ref: SnapshotRef,
 	metadata: readonly string[],
 	seenTrees = new Map<string, Set<string>>(),
+	known?: ReadonlyMap<string, Set<string>>,
 ): Promise<SnapshotObjects> {
 	const blobs = new Set<string>();
 	const missing: string[] = [];
 	const missingTrees: string[] = [];
 	const visit = async (treeId: string): Promise<void> => {
 		blobs.add(treeId);
+		const earlier = seenTrees.has(treeId) ? undefined : known?.get(treeId);
+		if (earlier) seenTrees.set(treeId, earlier);
 		const cached = seenTrees.get(treeId);
 		if (cached) {
 			for (const id of cached) blobs.add(id);

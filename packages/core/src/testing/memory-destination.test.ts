@@ -36,6 +36,29 @@ describe("memory store listings and reads", () => {
 		expect(await keysOf(store, "data/")).toEqual(["data/a"]);
 	});
 
+	it("lists by prefix exactly the keys that start with it, latest versions and all versions alike", async () => {
+		const store = new MemoryStore(new ManualClock("2030-01-01T00:00:00Z"));
+		for (const key of ["data/a", "data/ab", "data/b", "data0", "datb", "index/a", "keys/k"])
+			await store.put(key, new Uint8Array([1]));
+		await store.put("data/ab", new Uint8Array([2]));
+		await store.deleteMarker("data/b");
+		const latestOf = async (prefix: string) => {
+			const keys: string[] = [];
+			for await (const object of store.list(prefix)) keys.push(object.key);
+			return keys;
+		};
+		expect(await keysOf(store, "data/")).toEqual(["data/a", "data/ab", "data/ab", "data/b", "data/b"]);
+		expect(await latestOf("data/")).toEqual(["data/a", "data/ab"]);
+		expect(await keysOf(store, "data/a")).toEqual(["data/a", "data/ab", "data/ab"]);
+		expect(await keysOf(store, "data")).toEqual(["data/a", "data/ab", "data/ab", "data/b", "data/b", "data0"]);
+		expect(await keysOf(store, "d")).toHaveLength(7);
+		expect(await keysOf(store, "data/c")).toEqual([]);
+		expect(await keysOf(store, "a")).toEqual([]);
+		expect(await keysOf(store, "z")).toEqual([]);
+		expect(await keysOf(store, "keys/k")).toEqual(["keys/k"]);
+		expect(await keysOf(store, "")).toHaveLength(9);
+	});
+
 	it("reads return copies: a reader that decrypts in place leaves the stored bytes alone", async () => {
 		const store = new MemoryStore(new ManualClock("2030-01-01T00:00:00Z"), {}, "memory:named");
 		await store.put("k", new Uint8Array([1, 2, 3]));

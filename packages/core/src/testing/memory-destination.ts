@@ -63,6 +63,21 @@ class SortedKeys<V> extends Map<string, V> {
 		this.#sorted ??= [...this.keys()].sort();
 		return this.#sorted;
 	}
+
+	/** The sorted keys that start with `prefix`: found by bisection, since a listing by prefix skips most keys. */
+	keysStartingWith(prefix: string): readonly string[] {
+		const sorted = this.sortedKeys();
+		let low = 0;
+		let high = sorted.length;
+		while (low < high) {
+			const middle = (low + high) >>> 1;
+			if ((sorted[middle] as string) < prefix) low = middle + 1;
+			else high = middle;
+		}
+		let end = low;
+		while (end < sorted.length && (sorted[end] as string).startsWith(prefix)) end++;
+		return sorted.slice(low, end);
+	}
 }
 
 /** Versions in memory with their lock records, kept as told: the store a {@link MemoryDestination} wraps. */
@@ -133,16 +148,15 @@ export class MemoryStore implements LockRecordStore {
 
 	async *list(prefix: string): AsyncIterable<ListedObject> {
 		this.calls.list++;
-		for (const key of this.#keys()) {
+		for (const key of this.objects.keysStartingWith(prefix)) {
 			const latest = this.objects.get(key)?.[0];
-			if (key.startsWith(prefix) && latest?.body) yield { key, size: latest.body.length, lastModified: latest.lastModified };
+			if (latest?.body) yield { key, size: latest.body.length, lastModified: latest.lastModified };
 		}
 	}
 
 	async *listVersions(prefix: string): AsyncIterable<ObjectVersion> {
 		this.calls.list++;
-		for (const key of this.#keys()) {
-			if (!key.startsWith(prefix)) continue;
+		for (const key of this.objects.keysStartingWith(prefix)) {
 			for (const [i, version] of (this.objects.get(key) ?? []).entries()) yield this.#describe(key, version, i === 0);
 		}
 	}
@@ -173,9 +187,5 @@ export class MemoryStore implements LockRecordStore {
 		let versions = this.objects.get(key);
 		if (!versions) this.objects.set(key, (versions = []));
 		return versions;
-	}
-
-	#keys(): readonly string[] {
-		return this.objects.sortedKeys();
 	}
 }

@@ -1,0 +1,70 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { MemoryLogger, Repository } from "@holdfast/core/testing";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { protectionNeeds } from "../packages/core/src/engine/protection-needs.js";
+import { createHarness, type Harness } from "./support/harness.js";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+	vi.restoreAllMocks();
+	await harness?.close();
+	harness = undefined;
+});
+
+/** The needs as plain values, for comparing two counts. */
+function plain(needs: Awaited<ReturnType<typeof protectionNeeds>>) {
+	const packs = [...needs.packs.values()].map((p) => ({ ...p, live: [...p.live].sort((a, b) => a.id.localeCompare(b.id)) }));
+	return { objects: [...needs.objects.values()], packs, snapshots: needs.snapshots };
+}
+
+describe("the count of what open windows need", () => {
+	it("walks only trees it has not seen while the repository stays open, and counts as a fresh walk does", async () => {
+		harness = await createHarness({ memoryStore: true });
+		const src = join(harness.dir, "src");
+		for (const dir of ["a/b", "a/c", "d"]) {
+			await mkdir(join(src, dir), { recursive: true });
+			await writeFile(join(src, dir, "file.txt"), `in ${dir}\n`);
+		}
+		await harness.engine.init();
+		for (let run = 0; run < 3; run++) {
+			await writeFile(join(src, "a/b", `new-${run}.txt`), `run ${run}\n`);
+			await harness.engine.backup();
+			harness.clock.advance(86_400_000);
+		}
+		const { repository, destination } = await harness.engine.open();
+		const snapshots = await repository.listSnapshots();
+		expect(snapshots).toHaveLength(3);
+		const now = harness.clock.now();
+
+		// The last backup counted every snapshot but its own: only the newest one's changed trees are new.
+		const loadTree = vi.spyOn(Repository.prototype, "loadTree");
+		const first = await protectionNeeds(repository, snapshots, now);
+		const walked = loadTree.mock.calls.map(([id]) => id);
+		// Its top tree, src and a, a/b: the trees its new file changed; a/c and d were seen.
+		expect(walked).toHaveLength(4);
+		expect(new Set(walked).size).toBe(4);
+		loadTree.mockClear();
+		const again = await protectionNeeds(repository, snapshots, now);
+		expect(loadTree).not.toHaveBeenCalled();
+
+		// A repository opened afresh knows nothing yet: it walks every tree, and needs the same.
+		const fresh = await Repository.open("correct horse", {
+			destination,
+			clock: harness.clock,
+			logger: new MemoryLogger("error"),
+		});
+		try {
+			await fresh.loadIndex();
+			loadTree.mockClear();
+			const counted = await protectionNeeds(fresh, await fresh.listSnapshots(), now);
+			// Three snapshots of five folders each, and the top trees: shared ones walked once.
+			expect(loadTree.mock.calls.length).toBeGreaterThan(walked.length);
+			expect(plain(counted)).toEqual(plain(first));
+			expect(plain(again)).toEqual(plain(first));
+			expect(counted.packs.size).toBeGreaterThan(0);
+		} finally {
+			await fresh.close();
+		}
+	});
+});
