@@ -1,5 +1,4 @@
-import { HoldfastError } from "../host/errors.js";
-import { type BlobWork, blobWhat, type Regions } from "../repository/blob-work.js";
+import type { BlobWork, Regions } from "../repository/blob-work.js";
 import { type FileMeta, TempFile } from "./restore-writer.js";
 
 // Restore's share of the blob pool's threads: a read range opened, and the files inside it written there.
@@ -55,23 +54,48 @@ export interface RangeRestored {
 /**
  * Opens and verifies every blob of the range first (a corrupt blob fails it before any file
  * is touched), then writes each whole file with synchronous calls: on a worker thread they
- * cost no hop to the libuv pool, and the main thread never waits on them.
+ * cost no hop to the libuv pool, and the main thread never waits on them. Only the
+ * plaintexts asked back are gathered for the trip; the others are never copied.
  */
 export function restoreRange(work: BlobWork, request: RestoreRangeRequest): { result: RangeRestored; transfer: ArrayBuffer[] } {
 	const { ids, packKey, rawLengths, files } = request;
-	const decoded = work.decodeMany(request.data, request.regions, ids, packKey);
-	decoded.blobs.forEach((plain, i) => {
-		if (plain.length !== rawLengths[i]) {
-			throw new HoldfastError(
-				"CORRUPT",
-				`${blobWhat(ids[i] as string, packKey)}: ${plain.length} bytes where the index says ${rawLengths[i]}`,
-			);
-		}
+	const plains = work.openRange(request.data, request.regions, ids, packKey, rawLengths);
+	const outcome = writeWholeFiles(plains, files.files, files.chown);
+	const { blobs, transfer } = gatherKept(plains, files.keep);
+	return { result: { ...outcome, blobs }, transfer };
+}
+
+/**
+ * The plaintexts `keep` marks, for the trip back: a large one alone in its buffer is moved,
+ * small ones are copied into one buffer together rather than moved one by one.
+ */
+export function gatherKept(
+	plains: readonly Uint8Array[],
+	keep: Uint8Array,
+): { blobs: (Uint8Array | undefined)[]; transfer: ArrayBuffer[] } {
+	let smallTotal = 0;
+	plains.forEach((plain, i) => {
+		if (keep[i] && !ownsBuffer(plain)) smallTotal += plain.length;
 	});
-	const outcome = writeWholeFiles(decoded.blobs, files.files, files.chown);
-	const blobs = decoded.blobs.map((plain, i) => (files.keep[i] ? plain : undefined));
-	const kept = new Set(blobs.map((plain) => plain?.buffer));
-	return { result: { ...outcome, blobs }, transfer: decoded.transfer.filter((buffer) => kept.has(buffer)) };
+	const small = new Uint8Array(smallTotal);
+	const transfer: ArrayBuffer[] = smallTotal > 0 ? [small.buffer] : [];
+	let at = 0;
+	const blobs = plains.map((plain, i) => {
+		if (!keep[i]) return undefined;
+		if (ownsBuffer(plain)) {
+			transfer.push(plain.buffer as ArrayBuffer);
+			return plain;
+		}
+		small.set(plain, at);
+		at += plain.length;
+		return small.subarray(at - plain.length, at);
+	});
+	return { blobs, transfer };
+}
+
+/** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */
+function ownsBuffer(data: Uint8Array): boolean {
+	return data.length >= 64 * 1024 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
 }
 
 /** Writes the files in order and stops at the first that fails, its temporary file removed. */

@@ -94,9 +94,9 @@ export function encodeBlobInto(keys: BlobKeys, data: Uint8Array, compress: boole
 	return sealInto(keys.encryption, out, at, [CODEC_BYTE[codec] ?? Buffer.of(codec), body]);
 }
 
-/** Opens, decompresses and verifies a stored blob against the ID it must have. */
-export function decodeBlob(keys: BlobKeys, sealed: Uint8Array, expectedId: string, what: string): Uint8Array {
-	const data = decompress(open(keys.encryption, sealed, what), what);
+/** Opens, decompresses and verifies a stored blob against the ID it must have; `rawLength` (from the index) sizes the output. */
+export function decodeBlob(keys: BlobKeys, sealed: Uint8Array, expectedId: string, what: string, rawLength?: number): Uint8Array {
+	const data = decompress(open(keys.encryption, sealed, what), what, rawLength);
 	if (blobId(keys, data) !== expectedId) throw new HoldfastError("CORRUPT", `${what}: content does not match its ID`);
 	return data;
 }

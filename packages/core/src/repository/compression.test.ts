@@ -37,6 +37,18 @@ describe("compression", () => {
 		expect(decompress(packed, "t").equals(text)).toBe(true);
 	});
 
+	it("gives the same bytes whatever length the caller expects, right or wrong", () => {
+		const line = "the ledger of the quarter, line by line, account 4711\n";
+		for (const size of [200, 4095, 4096, 16_384, 16_385, 300_000]) {
+			const text = Buffer.from(line.repeat(Math.ceil(size / line.length)).slice(0, size));
+			const packed = compress(text, true);
+			expect(packed[0]).toBe(CODEC.brotli);
+			for (const expected of [size, size - 1, 0, size * 3]) {
+				expect(decompress(packed, "t", expected).equals(text)).toBe(true);
+			}
+		}
+	});
+
 	it("still reads raw DEFLATE (codec 1)", async () => {
 		const { deflateRawSync } = await import("node:zlib");
 		const text = Buffer.from("older writers used deflate ".repeat(100));

@@ -66,12 +66,24 @@ export function compress(data: Buffer, enabled: boolean): Buffer {
 	return Buffer.concat([Buffer.of(codec), body]);
 }
 
-export function decompress(framed: Uint8Array, what: string): Buffer {
+/** Largest output buffer sized up front from an expected length: a wrong length in the index allocates no more. */
+const MAX_SIZED_OUTPUT = 16 * 1024 * 1024;
+
+/**
+ * The body behind the codec byte, as stored. `expectedLength` (the index's plaintext length)
+ * sizes Brotli's output buffer: one allocation of the right size per blob, not 16 KiB each
+ * (many small blobs) or many pieces joined (large ones).
+ */
+export function decompress(framed: Uint8Array, what: string, expectedLength?: number): Buffer {
 	const codec = framed[0];
 	const body = framed.subarray(1);
 	try {
 		if (codec === CODEC.stored) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-		if (codec === CODEC.brotli) return brotliDecompressSync(body);
+		if (codec === CODEC.brotli) {
+			if (expectedLength === undefined) return brotliDecompressSync(body);
+			// One byte of room beyond: a full buffer makes zlib allocate another chunk to learn the stream has ended.
+			return brotliDecompressSync(body, { chunkSize: Math.max(64, Math.min(expectedLength + 1, MAX_SIZED_OUTPUT)) });
+		}
 		if (codec === CODEC.deflate) return inflateRawSync(body);
 	} catch (cause) {
 		throw new HoldfastError("CORRUPT", `${what}: cannot decompress`, { cause });
