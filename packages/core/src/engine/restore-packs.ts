@@ -76,7 +76,8 @@ export class PackRestorer {
 		private readonly isRoot: boolean,
 		options: PackRestorerOptions = {},
 	) {
-		this.#budget = new Semaphore(options.budgetBytes ?? 32 * 1024 * 1024);
+		// Four reads of the longest range: enough to keep the disk and both workers busy, measured against 32 MiB.
+		this.#budget = new Semaphore(options.budgetBytes ?? 16 * 1024 * 1024);
 		this.#reads = new Semaphore(options.reads ?? 4);
 	}
 

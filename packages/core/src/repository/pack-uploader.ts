@@ -8,7 +8,8 @@ import { type BlobType, packKey } from "./format.js";
 import type { IndexPack } from "./index-file.js";
 import type { IndexStore } from "./index-store.js";
 import type { ObjectWriter } from "./object-writer.js";
-import { PackBuilder, type ReservedBlob, sharedBuffer } from "./pack.js";
+import { PackBuilder, type ReservedBlob } from "./pack.js";
+import { PackBuffers } from "./pack-buffers.js";
 
 // The pack uploader: decides which blobs to store, gathers them into packs and uploads those a few at a time.
 
@@ -53,7 +54,8 @@ export class PackUploader {
 	/** Bytes sealed into packs, and the worst case reserved for them. */
 	#sealedTotal = 0;
 	#reservedTotal = 0;
-	readonly #packBuffers: Buffer[] = [];
+	/** The buffers packs are assembled in: one per open pack and per pack being uploaded, no more. */
+	readonly #buffers: PackBuffers;
 	/** The last blob being added to a pack: the next waits for it. */
 	#adding: Promise<unknown> = Promise.resolve();
 	/** Where the bytes of packs being uploaded are counted, while a backup sets one: its single cap on what it holds. */
@@ -67,6 +69,8 @@ export class PackUploader {
 		private readonly indexStore: IndexStore,
 	) {
 		this.#uploads = new BoundedTasks(this.#concurrency);
+		// The open pack and one per upload: a pack waiting for its last blobs or an upload slot holds one of those.
+		this.#buffers = new PackBuffers(this.#packCapacity, this.#concurrency + 1);
 	}
 
 	get #concurrency(): number {
@@ -79,21 +83,14 @@ export class PackUploader {
 
 	/**
 	 * Room for a full pack plus one largest blob, so a pack is filled without moving its bytes.
-	 * Buffers of uploaded packs are reused: a worker that hashed one keeps it alive until its
-	 * own collector runs, so fresh ones would pile up. (Pages of a buffer are taken only as
-	 * they are written: a pack of trees holds little.)
+	 * (Pages of a buffer are taken only as they are written: a pack of trees holds little.)
 	 */
-	#newPack(): PackBuilder {
-		return new PackBuilder(this.#packBuffers.pop() ?? sharedBuffer(this.#packCapacity));
-	}
-
 	get #packCapacity(): number {
 		return this.#packSize + this.options.largestBlob + 1024;
 	}
 
-	#recyclePack(builder: PackBuilder): void {
-		const limit = this.#concurrency + 1;
-		if (builder.buffer.length === this.#packCapacity && this.#packBuffers.length < limit) this.#packBuffers.push(builder.buffer);
+	async #newPack(): Promise<PackBuilder> {
+		return new PackBuilder(await this.#buffers.take());
 	}
 
 	/**
@@ -303,9 +300,7 @@ export class PackUploader {
 		for (;;) {
 			let open = this.#packs.get(slot);
 			if (!open) {
-				// Besides the pack just closed, one more at most: packs waiting on their last blobs never pile up.
-				while (this.#closing.size > 1) await Promise.race(this.#closing);
-				open = { builder: this.#newPack(), lock };
+				open = { builder: await this.#newPack(), lock };
 				this.#packs.set(slot, open);
 			}
 			const { builder } = open;
@@ -426,7 +421,7 @@ export class PackUploader {
 			open = undefined;
 		}
 		if (!open) {
-			open = { builder: this.#newPack(), lock };
+			open = { builder: await this.#newPack(), lock };
 			this.#packs.set(slot, open);
 		}
 		open.builder.add(type, id, sealed, rawLength);
@@ -441,14 +436,33 @@ export class PackUploader {
 
 	/** Uploads a closed pack once every blob sealed into it is there. */
 	async #upload(open: { builder: PackBuilder; lock: ObjectLock }): Promise<void> {
-		await open.builder.drained();
-		if (open.builder.count === 0) return this.#recyclePack(open.builder);
+		this.#buffers.closing();
+		let stored = false;
+		try {
+			await open.builder.drained();
+			if (open.builder.count === 0) {
+				stored = true;
+				return this.#buffers.give(open.builder.buffer);
+			}
+			await this.#startUpload(open, () => {
+				stored = true;
+			});
+		} catch (error) {
+			if (!stored) this.#buffers.drop();
+			throw error;
+		}
+	}
+
+	/** Starts uploading a closed pack once an upload slot is free; its buffer goes back to the pool when stored, or is dropped on failure. */
+	async #startUpload(open: { builder: PackBuilder; lock: ObjectLock }, started: () => void): Promise<void> {
 		const { builder, lock } = open;
 		const budget = this.#packBudget;
 		const charged = builder.size;
 		// Waits while every upload slot is busy: the packs held in memory stay bounded.
 		await this.#uploads.add(async () => {
+			started();
 			budget?.hold(charged);
+			let given = false;
 			try {
 				const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.pool.digest(data));
 				const key = packKey(hash);
@@ -461,7 +475,8 @@ export class PackUploader {
 					until: lock.until.toISOString(),
 					blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
 				};
-				this.#recyclePack(builder);
+				given = true;
+				this.#buffers.give(builder.buffer);
 				this.indexStore.queuePacks([entry]);
 				const index = this.indexStore.index;
 				index.addPack(entry, undefined);
@@ -475,6 +490,7 @@ export class PackUploader {
 				this.writer.stats.packs++;
 				if (this.indexStore.unindexedCount >= PACKS_PER_INDEX) await this.indexStore.writeIndex([]);
 			} finally {
+				if (!given) this.#buffers.drop();
 				budget?.release(charged);
 			}
 		});
