@@ -233,8 +233,11 @@ async function runDataset(base, key, withS3) {
 			);
 		}
 		for (const work of works) rmSync(work, { recursive: true, force: true });
-		// The removal's writes land here, not in the next tool's timings.
+		// The removal's writes land here, not in the next tool's timings; then the freed inodes
+		// age out of ext4's 30 s "recently deleted" window (kept clean by the sync), which a file
+		// system without a journal scans on every create: the next rep's first tool would pay it.
 		spawnSync("sync");
+		if (!smoke) await new Promise((resolve) => setTimeout(resolve, 31_000));
 	}
 	const pick = (name, f) => median(results[name].map(f));
 	const runs = (r) => [r.first, r.noChange, r.changed, r.restore].filter(Boolean);
