@@ -1,4 +1,5 @@
 import type { BlobWork, Regions } from "../repository/blob-work.js";
+import { gatherForTransfer } from "../repository/plaintext-transfer.js";
 import { type FileMeta, TempFile } from "./restore-writer.js";
 
 // Restore's share of the blob pool's threads: a read range opened, and the files inside it written there.
@@ -61,41 +62,8 @@ export function restoreRange(work: BlobWork, request: RestoreRangeRequest): { re
 	const { ids, packKey, rawLengths, files } = request;
 	const plains = work.openRange(request.data, request.regions, ids, packKey, rawLengths);
 	const outcome = writeWholeFiles(plains, files.files, files.chown);
-	const { blobs, transfer } = gatherKept(plains, files.keep);
+	const { blobs, transfer } = gatherForTransfer(plains, files.keep);
 	return { result: { ...outcome, blobs }, transfer };
-}
-
-/**
- * The plaintexts `keep` marks, for the trip back: a large one alone in its buffer is moved,
- * small ones are copied into one buffer together rather than moved one by one.
- */
-export function gatherKept(
-	plains: readonly Uint8Array[],
-	keep: Uint8Array,
-): { blobs: (Uint8Array | undefined)[]; transfer: ArrayBuffer[] } {
-	let smallTotal = 0;
-	plains.forEach((plain, i) => {
-		if (keep[i] && !ownsBuffer(plain)) smallTotal += plain.length;
-	});
-	const small = new Uint8Array(smallTotal);
-	const transfer: ArrayBuffer[] = smallTotal > 0 ? [small.buffer] : [];
-	let at = 0;
-	const blobs = plains.map((plain, i) => {
-		if (!keep[i]) return undefined;
-		if (ownsBuffer(plain)) {
-			transfer.push(plain.buffer as ArrayBuffer);
-			return plain;
-		}
-		small.set(plain, at);
-		at += plain.length;
-		return small.subarray(at - plain.length, at);
-	});
-	return { blobs, transfer };
-}
-
-/** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */
-function ownsBuffer(data: Uint8Array): boolean {
-	return data.length >= 64 * 1024 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
 }
 
 /** Writes the files in order and stops at the first that fails, its temporary file removed. */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { HoldfastError } from "../host/errors.js";
 import { type BlobKeys, blobId, decodeBlob, encodeBlob, encodeBlobInto } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
+import { gatherForTransfer } from "./plaintext-transfer.js";
 
 /** What a worker of the blob pool needs to know: the blob keys and the chunker's seed and bounds. */
 export interface WorkerKeys extends BlobKeys {
@@ -168,7 +169,6 @@ export class BlobWork {
 	 */
 	decodeMany(data: Uint8Array, regions: Regions, ids: readonly string[], packKey: string): Decoded {
 		const parts: Uint8Array[] = [];
-		let smallTotal = 0;
 		for (let i = 0; i < ids.length; i++) {
 			const id = ids[i] as string;
 			const start = regions[i * 2] as number;
@@ -179,21 +179,10 @@ export class BlobWork {
 				blobWhat(id, packKey),
 			);
 			parts.push(plain);
-			if (!ownsBuffer(plain)) smallTotal += plain.length;
 		}
-		const small = new Uint8Array(smallTotal);
-		const transfer: ArrayBuffer[] = smallTotal > 0 ? [small.buffer] : [];
-		let at = 0;
-		const blobs = parts.map((plain) => {
-			if (ownsBuffer(plain)) {
-				transfer.push(plain.buffer as ArrayBuffer);
-				return plain;
-			}
-			small.set(plain, at);
-			at += plain.length;
-			return small.subarray(at - plain.length, at);
-		});
-		return { blobs, transfer };
+		const { blobs, transfer } = gatherForTransfer(parts);
+		// Nothing is left out without a `keep`: every entry is a plaintext.
+		return { blobs: blobs as Uint8Array[], transfer };
 	}
 }
 
@@ -206,11 +195,6 @@ function isZero(data: Uint8Array, length: number): boolean {
 		if (Buffer.compare(ZERO_PAGE.subarray(0, end - at), data.subarray(at, end)) !== 0) return false;
 	}
 	return true;
-}
-
-/** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */
-function ownsBuffer(data: Uint8Array): boolean {
-	return data.length >= 64 * 1024 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
 }
 
 /** Blob IDs and sealed lengths of regions sealed back to back. */
