@@ -224,13 +224,7 @@ export class FsSource implements Source {
 			relPath: rel,
 			type,
 			size: 0,
-			mode: Number(info.mode),
-			uid: Number(info.uid),
-			gid: Number(info.gid),
-			mtimeNs: info.mtimeNs,
-			ctimeNs: info.ctimeNs,
-			inode: info.ino,
-			device: info.dev,
+			...statMetadata(info),
 			...(type === "symlink" ? { linkTarget: await readlink(abs, { encoding: "buffer" }) } : {}),
 		};
 	}
@@ -245,13 +239,7 @@ export class FsSource implements Source {
 			relPath: rel,
 			type: "file",
 			size: Number(info.size),
-			mode: Number(info.mode),
-			uid: Number(info.uid),
-			gid: Number(info.gid),
-			mtimeNs: info.mtimeNs,
-			ctimeNs: info.ctimeNs,
-			inode: info.ino,
-			device: info.dev,
+			...statMetadata(info),
 			read: () => readRegularFile(abs, info.ino, Number(info.size), follow, buffers),
 			readSmall: (into, offset, length) => readSmallFile(abs, info, follow, into, offset, length),
 			unchangedSinceScan: async () => {
@@ -527,4 +515,17 @@ function rootError(root: string, error: unknown): HoldfastError {
 function describe(error: unknown): string {
 	const e = error as NodeJS.ErrnoException;
 	return e.code ? `${e.code}` + (e.message ? ` (${e.message.split(",")[0]})` : "") : String(error);
+}
+
+/** What every entry carries from its stat, whatever its type. */
+function statMetadata(info: BigIntStats) {
+	return {
+		mode: Number(info.mode),
+		uid: Number(info.uid),
+		gid: Number(info.gid),
+		mtimeNs: info.mtimeNs,
+		ctimeNs: info.ctimeNs,
+		inode: info.ino,
+		device: info.dev,
+	};
 }
