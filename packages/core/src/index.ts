@@ -32,14 +32,7 @@ export { EmulatedLocks, emulateLocks, type LockRecordStore } from "./destination
 export { RetryingDestination, type RetryOptions, retryTransientFaults } from "./destination/retry.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
-export {
-	type DoctorReport,
-	Engine,
-	type EngineOptions,
-	type HostProtection,
-	type OpenSet,
-	type SetProtection,
-} from "./engine/engine.js";
+export { type DoctorReport, Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export type { GroomCandidate, GroomPlan, GroomSchedule, HeldObject } from "./engine/groom-types.js";
@@ -61,6 +54,8 @@ export {
 	tierTimeZone,
 } from "./engine/retention-tiers.js";
 export type * from "./engine/run-types.js";
+export type { HostProtection, SetProtection } from "./engine/set-protection.js";
+export type { ListedSnapshot } from "./engine/snapshot-entries.js";
 export type { SnapshotObjects } from "./engine/snapshot-objects.js";
 export { createLifecycleHooks, type EntryStream, type HookName, type LifecycleHooks, STAGE } from "./hooks/lifecycle-hooks.js";
 export { addDays, type Clock, DAY_MS, ManualClock, OffsetClock, SystemClock } from "./host/clock.js";

@@ -21,8 +21,8 @@ import type { ScryptParams } from "../repository/crypto.js";
 import type { EarlyKeyDerivations, KeyDerivationInput } from "../repository/early-key.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
-import { decodeName, type Tree } from "../repository/tree.js";
-import { type TreeEntry, walkTree } from "../repository/tree-walker.js";
+import type { Tree } from "../repository/tree.js";
+import type { TreeEntry } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
 import { type CheckReport, checkRepository } from "./check.js";
@@ -31,15 +31,11 @@ import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
 import { type RepositoryView, repositoryView } from "./repository-view.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
-import {
-	isTimeZone,
-	longestRetentionDays,
-	type SnapshotTier,
-	snapshotTier,
-	tierProblems,
-	tierTimeZone,
-} from "./retention-tiers.js";
+import { type SnapshotTier, snapshotTier, tierTimeZone } from "./retention-tiers.js";
 import type { RunContext, RunKind, RunPlan, UploadedObject } from "./run-types.js";
+import { retentionCapProblem, setProblems } from "./set-checks.js";
+import { type SetProtection, setProtection } from "./set-protection.js";
+import { type ListedSnapshot, snapshotEntries } from "./snapshot-entries.js";
 import { pickSnapshot } from "./snapshot-objects.js";
 
 export interface EngineOptions {
@@ -65,24 +61,6 @@ export interface OpenSet {
 	readonly repository: Repository;
 	/** What the run's hooks see of `repository`. */
 	readonly view: RepositoryView;
-}
-
-/** One host of a set as `status` shows it: its newest snapshot and how long what it needs is locked. */
-export interface HostProtection {
-	readonly host: string;
-	/** The host's snapshots of the set, oldest first. */
-	readonly snapshots: readonly SnapshotRef[];
-	/** The earliest recorded lock among the objects the newest snapshot needs; undefined before its first. */
-	readonly lockedUntil?: Date;
-}
-
-export interface SetProtection {
-	readonly open: OpenSet;
-	/** Every snapshot of the repository, any set: due times are judged against them. */
-	readonly all: readonly SnapshotRef[];
-	readonly hosts: readonly HostProtection[];
-	/** Bytes of every pack the index lists. */
-	readonly storedBytes: number;
 }
 
 export interface DoctorReport {
@@ -438,52 +416,13 @@ export class Engine {
 	 * cap. Run before any command, so a set that can never be protected is refused up front.
 	 */
 	validateSets(): void {
-		const problems: string[] = [];
-		for (const name of this.setNames()) {
-			const { set } = this.resolveSet(name);
-			const destination = this.destinationFor(name, set);
-			const file = this.options.loaded.file;
-			const capProblem = retentionCapProblem(name, set, destination);
-			if (capProblem) problems.push(`${file}: ${capProblem}`);
-			for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(`${file}: ${problem}`);
-			if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
-				problems.push(`${file}: sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`);
-			}
-		}
+		const problems = setProblems(this.options.loaded, (name, set) => this.destinationFor(name, set));
 		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
 	}
 
-	/**
-	 * `status`: per host that has backed up into the set (and this machine, even before its first
-	 * backup), its snapshots and the earliest lock among what its newest one needs, as recorded.
-	 */
+	/** `status`: the set's hosts, their snapshots and how long what each newest one needs is locked. */
 	async setProtection(setName?: string, onlyHost?: string): Promise<SetProtection> {
-		const open = await this.open(setName);
-		const all = await open.repository.listSnapshots();
-		const ofSet = all.filter((r) => r.snapshot.set === open.name);
-		const names = [...new Set([this.hostName(), ...ofSet.map((r) => r.snapshot.host)])]
-			.filter((h) => onlyHost === undefined || h === onlyHost)
-			.sort();
-		let storedBytes = 0;
-		for (const pack of open.repository.index.packs.values()) storedBytes += pack.size;
-		const hosts: HostProtection[] = [];
-		for (const host of names) {
-			const snapshots = ofSet.filter((r) => r.snapshot.host === host);
-			const last = snapshots.at(-1);
-			let lockedUntil: Date | undefined;
-			if (last) {
-				let earliest = Number.POSITIVE_INFINITY;
-				for (const key of (await open.view.snapshotObjects(last)).keys) {
-					const recorded = open.repository.index.lockUntil(key)?.getTime() ?? 0;
-					// A snapshot object is written locked at least until its own protect-until.
-					const known = key === last.key ? Math.max(recorded, new Date(last.snapshot.protectUntil).getTime()) : recorded;
-					earliest = Math.min(earliest, known);
-				}
-				if (Number.isFinite(earliest)) lockedUntil = new Date(earliest);
-			}
-			hosts.push({ host, snapshots, ...(lockedUntil ? { lockedUntil } : {}) });
-		}
-		return { open, all, hosts, storedBytes };
+		return setProtection(await this.open(setName), this.hostName(), onlyHost);
 	}
 
 	async snapshots(setName?: string): Promise<SnapshotRef[]> {
@@ -539,28 +478,9 @@ export class Engine {
 		return { snapshot, open, tree: (id) => open.repository.loadTree(id) };
 	}
 
-	/**
-	 * What a listed snapshot holds at and under `path` (a path in the snapshot; all of it when
-	 * empty), parents before children; folders off the path are not read. `topLevel` names what
-	 * the snapshot holds at its top, for a message when nothing is there.
-	 */
-	async entries(
-		listed: { snapshot: SnapshotRef; tree: (id: string) => Promise<Tree> },
-		path = "",
-	): Promise<{ entries: TreeEntry[]; topLevel: string[] }> {
-		const entries: TreeEntry[] = [];
-		let topLevel: string[] = [];
-		const within = (p: string) => !path || p === path || p.startsWith(`${path}/`);
-		await walkTree(listed.tree, listed.snapshot.snapshot.tree, undefined, {
-			tree: (t, at) => {
-				if (at === "") topLevel = t.nodes.map((n) => decodeName(n.name).toString("utf8"));
-			},
-			enter: (entry) => {
-				if (within(entry.path)) entries.push(entry);
-				return within(entry.path) || path.startsWith(`${entry.path}/`) ? undefined : false;
-			},
-		});
-		return { entries, topLevel };
+	/** What a listed snapshot holds at and under `path`: see `snapshotEntries`. */
+	entries(listed: ListedSnapshot, path = ""): Promise<{ entries: TreeEntry[]; topLevel: string[] }> {
+		return snapshotEntries(listed, path);
 	}
 
 	async check(
@@ -621,16 +541,4 @@ export class Engine {
 		for (const opening of this.#repositories.values()) await (await opening.catch(() => undefined))?.close();
 		this.#repositories.clear();
 	}
-}
-
-/** The set's longest promise against the destination's cap: the base days, or the tier that exceeds it. */
-function retentionCapProblem(setName: string, set: SetConfig, destination: Destination): string | undefined {
-	const max = destination.capabilities.maxRetentionDays;
-	if (longestRetentionDays(set.retention) <= max) return undefined;
-	if (set.retention.days > max) {
-		return `sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`;
-	}
-	const i = (set.retention.tiers ?? []).findIndex((t) => t.days > max);
-	const tier = set.retention.tiers?.[i];
-	return `sets.${setName}.retention.tiers[${i}].days: ${tier?.days} exceeds what ${destination.description} allows (${max} days)`;
 }

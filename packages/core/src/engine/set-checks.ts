@@ -1,0 +1,34 @@
+import type { LoadedConfig, SetConfig } from "../config/config-types.js";
+import type { Destination } from "../destination/destination.js";
+import { isTimeZone, longestRetentionDays, tierProblems } from "./retention-tiers.js";
+
+/**
+ * What only the destinations know, per set of the config: its retention against the
+ * destination's cap, its tiers, its schedule's time zone. One line per problem, naming the file
+ * and the key.
+ */
+export function setProblems(loaded: LoadedConfig, destinationOf: (name: string, set: SetConfig) => Destination): string[] {
+	const problems: string[] = [];
+	const file = loaded.file;
+	for (const [name, set] of Object.entries(loaded.config.sets)) {
+		const capProblem = retentionCapProblem(name, set, destinationOf(name, set));
+		if (capProblem) problems.push(`${file}: ${capProblem}`);
+		for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(`${file}: ${problem}`);
+		if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
+			problems.push(`${file}: sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`);
+		}
+	}
+	return problems;
+}
+
+/** The set's longest promise against the destination's cap: the base days, or the tier that exceeds it. */
+export function retentionCapProblem(setName: string, set: SetConfig, destination: Destination): string | undefined {
+	const max = destination.capabilities.maxRetentionDays;
+	if (longestRetentionDays(set.retention) <= max) return undefined;
+	if (set.retention.days > max) {
+		return `sets.${setName}.retention.days: ${set.retention.days} exceeds what ${destination.description} allows (${max} days)`;
+	}
+	const i = (set.retention.tiers ?? []).findIndex((t) => t.days > max);
+	const tier = set.retention.tiers?.[i];
+	return `sets.${setName}.retention.tiers[${i}].days: ${tier?.days} exceeds what ${destination.description} allows (${max} days)`;
+}

@@ -1,0 +1,30 @@
+import type { SnapshotRef } from "../repository/snapshot.js";
+import { decodeName, type Tree } from "../repository/tree.js";
+import { type TreeEntry, walkTree } from "../repository/tree-walker.js";
+
+/** A snapshot picked for listing, with the reader of its trees. */
+export interface ListedSnapshot {
+	readonly snapshot: SnapshotRef;
+	readonly tree: (id: string) => Promise<Tree>;
+}
+
+/**
+ * What a listed snapshot holds at and under `path` (a path in the snapshot; all of it when
+ * empty), parents before children; folders off the path are not read. `topLevel` names what
+ * the snapshot holds at its top, for a message when nothing is there.
+ */
+export async function snapshotEntries(listed: ListedSnapshot, path = ""): Promise<{ entries: TreeEntry[]; topLevel: string[] }> {
+	const entries: TreeEntry[] = [];
+	let topLevel: string[] = [];
+	const within = (p: string) => !path || p === path || p.startsWith(`${path}/`);
+	await walkTree(listed.tree, listed.snapshot.snapshot.tree, undefined, {
+		tree: (t, at) => {
+			if (at === "") topLevel = t.nodes.map((n) => decodeName(n.name).toString("utf8"));
+		},
+		enter: (entry) => {
+			if (within(entry.path)) entries.push(entry);
+			return within(entry.path) || path.startsWith(`${entry.path}/`) ? undefined : false;
+		},
+	});
+	return { entries, topLevel };
+}
