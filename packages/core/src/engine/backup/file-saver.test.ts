@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createCipheriv, createHash } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ObjectLock } from "../../destination/destination.js";
 import { ManualClock } from "../../host/clock.js";
@@ -10,15 +10,10 @@ import type { BackupSummary } from "../run-types.js";
 import { BlobSaver } from "./blob-saver.js";
 import { FileSaver } from "./file-saver.js";
 
-/** Deterministic bytes that do not compress: SHA-256 blocks chained. */
+/** Deterministic bytes that do not compress: an AES-CTR key stream keyed by the seed. */
 function noise(size: number, seed: string): Buffer {
-	const out = Buffer.alloc(size);
-	let block = createHash("sha256").update(seed).digest();
-	for (let at = 0; at < size; at += 32) {
-		block.copy(out, at);
-		block = createHash("sha256").update(block).digest();
-	}
-	return out;
+	const stream = createCipheriv("aes-256-ctr", createHash("sha256").update(seed).digest(), Buffer.alloc(16));
+	return Buffer.concat([stream.update(Buffer.alloc(size)), stream.final()]);
 }
 
 /** A file whose content arrives in pieces of `pieceSize`; `size` is what the scan saw. */
