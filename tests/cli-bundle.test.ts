@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfigText } from "@holdfast/core";
@@ -62,8 +64,9 @@ sets:
 			[],
 		);
 		expect(backup.imports).toContain(`file://${example("plugin-command-source")}/dist/index.js`);
-		// The pool's workers were started from the bundle's own worker entry.
-		expect(core.filter((url) => url.endsWith("/dist/bundle/seal-worker.js")).length).toBeGreaterThan(0);
+		// The pool's workers were started from the bundle's own worker entry; a backup this small
+		// never queues work, so it starts one (each costs ~70 ms of CPU to start).
+		expect(core.filter((url) => url.endsWith("/dist/bundle/seal-worker.js"))).toHaveLength(1);
 
 		// Listing snapshots seals and opens no blob, so it starts no worker.
 		const listing = withImports(dir, ["snapshots"]);
@@ -85,6 +88,14 @@ sets:
 			}),
 		);
 		expect(restored).toEqual(["some text worth keeping\n", "dump of the shop"]);
+
+		// A backup whose work queues starts a worker per core.
+		await writeFile(join(dir, "a.txt"), randomBytes(24 * 1024 * 1024));
+		const larger = withImports(dir, ["backup"]);
+		expect(larger.code).toBe(0);
+		expect(larger.imports.filter((url) => url.endsWith("/dist/bundle/seal-worker.js"))).toHaveLength(
+			Math.min(2, availableParallelism()),
+		);
 	});
 
 	it("validates configs with the schemas compiled into it, as ajv compiling them at run time would", async () => {

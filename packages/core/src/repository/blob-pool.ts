@@ -8,6 +8,9 @@ import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
+/** Requests waiting on every running worker before the pool starts another (up to its size). */
+const QUEUED_BEFORE_ANOTHER = 2;
+
 type Slot = { worker: Worker; inflight: number };
 type Pending = { resolve: (result: unknown) => void; reject: (error: Error) => void; slot: Slot; bytes: number };
 type Request = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, "seq"> : never) : never;
@@ -27,8 +30,12 @@ export class BlobPool {
 	#turn = 0;
 	/** Bytes copied for the workers and not yet back (restore's blobs); senders wait above the budget. */
 	readonly #copies: Semaphore;
-	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
+	/**
+	 * Workers start with the first piece of work: a command that seals and opens nothing starts
+	 * none, and a small one that never queues work starts one.
+	 */
 	#started = false;
+	#script: string | undefined;
 	/** Why the pool can take no more work (a worker stopped, or close): later requests fail at once instead of waiting on a dead thread. */
 	#stopped: Error | undefined;
 
@@ -46,24 +53,29 @@ export class BlobPool {
 		this.#started = true;
 		const script = fileURLToPath(new URL("./seal-worker.js", import.meta.url));
 		if (!existsSync(script)) return;
-		for (let i = 0; i < this.size; i++) {
-			const worker = new Worker(script, { workerData: this.keys });
-			const slot = { worker, inflight: 0 };
-			worker.on("message", (response: PoolResponse) => this.#settle(response));
-			worker.on("error", (error) => this.#failAll(error));
-			// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
-			worker.on("exit", (code) => {
-				this.#stopped ??= new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`);
-				this.#failAll(this.#stopped);
-			});
-			// After the listeners (adding one refs the worker again): an idle pool never keeps a command alive.
-			worker.unref();
-			this.#workers.push(slot);
-		}
+		this.#script = script;
+		this.#spawn();
 	}
 
+	/** One more worker; each costs ~70 ms of CPU to start, so only work that queues starts another. */
+	#spawn(): Slot {
+		const worker = new Worker(this.#script as string, { workerData: this.keys });
+		const slot = { worker, inflight: 0 };
+		worker.on("message", (response: PoolResponse) => this.#settle(response));
+		worker.on("error", (error) => this.#failAll(error));
+		// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
+		worker.on("exit", (code) => {
+			this.#stopped ??= new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`);
+			this.#failAll(this.#stopped);
+		});
+		// After the listeners (adding one refs the worker again): an idle pool never keeps a command alive.
+		worker.unref();
+		this.#workers.push(slot);
+		return slot;
+	}
+
+	/** Workers running now: one after the first piece of work, up to `size` as work queues. */
 	get threads(): number {
-		this.#start();
 		return this.#workers.length;
 	}
 
@@ -161,7 +173,10 @@ export class BlobPool {
 		});
 	}
 
-	/** The least busy worker, ties taken in turn: a run of single requests still spreads over every core. */
+	/**
+	 * The least busy worker, ties taken in turn: a run of single requests still spreads over every
+	 * core. When even that one already has `QUEUED_BEFORE_ANOTHER` requests, another starts.
+	 */
 	#pick(): Slot {
 		const n = this.#workers.length;
 		let best = this.#workers[this.#turn % n] as Slot;
@@ -170,6 +185,7 @@ export class BlobPool {
 			if (slot.inflight < best.inflight) best = slot;
 		}
 		this.#turn++;
+		if (best.inflight >= QUEUED_BEFORE_ANOTHER && n < this.size) return this.#spawn();
 		return best;
 	}
 
