@@ -2,14 +2,16 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
  * Files that take longest, longest first: simulations of years of runs, the S3 tests that wait
- * for real locks to end, and the fleet and kill tests. Vitest orders by the timings of the last
- * run, and a clean clone (CI) has none; started late, one of these would be the suite's tail.
+ * for real locks to end, the fleet and kill tests, then the files of many spawned commands.
+ * Vitest orders by the timings of the last run, and a clean clone (CI) has none; started late,
+ * one of these would be the suite's tail.
  */
 const LONG_FILES = [
 	/tests\/invariant-tiers\.test\.ts$/,
 	/tests\/invariant-tiers-s3\.test\.ts$/,
 	/tests\/(kill-points|fault-schedules|fleet-concurrency)\.test\.ts$/,
 	/tests\/invariant(-\w+)?\.test\.ts$/,
+	/tests\/(cli-first-week|s3-integration|unreadable|catalog-damage|cli)\.test\.ts$/,
 ];
 
 export class LongFilesFirst extends BaseSequencer {
