@@ -8,8 +8,21 @@ import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
-type Slot = { worker: Worker; inflight: number };
-type Pending = { resolve: (result: unknown) => void; reject: (error: Error) => void; slot: Slot; bytes: number };
+type Slot = { worker: Worker; inflight: number; inflightBytes: number };
+type Pending = {
+	resolve: (result: unknown) => void;
+	reject: (error: Error) => void;
+	slot: Slot;
+	bytes: number;
+	size: number;
+};
+
+/**
+ * A worker costs tens of ms of CPU to start: another starts only when the least busy one
+ * already holds this much work. A small backup's few requests stay on one thread; a large one
+ * queues megabytes at once and gets every core.
+ */
+const GROW_AT = { requests: 3, bytes: 1024 * 1024 };
 type Request = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, "seq"> : never) : never;
 
 /**
@@ -29,6 +42,8 @@ export class BlobPool {
 	readonly #copies: Semaphore;
 	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
 	#started = false;
+	/** False where the compiled worker is absent and the work runs inline. */
+	#threaded = false;
 	/** Why the pool can take no more work (a worker stopped, or close): later requests fail at once instead of waiting on a dead thread. */
 	#stopped: Error | undefined;
 
@@ -36,6 +51,7 @@ export class BlobPool {
 		private readonly keys: WorkerKeys,
 		private readonly size = Math.max(1, availableParallelism()),
 		readonly budgetBytes = 48 * 1024 * 1024,
+		private readonly script = fileURLToPath(new URL("./seal-worker.js", import.meta.url)),
 	) {
 		this.#inline = new BlobWork(keys);
 		this.#copies = new Semaphore(budgetBytes);
@@ -44,26 +60,36 @@ export class BlobPool {
 	#start(): void {
 		if (this.#started) return;
 		this.#started = true;
-		const script = fileURLToPath(new URL("./seal-worker.js", import.meta.url));
-		if (!existsSync(script)) return;
-		for (let i = 0; i < this.size; i++) {
-			const worker = new Worker(script, { workerData: this.keys });
-			const slot = { worker, inflight: 0 };
-			worker.on("message", (response: PoolResponse) => this.#settle(response));
-			worker.on("error", (error) => this.#failAll(error));
-			// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
-			worker.on("exit", (code) => {
-				this.#stopped ??= new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`);
-				this.#failAll(this.#stopped);
-			});
-			// After the listeners (adding one refs the worker again): an idle pool never keeps a command alive.
-			worker.unref();
-			this.#workers.push(slot);
-		}
+		if (!existsSync(this.script)) return;
+		this.#threaded = true;
+		this.#addWorker();
 	}
 
+	/** One more worker thread (each costs its start, tens of ms of CPU: the pool adds one only when the others are busy). */
+	#addWorker(): Slot {
+		const worker = new Worker(this.script, { workerData: this.keys });
+		const slot = { worker, inflight: 0, inflightBytes: 0 };
+		worker.on("message", (response: PoolResponse) => this.#settle(response));
+		worker.on("error", (error) => this.#failAll(error));
+		// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
+		worker.on("exit", (code) => {
+			this.#stopped ??= new HoldfastError("ABORTED", `a sealing worker stopped (exit code ${code})`);
+			this.#failAll(this.#stopped);
+		});
+		// After the listeners (adding one refs the worker again): an idle pool never keeps a command alive.
+		worker.unref();
+		this.#workers.push(slot);
+		return slot;
+	}
+
+	/** The workers the pool grows to when work queues (0 where the work runs inline). */
 	get threads(): number {
 		this.#start();
+		return this.#threaded ? this.size : 0;
+	}
+
+	/** The worker threads started so far. */
+	get running(): number {
 		return this.#workers.length;
 	}
 
@@ -155,13 +181,18 @@ export class BlobPool {
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
+		const size = request.data.byteLength;
+		slot.inflightBytes += size;
 		return new Promise((resolve, reject) => {
-			this.#pending.set(seq, { resolve, reject, slot, bytes });
+			this.#pending.set(seq, { resolve, reject, slot, bytes, size });
 			slot.worker.postMessage({ ...request, data, seq }, shared ? [] : [data.buffer as ArrayBuffer]);
 		});
 	}
 
-	/** The least busy worker, ties taken in turn: a run of single requests still spreads over every core. */
+	/**
+	 * The least busy worker, ties taken in turn: a run of single requests still spreads over every core.
+	 * Another worker starts only when the least busy one holds GROW_AT's work: a small command seals on one.
+	 */
 	#pick(): Slot {
 		const n = this.#workers.length;
 		let best = this.#workers[this.#turn % n] as Slot;
@@ -170,6 +201,8 @@ export class BlobPool {
 			if (slot.inflight < best.inflight) best = slot;
 		}
 		this.#turn++;
+		const busy = best.inflight >= GROW_AT.requests || best.inflightBytes >= GROW_AT.bytes;
+		if (busy && n < this.size) return this.#addWorker();
 		return best;
 	}
 
@@ -177,6 +210,7 @@ export class BlobPool {
 		const pending = this.#pending.get(response.seq);
 		if (!pending) return;
 		this.#pending.delete(response.seq);
+		pending.slot.inflightBytes -= pending.size;
 		if (--pending.slot.inflight === 0) pending.slot.worker.unref();
 		if (pending.bytes > 0) this.#copies.release(pending.bytes);
 		if ("error" in response) {
