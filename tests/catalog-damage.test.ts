@@ -97,11 +97,17 @@ function byteFiles(dir: string): string[] {
 
 /** Rewrites the JSON inside a sealed cached value, keeping its MAC: what a bit flip or a forger would leave. */
 function tamper(value: string, change: (inner: FolderValue) => void): string {
-	const outer = JSON.parse(value) as { value: { t: string; m: string; j: string } };
-	const inner = JSON.parse(outer.value.j) as FolderValue;
+	const { head, j } = sealedJson(value);
+	const inner = JSON.parse(j) as FolderValue;
 	change(inner);
-	outer.value.j = JSON.stringify(inner);
-	return JSON.stringify(outer);
+	return `${head}${JSON.stringify(inner)}`;
+}
+
+/** A sealed row split into what precedes the value's JSON (tag, expiry, MAC) and the JSON itself. */
+function sealedJson(value: string): { head: string; j: string } {
+	const macEnd = value.indexOf("\n", value.indexOf("\n", value.indexOf("\n") + 1) + 1);
+	expect(value.startsWith("hf-cache/1\n") && macEnd > 0, value.slice(0, 40)).toBe(true);
+	return { head: value.slice(0, macEnd + 1), j: value.slice(macEnd + 1) };
 }
 
 /** A folder's file states as the catalog keeps them: by name, [size, mtime, ctime, inode, blobs]. */
@@ -243,8 +249,7 @@ describe("cached values that are damaged or not this repository's", () => {
 		const path = catalogOf(dir);
 		await writeFile(join(dir, "data/a.bin"), pseudoRandom(200_000, 4));
 		const [state] = rows(path, "holdfast:folder:").filter((row) => row.key.endsWith(folderKeySuffix("a.bin")));
-		const outer = JSON.parse(state?.value as string) as { value: { j: string } };
-		const legacy = JSON.parse(outer.value.j) as FolderValue;
+		const legacy = JSON.parse(sealedJson(state?.value as string).j) as FolderValue;
 		claimUnchanged(dir, "a.bin")(legacy);
 		writeRows(path, [{ key: state?.key as string, value: JSON.stringify({ value: legacy, expires: null }) }]);
 

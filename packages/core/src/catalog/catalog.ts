@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import Keyv from "keyv";
 import { HoldfastError } from "../host/errors.js";
+import { writeSealedValuesOnce } from "./sealed-value-text.js";
 import { type CatalogDamageReport, SqliteKeyvStore } from "./sqlite-store.js";
 
 /**
@@ -80,7 +81,8 @@ export function openCatalogEarly(catalog: Catalog | undefined): void {
 }
 
 /** A stored value that no longer parses is a cache miss, not an error that stops the command. */
-function missesOnGarbage(catalog: Keyv): Keyv {
+function missesOnGarbage(keyv: Keyv): Keyv {
+	const catalog = writeSealedValuesOnce(keyv);
 	const parse = catalog.deserialize;
 	if (parse) {
 		catalog.deserialize = async (data) => {

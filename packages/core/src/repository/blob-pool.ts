@@ -8,11 +8,22 @@ import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
-/** Requests waiting on every running worker before the pool starts another (up to its size). */
-const QUEUED_BEFORE_ANOTHER = 2;
+type Slot = { worker: Worker; inflight: number; inflightBytes: number };
+type Pending = {
+	resolve: (result: unknown) => void;
+	reject: (error: Error) => void;
+	slot: Slot;
+	bytes: number;
+	size: number;
+};
 
-type Slot = { worker: Worker; inflight: number };
-type Pending = { resolve: (result: unknown) => void; reject: (error: Error) => void; slot: Slot; bytes: number };
+/**
+ * A worker costs tens of ms of CPU to start: another starts only when the least busy one
+ * already holds this many requests, or a request queued behind another and this many bytes
+ * in all. A small backup's few requests stay on one thread (a source's single 1 MiB read
+ * among them); a large one queues megabytes at once and gets every core.
+ */
+const GROW_AT = { requests: 3, bytes: 1024 * 1024 };
 type Request = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, "seq"> : never) : never;
 
 /**
@@ -30,12 +41,10 @@ export class BlobPool {
 	#turn = 0;
 	/** Bytes copied for the workers and not yet back (restore's blobs); senders wait above the budget. */
 	readonly #copies: Semaphore;
-	/**
-	 * Workers start with the first piece of work: a command that seals and opens nothing starts
-	 * none, and a small one that never queues work starts one.
-	 */
+	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
 	#started = false;
-	#script: string | undefined;
+	/** False where the compiled worker is absent and the work runs inline. */
+	#threaded = false;
 	/** Why the pool can take no more work (a worker stopped, or close): later requests fail at once instead of waiting on a dead thread. */
 	#stopped: Error | undefined;
 
@@ -43,6 +52,7 @@ export class BlobPool {
 		private readonly keys: WorkerKeys,
 		private readonly size = Math.max(1, availableParallelism()),
 		readonly budgetBytes = 48 * 1024 * 1024,
+		private readonly script = fileURLToPath(new URL("./seal-worker.js", import.meta.url)),
 	) {
 		this.#inline = new BlobWork(keys);
 		this.#copies = new Semaphore(budgetBytes);
@@ -51,16 +61,15 @@ export class BlobPool {
 	#start(): void {
 		if (this.#started) return;
 		this.#started = true;
-		const script = fileURLToPath(new URL("./seal-worker.js", import.meta.url));
-		if (!existsSync(script)) return;
-		this.#script = script;
-		this.#spawn();
+		if (!existsSync(this.script)) return;
+		this.#threaded = true;
+		this.#addWorker();
 	}
 
-	/** One more worker; each costs ~70 ms of CPU to start, so only work that queues starts another. */
-	#spawn(): Slot {
-		const worker = new Worker(this.#script as string, { workerData: this.keys });
-		const slot = { worker, inflight: 0 };
+	/** One more worker thread (each costs its start, tens of ms of CPU: the pool adds one only when the others are busy). */
+	#addWorker(): Slot {
+		const worker = new Worker(this.script, { workerData: this.keys });
+		const slot = { worker, inflight: 0, inflightBytes: 0 };
 		worker.on("message", (response: PoolResponse) => this.#settle(response));
 		worker.on("error", (error) => this.#failAll(error));
 		// A worker gone without an error (terminated, out of memory) must not leave its requests waiting forever.
@@ -74,8 +83,14 @@ export class BlobPool {
 		return slot;
 	}
 
-	/** Workers running now: one after the first piece of work, up to `size` as work queues. */
+	/** The workers the pool grows to when work queues (0 where the work runs inline). */
 	get threads(): number {
+		this.#start();
+		return this.#threaded ? this.size : 0;
+	}
+
+	/** The worker threads started so far. */
+	get running(): number {
 		return this.#workers.length;
 	}
 
@@ -167,15 +182,17 @@ export class BlobPool {
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
+		const size = request.data.byteLength;
+		slot.inflightBytes += size;
 		return new Promise((resolve, reject) => {
-			this.#pending.set(seq, { resolve, reject, slot, bytes });
+			this.#pending.set(seq, { resolve, reject, slot, bytes, size });
 			slot.worker.postMessage({ ...request, data, seq }, shared ? [] : [data.buffer as ArrayBuffer]);
 		});
 	}
 
 	/**
-	 * The least busy worker, ties taken in turn: a run of single requests still spreads over every
-	 * core. When even that one already has `QUEUED_BEFORE_ANOTHER` requests, another starts.
+	 * The least busy worker, ties taken in turn: a run of single requests still spreads over every core.
+	 * Another worker starts only when the least busy one holds GROW_AT's work: a small command seals on one.
 	 */
 	#pick(): Slot {
 		const n = this.#workers.length;
@@ -185,7 +202,10 @@ export class BlobPool {
 			if (slot.inflight < best.inflight) best = slot;
 		}
 		this.#turn++;
-		if (best.inflight >= QUEUED_BEFORE_ANOTHER && n < this.size) return this.#spawn();
+		// Queued means behind the one running: a single request, however large, waits on nothing.
+		const queued = best.inflight >= 2;
+		const busy = best.inflight >= GROW_AT.requests || (queued && best.inflightBytes >= GROW_AT.bytes);
+		if (busy && n < this.size) return this.#addWorker();
 		return best;
 	}
 
@@ -193,6 +213,7 @@ export class BlobPool {
 		const pending = this.#pending.get(response.seq);
 		if (!pending) return;
 		this.#pending.delete(response.seq);
+		pending.slot.inflightBytes -= pending.size;
 		if (--pending.slot.inflight === 0) pending.slot.worker.unref();
 		if (pending.bytes > 0) this.#copies.release(pending.bytes);
 		if ("error" in response) {

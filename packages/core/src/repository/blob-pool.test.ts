@@ -1,0 +1,64 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { BlobPool, sharedCopy } from "./blob-pool.js";
+import { BlobWork, type WorkerKeys } from "./blob-work.js";
+import { RepositoryKeys } from "./crypto.js";
+import { CHUNKER_DEFAULTS } from "./format.js";
+
+/** The worker as `tsc -b` builds it; the CLI tests need the same build. */
+const BUILT = fileURLToPath(new URL("../../dist/repository/seal-worker.js", import.meta.url));
+const repoKeys = RepositoryKeys.fromMaster(RepositoryKeys.generateMaster());
+const keys: WorkerKeys = { ...repoKeys.raw, chunkerSeed: repoKeys.chunkerSeed, chunker: CHUNKER_DEFAULTS };
+const inline = new BlobWork(keys);
+
+let open: BlobPool | undefined;
+afterEach(async () => {
+	await open?.close();
+	open = undefined;
+});
+
+describe.skipIf(!existsSync(BUILT))("BlobPool on worker threads", () => {
+	it("starts no worker before work and one for a small command's few requests", async () => {
+		const pool = new BlobPool(keys, 2, undefined, BUILT);
+		open = pool;
+		expect(pool.running).toBe(0);
+		const data = randomBytes(300_000);
+		const both = new Uint32Array([0, 1000, 1000, 299_000]);
+		// Two small requests at once, as a small backup's pack digests are: still one thread.
+		const [ids, digest] = await Promise.all([pool.hash(data, both), pool.digest(sharedCopy(data))]);
+		expect(ids).toEqual(inline.hash(data, both));
+		expect(digest).toBe(inline.digest(data));
+		expect(pool.running).toBe(1);
+		expect(pool.threads).toBe(2);
+	});
+
+	it("starts the second worker once the first holds queued work, and every answer is the inline one", async () => {
+		const pool = new BlobPool(keys, 2, undefined, BUILT);
+		open = pool;
+		const pieces = Array.from({ length: 6 }, () => randomBytes(1024 * 1024));
+		const cuts = await Promise.all(pieces.map((piece) => pool.chunk(piece, true)));
+		expect(pool.running).toBe(2);
+		expect(cuts).toEqual(pieces.map((piece) => inline.chunk(piece, true)));
+	});
+
+	it("never starts more workers than its size", async () => {
+		const pool = new BlobPool(keys, 1, undefined, BUILT);
+		open = pool;
+		const pieces = Array.from({ length: 6 }, () => randomBytes(1024 * 1024));
+		await Promise.all(pieces.map((piece) => pool.chunk(piece, true)));
+		expect(pool.running).toBe(1);
+	});
+});
+
+describe("BlobPool without its compiled worker", () => {
+	it("runs the work inline and starts no thread", async () => {
+		const pool = new BlobPool(keys, 2, undefined, "/nonexistent/seal-worker.js");
+		open = pool;
+		const data = randomBytes(10_000);
+		expect(await pool.digest(data)).toBe(inline.digest(data));
+		expect(pool.running).toBe(0);
+		expect(pool.threads).toBe(0);
+	});
+});
