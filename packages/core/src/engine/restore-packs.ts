@@ -193,7 +193,7 @@ export class PackRestorer {
 				else writes.get(file)?.push(i, offset);
 			}
 		});
-		const files = whole.map((file) => wholeFile(file.task, file.size, writes.get(file) as number[]));
+		const files = wholeFiles(whole, writes);
 		// Both settle before either failure is reported: no file is created after the cleanup.
 		const [loaded, made] = await Promise.allSettled([
 			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, keep, chown: this.isRoot })),
@@ -239,18 +239,33 @@ function outOf(file: PlannedFile): TempFile {
 	return file.out;
 }
 
-/** What the pool's thread needs to write a file: where, its bytes' places, owner, mode and time. */
-function wholeFile(task: FileTask, size: number, writes: number[]): WholeFile {
-	const { at, node } = task;
-	return {
-		dir: at.dir,
-		name: at.name,
-		path: at.path,
-		removeFirst: at.removeFirst ?? false,
-		size,
-		meta: { uid: node.uid, gid: node.gid, mode: node.mode, mtime: node.mtime },
-		writes,
+/**
+ * What the pool's thread needs to write each file: where, its bytes' places, owner, mode and
+ * time. The names are copied into one buffer of their exact length: a name cut from Node's
+ * shared 8 KiB pool would carry its whole slab across the thread hop, a copy per file.
+ */
+function wholeFiles(whole: readonly PlannedFile[], writes: Map<PlannedFile, number[]>): WholeFile[] {
+	let length = 0;
+	for (const { task } of whole) length += task.at.dir.length + task.at.name.length + task.at.path.length;
+	const names = new Uint8Array(length);
+	let used = 0;
+	const copy = (bytes: Uint8Array): Uint8Array => {
+		names.set(bytes, used);
+		used += bytes.length;
+		return names.subarray(used - bytes.length, used);
 	};
+	return whole.map((file) => {
+		const { at, node } = file.task;
+		return {
+			dir: copy(at.dir),
+			name: copy(at.name),
+			path: copy(at.path),
+			removeFirst: at.removeFirst ?? false,
+			size: file.size,
+			meta: { uid: node.uid, gid: node.gid, mode: node.mode, mtime: node.mtime },
+			writes: writes.get(file) ?? [],
+		};
+	});
 }
 
 /** A failed write names the file, and its temporary file goes. */
