@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -9,7 +9,10 @@ import { type FileTask, PackRestorer } from "./restore-packs.js";
 import { type RangeFiles, type WholeFile, writeWholeFiles } from "./restore-range-work.js";
 
 /** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
-function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: { failPack?: string } = {}) {
+function fakeRepository(
+	packs: Record<string, Record<string, Buffer>>,
+	options: { failPack?: string; readsInFlight?: number } = {},
+) {
 	const blobs = new Map<string, BlobLocation & { data: Buffer }>();
 	for (const [packKey, content] of Object.entries(packs)) {
 		let offset = 0;
@@ -24,7 +27,10 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 	const sent: (readonly WholeFile[])[] = [];
 	let inflight = 0;
 	let maxInflight = 0;
+	let readsNow = 0;
+	let maxReads = 0;
 	const repository = {
+		destination: { capabilities: { readsInFlight: options.readsInFlight } },
 		index: { blobs },
 		locateBlob: async (id: string) => blobs.get(id),
 		restoreBlobRange: async (packKey: string, wanted: readonly RangeBlob[], files: RangeFiles) => {
@@ -33,8 +39,10 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 			const cost = wanted.reduce((sum, b) => sum + b.rawLength, 0);
 			inflight += cost;
 			maxInflight = Math.max(maxInflight, inflight);
+			maxReads = Math.max(maxReads, ++readsNow);
 			await new Promise((resolve) => setImmediate(resolve));
 			inflight -= cost;
+			readsNow--;
 			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
 			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
 			// The files inside the range are written as the pool's thread writes them.
@@ -43,7 +51,7 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 			return { ...written, blobs: plain.map((data, i) => (files.keep[i] ? data : undefined)) };
 		},
 	} as unknown as Repository;
-	return { repository, reads, wholeFiles, sent, maxInflight: () => maxInflight };
+	return { repository, reads, wholeFiles, sent, maxInflight: () => maxInflight, maxReads: () => maxReads };
 }
 
 function fileNode(name: string, content: string[]): TreeNode {
@@ -111,6 +119,21 @@ describe("PackRestorer", () => {
 		expect(reads).toHaveLength(6);
 		expect(maxInflight()).toBe(40_000);
 		expect((await readFile(join(dir, "big"))).length).toBe(240_000);
+	});
+
+	it("keeps as many reads under way as the destination asks for, and a disk's four when it says nothing", async () => {
+		const packs: Record<string, Record<string, Buffer>> = {};
+		for (let p = 0; p < 12; p++) packs[`p${p}`] = { [`b${p}`]: bytes(p + 1, 1000) };
+		const tasks = () => Array.from({ length: 12 }, (_, i) => task(`f${i}`, [`b${i}`], []));
+		const far = fakeRepository(packs, { readsInFlight: 8 });
+		await new PackRestorer(far.repository, false).restore(tasks());
+		expect(far.maxReads()).toBe(8);
+		await rm(dir, { recursive: true });
+		await mkdir(dir);
+		const near = fakeRepository(packs);
+		await new PackRestorer(near.repository, false).restore(tasks());
+		expect(near.maxReads()).toBe(4);
+		expect((await readdir(dir)).length).toBe(12);
 	});
 
 	it("a pack that cannot be read fails the batch naming a file, and leaves no temporary file", async () => {

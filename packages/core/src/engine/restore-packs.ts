@@ -29,6 +29,8 @@ const GAP = 256 * 1024;
 const MAX_RANGE = 4 * 1024 * 1024;
 /** Most blobs in one read: the files they fill are open at once while it runs. */
 const MAX_RANGE_BLOBS = 128;
+/** Ranged reads at once unless the destination asks otherwise: what a local disk wants. */
+const DEFAULT_READS = 4;
 
 interface Use {
 	readonly file: PlannedFile;
@@ -76,9 +78,10 @@ export class PackRestorer {
 		private readonly isRoot: boolean,
 		options: PackRestorerOptions = {},
 	) {
-		// Four reads of the longest range: enough to keep the disk and both workers busy, measured against 32 MiB.
+		// Four reads of the longest range fill 16 MiB, enough to keep a disk and both workers busy (measured against
+		// 32 MiB); a store asking for more reads gets more small ranges under way, not more memory.
 		this.#budget = new Semaphore(options.budgetBytes ?? 16 * 1024 * 1024);
-		this.#reads = new Semaphore(options.reads ?? 4);
+		this.#reads = new Semaphore(options.reads ?? readsFor(repository));
 	}
 
 	async restore(tasks: readonly FileTask[]): Promise<void> {
@@ -312,4 +315,11 @@ function rangeCost(blobs: readonly Needed[]): number {
 		plain += blob.rawLength;
 	}
 	return end - start + plain;
+}
+
+/** The reads the destination asks for (`readsInFlight`), within 1–64; a destination that says nothing gets a disk's four. */
+function readsFor(repository: Repository): number {
+	const asked = repository.destination.capabilities.readsInFlight;
+	if (asked === undefined || !Number.isFinite(asked)) return DEFAULT_READS;
+	return Math.min(64, Math.max(1, Math.floor(asked)));
 }
