@@ -1,8 +1,14 @@
 import type { TreeNode } from "../repository/tree.js";
 
-/** The first name of a (device, inode) the restore met, and where it was written once it was. */
+/**
+ * The first name of a (device, inode) the restore met: what a further name must agree on, and
+ * where it was written once it was. Not the whole node: its name, ctime and inode would be kept too.
+ */
 export interface FirstName {
-	readonly node: TreeNode;
+	readonly size: number;
+	readonly mode: number;
+	readonly mtime: string;
+	readonly content: readonly string[] | undefined;
 	/** Set once the file is complete under this name. */
 	path?: Buffer;
 }
@@ -26,8 +32,8 @@ export class HardLinks {
 		if (!inodes) this.#devices.set(node.device, (inodes = new Map()));
 		const key = inodeKey(node.inode);
 		const first = inodes.get(key);
-		if (first) return sameFile(first.node, node) ? { first } : undefined;
-		const mine: FirstName = { node };
+		if (first) return sameFile(first, node) ? { first } : undefined;
+		const mine: FirstName = { size: node.size, mode: node.mode, mtime: node.mtime, content: node.content };
 		inodes.set(key, mine);
 		return { mine };
 	}
@@ -40,7 +46,7 @@ function inodeKey(inode: string): number | string {
 }
 
 /** Two nodes of one (device, inode) are one file only if they also agree on what it held. */
-function sameFile(a: TreeNode, b: TreeNode): boolean {
+function sameFile(a: FirstName, b: TreeNode): boolean {
 	return (
 		a.size === b.size &&
 		a.mtime === b.mtime &&
