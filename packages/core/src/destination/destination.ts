@@ -29,6 +29,11 @@ export interface DestinationCapabilities {
 	readonly lockExtension: boolean;
 	/** The longest retention the store accepts; the core refuses a set that asks for more. */
 	readonly maxRetentionDays: number;
+	/**
+	 * Ranged reads a restore keeps under way at once. A store far away (each request waits a
+	 * round trip) asks for more than a local disk needs; unset means 4, what a disk wants.
+	 */
+	readonly readsInFlight?: number;
 }
 
 export interface ObjectVersion {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -6,10 +6,13 @@ import type { BlobLocation } from "../repository/index-file.js";
 import type { RangeBlob, Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
-import { type RangeFiles, writeWholeFiles } from "./restore-range-work.js";
+import { type RangeFiles, type WholeFile, writeWholeFiles } from "./restore-range-work.js";
 
 /** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
-function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: { failPack?: string } = {}) {
+function fakeRepository(
+	packs: Record<string, Record<string, Buffer>>,
+	options: { failPack?: string; readsInFlight?: number } = {},
+) {
 	const blobs = new Map<string, BlobLocation & { data: Buffer }>();
 	for (const [packKey, content] of Object.entries(packs)) {
 		let offset = 0;
@@ -21,18 +24,25 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 	}
 	const reads: { packKey: string; ids: string[] }[] = [];
 	const wholeFiles: string[] = [];
+	const sent: (readonly WholeFile[])[] = [];
 	let inflight = 0;
 	let maxInflight = 0;
+	let readsNow = 0;
+	let maxReads = 0;
 	const repository = {
+		destination: { capabilities: { readsInFlight: options.readsInFlight } },
 		index: { blobs },
 		locateBlob: async (id: string) => blobs.get(id),
 		restoreBlobRange: async (packKey: string, wanted: readonly RangeBlob[], files: RangeFiles) => {
 			reads.push({ packKey, ids: wanted.map((b) => b.id) });
+			sent.push(files.files);
 			const cost = wanted.reduce((sum, b) => sum + b.rawLength, 0);
 			inflight += cost;
 			maxInflight = Math.max(maxInflight, inflight);
+			maxReads = Math.max(maxReads, ++readsNow);
 			await new Promise((resolve) => setImmediate(resolve));
 			inflight -= cost;
+			readsNow--;
 			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
 			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
 			// The files inside the range are written as the pool's thread writes them.
@@ -41,7 +51,7 @@ function fakeRepository(packs: Record<string, Record<string, Buffer>>, options: 
 			return { ...written, blobs: plain.map((data, i) => (files.keep[i] ? data : undefined)) };
 		},
 	} as unknown as Repository;
-	return { repository, reads, wholeFiles, maxInflight: () => maxInflight };
+	return { repository, reads, wholeFiles, sent, maxInflight: () => maxInflight, maxReads: () => maxReads };
 }
 
 function fileNode(name: string, content: string[]): TreeNode {
@@ -111,6 +121,21 @@ describe("PackRestorer", () => {
 		expect((await readFile(join(dir, "big"))).length).toBe(240_000);
 	});
 
+	it("keeps as many reads under way as the destination asks for, and a disk's four when it says nothing", async () => {
+		const packs: Record<string, Record<string, Buffer>> = {};
+		for (let p = 0; p < 12; p++) packs[`p${p}`] = { [`b${p}`]: bytes(p + 1, 1000) };
+		const tasks = () => Array.from({ length: 12 }, (_, i) => task(`f${i}`, [`b${i}`], []));
+		const far = fakeRepository(packs, { readsInFlight: 8 });
+		await new PackRestorer(far.repository, false).restore(tasks());
+		expect(far.maxReads()).toBe(8);
+		await rm(dir, { recursive: true });
+		await mkdir(dir);
+		const near = fakeRepository(packs);
+		await new PackRestorer(near.repository, false).restore(tasks());
+		expect(near.maxReads()).toBe(4);
+		expect((await readdir(dir)).length).toBe(12);
+	});
+
 	it("a pack that cannot be read fails the batch naming a file, and leaves no temporary file", async () => {
 		const { repository } = fakeRepository({ good: { a: bytes(1, 100) }, bad: { b: bytes(2, 100) } }, { failPack: "bad" });
 		const placed: string[] = [];
@@ -139,5 +164,27 @@ describe("PackRestorer", () => {
 		expect(wholeFiles).toEqual(["fine"]);
 		expect(placed).toEqual(["fine"]);
 		expect((await readdir(dir)).sort()).toEqual(["blocker", "fine"]);
+	});
+
+	it("hands the files of a read to the pool's thread with their names in one buffer of their exact length", async () => {
+		const { repository, sent, wholeFiles } = fakeRepository({ p1: { a: bytes(1, 100), b: bytes(2, 100) } });
+		// Names cut from Node's shared pool, as a restore makes them: a whole 8 KiB slab each.
+		const pooled = (name: string): FileTask => {
+			const t = task(name, name === "first" ? ["a"] : ["b", "a"], []);
+			const { dir: d, name: n, path } = t.at;
+			return { ...t, at: { dir: Buffer.concat([d]), name: Buffer.concat([n]), path: Buffer.concat([path]) } };
+		};
+		const tasks = [pooled("first"), pooled("second")];
+		expect(tasks[0]?.at.path.buffer.byteLength).toBeGreaterThan(tasks[0]?.at.path.length ?? 0);
+		await new PackRestorer(repository, false).restore(tasks);
+		expect(wholeFiles).toEqual(["first", "second"]);
+		const files = sent[0] ?? [];
+		const views = files.flatMap((f) => [f.dir, f.name, f.path]);
+		const shared = views[0]?.buffer;
+		expect(views.every((view) => view.buffer === shared)).toBe(true);
+		expect(shared?.byteLength).toBe(views.reduce((sum, view) => sum + view.length, 0));
+		expect(files.map((f) => Buffer.from(f.path).toString())).toEqual([join(dir, "first"), join(dir, "second")]);
+		expect(files.map((f) => Buffer.from(f.dir).toString())).toEqual([dir, dir]);
+		expect(await readFile(join(dir, "second"))).toEqual(Buffer.concat([bytes(2, 100), bytes(1, 100)]));
 	});
 });

@@ -29,6 +29,8 @@ const GAP = 256 * 1024;
 const MAX_RANGE = 4 * 1024 * 1024;
 /** Most blobs in one read: the files they fill are open at once while it runs. */
 const MAX_RANGE_BLOBS = 128;
+/** Ranged reads at once unless the destination asks otherwise: what a local disk wants. */
+const DEFAULT_READS = 4;
 
 interface Use {
 	readonly file: PlannedFile;
@@ -76,9 +78,10 @@ export class PackRestorer {
 		private readonly isRoot: boolean,
 		options: PackRestorerOptions = {},
 	) {
-		// Four reads of the longest range: enough to keep the disk and both workers busy, measured against 32 MiB.
+		// Four reads of the longest range fill 16 MiB, enough to keep a disk and both workers busy (measured against
+		// 32 MiB); a store asking for more reads gets more small ranges under way, not more memory.
 		this.#budget = new Semaphore(options.budgetBytes ?? 16 * 1024 * 1024);
-		this.#reads = new Semaphore(options.reads ?? 4);
+		this.#reads = new Semaphore(options.reads ?? readsFor(repository));
 	}
 
 	async restore(tasks: readonly FileTask[]): Promise<void> {
@@ -193,7 +196,7 @@ export class PackRestorer {
 				else writes.get(file)?.push(i, offset);
 			}
 		});
-		const files = whole.map((file) => wholeFile(file.task, file.size, writes.get(file) as number[]));
+		const files = wholeFiles(whole, writes);
 		// Both settle before either failure is reported: no file is created after the cleanup.
 		const [loaded, made] = await Promise.allSettled([
 			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, keep, chown: this.isRoot })),
@@ -239,18 +242,33 @@ function outOf(file: PlannedFile): TempFile {
 	return file.out;
 }
 
-/** What the pool's thread needs to write a file: where, its bytes' places, owner, mode and time. */
-function wholeFile(task: FileTask, size: number, writes: number[]): WholeFile {
-	const { at, node } = task;
-	return {
-		dir: at.dir,
-		name: at.name,
-		path: at.path,
-		removeFirst: at.removeFirst ?? false,
-		size,
-		meta: { uid: node.uid, gid: node.gid, mode: node.mode, mtime: node.mtime },
-		writes,
+/**
+ * What the pool's thread needs to write each file: where, its bytes' places, owner, mode and
+ * time. The names are copied into one buffer of their exact length: a name cut from Node's
+ * shared 8 KiB pool would carry its whole slab across the thread hop, a copy per file.
+ */
+function wholeFiles(whole: readonly PlannedFile[], writes: Map<PlannedFile, number[]>): WholeFile[] {
+	let length = 0;
+	for (const { task } of whole) length += task.at.dir.length + task.at.name.length + task.at.path.length;
+	const names = new Uint8Array(length);
+	let used = 0;
+	const copy = (bytes: Uint8Array): Uint8Array => {
+		names.set(bytes, used);
+		used += bytes.length;
+		return names.subarray(used - bytes.length, used);
 	};
+	return whole.map((file) => {
+		const { at, node } = file.task;
+		return {
+			dir: copy(at.dir),
+			name: copy(at.name),
+			path: copy(at.path),
+			removeFirst: at.removeFirst ?? false,
+			size: file.size,
+			meta: { uid: node.uid, gid: node.gid, mode: node.mode, mtime: node.mtime },
+			writes: writes.get(file) ?? [],
+		};
+	});
 }
 
 /** A failed write names the file, and its temporary file goes. */
@@ -297,4 +315,11 @@ function rangeCost(blobs: readonly Needed[]): number {
 		plain += blob.rawLength;
 	}
 	return end - start + plain;
+}
+
+/** The reads the destination asks for (`readsInFlight`), within 1–64; a destination that says nothing gets a disk's four. */
+function readsFor(repository: Repository): number {
+	const asked = repository.destination.capabilities.readsInFlight;
+	if (asked === undefined || !Number.isFinite(asked)) return DEFAULT_READS;
+	return Math.min(64, Math.max(1, Math.floor(asked)));
 }

@@ -7,6 +7,7 @@ import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type TreeNode } from "../repository/tree.js";
 import { type TreeVisitor, walkTree } from "../repository/tree-walker.js";
 import { atPath } from "./restore-errors.js";
+import { type FirstName, HardLinks } from "./restore-hard-links.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
 import { type DirPolicy, type Existing, symlinkInTheWay, TargetDir } from "./restore-target.js";
 import { nsToMicros, nsToUtimeSeconds } from "./restore-times.js";
@@ -99,9 +100,9 @@ export async function restoreSnapshot(
 		await batches.add(() => restorer.restore(full));
 	};
 	// Hard links: the first restored name of each (device, inode), once its file is complete.
-	const firstNames = new Map<string, { node: TreeNode; path: Promise<Buffer | undefined> }>();
+	const hardLinks = new HardLinks();
 	// Further names of a file written by this restore, linked once everything is written.
-	const links: { at: Placement; display: string; rel: string; node: TreeNode; first: Promise<Buffer | undefined> }[] = [];
+	const links: { at: Placement; display: string; rel: string; node: TreeNode; first: FirstName }[] = [];
 
 	/** A file's content is in place: counted once, here, whichever way it got there. */
 	const counted = (rel: string, node: TreeNode) => {
@@ -111,23 +112,19 @@ export async function restoreSnapshot(
 	};
 
 	const planFile = async (at: Placement, display: string, rel: string, node: TreeNode): Promise<void> => {
-		const linkKey = hardLinkKey(node);
-		const first = linkKey ? firstNames.get(linkKey) : undefined;
-		if (first && sameFile(first.node, node)) {
-			links.push({ at, display, rel, node, first: first.path });
+		const claimed = hardLinks.claim(node);
+		if (claimed && "first" in claimed) {
+			links.push({ at, display, rel, node, first: claimed.first });
 			return;
 		}
-		let placed: (path: Buffer | undefined) => void = () => undefined;
-		if (linkKey && !first) {
-			firstNames.set(linkKey, { node, path: new Promise((resolve) => (placed = resolve)) });
-		}
+		const mine = claimed?.mine;
 		batch.push({
 			at,
 			display,
 			node,
 			placed: () => {
 				counted(rel, node);
-				placed(at.path);
+				if (mine) mine.path = at.path;
 			},
 		});
 		batchBytes += node.size;
@@ -200,7 +197,7 @@ export async function restoreSnapshot(
 	await batches.drain();
 	const unlinked: FileTask[] = [];
 	for (const { at, display, rel, node, first } of links) {
-		const existing = await first;
+		const existing = first.path;
 		if (existing) {
 			await atPath(display, () => placeHardLink(at, existing));
 			summary.files++;
@@ -245,22 +242,6 @@ function judge(found: Existing, node: TreeNode, overwrite: boolean, linkTarget: 
 async function linkTargetOf(found: Existing, path: Buffer): Promise<Buffer | undefined> {
 	if (found.kind !== "symlink") return undefined;
 	return readlink(path, { encoding: "buffer" }).catch(() => undefined);
-}
-
-function hardLinkKey(node: TreeNode): string | undefined {
-	if (node.type !== "file" || node.inode === undefined || node.device === undefined) return undefined;
-	return `${node.device}:${node.inode}`;
-}
-
-/** Two nodes of one (device, inode) are one file only if they also agree on what it held. */
-function sameFile(a: TreeNode, b: TreeNode): boolean {
-	return (
-		a.size === b.size &&
-		a.mtime === b.mtime &&
-		a.mode === b.mode &&
-		(a.content ?? []).length === (b.content ?? []).length &&
-		(a.content ?? []).every((id, i) => id === b.content?.[i])
-	);
 }
 
 /** Folder metadata through a handle opened without following links: a folder swapped for a link is not touched. */
