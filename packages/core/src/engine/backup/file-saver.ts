@@ -60,7 +60,7 @@ export class FileSaver {
 		const { min } = repository.config.chunker;
 		this.#reading = new Semaphore(concurrency);
 		this.#streamSize = STREAM_BYTES;
-		// Free buffers are kept up to the cap: one dropped lingers in the workers until their collector runs.
+		// Slabs alive, in use or free, are kept to the cap: one let go lingers in the workers until their collector runs.
 		const slabs = new SlabPool(this.budget, IN_FLIGHT_BYTES);
 		this.#streams = slabs;
 		this.#batch = new SmallFileBatch(slabs, BATCH_BYTES, repository.pool, blobs, () => this.#waiters > 0);

@@ -27,4 +27,43 @@ describe("SlabPool", () => {
 		await waiting;
 		expect(budget.used).toBe(128 * 1024);
 	});
+
+	it("serves a size it has no free slab of from a larger free one once the kept bytes are reached, instead of making another", async () => {
+		const budget = new Semaphore(16 << 20);
+		const pool = new SlabPool(budget, 8 << 20);
+		const big = await pool.get(8 << 20);
+		big.unref();
+		const small = await pool.get(100_000);
+		expect(small).toBe(big);
+		expect(budget.used).toBe(8 << 20);
+		expect(pool.liveBytes).toBe(8 << 20);
+		small.unref();
+		expect(budget.used).toBe(0);
+	});
+
+	it("never keeps more than its kept bytes alive across files of many sizes: free slabs are let go, smallest first, before a new one is made", async () => {
+		const budget = new Semaphore(64 << 20);
+		const pool = new SlabPool(budget, 4 << 20);
+		let most = 0;
+		for (const size of [100_000, 300_000, 1 << 20, 70_000, 2 << 20, 200_000, 4 << 20, 500_000, 3 << 20]) {
+			const slab = await pool.get(size);
+			expect(slab.bytes.length).toBeGreaterThanOrEqual(size);
+			most = Math.max(most, pool.liveBytes);
+			slab.unref();
+		}
+		expect(most).toBeLessThanOrEqual(4 << 20);
+		expect(budget.used).toBe(0);
+	});
+
+	it("makes a slab past its kept bytes while every one is in use, and lets it go when given back", async () => {
+		const budget = new Semaphore(1 << 20);
+		const pool = new SlabPool(budget, 128 * 1024);
+		const first = await pool.get(128 * 1024);
+		const second = await pool.get(128 * 1024);
+		expect(second).not.toBe(first);
+		expect(pool.liveBytes).toBe(256 * 1024);
+		second.unref();
+		first.unref();
+		expect(pool.liveBytes).toBe(128 * 1024);
+	});
 });

@@ -35,12 +35,13 @@ const MIN_SLAB = 64 * 1024;
  */
 export class SlabPool {
 	readonly #free = new Map<number, Slab[]>();
-	#freeBytes = 0;
+	/** Bytes of every slab this pool holds, in use or free: a slab past `keepBytes` is not made while a free one can serve. */
+	#liveBytes = 0;
 
 	constructor(
 		/** The backup's cap on bytes in flight, weighed in bytes. */
 		readonly budget: Semaphore,
-		/** Bytes of free slabs kept for reuse. */
+		/** Bytes of slabs kept alive, in use or free, beyond which a free one is reused or let go first. */
 		readonly keepBytes: number,
 	) {}
 
@@ -48,23 +49,63 @@ export class SlabPool {
 	async get(size: number): Promise<Slab> {
 		const length = sizeClass(size);
 		await this.budget.acquire(length);
-		const reused = this.#free.get(length)?.pop();
-		if (reused) {
-			this.#freeBytes -= length;
-			reused.ref();
-			return reused;
+		const reused = this.#take(length);
+		if (reused) return reused;
+		if (this.#liveBytes + length > this.keepBytes) {
+			// A larger free slab instead of a new one: a slab let go lingers until every worker's collector runs.
+			const larger = this.#smallestFreeAbove(length);
+			if (larger !== undefined) {
+				await this.budget.acquire(larger - length);
+				const slab = this.#take(larger);
+				if (slab) return slab;
+				this.budget.release(larger - length);
+			}
+			this.#evictUntil(this.keepBytes - length);
 		}
+		this.#liveBytes += length;
 		return Slab.create(Buffer.from(new SharedArrayBuffer(length)), this);
 	}
 
 	recycle(slab: Slab): void {
 		const length = slab.bytes.length;
 		this.budget.release(length);
-		if (this.#freeBytes + length > this.keepBytes) return;
+		if (this.#liveBytes > this.keepBytes) {
+			this.#liveBytes -= length;
+			return;
+		}
 		const list = this.#free.get(length) ?? [];
 		list.push(slab);
 		this.#free.set(length, list);
-		this.#freeBytes += length;
+	}
+
+	/** Bytes of slabs alive now, in use or free, for tests. */
+	get liveBytes(): number {
+		return this.#liveBytes;
+	}
+
+	#take(length: number): Slab | undefined {
+		const slab = this.#free.get(length)?.pop();
+		slab?.ref();
+		return slab;
+	}
+
+	#smallestFreeAbove(length: number): number | undefined {
+		let best: number | undefined;
+		for (const [size, list] of this.#free) {
+			if (size > length && list.length > 0 && (best === undefined || size < best)) best = size;
+		}
+		return best;
+	}
+
+	/** Lets free slabs go, smallest first, until the live bytes are at most `bytes` or none is free. */
+	#evictUntil(bytes: number): void {
+		for (const size of [...this.#free.keys()].sort((a, b) => a - b)) {
+			const list = this.#free.get(size) as Slab[];
+			while (list.length > 0 && this.#liveBytes > bytes) {
+				list.pop();
+				this.#liveBytes -= size;
+			}
+		}
 	}
 }
 
