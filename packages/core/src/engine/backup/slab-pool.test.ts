@@ -41,6 +41,25 @@ describe("SlabPool", () => {
 		expect(budget.used).toBe(0);
 	});
 
+	it("takes a larger free slab at once when the budget has no room for the difference: waiting for more while holding some could wait forever", async () => {
+		const budget = new Semaphore(8 << 20);
+		const pool = new SlabPool(budget, 8 << 20);
+		const big = await pool.get(8 << 20);
+		big.unref();
+		// Another stage (packs uploading) holds the rest of the budget.
+		const elsewhere = (8 << 20) - (128 << 10);
+		await budget.acquire(elsewhere);
+		let served: unknown;
+		void pool.get(100_000).then((slab) => {
+			served = slab;
+		});
+		await new Promise((resolve) => setImmediate(resolve));
+		expect(served).toBe(big);
+		expect(budget.used).toBe(elsewhere + (8 << 20));
+		big.unref();
+		expect(budget.used).toBe(elsewhere);
+	});
+
 	it("never keeps more than its kept bytes alive across files of many sizes: free slabs are let go, smallest first, before a new one is made", async () => {
 		const budget = new Semaphore(64 << 20);
 		const pool = new SlabPool(budget, 4 << 20);

@@ -54,11 +54,12 @@ export class SlabPool {
 		if (this.#liveBytes + length > this.keepBytes) {
 			// A larger free slab instead of a new one: a slab let go lingers until every worker's collector runs.
 			const larger = this.#smallestFreeAbove(length);
-			if (larger !== undefined) {
-				await this.budget.acquire(larger - length);
-				const slab = this.#take(larger);
-				if (slab) return slab;
-				this.budget.release(larger - length);
+			const slab = larger === undefined ? undefined : this.#take(larger);
+			if (larger !== undefined && slab) {
+				// Held at once, past the cap if need be, not awaited: a taker waiting for more while
+				// holding `length` could wait forever on others doing the same. It goes back on recycle.
+				this.budget.hold(larger - length);
+				return slab;
 			}
 			this.#evictUntil(this.keepBytes - length);
 		}
