@@ -43,8 +43,6 @@ export class BlobPool {
 	readonly #copies: Semaphore;
 	/** Workers start with the first piece of work: a command that seals and opens nothing starts none. */
 	#started = false;
-	/** False where the compiled worker is absent and the work runs inline. */
-	#threaded = false;
 	/** Why the pool can take no more work (a worker stopped, or close): later requests fail at once instead of waiting on a dead thread. */
 	#stopped: Error | undefined;
 
@@ -62,7 +60,6 @@ export class BlobPool {
 		if (this.#started) return;
 		this.#started = true;
 		if (!existsSync(this.script)) return;
-		this.#threaded = true;
 		this.#addWorker();
 	}
 
@@ -83,13 +80,7 @@ export class BlobPool {
 		return slot;
 	}
 
-	/** The workers the pool grows to when work queues (0 where the work runs inline). */
-	get threads(): number {
-		this.#start();
-		return this.#threaded ? this.size : 0;
-	}
-
-	/** The worker threads started so far. */
+	/** The worker threads started so far (none where the work runs inline). */
 	get running(): number {
 		return this.#workers.length;
 	}
