@@ -43,12 +43,12 @@ export async function openCatalog(
 	options: CatalogOptions = {},
 ): Promise<Catalog> {
 	const scheme = uri.slice(0, Math.max(0, uri.indexOf(":"))).toLowerCase();
-	if (scheme === "memory") return missesOnGarbage(new Keyv({ namespace }));
+	if (scheme === "memory") return asCatalog(new Keyv({ namespace }));
 	if (scheme === "sqlite") {
 		const raw = uri.slice("sqlite://".length);
 		const path = raw === ":memory:" ? raw : isAbsolute(raw) ? raw : resolve(baseDir, raw);
 		try {
-			return missesOnGarbage(new Keyv({ store: new SqliteKeyvStore(path, options.onDamage), namespace }));
+			return asCatalog(new Keyv({ store: new SqliteKeyvStore(path, options.onDamage), namespace }));
 		} catch (cause) {
 			throw new HoldfastError("CONFIG_INVALID", `catalog: cannot open ${path}: ${(cause as Error).message}`, { cause });
 		}
@@ -63,7 +63,7 @@ export async function openCatalog(
 			cause,
 		});
 	}
-	return missesOnGarbage(new Keyv({ store: new mod.default(uri), namespace }));
+	return asCatalog(new Keyv({ store: new mod.default(uri), namespace }));
 }
 
 /**
@@ -80,9 +80,13 @@ export function openCatalogEarly(catalog: Catalog | undefined): void {
 	}
 }
 
+/** Any store's Keyv as the catalog: sealed values written once, and garbage read as a miss. */
+function asCatalog(keyv: Keyv): Keyv {
+	return missesOnGarbage(writeSealedValuesOnce(keyv));
+}
+
 /** A stored value that no longer parses is a cache miss, not an error that stops the command. */
-function missesOnGarbage(keyv: Keyv): Keyv {
-	const catalog = writeSealedValuesOnce(keyv);
+function missesOnGarbage(catalog: Keyv): Keyv {
 	const parse = catalog.deserialize;
 	if (parse) {
 		catalog.deserialize = async (data) => {
