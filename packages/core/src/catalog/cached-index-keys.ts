@@ -37,7 +37,7 @@ export class CachedIndexKeys {
 	 * before there was one, or a damaged record), the index objects whose values the store can list.
 	 */
 	async read(): Promise<Set<string>> {
-		const stored = await this.cache.get(this.#key, isKeyList);
+		const stored = await this.cache.get(this.#key, isKeyList, { remember: true });
 		this.#stored = stored !== undefined;
 		this.#known = new Set(stored ?? (await this.#listCached()));
 		return new Set(this.#known);

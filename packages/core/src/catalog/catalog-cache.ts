@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Catalog } from "./catalog.js";
+import { REMEMBERED_BYTES, VerifiedValues } from "./verified-values.js";
 
 /** The layout of a sealed value; a value under another tag (an older layout) is a plain miss. */
 export const CATALOG_VALUE_TAG = "hf-cache/1";
@@ -32,6 +33,11 @@ export interface SealedValue {
 	j: string;
 }
 
+/** `remember`: the value is read again at every run (index heads, snapshots); an unchanged one is handed out again, frozen, not verified again (`VerifiedValues`). */
+export interface ReadOptions {
+	readonly remember?: boolean;
+}
+
 /**
  * A repository's view of the catalog: every value is sealed with an HMAC under a key derived
  * from the repository's master key, over the tag, the catalog key and the JSON. A value that
@@ -41,6 +47,9 @@ export interface SealedValue {
  */
 export class CatalogCache {
 	#warned = false;
+	/** Values kept apart from bytes: an index's packed blobs would crowd out the heads and snapshots read at every run. */
+	readonly #verified = new VerifiedValues();
+	readonly #verifiedBytes = new VerifiedValues(2 * REMEMBERED_BYTES);
 
 	constructor(
 		private readonly catalog: Catalog,
@@ -55,22 +64,28 @@ export class CatalogCache {
 	}
 
 	/** The verified value, or undefined when absent, from an older layout, damaged, or not ours. */
-	open<T>(key: string, stored: unknown, valid: (value: unknown) => value is T): T | undefined {
+	open<T>(key: string, stored: unknown, valid: (value: unknown) => value is T, options: ReadOptions = {}): T | undefined {
 		if (typeof stored !== "object" || stored === null) return undefined;
 		const { t, m, j } = stored as Partial<SealedValue>;
 		if (t !== CATALOG_VALUE_TAG) return undefined;
-		if (typeof m !== "string" || typeof j !== "string" || !this.#verifies(key, j, m)) return this.#damaged(key);
+		if (typeof m !== "string" || typeof j !== "string") return this.#damaged(key);
+		if (options.remember) {
+			const known = this.#verified.get<T>(key, m, j, valid);
+			if (known !== undefined) return known;
+		}
+		if (!this.#verifies(key, j, m)) return this.#damaged(key);
 		let value: unknown;
 		try {
 			value = JSON.parse(j);
 		} catch {
 			return this.#damaged(key);
 		}
-		return valid(value) ? value : this.#damaged(key);
+		if (!valid(value)) return this.#damaged(key);
+		return options.remember ? this.#verified.remember(key, m, j, value, valid) : value;
 	}
 
-	async get<T>(key: string, valid: (value: unknown) => value is T): Promise<T | undefined> {
-		return this.open(key, await this.catalog.get(key), valid);
+	async get<T>(key: string, valid: (value: unknown) => value is T, options?: ReadOptions): Promise<T | undefined> {
+		return this.open(key, await this.catalog.get(key), valid, options);
 	}
 
 	/** Several values in one round trip to the store, each verified as `get` would. */
@@ -81,6 +96,7 @@ export class CatalogCache {
 	}
 
 	async set(key: string, value: unknown): Promise<void> {
+		this.#verified.forget(key);
 		await this.catalog.set(key, this.seal(key, value));
 	}
 
@@ -90,6 +106,10 @@ export class CatalogCache {
 
 	/** Drops values (text or bytes): the next read misses and goes to the destination again. */
 	async delete(keys: readonly string[]): Promise<void> {
+		for (const key of keys) {
+			this.#verified.forget(key);
+			this.#verifiedBytes.forget(key);
+		}
 		if (keys.length > 0) await this.catalog.deleteMany([...keys]);
 	}
 
@@ -109,6 +129,7 @@ export class CatalogCache {
 
 	/** A byte value, sealed like the others over the tag, the key and the bytes. */
 	async setBytes(key: string, value: Uint8Array): Promise<void> {
+		this.#verifiedBytes.forget(key);
 		const mac = this.#macBytes(key, value);
 		const store = bytesStoreOf(this.catalog);
 		if (store) await store.setBytes(this.#storeKey(key), mac, value);
@@ -123,21 +144,30 @@ export class CatalogCache {
 	}
 
 	/** The verified byte value, or undefined when absent, damaged, or not ours. */
-	async getBytes(key: string): Promise<Uint8Array | undefined> {
+	async getBytes(key: string, options: ReadOptions = {}): Promise<Uint8Array | undefined> {
 		const store = bytesStoreOf(this.catalog);
+		// What the store holds, as it holds it: compared with what verified before, when asked to remember.
+		let stored: { mac: string | Uint8Array; body: string | Uint8Array } | undefined;
 		let found: { mac: Uint8Array; value: Uint8Array } | undefined;
-		if (store) found = await store.getBytes(this.#storeKey(key));
-		else {
+		if (store) {
+			found = await store.getBytes(this.#storeKey(key));
+			if (!found) return undefined;
+			stored = { mac: found.mac, body: found.value };
+		} else {
 			const text = (await this.catalog.get(key)) as Partial<SealedBytesText> | undefined;
 			if (typeof text !== "object" || text === null || text.t !== CATALOG_BYTES_TAG) return undefined;
 			if (typeof text.m !== "string" || typeof text.b !== "string") return this.#damaged(key);
-			found = { mac: Buffer.from(text.m, "base64"), value: Buffer.from(text.b, "base64") };
+			stored = { mac: text.m, body: text.b };
 		}
-		if (!found) return undefined;
+		if (options.remember) {
+			const known = this.#verifiedBytes.get<Uint8Array>(key, stored.mac, stored.body);
+			if (known) return known;
+		}
+		found ??= { mac: Buffer.from(stored.mac as string, "base64"), value: Buffer.from(stored.body as string, "base64") };
 		const want = this.#macBytes(key, found.value);
 		const got = found.mac;
 		if (got.length !== want.length || !timingSafeEqual(got, want)) return this.#damaged(key);
-		return found.value;
+		return options.remember ? this.#verifiedBytes.remember(key, stored.mac, stored.body, found.value) : found.value;
 	}
 
 	/** Values already in JSON (a tree as it was serialized to be stored): sealed as they are, not stringified again. */

@@ -357,7 +357,7 @@ export class IndexStore {
 	 */
 	async #readIndexHead(key: string, withBlobs: boolean): Promise<DecodedIndex> {
 		const { cache } = this.parts;
-		const head = await cache?.get(`index-head:${this.parts.repositoryId}:${key}`, isLoadedHead);
+		const head = await cache?.get(`index-head:${this.parts.repositoryId}:${key}`, isLoadedHead, { remember: true });
 		if (head) return { file: head };
 		return this.#coldReads(async () => {
 			if (!cache) return this.#decodeIndexObject(key, withBlobs ? "packed" : "head");
@@ -393,7 +393,7 @@ export class IndexStore {
 	async #readPackedBlobs(key: string, head: LoadedIndexFile): Promise<PackedBlobs[]> {
 		const { cache } = this.parts;
 		const blobsKey = `index-blobs:${this.parts.repositoryId}:${key}`;
-		const stored = await cache?.getBytes(blobsKey);
+		const stored = await cache?.getBytes(blobsKey, { remember: true });
 		const packed = stored
 			? decodePackedBlobs(
 					stored,

@@ -78,7 +78,7 @@ export class SnapshotStore {
 	async loadSnapshotObject(key: string, options: { fresh?: boolean } = {}): Promise<Snapshot> {
 		const { cache, keys } = this.parts;
 		const cacheKey = this.#cacheKey(key);
-		const cached = options.fresh ? undefined : await cache?.get(cacheKey, isSnapshot);
+		const cached = options.fresh ? undefined : await cache?.get(cacheKey, isSnapshot, { remember: true });
 		if (cached) return cached;
 		const snapshot = await this.parts.reader.read(key, async (bytes) => openJson<Snapshot>(keys, bytes, key));
 		await cache?.set(cacheKey, snapshot);
