@@ -132,10 +132,11 @@ export class MasterIndex {
 		for (const id of file.forgotten ?? []) this.forgotten.add(id);
 		this.noteLock(indexKey, file.self.mode, new Date(file.self.until));
 		for (const pack of file.packs) this.addPack(pack, indexKey);
-		for (const lock of file.locks) {
-			this.noteLock(lock.key, lock.mode, new Date(lock.until));
+		const untils = lockEnds(file.locks);
+		file.locks.forEach((lock, i) => {
+			this.#noteLockAt(lock.key, lock.mode, untils[i] as number);
 			if (lock.version) this.versions.set(lock.key, lock.version);
-		}
+		});
 	}
 
 	noteCarrier(indexKey: string, created: string, condemned: readonly CondemnedObject[]): void {
@@ -166,10 +167,10 @@ export class MasterIndex {
 		if (this.deleted.has(pack.key)) return;
 		const blobCount = "blobs" in pack ? pack.blobs.length : pack.blobCount;
 		this.packs.set(pack.key, { size: pack.size, blobCount, indexKey });
-		this.noteLock(pack.key, pack.mode, new Date(pack.until));
+		const until = Date.parse(pack.until);
+		this.#noteLockAt(pack.key, pack.mode, until);
 		if (pack.version) this.versions.set(pack.key, pack.version);
 		if (!this.withBlobs) return;
-		const until = new Date(pack.until).getTime();
 		// Keep the copy locked longest: re-included data supersedes the old copy.
 		const keepsCurrent = (current: string | undefined): boolean =>
 			current !== undefined && (this.lockUntil(current)?.getTime() ?? 0) >= until;
@@ -195,6 +196,12 @@ export class MasterIndex {
 		if (!known || known.until.getTime() < until.getTime()) this.locks.set(key, { mode, until });
 	}
 
+	/** `noteLock` for a time already in milliseconds: a Date is made only for a lock that is longer. */
+	#noteLockAt(key: string, mode: LockMode, until: number): void {
+		const known = this.locks.get(key);
+		if (!known || known.until.getTime() < until) this.locks.set(key, { mode, until: new Date(until) });
+	}
+
 	/**
 	 * The re-include threshold, decided here alone: whether blob `id`'s indexed copy is locked
 	 * at least until `minLock` (no `minLock`: any copy will do). A copy locked for less is not reused.
@@ -208,6 +215,21 @@ export class MasterIndex {
 	lockUntil(key: string): Date | undefined {
 		return this.locks.get(key)?.until;
 	}
+}
+
+/**
+ * The end of each lock record of an index object, parsed once while this process holds the
+ * object: grooming's index objects carry every lock record, and each load merges them again.
+ */
+const parsedLockEnds = new WeakMap<readonly IndexLock[], Float64Array>();
+
+function lockEnds(locks: readonly IndexLock[]): Float64Array {
+	let ends = parsedLockEnds.get(locks);
+	if (!ends) {
+		ends = Float64Array.from(locks, (lock) => Date.parse(lock.until));
+		parsedLockEnds.set(locks, ends);
+	}
+	return ends;
 }
 
 /** An index object written by grooming: it carries tombstones, forgotten snapshots or condemned objects. */
