@@ -1,5 +1,6 @@
 import { HoldfastError } from "../host/errors.js";
 import { KEY_PREFIX } from "../repository/format.js";
+import type { MasterIndex } from "../repository/index-file.js";
 import { METADATA_COPIES, type Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 
@@ -12,6 +13,20 @@ export interface SnapshotObjects {
 	readonly missing: string[];
 	/** Of those, the trees: what lies below them is unknown. */
 	readonly missingTrees: string[];
+}
+
+/**
+ * The pack of each blob found so far by the walks that share one `seenTrees`, in the index they
+ * read: snapshots share most of their blobs, and a look-up in the blob table costs more than in a Map.
+ */
+const packsFound = new WeakMap<Map<string, Set<string>>, { index: MasterIndex; packOf: Map<string, string> }>();
+
+function packLookups(repository: Repository, seenTrees: Map<string, Set<string>>): Map<string, string> {
+	const found = packsFound.get(seenTrees);
+	if (found && found.index === repository.index) return found.packOf;
+	const packOf = new Map<string, string>();
+	packsFound.set(seenTrees, { index: repository.index, packOf });
+	return packOf;
 }
 
 /**
@@ -58,10 +73,18 @@ export async function collectSnapshotObjects(
 	};
 	await visit(ref.snapshot.tree);
 	const packs = new Set<string>();
+	const packOf = packLookups(repository, seenTrees);
 	for (const id of blobs) {
+		const known = packOf.get(id);
+		if (known) {
+			packs.add(known);
+			continue;
+		}
 		const location = repository.index.blobs.get(id) ?? (await repository.locateBlob(id));
-		if (location) packs.add(location.packKey);
-		else if (!missing.includes(id)) missing.push(id);
+		if (location) {
+			packs.add(location.packKey);
+			packOf.set(id, location.packKey);
+		} else if (!missing.includes(id)) missing.push(id);
 	}
 	const keys = new Set<string>([...metadata, ref.key, ...packs]);
 	for (const pack of packs) {
