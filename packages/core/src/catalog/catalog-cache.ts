@@ -121,8 +121,11 @@ export class CatalogCache {
 		const store = this.catalog.store as Partial<KeyListingStore> | Map<string, unknown> | undefined;
 		const full = this.#storeKey(prefix);
 		let keys: string[];
-		if (store instanceof Map) keys = [...store.keys()].filter((key) => key.startsWith(full));
-		else if (typeof store?.keysStartingWith === "function") keys = await store.keysStartingWith(full);
+		if (store instanceof Map) {
+			// One pass over the keys, without an array of them all: a backup asks at every run.
+			keys = [];
+			for (const key of store.keys()) if (key.startsWith(full)) keys.push(key);
+		} else if (typeof store?.keysStartingWith === "function") keys = await store.keysStartingWith(full);
 		else return undefined;
 		return keys.map((key) => key.slice(full.length - prefix.length));
 	}
