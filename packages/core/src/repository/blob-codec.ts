@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from "node:crypto";
 import { HoldfastError } from "../host/errors.js";
-import { decompress, encodeBody } from "./compression.js";
+import { type BodyKind, decompress, encodeBody } from "./compression.js";
 
 /** The raw key material a blob codec needs; handed to worker threads once, at start. */
 export interface BlobKeys {
@@ -78,8 +78,8 @@ export function open(key: Uint8Array, sealed: Uint8Array, what: string): Buffer 
 }
 
 /** A blob as stored: seal(codec byte ‖ body). Synchronous, for worker threads (and tests, which run it inline). */
-export function encodeBlob(keys: BlobKeys, data: Uint8Array, compress: boolean): Uint8Array {
-	const { codec, body } = encodeBody(data, compress);
+export function encodeBlob(keys: BlobKeys, data: Uint8Array, compress: boolean, kind: BodyKind = "data"): Uint8Array {
+	const { codec, body } = encodeBody(data, compress, kind);
 	return seal(keys.encryption, Buffer.of(codec), body);
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { brotliCompressSync, brotliDecompressSync, constants, inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CODEC, compress, decompress, sampleEntropy } from "./compression.js";
+import { CODEC, compress, decompress, encodeBody, SMALL_BODY, sampleEntropy } from "./compression.js";
 
 describe("compression", () => {
 	it("round-trips and shrinks text", async () => {
@@ -42,7 +43,7 @@ describe("compression", () => {
 		for (const size of [200, 4095, 4096, 16_384, 16_385, 300_000]) {
 			const text = Buffer.from(line.repeat(Math.ceil(size / line.length)).slice(0, size));
 			const packed = compress(text, true);
-			expect(packed[0]).toBe(CODEC.brotli);
+			expect(packed[0]).toBe(size < SMALL_BODY ? CODEC.deflate : CODEC.brotli);
 			for (const expected of [size, size - 1, 0, size * 3]) {
 				expect(decompress(packed, "t", expected).equals(text)).toBe(true);
 			}
@@ -59,5 +60,77 @@ describe("compression", () => {
 		const text = Buffer.from("a".repeat(10_000));
 		expect(compress(text, false)[0]).toBe(CODEC.stored);
 		expect(() => decompress(Buffer.from([9, 1, 2]), "blob x")).toThrow("blob x: unknown compression codec 9");
+	});
+});
+
+describe("compression by size and kind", () => {
+	const words = "backup lock retention snapshot restore object bucket immutable chunk pack index tree".split(" ");
+	/** Text of `size` bytes from a few words in a fixed pseudo-random order: compressible, not repetitive. */
+	function wordText(size: number, seed = 7): Buffer {
+		let x = seed;
+		let text = "";
+		while (text.length < size) {
+			x = (x * 1103515245 + 12345) >>> 0;
+			text += `${words[(x >>> 16) % words.length]} `;
+		}
+		return Buffer.from(text.slice(0, size));
+	}
+	/** A tree's JSON: file nodes with hex blob IDs, times and sizes. */
+	function treeJson(files: number): Buffer {
+		const nodes = Array.from({ length: files }, (_, i) => ({
+			name: `f${i * 37}.txt`,
+			type: "file",
+			mode: 33188,
+			uid: 1000,
+			gid: 1000,
+			size: 1000 + ((i * 7919) % 15000),
+			mtime: String(1795860794775734786n + BigInt(i * 104729)),
+			ctime: String(1795860794775734786n + BigInt(i * 104729)),
+			inode: String(8023427 + i * 3),
+			device: "65024",
+			content: [randomBytes(32).toString("hex")],
+		}));
+		return Buffer.from(JSON.stringify({ nodes }));
+	}
+
+	it("stores data under 2 KiB as raw DEFLATE that any inflater reads, smaller than Brotli at quality 1 makes it", () => {
+		for (const size of [100, 700, 1500, SMALL_BODY - 1]) {
+			const text = wordText(size);
+			const { codec, body } = encodeBody(text, true);
+			expect(codec).toBe(CODEC.deflate);
+			expect(inflateRawSync(body).equals(text)).toBe(true);
+			expect(body.length).toBeLessThan(brotliCompressSync(text, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } }).length);
+			expect(decompress(compress(text, true), "small").equals(text)).toBe(true);
+		}
+	});
+
+	it("keeps Brotli for data of 2 KiB and more", () => {
+		for (const size of [SMALL_BODY, 10_000]) {
+			const text = wordText(size);
+			const { codec, body } = encodeBody(text, true);
+			expect(codec).toBe(CODEC.brotli);
+			expect(brotliDecompressSync(body).equals(text)).toBe(true);
+		}
+	});
+
+	it("compresses a tree harder than data of the same bytes, in Brotli that any decoder reads", () => {
+		for (const files of [3, 60]) {
+			const tree = treeJson(files);
+			const asTree = encodeBody(tree, true, "tree");
+			expect(asTree.codec).toBe(CODEC.brotli);
+			expect(brotliDecompressSync(asTree.body).equals(tree)).toBe(true);
+			const quality1 = brotliCompressSync(tree, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+			expect(asTree.body.length).toBeLessThan(quality1.length);
+		}
+	});
+
+	it("stores small random data as is, tree or data, and tiny data always", () => {
+		for (const size of [512, 900, 1500]) {
+			const random = randomBytes(size);
+			expect(encodeBody(random, true).codec).toBe(CODEC.stored);
+			expect(encodeBody(random, true, "tree").codec).toBe(CODEC.stored);
+		}
+		expect(encodeBody(wordText(63), true).codec).toBe(CODEC.stored);
+		expect(encodeBody(wordText(1000), false, "tree").codec).toBe(CODEC.stored);
 	});
 });

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { brotliCompressSync, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CODEC, compress, decompress } from "./compression.js";
+import { CODEC, compress, decompress, encodeBody } from "./compression.js";
 
 const root = join(import.meta.dirname, "../../../..");
 
@@ -46,19 +46,26 @@ describe("FORMAT.md's compression codecs", () => {
 		}
 	});
 
-	it("writers use the codecs marked written: the compressing one for text, stored for random data", () => {
-		const written = documented.filter((c) => c.written).map((c) => c.name);
-		const compressing = written.filter((name) => name !== "stored");
-		expect(compressing).toHaveLength(1);
-		expect(compress(text, true)[0]).toBe(CODEC[compressing[0] as keyof typeof CODEC]);
-		expect(written).toContain("stored");
-		expect(compress(randomBytes(200_000), true)[0]).toBe(CODEC.stored);
+	/** What writers choose for text, small text, a tree and random data: every codec they write. */
+	function writtenCodecs(): number[] {
+		const small = text.subarray(0, 1000);
+		const tree = Buffer.from(JSON.stringify({ nodes: [{ name: "a.txt", type: "file", content: ["ab".repeat(32)] }] }));
+		const chosen = [compress(text, true), compress(small, true), compress(randomBytes(200_000), true)].map((b) => b[0] as number);
+		chosen.push(encodeBody(tree, true, "tree").codec);
+		return [...new Set(chosen)].sort((a, b) => a - b);
+	}
+
+	it("writers use exactly the codecs marked written", () => {
+		const written = documented.filter((c) => c.written).map((c) => c.codec);
+		expect(written).toContain(CODEC.stored);
+		expect(writtenCodecs()).toEqual(written.sort((a, b) => a - b));
 	});
 
-	it("README's decision on compression names the codec writers use", () => {
+	it("README's decision on compression names the codecs writers use, the one for most text first", () => {
 		const readme = readFileSync(join(root, "README.md"), "utf8");
-		const decision = /^- Compression is ([^\n]+)/m.exec(readme)?.[1] ?? "";
-		const compressing = documented.find((c) => c.written && c.name !== "stored")?.name ?? "?";
-		expect(decision.toLowerCase()).toMatch(new RegExp(`^${compressing}\\b`));
+		const decision = /^- Compression is ((?:.+\n)(?: {2}.+\n)*)/m.exec(readme)?.[1]?.toLowerCase() ?? "";
+		const name = (codec: number) => documented.find((c) => c.codec === codec)?.name ?? "?";
+		expect(decision).toMatch(new RegExp(`^${name(compress(text, true)[0] as number)}\\b`));
+		for (const codec of writtenCodecs()) if (codec !== CODEC.stored) expect(decision).toContain(name(codec));
 	});
 });

@@ -124,7 +124,7 @@ export class PackUploader {
 		}
 		try {
 			const sealed = inline
-				? encodeBlob(this.keys.raw, data, this.options.compression)
+				? encodeBlob(this.keys.raw, data, this.options.compression, type)
 				: ((await this.pool.seal(shared, whole, this.options.compression)) as [Uint8Array])[0];
 			await this.addSealedBlob(type, id, sealed, data.length);
 		} catch (error) {
