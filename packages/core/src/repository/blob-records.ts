@@ -9,6 +9,7 @@ export const RECORD_WORDS = 12;
 const RECORD_BYTES = RECORD_WORDS * 4;
 /** Records gathered in memory before they go to the file in one write (768 KiB). */
 const BUFFERED = 16_384;
+const EMPTY = new Uint32Array(0);
 
 /** Spill files are closed when their table is collected; their names were unlinked at creation. */
 const files = new FinalizationRegistry<number>((fd) => {
@@ -27,8 +28,8 @@ const files = new FinalizationRegistry<number>((fd) => {
 export class BlobRecords {
 	#memory: Uint32Array | undefined = new Uint32Array(0);
 	#fd: number | undefined;
-	/** Records not yet written to the file: entries `[#bufferStart, #bufferStart + #buffered)`. */
-	readonly #buffer = new Uint32Array(BUFFERED * RECORD_WORDS);
+	/** Records not yet written to the file: entries `[#bufferStart, #bufferStart + #buffered)`. Made at the spill: a table that stays in memory (every run's merged index) never needs it. */
+	#buffer = EMPTY;
 	#bufferStart = 0;
 	#buffered = 0;
 	#count = 0;
@@ -142,6 +143,7 @@ export class BlobRecords {
 		const kept = this.#count % BUFFERED;
 		const inFile = this.#count - kept;
 		writeFully(fd, memory.subarray(0, inFile * RECORD_WORDS), 0);
+		this.#buffer = new Uint32Array(BUFFERED * RECORD_WORDS);
 		this.#buffer.set(memory.subarray(inFile * RECORD_WORDS, this.#count * RECORD_WORDS));
 		this.#bufferStart = inFile;
 		this.#buffered = kept;
