@@ -1,13 +1,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DAY_MS, type Engine } from "@holdfast/core";
+import { DAY_MS } from "@holdfast/core";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { B2StrictProxy, type ProxiedRequest } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
 import { s3, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
 import { startHoldfast } from "./support/cli.js";
 import { writeSourceTree } from "./support/faulted-cli.js";
 import { tempDir } from "./support/harness.js";
-import { inProject } from "./support/project-session.js";
+import { type Opener, projectEngine } from "./support/project-session.js";
 import { describeTree } from "./support/trees.js";
 import { prng } from "./support/world.js";
 
@@ -63,13 +63,6 @@ function killedRun(
 
 function expectKilled(killed: Killed, what: string): void {
 	expect(killed.signal, `${what} was to be killed, but ended on its own (exit ${killed.code}): ${killed.stderr}`).toBe("SIGKILL");
-}
-
-/** Opens the engine a command in the test's folder would open (at a `--now`, if given), for one step. */
-type Opener = <T>(use: (engine: Engine) => Promise<T>) => Promise<T>;
-
-function opener(dir: string, env: NodeJS.ProcessEnv, now?: Date): Opener {
-	return (use) => inProject(dir, { env, ...(now ? { now } : {}) }, ({ engine }) => use(engine));
 }
 
 async function expectBackup(open: Opener, what: string): Promise<void> {
@@ -137,7 +130,7 @@ describe("kill -9 at seeded moments", () => {
 			onTestFailed(() => console.log(`seed ${seed}\n${log.join("\n")}`));
 			const at = (ms: number) => ["--now", new Date(start + ms).toISOString()];
 			// Only the killed runs are commands of their own: the runs after them open what the kills left, in this process.
-			const runAt = (ms: number) => opener(dir, FAST, new Date(start + ms));
+			const runAt = (ms: number) => projectEngine(dir, FAST, new Date(start + ms));
 			const killAt = (ms: number, args: string[], point: KillPoint) => {
 				log.push(`${args.join(" ")} at +${ms / HOUR_MS} h killed ${JSON.stringify(point)}`);
 				return killedRun(dir, [...args, ...at(ms)], FAST, point);
@@ -195,7 +188,7 @@ describe("kill -9 at seeded moments", () => {
 		await mkdir(join(dir, "data"));
 		await writeFile(join(dir, "holdfast.yaml"), config("{ type: fs, path: ./repo }"));
 		await writeSourceTree(join(dir, "data"), 51);
-		const run = opener(dir, FAST);
+		const run = projectEngine(dir, FAST);
 		const point: KillPoint = { op: "rename", match: "/objects/keys/.*\\.data$", nth: 1, when: "before" };
 		expectKilled(await killedRun(dir, ["init"], FAST, point), "init");
 		expect((await run((engine) => engine.init())).created, "init after the kill creates the repository").toBe(true);
@@ -229,7 +222,7 @@ describe("kill -9 at seeded moments", () => {
 			let slowestRunMs = 0;
 			let locksEnd = 0;
 			const lockAhead = () => Math.max(20_000, 3 * slowestRunMs);
-			const run = opener(dir, env);
+			const run = projectEngine(dir, env);
 			const writing = async <T>(what: string, start: (now: Date) => Promise<T>): Promise<T> => {
 				const began = Date.now();
 				const until = began + lockAhead();
@@ -239,7 +232,7 @@ describe("kill -9 at seeded moments", () => {
 				locksEnd = Math.max(locksEnd, until);
 				return result;
 			};
-			const dated = (now: Date) => opener(dir, env, now);
+			const dated = (now: Date) => projectEngine(dir, env, now);
 
 			await writing("init", (now) => dated(now)((engine) => engine.init()));
 			await writeSourceTree(join(dir, "data"), seed);

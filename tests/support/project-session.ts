@@ -62,3 +62,10 @@ export async function inProject<T>(
 		await catalog.disconnect();
 	}
 }
+
+/** Opens the engine of `dir` for one step: what one command would be, run in this process. */
+export type Opener = <T>(use: (engine: Engine) => Promise<T>) => Promise<T>;
+
+export function projectEngine(dir: string, env: NodeJS.ProcessEnv = {}, now?: Date): Opener {
+	return (use) => inProject(dir, { env, ...(now ? { now } : {}) }, ({ engine }) => use(engine));
+}
