@@ -79,7 +79,8 @@ describe("holdfast doctor on a folder destination", () => {
 	});
 });
 
-describe.skipIf(!s3)("holdfast doctor and key checks against the real S3 server", () => {
+// Each test has a bucket of its own (and the deny policy is on its bucket only): they run side by side.
+describe.skipIf(!s3).concurrent("holdfast doctor and key checks against the real S3 server", () => {
 	const env = { TEST_KEY_ID: s3?.accessKeyId, TEST_SECRET: s3?.secretAccessKey };
 
 	it("init runs the doctor; each backup with a key that may delete warns, and --strict-keys refuses it", async () => {
