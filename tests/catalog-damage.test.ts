@@ -1,10 +1,12 @@
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { MemoryLogger } from "@holdfast/core/testing";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
+import { inProject } from "./support/project-session.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
 /**
@@ -44,26 +46,42 @@ async function project(prefix: string) {
 	await writeFile(join(dir, "data/a.bin"), pseudoRandom(200_000, 1));
 	await writeFile(join(dir, "data/sub/b.txt"), "b\n".repeat(1000));
 	await writeFile(join(dir, "holdfast.yaml"), CONFIG);
-	expect(run(dir, ["init"]).code).toBe(0);
-	expect(run(dir, ["backup"]).code).toBe(0);
+	// The repository and a first snapshot, made in this process: what is tested is the commands after the damage.
+	await inProject(dir, {}, async ({ engine }) => {
+		await engine.init();
+		expect((await engine.backup()).snapshot).toBeDefined();
+	});
 	return dir;
 }
 
 const catalogOf = (dir: string) => join(dir, ".holdfast/catalog.sqlite");
 const asideIn = (dir: string) => readdirSync(join(dir, ".holdfast")).filter((name) => name.includes(".damaged-"));
 
-/** The latest snapshot restores to exactly what `data/` holds, and `check --read-data` is clean and quiet about the catalog. */
+/**
+ * The latest snapshot restores to exactly what `data/` holds, and a check reading every pack is
+ * clean and quiet about the catalog: each a run of its own over the catalog the commands left,
+ * in this process (what they prove is the engine's; the commands under test are the ones before).
+ */
 async function provesLatest(dir: string, round: number) {
-	const target = `out-${round}`;
-	const restore = run(dir, ["restore", "latest", "--target", target]);
-	expect(restore.code, restore.stderr).toBe(0);
-	expect(restore.stderr).not.toMatch(/in no pack/);
-	expect(await describeTree(join(dir, target, "data"))).toEqual(await describeTree(join(dir, "data")));
-	const check = run(dir, ["check", "--read-data"]);
-	expect(check.code, check.stderr).toBe(0);
-	// The catalog rebuilt by the damaged run is healthy: later commands say nothing about it.
-	expect(check.stderr).not.toMatch(/catalog/);
+	const target = join(dir, `out-${round}`);
+	const restoreSaid = await inProject(dir, {}, async ({ engine, logger }) => {
+		expect((await engine.restore("latest", { target })).summary.partial).toBeFalsy();
+		return said(logger);
+	});
+	expect(restoreSaid).not.toMatch(/in no pack/);
+	expect(await describeTree(join(target, "data"))).toEqual(await describeTree(join(dir, "data")));
+	const checkSaid = await inProject(dir, {}, async ({ engine, logger }) => {
+		const report = await engine.check(undefined, { readDataPercent: 100 });
+		expect(report.errors).toEqual([]);
+		expect(report.ok).toBe(true);
+		return said(logger);
+	});
+	// The catalog rebuilt by the damaged run is healthy: later runs say nothing about it.
+	expect(checkSaid).not.toMatch(/catalog/);
 }
+
+/** Everything a run logged, as its stderr would show it. */
+const said = (logger: MemoryLogger) => logger.lines.map((entry) => entry.line).join("\n");
 
 /** Rows of the catalog's keyv table whose key starts with `prefix`. */
 function rows(path: string, prefix: string): { key: string; value: string }[] {

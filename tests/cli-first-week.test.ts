@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
+import { inProject } from "./support/project-session.js";
 
 /** What a new user meets in the first week: every case here once misled, stayed silent or printed a stack trace. */
 
@@ -40,6 +41,18 @@ async function project(prefix: string, files: Record<string, string> = { "data/a
 	return dir;
 }
 
+/**
+ * The repository made, and a first snapshot taken if asked (at `backupAt`, else now), in this
+ * process: what the tests read is the commands that come after.
+ */
+async function setUp(dir: string, options: { backup?: boolean; backupAt?: string } = {}): Promise<void> {
+	await inProject(dir, { env: FAST }, ({ engine }) => engine.init());
+	if (!options.backup && !options.backupAt) return;
+	const now = options.backupAt ? { now: new Date(options.backupAt) } : {};
+	const backup = await inProject(dir, { env: FAST, ...now }, ({ engine }) => engine.backup());
+	expect(backup.snapshot).toBeDefined();
+}
+
 function run(dir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 	return holdfast(dir, args, { ...FAST, ...env });
 }
@@ -69,8 +82,7 @@ async function daemonUntil(dir: string, args: string[], until: RegExp): Promise<
 describe("the daemon catches up from the last snapshot, not from its own start", () => {
 	it("waits out a restart before the due time, runs an overdue set at once, and status agrees", async () => {
 		const dir = await project("holdfast-daemon-due-");
-		expect(run(dir, ["init"]).code).toBe(0);
-		expect(run(dir, ["backup", "--now", "2027-01-01T00:00:00Z"]).code).toBe(0);
+		await setUp(dir, { backupAt: "2027-01-01T00:00:00Z" });
 
 		// Four days in: due on the 8th, seven days after the snapshot (not seven days after this start).
 		const early = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-05T00:00:00Z"]).stdout)[0];
@@ -107,8 +119,7 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 
 	it("says when more runs were missed than the planner's missedRuns allows", async () => {
 		const dir = await project("holdfast-daemon-missed-");
-		expect(run(dir, ["init"]).code).toBe(0);
-		expect(run(dir, ["backup", "--now", "2027-01-01T00:00:00Z"]).code).toBe(0);
+		await setUp(dir, { backupAt: "2027-01-01T00:00:00Z" });
 		// missedRuns: 1 — the run of the 8th may be missed, not also that of the 15th.
 		const within = JSON.parse(run(dir, ["status", "--json", "--now", "2027-01-10T00:00:00Z"]).stdout)[0];
 		expect(within.nextRunReason).toBe("overdue since 2027-01-08 00:00 UTC (last snapshot 2027-01-01 00:00 UTC)");
@@ -153,7 +164,7 @@ describe("a schedule that cannot keep the promise is warned about before it bite
 		expect(check.stderr).toMatch(
 			/warning: set docs: retention 30 days plus 14 d of slack exceeds the destination's cap of 35 days/,
 		);
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		const plan = run(dir, ["plan"]);
 		expect(plan.code).toBe(0);
 		expect(plan.stdout).toMatch(/^warning: runs up to 31 d apart/m);
@@ -173,7 +184,7 @@ describe("a source root that is not there fails the run", () => {
 			{ "data/a": "a" },
 			config().replace("path: ./data", "path: [./data, ./gone]"),
 		);
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		const backup = run(dir, ["backup"]);
 		expect(backup.code).toBe(1);
 		expect(backup.stderr.trim()).toBe(`holdfast: docs: source root ${join(dir, "gone")} does not exist`);
@@ -194,7 +205,7 @@ describe("a backup that found no file says so", () => {
 			{ "data/a.tmp": "a", "data/sub/b.tmp": "b" },
 			config().replace("path: ./data }", 'path: ./data, exclude: ["*.tmp"] }'),
 		);
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		const empty = run(dir, ["backup"]);
 		expect(empty.code).toBe(0);
 		expect(empty.stdout).toContain("files: 0 new, 0 changed, 0 unchanged");
@@ -213,8 +224,7 @@ describe("output to a closed pipe", () => {
 		const files: Record<string, string> = {};
 		for (let i = 0; i < 3000; i++) files[`data/f${i}`] = "x";
 		const dir = await project("holdfast-pipe-", files);
-		expect(run(dir, ["init"]).code).toBe(0);
-		expect(run(dir, ["backup"]).code).toBe(0);
+		await setUp(dir, { backup: true });
 		const piped = spawnSync(
 			"bash",
 			["-c", `'${process.execPath}' '${HOLDFAST_BIN}' ls latest 2>err.txt | head -1; echo "exit \${PIPESTATUS[0]}"`],
@@ -229,8 +239,7 @@ describe("when nothing matches, say so", () => {
 	let dir: string;
 	beforeAll(async () => {
 		dir = await project("holdfast-match-", { "data/doc/bash/x.txt": "x", "data/doc/zsh/y.txt": "y" });
-		expect(run(dir, ["init"]).code).toBe(0);
-		expect(run(dir, ["backup"]).code).toBe(0);
+		await setUp(dir, { backup: true });
 	});
 
 	it("ls of a path without its root segment fails and shows the top level", () => {
@@ -269,7 +278,7 @@ describe("progress is honest, and only on a terminal", () => {
 		const files: Record<string, string> = {};
 		for (let i = 0; i < 50; i++) files[`data/f${i}`] = `${i}`.repeat(5000);
 		const dir = await project("holdfast-progress-", files);
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		const first = onTerminal(dir, ["backup"]);
 		expect(first.code, first.output).toBe(0);
 		const frames = first.output.split("\r").filter((f) => f.startsWith("backup  "));
@@ -342,7 +351,7 @@ describe("bad input: one line, exit 2", () => {
 			[["restore", "latest", "--target", ""], "holdfast: --target: needs a value"],
 			[["plan", "--forecast", "0d"], 'holdfast: --forecast: "0d" is not a period to forecast (like 365d)'],
 		];
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		for (const [args, line] of cases) {
 			const result = run(dir, args);
 			expect(result.code, args.join(" ")).toBe(2);
@@ -378,7 +387,7 @@ describe("words and numbers", () => {
 	it("ls -l shows mode, size, mtime and link target; check says how much it read; the forecast names its prices", async () => {
 		const dir = await project("holdfast-ls-l-", { "data/a.txt": "hello" });
 		await symlink("a.txt", join(dir, "data/link"));
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		const backup = run(dir, ["backup"]);
 		expect(backup.stdout).not.toMatch(/\b1 objects\b|\b1 files\b|\b1 locks\b/);
 		const restore = run(dir, ["restore", "latest", "--target", "out"]);
@@ -455,7 +464,7 @@ describe("startup loads only what the command needs", () => {
 
 	it("a set scheduled with `every` never loads the cron parser; snapshots loads no SDK", async () => {
 		const dir = await project("holdfast-lazy-cron-");
-		expect(run(dir, ["init"]).code).toBe(0);
+		await setUp(dir);
 		const loaded = importsOf(dir, ["snapshots"]);
 		expect(loaded.some((l) => l.includes("plugin-retention-planner"))).toBe(true);
 		expect(loaded.filter((l) => /croner|@aws-sdk/.test(l))).toEqual([]);

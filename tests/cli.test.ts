@@ -3,6 +3,7 @@ import { join, relative, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
+import { projectEngine } from "./support/project-session.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
 const EXAMPLE_PLUGIN = resolve(import.meta.dirname, "../examples/plugin-audit-log");
@@ -225,7 +226,7 @@ describe("holdfast daemon", () => {
 		await mkdir(join(daemonDir, "data"));
 		await writeFile(join(daemonDir, "data/a"), "a");
 		await writeFile(join(daemonDir, "holdfast.yaml"), config().replace("every: 7d", "every: 2s"));
-		expect(holdfast(daemonDir, ["init"]).code).toBe(0);
+		await projectEngine(daemonDir)((engine) => engine.init());
 		const { startHoldfast } = await import("./support/cli.js");
 		const child = startHoldfast(daemonDir, ["daemon"]);
 		let stderr = "";
@@ -238,16 +239,17 @@ describe("holdfast daemon", () => {
 		child.kill("SIGTERM");
 		expect(await exited).toBe(0);
 		expect((stderr.match(/docs: snapshot/g) ?? []).length).toBeGreaterThanOrEqual(2);
-		const snapshots = JSON.parse(holdfast(daemonDir, ["snapshots", "--json"]).stdout);
-		expect(snapshots.length).toBeGreaterThanOrEqual(2);
+		expect((await projectEngine(daemonDir)((engine) => engine.snapshots())).length).toBeGreaterThanOrEqual(2);
 	});
 });
 
 describe("holdfast plan --forecast", () => {
-	it("prices both strategies over a period, as a table and as JSON", () => {
-		// Idempotent: the quickstart test above may or may not have run first.
-		holdfast(dir, ["init"]);
-		if (JSON.parse(holdfast(dir, ["snapshots", "--json"]).stdout).length === 0) holdfast(dir, ["backup"]);
+	it("prices both strategies over a period, as a table and as JSON", async () => {
+		// Idempotent: the quickstart test above may or may not have run first. Set up in this process; the forecast is the command.
+		await projectEngine(dir)(async (engine) => {
+			await engine.init();
+			if ((await engine.snapshots()).length === 0) await engine.backup();
+		});
 		const table = holdfast(dir, ["plan", "--forecast", "180d", "--change-rate", "2"]);
 		expect(table.code, table.stderr).toBe(0);
 		expect(table.stdout).toMatch(/^forecast over 180 days, 26 runs/);

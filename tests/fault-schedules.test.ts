@@ -15,6 +15,7 @@ import {
 	writeSourceTree,
 } from "./support/faulted-cli.js";
 import { tempDir } from "./support/harness.js";
+import { type Opener, projectEngine } from "./support/project-session.js";
 import { describeTree } from "./support/trees.js";
 
 const proxies: B2StrictProxy[] = [];
@@ -44,6 +45,8 @@ interface World {
 	readonly dir: string;
 	readonly proxy: B2StrictProxy;
 	readonly run: ReturnType<typeof cliIn>;
+	/** The engine a command in the folder opens, in this process: for the steps with the store healthy. */
+	readonly engine: Opener;
 	readonly env: NodeJS.ProcessEnv;
 }
 
@@ -72,7 +75,7 @@ sets:
 		...(budget ? { HOLDFAST_RETRY_BUDGET: budget } : {}),
 		HOLDFAST_SCRYPT_N: "1024",
 	};
-	return { dir, proxy, run: cliIn(dir, env), env };
+	return { dir, proxy, run: cliIn(dir, env), engine: projectEngine(dir, env), env };
 }
 
 const at = (time: Date) => ["--now", time.toISOString()];
@@ -123,12 +126,26 @@ function datedRuns(w: World) {
 
 async function expectRestoresExactly(w: World, result: CliResult, target: string): Promise<void> {
 	expect(result.code, result.stderr).toBe(0);
+	await expectSameData(w, target);
+}
+
+async function expectSameData(w: World, target: string): Promise<void> {
 	expect(await describeTree(join(w.dir, target, "data"))).toEqual(await describeTree(join(w.dir, "data")));
 }
 
 async function snapshotCount(result: CliResult): Promise<number> {
 	expect(result.code, result.stderr).toBe(0);
 	return (JSON.parse(result.stdout) as unknown[]).length;
+}
+
+/** With the store healthy: the latest snapshot restores exactly and check --read-data finds nothing wrong, read from the store alone. */
+async function expectWhole(w: World, target: string): Promise<void> {
+	await forgetCatalog(w.dir);
+	const restored = await w.engine((engine) => engine.restore("latest", { target: join(w.dir, target) }));
+	expect(restored.summary.partial).toBeFalsy();
+	await expectSameData(w, target);
+	const check = await w.engine((engine) => engine.check(undefined, { readDataPercent: 100 }));
+	expect(check.errors).toEqual([]);
 }
 
 describe.skipIf(!s3)("seeded fault schedules and outages on every request class", () => {
@@ -138,7 +155,7 @@ describe.skipIf(!s3)("seeded fault schedules and outages on every request class"
 			const w = await world("outage", "");
 			const data = join(w.dir, "data");
 			await writeSourceTree(data, 9);
-			expect((await w.run(["init"])).code).toBe(0);
+			await w.engine((engine) => engine.init());
 			const outage = (forMs: number, after: number) =>
 				new FaultSchedule(9, { classes: [], outages: [{ atRequest: w.proxy.stats.requests + after, forMs }] });
 			const log: string[] = [];
@@ -187,14 +204,11 @@ describe.skipIf(!s3)("seeded fault schedules and outages on every request class"
 			await forgetCatalog(w.dir);
 			w.proxy.recover();
 			// Nothing was lost, no half-written snapshot is listed, and the next backup completes.
-			expect(await snapshotCount(await w.run(["snapshots", "--json"]))).toBe(2);
-			const backup = await w.run(["backup"]);
-			expect(backup.code, backup.stderr).toBe(0);
-			expect(await snapshotCount(await w.run(["snapshots", "--json"]))).toBe(3);
-			await expectRestoresExactly(w, await w.run(["restore", "latest", "--target", "r2"]), "r2");
-			const check = await w.run(["check", "--read-data", "--json"]);
-			expect(check.code, check.stderr).toBe(0);
-			expect(JSON.parse(check.stdout).errors).toEqual([]);
+			expect(await w.engine((engine) => engine.snapshots())).toHaveLength(2);
+			const backup = await w.engine((engine) => engine.backup());
+			expect(backup.partial).toBe(false);
+			expect(await w.engine((engine) => engine.snapshots())).toHaveLength(3);
+			await expectWhole(w, "r2");
 		},
 		SLOW_MACHINE_MS,
 	);
@@ -238,11 +252,8 @@ describe.skipIf(!s3)("seeded fault schedules and outages on every request class"
 
 			// Faults off: what is left is whole.
 			await forgetCatalog(w.dir);
-			expect(await snapshotCount(await w.run(["snapshots", "--json"]))).toBe(1);
-			const clean = await w.run(["check", "--read-data", "--json"]);
-			expect(clean.code, clean.stderr).toBe(0);
-			expect(JSON.parse(clean.stdout).errors).toEqual([]);
-			await expectRestoresExactly(w, await w.run(["restore", "latest", "--target", "r2"]), "r2");
+			expect(await w.engine((engine) => engine.snapshots())).toHaveLength(1);
+			await expectWhole(w, "r2");
 			expect(w.proxy.stats.rejected).toEqual([]);
 		},
 		SLOW_MACHINE_MS,

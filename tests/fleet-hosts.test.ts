@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
+import { projectEngine } from "./support/project-session.js";
 
 /** Machines of a fleet backing up into one repository: each is told apart by the host its snapshots record. */
 
@@ -56,8 +57,9 @@ describe("hosts of a fleet in one repository", () => {
 		const repo = join(root, "repo");
 		const alpha = await machine(root, "alpha", repo, "alpha", { "a.txt": "alpha's file", "shared.txt": "same" });
 		const beta = await machine(root, "beta", repo, "beta", { "b.txt": "beta's file", "shared.txt": "same" });
-		expect(run(alpha, ["init"]).code).toBe(0);
-		expect(run(alpha, ["backup", "--now", "2027-01-01T00:00:00Z"]).code).toBe(0);
+		// alpha's repository and first snapshot are made in this process: the commands under test come after.
+		await projectEngine(alpha, FAST)((engine) => engine.init());
+		await projectEngine(alpha, FAST, new Date("2027-01-01T00:00:00Z"))((engine) => engine.backup());
 		const first = json(beta, ["backup", "--now", "2027-01-01T01:00:00Z"]);
 		expect(first.snapshot.host).toBe("beta");
 		expect(json(beta, ["backup", "--now", "2027-01-05T00:00:00Z"]).snapshot.host).toBe("beta");
@@ -121,7 +123,7 @@ describe("hosts of a fleet in one repository", () => {
 	it("without `host:` a snapshot records the machine's hostname; an empty host is refused in one line", async () => {
 		const root = await tempDir("holdfast-fleet-default-");
 		const dir = await machine(root, "m", join(root, "repo"), undefined, { "a.txt": "a" });
-		expect(run(dir, ["init"]).code).toBe(0);
+		await projectEngine(dir, FAST)((engine) => engine.init());
 		expect(json(dir, ["backup"]).snapshot.host).toBe(hostname());
 		const empty = await machine(root, "e", join(root, "repo"), "", { "a.txt": "a" });
 		const refused = run(empty, ["snapshots"]);

@@ -5,6 +5,7 @@ import { IndexStore } from "@holdfast/core/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { holdfast, startHoldfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
+import { projectEngine } from "./support/project-session.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
 const START = new Date("2030-01-06T02:00:00Z");
@@ -43,9 +44,12 @@ sets:
 `,
 		);
 		const at = (ms: number) => ["--now", new Date(START.getTime() + ms).toISOString()];
-		expect(holdfast(dir, ["init", ...at(0)]).code).toBe(0);
+		// Only the killed backup and the text check are commands: the other runs open the same folder in this process.
+		const runAt = (ms: number) => projectEngine(dir, {}, new Date(START.getTime() + ms));
+		await runAt(0)((engine) => engine.init());
 		await writeFile(join(dir, "data/kept.txt"), "in every snapshot\n".repeat(100));
-		const first = JSON.parse(holdfast(dir, ["backup", "--json", ...at(0)]).stdout).snapshot;
+		const first = (await runAt(0)((engine) => engine.backup())).snapshot;
+		if (!first) throw new Error("the first backup saved no snapshot");
 		const afterFirst = new Set(await storedKeys(repo));
 
 		// The second backup is killed once it has written ten packs (and so an index object listing eight).
@@ -75,9 +79,7 @@ sets:
 		expect(leaked.some((k) => k.startsWith(KEY_PREFIX.index))).toBe(true);
 		expect(leaked.some((k) => k.startsWith(KEY_PREFIX.snapshots))).toBe(false);
 
-		const report = holdfast(dir, ["check", "--read-data", "--json", ...at(2 * HOUR_MS)]);
-		expect(report.code, report.stderr).toBe(0);
-		const parsed = JSON.parse(report.stdout);
+		const parsed = await runAt(2 * HOUR_MS)((engine) => engine.check(undefined, { readDataPercent: 100 }));
 		expect(parsed.errors).toEqual([]);
 		expect(parsed.reclaimable.objects).toBeGreaterThanOrEqual(leaked.length);
 		const text = holdfast(dir, ["check", ...at(2 * HOUR_MS)]);
@@ -85,23 +87,23 @@ sets:
 		expect(text.stdout).toContain("no errors found");
 
 		// Past the locks (1 day) and the grace (1 h): the first groom marks, the one a grace later deletes.
-		const marking = JSON.parse(holdfast(dir, ["groom", "--json", ...at(3 * DAY_MS)]).stdout);
+		const marking = await runAt(3 * DAY_MS)((engine) => engine.groom());
 		expect(marking.marked.keys).toEqual(expect.arrayContaining(leaked));
 		expect(marking.deleted.keys).toEqual([]);
-		const early = JSON.parse(holdfast(dir, ["groom", "--dry-run", "--json", ...at(3 * DAY_MS + HOUR_MS / 2)]).stdout);
+		const early = await runAt(3 * DAY_MS + HOUR_MS / 2)((engine) => engine.groom(undefined, { dryRun: true }));
 		expect(early.deleted.keys).toEqual([]);
-		const dry = JSON.parse(holdfast(dir, ["groom", "--dry-run", "--json", ...at(3 * DAY_MS + 2 * HOUR_MS)]).stdout);
+		const dry = await runAt(3 * DAY_MS + 2 * HOUR_MS)((engine) => engine.groom(undefined, { dryRun: true }));
 		expect(dry.deleted.keys).toEqual(expect.arrayContaining(leaked));
-		const deleting = JSON.parse(holdfast(dir, ["groom", "--json", ...at(3 * DAY_MS + 2 * HOUR_MS)]).stdout);
+		const deleting = await runAt(3 * DAY_MS + 2 * HOUR_MS)((engine) => engine.groom());
 		expect([...deleting.deleted.keys].sort()).toEqual([...dry.deleted.keys].sort());
 		const remaining = new Set(await storedKeys(repo));
 		for (const key of leaked) expect(remaining.has(key), key).toBe(false);
 
-		const after = holdfast(dir, ["check", "--read-data", "--json", ...at(3 * DAY_MS + 3 * HOUR_MS)]);
-		expect(after.code, after.stderr).toBe(0);
-		expect(JSON.parse(after.stdout).errors).toEqual([]);
+		const after = await runAt(3 * DAY_MS + 3 * HOUR_MS)((engine) => engine.check(undefined, { readDataPercent: 100 }));
+		expect(after.errors).toEqual([]);
 		const target = join(dir, "restored");
-		expect(holdfast(dir, ["restore", first.id, "--target", target, ...at(3 * DAY_MS + 3 * HOUR_MS)]).code).toBe(0);
+		const restored = await runAt(3 * DAY_MS + 3 * HOUR_MS)((engine) => engine.restore(first.id, { target }));
+		expect(restored.summary.partial).toBeFalsy();
 		expect(await describeTree(join(target, "data"))).toEqual(await describeTree(join(dir, "data")));
 		await rm(dir, { recursive: true, force: true });
 	}, 120_000);

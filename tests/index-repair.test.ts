@@ -7,6 +7,7 @@ import { recoverFromPackHeaders } from "../packages/core/src/repository/index-re
 import { s3, TEST_ENV, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
 import { holdfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig, tempDir } from "./support/harness.js";
+import { projectEngine } from "./support/project-session.js";
 import { type Described, describeTree, pseudoRandom } from "./support/trees.js";
 
 let harness: Harness | undefined;
@@ -311,8 +312,9 @@ sets:
     retention: { days: 30, mode: compliance }
 `,
 		);
-		expect(holdfast(dir, ["init"]).code).toBe(0);
-		expect(holdfast(dir, ["backup"]).code).toBe(0);
+		// The repository and its snapshot are made in this process: the commands under test are the ones after the damage.
+		await projectEngine(dir)((engine) => engine.init());
+		await projectEngine(dir)((engine) => engine.backup());
 		// Every index object ruined, and the catalog (which caches them) gone.
 		const indexDir = join(dir, "repo/objects/index");
 		for (const entry of await readdir(indexDir)) {

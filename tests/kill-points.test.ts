@@ -4,16 +4,17 @@ import { DAY_MS } from "@holdfast/core";
 import { afterAll, describe, expect, it, onTestFailed } from "vitest";
 import { B2StrictProxy, type ProxiedRequest } from "../packages/plugin-b2/src/test-support/b2-strict-proxy.js";
 import { s3, uniqueBucket } from "../packages/plugin-b2/src/test-support/s3-subject.js";
-import { type CliResult, holdfastAsync, startHoldfast } from "./support/cli.js";
+import { startHoldfast } from "./support/cli.js";
 import { writeSourceTree } from "./support/faulted-cli.js";
 import { tempDir } from "./support/harness.js";
+import { type Opener, projectEngine } from "./support/project-session.js";
 import { describeTree } from "./support/trees.js";
 import { prng } from "./support/world.js";
 
 const KILL_SWITCH = new URL("./support/kill-switch.mjs", import.meta.url).href;
 const HOUR_MS = 3_600_000;
 const FAST = { HOLDFAST_SCRYPT_N: "1024" };
-/** About twenty CLI runs of a few seconds each, several times over on a two-core machine shared with other test runs. */
+/** About twenty runs of a few seconds each (the killed ones spawned), several times over on a two-core machine shared with other test runs. */
 const SLOW_MACHINE_MS = 360_000;
 
 /** Where a run kills itself: before or after the n-th rename (a file written) or removal whose path matches. */
@@ -64,20 +65,21 @@ function expectKilled(killed: Killed, what: string): void {
 	expect(killed.signal, `${what} was to be killed, but ended on its own (exit ${killed.code}): ${killed.stderr}`).toBe("SIGKILL");
 }
 
-function expectOk(result: CliResult, what: string): CliResult {
-	expect(result.code, `${what}: ${result.stderr}`).toBe(0);
-	return result;
+async function expectBackup(open: Opener, what: string): Promise<void> {
+	const result = await open((engine) => engine.backup());
+	expect(result.snapshot, what).toBeDefined();
+	expect(result.partial, what).toBe(false);
 }
 
-async function expectCleanCheck(run: (args: string[]) => Promise<CliResult>, what: string) {
-	const check = expectOk(await run(["check", "--read-data", "--json"]), `${what}: check`);
-	const report = JSON.parse(check.stdout);
+async function expectCleanCheck(open: Opener, what: string) {
+	const report = await open((engine) => engine.check(undefined, { readDataPercent: 100 }));
 	expect(report.errors, what).toEqual([]);
-	return report as { reclaimable: { objects: number } };
+	return report;
 }
 
-async function expectExactRestore(dir: string, run: (args: string[]) => Promise<CliResult>, target: string): Promise<void> {
-	expectOk(await run(["restore", "latest", "--target", target]), `restore into ${target}`);
+async function expectExactRestore(dir: string, open: Opener, target: string): Promise<void> {
+	const { summary } = await open((engine) => engine.restore("latest", { target: join(dir, target) }));
+	expect(summary.partial, `restore into ${target}`).toBeFalsy();
 	expect(await describeTree(join(dir, target, "data")), target).toEqual(await describeTree(join(dir, "data")));
 }
 
@@ -127,16 +129,17 @@ describe("kill -9 at seeded moments", () => {
 			const log: string[] = [];
 			onTestFailed(() => console.log(`seed ${seed}\n${log.join("\n")}`));
 			const at = (ms: number) => ["--now", new Date(start + ms).toISOString()];
-			const runAt = (ms: number) => (args: string[]) => holdfastAsync(dir, [...args, ...at(ms)], FAST);
+			// Only the killed runs are commands of their own: the runs after them open what the kills left, in this process.
+			const runAt = (ms: number) => projectEngine(dir, FAST, new Date(start + ms));
 			const killAt = (ms: number, args: string[], point: KillPoint) => {
 				log.push(`${args.join(" ")} at +${ms / HOUR_MS} h killed ${JSON.stringify(point)}`);
 				return killedRun(dir, [...args, ...at(ms)], FAST, point);
 			};
 			const when = () => (random() < 0.5 ? "before" : "after");
 
-			expectOk(await runAt(0)(["init"]), "init");
+			await runAt(0)((engine) => engine.init());
 			await writeSourceTree(join(dir, "data"), seed);
-			expectOk(await runAt(0)(["backup"]), "first backup");
+			await expectBackup(runAt(0), "first backup");
 
 			// Backups killed as they write packs, each followed by one that must complete and restore exactly.
 			for (let round = 1; round <= 2; round++) {
@@ -144,7 +147,7 @@ describe("kill -9 at seeded moments", () => {
 				const time = round * HOUR_MS;
 				const point: KillPoint = { op: "rename", match: "/objects/data/.*\\.data$", nth: pick(random, 1, 2), when: when() };
 				expectKilled(await killAt(time, ["backup"], point), "backup");
-				expectOk(await runAt(time + 60_000)(["backup"]), `backup after kill ${round}`);
+				await expectBackup(runAt(time + 60_000), `backup after kill ${round}`);
 				await expectCleanCheck(runAt(time + 120_000), `after kill ${round}`);
 				await expectExactRestore(dir, runAt(time + 120_000), `r${round}`);
 			}
@@ -155,8 +158,8 @@ describe("kill -9 at seeded moments", () => {
 			await expectExactRestore(dir, runAt(3 * HOUR_MS), "rk");
 
 			// Every snapshot's window has passed; the newest is kept. A groom marks, the next deletes and is killed.
-			expectOk(await runAt(3 * DAY_MS)(["groom"]), "marking groom");
-			const due = JSON.parse(expectOk(await runAt(3 * DAY_MS + HOUR_MS)(["groom", "--dry-run", "--json"]), "dry run").stdout);
+			await runAt(3 * DAY_MS)((engine) => engine.groom());
+			const due = await runAt(3 * DAY_MS + HOUR_MS)((engine) => engine.groom(undefined, { dryRun: true }));
 			log.push(`due: ${due.deleted.keys.length} objects`);
 			expect(due.deleted.keys.length).toBeGreaterThan(2);
 			const groomPoint: KillPoint = {
@@ -166,13 +169,13 @@ describe("kill -9 at seeded moments", () => {
 				when: when(),
 			};
 			expectKilled(await killAt(3 * DAY_MS + HOUR_MS, ["groom"], groomPoint), "groom");
-			const completing = JSON.parse(expectOk(await runAt(3 * DAY_MS + HOUR_MS)(["groom", "--json"]), "groom after kill").stdout);
+			const completing = await runAt(3 * DAY_MS + HOUR_MS)((engine) => engine.groom());
 			log.push(`completing groom deleted ${completing.deleted.keys.length}`);
 			await expectCleanCheck(runAt(3 * DAY_MS + HOUR_MS), "after the killed groom");
 
 			// Once every lock has ended, two grooms (a mark, a deletion) leave nothing that no snapshot needs.
-			expectOk(await runAt(6 * DAY_MS)(["groom"]), "late marking groom");
-			expectOk(await runAt(6 * DAY_MS + HOUR_MS)(["groom"]), "late deleting groom");
+			await runAt(6 * DAY_MS)((engine) => engine.groom());
+			await runAt(6 * DAY_MS + HOUR_MS)((engine) => engine.groom());
 			const report = await expectCleanCheck(runAt(6 * DAY_MS + 2 * HOUR_MS), "at the end");
 			expect(report.reclaimable.objects).toBe(0);
 			await expectExactRestore(dir, runAt(6 * DAY_MS + 2 * HOUR_MS), "r-end");
@@ -185,12 +188,11 @@ describe("kill -9 at seeded moments", () => {
 		await mkdir(join(dir, "data"));
 		await writeFile(join(dir, "holdfast.yaml"), config("{ type: fs, path: ./repo }"));
 		await writeSourceTree(join(dir, "data"), 51);
-		const run = (args: string[]) => holdfastAsync(dir, args, FAST);
+		const run = projectEngine(dir, FAST);
 		const point: KillPoint = { op: "rename", match: "/objects/keys/.*\\.data$", nth: 1, when: "before" };
 		expectKilled(await killedRun(dir, ["init"], FAST, point), "init");
-		const init = expectOk(await run(["init"]), "init after the kill");
-		expect(init.stdout).toContain("repository created");
-		expectOk(await run(["backup"]), "backup");
+		expect((await run((engine) => engine.init())).created, "init after the kill creates the repository").toBe(true);
+		await expectBackup(run, "backup");
 		await expectCleanCheck(run, "after the killed init");
 		await expectExactRestore(dir, run, "r");
 	});
@@ -215,32 +217,37 @@ describe("kill -9 at seeded moments", () => {
 			onTestFailed(() => console.log(`seed ${seed}\n${log.join("\n")}`));
 			// Each writing run is dated a day before its start plus `lockAhead`, so its one-day locks end that soon
 			// on the store's clock and the grooms below really delete. The store refuses a retain-until already past,
-			// so the run must finish within it: a budget of three times the slowest run so far, never under 30 s.
+			// so the run must finish within it: a budget of three times the slowest run so far, never under 20 s
+			// (the runs take a few seconds; only the killed ones are commands of their own).
 			let slowestRunMs = 0;
 			let locksEnd = 0;
-			const lockAhead = () => Math.max(30_000, 3 * slowestRunMs);
-			const run = (args: string[]) => holdfastAsync(dir, args, env);
-			const writing = async <T>(args: string[], start: (dated: string[]) => Promise<T>): Promise<T> => {
+			const lockAhead = () => Math.max(20_000, 3 * slowestRunMs);
+			const run = projectEngine(dir, env);
+			const writing = async <T>(what: string, start: (now: Date) => Promise<T>): Promise<T> => {
 				const began = Date.now();
 				const until = began + lockAhead();
-				const result = await start([...args, "--now", new Date(until - DAY_MS).toISOString()]);
+				const result = await start(new Date(until - DAY_MS));
 				slowestRunMs = Math.max(slowestRunMs, Date.now() - began);
-				expect(Date.now(), `${args[0]} outlasted the locks it wrote (${until - began} ms ahead)`).toBeLessThan(until);
+				expect(Date.now(), `${what} outlasted the locks it wrote (${until - began} ms ahead)`).toBeLessThan(until);
 				locksEnd = Math.max(locksEnd, until);
 				return result;
 			};
+			const dated = (now: Date) => projectEngine(dir, env, now);
 
-			expectOk(await writing(["init"], run), "init");
+			await writing("init", (now) => dated(now)((engine) => engine.init()));
 			await writeSourceTree(join(dir, "data"), seed);
-			expectOk(await writing(["backup"], run), "first backup");
+			await writing("first backup", (now) => expectBackup(dated(now), "first backup"));
 			await writeSourceTree(join(dir, "data"), seed, 1);
 			// The change makes one or two data packs, by how its blobs meet in packs, and one tree pack:
 			// two PUTs under data/ are certain, a third is not.
 			const putAt = pick(random, 1, 2);
 			log.push(`backup killed at PUT ${putAt} of a pack`);
 			const killAtPut = atRequest(proxy, "put", "data/", putAt);
-			expectKilled(await writing(["backup"], (dated) => killedRun(dir, dated, env, undefined, killAtPut)), "backup");
-			expectOk(await writing(["backup"], run), "backup after the kill");
+			const killed = await writing("killed backup", (now) =>
+				killedRun(dir, ["backup", "--now", now.toISOString()], env, undefined, killAtPut),
+			);
+			expectKilled(killed, "backup");
+			await writing("backup after the kill", (now) => expectBackup(dated(now), "backup after the kill"));
 			await expectCleanCheck(run, "after the killed backup");
 			await expectExactRestore(dir, run, "r1");
 
@@ -256,25 +263,25 @@ describe("kill -9 at seeded moments", () => {
 
 			// Past the backups' locks on the store's clock: a groom marks, the next deletes and is killed.
 			await new Promise((resolve) => setTimeout(resolve, Math.max(0, locksEnd + 3000 - Date.now())));
-			expectOk(await run(["groom"]), "marking groom");
-			const due = JSON.parse(expectOk(await run(["groom", "--dry-run", "--json"]), "dry run").stdout);
+			await run((engine) => engine.groom());
+			const due = await run((engine) => engine.groom(undefined, { dryRun: true }));
 			log.push(`due: ${JSON.stringify(due.deleted.keys)}`);
 			expect(due.deleted.keys.length).toBeGreaterThan(2);
 			const deleteAt = pick(random, 1, Math.min(6, due.deleted.keys.length - 1));
 			log.push(`groom killed at DELETE ${deleteAt}`);
 			expectKilled(await killedRun(dir, ["groom"], env, undefined, atRequest(proxy, "delete", "", deleteAt)), "groom");
-			const completing = JSON.parse(expectOk(await run(["groom", "--json"]), "groom after the kill").stdout);
+			const completing = await run((engine) => engine.groom());
 			log.push(`completing groom: ${JSON.stringify(completing.deleted.keys)}`);
 			const report = await expectCleanCheck(run, "after the killed groom");
 			await expectExactRestore(dir, run, "r-end");
 			// What no snapshot needs now is held by its lock alone (the grooms' own index objects, locked a day on the
 			// store's clock): a groom once those locks end would delete every one of them.
-			const left = JSON.parse(expectOk(await run(["groom", "--dry-run", "--json"]), "dry run now").stdout);
+			const left = await run((engine) => engine.groom(undefined, { dryRun: true }));
 			log.push(`left: reclaimable ${report.reclaimable.objects}, ${JSON.stringify(left.held)}`);
 			expect(left.deleted.keys).toEqual([]);
-			expect(left.held.map((h: { reason: string }) => h.reason)).toEqual(Array(report.reclaimable.objects).fill("lock"));
-			const later = new Date(Date.now() + 2 * DAY_MS).toISOString();
-			const once = JSON.parse(expectOk(await run(["groom", "--dry-run", "--json", "--now", later]), "dry run later").stdout);
+			expect(left.held.map((h) => h.reason)).toEqual(Array(report.reclaimable.objects).fill("lock"));
+			const later = dated(new Date(Date.now() + 2 * DAY_MS));
+			const once = await later((engine) => engine.groom(undefined, { dryRun: true }));
 			expect(once.deleted.objects).toBe(report.reclaimable.objects);
 			expect(once.held).toEqual([]);
 		},

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
 import { createHarness, type Harness, tempDir } from "./support/harness.js";
+import { projectEngine } from "./support/project-session.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
 let harness: Harness | undefined;
@@ -167,8 +168,9 @@ sets:
     retention: { days: 30 }
 `,
 		);
-		expect(holdfast(dir, ["init"]).code).toBe(0);
-		expect(holdfast(dir, ["backup", "--no-progress"]).code).toBe(0);
+		// Made in this process: the restores under test are the commands.
+		await projectEngine(dir)((engine) => engine.init());
+		await projectEngine(dir)((engine) => engine.backup());
 		expected = await describeTree(join(dir, "data"));
 	});
 	afterAll(async () => {

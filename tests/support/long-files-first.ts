@@ -9,9 +9,9 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 const LONG_FILES = [
 	/tests\/invariant-tiers\.test\.ts$/,
 	/tests\/invariant-tiers-s3\.test\.ts$/,
-	/tests\/(kill-points|fault-schedules|fleet-concurrency)\.test\.ts$/,
+	/tests\/(kill-points|fault-schedules|fleet-concurrency-s3)\.test\.ts$/,
 	/tests\/invariant(-\w+)?\.test\.ts$/,
-	/tests\/(cli-first-week|s3-integration|unreadable|catalog-damage|cli)\.test\.ts$/,
+	/tests\/(cli-first-week|s3-integration|unreadable|catalog-damage|fleet-concurrency|cli)\.test\.ts$/,
 ];
 
 export class LongFilesFirst extends BaseSequencer {
