@@ -8,11 +8,11 @@ import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 export const BACKUP_YOUNG_GENERATION = 16 * 1024 * 1024;
 
 /**
- * Keeps this thread's young generation from growing past `bytes` (it may reach the next size
- * up from below). Only a flag at start-up sets V8's limit; what can be set later is how much
- * the space grows, read each time it does, so growth stops once it is this large. A worker
- * started later puts the default back for every thread: it is set again after each
- * collection. Returns a function that stops watching.
+ * Keeps this thread's young generation from growing past `bytes`, or one doubling past it when
+ * collections come faster than the observer hears of them. Only a flag at start-up sets V8's
+ * limit; what can be set later is how much the space grows, read each time it does, so growth
+ * stops once it is this large. A worker started later puts the default back for every thread:
+ * it is set again after each collection. Returns a function that stops watching.
  */
 export function capYoungGeneration(bytes: number): () => void {
 	const observer = new PerformanceObserver(() => {
