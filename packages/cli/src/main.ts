@@ -6,6 +6,11 @@ import { parseIsoTime } from "./input.js";
 import type { GlobalOptions } from "./session.js";
 import { UsageError } from "./usage-error.js";
 import { CLI_VERSION } from "./version.js";
+import { BACKUP_YOUNG_GENERATION, capYoungGeneration } from "./young-generation.js";
+
+/** Commands that back up: their main thread handles every file, and its young generation is capped. */
+const BACKING_UP = new Set(["backup", "daemon"]);
+let youngCapped = false;
 
 /**
  * Runs the CLI on `argv`; resolves to the exit code (never calls process.exit). Only yargs is
@@ -33,6 +38,10 @@ export async function main(argv: string[]): Promise<number> {
 			if (args.now !== undefined) parseIsoTime(args.now, "--now");
 			for (const flag of ["config", "password-file"] as const) {
 				if (args[flag] !== undefined && String(args[flag]).trim() === "") throw new UsageError(`--${flag}: needs a value`);
+			}
+			if (BACKING_UP.has(String(args._[0])) && !youngCapped) {
+				youngCapped = true;
+				capYoungGeneration(BACKUP_YOUNG_GENERATION);
 			}
 		})
 		.strict()

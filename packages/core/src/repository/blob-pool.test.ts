@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { BLOB_OVERHEAD } from "./blob-codec.js";
 import { BlobPool, sharedCopy } from "./blob-pool.js";
 import { BlobWork, type WorkerKeys } from "./blob-work.js";
 import { RepositoryKeys } from "./crypto.js";
@@ -40,6 +41,27 @@ describe.skipIf(!existsSync(BUILT))("BlobPool on worker threads", () => {
 		const cuts = await Promise.all(pieces.map((piece) => pool.chunk(piece, true)));
 		expect(pool.running).toBe(2);
 		expect(cuts).toEqual(pieces.map((piece) => inline.chunk(piece, true)));
+	});
+
+	it("seals past its young and full collections (over 32 MiB) into blobs that open to the bytes given", async () => {
+		const pool = new BlobPool(keys, 1, undefined, BUILT);
+		open = pool;
+		const piece = 3 * 1024 * 1024;
+		const regions = new Uint32Array([0, piece / 3, piece / 3, piece / 3, (2 * piece) / 3, piece / 3]);
+		const out = Buffer.from(new SharedArrayBuffer(piece + 3 * BLOB_OVERHEAD));
+		for (let round = 0; round < 12; round++) {
+			const data = sharedCopy(randomBytes(piece));
+			const lengths = await pool.sealInto(data, regions, true, out, 0);
+			const ids = inline.hash(data, regions);
+			let at = 0;
+			for (let i = 0; i < ids.length; i++) {
+				const length = lengths[i] as number;
+				const opened = await pool.decode(out.subarray(at, at + length), ids[i] as string, "blob");
+				const start = regions[2 * i] as number;
+				expect(Buffer.from(opened).equals(data.subarray(start, start + piece / 3))).toBe(true);
+				at += length;
+			}
+		}
 	});
 
 	it("never starts more workers than its size", async () => {

@@ -37,7 +37,8 @@ const work = new BlobWork(workerData as WorkerKeys);
 const COLLECT_EVERY = { blobs: 1024, bytes: 4 * 1024 * 1024 };
 let sinceCollect = { blobs: 0, bytes: 0 };
 setFlagsFromString("--expose-gc");
-const collect = runInNewContext("gc") as (() => void) | undefined;
+const collect = runInNewContext("gc") as ((options?: { type: "minor" | "major" }) => void) | undefined;
+const collectYoung = (): void => collect?.({ type: "minor" });
 
 function collectAfter(blobs: number, bytes: number): void {
 	sinceCollect = { blobs: sinceCollect.blobs + blobs, bytes: sinceCollect.bytes + bytes };
@@ -48,17 +49,30 @@ function collectAfter(blobs: number, bytes: number): void {
 
 /**
  * Sealing leaves compressed and enciphered copies of every blob behind, and references to
- * buffers the main thread has let go. A collection costs this thread about as much as
+ * buffers the main thread has let go. A full collection costs this thread about as much as
  * sealing a few MiB, so it comes far less often than for opening: every few packs' worth.
  */
 const COLLECT_EVERY_SEALED = 32 * 1024 * 1024;
+/**
+ * The copies are young and their bytes live outside the heap, which grows too little for V8
+ * to collect them on its own: a young-generation collection (well under a millisecond)
+ * every few MiB sealed keeps them from piling up to tens of MiB per worker.
+ */
+const COLLECT_YOUNG_EVERY_SEALED = 2 * 1024 * 1024;
 let sealedSinceCollect = 0;
+let sealedSinceYoung = 0;
 
 function collectAfterSealing(bytes: number): void {
 	sealedSinceCollect += bytes;
-	if (sealedSinceCollect < COLLECT_EVERY_SEALED) return;
-	sealedSinceCollect = 0;
-	collect?.();
+	sealedSinceYoung += bytes;
+	if (sealedSinceCollect >= COLLECT_EVERY_SEALED) {
+		sealedSinceCollect = 0;
+		sealedSinceYoung = 0;
+		collect?.();
+	} else if (sealedSinceYoung >= COLLECT_YOUNG_EVERY_SEALED) {
+		sealedSinceYoung = 0;
+		collectYoung();
+	}
 }
 
 /** Whole ArrayBuffers of their own, moved back rather than copied. */
