@@ -46,10 +46,17 @@ export default defineConfig({
 					isolate: false,
 					// Brings the CLI bundle up to date with tsc's output, and starts the real S3 server (Ceph
 					// RGW with Object Lock) the integration tests use.
-					globalSetup: ["tests/support/bundle-global-setup.ts", "tests/support/s3-global-setup.ts"],
+					globalSetup: [
+						"tests/support/temp-root-global-setup.ts",
+						"tests/support/bundle-global-setup.ts",
+						"tests/support/s3-global-setup.ts",
+					],
 				},
 			},
-			{ extends: true, test: { name: "own-modules", include: OWN_MODULES } },
+			{
+				extends: true,
+				test: { name: "own-modules", include: OWN_MODULES, globalSetup: ["tests/support/temp-root-global-setup.ts"] },
+			},
 		],
 	},
 });

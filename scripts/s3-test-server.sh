@@ -40,8 +40,15 @@ wait_for() { # seconds, description, command...
 		sleep 0.1
 	done
 	log "timed out waiting for $what"
-	tail -n 20 "$STATE"/log/*.log >&2 || true
+	errors >&2
 	return 1
+}
+
+# The daemons' errors (Ceph logs them at level -1, the line after continues the message). A
+# daemon's log thread may still be writing as its parent exits, hence the pause.
+errors() {
+	sleep 0.5
+	grep -h -A1 -e ' -1 ' "$STATE"/log/*.log 2>/dev/null | grep -v -e '^--$' | tail -n 12 || true
 }
 
 stop() {
@@ -62,6 +69,8 @@ stop() {
 }
 
 start() {
+	# A daemon that exits at once (a port in use, a full disk) says why only in its log.
+	trap 'status=$?; log "failed (exit $status) at line $LINENO: $BASH_COMMAND"; errors >&2; exit $status' ERR
 	install_packages
 	stop
 	rm -rf "$STATE"
@@ -87,6 +96,9 @@ osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon allow pool delete = true
 paxos propose interval = 0.1
+# The monitor refuses to start, and a running one shuts down, when its folder's disk has 5 %
+# or less free: a test server on a nearly full shared disk must still run (its OSD is memory).
+mon data avail crit = 0
 run dir = $STATE/run
 admin socket = $STATE/run/\$name.asok
 pid file = $STATE/run/\$name.pid
@@ -104,13 +116,13 @@ rgw data = $STATE/rgw/\$cluster-\$name
 rgw dns name = localhost
 CONF
 	monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT,v1:127.0.0.1:$MON_V1_PORT]" "$STATE/monmap" >/dev/null
-	ceph-mon -c "$CONF" --mkfs -i a --monmap "$STATE/monmap" >/dev/null 2>&1
+	ceph-mon -c "$CONF" --mkfs -i a --monmap "$STATE/monmap" >"$STATE/log/mkfs-mon.log" 2>&1
 	ceph-mon -c "$CONF" -i a
 	wait_for 30 "the monitor" ceph -c "$CONF" mon stat
 	local uuid
 	uuid=$(uuidgen)
 	ceph -c "$CONF" osd new "$uuid" >/dev/null
-	ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
+	ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$uuid" >"$STATE/log/mkfs-osd.log" 2>&1
 	ceph-osd -c "$CONF" -i 0
 	wait_for 30 "the OSD" sh -c "ceph -c '$CONF' osd stat -f json | grep -q '\"num_up_osds\":1'"
 	radosgw -c "$CONF" -n client.rgw.a
