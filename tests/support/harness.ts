@@ -69,7 +69,9 @@ function memoryFolder(): string {
 		accessSync(shm, constants.W_OK);
 		// A container's /dev/shm is often 64 MiB: too small for several simulations at once.
 		const { bavail, bsize } = statfsSync(shm);
-		return bavail * bsize >= MEMORY_FOLDER_MIN_FREE ? shm : tmpdir();
+		if (bavail * bsize < MEMORY_FOLDER_MIN_FREE) return tmpdir();
+		// The run's own folder there (temp-root-global-setup.ts), removed with the run.
+		return process.env.HOLDFAST_TEST_MEMORY_ROOT ?? shm;
 	} catch {
 		return tmpdir();
 	}
