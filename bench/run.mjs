@@ -123,6 +123,7 @@ sets:
 			return {
 				backup: () => run("backup"),
 				restore: (target) => run("restore", "latest", "--target", target),
+				check: () => run("check", "--read-data"),
 				repo: join(work, "repo"),
 				isObject: (name) => !name.endsWith(".json"),
 			};
@@ -142,6 +143,7 @@ sets:
 			return {
 				backup: () => run("backup", data),
 				restore: (target) => run("restore", "latest", "--target", target),
+				check: () => run("check", "--read-data"),
 				repo,
 			};
 		},
@@ -216,6 +218,8 @@ async function runDataset(base, key, withS3) {
 			}
 			const restoreDir = join(work, "restored");
 			const restore = tool.restore(restoreDir);
+			// Every pack read back and verified: the third command whose peak the targets count.
+			const check = tool.check();
 			const stored = du(tool.repo, tool.isObject);
 			let s3First;
 			let s3Restore;
@@ -226,10 +230,10 @@ async function runDataset(base, key, withS3) {
 				s3First = s3Tool.backup();
 				s3Restore = s3Tool.restore(join(s3Work, "restored"));
 			}
-			results[name].push({ generated, first, noChange, changed, restore, stored, s3First, s3Restore });
+			results[name].push({ generated, first, noChange, changed, restore, check, stored, s3First, s3Restore });
 			works.push(work);
 			console.error(
-				`bench: ${key} ${name} rep ${rep + 1}: first ${first.wall}s, no-change ${noChange.wall}s${changed ? `, 1% ${changed.wall}s` : ""}, restore ${restore.wall}s`,
+				`bench: ${key} ${name} rep ${rep + 1}: first ${first.wall}s, no-change ${noChange.wall}s${changed ? `, 1% ${changed.wall}s` : ""}, restore ${restore.wall}s, check --read-data ${check.wall}s`,
 			);
 		}
 		for (const work of works) rmSync(work, { recursive: true, force: true });
@@ -245,6 +249,8 @@ async function runDataset(base, key, withS3) {
 		...dataset.rows(withS3).map(([label, f]) => [label, f, TARGETS.time]),
 		["peak RSS, MiB (max of runs)", (r) => Math.max(...runs(r).map((m) => m.rss)) / 1048576, TARGETS.rss],
 		["restore peak RSS, MiB", (r) => r.restore.rss / 1048576, TARGETS.rss],
+		["check --read-data, wall s", (r) => r.check.wall, TARGETS.time],
+		["check --read-data peak RSS, MiB", (r) => r.check.rss / 1048576, TARGETS.rss],
 		["stored bytes, MiB", (r) => r.stored.bytes / 1048576, TARGETS.bytes],
 		["objects written", (r) => r.stored.objects, TARGETS.objects],
 	];
