@@ -93,8 +93,8 @@ describe("compression by size and kind", () => {
 		return Buffer.from(JSON.stringify({ nodes }));
 	}
 
-	it("stores data under 2 KiB as raw DEFLATE that any inflater reads, smaller than Brotli at quality 1 makes it", () => {
-		for (const size of [100, 700, 1500, SMALL_BODY - 1]) {
+	it("stores data under 16 KiB as raw DEFLATE that any inflater reads, smaller than Brotli at quality 1 makes it", () => {
+		for (const size of [100, 700, 1500, 2048, 5000, SMALL_BODY - 1]) {
 			const text = wordText(size);
 			const { codec, body } = encodeBody(text, true);
 			expect(codec).toBe(CODEC.deflate);
@@ -104,8 +104,8 @@ describe("compression by size and kind", () => {
 		}
 	});
 
-	it("keeps Brotli for data of 2 KiB and more", () => {
-		for (const size of [SMALL_BODY, 10_000]) {
+	it("keeps Brotli for data of 16 KiB and more", () => {
+		for (const size of [SMALL_BODY, 40_000]) {
 			const text = wordText(size);
 			const { codec, body } = encodeBody(text, true);
 			expect(codec).toBe(CODEC.brotli);
