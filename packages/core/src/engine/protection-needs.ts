@@ -8,6 +8,8 @@ import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
 export interface PendingSnapshot {
 	readonly blobs: Iterable<string>;
 	readonly protectUntil: Date;
+	/** Every blob below each tree the backup saved, its own ID among them: earlier snapshots sharing a tree skip its walk. */
+	readonly trees?: ReadonlyMap<string, Set<string>>;
 }
 
 /**
@@ -16,6 +18,18 @@ export interface PendingSnapshot {
  * content). Only the last count's trees are kept, so it holds no more than one count needs.
  */
 const lastCount = new WeakMap<Repository, Map<string, Set<string>>>();
+
+/** What the last count and the pending snapshot's own trees tell of what lies below a tree. */
+function knownTrees(
+	counted: ReadonlyMap<string, Set<string>> | undefined,
+	saved: ReadonlyMap<string, Set<string>> | undefined,
+): ReadonlyMap<string, Set<string>> | undefined {
+	if (!counted || counted.size === 0) return saved;
+	if (!saved || saved.size === 0) return counted;
+	const both = new Map(counted);
+	for (const [id, blobs] of saved) both.set(id, blobs);
+	return both;
+}
 
 /**
  * What every snapshot whose window is still open at `now` needs, and until when: each blob
@@ -52,7 +66,7 @@ export async function protectionNeeds(
 	let latest = 0;
 	let open = 0;
 	const seenTrees = new Map<string, Set<string>>();
-	const known = lastCount.get(repository);
+	const known = knownTrees(lastCount.get(repository), pending?.trees);
 	let complete = true;
 	// Newest first: shared trees are walked once, and the newest date reaches them first.
 	const inWindow = snapshots

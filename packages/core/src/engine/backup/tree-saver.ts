@@ -93,6 +93,8 @@ export class TreeSaver {
 	#treeSaved: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 	#totalBytes = 0;
 	#directReads = false;
+	/** Every blob below each tree this run saved, the tree's own ID among them; kept only when asked for. */
+	readonly #below: Map<string, Set<string>> | undefined;
 	#failure: unknown;
 
 	constructor(
@@ -106,7 +108,9 @@ export class TreeSaver {
 		private readonly states: FolderStateStore,
 		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
+		options: { collectBelow?: boolean } = {},
 	) {
+		this.#below = options.collectBelow ? new Map() : undefined;
 		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
 		this.#stack = [this.#top];
 	}
@@ -213,12 +217,36 @@ export class TreeSaver {
 		return { paths: this.#paths, totalBytes: this.#totalBytes, root: await this.#saveTree(this.#top.nodes) };
 	}
 
+	/**
+	 * What lies below each tree this run saved (as `collectBelow` asked): the earlier snapshots
+	 * that share a tree need not load it again to count what they keep locked.
+	 */
+	get below(): ReadonlyMap<string, Set<string>> | undefined {
+		return this.#below;
+	}
+
 	/** Stores a directory's tree; one stored now is also cached, for the next run's walk of this snapshot. */
 	async #saveTree(nodes: TreeNode[]): Promise<string> {
 		const bytes = serializeTree({ nodes });
 		const { id, added } = await this.blobs.saveWhole("tree", bytes);
 		if (added) await this.treeCache.remember(id, bytes.toString("utf8"));
+		if (this.#below) this.#noteBelow(id, nodes, this.#below);
 		return id;
+	}
+
+	/** A tree's blobs, from its nodes and its subtrees' sets; none when a subtree's set is unknown. */
+	#noteBelow(id: string, nodes: readonly TreeNode[], below: Map<string, Set<string>>): void {
+		if (below.has(id)) return;
+		const all = new Set<string>([id]);
+		for (const node of nodes) {
+			if (node.content) for (const blob of node.content) all.add(blob);
+			if (node.subtree === undefined) continue;
+			const sub = below.get(node.subtree);
+			// A set short of a subtree's blobs would leave them unprotected: the count walks this tree itself.
+			if (!sub) return;
+			for (const blob of sub) all.add(blob);
+		}
+		below.set(id, all);
 	}
 
 	/** `name` is the file's key in its folder's states. */
