@@ -1,6 +1,7 @@
 import { KEY_PREFIX } from "../repository/format.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
+import type { TreesBelow } from "./backup/saved-tree-blobs.js";
 import type { ObjectNeed, PackNeed, ProtectionNeeds } from "./run-types.js";
 import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
 
@@ -9,7 +10,7 @@ export interface PendingSnapshot {
 	readonly blobs: Iterable<string>;
 	readonly protectUntil: Date;
 	/** Every blob below each tree the backup saved, its own ID among them: earlier snapshots sharing a tree skip its walk. */
-	readonly trees?: ReadonlyMap<string, Set<string>>;
+	readonly trees?: TreesBelow;
 }
 
 /**
@@ -22,13 +23,11 @@ const lastCount = new WeakMap<Repository, Map<string, Set<string>>>();
 /** What the last count and the pending snapshot's own trees tell of what lies below a tree. */
 function knownTrees(
 	counted: ReadonlyMap<string, Set<string>> | undefined,
-	saved: ReadonlyMap<string, Set<string>> | undefined,
-): ReadonlyMap<string, Set<string>> | undefined {
+	saved: TreesBelow | undefined,
+): TreesBelow | undefined {
 	if (!counted || counted.size === 0) return saved;
-	if (!saved || saved.size === 0) return counted;
-	const both = new Map(counted);
-	for (const [id, blobs] of saved) both.set(id, blobs);
-	return both;
+	if (!saved) return counted;
+	return { get: (treeId) => counted.get(treeId) ?? saved.get(treeId) };
 }
 
 /**

@@ -3,6 +3,7 @@ import { KEY_PREFIX } from "../repository/format.js";
 import type { MasterIndex } from "../repository/index-file.js";
 import { METADATA_COPIES, type Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
+import type { TreesBelow } from "./backup/saved-tree-blobs.js";
 
 export interface SnapshotObjects {
 	/** Every object the snapshot needs to restore: config, keys, the snapshot, index objects, packs. */
@@ -39,7 +40,7 @@ export async function collectSnapshotObjects(
 	ref: SnapshotRef,
 	metadata: readonly string[],
 	seenTrees = new Map<string, Set<string>>(),
-	known?: ReadonlyMap<string, Set<string>>,
+	known?: TreesBelow,
 ): Promise<SnapshotObjects> {
 	const blobs = new Set<string>();
 	const missing: string[] = [];

@@ -18,6 +18,7 @@ import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
 import type { FolderStateStore } from "./folder-state-store.js";
+import { SavedTreeBlobs, type TreesBelow } from "./saved-tree-blobs.js";
 import type { BatchedFile } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
@@ -93,8 +94,8 @@ export class TreeSaver {
 	#treeSaved: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 	#totalBytes = 0;
 	#directReads = false;
-	/** Every blob below each tree this run saved, the tree's own ID among them; kept only when asked for. */
-	readonly #below: Map<string, Set<string>> | undefined;
+	/** The trees this run saved, for the count of what earlier snapshots keep locked; kept only when asked for. */
+	readonly #below: SavedTreeBlobs | undefined;
 	#failure: unknown;
 
 	constructor(
@@ -110,7 +111,7 @@ export class TreeSaver {
 		private readonly warn: (warning: RunWarning) => void,
 		options: { collectBelow?: boolean } = {},
 	) {
-		this.#below = options.collectBelow ? new Map() : undefined;
+		this.#below = options.collectBelow ? new SavedTreeBlobs() : undefined;
 		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
 		this.#stack = [this.#top];
 	}
@@ -221,7 +222,7 @@ export class TreeSaver {
 	 * What lies below each tree this run saved (as `collectBelow` asked): the earlier snapshots
 	 * that share a tree need not load it again to count what they keep locked.
 	 */
-	get below(): ReadonlyMap<string, Set<string>> | undefined {
+	get below(): TreesBelow | undefined {
 		return this.#below;
 	}
 
@@ -230,23 +231,8 @@ export class TreeSaver {
 		const bytes = serializeTree({ nodes });
 		const { id, added } = await this.blobs.saveWhole("tree", bytes);
 		if (added) await this.treeCache.remember(id, bytes.toString("utf8"));
-		if (this.#below) this.#noteBelow(id, nodes, this.#below);
+		this.#below?.note(id, nodes);
 		return id;
-	}
-
-	/** A tree's blobs, from its nodes and its subtrees' sets; none when a subtree's set is unknown. */
-	#noteBelow(id: string, nodes: readonly TreeNode[], below: Map<string, Set<string>>): void {
-		if (below.has(id)) return;
-		const all = new Set<string>([id]);
-		for (const node of nodes) {
-			if (node.content) for (const blob of node.content) all.add(blob);
-			if (node.subtree === undefined) continue;
-			const sub = below.get(node.subtree);
-			// A set short of a subtree's blobs would leave them unprotected: the count walks this tree itself.
-			if (!sub) return;
-			for (const blob of sub) all.add(blob);
-		}
-		below.set(id, all);
 	}
 
 	/** `name` is the file's key in its folder's states. */
