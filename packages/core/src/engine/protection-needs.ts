@@ -3,7 +3,7 @@ import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import type { TreesBelow } from "./backup/saved-tree-blobs.js";
 import type { ObjectNeed, PackNeed, ProtectionNeeds } from "./run-types.js";
-import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
+import { collectSnapshotBlobs, metadataFor } from "./snapshot-objects.js";
 
 /** The snapshot a backup is about to write: the blobs it reuses from earlier runs, and its window. */
 export interface PendingSnapshot {
@@ -78,7 +78,8 @@ export async function protectionNeeds(
 		// A snapshot object is written locked at least until its protect-until (the core refuses less),
 		// so that much is known even where no index object recorded its lock.
 		need(ref.key, "snapshot", until, until);
-		const found = await collectSnapshotObjects(repository, ref, [], seenTrees, known);
+		// Blobs only: the packs of all of them are looked up once, below.
+		const found = await collectSnapshotBlobs(repository, ref, seenTrees, known);
 		for (const id of found.blobs) needBlob(id, until);
 		if (found.missingTrees.length > 0) complete = false;
 	}
