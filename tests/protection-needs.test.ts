@@ -67,4 +67,49 @@ describe("the count of what open windows need", () => {
 			await fresh.close();
 		}
 	});
+
+	it("a backup counts the trees its snapshot shares with earlier ones from its own walk, and needs what a fresh count finds", async () => {
+		harness = await createHarness({ memoryStore: true });
+		const src = join(harness.dir, "src");
+		for (const dir of ["a/b", "a/c", "d"]) {
+			await mkdir(join(src, dir), { recursive: true });
+			await writeFile(join(src, dir, "file.txt"), `in ${dir}\n`);
+		}
+		await harness.engine.init();
+		await harness.engine.backup();
+		harness.clock.advance(86_400_000);
+		await writeFile(join(src, "a/b", "new.txt"), "changed\n");
+		await harness.engine.backup();
+		harness.clock.advance(86_400_000);
+		// A new process: nothing counted yet, every earlier tree would be loaded.
+		await harness.reopen();
+		let counted: Awaited<ReturnType<typeof protectionNeeds>> | undefined;
+		harness.host.hooks.lock.tap("watch", (lockPlan) => {
+			counted = lockPlan.needs;
+			return lockPlan;
+		});
+		const loadTree = vi.spyOn(Repository.prototype, "loadTree");
+		await harness.engine.backup();
+		// Only the first snapshot's top, src, a and a/b: its a/c and d, and all of the second, are this walk's own trees.
+		expect(loadTree.mock.calls).toHaveLength(4);
+		loadTree.mockRestore();
+
+		const { destination } = await harness.engine.open();
+		const fresh = await Repository.open("correct horse", {
+			destination,
+			clock: harness.clock,
+			logger: new MemoryLogger("error"),
+		});
+		try {
+			await fresh.loadIndex();
+			const snapshots = await fresh.listSnapshots();
+			expect(snapshots).toHaveLength(3);
+			const walked = await protectionNeeds(fresh, snapshots, harness.clock.now());
+			expect(counted?.snapshots).toBe(3);
+			expect(plain(counted as NonNullable<typeof counted>).packs).toEqual(plain(walked).packs);
+			expect(walked.packs.size).toBeGreaterThan(0);
+		} finally {
+			await fresh.close();
+		}
+	});
 });

@@ -81,7 +81,10 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const states = new FolderStateStore(cache);
 	const changes = new ChangeDetector(repository, hooks, plan, context);
 	const treeCache = new TreeCacheWriter(cache, repository.id);
-	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn);
+	// With earlier snapshots to keep locked, the trees they share with this one are counted from this walk, not loaded again.
+	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn, {
+		collectBelow: deps.snapshots.length > 0,
+	});
 	for (const source of deps.sources) {
 		const entries = await hooks.scan.promise(
 			source.scan({
@@ -106,6 +109,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const needs = await protectionNeeds(repository, deps.snapshots, context.startedAt, {
 		blobs: blobs.reused,
 		protectUntil: plan.protectUntil,
+		trees: trees.below,
 	});
 	const lockPlan = await hooks.lock.promise({ extensions: [], renewals: [], relist: [], renewMetadata: false, needs }, context);
 	const renewed = await applyRenewals(repository, lockPlan.renewals, context);

@@ -1,13 +1,16 @@
 import { KEY_PREFIX } from "../repository/format.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
+import type { TreesBelow } from "./backup/saved-tree-blobs.js";
 import type { ObjectNeed, PackNeed, ProtectionNeeds } from "./run-types.js";
-import { collectSnapshotObjects, metadataFor } from "./snapshot-objects.js";
+import { collectSnapshotBlobs, metadataFor } from "./snapshot-objects.js";
 
 /** The snapshot a backup is about to write: the blobs it reuses from earlier runs, and its window. */
 export interface PendingSnapshot {
 	readonly blobs: Iterable<string>;
 	readonly protectUntil: Date;
+	/** Every blob below each tree the backup saved, its own ID among them: earlier snapshots sharing a tree skip its walk. */
+	readonly trees?: TreesBelow;
 }
 
 /**
@@ -16,6 +19,16 @@ export interface PendingSnapshot {
  * content). Only the last count's trees are kept, so it holds no more than one count needs.
  */
 const lastCount = new WeakMap<Repository, Map<string, Set<string>>>();
+
+/** What the last count and the pending snapshot's own trees tell of what lies below a tree. */
+function knownTrees(
+	counted: ReadonlyMap<string, Set<string>> | undefined,
+	saved: TreesBelow | undefined,
+): TreesBelow | undefined {
+	if (!counted || counted.size === 0) return saved;
+	if (!saved) return counted;
+	return { get: (treeId) => counted.get(treeId) ?? saved.get(treeId) };
+}
 
 /**
  * What every snapshot whose window is still open at `now` needs, and until when: each blob
@@ -52,7 +65,7 @@ export async function protectionNeeds(
 	let latest = 0;
 	let open = 0;
 	const seenTrees = new Map<string, Set<string>>();
-	const known = lastCount.get(repository);
+	const known = knownTrees(lastCount.get(repository), pending?.trees);
 	let complete = true;
 	// Newest first: shared trees are walked once, and the newest date reaches them first.
 	const inWindow = snapshots
@@ -65,7 +78,8 @@ export async function protectionNeeds(
 		// A snapshot object is written locked at least until its protect-until (the core refuses less),
 		// so that much is known even where no index object recorded its lock.
 		need(ref.key, "snapshot", until, until);
-		const found = await collectSnapshotObjects(repository, ref, [], seenTrees, known);
+		// Blobs only: the packs of all of them are looked up once, below.
+		const found = await collectSnapshotBlobs(repository, ref, seenTrees, known);
 		for (const id of found.blobs) needBlob(id, until);
 		if (found.missingTrees.length > 0) complete = false;
 	}

@@ -3,6 +3,7 @@ import { KEY_PREFIX } from "../repository/format.js";
 import type { MasterIndex } from "../repository/index-file.js";
 import { METADATA_COPIES, type Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
+import type { TreesBelow } from "./backup/saved-tree-blobs.js";
 
 export interface SnapshotObjects {
 	/** Every object the snapshot needs to restore: config, keys, the snapshot, index objects, packs. */
@@ -29,20 +30,26 @@ function packLookups(repository: Repository, seenTrees: Map<string, Set<string>>
 	return packOf;
 }
 
+/** Every blob a snapshot's trees name, its trees among them, and those the index does not know. */
+export interface SnapshotBlobs {
+	readonly blobs: Set<string>;
+	/** Trees the index does not know: what lies below them is unknown. */
+	readonly missingTrees: string[];
+}
+
 /**
- * Walks a snapshot's trees and collects what it needs. Trees are shared between snapshots,
- * so `seenTrees` lets callers walking many snapshots visit each tree once; `known` holds what
- * an earlier walk found below trees it walked in full (a tree's ID fixes what lies below it).
+ * Walks a snapshot's trees for the blobs it uses, and no further: no pack is looked up. Trees
+ * are shared between snapshots, so `seenTrees` lets callers walking many snapshots visit each
+ * tree once; `known` holds what an earlier walk found below trees it walked in full (a tree's
+ * ID fixes what lies below it).
  */
-export async function collectSnapshotObjects(
+export async function collectSnapshotBlobs(
 	repository: Repository,
 	ref: SnapshotRef,
-	metadata: readonly string[],
 	seenTrees = new Map<string, Set<string>>(),
-	known?: ReadonlyMap<string, Set<string>>,
-): Promise<SnapshotObjects> {
+	known?: TreesBelow,
+): Promise<SnapshotBlobs> {
 	const blobs = new Set<string>();
-	const missing: string[] = [];
 	const missingTrees: string[] = [];
 	const visit = async (treeId: string): Promise<void> => {
 		blobs.add(treeId);
@@ -55,7 +62,6 @@ export async function collectSnapshotObjects(
 		}
 		const local = new Set<string>([treeId]);
 		if (!(await repository.locateBlob(treeId))) {
-			missing.push(treeId);
 			missingTrees.push(treeId);
 			seenTrees.set(treeId, local);
 			return;
@@ -72,6 +78,19 @@ export async function collectSnapshotObjects(
 		for (const id of local) blobs.add(id);
 	};
 	await visit(ref.snapshot.tree);
+	return { blobs, missingTrees };
+}
+
+/** Walks a snapshot's trees and collects what it needs to restore, as `collectSnapshotBlobs` walks. */
+export async function collectSnapshotObjects(
+	repository: Repository,
+	ref: SnapshotRef,
+	metadata: readonly string[],
+	seenTrees = new Map<string, Set<string>>(),
+	known?: TreesBelow,
+): Promise<SnapshotObjects> {
+	const { blobs, missingTrees } = await collectSnapshotBlobs(repository, ref, seenTrees, known);
+	const missing = [...missingTrees];
 	const packs = new Set<string>();
 	const packOf = packLookups(repository, seenTrees);
 	for (const id of blobs) {

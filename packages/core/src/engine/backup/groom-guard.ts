@@ -38,6 +38,8 @@ export async function rescueFromGrooming(repository: Repository, reused: Readonl
 				logger.debug(`${key}: ${(error as Error).message}`);
 			}
 		}
+		// Nothing condemned or deleted: no pack, reused or this run's, is at risk.
+		if (condemned.size === 0 && deleted.size === 0) return stored;
 		const atRisk = (packKey: string) => (condemned.has(packKey) || deleted.has(packKey)) && !handled.has(packKey);
 		const ownPacks = new Set(repository.writtenThisRun.filter((key) => key.startsWith(KEY_PREFIX.data) && atRisk(key)));
 		const rescue = new Map<string, BlobLocation>();

@@ -18,6 +18,7 @@ import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
 import type { FolderStateStore } from "./folder-state-store.js";
+import { SavedTreeBlobs, type TreesBelow } from "./saved-tree-blobs.js";
 import type { BatchedFile } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
@@ -93,6 +94,8 @@ export class TreeSaver {
 	#treeSaved: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 	#totalBytes = 0;
 	#directReads = false;
+	/** The trees this run saved, for the count of what earlier snapshots keep locked; kept only when asked for. */
+	readonly #below: SavedTreeBlobs | undefined;
 	#failure: unknown;
 
 	constructor(
@@ -106,7 +109,9 @@ export class TreeSaver {
 		private readonly states: FolderStateStore,
 		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
+		options: { collectBelow?: boolean } = {},
 	) {
+		this.#below = options.collectBelow ? new SavedTreeBlobs() : undefined;
 		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
 		this.#stack = [this.#top];
 	}
@@ -213,11 +218,20 @@ export class TreeSaver {
 		return { paths: this.#paths, totalBytes: this.#totalBytes, root: await this.#saveTree(this.#top.nodes) };
 	}
 
+	/**
+	 * What lies below each tree this run saved (as `collectBelow` asked): the earlier snapshots
+	 * that share a tree need not load it again to count what they keep locked.
+	 */
+	get below(): TreesBelow | undefined {
+		return this.#below;
+	}
+
 	/** Stores a directory's tree; one stored now is also cached, for the next run's walk of this snapshot. */
 	async #saveTree(nodes: TreeNode[]): Promise<string> {
 		const bytes = serializeTree({ nodes });
 		const { id, added } = await this.blobs.saveWhole("tree", bytes);
 		if (added) await this.treeCache.remember(id, bytes.toString("utf8"));
+		this.#below?.note(id, nodes);
 		return id;
 	}
 
