@@ -36,8 +36,11 @@ export class PackFile {
 					),
 				),
 		);
-		fd.catch(() => undefined);
-		return new PackFile(path, fd);
+		const opened = fd.catch((error: unknown) => {
+			throw cannotWrite(path, error);
+		});
+		opened.catch(() => undefined);
+		return new PackFile(path, opened);
 	}
 
 	/** Writes `bytes` at `position`; resolves once they are in the file. The caller keeps `bytes` unchanged until then. */
@@ -45,8 +48,9 @@ export class PackFile {
 		this.#writing++;
 		return this.#writeAll(bytes, position)
 			.catch((error: unknown) => {
-				this.#failure ??= error;
-				throw error;
+				const failure = (error as Error).message?.startsWith(this.path) ? error : cannotWrite(this.path, error);
+				this.#failure ??= failure;
+				throw failure;
 			})
 			.finally(() => {
 				if (--this.#writing === 0) for (const wake of this.#idle.splice(0)) wake();
@@ -88,6 +92,12 @@ export class PackFile {
 }
 
 const PACK_FILE_SUFFIX = ".pack.tmp";
+
+/** A pack file that cannot be made or written, in one line: which file, why, and where the folder is set. */
+function cannotWrite(path: string, error: unknown): Error {
+	const reason = (error as Error).message ?? String(error);
+	return new Error(`${path}: cannot write a pack being assembled (the folder is set by TMPDIR): ${reason}`, { cause: error });
+}
 
 /** Where packs are assembled: the OS temp folder (TMPDIR), where a user expects passing files and the repository's disk is not used twice. */
 export function packFileFolder(): string {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -165,5 +165,17 @@ describe("PackBuilder", () => {
 		expect(staging.inUse).toBe(0);
 		expect(staging.freeBytes).toBeGreaterThanOrEqual(400);
 		expect(await readdir(dir)).toEqual([]);
+	});
+
+	it("says in one line which pack file could not be written, and why", async () => {
+		// The temp folder's place is taken by a file.
+		await writeFile(join(dir, "taken"), "a file");
+		const builder = new PackBuilder(PackFile.create(join(dir, "taken")), new StagingBuffers(1 << 20), 1000);
+		builder.add("data", "a".repeat(64), blob(1, 10), 20);
+		const failure = builder.finish(keys, async (path, size) => digestFile(path, size));
+		await expect(failure).rejects.toThrow(
+			new RegExp(`^${join(dir, "taken")}/.*: cannot write a pack being assembled \\(the folder is set by TMPDIR\\): EEXIST`),
+		);
+		await builder.file.remove();
 	});
 });
