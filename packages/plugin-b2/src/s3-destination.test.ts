@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { destinationConformance } from "@holdfast/core/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { S3Destination } from "./s3-destination.js";
@@ -96,6 +99,34 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 		expect(proxy.stats.missingMd5).toBe(0);
 		expect(proxy.stats.byMethod.PUT).toBeGreaterThanOrEqual(3);
 		await destination.close?.();
+	});
+
+	it("uploads a file with Content-MD5, reading it again whole when a connection drops", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		await destination.preflight({ mode: "compliance", create: true });
+		const dir = await mkdtemp(join(tmpdir(), "s3-put-file-"));
+		try {
+			const path = join(dir, "pack");
+			const bytes = Buffer.from(Array.from({ length: 600_000 }, (_, i) => (i * 7) % 253));
+			await writeFile(path, bytes);
+			const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
+			const before = proxy.stats.faultsInjected;
+			proxy.dropConnections(2);
+			const { versionId } = await (destination.putFile as NonNullable<typeof destination.putFile>)(
+				"f/pack",
+				path,
+				bytes.length,
+				lock,
+			);
+			expect(proxy.stats.faultsInjected).toBe(before + 2);
+			expect(Buffer.from(await destination.get("f/pack", { versionId })).equals(bytes)).toBe(true);
+			expect((await destination.head("f/pack", versionId))?.size).toBe(bytes.length);
+			expect(proxy.stats.missingMd5).toBe(0);
+		} finally {
+			await rm(dir, { recursive: true, force: true });
+			await destination.close?.();
+		}
 	});
 
 	it("names the variables to set when credentials are missing, without printing any secret", async () => {

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { createReadStream, type ReadStream } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { S3Client, S3ClientResolvedConfig, ServiceInputTypes, ServiceOutputTypes } from "@aws-sdk/client-s3";
@@ -265,6 +266,38 @@ export class S3Destination implements Destination {
 		}
 	}
 
+	/**
+	 * As `put`, streamed from a file the caller keeps (a pack assembled on disk): its MD5 is
+	 * read first, as Object Lock wants a checksum on every locked PUT, then the bytes are sent
+	 * with their length. Each call (a retry too) reads the file again from its start.
+	 */
+	async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+		// A stream of nothing cannot be asked for (its last byte would be at -1).
+		if (size === 0) return this.put(key, new Uint8Array(0), lock);
+		let body: ReadStream | undefined;
+		try {
+			const md5 = await fileMd5(path, size);
+			body = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+			const stream = body;
+			const result = await this.#send(
+				(s3) =>
+					new s3.PutObjectCommand({
+						Bucket: this.options.bucket,
+						Key: this.#key(key),
+						Body: stream,
+						ContentLength: size,
+						ContentMD5: md5,
+						...(lock ? { ObjectLockMode: MODE[lock.mode], ObjectLockRetainUntilDate: lock.until } : {}),
+					}),
+			);
+			return { versionId: result.VersionId ?? "" };
+		} catch (error) {
+			throw this.#fail(error, "put", key);
+		} finally {
+			body?.destroy();
+		}
+	}
+
 	async get(key: string, options: { versionId?: string; range?: ByteRange } = {}): Promise<Uint8Array> {
 		try {
 			const { s3 } = await loadSdk();
@@ -465,4 +498,16 @@ export class S3Destination implements Destination {
 
 function noLockMessage(bucket: string): string {
 	return `bucket ${bucket} has no Object Lock, which can only be enabled when a bucket is created: create a new bucket with Object Lock (or let "holdfast init" create it) and point the set at it`;
+}
+
+/** Content-MD5 (base64) of the first `size` bytes of a file, read in pieces; a file shorter than that is refused. */
+async function fileMd5(path: string, size: number): Promise<string> {
+	const hash = createHash("md5");
+	let read = 0;
+	for await (const piece of createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 })) {
+		hash.update(piece as Buffer);
+		read += (piece as Buffer).length;
+	}
+	if (read !== size) throw new Error(`${path}: holds ${read} bytes where ${size} were written`);
+	return hash.digest("base64");
 }

@@ -33,6 +33,29 @@ describe("fs destination", () => {
 		await rm(dir, { recursive: true, force: true });
 	});
 
+	it("stores a version from a file it leaves as it was, and refuses a file that is not the size told", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const destination = new FsDestination({ path: dir }, clock);
+		const lock = { mode: "compliance", until: new Date("2030-02-01T00:00:00Z") } as const;
+		const source = join(dir, "pack.tmp");
+		const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 13) % 256));
+		await writeFile(source, bytes);
+		const { versionId } = await destination.putFile("data/ab/abc", source, bytes.length, lock);
+		// The caller removes its file after the upload: the stored version must not go with it.
+		await rm(source);
+		expect(Buffer.from(await destination.get("data/ab/abc", { versionId })).equals(bytes)).toBe(true);
+		expect(await destination.head("data/ab/abc", versionId)).toMatchObject({ size: bytes.length, lock });
+		await writeFile(source, bytes);
+		await expect(destination.putFile("data/ab/abd", source, bytes.length - 1, lock)).rejects.toThrow(
+			`${source}: holds ${bytes.length} bytes where ${bytes.length - 1} were written`,
+		);
+		expect(Buffer.from(await readFile(source)).equals(bytes)).toBe(true);
+		const left = await readdir(join(dir, "objects", "data", "ab", "abd.versions")).catch(() => []);
+		expect(left).toEqual([]);
+		await rm(dir, { recursive: true, force: true });
+	});
+
 	it("lists bytes whose lock record a crash cut off as an unlocked version, which can be deleted", async () => {
 		const dir = await mkdtemp(join(tmpdir(), "holdfast-fsdest-"));
 		const clock = new ManualClock("2030-01-01T00:00:00Z");

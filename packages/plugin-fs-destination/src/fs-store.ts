@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
+import { access, copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import {
 	type ByteRange,
@@ -133,6 +133,25 @@ export class FsStore implements LockRecordStore {
 			const meta: VersionMeta = {
 				versionId,
 				size: body.byteLength,
+				created: this.clock.now().toISOString(),
+				deleteMarker: false,
+				...(lock ? { lock: { mode: lock.mode, until: lock.until.toISOString() } } : {}),
+			};
+			await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
+		});
+		return { versionId };
+	}
+
+	/** As `put`, from a file the caller keeps (a pack assembled on disk): linked into place where the disk allows, else copied. */
+	async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+		const dir = this.#keyDir(key);
+		const versionId = this.#newVersionId();
+		await this.#writing(key, async () => {
+			await makeFolder(dir);
+			await placeAtomic(path, size, join(dir, `${versionId}.data`));
+			const meta: VersionMeta = {
+				versionId,
+				size,
 				created: this.clock.now().toISOString(),
 				deleteMarker: false,
 				...(lock ? { lock: { mode: lock.mode, until: lock.until.toISOString() } } : {}),
@@ -384,4 +403,37 @@ async function writeAtomic(path: string, body: Uint8Array): Promise<void> {
 		await handle.close();
 	}
 	await rename(temp, path);
+}
+
+/** A hard link cannot be made here (another disk, a file system without links): the file is copied instead. */
+const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"]);
+
+/**
+ * Puts the `size` bytes of `source` at `path` as `writeAtomic` does (temp name, fsync,
+ * rename), without reading them: a second name for the same file where the disk allows
+ * (the caller never writes it again and only removes its own name), else a copy the kernel
+ * makes (a clone where the file system can).
+ */
+async function placeAtomic(source: string, size: number, path: string): Promise<void> {
+	const temp = join(dirname(path), `.tmp-${randomBytes(6).toString("hex")}`);
+	try {
+		await link(source, temp);
+	} catch (error) {
+		if (!NO_LINK.has((error as NodeJS.ErrnoException).code ?? "")) throw error;
+		await copyFile(source, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+	}
+	try {
+		const handle = await open(temp, constants.O_RDWR);
+		try {
+			const { size: found } = await handle.stat();
+			if (found !== size) throw new Error(`${source}: holds ${found} bytes where ${size} were written`);
+			await handle.sync();
+		} finally {
+			await handle.close();
+		}
+		await rename(temp, path);
+	} catch (error) {
+		await rm(temp, { force: true });
+		throw error;
+	}
 }

@@ -1,5 +1,6 @@
 import type { ByteRange, Destination, ListOptions, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
 import type { KeyRole } from "./doctor.js";
+import { readWholeFile } from "./put-file.js";
 
 /**
  * A destination layered over another, as restic's backends wrap one another: every call goes
@@ -23,6 +24,16 @@ export abstract class DestinationWrapper<S extends Destination = Destination> im
 
 	put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		return this.store.put(key, body, lock);
+	}
+
+	/**
+	 * Always there: to the store's `putFile` when it has one, else the file read into memory
+	 * and given to this layer's `put`, so a layer that overrides `put` alone still sees every
+	 * write. A layer that changes how objects are written overrides both.
+	 */
+	async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+		if (this.store.putFile) return this.store.putFile(key, path, size, lock);
+		return this.put(key, await readWholeFile(path, size, key), lock);
 	}
 
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {

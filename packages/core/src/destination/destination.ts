@@ -92,6 +92,14 @@ export interface Destination {
 	preflight(request: PreflightRequest): Promise<DestinationCheck>;
 	/** Writes a new version, locked on the write itself when `lock` is given. */
 	put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }>;
+	/**
+	 * Optional: writes a new version, as `put`, whose bytes are the whole file at `path`
+	 * (`size` bytes) — a pack assembled on disk, so that no store needs it in memory. The file
+	 * is the caller's: the store reads it, as often as the call is repeated, and neither
+	 * changes nor removes it. A store without it is given the file read into memory by `put`
+	 * (`putFromFile`); every layer of `composeDestination` passes it through.
+	 */
+	putFile?(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }>;
 	/** The latest version, or the given one. Throws NOT_FOUND when absent or a delete marker. */
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array>;
 	head(key: string, versionId?: string): Promise<ObjectVersion | undefined>;

@@ -36,10 +36,19 @@ export class EmulatedLocks extends DestinationWrapper<LockRecordStore> {
 	}
 
 	override async put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
+		this.#refusePastLock(key, lock);
+		return this.store.put(key, body, lock);
+	}
+
+	override async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+		this.#refusePastLock(key, lock);
+		return super.putFile(key, path, size, lock);
+	}
+
+	#refusePastLock(key: string, lock: ObjectLock | undefined): void {
 		if (lock && lock.until.getTime() <= this.clock.now().getTime()) {
 			throw new Error(`${key}: retain-until ${lock.until.toISOString()} is in the past`);
 		}
-		return this.store.put(key, body, lock);
 	}
 
 	override async extendLock(key: string, versionId: string, lock: ObjectLock): Promise<void> {

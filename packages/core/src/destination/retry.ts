@@ -10,6 +10,7 @@ import type {
 import { DestinationWrapper } from "./destination-wrapper.js";
 import type { DoctorRequest, KeyRole } from "./doctor.js";
 import { classifyFault, RetryBudget } from "./faults.js";
+import { putFromFile } from "./put-file.js";
 
 /**
  * Transient faults retried for every store, as restic wraps every backend in its retry
@@ -22,7 +23,7 @@ import { classifyFault, RetryBudget } from "./faults.js";
  * - `get`, `head` and `inspectAccess` change nothing; a `get` is repeated whole, so a body cut
  *   off midway is read again from its first byte. `preflight` checks before it creates, so a
  *   repeat finds the bucket or folder an earlier attempt made.
- * - `put` of a content-addressed key sends the same bytes: a write whose answer was lost
+ * - `put` (and `putFile`, which reads its file again) of a content-addressed key sends the same bytes: a write whose answer was lost
  *   may leave a second identical version, which verifies like the first and is deleted with
  *   the object (locks are extended on the version the answer named).
  * - `extendLock` asks for the same retain-until again, which is no shortening.
@@ -47,6 +48,11 @@ export class RetryingDestination extends DestinationWrapper {
 
 	override put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }> {
 		return this.budget.run(`put ${key}`, () => this.store.put(key, body, lock));
+	}
+
+	/** Each attempt reads the file again from its first byte (or the store does). */
+	override putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+		return this.budget.run(`put ${key}`, () => putFromFile(this.store, key, path, size, lock));
 	}
 
 	override get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {

@@ -74,8 +74,6 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 
 	const blobs = new BlobSaver(repository, plan.reuseMinLock, summary);
 	const files = new FileSaver(repository, blobs, summary, warn, context.signal, deps.fileConcurrency ?? 8);
-	// Packs under upload count against the cap on reading: one budget from read to upload.
-	repository.chargePacksTo(files.budget);
 	// File states are sealed like every cached value: one that does not verify means "read the file again".
 	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
 	const states = new FolderStateStore(cache);
@@ -104,7 +102,6 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 
 	// Every tree of the snapshot is saved here; nothing is yet packed for certain or locked.
 	await blobs.drain();
-	repository.chargePacksTo(undefined);
 	// What every snapshot in its window needs, this one included, and how this run keeps it locked.
 	const needs = await protectionNeeds(repository, deps.snapshots, context.startedAt, {
 		blobs: blobs.reused,

@@ -6,7 +6,11 @@ import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../e
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
+import { digestFile } from "./pack-file.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
+
+/** What a request without bytes stands for: nothing to copy or count. */
+const NO_DATA = new Uint8Array(new SharedArrayBuffer(0));
 
 type Slot = { worker: Worker; inflight: number; inflightBytes: number };
 type Pending = {
@@ -129,6 +133,11 @@ export class BlobPool {
 		return this.#run({ op: "digest", data }, () => this.#inline.digest(data)) as Promise<string>;
 	}
 
+	/** SHA-256 (hex) of the file at `path` (`size` bytes, a pack assembled on disk), read and hashed on a worker. */
+	digestFile(path: string, size: number): Promise<string> {
+		return this.#run({ op: "digestFile", path, size }, () => digestFile(path, size)) as Promise<string>;
+	}
+
 	decode(sealed: Uint8Array, id: string, what: string): Promise<Uint8Array> {
 		return this.#run({ op: "decode", data: sealed, id, what }, () =>
 			this.#inline.decode(sealed, id, what),
@@ -159,25 +168,28 @@ export class BlobPool {
 	async #run(request: Request, inline: () => unknown, options: { give?: boolean } = {}): Promise<unknown> {
 		this.#start();
 		if (this.#workers.length === 0) return inline();
-		const shared = request.data.buffer instanceof SharedArrayBuffer;
-		const whole = request.data.byteOffset === 0 && request.data.byteLength === request.data.buffer.byteLength;
-		const bytes = shared ? 0 : request.data.byteLength;
+		// A request without bytes (a file's digest) sends nothing to copy.
+		const given = "data" in request ? request.data : NO_DATA;
+		const shared = given.buffer instanceof SharedArrayBuffer;
+		const whole = given.byteOffset === 0 && given.byteLength === given.buffer.byteLength;
+		const bytes = shared ? 0 : given.byteLength;
 		// Memory stays bounded however fast blobs arrive: the budget is what copies for the workers hold.
 		if (bytes > 0) await this.#copies.acquire(bytes);
 		if (this.#stopped) {
 			if (bytes > 0) this.#copies.release(bytes);
 			throw this.#stopped;
 		}
-		const data = shared || (options.give && whole) ? request.data : new Uint8Array(request.data);
+		const data = shared || (options.give && whole) ? given : new Uint8Array(given);
 		const slot = this.#pick();
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
-		const size = request.data.byteLength;
+		const size = given.byteLength;
 		slot.inflightBytes += size;
 		return new Promise((resolve, reject) => {
 			this.#pending.set(seq, { resolve, reject, slot, bytes, size });
-			slot.worker.postMessage({ ...request, data, seq }, shared ? [] : [data.buffer as ArrayBuffer]);
+			const message = "data" in request ? { ...request, data, seq } : { ...request, seq };
+			slot.worker.postMessage(message, shared ? [] : [data.buffer as ArrayBuffer]);
 		});
 	}
 

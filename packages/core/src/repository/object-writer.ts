@@ -1,4 +1,5 @@
 import type { Destination, ObjectLock } from "../destination/destination.js";
+import { putFromFile } from "../destination/put-file.js";
 import type { UploadedObject } from "../engine/run-types.js";
 import type { MasterIndex } from "./index-file.js";
 
@@ -38,17 +39,37 @@ export class ObjectWriter {
 	/** Writes one object under `lock` and notes its lock and version; key files do not count as uploaded bytes. */
 	async put(key: string, bytes: Buffer, kind: UploadedObject["kind"], lock = this.requireLock()): Promise<string | undefined> {
 		const { versionId } = await this.destination.put(key, bytes, lock);
+		this.#written(key, bytes.length, kind, lock, versionId);
+		return versionId || undefined;
+	}
+
+	/**
+	 * Writes one object whose bytes are the file at `path` (`size` bytes), as `put`: a store
+	 * that can take a file (`putFile`) reads it, one that cannot gets it read into memory.
+	 */
+	async putFile(
+		key: string,
+		path: string,
+		size: number,
+		kind: UploadedObject["kind"],
+		lock = this.requireLock(),
+	): Promise<string | undefined> {
+		const { versionId } = await putFromFile(this.destination, key, path, size, lock);
+		this.#written(key, size, kind, lock, versionId);
+		return versionId || undefined;
+	}
+
+	#written(key: string, size: number, kind: UploadedObject["kind"], lock: ObjectLock, versionId: string): void {
 		const index = this.index();
 		index.noteLock(key, lock.mode, lock.until);
 		if (versionId) index.versions.set(key, versionId);
 		if (kind !== "pack") this.#unrecorded.push(key);
 		this.#writtenThisRun.push(key);
 		if (kind !== "key") {
-			this.stats.bytesUploaded += bytes.length;
+			this.stats.bytesUploaded += size;
 			this.stats.objects++;
 		}
-		this.onObjectWritten?.({ key, size: bytes.length, lock, kind });
-		return versionId || undefined;
+		this.onObjectWritten?.({ key, size, lock, kind });
 	}
 
 	/** The objects the next index object records; taking them empties the list. */

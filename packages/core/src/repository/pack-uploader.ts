@@ -8,16 +8,12 @@ import { type BlobType, packKey } from "./format.js";
 import type { IndexPack } from "./index-file.js";
 import type { IndexStore } from "./index-store.js";
 import type { ObjectWriter } from "./object-writer.js";
-import { PackBuilder, type ReservedBlob } from "./pack.js";
-import { PackBuffers } from "./pack-buffers.js";
+import { PackBuilder, type PackedBlob, type ReservedBlob } from "./pack.js";
+import { PackFile, removeStalePackFiles } from "./pack-file.js";
+import { PackSlots } from "./pack-slots.js";
+import { StagingBuffers } from "./staging-buffers.js";
 
 // The pack uploader: decides which blobs to store, gathers them into packs and uploads those a few at a time.
-
-/** A cap on bytes in memory that packs under upload are charged to; `hold` never waits (an upload always finishes). */
-export interface PackBudget {
-	hold(bytes: number): void;
-	release(bytes: number): void;
-}
 
 export interface PackUploaderOptions {
 	/** Target pack size in bytes (default 16 MiB). */
@@ -34,6 +30,16 @@ const INLINE_BLOB = 64 * 1024;
 
 /** The claim of a blob sealed into a pack as it was claimed: settled from the start, one for all. */
 const WRITTEN: Promise<void> & { done: () => void } = Object.assign(Promise.resolve(), { done: () => undefined });
+
+/**
+ * A batch of blobs for one trip to a worker holds at most this much of a staging buffer
+ * (one larger blob goes alone): a large file's read buffer is sealed in several batches,
+ * spread over the workers and written to the pack as each is done.
+ */
+const RESERVATION_BYTES = 2 * 1024 * 1024;
+
+/** Staging buffers in use at once: enough batches queued to keep every worker busy, not a read buffer's worth each. */
+const STAGING_BYTES = 8 * 1024 * 1024;
 
 /** Index objects are written every this many packs, so a killed run loses at most that much work. */
 const PACKS_PER_INDEX = 8;
@@ -54,12 +60,14 @@ export class PackUploader {
 	/** Bytes sealed into packs, and the worst case reserved for them. */
 	#sealedTotal = 0;
 	#reservedTotal = 0;
-	/** The buffers packs are assembled in: one per open pack and per pack being uploaded, no more. */
-	readonly #buffers: PackBuffers;
+	/** Places for packs: one per open pack and per pack being uploaded, no more. */
+	readonly #slots: PackSlots;
+	/** Where workers seal batches of blobs before they are written to their pack's file. */
+	readonly #staging = new StagingBuffers(STAGING_BYTES);
+	/** The removal of pack files killed runs left, started with this uploader's first pack. */
+	#swept: Promise<unknown> | undefined;
 	/** The last blob being added to a pack: the next waits for it. */
 	#adding: Promise<unknown> = Promise.resolve();
-	/** Where the bytes of packs being uploaded are counted, while a backup sets one: its single cap on what it holds. */
-	#packBudget: PackBudget | undefined;
 
 	constructor(
 		private readonly options: PackUploaderOptions,
@@ -70,7 +78,7 @@ export class PackUploader {
 	) {
 		this.#uploads = new BoundedTasks(this.#concurrency);
 		// The open pack and one per upload: a pack waiting for its last blobs or an upload slot holds one of those.
-		this.#buffers = new PackBuffers(this.#packCapacity, this.#concurrency + 1);
+		this.#slots = new PackSlots(this.#concurrency + 1);
 	}
 
 	get #concurrency(): number {
@@ -81,24 +89,23 @@ export class PackUploader {
 		return this.options.packSize ?? 16 * 1024 * 1024;
 	}
 
-	/**
-	 * Room for a full pack plus one largest blob, so a pack is filled without moving its bytes.
-	 * (Pages of a buffer are taken only as they are written: a pack of trees holds little.)
-	 */
+	/** Room for a full pack plus one largest blob: a batch reserved before the pack is judged full still fits. */
 	get #packCapacity(): number {
 		return this.#packSize + this.options.largestBlob + 1024;
 	}
 
 	async #newPack(): Promise<PackBuilder> {
-		return new PackBuilder(await this.#buffers.take());
+		// Pack files of killed runs go before this uploader makes its first; its own are never touched.
+		this.#swept ??= removeStalePackFiles().catch(() => undefined);
+		await this.#slots.take();
+		return new PackBuilder(PackFile.create(), this.#staging, this.#packCapacity);
 	}
 
-	/**
-	 * Counts the bytes of each pack from the moment it is handed to the uploader until it is
-	 * stored: reading waits while uploads hold the budget, instead of both filling memory.
-	 */
-	chargePacksTo(budget: PackBudget | undefined): void {
-		this.#packBudget = budget;
+	/** Removes the files of packs left open (a run that failed, then the repository closed): nothing of them stays on disk. */
+	async discardOpenPacks(): Promise<void> {
+		const open = [...this.#packs.values()];
+		this.#packs.clear();
+		await Promise.all(open.map(({ builder }) => builder.file.remove()));
 	}
 
 	/** A new run: a blob written by an earlier run may need a new copy under this run's lock. */
@@ -254,7 +261,7 @@ export class PackUploader {
 	): Promise<string[]> {
 		let found: { ids: string[]; lengths: Uint32Array };
 		try {
-			found = await this.pool.hashSealInto(data, regions, this.options.compression, builder.buffer, offset);
+			found = await this.pool.hashSealInto(data, regions, this.options.compression, builder.staged(offset), 0);
 		} catch (error) {
 			builder.commit(offset, []);
 			throw error;
@@ -310,13 +317,17 @@ export class PackUploader {
 			let bytes = 0;
 			for (let i = first; expected < this.#packSize && 2 * i < regions.length; i++) {
 				const worst = (regions[2 * i + 1] as number) + BLOB_OVERHEAD;
-				if (bytes + worst > builder.room) break;
+				if (bytes + worst > builder.room || (count > 0 && bytes + worst > RESERVATION_BYTES)) break;
 				bytes += worst;
 				count++;
 				// The blob that may reach the pack's size is its last, as when blobs are added one by one.
 				if (expected + bytes * ratio >= this.#packSize) break;
 			}
-			if (count > 0) return { builder, offset: builder.reserve(bytes) as number, count };
+			if (count > 0) {
+				// Within the chain of adds: nothing else reserves in this pack or closes it meanwhile.
+				const staging = await this.#staging.take(bytes);
+				return { builder, offset: builder.reserve(bytes, staging) as number, count };
+			}
 			if (builder.count === 0 && builder.reservations === 0) {
 				throw new Error(`pack uploader: a blob of ${regions[2 * first + 1]} bytes does not fit an empty pack`);
 			}
@@ -347,7 +358,7 @@ export class PackUploader {
 	): Promise<void> {
 		let lengths: Uint32Array;
 		try {
-			lengths = await this.pool.sealInto(data, regions, this.options.compression, builder.buffer, offset);
+			lengths = await this.pool.sealInto(data, regions, this.options.compression, builder.staged(offset), 0);
 		} catch (error) {
 			builder.commit(offset, []);
 			throw error;
@@ -434,65 +445,62 @@ export class PackUploader {
 		if (open) await this.#upload(open);
 	}
 
-	/** Uploads a closed pack once every blob sealed into it is there. */
+	/** Uploads a closed pack once every blob sealed into it is there; its file is removed whatever happens. */
 	async #upload(open: { builder: PackBuilder; lock: ObjectLock }): Promise<void> {
-		this.#buffers.closing();
-		let stored = false;
+		this.#slots.closing();
+		let started = false;
 		try {
 			await open.builder.drained();
-			if (open.builder.count === 0) {
-				stored = true;
-				return this.#buffers.give(open.builder.buffer);
+			if (open.builder.count > 0) {
+				await this.#startUpload(open, () => {
+					started = true;
+				});
 			}
-			await this.#startUpload(open, () => {
-				stored = true;
-			});
-		} catch (error) {
-			if (!stored) this.#buffers.drop();
-			throw error;
+		} finally {
+			if (!started) {
+				await open.builder.file.remove();
+				this.#slots.release();
+			}
 		}
 	}
 
-	/** Starts uploading a closed pack once an upload slot is free; its buffer goes back to the pool when stored, or is dropped on failure. */
+	/** Starts uploading a closed pack once an upload slot is free; its file is removed and its place freed once stored or failed. */
 	async #startUpload(open: { builder: PackBuilder; lock: ObjectLock }, started: () => void): Promise<void> {
 		const { builder, lock } = open;
-		const budget = this.#packBudget;
-		const charged = builder.size;
-		// Waits while every upload slot is busy: the packs held in memory stay bounded.
+		// Waits while every upload slot is busy: the packs held at once stay bounded.
 		await this.#uploads.add(async () => {
 			started();
-			budget?.hold(charged);
-			let given = false;
+			let stored: { key: string; version: string | undefined; size: number; blobs: PackedBlob[] };
 			try {
-				const { hash, bytes, blobs } = await builder.finish(this.keys, (data) => this.pool.digest(data));
+				const { hash, size, blobs } = await builder.finish(this.keys, (path, bytes) => this.pool.digestFile(path, bytes));
 				const key = packKey(hash);
-				const version = await this.writer.put(key, bytes, "pack", lock);
-				const entry: IndexPack = {
-					key,
-					...(version ? { version } : {}),
-					size: bytes.length,
-					mode: lock.mode,
-					until: lock.until.toISOString(),
-					blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
-				};
-				given = true;
-				this.#buffers.give(builder.buffer);
-				this.indexStore.queuePacks([entry]);
-				const index = this.indexStore.index;
-				index.addPack(entry, undefined);
-				// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
-				for (const blob of blobs) {
-					const claim = this.#pending.get(blob.id);
-					if (!claim || index.reusable(blob.id)?.packKey !== key) continue;
-					this.#pending.delete(blob.id);
-					claim.done();
-				}
-				this.writer.stats.packs++;
-				if (this.indexStore.unindexedCount >= PACKS_PER_INDEX) await this.indexStore.writeIndex([]);
+				stored = { key, version: await this.writer.putFile(key, builder.file.path, size, "pack", lock), size, blobs };
 			} finally {
-				if (!given) this.#buffers.drop();
-				budget?.release(charged);
+				// Stored or failed, the file is done with: the next pack may take its place.
+				await builder.file.remove();
+				this.#slots.release();
 			}
+			const { key, version, size, blobs } = stored;
+			const entry: IndexPack = {
+				key,
+				...(version ? { version } : {}),
+				size,
+				mode: lock.mode,
+				until: lock.until.toISOString(),
+				blobs: blobs.map((b) => [b.type === "tree" ? 1 : 0, b.id, b.offset, b.length, b.rawLength]),
+			};
+			this.indexStore.queuePacks([entry]);
+			const index = this.indexStore.index;
+			index.addPack(entry, undefined);
+			// Indexed now: the index answers for these blobs, so a run of many files does not keep a claim per blob.
+			for (const blob of blobs) {
+				const claim = this.#pending.get(blob.id);
+				if (!claim || index.reusable(blob.id)?.packKey !== key) continue;
+				this.#pending.delete(blob.id);
+				claim.done();
+			}
+			this.writer.stats.packs++;
+			if (this.indexStore.unindexedCount >= PACKS_PER_INDEX) await this.indexStore.writeIndex([]);
 		});
 	}
 }

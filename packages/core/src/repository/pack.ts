@@ -1,6 +1,8 @@
 import { HoldfastError } from "../host/errors.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { BLOB_TYPE, type BlobType } from "./format.js";
+import type { PackFile } from "./pack-file.js";
+import type { StagingBuffers } from "./staging-buffers.js";
 
 /** Where one blob sits inside a pack. Lengths are of the sealed bytes in the pack. */
 export interface PackedBlob {
@@ -17,29 +19,28 @@ const ENTRY = 1 + 32 + 4 + 4 + 4;
 /**
  * A pack: sealed blobs back to back, then the sealed header listing them, then the
  * header's sealed length as 4 bytes little-endian. The header lets the index be rebuilt
- * from packs alone; the pack's key is the SHA-256 of all its bytes. Blobs are copied into
- * one buffer of shared memory as they arrive — or sealed straight into it by a worker, in a
- * reserved region — so finishing the pack copies nothing again and a worker hashes it where
- * it lies.
+ * from packs alone; the pack's key is the SHA-256 of all its bytes. The pack is assembled in
+ * a temporary file (`PackFile`) as its blobs arrive: a worker seals a batch into a staging
+ * buffer reserved for it, and once the batches before it are in, its blobs are written to
+ * the file where the pack has got to. Memory holds the batches being sealed, never whole packs.
  */
 export class PackBuilder {
 	readonly #blobs: PackedBlob[] = [];
-	#buffer: Buffer;
 	#size = 0;
 	/** Regions workers are sealing into, in the order they were reserved; blobs join the pack in that order. */
 	readonly #reserved: Reservation[] = [];
+	/** Where the next reservation starts: the pack's end plus every region still being sealed. */
+	#frontier = 0;
 	/** Settles when the last reservation is committed. */
 	#drained: { promise: Promise<void>; resolve: () => void } | undefined;
 
-	/** `buffer` (shared memory, reused from an earlier pack or fresh) holds the blobs as they come. */
-	constructor(buffer: Buffer = sharedBuffer(0)) {
-		this.#buffer = buffer;
-	}
-
-	/** The buffer, for reuse by a later pack once this one is uploaded. */
-	get buffer(): Buffer {
-		return this.#buffer;
-	}
+	constructor(
+		/** The file the pack is written to; the builder's from now on until `finish`. */
+		readonly file: PackFile,
+		private readonly staging: StagingBuffers,
+		/** Bytes the pack may reach, its blobs and those reserved for. */
+		readonly capacity: number,
+	) {}
 
 	get size(): number {
 		return this.#size;
@@ -49,20 +50,14 @@ export class PackBuilder {
 		return this.#blobs.length;
 	}
 
-	/** Whether `length` more bytes fit without moving what is there. */
+	/** Whether `length` more bytes fit. */
 	fits(length: number): boolean {
-		return this.#size + length <= this.#buffer.length;
-	}
-
-	/** Where the next reservation would start: past every region still being sealed. */
-	get #frontier(): number {
-		const last = this.#reserved.at(-1);
-		return last ? last.offset + last.capacity : this.#size;
+		return this.#size + length <= this.capacity;
 	}
 
 	/** Bytes free for a reservation. */
 	get room(): number {
-		return this.#buffer.length - this.#frontier;
+		return this.capacity - this.#frontier;
 	}
 
 	/** Bytes reserved for regions still being sealed (their worst case). */
@@ -78,22 +73,30 @@ export class PackBuilder {
 
 	/**
 	 * Reserves `capacity` bytes for a worker to seal blobs into, after everything already
-	 * added or reserved; undefined when they do not fit the buffer (the buffer cannot grow
-	 * while workers write into it).
+	 * added or reserved; undefined when they do not fit the pack. The worker seals into
+	 * `staging` (at least `capacity` bytes, from `StagingBuffers`) from its start, and
+	 * `staged(offset)` finds it again; it goes back once its blobs are in the file.
 	 */
-	reserve(capacity: number): number | undefined {
+	reserve(capacity: number, staging: Buffer): number | undefined {
 		const offset = this.#frontier;
-		if (offset + capacity > this.#buffer.length) return undefined;
-		this.#reserved.push({ offset, capacity, blobs: undefined });
+		if (offset + capacity > this.capacity || staging.length < capacity) return undefined;
+		this.#reserved.push({ offset, capacity, blobs: undefined, staging });
+		this.#frontier += capacity;
 		return offset;
+	}
+
+	/** The shared memory the region reserved at `offset` is sealed into, from its first byte. */
+	staged(offset: number): Buffer {
+		const reservation = this.#reserved.find((r) => r.offset === offset && r.blobs === undefined);
+		if (!reservation) throw new Error(`pack: no open reservation at ${offset}`);
+		return reservation.staging;
 	}
 
 	/**
 	 * The blobs sealed into the region reserved at `offset`, back to back from its start, in
 	 * order (none when sealing failed); a blob with `at` starts there, leaving out what was
-	 * sealed before it. Blobs join the pack in the order regions were
-	 * reserved: a region committed before an earlier one waits for it. A region's unused
-	 * tail leaves no hole: the blobs after it are moved down within the buffer.
+	 * sealed before it. Blobs join the pack in the order regions were reserved: a region
+	 * committed before an earlier one waits for it. Each run of adjacent blobs is one write.
 	 */
 	commit(offset: number, blobs: readonly ReservedBlob[]): void {
 		const reservation = this.#reserved.find((r) => r.offset === offset && r.blobs === undefined);
@@ -101,15 +104,26 @@ export class PackBuilder {
 		reservation.blobs = blobs;
 		while (this.#reserved[0]?.blobs !== undefined) {
 			const done = this.#reserved.shift() as Reservation;
-			let from = done.offset;
+			const writes: Promise<void>[] = [];
+			let from = 0;
+			let run: { from: number; to: number; position: number } | undefined;
 			for (const blob of done.blobs as readonly ReservedBlob[]) {
-				if (blob.at !== undefined) from = done.offset + blob.at;
-				if (from !== this.#size) this.#buffer.copyWithin(this.#size, from, from + blob.length);
+				if (blob.at !== undefined) from = blob.at;
+				if (run && run.to !== from) {
+					writes.push(this.file.write(done.staging.subarray(run.from, run.to), run.position));
+					run = undefined;
+				}
+				run ??= { from, to: from, position: this.#size };
+				run.to += blob.length;
 				this.#blobs.push({ type: blob.type, id: blob.id, offset: this.#size, length: blob.length, rawLength: blob.rawLength });
 				this.#size += blob.length;
 				from += blob.length;
 			}
+			if (run) writes.push(this.file.write(done.staging.subarray(run.from, run.to), run.position));
+			// The staging buffer is reused once its bytes are in the file (a failed write fails `finish`).
+			void Promise.allSettled(writes).then(() => this.staging.give(done.staging));
 		}
+		this.#frontier = this.#reserved[0] ? this.#frontier : this.#size;
 		if (this.#reserved.length === 0) this.#drained?.resolve();
 	}
 
@@ -130,25 +144,23 @@ export class PackBuilder {
 		return this.#drained.promise;
 	}
 
+	/** Appends a sealed blob; `sealed` must stay unchanged until the pack is finished. */
 	add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): void {
 		if (this.#reserved.length > 0) throw new Error("pack: a blob added while workers seal into it");
-		this.#reserve(sealed.length);
-		this.#buffer.set(sealed, this.#size);
+		void this.file.write(sealed, this.#size).catch(() => undefined);
 		this.#blobs.push({ type, id, offset: this.#size, length: sealed.length, rawLength });
 		this.#size += sealed.length;
+		this.#frontier = this.#size;
 	}
 
-	#reserve(length: number): void {
-		if (this.#size + length <= this.#buffer.length) return;
-		const grown = sharedBuffer(Math.max(this.#size + length, this.#buffer.length * 2));
-		this.#buffer.copy(grown, 0, 0, this.#size);
-		this.#buffer = grown;
-	}
-
+	/**
+	 * Writes the header and waits for every write; `digest` hashes the file's `size` bytes
+	 * (on a worker). The file is left for the caller to upload and remove.
+	 */
 	async finish(
 		keys: RepositoryKeys,
-		digest: (bytes: Buffer) => Promise<string>,
-	): Promise<{ hash: string; bytes: Buffer; blobs: PackedBlob[] }> {
+		digest: (path: string, size: number) => Promise<string>,
+	): Promise<{ hash: string; size: number; blobs: PackedBlob[] }> {
 		if (this.#reserved.length > 0) throw new Error("pack: finished while workers seal into it");
 		const header = Buffer.alloc(this.#blobs.length * ENTRY);
 		this.#blobs.forEach((blob, i) => {
@@ -160,11 +172,13 @@ export class PackBuilder {
 			header.writeUInt32LE(blob.rawLength, at + 41);
 		});
 		const sealedHeader = keys.seal(header);
-		this.#reserve(sealedHeader.length + 4);
-		sealedHeader.copy(this.#buffer, this.#size);
-		this.#buffer.writeUInt32LE(sealedHeader.length, this.#size + sealedHeader.length);
-		const bytes = this.#buffer.subarray(0, this.#size + sealedHeader.length + 4);
-		return { hash: await digest(bytes), bytes, blobs: this.#blobs };
+		const trailer = Buffer.alloc(sealedHeader.length + 4);
+		sealedHeader.copy(trailer);
+		trailer.writeUInt32LE(sealedHeader.length, sealedHeader.length);
+		void this.file.write(trailer, this.#size).catch(() => undefined);
+		const size = this.#size + trailer.length;
+		await this.file.settled();
+		return { hash: await digest(this.file.path, size), size, blobs: this.#blobs };
 	}
 }
 
@@ -183,9 +197,11 @@ interface Reservation {
 	readonly capacity: number;
 	/** Set once sealed. */
 	blobs: readonly ReservedBlob[] | undefined;
+	/** Where a worker seals the region's blobs, from its first byte. */
+	readonly staging: Buffer;
 }
 
-/** Zeroed shared memory is mapped lazily: the pages a pack never fills are never touched. */
+/** Zeroed shared memory is mapped lazily: pages never written are never touched. */
 export function sharedBuffer(size: number): Buffer {
 	return Buffer.from(new SharedArrayBuffer(size));
 }

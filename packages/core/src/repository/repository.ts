@@ -20,7 +20,7 @@ import { KeyStore, newRepository, type RepositoryConfig, unlockRepository } from
 import { ObjectReader } from "./object-reader.js";
 import { listKeys, ownVersion } from "./object-versions.js";
 import { ObjectWriter } from "./object-writer.js";
-import { type PackBudget, PackUploader } from "./pack-uploader.js";
+import { PackUploader } from "./pack-uploader.js";
 import type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./snapshot.js";
 import { SnapshotStore } from "./snapshot-store.js";
 import type { Tree } from "./tree.js";
@@ -30,7 +30,6 @@ import type { Tree } from "./tree.js";
 export type { RangeBlob } from "./blob-reader.js";
 export { METADATA_COPIES, type RepositoryConfig } from "./key-store.js";
 export { listKeys } from "./object-versions.js";
-export type { PackBudget } from "./pack-uploader.js";
 
 export interface RepositoryOptions {
 	readonly destination: Destination;
@@ -163,9 +162,10 @@ export class Repository {
 		return this.#pool;
 	}
 
-	/** Stops the blob pool's worker threads. */
+	/** Stops the blob pool's worker threads and removes the files of packs a failed run left open. */
 	async close(): Promise<void> {
 		await this.#pool.close();
+		await this.#uploader.discardOpenPacks();
 	}
 
 	beginRun(lock: ObjectLock): void {
@@ -265,10 +265,6 @@ export class Repository {
 	}
 
 	// ---- packs -----------------------------------------------------------------------------
-
-	chargePacksTo(budget: PackBudget | undefined): void {
-		this.#uploader.chargePacksTo(budget);
-	}
 
 	saveBlob(type: BlobType, data: Uint8Array, minLock?: Date): Promise<{ id: string; added: boolean }> {
 		return this.#uploader.saveBlob(type, data, minLock);

@@ -3,6 +3,7 @@ import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
+import { digestFile } from "./pack-file.js";
 
 /** A worker thread of the blob pool: cuts chunks, computes blob IDs, compresses, seals and opens blobs. */
 export type PoolRequest =
@@ -20,6 +21,7 @@ export type PoolRequest =
 			at: number;
 	  }
 	| { seq: number; op: "digest"; data: Uint8Array }
+	| { seq: number; op: "digestFile"; path: string; size: number }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
 	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string }
 	| ({ seq: number; op: "restoreRange" } & RestoreRangeRequest);
@@ -94,6 +96,8 @@ parentPort?.on("message", (request: PoolRequest) => {
 			parentPort?.postMessage({ seq: request.seq, result: work.hash(request.data, request.regions) });
 		} else if (request.op === "chunk") {
 			parentPort?.postMessage({ seq: request.seq, result: work.chunk(request.data, request.final) });
+		} else if (request.op === "digestFile") {
+			parentPort?.postMessage({ seq: request.seq, result: digestFile(request.path, request.size) });
 		} else if (request.op === "digest") {
 			parentPort?.postMessage({ seq: request.seq, result: work.digest(request.data) });
 		} else if (request.op === "seal") {
