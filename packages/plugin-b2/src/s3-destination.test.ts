@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,6 +124,30 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 			expect(Buffer.from(await destination.get("f/pack", { versionId })).equals(bytes)).toBe(true);
 			expect((await destination.head("f/pack", versionId))?.size).toBe(bytes.length);
 			expect(proxy.stats.missingMd5).toBe(0);
+		} finally {
+			await rm(dir, { recursive: true, force: true });
+			await destination.close?.();
+		}
+	});
+
+	it("sends the Content-MD5 it is given with a file: a wrong one is refused, the right one stored", async () => {
+		const { destination, proxy } = await b2Destination();
+		proxies.push(proxy);
+		await destination.preflight({ mode: "compliance", create: true });
+		expect(destination.capabilities.fileDigests).toEqual(["md5"]);
+		const dir = await mkdtemp(join(tmpdir(), "s3-put-file-md5-"));
+		try {
+			const path = join(dir, "pack");
+			const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 11) % 251));
+			await writeFile(path, bytes);
+			const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
+			const putFile = destination.putFile as NonNullable<typeof destination.putFile>;
+			const wrong = createHash("md5").update("other bytes").digest("base64");
+			await expect(putFile.call(destination, "f/wrong", path, bytes.length, lock, { md5: wrong })).rejects.toThrow();
+			expect(await destination.head("f/wrong")).toBeUndefined();
+			const md5 = createHash("md5").update(bytes).digest("base64");
+			const { versionId } = await putFile.call(destination, "f/right", path, bytes.length, lock, { md5 });
+			expect(Buffer.from(await destination.get("f/right", { versionId })).equals(bytes)).toBe(true);
 		} finally {
 			await rm(dir, { recursive: true, force: true });
 			await destination.close?.();

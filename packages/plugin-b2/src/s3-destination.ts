@@ -10,6 +10,7 @@ import {
 	type DestinationCheck,
 	type DoctorFinding,
 	type DoctorRequest,
+	type FileDigests,
 	HoldfastError,
 	type KeyAccess,
 	type KeyRole,
@@ -103,6 +104,8 @@ export class S3Destination implements Destination {
 			maxRetentionDays: profile.maxRetentionDays,
 			// Each ranged GET waits a round trip and the server's first byte: more in flight keep the workers fed.
 			readsInFlight: Math.min(READS_IN_FLIGHT, options.connections ?? 16),
+			// Locked PUTs carry Content-MD5: a pack's comes from the worker that hashes it for its key.
+			fileDigests: ["md5"],
 			// Packs are far below the single-PUT limit; multipart is never used.
 		};
 	}
@@ -267,16 +270,22 @@ export class S3Destination implements Destination {
 	}
 
 	/**
-	 * As `put`, streamed from a file the caller keeps (a pack assembled on disk): its MD5 is
-	 * read first, as Object Lock wants a checksum on every locked PUT, then the bytes are sent
-	 * with their length. Each call (a retry too) reads the file again from its start.
+	 * As `put`, streamed from a file the caller keeps (a pack assembled on disk), with its MD5,
+	 * as Object Lock wants a checksum on every locked PUT: the one given, else read from the
+	 * file first. Each call (a retry too) reads the file again from its start.
 	 */
-	async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+	async putFile(
+		key: string,
+		path: string,
+		size: number,
+		lock?: ObjectLock,
+		digests?: FileDigests,
+	): Promise<{ versionId: string }> {
 		// A stream of nothing cannot be asked for (its last byte would be at -1).
 		if (size === 0) return this.put(key, new Uint8Array(0), lock);
 		let body: ReadStream | undefined;
 		try {
-			const md5 = await fileMd5(path, size);
+			const md5 = digests?.md5 ?? (await fileMd5(path, size));
 			body = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
 			const stream = body;
 			const result = await this.#send(

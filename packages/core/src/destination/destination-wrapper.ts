@@ -1,4 +1,12 @@
-import type { ByteRange, Destination, ListOptions, ObjectLock, ObjectVersion, PreflightRequest } from "./destination.js";
+import type {
+	ByteRange,
+	Destination,
+	FileDigests,
+	ListOptions,
+	ObjectLock,
+	ObjectVersion,
+	PreflightRequest,
+} from "./destination.js";
 import type { KeyRole } from "./doctor.js";
 import { readWholeFile } from "./put-file.js";
 
@@ -31,8 +39,14 @@ export abstract class DestinationWrapper<S extends Destination = Destination> im
 	 * and given to this layer's `put`, so a layer that overrides `put` alone still sees every
 	 * write. A layer that changes how objects are written overrides both.
 	 */
-	async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
-		if (this.store.putFile) return this.store.putFile(key, path, size, lock);
+	async putFile(
+		key: string,
+		path: string,
+		size: number,
+		lock?: ObjectLock,
+		digests?: FileDigests,
+	): Promise<{ versionId: string }> {
+		if (this.store.putFile) return this.store.putFile(key, path, size, lock, digests);
 		return this.put(key, await readWholeFile(path, size, key), lock);
 	}
 

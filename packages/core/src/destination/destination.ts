@@ -34,6 +34,18 @@ export interface DestinationCapabilities {
 	 * round trip) asks for more than a local disk needs; unset means 4, what a disk wants.
 	 */
 	readonly readsInFlight?: number;
+	/**
+	 * Digests a store needs of a file before it sends it (`putFile`): `md5` for a store whose
+	 * locked writes carry Content-MD5. The core computes them in the pass that hashes the pack
+	 * for its key, on a worker, and hands them to `putFile`; unset, none are computed.
+	 */
+	readonly fileDigests?: readonly "md5"[];
+}
+
+/** Digests of a file given to `putFile`, those the store declared in `fileDigests`. */
+export interface FileDigests {
+	/** MD5 of the file's bytes, base64 (as Content-MD5 carries it). */
+	readonly md5?: string;
 }
 
 export interface ObjectVersion {
@@ -97,9 +109,10 @@ export interface Destination {
 	 * (`size` bytes) — a pack assembled on disk, so that no store needs it in memory. The file
 	 * is the caller's: the store reads it, as often as the call is repeated, and neither
 	 * changes nor removes it. A store without it is given the file read into memory by `put`
-	 * (`putFromFile`); every layer of `composeDestination` passes it through.
+	 * (`putFromFile`); every layer of `composeDestination` passes it through. `digests` holds
+	 * those the store declared in `capabilities.fileDigests`, when the caller computed them.
 	 */
-	putFile?(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }>;
+	putFile?(key: string, path: string, size: number, lock?: ObjectLock, digests?: FileDigests): Promise<{ versionId: string }>;
 	/** The latest version, or the given one. Throws NOT_FOUND when absent or a delete marker. */
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array>;
 	head(key: string, versionId?: string): Promise<ObjectVersion | undefined>;

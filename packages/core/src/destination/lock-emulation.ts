@@ -1,5 +1,12 @@
 import type { Clock } from "../host/clock.js";
-import { type Destination, LockRefusedError, type ObjectLock, ObjectNotFoundError, type ObjectVersion } from "./destination.js";
+import {
+	type Destination,
+	type FileDigests,
+	LockRefusedError,
+	type ObjectLock,
+	ObjectNotFoundError,
+	type ObjectVersion,
+} from "./destination.js";
 import { DestinationWrapper } from "./destination-wrapper.js";
 import type { KeyRole } from "./doctor.js";
 
@@ -40,9 +47,15 @@ export class EmulatedLocks extends DestinationWrapper<LockRecordStore> {
 		return this.store.put(key, body, lock);
 	}
 
-	override async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+	override async putFile(
+		key: string,
+		path: string,
+		size: number,
+		lock?: ObjectLock,
+		digests?: FileDigests,
+	): Promise<{ versionId: string }> {
 		this.#refusePastLock(key, lock);
-		return super.putFile(key, path, size, lock);
+		return super.putFile(key, path, size, lock, digests);
 	}
 
 	#refusePastLock(key: string, lock: ObjectLock | undefined): void {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../host/clock.js";
 import { MemoryStore } from "../testing/memory-destination.js";
 import { composeDestination } from "./compose.js";
-import type { ObjectLock } from "./destination.js";
+import type { FileDigests, ObjectLock } from "./destination.js";
 import { DryRunDestination } from "./dry-run.js";
 import { RetryBudget } from "./faults.js";
 import { EmulatedLocks } from "./lock-emulation.js";
@@ -31,11 +31,19 @@ afterEach(async () => {
 /** A store that takes files itself, reading each one as a store reading it for upload would. */
 class FileStore extends MemoryStore {
 	readonly sent: Buffer[] = [];
+	readonly digests: (FileDigests | undefined)[] = [];
 	failures = 0;
 
-	async putFile(key: string, file: string, size: number, objectLock?: ObjectLock): Promise<{ versionId: string }> {
+	async putFile(
+		key: string,
+		file: string,
+		size: number,
+		objectLock?: ObjectLock,
+		digests?: FileDigests,
+	): Promise<{ versionId: string }> {
 		const read = await readFile(file);
 		this.sent.push(read);
+		this.digests.push(digests);
 		// A body cut off midway, as a dropped connection leaves it.
 		if (this.failures-- > 0) throw reset();
 		expect(read.length).toBe(size);
@@ -96,6 +104,16 @@ describe("storing an object from a file", () => {
 			/retain-until .* is in the past/,
 		);
 		expect(store.sent).toHaveLength(1);
+	});
+
+	it("passes the digests the caller computed through every layer, on every retried attempt", async () => {
+		const store = new FileStore(clock, { enforcedByProvider: true });
+		store.failures = 1;
+		const digests = { md5: "bWQ1IG9mIHRoZSBmaWxl" };
+		await putFromFile(fastRetry(store), "data/ab", path, body.length, lock, digests);
+		await putFromFile(composeDestination(store, { clock }), "data/cd", path, body.length, lock, digests);
+		await putFromFile(composeDestination(store, { clock }), "data/ef", path, body.length, lock);
+		expect(store.digests).toEqual([digests, digests, digests, undefined]);
 	});
 
 	it("stores nothing in a dry run and counts the file's size without reading it", async () => {

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { Destination, ObjectLock } from "./destination.js";
+import type { Destination, FileDigests, ObjectLock } from "./destination.js";
 
 /**
  * Stores the file at `path` (`size` bytes) as a new version of `key`: through the store's
@@ -12,8 +12,9 @@ export async function putFromFile(
 	path: string,
 	size: number,
 	lock?: ObjectLock,
+	digests?: FileDigests,
 ): Promise<{ versionId: string }> {
-	if (destination.putFile) return destination.putFile(key, path, size, lock);
+	if (destination.putFile) return destination.putFile(key, path, size, lock, digests);
 	return destination.put(key, await readWholeFile(path, size, key), lock);
 }
 

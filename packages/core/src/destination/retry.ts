@@ -1,6 +1,7 @@
 import type {
 	ByteRange,
 	Destination,
+	FileDigests,
 	ListedObject,
 	ListOptions,
 	ObjectLock,
@@ -51,8 +52,14 @@ export class RetryingDestination extends DestinationWrapper {
 	}
 
 	/** Each attempt reads the file again from its first byte (or the store does). */
-	override putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
-		return this.budget.run(`put ${key}`, () => putFromFile(this.store, key, path, size, lock));
+	override putFile(
+		key: string,
+		path: string,
+		size: number,
+		lock?: ObjectLock,
+		digests?: FileDigests,
+	): Promise<{ versionId: string }> {
+		return this.budget.run(`put ${key}`, () => putFromFile(this.store, key, path, size, lock, digests));
 	}
 
 	override get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {

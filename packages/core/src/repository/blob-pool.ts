@@ -6,7 +6,7 @@ import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../e
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
-import { digestFile } from "./pack-file.js";
+import { digestFile, type PackFileDigests } from "./pack-file.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
 /** What a request without bytes stands for: nothing to copy or count. */
@@ -133,9 +133,9 @@ export class BlobPool {
 		return this.#run({ op: "digest", data }, () => this.#inline.digest(data)) as Promise<string>;
 	}
 
-	/** SHA-256 (hex) of the file at `path` (`size` bytes, a pack assembled on disk), read and hashed on a worker. */
-	digestFile(path: string, size: number): Promise<string> {
-		return this.#run({ op: "digestFile", path, size }, () => digestFile(path, size)) as Promise<string>;
+	/** SHA-256 (and with `md5`, MD5) of the file at `path` (`size` bytes, a pack assembled on disk), read and hashed on a worker. */
+	digestFile(path: string, size: number, md5 = false): Promise<PackFileDigests> {
+		return this.#run({ op: "digestFile", path, size, md5 }, () => digestFile(path, size, md5)) as Promise<PackFileDigests>;
 	}
 
 	decode(sealed: Uint8Array, id: string, what: string): Promise<Uint8Array> {

@@ -1,4 +1,4 @@
-import type { Destination, ObjectLock } from "../destination/destination.js";
+import type { Destination, FileDigests, ObjectLock } from "../destination/destination.js";
 import { putFromFile } from "../destination/put-file.js";
 import type { UploadedObject } from "../engine/run-types.js";
 import type { MasterIndex } from "./index-file.js";
@@ -20,7 +20,7 @@ export class ObjectWriter {
 	readonly stats: WriteStats = { packs: 0, bytesUploaded: 0, objects: 0 };
 
 	constructor(
-		private readonly destination: Destination,
+		readonly destination: Destination,
 		/** The index of the moment: `loadIndex` replaces it whole. */
 		private readonly index: () => MasterIndex,
 		private readonly onObjectWritten: ((object: UploadedObject) => void) | undefined,
@@ -53,8 +53,9 @@ export class ObjectWriter {
 		size: number,
 		kind: UploadedObject["kind"],
 		lock = this.requireLock(),
+		digests?: FileDigests,
 	): Promise<string | undefined> {
-		const { versionId } = await putFromFile(this.destination, key, path, size, lock);
+		const { versionId } = await putFromFile(this.destination, key, path, size, lock, digests);
 		this.#written(key, size, kind, lock, versionId);
 		return versionId || undefined;
 	}

@@ -141,20 +141,28 @@ function isAlive(pid: number): boolean {
 /** The read buffer of `digestFile`, one per thread. */
 let digestChunk: Buffer | undefined;
 
-/** SHA-256 (hex) of the `size` bytes of the file at `path`, read from the page cache in pieces: the pack's key. */
-export function digestFile(path: string, size: number): string {
+/** A pack file's SHA-256 (hex; its key) and, when asked, its MD5 (base64; what a store wants sent with it). */
+export interface PackFileDigests {
+	readonly sha256: string;
+	readonly md5?: string;
+}
+
+/** Digests of the `size` bytes of the file at `path`, read from the page cache in pieces, once for all of them. */
+export function digestFile(path: string, size: number, md5 = false): PackFileDigests {
 	digestChunk ??= Buffer.allocUnsafe(256 * 1024);
 	const hash = createHash("sha256");
+	const md5Hash = md5 ? createHash("md5") : undefined;
 	const fd = openSync(path, "r");
 	try {
 		for (let position = 0; position < size; ) {
 			const read = readSync(fd, digestChunk, 0, Math.min(digestChunk.length, size - position), position);
 			if (read === 0) throw new Error(`${path}: ends after ${position} of its ${size} bytes`);
 			hash.update(digestChunk.subarray(0, read));
+			md5Hash?.update(digestChunk.subarray(0, read));
 			position += read;
 		}
 	} finally {
 		closeSync(fd);
 	}
-	return hash.digest("hex");
+	return { sha256: hash.digest("hex"), ...(md5Hash ? { md5: md5Hash.digest("base64") } : {}) };
 }

@@ -472,9 +472,14 @@ export class PackUploader {
 			started();
 			let stored: { key: string; version: string | undefined; size: number; blobs: PackedBlob[] };
 			try {
-				const { hash, size, blobs } = await builder.finish(this.keys, (path, bytes) => this.pool.digestFile(path, bytes));
+				// The MD5 a store wants sent with the file comes from the same read as the pack's key.
+				const md5 = this.writer.destination.capabilities.fileDigests?.includes("md5") ?? false;
+				const { hash, size, blobs, ...digests } = await builder.finish(this.keys, (path, bytes) =>
+					this.pool.digestFile(path, bytes, md5),
+				);
 				const key = packKey(hash);
-				stored = { key, version: await this.writer.putFile(key, builder.file.path, size, "pack", lock), size, blobs };
+				const version = await this.writer.putFile(key, builder.file.path, size, "pack", lock, digests);
+				stored = { key, version, size, blobs };
 			} finally {
 				// Stored or failed, the file is done with: the next pack may take its place.
 				await builder.file.remove();

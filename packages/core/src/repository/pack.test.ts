@@ -99,7 +99,7 @@ describe("PackBuilder", () => {
 		expect(builder.reserve(101, await stagingFor(101))).toBeUndefined();
 		expect(builder.room).toBe(100);
 		expect(() => builder.add("data", "d".repeat(64), blob(4, 10), 10)).toThrow(/while workers seal/);
-		await expect(builder.finish(keys, async () => "hash")).rejects.toThrow(/while workers seal/);
+		await expect(builder.finish(keys, async () => ({ sha256: "hash" }))).rejects.toThrow(/while workers seal/);
 		// A failed seal commits nothing: the region is given back.
 		builder.commit(offset, []);
 		expect(builder.size).toBe(0);
@@ -165,6 +165,19 @@ describe("PackBuilder", () => {
 		expect(staging.inUse).toBe(0);
 		expect(staging.freeBytes).toBeGreaterThanOrEqual(400);
 		expect(await readdir(dir)).toEqual([]);
+	});
+
+	it("digests a pack file in one read: its key's SHA-256, and its MD5 only when asked", async () => {
+		const path = join(dir, "digest-me");
+		const bytes = createHash("sha512").update("pack").digest().subarray(0, 50);
+		const body = Buffer.concat(Array.from({ length: 20_000 }, () => bytes));
+		await writeFile(path, body);
+		expect(digestFile(path, body.length)).toEqual({ sha256: createHash("sha256").update(body).digest("hex") });
+		expect(digestFile(path, body.length, true)).toEqual({
+			sha256: createHash("sha256").update(body).digest("hex"),
+			md5: createHash("md5").update(body).digest("base64"),
+		});
+		expect(() => digestFile(path, body.length + 1, true)).toThrow(/ends after/);
 	});
 
 	it("says in one line which pack file could not be written, and why", async () => {

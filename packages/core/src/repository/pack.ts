@@ -1,7 +1,7 @@
 import { HoldfastError } from "../host/errors.js";
 import type { RepositoryKeys } from "./crypto.js";
 import { BLOB_TYPE, type BlobType } from "./format.js";
-import type { PackFile } from "./pack-file.js";
+import type { PackFile, PackFileDigests } from "./pack-file.js";
 import type { StagingBuffers } from "./staging-buffers.js";
 
 /** Where one blob sits inside a pack. Lengths are of the sealed bytes in the pack. */
@@ -159,8 +159,8 @@ export class PackBuilder {
 	 */
 	async finish(
 		keys: RepositoryKeys,
-		digest: (path: string, size: number) => Promise<string>,
-	): Promise<{ hash: string; size: number; blobs: PackedBlob[] }> {
+		digest: (path: string, size: number) => Promise<PackFileDigests>,
+	): Promise<{ hash: string; md5?: string; size: number; blobs: PackedBlob[] }> {
 		if (this.#reserved.length > 0) throw new Error("pack: finished while workers seal into it");
 		const header = Buffer.alloc(this.#blobs.length * ENTRY);
 		this.#blobs.forEach((blob, i) => {
@@ -178,7 +178,8 @@ export class PackBuilder {
 		void this.file.write(trailer, this.#size).catch(() => undefined);
 		const size = this.#size + trailer.length;
 		await this.file.settled();
-		return { hash: await digest(this.file.path, size), size, blobs: this.#blobs };
+		const { sha256, md5 } = await digest(this.file.path, size);
+		return { hash: sha256, ...(md5 ? { md5 } : {}), size, blobs: this.#blobs };
 	}
 }
 

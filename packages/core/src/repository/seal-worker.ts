@@ -21,7 +21,7 @@ export type PoolRequest =
 			at: number;
 	  }
 	| { seq: number; op: "digest"; data: Uint8Array }
-	| { seq: number; op: "digestFile"; path: string; size: number }
+	| { seq: number; op: "digestFile"; path: string; size: number; md5: boolean }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
 	| { seq: number; op: "decodeMany"; data: Uint8Array; regions: Regions; ids: readonly string[]; packKey: string }
 	| ({ seq: number; op: "restoreRange" } & RestoreRangeRequest);
@@ -97,7 +97,7 @@ parentPort?.on("message", (request: PoolRequest) => {
 		} else if (request.op === "chunk") {
 			parentPort?.postMessage({ seq: request.seq, result: work.chunk(request.data, request.final) });
 		} else if (request.op === "digestFile") {
-			parentPort?.postMessage({ seq: request.seq, result: digestFile(request.path, request.size) });
+			parentPort?.postMessage({ seq: request.seq, result: digestFile(request.path, request.size, request.md5) });
 		} else if (request.op === "digest") {
 			parentPort?.postMessage({ seq: request.seq, result: work.digest(request.data) });
 		} else if (request.op === "seal") {
