@@ -286,7 +286,8 @@ export class S3Destination implements Destination {
 		let body: ReadStream | undefined;
 		try {
 			const md5 = digests?.md5 ?? (await fileMd5(path, size));
-			body = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+			// Pieces of 1 MiB: at 256 KiB each a 16 MiB pack took 64 socket writes, 0.3 s more CPU per 166 MiB.
+			body = createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
 			const stream = body;
 			const result = await this.#send(
 				(s3) =>
