@@ -48,7 +48,7 @@ process.exitCode = 7;`,
 		let out = "";
 		child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
 		expect(await ended(child)).toEqual({ code: 7, signal: null });
-		expect(JSON.parse(out)).toEqual({ arena: "1", flags: ["--max-semi-space-size=2"], argv: ["a", "b c"] });
+		expect(JSON.parse(out)).toEqual({ arena: "1", flags: ["--max-semi-space-size=1"], argv: ["a", "b c"] });
 	});
 
 	it("is stopped by a SIGINT sent to the first, and the first ends by the same signal", async () => {

@@ -10,7 +10,7 @@ const argv = process.argv.slice(2);
 const ended = tuning.wantsTuning(argv, process.env, tuning.isGlibc) ? await tuning.relaunch(process.argv[1], argv) : undefined;
 if (ended) tuning.endAs(ended);
 else {
-	if (process.env[tuning.TUNED_MARK] !== undefined) tuning.endWithParent();
+	if (process.env[tuning.TUNED_MARK] !== undefined) tuning.startTuned();
 	await run(argv);
 }
 
