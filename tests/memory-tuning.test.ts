@@ -62,6 +62,22 @@ process.exitCode = 7;`,
 		expect(isRunning(pid)).toBe(false);
 	});
 
+	it("ends when the first is killed outright, which cannot pass the signal on", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		const path = await driver(
+			dir,
+			`import { endWithParent } from ${JSON.stringify(TUNING)};
+endWithParent(process.ppid, 50);
+console.log(process.pid);
+setInterval(() => undefined, 1000);`,
+		);
+		const child = spawn(process.execPath, [path], { stdio: ["ignore", "pipe", "inherit"] });
+		const pid = await new Promise<number>((resolve) => child.stdout?.once("data", (d: Buffer) => resolve(Number(d.toString()))));
+		child.kill("SIGKILL");
+		await ended(child);
+		await expect.poll(() => isRunning(pid), { timeout: 10_000, interval: 50 }).toBe(false);
+	});
+
 	it("gives a restore's exit code and message as the command run in one Node does", async () => {
 		const dir = await tempDir("holdfast-tuning-");
 		const args = ["restore", "latest", "--target", join(dir, "out"), "--config", join(dir, "missing.yaml")];

@@ -12,7 +12,7 @@ export const TUNED_MARK = "HOLDFAST_MEMORY_TUNED";
 /**
  * One arena for every thread, and buffers from 256 KiB on mapped and unmapped on their own:
  * freed blobs go back to the system. Measured on a mixed restore (scale 0.25): peak RSS
- * 216–257 MiB before, 173–176 MiB with these and a 2 MiB semi-space, at the same wall time.
+ * 216–257 MiB before, 173–176 MiB with these and a 2 MiB semi-space, wall time within the spread.
  */
 export const MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
 	MALLOC_ARENA_MAX: "1",
