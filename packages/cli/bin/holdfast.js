@@ -3,16 +3,29 @@ import module from "node:module";
 
 // Node 22 and later keep V8's compiled code between runs: a later start skips compiling the bundle.
 module.enableCompileCache?.();
-const { main } = await import("../dist/bundle/main.js");
 
-// A command whose work can no longer finish would leave Node to exit with code 13 and a warning: say it in one line.
-let finished = false;
-process.once("beforeExit", () => {
-	if (finished) return;
-	process.stderr.write(
-		"holdfast: internal error: the command stopped waiting on work that can no longer finish; please report it\n",
-	);
-	process.exitCode = 1;
-});
-process.exitCode = await main(process.argv.slice(2));
-finished = true;
+// Restore and check --read-data run in a Node started with glibc's memory settings (dist/memory-tuning.js says why).
+const tuning = await import("../dist/memory-tuning.js");
+const argv = process.argv.slice(2);
+const ended = tuning.wantsTuning(argv, process.env, tuning.isGlibc) ? await tuning.relaunch(process.argv[1], argv) : undefined;
+if (ended) tuning.endAs(ended);
+else {
+	if (process.env[tuning.TUNED_MARK] !== undefined) tuning.startTuned();
+	await run(argv);
+}
+
+async function run(argv) {
+	const { main } = await import("../dist/bundle/main.js");
+
+	// A command whose work can no longer finish would leave Node to exit with code 13 and a warning: say it in one line.
+	let finished = false;
+	process.once("beforeExit", () => {
+		if (finished) return;
+		process.stderr.write(
+			"holdfast: internal error: the command stopped waiting on work that can no longer finish; please report it\n",
+		);
+		process.exitCode = 1;
+	});
+	process.exitCode = await main(argv);
+	finished = true;
+}

@@ -27,7 +27,16 @@ export function gatherForTransfer(
 	return { blobs, transfer };
 }
 
-/** A large plaintext alone in its buffer: moved, not copied. Small ones may share a pool. */
-function ownsBuffer(data: Uint8Array): boolean {
-	return data.length >= 64 * 1024 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+/** From this length a plaintext is moved, not copied: small ones may share a pool. */
+const MOVED_FROM = 64 * 1024;
+/**
+ * Bytes a moved plaintext's buffer may hold beyond it: Brotli's output buffer is one byte
+ * longer than the plaintext, and a stored blob is the opened body behind its codec byte.
+ * Two plaintexts of MOVED_FROM bytes never share a buffer with so little room to spare.
+ */
+const MOVED_SLACK = 4096;
+
+/** A large plaintext (nearly) alone in its buffer: moved with it, not copied into another. */
+export function ownsBuffer(data: Uint8Array): boolean {
+	return data.length >= MOVED_FROM && data.buffer.byteLength - data.byteLength <= MOVED_SLACK;
 }

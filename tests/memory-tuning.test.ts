@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+
+const TUNING = pathToFileURL(join(HOLDFAST_BIN, "../../dist/memory-tuning.js")).href;
+
+/** A first Node that hands `child` to a second one, as the CLI does for a restore, and ends as it ended. */
+async function driver(dir: string, child: string): Promise<string> {
+	const childPath = join(dir, "child.mjs");
+	await writeFile(childPath, child);
+	const path = join(dir, "driver.mjs");
+	await writeFile(
+		path,
+		`import { endAs, relaunch } from ${JSON.stringify(TUNING)};
+const ended = await relaunch(${JSON.stringify(childPath)}, process.argv.slice(2));
+endAs(ended);
+`,
+	);
+	return path;
+}
+
+function ended(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+	return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+}
+
+function isRunning(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+describe("the second Node a restore runs in", () => {
+	it("gets glibc's settings and V8's flag, and its exit code comes back", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		const path = await driver(
+			dir,
+			`console.log(JSON.stringify({ arena: process.env.MALLOC_ARENA_MAX, flags: process.execArgv, argv: process.argv.slice(2) }));
+process.exitCode = 7;`,
+		);
+		const child = spawn(process.execPath, [path, "a", "b c"], { stdio: ["ignore", "pipe", "inherit"] });
+		let out = "";
+		child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+		expect(await ended(child)).toEqual({ code: 7, signal: null });
+		expect(JSON.parse(out)).toEqual({ arena: "1", flags: ["--max-semi-space-size=1"], argv: ["a", "b c"] });
+	});
+
+	it("is stopped by a SIGINT sent to the first, and the first ends by the same signal", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		const path = await driver(dir, `console.log(process.pid);\nsetInterval(() => undefined, 1000);`);
+		const child = spawn(process.execPath, [path], { stdio: ["ignore", "pipe", "inherit"] });
+		const pid = await new Promise<number>((resolve) => child.stdout?.once("data", (d: Buffer) => resolve(Number(d.toString()))));
+		expect(isRunning(pid)).toBe(true);
+		child.kill("SIGINT");
+		expect(await ended(child)).toEqual({ code: null, signal: "SIGINT" });
+		expect(isRunning(pid)).toBe(false);
+	});
+
+	it("ends when the first is killed outright, which cannot pass the signal on", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		const path = await driver(
+			dir,
+			`import { endWithParent } from ${JSON.stringify(TUNING)};
+endWithParent(process.ppid, 50);
+console.log(process.pid);
+setInterval(() => undefined, 1000);`,
+		);
+		const child = spawn(process.execPath, [path], { stdio: ["ignore", "pipe", "inherit"] });
+		const pid = await new Promise<number>((resolve) => child.stdout?.once("data", (d: Buffer) => resolve(Number(d.toString()))));
+		child.kill("SIGKILL");
+		await ended(child);
+		await expect.poll(() => isRunning(pid), { timeout: 10_000, interval: 50 }).toBe(false);
+	});
+
+	it("gives a restore's exit code and message as the command run in one Node does", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		const args = ["restore", "latest", "--target", join(dir, "out"), "--config", join(dir, "missing.yaml")];
+		const direct = holdfast(dir, args, { HOLDFAST_MEMORY_TUNED: "1" });
+		const relaunched = holdfast(dir, args);
+		expect(direct.code).not.toBe(0);
+		expect(relaunched).toEqual(direct);
+	});
+});
