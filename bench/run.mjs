@@ -39,7 +39,10 @@ function ensureRestic() {
 /** Wall, user+system CPU and peak RSS of one command, from GNU time. */
 function measure(command, commandArgs, env, cwd) {
 	const timeFile = join(tmpdir(), `holdfast-bench-time-${process.pid}`);
-	const result = spawnSync("/usr/bin/time", ["-f", "%e %U %S %M", "-o", timeFile, command, ...commandArgs], {
+	const treeFile = join(tmpdir(), `holdfast-bench-tree-${process.pid}`);
+	const timed = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", timeFile, command, ...commandArgs];
+	// Outside GNU time, so neither the sampler's CPU nor its memory counts toward the tool's.
+	const result = spawnSync(process.execPath, [join(ROOT, "bench/tree-peak.mjs"), treeFile, ...timed], {
 		env: { ...process.env, ...env },
 		cwd,
 		encoding: "utf8",
@@ -49,7 +52,9 @@ function measure(command, commandArgs, env, cwd) {
 		throw new Error(`bench: ${command} ${commandArgs.join(" ")} failed (${result.status}):\n${result.stderr}`);
 	}
 	const [wall, user, sys, rssKb] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
-	return { wall, cpu: user + sys, rss: rssKb * 1024 };
+	// A tool of several processes counts them all: the largest one's RSS and the others' private pages (tree-peak.mjs).
+	const treeKb = Number(readFileSync(treeFile, "utf8"));
+	return { wall, cpu: user + sys, rss: Math.max(rssKb, treeKb) * 1024 };
 }
 
 /**
