@@ -18,15 +18,21 @@ function plain(needs: Awaited<ReturnType<typeof protectionNeeds>>) {
 	return { objects: [...needs.objects.values()], packs, snapshots: needs.snapshots };
 }
 
+/** Three folders of one file each in the harness's source, and its repository made; the source folder. */
+async function initWithFolders(opened: Harness): Promise<string> {
+	const src = join(opened.dir, "src");
+	for (const dir of ["a/b", "a/c", "d"]) {
+		await mkdir(join(src, dir), { recursive: true });
+		await writeFile(join(src, dir, "file.txt"), `in ${dir}\n`);
+	}
+	await opened.engine.init();
+	return src;
+}
+
 describe("the count of what open windows need", () => {
 	it("walks only trees it has not seen while the repository stays open, and counts as a fresh walk does", async () => {
 		harness = await createHarness({ memoryStore: true });
-		const src = join(harness.dir, "src");
-		for (const dir of ["a/b", "a/c", "d"]) {
-			await mkdir(join(src, dir), { recursive: true });
-			await writeFile(join(src, dir, "file.txt"), `in ${dir}\n`);
-		}
-		await harness.engine.init();
+		const src = await initWithFolders(harness);
 		for (let run = 0; run < 3; run++) {
 			await writeFile(join(src, "a/b", `new-${run}.txt`), `run ${run}\n`);
 			await harness.engine.backup();
@@ -70,12 +76,7 @@ describe("the count of what open windows need", () => {
 
 	it("a backup counts the trees its snapshot shares with earlier ones from its own walk, and needs what a fresh count finds", async () => {
 		harness = await createHarness({ memoryStore: true });
-		const src = join(harness.dir, "src");
-		for (const dir of ["a/b", "a/c", "d"]) {
-			await mkdir(join(src, dir), { recursive: true });
-			await writeFile(join(src, dir, "file.txt"), `in ${dir}\n`);
-		}
-		await harness.engine.init();
+		const src = await initWithFolders(harness);
 		await harness.engine.backup();
 		harness.clock.advance(86_400_000);
 		await writeFile(join(src, "a/b", "new.txt"), "changed\n");
