@@ -1,4 +1,12 @@
-import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from "node:zlib";
+import { once } from "node:events";
+import {
+	brotliCompressSync,
+	brotliDecompressSync,
+	constants,
+	createBrotliCompress,
+	deflateRawSync,
+	inflateRawSync,
+} from "node:zlib";
 import { HoldfastError } from "../host/errors.js";
 
 /**
@@ -92,6 +100,25 @@ export function encodeBody(data: Uint8Array, enabled: boolean, kind: BodyKind = 
 export function compress(data: Buffer, enabled: boolean): Buffer {
 	const { codec, body } = encodeBody(data, enabled);
 	return Buffer.concat([Buffer.of(codec), body]);
+}
+
+/**
+ * `compress` for a text made of many pieces: Brotli at quality 1 over each piece in turn, so
+ * neither the whole text nor a buffer of it is held at once. Always Brotli: the text this is
+ * for (an index object's JSON) is hex and digits, which it halves.
+ */
+export async function compressPieces(pieces: Iterable<string>): Promise<Buffer> {
+	const stream = createBrotliCompress({ params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+	const out: Buffer[] = [Buffer.of(CODEC.brotli)];
+	stream.on("data", (chunk: Buffer) => out.push(chunk));
+	const ended = once(stream, "end");
+	for (const piece of pieces) {
+		// One piece at a time: a write's callback comes once Brotli has taken it in.
+		await new Promise<void>((resolve, reject) => stream.write(piece, (error) => (error ? reject(error) : resolve())));
+	}
+	stream.end();
+	await ended;
+	return Buffer.concat(out);
 }
 
 /** Largest output buffer sized up front from an expected length: a wrong length in the index allocates no more. */
