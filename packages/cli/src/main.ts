@@ -1,14 +1,16 @@
+import { setFlagsFromString } from "node:v8";
 import yargs, { type Argv } from "yargs";
 import { endQuietlyOnClosedPipe } from "./closed-pipe.js";
 import { registerCommands } from "./commands.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { parseIsoTime } from "./input.js";
+import { HEAP_GROWTH } from "./memory-tuning.js";
 import type { GlobalOptions } from "./session.js";
 import { UsageError } from "./usage-error.js";
 import { CLI_VERSION } from "./version.js";
 import { BACKUP_YOUNG_GENERATION, capYoungGeneration } from "./young-generation.js";
 
-/** Commands that back up: their main thread handles every file, and its young generation is capped. */
+/** Commands that back up: their main thread handles every file; its young generation is capped and its old one grows less. */
 const BACKING_UP = new Set(["backup", "daemon"]);
 let youngCapped = false;
 
@@ -42,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
 			if (BACKING_UP.has(String(args._[0])) && !youngCapped) {
 				youngCapped = true;
 				capYoungGeneration(BACKUP_YOUNG_GENERATION);
+				setFlagsFromString(HEAP_GROWTH);
 			}
 		})
 		.strict()
