@@ -5,7 +5,7 @@ import { Worker } from "node:worker_threads";
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
-import { BlobWork, type Cut, type Decoded, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
+import { BlobWork, type Cut, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import { digestFile, type PackFileDigests } from "./pack-file.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
@@ -142,20 +142,6 @@ export class BlobPool {
 		return this.#run({ op: "decode", data: sealed, id, what }, () =>
 			this.#inline.decode(sealed, id, what),
 		) as Promise<Uint8Array>;
-	}
-
-	/**
-	 * Many blobs of one read range opened and verified in one hand-off. `data` is given away:
-	 * a buffer of its own is moved to the worker, not copied, and is unusable afterwards.
-	 */
-	decodeMany(data: Uint8Array, regions: Regions, ids: readonly string[], packKey: string): Promise<Decoded> {
-		return this.#run(
-			{ op: "decodeMany", data, regions, ids, packKey },
-			() => this.#inline.decodeMany(data, regions, ids, packKey),
-			{
-				give: true,
-			},
-		) as Promise<Decoded>;
 	}
 
 	/** Restore: a read range opened and verified, and the files wholly inside it written, on one thread. `data` is given away. */

@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { HoldfastError } from "../host/errors.js";
 import { type BlobKeys, blobId, decodeBlob, encodeBlob, encodeBlobInto } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
-import { gatherForTransfer } from "./plaintext-transfer.js";
 
 /** What a worker of the blob pool needs to know: the blob keys and the chunker's seed and bounds. */
 export interface WorkerKeys extends BlobKeys {
@@ -161,29 +160,6 @@ export class BlobWork {
 		}
 		return blobs;
 	}
-
-	/**
-	 * The blobs at `regions` of `data` (a range of the pack `packKey`), each opened and verified
-	 * against its ID, for one hand-off of many blobs. A large plaintext that has a buffer of its
-	 * own is moved back as it is; small ones are gathered into one buffer, not moved one by one.
-	 */
-	decodeMany(data: Uint8Array, regions: Regions, ids: readonly string[], packKey: string): Decoded {
-		const parts: Uint8Array[] = [];
-		for (let i = 0; i < ids.length; i++) {
-			const id = ids[i] as string;
-			const start = regions[i * 2] as number;
-			const plain = decodeBlob(
-				this.keys,
-				data.subarray(start, start + (regions[i * 2 + 1] as number)),
-				id,
-				blobWhat(id, packKey),
-			);
-			parts.push(plain);
-		}
-		const { blobs, transfer } = gatherForTransfer(parts);
-		// Nothing is left out without a `keep`: every entry is a plaintext.
-		return { blobs: blobs as Uint8Array[], transfer };
-	}
 }
 
 const ZERO_PAGE = Buffer.alloc(64 * 1024);
@@ -201,12 +177,6 @@ function isZero(data: Uint8Array, length: number): boolean {
 export interface HashSealed {
 	readonly ids: string[];
 	readonly lengths: Uint32Array;
-}
-
-/** Plaintexts of several blobs, and the buffers to move with them. */
-export interface Decoded {
-	readonly blobs: Uint8Array[];
-	readonly transfer: ArrayBuffer[];
 }
 
 /** How an error names a blob: its ID's start and its pack. */
