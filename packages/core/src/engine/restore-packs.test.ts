@@ -6,7 +6,7 @@ import type { BlobLocation } from "../repository/index-file.js";
 import type { RangeBlob, Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
-import { type RangeFiles, type WholeFile, writeWholeFiles } from "./restore-range-work.js";
+import { type RangeFiles, type WholeFile, writeRange } from "./restore-range-work.js";
 
 /** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
 function fakeRepository(
@@ -45,10 +45,10 @@ function fakeRepository(
 			readsNow--;
 			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
 			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
-			// The files inside the range are written as the pool's thread writes them.
-			const written = writeWholeFiles(plain, files.files, files.chown);
+			// The files inside the range, and the parts of those spanning ranges, are written as the pool's thread writes them.
+			const written = writeRange(plain, files);
 			wholeFiles.push(...files.files.slice(0, written.written).map((f) => Buffer.from(f.name).toString()));
-			return { ...written, blobs: plain.map((data, i) => (files.keep[i] ? data : undefined)) };
+			return written;
 		},
 	} as unknown as Repository;
 	return { repository, reads, wholeFiles, sent, maxInflight: () => maxInflight, maxReads: () => maxReads };

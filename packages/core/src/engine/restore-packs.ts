@@ -45,7 +45,10 @@ interface Needed extends BlobLocation {
 interface PlannedFile {
 	readonly task: FileTask;
 	readonly size: number;
-	/** Made only for a file written here, on the main thread (empty, or spanning several reads). */
+	/**
+	 * Made only for a file the main thread creates and finishes: an empty one, or one spanning
+	 * several reads, whose blobs the worker threads write into it at its descriptor.
+	 */
 	out?: TempFile;
 	pending: number;
 	/** Set once the temporary file's creation has started. */
@@ -64,8 +67,8 @@ interface PlannedRange {
 /**
  * Writes a batch of files pack by pack: the trees say which blobs each file needs and the
  * index where they lie, so each needed span of a pack is read once (one ranged read), all its
- * blobs opened on the worker threads in one hand-off, and each written at its place in every
- * file that has it. Several reads run at once under a cap on the bytes they hold, so memory
+ * blobs opened on the worker threads in one hand-off, and each written there at its place in
+ * every file that has it. Several reads run at once under a cap on the bytes they hold, so memory
  * stays bounded whatever the size of the files.
  */
 export class PackRestorer {
@@ -189,35 +192,47 @@ export class PackRestorer {
 		const { packKey, blobs, whole } = range;
 		const first = blobs[0]?.uses[0]?.file.task.display ?? packKey;
 		const writes = new Map<PlannedFile, number[]>(whole.map((file) => [file, []]));
-		const keep = new Uint8Array(blobs.length);
+		/** Files spanning several reads: the blobs of this read each takes, and how many uses that is. */
+		const spanning = new Map<PlannedFile, { writes: number[]; uses: number }>();
 		blobs.forEach((blob, i) => {
 			for (const { file, offset } of blob.uses) {
-				if (file.range === -1) keep[i] = 1;
-				else writes.get(file)?.push(i, offset);
+				if (file.range !== -1) {
+					writes.get(file)?.push(i, offset);
+					continue;
+				}
+				if (file.pending <= 0) continue;
+				let span = spanning.get(file);
+				if (!span) spanning.set(file, (span = { writes: [], uses: 0 }));
+				span.writes.push(i, offset);
+				span.uses++;
 			}
 		});
 		const files = wholeFiles(whole, writes);
-		// Both settle before either failure is reported: no file is created after the cleanup.
-		const [loaded, made] = await Promise.allSettled([
-			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, keep, chown: this.isRoot })),
-			created,
-		]);
-		if (loaded.status === "fulfilled") this.#placeWhole(whole, loaded.value);
-		else for (const file of whole) file.pending = -1;
-		if (loaded.status === "rejected") throw loaded.reason;
-		if (made.status === "rejected") throw made.reason;
-		const restored = loaded.value;
-		blobs.forEach((blob, i) => {
-			const plain = restored.blobs[i];
-			if (!plain) return;
-			const data = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
-			for (const use of blob.uses) {
-				const { file } = use;
-				if (file.pending <= 0 || file.range !== -1) continue;
-				writeAt(file, () => outOf(file).write(data, use.offset));
-				if (--file.pending === 0) this.#finish(file);
-			}
+		// The thread that opens the blobs writes them into the spanning files: those exist first.
+		await created;
+		const spanFiles = [...spanning.keys()];
+		const spans = spanFiles.map((file) => ({ fd: outOf(file).fd, writes: spanning.get(file)?.writes ?? [] }));
+		let restored: RangeRestored;
+		try {
+			restored = await atPath(first, () =>
+				this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }),
+			);
+		} catch (error) {
+			for (const file of whole) file.pending = -1;
+			throw error;
+		}
+		this.#placeWhole(whole, restored);
+		spanFiles.forEach((file, i) => {
+			const end = restored.spanEnds[i];
+			if (end === undefined) return;
+			outOf(file).wrote(end);
+			file.pending -= spanning.get(file)?.uses ?? 0;
+			if (file.pending === 0) this.#finish(file);
 		});
+		// A span that failed is not removed here: another read may be writing into the same file.
+		// It stays pending, and restore() removes it once every read has ended.
+		const failed = restored.spanFailure;
+		if (failed) throw targetError((spanFiles[failed.index] as PlannedFile).task.display, failureError(failed));
 	}
 
 	/** Files written by the pool's thread are placed; the one that failed names the failure. */

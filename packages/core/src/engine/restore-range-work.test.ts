@@ -1,3 +1,4 @@
+import { closeSync, openSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -5,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { blobId, encodeBlob } from "../repository/blob-codec.js";
 import { BlobWork, type WorkerKeys } from "../repository/blob-work.js";
 import { targetError } from "./restore-errors.js";
-import { failureError, type RestoreRangeRequest, restoreRange, type WholeFile } from "./restore-range-work.js";
+import { failureError, type RestoreRangeRequest, restoreRange, type SpanWrite, type WholeFile } from "./restore-range-work.js";
 
 const keys: WorkerKeys = {
 	encryption: Buffer.alloc(32, 1),
@@ -24,7 +25,7 @@ afterEach(async () => {
 });
 
 /** A read range as a pack holds it: the blobs sealed one after another, 7 bytes apart. */
-function range(plain: Buffer[], files: WholeFile[], keep: number[] = []): RestoreRangeRequest {
+function range(plain: Buffer[], files: WholeFile[], spans: SpanWrite[] = []): RestoreRangeRequest {
 	const sealed = plain.map((data) => encodeBlob(keys, data, true));
 	const regions = new Uint32Array(sealed.length * 2);
 	let at = 0;
@@ -43,7 +44,7 @@ function range(plain: Buffer[], files: WholeFile[], keep: number[] = []): Restor
 		ids: plain.map((p) => blobId(keys, p)),
 		rawLengths: Uint32Array.from(plain, (p) => p.length),
 		packKey: "data/ab/abcd",
-		files: { files, keep: Uint8Array.from(plain, (_, i) => (keep.includes(i) ? 1 : 0)), chown: false },
+		files: { files, spans, chown: false },
 	};
 }
 
@@ -60,29 +61,35 @@ function file(name: string, writes: number[], size: number, mode = 0o640, folder
 }
 
 describe("restoreRange", () => {
-	it("writes each file of the range whole, with its mode and mtime, and sends back only the plaintexts asked for", async () => {
+	it("writes each file of the range whole, with its mode and mtime, and each span at its offsets in an open file", async () => {
 		const a = Buffer.alloc(3000, 1);
 		const b = Buffer.from("the second blob");
 		const zeros = Buffer.alloc(8192);
-		const { result } = restoreRange(
-			work,
-			range(
-				[a, b, zeros],
-				[
-					file("ab", [0, 0, 1, 3000], 3000 + b.length),
-					file("ba", [1, 0, 0, b.length], 3000 + b.length, 0o400),
-					file("z", [0, 0, 2, 3000], 11192),
-				],
-				[1],
-			),
-		);
+		// A file spanning ranges: this range holds its middle part and nothing at its start.
+		const spanning = openSync(join(dir, "spanning"), "w");
+		let result: ReturnType<typeof restoreRange>["result"];
+		try {
+			({ result } = restoreRange(
+				work,
+				range(
+					[a, b, zeros],
+					[
+						file("ab", [0, 0, 1, 3000], 3000 + b.length),
+						file("ba", [1, 0, 0, b.length], 3000 + b.length, 0o400),
+						file("z", [0, 0, 2, 3000], 11192),
+					],
+					[{ fd: spanning, writes: [1, 100, 2, 4096] }],
+				),
+			));
+		} finally {
+			closeSync(spanning);
+		}
 		expect(result.written).toBe(3);
 		expect(result.failure).toBeUndefined();
-		expect(result.blobs.map((p) => (p ? Buffer.from(p).toString() : undefined))).toEqual([
-			undefined,
-			"the second blob",
-			undefined,
-		]);
+		expect(result.spanFailure).toBeUndefined();
+		// The zero blob, block-aligned, is a hole: the last byte written is the second blob's.
+		expect(result.spanEnds).toEqual([100 + b.length]);
+		expect(await readFile(join(dir, "spanning"))).toEqual(Buffer.concat([Buffer.alloc(100), b]));
 		expect(await readFile(join(dir, "ab"))).toEqual(Buffer.concat([a, b]));
 		expect(await readFile(join(dir, "ba"))).toEqual(Buffer.concat([b, a]));
 		// A trailing run of zeros is a hole that still gives the file its size.
@@ -90,7 +97,35 @@ describe("restoreRange", () => {
 		const info = await stat(join(dir, "ba"), { bigint: true });
 		expect(Number(info.mode & 0o7777n)).toBe(0o400);
 		expect(info.mtimeNs / 1000n).toBe(1600000000123456n);
-		expect((await readdir(dir)).sort()).toEqual(["ab", "ba", "z"]);
+		expect((await readdir(dir)).sort()).toEqual(["ab", "ba", "spanning", "z"]);
+	});
+
+	it("names the span whose write failed, with the system's reason, and writes none after it", async () => {
+		const data = Buffer.from("content");
+		const readOnly = openSync(join(dir, "read-only"), "w+");
+		closeSync(readOnly);
+		const reading = openSync(join(dir, "read-only"), "r");
+		const after = openSync(join(dir, "after"), "w");
+		try {
+			const { result } = restoreRange(
+				work,
+				range(
+					[data],
+					[],
+					[
+						{ fd: reading, writes: [0, 0] },
+						{ fd: after, writes: [0, 0] },
+					],
+				),
+			);
+			expect(result.spanEnds).toEqual([]);
+			expect(result.spanFailure?.index).toBe(0);
+			expect(result.spanFailure?.code).toBe("EBADF");
+		} finally {
+			closeSync(reading);
+			closeSync(after);
+		}
+		expect((await readFile(join(dir, "after"))).length).toBe(0);
 	});
 
 	it("stops at the file that fails, removes its temporary file, begins none after it, and keeps the system's reason", async () => {

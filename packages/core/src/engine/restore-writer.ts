@@ -106,8 +106,16 @@ export class TempFile {
 	}
 
 	write(data: Buffer, offset: number): void {
-		const fd = this.#open();
-		const end = writeSparse(fd, data, offset);
+		this.wrote(writeSparse(this.#open(), data, offset));
+	}
+
+	/** The descriptor, for a thread that writes blobs into the file itself (then says so with `wrote`). */
+	get fd(): number {
+		return this.#open();
+	}
+
+	/** Bytes up to `end` were written by another thread: the trailing hole past them is the file's to extend over. */
+	wrote(end: number): void {
 		if (end > this.#end) this.#end = end;
 	}
 
@@ -190,7 +198,7 @@ async function moveIntoPlace(temp: Buffer, at: Placement): Promise<void> {
 }
 
 /** Writes `data` at `offset`, skipping whole aligned blocks of zeros (they read back as zeros from a hole); returns the end of what was written. */
-function writeSparse(fd: number, data: Buffer, offset: number): number {
+export function writeSparse(fd: number, data: Buffer, offset: number): number {
 	let runStart = 0;
 	let at = 0;
 	let end = 0;
