@@ -172,7 +172,7 @@ export class PackRestorer {
 		return location;
 	}
 
-	/** The temporary files of files spanning several reads that this read writes into, created while it reads. */
+	/** The temporary files of files spanning several reads that this read writes into: its worker needs them open. */
 	#createFiles(blobs: readonly Needed[]): Promise<unknown> {
 		const creating = new Set<Promise<void>>();
 		for (const blob of blobs) {
