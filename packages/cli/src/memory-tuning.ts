@@ -33,8 +33,8 @@ export const NODE_FLAGS: readonly string[] = Object.freeze(["--max-semi-space-si
  * The old generation may grow to 1.2 times what lived after a collection, not about twice:
  * the main thread of a small-file restore keeps a plan of many files and left 30–40 MiB of
  * garbage beside it (peak 165–193 → 142–146 MiB). A backup's main thread, where 20–25 MiB
- * live, reached 40–46 MiB of old space before collecting: on 50,000 small files its peak went
- * 223–227 → 198–202 MiB at the same CPU (3.9–4.1 s user either way). Set as the command
+ * live, reached 40–46 MiB of old space before collecting; young-generation.ts has what the
+ * two settings together cost and save there. Set as the command
  * starts, where V8 reads it at each collection; a Node that does not know it ignores it there,
  * where as an option it would refuse to start.
  */
