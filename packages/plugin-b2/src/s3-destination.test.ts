@@ -114,12 +114,12 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 			const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
 			const before = proxy.stats.faultsInjected;
 			proxy.dropConnections(2);
-			const { versionId } = await (destination.putFile as NonNullable<typeof destination.putFile>)(
-				"f/pack",
+			const { versionId } = await (destination.putFile as NonNullable<typeof destination.putFile>).call(destination, {
+				key: "f/pack",
 				path,
-				bytes.length,
+				size: bytes.length,
 				lock,
-			);
+			});
 			expect(proxy.stats.faultsInjected).toBe(before + 2);
 			expect(Buffer.from(await destination.get("f/pack", { versionId })).equals(bytes)).toBe(true);
 			expect((await destination.head("f/pack", versionId))?.size).toBe(bytes.length);
@@ -143,10 +143,12 @@ describe.skipIf(!s3)("S3 destination on the real test server (through the B2-str
 			const lock = { mode: "compliance" as const, until: new Date(Date.now() + 60_000) };
 			const putFile = destination.putFile as NonNullable<typeof destination.putFile>;
 			const wrong = createHash("md5").update("other bytes").digest("base64");
-			await expect(putFile.call(destination, "f/wrong", path, bytes.length, lock, { md5: wrong })).rejects.toThrow();
+			await expect(
+				putFile.call(destination, { key: "f/wrong", path, size: bytes.length, lock, digests: { md5: wrong } }),
+			).rejects.toThrow();
 			expect(await destination.head("f/wrong")).toBeUndefined();
 			const md5 = createHash("md5").update(bytes).digest("base64");
-			const { versionId } = await putFile.call(destination, "f/right", path, bytes.length, lock, { md5 });
+			const { versionId } = await putFile.call(destination, { key: "f/right", path, size: bytes.length, lock, digests: { md5 } });
 			expect(Buffer.from(await destination.get("f/right", { versionId })).equals(bytes)).toBe(true);
 		} finally {
 			await rm(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import {
 	type DestinationCheck,
 	type DoctorFinding,
 	type DoctorRequest,
-	type FileDigests,
+	type FileUpload,
 	HoldfastError,
 	type KeyAccess,
 	type KeyRole,
@@ -274,13 +274,7 @@ export class S3Destination implements Destination {
 	 * as Object Lock wants a checksum on every locked PUT: the one given, else read from the
 	 * file first. Each call (a retry too) reads the file again from its start.
 	 */
-	async putFile(
-		key: string,
-		path: string,
-		size: number,
-		lock?: ObjectLock,
-		digests?: FileDigests,
-	): Promise<{ versionId: string }> {
+	async putFile({ key, path, size, lock, digests }: FileUpload): Promise<{ versionId: string }> {
 		// A stream of nothing cannot be asked for (its last byte would be at -1).
 		if (size === 0) return this.put(key, new Uint8Array(0), lock);
 		let body: ReadStream | undefined;

@@ -41,13 +41,13 @@ describe("fs destination", () => {
 		const source = join(dir, "pack.tmp");
 		const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 13) % 256));
 		await writeFile(source, bytes);
-		const { versionId } = await destination.putFile("data/ab/abc", source, bytes.length, lock);
+		const { versionId } = await destination.putFile({ key: "data/ab/abc", path: source, size: bytes.length, lock });
 		// The caller removes its file after the upload: the stored version must not go with it.
 		await rm(source);
 		expect(Buffer.from(await destination.get("data/ab/abc", { versionId })).equals(bytes)).toBe(true);
 		expect(await destination.head("data/ab/abc", versionId)).toMatchObject({ size: bytes.length, lock });
 		await writeFile(source, bytes);
-		await expect(destination.putFile("data/ab/abd", source, bytes.length - 1, lock)).rejects.toThrow(
+		await expect(destination.putFile({ key: "data/ab/abd", path: source, size: bytes.length - 1, lock })).rejects.toThrow(
 			`${source}: holds ${bytes.length} bytes where ${bytes.length - 1} were written`,
 		);
 		expect(Buffer.from(await readFile(source)).equals(bytes)).toBe(true);

@@ -9,6 +9,7 @@ import {
 	type DestinationCheck,
 	type DoctorFinding,
 	type DoctorRequest,
+	type FileUpload,
 	HoldfastError,
 	type ListedObject,
 	type LockRecordStore,
@@ -143,7 +144,7 @@ export class FsStore implements LockRecordStore {
 	}
 
 	/** As `put`, from a file the caller keeps (a pack assembled on disk): linked into place where the disk allows, else copied. */
-	async putFile(key: string, path: string, size: number, lock?: ObjectLock): Promise<{ versionId: string }> {
+	async putFile({ key, path, size, lock }: FileUpload): Promise<{ versionId: string }> {
 		const dir = this.#keyDir(key);
 		const versionId = this.#newVersionId();
 		await this.#writing(key, async () => {

@@ -1,7 +1,7 @@
 import type {
 	ByteRange,
 	Destination,
-	FileDigests,
+	FileUpload,
 	ListOptions,
 	ObjectLock,
 	ObjectVersion,
@@ -39,15 +39,9 @@ export abstract class DestinationWrapper<S extends Destination = Destination> im
 	 * and given to this layer's `put`, so a layer that overrides `put` alone still sees every
 	 * write. A layer that changes how objects are written overrides both.
 	 */
-	async putFile(
-		key: string,
-		path: string,
-		size: number,
-		lock?: ObjectLock,
-		digests?: FileDigests,
-	): Promise<{ versionId: string }> {
-		if (this.store.putFile) return this.store.putFile(key, path, size, lock, digests);
-		return this.put(key, await readWholeFile(path, size, key), lock);
+	async putFile(upload: FileUpload): Promise<{ versionId: string }> {
+		if (this.store.putFile) return this.store.putFile(upload);
+		return this.put(upload.key, await readWholeFile(upload), upload.lock);
 	}
 
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {

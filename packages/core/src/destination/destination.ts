@@ -48,6 +48,17 @@ export interface FileDigests {
 	readonly md5?: string;
 }
 
+/** A new version of `key` whose bytes are the whole file at `path`, `size` bytes long (`putFile`). */
+export interface FileUpload {
+	readonly key: string;
+	readonly path: string;
+	readonly size: number;
+	/** Locked on the write itself, as `put`'s `lock`. */
+	readonly lock?: ObjectLock;
+	/** Those the store declared in `capabilities.fileDigests`, when the caller computed them. */
+	readonly digests?: FileDigests;
+}
+
 export interface ObjectVersion {
 	readonly key: string;
 	readonly versionId: string;
@@ -105,14 +116,13 @@ export interface Destination {
 	/** Writes a new version, locked on the write itself when `lock` is given. */
 	put(key: string, body: Uint8Array, lock?: ObjectLock): Promise<{ versionId: string }>;
 	/**
-	 * Optional: writes a new version, as `put`, whose bytes are the whole file at `path`
-	 * (`size` bytes) — a pack assembled on disk, so that no store needs it in memory. The file
-	 * is the caller's: the store reads it, as often as the call is repeated, and neither
-	 * changes nor removes it. A store without it is given the file read into memory by `put`
-	 * (`putFromFile`); every layer of `composeDestination` passes it through. `digests` holds
-	 * those the store declared in `capabilities.fileDigests`, when the caller computed them.
+	 * Optional: writes a new version, as `put`, whose bytes are the whole file at `upload.path`
+	 * — a pack assembled on disk, so that no store needs it in memory. The file is the
+	 * caller's: the store reads it, as often as the call is repeated, and neither changes nor
+	 * removes it. A store without it is given the file read into memory by `put`
+	 * (`putFromFile`); every layer of `composeDestination` passes it through.
 	 */
-	putFile?(key: string, path: string, size: number, lock?: ObjectLock, digests?: FileDigests): Promise<{ versionId: string }>;
+	putFile?(upload: FileUpload): Promise<{ versionId: string }>;
 	/** The latest version, or the given one. Throws NOT_FOUND when absent or a delete marker. */
 	get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array>;
 	head(key: string, versionId?: string): Promise<ObjectVersion | undefined>;

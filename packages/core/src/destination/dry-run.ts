@@ -1,5 +1,5 @@
 import type { Catalog } from "../catalog/catalog.js";
-import type { Destination, ObjectLock, PreflightRequest } from "./destination.js";
+import type { Destination, FileUpload, ObjectLock, PreflightRequest } from "./destination.js";
 import { DestinationWrapper } from "./destination-wrapper.js";
 import type { KeyRole } from "./doctor.js";
 
@@ -35,7 +35,7 @@ export class DryRunDestination extends DestinationWrapper {
 	}
 
 	/** Counted by the size it was told: the file is not even read. */
-	override async putFile(_key: string, _path: string, size: number, _lock?: ObjectLock): Promise<{ versionId: string }> {
+	override async putFile({ size }: FileUpload): Promise<{ versionId: string }> {
 		this.counts.puts++;
 		this.counts.bytes += size;
 		return { versionId: "" };

@@ -1,7 +1,7 @@
 import type { Clock } from "../host/clock.js";
 import {
 	type Destination,
-	type FileDigests,
+	type FileUpload,
 	LockRefusedError,
 	type ObjectLock,
 	ObjectNotFoundError,
@@ -47,15 +47,9 @@ export class EmulatedLocks extends DestinationWrapper<LockRecordStore> {
 		return this.store.put(key, body, lock);
 	}
 
-	override async putFile(
-		key: string,
-		path: string,
-		size: number,
-		lock?: ObjectLock,
-		digests?: FileDigests,
-	): Promise<{ versionId: string }> {
-		this.#refusePastLock(key, lock);
-		return super.putFile(key, path, size, lock, digests);
+	override async putFile(upload: FileUpload): Promise<{ versionId: string }> {
+		this.#refusePastLock(upload.key, upload.lock);
+		return super.putFile(upload);
 	}
 
 	#refusePastLock(key: string, lock: ObjectLock | undefined): void {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../host/clock.js";
 import { MemoryStore } from "../testing/memory-destination.js";
 import { composeDestination } from "./compose.js";
-import type { FileDigests, ObjectLock } from "./destination.js";
+import type { FileDigests, FileUpload } from "./destination.js";
 import { DryRunDestination } from "./dry-run.js";
 import { RetryBudget } from "./faults.js";
 import { EmulatedLocks } from "./lock-emulation.js";
@@ -34,13 +34,7 @@ class FileStore extends MemoryStore {
 	readonly digests: (FileDigests | undefined)[] = [];
 	failures = 0;
 
-	async putFile(
-		key: string,
-		file: string,
-		size: number,
-		objectLock?: ObjectLock,
-		digests?: FileDigests,
-	): Promise<{ versionId: string }> {
+	async putFile({ key, path: file, size, lock: objectLock, digests }: FileUpload): Promise<{ versionId: string }> {
 		const read = await readFile(file);
 		this.sent.push(read);
 		this.digests.push(digests);
@@ -59,14 +53,14 @@ describe("storing an object from a file", () => {
 		const store = new MemoryStore(clock);
 		expect("putFile" in store).toBe(false);
 		const destination = composeDestination(store, { clock });
-		const { versionId } = await putFromFile(destination, "data/ab", path, body.length, lock);
+		const { versionId } = await putFromFile(destination, { key: "data/ab", path, size: body.length, lock });
 		expect(Buffer.from(await destination.get("data/ab", { versionId })).equals(body)).toBe(true);
 		expect((await destination.head("data/ab"))?.lock?.until).toEqual(lock.until);
 	});
 
 	it("refuses a file that is not the size written, naming the file", async () => {
 		const destination = composeDestination(new MemoryStore(clock), { clock });
-		await expect(putFromFile(destination, "data/ab", path, body.length + 1, lock)).rejects.toThrow(
+		await expect(putFromFile(destination, { key: "data/ab", path, size: body.length + 1, lock })).rejects.toThrow(
 			`${path}: holds ${body.length} bytes where ${body.length + 1} were written for data/ab`,
 		);
 		expect(await destination.head("data/ab")).toBeUndefined();
@@ -81,14 +75,14 @@ describe("storing an object from a file", () => {
 			if (attempts.length === 1) throw reset();
 			return put(key, bytes, objectLock);
 		};
-		await putFromFile(fastRetry(plain), "data/ab", path, body.length, lock);
+		await putFromFile(fastRetry(plain), { key: "data/ab", path, size: body.length, lock });
 		expect(attempts).toHaveLength(2);
 		expect(attempts[1]).not.toBe(attempts[0]);
 		for (const sent of attempts) expect(Buffer.from(sent).equals(body)).toBe(true);
 
 		const taking = new FileStore(clock, { enforcedByProvider: true });
 		taking.failures = 2;
-		const { versionId } = await putFromFile(fastRetry(taking), "data/cd", path, body.length, lock);
+		const { versionId } = await putFromFile(fastRetry(taking), { key: "data/cd", path, size: body.length, lock });
 		expect(taking.sent).toHaveLength(3);
 		for (const sent of taking.sent) expect(sent.equals(body)).toBe(true);
 		expect(Buffer.from(await taking.get("data/cd", { versionId })).equals(body)).toBe(true);
@@ -97,12 +91,12 @@ describe("storing an object from a file", () => {
 	it("hands the file to a store that takes files, below lock emulation, which still refuses a lock in the past", async () => {
 		const store = new FileStore(clock);
 		const destination = composeDestination(store, { clock });
-		await putFromFile(destination, "data/ab", path, body.length, lock);
+		await putFromFile(destination, { key: "data/ab", path, size: body.length, lock });
 		expect(store.sent).toHaveLength(1);
 		const past = { mode: "compliance" as const, until: new Date("2029-12-31T00:00:00Z") };
-		await expect(putFromFile(new EmulatedLocks(store, clock), "data/cd", path, body.length, past)).rejects.toThrow(
-			/retain-until .* is in the past/,
-		);
+		await expect(
+			putFromFile(new EmulatedLocks(store, clock), { key: "data/cd", path, size: body.length, lock: past }),
+		).rejects.toThrow(/retain-until .* is in the past/);
 		expect(store.sent).toHaveLength(1);
 	});
 
@@ -110,16 +104,16 @@ describe("storing an object from a file", () => {
 		const store = new FileStore(clock, { enforcedByProvider: true });
 		store.failures = 1;
 		const digests = { md5: "bWQ1IG9mIHRoZSBmaWxl" };
-		await putFromFile(fastRetry(store), "data/ab", path, body.length, lock, digests);
-		await putFromFile(composeDestination(store, { clock }), "data/cd", path, body.length, lock, digests);
-		await putFromFile(composeDestination(store, { clock }), "data/ef", path, body.length, lock);
+		await putFromFile(fastRetry(store), { key: "data/ab", path, size: body.length, lock, digests });
+		await putFromFile(composeDestination(store, { clock }), { key: "data/cd", path, size: body.length, lock, digests });
+		await putFromFile(composeDestination(store, { clock }), { key: "data/ef", path, size: body.length, lock });
 		expect(store.digests).toEqual([digests, digests, digests, undefined]);
 	});
 
 	it("stores nothing in a dry run and counts the file's size without reading it", async () => {
 		const store = new FileStore(clock);
 		const dry = new DryRunDestination(composeDestination(store, { clock }));
-		await putFromFile(dry, "data/ab", join(dir, "not there"), 1234, lock);
+		await putFromFile(dry, { key: "data/ab", path: join(dir, "not there"), size: 1234, lock });
 		expect(dry.counts).toMatchObject({ puts: 1, bytes: 1234 });
 		expect(store.sent).toHaveLength(0);
 		expect(await store.head("data/ab")).toBeUndefined();

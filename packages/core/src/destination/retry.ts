@@ -1,7 +1,7 @@
 import type {
 	ByteRange,
 	Destination,
-	FileDigests,
+	FileUpload,
 	ListedObject,
 	ListOptions,
 	ObjectLock,
@@ -52,14 +52,8 @@ export class RetryingDestination extends DestinationWrapper {
 	}
 
 	/** Each attempt reads the file again from its first byte (or the store does). */
-	override putFile(
-		key: string,
-		path: string,
-		size: number,
-		lock?: ObjectLock,
-		digests?: FileDigests,
-	): Promise<{ versionId: string }> {
-		return this.budget.run(`put ${key}`, () => putFromFile(this.store, key, path, size, lock, digests));
+	override putFile(upload: FileUpload): Promise<{ versionId: string }> {
+		return this.budget.run(`put ${upload.key}`, () => putFromFile(this.store, upload));
 	}
 
 	override get(key: string, options?: { versionId?: string; range?: ByteRange }): Promise<Uint8Array> {

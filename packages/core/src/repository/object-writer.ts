@@ -55,7 +55,7 @@ export class ObjectWriter {
 		lock = this.requireLock(),
 		digests?: FileDigests,
 	): Promise<string | undefined> {
-		const { versionId } = await putFromFile(this.destination, key, path, size, lock, digests);
+		const { versionId } = await putFromFile(this.destination, { key, path, size, lock, ...(digests ? { digests } : {}) });
 		this.#written(key, size, kind, lock, versionId);
 		return versionId || undefined;
 	}
