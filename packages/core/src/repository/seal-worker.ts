@@ -69,7 +69,7 @@ class Collector {
 const MiB = 1024 * 1024;
 
 /**
- * A restore's plaintexts go to the files or back to the main thread and die young: a young
+ * A restore's plaintexts are written to the files on this thread and die young: a young
  * collection every 1,024 blobs or 4 MiB, a full one every 8,192 or 32 MiB. Against a full one
  * as often as the young ones, on the benchmark's sets at scale 0.25: user CPU 1.83–1.87 →
  * 1.43–1.68 s (mixed) and 4.21–4.22 → 3.26–3.27 s (50,000 small files), peaks 157–158 →
