@@ -4,8 +4,9 @@ import module from "node:module";
 // Node 22 and later keep V8's compiled code between runs: a later start skips compiling the bundle.
 module.enableCompileCache?.();
 
-// Restore and check --read-data run in a Node started with glibc's memory settings (dist/memory-tuning.js says why).
-const tuning = await import("../dist/memory-tuning.js");
+// Restore and check --read-data run in a Node started with glibc's memory settings (dist/node-tuning.js says why).
+const tuning = await import("../dist/node-tuning.js");
+tuning.setCompileBudget();
 const argv = process.argv.slice(2);
 const ended = tuning.wantsTuning(argv, process.env, tuning.isGlibc) ? await tuning.relaunch(process.argv[1], argv) : undefined;
 if (ended) tuning.endAs(ended);

@@ -4,7 +4,7 @@ import { endQuietlyOnClosedPipe } from "./closed-pipe.js";
 import { registerCommands } from "./commands.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { parseIsoTime } from "./input.js";
-import { HEAP_GROWTH } from "./memory-tuning.js";
+import { HEAP_GROWTH } from "./node-tuning.js";
 import type { GlobalOptions } from "./session.js";
 import { UsageError } from "./usage-error.js";
 import { CLI_VERSION } from "./version.js";

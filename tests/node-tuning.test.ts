@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
 
-const TUNING = pathToFileURL(join(HOLDFAST_BIN, "../../dist/memory-tuning.js")).href;
+const TUNING = pathToFileURL(join(HOLDFAST_BIN, "../../dist/node-tuning.js")).href;
 
 /** A first Node that hands `child` to a second one, as the CLI does for a restore, and ends as it ended. */
 async function driver(dir: string, child: string): Promise<string> {
@@ -48,7 +48,32 @@ process.exitCode = 7;`,
 		let out = "";
 		child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
 		expect(await ended(child)).toEqual({ code: 7, signal: null });
-		expect(JSON.parse(out)).toEqual({ arena: "1", flags: ["--max-semi-space-size=1"], argv: ["a", "b c"] });
+		expect(JSON.parse(out)).toEqual({
+			arena: "1",
+			flags: ["--max-semi-space-size=1", "--single-threaded-gc"],
+			argv: ["a", "b c"],
+		});
+	});
+
+	it("is not used when Node refuses one of its flags: the first runs the command itself", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		await writeFile(join(dir, "child.mjs"), `console.log("second");`);
+		const path = join(dir, "driver.mjs");
+		await writeFile(
+			path,
+			`import { relaunch } from ${JSON.stringify(TUNING)};
+const child = ${JSON.stringify(join(dir, "child.mjs"))};
+const refused = await relaunch(child, [], {}, ["--no-such-v8-flag-of-holdfast"]);
+const accepted = await relaunch(child, [], {}, ["--max-semi-space-size=1"]);
+console.log(JSON.stringify({ refused: refused ?? null, accepted }));
+`,
+		);
+		const child = spawn(process.execPath, [path], { stdio: ["ignore", "pipe", "pipe"] });
+		let out = "";
+		child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+		expect(await ended(child)).toEqual({ code: 0, signal: null });
+		const lines = out.trim().split("\n");
+		expect(lines).toEqual(["second", JSON.stringify({ refused: null, accepted: { code: 0, signal: null } })]);
 	});
 
 	it("is stopped by a SIGINT sent to the first, and the first ends by the same signal", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { commandOf, TUNED_MARK, wantsTuning } from "./memory-tuning.js";
+import { commandOf, TUNED_MARK, wantsTuning } from "./node-tuning.js";
 
 const glibc = () => true;
 
