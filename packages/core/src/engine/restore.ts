@@ -1,5 +1,5 @@
-import { constants } from "node:fs";
-import { type FileHandle, open, readlink } from "node:fs/promises";
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync } from "node:fs";
+import { readlink } from "node:fs/promises";
 import type { Logger } from "../host/logger.js";
 import { BoundedTasks } from "../host/semaphore.js";
 import type { Repository } from "../repository/repository.js";
@@ -215,7 +215,9 @@ export async function restoreSnapshot(
 	}
 	if (unlinked.length > 0) await restorer.restore(unlinked);
 	// Folder times last: writing into a folder changes its mtime.
-	for (const { dir, node } of dirTimes.reverse()) await atPath(dir.display, () => applyDirMetadata(dir.path, node, isRoot));
+	for (const { dir, node } of dirTimes.reverse()) {
+		await atPath(dir.display, async () => applyDirMetadata(dir.path, node, isRoot));
+	}
 	summary.partial = summary.conflicts.length > 0 || (summary.skippedExisting.length > 0 && !options.skipExisting);
 	return summary;
 }
@@ -244,16 +246,26 @@ async function linkTargetOf(found: Existing, path: Buffer): Promise<Buffer | und
 	return readlink(path, { encoding: "buffer" }).catch(() => undefined);
 }
 
-/** Folder metadata through a handle opened without following links: a folder swapped for a link is not touched. */
-async function applyDirMetadata(path: Buffer, node: TreeNode, isRoot: boolean): Promise<void> {
-	let handle: FileHandle | undefined;
+/**
+ * Folder metadata through a descriptor opened without following links: a folder swapped for
+ * a link is not touched. Direct calls, as the workers make for files: through the libuv pool
+ * each of the five would be a trip to a pool thread and back, one after another, for every
+ * folder (6,800 of them, and 46,000 futex calls in all, in a restore of 1,360 folders).
+ */
+function applyDirMetadata(path: Buffer, node: TreeNode, isRoot: boolean): void {
+	const fd = openSync(path, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	try {
-		handle = await open(path, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-		if (isRoot) await handle.chown(node.uid, node.gid).catch(() => undefined);
-		await handle.chmod(node.mode & 0o7777);
+		if (isRoot) {
+			try {
+				fchownSync(fd, node.uid, node.gid);
+			} catch {
+				// An owner this system does not know: the folder keeps root's.
+			}
+		}
+		fchmodSync(fd, node.mode & 0o7777);
 		const time = nsToUtimeSeconds(node.mtime);
-		await handle.utimes(time, time);
+		futimesSync(fd, time, time);
 	} finally {
-		await handle?.close();
+		closeSync(fd);
 	}
 }
