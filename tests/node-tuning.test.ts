@@ -7,6 +7,7 @@ import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
 
 const TUNING = pathToFileURL(join(HOLDFAST_BIN, "../../dist/node-tuning.js")).href;
+const COLLECTOR = pathToFileURL(join(HOLDFAST_BIN, "../../../core/dist/host/collector.js")).href;
 
 /** A first Node that hands `child` to a second one, as the CLI does for a restore, and ends as it ended. */
 async function driver(dir: string, child: string): Promise<string> {
@@ -110,5 +111,37 @@ setInterval(() => undefined, 1000);`,
 		const relaunched = holdfast(dir, args);
 		expect(direct.code).not.toBe(0);
 		expect(relaunched).toEqual(direct);
+	});
+
+	it("frees a pack-sized buffer let go of when the command collects, with the flags it runs under", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		const path = join(dir, "collect.mjs");
+		await writeFile(
+			path,
+			`import { NODE_FLAGS } from ${JSON.stringify(TUNING)};
+import { collectGarbage } from ${JSON.stringify(COLLECTOR)};
+// What the process's buffers come to while one of 64 MiB is held; it is let go of on return.
+const held = ((bytes) => {
+	const buffer = new Uint8Array(bytes).fill(1);
+	return process.memoryUsage().arrayBuffers + buffer[0] - 1;
+})(64 * 1024 * 1024);
+if (process.argv[2] === "collect") collectGarbage();
+console.log(JSON.stringify({ freed: held - process.memoryUsage().arrayBuffers, flags: process.execArgv.join(" ") === NODE_FLAGS.join(" ") }));
+`,
+		);
+		const { NODE_FLAGS } = (await import(TUNING)) as { NODE_FLAGS: string[] };
+		const run = async (mode: string) => {
+			const child = spawn(process.execPath, [...NODE_FLAGS, path, mode], { stdio: ["ignore", "pipe", "inherit"] });
+			let out = "";
+			child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+			await ended(child);
+			return JSON.parse(out) as { freed: number; flags: boolean };
+		};
+		const left = await run("leave");
+		const collected = await run("collect");
+		expect(left.flags && collected.flags).toBe(true);
+		// Left to V8, the buffer stands; collected, it is gone at once.
+		expect(left.freed).toBeLessThan(1024 * 1024);
+		expect(collected.freed).toBeGreaterThanOrEqual(60 * 1024 * 1024);
 	});
 });

@@ -1,6 +1,5 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
+import { collectGarbage } from "../host/collector.js";
 import { isHoldfastError } from "../host/errors.js";
 import { decodeIndexObject, type IndexForm } from "./index-decode.js";
 
@@ -25,8 +24,6 @@ const encryption = workerData as Uint8Array;
  * worth, where letting it grow would add hundreds of MiB to a command's peak. A scanned one
  * leaves a few buffers: collecting after each of those cost a third of a cold load's CPU.
  */
-setFlagsFromString("--expose-gc");
-const collect = runInNewContext("gc") as (() => void) | undefined;
 /** Scanned objects between collections: their buffers, left to V8, grew the process by 100 MiB that it never gave back. */
 const COLLECT_EVERY = 4;
 let sinceCollected = 0;
@@ -40,7 +37,7 @@ parentPort?.on("message", (request: IndexRequest) => {
 		parentPort?.postMessage({ seq: request.seq, result } satisfies IndexResponse, [...new Set(transfer)] as ArrayBuffer[]);
 		if (result.parsed || ++sinceCollected >= COLLECT_EVERY) {
 			sinceCollected = 0;
-			collect?.();
+			collectGarbage();
 		}
 	} catch (error) {
 		const code = isHoldfastError(error) ? error.code : undefined;

@@ -1,7 +1,6 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
 import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
+import { collectGarbage } from "../host/collector.js";
 import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
 import { digestFile } from "./pack-file.js";
 
@@ -29,9 +28,6 @@ export type PoolResponse = { seq: number; result: unknown } | { seq: number; err
 
 const work = new BlobWork(workerData as WorkerKeys);
 
-setFlagsFromString("--expose-gc");
-const collect = runInNewContext("gc") as ((options?: { type: "minor" | "major" }) => void) | undefined;
-
 /** How often to collect: a full collection after `full` blobs or bytes, a young one after `young`. */
 interface Cadence {
 	readonly full: { readonly blobs: number; readonly bytes: number };
@@ -58,10 +54,10 @@ class Collector {
 		if (this.#full.blobs >= full.blobs || this.#full.bytes >= full.bytes) {
 			this.#full = { blobs: 0, bytes: 0 };
 			this.#young = { blobs: 0, bytes: 0 };
-			collect?.();
+			collectGarbage();
 		} else if (young && (this.#young.blobs >= young.blobs || this.#young.bytes >= young.bytes)) {
 			this.#young = { blobs: 0, bytes: 0 };
-			collect?.({ type: "minor" });
+			collectGarbage("minor");
 		}
 	}
 }
