@@ -54,6 +54,9 @@ function measure(command, commandArgs, env, cwd) {
 	const [wall, user, sys, rssKb] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
 	// A tool of several processes counts them all: the largest one's RSS and the others' private pages (tree-peak.mjs).
 	const treeKb = Number(readFileSync(treeFile, "utf8"));
+	// Read: a run leaves nothing of its own behind in the temporary folder.
+	rmSync(timeFile, { force: true });
+	rmSync(treeFile, { force: true });
 	return { wall, cpu: user + sys, rss: Math.max(rssKb, treeKb) * 1024 };
 }
 
