@@ -38,8 +38,15 @@ const TREE_QUALITY = 2;
 const WORTH_IT = 0.95;
 /** A probe of this size decides for a large blob whether compressing it is worth the CPU. */
 const PROBE = 64 * 1024;
-/** Bytes looked at to estimate entropy; random or already-compressed data is near 8 bits a byte (4 KiB of random bytes measure 7.95). */
-const SAMPLE = 4 * 1024;
+/**
+ * Bytes looked at to estimate entropy: RUNS runs of RUN bytes spread over the blob. Random
+ * bytes measure 7.82 bits a byte on average at this size; text measures near 4.5. Every blob
+ * of a small-file backup is measured, so the count is kept small: at 4 KiB it was a tenth of
+ * a sealing worker's CPU.
+ */
+const RUN = 256;
+const RUNS = 4;
+const SAMPLE = RUN * RUNS;
 const INCOMPRESSIBLE_BITS = 7.2;
 /** From this length a sample decides: random data's measures at least 7.44 bits at 512 bytes (20,000 tries), so none is tried in vain. */
 const SAMPLED_FROM = 512;
@@ -48,24 +55,33 @@ const COMPRESSIBLE_BITS = 6;
 
 /** Byte counts of a sample, one table per thread, cleared per call: no allocation per blob. */
 const counts = new Uint32Array(256);
+/** c·log2(c) for every count a sample can hold: no logarithm per byte value. */
+const COUNT_BITS = Float64Array.from({ length: SAMPLE + 1 }, (_, count) => (count > 1 ? count * Math.log2(count) : 0));
 
 /**
  * Order-0 entropy of a sample, in bits per byte. Compressors crawl on random data, so data
  * that looks random is stored without trying.
  */
 export function sampleEntropy(data: Uint8Array): number {
-	const length = Math.min(data.length, SAMPLE);
-	if (length === 0) return 0;
+	if (data.length === 0) return 0;
 	counts.fill(0);
-	// Spread over the blob: a header or padding at its start should not decide alone.
-	const stride = Math.max(1, Math.floor(data.length / length));
-	for (let i = 0, at = 0; i < length; i++, at += stride) counts[(data[at] as number) & 255]!++;
-	// H = log2(n) - Σ c·log2(c) / n: one logarithm per byte value seen, no division per value.
-	let sum = 0;
-	for (let value = 0; value < 256; value++) {
-		const count = counts[value] as number;
-		if (count > 1) sum += count * Math.log2(count);
+	let length = 0;
+	if (data.length <= SAMPLE) {
+		for (let at = 0; at < data.length; at++) counts[data[at] as number]!++;
+		length = data.length;
+	} else {
+		// Runs spread over the blob: a header or padding at its start should not decide alone, and
+		// runs (not single bytes at a stride) do not alias with data that repeats at the stride.
+		const gap = Math.floor((data.length - RUN) / (RUNS - 1));
+		for (let run = 0; run < RUNS; run++) {
+			const start = run * gap;
+			for (let at = start; at < start + RUN; at++) counts[data[at] as number]!++;
+		}
+		length = SAMPLE;
 	}
+	// H = log2(n) - Σ c·log2(c) / n.
+	let sum = 0;
+	for (let value = 0; value < 256; value++) sum += COUNT_BITS[counts[value] as number] as number;
 	return Math.log2(length) - sum / length;
 }
 
