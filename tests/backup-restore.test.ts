@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness } from "./support/harness.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
@@ -128,5 +128,23 @@ describe("backup and restore round trip", () => {
 		const restored = await harness.engine.restore("latest", { target, at: new Date(harness.clock.now().getTime() - 86_400_000) });
 		expect(restored.snapshot.id).toBe(one.snapshot?.id);
 		expect(await readFile(join(target, "src/v"), "utf8")).toBe("one");
+	});
+
+	it("restores a snapshot `list` picked without listing the repository again", async () => {
+		harness = await createHarness();
+		await writeFile(join(harness.dir, "src", "v"), "one");
+		await harness.engine.init();
+		await harness.engine.backup();
+		const listed = await harness.engine.list("latest");
+		// Over S3 each listing is a round trip: the index and the snapshots were listed once, by `list`.
+		const listings = vi.spyOn(listed.open.destination, "listVersions");
+		const target = join(harness.dir, "picked");
+		const restored = await harness.engine.restore(listed, { target });
+		expect(restored.snapshot.id).toBe(listed.snapshot.id);
+		expect(await readFile(join(target, "src/v"), "utf8")).toBe("one");
+		expect(listings).not.toHaveBeenCalled();
+		// By its selector, a restore opens the repository and lists it itself.
+		await harness.engine.restore("latest", { target: join(harness.dir, "by-selector") });
+		expect(listings).toHaveBeenCalled();
 	});
 });

@@ -32,7 +32,7 @@ export { EmulatedLocks, emulateLocks, type LockRecordStore } from "./destination
 export { RetryingDestination, type RetryOptions, retryTransientFaults } from "./destination/retry.js";
 export type { BackupResult } from "./engine/backup.js";
 export type { CheckReport, ImmutabilityGap, IndexRecoveryReport } from "./engine/check.js";
-export { type DoctorReport, Engine, type EngineOptions, type OpenSet } from "./engine/engine.js";
+export { type DoctorReport, Engine, type EngineOptions, type OpenSet, type PickedSnapshot } from "./engine/engine.js";
 export * from "./engine/forecast-types.js";
 export type { GroomResult } from "./engine/groom-step.js";
 export type { GroomCandidate, GroomPlan, GroomSchedule, HeldObject } from "./engine/groom-types.js";

@@ -77,9 +77,8 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 					let result: Awaited<ReturnType<typeof engine.restore>>;
 					try {
 						result = await naming(session, args.set, () =>
-							engine.restore(listed.snapshot.id, {
+							engine.restore(listed, {
 								target,
-								...setOption,
 								...(include ? { include } : {}),
 								...(args.overwrite ? { overwrite: true } : {}),
 								...(args.skipExisting ? { skipExisting: true } : {}),

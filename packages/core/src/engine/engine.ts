@@ -21,7 +21,6 @@ import type { ScryptParams } from "../repository/crypto.js";
 import type { EarlyKeyDerivations, KeyDerivationInput } from "../repository/early-key.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
-import type { Tree } from "../repository/tree.js";
 import type { TreeEntry } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
@@ -37,6 +36,12 @@ import { retentionCapProblem, setProblems } from "./set-checks.js";
 import { type SetProtection, setProtection } from "./set-protection.js";
 import { type ListedSnapshot, snapshotEntries } from "./snapshot-entries.js";
 import { pickSnapshot } from "./snapshot-objects.js";
+
+/** A snapshot `list` picked, and the repository it was read from. */
+export interface PickedSnapshot {
+	readonly snapshot: SnapshotRef;
+	readonly open: OpenSet;
+}
 
 export interface EngineOptions {
 	readonly host: PluginHost;
@@ -431,8 +436,13 @@ export class Engine {
 		return open.repository.listSnapshots();
 	}
 
+	/**
+	 * Restores a snapshot: one picked by `selector` (an ID, its prefix, `latest`), or one `list`
+	 * has already picked, with the repository it opened, which is then not opened again: the
+	 * index and the snapshot objects are not listed and read a second time.
+	 */
 	async restore(
-		selector: string,
+		selector: string | PickedSnapshot,
 		options: {
 			setName?: string;
 			target: string;
@@ -445,12 +455,14 @@ export class Engine {
 			onFile?: (path: string, bytes: number) => void;
 		},
 	): Promise<{ snapshot: SnapshotRef; summary: RestoreSummary }> {
-		const open = await this.open(options.setName);
-		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, {
-			at: options.at,
-			setName: open.name,
-			host: options.host,
-		});
+		const { open, snapshot } =
+			typeof selector === "string"
+				? await this.list(selector, {
+						...(options.setName !== undefined ? { setName: options.setName } : {}),
+						...(options.at ? { at: options.at } : {}),
+						...(options.host !== undefined ? { host: options.host } : {}),
+					})
+				: selector;
 		const context = this.context("restore", open);
 		const summary = await this.run(context, () =>
 			restoreSnapshot(open.repository, snapshot, {
@@ -468,7 +480,7 @@ export class Engine {
 	async list(
 		selector: string,
 		options: { setName?: string; at?: Date; host?: string } = {},
-	): Promise<{ snapshot: SnapshotRef; open: OpenSet; tree: (id: string) => Promise<Tree> }> {
+	): Promise<PickedSnapshot & ListedSnapshot> {
 		const open = await this.open(options.setName);
 		const snapshot = pickSnapshot(await open.repository.readSnapshots(), selector, {
 			at: options.at,
