@@ -421,6 +421,9 @@ const S3_CONFIG = config()
 		'destination: { type: s3, endpoint: "http://127.0.0.1:9", bucket: bucket, keyIdEnv: K, secretEnv: S }',
 	);
 
+/** A module of the S3 SDK: from node_modules, or the plugin's bundle of it. */
+const SDK_LOAD = /@aws-sdk|@smithy|plugin-b2\/dist\/bundle\/sdk-modules\.js/;
+
 function importsOf(dir: string | undefined, args: string[]): string[] {
 	const hooks = new URL("./support/record-imports.mjs", import.meta.url);
 	const result = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, ...args], {
@@ -456,10 +459,33 @@ describe("startup loads only what the command needs", () => {
 				args.join(" "),
 			).toBe(true);
 			expect(
-				loaded.filter((l) => l.includes("@aws-sdk")),
+				loaded.filter((l) => SDK_LOAD.test(l)),
 				args.join(" "),
 			).toEqual([]);
 		}
+	});
+
+	it("a command that talks to S3 loads the SDK from the plugin's bundle, none of it from node_modules", async () => {
+		const dir = await project("holdfast-bundled-sdk-", { "data/a": "a" }, S3_CONFIG);
+		const hooks = new URL("./support/record-imports.mjs", import.meta.url);
+		const result = spawnSync(process.execPath, ["--import", hooks.href, HOLDFAST_BIN, "snapshots"], {
+			cwd: dir,
+			encoding: "utf8",
+			env: {
+				...process.env,
+				...FAST,
+				HOLDFAST_PASSWORD: "correct horse",
+				K: "k",
+				S: "s",
+				AWS_MAX_ATTEMPTS: "1",
+				HOLDFAST_RETRY_BUDGET: "1s",
+			},
+		});
+		// Nothing listens on the endpoint: the SDK loaded, sent, and the command failed in one line.
+		expect(result.status).toBe(1);
+		const loaded = result.stderr.split("\n").filter((l) => l.startsWith("import ") || l.startsWith("require "));
+		expect(loaded.filter((l) => l.endsWith("/packages/plugin-b2/dist/bundle/sdk-modules.js"))).toHaveLength(1);
+		expect(loaded.filter((l) => /node_modules\/(@aws-sdk|@smithy|@aws-crypto)\//.test(l))).toEqual([]);
 	});
 
 	it("a set scheduled with `every` never loads the cron parser; snapshots loads no SDK", async () => {
@@ -467,6 +493,6 @@ describe("startup loads only what the command needs", () => {
 		await setUp(dir);
 		const loaded = importsOf(dir, ["snapshots"]);
 		expect(loaded.some((l) => l.includes("plugin-retention-planner"))).toBe(true);
-		expect(loaded.filter((l) => /croner|@aws-sdk/.test(l))).toEqual([]);
+		expect(loaded.filter((l) => /croner/.test(l) || SDK_LOAD.test(l))).toEqual([]);
 	});
 });

@@ -2,10 +2,7 @@
  * The AWS SDK, imported on first use: listing plugins or checking a config never loads it
  * (about a quarter of a second of start-up).
  */
-export interface Sdk {
-	readonly s3: typeof import("@aws-sdk/client-s3");
-	readonly http: typeof import("@smithy/node-http-handler");
-}
+export type Sdk = typeof import("./sdk-modules.js");
 
 let loading: Promise<Sdk> | undefined;
 
@@ -13,9 +10,6 @@ export function loadSdk(): Promise<Sdk> {
 	// The pinned SDK supports Node 20; its notice about future releases is not the user's
 	// concern and would break the CLI's one-line errors.
 	process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-	loading ??= Promise.all([import("@aws-sdk/client-s3"), import("@smithy/node-http-handler")]).then(([s3, http]) => ({
-		s3,
-		http,
-	}));
+	loading ??= import("./sdk-modules.js");
 	return loading;
 }
