@@ -85,9 +85,19 @@ export function sampleEntropy(data: Uint8Array): number {
 	return Math.log2(length) - sum / length;
 }
 
+/** Brotli's smallest and default window, as powers of two. */
+const MIN_WINDOW_BITS = 10;
+const WINDOW_BITS = 22;
+
 function brotli(data: Uint8Array, quality = 1): Buffer {
 	return brotliCompressSync(data, {
-		params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_SIZE_HINT]: data.length },
+		params: {
+			[constants.BROTLI_PARAM_QUALITY]: quality,
+			[constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+			// A window no larger than the data: the same matches, and the encoder sets up buffers for
+			// the data, not for a 4 MiB window, for each tree of a few KiB.
+			[constants.BROTLI_PARAM_LGWIN]: Math.min(WINDOW_BITS, Math.max(MIN_WINDOW_BITS, Math.ceil(Math.log2(data.length + 1)))),
+		},
 	});
 }
 
