@@ -21,6 +21,28 @@ describe("readBody", () => {
 		expect(Buffer.from(out).toString()).toBe("more than said");
 	});
 
+	it("reads a plain async iterable of chunks", async () => {
+		async function* parts() {
+			yield Buffer.from("not ");
+			yield Buffer.from("a stream");
+		}
+		expect(Buffer.from(await readBody(parts(), 12)).toString()).toBe("not a stream");
+	});
+
+	it("fails when the stream fails or closes before its end", async () => {
+		const failing = new Readable({ read() {} });
+		const reading = readBody(failing, 100);
+		failing.push(Buffer.from("half"));
+		failing.destroy(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+		await expect(reading).rejects.toThrow("socket hang up");
+
+		const cut = new Readable({ read() {} });
+		const cutReading = readBody(cut, 100);
+		cut.push(Buffer.from("half"));
+		cut.destroy();
+		await expect(cutReading).rejects.toMatchObject({ code: "ERR_STREAM_PREMATURE_CLOSE" });
+	});
+
 	it("gathers a body without a length, or without a body, the general way", async () => {
 		const body = { transformToByteArray: async () => new Uint8Array([1, 2, 3]) };
 		expect([...(await readBody(body, undefined))]).toEqual([1, 2, 3]);
