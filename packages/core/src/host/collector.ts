@@ -15,9 +15,9 @@ export function collectGarbage(type: "minor" | "major" = "major"): void {
 		setFlagsFromString("--expose-gc");
 		collect = runInNewContext("gc") as Collect | undefined;
 	}
-	// A full collection as gc() without options makes it, which V8 documents as the same as
-	// { type: "major" }; measured, it is not: a mixed restore (scale 0.25) whose workers collected
-	// with the option peaked at 165-179 MiB, with none at 151-159, in the same time.
+	// A full collection as gc() without options makes it. V8 documents gc({ type: "major" }) as
+	// the same; measured, it is not: a mixed restore (scale 0.25) whose workers collected with
+	// the option peaked at 165-179 MiB, with gc() at 151-159, in the same time.
 	if (type === "major") collect?.();
 	else collect?.({ type });
 }
