@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createLifecycleHooks, type HookName, type RunPlan, STAGE, type UploadedObject } from "@holdfast/core";
 import { afterEach, describe, expect, it } from "vitest";
@@ -213,5 +213,39 @@ describe("lifecycle hooks", () => {
 		expect(written).toEqual([]);
 		expect(failed).toEqual(["[gatekeeper] validate: not during office hours"]);
 		expect(await harness.engine.snapshots()).toEqual([]);
+	});
+
+	it("a diff tap may have a file read again, but may not call a changed file unchanged", async () => {
+		harness = await createHarness({ inMemory: true });
+		const file = join(harness.dir, "src/a.txt");
+		await writeFile(file, "alpha\n");
+		await harness.engine.init();
+		await harness.engine.backup();
+		let mode: "reread" | "hide" = "hide";
+		const seen: string[] = [];
+		harness.host.hooks.diff.tap("rewrite", (change) => {
+			seen.push(change.kind);
+			if (mode === "hide" && change.kind === "changed") return { kind: "unchanged", knownBlobs: [] };
+			if (mode === "reread" && change.kind === "unchanged") return { kind: "changed" };
+			return change;
+		});
+		await writeFile(file, "beta, longer\n");
+		await expect(harness.engine.backup()).rejects.toThrow(
+			`diff: a tap called ${file} unchanged where the core found it changed; a tap may only have a file read again`,
+		);
+		expect(seen).toEqual(["changed"]);
+		expect(await harness.engine.snapshots()).toHaveLength(1);
+
+		// The same file, now stored; then unchanged on disk but read again at the tap's word.
+		mode = "reread";
+		seen.length = 0;
+		const second = await harness.engine.backup();
+		const third = await harness.engine.backup();
+		expect(seen).toEqual(["changed", "unchanged"]);
+		expect(second.summary.files.changed).toBe(1);
+		expect(third.summary.files.changed).toBe(1);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore("latest", { target });
+		expect(await readFile(join(target, "src/a.txt"), "utf8")).toBe("beta, longer\n");
 	});
 });

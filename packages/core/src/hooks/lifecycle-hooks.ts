@@ -97,8 +97,8 @@ export function createLifecycleHooks() {
 		 * the core compared it with the catalog's record of the last run and before the file is
 		 * read. Gets the verdict (`new`, `changed`, or `unchanged` with the blobs remembered);
 		 * returns a verdict: a tap may turn `unchanged` into `changed` or `reincluded` to have the
-		 * file read and stored again (an `unchanged` without `knownBlobs` is read too). After the
-		 * taps, the core re-includes an unchanged file whose stored copy is locked for less than
+		 * file read and stored again (an `unchanged` without `knownBlobs` is read too); one that
+		 * calls a new or changed file unchanged with blobs fails the run. After the taps, the core re-includes an unchanged file whose stored copy is locked for less than
 		 * the plan's `reuseMinLock`. SyncWaterfallHook: a per-entry value refined without I/O.
 		 * Stages: `DEFAULT`; `REPORT` to see the taps' verdict.
 		 */

@@ -1,3 +1,4 @@
+import { HoldfastError } from "../../host/errors.js";
 import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
@@ -28,7 +29,16 @@ export class ChangeDetector {
 			const missing = state[4].find((id) => !index.reusable(id));
 			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state[4] };
 		}
+		const verdict = change;
 		change = this.hooks.diff.call(change, { entry, path: displayPath(entry) }, this.context);
+		// Only the core may call a file unchanged with blobs to reuse: a tap that did would have the
+		// snapshot point at content that is not the file's, and nothing would read the file.
+		if (change.kind === "unchanged" && change.knownBlobs && !sameBlobs(change.knownBlobs, verdict)) {
+			throw new HoldfastError(
+				"PLUGIN_FAILED",
+				`diff: a tap called ${displayPath(entry)} unchanged where the core found it ${verdict.kind === "unchanged" ? "unchanged with other blobs" : verdict.kind}; a tap may only have a file read again`,
+			);
+		}
 		const minLock = this.plan.reuseMinLock;
 		if (change.kind === "unchanged" && minLock && change.knownBlobs) {
 			const lockOf = (id: string) => index.lockUntil(index.blobs.get(id)?.packKey ?? "");
@@ -45,4 +55,11 @@ export class ChangeDetector {
 		}
 		return change;
 	}
+}
+
+/** Whether `blobs` are the very blobs the core's verdict `verdict` would reuse. */
+function sameBlobs(blobs: readonly string[], verdict: EntryChange): boolean {
+	if (verdict.kind !== "unchanged" || !verdict.knownBlobs) return false;
+	const known = verdict.knownBlobs;
+	return blobs === known || (blobs.length === known.length && blobs.every((id, at) => id === known[at]));
 }
