@@ -245,7 +245,24 @@ describe("lifecycle hooks", () => {
 		expect(second.summary.files.changed).toBe(1);
 		expect(third.summary.files.changed).toBe(1);
 		const target = join(harness.dir, "restored");
-		await harness.engine.restore("latest", { target });
+		await harness.engine.restore(third.snapshot?.id as string, { target });
 		expect(await readFile(join(target, "src/a.txt"), "utf8")).toBe("beta, longer\n");
+	});
+
+	it("a plan tap may not lock a compliance set's new objects in governance mode", async () => {
+		harness = await createHarness({
+			inMemory: true,
+			sets: (dir) => ({ main: setConfig(dir, { retention: { days: 30, mode: "compliance" } }) }),
+		});
+		await writeFile(join(harness.dir, "src/a"), "data");
+		await harness.engine.init();
+		const written: string[] = [];
+		harness.host.hooks.didUploadObject.tap("watch", (object) => written.push(object.key));
+		harness.host.hooks.plan.tap("weaken", (plan) => ({ ...plan, lock: { ...plan.lock, mode: "governance" } }));
+		await expect(harness.engine.backup()).rejects.toThrow(
+			"plan: new objects would be locked in governance mode where the config asks for compliance",
+		);
+		expect(written).toEqual([]);
+		expect(await harness.engine.snapshots()).toEqual([]);
 	});
 });

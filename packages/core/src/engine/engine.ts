@@ -313,6 +313,14 @@ export class Engine {
 		if (plan.lock.until.getTime() < plan.protectUntil.getTime()) {
 			throw new HoldfastError("LOCK_SHORTEN", "plan: new objects would be locked for less than the snapshot's retention");
 		}
+		// Compliance cannot be lifted by anyone, governance by a key with the bypass right: no plan
+		// may trade the one the config asks for for the weaker.
+		if (initial.lock.mode === "compliance" && plan.lock.mode !== "compliance") {
+			throw new HoldfastError(
+				"LOCK_SHORTEN",
+				`plan: new objects would be locked in ${plan.lock.mode} mode where the config asks for compliance`,
+			);
+		}
 		// The tier is the core's too: what a snapshot records is decided here, not by a tap.
 		const { tier: _tier, ...decided } = plan;
 		const final: RunPlan = plan.tier === initial.tier ? plan : { ...decided, ...(initial.tier ? { tier: initial.tier } : {}) };

@@ -71,7 +71,8 @@ export function createLifecycleHooks() {
 		 * Gets the core's default (new objects locked until now + the days of the snapshot's
 		 * retention tier, strategy by the destination's capabilities); returns the plan, changed
 		 * or replaced. The core refuses a plan that moves `protectUntil` earlier than its default
-		 * or whose lock ends before `protectUntil`. AsyncSeriesWaterfallHook: one value refined
+		 * whose lock ends before `protectUntil`, or that locks in governance mode where the config
+		 * asks for compliance. AsyncSeriesWaterfallHook: one value refined
 		 * tap after tap. Stages: `EARLY` overrides of the default, `DEFAULT`, `RETENTION` (the
 		 * look-ahead planner fills `nextRun`, `horizon`, `reuseMinLock`), `REPORT` sees the final plan.
 		 */
