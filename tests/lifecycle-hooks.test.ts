@@ -265,4 +265,21 @@ describe("lifecycle hooks", () => {
 		expect(written).toEqual([]);
 		expect(await harness.engine.snapshots()).toEqual([]);
 	});
+
+	it("a groom tap may not forget a snapshot inside its retention window", async () => {
+		harness = await createHarness({ inMemory: true });
+		await writeFile(join(harness.dir, "src/a"), "data");
+		await harness.engine.init();
+		const { snapshot } = await harness.engine.backup();
+		if (!snapshot) throw new Error("no snapshot");
+		harness.clock.advance(86_400_000);
+		harness.host.hooks.groom.tap("forget-all", (plan, run) => ({
+			...plan,
+			forget: [{ id: snapshot.id, key: `snapshots/${snapshot.id}`, time: run.startedAt.toISOString(), reason: "all of them" }],
+		}));
+		await expect(harness.engine.groom()).rejects.toThrow(
+			`groom: the plan forgets snapshot ${snapshot.id.slice(0, 12)}, protected until`,
+		);
+		expect((await harness.engine.snapshots()).map((s) => s.id)).toEqual([snapshot.id]);
+	});
 });

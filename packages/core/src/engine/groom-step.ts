@@ -1,5 +1,6 @@
 import type { ObjectVersion } from "../destination/destination.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
+import { HoldfastError } from "../host/errors.js";
 import { KEY_PREFIX } from "../repository/format.js";
 import type { IndexLock } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
@@ -17,6 +18,22 @@ export interface GroomResult {
 	graceHours: number;
 	deadBytesInLivePacks: number;
 	dryRun: boolean;
+}
+
+/**
+ * A snapshot inside its retention window is the promise itself: no `groom` tap may forget one,
+ * whatever it plans, or it would leave every listing and restore while its objects stay locked.
+ */
+async function refuseForgettingProtected(repository: Repository, plan: GroomPlan, now: Date): Promise<void> {
+	if (plan.forget.length === 0) return;
+	const forget = new Set(plan.forget.map((f) => f.id));
+	for (const ref of (await repository.readSnapshots()).refs) {
+		if (!forget.has(ref.id) || Date.parse(ref.snapshot.protectUntil) <= now.getTime()) continue;
+		throw new HoldfastError(
+			"LOCK_SHORTEN",
+			`groom: the plan forgets snapshot ${ref.id.slice(0, 12)}, protected until ${ref.snapshot.protectUntil}; nothing was forgotten or deleted`,
+		);
+	}
 }
 
 /**
@@ -41,6 +58,7 @@ export async function executeGroom(
 ): Promise<GroomResult> {
 	const destination = repository.destination;
 	const now = context.startedAt;
+	await refuseForgettingProtected(repository, plan, now);
 	const graceMs = plan.graceHours * 3_600_000;
 	const condemnedBefore = repository.index.condemned;
 	const condemned = new Map<string, Date>();
