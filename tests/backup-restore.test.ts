@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness } from "./support/harness.js";
@@ -128,6 +128,13 @@ describe("backup and restore round trip", () => {
 		const restored = await harness.engine.restore("latest", { target, at: new Date(harness.clock.now().getTime() - 86_400_000) });
 		expect(restored.snapshot.id).toBe(one.snapshot?.id);
 		expect(await readFile(join(target, "src/v"), "utf8")).toBe("one");
+		// An ID and a time name two snapshots: neither is silently ignored.
+		const later = join(harness.dir, "at-and-id");
+		const id = (one.snapshot?.id as string).slice(0, 12);
+		await expect(harness.engine.restore(id, { target: later, at: harness.clock.now() })).rejects.toThrow(
+			`snapshot "${id}" and --at name two snapshots: give latest with --at, or the ID alone`,
+		);
+		await expect(stat(later)).rejects.toThrow("ENOENT");
 	});
 
 	it("restores a snapshot `list` picked without listing the repository again", async () => {

@@ -147,6 +147,13 @@ export function pickSnapshot(
 			(!options.setName || r.snapshot.set === options.setName) &&
 			(options.host === undefined || r.snapshot.host === options.host),
 	);
+	// --at picks the snapshot itself: with an ID too, one of the two would be ignored.
+	if (options.at && selector !== "latest") {
+		throw new HoldfastError(
+			"USAGE",
+			`snapshot "${selector}" and --at name two snapshots: give latest with --at, or the ID alone`,
+		);
+	}
 	if (options.at || selector === "latest") {
 		const at = options.at;
 		const picked = at ? pool.filter((r) => new Date(r.snapshot.time).getTime() <= at.getTime()).at(-1) : pool.at(-1);
