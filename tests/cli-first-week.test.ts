@@ -175,6 +175,17 @@ describe("a schedule that cannot keep the promise is warned about before it bite
 		);
 		expect(run(dir, ["config", "check"]).stderr).not.toMatch(/runs up to/);
 	});
+
+	it("an interval under a minute is refused: each run would write another locked snapshot at once", async () => {
+		const dir = await project("holdfast-no-interval-", { "data/a": "a" }, config().replace("every: 7d", "every: 0d"));
+		const check = run(dir, ["config", "check"]);
+		expect(check.code).toBe(2);
+		expect(check.stderr.trim()).toBe(
+			`holdfast: ${join(dir, "holdfast.yaml")}: sets.docs.schedule.every: "0d" is shorter than a minute, the shortest interval between runs`,
+		);
+		await writeFile(join(dir, "holdfast.yaml"), config().replace("every: 7d", "every: 1m"));
+		expect(run(dir, ["config", "check"]).code).toBe(0);
+	});
 });
 
 describe("a source root that is not there fails the run", () => {

@@ -1,6 +1,10 @@
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
 import type { Destination } from "../destination/destination.js";
+import { parseDuration } from "../host/units.js";
 import { isTimeZone, longestRetentionDays, tierProblems } from "./retention-tiers.js";
+
+/** The shortest `schedule.every`. */
+const MIN_INTERVAL_MS = 60_000;
 
 /**
  * What only the destinations know, per set of the config: its retention against the
@@ -14,6 +18,12 @@ export function setProblems(loaded: LoadedConfig, destinationOf: (name: string, 
 		const capProblem = retentionCapProblem(name, set, destinationOf(name, set));
 		if (capProblem) problems.push(`${file}: ${capProblem}`);
 		for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(`${file}: ${problem}`);
+		const every = set.schedule && "every" in set.schedule ? set.schedule.every : undefined;
+		// Each run writes a snapshot locked for the whole retention: an interval near zero would
+		// write them back to back, and nothing could remove them until their locks end.
+		if (every !== undefined && parseDuration(every, `sets.${name}.schedule.every`) < MIN_INTERVAL_MS) {
+			problems.push(`${file}: sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`);
+		}
 		if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
 			problems.push(`${file}: sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`);
 		}
