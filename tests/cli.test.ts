@@ -225,14 +225,17 @@ describe("holdfast daemon", () => {
 		const daemonDir = await tempDir("holdfast-daemon-");
 		await mkdir(join(daemonDir, "data"));
 		await writeFile(join(daemonDir, "data/a"), "a");
-		await writeFile(join(daemonDir, "holdfast.yaml"), config().replace("every: 7d", "every: 2s"));
+		await writeFile(
+			join(daemonDir, "holdfast.yaml"),
+			config().replace("schedule: { every: 7d }", `schedule: { cron: "*/2 * * * * *" }`),
+		);
 		await projectEngine(daemonDir)((engine) => engine.init());
 		const { startHoldfast } = await import("./support/cli.js");
 		const child = startHoldfast(daemonDir, ["daemon"]);
 		let stderr = "";
 		child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
 		const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
-		// Two scheduled runs, 2 s apart, then a stop request.
+		// Two scheduled runs, 2 s apart (a cron with seconds: `every` takes a minute at least), then a stop request.
 		for (let waited = 0; waited < 30_000 && (stderr.match(/docs: snapshot/g) ?? []).length < 2; waited += 200) {
 			await new Promise((r) => setTimeout(r, 200));
 		}
