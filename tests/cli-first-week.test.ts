@@ -281,6 +281,13 @@ describe("when nothing matches, say so", () => {
 			/^holdfast: --include doc\/bash\/\*\*: matches nothing in snapshot [0-9a-f]{12}; its top level has data$/,
 		);
 		await expect(readdir(join(dir, "none"))).rejects.toThrow(/ENOENT/);
+		// One pattern of two that matches nothing is the same typo, not a smaller restore.
+		const second = run(dir, ["restore", "latest", "--target", "none", "--include", "data/doc/**", "--include", "doc/bash/**"]);
+		expect(second.code).toBe(1);
+		expect(second.stderr.trim()).toMatch(
+			/^holdfast: --include doc\/bash\/\*\*: matches nothing in snapshot [0-9a-f]{12}, though other patterns do; nothing was restored$/,
+		);
+		await expect(readdir(join(dir, "none"))).rejects.toThrow(/ENOENT/);
 	});
 });
 

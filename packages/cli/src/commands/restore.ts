@@ -51,6 +51,18 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 					const { default: ignore } = await import("ignore");
 					const matcher = patterns.length > 0 ? ignore().add(patterns) : undefined;
 					const include = matcher ? (path: string) => matcher.ignores(path) : undefined;
+					// Each pattern must match something, as one alone must: one that matches nothing is a typo.
+					const each = patterns.map((pattern) => (pattern.startsWith("!") ? undefined : ignore().add(pattern)));
+					const matched = new Set<number>();
+					const measured = include
+						? (path: string) => {
+								if (!include(path)) return false;
+								each.forEach((one, at) => {
+									if (one && !matched.has(at) && one.ignores(path)) matched.add(at);
+								});
+								return true;
+							}
+						: undefined;
 					const showProgress = progressWanted(args);
 					const { measureRestore } = await import("../restore-scope.js");
 					// What the restore will write, found from the trees alone: nothing matched fails before the target is touched.
@@ -59,7 +71,7 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 					try {
 						scope =
 							include || showProgress
-								? await measureRestore(listed, include, core(), (entries) => listing.update({ items: entries }))
+								? await measureRestore(listed, measured, core(), (entries) => listing.update({ items: entries }))
 								: { files: listed.snapshot.snapshot.summary.files, bytes: listed.snapshot.snapshot.summary.bytes, entries: 1 };
 					} finally {
 						listing.stop();
@@ -68,6 +80,13 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 						throw new (core().HoldfastError)(
 							"NOT_FOUND",
 							`--include ${patterns.join(" ")}: matches nothing in snapshot ${listed.snapshot.id.slice(0, 12)}; ${describeTopLevel(scope.topLevel ?? [])}`,
+						);
+					}
+					const unmatched = patterns.filter((_, at) => each[at] && !matched.has(at));
+					if (include && unmatched.length > 0) {
+						throw new (core().HoldfastError)(
+							"NOT_FOUND",
+							`--include ${unmatched.join(" ")}: matches nothing in snapshot ${listed.snapshot.id.slice(0, 12)}, though other patterns do; nothing was restored`,
 						);
 					}
 					const progress = startProgress("restore", showProgress);
