@@ -72,6 +72,18 @@ describe("fs source", () => {
 		expect(followed.paths).toContain("d/f");
 	});
 
+	it("follows a root that is a link to a folder, and only the root", async () => {
+		await mkdir(join(dir, "real/share/docs"), { recursive: true });
+		await writeFile(join(dir, "real/share/docs/a"), "a");
+		await mkdir(join(dir, "elsewhere"));
+		await symlink(join(dir, "elsewhere"), join(dir, "real/share/out"));
+		await symlink(join(dir, "real/share"), join(dir, "share"));
+		const { entries, paths } = await scan({ path: join(dir, "share") });
+		expect(paths).toEqual(["", "docs", "docs/a", "out"]);
+		expect(entries[0]?.type).toBe("dir");
+		expect(entries.find((e) => e.relPath.toString() === "out")?.type).toBe("symlink");
+	});
+
 	it("records a FIFO without ever opening it", async () => {
 		execFileSync("mkfifo", [join(dir, "pipe")]);
 		const { entries } = await scan();

@@ -15,7 +15,7 @@ import {
 	stat,
 	statSync,
 } from "node:fs";
-import { access, lstat as lstatAsync, readdir, readFile, readlink, stat as statAsync } from "node:fs/promises";
+import { access, readdir, readFile, readlink, stat as statAsync } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type EntryType, HoldfastError, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
 import ignore, { type Ignore } from "ignore";
@@ -30,7 +30,7 @@ export interface FsSourceOptions {
 	/** Skip the contents of folders tagged with a valid CACHEDIR.TAG (default true). */
 	readonly excludeCaches?: boolean;
 	readonly oneFileSystem?: boolean;
-	/** Back up what symlinks point to instead of the links (default false: links are recorded). */
+	/** Back up what symlinks below a root point to instead of the links (default false: links are recorded). A root that is a link is always followed. */
 	readonly followSymlinks?: boolean;
 	/** Concurrent stat calls while listing a folder. */
 	readonly statConcurrency?: number;
@@ -84,7 +84,7 @@ export class FsSource implements Source {
 	async #checkRoot(root: string): Promise<void> {
 		let info: BigIntStats;
 		try {
-			info = this.options.followSymlinks ? await statAsync(root, { bigint: true }) : await lstatAsync(root, { bigint: true });
+			info = await statAsync(root, { bigint: true });
 			await access(root, info.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
 		} catch (error) {
 			throw rootError(root, error);
@@ -94,7 +94,10 @@ export class FsSource implements Source {
 	async *#scanRoot(root: string, scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
 		let rootStat: BigIntStats;
 		try {
-			rootStat = await statOf(root, this.options.followSymlinks ?? false);
+			// A root is what the config names, so a link there (`/srv/share -> /mnt/disk/share`) is
+			// followed: storing the link alone would back up nothing, and say it had. Links below a
+			// root are followed only with followSymlinks.
+			rootStat = await statOf(root, true);
 		} catch (error) {
 			throw rootError(root, error);
 		}
