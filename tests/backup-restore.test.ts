@@ -130,7 +130,7 @@ describe("backup and restore round trip", () => {
 		expect(await readFile(join(target, "src/v"), "utf8")).toBe("one");
 		// An ID and a time name two snapshots: neither is silently ignored.
 		const later = join(harness.dir, "at-and-id");
-		const id = (one.snapshot?.id as string).slice(0, 12);
+		const id = String(one.snapshot?.id).slice(0, 12);
 		await expect(harness.engine.restore(id, { target: later, at: harness.clock.now() })).rejects.toThrow(
 			`snapshot "${id}" and --at name two snapshots: give latest with --at, or the ID alone`,
 		);

@@ -22,7 +22,9 @@ export function setProblems(loaded: LoadedConfig, destinationOf: (name: string, 
 		// Each run writes a snapshot locked for the whole retention: an interval near zero would
 		// write them back to back, and nothing could remove them until their locks end.
 		if (every !== undefined && parseDuration(every, `sets.${name}.schedule.every`) < MIN_INTERVAL_MS) {
-			problems.push(`${file}: sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`);
+			problems.push(
+				`${file}: sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`,
+			);
 		}
 		if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
 			problems.push(`${file}: sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`);

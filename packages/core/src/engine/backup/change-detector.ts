@@ -1,5 +1,5 @@
-import { HoldfastError } from "../../host/errors.js";
 import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
+import { HoldfastError } from "../../host/errors.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
 import { type FileState, type ScannedFile, sameFile } from "../file-state.js";
