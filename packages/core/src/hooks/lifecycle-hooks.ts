@@ -70,11 +70,11 @@ export function createLifecycleHooks() {
 		 * daemon or `plan --forecast` ask when a set's next run is: taps must not have side effects.
 		 * Gets the core's default (new objects locked until now + the days of the snapshot's
 		 * retention tier, strategy by the destination's capabilities); returns the plan, changed
-		 * or replaced. The core refuses a plan that moves `protectUntil` earlier than its default
+		 * or replaced. The core refuses a plan that moves `protectUntil` earlier than its default,
 		 * whose lock ends before `protectUntil`, or that locks in governance mode where the config
-		 * asks for compliance. AsyncSeriesWaterfallHook: one value refined
-		 * tap after tap. Stages: `EARLY` overrides of the default, `DEFAULT`, `RETENTION` (the
-		 * look-ahead planner fills `nextRun`, `horizon`, `reuseMinLock`), `REPORT` sees the final plan.
+		 * asks for compliance. AsyncSeriesWaterfallHook: one value refined tap after tap. Stages:
+		 * `EARLY` overrides of the default, `DEFAULT`, `RETENTION` (the look-ahead planner fills
+		 * `nextRun`, `horizon`, `reuseMinLock`), `REPORT` sees the final plan.
 		 */
 		plan: new AsyncSeriesWaterfallHook<[RunPlan, RunContext]>(["plan", "context"]),
 		/**
@@ -99,8 +99,9 @@ export function createLifecycleHooks() {
 		 * read. Gets the verdict (`new`, `changed`, or `unchanged` with the blobs remembered);
 		 * returns a verdict: a tap may turn `unchanged` into `changed` or `reincluded` to have the
 		 * file read and stored again (an `unchanged` without `knownBlobs` is read too); one that
-		 * calls a new or changed file unchanged with blobs fails the run. After the taps, the core re-includes an unchanged file whose stored copy is locked for less than
-		 * the plan's `reuseMinLock`. SyncWaterfallHook: a per-entry value refined without I/O.
+		 * calls a new or changed file unchanged with blobs fails the run. After the taps, the
+		 * core re-includes an unchanged file whose stored copy is locked for less than the
+		 * plan's `reuseMinLock`. SyncWaterfallHook: a per-entry value refined without I/O.
 		 * Stages: `DEFAULT`; `REPORT` to see the taps' verdict.
 		 */
 		diff: new SyncWaterfallHook<[EntryChange, ScannedEntry, RunContext]>(["change", "scanned", "context"]),
