@@ -9,10 +9,12 @@ import {
 	readdir,
 	readFile,
 	readlink,
+	rename,
 	symlink,
 	utimes,
 	writeFile,
 } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness } from "./support/harness.js";
@@ -143,5 +145,33 @@ describe("restore fidelity", () => {
 		const one = await lstat(join(target, "src/keep/one"));
 		expect((await lstat(join(target, "src/keep/two"))).ino).toBe(one.ino);
 		expect(one.nlink).toBe(2);
+	});
+
+	it("makes named pipes again with their mode and time, also in a folder whose name is not UTF-8", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		const oddDir = under(src, bytes("odd-", [0xff]));
+		await mkdir(oddDir, { recursive: true });
+		execFileSync("mkfifo", ["-m", "640", join(src, "pipe")]);
+		await utimes(join(src, "pipe"), 1_600_000_000, 1_600_000_000);
+		// The test's own path is UTF-8: the pipe is made there and moved under the odd name.
+		execFileSync("mkfifo", [join(src, "moved")]);
+		await rename(join(src, "moved"), under(src, bytes("odd-", [0xff]), Buffer.from("inner")));
+		await harness.engine.init();
+		await harness.engine.backup();
+
+		const target = join(harness.dir, "out");
+		const { summary } = await harness.engine.restore("latest", { target });
+		expect(summary.fifos).toBe(2);
+		const pipe = await lstat(join(target, "src/pipe"));
+		expect(pipe.isFIFO()).toBe(true);
+		expect(pipe.mode & 0o7777).toBe(0o640);
+		expect(Math.round(pipe.mtimeMs / 1000)).toBe(1_600_000_000);
+		expect((await lstat(under(target, Buffer.from("src"), bytes("odd-", [0xff]), Buffer.from("inner")))).isFIFO()).toBe(true);
+
+		const again = await harness.engine.restore("latest", { target });
+		expect(again.summary.fifos).toBe(2);
+		expect(again.summary.unchanged).toBe(2);
+		expect(again.summary.skippedExisting).toEqual([]);
 	});
 });

@@ -13,6 +13,10 @@ export function printRestoreSkips(summary: RestoreSummary, skipExisting: boolean
 		printLine(`${what} from the snapshot; kept${advice}:`);
 		printPaths(kept);
 	}
+	if (summary.special > 0) {
+		const what = summary.special === 1 ? "1 socket or device is" : `${summary.special} sockets or devices are`;
+		printLine(`${what} in the snapshot and not recreated: they hold no data`);
+	}
 	const clashes = summary.conflicts;
 	if (clashes.length > 0) {
 		const what = clashes.length === 1 ? "1 path is" : `${clashes.length} paths are`;

@@ -12,7 +12,8 @@ import {
 	rmSync,
 	writeSync,
 } from "node:fs";
-import { lchown, link, lutimes, rename, rm, symlink } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { chmod, lchown, link, lutimes, rename, rm, symlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { threadId } from "node:worker_threads";
 import type { TreeNode } from "../repository/tree.js";
@@ -177,6 +178,49 @@ export async function placeSymlink(at: Placement, target: Buffer, node: TreeNode
 		await rm(temp, { force: true }).catch(() => undefined);
 		throw error;
 	}
+}
+
+/**
+ * A named pipe, made by the system's `mkfifo`: Node has no call for it. It carries no data,
+ * but programs that expect it at its path fail without it. The temporary name is ASCII; a
+ * folder whose path is not UTF-8 is reached through an inherited descriptor (Linux).
+ */
+export async function placeFifo(at: Placement, node: TreeNode, isRoot: boolean): Promise<void> {
+	const temp = tempPathFor(at.dir, Buffer.from("fifo"));
+	const base = temp.subarray(at.dir.length + 1).toString("latin1");
+	const dirText = at.dir.toString("utf8");
+	const plain = Buffer.from(dirText).equals(at.dir);
+	const dirFd = plain ? undefined : openSync(at.dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+	try {
+		await mkfifo(plain ? `${dirText}/${base}` : `/dev/fd/3/${base}`, dirFd);
+		if (isRoot) await lchown(temp, node.uid, node.gid).catch(() => undefined);
+		await chmod(temp, node.mode & 0o7777);
+		const time = nsToUtimeSeconds(node.mtime);
+		await lutimes(temp, time, time).catch(() => undefined);
+		await moveIntoPlace(temp, at);
+	} catch (error) {
+		await rm(temp, { force: true }).catch(() => undefined);
+		throw error;
+	} finally {
+		if (dirFd !== undefined) closeSync(dirFd);
+	}
+}
+
+function mkfifo(path: string, dirFd: number | undefined): Promise<void> {
+	return new Promise((resolve, reject) => {
+		const child = spawn("mkfifo", ["-m", "600", path], {
+			stdio: ["ignore", "ignore", "pipe", ...(dirFd === undefined ? [] : [dirFd])],
+		});
+		let said = "";
+		child.stderr?.on("data", (chunk: Buffer) => {
+			said += chunk.toString("utf8");
+		});
+		child.on("error", reject);
+		child.on("close", (code) => {
+			if (code === 0) resolve();
+			else reject(new Error(`mkfifo failed: ${said.trim() || `exit ${code}`}`));
+		});
+	});
 }
 
 /** A second name for a file this restore wrote (a hard link in the snapshot). */

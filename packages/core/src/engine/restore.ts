@@ -11,7 +11,7 @@ import { type FirstName, HardLinks } from "./restore-hard-links.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
 import { type DirPolicy, type Existing, symlinkInTheWay, TargetDir } from "./restore-target.js";
 import { nsToMicros, nsToUtimeSeconds } from "./restore-times.js";
-import { type Placement, placeHardLink, placeSymlink } from "./restore-writer.js";
+import { type Placement, placeFifo, placeHardLink, placeSymlink } from "./restore-writer.js";
 
 export interface RestoreOptions {
 	readonly target: string;
@@ -41,6 +41,9 @@ export interface RestoreSummary {
 	skippedExisting: string[];
 	/** Paths where the target has a folder and the snapshot something else, or the reverse: skipped. */
 	conflicts: string[];
+	/** Named pipes made again (empty, with their mode, owner and time). */
+	fifos: number;
+	/** Sockets and devices: recorded in the snapshot, not recreated (a socket belongs to a running program; a device's numbers are not recorded). */
 	special: number;
 	/** Something of the snapshot is not in the target: a conflict, or a differing file kept unasked. */
 	partial: boolean;
@@ -72,6 +75,7 @@ export async function restoreSnapshot(
 		hardLinks: 0,
 		skippedExisting: [],
 		conflicts: [],
+		fifos: 0,
 		special: 0,
 		partial: false,
 	};
@@ -139,12 +143,13 @@ export async function restoreSnapshot(
 		const verdict = judge(found, node, overwrite, await linkTargetOf(found, path));
 		if (verdict === "symlink") throw symlinkInTheWay(display);
 		if (verdict === "conflict") {
-			policy.onConflict(rel, display, `a folder where the snapshot has a ${node.type === "file" ? "file" : "link"}`);
+			policy.onConflict(rel, display, `a folder where the snapshot has a ${KIND_NAME[node.type] ?? node.type}`);
 			return;
 		}
 		if (verdict === "identical") {
 			summary.unchanged++;
 			if (node.type === "file") summary.files++;
+			else if (node.type === "fifo") summary.fifos++;
 			else summary.symlinks++;
 			return;
 		}
@@ -156,6 +161,11 @@ export async function restoreSnapshot(
 		if (node.type === "symlink") {
 			await atPath(display, () => placeSymlink(at, decodeName(node.target ?? ""), node, isRoot));
 			summary.symlinks++;
+			return;
+		}
+		if (node.type === "fifo") {
+			await atPath(display, () => placeFifo(at, node, isRoot));
+			summary.fifos++;
 			return;
 		}
 		await planFile(at, display, rel, node);
@@ -172,10 +182,10 @@ export async function restoreSnapshot(
 				return child;
 			}
 			if (options.include && !options.include(rel)) return;
-			if (node.type === "file" || node.type === "symlink") {
+			if (node.type === "file" || node.type === "symlink" || node.type === "fifo") {
 				await restoreEntry(dir, node, name, rel);
 			} else {
-				// Sockets, FIFOs and devices are recorded, not recreated: they carry no data.
+				// Sockets and devices are recorded, not recreated: they carry no data, and a device's numbers are not recorded.
 				summary.special++;
 				options.logger.debug(`${rel}: ${node.type} not recreated`);
 			}
@@ -222,6 +232,8 @@ export async function restoreSnapshot(
 	return summary;
 }
 
+const KIND_NAME: Partial<Record<TreeNode["type"], string>> = { file: "file", symlink: "link", fifo: "named pipe" };
+
 type Verdict = "write" | "identical" | "keep" | "conflict" | "symlink";
 
 /** What to do with a file or link of the snapshot, given what the target holds at its path (`overwrite` rewrites all). */
@@ -235,6 +247,9 @@ function judge(found: Existing, node: TreeNode, overwrite: boolean, linkTarget: 
 		if (same) return "identical";
 	}
 	if (node.type === "symlink" && linkTarget?.equals(decodeName(node.target ?? ""))) return "identical";
+	if (node.type === "fifo" && found.kind === "other" && found.stats.isFIFO()) {
+		if (Number(found.stats.mode & 0o7777n) === (node.mode & 0o7777)) return "identical";
+	}
 	if (found.kind === "dir") return "conflict";
 	// A symlink where the snapshot has a file would be written through by anything naive.
 	if (found.kind === "symlink" && node.type === "file") return "symlink";
