@@ -366,6 +366,10 @@ describe("bad input: one line, exit 2", () => {
 				["check", "--read-data-subset", "lots"],
 				'holdfast: --read-data-subset: "lots" is not a number from 0 to 100 (percent of the packs)',
 			],
+			[
+				["check", "--read-data-subset", "0x10"],
+				'holdfast: --read-data-subset: "0x10" is not a number from 0 to 100 (percent of the packs)',
+			],
 			[["restore", "latest", "--target", ""], "holdfast: --target: needs a value"],
 			[["plan", "--forecast", "0d"], 'holdfast: --forecast: "0d" is not a period to forecast (like 365d)'],
 		];
@@ -417,6 +421,9 @@ describe("words and numbers", () => {
 		expect(check.stdout).toMatch(
 			/^data: read and verified (\d+) of \1 packs? \(100 % asked for\) out of [\d.]+ (B|KiB) stored$/m,
 		);
+		// The smallest share still reads a pack: "verified 0 of 1" with no errors would say nothing.
+		const subset = run(dir, ["check", "--read-data-subset", "0.1%"]);
+		expect(subset.stdout).toMatch(/^data: read and verified 1 of \d+ packs? \(0\.1 % asked for\)/m);
 		const forecast = run(dir, ["plan", "--forecast", "30d"]);
 		expect(forecast.stdout).toContain(
 			`prices: Backblaze B2 (list prices), from the default table (the destination, fs:${join(dir, "repo")}, has no price of its own`,

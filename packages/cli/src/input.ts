@@ -30,7 +30,11 @@ export function parseOptionalIsoTime(value: unknown, flag: string): Date | undef
 
 /** A number in [min, max]; yargs turns "abc" into NaN, which must not reach arithmetic. */
 export function parseNumberIn(value: unknown, flag: string, min: number, max: number, unit = ""): number {
-	const number = typeof value === "number" ? value : Number(String(value ?? "").trim() || Number.NaN);
+	// Decimal only, with an optional "%": Number() would also take "0x10" as 16 and "1e2" as 100.
+	const text = String(value ?? "")
+		.trim()
+		.replace(/%$/, "");
+	const number = typeof value === "number" ? value : /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : Number.NaN;
 	if (!Number.isFinite(number) || number < min || number > max) {
 		throw new UsageError(`${flag}: "${String(value)}" is not a number from ${min} to ${max}${unit}`);
 	}

@@ -127,13 +127,7 @@ export async function checkRepository(
 	let packsRead = 0;
 	if (options.readDataPercent > 0) {
 		const packs = [...repository.index.packs.keys()].sort();
-		// A deterministic subset per pack name: repeated partial checks cover different packs over days.
-		const chosen = packs.filter(
-			(key) =>
-				options.readDataPercent >= 100 ||
-				Number.parseInt(sha256Hex(key + options.now.toISOString().slice(0, 10)).slice(0, 8), 16) % 10000 <
-					options.readDataPercent * 100,
-		);
+		const chosen = choosePacks(packs, options.readDataPercent, options.now);
 		for (const key of chosen) {
 			const { hashOk, damaged: damage } = await verifyPack(repository, key);
 			// The pack just read is garbage now: collected before the next is read, not beside it.
@@ -295,4 +289,21 @@ async function filesUsing(repository: Repository, snapshots: SnapshotRef[], blob
 		}).catch(() => undefined);
 	}
 	return [...found].sort();
+}
+
+/**
+ * The packs a partial read verifies: the asked share of them rounded up, so any share above
+ * zero reads at least one. Ranked by a hash of each name and the day: the choice is the same
+ * all day, and repeated partial checks cover different packs over days.
+ */
+export function choosePacks(packs: readonly string[], percent: number, now: Date): string[] {
+	if (percent >= 100) return [...packs];
+	const wanted = Math.ceil((packs.length * percent) / 100);
+	const day = now.toISOString().slice(0, 10);
+	return packs
+		.map((key) => ({ key, rank: sha256Hex(key + day) }))
+		.sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0))
+		.slice(0, wanted)
+		.map(({ key }) => key)
+		.sort();
 }
