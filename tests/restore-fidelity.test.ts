@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
 	chmod,
@@ -14,7 +15,6 @@ import {
 	utimes,
 	writeFile,
 } from "node:fs/promises";
-import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness } from "./support/harness.js";

@@ -61,6 +61,7 @@ export { createLifecycleHooks, type EntryStream, type HookName, type LifecycleHo
 export { addDays, type Clock, DAY_MS, ManualClock, OffsetClock, SystemClock } from "./host/clock.js";
 export { type Disposable, DisposableStack } from "./host/disposables.js";
 export { describeError, type ErrorCode, HoldfastError, isHoldfastError } from "./host/errors.js";
+export { makeFolders, makeFoldersSync } from "./host/folders.js";
 export { type Logger, type LogLevel, type LogSink, SinkLogger } from "./host/logger.js";
 export { TOKENS } from "./host/tokens.js";
 export { formatBytes, parseDuration } from "./host/units.js";

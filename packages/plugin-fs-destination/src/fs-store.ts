@@ -13,6 +13,7 @@ import {
 	HoldfastError,
 	type ListedObject,
 	type LockRecordStore,
+	makeFolders,
 	type ObjectLock,
 	ObjectNotFoundError,
 	type ObjectVersion,
@@ -69,7 +70,7 @@ export class FsStore implements LockRecordStore {
 		const problems: string[] = [];
 		const notes = ["local directory: locks are emulated and do not stop someone who controls this disk"];
 		try {
-			if (request.create) await makeFolder(join(this.#root, "objects"));
+			if (request.create) await makeFolders(join(this.#root, "objects"));
 			const info = await stat(this.#root);
 			if (!info.isDirectory()) problems.push(`${this.#root} is not a folder`);
 		} catch (error) {
@@ -129,7 +130,7 @@ export class FsStore implements LockRecordStore {
 		const dir = this.#keyDir(key);
 		const versionId = this.#newVersionId();
 		await this.#writing(key, async () => {
-			await makeFolder(dir);
+			await makeFolders(dir);
 			await writeAtomic(join(dir, `${versionId}.data`), body);
 			const meta: VersionMeta = {
 				versionId,
@@ -148,7 +149,7 @@ export class FsStore implements LockRecordStore {
 		const dir = this.#keyDir(key);
 		const versionId = this.#newVersionId();
 		await this.#writing(key, async () => {
-			await makeFolder(dir);
+			await makeFolders(dir);
 			await placeAtomic(path, size, join(dir, `${versionId}.data`));
 			const meta: VersionMeta = {
 				versionId,
@@ -325,7 +326,7 @@ export class FsStore implements LockRecordStore {
 		const versionId = this.#newVersionId();
 		const meta: VersionMeta = { versionId, size: 0, created: this.clock.now().toISOString(), deleteMarker: true };
 		await this.#writing(key, async () => {
-			await makeFolder(dir);
+			await makeFolders(dir);
 			await writeAtomic(join(dir, `${versionId}.json`), Buffer.from(JSON.stringify(meta)));
 		});
 	}
@@ -351,29 +352,6 @@ function toVersion(key: string, meta: VersionMeta, isLatest: boolean): ObjectVer
 		...(meta.lock ? { lock: { mode: meta.lock.mode, until: new Date(meta.lock.until) } } : {}),
 		...(meta.incomplete ? { incomplete: true } : {}),
 	};
-}
-
-/**
- * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT when a read-only
- * or forbidden parent stopped it, so the first missing folder is made alone to learn why.
- */
-async function makeFolder(dir: string): Promise<void> {
-	try {
-		await mkdir(dir, { recursive: true });
-	} catch (error) {
-		if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-		let missing = dir;
-		while (dirname(missing) !== missing && !(await exists(dirname(missing)))) missing = dirname(missing);
-		await mkdir(missing);
-		await mkdir(dir, { recursive: true });
-	}
-}
-
-async function exists(path: string): Promise<boolean> {
-	return stat(path).then(
-		() => true,
-		() => false,
-	);
 }
 
 const CAUSES: Record<string, string> = {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makeFoldersSync } from "../host/folders.js";
 
 // Byte values of a SQLite catalog as files beside it: hundreds of MB of packed index blobs cost SQLite twice the writes (WAL, then the file).
 
@@ -41,7 +42,7 @@ export class ByteFiles {
 		const path = this.#path(namespace, key);
 		const temporary = `${path}.${randomBytes(6).toString("hex")}.tmp`;
 		try {
-			mkdirSync(this.#folder(namespace), { recursive: true });
+			makeFoldersSync(this.#folder(namespace));
 			writeFileSync(temporary, mac);
 			writeFileSync(temporary, value, { flag: "a" });
 			renameSync(temporary, path);

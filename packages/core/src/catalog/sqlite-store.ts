@@ -1,9 +1,10 @@
 import { EventEmitter } from "node:events";
-import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname } from "node:path";
 import type Database from "better-sqlite3";
 import { HoldfastError } from "../host/errors.js";
+import { makeFoldersSync } from "../host/folders.js";
 import { ByteFiles } from "./byte-files.js";
 
 /** Told once when a damaged catalog file was set aside: the line says what and where. */
@@ -56,7 +57,7 @@ export class SqliteKeyvStore extends EventEmitter {
 	constructor(path: string, onDamage: CatalogDamageReport = () => undefined) {
 		super();
 		// The folder now (a path that cannot be one fails at once); the file at the first statement.
-		if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+		if (path !== ":memory:") makeFoldersSync(dirname(path));
 		this.opts = { dialect: "sqlite", path };
 		this.#onDamage = onDamage;
 		this.#bytes = new ByteFiles(path === ":memory:" ? undefined : `${path}.values`);

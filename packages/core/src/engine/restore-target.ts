@@ -1,6 +1,7 @@
 import { type BigIntStats, mkdirSync } from "node:fs";
-import { lstat, mkdir, readdir, rm, stat, unlink } from "node:fs/promises";
+import { lstat, readdir, rm, stat, unlink } from "node:fs/promises";
 import { HoldfastError } from "../host/errors.js";
+import { makeFolders } from "../host/folders.js";
 import { atPath, errnoOf, targetError } from "./restore-errors.js";
 import { isRestoreTemp } from "./restore-writer.js";
 
@@ -60,7 +61,7 @@ export class TargetDir {
 	async #make(policy: DirPolicy): Promise<boolean> {
 		if (!this.parent) {
 			// The target itself was named by the user: a link there is followed like any path argument.
-			await atPath(this.display, () => mkdir(this.path, { recursive: true }));
+			await atPath(this.display, () => makeFolders(this.path));
 			const info = await atPath(this.display, () => stat(this.path));
 			if (!info.isDirectory()) throw new HoldfastError("TARGET", `restore: ${this.display}: not a folder`);
 			await this.#list();

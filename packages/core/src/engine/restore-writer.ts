@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
 	closeSync,
@@ -12,7 +13,6 @@ import {
 	rmSync,
 	writeSync,
 } from "node:fs";
-import { spawn } from "node:child_process";
 import { chmod, lchown, link, lutimes, rename, rm, symlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { threadId } from "node:worker_threads";

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { close, closeSync, constants, open, openSync, readSync, write } from "node:fs";
-import { mkdir, readdir, unlink } from "node:fs/promises";
+import { readdir, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeFolders } from "../host/folders.js";
 
 /**
  * The temporary file a pack is assembled in as its blobs are sealed, as restic's packer does:
@@ -27,7 +28,7 @@ export class PackFile {
 	/** A new empty file in `dir` (the OS temp folder's `holdfast-packs` by default). */
 	static create(dir = packFileFolder()): PackFile {
 		const path = join(dir, `${process.pid}-${randomBytes(6).toString("hex")}${PACK_FILE_SUFFIX}`);
-		const fd = mkdir(dir, { recursive: true }).then(
+		const fd = makeFolders(dir).then(
 			() =>
 				new Promise<number>((resolve, reject) =>
 					// Only this user reads it: the bytes are sealed, but the file says how much is backed up.
