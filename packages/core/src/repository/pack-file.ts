@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { close, closeSync, constants, open, openSync, readSync, write } from "node:fs";
-import { readdir, unlink } from "node:fs/promises";
+import { chmod, lstat, readdir, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeFolders } from "../host/folders.js";
@@ -28,7 +28,7 @@ export class PackFile {
 	/** A new empty file in `dir` (the OS temp folder's `holdfast-packs` by default). */
 	static create(dir = packFileFolder()): PackFile {
 		const path = join(dir, `${process.pid}-${randomBytes(6).toString("hex")}${PACK_FILE_SUFFIX}`);
-		const fd = makeFolders(dir).then(
+		const fd = ownFolder(dir).then(
 			() =>
 				new Promise<number>((resolve, reject) =>
 					// Only this user reads it: the bytes are sealed, but the file says how much is backed up.
@@ -100,9 +100,39 @@ function cannotWrite(path: string, error: unknown): Error {
 	return new Error(`${path}: cannot write a pack being assembled (the folder is set by TMPDIR): ${reason}`, { cause: error });
 }
 
-/** Where packs are assembled: the OS temp folder (TMPDIR), where a user expects passing files and the repository's disk is not used twice. */
+/**
+ * Where packs are assembled: the OS temp folder (TMPDIR), where a user expects passing files
+ * and the repository's disk is not used twice. One folder per user: a shared one, made by
+ * whoever ran first, would refuse everyone else.
+ */
 export function packFileFolder(): string {
-	return join(tmpdir(), "holdfast-packs");
+	const uid = process.getuid?.();
+	return join(tmpdir(), uid === undefined ? "holdfast-packs" : `holdfast-packs-${uid}`);
+}
+
+const checkedFolders = new Map<string, Promise<void>>();
+
+/**
+ * Makes the pack folder (0700) once per process and checks it is this user's own folder: in
+ * a shared temp folder another user could have made it first, to watch or remove the packs.
+ */
+function ownFolder(dir: string): Promise<void> {
+	let checked = checkedFolders.get(dir);
+	if (!checked) {
+		checked = makeFolders(dir, 0o700).then(async () => {
+			const info = await lstat(dir);
+			const uid = process.getuid?.();
+			if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) {
+				throw Object.assign(new Error(`${dir} belongs to another user or is not a folder`), {
+					code: "EACCES",
+				});
+			}
+			if ((info.mode & 0o077) !== 0) await chmod(dir, 0o700);
+		});
+		checked.catch(() => checkedFolders.delete(dir));
+		checkedFolders.set(dir, checked);
+	}
+	return checked;
 }
 
 /**
