@@ -244,6 +244,19 @@ describe("output to a closed pipe", () => {
 		expect(piped.stdout.trim().split("\n")).toEqual([expect.stringMatching(/ data$/), "exit 0"]);
 		expect(readFileSync(join(dir, "err.txt"), "utf8")).toBe("");
 	});
+
+	it("a backup whose output cannot be written says so in one line, saves its snapshot and exits 1", async () => {
+		const dir = await project("holdfast-full-", { "data/a.txt": "a" });
+		await setUp(dir);
+		const full = spawnSync("bash", ["-c", `'${process.execPath}' '${HOLDFAST_BIN}' backup >/dev/full`], {
+			cwd: dir,
+			encoding: "utf8",
+			env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" },
+		});
+		expect(full.stderr).toBe("holdfast: cannot write the output (ENOSPC); the command goes on without it\n");
+		expect(full.status).toBe(1);
+		expect(run(dir, ["snapshots"]).stdout).toMatch(/^[0-9a-f]{12} /m);
+	});
 });
 
 describe("when nothing matches, say so", () => {
