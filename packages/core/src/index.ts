@@ -22,7 +22,7 @@ export {
 export { fullConfigSchema, type JsonSchema, type SchemaContributions } from "./config/config-schema.js";
 export type * from "./config/config-types.js";
 export { schemaDefaults } from "./config/schema-validator.js";
-export { readSecret } from "./config/secrets.js";
+export { looksLikeSecret, readSecret, SECRET_AS_NAME } from "./config/secrets.js";
 export { composeDestination } from "./destination/compose.js";
 export * from "./destination/destination.js";
 export { DestinationWrapper } from "./destination/destination-wrapper.js";

@@ -1,4 +1,4 @@
-import type { KeyRole } from "@holdfast/core";
+import { type KeyRole, looksLikeSecret, SECRET_AS_NAME } from "@holdfast/core";
 import type { ProviderProfile } from "./s3-profiles.js";
 
 /** Names of the environment variables holding one key; the config never holds the key itself. */
@@ -46,6 +46,10 @@ export function readKey(source: KeySource, env: NodeJS.ProcessEnv): { accessKeyI
 
 /** What to set, in one line: the variables, and where the config names them. */
 export function missingKeyMessage(source: KeySource, role: KeyRole): string {
+	if ([...source.keyIdNames, ...source.secretNames].some(looksLikeSecret)) {
+		const where = source.configured ? `destination.${source.configured}` : "keyIdEnv or secretEnv";
+		return `no ${source.configured ? `${role} key` : "credentials"}: ${where}: ${SECRET_AS_NAME}`;
+	}
 	const variables = `set ${source.keyIdNames.join(" or ")} and ${source.secretNames.join(" or ")}`;
 	return source.configured
 		? `no ${role} key: ${variables} (named by destination.${source.configured})`
