@@ -146,6 +146,22 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 		expect(JSON.parse(run(dir, ["snapshots", "--json"]).stdout)).toEqual([]);
 		expect(run(dir, ["snapshots"]).stdout).toBe("no snapshots yet: `holdfast backup` takes the first\n");
 	});
+
+	it("`snapshots <set>` of a set without snapshots says so, though the config has other sets", async () => {
+		const second = `  photos:
+    sources:
+      - { type: fs, path: ./data }
+    destination: { type: fs, path: ./photos-repo }
+    retention: { days: 30 }
+`;
+		const dir = await project("holdfast-two-sets-", { "data/a": "a" }, config("", second));
+		expect(run(dir, ["init", "photos"]).code).toBe(0);
+		const listed = run(dir, ["snapshots", "photos"]);
+		expect(listed.stderr).toBe("");
+		expect(listed.stdout).toBe(
+			'no snapshots of set "photos"; its repository has none yet: `holdfast backup photos` takes the first\n',
+		);
+	});
 });
 
 describe("a schedule that cannot keep the promise is warned about before it bites", () => {

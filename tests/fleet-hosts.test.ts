@@ -74,6 +74,11 @@ describe("hosts of a fleet in one repository", () => {
 			/^no snapshots from host "gamma"; snapshots here are of set \S+ from hosts alpha, beta\n$/,
 		);
 
+		// status of a host that never backed up is what monitoring asks about: a line and exit 1, not an empty table.
+		const never = run(beta, ["status", "--host", "gamma"]);
+		expect(never.code).toBe(1);
+		expect(never.stderr).toBe('holdfast: no snapshots from host "gamma"; hosts here: alpha, beta\n');
+
 		// `latest --host alpha` is alpha's newest, though beta backed up since.
 		const target = join(root, "restored-alpha");
 		const restored = json(beta, ["restore", "latest", "--host", "alpha", "--target", target]);

@@ -37,7 +37,7 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 						protectUntil: r.snapshot.protectUntil,
 					}));
 					if (args.json) return printJson(rows);
-					if (rows.length === 0) return printLine(await nothingListed(set, host, all, () => engine.snapshots(undefined)));
+					if (rows.length === 0) return printLine(nothingListed(set, host, all));
 					printTable(
 						["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
 						rows.map((r) => [
@@ -58,19 +58,19 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 	);
 }
 
-/** An empty listing says what it looked for and what there is, so a misspelt name does not read as lost backups. */
-async function nothingListed(
-	set: string | undefined,
-	host: string | undefined,
-	ofSet: SnapshotRef[],
-	everything: () => Promise<SnapshotRef[]>,
-): Promise<string> {
+/**
+ * An empty listing says what it looked for and what there is, so a misspelt name does not read
+ * as lost backups. `all` is everything in the set's repository (a bucket may hold many sets).
+ */
+function nothingListed(set: string | undefined, host: string | undefined, all: SnapshotRef[]): string {
 	const wanted = [set !== undefined ? `of set "${set}"` : "", host !== undefined ? `from host "${host}"` : ""]
 		.filter(Boolean)
 		.join(" ");
-	if (!wanted) return "no snapshots yet: `holdfast backup` takes the first";
-	const all = set === undefined ? ofSet : await everything();
-	if (all.length === 0) return `no snapshots ${wanted}; the repository has none yet`;
+	if (all.length === 0) {
+		return wanted
+			? `no snapshots ${wanted}; its repository has none yet: \`holdfast backup${set !== undefined ? ` ${set}` : ""}\` takes the first`
+			: "no snapshots yet: `holdfast backup` takes the first";
+	}
 	const names = (pick: (r: SnapshotRef) => string) => [...new Set(all.map(pick))].sort().join(", ");
 	return `no snapshots ${wanted}; snapshots here are of ${plural(
 		"set",

@@ -22,8 +22,10 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 				const onlyHost = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
 				const now = clock.now();
 				const rows = [];
+				const seenHosts = new Set<string>();
 				for (const name of names) {
 					const { open, all, hosts, storedBytes } = await engine.setProtection(name, onlyHost);
+					for (const ref of all) seenHosts.add(ref.snapshot.host);
 					for (const { host, snapshots: refs, lockedUntil } of hosts) {
 						const last = refs.at(-1);
 						const due = await dueRunOf(session, open, host, all, now);
@@ -45,6 +47,16 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 							storedBytes,
 						});
 					}
+				}
+				// A host that never backed up is what monitoring asks `status --host` about: not an empty table and exit 0.
+				if (onlyHost !== undefined && rows.length === 0) {
+					const known = [...seenHosts].sort();
+					throw new (core().HoldfastError)(
+						"NOT_FOUND",
+						`no snapshots from host "${onlyHost}"${args.set ? ` in set ${String(args.set)}` : ""}; ${
+							known.length > 0 ? `hosts here: ${known.join(", ")}` : "no host has backed up yet"
+						}`,
+					);
 				}
 				if (args.json) return printJson(rows);
 				printTable(
