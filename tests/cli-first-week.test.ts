@@ -239,10 +239,17 @@ describe("a backup that found no file says so", () => {
 		expect(empty.stderr.trim()).toBe(
 			"warning: docs: the sources hold no files, so this backup keeps empty folders only; check the set's paths and excludes",
 		);
+		// --quiet drops the report, never the warning: that is what cron should mail.
+		const quiet = run(dir, ["backup", "--quiet"]);
+		expect(quiet.code).toBe(0);
+		expect(quiet.stdout).toBe("");
+		expect(quiet.stderr).toBe(empty.stderr);
 		await writeFile(join(dir, "data/sub/c.txt"), "c");
 		const found = run(dir, ["backup"]);
 		expect(found.stdout).toContain("files: 1 new");
 		expect(found.stderr).toBe("");
+		const silent = run(dir, ["backup", "--quiet"]);
+		expect([silent.code, silent.stdout, silent.stderr]).toEqual([0, "", ""]);
 	});
 });
 

@@ -31,7 +31,12 @@ export async function main(argv: string[]): Promise<number> {
 		.option("config", { type: "string", describe: "config file (default ./holdfast.yaml or $HOLDFAST_CONFIG)", global: true })
 		.option("now", { type: "string", describe: "run as if it were this ISO time, UTC unless a zone is given", global: true })
 		.option("json", { type: "boolean", describe: "one JSON document on stdout, nothing else there", global: true })
-		.option("quiet", { type: "boolean", alias: "q", describe: "errors only", global: true })
+		.option("quiet", {
+			type: "boolean",
+			alias: "q",
+			describe: "no progress and no report of a run that went well; warnings and errors still",
+			global: true,
+		})
 		.option("verbose", { type: "boolean", alias: "v", describe: "debug lines and stack traces", global: true })
 		.option("progress", { type: "boolean", default: true, describe: "progress on a terminal (--no-progress)", global: true })
 		.option("password-file", { type: "string", describe: "read the repository password from this file", global: true })

@@ -63,7 +63,7 @@ export function makeClock(options: GlobalOptions, running = false): Clock {
 }
 
 export function makeLogger(options: GlobalOptions): Logger {
-	return new SinkLogger(undefined, options.verbose ? "debug" : options.quiet ? "error" : "info");
+	return new SinkLogger(undefined, options.verbose ? "debug" : options.quiet ? "warn" : "info");
 }
 
 export interface SessionOptions {

@@ -75,7 +75,8 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 									}
 								: {}),
 						});
-					} else {
+					} else if (!args.quiet) {
+						// --quiet: the report is left out (cron mails any output); warnings about skipped files are not.
 						if (result.snapshot)
 							printLine(
 								`snapshot ${result.snapshot.id.slice(0, 12)} saved, protected until ${day(result.snapshot.snapshot.protectUntil)}`,

@@ -32,6 +32,8 @@ export function registerGroomCommand(cli: Argv<GlobalOptions>, _setExit: (code: 
 							dryRun: result.dryRun,
 						});
 					}
+					// --quiet: a groom that went well prints nothing (cron mails any output).
+					if (args.quiet && !args.dryRun) return;
 					printLine(`${result.dryRun ? "would forget" : "forgot"} ${count(result.forgotten.length, "snapshot")}`);
 					printLine(
 						`${result.dryRun ? "would delete" : "deleted"} ${count(result.deleted.objects, "object")} (${core().formatBytes(result.deleted.bytes)})`,

@@ -114,9 +114,11 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 					const { snapshot, summary } = result;
 					if (summary.partial) setExit(EXIT.partial);
 					if (args.json) return printJson({ snapshot: snapshot.id, host: snapshot.snapshot.host, ...summary });
-					printLine(
-						`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}${summary.fifos > 0 ? `, ${count(summary.fifos, "named pipe")}` : ""}${alreadyInPlace(summary.unchanged)}; wrote ${core().formatBytes(summary.bytes)}`,
-					);
+					// --quiet: the report is left out; what was kept or skipped is still said.
+					if (!args.quiet)
+						printLine(
+							`restored snapshot ${snapshot.id.slice(0, 12)} (${day(snapshot.snapshot.time)}): ${count(summary.files, "file")}, ${count(summary.dirs, "folder")}, ${count(summary.symlinks, "link")}${summary.fifos > 0 ? `, ${count(summary.fifos, "named pipe")}` : ""}${alreadyInPlace(summary.unchanged)}; wrote ${core().formatBytes(summary.bytes)}`,
+						);
 					printRestoreSkips(summary, Boolean(args.skipExisting));
 				},
 				{ unlocksSet: true },
