@@ -197,10 +197,30 @@ describe("a schedule that cannot keep the promise is warned about before it bite
 		const check = run(dir, ["config", "check"]);
 		expect(check.code).toBe(2);
 		expect(check.stderr.trim()).toBe(
-			`holdfast: ${join(dir, "holdfast.yaml")}: sets.docs.schedule.every: "0d" is shorter than a minute, the shortest interval between runs`,
+			`holdfast: ${join(dir, "holdfast.yaml")}:14: sets.docs.schedule.every: "0d" is shorter than a minute, the shortest interval between runs`,
 		);
 		await writeFile(join(dir, "holdfast.yaml"), config().replace("every: 7d", "every: 1m"));
 		expect(run(dir, ["config", "check"]).code).toBe(0);
+	});
+
+	it("a cron pattern that cannot run, or a schedule of neither kind, is one config line with file and line", async () => {
+		const file = (dir: string) => join(dir, "holdfast.yaml");
+		const cases: [string, string][] = [
+			['cron: "61 2 * * *"', 'sets.docs.schedule.cron: "61 2 * * *": invalid value for minute: 61'],
+			['cron: "0 0 30 2 *"', 'sets.docs.schedule.cron: "0 0 30 2 *": has no run after '],
+			["every: 7x", 'sets.docs.schedule.every: must match pattern "^[0-9]+(\\.[0-9]+)?\\s*(s|m|h|d|w)$"'],
+			["evry: 7d", "sets.docs.schedule: must have one of every, cron\n"],
+		];
+		for (const [schedule, line] of cases) {
+			const dir = await project("holdfast-cron-", { "data/a": "a" }, config().replace("every: 7d", schedule));
+			for (const command of [["config", "check"], ["status"]]) {
+				const result = run(dir, command);
+				expect(result.code, `${schedule}: ${command.join(" ")}`).toBe(2);
+				expect(result.stderr, schedule).toContain(`holdfast: ${file(dir)}:14: ${line}`);
+				// One line for the mistake (and one for a misspelt key): no branch of the schema that was not meant.
+				expect(result.stderr.trim().split("\n"), schedule).toHaveLength(schedule.startsWith("evry") ? 2 : 1);
+			}
+		}
 	});
 });
 

@@ -2,10 +2,12 @@ import { ContainerModule, definePlugin, type ScheduleAdvisor, STAGE, TOKENS } fr
 import { forecaster } from "./forecast.js";
 import { plannerKey, plannerSchema } from "./planner-config.js";
 import { plannerConfig, planProtection, planRun, scheduleWarnings } from "./retention-planner.js";
+import { scheduleProblems } from "./schedule.js";
 
 const scheduleAdvisor: ScheduleAdvisor = {
 	warnings: (set, maxRetentionDays, now) => scheduleWarnings(set, plannerConfig(set, now), maxRetentionDays),
 	allowedMisses: (set) => plannerKey(set).missedRuns,
+	problems: (set) => scheduleProblems(set.schedule, new Date()),
 };
 
 export { B2_PRICES } from "./forecast.js";
@@ -18,7 +20,7 @@ export {
 	planRun,
 	scheduleWarnings,
 } from "./retention-planner.js";
-export { type Schedule, scheduleOf } from "./schedule.js";
+export { type Schedule, scheduleOf, scheduleProblems } from "./schedule.js";
 
 export default definePlugin({
 	name: "retention-planner",

@@ -31,6 +31,21 @@ export function scheduleOf(config: ScheduleConfig | undefined): Schedule | undef
 	return schedule;
 }
 
+/**
+ * What makes a schedule unusable, keyed under the set (`schedule.cron: …`): a pattern croner
+ * refuses, or one that never runs (the 30th of February).
+ */
+export function scheduleProblems(config: ScheduleConfig | undefined, now: Date): string[] {
+	if (!config || !("cron" in config)) return [];
+	try {
+		scheduleOf(config)?.next(now);
+		return [];
+	} catch (error) {
+		const reason = (error as Error).message.replace(/^CronPattern: /, "").replace(/^schedule\.cron "[^"]*" /, "");
+		return [`schedule.cron: "${config.cron}": ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`];
+	}
+}
+
 function newSchedule(config: ScheduleConfig): Schedule {
 	if ("every" in config) {
 		const interval = parseDuration(config.every, "schedule.every");

@@ -42,7 +42,7 @@ export function schemaDefaults<T extends object>(schema: JsonSchema): T {
 
 function simplify(errors: ErrorObject[], basePath: string): SchemaProblem[] {
 	// oneOf failures repeat every branch's complaint; keep the most specific ones.
-	const interesting = errors.filter((e) => e.keyword !== "oneOf" && e.keyword !== "if");
+	const interesting = chosenBranches(errors).filter((e) => e.keyword !== "oneOf" && e.keyword !== "if");
 	const seen = new Set<string>();
 	const problems: SchemaProblem[] = [];
 	for (const error of interesting.length > 0 ? interesting : errors) {
@@ -63,6 +63,62 @@ function simplify(errors: ErrorObject[], basePath: string): SchemaProblem[] {
 		problems.push({ path, message });
 	}
 	return problems;
+}
+
+/**
+ * Where a oneOf failed, the complaints of the branches the value did not mean: a branch whose
+ * required key is missing, when another branch has its keys. `schedule: { every: 7x }` then gets
+ * the one line about `every`, not three that contradict each other ("every: must match",
+ * "must have required property 'cron'", "every: unknown key").
+ */
+function chosenBranches(errors: ErrorObject[]): ErrorObject[] {
+	const dropped = new Set<string>();
+	const merged: ErrorObject[] = [];
+	for (const failure of errors.filter((e) => e.keyword === "oneOf")) {
+		const prefix = `${failure.schemaPath}/`;
+		const branches = new Map<string, ErrorObject[]>();
+		for (const error of errors) {
+			if (!error.schemaPath.startsWith(prefix)) continue;
+			const branch = prefix + error.schemaPath.slice(prefix.length).split("/")[0];
+			branches.set(branch, [...(branches.get(branch) ?? []), error]);
+		}
+		const missesItsKeys = (list: ErrorObject[]) =>
+			list.some((e) => e.keyword === "required" && e.instancePath === failure.instancePath);
+		const meant = [...branches].filter(([, list]) => !missesItsKeys(list));
+		if (meant.length === 0 && branches.size > 1) {
+			// No branch's keys are there: one line naming each choice, not one "required" per branch.
+			const keys = [...branches.values()].flatMap((list) =>
+				list
+					.filter((e) => e.keyword === "required" && e.instancePath === failure.instancePath)
+					.map((e) => (e.params as { missingProperty: string }).missingProperty),
+			);
+			merged.push({ ...failure, keyword: "required", message: `must have one of ${[...new Set(keys)].join(", ")}` });
+			for (const [branch, list] of branches) {
+				dropped.add(branch);
+				// A misspelt key is still worth its line.
+				merged.push(...list.filter((e) => e.keyword === "additionalProperties" && !knownSomewhere(e, branches)));
+			}
+			continue;
+		}
+		if (meant.length === 0 || meant.length === branches.size) continue;
+		for (const [branch, list] of branches) if (missesItsKeys(list)) dropped.add(branch);
+	}
+	if (dropped.size === 0) return errors;
+	const kept = errors.filter(
+		(e) => ![...dropped].some((branch) => e.schemaPath === branch || e.schemaPath.startsWith(`${branch}/`)),
+	);
+	return [...kept, ...merged];
+}
+
+/** True when another branch of the same oneOf has the key one branch called unknown. */
+function knownSomewhere(error: ErrorObject, branches: Map<string, ErrorObject[]>): boolean {
+	const key = (error.params as { additionalProperty: string }).additionalProperty;
+	return [...branches.values()].some(
+		(list) =>
+			!list.some(
+				(e) => e.keyword === "additionalProperties" && (e.params as { additionalProperty: string }).additionalProperty === key,
+			),
+	);
 }
 
 function decodePointer(segment: string): string {

@@ -25,6 +25,7 @@ import type { TreeEntry } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
 import { type CheckReport, checkRepository } from "./check.js";
+import type { ScheduleAdvisor } from "./forecast-types.js";
 import { executeGroom, type GroomResult } from "./groom-step.js";
 import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
@@ -429,7 +430,11 @@ export class Engine {
 	 * cap. Run before any command, so a set that can never be protected is refused up front.
 	 */
 	validateSets(): void {
-		const problems = setProblems(this.options.loaded, (name, set) => this.destinationFor(name, set));
+		const container = this.options.host.container;
+		const advisor = container.isBound(TOKENS.ScheduleAdvisor)
+			? container.get<ScheduleAdvisor>(TOKENS.ScheduleAdvisor)
+			: undefined;
+		const problems = setProblems(this.options.loaded, (name, set) => this.destinationFor(name, set), advisor);
 		if (problems.length > 0) throw new HoldfastError("CONFIG_INVALID", problems.join("\n"));
 	}
 

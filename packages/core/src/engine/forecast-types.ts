@@ -73,4 +73,10 @@ export interface ScheduleAdvisor {
 	warnings(set: SetConfig, maxRetentionDays: number, now: Date): string[];
 	/** How many scheduled runs in a row may be missed before a lock may lapse (the planner's `missedRuns`). */
 	allowedMisses(set: SetConfig): number;
+	/**
+	 * What makes the set's schedule unusable, one line each starting with the key under the set
+	 * (`schedule.cron: …`): checked before any command runs, so a bad pattern is a config error
+	 * with its file and line, not a failed run.
+	 */
+	problems?(set: SetConfig): string[];
 }

@@ -1,6 +1,7 @@
 import type { LoadedConfig, SetConfig } from "../config/config-types.js";
 import type { Destination } from "../destination/destination.js";
 import { parseDuration } from "../host/units.js";
+import type { ScheduleAdvisor } from "./forecast-types.js";
 import { isTimeZone, longestRetentionDays, tierProblems } from "./retention-tiers.js";
 
 /** The shortest `schedule.every`. */
@@ -11,23 +12,31 @@ const MIN_INTERVAL_MS = 60_000;
  * destination's cap, its tiers, its schedule's time zone. One line per problem, naming the file
  * and the key.
  */
-export function setProblems(loaded: LoadedConfig, destinationOf: (name: string, set: SetConfig) => Destination): string[] {
+export function setProblems(
+	loaded: LoadedConfig & { locate?(path: string): string },
+	destinationOf: (name: string, set: SetConfig) => Destination,
+	advisor?: ScheduleAdvisor,
+): string[] {
 	const problems: string[] = [];
-	const file = loaded.file;
+	// Each line starts with the file and, when the text was kept, the line of the key it names.
+	const at = (problem: string) => {
+		const key = problem.slice(0, problem.indexOf(":"));
+		return `${loaded.locate?.(key.replace(/\[(\d+)\]/g, ".$1")) ?? loaded.file}: ${problem}`;
+	};
 	for (const [name, set] of Object.entries(loaded.config.sets)) {
 		const capProblem = retentionCapProblem(name, set, destinationOf(name, set));
-		if (capProblem) problems.push(`${file}: ${capProblem}`);
-		for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(`${file}: ${problem}`);
+		if (capProblem) problems.push(at(capProblem));
+		for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(at(problem));
 		const every = set.schedule && "every" in set.schedule ? set.schedule.every : undefined;
 		// Each run writes a snapshot locked for the whole retention: an interval near zero would
 		// write them back to back, and nothing could remove them until their locks end.
 		if (every !== undefined && parseDuration(every, `sets.${name}.schedule.every`) < MIN_INTERVAL_MS) {
-			problems.push(
-				`${file}: sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`,
-			);
+			problems.push(at(`sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`));
 		}
 		if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
-			problems.push(`${file}: sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`);
+			problems.push(at(`sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`));
+		} else {
+			for (const problem of advisor?.problems?.(set) ?? []) problems.push(at(`sets.${name}.${problem}`));
 		}
 	}
 	return problems;

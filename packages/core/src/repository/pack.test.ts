@@ -187,7 +187,7 @@ describe("PackBuilder", () => {
 		builder.add("data", "a".repeat(64), blob(1, 10), 20);
 		const failure = builder.finish(keys, async (path, size) => digestFile(path, size));
 		await expect(failure).rejects.toThrow(
-			new RegExp(`^${join(dir, "taken")}/.*: cannot write a pack being assembled \\(the folder is set by TMPDIR\\): EEXIST`),
+			new RegExp(`^${join(dir, "taken")}/.*: cannot write a pack being assembled \\(the folder is set by TMPDIR\\): ENOTDIR`),
 		);
 		await builder.file.remove();
 	});
