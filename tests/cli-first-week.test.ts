@@ -428,6 +428,14 @@ describe("bad input: one line, exit 2", () => {
 			],
 			[["restore", "latest", "--target", ""], "holdfast: --target: needs a value"],
 			[["plan", "--forecast", "0d"], 'holdfast: --forecast: "0d" is not a period to forecast (like 365d)'],
+			[
+				["plan", "--change-rate", "5"],
+				"holdfast: --change-rate works with --forecast only (like --forecast 365d --change-rate …)",
+			],
+			[
+				["plan", "--forecast", "100000d"],
+				"holdfast: a forecast of 100000 days holds more than 10,000 runs of this schedule, the most one replays: forecast a shorter period (the schedule reached that count after 70000 days)",
+			],
 		];
 		await setUp(dir);
 		for (const [args, line] of cases) {

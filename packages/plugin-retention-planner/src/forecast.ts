@@ -4,6 +4,7 @@ import {
 	type Forecaster,
 	type ForecastReport,
 	type ForecastRequest,
+	HoldfastError,
 	longestRetentionDays,
 	type PriceTable,
 	type SetConfig,
@@ -260,9 +261,24 @@ function round(value: number): number {
 }
 
 /** Run times of a schedule from `start` over `days`. */
+/**
+ * The most runs a forecast replays: a year of hourly runs, 27 years of daily ones. The replay
+ * grows faster than the runs (each run looks at the objects of those before), so a longer one
+ * would sit silent for minutes; it is refused, never cut short and priced as if whole.
+ */
+export const MAX_FORECAST_RUNS = 10_000;
+
 export function runsOver(start: Date, days: number, next: (after: Date) => Date): Date[] {
 	const end = addDays(start, days).getTime();
 	const runs = [start];
-	for (let at = next(start); at.getTime() < end && runs.length < 100_000; at = next(at)) runs.push(at);
+	for (let at = next(start); at.getTime() < end; at = next(at)) {
+		if (runs.length >= MAX_FORECAST_RUNS) {
+			throw new HoldfastError(
+				"USAGE",
+				`a forecast of ${Math.round(days)} days holds more than ${MAX_FORECAST_RUNS.toLocaleString("en")} runs of this schedule, the most one replays: forecast a shorter period (the schedule reached that count after ${Math.floor((at.getTime() - start.getTime()) / DAY_MS)} days)`,
+			);
+		}
+		runs.push(at);
+	}
 	return runs;
 }

@@ -23,14 +23,12 @@ export function registerPlanCommand(cli: Argv<GlobalOptions>, _setExit: (code: n
 				})
 				.option("change-rate", {
 					type: "string",
-					default: 1,
-					describe: "with --forecast: percent of the data changing each week",
+					describe: "with --forecast: percent of the data changing each week (default 1)",
 				})
 				.option("rewrite", {
 					type: "string",
-					default: 0,
 					describe:
-						"with --forecast: percent of those changes that rewrite data changed lately (databases, mailboxes, logs) rather than old files",
+						"with --forecast: percent of those changes that rewrite data changed lately (databases, mailboxes, logs) rather than old files (default 0)",
 				})
 				.option("prices", { type: "string", describe: "with --forecast: a JSON price table (default: B2's list prices)" })
 				.example("$0 plan office --at 2027-03-01T02:00:00Z", "the run of March 1st")
@@ -39,6 +37,9 @@ export function registerPlanCommand(cli: Argv<GlobalOptions>, _setExit: (code: n
 			withSession(args as Args, async (session) => {
 				const { engine, clock } = session;
 				if (args.forecast) return printForecast(session, args);
+				// Forecast options alone would be ignored: the user asked for a forecast and would get a plan.
+				const alone = (["change-rate", "rewrite", "prices"] as const).find((flag) => args[flag] !== undefined);
+				if (alone) throw new UsageError(`--${alone} works with --forecast only (like --forecast 365d --${alone} …)`);
 				const at = parseTime(args.at, "--at") ?? clock.now();
 				// A dry backup: the files are read and chunked, so what it would upload is counted, not guessed.
 				const result = await engine.backup(args.set as string | undefined, { dryRun: true, at });
