@@ -34,7 +34,37 @@ function destination(endpoint: string) {
 	return composeDestination(store(endpoint), { clock: new SystemClock(), retryBudgetMs: 1500 });
 }
 
+/** Answers every request with one S3 error document. */
+function answerWith(status: string, code: string, message: string) {
+	return (socket: Socket) => {
+		const body = `<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+		socket.write(`HTTP/1.1 ${status}\r\ncontent-type: application/xml\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+	};
+}
+
 describe("S3 destination faults (a local stand-in server)", () => {
+	it("says a missing bucket is missing, not that some object was not found", async () => {
+		const endpoint = await serve(answerWith("404 Not Found", "NoSuchBucket", "The specified bucket does not exist"));
+		const subject = store(endpoint);
+		const error = await subject.get("keys/abc").catch((e: unknown) => e);
+		expect(isHoldfastError(error, "DESTINATION"), String(error)).toBe(true);
+		expect((error as Error).message).toBe(
+			`s3:stalled: bucket stalled does not exist at ${endpoint}: check its name and region, or let "holdfast init" create it`,
+		);
+		await subject.close?.();
+	});
+
+	it("says a refused key was refused, naming the variables that hold it", async () => {
+		const endpoint = await serve(answerWith("403 Forbidden", "SignatureDoesNotMatch", "signature mismatch"));
+		const subject = store(endpoint);
+		const error = await subject.get("keys/abc").catch((e: unknown) => e);
+		expect((error as Error).message).toBe(
+			"s3:stalled: the store refused the key (SignatureDoesNotMatch, HTTP 403): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+		);
+		expect(classifyFault(error)).not.toBe("transient");
+		await subject.close?.();
+	});
+
 	it("gives up on a server that accepts connections but never answers, as unreachable", async () => {
 		const endpoint = await serve(() => undefined);
 		const subject = destination(endpoint);

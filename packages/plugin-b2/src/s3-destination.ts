@@ -487,6 +487,22 @@ export class S3Destination implements Destination {
 		const status = statusOf(error);
 		const code = codeOf(error) ?? (error instanceof Error ? error.name : "Error");
 		const detail = error instanceof Error ? error.message : String(error);
+		// Said as what to fix: a missing bucket is not a missing object, and a refused key is not "UnknownError".
+		if (code === "NoSuchBucket") {
+			return new HoldfastError(
+				"DESTINATION",
+				`${this.description}: bucket ${this.options.bucket} does not exist${this.options.endpoint ? ` at ${this.options.endpoint}` : ""}: check its name and region, or let "holdfast init" create it`,
+				{ cause: error },
+			);
+		}
+		if (code === "SignatureDoesNotMatch" || code === "InvalidAccessKeyId" || code === "InvalidToken") {
+			const names = [...this.#keySource.keyIdNames, ...this.#keySource.secretNames].filter((n) => this.env[n]);
+			return new HoldfastError(
+				"DESTINATION",
+				`${this.description}: the store refused the key (${code}, HTTP ${status ?? "?"}): check ${names.join(" and ") || "the key"}`,
+				{ cause: error },
+			);
+		}
 		if (status === 404 || status === 405 || code === "NoSuchKey" || code === "NoSuchVersion") {
 			return new ObjectNotFoundError(key, { cause: error });
 		}

@@ -27,6 +27,12 @@ export function registerInitCommand(cli: Argv<GlobalOptions>, setExit: (code: nu
 					printLine();
 					printDoctorReport(doctor);
 				}
+				// The table is on stdout, which a script may send away: what needs a look is said on stderr too.
+				for (const finding of doctor.findings) {
+					if (finding.status === "warn" || finding.status === "fail") {
+						session.logger.warn(`${doctor.set}: ${finding.check}: ${finding.detail}`);
+					}
+				}
 			}),
 	);
 }
