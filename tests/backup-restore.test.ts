@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createHarness, type Harness } from "./support/harness.js";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { describeTree, pseudoRandom } from "./support/trees.js";
 
 let harness: Harness | undefined;
@@ -70,6 +70,26 @@ describe("backup and restore round trip", () => {
 		// The snapshot, plus an index object recording this run's locks.
 		expect(again.summary.objects.uploaded).toBeLessThanOrEqual(2);
 		expect(again.summary.bytes.uploaded).toBeLessThan(4096);
+	});
+
+	it("a repository kept inside the backed-up folder is left out, not backed up into itself", async () => {
+		harness = await createHarness({
+			sets: (dir) => ({ main: setConfig(dir, { destination: { type: "fs", path: join(dir, "src/repo") } }) }),
+		});
+		const src = join(harness.dir, "src");
+		await writeFile(join(src, "a.txt"), "a");
+		await harness.engine.init();
+		await harness.engine.backup();
+		harness.clock.advance(3_600_000);
+		const again = await harness.engine.backup();
+		// Only the tag is seen of the repository: the second run finds nothing new in its own packs.
+		expect(again.summary.files).toMatchObject({ new: 0, changed: 0, unchanged: 2 });
+		const target = join(harness.dir, "out");
+		await harness.engine.restore("latest", { target });
+		expect(await readFile(join(target, "src/repo/CACHEDIR.TAG"), "utf8")).toMatch(
+			/^Signature: 8a477f597d28d172789f06886806bc55\n/,
+		);
+		await expect(stat(join(target, "src/repo/objects"))).rejects.toMatchObject({ code: "ENOENT" });
 	});
 
 	it("restores from the destination and the password alone after the catalog is lost", async () => {
