@@ -92,6 +92,26 @@ describe("backup and restore round trip", () => {
 		await expect(stat(join(target, "src/repo/objects"))).rejects.toMatchObject({ code: "ENOENT" });
 	});
 
+	it("a file whose size the source leaves unknown (0) is read again each run, never recorded as 0 bytes", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await writeFile(join(src, "dump.sql"), "a dump of eleven bytes\n");
+		await writeFile(join(src, "empty"), "");
+		// As a command's output would be listed: the size is known only once read.
+		harness.host.hooks.scan.tap("unknown-size", (entries) =>
+			(async function* () {
+				for await (const entry of entries) yield entry.type === "file" ? { ...entry, size: 0 } : entry;
+			})(),
+		);
+		await harness.engine.init();
+		const first = await harness.engine.backup();
+		harness.clock.advance(3_600_000);
+		const again = await harness.engine.backup();
+		expect(again.summary.files).toMatchObject({ changed: 1, unchanged: 1 });
+		expect(again.snapshot?.snapshot.summary.bytes).toBe(23);
+		expect(again.snapshot?.snapshot.summary.bytes).toBe(first.snapshot?.snapshot.summary.bytes);
+	});
+
 	it("restores from the destination and the password alone after the catalog is lost", async () => {
 		harness = await createHarness();
 		const src = join(harness.dir, "src");

@@ -40,6 +40,9 @@ describe("HardLinks", () => {
 		const bare = { ...file("c", "1"), inode: undefined };
 		expect(links.claim(bare)).toBeUndefined();
 		expect(links.claim(bare)).toBeUndefined();
+		// Inode 0: a source without inodes; two equal files of it stay two files.
+		expect(links.claim(file("d", "0"))).toBeUndefined();
+		expect(links.claim(file("e", "0"))).toBeUndefined();
 	});
 
 	it("remembers where the first name was written", () => {

@@ -27,7 +27,8 @@ export class HardLinks {
 	 * first name of its (device, inode). Undefined: no inode, or one reused for other content.
 	 */
 	claim(node: TreeNode): { first: FirstName } | { mine: FirstName } | undefined {
-		if (node.type !== "file" || node.inode === undefined || node.device === undefined) return undefined;
+		// Inode 0 is no file's: a source without inodes gives it, and its files are no one's other names.
+		if (node.type !== "file" || node.inode === undefined || node.device === undefined || node.inode === "0") return undefined;
 		let inodes = this.#devices.get(node.device);
 		if (!inodes) this.#devices.set(node.device, (inodes = new Map()));
 		const key = inodeKey(node.inode);

@@ -25,7 +25,10 @@ export class ChangeDetector {
 	diff(entry: SourceEntry, scanned: ScannedFile, state: FileState | undefined): EntryChange {
 		const { index } = this.repository;
 		let change: EntryChange = { kind: state ? "changed" : "new" };
-		if (sameFile(state, entry.size, scanned)) {
+		// Size 0 means "unknown until read" for a source (a command's output): only a file that was
+		// empty last time too is known unchanged by its metadata; one with content is read again,
+		// or the snapshot would record it as 0 bytes.
+		if (sameFile(state, entry.size, scanned) && (entry.size > 0 || state[4].length === 0)) {
 			const missing = state[4].find((id) => !index.reusable(id));
 			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state[4] };
 		}
