@@ -163,6 +163,13 @@ describe("lifecycle hooks", () => {
 			for (const write of ["writeIndex", "saveSnapshot", "saveBlob", "deleteObject", "loadIndex"])
 				expect(write in view).toBe(false);
 			expect(Object.keys(view.destination).sort()).toEqual(["capabilities", "description"]);
+			// Frozen through: a tap cannot turn the store's emulated locks into "enforced by the provider".
+			expect(Object.isFrozen(view.destination.capabilities)).toBe(true);
+			expect(view.destination.capabilities).not.toBe(repository.destination.capabilities);
+			expect(() => {
+				(view.destination.capabilities as { enforcedByProvider: boolean }).enforcedByProvider = true;
+			}).toThrow(TypeError);
+			expect(repository.destination.capabilities.enforcedByProvider).toBe(false);
 			const stored = await view.storedObjects();
 			expect([...view.index.packs.keys()].every((key) => stored.has(key))).toBe(true);
 			const ref = (await view.readSnapshots()).refs[0];

@@ -81,7 +81,8 @@ export function repositoryView(repository: Repository): RepositoryView {
 	return Object.freeze({
 		destination: Object.freeze({
 			description: repository.destination.description,
-			capabilities: repository.destination.capabilities,
+			// A copy, frozen through: the store's own object stays out of a plugin's reach.
+			capabilities: frozenCopy(repository.destination.capabilities),
 		}),
 		readSnapshots: () => repository.readSnapshots(),
 		get unreadableIndex() {
@@ -92,6 +93,14 @@ export function repositoryView(repository: Repository): RepositoryView {
 		storedObjects: () => storedObjects(repository),
 		index: Object.freeze(index),
 	});
+}
+
+function frozenCopy<T>(value: T): T {
+	if (typeof value !== "object" || value === null) return value;
+	const copy = (
+		Array.isArray(value) ? value.map(frozenCopy) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v)]))
+	) as T;
+	return Object.freeze(copy);
 }
 
 /** Listed by versions, so packs no index object lists (a killed backup's) and tombstoned objects are found too. */
