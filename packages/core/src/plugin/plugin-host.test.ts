@@ -275,6 +275,28 @@ describe("plugin host", () => {
 		await host.dispose();
 	});
 
+	it("refuses a package whose holdfast.engine excludes this core before importing its code", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
+		const pkg = join(dir, "future-plugin");
+		await mkdir(pkg);
+		await writeFile(
+			join(pkg, "package.json"),
+			JSON.stringify({
+				name: "future-plugin",
+				version: "1.0.0",
+				type: "module",
+				main: "index.js",
+				holdfast: { engine: "^9.0.0" },
+			}),
+		);
+		await writeFile(join(pkg, "index.js"), 'throw new Error("imported although refused");\n');
+		const types = await typesModule();
+		const host = await hostFor(["./future-plugin", "types"], [types], dir);
+		await expect(host.start()).rejects.toThrow(
+			"plugin ./future-plugin: needs @holdfast/core ^9.0.0 (package.json holdfast.engine), this is 0.1.0",
+		);
+	});
+
 	describe("set keys a plugin owns", () => {
 		const owner = (log: string[]) =>
 			tapper("owner", 0, log, {

@@ -83,6 +83,7 @@ export class PluginHost {
 
 		const defined: { manifest: PluginManifest; definition: PluginDefinition; options: Record<string, unknown> }[] = [];
 		for (const candidate of candidates) {
+			checkManifestEngine(candidate.manifest);
 			const definition = this.options.builtins?.get(candidate.manifest.spec) ?? (await importDefinition(candidate.manifest));
 			checkDefinition(definition, candidate.manifest);
 			const problems = definition.optionsSchema
@@ -260,6 +261,21 @@ async function importDefinition(manifest: PluginManifest): Promise<PluginDefinit
 	}
 	if (!mod.default) throw new HoldfastError("PLUGIN_LOAD", `plugin ${manifest.spec}: has no default export`);
 	return mod.default;
+}
+
+/** A package that says which cores it works with is refused before any of its code runs. */
+function checkManifestEngine(manifest: PluginManifest): void {
+	if (manifest.engine === undefined) return;
+	const where = `plugin ${manifest.spec}`;
+	if (!semver.validRange(manifest.engine)) {
+		throw new HoldfastError("PLUGIN_LOAD", `${where}: package.json holdfast.engine "${manifest.engine}" is not a semver range`);
+	}
+	if (!semver.satisfies(CORE_VERSION, manifest.engine)) {
+		throw new HoldfastError(
+			"PLUGIN_LOAD",
+			`${where}: needs @holdfast/core ${manifest.engine} (package.json holdfast.engine), this is ${CORE_VERSION}`,
+		);
+	}
 }
 
 function checkDefinition(definition: PluginDefinition, manifest: PluginManifest): void {

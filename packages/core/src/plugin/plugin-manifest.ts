@@ -14,6 +14,8 @@ export interface PluginManifest {
 	readonly packageName?: string;
 	readonly version?: string;
 	readonly contributes: readonly string[];
+	/** The @holdfast/core versions it works with (`holdfast.engine`): checked before its code is imported. */
+	readonly engine?: string;
 	/** What `import()` loads. */
 	readonly entryUrl: string;
 }
@@ -57,7 +59,7 @@ function fromPackageDir(spec: string, dir: string): PluginManifest {
 		version?: string;
 		main?: string;
 		exports?: unknown;
-		holdfast?: { contributes?: string[] };
+		holdfast?: { contributes?: string[]; engine?: string };
 	};
 	const main = mainEntry(pkg) ?? "index.js";
 	return {
@@ -65,6 +67,7 @@ function fromPackageDir(spec: string, dir: string): PluginManifest {
 		...(pkg.name ? { packageName: pkg.name } : {}),
 		...(pkg.version ? { version: pkg.version } : {}),
 		contributes: pkg.holdfast?.contributes ?? [],
+		...(pkg.holdfast?.engine !== undefined ? { engine: pkg.holdfast.engine } : {}),
 		entryUrl: pathToFileURL(join(dir, main)).href,
 	};
 }
