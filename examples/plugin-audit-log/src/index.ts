@@ -29,7 +29,7 @@ export default definePlugin<AuditLogOptions>({
 		},
 	},
 	activate(context) {
-		const audit = new AuditFile(resolve(context.options.file));
+		const audit = new AuditFile(resolve(context.configDir, context.options.file));
 		context.disposables.defer(() => audit.close());
 		const at = () => context.clock.now().toISOString();
 		const runLine = (run: RunContext) => ({ at: at(), run: run.kind, set: run.setName });

@@ -32,6 +32,8 @@ export interface PluginContext<Options = Record<string, unknown>> {
 	/** Disposed in reverse order when the host shuts down, also after a failure. */
 	readonly disposables: DisposableStack;
 	readonly signal: AbortSignal;
+	/** The config file's folder: a relative path in the plugin's options is relative to it, as in the sets. */
+	readonly configDir: string;
 }
 
 /** Passed to a source or destination type when the engine creates an instance for a set. */

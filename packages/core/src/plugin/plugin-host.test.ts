@@ -275,6 +275,24 @@ describe("plugin host", () => {
 		await host.dispose();
 	});
 
+	it("tells a plugin the config's folder, for relative paths in its options", async () => {
+		const types = await typesModule();
+		let seen: string | undefined;
+		const reader = definePlugin({
+			name: "reader",
+			version: "1.0.0",
+			engine: "^0.1.0",
+			activate(context) {
+				seen = context.configDir;
+			},
+		});
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
+		const host = await hostFor(["reader", "types"], [reader, types], dir);
+		await host.start();
+		expect(seen).toBe(dir);
+		await host.dispose();
+	});
+
 	it("refuses a package whose holdfast.engine excludes this core before importing its code", async () => {
 		const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
 		const pkg = join(dir, "future-plugin");

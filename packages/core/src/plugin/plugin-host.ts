@@ -128,6 +128,7 @@ export class PluginHost {
 			store: pluginStore(this.options.catalog, definition.name),
 			disposables,
 			signal: this.#abort.signal,
+			configDir: this.options.loaded.dir,
 		};
 		this.#activating = definition.name;
 		try {
