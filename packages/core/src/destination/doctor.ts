@@ -2,7 +2,8 @@
  * What `holdfast doctor` reports: one finding per check of the destination and its key, each
  * proven where the store lets it be, and said to be unproven where it does not.
  */
-import type { LockMode } from "./destination.js";
+import { describeError } from "../host/errors.js";
+import type { Destination, LockMode } from "./destination.js";
 
 /** `unproven`: the store gave no way to tell without risking data; the detail says what is unknown. */
 export type FindingStatus = "ok" | "warn" | "fail" | "unproven";
@@ -50,4 +51,48 @@ export function findingsFromPreflight(check: { problems: readonly string[]; note
 		...check.notes.map((detail) => ({ check: "note", status: "ok" as const, detail })),
 		...(check.problems.length === 0 ? [{ check: "destination", status: "ok" as const, detail: "preflight passed" }] : []),
 	];
+}
+
+/** How long the probe's canary stays locked: long enough to be refused, short enough to cost nothing. */
+const PROBE_LOCK_MS = 24 * 3_600_000;
+
+/**
+ * For a store that says it enforces Object Lock itself and has no doctor of its own: a proof,
+ * not the claim. A small canary is written under `doctor/` locked in compliance mode for a day,
+ * and deleting that version must be refused. A store that deletes it would let every backup be
+ * deleted, and the core, trusting the claim, would not have emulated the locks.
+ */
+export async function proveProviderLocks(destination: Destination, now: Date): Promise<DoctorFinding> {
+	const key = `doctor/lock-probe-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+	const check = "Object Lock";
+	let versionId: string;
+	try {
+		({ versionId } = await destination.put(key, Buffer.from("holdfast lock probe\n"), {
+			mode: "compliance",
+			until: new Date(now.getTime() + PROBE_LOCK_MS),
+		}));
+	} catch (error) {
+		return {
+			check,
+			status: "unproven",
+			detail: `could not write a locked canary (${describeError(error)}); locks are claimed, not proven`,
+		};
+	}
+	try {
+		await destination.deleteVersion(key, versionId);
+	} catch (error) {
+		if ((error as { code?: string }).code === "LOCKED") {
+			return { check, status: "ok", detail: "enforced by the store: deleting a locked canary was refused" };
+		}
+		return {
+			check,
+			status: "unproven",
+			detail: `deleting a locked canary failed otherwise (${describeError(error)}); locks are claimed, not proven`,
+		};
+	}
+	return {
+		check,
+		status: "fail",
+		detail: `the store says it enforces Object Lock (enforcedByProvider) but deleted a version locked until ${new Date(now.getTime() + PROBE_LOCK_MS).toISOString()}: nothing it holds is protected`,
+	};
 }

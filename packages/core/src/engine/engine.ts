@@ -9,6 +9,7 @@ import {
 	doctorVerdict,
 	findingsFromPreflight,
 	type KeyRole,
+	proveProviderLocks,
 } from "../destination/doctor.js";
 import { DryRunDestination, readOnlyCatalog } from "../destination/dry-run.js";
 import { retryBudgetMs } from "../destination/faults.js";
@@ -411,6 +412,10 @@ export class Engine {
 		const findings = destination.doctor
 			? await destination.doctor(request)
 			: findingsFromPreflight(await destination.preflight({ ...request, create: false }));
+		// A store that claims locks of its own and has no doctor to prove them is put to the test.
+		if (!destination.doctor && destination.capabilities.enforcedByProvider && !findings.some((f) => f.status === "fail")) {
+			findings.push(await proveProviderLocks(destination, this.options.clock.now()));
+		}
 		const groomer = this.destinationFor(name, set, "groom");
 		if (groomer !== destination) {
 			if (groomer.doctor) findings.push(...(await groomer.doctor({ ...request, keyOnly: true })));
