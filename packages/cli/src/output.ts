@@ -33,3 +33,11 @@ export function day(date: Date | string | undefined): string {
 	if (!date) return "-";
 	return `${new Date(date).toISOString().replace("T", " ").slice(0, 16)} UTC`;
 }
+
+/** Two times as `day` shows them, unless that shows them equal: then to the second or the millisecond, so a gap is seen. */
+export function daysApart(a: string | null, b: string): [string, string] {
+	if (a === null || day(a) !== day(b)) return [day(a ?? undefined), day(b)];
+	const precise = (time: string, length: number) => `${time.replace("T", " ").slice(0, length)} UTC`;
+	const length = a.slice(0, 19) === b.slice(0, 19) ? 23 : 19;
+	return [precise(a, length), precise(b, length)];
+}

@@ -1,7 +1,7 @@
 import type { Argv } from "yargs";
 import { EXIT } from "../exit-codes.js";
 import { parseNumberIn } from "../input.js";
-import { day, printJson, printLine } from "../output.js";
+import { day, daysApart, printJson, printLine } from "../output.js";
 import { progressWanted, startProgress } from "../progress.js";
 import type { GlobalOptions } from "../session.js";
 import { count } from "../words.js";
@@ -63,7 +63,7 @@ export function registerCheckCommand(cli: Argv<GlobalOptions>, setExit: (code: n
 						);
 						for (const gap of i.gaps.slice(0, 20))
 							printLine(
-								`  gap: ${gap.key} locked until ${day(gap.lockedUntil ?? undefined)}, needed until ${day(gap.needed)} (snapshot ${gap.snapshot.slice(0, 12)})`,
+								`  gap: ${gap.key} locked until ${daysApart(gap.lockedUntil, gap.needed)[0]}, needed until ${daysApart(gap.lockedUntil, gap.needed)[1]} (snapshot ${gap.snapshot.slice(0, 12)})`,
 							);
 						if (i.renewals.length > 0) {
 							const by = i.renewals.map((r) => r.renewedBy).sort()[0];
