@@ -60,8 +60,13 @@ export function registerRepairCommands(cli: Argv<GlobalOptions>, { withSession, 
 export function printIndexRecovery(report: CheckReport): void {
 	const r = report.indexRecovery;
 	if (!r) return;
-	printLine(
-		`note: ${r.unreadableIndexes.length} index object(s) verify under no version; ${r.packsRecovered} pack(s) (${r.blobsRecovered} blobs) were recovered from their headers; run "holdfast repair index"`,
-	);
+	const said: string[] = [];
+	if (r.unreadableIndexes.length > 0) said.push(`${r.unreadableIndexes.length} index object(s) verify under no version`);
+	if (r.packsRecovered > 0) said.push(`${r.packsRecovered} pack(s) (${r.blobsRecovered} blobs) were recovered from their headers`);
+	// Only what a repair would record earns its hint: headers read in vain are said as such.
+	if (said.length > 0) printLine(`note: ${said.join("; ")}; run "holdfast repair index"`);
+	else if (r.packsScanned > 0) {
+		printLine(`note: ${r.packsScanned} pack header(s) were read for blobs no index lists, and listed none of them`);
+	}
 	for (const key of r.unreadablePacks) printLine(`  ${key}: no readable pack header`);
 }
