@@ -1,11 +1,11 @@
-import { readdir } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DAY_MS, definePlugin, EmulatedLocks, type PluginDefinition } from "@holdfast/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, DEFAULT_PLUGINS, type Harness, setConfig } from "./support/harness.js";
 import { MEMORY_STORE_PLUGIN, memoryDestination } from "./support/memory-store-plugin.js";
 import { runWeek } from "./support/scenario.js";
-import { describeTree } from "./support/trees.js";
+import { describeTree, pseudoRandom } from "./support/trees.js";
 
 const START = new Date("2030-01-06T02:00:00Z");
 let harness: Harness | undefined;
@@ -161,6 +161,32 @@ describe("groom decisions", () => {
 		const idle = await h.engine.groom();
 		expect(idle.marked.objects + idle.deleted.objects).toBe(0);
 		expect(await indexObjects()).toEqual(before);
+	});
+
+	it("an object marked while its lock outlasts the grace is reported held by that lock, until its end", async () => {
+		harness = await harnessFor("extend");
+		await harness.engine.init();
+		const src = join(harness.dir, "src");
+		await writeFile(join(src, "only-in-week-0.bin"), pseudoRandom(300_000, 41));
+		harness.clock.set(START.getTime());
+		await harness.engine.backup();
+		await rm(join(src, "only-in-week-0.bin"));
+		await writeFile(join(src, "later.txt"), "later");
+		harness.clock.set(START.getTime() + 7 * DAY_MS);
+		await harness.engine.backup();
+		const week0Packs = new Set((await harness.engine.open()).repository.index.packs.keys());
+		harness.clock.set(START.getTime() + 95 * DAY_MS);
+		const result = await harness.engine.groom();
+		expect(result.marked.objects).toBeGreaterThan(0);
+		const markedPacks = result.held.filter((h) => h.key.startsWith("data/") && h.detail?.startsWith("marked"));
+		expect(markedPacks.length).toBeGreaterThan(0);
+		for (const held of markedPacks) {
+			expect(week0Packs.has(held.key)).toBe(true);
+			// Locked about 14 days past the window: that, not the 6-hour grace, is when it can go.
+			expect(held.reason).toBe("lock");
+			expect(held.until?.getTime()).toBeGreaterThan(START.getTime() + 100 * DAY_MS);
+		}
+		expect(result.heldByLock.objects).toBeGreaterThanOrEqual(markedPacks.length);
 	});
 
 	it("a plugin can veto a deletion; the candidate is held and reported", async () => {

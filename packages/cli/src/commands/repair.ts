@@ -62,7 +62,8 @@ export function printIndexRecovery(report: CheckReport): void {
 	if (!r) return;
 	const said: string[] = [];
 	if (r.unreadableIndexes.length > 0) said.push(`${r.unreadableIndexes.length} index object(s) verify under no version`);
-	if (r.packsRecovered > 0) said.push(`${r.packsRecovered} pack(s) (${r.blobsRecovered} blobs) were recovered from their headers`);
+	if (r.packsRecovered > 0)
+		said.push(`${r.packsRecovered} pack(s) (${r.blobsRecovered} blobs) were recovered from their headers`);
 	// Only what a repair would record earns its hint: headers read in vain are said as such.
 	if (said.length > 0) printLine(`note: ${said.join("; ")}; run "holdfast repair index"`);
 	else if (r.packsScanned > 0) {

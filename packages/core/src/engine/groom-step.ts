@@ -88,11 +88,15 @@ export async function executeGroom(
 		if (!decided && (!since || since.getTime() + graceMs > now.getTime())) {
 			if (!superseded) condemned.set(candidate.key, since ?? now);
 			if (!since) marked.push(candidate);
+			const graceEnds = new Date((since ?? now).getTime() + graceMs);
+			// Whichever ends later holds it: a lock recorded past the grace is what the user waits for.
+			const lockEnds = repository.index.lockUntil(candidate.key);
+			const lockHolds = lockEnds !== undefined && lockEnds.getTime() > graceEnds.getTime();
 			held.push({
 				key: candidate.key,
 				bytes: candidate.bytes,
-				reason: "marked",
-				until: new Date((since ?? now).getTime() + graceMs),
+				reason: lockHolds ? "lock" : "marked",
+				until: lockHolds ? lockEnds : graceEnds,
 				detail: `${superseded ? "superseded" : "marked"} ${(since ?? now).toISOString()}`,
 			});
 			continue;
