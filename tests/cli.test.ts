@@ -186,6 +186,36 @@ describe("holdfast CLI, spawned", () => {
 		}
 	});
 
+	it("--verbose shows the stack of the plugin code that failed, not only the core's frames", async () => {
+		const failing = await tempDir("holdfast-cli-failing-plugin-");
+		await writeFile(
+			join(failing, "failing-plugin.mjs"),
+			`export default {
+	name: "failing",
+	version: "1.0.0",
+	engine: "^0.1.0",
+	activate(context) {
+		context.hooks.plan.tap("failing", function planOfTheFailingPlugin() {
+			throw new Error("no plan today");
+		});
+	},
+};
+`,
+		);
+		await writeFile(join(failing, "holdfast.yaml"), config());
+		await mkdir(join(failing, "data"));
+		await writeFile(join(failing, "data/a"), "a");
+		expect(holdfast(failing, ["init"]).code).toBe(0);
+		await writeFile(join(failing, "holdfast.yaml"), config('  - "./failing-plugin.mjs"\n'));
+		const quiet = holdfast(failing, ["backup"]);
+		expect(quiet.code).toBe(1);
+		expect(quiet.stderr.trim()).toBe("holdfast: docs: [failing] plan: no plan today");
+		const verbose = holdfast(failing, ["backup", "--verbose"]);
+		expect(verbose.stderr).toMatch(
+			/caused by: Error: no plan today\n\s+at planOfTheFailingPlugin \(.*failing-plugin\.mjs:\d+:\d+\)/,
+		);
+	});
+
 	it("loads a third-party plugin named by relative path; it sees every run", async () => {
 		const withPlugin = await tempDir("holdfast-cli-plugin-");
 		const relativePath = relative(withPlugin, EXAMPLE_PLUGIN);

@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
 		const code = isYargsError(error) ? EXIT.usage : exitCodeFor(error);
 		const lines = error instanceof Error ? error.message.split("\n") : [String(error)];
 		for (const line of isHoldfastLike(error) ? lines : lines.slice(0, 1)) process.stderr.write(`holdfast: ${line}\n`);
-		if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+		if (verbose && error instanceof Error) printStacks(error);
 		return code;
 	}
 }
@@ -98,4 +98,18 @@ function isHoldfastLike(error: unknown): boolean {
 	return (
 		error instanceof Error && typeof (error as { code?: unknown }).code === "string" && !(error as { errno?: unknown }).errno
 	);
+}
+
+/**
+ * --verbose: the error's stack, then each cause's (a plugin's own frames are in the cause the
+ * core wrapped), leaving out a cause whose frames are the ones just printed.
+ */
+function printStacks(error: Error): void {
+	const frames = (e: Error) => e.stack?.split("\n").slice(1).join("\n") ?? "";
+	let shown: Error = error;
+	process.stderr.write(`${error.stack ?? error.message}\n`);
+	for (let cause = error.cause, depth = 0; cause instanceof Error && depth < 8; cause = cause.cause, depth++) {
+		if (frames(cause) !== frames(shown)) process.stderr.write(`caused by: ${cause.stack ?? cause.message}\n`);
+		shown = cause;
+	}
 }
