@@ -128,7 +128,7 @@ describe("holdfast with retention tiers", () => {
 		const result = holdfast(bad, ["config", "check"]);
 		expect(result.code).toBe(2);
 		expect(result.stderr.trim()).toBe(
-			`holdfast: ${join(bad, "holdfast.yaml")}: sets.docs.retention.tiers[0].days: 20 is not longer than retention.days (30): a tier must keep its snapshots longer`,
+			`holdfast: ${join(bad, "holdfast.yaml")}:13: sets.docs.retention.tiers[0].days: 20 is not longer than retention.days (30): a tier must keep its snapshots longer`,
 		);
 	});
 

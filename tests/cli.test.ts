@@ -303,7 +303,7 @@ describe("retention against the destination's cap", () => {
 			const result = holdfast(capped, command);
 			expect(result.code, command.join(" ")).toBe(2);
 			expect(result.stderr.trim()).toBe(
-				`holdfast: ${join(capped, "holdfast.yaml")}: sets.docs.retention.days: 90 exceeds what fs:${join(capped, "repo")} allows (30 days)`,
+				`holdfast: ${join(capped, "holdfast.yaml")}:13: sets.docs.retention.days: 90 exceeds what fs:${join(capped, "repo")} allows (30 days)`,
 			);
 		}
 	});
