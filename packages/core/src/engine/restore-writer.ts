@@ -168,9 +168,19 @@ export class TempFile {
 /** A symlink made under a temporary name and renamed over whatever link or file was there. */
 export async function placeSymlink(at: Placement, target: Buffer, node: TreeNode, isRoot: boolean): Promise<void> {
 	const temp = tempPathFor(at.dir, at.name);
+	await placeMade(at, temp, node, isRoot, () => symlink(target, temp));
+}
+
+/**
+ * Something without content made at `temp` by `make`, given the node's owner (as root), mode
+ * (not for a link: its mode means nothing) and time, then renamed into place; on failure the
+ * temporary name is removed.
+ */
+async function placeMade(at: Placement, temp: Buffer, node: TreeNode, isRoot: boolean, make: () => Promise<void>): Promise<void> {
 	try {
-		await symlink(target, temp);
+		await make();
 		if (isRoot) await lchown(temp, node.uid, node.gid).catch(() => undefined);
+		if (node.type !== "symlink") await chmod(temp, node.mode & 0o7777);
 		const time = nsToUtimeSeconds(node.mtime);
 		await lutimes(temp, time, time).catch(() => undefined);
 		await moveIntoPlace(temp, at);
@@ -192,15 +202,7 @@ export async function placeFifo(at: Placement, node: TreeNode, isRoot: boolean):
 	const plain = Buffer.from(dirText).equals(at.dir);
 	const dirFd = plain ? undefined : openSync(at.dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
 	try {
-		await mkfifo(plain ? `${dirText}/${base}` : `/dev/fd/3/${base}`, dirFd);
-		if (isRoot) await lchown(temp, node.uid, node.gid).catch(() => undefined);
-		await chmod(temp, node.mode & 0o7777);
-		const time = nsToUtimeSeconds(node.mtime);
-		await lutimes(temp, time, time).catch(() => undefined);
-		await moveIntoPlace(temp, at);
-	} catch (error) {
-		await rm(temp, { force: true }).catch(() => undefined);
-		throw error;
+		await placeMade(at, temp, node, isRoot, () => mkfifo(plain ? `${dirText}/${base}` : `/dev/fd/3/${base}`, dirFd));
 	} finally {
 		if (dirFd !== undefined) closeSync(dirFd);
 	}

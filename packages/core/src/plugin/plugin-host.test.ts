@@ -32,6 +32,19 @@ async function hostFor(
 	return new PluginHost({ loaded, clock: new ManualClock(0), logger: new MemoryLogger(), catalog, builtins: map });
 }
 
+/** A plugin package in a new folder whose code throws if imported; its package.json says `holdfast`. */
+async function packageThatMustNotLoad(name: string, holdfast: Record<string, unknown>): Promise<string> {
+	const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
+	const pkg = join(dir, name);
+	await mkdir(pkg);
+	await writeFile(
+		join(pkg, "package.json"),
+		JSON.stringify({ name, version: "1.0.0", type: "module", main: "index.js", holdfast }),
+	);
+	await writeFile(join(pkg, "index.js"), `throw new Error("${name} was imported");\n`);
+	return dir;
+}
+
 /** Declares the `memory` source and destination types so the config's sets validate. */
 const typesPlugin = definePlugin({
 	name: "types",
@@ -254,20 +267,7 @@ describe("plugin host", () => {
 	});
 
 	it("does not import a plugin whose only contributions the config does not use", async () => {
-		const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
-		const pkg = join(dir, "unused-destination");
-		await mkdir(pkg);
-		await writeFile(
-			join(pkg, "package.json"),
-			JSON.stringify({
-				name: "unused-destination",
-				version: "1.0.0",
-				type: "module",
-				main: "index.js",
-				holdfast: { contributes: ["destination:tape"] },
-			}),
-		);
-		await writeFile(join(pkg, "index.js"), 'throw new Error("imported although unused");\n');
+		const dir = await packageThatMustNotLoad("unused-destination", { contributes: ["destination:tape"] });
 		const types = await typesModule();
 		const host = await hostFor(["./unused-destination", "types"], [types], dir);
 		await host.start();
@@ -294,20 +294,7 @@ describe("plugin host", () => {
 	});
 
 	it("refuses a package whose holdfast.engine excludes this core before importing its code", async () => {
-		const dir = await mkdtemp(join(tmpdir(), "holdfast-host-"));
-		const pkg = join(dir, "future-plugin");
-		await mkdir(pkg);
-		await writeFile(
-			join(pkg, "package.json"),
-			JSON.stringify({
-				name: "future-plugin",
-				version: "1.0.0",
-				type: "module",
-				main: "index.js",
-				holdfast: { engine: "^9.0.0" },
-			}),
-		);
-		await writeFile(join(pkg, "index.js"), 'throw new Error("imported although refused");\n');
+		const dir = await packageThatMustNotLoad("future-plugin", { engine: "^9.0.0" });
 		const types = await typesModule();
 		const host = await hostFor(["./future-plugin", "types"], [types], dir);
 		await expect(host.start()).rejects.toThrow(
