@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { access, copyFile, link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import {
 	type ByteRange,
@@ -49,6 +49,7 @@ const VERSIONS_SUFFIX = ".versions";
 export class FsStore implements LockRecordStore {
 	readonly description: string;
 	readonly capabilities: DestinationCapabilities;
+	readonly localFolder: string;
 	readonly #root: string;
 	#sequence = 0;
 
@@ -59,6 +60,7 @@ export class FsStore implements LockRecordStore {
 	) {
 		this.#root = resolve(configDir, options.path);
 		this.description = `fs:${this.#root}`;
+		this.localFolder = this.#root;
 		this.capabilities = {
 			enforcedByProvider: false,
 			lockExtension: options.lockExtension ?? true,
@@ -73,7 +75,6 @@ export class FsStore implements LockRecordStore {
 			if (request.create) await makeFolders(join(this.#root, "objects"));
 			const info = await stat(this.#root);
 			if (!info.isDirectory()) problems.push(`${this.#root} is not a folder`);
-			else await this.#tagAsCache();
 		} catch (error) {
 			const missing = (error as NodeJS.ErrnoException).code === "ENOENT" && !request.create;
 			problems.push(
@@ -81,28 +82,6 @@ export class FsStore implements LockRecordStore {
 			);
 		}
 		return { ok: problems.length === 0, problems, notes };
-	}
-
-	/**
-	 * A CACHEDIR.TAG at the repository's root: backup tools that honour it (holdfast's fs source,
-	 * `tar --exclude-caches`) leave the repository out, so one kept inside a backed-up folder is
-	 * not backed up into itself, growing with every run. Best effort: a read-only repository
-	 * still opens.
-	 */
-	async #tagAsCache(): Promise<void> {
-		const tag = join(this.#root, "CACHEDIR.TAG");
-		if (
-			await access(tag).then(
-				() => true,
-				() => false,
-			)
-		)
-			return;
-		await writeFile(
-			tag,
-			`${CACHEDIR_SIGNATURE}\n# This folder is a holdfast repository. Backup tools that honour CACHEDIR.TAG leave it out,\n# so a repository inside a backed-up folder is not backed up into itself.\n`,
-			{ flag: "wx" },
-		).catch(() => undefined);
 	}
 
 	/** A folder has no key to inspect: what matters is that it is writable, and that its locks are emulated. */
@@ -376,9 +355,6 @@ function toVersion(key: string, meta: VersionMeta, isLatest: boolean): ObjectVer
 		...(meta.incomplete ? { incomplete: true } : {}),
 	};
 }
-
-/** The signature the Cache Directory Tagging Specification asks for (https://bford.info/cachedir/). */
-const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
 
 const CAUSES: Record<string, string> = {
 	EROFS: "read-only file system",

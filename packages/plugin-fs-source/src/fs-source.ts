@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { access, readdir, readFile, readlink, stat as statAsync } from "node:fs/promises";
 import { resolve } from "node:path";
-import { type EntryType, HoldfastError, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
+import { type EntryType, HoldfastError, type Logger, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
 import ignore, { type Ignore } from "ignore";
 import pLimit from "p-limit";
 
@@ -65,9 +65,14 @@ export class FsSource implements Source {
 	readonly #stats = new AdaptiveStat();
 	readonly #buffers = new ReadBuffers();
 
+	/** Folders holdfast writes for the set (its local repository), as `dev:ino`, filled at scan. */
+	#leftOut = new Map<string, string>();
+
 	constructor(
 		private readonly options: FsSourceOptions,
 		configDir = process.cwd(),
+		private readonly leaveOut: readonly string[] = [],
+		private readonly logger?: Logger,
 	) {
 		this.roots = (Array.isArray(options.path) ? options.path : [options.path]).map((p) => resolve(configDir, p));
 		this.#exclude = new ExcludeMatcher(options.exclude ?? []);
@@ -77,6 +82,11 @@ export class FsSource implements Source {
 	async *scan(scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
 		// Every root is checked before anything is read: a missing root is a failed run, not an empty snapshot.
 		for (const root of this.roots) await this.#checkRoot(root);
+		// Known by identity, not by name: a repository reached through a link or a bind mount is the same folder.
+		for (const path of this.leaveOut) {
+			const info = await statAsync(path, { bigint: true }).catch(() => undefined);
+			if (info?.isDirectory()) this.#leftOut.set(`${info.dev}:${info.ino}`, path);
+		}
 		for (const root of this.roots) yield* this.#scanRoot(root, scanOptions);
 	}
 
@@ -146,6 +156,10 @@ export class FsSource implements Source {
 			}
 			if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
 			const identity = isDir ? `${info.dev}:${info.ino}` : "";
+			if (isDir && this.#leftOut.has(identity)) {
+				this.logger?.info(`${show(root, rel)}: left out, it is this set's own repository`);
+				continue;
+			}
 			if (isDir && ancestors.has(identity)) {
 				scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
 				continue;

@@ -24,7 +24,7 @@ const fsSourceType: SourceType<FsSourceOptions> = {
 			statConcurrency: { type: "integer", minimum: 1, maximum: 256 },
 		},
 	},
-	create: (options, environment) => new FsSource(options, environment.configDir),
+	create: (options, environment) => new FsSource(options, environment.configDir, environment.leaveOut ?? [], environment.logger),
 };
 
 export default definePlugin({

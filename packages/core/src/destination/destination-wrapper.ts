@@ -26,6 +26,10 @@ export abstract class DestinationWrapper<S extends Destination = Destination> im
 		return this.store.capabilities;
 	}
 
+	get localFolder(): string | undefined {
+		return this.store.localFolder;
+	}
+
 	preflight(request: PreflightRequest) {
 		return this.store.preflight(request);
 	}

@@ -111,6 +111,11 @@ export interface Destination {
 	/** For messages: `fs:/backups/office`, `b2:acme`. */
 	readonly description: string;
 	readonly capabilities: DestinationCapabilities;
+	/**
+	 * A store kept in a folder of this machine names it: the set's sources leave it out, so a
+	 * repository inside a backed-up folder is not backed up into itself, growing every run.
+	 */
+	readonly localFolder?: string;
 	/** Checks (and with `create`, prepares) the store before anything is written. */
 	preflight(request: PreflightRequest): Promise<DestinationCheck>;
 	/** Writes a new version, locked on the write itself when `lock` is given. */

@@ -142,12 +142,14 @@ export class Engine {
 		return destination;
 	}
 
-	sourcesFor(set: SetConfig): Source[] {
+	sourcesFor(set: SetConfig, setName?: string): Source[] {
 		const types = this.options.host.sourceTypes();
+		const local = setName === undefined ? undefined : this.destinationFor(setName, set).localFolder;
+		const environment = { ...this.#environment(), ...(local ? { leaveOut: [local] } : {}) };
 		return set.sources.map((options) => {
 			const type = types.get(options.type);
 			if (!type) throw new HoldfastError("CONFIG_INVALID", `no plugin provides source type "${options.type}"`);
-			return type.create(options, this.#environment());
+			return type.create(options, environment);
 		});
 	}
 
@@ -365,7 +367,7 @@ export class Engine {
 			return runBackup(context, {
 				repository: open.repository,
 				hooks: this.hooks,
-				sources: this.sourcesFor(open.set),
+				sources: this.sourcesFor(open.set, open.name),
 				// The opened repository's: read-only for a dry run.
 				catalog: open.repository.options.catalog ?? this.options.catalog,
 				plan,

@@ -43,6 +43,11 @@ export interface InstanceEnvironment {
 	/** Relative paths in the config are relative to the config file's folder. */
 	readonly configDir: string;
 	readonly env: NodeJS.ProcessEnv;
+	/**
+	 * Sources only: absolute paths holdfast itself writes for this set (its repository's folder
+	 * when the destination is local). A source of files leaves them out; they are not the user's data.
+	 */
+	readonly leaveOut?: readonly string[];
 }
 
 export interface SourceType<Options = Record<string, unknown>> {
