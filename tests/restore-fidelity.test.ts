@@ -174,4 +174,27 @@ describe("restore fidelity", () => {
 		expect(again.summary.unchanged).toBe(2);
 		expect(again.summary.skippedExisting).toEqual([]);
 	});
+
+	it("a named pipe that cannot be made is said and skipped; the files around it are restored", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		execFileSync("mkfifo", [join(src, "pipe")]);
+		await writeFile(join(src, "important.txt"), "keep me");
+		await harness.engine.init();
+		await harness.engine.backup();
+		const path = process.env.PATH;
+		process.env.PATH = "/nonexistent";
+		try {
+			const target = join(harness.dir, "out");
+			const { summary } = await harness.engine.restore("latest", { target });
+			expect(await readFile(join(target, "src/important.txt"), "utf8")).toBe("keep me");
+			expect([summary.fifos, summary.special]).toEqual([0, 1]);
+			expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
+				expect.stringMatching(/src\/pipe: named pipe not recreated: mkfifo is not installed$/),
+			);
+			expect(await readdir(join(target, "src"))).toEqual(["important.txt"]);
+		} finally {
+			process.env.PATH = path;
+		}
+	});
 });

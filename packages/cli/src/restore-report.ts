@@ -14,8 +14,8 @@ export function printRestoreSkips(summary: RestoreSummary, skipExisting: boolean
 		printPaths(kept);
 	}
 	if (summary.special > 0) {
-		const what = summary.special === 1 ? "1 socket or device is" : `${summary.special} sockets or devices are`;
-		printLine(`${what} in the snapshot and not recreated: they hold no data`);
+		const what = summary.special === 1 ? "1 entry is" : `${summary.special} entries are`;
+		printLine(`${what} in the snapshot and not recreated (sockets, devices, pipes that could not be made): they hold no data`);
 	}
 	const clashes = summary.conflicts;
 	if (clashes.length > 0) {

@@ -5,6 +5,7 @@ import {
 	constants,
 	fchmodSync,
 	fchownSync,
+	fstatSync,
 	ftruncateSync,
 	futimesSync,
 	open as openCallback,
@@ -13,7 +14,7 @@ import {
 	rmSync,
 	writeSync,
 } from "node:fs";
-import { chmod, lchown, link, lutimes, rename, rm, symlink } from "node:fs/promises";
+import { lchown, link, lutimes, rename, rm, symlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { threadId } from "node:worker_threads";
 import type { TreeNode } from "../repository/tree.js";
@@ -168,21 +169,24 @@ export class TempFile {
 /** A symlink made under a temporary name and renamed over whatever link or file was there. */
 export async function placeSymlink(at: Placement, target: Buffer, node: TreeNode, isRoot: boolean): Promise<void> {
 	const temp = tempPathFor(at.dir, at.name);
-	await placeMade(at, temp, node, isRoot, () => symlink(target, temp));
+	await placeMade(
+		at,
+		temp,
+		() => symlink(target, temp),
+		async () => {
+			// A link's own owner and time (lchown, lutimes): never those of what it points to.
+			if (isRoot) await lchown(temp, node.uid, node.gid).catch(() => undefined);
+			const time = nsToUtimeSeconds(node.mtime);
+			await lutimes(temp, time, time).catch(() => undefined);
+		},
+	);
 }
 
-/**
- * Something without content made at `temp` by `make`, given the node's owner (as root), mode
- * (not for a link: its mode means nothing) and time, then renamed into place; on failure the
- * temporary name is removed.
- */
-async function placeMade(at: Placement, temp: Buffer, node: TreeNode, isRoot: boolean, make: () => Promise<void>): Promise<void> {
+/** Something without content: made at `temp`, given its metadata, renamed into place; the temporary name is removed on failure. */
+async function placeMade(at: Placement, temp: Buffer, make: () => Promise<void>, finish: () => Promise<void>): Promise<void> {
 	try {
 		await make();
-		if (isRoot) await lchown(temp, node.uid, node.gid).catch(() => undefined);
-		if (node.type !== "symlink") await chmod(temp, node.mode & 0o7777);
-		const time = nsToUtimeSeconds(node.mtime);
-		await lutimes(temp, time, time).catch(() => undefined);
+		await finish();
 		await moveIntoPlace(temp, at);
 	} catch (error) {
 		await rm(temp, { force: true }).catch(() => undefined);
@@ -193,7 +197,9 @@ async function placeMade(at: Placement, temp: Buffer, node: TreeNode, isRoot: bo
 /**
  * A named pipe, made by the system's `mkfifo`: Node has no call for it. It carries no data,
  * but programs that expect it at its path fail without it. The temporary name is ASCII; a
- * folder whose path is not UTF-8 is reached through an inherited descriptor (Linux).
+ * folder whose path is not UTF-8 is reached through an inherited descriptor (Linux). Owner,
+ * mode and time are set through a descriptor opened without following links (and without
+ * waiting for a writer), as for files: a link swapped in for the new pipe is never followed.
  */
 export async function placeFifo(at: Placement, node: TreeNode, isRoot: boolean): Promise<void> {
 	const temp = tempPathFor(at.dir, Buffer.from("fifo"));
@@ -202,12 +208,29 @@ export async function placeFifo(at: Placement, node: TreeNode, isRoot: boolean):
 	const plain = Buffer.from(dirText).equals(at.dir);
 	const dirFd = plain ? undefined : openSync(at.dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
 	try {
-		await placeMade(at, temp, node, isRoot, () => mkfifo(plain ? `${dirText}/${base}` : `/dev/fd/3/${base}`, dirFd));
+		await placeMade(
+			at,
+			temp,
+			() => mkfifo(plain ? `${dirText}/${base}` : `/dev/fd/3/${base}`, dirFd),
+			async () => {
+				const fd = openSync(temp, constants.O_RDONLY | constants.O_NONBLOCK | O_NOFOLLOW);
+				try {
+					if (!fstatSync(fd).isFIFO()) throw new Error("the new named pipe was replaced before it was finished");
+					if (isRoot) fchownSync(fd, node.uid, node.gid);
+					fchmodSync(fd, node.mode & 0o7777);
+					const time = nsToUtimeSeconds(node.mtime);
+					futimesSync(fd, time, time);
+				} finally {
+					closeSync(fd);
+				}
+			},
+		);
 	} finally {
 		if (dirFd !== undefined) closeSync(dirFd);
 	}
 }
 
+/** Runs `mkfifo`; a failure says that mkfifo failed and why, never as if the path were missing. */
 function mkfifo(path: string, dirFd: number | undefined): Promise<void> {
 	return new Promise((resolve, reject) => {
 		const child = spawn("mkfifo", ["-m", "600", path], {
@@ -217,10 +240,14 @@ function mkfifo(path: string, dirFd: number | undefined): Promise<void> {
 		child.stderr?.on("data", (chunk: Buffer) => {
 			said += chunk.toString("utf8");
 		});
-		child.on("error", reject);
+		child.on("error", (error: NodeJS.ErrnoException) =>
+			reject(
+				new Error(error.code === "ENOENT" ? "mkfifo is not installed" : `mkfifo could not run (${error.code ?? error.message})`),
+			),
+		);
 		child.on("close", (code) => {
 			if (code === 0) resolve();
-			else reject(new Error(`mkfifo failed: ${said.trim() || `exit ${code}`}`));
+			else if (code !== null) reject(new Error(`mkfifo failed: ${said.trim() || `exit ${code}`}`));
 		});
 	});
 }

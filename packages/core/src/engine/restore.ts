@@ -43,7 +43,7 @@ export interface RestoreSummary {
 	conflicts: string[];
 	/** Named pipes made again (empty, with their mode, owner and time). */
 	fifos: number;
-	/** Sockets and devices: recorded in the snapshot, not recreated (a socket belongs to a running program; a device's numbers are not recorded). */
+	/** Recorded in the snapshot, not recreated: sockets (they belong to a running program), devices (their numbers are not recorded), pipes `mkfifo` could not make (each said as a warning). */
 	special: number;
 	/** Something of the snapshot is not in the target: a conflict, or a differing file kept unasked. */
 	partial: boolean;
@@ -164,8 +164,14 @@ export async function restoreSnapshot(
 			return;
 		}
 		if (node.type === "fifo") {
-			await atPath(display, () => placeFifo(at, node, isRoot));
-			summary.fifos++;
+			// A pipe holds no data: one that cannot be made is said and counted, and the restore goes on.
+			try {
+				await placeFifo(at, node, isRoot);
+				summary.fifos++;
+			} catch (error) {
+				summary.special++;
+				options.logger.warn(`${display}: named pipe not recreated: ${(error as Error).message}`);
+			}
 			return;
 		}
 		await planFile(at, display, rel, node);
