@@ -189,6 +189,29 @@ describe("groom decisions", () => {
 		expect(result.heldByLock.objects).toBeGreaterThanOrEqual(markedPacks.length);
 	});
 
+	it("objects under its prefixes that are not of its layout (a repository nested in the bucket) are never counted or groomed", async () => {
+		harness = await harnessFor("extend");
+		await harness.engine.init();
+		await runWeek(harness, 0, START);
+		const { repository } = await harness.engine.open();
+		harness.clock.set(START.getTime() + 400 * DAY_MS);
+		const before = (await harness.engine.check(undefined, { readDataPercent: 0 })).reclaimable;
+		const hash = "ab".padEnd(64, "7");
+		const foreign = [`data/config/${hash}`, `data/data/ab/${hash}`, `snapshots/x/${hash}`];
+		for (const key of foreign) await repository.destination.put(key, Buffer.from("another repository's object"));
+		const report = await harness.engine.check(undefined, { readDataPercent: 0 });
+		expect(report.reclaimable).toEqual(before);
+		for (let i = 0; i < 3; i++) {
+			const groomed = await harness.engine.groom();
+			for (const key of foreign) {
+				expect(groomed.marked.keys).not.toContain(key);
+				expect(groomed.deleted.keys).not.toContain(key);
+			}
+			harness.clock.advance(2 * DAY_MS);
+		}
+		for (const key of foreign) expect(await repository.destination.head(key)).toBeDefined();
+	});
+
 	it("a plugin can veto a deletion; the candidate is held and reported", async () => {
 		let vetoed = "";
 		const keeper = definePlugin({

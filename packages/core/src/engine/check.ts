@@ -3,7 +3,7 @@ import { collectGarbage } from "../host/collector.js";
 import { describeError } from "../host/errors.js";
 import { concurrencyLimit } from "../host/semaphore.js";
 import { sha256Hex } from "../repository/crypto.js";
-import { KEY_PREFIX } from "../repository/format.js";
+import { isRepositoryObjectKey, KEY_PREFIX } from "../repository/format.js";
 import { listKeys, type Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 import { walkTree } from "../repository/tree-walker.js";
@@ -235,7 +235,7 @@ async function unneededObjects(
 	const bytes = new Map<string, number>();
 	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
 		for await (const version of repository.destination.listVersions(prefix)) {
-			if (version.isDeleteMarker || needed.has(version.key)) continue;
+			if (version.isDeleteMarker || needed.has(version.key) || !isRepositoryObjectKey(version.key)) continue;
 			bytes.set(version.key, (bytes.get(version.key) ?? 0) + version.size);
 		}
 	}

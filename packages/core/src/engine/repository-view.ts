@@ -1,5 +1,5 @@
 import type { DestinationCapabilities } from "../destination/destination.js";
-import { KEY_PREFIX } from "../repository/format.js";
+import { isRepositoryObjectKey, KEY_PREFIX } from "../repository/format.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotListing, SnapshotRef, UnreadableObject } from "../repository/snapshot.js";
 import { collectSnapshotObjects, metadataFor, type SnapshotObjects } from "./snapshot-objects.js";
@@ -108,7 +108,7 @@ async function storedObjects(repository: Repository): Promise<Map<string, Stored
 	const stored = new Map<string, { bytes: number; newest: Date }>();
 	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
 		for await (const version of repository.destination.listVersions(prefix)) {
-			if (version.isDeleteMarker) continue;
+			if (version.isDeleteMarker || !isRepositoryObjectKey(version.key)) continue;
 			const known = stored.get(version.key);
 			if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified });
 			else {

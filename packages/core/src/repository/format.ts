@@ -18,6 +18,18 @@ export function packKey(hash: string): string {
 	return `${KEY_PREFIX.data}${hash.slice(0, 2)}/${hash}`;
 }
 
+const OBJECT_KEY = /^(data\/([0-9a-f]{2})\/\2[0-9a-f]{62}|(index|snapshots|keys|config)\/[0-9a-f]{64})$/;
+
+/**
+ * True for a key exactly as this format writes it. What else a listing of its prefixes finds
+ * is not this repository's: another repository nested under a prefix of the same bucket
+ * (`data/config/…`), a user's file. It is never read as a snapshot or key, never counted as
+ * reclaimable, and never groomed.
+ */
+export function isRepositoryObjectKey(key: string): boolean {
+	return OBJECT_KEY.test(key);
+}
+
 /** The hash a content-addressed key names (its last path segment); every key of format 1 has one. */
 export function hashOfKey(key: string): string | undefined {
 	const last = key.slice(key.lastIndexOf("/") + 1);

@@ -2,7 +2,7 @@ import type { Destination, ObjectVersion } from "../destination/destination.js";
 import { HoldfastError } from "../host/errors.js";
 import { concurrencyLimit } from "../host/semaphore.js";
 import type { RepositoryKeys } from "./crypto.js";
-import { KEY_PREFIX } from "./format.js";
+import { isRepositoryObjectKey, KEY_PREFIX } from "./format.js";
 import type { IndexPack } from "./index-file.js";
 import { type PackedBlob, readPackHeader } from "./pack.js";
 
@@ -45,7 +45,7 @@ export async function recoverFromPackHeaders(
 ): Promise<PackHeaderRecovery> {
 	const versionsByKey = new Map<string, ObjectVersion[]>();
 	for await (const version of destination.listVersions(KEY_PREFIX.data)) {
-		if (version.isDeleteMarker || version.incomplete || isListed(version.key)) continue;
+		if (version.isDeleteMarker || version.incomplete || isListed(version.key) || !isRepositoryObjectKey(version.key)) continue;
 		const list = versionsByKey.get(version.key) ?? [];
 		list.push(version);
 		versionsByKey.set(version.key, list);

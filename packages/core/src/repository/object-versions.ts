@@ -1,6 +1,6 @@
 import type { Destination, ObjectVersion } from "../destination/destination.js";
 import { sha256Hex } from "./crypto.js";
-import { hashOfKey } from "./format.js";
+import { hashOfKey, isRepositoryObjectKey } from "./format.js";
 import type { MasterIndex } from "./index-file.js";
 
 // Which versions of an object count: the one loop over a listing that the keys, snapshots and "our version" lookups share.
@@ -13,7 +13,7 @@ import type { MasterIndex } from "./index-file.js";
 export async function realVersions(destination: Destination, prefix: string): Promise<ObjectVersion[]> {
 	const versions: ObjectVersion[] = [];
 	for await (const version of destination.listVersions(prefix)) {
-		if (!version.isDeleteMarker && !version.incomplete) versions.push(version);
+		if (!version.isDeleteMarker && !version.incomplete && isRepositoryObjectKey(version.key)) versions.push(version);
 	}
 	return versions;
 }
