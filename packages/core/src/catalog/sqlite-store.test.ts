@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -100,7 +100,9 @@ describe("SqliteKeyvStore byte values", () => {
 describe("SqliteKeyvStore on a damaged file", () => {
 	it("sets a file that is no database aside, warns once, and works on a fresh one", async () => {
 		const { dir, path } = await catalogFile();
+		// Damage to a catalog of ours: its values folder beside it says so.
 		await writeFile(path, "not a database\n".repeat(500));
+		await mkdir(`${path}.values`);
 		const lines: string[] = [];
 		const store = new SqliteKeyvStore(path, (line) => lines.push(line));
 		await store.set("k", "v");
@@ -181,5 +183,27 @@ describe("opening a SQLite catalog", () => {
 		const failure = await openCatalog("sqlite://./plain/catalog.sqlite", dir).catch((error: unknown) => error);
 		expect(isHoldfastError(failure, "CONFIG_INVALID")).toBe(true);
 		expect((failure as Error).message).toMatch(/^catalog: cannot open .*plain\/catalog\.sqlite: /);
+	});
+});
+
+describe("SqliteKeyvStore on a path that is no catalog", () => {
+	it("refuses a user's own file or folder, and leaves it as it was", async () => {
+		const { dir } = await catalogFile();
+		const notes = join(dir, "notes.txt");
+		await writeFile(notes, "my notes\n");
+		const lines: string[] = [];
+		const onFile = new SqliteKeyvStore(notes, (line) => lines.push(line));
+		await expect(onFile.get("k")).rejects.toThrow(
+			/^catalog: .*notes\.txt is not a SQLite file, so not a holdfast catalog: name another path; nothing was changed$/,
+		);
+		expect(await readFile(notes, "utf8")).toBe("my notes\n");
+		const folder = join(dir, "photos");
+		await mkdir(folder);
+		await writeFile(join(folder, "a.jpg"), "jpeg");
+		const onFolder = new SqliteKeyvStore(folder, (line) => lines.push(line));
+		await expect(onFolder.get("k")).rejects.toThrow(/photos is a folder: name a file for the catalog/);
+		expect(await readdir(folder)).toEqual(["a.jpg"]);
+		expect(await readdir(dir)).not.toContainEqual(expect.stringContaining(".damaged-"));
+		expect(lines).toEqual([]);
 	});
 });

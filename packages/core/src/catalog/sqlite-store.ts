@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { existsSync, renameSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, renameSync, type Stats, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname } from "node:path";
 import type Database from "better-sqlite3";
@@ -93,8 +93,25 @@ export class SqliteKeyvStore extends EventEmitter {
 					cause: error,
 				});
 			}
+			// Only a catalog is ever set aside: a path that names someone's file or folder is a config mistake.
+			const foreign = notOurs(path);
+			if (foreign)
+				throw new HoldfastError("CONFIG_INVALID", `catalog: ${path} ${foreign}; nothing was changed`, { cause: error });
+			if (!writable(path))
+				return this.#inMemory(
+					`catalog ${path} cannot be written by this user (${(error as Error).message}); this run keeps the catalog in memory and reads everything from the destination`,
+				);
 			return this.#replace(error);
 		}
+	}
+
+	/** A catalog in memory for this run, said once: the file is left as it is. */
+	#inMemory(line: string): Statements {
+		if (!this.#reported) {
+			this.#reported = true;
+			this.#onDamage(line);
+		}
+		return openStatements(":memory:");
 	}
 
 	/** Sets the damaged file aside and opens a fresh one; in memory when not even that works. */
@@ -319,6 +336,51 @@ function openStatements(path: string): Statements {
 }
 
 /** Renames the file (and SQLite's `-wal`/`-shm` beside it) to `<name>.damaged-<time>`; never deletes. */
+/**
+ * Why `path` is not a catalog file to set aside, if it is not: a folder, or a file that neither
+ * starts as a SQLite database nor has the files holdfast keeps beside its catalog (values,
+ * unlock hints, SQLite's journal) — a user's own file the config named by mistake.
+ */
+function notOurs(path: string): string | undefined {
+	let info: Stats;
+	try {
+		info = statSync(path);
+	} catch {
+		return undefined;
+	}
+	// What holdfast keeps beside a catalog of its own: whatever took the file's place, it was ours.
+	if ([".values", ".unlock-hints.json", "-wal", "-shm"].some((suffix) => existsSync(path + suffix))) return undefined;
+	if (info.isDirectory()) return "is a folder: name a file for the catalog (like .holdfast/catalog.sqlite)";
+	if (!info.isFile()) return "is not a regular file: name a file for the catalog";
+	if (info.size === 0) return undefined;
+	const head = Buffer.alloc(SQLITE_HEADER.length);
+	try {
+		const fd = openSync(path, "r");
+		try {
+			readSync(fd, head, 0, head.length, 0);
+		} finally {
+			closeSync(fd);
+		}
+	} catch {
+		return undefined;
+	}
+	return head.equals(SQLITE_HEADER) ? undefined : "is not a SQLite file, so not a holdfast catalog: name another path";
+}
+
+/** Whether this user may write the catalog file and its folder (the journal files go beside it). */
+function writable(path: string): boolean {
+	try {
+		accessSync(dirname(path), constants.W_OK);
+		if (existsSync(path)) accessSync(path, constants.R_OK | constants.W_OK);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+/** What every SQLite database file begins with. */
+const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+
 function setAside(path: string): string {
 	const stamp = new Date()
 		.toISOString()
