@@ -17,6 +17,13 @@ export function printRestoreSkips(summary: RestoreSummary, skipExisting: boolean
 		const what = summary.special === 1 ? "1 entry is" : `${summary.special} entries are`;
 		printLine(`${what} in the snapshot and not recreated (sockets, devices, pipes that could not be made): they hold no data`);
 	}
+	if (summary.lost.length > 0) {
+		const what = summary.lost.length === 1 ? "1 file was" : `${summary.lost.length} files were`;
+		printLine(
+			`${what} not restored: their data is damaged or missing in the repository (each is named above; "holdfast check --read-data" names the packs):`,
+		);
+		printPaths(summary.lost);
+	}
 	const clashes = summary.conflicts;
 	if (clashes.length > 0) {
 		const what = clashes.length === 1 ? "1 path is" : `${clashes.length} paths are`;

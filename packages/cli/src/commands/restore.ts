@@ -113,6 +113,8 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 					}
 					const { snapshot, summary } = result;
 					if (summary.partial) setExit(EXIT.partial);
+					// Files whose data is damaged or gone: the rest is restored, and the run still failed.
+					if (summary.lost.length > 0) setExit(EXIT.failed);
 					if (args.json) return printJson({ snapshot: snapshot.id, host: snapshot.snapshot.host, ...summary });
 					// --quiet: the report is left out; what was kept or skipped is still said.
 					if (!args.quiet)

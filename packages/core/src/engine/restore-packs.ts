@@ -21,6 +21,25 @@ export interface PackRestorerOptions {
 	readonly budgetBytes?: number;
 	/** Ranged reads under way at once (of packs, or of parts of one). */
 	readonly reads?: number;
+	/**
+	 * A file whose data is damaged or gone from the store (no version of a pack verifies, or it
+	 * is missing): told here and left out, and the restore goes on with every other file, as a
+	 * user recovering from an attack needs. Without it such a failure ends the restore.
+	 */
+	readonly onLost?: (display: string, reason: string) => void;
+}
+
+/** Damage to the repository's data, not to the target: the files it touches are lost, the rest restored. */
+function isDataLoss(error: unknown): boolean {
+	const code = (error as { code?: unknown } | undefined)?.code;
+	return code === "CORRUPT" || code === "NOT_FOUND";
+}
+
+/** What the store's data lacks, without the target path the error was first told with (another file's). */
+function lossReason(error: unknown): string {
+	const inner =
+		error instanceof Error && error.cause instanceof Error && error.message.startsWith("restore: ") ? error.cause : error;
+	return inner instanceof Error ? (inner.message.split("\n")[0] ?? inner.name) : String(inner);
 }
 
 /** Blobs this far apart or closer are read with one request: the gap costs less than another request. */
@@ -75,6 +94,7 @@ export class PackRestorer {
 	/** Bytes the reads under way hold; a read larger than the budget runs alone. */
 	readonly #budget: Semaphore;
 	readonly #reads: Semaphore;
+	readonly #onLost: PackRestorerOptions["onLost"];
 
 	constructor(
 		private readonly repository: Repository,
@@ -85,6 +105,7 @@ export class PackRestorer {
 		// 32 MiB); a store asking for more reads gets more small ranges under way, not more memory.
 		this.#budget = new Semaphore(options.budgetBytes ?? 16 * 1024 * 1024);
 		this.#reads = new Semaphore(options.reads ?? readsFor(repository));
+		this.#onLost = options.onLost;
 	}
 
 	async restore(tasks: readonly FileTask[]): Promise<void> {
@@ -93,11 +114,17 @@ export class PackRestorer {
 		for (const task of tasks) {
 			let offset = 0;
 			const uses: { location: BlobLocation; id: string; offset: number }[] = [];
-			for (const id of task.node.content ?? []) {
-				// Found in the loaded index without a hop through a promise: planning a batch costs no await per blob.
-				const location = this.repository.index.blobs.get(id) ?? (await atPath(task.display, () => this.#locate(id)));
-				uses.push({ location, id, offset });
-				offset += location.rawLength;
+			try {
+				for (const id of task.node.content ?? []) {
+					// Found in the loaded index without a hop through a promise: planning a batch costs no await per blob.
+					const location = this.repository.index.blobs.get(id) ?? (await atPath(task.display, () => this.#locate(id)));
+					uses.push({ location, id, offset });
+					offset += location.rawLength;
+				}
+			} catch (error) {
+				if (!this.#onLost || !isDataLoss(error)) throw error;
+				this.#onLost(task.display, lossReason(error));
+				continue;
 			}
 			const file: PlannedFile = { task, size: offset, pending: uses.length };
 			files.push(file);
@@ -128,6 +155,20 @@ export class PackRestorer {
 		const fail = (reason: unknown) => {
 			failure ??= { reason };
 		};
+		const lost = new Set<PlannedFile>();
+		// A read of damaged or missing data loses the files that needed it; any other failure ends the restore.
+		const failRange = (range: PlannedRange) => (reason: unknown) => {
+			if (!this.#onLost || !isDataLoss(reason)) return fail(reason);
+			const why = lossReason(reason);
+			for (const blob of range.blobs) {
+				for (const { file } of blob.uses) {
+					if (lost.has(file)) continue;
+					lost.add(file);
+					file.pending = -1;
+					this.#onLost(file.task.display, why);
+				}
+			}
+		};
 		try {
 			for (const file of files) if (file.pending === 0) this.#finish(file);
 			// Packs in the order the files first need them: early files complete early.
@@ -140,7 +181,7 @@ export class PackRestorer {
 				}
 				running.push(
 					this.#readRange(range, this.#createFiles(range.blobs))
-						.catch(fail)
+						.catch(failRange(range))
 						.finally(() => this.#give(cost)),
 				);
 			}
@@ -149,6 +190,7 @@ export class PackRestorer {
 		}
 		// Reads under way finish before a failure is reported: none writes into a removed file.
 		await Promise.all(running);
+		for (const file of lost) file.out?.abandon();
 		if (failure) {
 			for (const file of files) if (file.pending > 0) file.out?.abandon();
 			throw failure.reason;

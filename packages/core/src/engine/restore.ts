@@ -41,6 +41,11 @@ export interface RestoreSummary {
 	skippedExisting: string[];
 	/** Paths where the target has a folder and the snapshot something else, or the reverse: skipped. */
 	conflicts: string[];
+	/**
+	 * Files (target paths) whose data is damaged or gone from the store: left out, each said as
+	 * a warning, while every other file was restored. The restore failed for these.
+	 */
+	lost: string[];
 	/** Named pipes made again (empty, with their mode, owner and time). */
 	fifos: number;
 	/** Recorded in the snapshot, not recreated: sockets (they belong to a running program), devices (their numbers are not recorded), pipes `mkfifo` could not make (each said as a warning). */
@@ -75,6 +80,7 @@ export async function restoreSnapshot(
 		hardLinks: 0,
 		skippedExisting: [],
 		conflicts: [],
+		lost: [],
 		fifos: 0,
 		special: 0,
 		partial: false,
@@ -91,7 +97,12 @@ export async function restoreSnapshot(
 	await root.ensure(policy);
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
 	const isRoot = process.getuid?.() === 0;
-	const restorer = new PackRestorer(repository, isRoot);
+	const restorer = new PackRestorer(repository, isRoot, {
+		onLost: (display, reason) => {
+			summary.lost.push(display);
+			options.logger.warn(`${display}: not restored: ${reason}`);
+		},
+	});
 	// Batches of files are written a pack at a time, two batches at once: one plans while one writes.
 	const batches = new BoundedTasks(2);
 	let batch: FileTask[] = [];

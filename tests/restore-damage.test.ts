@@ -1,0 +1,59 @@
+import { open, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { pseudoRandom } from "./support/trees.js";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+	await harness?.close();
+	harness = undefined;
+});
+
+/** Every stored version of a pack, overwritten in the middle: no version of it verifies any more. */
+async function damagePack(repo: string, packKey: string): Promise<void> {
+	const folder = join(repo, "objects", `${packKey}.versions`);
+	for (const name of await readdir(folder)) {
+		if (!name.endsWith(".data")) continue;
+		const file = await open(join(folder, name), "r+");
+		await file.write(Buffer.from("XXXXXXXXXXXXXXXX"), 0, 16, 5000);
+		await file.close();
+	}
+}
+
+describe("restore from a damaged repository", () => {
+	it("restores every file it can read, names the ones whose data is damaged, and says it failed for them", async () => {
+		harness = await createHarness({ sets: (dir) => ({ main: setConfig(dir, { packSizeMiB: 1 }) }) });
+		const src = join(harness.dir, "src");
+		await writeFile(join(src, "damaged.bin"), pseudoRandom(1_500_000, 1));
+		await writeFile(join(src, "intact.bin"), pseudoRandom(1_500_000, 2));
+		await writeFile(join(src, "small.txt"), "small");
+		await harness.engine.init();
+		await harness.engine.backup();
+		const { repository } = await harness.engine.open();
+		// A pack that holds blobs of damaged.bin and nothing of intact.bin.
+		const { entries } = await harness.engine.entries(await harness.engine.list("latest"));
+		const damagedNode = entries.find((e) => e.path.endsWith("damaged.bin"))?.node;
+		const intactNode = entries.find((e) => e.path.endsWith("intact.bin"))?.node;
+		const packOf = (id: string) => repository.index.blobs.get(id)?.packKey ?? "";
+		const intactPacks = new Set((intactNode?.content ?? []).map(packOf));
+		const target = (damagedNode?.content ?? []).map(packOf).find((key) => !intactPacks.has(key));
+		if (!target) throw new Error("the two files share every pack");
+		await damagePack(join(harness.dir, "repo"), target);
+
+		const out = join(harness.dir, "out");
+		const { summary } = await harness.engine.restore("latest", { target: out });
+		// damaged.bin is lost, and whatever else had data in that pack; intact.bin is whole.
+		expect(summary.lost).toContain(join(out, "src/damaged.bin"));
+		expect(summary.lost).not.toContain(join(out, "src/intact.bin"));
+		expect((await readFile(join(out, "src/intact.bin"))).equals(pseudoRandom(1_500_000, 2))).toBe(true);
+		const small = summary.lost.includes(join(out, "src/small.txt"));
+		if (!small) expect(await readFile(join(out, "src/small.txt"), "utf8")).toBe("small");
+		// A lost file leaves nothing behind: no partial file, no temporary name.
+		expect(await readdir(join(out, "src"))).toEqual(small ? ["intact.bin"] : ["intact.bin", "small.txt"]);
+		expect(summary.files).toBe(3 - summary.lost.length);
+		expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
+			expect.stringMatching(/src\/damaged\.bin: not restored: data\/.*no version of it verifies/),
+		);
+	});
+});
