@@ -68,8 +68,15 @@ describe("check", () => {
 		const target = join(harness.dir, "out");
 		await harness.engine.restore("latest", { target, include: (p) => p === "src/bystander.bin" });
 		expect((await readFile(join(target, "src/bystander.bin"))).equals(pseudoRandom(1_300_000, 5))).toBe(true);
-		await expect(
-			harness.engine.restore("latest", { target: join(harness.dir, "out2"), include: (p) => p === "src/victim.bin" }),
-		).rejects.toThrow(/no version of it verifies|authentication failed/);
+		// The victim is named as lost, not written: its restore is no success.
+		const victim = await harness.engine.restore("latest", {
+			target: join(harness.dir, "out2"),
+			include: (p) => p === "src/victim.bin",
+		});
+		expect(victim.summary.lost).toEqual([join(harness.dir, "out2/src/victim.bin")]);
+		expect(victim.summary.files).toBe(0);
+		expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
+			expect.stringMatching(/src\/victim\.bin: not restored: .*(no version of it verifies|authentication failed)/),
+		);
 	});
 });

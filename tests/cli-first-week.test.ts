@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
-import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -273,6 +273,32 @@ describe("a backup that found no file says so", () => {
 		expect(found.stderr).toBe("");
 		const silent = run(dir, ["backup", "--quiet"]);
 		expect([silent.code, silent.stdout, silent.stderr]).toEqual([0, "", ""]);
+	});
+});
+
+describe("unreadable is not absent", () => {
+	it("snapshots and status fail, naming what they could not read, when snapshot objects do not verify", async () => {
+		const dir = await project("holdfast-unreadable-", { "data/a.txt": "a" });
+		await setUp(dir, { backup: true });
+		const folder = join(dir, "repo/objects/snapshots");
+		for (const entry of await readdir(folder)) {
+			for (const version of await readdir(join(folder, entry))) {
+				if (version.endsWith(".data")) await writeFile(join(folder, entry, version), "garbage");
+			}
+		}
+		await rm(join(dir, ".holdfast"), { recursive: true, force: true });
+		const listed = run(dir, ["snapshots"]);
+		expect(listed.code).toBe(1);
+		expect(listed.stdout).not.toContain("no snapshots yet");
+		expect(listed.stderr).toMatch(
+			/^holdfast: 1 snapshot cannot be read \([0-9a-f]{12}\): the listing leaves them out; "holdfast check" says why$/m,
+		);
+		// Said once, the key once.
+		expect(listed.stderr.match(/no version of it verifies/g)).toHaveLength(1);
+		expect(listed.stderr).not.toMatch(/(snapshots\/[0-9a-f]{64}): \1/);
+		const status = run(dir, ["status", "--json"]);
+		expect(status.code).toBe(1);
+		expect(status.stderr).toMatch(/1 snapshot cannot be read/);
 	});
 });
 

@@ -3,6 +3,7 @@ import type { Argv } from "yargs";
 import { parseNonEmpty } from "../input.js";
 import { day, printJson, printLine, printTable } from "../output.js";
 import type { GlobalOptions } from "../session.js";
+import { unreadableSnapshots } from "../unreadable-snapshots.js";
 import { type Args, core, withSession } from "./run-session.js";
 
 /** `holdfast snapshots`: the snapshots of the repository, by set and host. */
@@ -22,7 +23,7 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 				async ({ engine }) => {
 					const host = args.host === undefined ? undefined : parseNonEmpty(args.host, "--host");
 					const set = args.set as string | undefined;
-					const all = await engine.snapshots(set);
+					const { refs: all, unreadable } = await engine.snapshotListing(set);
 					const refs = all.filter((r) => host === undefined || r.snapshot.host === host);
 					const rows = refs.map((r) => ({
 						id: r.id,
@@ -36,22 +37,25 @@ export function registerSnapshotsCommand(cli: Argv<GlobalOptions>, _setExit: (co
 						retentionDays: r.snapshot.retention.days,
 						protectUntil: r.snapshot.protectUntil,
 					}));
-					if (args.json) return printJson(rows);
-					if (rows.length === 0) return printLine(nothingListed(set, host, all));
-					printTable(
-						["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
-						rows.map((r) => [
-							r.id.slice(0, 12),
-							day(r.time),
-							r.set,
-							r.host,
-							String(r.files),
-							core().formatBytes(r.bytes),
-							`${r.tier ?? "base"}, ${r.retentionDays} d`,
-							day(r.protectUntil),
-							r.paths.join(", "),
-						]),
-					);
+					if (args.json) printJson(rows);
+					else if (rows.length === 0 && unreadable.length === 0) printLine(nothingListed(set, host, all));
+					else if (rows.length > 0)
+						printTable(
+							["ID", "time", "set", "host", "files", "size", "tier", "protected until", "paths"],
+							rows.map((r) => [
+								r.id.slice(0, 12),
+								day(r.time),
+								r.set,
+								r.host,
+								String(r.files),
+								core().formatBytes(r.bytes),
+								`${r.tier ?? "base"}, ${r.retentionDays} d`,
+								day(r.protectUntil),
+								r.paths.join(", "),
+							]),
+						);
+					// Unreadable is not absent: the listing above is short, and says so by failing.
+					if (unreadable.length > 0) throw unreadableSnapshots(unreadable);
 				},
 				{ unlocksSet: true },
 			),

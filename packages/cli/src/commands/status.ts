@@ -1,7 +1,9 @@
+import type { UnreadableObject } from "@holdfast/core";
 import type { Argv } from "yargs";
 import { parseNonEmpty } from "../input.js";
 import { day, printJson, printTable } from "../output.js";
 import type { GlobalOptions } from "../session.js";
+import { unreadableSnapshots } from "../unreadable-snapshots.js";
 import { type Args, core, withSession } from "./run-session.js";
 
 /** `holdfast status`: per set and host, the last backup, the next run and how long it is protected. */
@@ -23,8 +25,11 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 				const now = clock.now();
 				const rows = [];
 				const seenHosts = new Set<string>();
+				const unreadable: UnreadableObject[] = [];
 				for (const name of names) {
-					const { open, all, hosts, storedBytes } = await engine.setProtection(name, onlyHost);
+					const protection = await engine.setProtection(name, onlyHost);
+					const { open, all, hosts, storedBytes } = protection;
+					unreadable.push(...protection.unreadable);
 					for (const ref of all) seenHosts.add(ref.snapshot.host);
 					for (const { host, snapshots: refs, lockedUntil } of hosts) {
 						const last = refs.at(-1);
@@ -49,7 +54,7 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 					}
 				}
 				// A host that never backed up is what monitoring asks `status --host` about: not an empty table and exit 0.
-				if (onlyHost !== undefined && rows.length === 0) {
+				if (onlyHost !== undefined && rows.length === 0 && unreadable.length === 0) {
 					const known = [...seenHosts].sort();
 					throw new (core().HoldfastError)(
 						"NOT_FOUND",
@@ -58,32 +63,35 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 						}`,
 					);
 				}
-				if (args.json) return printJson(rows);
-				printTable(
-					[
-						"set",
-						"host",
-						"last backup",
-						"next run",
-						"protected until",
-						"locked until",
-						"in window",
-						"stored",
-						"why that next run",
-					],
-					rows.map((r) => [
-						r.set,
-						r.host,
-						day(r.lastBackup ?? undefined),
-						r.missed ? "MISSED" : r.overdue ? "now" : day(r.nextRun ?? undefined),
-						day(r.protectedUntil ?? undefined),
-						day(r.lockedUntil ?? undefined),
-						`${r.snapshotsInWindow}/${r.snapshots}`,
-						core().formatBytes(r.storedBytes),
-						r.nextRunReason,
-					]),
-					{ alert: rows.map((r) => r.missed) },
-				);
+				if (args.json) printJson(rows);
+				else
+					printTable(
+						[
+							"set",
+							"host",
+							"last backup",
+							"next run",
+							"protected until",
+							"locked until",
+							"in window",
+							"stored",
+							"why that next run",
+						],
+						rows.map((r) => [
+							r.set,
+							r.host,
+							day(r.lastBackup ?? undefined),
+							r.missed ? "MISSED" : r.overdue ? "now" : day(r.nextRun ?? undefined),
+							day(r.protectedUntil ?? undefined),
+							day(r.lockedUntil ?? undefined),
+							`${r.snapshotsInWindow}/${r.snapshots}`,
+							core().formatBytes(r.storedBytes),
+							r.nextRunReason,
+						]),
+						{ alert: rows.map((r) => r.missed) },
+					);
+				// A last backup among unreadable snapshots would show as "never" or older: the status fails instead.
+				if (unreadable.length > 0) throw unreadableSnapshots(unreadable);
 			}),
 	);
 }

@@ -21,7 +21,7 @@ import type { PluginHost } from "../plugin/plugin-host.js";
 import type { ScryptParams } from "../repository/crypto.js";
 import type { EarlyKeyDerivations, KeyDerivationInput } from "../repository/early-key.js";
 import { Repository, type RepositoryOptions } from "../repository/repository.js";
-import type { SnapshotRef } from "../repository/snapshot.js";
+import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 import type { TreeEntry } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
 import { type BackupResult, runBackup } from "./backup.js";
@@ -451,9 +451,14 @@ export class Engine {
 	}
 
 	async snapshots(setName?: string): Promise<SnapshotRef[]> {
+		return (await this.snapshotListing(setName)).refs;
+	}
+
+	/** The readable snapshots and those no version of which verifies: for a listing that must not call unreadable absent. */
+	async snapshotListing(setName?: string): Promise<SnapshotListing> {
 		// Listing reads snapshot objects only: the index is needed for what grooming forgot or deleted.
 		const open = await this.open(setName, { blobs: false });
-		return open.repository.listSnapshots();
+		return open.repository.readSnapshots();
 	}
 
 	/**

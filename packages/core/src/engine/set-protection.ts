@@ -1,4 +1,4 @@
-import type { SnapshotRef } from "../repository/snapshot.js";
+import type { SnapshotRef, UnreadableObject } from "../repository/snapshot.js";
 import type { OpenSet } from "./engine.js";
 
 /** One host of a set as `status` shows it: its newest snapshot and how long what it needs is locked. */
@@ -17,6 +17,8 @@ export interface SetProtection {
 	readonly hosts: readonly HostProtection[];
 	/** Bytes of every pack the index lists. */
 	readonly storedBytes: number;
+	/** Snapshot objects no version of which verifies: a host's last backup may be among them, so none is "never backed up" for sure. */
+	readonly unreadable: readonly UnreadableObject[];
 }
 
 /**
@@ -24,7 +26,7 @@ export interface SetProtection {
  * backup), its snapshots and the earliest lock among what its newest one needs, as recorded.
  */
 export async function setProtection(open: OpenSet, thisHost: string, onlyHost?: string): Promise<SetProtection> {
-	const all = await open.repository.listSnapshots();
+	const { refs: all, unreadable } = await open.repository.readSnapshots();
 	const ofSet = all.filter((r) => r.snapshot.set === open.name);
 	const names = [...new Set([thisHost, ...ofSet.map((r) => r.snapshot.host)])]
 		.filter((h) => onlyHost === undefined || h === onlyHost)
@@ -37,7 +39,7 @@ export async function setProtection(open: OpenSet, thisHost: string, onlyHost?: 
 		const last = snapshots.at(-1);
 		hosts.push({ host, snapshots, ...(last ? optionalLock(await earliestLock(open, last)) : {}) });
 	}
-	return { open, all, hosts, storedBytes };
+	return { open, all, hosts, storedBytes, unreadable };
 }
 
 /** The earliest recorded lock among the objects `snapshot` needs; undefined when it needs none. */

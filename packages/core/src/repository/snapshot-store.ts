@@ -27,6 +27,8 @@ export interface SnapshotStoreParts {
 }
 
 export class SnapshotStore {
+	readonly #warned = new Set<string>();
+
 	constructor(private readonly parts: SnapshotStoreParts) {}
 
 	async saveSnapshot(snapshot: Snapshot): Promise<SnapshotRef> {
@@ -63,7 +65,12 @@ export class SnapshotStore {
 						refs.push({ id, key, snapshot: await this.loadSnapshotObject(key, options), written: written.get(key) as Date });
 					} catch (error) {
 						if (classifyFault(error) === "unreachable") throw error;
-						this.parts.logger.warn(`${key}: ${(error as Error).message}`);
+						// Once per object and run, however often the snapshots are listed; the key once in the line.
+						if (!this.#warned.has(key)) {
+							this.#warned.add(key);
+							const message = (error as Error).message;
+							this.parts.logger.warn(message.startsWith(key) ? message : `${key}: ${message}`);
+						}
 						unreadable.push({ key, id, reason: reasonOf(error, key), written: written.get(key) as Date });
 					}
 				}),
