@@ -33,6 +33,18 @@ describe("the pack folder", () => {
 		expect((await stat(open)).mode & 0o777).toBe(0o700);
 	});
 
+	it("is made again when a cleaner removed it between two packs", async () => {
+		const folder = join(dir, "cleaned");
+		const first = PackFile.create(folder);
+		await first.settled();
+		await first.remove();
+		await rm(folder, { recursive: true });
+		const second = PackFile.create(folder);
+		await second.write(Buffer.from("sealed"), 0);
+		await second.remove();
+		expect((await stat(folder)).mode & 0o777).toBe(0o700);
+	});
+
 	it.skipIf(process.getuid?.() !== 0)("is refused when another user owns it", async () => {
 		const theirs = join(dir, "theirs");
 		await mkdir(theirs, { mode: 0o777 });

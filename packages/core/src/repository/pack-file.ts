@@ -107,32 +107,27 @@ function cannotWrite(path: string, error: unknown): Error {
  */
 export function packFileFolder(): string {
 	const uid = process.getuid?.();
-	return join(tmpdir(), uid === undefined ? "holdfast-packs" : `holdfast-packs-${uid}`);
+	return uid === undefined ? legacyPackFileFolder() : join(tmpdir(), `holdfast-packs-${uid}`);
 }
 
-const checkedFolders = new Map<string, Promise<void>>();
+/** The one folder every user shared before there was one per user. */
+export function legacyPackFileFolder(): string {
+	return join(tmpdir(), "holdfast-packs");
+}
 
 /**
- * Makes the pack folder (0700) once per process and checks it is this user's own folder: in
- * a shared temp folder another user could have made it first, to watch or remove the packs.
+ * Makes the pack folder (0700) and checks it is this user's own, before each pack: in a shared
+ * temp folder another user could have made it first, or again after a cleaner removed it, to
+ * watch or remove the packs. Two calls per pack of 16 MiB.
  */
-function ownFolder(dir: string): Promise<void> {
-	let checked = checkedFolders.get(dir);
-	if (!checked) {
-		checked = makeFolders(dir, 0o700).then(async () => {
-			const info = await lstat(dir);
-			const uid = process.getuid?.();
-			if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) {
-				throw Object.assign(new Error(`${dir} belongs to another user or is not a folder`), {
-					code: "EACCES",
-				});
-			}
-			if ((info.mode & 0o077) !== 0) await chmod(dir, 0o700);
-		});
-		checked.catch(() => checkedFolders.delete(dir));
-		checkedFolders.set(dir, checked);
+async function ownFolder(dir: string): Promise<void> {
+	await makeFolders(dir, 0o700);
+	const info = await lstat(dir);
+	const uid = process.getuid?.();
+	if (!info.isDirectory() || (uid !== undefined && info.uid !== uid)) {
+		throw Object.assign(new Error(`${dir} belongs to another user or is not a folder`), { code: "EACCES" });
 	}
-	return checked;
+	if ((info.mode & 0o077) !== 0) await chmod(dir, 0o700);
 }
 
 /**

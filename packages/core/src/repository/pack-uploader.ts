@@ -9,7 +9,7 @@ import type { IndexPack } from "./index-file.js";
 import type { IndexStore } from "./index-store.js";
 import type { ObjectWriter } from "./object-writer.js";
 import { PackBuilder, type PackedBlob, type ReservedBlob } from "./pack.js";
-import { PackFile, removeStalePackFiles } from "./pack-file.js";
+import { legacyPackFileFolder, PackFile, removeStalePackFiles } from "./pack-file.js";
 import { PackSlots } from "./pack-slots.js";
 import { StagingBuffers } from "./staging-buffers.js";
 
@@ -96,7 +96,8 @@ export class PackUploader {
 
 	async #newPack(): Promise<PackBuilder> {
 		// Pack files of killed runs go before this uploader makes its first; its own are never touched.
-		this.#swept ??= removeStalePackFiles().catch(() => undefined);
+		// The shared folder of earlier versions too: what their killed runs left there is this user's to remove.
+		this.#swept ??= Promise.all([removeStalePackFiles(), removeStalePackFiles(legacyPackFileFolder())]).catch(() => undefined);
 		await this.#slots.take();
 		return new PackBuilder(PackFile.create(), this.#staging, this.#packCapacity);
 	}
