@@ -260,7 +260,6 @@ function round(value: number): number {
 	return Math.round(value * 100) / 100;
 }
 
-/** Run times of a schedule from `start` over `days`. */
 /**
  * The most runs a forecast replays: a year of hourly runs, 27 years of daily ones. The replay
  * grows faster than the runs (each run looks at the objects of those before), so a longer one
@@ -268,6 +267,7 @@ function round(value: number): number {
  */
 export const MAX_FORECAST_RUNS = 10_000;
 
+/** Run times of a schedule from `start` over `days`. */
 export function runsOver(start: Date, days: number, next: (after: Date) => Date): Date[] {
 	const end = addDays(start, days).getTime();
 	const runs = [start];

@@ -30,7 +30,7 @@ import type { ScheduleAdvisor } from "./forecast-types.js";
 import { executeGroom, type GroomResult } from "./groom-step.js";
 import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
 import { type IndexRepairResult, repairIndex } from "./index-repair.js";
-import { type RepositoryView, repositoryView } from "./repository-view.js";
+import { frozenCopy, type RepositoryView, repositoryView } from "./repository-view.js";
 import { type RestoreSummary, restoreSnapshot } from "./restore.js";
 import { type SnapshotTier, snapshotTier, tierTimeZone } from "./retention-tiers.js";
 import type { RunContext, RunKind, RunPlan, UploadedObject } from "./run-types.js";
@@ -214,7 +214,7 @@ export class Engine {
 			dryRun: false,
 			// Before init there is no repository: a plan tap reads only its destination.
 			repository: {
-				destination: { description: destination.description, capabilities: destination.capabilities },
+				destination: Object.freeze({ description: destination.description, capabilities: frozenCopy(destination.capabilities) }),
 			} as RepositoryView,
 			logger: this.options.logger,
 			signal: this.options.host.signal,

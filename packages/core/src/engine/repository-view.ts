@@ -95,7 +95,8 @@ export function repositoryView(repository: Repository): RepositoryView {
 	});
 }
 
-function frozenCopy<T>(value: T): T {
+/** A deep copy, frozen through: what a plugin is shown of an object the core keeps using. */
+export function frozenCopy<T>(value: T): T {
 	if (typeof value !== "object" || value === null) return value;
 	const copy = (
 		Array.isArray(value) ? value.map(frozenCopy) : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, frozenCopy(v)]))

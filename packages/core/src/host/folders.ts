@@ -1,5 +1,6 @@
 import { mkdirSync, Stats, statSync } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
+import { constants } from "node:os";
 
 /**
  * `mkdir -p` that ends. Node's recursive mkdir loops forever, at full CPU, when a folder that
@@ -53,8 +54,11 @@ function mustBeFolder(info: unknown, path: string | Buffer): void {
 	if (info instanceof Stats) {
 		if (info.isDirectory()) return;
 	} else throw info;
-	throw Object.assign(new Error(`ENOTDIR: not a folder, mkdir '${path.toString()}'`), {
+	// Shaped as the system's own error, so callers that name the cause from errno say "not a directory".
+	throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${path.toString()}'`), {
 		code: "ENOTDIR",
+		errno: -constants.errno.ENOTDIR,
+		syscall: "mkdir",
 		path: path.toString(),
 	});
 }

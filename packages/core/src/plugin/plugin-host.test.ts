@@ -255,7 +255,7 @@ describe("plugin host", () => {
 		const types = await typesModule();
 		const old = definePlugin({ name: "old", version: "1.0.0", engine: "^9.0.0" });
 		const host = await hostFor(["old", "types"], [old, types]);
-		await expect(host.start()).rejects.toThrow("[old] needs @holdfast/core ^9.0.0, this is 0.1.0");
+		await expect(host.start()).rejects.toThrow("[old] engine needs @holdfast/core ^9.0.0, this is 0.1.0");
 	});
 
 	it("names a source or destination type that no plugin provides, with file and line", async () => {
@@ -298,7 +298,7 @@ describe("plugin host", () => {
 		const types = await typesModule();
 		const host = await hostFor(["./future-plugin", "types"], [types], dir);
 		await expect(host.start()).rejects.toThrow(
-			"plugin ./future-plugin: needs @holdfast/core ^9.0.0 (package.json holdfast.engine), this is 0.1.0",
+			"plugin ./future-plugin: package.json holdfast.engine needs @holdfast/core ^9.0.0, this is 0.1.0",
 		);
 	});
 

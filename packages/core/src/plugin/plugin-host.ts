@@ -267,16 +267,15 @@ async function importDefinition(manifest: PluginManifest): Promise<PluginDefinit
 /** A package that says which cores it works with is refused before any of its code runs. */
 function checkManifestEngine(manifest: PluginManifest): void {
 	if (manifest.engine === undefined) return;
-	const where = `plugin ${manifest.spec}`;
-	if (!semver.validRange(manifest.engine)) {
-		throw new HoldfastError("PLUGIN_LOAD", `${where}: package.json holdfast.engine "${manifest.engine}" is not a semver range`);
-	}
-	if (!semver.satisfies(CORE_VERSION, manifest.engine)) {
-		throw new HoldfastError(
-			"PLUGIN_LOAD",
-			`${where}: needs @holdfast/core ${manifest.engine} (package.json holdfast.engine), this is ${CORE_VERSION}`,
-		);
-	}
+	const refusal = engineRefusal(manifest.engine);
+	if (refusal) throw new HoldfastError("PLUGIN_LOAD", `plugin ${manifest.spec}: package.json holdfast.engine ${refusal}`);
+}
+
+/** Why a plugin's range of cores excludes this one, if it does: not a range, or not this version. */
+function engineRefusal(range: string): string | undefined {
+	if (!semver.validRange(range)) return `"${range}" is not a semver range`;
+	if (!semver.satisfies(CORE_VERSION, range)) return `needs @holdfast/core ${range}, this is ${CORE_VERSION}`;
+	return undefined;
 }
 
 function checkDefinition(definition: PluginDefinition, manifest: PluginManifest): void {
@@ -287,12 +286,8 @@ function checkDefinition(definition: PluginDefinition, manifest: PluginManifest)
 	if (!semver.valid(definition.version)) {
 		throw new HoldfastError("PLUGIN_LOAD", `[${definition.name}] version "${definition.version}" is not semver`);
 	}
-	if (!semver.validRange(definition.engine) || !semver.satisfies(CORE_VERSION, definition.engine)) {
-		throw new HoldfastError(
-			"PLUGIN_LOAD",
-			`[${definition.name}] needs @holdfast/core ${definition.engine}, this is ${CORE_VERSION}`,
-		);
-	}
+	const refusal = engineRefusal(definition.engine);
+	if (refusal) throw new HoldfastError("PLUGIN_LOAD", `[${definition.name}] engine ${refusal}`);
 	if (definition.containerModule && !(definition.containerModule instanceof ContainerModule)) {
 		throw new HoldfastError("PLUGIN_LOAD", `[${definition.name}] containerModule is not an inversify ContainerModule`);
 	}
