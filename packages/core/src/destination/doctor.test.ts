@@ -26,3 +26,19 @@ describe("proveProviderLocks", () => {
 		expect(liar.objects.size).toBe(0);
 	});
 });
+
+describe("proveProviderLocks with a key that may not delete", () => {
+	it("proves nothing from a refusal that any delete would get", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const store = new MemoryDestination(clock, { enforcedByProvider: true }).store;
+		// No locks at all, and a key that deletes nothing: every delete is refused alike.
+		const noDeletes = Object.assign(Object.create(store) as typeof store, {
+			deleteVersion: async () => {
+				throw Object.assign(new Error("AccessDenied"), { code: "LOCKED" });
+			},
+		});
+		const finding = await proveProviderLocks(noDeletes, clock.now());
+		expect(finding.status).toBe("unproven");
+		expect(finding.detail).toMatch(/^this key could not write and delete an unlocked canary/);
+	});
+});

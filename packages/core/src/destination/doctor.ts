@@ -58,41 +58,48 @@ const PROBE_LOCK_MS = 24 * 3_600_000;
 
 /**
  * For a store that says it enforces Object Lock itself and has no doctor of its own: a proof,
- * not the claim. A small canary is written under `doctor/` locked in compliance mode for a day,
- * and deleting that version must be refused. A store that deletes it would let every backup be
- * deleted, and the core, trusting the claim, would not have emulated the locks.
+ * not the claim. Under `doctor/`, a small unlocked canary must be deletable with this key (or
+ * a refusal proves nothing: the key may just not delete), and a second one, locked in
+ * compliance mode for a day, must then be refused. A store that deletes it would let every
+ * backup be deleted, and the core, trusting the claim, would not have emulated the locks.
  */
 export async function proveProviderLocks(destination: Destination, now: Date): Promise<DoctorFinding> {
-	const key = `doctor/lock-probe-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+	const base = `doctor/lock-probe-${now.getTime().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 	const check = "Object Lock";
+	const body = Buffer.from("holdfast lock probe\n");
+	const unproven = (what: string, error: unknown): DoctorFinding => ({
+		check,
+		status: "unproven",
+		detail: `${what} (${describeError(error)}); locks are claimed, not proven`,
+	});
+	try {
+		const free = await destination.put(`${base}-unlocked`, body);
+		await destination.deleteVersion(`${base}-unlocked`, free.versionId);
+	} catch (error) {
+		return unproven("this key could not write and delete an unlocked canary, so a refusal would prove nothing", error);
+	}
+	const until = new Date(now.getTime() + PROBE_LOCK_MS);
 	let versionId: string;
 	try {
-		({ versionId } = await destination.put(key, Buffer.from("holdfast lock probe\n"), {
-			mode: "compliance",
-			until: new Date(now.getTime() + PROBE_LOCK_MS),
-		}));
+		({ versionId } = await destination.put(`${base}-locked`, body, { mode: "compliance", until }));
 	} catch (error) {
-		return {
-			check,
-			status: "unproven",
-			detail: `could not write a locked canary (${describeError(error)}); locks are claimed, not proven`,
-		};
+		return unproven("could not write a locked canary", error);
 	}
 	try {
-		await destination.deleteVersion(key, versionId);
+		await destination.deleteVersion(`${base}-locked`, versionId);
 	} catch (error) {
 		if ((error as { code?: string }).code === "LOCKED") {
-			return { check, status: "ok", detail: "enforced by the store: deleting a locked canary was refused" };
+			return {
+				check,
+				status: "ok",
+				detail: "enforced by the store: a locked canary could not be deleted, an unlocked one could",
+			};
 		}
-		return {
-			check,
-			status: "unproven",
-			detail: `deleting a locked canary failed otherwise (${describeError(error)}); locks are claimed, not proven`,
-		};
+		return unproven("deleting a locked canary failed otherwise", error);
 	}
 	return {
 		check,
 		status: "fail",
-		detail: `the store says it enforces Object Lock (enforcedByProvider) but deleted a version locked until ${new Date(now.getTime() + PROBE_LOCK_MS).toISOString()}: nothing it holds is protected`,
+		detail: `the store says it enforces Object Lock (enforcedByProvider) but deleted a version locked until ${until.toISOString()}: nothing it holds is protected`,
 	};
 }
