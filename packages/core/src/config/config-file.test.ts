@@ -41,6 +41,28 @@ describe("config file", () => {
 		expect(error.problems.some((p) => p.startsWith("/etc/holdfast.yaml:11: sets.office.schedule"))).toBe(true);
 	});
 
+	it("gives the lines of the branch of a choice that was meant, not those of every branch", () => {
+		const problems = (text: string) => {
+			try {
+				parseConfigText(text, "/x.yaml");
+			} catch (e) {
+				return (e as ConfigError).problems;
+			}
+			throw new Error("no error");
+		};
+		expect(problems(valid.replace('- "@holdfast/plugin-fs-source"', "- { uses: ./p.mjs }"))).toEqual([
+			"/x.yaml:3: plugins.0: must have required property 'use'",
+			"/x.yaml:3: plugins.0.uses: unknown key",
+		]);
+		expect(problems(valid.replace("every: 7d", "every: 7x"))).toEqual([
+			'/x.yaml:11: sets.office.schedule.every: must match pattern "^[0-9]+(\\.[0-9]+)?\\s*(s|m|h|d|w)$"',
+		]);
+		expect(problems(valid.replace("every: 7d", "evry: 7d"))).toEqual([
+			"/x.yaml:11: sets.office.schedule: must have one of every, cron",
+			"/x.yaml:11: sets.office.schedule.evry: unknown key",
+		]);
+	});
+
 	it("leaves a set's unknown keys to the plugins, and defers a set's problems when asked", () => {
 		const owned = parseConfigText(valid.replace("schedule: { every: 7d }", "planner: { strategy: auto }"), "/x.yaml");
 		expect(owned.config.sets.office?.planner).toEqual({ strategy: "auto" });

@@ -84,8 +84,16 @@ function chosenBranches(errors: ErrorObject[]): ErrorObject[] {
 		}
 		const missesItsKeys = (list: ErrorObject[]) =>
 			list.some((e) => e.keyword === "required" && e.instancePath === failure.instancePath);
-		const meant = [...branches].filter(([, list]) => !missesItsKeys(list));
-		if (meant.length === 0 && branches.size > 1) {
+		// A branch for another type (a string where an object was written) was not meant either.
+		const otherType = (list: ErrorObject[]) => list.some((e) => e.keyword === "type" && e.instancePath === failure.instancePath);
+		// Branches for another type go first, when some branch is of the value's type.
+		const ofType = [...branches].filter(([, list]) => !otherType(list));
+		if (ofType.length > 0 && ofType.length < branches.size) {
+			for (const [branch, list] of branches) if (otherType(list)) dropped.add(branch);
+			for (const [branch] of branches) if (dropped.has(branch)) branches.delete(branch);
+		}
+		const meant = [...branches].filter(([, list]) => !missesItsKeys(list) && !otherType(list));
+		if (meant.length === 0 && branches.size > 1 && [...branches.values()].every(missesItsKeys)) {
 			// No branch's keys are there: one line naming each choice, not one "required" per branch.
 			const keys = [...branches.values()].flatMap((list) =>
 				list
@@ -101,7 +109,7 @@ function chosenBranches(errors: ErrorObject[]): ErrorObject[] {
 			continue;
 		}
 		if (meant.length === 0 || meant.length === branches.size) continue;
-		for (const [branch, list] of branches) if (missesItsKeys(list)) dropped.add(branch);
+		for (const [branch, list] of branches) if (missesItsKeys(list) || otherType(list)) dropped.add(branch);
 	}
 	if (dropped.size === 0) return errors;
 	const kept = errors.filter(
