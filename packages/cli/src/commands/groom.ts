@@ -39,7 +39,7 @@ export function registerGroomCommand(cli: Argv<GlobalOptions>, _setExit: (code: 
 						`${result.dryRun ? "would delete" : "deleted"} ${count(result.deleted.objects, "object")} (${core().formatBytes(result.deleted.bytes)})`,
 					);
 					printLine(
-						`${result.dryRun ? "would mark" : "marked"} ${count(result.marked.objects, "object")} (${core().formatBytes(result.marked.bytes)}) no snapshot needs, for deletion by a groom ${result.graceHours} h or more from now`,
+						`${result.dryRun ? "would mark" : "marked"} ${count(result.marked.objects, "object")} (${core().formatBytes(result.marked.bytes)}) no snapshot needs, for deletion by a groom ${result.graceHours} h or more from now${result.marked.locked > 0 ? `; ${result.marked.locked} of them not before their locks end (among those held by locks)` : ""}`,
 					);
 					printLine(
 						`held by locks: ${count(result.heldByLock.objects, "object")} (${core().formatBytes(result.heldByLock.bytes)})`,

@@ -10,8 +10,11 @@ import type { RunContext } from "./run-types.js";
 export interface GroomResult {
 	forgotten: string[];
 	deleted: { objects: number; bytes: number; keys: string[] };
-	/** Unneeded objects marked (condemned) by this groom: a later groom deletes them once the grace has passed. */
-	marked: { objects: number; bytes: number; keys: string[] };
+	/**
+	 * Unneeded objects marked (condemned) by this groom: a later groom deletes them once the
+	 * grace has passed and their locks have ended. `locked` of them are also among `heldByLock`.
+	 */
+	marked: { objects: number; bytes: number; keys: string[]; locked: number };
 	heldByLock: { objects: number; bytes: number };
 	held: HeldObject[];
 	/** How long after its mark a condemned object may be deleted. */
@@ -142,10 +145,16 @@ export async function executeGroom(
 		}
 	}
 	const lockHeld = held.filter((h) => h.reason === "lock");
+	const markedNow = new Set(marked.map((c) => c.key));
 	return {
 		forgotten,
 		deleted: { objects: deletedKeys.length, bytes: deletedBytes, keys: deletedKeys },
-		marked: { objects: marked.length, bytes: marked.reduce((sum, c) => sum + c.bytes, 0), keys: marked.map((c) => c.key) },
+		marked: {
+			objects: marked.length,
+			bytes: marked.reduce((sum, c) => sum + c.bytes, 0),
+			keys: marked.map((c) => c.key),
+			locked: lockHeld.filter((h) => markedNow.has(h.key)).length,
+		},
 		heldByLock: { objects: lockHeld.length, bytes: lockHeld.reduce((sum, h) => sum + h.bytes, 0) },
 		held,
 		graceHours: graceMs / 3_600_000,
