@@ -213,6 +213,7 @@ describe("a schedule that cannot keep the promise is warned about before it bite
 			['cron: "0 0 30 2 *"', 'sets.docs.schedule.cron: "0 0 30 2 *": has no run after '],
 			["every: 7x", 'sets.docs.schedule.every: must match pattern "^[0-9]+(\\.[0-9]+)?\\s*(s|m|h|d|w)$"'],
 			["evry: 7d", "sets.docs.schedule: must have one of every, cron\n"],
+			["every: 99999999d", 'sets.docs.schedule.every: "99999999d" is longer than ten years, the longest interval between runs'],
 		];
 		for (const [schedule, line] of cases) {
 			const dir = await project("holdfast-cron-", { "data/a": "a" }, config().replace("every: 7d", schedule));
@@ -224,6 +225,15 @@ describe("a schedule that cannot keep the promise is warned about before it bite
 				expect(result.stderr.trim().split("\n"), schedule).toHaveLength(schedule.startsWith("evry") ? 2 : 1);
 			}
 		}
+		// A set's name may hold a dot: the line is still the key's.
+		const dotted = await project(
+			"holdfast-cron-dot-",
+			{ "data/a": "a" },
+			config().replace("  docs:", "  docs.web:").replace("every: 7d", 'cron: "61 2 * * *"'),
+		);
+		expect(run(dotted, ["config", "check"]).stderr).toBe(
+			`holdfast: ${file(dotted)}:14: sets.docs.web.schedule.cron: "61 2 * * *": invalid value for minute: 61\n`,
+		);
 	});
 });
 

@@ -18,7 +18,8 @@ export class ConfigError extends HoldfastError {
 
 /** Parsed config with the source text kept, so later validation (plugin schemas) can cite lines. */
 export interface ParsedConfig extends LoadedConfig {
-	locate(path: string): string;
+	/** `file:line` of a key: a dotted path, or its segments when a name may hold a dot (a set's). */
+	locate(path: string | readonly (string | number)[]): string;
 	/** With `deferSetProblems`: what is wrong inside the sets, for the plugin host to report with its own findings. */
 	readonly setProblems?: readonly string[];
 }
@@ -59,7 +60,7 @@ export function parseConfigText(text: string, file: string, options: ParseOption
 		);
 	}
 	const value = doc.toJS() as unknown;
-	const locate = (path: string) => `${file}${lineOf(doc, lineCounter, path)}`;
+	const locate = (path: string | readonly (string | number)[]) => `${file}${lineOf(doc, lineCounter, path)}`;
 	const problems = validateSchema(envelopeSchema, value);
 	const inSets = (p: SchemaProblem) => /^sets\.[^.]+\./.test(p.path);
 	const deferred = options.deferSetProblems ? problems.filter(inSets) : [];
@@ -73,8 +74,9 @@ export function formatProblems(problems: SchemaProblem[], locate: (path: string)
 	return problems.map((p) => `${locate(p.path)}: ${p.path || "(root)"}: ${p.message}`);
 }
 
-function lineOf(doc: Document, counter: LineCounter, path: string): string {
-	const segments = path === "" ? [] : path.split(".").map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+function lineOf(doc: Document, counter: LineCounter, path: string | readonly (string | number)[]): string {
+	const parts = typeof path === "string" ? (path === "" ? [] : path.split(".")) : path;
+	const segments = parts.map((s) => (typeof s === "string" && /^\d+$/.test(s) ? Number(s) : s));
 	// Walk up until a node exists: an unknown or missing key is reported at its parent.
 	for (let n = segments.length; n >= 0; n--) {
 		const node = doc.getIn(segments.slice(0, n), true);

@@ -6,6 +6,8 @@ import { isTimeZone, longestRetentionDays, tierProblems } from "./retention-tier
 
 /** The shortest `schedule.every`. */
 const MIN_INTERVAL_MS = 60_000;
+/** The longest: ten years. Past it, dates leave what a clock can show (and no retention is that long). */
+const MAX_INTERVAL_MS = 3650 * 86_400_000;
 
 /**
  * What only the destinations know, per set of the config: its retention against the
@@ -13,30 +15,38 @@ const MIN_INTERVAL_MS = 60_000;
  * and the key.
  */
 export function setProblems(
-	loaded: LoadedConfig & { locate?(path: string): string },
+	loaded: LoadedConfig & { locate?(path: string | readonly (string | number)[]): string },
 	destinationOf: (name: string, set: SetConfig) => Destination,
 	advisor?: ScheduleAdvisor,
 ): string[] {
 	const problems: string[] = [];
-	// Each line starts with the file and, when the text was kept, the line of the key it names.
-	const at = (problem: string) => {
+	// Each line starts with the file and, when the text was kept, the line of the key it names
+	// (as segments: a set's name may hold a dot).
+	const at = (name: string, problem: string) => {
 		const key = problem.slice(0, problem.indexOf(":"));
-		return `${loaded.locate?.(key.replace(/\[(\d+)\]/g, ".$1")) ?? loaded.file}: ${problem}`;
+		const rest = key.slice(`sets.${name}.`.length).replace(/\[(\d+)\]/g, ".$1");
+		return `${loaded.locate?.(["sets", name, ...rest.split(".")]) ?? loaded.file}: ${problem}`;
 	};
 	for (const [name, set] of Object.entries(loaded.config.sets)) {
 		const capProblem = retentionCapProblem(name, set, destinationOf(name, set));
-		if (capProblem) problems.push(at(capProblem));
-		for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(at(problem));
+		if (capProblem) problems.push(at(name, capProblem));
+		for (const problem of tierProblems(set.retention, `sets.${name}.retention`)) problems.push(at(name, problem));
 		const every = set.schedule && "every" in set.schedule ? set.schedule.every : undefined;
 		// Each run writes a snapshot locked for the whole retention: an interval near zero would
 		// write them back to back, and nothing could remove them until their locks end.
 		if (every !== undefined && parseDuration(every, `sets.${name}.schedule.every`) < MIN_INTERVAL_MS) {
-			problems.push(at(`sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`));
+			problems.push(
+				at(name, `sets.${name}.schedule.every: "${every}" is shorter than a minute, the shortest interval between runs`),
+			);
+		} else if (every !== undefined && parseDuration(every, `sets.${name}.schedule.every`) > MAX_INTERVAL_MS) {
+			problems.push(
+				at(name, `sets.${name}.schedule.every: "${every}" is longer than ten years, the longest interval between runs`),
+			);
 		}
 		if (set.schedule && "cron" in set.schedule && set.schedule.tz && !isTimeZone(set.schedule.tz)) {
-			problems.push(at(`sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`));
+			problems.push(at(name, `sets.${name}.schedule.tz: "${set.schedule.tz}" is not a time zone (like Europe/Berlin)`));
 		} else {
-			for (const problem of advisor?.problems?.(set) ?? []) problems.push(at(`sets.${name}.${problem}`));
+			for (const problem of advisor?.problems?.(set) ?? []) problems.push(at(name, `sets.${name}.${problem}`));
 		}
 	}
 	return problems;
