@@ -286,6 +286,20 @@ describe("a backup that found no file says so", () => {
 	});
 });
 
+describe("ls says what each entry is", () => {
+	it("a named pipe is 'p' in the short listing as in the long one, and restore counts it", async () => {
+		const dir = await project("holdfast-ls-fifo-", { "data/a.txt": "a" });
+		spawnSync("mkfifo", [join(dir, "data/pipe")]);
+		await setUp(dir, { backup: true });
+		expect(run(dir, ["ls", "latest"]).stdout).toMatch(/^p +0 data\/pipe$/m);
+		expect(run(dir, ["ls", "-l", "latest"]).stdout).toMatch(/^prw-r--r-- +0 .* data\/pipe$/m);
+		expect(run(dir, ["restore", "latest", "--target", "out"]).stdout).toMatch(
+			/: 1 file, 1 folder, 0 links, 1 named pipe; wrote /,
+		);
+		expect(statSync(join(dir, "out/data/pipe")).isFIFO()).toBe(true);
+	});
+});
+
 describe("unreadable is not absent", () => {
 	it("snapshots and status fail, naming what they could not read, when snapshot objects do not verify", async () => {
 		const dir = await project("holdfast-unreadable-", { "data/a.txt": "a" });

@@ -1,6 +1,7 @@
 import type { TreeNode } from "@holdfast/core";
 
-const TYPE_LETTER: Record<string, string> = {
+/** `ls`'s letter for each entry type, in the short listing and the long one alike. */
+export const TYPE_LETTER: Record<string, string> = {
 	dir: "d",
 	symlink: "l",
 	fifo: "p",

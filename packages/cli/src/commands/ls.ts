@@ -52,13 +52,10 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: num
 							})),
 						);
 					}
-					const { longListing } = await import("../long-listing.js");
+					const { longListing, TYPE_LETTER } = await import("../long-listing.js");
 					for (const { path, node } of found) {
 						if (args.long) printLine(longListing(path, node, core().decodeName));
-						else
-							printLine(
-								`${node.type === "dir" ? "d" : node.type === "symlink" ? "l" : "-"} ${String(node.size).padStart(12)} ${path}`,
-							);
+						else printLine(`${TYPE_LETTER[node.type] ?? "?"} ${String(node.size).padStart(12)} ${path}`);
 					}
 				},
 				{ unlocksSet: true },
