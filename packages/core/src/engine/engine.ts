@@ -556,6 +556,10 @@ export class Engine {
 	}
 
 	async groom(setName?: string, options: { dryRun?: boolean } = {}): Promise<GroomResult> {
+		// Without a plugin that plans a groom, the plan is empty: "forgot 0, deleted 0" would say it ran.
+		if (!this.hooks.groom.isUsed()) {
+			throw new HoldfastError("USAGE", "groom needs a plugin that plans grooming (@holdfast/plugin-groom) in plugins");
+		}
 		const open = await this.open(setName, { role: "groom", dryRun: options.dryRun ?? false });
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
