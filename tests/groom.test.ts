@@ -218,6 +218,15 @@ describe("groom decisions", () => {
 		for (const key of foreign) expect(await repository.destination.head(key)).toBeDefined();
 	});
 
+	it("is refused without a plugin that plans grooming, rather than reporting nothing done", async () => {
+		harness = await createHarness({ plugins: DEFAULT_PLUGINS.filter((p) => p !== "@holdfast/plugin-groom") });
+		await harness.engine.init();
+		await expect(harness.engine.groom()).rejects.toMatchObject({
+			code: "USAGE",
+			message: "groom needs a plugin that plans grooming (@holdfast/plugin-groom) in plugins",
+		});
+	});
+
 	it("a plugin can veto a deletion; the candidate is held and reported", async () => {
 		let vetoed = "";
 		const keeper = definePlugin({
