@@ -557,7 +557,8 @@ export class Engine {
 
 	async groom(setName?: string, options: { dryRun?: boolean } = {}): Promise<GroomResult> {
 		// Without a plugin that plans a groom, the plan is empty: "forgot 0, deleted 0" would say it ran.
-		if (!this.hooks.groom.isUsed()) {
+		// Its taps, not isUsed(): the core's own interceptor (tap attribution) counts as a use.
+		if ((this.hooks.groom as unknown as { taps: readonly unknown[] }).taps.length === 0) {
 			throw new HoldfastError("USAGE", "groom needs a plugin that plans grooming (@holdfast/plugin-groom) in plugins");
 		}
 		const open = await this.open(setName, { role: "groom", dryRun: options.dryRun ?? false });
