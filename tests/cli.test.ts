@@ -247,6 +247,25 @@ describe("holdfast CLI, spawned", () => {
 		const refused = holdfast(badOptions, ["backup"]);
 		expect(refused.code).toBe(2);
 		expect(refused.stderr.trim()).toBe("holdfast: [audit-log] options: plugins.4.options.file: must be string");
+
+		// A log that cannot be written fails the backup with the plugin's own line; the failure
+		// again while the plugin closes is a warning after it, naming the plugin, never in its place.
+		const unwritable = await tempDir("holdfast-cli-plugin-unwritable-");
+		await mkdir(join(unwritable, "data"));
+		await writeFile(join(unwritable, "data/a"), "a");
+		await writeFile(join(unwritable, "holdfast.yaml"), config());
+		expect(holdfast(unwritable, ["init"]).code).toBe(0);
+		await writeFile(
+			join(unwritable, "holdfast.yaml"),
+			config(`  - { use: "${EXAMPLE_PLUGIN}", options: { file: /nonexistent-dir/audit.jsonl } }\n`),
+		);
+		const failed = holdfast(unwritable, ["backup"]);
+		expect(failed.code).toBe(1);
+		const said = failed.stderr.trim().split("\n");
+		expect(said.at(-1)).toMatch(
+			/^holdfast: docs: \[audit-log\] validate: cannot write the audit log \/nonexistent-dir\/audit\.jsonl: ENOENT/,
+		);
+		expect(said.slice(0, -1).every((line) => line.startsWith("warning: while closing: [audit-log] dispose: "))).toBe(true);
 	});
 });
 

@@ -22,11 +22,18 @@ export async function withSession<T>(
 	loaded = await import("@holdfast/core");
 	const { openSession } = await import("../session.js");
 	const session = await openSession(args, options);
+	let result: T;
 	try {
-		return await body(session);
-	} finally {
-		await session.close();
+		result = await body(session);
+	} catch (error) {
+		// The command's failure is what the user needs: one in closing after it is a warning, never in its place.
+		await session
+			.close()
+			.catch((closing: unknown) => session.logger.warn(`while closing: ${(closing as Error).message ?? String(closing)}`));
+		throw error;
 	}
+	await session.close();
+	return result;
 }
 
 export const parseTime = parseOptionalIsoTime;

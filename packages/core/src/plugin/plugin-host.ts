@@ -118,7 +118,14 @@ export class PluginHost {
 
 	async #activate(definition: PluginDefinition, options: Record<string, unknown>): Promise<void> {
 		const disposables = new DisposableStack();
-		this.#disposables.add(disposables);
+		// A failure while the plugin lets go of its resources names the plugin, as a tap's failure does.
+		this.#disposables.add({
+			dispose: () =>
+				disposables.dispose().catch((cause: unknown) => {
+					const message = cause instanceof Error ? cause.message : String(cause);
+					throw new HoldfastError("PLUGIN_FAILED", `[${definition.name}] dispose: ${message}`, { cause });
+				}),
+		});
 		const context: PluginContext = {
 			name: definition.name,
 			options,
