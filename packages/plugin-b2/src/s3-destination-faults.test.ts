@@ -54,6 +54,16 @@ describe("S3 destination faults (a local stand-in server)", () => {
 		await subject.close?.();
 	});
 
+	it("says a key refused on the bucket was refused, though a HEAD's answer has no body to name it", async () => {
+		const endpoint = await serve((socket) => socket.write("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n"));
+		const subject = store(endpoint);
+		const error = await subject.preflight({ mode: "compliance", create: false }).catch((e: unknown) => e);
+		expect((error as Error).message).toBe(
+			"s3:stalled: the store refused the key (on bucket stalled, HTTP 403): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that it may use this bucket",
+		);
+		await subject.close?.();
+	});
+
 	it("says a refused key was refused, naming the variables that hold it", async () => {
 		const endpoint = await serve(answerWith("403 Forbidden", "SignatureDoesNotMatch", "signature mismatch"));
 		const subject = store(endpoint);

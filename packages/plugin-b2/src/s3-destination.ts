@@ -148,6 +148,9 @@ export class S3Destination implements Destination {
 			responseChecksumValidation: "WHEN_REQUIRED",
 			// Retried by the core's layer against a time budget: the SDK's fixed count gives up during a minute's outage.
 			maxAttempts: 1,
+			// The SDK's own notes ("an error was encountered in a non-retryable streaming request") went to
+			// console.warn, past --quiet and --json; every fault reaches the core, which retries and reports it.
+			logger: SILENT_SDK_LOGGER,
 			requestHandler: new http.NodeHttpHandler({
 				connectionTimeout: 10_000,
 				socketTimeout: idle,
@@ -230,7 +233,9 @@ export class S3Destination implements Destination {
 						ObjectLockEnabledForBucket: true,
 						...(needsLocation ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
 					}),
-			);
+			).catch((error: unknown) => {
+				throw this.#fail(error, `create bucket ${bucket}`, "");
+			});
 			notes.push(`created bucket ${bucket} with Object Lock`);
 		}
 		const client = await this.client();
@@ -495,11 +500,13 @@ export class S3Destination implements Destination {
 				{ cause: error },
 			);
 		}
-		if (code === "SignatureDoesNotMatch" || code === "InvalidAccessKeyId" || code === "InvalidToken") {
+		// A HEAD has no body to name the cause: a 403 there is this key refused, or not let into the bucket.
+		const refusedHead = status === 403 && operation === "check bucket";
+		if (code === "SignatureDoesNotMatch" || code === "InvalidAccessKeyId" || code === "InvalidToken" || refusedHead) {
 			const names = [...this.#keySource.keyIdNames, ...this.#keySource.secretNames].filter((n) => this.env[n]);
 			return new HoldfastError(
 				"DESTINATION",
-				`${this.description}: the store refused the key (${code}, HTTP ${status ?? "?"}): check ${names.join(" and ") || "the key"}`,
+				`${this.description}: the store refused the key (${refusedHead ? "on bucket " + this.options.bucket : code}, HTTP ${status ?? "?"}): check ${names.join(" and ") || "the key"}${refusedHead ? ", and that it may use this bucket" : ""}`,
 				{ cause: error },
 			);
 		}
@@ -511,13 +518,15 @@ export class S3Destination implements Destination {
 		}
 		return new HoldfastError(
 			"DESTINATION",
-			`${this.description}: ${operation} ${key}: ${code}${status ? ` (HTTP ${status})` : ""}: ${detail}`,
+			`${this.description}: ${operation}${key ? ` ${key}` : ""}: ${code}${status ? ` (HTTP ${status})` : ""}: ${detail}`,
 			{
 				cause: error,
 			},
 		);
 	}
 }
+
+const SILENT_SDK_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 function noLockMessage(bucket: string): string {
 	return `bucket ${bucket} has no Object Lock, which can only be enabled when a bucket is created: create a new bucket with Object Lock (or let "holdfast init" create it) and point the set at it`;
