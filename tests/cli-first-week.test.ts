@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
-import { mkdir, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
 import { inProject } from "./support/project-session.js";
@@ -283,6 +283,53 @@ describe("a backup that found no file says so", () => {
 		expect(found.stderr).toBe("");
 		const silent = run(dir, ["backup", "--quiet"]);
 		expect([silent.code, silent.stdout, silent.stderr]).toEqual([0, "", ""]);
+	});
+});
+
+describe("restore into its own earlier restore", () => {
+	const asRoot = process.getuid?.() === 0 && spawnSync("setpriv", ["--version"]).status === 0;
+	it.skipIf(!asRoot)("rewrites files under folders the snapshot has read-only, as their owner (not root)", async () => {
+		// A user's own restore: root may write anywhere, so the case is run as nobody, in a folder
+		// of the machine's /tmp (the tests' own temp folder is root's alone).
+		const dir = await mkdtemp("/tmp/holdfast-readonly-");
+		onTestFinished(() => rm(dir, { recursive: true, force: true }));
+		await chmod(dir, 0o777);
+		await mkdir(join(dir, "data/ro/inner"), { recursive: true });
+		await writeFile(join(dir, "data/ro/f"), "a");
+		await writeFile(join(dir, "data/ro/inner/g"), "b");
+		await chmod(join(dir, "data/ro/inner"), 0o500);
+		await chmod(join(dir, "data/ro"), 0o555);
+		await writeFile(join(dir, "holdfast.yaml"), config());
+		spawnSync("chown", ["-R", "65534:65534", dir]);
+		const asNobody = (args: string[]) => {
+			const result = spawnSync(
+				"setpriv",
+				["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, HOLDFAST_BIN, ...args],
+				{
+					cwd: dir,
+					encoding: "utf8",
+					env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse", HOME: dir, TMPDIR: dir },
+				},
+			);
+			return { code: result.status, stderr: result.stderr };
+		};
+		const init = asNobody(["init"]);
+		expect(init.code, init.stderr).toBe(0);
+		const first = asNobody(["backup"]);
+		expect(first.code, first.stderr).toBe(0);
+		const restored = asNobody(["restore", "latest", "--target", "out"]);
+		expect(restored.code, restored.stderr).toBe(0);
+		await chmod(join(dir, "data/ro"), 0o755);
+		await writeFile(join(dir, "data/ro/f"), "changed");
+		await chmod(join(dir, "data/ro"), 0o555);
+		const second = asNobody(["backup"]);
+		expect(second.code, second.stderr).toBe(0);
+		const again = asNobody(["restore", "latest", "--target", "out", "--overwrite"]);
+		expect(again.stderr).toBe("");
+		expect(again.code).toBe(0);
+		expect(readFileSync(join(dir, "out/data/ro/f"), "utf8")).toBe("changed");
+		expect(statSync(join(dir, "out/data/ro")).mode & 0o777).toBe(0o555);
+		expect(statSync(join(dir, "out/data/ro/inner")).mode & 0o777).toBe(0o500);
 	});
 });
 

@@ -1,5 +1,5 @@
 import { type BigIntStats, mkdirSync } from "node:fs";
-import { lstat, readdir, rm, stat, unlink } from "node:fs/promises";
+import { chmod, lstat, readdir, rm, stat, unlink } from "node:fs/promises";
 import { HoldfastError } from "../host/errors.js";
 import { makeFolders } from "../host/folders.js";
 import { atPath, errnoOf, targetError } from "./restore-errors.js";
@@ -70,6 +70,12 @@ export class TargetDir {
 		if (!(await this.parent.ensure(policy))) return false;
 		const found = await this.parent.existing(this.name, this.path, this.display);
 		if (found.kind === "dir") {
+			// A folder an earlier restore made read-only (as the snapshot has it) is opened for writing
+			// by its owner; the folder's own mode is set again once its entries are in.
+			const mode = Number(found.stats.mode & 0o7777n);
+			if ((mode & 0o300) !== 0o300 && BigInt(process.getuid?.() ?? -1) === found.stats.uid) {
+				await atPath(this.display, () => chmod(this.path, mode | 0o700));
+			}
 			await this.#list();
 			return true;
 		}
