@@ -164,6 +164,11 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 		expect(listed.stdout).toBe(
 			'no snapshots of set "photos"; its repository has none yet: `holdfast backup photos` takes the first\n',
 		);
+		// docs has no repository yet: status says so, and still shows photos.
+		const status = run(dir, ["status"]);
+		expect(status.code).toBe(1);
+		expect(status.stdout).toMatch(/^photos /m);
+		expect(status.stderr).toMatch(/^holdfast: docs: no repository at fs:.*\(run "holdfast init" first\)$/m);
 	});
 });
 

@@ -26,8 +26,17 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 				const rows = [];
 				const seenHosts = new Set<string>();
 				const unreadable: UnreadableObject[] = [];
+				const failures: string[] = [];
 				for (const name of names) {
-					const protection = await engine.setProtection(name, onlyHost);
+					// One set that cannot be read (no repository yet, a store down) is said; the other sets are still shown.
+					let protection: Awaited<ReturnType<typeof engine.setProtection>>;
+					try {
+						protection = await engine.setProtection(name, onlyHost);
+					} catch (error) {
+						if (names.length === 1) throw error;
+						failures.push(`${name}: ${(error as Error).message}`);
+						continue;
+					}
 					const { open, all, hosts, storedBytes } = protection;
 					unreadable.push(...protection.unreadable);
 					for (const ref of all) seenHosts.add(ref.snapshot.host);
@@ -92,6 +101,7 @@ export function registerStatusCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 					);
 				// A last backup among unreadable snapshots would show as "never" or older: the status fails instead.
 				if (unreadable.length > 0) throw unreadableSnapshots(unreadable);
+				if (failures.length > 0) throw new (core().HoldfastError)("DESTINATION", failures.join("\n"));
 			}),
 	);
 }
