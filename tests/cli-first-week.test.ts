@@ -548,6 +548,15 @@ describe("bad input: one line, exit 2", () => {
 			expect(result.code, args.join(" ")).toBe(2);
 			expect(result.stderr.trim(), args.join(" ")).toBe(line);
 		}
+		// A command that writes runs on the real clock: a moved one would forget or lock by the wrong date.
+		for (const command of [["backup"], ["groom"]]) {
+			const moved = run(dir, [...command, "--now", "2031-01-01"], { HOLDFAST_SIMULATED_CLOCK: "" });
+			expect(moved.code).toBe(2);
+			expect(moved.stderr).toBe(
+				`holdfast: --now: ${command[0]} writes to the repository, so it runs on the real clock; --now is for what-if runs: add --dry-run, or set HOLDFAST_SIMULATED_CLOCK=1 to write as if it were then (tests, drills)\n`,
+			);
+		}
+		expect(run(dir, ["backup", "--dry-run", "--now", "2031-01-01"], { HOLDFAST_SIMULATED_CLOCK: "" }).code).toBe(0);
 		await writeFile(join(dir, "holdfast.yaml"), config().replace("plugin-groom", "plugin-grom"));
 		const misspelt = run(dir, ["snapshots"]);
 		expect(misspelt.code).toBe(2);

@@ -4,11 +4,11 @@ import { fileURLToPath } from "node:url";
 export const HOLDFAST_BIN = fileURLToPath(new URL("../../packages/cli/bin/holdfast.js", import.meta.url));
 
 /**
- * Every spawned command: the test password, and key files made at `init` with a cheap scrypt
- * (N = 1024, not 2^15), which every later command of the repository pays again. A test may
- * override either.
+ * Every spawned command: the test password, key files made at `init` with a cheap scrypt
+ * (N = 1024, not 2^15), which every later command of the repository pays again, and `--now`
+ * taken as meant by commands that write (the tests simulate months). A test may override each.
  */
-const TEST_ENV = { HOLDFAST_PASSWORD: "correct horse", HOLDFAST_SCRYPT_N: "1024" };
+const TEST_ENV = { HOLDFAST_PASSWORD: "correct horse", HOLDFAST_SCRYPT_N: "1024", HOLDFAST_SIMULATED_CLOCK: "1" };
 
 export interface CliResult {
 	code: number;

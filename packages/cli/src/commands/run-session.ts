@@ -1,6 +1,7 @@
 import type * as Core from "@holdfast/core";
 import { parseOptionalIsoTime } from "../input.js";
 import type { GlobalOptions, Session, SessionOptions } from "../session.js";
+import { UsageError } from "../usage-error.js";
 
 export type Args = GlobalOptions & Record<string, unknown>;
 
@@ -20,6 +21,7 @@ export async function withSession<T>(
 	options: SessionOptions = {},
 ): Promise<T> {
 	loaded = await import("@holdfast/core");
+	refuseShiftedClock(args);
 	const { openSession } = await import("../session.js");
 	const session = await openSession(args, options);
 	let result: T;
@@ -52,5 +54,28 @@ export async function naming<T>(session: Session, set: unknown, body: () => Prom
 	} catch (error) {
 		const { nameRunError } = await import("../run-errors.js");
 		throw nameRunError(error, setLabel(session, set), session);
+	}
+}
+
+/** Commands that write to the repository (unless given --dry-run). */
+const WRITES = new Set(["init", "backup", "groom", "repair", "daemon"]);
+/** How far --now may be from the machine's clock for them: a clock's drift, not a moved date. */
+const CLOCK_SLACK_MS = 5 * 60_000;
+
+/**
+ * `--now` is for what-if runs. A command that writes to the repository judges locks and the
+ * groom's window by its clock: run at a moved date it would forget snapshots still inside
+ * their window, lock objects until a far year, or promise less than the retention. It runs on
+ * the real clock unless HOLDFAST_SIMULATED_CLOCK=1 says the moved date is meant (tests, drills).
+ */
+function refuseShiftedClock(args: Args): void {
+	const command = String((args as { _?: unknown[] })._?.[0] ?? "");
+	if (args.now === undefined || !WRITES.has(command) || (args as { dryRun?: unknown }).dryRun) return;
+	if (process.env.HOLDFAST_SIMULATED_CLOCK === "1") return;
+	const at = parseOptionalIsoTime(args.now, "--now");
+	if (at && Math.abs(at.getTime() - Date.now()) > CLOCK_SLACK_MS) {
+		throw new UsageError(
+			`--now: ${command} writes to the repository, so it runs on the real clock; --now is for what-if runs: add --dry-run, or set HOLDFAST_SIMULATED_CLOCK=1 to write as if it were then (tests, drills)`,
+		);
 	}
 }
