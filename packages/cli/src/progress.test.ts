@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { render } from "./progress.js";
+import { render, startProgress } from "./progress.js";
 
 const none = { files: 0, bytes: 0, items: 0 };
 
@@ -30,5 +30,25 @@ describe("progress line", () => {
 			const line = render("check", { ...none, items: 0 }, { items: 0 }, elapsed);
 			expect(line).not.toMatch(/NaN|Infinity|undefined/);
 		}
+	});
+});
+
+describe("progress drawn on a terminal", () => {
+	it("redraws on its own while nothing is updated, so the clock runs and the last count shows", async () => {
+		const writes: string[] = [];
+		const stream = { columns: 120, isTTY: true, write: (text: string) => writes.push(text) } as unknown as NodeJS.WriteStream;
+		const progress = startProgress("backup", true, stream);
+		progress.update({ files: 1, bytes: 10 });
+		// Within the throttle: not drawn now, and without the timer never.
+		progress.update({ files: 6, bytes: 600 });
+		await new Promise((resolve) => setTimeout(resolve, 1300));
+		progress.stop();
+		const lines = writes.filter((w) => w.startsWith("\r") && w.length > 4);
+		expect(lines.length).toBeGreaterThanOrEqual(3);
+		expect(lines.at(-1)).toMatch(/6 files/);
+		expect(lines.at(-1)).toMatch(/0:01/);
+		const after = writes.length;
+		await new Promise((resolve) => setTimeout(resolve, 400));
+		expect(writes.length).toBe(after);
 	});
 });

@@ -47,6 +47,10 @@ export function startProgress(label: string, enabled: boolean, stream: NodeJS.Wr
 		stream.write(`\r${render(label, done, total, now - started).slice(0, width)}\x1b[K`);
 	};
 
+	// Drawn on a timer too: a count that stopped moving (one large file being read) still shows the
+	// clock running, and the last update before a pause is drawn, not dropped by the throttle.
+	const timer = setInterval(() => draw(true), REDRAW_MS);
+	timer.unref();
 	return {
 		update(next) {
 			if (next.files !== undefined) done.files = next.files;
@@ -58,6 +62,7 @@ export function startProgress(label: string, enabled: boolean, stream: NodeJS.Wr
 			total = next;
 		},
 		stop() {
+			clearInterval(timer);
 			if (drawn) stream.write("\r\x1b[K");
 		},
 	};
