@@ -207,6 +207,11 @@ export async function restoreSnapshot(
 				options.logger.debug(`${rel}: ${node.type} not recreated`);
 			}
 		},
+		// A folder whose tree is damaged or gone: named, its inside left out, the rest restored.
+		lost: (_entry, child, error) => {
+			summary.lost.push(`${child.display}/`);
+			options.logger.warn(`${child.display}/: folder not restored, its tree cannot be read: ${error.message.split("\n")[0]}`);
+		},
 		leave: async ({ node }, child) => {
 			if (await child.settled) {
 				dirTimes.push({ dir: child, node });

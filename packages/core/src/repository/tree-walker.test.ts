@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isHoldfastError } from "../host/errors.js";
+import { HoldfastError, isHoldfastError } from "../host/errors.js";
 import type { Tree, TreeNode } from "./tree.js";
 import { walkTree } from "./tree-walker.js";
 
@@ -115,5 +115,27 @@ describe("walkTree", () => {
 		).catch((e: unknown) => e);
 		expect(isHoldfastError(error) && error.code).toBe("ABORTED");
 		expect(seen).toEqual(["a", "a/x"]);
+	});
+
+	it("tells a visitor that takes them of folders whose tree is damaged, and walks on; without it the walk fails", async () => {
+		read = [];
+		const damaged = async (id: string): Promise<Tree> => {
+			if (id === "ta") throw new HoldfastError("CORRUPT", "index/..: no version of it verifies");
+			return load(id);
+		};
+		const entered: string[] = [];
+		const lost: string[] = [];
+		await walkTree(damaged, "top", 0, {
+			enter: ({ path }) => {
+				entered.push(path);
+				return undefined;
+			},
+			lost: ({ path }, _context, error) => {
+				lost.push(`${path}: ${error.message}`);
+			},
+		});
+		expect(lost).toEqual(["a: index/..: no version of it verifies"]);
+		expect(entered).toEqual(["a", "c", "z", "z/w"]);
+		await expect(walkTree(damaged, "top", 0, { enter: () => undefined })).rejects.toThrow(/no version of it verifies/);
 	});
 });

@@ -27,6 +27,11 @@ export interface TreeVisitor<C> {
 	leave?(entry: TreeEntry, context: C): Promise<void> | void;
 	/** Called with each tree once it is read, before its nodes are entered. */
 	tree?(tree: Tree, path: string, context: C): void;
+	/**
+	 * A folder whose tree is damaged or gone from the store: told here, its inside left out, and
+	 * the walk goes on with the rest (restore recovers what it can). Without it the walk fails.
+	 */
+	lost?(entry: TreeEntry, context: C, error: Error): Promise<void> | void;
 }
 
 /**
@@ -43,8 +48,7 @@ export async function walkTree<C>(
 	visitor: TreeVisitor<C>,
 	signal?: AbortSignal,
 ): Promise<void> {
-	const walk = async (treeId: string, base: string, context: C): Promise<void> => {
-		const tree = await loadTree(treeId);
+	const walk = async (treeId: string, tree: Tree, base: string, context: C): Promise<void> => {
 		visitor.tree?.(tree, base, context);
 		for (const node of tree.nodes) {
 			if (signal?.aborted) throw new HoldfastError("ABORTED", "aborted");
@@ -55,11 +59,27 @@ export async function walkTree<C>(
 			if (node.type !== "dir") continue;
 			if (inner === false) continue;
 			const childContext = inner === undefined ? context : inner;
-			if (node.subtree) await walk(node.subtree, entry.path, childContext);
+			if (node.subtree) {
+				let subtree: Tree;
+				try {
+					subtree = await loadTree(node.subtree);
+				} catch (error) {
+					if (!visitor.lost || !isDataLoss(error)) throw error;
+					await visitor.lost(entry, childContext, error as Error);
+					continue;
+				}
+				await walk(node.subtree, subtree, entry.path, childContext);
+			}
 			await visitor.leave?.(entry, childContext);
 		}
 	};
-	await walk(rootId, "", root);
+	await walk(rootId, await loadTree(rootId), "", root);
+}
+
+/** A tree the store no longer has whole (no version verifies, or it is in no pack): damage to data, not a forged name. */
+function isDataLoss(error: unknown): boolean {
+	const code = (error as { code?: unknown } | undefined)?.code;
+	return code === "CORRUPT" || code === "NOT_FOUND";
 }
 
 function safeName(node: TreeNode, treeId: string): Buffer {
