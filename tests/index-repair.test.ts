@@ -231,12 +231,18 @@ describe("packs whose header is damaged as well", () => {
 		});
 		expect(report.errors.length).toBeGreaterThan(0);
 		expect(report.errors.every((e) => /is in no pack/.test(e) || e.startsWith(`${damaged.key}: `))).toBe(true);
-		// Files (or folders) whose blobs are in no readable pack are named as lost; the rest is restored.
-		const restored = await harness.engine.restore(snapshots[0]?.id as string, { target: join(harness.dir, "r") });
-		expect(restored.summary.lost.length).toBeGreaterThan(0);
-		expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
-			expect.stringMatching(/: (not restored|folder not restored, its tree cannot be read): .*is in no pack of the index/),
-		);
+		// Files (or folders) whose blobs are in no readable pack are named as lost and the rest is
+		// restored; when the lost pack holds the snapshot's top tree, there is nothing to walk.
+		const restored = await harness.engine
+			.restore(snapshots[0]?.id as string, { target: join(harness.dir, "r") })
+			.catch((error: Error) => error);
+		if (restored instanceof Error) expect(restored.message).toMatch(/is in no pack of the index/);
+		else {
+			expect(restored.summary.lost.length).toBeGreaterThan(0);
+			expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
+				expect.stringMatching(/: (not restored|folder not restored, its tree cannot be read): .*is in no pack of the index/),
+			);
+		}
 
 		const repaired = await harness.engine.repairIndex();
 		expect(repaired).toMatchObject({ packsRecovered: damaged.packs.length - 1, unreadablePacks: [lost] });
