@@ -1,4 +1,4 @@
-import { HoldfastError } from "../host/errors.js";
+import { HoldfastError, isDataLoss } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
 import type { BlobLocation } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
@@ -27,12 +27,6 @@ export interface PackRestorerOptions {
 	 * user recovering from an attack needs. Without it such a failure ends the restore.
 	 */
 	readonly onLost?: (display: string, reason: string) => void;
-}
-
-/** Damage to the repository's data, not to the target: the files it touches are lost, the rest restored. */
-function isDataLoss(error: unknown): boolean {
-	const code = (error as { code?: unknown } | undefined)?.code;
-	return code === "CORRUPT" || code === "NOT_FOUND";
 }
 
 /** What the store's data lacks, without the target path the error was first told with (another file's). */

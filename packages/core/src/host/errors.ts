@@ -42,3 +42,13 @@ export function describeError(error: unknown): string {
 	if (error instanceof Error) return error.message.split("\n")[0] ?? error.name;
 	return String(error);
 }
+
+/**
+ * Damage to a repository's data, not a failure to reach it or to write a target: no version of
+ * an object verifies (CORRUPT), or it is gone (NOT_FOUND). A restore loses what needed it and
+ * goes on with the rest.
+ */
+export function isDataLoss(error: unknown): boolean {
+	const code = (error as { code?: unknown } | undefined)?.code;
+	return code === "CORRUPT" || code === "NOT_FOUND";
+}

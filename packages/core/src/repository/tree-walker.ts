@@ -1,4 +1,4 @@
-import { HoldfastError } from "../host/errors.js";
+import { HoldfastError, isDataLoss } from "../host/errors.js";
 import { decodeName, type Tree, type TreeNode } from "./tree.js";
 
 /** One node met on a walk through a snapshot's trees. */
@@ -74,12 +74,6 @@ export async function walkTree<C>(
 		}
 	};
 	await walk(rootId, await loadTree(rootId), "", root);
-}
-
-/** A tree the store no longer has whole (no version verifies, or it is in no pack): damage to data, not a forged name. */
-function isDataLoss(error: unknown): boolean {
-	const code = (error as { code?: unknown } | undefined)?.code;
-	return code === "CORRUPT" || code === "NOT_FOUND";
 }
 
 function safeName(node: TreeNode, treeId: string): Buffer {
