@@ -66,8 +66,9 @@ function simplify(errors: ErrorObject[], basePath: string): SchemaProblem[] {
 }
 
 /**
- * Where a oneOf failed, the complaints of the branches the value did not mean: a branch whose
- * required key is missing, when another branch has its keys. `schedule: { every: 7x }` then gets
+ * Where a oneOf failed, the complaints of the branches the value did not mean: a branch for
+ * another type (a string where an object was written), and a branch whose required key is
+ * missing, when another branch has its keys. `schedule: { every: 7x }` then gets
  * the one line about `every`, not three that contradict each other ("every: must match",
  * "must have required property 'cron'", "every: unknown key").
  */
@@ -109,7 +110,7 @@ function chosenBranches(errors: ErrorObject[]): ErrorObject[] {
 			continue;
 		}
 		if (meant.length === 0 || meant.length === branches.size) continue;
-		for (const [branch, list] of branches) if (missesItsKeys(list) || otherType(list)) dropped.add(branch);
+		for (const [branch, list] of branches) if (missesItsKeys(list)) dropped.add(branch);
 	}
 	if (dropped.size === 0) return errors;
 	const kept = errors.filter(
