@@ -25,6 +25,8 @@ const BUNDLES = [
 			index: "dist/index.js",
 			testing: "dist/testing/index.js",
 			units: "dist/host/units.js",
+			// The CLI's launcher starts scrypt with it before it loads anything else.
+			"key-derivation": "dist/repository/key-derivation.js",
 			// blob-pool.ts starts its workers from ./seal-worker.js beside itself.
 			"seal-worker": "dist/repository/seal-worker.js",
 			// index-decoder.ts starts its threads from ./index-worker.js beside itself.
@@ -41,6 +43,13 @@ const BUNDLES = [
 		entries: { main: "dist/main.js" },
 		external: ["@holdfast/*"],
 	},
+	// The other plugins the CLI installs, each one file with its dependencies (ignore, p-limit):
+	// a command that loads them resolves and reads no module of theirs one by one.
+	...["plugin-fs-source", "plugin-fs-destination", "plugin-retention-planner", "plugin-groom"].map((name) => ({
+		pkg: `packages/${name}`,
+		entries: { index: "dist/index.js" },
+		external: ["@holdfast/*"],
+	})),
 	{
 		// The S3 destination with the AWS SDK: its ES modules, of which the bundle keeps only what
 		// sdk-modules.ts names, in a file of its own that loads when a command first talks to S3.
