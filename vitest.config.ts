@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { configDefaults, defineConfig } from "vitest/config";
 import { LongFilesFirst } from "./tests/support/long-files-first.js";
@@ -14,6 +16,7 @@ export default defineConfig({
 		alias: {
 			"@holdfast/core/testing": src("./packages/core/src/testing/index.ts"),
 			"@holdfast/core/units": src("./packages/core/src/host/units.ts"),
+			"@holdfast/core/key-derivation": src("./packages/core/src/repository/key-derivation.ts"),
 			"@holdfast/core": src("./packages/core/src/index.ts"),
 			"@holdfast/plugin-fs-source": src("./packages/plugin-fs-source/src/index.ts"),
 			"@holdfast/plugin-fs-destination": src("./packages/plugin-fs-destination/src/index.ts"),
@@ -33,6 +36,8 @@ export default defineConfig({
 		// more), so three run side by side: the two-year simulation holds one worker throughout.
 		maxWorkers: 3,
 		sequence: { sequencer: LongFilesFirst },
+		// Unlock hints of the commands tests run go here, not to the user's cache folder.
+		env: { XDG_CACHE_HOME: join(tmpdir(), "holdfast-test-cache") },
 		projects: [
 			{
 				extends: true,

@@ -12,6 +12,8 @@ const ended = tuning.wantsTuning(argv, process.env, tuning.isGlibc) ? await tuni
 if (ended) tuning.endAs(ended);
 else {
 	if (process.env[tuning.TUNED_MARK] !== undefined) tuning.startTuned();
+	// scrypt on the libuv pool while the CLI loads (dist/derive-at-launch.js says when it starts).
+	await (await import("../dist/derive-at-launch.js")).deriveAtLaunch(argv);
 	await run(argv);
 }
 

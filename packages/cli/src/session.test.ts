@@ -1,19 +1,26 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { deriveAtLaunch, takeLaunchedDerivation } from "./derive-at-launch.js";
 import { openSession } from "./session.js";
 
-const saved = { password: process.env.HOLDFAST_PASSWORD, scrypt: process.env.HOLDFAST_SCRYPT_N };
+const saved = {
+	password: process.env.HOLDFAST_PASSWORD,
+	scrypt: process.env.HOLDFAST_SCRYPT_N,
+	cache: process.env.XDG_CACHE_HOME,
+};
 beforeEach(() => {
 	process.env.HOLDFAST_PASSWORD = "session test";
 	process.env.HOLDFAST_SCRYPT_N = "1024";
 });
 afterEach(() => {
+	takeLaunchedDerivation();
 	for (const [name, value] of [
 		["HOLDFAST_PASSWORD", saved.password],
 		["HOLDFAST_SCRYPT_N", saved.scrypt],
+		["XDG_CACHE_HOME", saved.cache],
 	] as const) {
 		if (value === undefined) delete process.env[name];
 		else process.env[name] = value;
@@ -34,7 +41,9 @@ sets:
     retention: { days: 1 }
 `,
 	);
-	return { dir, config: join(dir, "holdfast.yaml"), hints: join(dir, "state/catalog.sqlite.unlock-hints.json") };
+	// Each test's hints in a cache folder of its own.
+	process.env.XDG_CACHE_HOME = join(dir, "cache");
+	return { dir, config: join(dir, "holdfast.yaml"), hints: join(dir, "cache/holdfast/unlock-hints.json") };
 }
 
 /** Runs `body` in a session of the config; the session is closed whatever happens. */
@@ -63,13 +72,30 @@ describe("a session that unlocks its set", () => {
 			expect(await engine.snapshots()).toEqual([]);
 		});
 		const recorded = JSON.parse(readFileSync(hints, "utf8"));
-		expect(recorded.sets.docs).toMatchObject({ N: 1024, r: 8, p: 1 });
+		expect(recorded.configs[realpathSync(config)]).toMatchObject({ only: "docs", sets: { docs: { N: 1024, r: 8, p: 1 } } });
 		await inSession(config, true, async ({ engine }) => {
 			// Started as the session opened, and taken by the unlock.
 			expect(engine.options.earlyKeys?.pending).toBe(1);
 			expect(await engine.snapshots()).toEqual([]);
 			expect(engine.options.earlyKeys?.pending).toBe(0);
 		});
+	});
+
+	it("takes in what the launcher started, so the unlock derives nothing itself", async () => {
+		const { dir, config } = await configDir();
+		await inSession(config, false, async ({ engine }) => engine.init());
+		await inSession(config, true, async ({ engine }) => engine.snapshots());
+		await deriveAtLaunch(["snapshots", "--config", config], process.env, dir);
+		const launched = takeLaunchedDerivation();
+		expect(launched?.password).toBe("session test");
+		// As the launcher leaves it for the session: the session adopts it, and starts no second one.
+		await deriveAtLaunch(["snapshots", "--config", config], process.env, dir);
+		await inSession(config, true, async ({ engine }) => {
+			expect(engine.options.earlyKeys?.pending).toBe(1);
+			expect(await engine.snapshots()).toEqual([]);
+			expect(engine.options.earlyKeys?.pending).toBe(0);
+		});
+		expect(takeLaunchedDerivation()).toBeUndefined();
 	});
 
 	it("with a wrong password derived ahead, says the password is wrong", async () => {

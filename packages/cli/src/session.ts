@@ -1,9 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
 	type Catalog,
 	type Clock,
-	catalogFile,
 	DEFAULT_CATALOG_URI,
 	DEFAULT_CONFIG_FILE,
 	EarlyKeyDerivations,
@@ -19,13 +18,13 @@ import {
 	type ParsedConfig,
 	PluginHost,
 	readSecret,
-	readUnlockHint,
 	SinkLogger,
 	SystemClock,
-	writeUnlockHint,
 } from "@holdfast/core";
 import { CLI_DIR } from "./cli-dir.js";
+import { takeLaunchedDerivation } from "./derive-at-launch.js";
 import { parseIsoTime } from "./input.js";
+import { configKey, hintsFile, readConfigHints, recordUnlock, setHint, textHash } from "./unlock-hints.js";
 
 export interface GlobalOptions {
 	config?: string;
@@ -134,29 +133,44 @@ export async function openSession(
 
 /**
  * Starts deriving the set's key from the salt and parameters of the key file that opened it last
- * time (kept beside a SQLite catalog), before the plugins that read key files are loaded; and
- * records, once the repository opens, which key file did. The destination options are taken as
- * written, before the plugins fill in their defaults, so the same config finds its own record.
+ * time, before the plugins that read key files are loaded (or takes in what the launcher started
+ * sooner still); and records, once the repository opens, which key file did. The destination
+ * options are taken as written, before the plugins fill in their defaults, so the same config
+ * finds its own record.
  */
 async function deriveAhead(
 	options: GlobalOptions & { set?: unknown },
 	loaded: ParsedConfig,
-): Promise<{ earlyKeys: EarlyKeyDerivations; onUnlocked: (setName: string, input: KeyDerivationInput) => void } | undefined> {
-	const catalog = catalogFile(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir);
-	if (!catalog) return undefined;
-	const hints = `${catalog}.unlock-hints.json`;
-	const written = new Map(Object.entries(loaded.config.sets).map(([name, set]) => [name, JSON.stringify(set?.destination)]));
+): Promise<{ earlyKeys: EarlyKeyDerivations; onUnlocked: (setName: string, input: KeyDerivationInput) => void }> {
+	const earlyKeys = new EarlyKeyDerivations();
+	const launched = takeLaunchedDerivation();
+	if (launched) earlyKeys.adopt(launched.password, launched.input, launched.deriving);
+	const file = hintsFile();
+	const key = configKey(loaded.file);
+	if (!file || !key) return { earlyKeys, onUnlocked: () => undefined };
+	const hints = readConfigHints(file, key);
+	const written = new Map(Object.entries(loaded.config.sets).map(([name, set]) => [name, structuredClone(set?.destination)]));
 	const names = [...written.keys()];
 	const setName = typeof options.set === "string" ? options.set : names.length === 1 ? names[0] : undefined;
-	const earlyKeys = new EarlyKeyDerivations();
-	const hint = setName !== undefined && written.has(setName) ? readUnlockHint(hints, setName, written.get(setName)) : undefined;
+	const hint = setName !== undefined && written.has(setName) ? setHint(hints, setName, written.get(setName)) : undefined;
 	// No password yet is not this step's to report: the unlock says it, where it always has.
 	const password = hint && (await readPassword(options, loaded).catch(() => undefined));
+	// Started already when the launcher guessed the same password and key file.
 	if (hint && password) earlyKeys.start(password, hint);
 	return {
 		earlyKeys,
 		onUnlocked: (name, input) => {
-			if (written.has(name)) writeUnlockHint(hints, name, written.get(name), input);
+			if (!written.has(name)) return;
+			let text: string;
+			try {
+				text = textHash(readFileSync(key));
+			} catch {
+				return;
+			}
+			const secret = loaded.config.password;
+			const password = secret && ("env" in secret ? { env: secret.env } : { file: resolve(loaded.dir, secret.file) });
+			const config = { text, ...(names.length === 1 ? { only: names[0] } : {}), ...(password ? { password } : {}) };
+			recordUnlock(file, key, config, name, written.get(name), input);
 		},
 	};
 }

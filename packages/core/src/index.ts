@@ -76,14 +76,9 @@ export {
 } from "./plugin/plugin-definition.js";
 export { type LoadedPlugin, PluginHost, type PluginHostOptions } from "./plugin/plugin-host.js";
 export { type PluginManifest, resolvePluginManifest } from "./plugin/plugin-manifest.js";
-export type { ScryptParams } from "./repository/crypto.js";
-export {
-	EarlyKeyDerivations,
-	type KeyDerivationInput,
-	readUnlockHint,
-	writeUnlockHint,
-} from "./repository/early-key.js";
+export { EarlyKeyDerivations } from "./repository/early-key.js";
 export { KEY_PREFIX } from "./repository/format.js";
+export type { KeyDerivationInput, ScryptParams } from "./repository/key-derivation.js";
 export type { Snapshot, SnapshotListing, SnapshotRef, UnreadableObject } from "./repository/snapshot.js";
 export { decodeName, type Tree, type TreeNode } from "./repository/tree.js";
 export { type TreeEntry, type TreeVisitor, walkTree } from "./repository/tree-walker.js";

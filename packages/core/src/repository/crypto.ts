@@ -1,22 +1,5 @@
-import { type BinaryLike, createHash, hkdfSync, randomBytes, scrypt } from "node:crypto";
+import { type BinaryLike, createHash, hkdfSync, randomBytes } from "node:crypto";
 import { type BlobKeys, blobId, open, seal } from "./blob-codec.js";
-
-export interface ScryptParams {
-	readonly N: number;
-	readonly r: number;
-	readonly p: number;
-}
-
-/** ~0.1 s and 32 MiB on this class of machine: slow for a guesser, quick for a user. */
-export const DEFAULT_SCRYPT: ScryptParams = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
-
-export function deriveKey(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
-	return new Promise((resolve, reject) =>
-		scrypt(password.normalize("NFC"), salt, 32, { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 }, (error, key) =>
-			error ? reject(error) : resolve(key),
-		),
-	);
-}
 
 export function sha256Hex(data: BinaryLike): string {
 	return createHash("sha256").update(data).digest("hex");

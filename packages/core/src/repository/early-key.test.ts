@@ -1,13 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../host/clock.js";
 import { isHoldfastError } from "../host/errors.js";
 import { MemoryLogger } from "../host/logger.js";
 import { MemoryDestination } from "../testing/memory-destination.js";
-import { EarlyKeyDerivations, type KeyDerivationInput, readUnlockHint, writeUnlockHint } from "./early-key.js";
+import { EarlyKeyDerivations } from "./early-key.js";
+import { deriveKey, type KeyDerivationInput } from "./key-derivation.js";
 import { Repository } from "./repository.js";
 
 const SCRYPT = { N: 1024, r: 8, p: 1 };
@@ -45,6 +43,27 @@ describe("unlocking with a key derived ahead", () => {
 		expect(isHoldfastError(failure, "WRONG_PASSWORD")).toBe(true);
 	});
 
+	it("takes in a derivation started elsewhere for the same password and key file, and no other", async () => {
+		const { options, unlockedWith } = await repository();
+		const early = new EarlyKeyDerivations();
+		early.adopt("right", unlockedWith, deriveKey("right", Buffer.from(unlockedWith.salt, "base64"), unlockedWith));
+		early.adopt("other", unlockedWith, Promise.resolve(randomBytes(32)));
+		const opened = await Repository.open("right", { ...options, earlyKeys: early });
+		expect(opened.unlockedWith).toEqual(unlockedWith);
+		expect(early.pending).toBe(1);
+		expect(early.take("right", unlockedWith)).toBeUndefined();
+	});
+
+	it("starts nothing over a derivation it took in: that one is what the unlock takes", async () => {
+		const { unlockedWith } = await repository();
+		const early = new EarlyKeyDerivations();
+		const adopted = Promise.resolve(randomBytes(32));
+		early.adopt("right", unlockedWith, adopted);
+		early.start("right", unlockedWith);
+		expect(early.pending).toBe(1);
+		expect(early.take("right", unlockedWith)).toBe(adopted);
+	});
+
 	it("a wrong password derived ahead is still a wrong password, not an empty repository", async () => {
 		const { options, unlockedWith } = await repository();
 		const early = new EarlyKeyDerivations();
@@ -62,48 +81,5 @@ describe("unlocking with a key derived ahead", () => {
 		const opened = await Repository.open("right", { ...options, earlyKeys: early });
 		expect(opened.unlockedWith).toEqual(unlockedWith);
 		expect(early.pending).toBe(3);
-	});
-});
-
-describe("unlock hints", () => {
-	const input: KeyDerivationInput = { salt: randomBytes(32).toString("base64"), N: 32768, r: 8, p: 1 };
-	const hintFile = async () => join(await mkdtemp(join(tmpdir(), "holdfast-unlock-hints-")), "catalog.sqlite.unlock-hints.json");
-
-	it("gives back what was written for the set and its destination, and nothing for another", async () => {
-		const file = await hintFile();
-		expect(readUnlockHint(file, "docs", { type: "fs", path: "./repo" })).toBeUndefined();
-		writeUnlockHint(file, "docs", { type: "fs", path: "./repo" }, input);
-		writeUnlockHint(file, "photos", { type: "fs", path: "./other" }, { ...input, N: 16384 });
-		expect(readUnlockHint(file, "docs", { type: "fs", path: "./repo" })).toEqual(input);
-		expect(readUnlockHint(file, "photos", { type: "fs", path: "./other" })).toEqual({ ...input, N: 16384 });
-		// The set pointed at another destination: its old key file says nothing about the new one.
-		expect(readUnlockHint(file, "docs", { type: "fs", path: "./moved" })).toBeUndefined();
-		expect(readUnlockHint(file, "music", { type: "fs", path: "./repo" })).toBeUndefined();
-		// Nothing secret in it: the salt and parameters a key file holds in the clear.
-		expect(await readFile(file, "utf8")).not.toMatch(/master|password/);
-	});
-
-	it("treats a damaged or hand-made file, and parameters too costly to derive ahead, as no hint", async () => {
-		const file = await hintFile();
-		await writeFile(file, "{ not json");
-		expect(readUnlockHint(file, "docs", {})).toBeUndefined();
-		// A damaged file is replaced by the next write.
-		writeUnlockHint(file, "docs", {}, input);
-		expect(readUnlockHint(file, "docs", {})).toEqual(input);
-		for (const costly of [
-			{ ...input, N: 2 ** 20 },
-			{ ...input, N: 1000 },
-			{ ...input, p: 16 },
-			{ ...input, salt: "" },
-		]) {
-			writeUnlockHint(file, "docs", {}, costly);
-			expect(readUnlockHint(file, "docs", {})).toBeUndefined();
-		}
-	});
-
-	it("a hint that cannot be written is left unwritten, without an error", async () => {
-		const file = join(await hintFile(), "under-a-missing-folder", "hints.json");
-		expect(() => writeUnlockHint(file, "docs", {}, input)).not.toThrow();
-		expect(readUnlockHint(file, "docs", {})).toBeUndefined();
 	});
 });

@@ -1,0 +1,141 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import type { KeyDerivationInput } from "@holdfast/core/key-derivation";
+
+// Which key file opened each set of a config last time, kept in the user's cache folder: what a
+// command derives ahead of reading the key file (derive-at-launch.ts, session.ts).
+
+/** Nothing secret: the salt and parameters a key file holds in the clear, and a hash of the set's destination options. */
+export interface SetHint extends KeyDerivationInput {
+	readonly destination: string;
+}
+
+/** The config's password as its file names it (a relative file resolved); never the password. */
+export type PasswordSource = { readonly env: string } | { readonly file: string };
+
+/** What the last unlocks with one config file recorded. */
+export interface ConfigHints {
+	/** When it was last written, in milliseconds: the oldest entries go first. */
+	readonly recorded: number;
+	/** sha256 of the config file's bytes: at launch, a hint is used only for the file it was made with. */
+	readonly text: string;
+	/** The config's only set, when it has one: what a launch without a parsed config can unlock. */
+	readonly only?: string;
+	readonly password?: PasswordSource;
+	readonly sets: Readonly<Record<string, SetHint>>;
+}
+
+interface HintFile {
+	v: 2;
+	/** By the config file's real path. */
+	configs: Record<string, ConfigHints>;
+}
+
+/** Hints for this many config files are kept; more is a machine of test runs. */
+const KEPT_CONFIGS = 32;
+
+/** The hints file in the user's cache folder (restic keeps its cache there too); undefined without a home. */
+export function hintsFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+	const cache = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), ".cache");
+	return isAbsolute(cache) ? join(cache, "holdfast", "unlock-hints.json") : undefined;
+}
+
+/** The config file's real path, the key its hints are kept under; undefined when it cannot be resolved. */
+export function configKey(file: string, cwd = process.cwd()): string | undefined {
+	try {
+		return realpathSync(resolve(cwd, file));
+	} catch {
+		return undefined;
+	}
+}
+
+export function textHash(bytes: Uint8Array): string {
+	return createHash("sha256").update(bytes).digest("hex");
+}
+
+export function destinationHash(destination: unknown): string {
+	return createHash("sha256")
+		.update(JSON.stringify(destination ?? null))
+		.digest("hex");
+}
+
+/** What was recorded for the config at `key`; undefined when nothing was, or the file is unreadable. */
+export function readConfigHints(file: string, key: string): ConfigHints | undefined {
+	return readHintFile(file)?.configs[key];
+}
+
+/** The hint for `setName` whose destination options are `destination`; undefined when there is none, or it is not one to derive ahead. */
+export function setHint(hints: ConfigHints | undefined, setName: string, destination: unknown): KeyDerivationInput | undefined {
+	const hint = hints?.sets[setName];
+	if (!hint || hint.destination !== destinationHash(destination) || !isDerivationInput(hint)) return undefined;
+	return { salt: hint.salt, N: hint.N, r: hint.r, p: hint.p };
+}
+
+/**
+ * Records the key file that opened `setName` of the config at `key`. A file that cannot be
+ * written is left as it was: the next command derives once it has read the key file.
+ */
+export function recordUnlock(
+	file: string,
+	key: string,
+	config: Omit<ConfigHints, "recorded" | "sets">,
+	setName: string,
+	destination: unknown,
+	input: KeyDerivationInput,
+): void {
+	const hints = readHintFile(file) ?? { v: 2, configs: {} };
+	const before = hints.configs[key];
+	// Another text is another config: what was recorded for the old one says nothing about its sets.
+	const sets = before?.text === config.text ? before.sets : {};
+	const entry: ConfigHints = {
+		recorded: before?.recorded ?? 0,
+		...config,
+		sets: {
+			...sets,
+			[setName]: { destination: destinationHash(destination), salt: input.salt, N: input.N, r: input.r, p: input.p },
+		},
+	};
+	if (before && JSON.stringify(before) === JSON.stringify(entry)) return;
+	hints.configs[key] = { ...entry, recorded: Date.now() };
+	const kept = Object.entries(hints.configs)
+		.sort(([, a], [, b]) => b.recorded - a.recorded)
+		.slice(0, KEPT_CONFIGS);
+	hints.configs = Object.fromEntries(kept);
+	const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+	try {
+		mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+		writeFileSync(temporary, `${JSON.stringify(hints)}\n`, { mode: 0o600 });
+		renameSync(temporary, file);
+	} catch {
+		// only a hint
+		try {
+			rmSync(temporary, { force: true });
+		} catch {
+			// its folder could not be made
+		}
+	}
+}
+
+function readHintFile(file: string): HintFile | undefined {
+	try {
+		const parsed = JSON.parse(readFileSync(file, "utf8")) as Partial<HintFile>;
+		if (parsed?.v !== 2 || typeof parsed.configs !== "object" || parsed.configs === null) return undefined;
+		return parsed as HintFile;
+	} catch {
+		return undefined;
+	}
+}
+
+/**
+ * Parameters worth deriving ahead of reading the key file: a key file's, up to 64 MiB of scrypt
+ * memory. Anything else (a hand-edited hint, an unusually costly key file) derives when read.
+ */
+export function isDerivationInput(value: Partial<KeyDerivationInput> | undefined): value is KeyDerivationInput {
+	const { salt, N, r, p } = value ?? {};
+	if (typeof salt !== "string" || salt.length === 0) return false;
+	if (!Number.isSafeInteger(N) || !Number.isSafeInteger(r) || !Number.isSafeInteger(p)) return false;
+	const [n, blocks, lanes] = [N as number, r as number, p as number];
+	return n > 1 && (n & (n - 1)) === 0 && blocks >= 1 && lanes >= 1 && lanes <= 4 && n * blocks <= 2 ** 19;
+}
