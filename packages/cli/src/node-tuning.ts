@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 
 // The settings holdfast gives Node, V8 and glibc.
@@ -115,12 +114,14 @@ const BAD_OPTION = 9;
  * one): the caller then runs the command itself, as a restore without the settings is
  * still a restore.
  */
-export function relaunch(
+export async function relaunch(
 	script: string,
 	argv: readonly string[],
 	env: Readonly<Record<string, string>> = MALLOC_ENV,
 	flags: readonly string[] = NODE_FLAGS,
 ): Promise<Ended | undefined> {
+	// Loaded only to relaunch: every other command's start would pay for node:child_process.
+	const { spawn } = await import("node:child_process");
 	return new Promise((resolve) => {
 		// The user's own Node options come after ours: theirs win.
 		const child = spawn(process.execPath, [...flags, ...process.execArgv, script, ...argv], {

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
 	closeSync,
@@ -231,7 +230,9 @@ export async function placeFifo(at: Placement, node: TreeNode, isRoot: boolean):
 }
 
 /** Runs `mkfifo`; a failure says that mkfifo failed and why, never as if the path were missing. */
-function mkfifo(path: string, dirFd: number | undefined): Promise<void> {
+async function mkfifo(path: string, dirFd: number | undefined): Promise<void> {
+	// Loaded with the first named pipe: every command's start would pay for node:child_process.
+	const { spawn } = await import("node:child_process");
 	return new Promise((resolve, reject) => {
 		const child = spawn("mkfifo", ["-m", "600", path], {
 			stdio: ["ignore", "ignore", "pipe", ...(dirFd === undefined ? [] : [dirFd])],
