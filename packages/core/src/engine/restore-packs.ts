@@ -1,4 +1,4 @@
-import { HoldfastError, isDataLoss } from "../host/errors.js";
+import { HoldfastError, isDataLoss, isHoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
 import type { BlobLocation } from "../repository/index-file.js";
 import type { Repository } from "../repository/repository.js";
@@ -154,14 +154,7 @@ export class PackRestorer {
 		const failRange = (range: PlannedRange) => (reason: unknown) => {
 			if (!this.#onLost || !isDataLoss(reason)) return fail(reason);
 			const why = lossReason(reason);
-			for (const blob of range.blobs) {
-				for (const { file } of blob.uses) {
-					if (lost.has(file)) continue;
-					lost.add(file);
-					file.pending = -1;
-					this.#onLost(file.task.display, why);
-				}
-			}
+			for (const blob of range.blobs) this.#lose(blob, why, lost);
 		};
 		try {
 			for (const file of files) if (file.pending === 0) this.#finish(file);
@@ -174,7 +167,7 @@ export class PackRestorer {
 					break;
 				}
 				running.push(
-					this.#readRange(range, this.#createFiles(range.blobs))
+					this.#readRange(range, this.#createFiles(range.blobs), lost)
 						.catch(failRange(range))
 						.finally(() => this.#give(cost)),
 				);
@@ -224,7 +217,7 @@ export class PackRestorer {
 		return all;
 	}
 
-	async #readRange(range: PlannedRange, created: Promise<unknown>): Promise<void> {
+	async #readRange(range: PlannedRange, created: Promise<unknown>, lost: Set<PlannedFile>): Promise<void> {
 		const { packKey, blobs, whole } = range;
 		const first = blobs[0]?.uses[0]?.file.task.display ?? packKey;
 		const writes = new Map<PlannedFile, number[]>(whole.map((file) => [file, []]));
@@ -248,19 +241,24 @@ export class PackRestorer {
 		await created;
 		const spanFiles = [...spanning.keys()];
 		const spans = spanFiles.map((file) => ({ fd: outOf(file).fd, writes: spanning.get(file)?.writes ?? [] }));
+		const read = (spareDamaged: boolean) =>
+			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }, spareDamaged));
 		let restored: RangeRestored;
 		try {
-			restored = await atPath(first, () =>
-				this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }),
-			);
+			restored = await read(false).catch((error: unknown) => {
+				// A blob that does not verify in any version of the pack: read again, and lose only the files that need it.
+				if (!this.#onLost || blobs.length < 2 || !isHoldfastError(error, "CORRUPT")) throw error;
+				return read(true);
+			});
 		} catch (error) {
 			for (const file of whole) file.pending = -1;
 			throw error;
 		}
-		this.#placeWhole(whole, restored);
+		for (const { index, message } of restored.damaged ?? []) this.#lose(blobs[index] as Needed, message, lost);
+		this.#placeWhole(whole, restored, lost);
 		spanFiles.forEach((file, i) => {
 			const end = restored.spanEnds[i];
-			if (end === undefined) return;
+			if (end === undefined || lost.has(file)) return;
 			outOf(file).wrote(end);
 			file.pending -= spanning.get(file)?.uses ?? 0;
 			if (file.pending === 0) this.#finish(file);
@@ -271,11 +269,21 @@ export class PackRestorer {
 		if (failed) throw targetError((spanFiles[failed.index] as PlannedFile).task.display, failureError(failed));
 	}
 
-	/** Files written by the pool's thread are placed; the one that failed names the failure. */
-	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored): void {
+	/** Every file that needs `blob` is told lost and left out. */
+	#lose(blob: Needed, reason: string, lost: Set<PlannedFile>): void {
+		for (const { file } of blob.uses) {
+			if (lost.has(file)) continue;
+			lost.add(file);
+			file.pending = -1;
+			this.#onLost?.(file.task.display, reason);
+		}
+	}
+
+	/** Files written by the pool's thread are placed (those lost were not written); the one that failed names the failure. */
+	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored, lost: ReadonlySet<PlannedFile>): void {
 		whole.forEach((file, i) => {
 			file.pending = -1;
-			if (i < restored.written) file.task.placed();
+			if (i < restored.written && !lost.has(file)) file.task.placed();
 		});
 		const { failure } = restored;
 		if (failure) throw targetError((whole[failure.index] as PlannedFile).task.display, failureError(failure));
