@@ -172,6 +172,34 @@ describe("the daemon catches up from the last snapshot, not from its own start",
 	});
 });
 
+describe("config check says what this machine lacks to run the config", () => {
+	it("warns of a password it cannot read and of a key whose variables are unset, and says ok once they are there", async () => {
+		const yaml = config()
+			.replace("password: { env: HOLDFAST_PASSWORD }", "password: { file: ./password.txt }")
+			.replace('  - "@holdfast/plugin-groom"\n', '  - "@holdfast/plugin-groom"\n  - "@holdfast/plugin-b2"\n')
+			.replace(
+				"destination: { type: fs, path: ./repo }",
+				'destination: { type: s3, endpoint: "http://127.0.0.1:1", bucket: acme, keyIdEnv: OFFICE_KEY_ID, secretEnv: OFFICE_SECRET, credentials: { groom: { keyIdEnv: GROOM_KEY_ID, secretEnv: GROOM_SECRET } } }',
+			);
+		const dir = await project("holdfast-check-env-", { "data/a": "a" }, yaml);
+		const lacking = run(dir, ["config", "check"], { HOLDFAST_PASSWORD: "" });
+		expect(lacking.code).toBe(0);
+		expect(lacking.stdout.trim()).toBe(`${join(dir, "holdfast.yaml")}: ok, 3 warnings`);
+		expect(lacking.stderr).toMatch(/^holdfast: warning: .*holdfast\.yaml: password: cannot read .*password\.txt/m);
+		expect(lacking.stderr).toMatch(
+			/^holdfast: warning: set docs: destination: no credentials: set OFFICE_KEY_ID and OFFICE_SECRET/m,
+		);
+		expect(lacking.stderr).toMatch(
+			/^holdfast: warning: set docs: destination: no groom key: set GROOM_KEY_ID and GROOM_SECRET .*; needed only where groom runs$/m,
+		);
+		await writeFile(join(dir, "password.txt"), "secret\n");
+		const keys = { OFFICE_KEY_ID: "id", OFFICE_SECRET: "secret", GROOM_KEY_ID: "id", GROOM_SECRET: "secret" };
+		const ready = run(dir, ["config", "check"], { HOLDFAST_PASSWORD: "", ...keys });
+		expect(ready.stderr).toBe("");
+		expect(ready.stdout.trim()).toBe(`${join(dir, "holdfast.yaml")}: ok`);
+	});
+});
+
 describe("a schedule that cannot keep the promise is warned about before it bites", () => {
 	it("config check and plan warn when runs are further apart than the retention, or the slack passes the cap", async () => {
 		const dir = await project(

@@ -184,6 +184,14 @@ function locatePluginError(error: unknown, loaded: ParsedConfig): unknown {
 	return new HoldfastError("CONFIG_INVALID", `${loaded.locate(`plugins.${index}`)}: ${error.message}`, { cause: error });
 }
 
+/** Why a command run here and now would have no password; undefined when it would have one. */
+export function passwordProblem(options: GlobalOptions, loaded: ParsedConfig): Promise<string | undefined> {
+	return readPassword(options, loaded).then(
+		() => undefined,
+		(error: unknown) => (error instanceof Error ? error.message : String(error)),
+	);
+}
+
 async function readPassword(options: GlobalOptions, loaded: ParsedConfig): Promise<string> {
 	if (options.passwordFile)
 		return readSecret({ file: resolve(options.passwordFile) }, process.cwd(), process.env, "--password-file");

@@ -164,6 +164,15 @@ export class S3Destination implements Destination {
 		return client;
 	}
 
+	missingEnvironment(): readonly string[] {
+		const missing = readKey(this.#keySource, this.env) ? [] : [missingKeyMessage(this.#keySource, this.role)];
+		const groom = this.withKey("groom");
+		if (groom && !readKey(groom.#keySource, this.env)) {
+			missing.push(`${missingKeyMessage(groom.#keySource, "groom")}; needed only where groom runs`);
+		}
+		return missing;
+	}
+
 	withKey(role: KeyRole): S3Destination | undefined {
 		if (role === this.role || sameKeySource(keySourceFor(this.options, this.profile, role), this.#keySource)) return undefined;
 		return new S3Destination(this.options, this.profile, this.env, role);

@@ -33,6 +33,14 @@ export function registerConfigCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 					withSession(args as Args, async (session) => {
 						const { missingSourceRoots } = await import("../source-roots.js");
 						const warnings = await missingSourceRoots(session);
+						// Secrets come from the environment: what a run here would lack, though cron's may differ.
+						const { passwordProblem } = await import("../session.js");
+						const password = await passwordProblem(args as Args, session.loaded);
+						if (password) warnings.push(password);
+						for (const name of session.engine.setNames()) {
+							const destination = session.engine.destinationFor(name, session.engine.resolveSet(name).set);
+							for (const line of destination.missingEnvironment?.() ?? []) warnings.push(`set ${name}: destination: ${line}`);
+						}
 						// What a set's schedule cannot promise, said before the first run rather than after.
 						if (session.host.container.isBound(core().TOKENS.ScheduleAdvisor)) {
 							const advisor = session.host.container.get<Core.ScheduleAdvisor>(core().TOKENS.ScheduleAdvisor);

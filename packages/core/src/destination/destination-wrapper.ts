@@ -84,6 +84,10 @@ export abstract class DestinationWrapper<S extends Destination = Destination> im
 		return this.store.inspectAccess?.bind(this.store);
 	}
 
+	get missingEnvironment() {
+		return this.store.missingEnvironment?.bind(this.store);
+	}
+
 	/** The same layer over the store opened with `role`'s key. */
 	abstract withKey(role: KeyRole): Destination | undefined;
 

@@ -146,6 +146,12 @@ export interface Destination {
 	/** What this destination's key may do, told cheaply and without writing (asked by every backup). */
 	inspectAccess?(): Promise<KeyAccess>;
 	/**
+	 * What it needs from this machine's environment and does not find (a key's variable unset),
+	 * a line each, looked up without reaching the store: `holdfast config check` says it before a
+	 * first run fails on it. A line for a key only some commands use says which.
+	 */
+	missingEnvironment?(): readonly string[];
+	/**
 	 * At most this many attempts per call (a store option), within the set's retry budget. The
 	 * store itself never retries: it throws, and the core's retry layer decides by the error.
 	 */
