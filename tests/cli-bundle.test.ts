@@ -118,6 +118,8 @@ ${set}`;
 				spawnSync(process.execPath, ["--disallow-code-generation-from-strings", HOLDFAST_BIN, "config", "check"], {
 					cwd: dir,
 					encoding: "utf8",
+					// A password there is: config check would warn of none.
+					env: { ...process.env, HOLDFAST_PASSWORD: "bundle test" },
 				}),
 			);
 		};
