@@ -64,6 +64,41 @@ describe("file states kept a folder to a catalog value", () => {
 		expect(await describeTree(join(target, "src"))).toEqual(await describeTree(src));
 	});
 
+	it("without a catalog, compares with the set's last snapshot: unchanged files are not read, and each is counted as what it is", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "a/deep"), { recursive: true });
+		await mkdir(join(src, "b"), { recursive: true });
+		for (const [path, text] of [
+			["a/x.txt", "x"],
+			["a/deep/y.txt", "y"],
+			["b/z.txt", "z"],
+			["top.txt", "top"],
+		])
+			await writeFile(join(src, path), `${text}\n`.repeat(1000));
+		await harness.engine.init();
+		await harness.engine.backup();
+
+		// The machine lost its catalog; meanwhile one file changed and one was added.
+		await harness.reopen({ freshCatalog: true });
+		harness.clock.advance(3_600_000);
+		await writeFile(join(src, "b/z.txt"), "changed\n".repeat(1000));
+		await writeFile(join(src, "a/deep/new.txt"), "new\n");
+		const written = recordWrites(harness);
+		const second = await harness.engine.backup();
+		expect(second.summary.files).toMatchObject({ new: 1, changed: 1, unchanged: 3 });
+		expect(second.summary.bytes.read).toBe("changed\n".length * 1000 + "new\n".length);
+		// The states come back to the catalog, the folders with unchanged files too: the next run reads nothing.
+		expect(folderWrites(written)).toHaveLength(4);
+		harness.clock.advance(3_600_000);
+		const third = await harness.engine.backup();
+		expect(third.summary.files).toMatchObject({ new: 0, changed: 0, unchanged: 5 });
+		expect(third.summary.bytes.read).toBe(0);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(third.snapshot?.id as string, { target });
+		expect(await describeTree(join(target, "src"))).toEqual(await describeTree(src));
+	});
+
 	it("a root that is a file is remembered too: unchanged on the next run", async () => {
 		harness = await createHarness({
 			sets: (dir) => ({ main: setConfig(dir, { sources: [{ type: "fs", path: join(dir, "src/only.txt") }] }) }),

@@ -9,6 +9,7 @@ import { ChangeDetector } from "./backup/change-detector.js";
 import { FileSaver } from "./backup/file-saver.js";
 import { FolderStateStore } from "./backup/folder-state-store.js";
 import { rescueFromGrooming } from "./backup/groom-guard.js";
+import { ParentTrees } from "./backup/parent-trees.js";
 import { TreeCacheWriter } from "./backup/tree-cache-writer.js";
 import { TreeSaver } from "./backup/tree-saver.js";
 import type { GroomResult } from "./groom-step.js";
@@ -43,6 +44,8 @@ export interface BackupDeps {
 	readonly snapshots: readonly SnapshotRef[];
 	/** The machine the snapshot is recorded for (config `host`, default the hostname). */
 	readonly host: string;
+	/** The set's last snapshot from this host: what a folder the catalog has nothing of is compared with. */
+	readonly parent?: SnapshotRef;
 	/** Files read at once (their chunks are hashed and sealed on the blob pool's threads meanwhile). */
 	readonly fileConcurrency?: number;
 }
@@ -80,8 +83,12 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	const changes = new ChangeDetector(repository, hooks, plan, context);
 	const treeCache = new TreeCacheWriter(cache, repository.id);
 	// With earlier snapshots to keep locked, the trees they share with this one are counted from this walk, not loaded again.
+	// A catalog that does not hold the parent's states (deleted, new here) is filled in from the parent's trees.
+	const { parent } = deps;
+	const statesComplete = parent !== undefined && (await states.statesOf(repository.id, context.setName)) === parent.id;
 	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn, {
 		collectBelow: deps.snapshots.length > 0,
+		...(parent && !statesComplete ? { parent: new ParentTrees(repository, parent.snapshot) } : {}),
 	});
 	for (const source of deps.sources) {
 		const entries = await hooks.scan.promise(
@@ -162,6 +169,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
 	await states.flush();
+	await states.setStatesOf(repository.id, context.setName, snapshot.id);
 	await states.dropFileLayout(repository.id, context.setName);
 	await treeCache.flush();
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };

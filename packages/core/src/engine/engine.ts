@@ -373,6 +373,7 @@ export class Engine {
 				plan,
 				snapshots,
 				host,
+				...(previous ? { parent: previous } : {}),
 				password: await this.options.password(),
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});

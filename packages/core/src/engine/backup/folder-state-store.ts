@@ -36,6 +36,20 @@ export class FolderStateStore {
 	}
 
 	/**
+	 * The snapshot whose walk left the catalog's states (written as a run ends): when it is the
+	 * run's parent, a folder the catalog has nothing of is new, and the parent's trees need not be
+	 * asked. Any other answer (none, another snapshot: a catalog deleted, started anew, or left
+	 * behind by runs made with another) means the states may lack what the parent has.
+	 */
+	statesOf(repositoryId: string, setName: string): Promise<string | undefined> {
+		return this.cache.get(statesOfKey(repositoryId, setName), (value): value is string => typeof value === "string");
+	}
+
+	async setStatesOf(repositoryId: string, setName: string, snapshotId: string): Promise<void> {
+		await this.cache.set(statesOfKey(repositoryId, setName), snapshotId);
+	}
+
+	/**
 	 * Drops the states an earlier layout kept a file to a value (`file:`): never read again,
 	 * they would stay in the catalog for good. Cheap once gone: a range of the catalog's keys.
 	 */
@@ -43,4 +57,8 @@ export class FolderStateStore {
 		const stale = await this.cache.keysStartingWith(`file:${repositoryId}:${setName}:`);
 		if (stale && stale.length > 0) await this.cache.delete(stale);
 	}
+}
+
+function statesOfKey(repositoryId: string, setName: string): string {
+	return `states-of:${repositoryId}:${setName}`;
 }

@@ -18,6 +18,7 @@ import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver } from "./file-saver.js";
 import type { FolderStateStore } from "./folder-state-store.js";
+import type { ParentTrees } from "./parent-trees.js";
 import { SavedTreeBlobs, type TreesBelow } from "./saved-tree-blobs.js";
 import type { BatchedFile } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
@@ -86,6 +87,9 @@ export class TreeSaver {
 	#topKnown = false;
 	/** Folders' states looked up ahead of the walk, by key; each is taken once, when the walk enters it. */
 	readonly #ahead = new Map<string, FolderStates | undefined>();
+	/** Keys of `#ahead` whose states came from the parent snapshot: the catalog is given them this run. */
+	readonly #fromParent = new Set<string>();
+	readonly #parent: ParentTrees | undefined;
 	readonly #stack: Frame[];
 	readonly #usedNames = new Set<string>();
 	readonly #paths: string[] = [];
@@ -109,9 +113,10 @@ export class TreeSaver {
 		private readonly states: FolderStateStore,
 		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
-		options: { collectBelow?: boolean } = {},
+		options: { collectBelow?: boolean; parent?: ParentTrees } = {},
 	) {
 		this.#below = options.collectBelow ? new SavedTreeBlobs() : undefined;
+		this.#parent = options.parent;
 		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
 		this.#stack = [this.#top];
 	}
@@ -152,10 +157,23 @@ export class TreeSaver {
 		}
 		const keys: string[] = [];
 		if (!this.#topKnown) keys.push(this.#top.stateKey);
-		for (const entry of batch) if (entry.type === "dir") keys.push(this.#folderKey(entry));
+		const folders = batch.filter((entry) => entry.type === "dir");
+		for (const entry of folders) keys.push(this.#folderKey(entry));
 		if (keys.length > 0) {
 			const found = await this.states.recall(keys);
 			for (let i = 0; i < keys.length; i++) this.#ahead.set(keys[i] as string, found[i]);
+		}
+		// Folders the catalog has nothing of: as the parent snapshot has them, when it has them.
+		const parent = this.#parent;
+		if (parent) {
+			const missing = folders.filter((entry) => this.#ahead.get(this.#folderKey(entry)) === undefined);
+			const states = await Promise.all(missing.map((entry) => parent.statesFor(entry.root, entry.relPath)));
+			missing.forEach((entry, i) => {
+				if (!states[i]) return;
+				const key = this.#folderKey(entry);
+				this.#ahead.set(key, states[i]);
+				this.#fromParent.add(key);
+			});
 		}
 		if (!this.#topKnown) {
 			this.#topKnown = true;
@@ -190,7 +208,10 @@ export class TreeSaver {
 			const stateKey = this.#folderKey(entry);
 			const known = this.#ahead.get(stateKey);
 			this.#ahead.delete(stateKey);
-			this.#stack.push(newFrame(isRoot ? "" : key, node, stateKey, known));
+			const frame = newFrame(isRoot ? "" : key, node, stateKey, known);
+			// States from the parent snapshot are not the catalog's: written, even if every file is unchanged.
+			if (this.#fromParent.delete(stateKey)) frame.changed = true;
+			this.#stack.push(frame);
 		} else if (entry.type === "file") {
 			return this.#file(entry, node, frame, isRoot ? entry.root : key.slice(slash + 1));
 		}

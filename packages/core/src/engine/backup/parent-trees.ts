@@ -1,0 +1,81 @@
+import type { Repository } from "../../repository/repository.js";
+import type { Snapshot } from "../../repository/snapshot.js";
+import { decodeName, encodeName, type Tree, type TreeNode } from "../../repository/tree.js";
+import type { FileState, FolderStates } from "../file-state.js";
+
+/** A loaded tree of the parent, with its folders by name. */
+interface ParentFolder {
+	readonly tree: Tree;
+	readonly folders: Map<string, TreeNode>;
+}
+
+/**
+ * What a folder's files were in the set's last snapshot from this machine, read from its trees:
+ * the walk's file states where the catalog has none for the folder (a catalog deleted, damaged or
+ * new on this machine), as restic compares a backup with its parent snapshot. A file found the
+ * same there is unchanged, reused without being read again, and counted so: not "new". Anything
+ * that cannot be read here only means the folder's files are read again.
+ */
+export class ParentTrees {
+	/** Loaded folders of the parent, by root and path; only the ancestors of the folder asked for last are kept. */
+	readonly #folders = new Map<string, Promise<ParentFolder | undefined>>();
+	#top: Promise<Tree | undefined> | undefined;
+
+	constructor(
+		private readonly repository: Repository,
+		private readonly parent: Snapshot,
+	) {}
+
+	/** The states of the folder `relPath` of the source root `root`, as the parent has its files; undefined when it has no such folder. */
+	async statesFor(root: string, relPath: Buffer): Promise<FolderStates | undefined> {
+		const index = this.parent.paths.indexOf(root);
+		if (index < 0) return undefined;
+		const path = relPath.toString("latin1");
+		this.#keepAncestorsOf(`${index}:${path}`);
+		const folder = await this.#folder(index, path);
+		if (!folder) return undefined;
+		const f: Record<string, FileState> = {};
+		for (const node of folder.tree.nodes) {
+			// A file stored while it changed is read again, as the catalog would have it.
+			if (node.type !== "file" || node.changing || !node.content || node.ctime === undefined || node.inode === undefined)
+				continue;
+			f[decodeName(node.name).toString("latin1")] = [node.size, node.mtime, node.ctime, node.inode, node.content];
+		}
+		// A folder without files had no catalog value either: nothing to compare with, nothing to write.
+		return Object.keys(f).length > 0 ? { v: 2, f } : undefined;
+	}
+
+	/** The walk is depth first: a folder that is no ancestor of the one asked for now is not asked for again. */
+	#keepAncestorsOf(key: string): void {
+		const root = key.slice(0, key.indexOf(":") + 1);
+		for (const held of this.#folders.keys()) {
+			if (held !== key && !key.startsWith(held === root ? held : `${held}/`)) this.#folders.delete(held);
+		}
+	}
+
+	/** `path` is the folder's relPath as latin1 ("" for the root itself). */
+	#folder(index: number, path: string): Promise<ParentFolder | undefined> {
+		const key = `${index}:${path}`;
+		let folder = this.#folders.get(key);
+		if (!folder) {
+			folder = this.#load(index, path).catch(() => undefined);
+			this.#folders.set(key, folder);
+		}
+		return folder;
+	}
+
+	async #load(index: number, path: string): Promise<ParentFolder | undefined> {
+		let node: TreeNode | undefined;
+		if (path === "") {
+			this.#top ??= this.repository.loadTree(this.parent.tree).catch(() => undefined);
+			node = (await this.#top)?.nodes[index];
+		} else {
+			const slash = path.lastIndexOf("/");
+			const above = await this.#folder(index, slash < 0 ? "" : path.slice(0, slash));
+			node = above?.folders.get(encodeName(Buffer.from(path.slice(slash + 1), "latin1")));
+		}
+		if (node?.type !== "dir" || !node.subtree) return undefined;
+		const tree = await this.repository.loadTree(node.subtree);
+		return { tree, folders: new Map(tree.nodes.filter((n) => n.type === "dir").map((n) => [n.name, n])) };
+	}
+}
