@@ -366,6 +366,62 @@ describe("restore into its own earlier restore", () => {
 	});
 });
 
+describe("the password and the unlock hints, wherever the command runs", () => {
+	it("a password given on stdin works on every run, also once a hint makes the launcher guess ahead", async () => {
+		const dir = await project(
+			"holdfast-stdin-password-",
+			{ "data/a.txt": "a" },
+			config().replace(/^catalog: .*$/m, 'catalog: "memory://"'),
+		);
+		// Through a pipe, as a shell gives it (`pass show x | holdfast …`).
+		const withStdin = (args: string[]) =>
+			spawnSync(
+				"sh",
+				["-c", 'printf "piped secret\\n" | "$0" "$@" --password-file /dev/stdin', process.execPath, HOLDFAST_BIN, ...args],
+				{
+					cwd: dir,
+					encoding: "utf8",
+					env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "" },
+				},
+			);
+		const init = withStdin(["init"]);
+		expect(init.status, init.stderr).toBe(0);
+		// The first records the hint; each later one reads the pipe once, in the command.
+		for (let run = 0; run < 3; run++) {
+			const listed = withStdin(["snapshots"]);
+			expect(listed.stderr).toBe("");
+			expect(listed.status).toBe(0);
+		}
+	});
+
+	const asRoot = process.getuid?.() === 0 && spawnSync("setpriv", ["--version"]).status === 0;
+	it.skipIf(!asRoot)(
+		"with no HOME and a uid the machine has no name for (a container's), hints are simply not kept",
+		async () => {
+			const dir = await mkdtemp("/tmp/holdfast-no-home-");
+			onTestFinished(() => rm(dir, { recursive: true, force: true }));
+			await mkdir(join(dir, "data"));
+			await writeFile(join(dir, "data/a.txt"), "a");
+			await writeFile(join(dir, "holdfast.yaml"), config());
+			spawnSync("chown", ["-R", "54321:54321", dir]);
+			const asStranger = (args: string[]) => {
+				const result = spawnSync(
+					"setpriv",
+					["--reuid=54321", "--regid=54321", "--clear-groups", process.execPath, HOLDFAST_BIN, ...args],
+					{ cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH, ...FAST, HOLDFAST_PASSWORD: "pw", TMPDIR: dir } },
+				);
+				return { code: result.status, stderr: result.stderr };
+			};
+			for (const args of [["init"], ["backup"], ["snapshots"], ["snapshots"]]) {
+				const result = asStranger(args);
+				// init repeats the doctor's warning about emulated locks; nothing else is said.
+				expect(result.stderr.replace(/^warning: docs: locks: emulated .*\n/m, ""), args.join(" ")).toBe("");
+				expect(result.code, args.join(" ")).toBe(0);
+			}
+		},
+	);
+});
+
 describe("ls says what each entry is", () => {
 	it("a named pipe is 'p' in the short listing as in the long one, and restore counts it", async () => {
 		const dir = await project("holdfast-ls-fifo-", { "data/a.txt": "a" });

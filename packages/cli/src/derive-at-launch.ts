@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { KeyDerivationInput } from "@holdfast/core/key-derivation";
 import type { PasswordSource } from "./unlock-hints.js";
@@ -99,6 +99,8 @@ function launchPassword(
 
 function readPasswordFile(path: string): string | undefined {
 	try {
+		// Only a regular file: a pipe (`--password-file /dev/stdin`, `<(pass x)`) can be read once, and that is the command's.
+		if (!statSync(path).isFile()) return undefined;
 		// as readSecret in the core: one line end at the end is not part of the password
 		return readFileSync(path, "utf8").replace(/\r?\n$/, "");
 	} catch {

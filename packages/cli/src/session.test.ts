@@ -2,8 +2,9 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { deriveAtLaunch, takeLaunchedDerivation } from "./derive-at-launch.js";
+import { EarlyKeyDerivations } from "@holdfast/core";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { deriveAtLaunch, type LaunchedDerivation, takeLaunchedDerivation } from "./derive-at-launch.js";
 import { openSession } from "./session.js";
 
 const saved = {
@@ -82,20 +83,32 @@ describe("a session that unlocks its set", () => {
 	});
 
 	it("takes in what the launcher started, so the unlock derives nothing itself", async () => {
-		const { dir, config } = await configDir();
+		const { dir, config, hints } = await configDir();
 		await inSession(config, false, async ({ engine }) => engine.init());
 		await inSession(config, true, async ({ engine }) => engine.snapshots());
 		await deriveAtLaunch(["snapshots", "--config", config], process.env, dir);
-		const launched = takeLaunchedDerivation();
+		// What the launcher leaves for the session (derive-at-launch.ts hands it over on globalThis).
+		const launched = (globalThis as Record<symbol, LaunchedDerivation | undefined>)[Symbol.for("holdfast.launched-derivation")];
 		expect(launched?.password).toBe("session test");
-		// As the launcher leaves it for the session: the session adopts it, and starts no second one.
-		await deriveAtLaunch(["snapshots", "--config", config], process.env, dir);
-		await inSession(config, true, async ({ engine }) => {
-			expect(engine.options.earlyKeys?.pending).toBe(1);
-			expect(await engine.snapshots()).toEqual([]);
-			expect(engine.options.earlyKeys?.pending).toBe(0);
-		});
+		const adopt = vi.spyOn(EarlyKeyDerivations.prototype, "adopt");
+		const start = vi.spyOn(EarlyKeyDerivations.prototype, "start");
+		try {
+			await inSession(config, true, async ({ engine }) => {
+				expect(engine.options.earlyKeys?.pending).toBe(1);
+				expect(await engine.snapshots()).toEqual([]);
+				expect(engine.options.earlyKeys?.pending).toBe(0);
+			});
+			// The launcher's derivation itself was taken in; the session's own start found it there and started none.
+			expect(adopt).toHaveBeenCalledTimes(1);
+			expect(adopt.mock.calls[0]?.[2]).toBe(launched?.deriving);
+			expect(start).toHaveBeenCalledTimes(1);
+		} finally {
+			adopt.mockRestore();
+			start.mockRestore();
+		}
 		expect(takeLaunchedDerivation()).toBeUndefined();
+		// Nothing secret is kept: no password, no key.
+		expect(readFileSync(hints, "utf8")).not.toMatch(/session test/);
 	});
 
 	it("with a wrong password derived ahead, says the password is wrong", async () => {

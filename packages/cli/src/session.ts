@@ -85,7 +85,13 @@ export async function openSession(
 	}
 	// Problems inside the sets wait for the plugins' schemas, so one run names them all.
 	const loaded = await loadConfigFile(file, { deferSetProblems: true });
-	const ahead = sessionOptions.unlocksSet ? await deriveAhead(options, loaded) : undefined;
+	// Read once: a password file that is a pipe (`--password-file /dev/stdin`) gives it only once.
+	let reading: Promise<string> | undefined;
+	const password = () => {
+		reading ??= readPassword(options, loaded);
+		return reading;
+	};
+	const ahead = sessionOptions.unlocksSet ? await deriveAhead(options, loaded, password) : undefined;
 	const clock = makeClock(options, sessionOptions.runningClock);
 	const logger = makeLogger(options);
 	const catalog = await openCatalog(loaded.config.catalog ?? DEFAULT_CATALOG_URI, loaded.dir, undefined, {
@@ -104,7 +110,7 @@ export async function openSession(
 		clock,
 		logger,
 		catalog,
-		password: () => readPassword(options, loaded),
+		password,
 		...(process.env.HOLDFAST_SCRYPT_N ? { scrypt: { N: Number(process.env.HOLDFAST_SCRYPT_N), r: 8, p: 1 } } : {}),
 		...ahead,
 	});
@@ -141,6 +147,7 @@ export async function openSession(
 async function deriveAhead(
 	options: GlobalOptions & { set?: unknown },
 	loaded: ParsedConfig,
+	passwordOnce: () => Promise<string>,
 ): Promise<{ earlyKeys: EarlyKeyDerivations; onUnlocked: (setName: string, input: KeyDerivationInput) => void }> {
 	const earlyKeys = new EarlyKeyDerivations();
 	const launched = takeLaunchedDerivation();
@@ -154,23 +161,22 @@ async function deriveAhead(
 	const setName = typeof options.set === "string" ? options.set : names.length === 1 ? names[0] : undefined;
 	const hint = setName !== undefined && written.has(setName) ? setHint(hints, setName, written.get(setName)) : undefined;
 	// No password yet is not this step's to report: the unlock says it, where it always has.
-	const password = hint && (await readPassword(options, loaded).catch(() => undefined));
+	const password = hint && (await passwordOnce().catch(() => undefined));
 	// Started already when the launcher guessed the same password and key file.
 	if (hint && password) earlyKeys.start(password, hint);
 	return {
 		earlyKeys,
 		onUnlocked: (name, input) => {
 			if (!written.has(name)) return;
-			let text: string;
 			try {
-				text = textHash(readFileSync(key));
+				const text = textHash(readFileSync(key));
+				const secret = loaded.config.password;
+				const password = secret && ("env" in secret ? { env: secret.env } : { file: resolve(loaded.dir, secret.file) });
+				const config = { text, ...(names.length === 1 ? { only: names[0] } : {}), ...(password ? { password } : {}) };
+				recordUnlock(file, key, config, name, written.get(name), input);
 			} catch {
-				return;
+				// only a hint: the config file gone since it was read, say
 			}
-			const secret = loaded.config.password;
-			const password = secret && ("env" in secret ? { env: secret.env } : { file: resolve(loaded.dir, secret.file) });
-			const config = { text, ...(names.length === 1 ? { only: names[0] } : {}), ...(password ? { password } : {}) };
-			recordUnlock(file, key, config, name, written.get(name), input);
 		},
 	};
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -54,6 +55,30 @@ describe("unlock hints", () => {
 		const kept = Object.keys(JSON.parse(await readFile(file, "utf8")).configs);
 		expect(kept).toHaveLength(32);
 		expect(kept).toContain(join(dir, "config-39.yaml"));
+	});
+
+	it("keeps a config recorded again over older ones", async () => {
+		const { file, dir } = await place();
+		for (let i = 0; i < 32; i++) recordUnlock(file, join(dir, `config-${i}.yaml`), docsOnly(), "docs", {}, input);
+		recordUnlock(file, join(dir, "config-0.yaml"), docsOnly(), "docs", { moved: true }, input);
+		recordUnlock(file, join(dir, "config-new.yaml"), docsOnly(), "docs", {}, input);
+		const kept = Object.keys(JSON.parse(await readFile(file, "utf8")).configs);
+		expect(kept).toContain(join(dir, "config-0.yaml"));
+		expect(kept).not.toContain(join(dir, "config-1.yaml"));
+		expect(kept.at(-1)).toBe(join(dir, "config-new.yaml"));
+	});
+
+	it("an entry of another shape is no hint, and is replaced by the next record", async () => {
+		const { file, config } = await place();
+		await mkdir(join(file, ".."), { recursive: true });
+		for (const entry of [{}, { text: "t", sets: null }, { text: "t", sets: { docs: "salt" } }, { text: 1, sets: {} }]) {
+			await writeFile(file, JSON.stringify({ v: 2, configs: { [config]: entry } }));
+			expect(setHint(readConfigHints(file, config), "docs", {})).toBeUndefined();
+			await deriveAtLaunch(["snapshots"], { XDG_CACHE_HOME: join(file, "../.."), HOLDFAST_PASSWORD: "x" }, join(config, ".."));
+			expect(takeLaunchedDerivation()).toBeUndefined();
+		}
+		recordUnlock(file, config, docsOnly(), "docs", {}, input);
+		expect(setHint(readConfigHints(file, config), "docs", {})).toEqual(input);
 	});
 
 	it("treats a damaged or hand-made file, and parameters too costly to derive ahead, as no hint", async () => {
@@ -116,6 +141,15 @@ describe("deriving at launch", () => {
 		await deriveAtLaunch(["backup"], { ...all, HOLDFAST_PASSWORD: "" }, dir);
 		expect(takeLaunchedDerivation()?.password).toBe("from the config");
 		await deriveAtLaunch(["backup"], env, dir);
+		expect(takeLaunchedDerivation()).toBeUndefined();
+	});
+
+	it("reads no password file that is not a regular file: a pipe gives its password once, to the command", async () => {
+		const { dir, env } = await recorded();
+		const fifo = join(dir, "password.fifo");
+		expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+		// Opening a pipe without a writer would wait for one: this returns.
+		await deriveAtLaunch(["snapshots", "--password-file", fifo], { ...env, HOLDFAST_PASSWORD: "x" }, dir);
 		expect(takeLaunchedDerivation()).toBeUndefined();
 	});
 

@@ -17,8 +17,6 @@ export type PasswordSource = { readonly env: string } | { readonly file: string 
 
 /** What the last unlocks with one config file recorded. */
 export interface ConfigHints {
-	/** When it was last written, in milliseconds: the oldest entries go first. */
-	readonly recorded: number;
 	/** sha256 of the config file's bytes: at launch, a hint is used only for the file it was made with. */
 	readonly text: string;
 	/** The config's only set, when it has one: what a launch without a parsed config can unlock. */
@@ -29,8 +27,8 @@ export interface ConfigHints {
 
 interface HintFile {
 	v: 2;
-	/** By the config file's real path. */
-	configs: Record<string, ConfigHints>;
+	/** By the config file's real path, the one recorded last at the end. */
+	configs: Record<string, unknown>;
 }
 
 /** Hints for this many config files are kept; more is a machine of test runs. */
@@ -38,7 +36,15 @@ const KEPT_CONFIGS = 32;
 
 /** The hints file in the user's cache folder (restic keeps its cache there too); undefined without a home. */
 export function hintsFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
-	const cache = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), ".cache");
+	let cache = env.XDG_CACHE_HOME;
+	if (!cache || !isAbsolute(cache)) {
+		try {
+			cache = join(homedir(), ".cache");
+		} catch {
+			// No HOME, and a uid without a passwd entry (a container's): no hints.
+			return undefined;
+		}
+	}
 	return isAbsolute(cache) ? join(cache, "holdfast", "unlock-hints.json") : undefined;
 }
 
@@ -63,13 +69,29 @@ export function destinationHash(destination: unknown): string {
 
 /** What was recorded for the config at `key`; undefined when nothing was, or the file is unreadable. */
 export function readConfigHints(file: string, key: string): ConfigHints | undefined {
-	return readHintFile(file)?.configs[key];
+	const hints = readHintFile(file)?.configs;
+	const entry = hints && Object.hasOwn(hints, key) ? hints[key] : undefined;
+	return isConfigHints(entry) ? entry : undefined;
+}
+
+/** A hand-edited or damaged entry is no hint: each set's own hint is checked again where it is used. */
+function isConfigHints(value: unknown): value is ConfigHints {
+	if (!isObject(value) || typeof value.text !== "string" || !isObject(value.sets)) return false;
+	if (value.only !== undefined && typeof value.only !== "string") return false;
+	const password = value.password;
+	return (
+		password === undefined || (isObject(password) && (typeof password.env === "string" || typeof password.file === "string"))
+	);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The hint for `setName` whose destination options are `destination`; undefined when there is none, or it is not one to derive ahead. */
 export function setHint(hints: ConfigHints | undefined, setName: string, destination: unknown): KeyDerivationInput | undefined {
-	const hint = hints?.sets[setName];
-	if (!hint || hint.destination !== destinationHash(destination) || !isDerivationInput(hint)) return undefined;
+	const hint = hints && Object.hasOwn(hints.sets, setName) ? hints.sets[setName] : undefined;
+	if (!isObject(hint) || hint.destination !== destinationHash(destination) || !isDerivationInput(hint)) return undefined;
 	return { salt: hint.salt, N: hint.N, r: hint.r, p: hint.p };
 }
 
@@ -86,11 +108,10 @@ export function recordUnlock(
 	input: KeyDerivationInput,
 ): void {
 	const hints = readHintFile(file) ?? { v: 2, configs: {} };
-	const before = hints.configs[key];
+	const before = readConfigHints(file, key);
 	// Another text is another config: what was recorded for the old one says nothing about its sets.
 	const sets = before?.text === config.text ? before.sets : {};
 	const entry: ConfigHints = {
-		recorded: before?.recorded ?? 0,
 		...config,
 		sets: {
 			...sets,
@@ -98,11 +119,10 @@ export function recordUnlock(
 		},
 	};
 	if (before && JSON.stringify(before) === JSON.stringify(entry)) return;
-	hints.configs[key] = { ...entry, recorded: Date.now() };
-	const kept = Object.entries(hints.configs)
-		.sort(([, a], [, b]) => b.recorded - a.recorded)
-		.slice(0, KEPT_CONFIGS);
-	hints.configs = Object.fromEntries(kept);
+	// The entry recorded last goes last (an object keeps the order keys were added in), and the oldest go.
+	delete hints.configs[key];
+	hints.configs[key] = entry;
+	hints.configs = Object.fromEntries(Object.entries(hints.configs).slice(-KEPT_CONFIGS));
 	const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
 	try {
 		mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
