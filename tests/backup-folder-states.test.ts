@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { ParentTrees } from "@holdfast/core/testing";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
 import { describeTree } from "./support/trees.js";
 
@@ -97,6 +98,90 @@ describe("file states kept a folder to a catalog value", () => {
 		const target = join(harness.dir, "restored");
 		await harness.engine.restore(third.snapshot?.id as string, { target });
 		expect(await describeTree(join(target, "src"))).toEqual(await describeTree(src));
+	});
+
+	it("without a catalog, finds each source root of the last snapshot by its name, whatever order the config lists them in", async () => {
+		harness = await createHarness({
+			sets: (dir) => ({
+				main: setConfig(dir, {
+					sources: [
+						{ type: "fs", path: join(dir, "src/zeta") },
+						{ type: "fs", path: join(dir, "src/alpha") },
+						{ type: "fs", path: join(dir, "other/alpha") },
+					],
+				}),
+			}),
+		});
+		for (const root of ["src/zeta", "src/alpha", "other/alpha"]) {
+			await mkdir(join(harness.dir, root, "sub"), { recursive: true });
+			await writeFile(join(harness.dir, root, "f.txt"), `${root}\n`.repeat(100));
+			await writeFile(join(harness.dir, root, "sub/g.txt"), `${root} below\n`.repeat(100));
+		}
+		await harness.engine.init();
+		await harness.engine.backup();
+		await harness.reopen({ freshCatalog: true });
+		harness.clock.advance(3_600_000);
+		await writeFile(join(harness.dir, "other/alpha/sub/g.txt"), "changed\n");
+		const second = await harness.engine.backup();
+		expect(second.summary.files).toMatchObject({ new: 0, changed: 1, unchanged: 5 });
+		expect(second.summary.bytes.read).toBe("changed\n".length);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(second.snapshot?.id as string, { target });
+		for (const [root, name] of [
+			["src/zeta", "zeta"],
+			["src/alpha", "alpha"],
+			["other/alpha", "alpha-2"],
+		])
+			expect(await describeTree(join(target, name)), root).toEqual(await describeTree(join(harness.dir, root)));
+	});
+
+	it("--reread reads every file whatever the catalog and the last snapshot say, and stores nothing already stored", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "a"), { recursive: true });
+		await writeFile(join(src, "a/x.txt"), "x\n".repeat(5000));
+		await writeFile(join(src, "y.txt"), "y\n".repeat(5000));
+		await harness.engine.init();
+		await harness.engine.backup();
+		harness.clock.advance(3_600_000);
+		const again = await harness.engine.backup(undefined, { reread: true });
+		expect(again.summary.files).toMatchObject({ new: 0, changed: 0, unchanged: 0, reincluded: 2 });
+		expect(again.summary.bytes.read).toBe(20_000);
+		expect(again.summary.blobs.new).toBe(0);
+		// Without the catalog too: the last snapshot is not asked.
+		await harness.reopen({ freshCatalog: true });
+		harness.clock.advance(3_600_000);
+		const fresh = await harness.engine.backup(undefined, { reread: true });
+		expect(fresh.summary.files).toMatchObject({ new: 2, unchanged: 0 });
+		expect(fresh.summary.bytes.read).toBe(20_000);
+	});
+
+	it("a complete catalog asks the last snapshot for no tree, new folders or not", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "a"), { recursive: true });
+		await writeFile(join(src, "a/x.txt"), "x\n");
+		await harness.engine.init();
+		await harness.engine.backup();
+		harness.clock.advance(3_600_000);
+		for (let i = 0; i < 20; i++) {
+			await mkdir(join(src, `new-${i}/deeper`), { recursive: true });
+			await writeFile(join(src, `new-${i}/deeper/y.txt`), `${i}\n`);
+		}
+		const asked = vi.spyOn(ParentTrees.prototype, "statesFor");
+		try {
+			const second = await harness.engine.backup();
+			expect(second.summary.files).toMatchObject({ new: 20, unchanged: 1 });
+			expect(asked).not.toHaveBeenCalled();
+			// Without the catalog, the same run asks it.
+			await harness.reopen({ freshCatalog: true });
+			harness.clock.advance(3_600_000);
+			const third = await harness.engine.backup();
+			expect(third.summary.files).toMatchObject({ new: 0, unchanged: 21 });
+			expect(asked).toHaveBeenCalled();
+		} finally {
+			asked.mockRestore();
+		}
 	});
 
 	it("a root that is a file is remembered too: unchanged on the next run", async () => {

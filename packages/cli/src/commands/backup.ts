@@ -19,6 +19,10 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 					describe: "read and chunk like a backup, write nothing: exact counts of what a backup would upload",
 				})
 				.option("strict-keys", { type: "boolean", describe: "refuse to run with a key that can delete or bypass governance" })
+				.option("reread", {
+					type: "boolean",
+					describe: "read every file, even those the catalog or the last snapshot says are unchanged",
+				})
 				.example("$0 backup office", "one backup run of the set office"),
 		(args) =>
 			withSession(
@@ -43,6 +47,7 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 							engine.backup(args.set as string | undefined, {
 								dryRun: Boolean(args.dryRun),
 								strictKeys: Boolean(args.strictKeys),
+								reread: Boolean(args.reread),
 							}),
 						);
 					} finally {

@@ -46,6 +46,8 @@ export interface BackupDeps {
 	readonly host: string;
 	/** The set's last snapshot from this host: what a folder the catalog has nothing of is compared with. */
 	readonly parent?: SnapshotRef;
+	/** Every file is read, whatever the catalog and the last snapshot say of it. */
+	readonly reread?: boolean;
 	/** Files read at once (their chunks are hashed and sealed on the blob pool's threads meanwhile). */
 	readonly fileConcurrency?: number;
 }
@@ -80,7 +82,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	// File states are sealed like every cached value: one that does not verify means "read the file again".
 	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
 	const states = new FolderStateStore(cache);
-	const changes = new ChangeDetector(repository, hooks, plan, context);
+	const changes = new ChangeDetector(repository, hooks, plan, context, deps.reread);
 	const treeCache = new TreeCacheWriter(cache, repository.id);
 	// With earlier snapshots to keep locked, the trees they share with this one are counted from this walk, not loaded again.
 	// A catalog that does not hold the parent's states (deleted, new here) is filled in from the parent's trees.

@@ -340,7 +340,15 @@ export class Engine {
 	 */
 	async backup(
 		setName?: string,
-		options: { signal?: AbortSignal; fileConcurrency?: number; dryRun?: boolean; at?: Date; strictKeys?: boolean } = {},
+		options: {
+			signal?: AbortSignal;
+			fileConcurrency?: number;
+			dryRun?: boolean;
+			at?: Date;
+			strictKeys?: boolean;
+			/** Every file read, as if nothing were known of it (`backup --reread`). */
+			reread?: boolean;
+		} = {},
 	): Promise<BackupResult> {
 		const open = await this.open(setName, { preflight: !options.dryRun, dryRun: options.dryRun ?? false });
 		if (!options.dryRun) await this.#refuseOrWarnKey(open, options.strictKeys ?? false);
@@ -373,7 +381,8 @@ export class Engine {
 				plan,
 				snapshots,
 				host,
-				...(previous ? { parent: previous } : {}),
+				...(previous && !options.reread ? { parent: previous } : {}),
+				...(options.reread ? { reread: true } : {}),
 				password: await this.options.password(),
 				...(options.fileConcurrency ? { fileConcurrency: options.fileConcurrency } : {}),
 			});

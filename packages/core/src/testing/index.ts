@@ -5,6 +5,7 @@
  * own tests reach into, not for plugins (they read the repository through `RepositoryView`).
  */
 
+export { ParentTrees } from "../engine/backup/parent-trees.js";
 export { collectSnapshotObjects, metadataFor } from "../engine/snapshot-objects.js";
 export { MemoryLogger } from "../host/logger.js";
 export { BlobReader } from "../repository/blob-reader.js";

@@ -16,6 +16,8 @@ export class ChangeDetector {
 		private readonly hooks: LifecycleHooks,
 		private readonly plan: RunPlan,
 		private readonly context: RunContext,
+		/** `backup --reread`: a file found unchanged is read and stored again all the same (re-included). */
+		private readonly reread = false,
 	) {}
 
 	/**
@@ -30,7 +32,9 @@ export class ChangeDetector {
 		// or the snapshot would record it as 0 bytes.
 		if (sameFile(state, entry.size, scanned) && (entry.size > 0 || state[4].length === 0)) {
 			const missing = state[4].find((id) => !index.reusable(id));
-			if (missing === undefined) change = { kind: "unchanged", knownBlobs: state[4] };
+			if (missing === undefined) {
+				change = this.reread ? { kind: "reincluded", reason: "backup --reread" } : { kind: "unchanged", knownBlobs: state[4] };
+			}
 		}
 		const verdict = change;
 		change = this.hooks.diff.call(change, { entry, path: displayPath(entry) }, this.context);

@@ -2,6 +2,7 @@ import type { Repository } from "../../repository/repository.js";
 import type { Snapshot } from "../../repository/snapshot.js";
 import { decodeName, encodeName, type Tree, type TreeNode } from "../../repository/tree.js";
 import type { FileState, FolderStates } from "../file-state.js";
+import { rootName } from "./tree-saver.js";
 
 /** A loaded tree of the parent, with its folders by name. */
 interface ParentFolder {
@@ -21,10 +22,16 @@ export class ParentTrees {
 	readonly #folders = new Map<string, Promise<ParentFolder | undefined>>();
 	#top: Promise<Tree | undefined> | undefined;
 
+	/** The name each source root of the parent has at its top (a tree's entries are sorted by name, not by root). */
+	readonly #rootNames: readonly string[];
+
 	constructor(
 		private readonly repository: Repository,
 		private readonly parent: Snapshot,
-	) {}
+	) {
+		const used = new Set<string>();
+		this.#rootNames = parent.paths.map((root) => rootName(root, used));
+	}
 
 	/** The states of the folder `relPath` of the source root `root`, as the parent has its files; undefined when it has no such folder. */
 	async statesFor(root: string, relPath: Buffer): Promise<FolderStates | undefined> {
@@ -68,7 +75,8 @@ export class ParentTrees {
 		let node: TreeNode | undefined;
 		if (path === "") {
 			this.#top ??= this.repository.loadTree(this.parent.tree).catch(() => undefined);
-			node = (await this.#top)?.nodes[index];
+			const name = this.#rootNames[index];
+			node = (await this.#top)?.nodes.find((n) => n.name === name);
 		} else {
 			const slash = path.lastIndexOf("/");
 			const above = await this.#folder(index, slash < 0 ? "" : path.slice(0, slash));

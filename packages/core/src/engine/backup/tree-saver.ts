@@ -196,9 +196,7 @@ export class TreeSaver {
 		if (!isRoot && frame.path !== parent) {
 			throw new HoldfastError("PLUGIN_FAILED", `source emitted ${displayPath(entry)} outside depth-first order`);
 		}
-		const name = isRoot
-			? uniqueName(basename(entry.root) || "root", this.#usedNames)
-			: encodeName(entry.relPath.subarray(slash + 1));
+		const name = isRoot ? rootName(entry.root, this.#usedNames) : encodeName(entry.relPath.subarray(slash + 1));
 		if (isRoot) this.#paths.push(entry.root);
 		const node = toNode(name, entry);
 		frame.nodes.push(node);
@@ -407,6 +405,11 @@ function toNode(name: string, entry: SourceEntry): TreeNode & ScannedFile {
 	};
 	if (entry.linkTarget) node.target = encodeName(entry.linkTarget);
 	return node;
+}
+
+/** The name a source root gets at the snapshot's top: its folder's name, numbered when another root took it. */
+export function rootName(root: string, used: Set<string>): string {
+	return uniqueName(basename(root) || "root", used);
 }
 
 function uniqueName(name: string, used: Set<string>): string {
