@@ -195,6 +195,12 @@ describe("file states kept a folder to a catalog value", () => {
 		const written = recordWrites(harness);
 		expect((await harness.engine.backup()).summary.files).toMatchObject({ new: 0, unchanged: 1 });
 		expect(folderWrites(written)).toEqual([]);
+		// Without the catalog, as the last snapshot has it.
+		await harness.reopen({ freshCatalog: true });
+		harness.clock.advance(3_600_000);
+		const fresh = await harness.engine.backup();
+		expect(fresh.summary.files).toMatchObject({ new: 0, unchanged: 1 });
+		expect(fresh.summary.bytes.read).toBe(0);
 	});
 
 	it("states an earlier layout kept a file to a value are dropped by the next backup, other sets' left", async () => {

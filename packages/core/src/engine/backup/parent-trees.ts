@@ -33,6 +33,19 @@ export class ParentTrees {
 		this.#rootNames = parent.paths.map((root) => rootName(root, used));
 	}
 
+	/** The states of the source roots that are files, by their paths, as the top folder of a walk keeps them. */
+	async rootFileStates(): Promise<FolderStates | undefined> {
+		const top = await this.#topTree();
+		if (!top) return undefined;
+		const f: Record<string, FileState> = {};
+		this.parent.paths.forEach((root, index) => {
+			const node = top.nodes.find((n) => n.name === this.#rootNames[index]);
+			const state = node && stateOfNode(node);
+			if (state) f[root] = state;
+		});
+		return Object.keys(f).length > 0 ? { v: 2, f } : undefined;
+	}
+
 	/** The states of the folder `relPath` of the source root `root`, as the parent has its files; undefined when it has no such folder. */
 	async statesFor(root: string, relPath: Buffer): Promise<FolderStates | undefined> {
 		const index = this.parent.paths.indexOf(root);
@@ -43,10 +56,8 @@ export class ParentTrees {
 		if (!folder) return undefined;
 		const f: Record<string, FileState> = {};
 		for (const node of folder.tree.nodes) {
-			// A file stored while it changed is read again, as the catalog would have it.
-			if (node.type !== "file" || node.changing || !node.content || node.ctime === undefined || node.inode === undefined)
-				continue;
-			f[decodeName(node.name).toString("latin1")] = [node.size, node.mtime, node.ctime, node.inode, node.content];
+			const state = stateOfNode(node);
+			if (state) f[decodeName(node.name).toString("latin1")] = state;
 		}
 		// A folder without files had no catalog value either: nothing to compare with, nothing to write.
 		return Object.keys(f).length > 0 ? { v: 2, f } : undefined;
@@ -71,12 +82,16 @@ export class ParentTrees {
 		return folder;
 	}
 
+	#topTree(): Promise<Tree | undefined> {
+		this.#top ??= this.repository.loadTree(this.parent.tree).catch(() => undefined);
+		return this.#top;
+	}
+
 	async #load(index: number, path: string): Promise<ParentFolder | undefined> {
 		let node: TreeNode | undefined;
 		if (path === "") {
-			this.#top ??= this.repository.loadTree(this.parent.tree).catch(() => undefined);
 			const name = this.#rootNames[index];
-			node = (await this.#top)?.nodes.find((n) => n.name === name);
+			node = (await this.#topTree())?.nodes.find((n) => n.name === name);
 		} else {
 			const slash = path.lastIndexOf("/");
 			const above = await this.#folder(index, slash < 0 ? "" : path.slice(0, slash));
@@ -86,4 +101,11 @@ export class ParentTrees {
 		const tree = await this.repository.loadTree(node.subtree);
 		return { tree, folders: new Map(tree.nodes.filter((n) => n.type === "dir").map((n) => [n.name, n])) };
 	}
+}
+
+/** A file node as the catalog would remember it; none for a file stored while it changed (read again, as the catalog would have it). */
+function stateOfNode(node: TreeNode): FileState | undefined {
+	if (node.type !== "file" || node.changing || !node.content || node.ctime === undefined || node.inode === undefined)
+		return undefined;
+	return [node.size, node.mtime, node.ctime, node.inode, node.content];
 }

@@ -179,6 +179,11 @@ export class TreeSaver {
 			this.#topKnown = true;
 			this.#top.known = this.#ahead.get(this.#top.stateKey);
 			this.#ahead.delete(this.#top.stateKey);
+			// Roots that are files, as the parent snapshot has them: written to the catalog this run.
+			if (!this.#top.known && this.#parent) {
+				this.#top.known = await this.#parent.rootFileStates();
+				if (this.#top.known) this.#top.changed = true;
+			}
 		}
 		return batch;
 	}
