@@ -241,24 +241,22 @@ export class PackRestorer {
 		await created;
 		const spanFiles = [...spanning.keys()];
 		const spans = spanFiles.map((file) => ({ fd: outOf(file).fd, writes: spanning.get(file)?.writes ?? [] }));
-		const read = (spareDamaged: boolean) =>
-			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }, spareDamaged));
 		let restored: RangeRestored;
 		try {
-			restored = await read(false).catch((error: unknown) => {
-				// A blob that does not verify in any version of the pack: read again, and lose only the files that need it.
-				if (!this.#onLost || blobs.length < 2 || !isHoldfastError(error, "CORRUPT")) throw error;
-				return read(true);
-			});
+			restored = await atPath(first, () =>
+				this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }),
+			);
 		} catch (error) {
+			// A blob that verifies in no version of the pack: each half is read again, every version
+			// tried for it, down to the single blob that costs the files needing it.
+			if (this.#onLost && blobs.length > 1 && isHoldfastError(error, "CORRUPT")) return this.#readHalves(range, lost);
 			for (const file of whole) file.pending = -1;
 			throw error;
 		}
-		for (const { index, message } of restored.damaged ?? []) this.#lose(blobs[index] as Needed, message, lost);
-		this.#placeWhole(whole, restored, lost);
+		this.#placeWhole(whole, restored);
 		spanFiles.forEach((file, i) => {
 			const end = restored.spanEnds[i];
-			if (end === undefined || lost.has(file)) return;
+			if (end === undefined) return;
 			outOf(file).wrote(end);
 			file.pending -= spanning.get(file)?.uses ?? 0;
 			if (file.pending === 0) this.#finish(file);
@@ -267,6 +265,35 @@ export class PackRestorer {
 		// It stays pending, and restore() removes it once every read has ended.
 		const failed = restored.spanFailure;
 		if (failed) throw targetError((spanFiles[failed.index] as PlannedFile).task.display, failureError(failed));
+	}
+
+	/**
+	 * The range read again as two, one after the other: a file whole in the range and in one half
+	 * stays whole there; one with blobs in both now spans them, written by each into its
+	 * temporary file. Data lost in a half costs the files of that half's blobs, and no others.
+	 */
+	async #readHalves(range: PlannedRange, lost: Set<PlannedFile>): Promise<void> {
+		const middle = Math.ceil(range.blobs.length / 2);
+		const halves = [range.blobs.slice(0, middle), range.blobs.slice(middle)].map((blobs) => ({
+			blobs,
+			files: new Set(blobs.flatMap((blob) => blob.uses.map((use) => use.file))),
+		}));
+		const [a, b] = halves as [(typeof halves)[0], (typeof halves)[0]];
+		for (const file of range.whole) if (a.files.has(file) && b.files.has(file)) file.range = -1;
+		for (const half of halves) {
+			const sub: PlannedRange = {
+				packKey: range.packKey,
+				blobs: half.blobs,
+				whole: range.whole.filter((file) => file.range !== -1 && file.pending > 0 && half.files.has(file)),
+			};
+			try {
+				await this.#readRange(sub, this.#createFiles(sub.blobs), lost);
+			} catch (error) {
+				if (!isDataLoss(error)) throw error;
+				const why = lossReason(error);
+				for (const blob of sub.blobs) this.#lose(blob, why, lost);
+			}
+		}
 	}
 
 	/** Every file that needs `blob` is told lost and left out. */
@@ -279,11 +306,11 @@ export class PackRestorer {
 		}
 	}
 
-	/** Files written by the pool's thread are placed (those lost were not written); the one that failed names the failure. */
-	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored, lost: ReadonlySet<PlannedFile>): void {
+	/** Files written by the pool's thread are placed; the one that failed names the failure. */
+	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored): void {
 		whole.forEach((file, i) => {
 			file.pending = -1;
-			if (i < restored.written && !lost.has(file)) file.task.placed();
+			if (i < restored.written) file.task.placed();
 		});
 		const { failure } = restored;
 		if (failure) throw targetError((whole[failure.index] as PlannedFile).task.display, failureError(failure));

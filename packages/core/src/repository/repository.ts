@@ -345,13 +345,8 @@ export class Repository {
 		return this.#blobs.loadPack(key);
 	}
 
-	restoreBlobRange(
-		packKey: string,
-		blobs: readonly RangeBlob[],
-		files: RangeFiles,
-		spareDamaged = false,
-	): Promise<RangeRestored> {
-		return this.#blobs.restoreBlobRange(packKey, blobs, files, spareDamaged);
+	restoreBlobRange(packKey: string, blobs: readonly RangeBlob[], files: RangeFiles): Promise<RangeRestored> {
+		return this.#blobs.restoreBlobRange(packKey, blobs, files);
 	}
 
 	decodeBlob(sealed: Uint8Array, id: string, what: string): Promise<Buffer> {
