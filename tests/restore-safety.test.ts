@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import type { Dirent } from "node:fs";
 import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HOLDFAST_BIN, holdfast, startHoldfast } from "./support/cli.js";
@@ -285,3 +286,31 @@ async function listTree(root: string): Promise<string[]> {
 function sleep(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+describe("one restore at a time into a target", () => {
+	it("a restore running into the target refuses a second; a killed one's mark is taken over; none is left behind", async () => {
+		harness = await backedUp({ "a.txt": "a\n", "sub/b.txt": "b\n" });
+		const target = join(harness.dir, "out");
+		await mkdir(target);
+		const lock = join(target, ".holdfast-restore.lock");
+		// This test's own process stands for a restore still writing.
+		await writeFile(lock, `${process.pid}\n${hostname()}\n`);
+		const refused = await harness.engine.restore("latest", { target }).catch((error: unknown) => error);
+		expect((refused as Error).message).toBe(
+			`restore: ${target}: another restore is writing into it (process ${process.pid}); wait for it to end or restore elsewhere`,
+		);
+		expect(await readdir(target)).toEqual([".holdfast-restore.lock"]);
+		// Another machine's mark (a shared folder) is not judged from here.
+		await writeFile(lock, "4242\nelsewhere\n");
+		const remote = await harness.engine.restore("latest", { target }).catch((error: unknown) => error);
+		expect((remote as Error).message).toMatch(
+			/process 4242 on elsewhere\); .*or remove .*\.holdfast-restore\.lock if none runs there$/,
+		);
+		// A process that is gone: its mark is taken over.
+		const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+		await writeFile(lock, `${gone.stdout}\n${hostname()}\n`);
+		const { summary } = await harness.engine.restore("latest", { target });
+		expect(summary.files).toBe(2);
+		expect((await readdir(target)).sort()).toEqual(["src"]);
+	});
+});

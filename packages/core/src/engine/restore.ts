@@ -8,6 +8,7 @@ import { decodeName, type TreeNode } from "../repository/tree.js";
 import { type TreeVisitor, walkTree } from "../repository/tree-walker.js";
 import { atPath } from "./restore-errors.js";
 import { type FirstName, HardLinks } from "./restore-hard-links.js";
+import { lockTarget } from "./restore-lock.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
 import { type DirPolicy, type Existing, symlinkInTheWay, TargetDir } from "./restore-target.js";
 import { nsToMicros, nsToUtimeSeconds } from "./restore-times.js";
@@ -71,6 +72,15 @@ export async function restoreSnapshot(
 	ref: SnapshotRef,
 	options: RestoreOptions,
 ): Promise<RestoreSummary> {
+	const release = await lockTarget(options.target);
+	try {
+		return await restoreInto(repository, ref, options);
+	} finally {
+		release();
+	}
+}
+
+async function restoreInto(repository: Repository, ref: SnapshotRef, options: RestoreOptions): Promise<RestoreSummary> {
 	const summary: RestoreSummary = {
 		files: 0,
 		dirs: 0,
