@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EarlyKeyDerivations } from "@holdfast/core";
@@ -121,5 +121,24 @@ describe("a session that unlocks its set", () => {
 			return engine.snapshots();
 		}).catch((error: unknown) => error);
 		expect((failure as Error).message).toMatch(/^wrong password for the repository at /);
+	});
+
+	it("a password file missing when a long session needs it is read again at its next run", async () => {
+		const { dir, config } = await configDir();
+		await writeFile(config, `${await readFile(config, "utf8")}password: { file: ./password.txt }\n`);
+		delete process.env.HOLDFAST_PASSWORD;
+		await writeFile(join(dir, "password.txt"), "from the file\n");
+		await inSession(config, false, async ({ engine }) => engine.init());
+		await rm(join(dir, "password.txt"));
+		// As the daemon holds one session across runs.
+		const session = await openSession({ config }, { runningClock: true });
+		try {
+			const first = await session.engine.snapshots().catch((error: unknown) => error);
+			expect((first as Error).message).toMatch(/password: cannot read .*password\.txt/);
+			await writeFile(join(dir, "password.txt"), "from the file\n");
+			expect(await session.engine.snapshots()).toEqual([]);
+		} finally {
+			await session.close();
+		}
 	});
 });

@@ -86,9 +86,13 @@ export async function openSession(
 	// Problems inside the sets wait for the plugins' schemas, so one run names them all.
 	const loaded = await loadConfigFile(file, { deferSetProblems: true });
 	// Read once: a password file that is a pipe (`--password-file /dev/stdin`) gives it only once.
+	// A read that failed is not kept: the daemon's next run reads again (a secret mounted late).
 	let reading: Promise<string> | undefined;
 	const password = () => {
-		reading ??= readPassword(options, loaded);
+		reading ??= readPassword(options, loaded).catch((error: unknown) => {
+			reading = undefined;
+			throw error;
+		});
 		return reading;
 	};
 	const ahead = sessionOptions.unlocksSet ? await deriveAhead(options, loaded, password) : undefined;
