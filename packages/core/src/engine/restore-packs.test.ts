@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HoldfastError } from "../host/errors.js";
 import type { BlobLocation } from "../repository/index-file.js";
 import type { RangeBlob, Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
@@ -11,7 +12,7 @@ import { type RangeFiles, type WholeFile, writeRange } from "./restore-range-wor
 /** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
 function fakeRepository(
 	packs: Record<string, Record<string, Buffer>>,
-	options: { failPack?: string; readsInFlight?: number } = {},
+	options: { failPack?: string; readsInFlight?: number; damaged?: ReadonlySet<string> } = {},
 ) {
 	const blobs = new Map<string, BlobLocation & { data: Buffer }>();
 	for (const [packKey, content] of Object.entries(packs)) {
@@ -44,6 +45,8 @@ function fakeRepository(
 			inflight -= cost;
 			readsNow--;
 			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
+			const bad = wanted.find((b) => options.damaged?.has(b.id));
+			if (bad) throw new HoldfastError("CORRUPT", `${packKey}: no version of it verifies (blob ${bad.id})`);
 			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
 			// The files inside the range, and the parts of those spanning ranges, are written as the pool's thread writes them.
 			const written = writeRange(plain, files);
@@ -186,5 +189,32 @@ describe("PackRestorer", () => {
 		expect(files.map((f) => Buffer.from(f.path).toString())).toEqual([join(dir, "first"), join(dir, "second")]);
 		expect(files.map((f) => Buffer.from(f.dir).toString())).toEqual([dir, dir]);
 		expect(await readFile(join(dir, "second"))).toEqual(Buffer.concat([bytes(2, 100), bytes(1, 100)]));
+	});
+
+	it("reads a damaged read again in halves: a file whole in it that the halves split is written through both, the damage costs its own file", async () => {
+		const content = {
+			s0: bytes(1, 300),
+			b1: bytes(2, 400),
+			b2: bytes(3, 500),
+			d: bytes(4, 200),
+			b3: bytes(5, 600),
+			s4: bytes(6, 300),
+		};
+		const { repository, reads } = fakeRepository({ "data/aa/pack": content }, { damaged: new Set(["d"]) });
+		const placed: string[] = [];
+		const lost: string[] = [];
+		await new PackRestorer(repository, false, { onLost: (display, reason) => lost.push(`${display}: ${reason}`) }).restore([
+			task("small-0", ["s0"], placed),
+			task("big", ["b1", "b2", "b3"], placed),
+			task("victim", ["d"], placed),
+			task("small-4", ["s4"], placed),
+		]);
+		// The whole read; its halves [s0 b1 b2] and [d b3 s4]; the latter's, [d b3] (then [d] and [b3]) and [s4].
+		expect(reads.map((r) => r.ids.join(" "))).toEqual(["s0 b1 b2 d b3 s4", "s0 b1 b2", "d b3 s4", "d b3", "d", "b3", "s4"]);
+		expect(lost).toEqual([`${join(dir, "victim")}: data/aa/pack: no version of it verifies (blob d)`]);
+		expect(placed.sort()).toEqual(["big", "small-0", "small-4"]);
+		expect(await readFile(join(dir, "big"))).toEqual(Buffer.concat([content.b1, content.b2, content.b3]));
+		expect(await readFile(join(dir, "small-4"))).toEqual(content.s4);
+		expect((await readdir(dir)).sort()).toEqual(["big", "small-0", "small-4"]);
 	});
 });
