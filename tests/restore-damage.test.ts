@@ -61,9 +61,7 @@ describe("restore from a damaged repository", () => {
 		}
 		expect((await readdir(join(out, "src"))).sort()).not.toContain("file-17.bin");
 		expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
-			expect.stringMatching(
-				/src\/file-17\.bin: not restored: data\/.*: no version of it verifies \(1 tried; blob [0-9a-f]{16} in data\/.*: authentication failed/,
-			),
+			expect.stringMatching(/src\/file-17\.bin: not restored: blob [0-9a-f]{16} in data\/.*: authentication failed/),
 		);
 	});
 
@@ -162,7 +160,10 @@ describe("restore from a damaged repository", () => {
 		expect(await readdir(join(out, "src"))).toEqual(small ? ["intact.bin"] : ["intact.bin", "small.txt"]);
 		expect(summary.files).toBe(3 - summary.lost.length);
 		expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
-			expect.stringMatching(/src\/damaged\.bin: not restored: data\/.*no version of it verifies/),
+			// As the blob, when its read held others too; as the pack, when it was the read's only blob (the chunker's cuts decide).
+			expect.stringMatching(
+				/src\/damaged\.bin: not restored: (blob [0-9a-f]{16} in data\/.*: authentication failed|data\/.*no version of it verifies)/,
+			),
 		);
 	});
 });

@@ -12,7 +12,7 @@ import { type RangeFiles, type WholeFile, writeRange } from "./restore-range-wor
 /** A repository of blobs in packs, held in memory; it records every ranged read asked of it. */
 function fakeRepository(
 	packs: Record<string, Record<string, Buffer>>,
-	options: { failPack?: string; readsInFlight?: number; damaged?: ReadonlySet<string> } = {},
+	options: { failPack?: string; readsInFlight?: number; damaged?: ReadonlySet<string>; versions?: number } = {},
 ) {
 	const blobs = new Map<string, BlobLocation & { data: Buffer }>();
 	for (const [packKey, content] of Object.entries(packs)) {
@@ -34,7 +34,8 @@ function fakeRepository(
 		destination: { capabilities: { readsInFlight: options.readsInFlight } },
 		index: { blobs },
 		locateBlob: async (id: string) => blobs.get(id),
-		restoreBlobRange: async (packKey: string, wanted: readonly RangeBlob[], files: RangeFiles) => {
+		reader: { versionsOf: async () => Array.from({ length: options.versions ?? 1 }, () => ({})) },
+		restoreBlobRange: async (packKey: string, wanted: readonly RangeBlob[], files: RangeFiles, spareDamaged = false) => {
 			reads.push({ packKey, ids: wanted.map((b) => b.id) });
 			sent.push(files.files);
 			const cost = wanted.reduce((sum, b) => sum + b.rawLength, 0);
@@ -45,8 +46,16 @@ function fakeRepository(
 			inflight -= cost;
 			readsNow--;
 			if (packKey === options.failPack) throw new Error(`${packKey}: no version of it verifies`);
-			const bad = wanted.find((b) => options.damaged?.has(b.id));
-			if (bad) throw new HoldfastError("CORRUPT", `${packKey}: no version of it verifies (blob ${bad.id})`);
+			const bad = wanted.filter((b) => options.damaged?.has(b.id));
+			if (bad.length === wanted.length || (bad.length > 0 && !spareDamaged)) {
+				throw new HoldfastError("CORRUPT", `${packKey}: no version of it verifies (blob ${bad[0]?.id})`);
+			}
+			if (bad.length > 0) {
+				// As the pool's thread does when sparing damage: the blobs that verify are written, the others told.
+				const plain = wanted.map((b) => (options.damaged?.has(b.id) ? undefined : (blobs.get(b.id)?.data as Buffer)));
+				const damaged = bad.map((b) => ({ index: wanted.indexOf(b), message: `blob ${b.id}: authentication failed` }));
+				return { ...writeRange(plain, files), damaged };
+			}
 			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
 			// The files inside the range, and the parts of those spanning ranges, are written as the pool's thread writes them.
 			const written = writeRange(plain, files);
@@ -191,6 +200,24 @@ describe("PackRestorer", () => {
 		expect(await readFile(join(dir, "second"))).toEqual(Buffer.concat([bytes(2, 100), bytes(1, 100)]));
 	});
 
+	it("reads a damaged read of a pack of one version once more, sparing the damage: its own file is lost, no other", async () => {
+		const content = { s0: bytes(1, 300), b1: bytes(2, 400), d: bytes(4, 200), b3: bytes(5, 600), s4: bytes(6, 300) };
+		const { repository, reads } = fakeRepository({ "data/aa/pack": content }, { damaged: new Set(["d"]) });
+		const placed: string[] = [];
+		const lost: string[] = [];
+		await new PackRestorer(repository, false, { onLost: (display, reason) => lost.push(`${display}: ${reason}`) }).restore([
+			task("small-0", ["s0"], placed),
+			task("big", ["b1", "b3"], placed),
+			task("victim", ["d"], placed),
+			task("small-4", ["s4"], placed),
+		]);
+		expect(reads).toHaveLength(2);
+		expect(lost).toEqual([`${join(dir, "victim")}: blob d: authentication failed`]);
+		expect(placed.sort()).toEqual(["big", "small-0", "small-4"]);
+		expect(await readFile(join(dir, "big"))).toEqual(Buffer.concat([content.b1, content.b3]));
+		expect((await readdir(dir)).sort()).toEqual(["big", "small-0", "small-4"]);
+	});
+
 	it("reads a damaged read again in halves: a file whole in it that the halves split is written through both, the damage costs its own file", async () => {
 		const content = {
 			s0: bytes(1, 300),
@@ -200,7 +227,7 @@ describe("PackRestorer", () => {
 			b3: bytes(5, 600),
 			s4: bytes(6, 300),
 		};
-		const { repository, reads } = fakeRepository({ "data/aa/pack": content }, { damaged: new Set(["d"]) });
+		const { repository, reads } = fakeRepository({ "data/aa/pack": content }, { damaged: new Set(["d"]), versions: 2 });
 		const placed: string[] = [];
 		const lost: string[] = [];
 		await new PackRestorer(repository, false, { onLost: (display, reason) => lost.push(`${display}: ${reason}`) }).restore([

@@ -241,22 +241,30 @@ export class PackRestorer {
 		await created;
 		const spanFiles = [...spanning.keys()];
 		const spans = spanFiles.map((file) => ({ fd: outOf(file).fd, writes: spanning.get(file)?.writes ?? [] }));
-		let restored: RangeRestored;
+		const read = (spareDamaged: boolean) =>
+			atPath(first, () => this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }, spareDamaged));
+		let restored: RangeRestored | undefined;
 		try {
-			restored = await atPath(first, () =>
-				this.repository.restoreBlobRange(packKey, blobs, { files, spans, chown: this.isRoot }),
-			);
+			restored = await read(false).catch(async (error: unknown) => {
+				if (!this.#onLost || blobs.length < 2 || !isHoldfastError(error, "CORRUPT")) throw error;
+				// A blob that verifies in no version of the pack. With one version, what verifies in it is
+				// all there is: read once more, the damaged blobs left out. With several, each half is
+				// read again trying every version, down to the blob: an attacker's newer version costs
+				// nothing a locked one holds intact.
+				if ((await this.repository.reader.versionsOf(packKey)).length > 1) return undefined;
+				return read(true);
+			});
 		} catch (error) {
-			// A blob that verifies in no version of the pack: each half is read again, every version
-			// tried for it, down to the single blob that costs the files needing it.
-			if (this.#onLost && blobs.length > 1 && isHoldfastError(error, "CORRUPT")) return this.#readHalves(range, lost);
 			for (const file of whole) file.pending = -1;
 			throw error;
 		}
-		this.#placeWhole(whole, restored);
+		if (!restored) return this.#readHalves(range, lost);
+		const done: RangeRestored = restored;
+		for (const { index, message } of done.damaged ?? []) this.#lose(blobs[index] as Needed, message, lost);
+		this.#placeWhole(whole, done, lost);
 		spanFiles.forEach((file, i) => {
-			const end = restored.spanEnds[i];
-			if (end === undefined) return;
+			const end = done.spanEnds[i];
+			if (end === undefined || lost.has(file)) return;
 			outOf(file).wrote(end);
 			file.pending -= spanning.get(file)?.uses ?? 0;
 			if (file.pending === 0) this.#finish(file);
@@ -306,11 +314,11 @@ export class PackRestorer {
 		}
 	}
 
-	/** Files written by the pool's thread are placed; the one that failed names the failure. */
-	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored): void {
+	/** Files written by the pool's thread are placed (those lost were not written); the one that failed names the failure. */
+	#placeWhole(whole: readonly PlannedFile[], restored: RangeRestored, lost: ReadonlySet<PlannedFile>): void {
 		whole.forEach((file, i) => {
 			file.pending = -1;
-			if (i < restored.written) file.task.placed();
+			if (i < restored.written && !lost.has(file)) file.task.placed();
 		});
 		const { failure } = restored;
 		if (failure) throw targetError((whole[failure.index] as PlannedFile).task.display, failureError(failure));

@@ -162,4 +162,46 @@ describe("restoreRange", () => {
 		expect(() => restoreRange(work, request)).toThrow();
 		expect(await readdir(dir)).toEqual([]);
 	});
+
+	it("sparing damage, leaves out the files and spans that need a blob that does not verify, and writes the rest", async () => {
+		const blobs = [Buffer.from("first file"), Buffer.from("damaged blob"), Buffer.from("third file")];
+		const spanFile = join(dir, "spanning.tmp");
+		const fd = openSync(spanFile, "w");
+		try {
+			const request = range(
+				blobs,
+				[file("first", [0, 0], 10), file("second", [1, 0], 12), file("both", [0, 0, 2, 10], 20)],
+				[
+					{ fd, writes: [1, 0] },
+					{ fd, writes: [2, 100] },
+				],
+			);
+			// The second blob (its region starts at regions[2]) damaged.
+			request.data[(request.regions[2] as number) + 20] ^= 1;
+			// Without sparing, the range fails before any file is touched.
+			expect(() => restoreRange(work, request)).toThrow(/authentication failed/);
+			expect(await readdir(dir)).toEqual(["spanning.tmp"]);
+			const { result } = restoreRange(work, { ...request, spareDamaged: true });
+			expect(result.damaged).toEqual([
+				{ index: 1, message: expect.stringMatching(/^blob [0-9a-f]{16} in data\/ab\/abcd: authentication failed/) },
+			]);
+			expect(result.written).toBe(3);
+			expect(result.failure).toBeUndefined();
+			expect((await readdir(dir)).sort()).toEqual(["both", "first", "spanning.tmp"]);
+			expect(await readFile(join(dir, "both"), "utf8")).toBe("first filethird file");
+			// The span that needs the damaged blob is not written; the other is.
+			expect(result.spanEnds).toEqual([0, 110]);
+			expect((await readFile(spanFile)).subarray(100).toString()).toBe("third file");
+		} finally {
+			closeSync(fd);
+		}
+	});
+
+	it("sparing damage, still fails a range of which no blob verifies: it is not the pack's data", async () => {
+		const request = range([Buffer.from("one"), Buffer.from("two")], [file("one", [0, 0], 3), file("two", [1, 0], 3)]);
+		request.data[(request.regions[0] as number) + 20] ^= 1;
+		request.data[(request.regions[2] as number) + 20] ^= 1;
+		expect(() => restoreRange(work, { ...request, spareDamaged: true })).toThrow(/authentication failed/);
+		expect(await readdir(dir)).toEqual([]);
+	});
 });

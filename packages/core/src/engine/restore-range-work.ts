@@ -43,6 +43,12 @@ export interface RestoreRangeRequest {
 	readonly rawLengths: Uint32Array;
 	readonly packKey: string;
 	readonly files: RangeFiles;
+	/**
+	 * A blob that does not verify is left out, and every file that needs it with it (told in
+	 * `damaged`), instead of failing the range; unless no blob of the range verifies, which says
+	 * this is not the pack's data at all (the reader then tries the pack's older versions).
+	 */
+	readonly spareDamaged?: boolean;
 }
 
 /** Why a file could not be written, as the system said it (errno survives the hop between threads). */
@@ -61,6 +67,8 @@ export interface RangeRestored {
 	readonly spanEnds: readonly number[];
 	/** The span whose write failed (`index` is its place in `spans`); those after it were not written. */
 	readonly spanFailure?: FileFailure;
+	/** With `spareDamaged`: the blobs (by their place in the range) that did not verify, and why. */
+	readonly damaged?: readonly { readonly index: number; readonly message: string }[];
 }
 
 /**
@@ -71,18 +79,32 @@ export interface RangeRestored {
  */
 export function restoreRange(work: BlobWork, request: RestoreRangeRequest): { result: RangeRestored; transfer: ArrayBuffer[] } {
 	const { ids, packKey, rawLengths, files } = request;
-	const plains = work.openRange(request.data, request.regions, ids, packKey, rawLengths);
-	return { result: writeRange(plains, files), transfer: [] };
+	const damaged: { index: number; message: string; error: Error }[] = [];
+	const spare = request.spareDamaged
+		? (index: number, error: Error) => damaged.push({ index, message: error.message, error })
+		: undefined;
+	const plains = work.openRange(request.data, request.regions, ids, packKey, rawLengths, spare);
+	if (damaged.length === 0) return { result: writeRange(plains, files), transfer: [] };
+	if (damaged.length === ids.length) throw (damaged[0] as { error: Error }).error;
+	const result = writeRange(plains, files);
+	return { result: { ...result, damaged: damaged.map(({ index, message }) => ({ index, message })) }, transfer: [] };
 }
 
-/** The range's whole files, then (when they all succeeded) its spans. */
-export function writeRange(blobs: readonly Uint8Array[], files: RangeFiles): RangeRestored {
+/**
+ * The range's whole files, then (when they all succeeded) its spans. A file or span that needs a
+ * blob left out (undefined: it did not verify) is not written; the caller knows which those are.
+ */
+export function writeRange(blobs: readonly (Uint8Array | undefined)[], files: RangeFiles): RangeRestored {
 	const outcome = writeWholeFiles(blobs, files.files, files.chown);
 	if (outcome.failure) return { ...outcome, spanEnds: [] };
 	const spanEnds: number[] = [];
 	for (let index = 0; index < files.spans.length; index++) {
 		const { fd, writes } = files.spans[index] as SpanWrite;
 		let end = 0;
+		if (!hasAll(blobs, writes)) {
+			spanEnds.push(0);
+			continue;
+		}
 		try {
 			for (let w = 0; w < writes.length; w += 2) {
 				end = Math.max(end, writeSparse(fd, asBuffer(blobs[writes[w] as number] as Uint8Array), writes[w + 1] as number));
@@ -97,12 +119,13 @@ export function writeRange(blobs: readonly Uint8Array[], files: RangeFiles): Ran
 
 /** Writes the files in order and stops at the first that fails, its temporary file removed. */
 export function writeWholeFiles(
-	blobs: readonly Uint8Array[],
+	blobs: readonly (Uint8Array | undefined)[],
 	files: readonly WholeFile[],
 	chown: boolean,
 ): Pick<RangeRestored, "written" | "failure"> {
 	for (let index = 0; index < files.length; index++) {
 		const file = files[index] as WholeFile;
+		if (!hasAll(blobs, file.writes)) continue;
 		const out = new TempFile(
 			{ dir: asBuffer(file.dir), name: asBuffer(file.name), path: asBuffer(file.path), removeFirst: file.removeFirst },
 			file.meta,
@@ -119,6 +142,12 @@ export function writeWholeFiles(
 		}
 	}
 	return { written: files.length };
+}
+
+/** Whether every blob `writes` names (pairs of [blob, offset]) was opened. */
+function hasAll(blobs: readonly (Uint8Array | undefined)[], writes: readonly number[]): boolean {
+	for (let w = 0; w < writes.length; w += 2) if (blobs[writes[w] as number] === undefined) return false;
+	return true;
 }
 
 function failureOf(index: number, error: unknown): FileFailure {

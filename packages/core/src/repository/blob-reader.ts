@@ -80,14 +80,20 @@ export class BlobReader {
 	 * opened on the pool's threads in one hand-off. Each blob's AEAD and keyed ID prove it: the
 	 * pack as a whole is not hashed, and bytes between the blobs are never looked at. The files
 	 * whose blobs all lie in the span are written by the thread that opened them; only the
-	 * plaintexts `files.keep` asks for come back.
+	 * plaintexts `files.keep` asks for come back. With `spareDamaged`, a blob that does not verify
+	 * costs only the files that need it (`RestoreRangeRequest.spareDamaged`).
 	 */
-	async restoreBlobRange(packKey: string, blobs: readonly RangeBlob[], files: RangeFiles): Promise<RangeRestored> {
+	async restoreBlobRange(
+		packKey: string,
+		blobs: readonly RangeBlob[],
+		files: RangeFiles,
+		spareDamaged = false,
+	): Promise<RangeRestored> {
 		const { start, end, regions, ids } = spanOf(blobs);
 		const rawLengths = Uint32Array.from(blobs, (blob) => blob.rawLength);
 		return this.parts.reader.readRange(packKey, { offset: start, length: end - start }, async (bytes) => {
 			if (bytes.length !== end - start) throw new HoldfastError("CORRUPT", `${packKey}: shorter than the index says`);
-			return this.parts.pool.restoreRange({ data: bytes, regions, ids, rawLengths, packKey, files });
+			return this.parts.pool.restoreRange({ data: bytes, regions, ids, rawLengths, packKey, files, spareDamaged });
 		});
 	}
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { HoldfastError } from "../host/errors.js";
+import { HoldfastError, isHoldfastError } from "../host/errors.js";
 import { type BlobKeys, blobId, decodeBlob, encodeBlob, encodeBlobInto } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 
@@ -138,25 +138,40 @@ export class BlobWork {
 	/**
 	 * The blobs at `regions` of `data` (a range of the pack `packKey`), each opened, verified
 	 * against its ID and its length in the index, each in a buffer (or a view) of its own: for
-	 * a restore that writes them where they are and sends back only a few.
+	 * a restore that writes them where they are and sends back only a few. The first blob that
+	 * does not verify fails the range; with `damaged`, it is left out (undefined in its place)
+	 * and told there, and the others are opened.
 	 */
-	openRange(data: Uint8Array, regions: Regions, ids: readonly string[], packKey: string, rawLengths: Uint32Array): Uint8Array[] {
-		const blobs: Uint8Array[] = [];
+	openRange(
+		data: Uint8Array,
+		regions: Regions,
+		ids: readonly string[],
+		packKey: string,
+		rawLengths: Uint32Array,
+		damaged?: (index: number, error: HoldfastError) => void,
+	): (Uint8Array | undefined)[] {
+		const blobs: (Uint8Array | undefined)[] = [];
 		for (let i = 0; i < ids.length; i++) {
 			const id = ids[i] as string;
 			const start = regions[i * 2] as number;
 			const rawLength = rawLengths[i] as number;
-			const plain = decodeBlob(
-				this.keys,
-				data.subarray(start, start + (regions[i * 2 + 1] as number)),
-				id,
-				blobWhat(id, packKey),
-				rawLength,
-			);
-			if (plain.length !== rawLength) {
-				throw new HoldfastError("CORRUPT", `${blobWhat(id, packKey)}: ${plain.length} bytes where the index says ${rawLength}`);
+			try {
+				const plain = decodeBlob(
+					this.keys,
+					data.subarray(start, start + (regions[i * 2 + 1] as number)),
+					id,
+					blobWhat(id, packKey),
+					rawLength,
+				);
+				if (plain.length !== rawLength) {
+					throw new HoldfastError("CORRUPT", `${blobWhat(id, packKey)}: ${plain.length} bytes where the index says ${rawLength}`);
+				}
+				blobs.push(plain);
+			} catch (error) {
+				if (!damaged || !isHoldfastError(error, "CORRUPT")) throw error;
+				damaged(i, error);
+				blobs.push(undefined);
 			}
-			blobs.push(plain);
 		}
 		return blobs;
 	}

@@ -345,8 +345,13 @@ export class Repository {
 		return this.#blobs.loadPack(key);
 	}
 
-	restoreBlobRange(packKey: string, blobs: readonly RangeBlob[], files: RangeFiles): Promise<RangeRestored> {
-		return this.#blobs.restoreBlobRange(packKey, blobs, files);
+	restoreBlobRange(
+		packKey: string,
+		blobs: readonly RangeBlob[],
+		files: RangeFiles,
+		spareDamaged = false,
+	): Promise<RangeRestored> {
+		return this.#blobs.restoreBlobRange(packKey, blobs, files, spareDamaged);
 	}
 
 	decodeBlob(sealed: Uint8Array, id: string, what: string): Promise<Buffer> {
