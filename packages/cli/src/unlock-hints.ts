@@ -102,7 +102,7 @@ export function setHint(hints: ConfigHints | undefined, setName: string, destina
 export function recordUnlock(
 	file: string,
 	key: string,
-	config: Omit<ConfigHints, "recorded" | "sets">,
+	config: Omit<ConfigHints, "sets">,
 	setName: string,
 	destination: unknown,
 	input: KeyDerivationInput,

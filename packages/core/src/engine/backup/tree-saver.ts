@@ -157,8 +157,8 @@ export class TreeSaver {
 		}
 		const keys: string[] = [];
 		if (!this.#topKnown) keys.push(this.#top.stateKey);
-		const folders = batch.filter((entry) => entry.type === "dir");
-		for (const entry of folders) keys.push(this.#folderKey(entry));
+		const folders = batch.filter((entry) => entry.type === "dir").map((entry) => ({ entry, key: this.#folderKey(entry) }));
+		for (const { key } of folders) keys.push(key);
 		if (keys.length > 0) {
 			const found = await this.states.recall(keys);
 			for (let i = 0; i < keys.length; i++) this.#ahead.set(keys[i] as string, found[i]);
@@ -166,11 +166,10 @@ export class TreeSaver {
 		// Folders the catalog has nothing of: as the parent snapshot has them, when it has them.
 		const parent = this.#parent;
 		if (parent) {
-			const missing = folders.filter((entry) => this.#ahead.get(this.#folderKey(entry)) === undefined);
-			const states = await Promise.all(missing.map((entry) => parent.statesFor(entry.root, entry.relPath)));
-			missing.forEach((entry, i) => {
+			const missing = folders.filter(({ key }) => this.#ahead.get(key) === undefined);
+			const states = await Promise.all(missing.map(({ entry }) => parent.statesFor(entry.root, entry.relPath)));
+			missing.forEach(({ key }, i) => {
 				if (!states[i]) return;
-				const key = this.#folderKey(entry);
 				this.#ahead.set(key, states[i]);
 				this.#fromParent.add(key);
 			});
