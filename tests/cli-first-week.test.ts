@@ -53,6 +53,16 @@ async function setUp(dir: string, options: { backup?: boolean; backupAt?: string
 	expect(backup.snapshot).toBeDefined();
 }
 
+/** The CLI run as another user (`setpriv`, which needs root), in `dir`, with exactly `env`. */
+function runAs(uid: number, dir: string, args: string[], env: NodeJS.ProcessEnv) {
+	const result = spawnSync(
+		"setpriv",
+		[`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", process.execPath, HOLDFAST_BIN, ...args],
+		{ cwd: dir, encoding: "utf8", env },
+	);
+	return { code: result.status, stderr: result.stderr };
+}
+
 function run(dir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 	return holdfast(dir, args, { ...FAST, ...env });
 }
@@ -334,18 +344,8 @@ describe("restore into its own earlier restore", () => {
 		await chmod(join(dir, "data/ro"), 0o555);
 		await writeFile(join(dir, "holdfast.yaml"), config());
 		spawnSync("chown", ["-R", "65534:65534", dir]);
-		const asNobody = (args: string[]) => {
-			const result = spawnSync(
-				"setpriv",
-				["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, HOLDFAST_BIN, ...args],
-				{
-					cwd: dir,
-					encoding: "utf8",
-					env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse", HOME: dir, TMPDIR: dir },
-				},
-			);
-			return { code: result.status, stderr: result.stderr };
-		};
+		const asNobody = (args: string[]) =>
+			runAs(65534, dir, args, { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse", HOME: dir, TMPDIR: dir });
 		const init = asNobody(["init"]);
 		expect(init.code, init.stderr).toBe(0);
 		const first = asNobody(["backup"]);
@@ -404,14 +404,8 @@ describe("the password and the unlock hints, wherever the command runs", () => {
 			await writeFile(join(dir, "data/a.txt"), "a");
 			await writeFile(join(dir, "holdfast.yaml"), config());
 			spawnSync("chown", ["-R", "54321:54321", dir]);
-			const asStranger = (args: string[]) => {
-				const result = spawnSync(
-					"setpriv",
-					["--reuid=54321", "--regid=54321", "--clear-groups", process.execPath, HOLDFAST_BIN, ...args],
-					{ cwd: dir, encoding: "utf8", env: { PATH: process.env.PATH, ...FAST, HOLDFAST_PASSWORD: "pw", TMPDIR: dir } },
-				);
-				return { code: result.status, stderr: result.stderr };
-			};
+			const asStranger = (args: string[]) =>
+				runAs(54321, dir, args, { PATH: process.env.PATH, ...FAST, HOLDFAST_PASSWORD: "pw", TMPDIR: dir });
 			for (const args of [["init"], ["backup"], ["snapshots"], ["snapshots"]]) {
 				const result = asStranger(args);
 				// init repeats the doctor's warning about emulated locks; nothing else is said.
