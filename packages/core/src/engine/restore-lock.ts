@@ -68,12 +68,25 @@ function holderOf(path: string): { alive: boolean; who: string; remote: boolean 
 		return { alive: true, who: host ? `process ${pid} on ${host}` : "a process it does not name", remote: true };
 	}
 	if (!Number.isSafeInteger(pid) || pid <= 0) return { alive: false, who: "", remote: false };
+	return { alive: isRunning(pid), who: `process ${pid}`, remote: false };
+}
+
+/** Whether `pid` runs: a killed process nobody has reaped yet (a zombie, an orphan's in a container) does not. */
+function isRunning(pid: number): boolean {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+		const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+		return state !== "Z" && state !== "X";
+	} catch (error) {
+		if (errnoOf(error) === "ENOENT") return false;
+		// No /proc here: the signal test alone.
+	}
 	try {
 		process.kill(pid, 0);
-		return { alive: true, who: `process ${pid}`, remote: false };
+		return true;
 	} catch (error) {
 		// EPERM: alive, another user's.
-		return { alive: errnoOf(error) === "EPERM", who: `process ${pid}`, remote: false };
+		return errnoOf(error) === "EPERM";
 	}
 }
 
