@@ -37,7 +37,8 @@ function files(dir) {
 
 async function holdfast() {
 	const core = new URL("../packages/core/dist/repository/", import.meta.url);
-	const { deriveKey, RepositoryKeys } = await import(new URL("crypto.js", core));
+	const { RepositoryKeys } = await import(new URL("crypto.js", core));
+	const { deriveKey } = await import(new URL("key-derivation.js", core));
 	const { open } = await import(new URL("blob-codec.js", core));
 	const { decompress } = await import(new URL("compression.js", core));
 	const all = files(repo);
