@@ -1,4 +1,5 @@
-import { mkdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { unlinkSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { SourceEntry } from "@holdfast/core";
 import { afterEach, describe, expect, it } from "vitest";
@@ -54,6 +55,36 @@ describe("small files read by the source's direct read", () => {
 		const upper = join(harness.dir, "upper");
 		await harness.engine.restore(tapped.snapshot?.id as string, { target: upper });
 		for (const name of names) expect(await readFile(join(upper, "src", name), "utf8")).toBe(content(name).toUpperCase());
+	});
+});
+
+describe("small files read by the workers from their paths", () => {
+	it("reads again a file changed after it was listed, and skips one gone, with the others stored as read", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		const names = Array.from({ length: 200 }, (_, i) => `f${String(i).padStart(3, "0")}.txt`);
+		for (const name of names) await writeFile(join(src, name), `first ${name}\n`);
+		await harness.engine.init();
+		// Listed as they were; changed and removed as the walk takes them, before the workers read the batch.
+		harness.host.hooks.didScanEntry.tap("meddle", ({ entry }) => {
+			const name = entry.relPath.toString();
+			if (name === "f050.txt") writeFileSync(join(src, name), "changed after it was listed, and longer\n");
+			if (name === "f120.txt") unlinkSync(join(src, name));
+		});
+		const result = await harness.engine.backup();
+		expect(result.summary.files.new).toBe(names.length - 1);
+		expect(result.summary.files.skipped).toBe(1);
+		expect(result.warnings.map((w) => [w.path, w.reason.startsWith("skipped: ENOENT")])).toEqual([[join(src, "f120.txt"), true]]);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(result.snapshot?.id as string, { target });
+		expect((await readdir(join(target, "src"))).length).toBe(names.length - 1);
+		expect(await readFile(join(target, "src", "f050.txt"), "utf8")).toBe("changed after it was listed, and longer\n");
+		expect(await readFile(join(target, "src", "f051.txt"), "utf8")).toBe("first f051.txt\n");
+		// The file read again is remembered as listed, not as read: the next run reads it once more.
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		const next = await harness.engine.backup();
+		expect(next.summary.files).toMatchObject({ unchanged: names.length - 2, changed: 1, skipped: 0 });
 	});
 });
 

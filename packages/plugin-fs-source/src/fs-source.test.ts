@@ -185,41 +185,22 @@ describe("fs source", () => {
 		expect(await entry.unchangedSinceScan?.()).toBe(true);
 	});
 
-	it("reads a small file whole into the caller's buffer, and says -1 when it does not fit or changed since listed", async () => {
-		await writeFile(join(dir, "small"), "tiny content");
-		await writeFile(join(dir, "grows"), "1");
-		await writeFile(join(dir, "large"), Buffer.alloc(200 * 1024, 7));
-		const { entries } = await scan();
-		const entry = (name: string) => entries.find((e) => e.relPath.toString() === name) as SourceEntry;
-		const into = Buffer.alloc(300 * 1024, 0xee);
-		const readSmall = (name: string, offset: number, length: number) =>
-			(entry(name).readSmall as (into: Uint8Array, offset: number, length: number) => number)(into, offset, length);
-		expect(readSmall("small", 5, 100)).toBe(12);
-		expect(into.subarray(5, 17).toString()).toBe("tiny content");
-		// Bytes before and after are the caller's.
-		expect(into[4]).toBe(0xee);
-		expect(into[17]).toBe(0xee);
-		// A file is read whole or not at all: no room for one byte more than listed, and no large file on this thread.
-		expect(readSmall("small", 0, 12)).toBe(-1);
-		expect(readSmall("large", 0, into.length)).toBe(-1);
-		await writeFile(join(dir, "grows"), "12345");
-		expect(readSmall("grows", 0, 100)).toBe(-1);
-	});
-
-	it("a direct read of a small file refuses one swapped for a FIFO or another file after listing", async () => {
-		await writeFile(join(dir, "swap"), "regular");
-		await writeFile(join(dir, "other"), "regular");
-		const { entries } = await scan();
-		const entry = (name: string) => entries.find((e) => e.relPath.toString() === name) as SourceEntry;
-		await rm(join(dir, "swap"));
-		execFileSync("mkfifo", [join(dir, "swap")]);
-		// The listed file is kept under another name, so the new one cannot reuse its inode.
-		execFileSync("mv", [join(dir, "other"), join(dir, "other.old")]);
-		await writeFile(join(dir, "other"), "regular");
-		const into = Buffer.alloc(1024);
-		for (const name of ["swap", "other"]) {
-			expect(() => entry(name).readSmall?.(into, 0, into.length)).toThrow(expect.objectContaining({ code: "ECHANGED" }));
-		}
+	it("names each file's path for the engine to read it, following a link only where the source does", async () => {
+		await mkdir(join(dir, "sub"));
+		await writeFile(join(dir, "sub/small"), "tiny content");
+		await symlink(join(dir, "sub/small"), join(dir, "link"));
+		const plain = await scan();
+		const small = plain.entries.find((e) => e.relPath.toString() === "sub/small") as SourceEntry;
+		expect(small.local?.path.toString()).toBe(join(dir, "sub/small"));
+		expect(small.local?.followLinks).toBe(false);
+		// A link is a link: nothing to read.
+		expect(plain.entries.find((e) => e.relPath.toString() === "link")?.local).toBeUndefined();
+		const followed = await scan({ followSymlinks: true });
+		const link = followed.entries.find((e) => e.relPath.toString() === "link") as SourceEntry;
+		expect(link.type).toBe("file");
+		expect(link.local).toEqual({ path: Buffer.from(join(dir, "link")), followLinks: true });
+		// Folders are walked, not read.
+		expect(plain.entries.find((e) => e.relPath.toString() === "sub")?.local).toBeUndefined();
 	});
 
 	it.skipIf(process.getuid?.() === 0)("skips an unreadable folder with a warning (as a user chmod applies to)", async () => {

@@ -258,7 +258,7 @@ export class FsSource implements Source {
 			size: Number(info.size),
 			...statMetadata(info),
 			read: () => readRegularFile(abs, info.ino, Number(info.size), follow, buffers),
-			readSmall: (into, offset, length) => readSmallFile(abs, info, follow, into, offset, length),
+			local: { path: abs, followLinks: follow },
 			unchangedSinceScan: async () => {
 				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
 				if (!now) return false;
@@ -382,37 +382,6 @@ async function* readRegularFile(
 		buffers.give(buffer);
 		if (direct) closeSync(fd);
 		else close(fd, () => undefined);
-	}
-}
-
-/**
- * A small file read whole with direct calls on this thread: open, one read, one fstat that
- * both proves it is still the file listed and that it did not change since (size and mtime
- * as listed), close. -1 when it is larger than `length` allows or changed: the engine then
- * reads it the careful way.
- */
-function readSmallFile(
-	path: Buffer,
-	listed: BigIntStats,
-	follow: boolean,
-	into: Uint8Array,
-	offset: number,
-	length: number,
-): number {
-	const size = Number(listed.size);
-	if (size >= length || size > DIRECT_READ) return -1;
-	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
-	try {
-		// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
-		const bytesRead = readSync(fd, into, offset, length, null);
-		const now = fstatSync(fd, { bigint: true });
-		if (!now.isFile() || now.ino !== listed.ino) {
-			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
-		}
-		const same = now.size === listed.size && now.mtimeNs === listed.mtimeNs && bytesRead === Number(now.size);
-		return same ? bytesRead : -1;
-	} finally {
-		closeSync(fd);
 	}
 }
 

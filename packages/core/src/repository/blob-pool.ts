@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { type LocalReads, type LocalReadsDone, readLocalFiles } from "../engine/backup/local-file-reads.js";
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
@@ -92,6 +93,16 @@ export class BlobPool {
 	/** IDs of the blobs at `regions` of `data`, one per region. */
 	hash(data: Uint8Array, regions: Regions): Promise<string[]> {
 		return this.#run({ op: "hash", data, regions }, () => this.#inline.hash(data, regions)) as Promise<string[]>;
+	}
+
+	/**
+	 * Small files read from their paths into `data` (shared memory, a batch's buffer) at their
+	 * regions, on a worker: the main thread makes no file call for them.
+	 */
+	readLocal(data: Uint8Array, reads: LocalReads): Promise<LocalReadsDone> {
+		if (!(data.buffer instanceof SharedArrayBuffer))
+			return Promise.reject(new TypeError("blob pool: readLocal needs shared memory"));
+		return this.#run({ op: "readLocal", data, reads }, () => readLocalFiles(data, reads)) as Promise<LocalReadsDone>;
 	}
 
 	/** Chunks cut from the start of `data` (all of it when `final`) with their IDs. */

@@ -1,10 +1,11 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { type LocalReads, readLocalFiles } from "../engine/backup/local-file-reads.js";
 import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { collectGarbage } from "../host/collector.js";
 import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
 import { digestFile } from "./pack-file.js";
 
-/** A worker thread of the blob pool: cuts chunks, computes blob IDs, compresses, seals and opens blobs. */
+/** A worker thread of the blob pool: reads small files, cuts chunks, computes blob IDs, compresses, seals and opens blobs. */
 export type PoolRequest =
 	| { seq: number; op: "hash"; data: Uint8Array; regions: Regions }
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
@@ -20,6 +21,7 @@ export type PoolRequest =
 			at: number;
 	  }
 	| { seq: number; op: "digest"; data: Uint8Array }
+	| { seq: number; op: "readLocal"; data: Uint8Array; reads: LocalReads }
 	| { seq: number; op: "digestFile"; path: string; size: number; md5: boolean }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
 	| ({ seq: number; op: "restoreRange" } & RestoreRangeRequest);
@@ -100,6 +102,8 @@ parentPort?.on("message", (request: PoolRequest) => {
 			parentPort?.postMessage({ seq: request.seq, result: work.hash(request.data, request.regions) });
 		} else if (request.op === "chunk") {
 			parentPort?.postMessage({ seq: request.seq, result: work.chunk(request.data, request.final) });
+		} else if (request.op === "readLocal") {
+			parentPort?.postMessage({ seq: request.seq, result: readLocalFiles(request.data, request.reads) });
 		} else if (request.op === "digestFile") {
 			parentPort?.postMessage({ seq: request.seq, result: digestFile(request.path, request.size, request.md5) });
 		} else if (request.op === "digest") {

@@ -33,14 +33,24 @@ export interface SourceEntry {
 	/** Files only: true when size and mtime still match the entry (the file did not change while read). */
 	unchangedSinceScan?(): Promise<boolean>;
 	/**
-	 * Files only, optional: reads the whole file on the calling thread into `into` at `offset`,
-	 * at most `length` bytes, and returns how many it wrote — or -1 when the file does not fit
-	 * or its size or mtime no longer match the entry (the engine then reads it through `read`,
-	 * which retries). A source that can read a small file in a few direct calls offers this:
-	 * a backup of many tiny files then takes no promise per file. Throws as `read` would. Used
-	 * only while no `scan` tap is set: a tap may wrap `read`, and every byte then goes through it.
+	 * Files only, optional: where the file lies on this machine, for the engine to read it
+	 * itself. A small file (below the chunker's minimum) is then read on the engine's worker
+	 * threads, many in one trip, with no promise and no plugin call per file: the path is
+	 * opened (a final symlink followed only with `followLinks`), read, and checked with fstat
+	 * to be a regular file with the entry's `inode`, `size` and `mtimeNs`. One that no longer
+	 * matches is read through `read` (which retries); one that cannot be opened, or is another
+	 * file now, is skipped with a warning, as a failing `read` would be. Used only while no
+	 * `scan` tap is set: a tap may wrap `read`, and every byte then goes through it.
 	 */
-	readSmall?(into: Uint8Array, offset: number, length: number): number;
+	readonly local?: LocalFile;
+}
+
+/** A file on this machine's file systems, as `SourceEntry.local` names it. */
+export interface LocalFile {
+	/** Absolute path, as raw bytes. */
+	readonly path: Buffer;
+	/** Whether a symlink at `path` is followed: the entry then describes the link's target. */
+	readonly followLinks: boolean;
 }
 
 export interface SourceWarning {

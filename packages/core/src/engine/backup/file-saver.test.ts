@@ -1,5 +1,7 @@
 import { createCipheriv, createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ObjectLock } from "../../destination/destination.js";
 import { ManualClock } from "../../host/clock.js";
@@ -11,6 +13,7 @@ import { MemoryDestination } from "../../testing/memory-destination.js";
 import type { BackupSummary } from "../run-types.js";
 import { BlobSaver } from "./blob-saver.js";
 import { FileSaver } from "./file-saver.js";
+import { CHANGED } from "./small-file-batch.js";
 
 /** Deterministic bytes that do not compress: an AES-CTR key stream keyed by the seed. */
 function noise(size: number, seed: string): Buffer {
@@ -300,47 +303,66 @@ describe("file saver", () => {
 		}
 	});
 
-	it("reads small files straight into the batch when the source offers a direct read, and falls back when it declines", async () => {
+	it("has small files named by their path read into the batch by the workers, and tells which changed or failed", async () => {
 		const { repo, summary, files, blobs } = await setup();
 		const hashSeal = vi.spyOn(repo.pool, "hashSealInto");
-		const direct = (name: string, content: Buffer, changed = false): SourceEntry => ({
-			...file(name, content),
-			readSmall: (into, offset, length) => {
-				if (changed || content.length >= length) return -1;
-				into.set(content, offset);
-				return content.length;
-			},
-		});
-		const contents = Array.from({ length: 400 }, (_, i) => noise(1 + ((i * 61) % 8000), `d${i}`));
-		// The first file finds no buffer open: it is left to `save`, and one opens for the next.
-		expect(files.saveNow(direct("first", contents[0] as Buffer))).toBeUndefined();
-		await new Promise<void>((resolve) => setImmediate(resolve));
-		const batched = [];
-		for (const [i, content] of contents.entries()) {
-			const added = files.saveNow(direct(`d${i}`, content));
-			if (!added) await new Promise<void>((resolve) => setImmediate(resolve));
-			batched.push(added ?? files.saveNow(direct(`d${i}`, content)));
+		const readLocal = vi.spyOn(repo.pool, "readLocal");
+		const dir = mkdtempSync(join(tmpdir(), "holdfast-saver-local-"));
+		try {
+			/** A file on disk, listed as the fs source lists it: the path and the stat of the listing. */
+			const local = (name: string, content: Buffer): SourceEntry => {
+				const path = join(dir, name);
+				writeFileSync(path, content);
+				const info = statSync(path, { bigint: true });
+				return {
+					...file(name, content),
+					mtimeNs: info.mtimeNs,
+					inode: info.ino,
+					local: { path: Buffer.from(path), followLinks: false },
+				};
+			};
+			const contents = Array.from({ length: 400 }, (_, i) => noise(1 + ((i * 61) % 8000), `d${i}`));
+			// The first file finds no buffer open: it is left to `save`, and one opens for the next.
+			expect(files.saveNow(local("first", contents[0] as Buffer))).toBeUndefined();
+			await new Promise<void>((resolve) => setImmediate(resolve));
+			const batched = [];
+			for (const [i, content] of contents.entries()) {
+				const entry = local(`d${i}`, content);
+				const added = files.saveNow(entry);
+				if (!added) await new Promise<void>((resolve) => setImmediate(resolve));
+				batched.push(added ?? files.saveNow(entry));
+			}
+			// Taken into the batch now, read later: one changes meanwhile, one vanishes.
+			const changed = files.saveNow(local("changed", noise(500, "changed")));
+			const vanished = files.saveNow(local("vanished", noise(600, "vanished")));
+			writeFileSync(join(dir, "changed"), noise(700, "changed again"));
+			rmSync(join(dir, "vanished"));
+			// Larger than small, empty files and files without a path never take this way.
+			expect(files.saveNow(local("large", noise(200_000, "large")))).toBeUndefined();
+			expect(files.saveNow(local("empty", Buffer.alloc(0)))).toBeUndefined();
+			expect(files.saveNow(file("no-path", noise(300, "no-path")))).toBeUndefined();
+			files.close();
+			for (const [i, content] of contents.entries()) {
+				const added = batched[i];
+				expect(added).toBeDefined();
+				const outcomes = await added?.outcomes;
+				expect(outcomes?.[added?.index as number]).toBe(repo.keys.blobId(content));
+			}
+			expect((await changed?.outcomes)?.[changed?.index as number]).toBe(CHANGED);
+			expect((await vanished?.outcomes)?.[vanished?.index as number]).toMatchObject({ code: "ENOENT" });
+			await blobs.drain();
+			await repo.flushPacks();
+			// Only what was read is stored and counted.
+			expect(summary.blobs.new).toBe(contents.length);
+			expect(summary.bytes.read).toBe(contents.reduce((sum, c) => sum + c.length, 0));
+			// Whole batches went to the workers, read and sealed, not a message per file.
+			expect(readLocal.mock.calls.length).toBeGreaterThan(0);
+			expect(readLocal.mock.calls.length + hashSeal.mock.calls.length).toBeLessThan(contents.length / 50);
+			for (const content of contents.slice(0, 20))
+				expect((await repo.loadBlob(repo.keys.blobId(content))).equals(content)).toBe(true);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
 		}
-		// A file that changed since it was listed is not added: the caller reads it the careful way.
-		expect(files.saveNow(direct("changed", noise(500, "changed"), true))).toBeUndefined();
-		// Larger than small and empty files never take the direct way.
-		expect(files.saveNow(direct("large", noise(200_000, "large")))).toBeUndefined();
-		expect(files.saveNow(direct("empty", Buffer.alloc(0)))).toBeUndefined();
-		files.close();
-		for (const [i, content] of contents.entries()) {
-			const added = batched[i];
-			expect(added).toBeDefined();
-			const ids = await added?.ids;
-			expect(ids?.[added?.index as number]).toBe(repo.keys.blobId(content));
-		}
-		await blobs.drain();
-		await repo.flushPacks();
-		expect(summary.blobs.new).toBe(contents.length);
-		expect(summary.bytes.read).toBe(contents.reduce((sum, c) => sum + c.length, 0));
-		// Whole batches went to the workers, not a message per file.
-		expect(hashSeal.mock.calls.length).toBeLessThan(contents.length / 50);
-		for (const content of contents.slice(0, 20))
-			expect((await repo.loadBlob(repo.keys.blobId(content))).equals(content)).toBe(true);
 	});
 
 	it("while the walk waits, small files read in one turn go to the workers in one message, not one each", async () => {

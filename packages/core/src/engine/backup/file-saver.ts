@@ -1,7 +1,7 @@
 import { HoldfastError } from "../../host/errors.js";
 import { Semaphore } from "../../host/semaphore.js";
 import type { Repository } from "../../repository/repository.js";
-import { displayPath, type SourceEntry } from "../../source/source.js";
+import { displayPath, type LocalFile, type SourceEntry } from "../../source/source.js";
 import type { BackupSummary, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import { SlabPool } from "./slab-pool.js";
@@ -67,7 +67,16 @@ export class FileSaver {
 		// Slabs alive, in use or free, are kept to the cap: one let go lingers in the workers until their collector runs.
 		const slabs = new SlabPool(this.budget, IN_FLIGHT_BYTES);
 		this.#streams = slabs;
-		this.#batch = new SmallFileBatch(slabs, BATCH_BYTES, repository.pool, blobs, () => this.#waiters > 0);
+		this.#batch = new SmallFileBatch(
+			slabs,
+			BATCH_BYTES,
+			repository.pool,
+			blobs,
+			() => this.#waiters > 0,
+			(bytes) => {
+				summary.bytes.read += bytes;
+			},
+		);
 		this.#smallLimit = Math.min(SMALL_FILE, min);
 	}
 
@@ -80,17 +89,15 @@ export class FileSaver {
 	}
 
 	/**
-	 * A small file read straight into the batch for the workers, on this turn, when its source
-	 * reads small files directly (`readSmall`): no promise and no read slot of its own, its ID
-	 * one of its batch's. Undefined when the file is to go through `save`: larger, empty, no
-	 * direct read, no room in the batch just now, or changed since it was listed.
+	 * A small file whose source names its path (`local`), given a place in the batch for the
+	 * workers to read it into, on this turn: no promise and no read slot of its own, its
+	 * outcome one of its batch's. Undefined when the file is to go through `save`: larger,
+	 * empty, no path, or no room in the batch just now.
 	 */
 	saveNow(entry: SourceEntry): BatchedFile | undefined {
-		if (entry.readSmall === undefined || entry.size === 0 || entry.size > this.#smallLimit) return undefined;
+		if (entry.local === undefined || entry.size === 0 || entry.size > this.#smallLimit) return undefined;
 		this.#checkAbort();
-		const batched = this.#batch.addNow(entry as Required<Pick<SourceEntry, "size" | "readSmall">>, this.#smallLimit + 1);
-		if (batched) this.summary.bytes.read += entry.size;
-		return batched;
+		return this.#batch.addLocal(entry as SourceEntry & { local: LocalFile });
 	}
 
 	/**

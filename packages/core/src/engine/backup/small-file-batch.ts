@@ -1,16 +1,24 @@
 import type { BlobPool } from "../../repository/blob-pool.js";
-import type { SourceEntry } from "../../source/source.js";
+import type { LocalFile, SourceEntry } from "../../source/source.js";
 import type { BlobSaver } from "./blob-saver.js";
+import { CHANGED_SINCE_LISTED, LocalReadsBuilder } from "./local-file-reads.js";
 import type { Slab, SlabPool } from "./slab-pool.js";
 
 /** Small files go to the workers this many at most in one message: one round trip per batch, not per file. */
 const MAX_FILES = 1024;
 
-/** The IDs of every file of one batch, in the order they were added: one promise per batch, not per file. */
+/**
+ * What became of one file of a batch: its blob ID; or, for a file the workers read from its
+ * path, that it no longer matched its entry (to be read the careful way) or why it could not be read.
+ */
+export type BatchedOutcome = string | typeof CHANGED | Error;
+export const CHANGED: unique symbol = Symbol("changed since listed");
+
+/** The outcome of every file of one batch, in the order they were added: one promise per batch, not per file. */
 class BatchIds {
-	resolve!: (ids: string[]) => void;
+	resolve!: (outcomes: BatchedOutcome[]) => void;
 	reject!: (error: unknown) => void;
-	readonly promise = new Promise<string[]>((resolve, reject) => {
+	readonly promise = new Promise<BatchedOutcome[]>((resolve, reject) => {
 		this.resolve = resolve;
 		this.reject = reject;
 	});
@@ -22,15 +30,16 @@ class BatchIds {
 	}
 }
 
-/** Where one file's blob ID will be: the `index`th of its batch's IDs. */
+/** Where one file's outcome will be: the `index`th of its batch's. */
 export interface BatchedFile {
-	readonly ids: Promise<string[]>;
+	readonly outcomes: Promise<BatchedOutcome[]>;
 	readonly index: number;
 }
 
 /**
  * Gathers the content of small files (one blob each) into one shared buffer and sends it
- * to the workers as one batch. While most files turn out new, the workers hash and seal the
+ * to the workers as one batch; files whose source names their path are read there by the
+ * workers, into the places kept for them, before the batch is hashed. While most files turn out new, the workers hash and seal the
  * batch in one trip and the main thread drops the copies of blobs already stored; otherwise
  * the IDs come back first, the main thread decides which are new, and only those are sealed.
  */
@@ -39,6 +48,9 @@ export class SmallFileBatch {
 	#used = 0;
 	#regions: number[] = [];
 	#ids = new BatchIds();
+	/** The batch's files the workers are to read, and which of the batch they are. */
+	#reads = new LocalReadsBuilder();
+	#readIndexes: number[] = [];
 	/** The walk is over: no buffer is opened ahead of a file any more. */
 	#closed = false;
 	/** A flush is scheduled for the end of this turn. */
@@ -54,6 +66,8 @@ export class SmallFileBatch {
 		private readonly blobs: BlobSaver,
 		/** True while someone waits on the files gathered: each file is then sent as it comes. */
 		private readonly urgent: () => boolean,
+		/** Bytes the workers read from files' paths, as each batch is read. */
+		private readonly onRead: (bytes: number) => void,
 	) {}
 
 	/** Copies one file's content into the batch; the returned promise gives its blob ID once the batch is hashed. */
@@ -75,28 +89,29 @@ export class SmallFileBatch {
 			slab.bytes.set(piece, this.#used);
 			this.#used += piece.length;
 		}
-		const { ids, index } = this.#note(offset, total);
-		return { id: ids.then((all) => all[index] as string) };
+		const { outcomes, index } = this.#note(offset, total);
+		return { id: outcomes.then((all) => all[index] as string) };
 	}
 
 	/**
-	 * Reads one file straight into the open buffer, on this turn, without a promise of its own,
-	 * at most `max` bytes. Undefined when nothing was added: no buffer has room for the file
-	 * now (one is opened for the next file), or the source said it does not fit or changed.
+	 * Keeps a place in the open buffer for a file the workers will read from its path, on this
+	 * turn, without a promise of its own. Undefined when nothing was added: no buffer has room
+	 * for the file now (one is opened for the next file).
 	 */
-	addNow(file: Required<Pick<SourceEntry, "size" | "readSmall">>, max: number): BatchedFile | undefined {
+	addLocal(file: Pick<SourceEntry, "size" | "inode" | "mtimeNs"> & { readonly local: LocalFile }): BatchedFile | undefined {
 		const { size } = file;
 		const slab = this.#slab;
-		if (!slab || this.#used + size >= slab.bytes.length || this.#ids.files >= MAX_FILES) {
+		if (!slab || this.#used + size > slab.bytes.length || this.#ids.files >= MAX_FILES) {
 			if (slab) this.flush();
 			this.#open();
 			return undefined;
 		}
 		const offset = this.#used;
-		const length = file.readSmall(slab.bytes, offset, Math.min(max, slab.bytes.length - offset));
-		if (length < 0) return undefined;
-		this.#used += length;
-		return this.#note(offset, length);
+		this.#used += size;
+		this.#reads.add(file.local.path, file.local.followLinks, offset, size, file.inode, file.mtimeNs);
+		const batched = this.#note(offset, size);
+		this.#readIndexes.push(batched.index);
+		return batched;
 	}
 
 	#note(offset: number, length: number): BatchedFile {
@@ -104,7 +119,7 @@ export class SmallFileBatch {
 		const batch = this.#ids;
 		const index = batch.files++;
 		if (this.urgent()) this.#flushSoon();
-		return { ids: batch.promise, index };
+		return { outcomes: batch.promise, index };
 	}
 
 	/** Opens a buffer in the background, in turn with the adds that wait for one. */
@@ -140,20 +155,61 @@ export class SmallFileBatch {
 		if (!slab || (this.#ids.files === 0 && !final)) return;
 		const regions = new Uint32Array(this.#regions);
 		const batch = this.#ids;
+		const reads = this.#reads.count > 0 ? this.#reads.build() : undefined;
+		const readIndexes = this.#readIndexes;
 		this.#slab = undefined;
 		this.#regions = [];
 		this.#ids = new BatchIds();
+		this.#reads = new LocalReadsBuilder();
+		this.#readIndexes = [];
 		if (batch.files === 0) {
 			slab.unref();
 			return;
 		}
-		// Mostly new files: hashed and sealed in one trip, the copies of stored ones dropped after.
-		const found = this.blobs.sealsBeforeDeciding
-			? this.blobs.saveUnhashed("data", slab, regions)
-			: this.pool.hash(slab.bytes, regions).then((ids) => {
-					this.blobs.save("data", slab, regions, ids);
-					return ids;
-				});
-		found.then(batch.resolve, batch.reject).finally(() => slab.unref());
+		const outcomes = (async (): Promise<BatchedOutcome[]> => {
+			const found: BatchedOutcome[] = new Array(batch.files);
+			let stored = regions;
+			if (reads) {
+				const done = await this.pool.readLocal(slab.bytes, reads);
+				const failures = new Map(done.failures.map((failure) => [failure.index, failure]));
+				let bytes = 0;
+				let unread = 0;
+				for (let i = 0; i < readIndexes.length; i++) {
+					const read = done.read[i] as number;
+					if (read >= 0) {
+						bytes += read;
+						continue;
+					}
+					unread++;
+					const index = readIndexes[i] as number;
+					if (read === CHANGED_SINCE_LISTED) found[index] = CHANGED;
+					else {
+						const { code, message } = failures.get(i) ?? { code: "EIO", message: "read failed" };
+						found[index] = Object.assign(new Error(message), { code });
+					}
+				}
+				this.onRead(bytes);
+				// Only what was read is hashed and stored.
+				if (unread > 0) {
+					const kept: number[] = [];
+					for (let index = 0; index < batch.files; index++) {
+						if (found[index] === undefined) kept.push(regions[2 * index] as number, regions[2 * index + 1] as number);
+					}
+					stored = new Uint32Array(kept);
+				}
+			}
+			if (stored.length === 0) return found;
+			// Mostly new files: hashed and sealed in one trip, the copies of stored ones dropped after.
+			const ids = this.blobs.sealsBeforeDeciding
+				? await this.blobs.saveUnhashed("data", slab, stored)
+				: await this.pool.hash(slab.bytes, stored).then((ids) => {
+						this.blobs.save("data", slab, stored, ids);
+						return ids;
+					});
+			let next = 0;
+			for (let index = 0; index < batch.files; index++) if (found[index] === undefined) found[index] = ids[next++] as string;
+			return found;
+		})();
+		outcomes.then(batch.resolve, batch.reject).finally(() => slab.unref());
 	}
 }

@@ -16,11 +16,11 @@ import {
 import type { BackupSummary, ChangeKind, RunContext, RunWarning } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
-import type { FileSaver } from "./file-saver.js";
+import type { FileSaver, StoredFile } from "./file-saver.js";
 import type { FolderStateStore } from "./folder-state-store.js";
 import type { ParentTrees } from "./parent-trees.js";
 import { SavedTreeBlobs, type TreesBelow } from "./saved-tree-blobs.js";
-import type { BatchedFile } from "./small-file-batch.js";
+import { type BatchedFile, type BatchedOutcome, CHANGED } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
 
 /** Entries taken from the source at once, whose folders' file states are looked up together. */
@@ -47,9 +47,10 @@ interface Frame {
 }
 
 interface BatchedNode {
-	readonly node: TreeNode;
+	readonly entry: SourceEntry;
+	readonly node: TreeNode & ScannedFile;
 	readonly name: string;
-	readonly state: FileState;
+	readonly kind: ChangeKind;
 	readonly file: BatchedFile;
 }
 
@@ -272,16 +273,9 @@ export class TreeSaver {
 			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
 			return undefined;
 		}
-		let batched: BatchedFile | undefined;
-		try {
-			batched = this.#directReads ? this.files.saveNow(entry) : undefined;
-		} catch (error) {
-			this.#skipped(entry, node, frame, error);
-			return undefined;
-		}
+		const batched = this.#directReads ? this.files.saveNow(entry) : undefined;
 		if (batched) {
-			this.summary.files[change.kind]++;
-			frame.batched.push({ node, name, state: fileState(entry.size, node, []), file: batched });
+			frame.batched.push({ entry, node, name, kind: change.kind, file: batched });
 			return undefined;
 		}
 		return this.#read(entry, node, frame, name, change.kind);
@@ -290,8 +284,22 @@ export class TreeSaver {
 	/** A file read through the file saver: it settles on its own, the walk waits only for a read slot. */
 	async #read(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string, kind: ChangeKind): Promise<void> {
 		const { done } = await this.files.save(entry);
-		const settled = done.then(
-			async (stored) => {
+		const settled = this.#stored(entry, node, frame, name, kind, done);
+		this.#track(settled);
+		frame.pending.push(settled);
+	}
+
+	/** A file's blob IDs once the file saver has them; a file that could not be read is skipped. */
+	#stored(
+		entry: SourceEntry,
+		node: TreeNode & ScannedFile,
+		frame: Frame,
+		name: string,
+		kind: ChangeKind,
+		done: Promise<StoredFile>,
+	): Promise<void> {
+		return done.then(
+			(stored) => {
 				node.content = stored.ids;
 				// What was read counts, not what the scan said (a file that grew, a command's output).
 				this.#totalBytes += stored.size - node.size;
@@ -303,8 +311,6 @@ export class TreeSaver {
 			},
 			(error: unknown) => this.#skipped(entry, node, frame, error),
 		);
-		this.#track(settled);
-		frame.pending.push(settled);
 	}
 
 	/** The walk leaves a directory: its tree is saved once its files (and subtrees) are. */
@@ -356,19 +362,28 @@ export class TreeSaver {
 		this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
 	}
 
-	/** The IDs of the folder's small files read straight into batches: one wait per batch, not per file. */
+	/**
+	 * The IDs of the folder's small files read into batches by the workers: one wait per batch,
+	 * not per file. A file that changed since it was listed is read again the careful way; one
+	 * that could not be read is skipped.
+	 */
 	async #settleBatched(frame: Frame): Promise<void> {
-		let batch: Promise<string[]> | undefined;
-		let ids: string[] = [];
-		for (const { node, name, state, file } of frame.batched) {
-			if (file.ids !== batch) {
-				batch = file.ids;
-				ids = await batch;
+		let batch: Promise<BatchedOutcome[]> | undefined;
+		let outcomes: BatchedOutcome[] = [];
+		for (const { entry, node, name, kind, file } of frame.batched) {
+			if (file.outcomes !== batch) {
+				batch = file.outcomes;
+				outcomes = await batch;
 			}
-			const id = ids[file.index] as string;
-			node.content = [id];
-			state[4] = [id];
-			this.#remember(frame, name, state, true);
+			const outcome = outcomes[file.index] as BatchedOutcome;
+			if (typeof outcome === "string") {
+				node.content = [outcome];
+				this.summary.files[kind]++;
+				this.#remember(frame, name, fileState(entry.size, node, [outcome]), true);
+			} else if (outcome === CHANGED) {
+				const { done } = await this.files.save(entry);
+				await this.#stored(entry, node, frame, name, kind, done);
+			} else this.#skipped(entry, node, frame, outcome);
 		}
 	}
 

@@ -1,0 +1,138 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+
+/**
+ * Small files of a batch that the engine reads itself, on a worker thread, from the paths
+ * their source gave (`SourceEntry.local`): the main thread only lists and decides, and the
+ * open/read/stat/close of many thousands of tiny files runs on every core.
+ */
+export interface LocalReads {
+	/** Every file's path, back to back. */
+	readonly paths: Uint8Array;
+	/** Where each file's path ends in `paths` (each starts where the one before ends). */
+	readonly pathEnds: Uint32Array;
+	/** Where each file goes in the batch's buffer: offset, then its listed size, the bytes it must read. */
+	readonly regions: Uint32Array;
+	/** The inode and mtime its entry listed: the file read must still be that file, unchanged. */
+	readonly inodes: BigUint64Array;
+	readonly mtimesNs: BigInt64Array;
+	/** 1 where a symlink at the path is followed (the entry describes its target). */
+	readonly follow: Uint8Array;
+}
+
+/** A read's outcome in `LocalReadsDone.read`: the file no longer matches its entry, to be read the careful way. */
+export const CHANGED_SINCE_LISTED = -1;
+/** A read's outcome in `LocalReadsDone.read`: it failed, as `failures` tells. */
+export const READ_FAILED = -2;
+
+export interface LocalReadFailure {
+	readonly index: number;
+	readonly code: string;
+	readonly message: string;
+}
+
+export interface LocalReadsDone {
+	/** Per file: the bytes read (its listed size), CHANGED_SINCE_LISTED or READ_FAILED. */
+	readonly read: Int32Array;
+	readonly failures: LocalReadFailure[];
+}
+
+/** Builds a batch's `LocalReads` one file at a time. */
+export class LocalReadsBuilder {
+	#paths = Buffer.allocUnsafe(16 * 1024);
+	#used = 0;
+	readonly #ends: number[] = [];
+	readonly #regions: number[] = [];
+	readonly #inodes: bigint[] = [];
+	readonly #mtimes: bigint[] = [];
+	readonly #follow: number[] = [];
+
+	get count(): number {
+		return this.#ends.length;
+	}
+
+	add(path: Buffer, followLinks: boolean, offset: number, size: number, inode: bigint, mtimeNs: bigint): void {
+		if (this.#used + path.length > this.#paths.length) {
+			const grown = Buffer.allocUnsafe(Math.max(this.#paths.length * 2, this.#used + path.length));
+			this.#paths.copy(grown, 0, 0, this.#used);
+			this.#paths = grown;
+		}
+		this.#used += path.copy(this.#paths, this.#used);
+		this.#ends.push(this.#used);
+		this.#regions.push(offset, size);
+		this.#inodes.push(inode);
+		this.#mtimes.push(mtimeNs);
+		this.#follow.push(followLinks ? 1 : 0);
+	}
+
+	build(): LocalReads {
+		return {
+			paths: this.#paths.subarray(0, this.#used),
+			pathEnds: new Uint32Array(this.#ends),
+			regions: new Uint32Array(this.#regions),
+			inodes: BigUint64Array.from(this.#inodes),
+			mtimesNs: BigInt64Array.from(this.#mtimes),
+			follow: Uint8Array.from(this.#follow),
+		};
+	}
+}
+
+/**
+ * Reads each file whole into `into` at its region with direct calls: open (not following a
+ * final symlink unless asked, non-blocking so that a FIFO swapped in answers at once), one
+ * read, one fstat that proves it is still the file listed — a regular file, same inode — and
+ * unchanged since (same size and mtime, every byte read), close. A file that changed is left
+ * to the careful reader, which retries; one replaced by another file or type fails as
+ * ECHANGED, as any other error does, and the rest are read all the same.
+ */
+export function readLocalFiles(into: Uint8Array, reads: LocalReads): LocalReadsDone {
+	const count = reads.pathEnds.length;
+	const read = new Int32Array(count);
+	const failures: LocalReadFailure[] = [];
+	const paths = Buffer.from(reads.paths.buffer, reads.paths.byteOffset, reads.paths.byteLength);
+	let start = 0;
+	for (let i = 0; i < count; i++) {
+		const end = reads.pathEnds[i] as number;
+		const path = paths.subarray(start, end);
+		start = end;
+		try {
+			read[i] = readOne(
+				path,
+				reads.follow[i] === 1,
+				into,
+				reads.regions[2 * i] as number,
+				reads.regions[2 * i + 1] as number,
+				reads.inodes[i] as bigint,
+				reads.mtimesNs[i] as bigint,
+			);
+		} catch (error) {
+			const e = error as NodeJS.ErrnoException;
+			read[i] = READ_FAILED;
+			failures.push({ index: i, code: e.code ?? "EIO", message: e.message ?? String(error) });
+		}
+	}
+	return { read, failures };
+}
+
+function readOne(
+	path: Buffer,
+	follow: boolean,
+	into: Uint8Array,
+	offset: number,
+	size: number,
+	inode: bigint,
+	mtimeNs: bigint,
+): number {
+	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
+	try {
+		// Exactly the listed size: a file that grew shows it in its fstat, one that shrank in the count.
+		const bytesRead = size === 0 ? 0 : readSync(fd, into, offset, size, null);
+		const now = fstatSync(fd, { bigint: true });
+		if (!now.isFile() || now.ino !== inode) {
+			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
+		}
+		const same = now.size === BigInt(size) && now.mtimeNs === mtimeNs && bytesRead === size;
+		return same ? bytesRead : CHANGED_SINCE_LISTED;
+	} finally {
+		closeSync(fd);
+	}
+}
