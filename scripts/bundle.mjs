@@ -253,9 +253,15 @@ export async function bundle({ ifStale = false } = {}) {
 			logLevel: "warning",
 			plugins: [lazyStringWidth(), ownAssert(), noPackageLookup()],
 		};
+		// Chunks are named by their hash: a bundle's folder is emptied first, or every build leaves its old chunks behind.
+		rmSync(options.outdir, { recursive: true, force: true });
 		await build(options);
 		// Bundled once as is, for the plugins to import while their schemas are collected.
-		if (spec.precompile) await build({ ...options, plugins: [...options.plugins, usePrecompiled(await precompileSchemas(dir))] });
+		if (spec.precompile) {
+			const precompiled = await precompileSchemas(dir);
+			rmSync(options.outdir, { recursive: true, force: true });
+			await build({ ...options, plugins: [...options.plugins, usePrecompiled(precompiled)] });
+		}
 		writeFileSync(join(dir, "dist", STAMP), `${new Date().toISOString()}\n`);
 	}
 }
