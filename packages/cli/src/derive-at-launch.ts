@@ -14,7 +14,13 @@ import type { PasswordSource } from "./unlock-hints.js";
 /** Commands that open the repository of a set (`SessionOptions.unlocksSet`). */
 const UNLOCKING = new Set(["snapshots", "backup", "restore", "ls", "check", "groom"]);
 /** Global options that take a value, which is not the command's name. */
-const VALUED = new Set(["--config", "--now", "--password-file"]);
+/** Options that take a value, as yargs reads them: each by its name and its camel-case form. */
+const VALUED = new Map([
+	["--config", "--config"],
+	["--now", "--now"],
+	["--password-file", "--password-file"],
+	["--passwordFile", "--password-file"],
+]);
 
 const LAUNCHED = Symbol.for("holdfast.launched-derivation");
 
@@ -44,8 +50,8 @@ export async function deriveAtLaunch(
 		const arg = argv[i] as string;
 		if (arg === "--" || arg === "--help" || arg === "-h" || arg === "--version") return;
 		const equals = arg.startsWith("--") ? arg.indexOf("=") : -1;
-		const flag = equals > 0 ? arg.slice(0, equals) : arg;
-		if (VALUED.has(flag)) {
+		const flag = VALUED.get(equals > 0 ? arg.slice(0, equals) : arg);
+		if (flag !== undefined) {
 			const value = equals > 0 ? arg.slice(equals + 1) : argv[++i];
 			if (flag === "--config") config = value ?? config;
 			if (flag === "--password-file") passwordFile = value;

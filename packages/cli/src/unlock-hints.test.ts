@@ -136,6 +136,11 @@ describe("deriving at launch", () => {
 		expect(takeLaunchedDerivation()?.password).toBe("from the file");
 		await deriveAtLaunch(["backup", "--password-file=password"], all, dir);
 		expect(takeLaunchedDerivation()?.password).toBe("from the file");
+		// yargs takes the camel-case name too.
+		await deriveAtLaunch(["backup", "--passwordFile", "password"], all, dir);
+		expect(takeLaunchedDerivation()?.password).toBe("from the file");
+		await deriveAtLaunch(["--passwordFile=password", "backup"], all, dir);
+		expect(takeLaunchedDerivation()?.password).toBe("from the file");
 		await deriveAtLaunch(["backup"], all, dir);
 		expect(takeLaunchedDerivation()?.password).toBe("from the environment");
 		await deriveAtLaunch(["backup"], { ...all, HOLDFAST_PASSWORD: "" }, dir);
