@@ -1,9 +1,10 @@
-import { unlinkSync, writeFileSync } from "node:fs";
+import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { SourceEntry } from "@holdfast/core";
+import { ContainerModule, definePlugin, type PluginDefinition, type Source, type SourceEntry, TOKENS } from "@holdfast/core";
+import { FsSource } from "@holdfast/plugin-fs-source";
 import { afterEach, describe, expect, it } from "vitest";
-import { createHarness, type Harness } from "./support/harness.js";
+import { createHarness, type Harness, setConfig } from "./support/harness.js";
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -75,6 +76,9 @@ describe("small files read by the workers from their paths", () => {
 		expect(result.summary.files.new).toBe(names.length - 1);
 		expect(result.summary.files.skipped).toBe(1);
 		expect(result.warnings.map((w) => [w.path, w.reason.startsWith("skipped: ENOENT")])).toEqual([[join(src, "f120.txt"), true]]);
+		// The snapshot's size is what it holds: the file read again as it is now, the one gone not at all.
+		const held = names.filter((name) => name !== "f120.txt").map((name) => (name === "f050.txt" ? 40 : `first ${name}\n`.length));
+		expect(result.snapshot?.snapshot.summary.bytes).toBe(held.reduce((sum, size) => sum + size, 0));
 		const target = join(harness.dir, "restored");
 		await harness.engine.restore(result.snapshot?.id as string, { target });
 		expect((await readdir(join(target, "src"))).length).toBe(names.length - 1);
@@ -85,6 +89,58 @@ describe("small files read by the workers from their paths", () => {
 		harness.clock.advance(3_600_000);
 		const next = await harness.engine.backup();
 		expect(next.summary.files).toMatchObject({ unchanged: names.length - 2, changed: 1, skipped: 0 });
+	});
+});
+
+describe("small files taken by the walk", () => {
+	it("go to be read before the walk waits on the source to list more, not once a batch is full", async () => {
+		const listedFirst = Array.from({ length: 300 }, (_, i) => `a${String(i).padStart(3, "0")}.txt`);
+		// A source that lists slowly after its first few hundred entries: while it does, an editor
+		// saves the first files again by renaming a new copy over them.
+		const slow = definePlugin({
+			name: "slow-source",
+			version: "1.0.0",
+			engine: "^0.1.0",
+			containerModule: new ContainerModule((options) => {
+				options.bind(TOKENS.SourceType).toConstantValue({
+					type: "slow",
+					optionsSchema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+					create: ({ path }: { path: string }) => {
+						const fs = new FsSource({ path });
+						return {
+							roots: fs.roots,
+							async *scan(options) {
+								let seen = 0;
+								for await (const entry of fs.scan(options)) {
+									if (seen++ === 280) {
+										for (const name of listedFirst.slice(0, 100)) {
+											writeFileSync(join(path, `${name}.tmp`), `saved again ${name}\n`);
+											renameSync(join(path, `${name}.tmp`), join(path, name));
+										}
+									}
+									yield entry;
+								}
+							},
+						} satisfies Source;
+					},
+				});
+			}),
+		}) as PluginDefinition;
+		harness = await createHarness({
+			extraBuiltins: new Map([["slow-source", slow]]),
+			plugins: ["@holdfast/plugin-fs-destination", "slow-source"],
+			sets: (dir) => ({ main: setConfig(dir, { sources: [{ type: "slow", path: join(dir, "src") }] }) }),
+		});
+		const src = join(harness.dir, "src");
+		for (const name of listedFirst) await writeFile(join(src, name), `first ${name}\n`);
+		await harness.engine.init();
+		const result = await harness.engine.backup();
+		// Read as listed, before they were saved again: none is skipped as replaced.
+		expect(result.warnings).toEqual([]);
+		expect(result.summary.files.new).toBe(listedFirst.length);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(result.snapshot?.id as string, { target });
+		expect(await readFile(join(target, "src", "a000.txt"), "utf8")).toBe("first a000.txt\n");
 	});
 });
 

@@ -199,6 +199,10 @@ describe("fs source", () => {
 		const link = followed.entries.find((e) => e.relPath.toString() === "link") as SourceEntry;
 		expect(link.type).toBe("file");
 		expect(link.local).toEqual({ path: Buffer.from(join(dir, "link")), followLinks: true });
+		// Nothing changed: the file read, the link's target, is what is checked, not the link.
+		expect(await link.unchangedSinceScan?.()).toBe(true);
+		await writeFile(join(dir, "sub/small"), "tiny content, longer now");
+		expect(await link.unchangedSinceScan?.()).toBe(false);
 		// Folders are walked, not read.
 		expect(plain.entries.find((e) => e.relPath.toString() === "sub")?.local).toBeUndefined();
 	});

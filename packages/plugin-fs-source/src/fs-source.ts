@@ -260,7 +260,8 @@ export class FsSource implements Source {
 			read: () => readRegularFile(abs, info.ino, Number(info.size), follow, buffers),
 			local: { path: abs, followLinks: follow },
 			unchangedSinceScan: async () => {
-				const now = await (info.size <= DIRECT_READ ? lstatDirect(abs) : statOf(abs, false).catch(() => undefined));
+				// The file read: with links followed, the link's target.
+				const now = await (info.size <= DIRECT_READ ? statDirect(abs, follow) : statOf(abs, follow).catch(() => undefined));
 				if (!now) return false;
 				const same = now.size === seen.size && now.mtimeNs === seen.mtimeNs;
 				// The next attempt compares against what it will read now.
@@ -331,7 +332,7 @@ class ReadBuffers {
 
 /**
  * Opens without blocking and without following a link, then checks it is still the regular
- * file that was listed: a FIFO or device swapped in after listing is refused, never read on.
+ * file that was listed: a FIFO or device swapped in after listing is refused, never read.
  * File descriptors, not FileHandles: a backup opens every file once, and the handle objects
  * (and their promises) cost more main-thread time than the reads of a small file. Every
  * chunk is read into one buffer, each valid until the next is asked for — or, after the
@@ -353,21 +354,19 @@ async function* readRegularFile(
 	let into: Uint8Array = buffer;
 	let wanted = readSize;
 	try {
+		// Checked before the first read: a FIFO swapped in would give up bytes its reader is waiting for.
+		// Plain numbers: a BigIntStats per file read is garbage the collector would chase. An inode
+		// past 2^53 rounds the same way on both sides.
+		const info = direct ? fstatSync(fd) : await call<Stats>((done) => fstat(fd, done));
+		if (!info.isFile() || info.ino !== Number(inode)) {
+			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
+		}
 		for (let first = true; ; first = false) {
-			// Non-blocking, so a read of whatever was swapped in returns at once; the check follows it.
 			const target = into;
 			const bytesRead =
 				direct && first
 					? readSync(fd, target, 0, wanted, null)
 					: await call<number>((done) => read(fd, target, 0, wanted, null, done));
-			if (first) {
-				// Plain numbers: a BigIntStats per file read is garbage the collector would chase. An inode
-				// past 2^53 rounds the same way on both sides.
-				const info = direct ? fstatSync(fd) : await call<Stats>((done) => fstat(fd, done));
-				if (!info.isFile() || info.ino !== Number(inode)) {
-					throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
-				}
-			}
 			if (bytesRead === 0) return;
 			if (bytesRead < wanted) {
 				yield target.subarray(0, bytesRead);
@@ -385,9 +384,9 @@ async function* readRegularFile(
 	}
 }
 
-function lstatDirect(path: Buffer): Promise<BigIntStats | undefined> {
+function statDirect(path: Buffer, follow: boolean): Promise<BigIntStats | undefined> {
 	try {
-		return Promise.resolve(lstatSync(path, { bigint: true }));
+		return Promise.resolve((follow ? statSync : lstatSync)(path, { bigint: true }));
 	} catch {
 		return Promise.resolve(undefined);
 	}

@@ -114,6 +114,11 @@ export class FileSaver {
 		}
 	}
 
+	/** Sends the small files gathered so far, however few. */
+	sendGathered(): void {
+		this.#batch.flush();
+	}
+
 	/** The walk has ended: from now on nothing is held back. */
 	close(): void {
 		this.#waiters++;

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { mkdtemp, rename, rm, stat, symlink, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +74,25 @@ describe("small files read from their paths", () => {
 			[0, "ECHANGED"],
 			[1, "ECHANGED"],
 		]);
+	});
+
+	it("takes no byte from a FIFO swapped in for a file: its reader still gets all of them", async () => {
+		await writeFile(join(dir, "pipe"), "regular");
+		const file = await listed("pipe");
+		await rm(join(dir, "pipe"));
+		execFileSync("mkfifo", [join(dir, "pipe")]);
+		// Held open for reading and writing: the pipe keeps what is written until it is read.
+		const held = openSync(join(dir, "pipe"), constants.O_RDWR | constants.O_NONBLOCK);
+		try {
+			writeSync(held, "payload");
+			const { read, failures } = readAll([file]);
+			expect([...read]).toEqual([READ_FAILED]);
+			expect(failures[0]?.code).toBe("ECHANGED");
+			const left = Buffer.alloc(64);
+			expect(left.subarray(0, readSync(held, left)).toString()).toBe("payload");
+		} finally {
+			closeSync(held);
+		}
 	});
 
 	it("fails a vanished file and a link put in a file's place, and follows a link only where asked", async () => {

@@ -78,9 +78,9 @@ export class LocalReadsBuilder {
 
 /**
  * Reads each file whole into `into` at its region with direct calls: open (not following a
- * final symlink unless asked, non-blocking so that a FIFO swapped in answers at once), one
- * read, one fstat that proves it is still the file listed — a regular file, same inode — and
- * unchanged since (same size and mtime, every byte read), close. A file that changed is left
+ * final symlink unless asked, non-blocking so that nothing swapped in makes it wait), an fstat
+ * that proves it is still the file listed — a regular file, same inode, same size and mtime —
+ * before a byte is read, one read, and an fstat that proves it did not change while read, close. A file that changed is left
  * to the careful reader, which retries; one replaced by another file or type fails as
  * ECHANGED, as any other error does, and the rest are read all the same.
  */
@@ -124,12 +124,15 @@ function readOne(
 ): number {
 	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
 	try {
-		// Exactly the listed size: a file that grew shows it in its fstat, one that shrank in the count.
-		const bytesRead = size === 0 ? 0 : readSync(fd, into, offset, size, null);
-		const now = fstatSync(fd, { bigint: true });
-		if (!now.isFile() || now.ino !== inode) {
+		// Checked before the read: a FIFO swapped in would give up bytes its reader is waiting for.
+		const opened = fstatSync(fd, { bigint: true });
+		if (!opened.isFile() || opened.ino !== inode) {
 			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
 		}
+		if (opened.size !== BigInt(size) || opened.mtimeNs !== mtimeNs) return CHANGED_SINCE_LISTED;
+		// Exactly the listed size: a file that grew while read shows it in its fstat, one that shrank in the count.
+		const bytesRead = size === 0 ? 0 : readSync(fd, into, offset, size, null);
+		const now = fstatSync(fd, { bigint: true });
 		const same = now.size === BigInt(size) && now.mtimeNs === mtimeNs && bytesRead === size;
 		return same ? bytesRead : CHANGED_SINCE_LISTED;
 	} finally {

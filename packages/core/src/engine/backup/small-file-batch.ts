@@ -166,6 +166,8 @@ export class SmallFileBatch {
 			slab.unref();
 			return;
 		}
+		// The next file finds a buffer open, unless the walk is over.
+		if (!final) this.#open();
 		const outcomes = (async (): Promise<BatchedOutcome[]> => {
 			const found: BatchedOutcome[] = new Array(batch.files);
 			let stored = regions;

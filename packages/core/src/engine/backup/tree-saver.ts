@@ -150,6 +150,9 @@ export class TreeSaver {
 	 * the batch's folders asked of the catalog at once: one call per batch, one value per folder.
 	 */
 	async #nextBatch(iterator: AsyncIterator<SourceEntry>): Promise<SourceEntry[]> {
+		// The small files taken so far go to the workers before the walk waits on the source: read
+		// while the source lists, not once the batch is full, so each is read soon after it was listed.
+		this.files.sendGathered();
 		const batch: SourceEntry[] = [];
 		while (batch.length < LOOK_AHEAD) {
 			const next = await iterator.next();
@@ -358,6 +361,8 @@ export class TreeSaver {
 		if ((error as NodeJS.ErrnoException).code === undefined) throw error;
 		frame.nodes.splice(frame.nodes.indexOf(node), 1);
 		frame.changed = true;
+		// Not in the snapshot: nor in its size.
+		this.#totalBytes -= node.size;
 		this.summary.files.skipped++;
 		this.warn({ path: displayPath(entry), reason: `skipped: ${(error as Error).message}` });
 	}
