@@ -250,22 +250,28 @@ export class FsSource implements Source {
 	#fileEntry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): SourceEntry {
 		const follow = this.options.followSymlinks ?? false;
 		const buffers = this.#buffers;
-		let seen = { size: info.size, mtimeNs: info.mtimeNs };
+		// The closures keep the few values they use, not the stat: an entry waiting to be read (a
+		// backup holds thousands) holds no BigIntStats of some hundred bytes.
+		const size = Number(info.size);
+		const inode = info.ino;
+		let seenSize = info.size;
+		let seenMtimeNs = info.mtimeNs;
 		return {
 			root,
 			relPath: rel,
 			type: "file",
-			size: Number(info.size),
+			size,
 			...statMetadata(info),
-			read: () => readRegularFile(abs, info.ino, Number(info.size), follow, buffers),
+			read: () => readRegularFile(abs, inode, size, follow, buffers),
 			local: { path: abs, followLinks: follow },
 			unchangedSinceScan: async () => {
 				// The file read: with links followed, the link's target.
-				const now = await (info.size <= DIRECT_READ ? statDirect(abs, follow) : statOf(abs, follow).catch(() => undefined));
+				const now = await (size <= DIRECT_READ ? statDirect(abs, follow) : statOf(abs, follow).catch(() => undefined));
 				if (!now) return false;
-				const same = now.size === seen.size && now.mtimeNs === seen.mtimeNs;
+				const same = now.size === seenSize && now.mtimeNs === seenMtimeNs;
 				// The next attempt compares against what it will read now.
-				seen = { size: now.size, mtimeNs: now.mtimeNs };
+				seenSize = now.size;
+				seenMtimeNs = now.mtimeNs;
 				return same;
 			},
 		};

@@ -365,6 +365,66 @@ describe("file saver", () => {
 		}
 	});
 
+	it("holds the walk while a few batches sent are still to be read, and lets it on as each is stored", async () => {
+		const { repo, files, blobs } = await setup();
+		const dir = mkdtempSync(join(tmpdir(), "holdfast-saver-room-"));
+		// The workers are slow: each read waits until the test lets it go.
+		const held: (() => void)[] = [];
+		const readLocal = repo.pool.readLocal.bind(repo.pool);
+		vi.spyOn(repo.pool, "readLocal").mockImplementation(
+			(data, reads) => new Promise((resolve) => held.push(() => resolve(readLocal(data, reads)))),
+		);
+		try {
+			const local = (name: string): SourceEntry => {
+				const path = join(dir, name);
+				writeFileSync(path, `content of ${name}`);
+				const info = statSync(path, { bigint: true });
+				return {
+					...file(name, Buffer.from(`content of ${name}`)),
+					mtimeNs: info.mtimeNs,
+					inode: info.ino,
+					local: { path: Buffer.from(path), followLinks: false },
+				};
+			};
+			const sent = async (name: string) => {
+				const entry = local(name);
+				let batched = files.saveNow(entry);
+				if (!batched) {
+					await new Promise<void>((resolve) => setImmediate(resolve));
+					batched = files.saveNow(entry);
+				}
+				files.sendGathered();
+				return batched;
+			};
+			const batches = [];
+			for (let i = 0; files.roomForSmallFiles === undefined; i++) {
+				expect(i).toBeLessThan(64);
+				batches.push(await sent(`f${i}`));
+			}
+			// A few batches ahead, not thousands of files.
+			expect(batches.length).toBeGreaterThanOrEqual(2);
+			expect(batches.length).toBeLessThanOrEqual(16);
+			const room = files.roomForSmallFiles as Promise<void>;
+			let roomy = false;
+			void room.then(() => (roomy = true));
+			await new Promise<void>((resolve) => setImmediate(resolve));
+			expect(roomy).toBe(false);
+			// One batch read and stored: the walk goes on.
+			held.shift()?.();
+			await room;
+			expect(files.roomForSmallFiles).toBeUndefined();
+			for (const release of held.splice(0)) release();
+			files.close();
+			for (const [i, batched] of batches.entries()) {
+				const outcomes = await batched?.outcomes;
+				expect(outcomes?.[batched?.index as number]).toBe(repo.keys.blobId(Buffer.from(`content of f${i}`)));
+			}
+			await blobs.drain();
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
 	it("while the walk waits, small files read in one turn go to the workers in one message, not one each", async () => {
 		const { repo, files, blobs } = await setup();
 		const hash = vi.spyOn(repo.pool, "hash");

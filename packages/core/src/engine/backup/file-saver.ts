@@ -114,6 +114,14 @@ export class FileSaver {
 		}
 	}
 
+	/**
+	 * Undefined while small files may be taken; else settles when they may again: the walk waits
+	 * rather than take thousands of files ahead of the workers that read them.
+	 */
+	get roomForSmallFiles(): Promise<void> | undefined {
+		return this.#batch.roomAhead;
+	}
+
 	/** Sends the small files gathered so far, however few. */
 	sendGathered(): void {
 		this.#batch.flush();

@@ -19,6 +19,8 @@ export interface LocalReads {
 	readonly follow: Uint8Array;
 }
 
+const NS_PER_S = 1_000_000_000n;
+
 /** A read's outcome in `LocalReadsDone.read`: the file no longer matches its entry, to be read the careful way. */
 export const CHANGED_SINCE_LISTED = -1;
 /** A read's outcome in `LocalReadsDone.read`: it failed, as `failures` tells. */
@@ -124,16 +126,19 @@ function readOne(
 ): number {
 	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
 	try {
+		// Plain numbers, as Node computes them from the same seconds and nanoseconds: a BigIntStats
+		// per call is garbage of some hundred bytes. An inode past 2^53 rounds the same way on both sides.
+		const listedMtimeMs = Number(mtimeNs / NS_PER_S) * 1e3 + Number(mtimeNs % NS_PER_S) / 1e6;
 		// Checked before the read: a FIFO swapped in would give up bytes its reader is waiting for.
-		const opened = fstatSync(fd, { bigint: true });
-		if (!opened.isFile() || opened.ino !== inode) {
+		const opened = fstatSync(fd);
+		if (!opened.isFile() || opened.ino !== Number(inode)) {
 			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
 		}
-		if (opened.size !== BigInt(size) || opened.mtimeNs !== mtimeNs) return CHANGED_SINCE_LISTED;
+		if (opened.size !== size || opened.mtimeMs !== listedMtimeMs) return CHANGED_SINCE_LISTED;
 		// Exactly the listed size: a file that grew while read shows it in its fstat, one that shrank in the count.
 		const bytesRead = size === 0 ? 0 : readSync(fd, into, offset, size, null);
-		const now = fstatSync(fd, { bigint: true });
-		const same = now.size === BigInt(size) && now.mtimeNs === mtimeNs && bytesRead === size;
+		const now = fstatSync(fd);
+		const same = now.size === size && now.mtimeMs === listedMtimeMs && bytesRead === size;
 		return same ? bytesRead : CHANGED_SINCE_LISTED;
 	} finally {
 		closeSync(fd);

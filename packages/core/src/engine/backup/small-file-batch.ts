@@ -6,6 +6,12 @@ import type { Slab, SlabPool } from "./slab-pool.js";
 
 /** Small files go to the workers this many at most in one message: one round trip per batch, not per file. */
 const MAX_FILES = 1024;
+/**
+ * Batches sent and not yet stored before the walk waits for one: enough to keep every worker
+ * busy, few enough that a walk quicker than the workers does not take thousands of entries
+ * ahead of them (each held until its batch is read).
+ */
+const MAX_SENT = 6;
 
 /**
  * What became of one file of a batch: its blob ID; or, for a file the workers read from its
@@ -37,11 +43,12 @@ export interface BatchedFile {
 }
 
 /**
- * Gathers the content of small files (one blob each) into one shared buffer and sends it
- * to the workers as one batch; files whose source names their path are read there by the
- * workers, into the places kept for them, before the batch is hashed. While most files turn out new, the workers hash and seal the
- * batch in one trip and the main thread drops the copies of blobs already stored; otherwise
- * the IDs come back first, the main thread decides which are new, and only those are sealed.
+ * Gathers the content of small files (one blob each) into one shared buffer and sends it to
+ * the workers as one batch; files whose source names their path are read there by the workers,
+ * into the places kept for them, before the batch is hashed. While most files turn out new, the
+ * workers hash and seal the batch in one trip and the main thread drops the copies of blobs
+ * already stored; otherwise the IDs come back first, the main thread decides which are new,
+ * and only those are sealed.
  */
 export class SmallFileBatch {
 	#slab: Slab | undefined;
@@ -57,6 +64,9 @@ export class SmallFileBatch {
 	#flushing = false;
 	/** Adds are serialised: opening a new buffer may wait for the budget. */
 	#queue: Promise<unknown> = Promise.resolve();
+	/** Batches sent whose files are not all stored yet, and who waits for fewer. */
+	#sent = 0;
+	#room: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 
 	constructor(
 		private readonly slabs: SlabPool,
@@ -91,6 +101,17 @@ export class SmallFileBatch {
 		}
 		const { outcomes, index } = this.#note(offset, total);
 		return { id: outcomes.then((all) => all[index] as string) };
+	}
+
+	/** Undefined while the walk may go on adding; else settles once a batch sent is stored. */
+	get roomAhead(): Promise<void> | undefined {
+		if (this.#sent < MAX_SENT) return undefined;
+		if (!this.#room) {
+			let resolve!: () => void;
+			const promise = new Promise<void>((done) => (resolve = done));
+			this.#room = { promise, resolve };
+		}
+		return this.#room.promise;
 	}
 
 	/**
@@ -212,6 +233,12 @@ export class SmallFileBatch {
 			for (let index = 0; index < batch.files; index++) if (found[index] === undefined) found[index] = ids[next++] as string;
 			return found;
 		})();
-		outcomes.then(batch.resolve, batch.reject).finally(() => slab.unref());
+		this.#sent++;
+		outcomes.then(batch.resolve, batch.reject).finally(() => {
+			slab.unref();
+			this.#sent--;
+			this.#room?.resolve();
+			this.#room = undefined;
+		});
 	}
 }

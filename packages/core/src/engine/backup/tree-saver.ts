@@ -47,7 +47,9 @@ interface Frame {
 }
 
 interface BatchedNode {
-	readonly entry: SourceEntry;
+	/** Kept only until the file is known read: one not read is read again, or skipped, by it. */
+	entry: SourceEntry | undefined;
+	readonly frame: Frame;
 	readonly node: TreeNode & ScannedFile;
 	readonly name: string;
 	readonly kind: ChangeKind;
@@ -99,6 +101,8 @@ export class TreeSaver {
 	#treeSaved: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 	#totalBytes = 0;
 	#directReads = false;
+	/** The files of each batch in flight, taken in as soon as it is read: one reaction per batch, not per file. */
+	readonly #byBatch = new Map<Promise<BatchedOutcome[]>, BatchedNode[]>();
 	/** The trees this run saved, for the count of what earlier snapshots keep locked; kept only when asked for. */
 	readonly #below: SavedTreeBlobs | undefined;
 	#failure: unknown;
@@ -276,12 +280,39 @@ export class TreeSaver {
 			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
 			return undefined;
 		}
+		if (this.#directReads) {
+			const room = this.files.roomForSmallFiles;
+			if (room) return room.then(() => this.#batchOrRead(entry, node, frame, name, change.kind));
+		}
+		return this.#batchOrRead(entry, node, frame, name, change.kind);
+	}
+
+	/** A small file into a batch for the workers to read, where it can be; else read through the file saver. */
+	#batchOrRead(
+		entry: SourceEntry,
+		node: TreeNode & ScannedFile,
+		frame: Frame,
+		name: string,
+		kind: ChangeKind,
+	): Promise<void> | undefined {
 		const batched = this.#directReads ? this.files.saveNow(entry) : undefined;
 		if (batched) {
-			frame.batched.push({ entry, node, name, kind: change.kind, file: batched });
+			const taken: BatchedNode = { entry, frame, node, name, kind, file: batched };
+			frame.batched.push(taken);
+			let files = this.#byBatch.get(batched.outcomes);
+			if (!files) {
+				const inBatch: BatchedNode[] = [];
+				files = inBatch;
+				this.#byBatch.set(batched.outcomes, inBatch);
+				// A batch that failed fails the run, as its folders' trees would.
+				const settled = batched.outcomes.then((outcomes) => this.#takeRead(inBatch, outcomes));
+				this.#track(settled);
+				void settled.catch(() => undefined).finally(() => this.#byBatch.delete(batched.outcomes));
+			}
+			files.push(taken);
 			return undefined;
 		}
-		return this.#read(entry, node, frame, name, change.kind);
+		return this.#read(entry, node, frame, name, kind);
 	}
 
 	/** A file read through the file saver: it settles on its own, the walk waits only for a read slot. */
@@ -368,9 +399,26 @@ export class TreeSaver {
 	}
 
 	/**
-	 * The IDs of the folder's small files read into batches by the workers: one wait per batch,
-	 * not per file. A file that changed since it was listed is read again the careful way; one
-	 * that could not be read is skipped.
+	 * A batch's files read by the workers get their IDs as soon as it is read, whatever folder
+	 * they are in, and let their entries go: a folder of a million small files holds no entry
+	 * until it closes. Those not read wait for their folder to close.
+	 */
+	#takeRead(files: readonly BatchedNode[], outcomes: readonly BatchedOutcome[]): void {
+		for (const taken of files) {
+			const outcome = outcomes[taken.file.index];
+			if (typeof outcome !== "string") continue;
+			const { node, frame, name, kind } = taken;
+			node.content = [outcome];
+			this.summary.files[kind]++;
+			this.#remember(frame, name, fileState(node.size, node, [outcome]), true);
+			taken.entry = undefined;
+		}
+	}
+
+	/**
+	 * The folder's small files read into batches by the workers, once each batch is: one wait
+	 * per batch, not per file. A file that changed since it was listed is read again the careful
+	 * way; one that could not be read is skipped.
 	 */
 	async #settleBatched(frame: Frame): Promise<void> {
 		let batch: Promise<BatchedOutcome[]> | undefined;
@@ -380,15 +428,13 @@ export class TreeSaver {
 				batch = file.outcomes;
 				outcomes = await batch;
 			}
+			// Read: taken in by #takeRead already.
+			if (entry === undefined) continue;
 			const outcome = outcomes[file.index] as BatchedOutcome;
-			if (typeof outcome === "string") {
-				node.content = [outcome];
-				this.summary.files[kind]++;
-				this.#remember(frame, name, fileState(entry.size, node, [outcome]), true);
-			} else if (outcome === CHANGED) {
+			if (outcome === CHANGED) {
 				const { done } = await this.files.save(entry);
 				await this.#stored(entry, node, frame, name, kind, done);
-			} else this.#skipped(entry, node, frame, outcome);
+			} else if (typeof outcome !== "string") this.#skipped(entry, node, frame, outcome);
 		}
 	}
 
