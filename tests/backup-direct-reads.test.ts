@@ -96,7 +96,9 @@ describe("small files taken by the walk", () => {
 	it("go to be read before the walk waits on the source to list more, not once a batch is full", async () => {
 		const listedFirst = Array.from({ length: 300 }, (_, i) => `a${String(i).padStart(3, "0")}.txt`);
 		// A source that lists slowly after its first few hundred entries: while it does, an editor
-		// saves the first files again by renaming a new copy over them.
+		// saves the first files again by renaming a new copy over them. Tests run the workers' work
+		// inline, so the batch is read as it is sent: what this shows is that it is sent then; with
+		// worker threads its read follows within milliseconds.
 		const slow = definePlugin({
 			name: "slow-source",
 			version: "1.0.0",

@@ -14,6 +14,11 @@ describe("file states kept a folder to a value", () => {
 		expect(sameFile(state, 10, { ...scanned, mtime: "1700000000123456788" })).toBe(false);
 		expect(sameFile(state, 10, { ...scanned, inode: "1" })).toBe(false);
 		expect(sameFile(undefined, 10, scanned)).toBe(false);
+		// A file dated before 1970 has negative times: remembered all the same, not read as new each run.
+		const before1970 = { mtime: "-32340948", ctime: "-1", inode: "7" };
+		const old = stateOf({ v: 2, f: { "old.txt": fileState(3, before1970, [ID]) } }, "old.txt");
+		expect(old).toEqual([3, "-32340948", "-1", "7", [ID]]);
+		expect(sameFile(old, 3, before1970)).toBe(true);
 	});
 
 	it("a state damaged in any way, or a name the folder does not hold, is no state: the file is read again", () => {
@@ -22,6 +27,9 @@ describe("file states kept a folder to a value", () => {
 			[-1, ...good.slice(1)],
 			[1.5, ...good.slice(1)],
 			[10, "12a", scanned.ctime, scanned.inode, [ID]],
+			[10, "-", scanned.ctime, scanned.inode, [ID]],
+			[10, "--1", scanned.ctime, scanned.inode, [ID]],
+			[10, scanned.mtime, scanned.ctime, "-3", [ID]],
 			[10, scanned.mtime, 7, scanned.inode, [ID]],
 			[10, scanned.mtime, scanned.ctime, scanned.inode, [ID.slice(1)]],
 			[10, scanned.mtime, scanned.ctime, scanned.inode, ID],

@@ -29,6 +29,8 @@ export function rootStateKey(repositoryId: string, setName: string): string {
 }
 
 const DIGITS = /^\d+$/;
+/** Times before 1970 are negative. */
+const SIGNED_DIGITS = /^-?\d+$/;
 
 /** The state remembered for `name`, or undefined when there is none or it is damaged in any way (read the file again). */
 export function stateOf(folder: FolderStates | undefined, name: string): FileState | undefined {
@@ -41,9 +43,9 @@ export function stateOf(folder: FolderStates | undefined, name: string): FileSta
 		Number.isSafeInteger(s) &&
 		s >= 0 &&
 		typeof m === "string" &&
-		DIGITS.test(m) &&
+		SIGNED_DIGITS.test(m) &&
 		typeof c === "string" &&
-		DIGITS.test(c) &&
+		SIGNED_DIGITS.test(c) &&
 		typeof i === "string" &&
 		DIGITS.test(i) &&
 		Array.isArray(b) &&

@@ -113,7 +113,8 @@ async function setup() {
 	repository.beginRun(lock);
 	const summary = emptySummary();
 	const blobs = new BlobSaver(repository, undefined, summary);
-	const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+	const abort = new AbortController();
+	const files = new FileSaver(repository, blobs, summary, () => undefined, abort.signal, 4);
 	/** Saves the files concurrently, as the tree saver does, and waits until every blob is packed. */
 	const save = async (entries: SourceEntry[]) => {
 		const started = [];
@@ -124,7 +125,7 @@ async function setup() {
 		await (repository as Repository).flushPacks();
 		return stored;
 	};
-	return { repo: repository, summary, save, files, blobs };
+	return { repo: repository, summary, save, files, blobs, abort };
 }
 
 /** The format's reference: the chunker's cut points and the keyed blob IDs, computed in one piece. */
@@ -173,7 +174,8 @@ describe("file saver", () => {
 		repository.beginRun(lock);
 		const summary = emptySummary();
 		const blobs = new BlobSaver(repository, undefined, summary);
-		const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+		const abort = new AbortController();
+		const files = new FileSaver(repository, blobs, summary, () => undefined, abort.signal, 4);
 		destination.held = () => readdirSync(packFileFolder()).filter((name) => name.startsWith(`${process.pid}-`)).length;
 		const started = [];
 		for (let i = 0; i < 3; i++) started.push((await files.save(file(`big${i}`, noise(3 * 1024 * 1024, `b${i}`)))).done);
@@ -209,7 +211,8 @@ describe("file saver", () => {
 		repository.beginRun(lock);
 		const summary = emptySummary();
 		const blobs = new BlobSaver(repository, undefined, summary);
-		const files = new FileSaver(repository, blobs, summary, () => undefined, new AbortController().signal, 4);
+		const abort = new AbortController();
+		const files = new FileSaver(repository, blobs, summary, () => undefined, abort.signal, 4);
 		// Words drawn at random from a few: text that compresses several times over, in small files
 		// that are sealed a batch at a time.
 		const words = "ledger invoice retention snapshot backup restore bucket object".split(" ");
@@ -317,6 +320,7 @@ describe("file saver", () => {
 				return {
 					...file(name, content),
 					mtimeNs: info.mtimeNs,
+					ctimeNs: info.ctimeNs,
 					inode: info.ino,
 					local: { path: Buffer.from(path), followLinks: false },
 				};
@@ -366,7 +370,7 @@ describe("file saver", () => {
 	});
 
 	it("holds the walk while a few batches sent are still to be read, and lets it on as each is stored", async () => {
-		const { repo, files, blobs } = await setup();
+		const { repo, files, blobs, abort } = await setup();
 		const dir = mkdtempSync(join(tmpdir(), "holdfast-saver-room-"));
 		// The workers are slow: each read waits until the test lets it go.
 		const held: (() => void)[] = [];
@@ -382,6 +386,7 @@ describe("file saver", () => {
 				return {
 					...file(name, Buffer.from(`content of ${name}`)),
 					mtimeNs: info.mtimeNs,
+					ctimeNs: info.ctimeNs,
 					inode: info.ino,
 					local: { path: Buffer.from(path), followLinks: false },
 				};
@@ -413,6 +418,11 @@ describe("file saver", () => {
 			held.shift()?.();
 			await room;
 			expect(files.roomForSmallFiles).toBeUndefined();
+			// Full again, and the backup aborted meanwhile: the walk's wait ends at once, in the abort.
+			while (files.roomForSmallFiles === undefined) batches.push(await sent(`f${batches.length}`));
+			const waiting = files.roomForSmallFiles as Promise<void>;
+			abort.abort();
+			await expect(waiting).rejects.toMatchObject({ code: "ABORTED" });
 			for (const release of held.splice(0)) release();
 			files.close();
 			for (const [i, batched] of batches.entries()) {

@@ -95,7 +95,7 @@ export class FileSaver {
 	 * empty, no path, or no room in the batch just now.
 	 */
 	saveNow(entry: SourceEntry): BatchedFile | undefined {
-		if (entry.local === undefined || entry.size === 0 || entry.size > this.#smallLimit) return undefined;
+		if (!this.batches(entry)) return undefined;
 		this.#checkAbort();
 		return this.#batch.addLocal(entry as SourceEntry & { local: LocalFile });
 	}
@@ -114,12 +114,32 @@ export class FileSaver {
 		}
 	}
 
+	/** Whether `saveNow` takes `entry` into a batch (given room): small, not empty, its path named. */
+	batches(entry: SourceEntry): boolean {
+		return entry.local !== undefined && entry.size > 0 && entry.size <= this.#smallLimit;
+	}
+
 	/**
-	 * Undefined while small files may be taken; else settles when they may again: the walk waits
-	 * rather than take thousands of files ahead of the workers that read them.
+	 * Undefined while small files may be taken; else settles when they may again, or fails when
+	 * the backup is aborted: the walk waits rather than take thousands of files ahead of the
+	 * workers that read them.
 	 */
 	get roomForSmallFiles(): Promise<void> | undefined {
-		return this.#batch.roomAhead;
+		const room = this.#batch.roomAhead;
+		if (!room) return undefined;
+		const { signal } = this;
+		const waited = new Promise<void>((resolve, reject) => {
+			const aborted = () => reject(new HoldfastError("ABORTED", "backup aborted"));
+			if (signal.aborted) return aborted();
+			signal.addEventListener("abort", aborted, { once: true });
+			void room.then(() => {
+				signal.removeEventListener("abort", aborted);
+				resolve();
+			});
+		});
+		// An abort is the walk's to report, at its next entry, when no one waits on this any more.
+		waited.catch(() => undefined);
+		return waited;
 	}
 
 	/** Sends the small files gathered so far, however few. */

@@ -18,7 +18,14 @@ afterEach(async () => {
 async function listed(name: string, follow = false) {
 	const path = join(dir, name);
 	const info = await stat(path, { bigint: true });
-	return { path: Buffer.from(path), follow, size: Number(info.size), inode: info.ino, mtimeNs: info.mtimeNs };
+	return {
+		path: Buffer.from(path),
+		follow,
+		size: Number(info.size),
+		inode: info.ino,
+		mtimeNs: info.mtimeNs,
+		ctimeNs: info.ctimeNs,
+	};
 }
 
 /** Reads the listed files back to back into a buffer of 0xee, as a batch places them. */
@@ -29,7 +36,7 @@ function readAll(files: Awaited<ReturnType<typeof listed>>[]) {
 	const offsets: number[] = [];
 	for (const file of files) {
 		offsets.push(offset);
-		builder.add(file.path, file.follow, offset, file.size, file.inode, file.mtimeNs);
+		builder.add(file.path, file.follow, offset, file.size, file.inode, file.mtimeNs, file.ctimeNs);
 		offset += file.size;
 	}
 	return { into, offsets, ...readLocalFiles(into, builder.build()) };
@@ -57,6 +64,25 @@ describe("small files read from their paths", () => {
 		expect([...read]).toEqual([CHANGED_SINCE_LISTED, CHANGED_SINCE_LISTED, CHANGED_SINCE_LISTED, 5]);
 		expect(failures).toEqual([]);
 		expect(into.subarray(offsets[3], (offsets[3] as number) + 5).toString()).toBe("12345");
+	});
+
+	it("leaves a file rewritten with its listed mtime put back to the careful reader: its change time tells", async () => {
+		await writeFile(join(dir, "reset"), "version A");
+		execFileSync("touch", ["-m", "-d", "@1700000000.123456789", join(dir, "reset")]);
+		const file = await listed("reset");
+		await writeFile(join(dir, "reset"), "version B");
+		// The same size, and an mtime that a double in milliseconds cannot tell from the listed one.
+		execFileSync("touch", ["-m", "-d", "@1700000000.123456889", join(dir, "reset")]);
+		expect((await stat(join(dir, "reset"), { bigint: true })).mtimeNs).not.toBe(file.mtimeNs);
+		expect([...readAll([file]).read]).toEqual([CHANGED_SINCE_LISTED]);
+	});
+
+	it("reads a file dated before 1970 as unchanged when it is", async () => {
+		await writeFile(join(dir, "old"), "old file");
+		execFileSync("touch", ["-m", "-d", "@-0.032340948", join(dir, "old")]);
+		const { read, into, offsets } = readAll([await listed("old")]);
+		expect([...read]).toEqual([8]);
+		expect(into.subarray(offsets[0], (offsets[0] as number) + 8).toString()).toBe("old file");
 	});
 
 	it("fails a file swapped for a FIFO or another file since it was listed, without waiting on the FIFO", async () => {
@@ -120,7 +146,7 @@ describe("small files read from their paths", () => {
 		await writeFile(raw, "raw");
 		const files = await Promise.all(names.map((name) => listed(name)));
 		const info = await stat(raw, { bigint: true });
-		files.push({ path: raw, follow: false, size: 3, inode: info.ino, mtimeNs: info.mtimeNs });
+		files.push({ path: raw, follow: false, size: 3, inode: info.ino, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs });
 		const { read, failures, into, offsets } = readAll(files);
 		expect(failures).toEqual([]);
 		expect([...read]).toEqual(files.map((file) => file.size));

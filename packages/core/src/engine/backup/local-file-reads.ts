@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 
 /**
  * Small files of a batch that the engine reads itself, on a worker thread, from the paths
@@ -12,14 +12,27 @@ export interface LocalReads {
 	readonly pathEnds: Uint32Array;
 	/** Where each file goes in the batch's buffer: offset, then its listed size, the bytes it must read. */
 	readonly regions: Uint32Array;
-	/** The inode and mtime its entry listed: the file read must still be that file, unchanged. */
+	/** The inode and times its entry listed: the file read must still be that file, unchanged. */
 	readonly inodes: BigUint64Array;
 	readonly mtimesNs: BigInt64Array;
+	readonly ctimesNs: BigInt64Array;
 	/** 1 where a symlink at the path is followed (the entry describes its target). */
 	readonly follow: Uint8Array;
 }
 
 const NS_PER_S = 1_000_000_000n;
+
+/** A time in nanoseconds as Node's plain-number stats give it: whole seconds (floored) and nanoseconds, summed as doubles. */
+function asMs(ns: bigint): number {
+	let seconds = ns / NS_PER_S;
+	let nanoseconds = ns % NS_PER_S;
+	// BigInt division truncates: before 1970 the seconds are one lower and the nanoseconds positive, as the kernel gives them.
+	if (nanoseconds < 0n) {
+		seconds -= 1n;
+		nanoseconds += NS_PER_S;
+	}
+	return Number(seconds) * 1e3 + Number(nanoseconds) / 1e6;
+}
 
 /** A read's outcome in `LocalReadsDone.read`: the file no longer matches its entry, to be read the careful way. */
 export const CHANGED_SINCE_LISTED = -1;
@@ -46,13 +59,14 @@ export class LocalReadsBuilder {
 	readonly #regions: number[] = [];
 	readonly #inodes: bigint[] = [];
 	readonly #mtimes: bigint[] = [];
+	readonly #ctimes: bigint[] = [];
 	readonly #follow: number[] = [];
 
 	get count(): number {
 		return this.#ends.length;
 	}
 
-	add(path: Buffer, followLinks: boolean, offset: number, size: number, inode: bigint, mtimeNs: bigint): void {
+	add(path: Buffer, followLinks: boolean, offset: number, size: number, inode: bigint, mtimeNs: bigint, ctimeNs: bigint): void {
 		if (this.#used + path.length > this.#paths.length) {
 			const grown = Buffer.allocUnsafe(Math.max(this.#paths.length * 2, this.#used + path.length));
 			this.#paths.copy(grown, 0, 0, this.#used);
@@ -63,6 +77,7 @@ export class LocalReadsBuilder {
 		this.#regions.push(offset, size);
 		this.#inodes.push(inode);
 		this.#mtimes.push(mtimeNs);
+		this.#ctimes.push(ctimeNs);
 		this.#follow.push(followLinks ? 1 : 0);
 	}
 
@@ -73,6 +88,7 @@ export class LocalReadsBuilder {
 			regions: new Uint32Array(this.#regions),
 			inodes: BigUint64Array.from(this.#inodes),
 			mtimesNs: BigInt64Array.from(this.#mtimes),
+			ctimesNs: BigInt64Array.from(this.#ctimes),
 			follow: Uint8Array.from(this.#follow),
 		};
 	}
@@ -105,6 +121,7 @@ export function readLocalFiles(into: Uint8Array, reads: LocalReads): LocalReadsD
 				reads.regions[2 * i + 1] as number,
 				reads.inodes[i] as bigint,
 				reads.mtimesNs[i] as bigint,
+				reads.ctimesNs[i] as bigint,
 			);
 		} catch (error) {
 			const e = error as NodeJS.ErrnoException;
@@ -123,22 +140,26 @@ function readOne(
 	size: number,
 	inode: bigint,
 	mtimeNs: bigint,
+	ctimeNs: bigint,
 ): number {
 	const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (follow ? 0 : constants.O_NOFOLLOW));
 	try {
-		// Plain numbers, as Node computes them from the same seconds and nanoseconds: a BigIntStats
-		// per call is garbage of some hundred bytes. An inode past 2^53 rounds the same way on both sides.
-		const listedMtimeMs = Number(mtimeNs / NS_PER_S) * 1e3 + Number(mtimeNs % NS_PER_S) / 1e6;
+		// Plain numbers, as Node computes them: a BigIntStats per call is garbage of some hundred bytes.
+		// A millisecond time as a double resolves about 240 ns today, so the change time is compared
+		// too: nothing changes a file without setting it to the kernel's now, utimensat included.
+		// An inode past 2^53 rounds the same way on both sides.
+		const listedMtimeMs = asMs(mtimeNs);
+		const listedCtimeMs = asMs(ctimeNs);
 		// Checked before the read: a FIFO swapped in would give up bytes its reader is waiting for.
 		const opened = fstatSync(fd);
 		if (!opened.isFile() || opened.ino !== Number(inode)) {
 			throw Object.assign(new Error("replaced by another file or type since it was listed"), { code: "ECHANGED" });
 		}
-		if (opened.size !== size || opened.mtimeMs !== listedMtimeMs) return CHANGED_SINCE_LISTED;
+		const unchanged = (stat: Stats) => stat.size === size && stat.mtimeMs === listedMtimeMs && stat.ctimeMs === listedCtimeMs;
+		if (!unchanged(opened)) return CHANGED_SINCE_LISTED;
 		// Exactly the listed size: a file that grew while read shows it in its fstat, one that shrank in the count.
 		const bytesRead = size === 0 ? 0 : readSync(fd, into, offset, size, null);
-		const now = fstatSync(fd);
-		const same = now.size === size && now.mtimeMs === listedMtimeMs && bytesRead === size;
+		const same = unchanged(fstatSync(fd)) && bytesRead === size;
 		return same ? bytesRead : CHANGED_SINCE_LISTED;
 	} finally {
 		closeSync(fd);

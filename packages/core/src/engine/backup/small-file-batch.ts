@@ -119,7 +119,9 @@ export class SmallFileBatch {
 	 * turn, without a promise of its own. Undefined when nothing was added: no buffer has room
 	 * for the file now (one is opened for the next file).
 	 */
-	addLocal(file: Pick<SourceEntry, "size" | "inode" | "mtimeNs"> & { readonly local: LocalFile }): BatchedFile | undefined {
+	addLocal(
+		file: Pick<SourceEntry, "size" | "inode" | "mtimeNs" | "ctimeNs"> & { readonly local: LocalFile },
+	): BatchedFile | undefined {
 		const { size } = file;
 		const slab = this.#slab;
 		if (!slab || this.#used + size > slab.bytes.length || this.#ids.files >= MAX_FILES) {
@@ -129,7 +131,7 @@ export class SmallFileBatch {
 		}
 		const offset = this.#used;
 		this.#used += size;
-		this.#reads.add(file.local.path, file.local.followLinks, offset, size, file.inode, file.mtimeNs);
+		this.#reads.add(file.local.path, file.local.followLinks, offset, size, file.inode, file.mtimeNs, file.ctimeNs);
 		const batched = this.#note(offset, size);
 		this.#readIndexes.push(batched.index);
 		return batched;

@@ -280,7 +280,7 @@ export class TreeSaver {
 			this.#remember(frame, name, same ? known : fileState(entry.size, node, [...change.knownBlobs]), !same);
 			return undefined;
 		}
-		if (this.#directReads) {
+		if (this.#directReads && this.files.batches(entry)) {
 			const room = this.files.roomForSmallFiles;
 			if (room) return room.then(() => this.#batchOrRead(entry, node, frame, name, change.kind));
 		}
