@@ -238,6 +238,20 @@ describe("a schedule that cannot keep the promise is warned about before it bite
 		expect(run(dir, ["config", "check"]).stderr).not.toMatch(/runs up to/);
 	});
 
+	it("config check warns when no planner is loaded: nothing would renew a lock", async () => {
+		const dir = await project(
+			"holdfast-no-planner-",
+			{ "data/a": "a" },
+			config()
+				.replace('  - "@holdfast/plugin-retention-planner"\n', "")
+				.replace(/ {4}planner: .*\n/, ""),
+		);
+		const check = run(dir, ["config", "check"]);
+		expect(check.code).toBe(0);
+		expect(check.stderr).toMatch(/^holdfast: warning: no planner plugin is loaded \(@holdfast\/plugin-retention-planner\)/m);
+		expect(check.stdout.trim()).toBe(`${join(dir, "holdfast.yaml")}: ok, 1 warning`);
+	});
+
 	it("an interval under a minute is refused: each run would write another locked snapshot at once", async () => {
 		const dir = await project("holdfast-no-interval-", { "data/a": "a" }, config().replace("every: 7d", "every: 0d"));
 		const check = run(dir, ["config", "check"]);

@@ -41,6 +41,13 @@ export function registerConfigCommand(cli: Argv<GlobalOptions>, _setExit: (code:
 							const destination = session.engine.destinationFor(name, session.engine.resolveSet(name).set);
 							for (const line of destination.missingEnvironment?.() ?? []) warnings.push(`set ${name}: destination: ${line}`);
 						}
+						// Without a planner nothing renews a lock: said before the first run, not found by check later.
+						// (Taps, not isUsed(): the core's tap attribution intercepts every hook.)
+						if (session.host.hooks.plan.taps.length === 0) {
+							warnings.push(
+								"no planner plugin is loaded (@holdfast/plugin-retention-planner): each object is locked for the retention when it is written and never renewed, so a snapshot's older objects lose their lock before its window ends (holdfast check shows the gaps)",
+							);
+						}
 						// What a set's schedule cannot promise, said before the first run rather than after.
 						if (session.host.container.isBound(core().TOKENS.ScheduleAdvisor)) {
 							const advisor = session.host.container.get<Core.ScheduleAdvisor>(core().TOKENS.ScheduleAdvisor);
