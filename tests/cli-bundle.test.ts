@@ -101,7 +101,10 @@ sets:
 	it("validates configs with the schemas compiled into it, as ajv compiling them at run time would", async () => {
 		const dir = await tempDir("holdfast-bundle-schemas-");
 		await mkdir(join(dir, "data"));
-		const config = (set: string) => `plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination"]
+		// With a planner: config check would warn of none.
+		const config = (
+			set: string,
+		) => `plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-retention-planner"]
 sets:
   docs:
 ${set}`;
