@@ -109,6 +109,48 @@ sets:
 	}, 120_000);
 });
 
+describe("an index object whose write a crash cut off before its lock was recorded", () => {
+	it("is read by no run, and grooming collects it like any other leak", async () => {
+		const dir = await tempDir("holdfast-cut-index-");
+		const repo = join(dir, "repo");
+		await mkdir(join(dir, "data"), { recursive: true });
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-groom"]
+sets:
+  cut:
+    sources: [{ type: fs, path: ./data }]
+    destination: { type: fs, path: ./repo }
+    retention: { days: 1, mode: compliance }
+    groom: { match: retention, graceHours: 1 }
+`,
+		);
+		const runAt = (ms: number) => projectEngine(dir, {}, new Date(START.getTime() + ms));
+		await runAt(0)((engine) => engine.init());
+		await writeFile(join(dir, "data/kept.txt"), "in every snapshot\n".repeat(100));
+		const first = (await runAt(0)((engine) => engine.backup())).snapshot;
+		if (!first) throw new Error("the backup saved no snapshot");
+		// As the folder store leaves a version killed between its bytes and its record: the bytes alone.
+		const cut = `${KEY_PREFIX.index}${"c".repeat(64)}`;
+		await mkdir(join(repo, "objects", `${cut}.versions`), { recursive: true });
+		await writeFile(join(repo, "objects", `${cut}.versions`, "0000000000000-cut.data"), "bytes a crash left");
+		expect(await storedKeys(repo)).toContain(cut);
+
+		const checked = await runAt(2 * HOUR_MS)((engine) => engine.check(undefined, { readDataPercent: 0 }));
+		expect(checked.errors).toEqual([]);
+		const marking = await runAt(3 * DAY_MS)((engine) => engine.groom());
+		expect(marking.marked.keys).toContain(cut);
+		const deleting = await runAt(3 * DAY_MS + 2 * HOUR_MS)((engine) => engine.groom());
+		expect(deleting.deleted.keys).toContain(cut);
+		expect(await storedKeys(repo)).not.toContain(cut);
+		// What the snapshot needs stayed.
+		const target = join(dir, "restored");
+		const restored = await runAt(3 * DAY_MS + 3 * HOUR_MS)((engine) => engine.restore(first.id, { target }));
+		expect(restored.summary.partial).toBeFalsy();
+		await rm(dir, { recursive: true, force: true });
+	}, 60_000);
+});
+
 describe("a groom cut short between its index object and its deletions", () => {
 	let harness: Harness | undefined;
 	afterEach(async () => {

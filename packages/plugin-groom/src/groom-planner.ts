@@ -110,6 +110,13 @@ export async function planGroom(plan: GroomPlan, context: RunContext): Promise<G
 		if (repository.index.newestCarrier === key) continue;
 		propose({ kind: "index", key, bytes: bytesOf(key) });
 	}
+	// Index and snapshot objects whose every version a crash cut off before its record (a killed
+	// backup's last index object): no run reads them, so nothing they list is counted as listed.
+	// Packs are found above whatever lists them.
+	for (const [key, object] of stored) {
+		if (!object.incomplete || key.startsWith(KEY_PREFIX.data) || neededKeys.has(key) || young(key)) continue;
+		propose({ kind: kindOf(key), key, bytes: object.bytes });
+	}
 
 	const deadBytes = repository.index.deadBytes(neededBlobs, deadPacks);
 

@@ -17,6 +17,11 @@ export interface StoredObject {
 	readonly bytes: number;
 	/** The newest version's write. */
 	readonly newest: Date;
+	/**
+	 * Every version is bytes a crash cut off before the record that makes them a version: no
+	 * reader takes them for the object, so they vouch for nothing and go like any leak.
+	 */
+	readonly incomplete: boolean;
 }
 
 /** What the merged index records, as grooming weighs it: read-only. */
@@ -106,15 +111,17 @@ export function frozenCopy<T>(value: T): T {
 
 /** Listed by versions, so packs no index object lists (a killed backup's) and tombstoned objects are found too. */
 async function storedObjects(repository: Repository): Promise<Map<string, StoredObject>> {
-	const stored = new Map<string, { bytes: number; newest: Date }>();
+	const stored = new Map<string, { bytes: number; newest: Date; incomplete: boolean }>();
 	for (const prefix of [KEY_PREFIX.data, KEY_PREFIX.index, KEY_PREFIX.snapshots]) {
 		for await (const version of repository.destination.listVersions(prefix)) {
 			if (version.isDeleteMarker || !isRepositoryObjectKey(version.key)) continue;
+			const incomplete = version.incomplete === true;
 			const known = stored.get(version.key);
-			if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified });
+			if (!known) stored.set(version.key, { bytes: version.size, newest: version.lastModified, incomplete });
 			else {
 				known.bytes += version.size;
 				if (version.lastModified > known.newest) known.newest = version.lastModified;
+				known.incomplete &&= incomplete;
 			}
 		}
 	}
