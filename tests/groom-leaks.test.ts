@@ -26,23 +26,27 @@ async function storedKeys(repo: string): Promise<string[]> {
 	return keys.sort();
 }
 
-describe("what a backup killed with SIGKILL leaves behind", () => {
-	it("is reported as reclaimable, then marked and deleted by grooming once the grace and locks have passed", async () => {
-		const dir = await tempDir("holdfast-leaks-");
-		const repo = join(dir, "repo");
-		await mkdir(join(dir, "data"), { recursive: true });
-		await writeFile(
-			join(dir, "holdfast.yaml"),
-			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-groom"]
+/** A project folder whose set keeps 1-day locks and grooms by retention with 1 h of grace; `extra` adds set lines. */
+async function groomedProject(prefix: string, set: string, extra = ""): Promise<{ dir: string; repo: string }> {
+	const dir = await tempDir(prefix);
+	await mkdir(join(dir, "data"), { recursive: true });
+	await writeFile(
+		join(dir, "holdfast.yaml"),
+		`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-groom"]
 sets:
-  leaky:
+  ${set}:
     sources: [{ type: fs, path: ./data }]
     destination: { type: fs, path: ./repo }
     retention: { days: 1, mode: compliance }
-    packSizeMiB: 1
-    groom: { match: retention, graceHours: 1 }
+${extra}    groom: { match: retention, graceHours: 1 }
 `,
-		);
+	);
+	return { dir, repo: join(dir, "repo") };
+}
+
+describe("what a backup killed with SIGKILL leaves behind", () => {
+	it("is reported as reclaimable, then marked and deleted by grooming once the grace and locks have passed", async () => {
+		const { dir, repo } = await groomedProject("holdfast-leaks-", "leaky", "    packSizeMiB: 1\n");
 		const at = (ms: number) => ["--now", new Date(START.getTime() + ms).toISOString()];
 		// Only the killed backup and the text check are commands: the other runs open the same folder in this process.
 		const runAt = (ms: number) => projectEngine(dir, {}, new Date(START.getTime() + ms));
@@ -111,20 +115,7 @@ sets:
 
 describe("an index object whose write a crash cut off before its lock was recorded", () => {
 	it("is read by no run, and grooming collects it like any other leak", async () => {
-		const dir = await tempDir("holdfast-cut-index-");
-		const repo = join(dir, "repo");
-		await mkdir(join(dir, "data"), { recursive: true });
-		await writeFile(
-			join(dir, "holdfast.yaml"),
-			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination", "@holdfast/plugin-groom"]
-sets:
-  cut:
-    sources: [{ type: fs, path: ./data }]
-    destination: { type: fs, path: ./repo }
-    retention: { days: 1, mode: compliance }
-    groom: { match: retention, graceHours: 1 }
-`,
-		);
+		const { dir, repo } = await groomedProject("holdfast-cut-index-", "cut");
 		const runAt = (ms: number) => projectEngine(dir, {}, new Date(START.getTime() + ms));
 		await runAt(0)((engine) => engine.init());
 		await writeFile(join(dir, "data/kept.txt"), "in every snapshot\n".repeat(100));
