@@ -36,11 +36,12 @@ export interface SourceEntry {
 	 * Files only, optional: where the file lies on this machine, for the engine to read it
 	 * itself. A small file (below the chunker's minimum) is then read on the engine's worker
 	 * threads, many in one trip, with no promise and no plugin call per file: the path is
-	 * opened (a final symlink followed only with `followLinks`), read, and checked with fstat
-	 * to be a regular file with the entry's `inode`, `size` and `mtimeNs`. One that no longer
-	 * matches is read through `read` (which retries); one that cannot be opened, or is another
-	 * file now, is skipped with a warning, as a failing `read` would be. Used only while no
-	 * `scan` tap is set: a tap may wrap `read`, and every byte then goes through it.
+	 * opened (a final symlink followed only with `followLinks`), checked with fstat to be a
+	 * regular file with the entry's `inode`, `size`, `mtimeNs` and `ctimeNs`, read, and checked
+	 * again. One that no longer matches is read through `read` (which retries); one that cannot
+	 * be opened, or is another file now, is skipped with a warning, as a failing `read` would
+	 * be. Used only while no `scan` tap is set: a tap may wrap `read`, and every byte then goes
+	 * through it.
 	 */
 	readonly local?: LocalFile;
 }
