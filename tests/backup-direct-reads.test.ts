@@ -92,6 +92,48 @@ describe("small files read by the workers from their paths", () => {
 	});
 });
 
+describe("a file saved by rename after it was listed", () => {
+	it("is backed up as it is now, small or large, and the next run finds it unchanged", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		const names = Array.from({ length: 120 }, (_, i) => `f${String(i).padStart(3, "0")}.txt`);
+		for (const name of names) await writeFile(join(src, name), `first ${name}\n`);
+		// Large enough to be chunked, so read through the source's read(), not by the workers.
+		const large = (fill: string) => Buffer.alloc(3 * 1024 * 1024, fill);
+		await writeFile(join(src, "large.bin"), large("a"));
+		await harness.engine.init();
+		// An editor's save as the walk takes each file: a new file renamed over the one listed.
+		const saved = new Map<string, string | Buffer>([
+			["f050.txt", "saved by the editor after the walk listed it\n"],
+			["large.bin", Buffer.concat([large("b"), Buffer.from("and a tail")])],
+		]);
+		harness.host.hooks.didScanEntry.tap("editor", ({ entry }) => {
+			const name = entry.relPath.toString();
+			const content = saved.get(name);
+			if (content === undefined) return;
+			writeFileSync(join(src, `${name}.new`), content);
+			renameSync(join(src, `${name}.new`), join(src, name));
+		});
+		const result = await harness.engine.backup();
+		expect(result.warnings).toEqual([]);
+		expect(result.summary.files).toMatchObject({ new: names.length + 1, skipped: 0 });
+		const sizes = names.map((name) => (saved.get(name) ?? `first ${name}\n`).length);
+		expect(result.snapshot?.snapshot.summary.bytes).toBe(
+			sizes.reduce((sum, size) => sum + size, 0) + (saved.get("large.bin") as Buffer).length,
+		);
+		const target = join(harness.dir, "restored");
+		await harness.engine.restore(result.snapshot?.id as string, { target });
+		expect(await readFile(join(target, "src", "f050.txt"), "utf8")).toBe(saved.get("f050.txt"));
+		expect((await readFile(join(target, "src", "large.bin"))).equals(saved.get("large.bin") as Buffer)).toBe(true);
+		expect(await readFile(join(target, "src", "f051.txt"), "utf8")).toBe("first f051.txt\n");
+		// Remembered as read, with the new file's inode and times: nothing is read again.
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		const next = await harness.engine.backup();
+		expect(next.summary.files).toMatchObject({ unchanged: names.length + 1, changed: 0, new: 0 });
+	});
+});
+
 describe("small files taken by the walk", () => {
 	it("go to be read before the walk waits on the source to list more, not once a batch is full", async () => {
 		const listedFirst = Array.from({ length: 300 }, (_, i) => `a${String(i).padStart(3, "0")}.txt`);

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SourceEntry, SourceWarning } from "@holdfast/core";
@@ -161,6 +161,25 @@ describe("fs source", () => {
 			for await (const _ of (entry.read as () => AsyncIterable<Uint8Array>)()) void _;
 		};
 		await expect(read()).rejects.toMatchObject({ code: "ECHANGED" });
+	});
+
+	it("lists a file replaced by rename as it is now, and nothing for a folder in its place", async () => {
+		await writeFile(join(dir, "doc"), "listed");
+		await writeFile(join(dir, "gone"), "listed");
+		const { entries } = await scan();
+		const doc = entries.find((e) => e.relPath.toString() === "doc") as SourceEntry;
+		const gone = entries.find((e) => e.relPath.toString() === "gone") as SourceEntry;
+		await writeFile(join(dir, "doc.new"), "saved by rename");
+		await rename(join(dir, "doc.new"), join(dir, "doc"));
+		await rm(join(dir, "gone"));
+		await mkdir(join(dir, "gone"));
+		const now = (await doc.relist?.()) as SourceEntry;
+		expect(now).toMatchObject({ type: "file", size: "saved by rename".length, relPath: doc.relPath });
+		expect(now.inode).not.toBe(doc.inode);
+		const chunks: Buffer[] = [];
+		for await (const chunk of (now.read as () => AsyncIterable<Uint8Array>)()) chunks.push(Buffer.from(chunk));
+		expect(Buffer.concat(chunks).toString()).toBe("saved by rename");
+		expect(await gone.relist?.()).toBeUndefined();
 	});
 
 	it("reports a file deleted after listing as a read error with its code", async () => {

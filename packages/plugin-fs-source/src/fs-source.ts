@@ -274,6 +274,12 @@ export class FsSource implements Source {
 				seenMtimeNs = now.mtimeNs;
 				return same;
 			},
+			relist: async () => {
+				const now = await statOf(abs, follow).catch(() => undefined);
+				if (!now?.isFile()) return undefined;
+				const limit = this.options.excludeLargerThan;
+				return limit !== undefined && now.size > BigInt(limit) ? undefined : this.#fileEntry(root, rel, abs, now);
+			},
 		};
 	}
 }

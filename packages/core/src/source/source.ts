@@ -33,6 +33,15 @@ export interface SourceEntry {
 	/** Files only: true when size and mtime still match the entry (the file did not change while read). */
 	unchangedSinceScan?(): Promise<boolean>;
 	/**
+	 * Files only, optional: the file at this entry's path as the source lists it now, or
+	 * undefined when no regular file the scan would take is there. Asked when a read finds
+	 * another file than the one listed (`read` fails with code `ECHANGED`): an editor saves by
+	 * writing a new file and renaming it over the old. The engine then backs up the entry this
+	 * returns, once, instead of skipping the file. Without it such a file is skipped with a
+	 * warning and the next run takes it.
+	 */
+	relist?(): Promise<SourceEntry | undefined>;
+	/**
 	 * Files only, optional: where the file lies on this machine, for the engine to read it
 	 * itself. A small file (below the chunker's minimum) is then read on the engine's worker
 	 * threads, many in one trip, with no promise and no plugin call per file: the path is

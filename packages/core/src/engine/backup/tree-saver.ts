@@ -331,6 +331,7 @@ export class TreeSaver {
 		name: string,
 		kind: ChangeKind,
 		done: Promise<StoredFile>,
+		relisted = false,
 	): Promise<void> {
 		return done.then(
 			(stored) => {
@@ -343,8 +344,33 @@ export class TreeSaver {
 				if (stored.changing) frame.changed = true;
 				else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
 			},
-			(error: unknown) => this.#skipped(entry, node, frame, error),
+			(error: unknown) =>
+				relisted ? this.#skipped(entry, node, frame, error) : this.#readAgainOrSkip(entry, node, frame, name, kind, error),
 		);
+	}
+
+	/**
+	 * A file that is another file since it was listed — an editor saves by writing a new file
+	 * and renaming it over the old — is backed up as its source lists it now, once; a second
+	 * replacement, or any other failure, skips it. Only a source's own entries are listed again:
+	 * a `scan` tap's would bypass the tap.
+	 */
+	async #readAgainOrSkip(
+		entry: SourceEntry,
+		node: TreeNode & ScannedFile,
+		frame: Frame,
+		name: string,
+		kind: ChangeKind,
+		error: unknown,
+	): Promise<void> {
+		const replaced = (error as NodeJS.ErrnoException | null)?.code === "ECHANGED";
+		const now = replaced && this.#directReads ? await entry.relist?.().catch(() => undefined) : undefined;
+		if (now?.type !== "file") return this.#skipped(entry, node, frame, error);
+		const fresh = toNode(node.name, now);
+		this.#totalBytes += fresh.size - node.size;
+		Object.assign(node, fresh);
+		const { done } = await this.files.save(now);
+		await this.#stored(now, node, frame, name, kind, done, true);
 	}
 
 	/** The walk leaves a directory: its tree is saved once its files (and subtrees) are. */
@@ -434,7 +460,7 @@ export class TreeSaver {
 			if (outcome === CHANGED) {
 				const { done } = await this.files.save(entry);
 				await this.#stored(entry, node, frame, name, kind, done);
-			} else if (typeof outcome !== "string") this.#skipped(entry, node, frame, outcome);
+			} else if (typeof outcome !== "string") await this.#readAgainOrSkip(entry, node, frame, name, kind, outcome);
 		}
 	}
 
