@@ -106,7 +106,8 @@ function launchPassword(
 function readPasswordFile(path: string): string | undefined {
 	try {
 		// Only a regular file: a pipe (`--password-file /dev/stdin`, `<(pass x)`) can be read once, and that is the command's.
-		if (!statSync(path).isFile()) return undefined;
+		// Nor a file reached through a descriptor (`/dev/stdin < file`): on BSD and macOS reading it moves the offset the command reads from.
+		if (/^\/(dev|proc)\//.test(path) || !statSync(path).isFile()) return undefined;
 		// as readSecret in the core: one line end at the end is not part of the password
 		return readFileSync(path, "utf8").replace(/\r?\n$/, "");
 	} catch {

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -156,6 +157,19 @@ describe("deriving at launch", () => {
 		// Opening a pipe without a writer would wait for one: this returns.
 		await deriveAtLaunch(["snapshots", "--password-file", fifo], { ...env, HOLDFAST_PASSWORD: "x" }, dir);
 		expect(takeLaunchedDerivation()).toBeUndefined();
+	});
+
+	it("reads no password file reached through a descriptor: on BSD and macOS it would move the command's offset", async () => {
+		const { dir, env } = await recorded();
+		await writeFile(join(dir, "password"), "correct horse\n");
+		const fd = openSync(join(dir, "password"), "r");
+		try {
+			// As `--password-file /dev/stdin < password` names it: a regular file, behind a descriptor.
+			await deriveAtLaunch(["snapshots", "--password-file", `/dev/fd/${fd}`], env, dir);
+			expect(takeLaunchedDerivation()).toBeUndefined();
+		} finally {
+			closeSync(fd);
+		}
 	});
 
 	it("finds the config by --config and $HOLDFAST_CONFIG, as the command will", async () => {
