@@ -47,7 +47,7 @@ async function holdfast() {
 	const file = JSON.parse(readFileSync(keyFile, "utf8"));
 	const kek = await deriveKey(process.env.HOLDFAST_PASSWORD ?? "", Buffer.from(file.salt, "base64"), file);
 	const keys = RepositoryKeys.fromMaster(open(kek, Buffer.from(file.master, "base64"), keyFile));
-	const codecs = ["stored", "deflate", "brotli"];
+	const codecs = ["stored", "deflate", "brotli", "zstd"];
 	for (const path of all) {
 		const size = statSync(path).size;
 		const kind = kindOf(path);

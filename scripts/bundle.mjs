@@ -32,8 +32,8 @@ const BUNDLES = [
 			// index-decoder.ts starts its threads from ./index-worker.js beside itself.
 			"index-worker": "dist/repository/index-worker.js",
 		},
-		// Native, or the test runner plugin authors bring themselves.
-		external: ["better-sqlite3", "vitest"],
+		// Native (SQLite, zstd), or the test runner plugin authors bring themselves.
+		external: ["better-sqlite3", "vitest", "zstd-napi"],
 		// The bundled plugins' schemas are compiled into it: a change to them rebundles it.
 		inputs: PLUGIN_DIRS,
 		precompile: true,

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { brotliCompressSync, brotliDecompressSync, constants, inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import * as zstd from "zstd-napi";
 import { CODEC, compress, decompress, encodeBody, SMALL_BODY, sampleEntropy } from "./compression.js";
 
 describe("compression", () => {
@@ -99,24 +100,42 @@ describe("compression by size and kind", () => {
 		return Buffer.from(JSON.stringify({ nodes }));
 	}
 
-	it("stores data under 16 KiB as raw DEFLATE that any inflater reads, smaller than Brotli at quality 1 makes it", () => {
-		for (const size of [100, 700, 1500, 2048, 5000, SMALL_BODY - 1]) {
+	it("stores file content as zstd frames that any zstd decoder reads, at every size", () => {
+		for (const size of [100, 700, 1500, 2048, 5000, SMALL_BODY - 1, SMALL_BODY, 40_000, 3_000_000]) {
 			const text = wordText(size);
 			const { codec, body } = encodeBody(text, true);
-			expect(codec).toBe(CODEC.deflate);
-			expect(inflateRawSync(body).equals(text)).toBe(true);
-			expect(body.length).toBeLessThan(brotliCompressSync(text, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } }).length);
-			expect(decompress(compress(text, true), "small").equals(text)).toBe(true);
+			expect(codec).toBe(CODEC.zstd);
+			// A frame's header weighs on the tiniest.
+			expect(body.length).toBeLessThan(text.length * (size < 1000 ? 0.95 : 0.5));
+			expect(zstd.decompress(Buffer.from(body)).equals(text)).toBe(true);
+			expect(decompress(Buffer.concat([Buffer.of(codec), body]), "blob", size).equals(text)).toBe(true);
 		}
+		// A frame another writer made, at another level, reads the same.
+		const text = wordText(50_000, 3);
+		const other = zstd.compress(text, { compressionLevel: 19 });
+		expect(decompress(Buffer.concat([Buffer.of(CODEC.zstd), other]), "other").equals(text)).toBe(true);
 	});
 
-	it("keeps Brotli for data of 16 KiB and more", () => {
-		for (const size of [SMALL_BODY, 40_000]) {
+	it("keeps snapshots, index and config objects in DEFLATE under 16 KiB and Brotli from there: reading them needs no zstd", () => {
+		for (const size of [200, SMALL_BODY - 1, SMALL_BODY, 40_000]) {
 			const text = wordText(size);
-			const { codec, body } = encodeBody(text, true);
-			expect(codec).toBe(CODEC.brotli);
-			expect(brotliDecompressSync(body).equals(text)).toBe(true);
+			const packed = compress(text, true);
+			expect(packed[0]).toBe(size < SMALL_BODY ? CODEC.deflate : CODEC.brotli);
+			const body = packed.subarray(1);
+			expect((size < SMALL_BODY ? inflateRawSync(body) : brotliDecompressSync(body)).equals(text)).toBe(true);
+			expect(encodeBody(text, true, "object").codec).toBe(packed[0]);
 		}
+		// Still smaller than Brotli at quality 1 makes them, under 16 KiB.
+		const small = wordText(5000);
+		expect(compress(small, true).length - 1).toBeLessThan(
+			brotliCompressSync(small, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } }).length,
+		);
+	});
+
+	it("reads a damaged zstd frame as corrupt, not as data", () => {
+		const { body } = encodeBody(wordText(5000), true);
+		const damaged = Buffer.concat([Buffer.of(CODEC.zstd), body.subarray(0, body.length - 7)]);
+		expect(() => decompress(damaged, "blob d")).toThrow("blob d: cannot decompress");
 	});
 
 	it("compresses a tree harder than data of the same bytes, in Brotli that any decoder reads", () => {
