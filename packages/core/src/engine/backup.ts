@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/catalog.js";
 import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
+import { zstdUnavailable } from "../repository/compression.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
 import type { Source } from "../source/source.js";
@@ -76,6 +77,13 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	// A dry run takes every step below as a real run does, reading and chunking every file, so
 	// its counts are exact: its repository writes through a DryRunDestination, which stores nothing.
 	repository.beginRun(plan.lock);
+	// Without zstd's module (an install whose build step did not run) data is compressed the slower way: said, not hidden.
+	const noZstd = repository.compression ? zstdUnavailable() : undefined;
+	if (noZstd !== undefined) {
+		context.logger.warn(
+			`zstd is not available (${noZstd}): file content is compressed with DEFLATE and Brotli instead, more slowly; reinstall holdfast (npm ci builds it)`,
+		);
+	}
 
 	const blobs = new BlobSaver(repository, plan.reuseMinLock, summary);
 	const files = new FileSaver(repository, blobs, summary, warn, context.signal, deps.fileConcurrency ?? 8);

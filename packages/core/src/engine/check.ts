@@ -1,6 +1,6 @@
 import { classifyFault } from "../destination/faults.js";
 import { collectGarbage } from "../host/collector.js";
-import { describeError } from "../host/errors.js";
+import { describeError, isHoldfastError } from "../host/errors.js";
 import { concurrencyLimit } from "../host/semaphore.js";
 import { sha256Hex } from "../repository/crypto.js";
 import { isRepositoryObjectKey, KEY_PREFIX } from "../repository/format.js";
@@ -271,7 +271,9 @@ async function verifyPack(repository: Repository, key: string): Promise<{ hashOk
 		if (!location) continue;
 		try {
 			await repository.decodeBlob(bytes.subarray(location.offset, location.offset + location.length), id, id);
-		} catch {
+		} catch (error) {
+			// Not damage: this installation cannot read it (no zstd); the check stops and says so.
+			if (isHoldfastError(error, "PLUGIN_LOAD")) throw error;
 			damaged.push(id);
 		}
 	}

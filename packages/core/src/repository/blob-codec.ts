@@ -61,7 +61,7 @@ function sealInto(key: Uint8Array, out: Uint8Array, at: number, parts: readonly 
 export const BLOB_OVERHEAD = NONCE + 1 + TAG;
 
 /** The codec byte in front of a body, one buffer per codec rather than one per blob. */
-const CODEC_BYTE = [Buffer.of(0), Buffer.of(1), Buffer.of(2)];
+const CODEC_BYTE = [Buffer.of(0), Buffer.of(1), Buffer.of(2), Buffer.of(3)];
 
 export function open(key: Uint8Array, sealed: Uint8Array, what: string): Buffer {
 	if (sealed.length < NONCE + TAG) throw new HoldfastError("CORRUPT", `${what}: too short to be sealed data`);

@@ -7,6 +7,7 @@ import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../e
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
 import { BlobWork, type Cut, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
+import type { BodyKind } from "./compression.js";
 import { digestFile, type PackFileDigests } from "./pack-file.js";
 import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
@@ -110,11 +111,11 @@ export class BlobPool {
 		return this.#run({ op: "chunk", data, final }, () => this.#inline.chunk(data, final)) as Promise<Cut>;
 	}
 
-	/** Each region compressed and sealed, as it goes into a pack. */
-	seal(data: Uint8Array, regions: Regions, compress: boolean): Promise<Uint8Array[]> {
-		return this.#run({ op: "seal", data, regions, compress }, () => this.#inline.seal(data, regions, compress)) as Promise<
-			Uint8Array[]
-		>;
+	/** Each region compressed as `kind` (a tree stays in a codec every reader has) and sealed, as it goes into a pack. */
+	seal(data: Uint8Array, regions: Regions, compress: boolean, kind: BodyKind): Promise<Uint8Array[]> {
+		return this.#run({ op: "seal", data, regions, compress, kind }, () =>
+			this.#inline.seal(data, regions, compress, kind),
+		) as Promise<Uint8Array[]>;
 	}
 
 	/**

@@ -1,6 +1,6 @@
 import { type CatalogCache, isRecord, treeCacheKey } from "../catalog/catalog-cache.js";
 import type { RangeFiles, RangeRestored } from "../engine/restore-range-work.js";
-import { HoldfastError } from "../host/errors.js";
+import { HoldfastError, isHoldfastError } from "../host/errors.js";
 import type { BlobPool } from "./blob-pool.js";
 import type { RepositoryKeys } from "./crypto.js";
 import type { BlobLocation } from "./index-file.js";
@@ -47,7 +47,9 @@ export class BlobReader {
 			try {
 				const pack = await this.loadPack(location.packKey);
 				return await verify(pack.subarray(location.offset, location.offset + location.length));
-			} catch {
+			} catch (error) {
+				// This installation cannot read the blob (no zstd): no other version reads better.
+				if (isHoldfastError(error, "PLUGIN_LOAD")) throw error;
 				// fall back to a ranged read, which tries every version of the pack
 			}
 		}

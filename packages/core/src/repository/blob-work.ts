@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { HoldfastError, isHoldfastError } from "../host/errors.js";
 import { type BlobKeys, blobId, decodeBlob, encodeBlob, encodeBlobInto } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
+import type { BodyKind } from "./compression.js";
 
 /** What a worker of the blob pool needs to know: the blob keys and the chunker's seed and bounds. */
 export interface WorkerKeys extends BlobKeys {
@@ -92,11 +93,11 @@ export class BlobWork {
 	}
 
 	/** Compresses and seals each region: the bytes as they go into a pack. */
-	seal(data: Uint8Array, regions: Regions, compress: boolean): Uint8Array[] {
+	seal(data: Uint8Array, regions: Regions, compress: boolean, kind: BodyKind): Uint8Array[] {
 		const sealed: Uint8Array[] = [];
 		for (let i = 0; i < regions.length; i += 2) {
 			sealed.push(
-				encodeBlob(this.keys, data.subarray(regions[i], (regions[i] as number) + (regions[i + 1] as number)), compress),
+				encodeBlob(this.keys, data.subarray(regions[i], (regions[i] as number) + (regions[i + 1] as number)), compress, kind),
 			);
 		}
 		return sealed;

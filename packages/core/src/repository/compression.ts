@@ -64,6 +64,11 @@ function loadZstd(): Zstd | null {
 	return zstd;
 }
 
+/** Why zstd cannot be used on this thread, or undefined when it can. */
+export function zstdUnavailable(): string | undefined {
+	return loadZstd() ? undefined : (zstdFailure ?? "unknown");
+}
+
 function asBuffer(data: Uint8Array): Buffer {
 	return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -1,6 +1,6 @@
 import type { ByteRange, Destination, ObjectVersion } from "../destination/destination.js";
 import { classifyFault, type FaultKind } from "../destination/faults.js";
-import { describeError, HoldfastError } from "../host/errors.js";
+import { describeError, HoldfastError, isHoldfastError } from "../host/errors.js";
 import { sha256HexAsync } from "./crypto.js";
 import { hashOfKey } from "./format.js";
 import { realVersions } from "./object-versions.js";
@@ -66,6 +66,8 @@ export class ObjectReader {
 				return { value: await accept(bytes) };
 			} catch (error) {
 				if (classifyFault(error) === "unreachable") throw error;
+				// An answer about this installation, not these bytes (no zstd to read them): every version would get it.
+				if (isHoldfastError(error) && !isHoldfastError(error, "CORRUPT")) throw error;
 				failures.push({ kind: "corrupt", error });
 				return undefined;
 			}

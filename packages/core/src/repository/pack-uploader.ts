@@ -133,7 +133,7 @@ export class PackUploader {
 		try {
 			const sealed = inline
 				? encodeBlob(this.keys.raw, data, this.options.compression, type)
-				: ((await this.pool.seal(shared, whole, this.options.compression)) as [Uint8Array])[0];
+				: ((await this.pool.seal(shared, whole, this.options.compression, type)) as [Uint8Array])[0];
 			await this.addSealedBlob(type, id, sealed, data.length);
 		} catch (error) {
 			this.releaseClaim(id);

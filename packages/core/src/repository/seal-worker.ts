@@ -3,13 +3,14 @@ import { type LocalReads, readLocalFiles } from "../engine/backup/local-file-rea
 import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { collectGarbage } from "../host/collector.js";
 import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
+import type { BodyKind } from "./compression.js";
 import { digestFile } from "./pack-file.js";
 
 /** A worker thread of the blob pool: reads small files, cuts chunks, computes blob IDs, compresses, seals and opens blobs. */
 export type PoolRequest =
 	| { seq: number; op: "hash"; data: Uint8Array; regions: Regions }
 	| { seq: number; op: "chunk"; data: Uint8Array; final: boolean }
-	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean }
+	| { seq: number; op: "seal"; data: Uint8Array; regions: Regions; compress: boolean; kind: BodyKind }
 	| { seq: number; op: "sealInto"; data: Uint8Array; regions: Regions; compress: boolean; out: Uint8Array; at: number }
 	| {
 			seq: number;
@@ -109,7 +110,7 @@ parentPort?.on("message", (request: PoolRequest) => {
 		} else if (request.op === "digest") {
 			parentPort?.postMessage({ seq: request.seq, result: work.digest(request.data) });
 		} else if (request.op === "seal") {
-			const sealed = work.seal(request.data, request.regions, request.compress).map(movable);
+			const sealed = work.seal(request.data, request.regions, request.compress, request.kind).map(movable);
 			parentPort?.postMessage(
 				{ seq: request.seq, result: sealed },
 				sealed.map((s) => s.buffer as ArrayBuffer),
