@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { KeyDerivationInput } from "@holdfast/core/key-derivation";
 import type { PasswordSource } from "./unlock-hints.js";
@@ -103,11 +103,17 @@ function launchPassword(
 	return "env" in source ? env[source.env] || undefined : readPasswordFile(source.file);
 }
 
+/** A path under /dev or /proc, where a descriptor's file is reached; /dev/shm is a file system of plain files. */
+function throughDescriptor(path: string): boolean {
+	return /^\/(dev|proc)\//.test(path) && !path.startsWith("/dev/shm/");
+}
+
 function readPasswordFile(path: string): string | undefined {
 	try {
 		// Only a regular file: a pipe (`--password-file /dev/stdin`, `<(pass x)`) can be read once, and that is the command's.
-		// Nor a file reached through a descriptor (`/dev/stdin < file`): on BSD and macOS reading it moves the offset the command reads from.
-		if (/^\/(dev|proc)\//.test(path) || !statSync(path).isFile()) return undefined;
+		// Nor a file reached through a descriptor (`/dev/stdin < file`, or a link to it): on BSD and
+		// macOS reading it moves the offset the command reads from.
+		if (throughDescriptor(path) || throughDescriptor(realpathSync(path)) || !statSync(path).isFile()) return undefined;
 		// as readSecret in the core: one line end at the end is not part of the password
 		return readFileSync(path, "utf8").replace(/\r?\n$/, "");
 	} catch {

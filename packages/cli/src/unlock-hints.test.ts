@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deriveKey, type KeyDerivationInput } from "@holdfast/core/key-derivation";
@@ -169,6 +169,15 @@ describe("deriving at launch", () => {
 			expect(takeLaunchedDerivation()).toBeUndefined();
 		} finally {
 			closeSync(fd);
+		}
+		// /dev/shm holds plain files: a password kept in memory there is read as any other.
+		const shm = await mkdtemp("/dev/shm/holdfast-test-");
+		try {
+			await writeFile(join(shm, "password"), "correct horse\n");
+			await deriveAtLaunch(["snapshots", "--password-file", join(shm, "password")], env, dir);
+			expect(takeLaunchedDerivation()?.password).toBe("correct horse");
+		} finally {
+			await rm(shm, { recursive: true, force: true });
 		}
 	});
 
