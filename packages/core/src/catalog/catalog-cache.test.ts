@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { openCatalog } from "./catalog.js";
-import { CATALOG_BYTES_TAG, CATALOG_VALUE_TAG, CatalogCache, isRecord } from "./catalog-cache.js";
+import { CATALOG_BYTES_TAG, CATALOG_PACKED_TAG, CATALOG_VALUE_TAG, CatalogCache, isRecord } from "./catalog-cache.js";
 
 const anything = (value: unknown): value is Record<string, unknown> => isRecord(value);
 
@@ -54,6 +54,51 @@ describe("CatalogCache", () => {
 		expect(await cache.get("tree:r:c", anything)).toBeUndefined();
 		expect(damaged).toEqual(["tree:r:c"]);
 		expect(CATALOG_VALUE_TAG).toBe("hf-cache/1");
+	});
+});
+
+describe("CatalogCache, a tree kept compressed", () => {
+	const tree = {
+		nodes: Array.from({ length: 200 }, (_, i) => ({
+			name: `f${i}.txt`,
+			type: "file",
+			size: 1000 + i,
+			mtime: String(1795880226689346206n + BigInt(i)),
+			content: [randomBytes(32).toString("hex")],
+		})),
+	};
+	const json = Buffer.from(JSON.stringify(tree));
+
+	for (const uri of ["memory://", "sqlite://:memory:"]) {
+		it(`keeps a tree's JSON in a quarter of its size or less and gives the tree back (${uri})`, async () => {
+			const { catalog, cache, damaged } = await fixture(uri);
+			const sealed = cache.sealJson("tree:r:a", json);
+			expect(sealed.t).toBe(CATALOG_PACKED_TAG);
+			expect(JSON.stringify(sealed).length).toBeLessThan(json.length / 2);
+			await cache.setManySealed([{ key: "tree:r:a", value: sealed }]);
+			expect(await cache.get("tree:r:a", anything)).toEqual(tree);
+			// The row as the store keeps it is the compressed one.
+			expect(String(await catalog.store.get(`holdfast:tree:r:a`)).length).toBeLessThan(json.length / 2);
+			expect(damaged).toEqual([]);
+		});
+	}
+
+	it("reads a damaged or moved compressed value as never cached, and still reads the plain layout", async () => {
+		const { catalog, cache, damaged } = await fixture();
+		const sealed = cache.sealJson("tree:r:a", json) as { t: string; m: string; z: string };
+		const flipped = sealed.z.slice(0, 40) + (sealed.z[40] === "A" ? "B" : "A") + sealed.z.slice(41);
+		await catalog.set("tree:r:b", { ...sealed, z: flipped });
+		await catalog.set("tree:r:c", sealed);
+		// The same text under the plain layout's tag: its MAC is over another tag.
+		await catalog.set("tree:r:a", { t: CATALOG_VALUE_TAG, m: sealed.m, j: JSON.stringify(tree) });
+		expect(await cache.get("tree:r:b", anything)).toBeUndefined();
+		expect(await cache.get("tree:r:c", anything)).toBeUndefined();
+		expect(await cache.get("tree:r:a", anything)).toBeUndefined();
+		expect(damaged).toEqual(["tree:r:b"]);
+		// What a catalog written before holds: the tree's JSON as it is.
+		await cache.set("tree:r:d", tree);
+		expect(((await catalog.get("tree:r:d")) as { t: string }).t).toBe(CATALOG_VALUE_TAG);
+		expect(await cache.get("tree:r:d", anything)).toEqual(tree);
 	});
 });
 

@@ -1,4 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { isHoldfastError } from "../host/errors.js";
+import { packText, unpackText } from "../repository/compression.js";
 import type { Catalog } from "./catalog.js";
 import { REMEMBERED_BYTES, VerifiedValues } from "./verified-values.js";
 
@@ -7,6 +9,12 @@ export const CATALOG_VALUE_TAG = "hf-cache/1";
 
 /** The layout of a sealed value kept as bytes (an index object's packed blobs). */
 export const CATALOG_BYTES_TAG = "hf-cache-bytes/1";
+
+/**
+ * The layout of a sealed value kept compressed (a cached tree): zstd of its JSON, in base64.
+ * An older holdfast takes it for a value of another layout, a miss, and reads the tree again.
+ */
+export const CATALOG_PACKED_TAG = "hf-cache-z/1";
 
 /** A store that keeps byte values beside its text ones (the SQLite catalog); other stores carry them in base64. */
 export interface BytesStore {
@@ -31,6 +39,13 @@ export interface SealedValue {
 	t: typeof CATALOG_VALUE_TAG;
 	m: string;
 	j: string;
+}
+
+/** What the catalog holds for a value kept compressed: the MAC is over the base64 text, checked before it is unpacked. */
+export interface SealedPackedValue {
+	t: typeof CATALOG_PACKED_TAG;
+	m: string;
+	z: string;
 }
 
 /** `remember`: the value is read again at every run (index heads, snapshots); an unchanged one is handed out again, frozen, not verified again (`VerifiedValues`). */
@@ -63,25 +78,43 @@ export class CatalogCache {
 		return { t: CATALOG_VALUE_TAG, m: this.#mac(key, j), j };
 	}
 
+	/**
+	 * A value whose JSON is already serialized (a tree as it is stored), sealed as it is, not
+	 * stringified again: kept compressed where zstd shrinks it, which a tree's JSON it does to
+	 * about a quarter.
+	 */
+	sealJson(key: string, json: Uint8Array): SealedValue | SealedPackedValue {
+		const packed = packText(json);
+		if (packed) {
+			const z = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).toString("base64");
+			return { t: CATALOG_PACKED_TAG, m: this.#mac(key, z, CATALOG_PACKED_TAG), z };
+		}
+		const j = Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString("utf8");
+		return { t: CATALOG_VALUE_TAG, m: this.#mac(key, j), j };
+	}
+
 	/** The verified value, or undefined when absent, from an older layout, damaged, or not ours. */
 	open<T>(key: string, stored: unknown, valid: (value: unknown) => value is T, options: ReadOptions = {}): T | undefined {
 		if (typeof stored !== "object" || stored === null) return undefined;
-		const { t, m, j } = stored as Partial<SealedValue>;
-		if (t !== CATALOG_VALUE_TAG) return undefined;
-		if (typeof m !== "string" || typeof j !== "string") return this.#damaged(key);
+		const { t, m, j, z } = stored as Partial<SealedValue & SealedPackedValue>;
+		const tag = t === CATALOG_VALUE_TAG || t === CATALOG_PACKED_TAG ? t : undefined;
+		if (tag === undefined) return undefined;
+		const text = tag === CATALOG_VALUE_TAG ? j : z;
+		if (typeof m !== "string" || typeof text !== "string") return this.#damaged(key);
 		if (options.remember) {
-			const known = this.#verified.get<T>(key, m, j, valid);
+			const known = this.#verified.get<T>(key, m, text, valid);
 			if (known !== undefined) return known;
 		}
-		if (!this.#verifies(key, j, m)) return this.#damaged(key);
+		if (!this.#verifies(key, text, m, tag)) return this.#damaged(key);
 		let value: unknown;
 		try {
-			value = JSON.parse(j);
-		} catch {
-			return this.#damaged(key);
+			value = JSON.parse(tag === CATALOG_VALUE_TAG ? text : unpackText(Buffer.from(text, "base64"), key).toString("utf8"));
+		} catch (error) {
+			// A value that verified and that this installation cannot unpack (no zstd) is a plain miss.
+			return isHoldfastError(error, "PLUGIN_LOAD") ? undefined : this.#damaged(key);
 		}
 		if (!valid(value)) return this.#damaged(key);
-		return options.remember ? this.#verified.remember(key, m, j, value, valid) : value;
+		return options.remember ? this.#verified.remember(key, m, text, value, valid) : value;
 	}
 
 	async get<T>(key: string, valid: (value: unknown) => value is T, options?: ReadOptions): Promise<T | undefined> {
@@ -173,15 +206,13 @@ export class CatalogCache {
 		return options.remember ? this.#verifiedBytes.remember(key, stored.mac, stored.body, found.value) : found.value;
 	}
 
-	/** Values already in JSON (a tree as it was serialized to be stored): sealed as they are, not stringified again. */
-	async setManyJson(entries: readonly { key: string; json: string }[]): Promise<void> {
-		await this.catalog.setMany(
-			entries.map(({ key, json }) => ({ key, value: { t: CATALOG_VALUE_TAG, m: this.#mac(key, json), j: json } })),
-		);
+	/** Values `sealJson` sealed, written in one call. */
+	async setManySealed(entries: readonly { key: string; value: SealedValue | SealedPackedValue }[]): Promise<void> {
+		await this.catalog.setMany([...entries]);
 	}
 
-	#mac(key: string, json: string): string {
-		return createHmac("sha256", this.macKey).update(`${CATALOG_VALUE_TAG}\0${key}\0`).update(json).digest("base64");
+	#mac(key: string, text: string, tag: typeof CATALOG_VALUE_TAG | typeof CATALOG_PACKED_TAG = CATALOG_VALUE_TAG): string {
+		return createHmac("sha256", this.macKey).update(`${tag}\0${key}\0`).update(text).digest("base64");
 	}
 
 	#macBytes(key: string, value: Uint8Array): Buffer {
@@ -194,8 +225,8 @@ export class CatalogCache {
 		return namespace ? `${namespace}:${key}` : key;
 	}
 
-	#verifies(key: string, json: string, mac: string): boolean {
-		const want = Buffer.from(this.#mac(key, json), "base64");
+	#verifies(key: string, text: string, mac: string, tag: typeof CATALOG_VALUE_TAG | typeof CATALOG_PACKED_TAG): boolean {
+		const want = Buffer.from(this.#mac(key, text, tag), "base64");
 		const got = Buffer.from(mac, "base64");
 		return got.length === want.length && timingSafeEqual(got, want);
 	}

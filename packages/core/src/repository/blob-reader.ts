@@ -111,8 +111,10 @@ export class BlobReader {
 		const cacheKey = treeCacheKey(this.parts.repositoryId, id);
 		const cached = await cache?.get(cacheKey, isTree);
 		if (cached) return cached;
-		const tree = parseTree(await this.loadBlob(id, { wholePack: true }));
-		await cache?.set(cacheKey, tree);
+		const bytes = await this.loadBlob(id, { wholePack: true });
+		const tree = parseTree(bytes);
+		// Kept as stored, its JSON, compressed: not stringified again.
+		await cache?.setManySealed([{ key: cacheKey, value: cache.sealJson(cacheKey, bytes) }]);
 		return tree;
 	}
 

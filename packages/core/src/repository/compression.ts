@@ -193,6 +193,21 @@ export function encodeBody(data: Uint8Array, enabled: boolean, kind: BodyKind = 
 	return smaller(data, CODEC.brotli, brotli(data));
 }
 
+/**
+ * A text of the catalog (a cached tree's JSON) compressed with zstd, for a catalog a few times
+ * smaller; undefined without zstd or when it would not shrink by 5 %.
+ */
+export function packText(text: Uint8Array): Uint8Array | undefined {
+	const packed = loadZstd()?.compress(text);
+	return packed && packed.length < text.length * WORTH_IT ? packed : undefined;
+}
+
+/** What `packText` made, as the text again. */
+export function unpackText(packed: Uint8Array, what: string): Buffer {
+	const text = unzstd(packed, what);
+	return Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+}
+
 /** Codec byte and body in one buffer: the plaintext of small sealed objects (index, snapshot, config). */
 export function compress(data: Buffer, enabled: boolean): Buffer {
 	const { codec, body } = encodeBody(data, enabled, "object");

@@ -1,6 +1,6 @@
-import { type CatalogCache, treeCacheKey } from "../../catalog/catalog-cache.js";
+import { type CatalogCache, type SealedPackedValue, type SealedValue, treeCacheKey } from "../../catalog/catalog-cache.js";
 
-/** Trees written to the catalog at once, and the JSON bytes that also end a batch. */
+/** Trees written to the catalog at once, and the bytes (as kept, compressed) that also end a batch. */
 const BATCH_TREES = 500;
 const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -10,7 +10,7 @@ const BATCH_BYTES = 4 * 1024 * 1024;
  * its pack, opening it on a worker and caching it one write at a time.
  */
 export class TreeCacheWriter {
-	#batch: { key: string; json: string }[] = [];
+	#batch: { key: string; value: SealedValue | SealedPackedValue }[] = [];
 	#bytes = 0;
 
 	constructor(
@@ -18,10 +18,12 @@ export class TreeCacheWriter {
 		private readonly repositoryId: string,
 	) {}
 
-	/** `json` is the tree's stored plaintext, which is its JSON. */
-	async remember(treeId: string, json: string): Promise<void> {
-		this.#batch.push({ key: treeCacheKey(this.repositoryId, treeId), json });
-		this.#bytes += json.length;
+	/** `json` is the tree's stored plaintext, which is its JSON: sealed (and compressed) now, so the batch holds what is written. */
+	async remember(treeId: string, json: Uint8Array): Promise<void> {
+		const key = treeCacheKey(this.repositoryId, treeId);
+		const value = this.cache.sealJson(key, json);
+		this.#batch.push({ key, value });
+		this.#bytes += "z" in value ? value.z.length : value.j.length;
 		if (this.#batch.length >= BATCH_TREES || this.#bytes >= BATCH_BYTES) await this.flush();
 	}
 
@@ -29,6 +31,6 @@ export class TreeCacheWriter {
 		const batch = this.#batch;
 		this.#batch = [];
 		this.#bytes = 0;
-		if (batch.length > 0) await this.cache.setManyJson(batch);
+		if (batch.length > 0) await this.cache.setManySealed(batch);
 	}
 }

@@ -261,7 +261,7 @@ export class TreeSaver {
 	async #saveTree(nodes: TreeNode[]): Promise<string> {
 		const bytes = serializeTree({ nodes });
 		const { id, added } = await this.blobs.saveWhole("tree", bytes);
-		if (added) await this.treeCache.remember(id, bytes.toString("utf8"));
+		if (added) await this.treeCache.remember(id, bytes);
 		this.#below?.note(id, nodes);
 		return id;
 	}
