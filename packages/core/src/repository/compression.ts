@@ -16,8 +16,9 @@ import { HoldfastError } from "../host/errors.js";
  * file content: on the benchmark's data it takes a third of the CPU of DEFLATE at level 4 on
  * small text and 0.6 of Brotli at quality 1 on large blobs, which it stores 11 % smaller. Trees
  * get 2 (Brotli, TREE_QUALITY); snapshots, index and config objects 1 (raw DEFLATE, level 4)
- * under SMALL_BODY bytes and 2 (Brotli, quality 1) from there, so a command that reads only
- * those never loads zstd. Without zstd (its module did not load) data is written that way too.
+ * under SMALL_BODY bytes and 2 (Brotli, quality 1) from there, so `snapshots` and the index
+ * need no zstd, and a reader without it still lists and restores the trees of any snapshot.
+ * Without zstd (its module did not load) data is written that way too.
  */
 export const CODEC = Object.freeze({ stored: 0, deflate: 1, brotli: 2, zstd: 3 });
 

@@ -27,4 +27,24 @@ describe("ObjectReader", () => {
 			.catch((caught: unknown) => caught);
 		expect(isHoldfastError(damaged, "CORRUPT")).toBe(true);
 	});
+
+	it("still finds the locked good version behind a newer one that this installation cannot read", async () => {
+		const clock = new ManualClock("2030-01-01T00:00:00Z");
+		const destination = new MemoryDestination(clock);
+		const key = `data/ab/ab${"0".repeat(62)}`;
+		await destination.put(key, Buffer.from("GOOD-the pack"), {
+			mode: "COMPLIANCE",
+			until: new Date("2031-01-01T00:00:00Z"),
+		} as never);
+		clock.advance(1000);
+		// An attacker's newer version whose blob needs zstd, on a reader without it.
+		await destination.put(key, Buffer.from("EVIL-a zstd blob"));
+		const reader = new ObjectReader(destination);
+		const verify = async (bytes: Buffer) => {
+			if (bytes.toString() === "EVIL-") throw new HoldfastError("PLUGIN_LOAD", "is compressed with zstd, module did not load");
+			if (bytes.toString() !== "GOOD-") throw new HoldfastError("CORRUPT", "does not verify");
+			return "good";
+		};
+		expect(await reader.readRange(key, { offset: 0, length: 5 }, verify)).toBe("good");
+	});
 });

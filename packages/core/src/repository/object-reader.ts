@@ -51,6 +51,7 @@ export class ObjectReader {
 		accept: (bytes: Uint8Array) => Promise<T>,
 	): Promise<T> {
 		const failures: { kind: FaultKind | "corrupt"; error: unknown }[] = [];
+		let cannotRead: HoldfastError | undefined;
 		const attempt = async (versionId?: string): Promise<{ value: T } | undefined> => {
 			let bytes: Uint8Array;
 			try {
@@ -66,9 +67,10 @@ export class ObjectReader {
 				return { value: await accept(bytes) };
 			} catch (error) {
 				if (classifyFault(error) === "unreachable") throw error;
-				// An answer about this installation, not these bytes (no zstd to read them): every version would get it.
-				if (isHoldfastError(error) && !isHoldfastError(error, "CORRUPT")) throw error;
-				failures.push({ kind: "corrupt", error });
+				// An answer about this installation rather than these bytes (no zstd to read them) is kept
+				// apart: another version may still read (an attacker's newer one may be what needs zstd).
+				if (isHoldfastError(error) && !isHoldfastError(error, "CORRUPT")) cannotRead ??= error;
+				else failures.push({ kind: "corrupt", error });
 				return undefined;
 			}
 		};
@@ -84,6 +86,8 @@ export class ObjectReader {
 			const found = await attempt(version.versionId);
 			if (found) return found.value;
 		}
+		// No version read, and one could not be read here: that, not damage, is the answer.
+		if (cannotRead) throw cannotRead;
 		const firstError = failures[0]?.error;
 		if (failures.some((f) => f.kind === "corrupt")) {
 			throw new HoldfastError(
