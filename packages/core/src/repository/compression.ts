@@ -75,9 +75,9 @@ function asBuffer(data: Uint8Array): Buffer {
 }
 
 /** zstd's frame as written, read by zstd-napi, else by Node's own zstd (Node 22.15 and later). */
-function unzstd(body: Uint8Array, what: string): Uint8Array {
+function unzstd(body: Uint8Array, what: string): Buffer {
 	const loaded = loadZstd();
-	if (loaded) return loaded.decompress(body);
+	if (loaded) return asBuffer(loaded.decompress(body));
 	const own = (zlib as { zstdDecompressSync?: (data: Uint8Array) => Buffer }).zstdDecompressSync;
 	if (own) return own(body);
 	// Not damage: the data is fine, this installation cannot read it.
@@ -205,8 +205,7 @@ export function packText(text: Uint8Array): Uint8Array | undefined {
 
 /** What `packText` made, as the text again. */
 export function unpackText(packed: Uint8Array, what: string): Buffer {
-	const text = unzstd(packed, what);
-	return Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+	return unzstd(packed, what);
 }
 
 /** Codec byte and body in one buffer: the plaintext of small sealed objects (index, snapshot, config). */
@@ -253,10 +252,7 @@ export function decompress(framed: Uint8Array, what: string, expectedLength?: nu
 			return brotliDecompressSync(body, { chunkSize: Math.max(64, Math.min(expectedLength + 1, MAX_SIZED_OUTPUT)) });
 		}
 		if (codec === CODEC.deflate) return inflateRawSync(body);
-		if (codec === CODEC.zstd) {
-			const data = unzstd(body, what);
-			return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-		}
+		if (codec === CODEC.zstd) return unzstd(body, what);
 	} catch (cause) {
 		if (cause instanceof HoldfastError) throw cause;
 		throw new HoldfastError("CORRUPT", `${what}: cannot decompress`, { cause });
