@@ -5,13 +5,18 @@
 // @holdfast/core is one bundle that the CLI, the bundled plugins and third-party plugins
 // all import by its package name, so every one of them shares one instance of it (its
 // classes, hooks and inversify). The CLI's bundle keeps every @holdfast/* package external.
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const STAMP = "bundle/.bundled";
+/** Written in each bundle's folder when it is made: what --if-stale compares tsc's output with. */
+const STAMP = ".bundled";
+/** The bundles' folders under a package's dist, which are not tsc's output. */
+const BUNDLE_DIRS = new Set(["bundle", "launcher"]);
 /** The plugins the CLI installs with itself, whose schemas are compiled ahead of time. */
 const PLUGIN_DIRS = Object.keys(JSON.parse(readFileSync(join(ROOT, "packages/cli/package.json"), "utf8")).dependencies)
 	.filter((name) => name.startsWith("@holdfast/plugin-"))
@@ -27,6 +32,8 @@ const BUNDLES = [
 			units: "dist/host/units.js",
 			// The CLI's launcher starts scrypt with it before it loads anything else.
 			"key-derivation": "dist/repository/key-derivation.js",
+			// The CLI runs its own vendor file with it, without loading the rest of the core.
+			"code-cache": "dist/host/code-cache.js",
 			// blob-pool.ts starts its workers from ./seal-worker.js beside itself.
 			"seal-worker": "dist/repository/seal-worker.js",
 			// index-decoder.ts starts its threads from ./index-worker.js beside itself.
@@ -37,11 +44,29 @@ const BUNDLES = [
 		// The bundled plugins' schemas are compiled into it: a change to them rebundles it.
 		inputs: PLUGIN_DIRS,
 		precompile: true,
+		// Third-party libraries, run from one CommonJS file with V8's code cache (host/code-cache.ts
+		// says why); reflect-metadata only for what it does as it loads.
+		vendor: {
+			packages: ["inversify", "tapable", "semver", "keyv", "yaml"],
+			sideEffects: ["reflect-metadata"],
+			runner: "dist/host/code-cache.js",
+		},
 	},
 	{
 		pkg: "packages/cli",
 		entries: { main: "dist/main.js" },
 		external: ["@holdfast/*"],
+		// yargs and what it loads: 240 KB parsed at every start, `--help` included.
+		vendor: { packages: ["yargs"], sideEffects: [], runner: "@holdfast/core/code-cache" },
+	},
+	{
+		// The launcher's first module, with the key derivation it starts inlined (src/launch.ts).
+		pkg: "packages/cli",
+		entries: { launch: "dist/launch.js" },
+		outdir: "dist/launcher",
+		splitting: false,
+		inputs: ["packages/core"],
+		alias: { "@holdfast/core/key-derivation": "../core/dist/repository/key-derivation.js" },
 	},
 	// The other plugins the CLI installs, each one file with its dependencies (ignore, p-limit):
 	// a command that loads them resolves and reads no module of theirs one by one.
@@ -72,7 +97,7 @@ function newestInput(dir) {
 	for (const entry of readdirSync(dir, { withFileTypes: true })) {
 		const path = join(dir, entry.name);
 		if (entry.isDirectory()) {
-			if (entry.name !== "bundle") newest = Math.max(newest, newestInput(path));
+			if (!BUNDLE_DIRS.has(entry.name)) newest = Math.max(newest, newestInput(path));
 		} else if (entry.name.endsWith(".js")) {
 			newest = Math.max(newest, statSync(path).mtimeMs);
 		}
@@ -84,7 +109,7 @@ function newestInput(dir) {
 function isStale(bundle) {
 	const dist = join(ROOT, bundle.pkg, "dist");
 	if (!Object.values(bundle.entries).every((file) => existsSync(join(ROOT, bundle.pkg, file)))) return false;
-	const stamp = join(dist, STAMP);
+	const stamp = join(ROOT, bundle.pkg, bundle.outdir ?? "dist/bundle", STAMP);
 	if (!existsSync(stamp)) return true;
 	const inputs = [dist, ...(bundle.inputs ?? []).map((pkg) => join(ROOT, pkg, "dist"))].filter((d) => existsSync(d));
 	const newest = Math.max(statSync(fileURLToPath(import.meta.url)).mtimeMs, ...inputs.map(newestInput));
@@ -221,6 +246,94 @@ function noPackageLookup() {
 	};
 }
 
+/** Each package's vendor file, named for it: its name also names its code in the cache folder. */
+const vendorFile = (spec) => `${spec.pkg.split("/").at(-1)}-vendor.cjs`;
+
+/**
+ * Builds the vendor file of `spec` into `outdir`: one CommonJS module whose exports are each
+ * package's namespace by its name. Returns what the core's bundle needs to import from it: the
+ * hash that names its code in the cache and each package's export names.
+ */
+async function buildVendor(dir, outdir, vendor, name) {
+	const file = join(outdir, name);
+	await build({
+		// What the packages' ES modules read from import.meta, from the CommonJS file's own name.
+		banner: { js: 'const __vendorUrl = require("node:url").pathToFileURL(__filename).href;' },
+		define: { "import.meta.url": "__vendorUrl" },
+		plugins: [lazyStringWidth(), ownAssert(), noPackageLookup()],
+		absWorkingDir: dir,
+		stdin: {
+			contents: [
+				...vendor.sideEffects.map((name) => `import ${JSON.stringify(name)};`),
+				...vendor.packages.map((name) => `export * as ${vendorKey(name)} from ${JSON.stringify(name)};`),
+			].join("\n"),
+			// An ES module's file (.mjs): a CommonJS package's default export is then its module.exports, as in Node.
+			sourcefile: "vendor.mjs",
+			resolveDir: dir,
+			loader: "js",
+		},
+		outfile: file,
+		bundle: true,
+		format: "cjs",
+		platform: "node",
+		target: "node20",
+		legalComments: "none",
+		logLevel: "warning",
+	});
+	const source = readFileSync(file);
+	const exported = createRequire(file)(file);
+	const names = Object.fromEntries(vendor.packages.map((name) => [name, Object.keys(exported[vendorKey(name)])]));
+	return { hash: createHash("sha256").update(source).digest("hex").slice(0, 16), names };
+}
+
+/** A package's name as the key of its namespace in the vendor file. */
+const vendorKey = (name) => name.replace(/[^A-Za-z0-9_$]/g, "_");
+
+/**
+ * Each import of a vendored package from the package's own code becomes a module that re-exports
+ * it from the vendor file, which one shared module runs (once) with the code cache.
+ */
+function useVendor(dir, vendor, name, built) {
+	const packages = new Set([...vendor.packages, ...vendor.sideEffects]);
+	const runner = vendor.runner.startsWith("dist/") ? join(dir, vendor.runner) : vendor.runner;
+	return {
+		name: "vendor",
+		setup(b) {
+			b.onResolve({ filter: /^[a-z@][\w@/.-]*$/ }, (args) =>
+				packages.has(args.path) && !/[\\/]node_modules[\\/]/.test(args.importer)
+					? { path: args.path, namespace: "vendor" }
+					: undefined,
+			);
+			b.onResolve({ filter: /^vendor-file$/, namespace: "vendor" }, () => ({ path: "vendor-file", namespace: "vendor" }));
+			b.onLoad({ filter: /.*/, namespace: "vendor" }, (args) => {
+				if (args.path === "vendor-file") {
+					return {
+						contents: [
+							`import { runCompiled } from ${JSON.stringify(runner)};`,
+							`export const vendor = runCompiled(new URL("./${name}", import.meta.url), "${built.hash}").exports;`,
+						].join("\n"),
+						resolveDir: dir,
+						loader: "js",
+					};
+				}
+				if (!vendor.packages.includes(args.path)) return { contents: 'import "vendor-file";', loader: "js" };
+				const names = built.names[args.path];
+				// Only names an import can spell (yargs also exports "module.exports", for require()).
+				const named = names.filter((name) => name !== "default" && /^[A-Za-z_$][\w$]*$/.test(name));
+				return {
+					contents: [
+						'import { vendor } from "vendor-file";',
+						`const namespace = vendor.${vendorKey(args.path)};`,
+						...(names.includes("default") ? ["export default namespace.default;"] : []),
+						`export const { ${named.join(", ")} } = namespace;`,
+					].join("\n"),
+					loader: "js",
+				};
+			});
+		},
+	};
+}
+
 /** Points the schema validator's import of the empty map at the compiled one. */
 function usePrecompiled(file) {
 	return {
@@ -238,13 +351,14 @@ export async function bundle({ ifStale = false } = {}) {
 		const options = {
 			absWorkingDir: dir,
 			entryPoints: Object.fromEntries(Object.entries(spec.entries).map(([name, file]) => [name, join(dir, file)])),
-			outdir: join(dir, "dist/bundle"),
+			outdir: join(dir, spec.outdir ?? "dist/bundle"),
 			bundle: true,
-			splitting: true,
+			splitting: spec.splitting ?? true,
 			format: "esm",
 			platform: "node",
 			target: "node20",
-			external: spec.external,
+			external: spec.external ?? [],
+			...(spec.alias ? { alias: Object.fromEntries(Object.entries(spec.alias).map(([from, to]) => [from, join(dir, to)])) } : {}),
 			...(spec.mainFields ? { mainFields: spec.mainFields } : {}),
 			banner: { js: BANNER },
 			chunkNames: "chunk-[hash]",
@@ -255,14 +369,21 @@ export async function bundle({ ifStale = false } = {}) {
 		};
 		// Chunks are named by their hash: a bundle's folder is emptied first, or every build leaves its old chunks behind.
 		rmSync(options.outdir, { recursive: true, force: true });
+		if (spec.vendor) {
+			const name = vendorFile(spec);
+			options.plugins.push(useVendor(dir, spec.vendor, name, await buildVendor(dir, options.outdir, spec.vendor, name)));
+		}
 		await build(options);
 		// Bundled once as is, for the plugins to import while their schemas are collected.
 		if (spec.precompile) {
 			const precompiled = await precompileSchemas(dir);
-			rmSync(options.outdir, { recursive: true, force: true });
+			// The vendor file stays: the same libraries, bundled again, would be the same file.
+			for (const file of readdirSync(options.outdir)) {
+				if (!spec.vendor || file !== vendorFile(spec)) rmSync(join(options.outdir, file), { force: true });
+			}
 			await build({ ...options, plugins: [...options.plugins, usePrecompiled(precompiled)] });
 		}
-		writeFileSync(join(dir, "dist", STAMP), `${new Date().toISOString()}\n`);
+		writeFileSync(join(options.outdir, STAMP), `${new Date().toISOString()}\n`);
 	}
 }
 

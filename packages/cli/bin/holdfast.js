@@ -4,16 +4,17 @@ import module from "node:module";
 // Node 22 and later keep V8's compiled code between runs: a later start skips compiling the bundle.
 module.enableCompileCache?.();
 
-// Restore and check --read-data run in a Node started with glibc's memory settings (dist/node-tuning.js says why).
-const tuning = await import("../dist/node-tuning.js");
-tuning.setCompileBudget();
+// One module (dist/launch.js, bundled): the Node settings and the early key derivation.
+const launch = await import("../dist/launcher/launch.js");
+launch.setCompileBudget();
 const argv = process.argv.slice(2);
-const ended = tuning.wantsTuning(argv, process.env, tuning.isGlibc) ? await tuning.relaunch(process.argv[1], argv) : undefined;
-if (ended) tuning.endAs(ended);
+// Restore and check --read-data run in a Node started with glibc's memory settings (dist/node-tuning.js says why).
+const ended = launch.wantsTuning(argv, process.env, launch.isGlibc) ? await launch.relaunch(process.argv[1], argv) : undefined;
+if (ended) launch.endAs(ended);
 else {
-	if (process.env[tuning.TUNED_MARK] !== undefined) tuning.startTuned();
+	if (process.env[launch.TUNED_MARK] !== undefined) launch.startTuned();
 	// scrypt on the libuv pool while the CLI loads (dist/derive-at-launch.js says when it starts).
-	await (await import("../dist/derive-at-launch.js")).deriveAtLaunch(argv);
+	await launch.deriveAtLaunch(argv);
 	await run(argv);
 }
 

@@ -1,0 +1,146 @@
+import { spawnSync } from "node:child_process";
+import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { holdfast } from "./support/cli.js";
+import { tempDir } from "./support/harness.js";
+
+// The code cache runs in a process of its own for each test: V8 keeps nothing of a run but
+// what the cache folder holds, and the cache is written as the process exits.
+const RUNNER = fileURLToPath(new URL("../packages/core/dist/host/code-cache.js", import.meta.url));
+
+interface Run {
+	cache: string;
+	sum: number;
+}
+
+/** Runs `file` through runCompiled in a new Node, with V8 `flags` set first; what it exported and did with the cache. */
+function runIn(file: string, build: string, folder: string, flags = ""): Run {
+	const script = `
+		import { setFlagsFromString } from "node:v8";
+		if (${JSON.stringify(flags)}) setFlagsFromString(${JSON.stringify(flags)});
+		const { runCompiled } = await import(${JSON.stringify(RUNNER)});
+		const { exports, cache } = runCompiled(${JSON.stringify(file)}, ${JSON.stringify(build)}, ${JSON.stringify(folder)});
+		console.log(JSON.stringify({ cache, sum: exports.sum(2, 3) }));
+	`;
+	const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+	if (run.status !== 0) throw new Error(run.stderr);
+	return JSON.parse(run.stdout) as Run;
+}
+
+async function library(dir: string, body = "return a + b;"): Promise<string> {
+	const file = join(dir, "lib.cjs");
+	await writeFile(file, `exports.sum = function sum(a, b) { ${body} };\nexports.where = __filename;\n`);
+	return file;
+}
+
+describe("runCompiled", () => {
+	it("keeps V8's code for a file between runs, and V8 takes it", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "missing", sum: 5 });
+		const written = await readdir(folder);
+		expect(written).toHaveLength(1);
+		expect(written[0]).toMatch(/^lib-b1-[0-9a-z]+\.[0-9a-z]+-[0-9a-z]+\.v8$/);
+		const before = await stat(join(folder, written[0] as string));
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "used", sum: 5 });
+		// Taken, so not written again.
+		expect((await stat(join(folder, written[0] as string))).mtimeMs).toBe(before.mtimeMs);
+	});
+
+	it("never offers the code of another build: a changed file compiles anew, as its new self", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		expect(runIn(file, "b1", folder).cache).toBe("missing");
+		// The same length and build name: only the file's time tells them apart.
+		await library(dir, "return a * b;");
+		const later = new Date(Date.now() + 5_000);
+		await utimes(file, later, later);
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "missing", sum: 6 });
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "used", sum: 6 });
+		// The other build's code, recent, stays: two installations used in turn keep theirs.
+		expect(await readdir(folder)).toHaveLength(2);
+	});
+
+	it("removes code of other builds written over a week ago", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		runIn(file, "old", folder);
+		const [old] = await readdir(folder);
+		const weekAgo = new Date(Date.now() - 8 * 86_400_000);
+		await utimes(join(folder, old as string), weekAgo, weekAgo);
+		expect(runIn(file, "new", folder).cache).toBe("missing");
+		const left = await readdir(folder);
+		expect(left).toHaveLength(1);
+		expect(left[0]).toMatch(/^lib-new-/);
+	});
+
+	it("keeps code for each set of V8 flags apart, so commands that set flags do not undo each other's", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		expect(runIn(file, "b1", folder).cache).toBe("missing");
+		expect(runIn(file, "b1", folder, "--interrupt-budget=524288").cache).toBe("missing");
+		expect(runIn(file, "b1", folder).cache).toBe("used");
+		expect(runIn(file, "b1", folder, "--interrupt-budget=524288").cache).toBe("used");
+		expect(await readdir(folder)).toHaveLength(2);
+	});
+
+	it("runs a file whose cached code is damaged from its source, and replaces the code", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		runIn(file, "b1", folder);
+		const [name] = await readdir(folder);
+		const path = join(folder, name as string);
+		const bytes = await readFile(path);
+		bytes.fill(0x5a, 64);
+		await writeFile(path, bytes);
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "rejected", sum: 5 });
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "used", sum: 5 });
+	});
+
+	it("runs as without a cache where the cache folder cannot be made", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const file = await library(dir);
+		// A file where the folder would be.
+		const blocked = join(dir, "blocked");
+		await writeFile(blocked, "");
+		expect(runIn(file, "b1", join(blocked, "cache"))).toEqual({ cache: "missing", sum: 5 });
+		expect(runIn(file, "b1", join(blocked, "cache"))).toEqual({ cache: "missing", sum: 5 });
+	});
+});
+
+describe("the bundled CLI's libraries", () => {
+	it("run from V8's cached code after the first command", async () => {
+		const dir = await tempDir("holdfast-code-cache-cli-");
+		await writeFile(join(dir, "a.txt"), "text\n");
+		await writeFile(
+			join(dir, "holdfast.yaml"),
+			`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination"]
+sets:
+  docs:
+    sources: [{ type: fs, path: ./a.txt }]
+    destination: { type: fs, path: ./repo }
+    retention: { days: 30 }
+`,
+		);
+		const env = { XDG_CACHE_HOME: join(dir, "cache") };
+		const folder = join(dir, "cache", "holdfast", "compiled");
+		expect(holdfast(dir, ["init"], env).code).toBe(0);
+		const files = (await readdir(folder)).sort();
+		// yargs and the rest of the CLI's libraries; the core's (yaml, inversify, semver, tapable, keyv).
+		expect(files.map((f) => f.replace(/-.*/, ""))).toEqual(["cli", "core"]);
+		const times = await Promise.all(files.map(async (f) => (await stat(join(folder, f))).mtimeMs));
+		const listing = holdfast(dir, ["snapshots"], env);
+		expect(listing.code).toBe(0);
+		expect(listing.stdout).toContain("no snapshots yet");
+		// Both taken as they were: code V8 rejected would have been written again.
+		expect((await readdir(folder)).sort()).toEqual(files);
+		expect(await Promise.all(files.map(async (f) => (await stat(join(folder, f))).mtimeMs))).toEqual(times);
+	});
+});
