@@ -123,6 +123,8 @@ function isStale(bundle) {
  * precompiled-validators.js in the bundle; any other schema is still compiled when used.
  */
 async function precompileSchemas(dir) {
+	// A bundle loaded only to collect schemas: its libraries' compiled code is worth keeping nowhere.
+	process.env.HOLDFAST_CODE_CACHE = "off";
 	const core = await import(pathToFileURL(join(dir, "dist/bundle/index.js")).href);
 	const { AJV_OPTIONS } = await import(pathToFileURL(join(dir, "dist/config/schema-validator.js")).href);
 	const { envelopeSchema } = await import(pathToFileURL(join(dir, "dist/config/config-schema.js")).href);
@@ -266,6 +268,7 @@ async function buildVendor(dir, outdir, vendor, name) {
 			contents: [
 				...vendor.sideEffects.map((name) => `import ${JSON.stringify(name)};`),
 				...vendor.packages.map((name) => `export * as ${vendorKey(name)} from ${JSON.stringify(name)};`),
+				...Object.entries(vendor.files ?? {}).map(([key, file]) => `export * as ${key} from ${JSON.stringify(file)};`),
 			].join("\n"),
 			// An ES module's file (.mjs): a CommonJS package's default export is then its module.exports, as in Node.
 			sourcefile: "vendor.mjs",
@@ -281,8 +284,12 @@ async function buildVendor(dir, outdir, vendor, name) {
 		logLevel: "warning",
 	});
 	const source = readFileSync(file);
-	const exported = createRequire(file)(file);
-	const names = Object.fromEntries(vendor.packages.map((name) => [name, Object.keys(exported[vendorKey(name)])]));
+	const require = createRequire(file);
+	// Built again after the schemas are compiled: the first build's module must not answer for it.
+	delete require.cache[file];
+	const exported = require(file);
+	const keys = [...vendor.packages.map(vendorKey), ...Object.keys(vendor.files ?? {})];
+	const names = Object.fromEntries(keys.map((key) => [key, Object.keys(exported[key])]));
 	return { hash: createHash("sha256").update(source).digest("hex").slice(0, 16), names };
 }
 
@@ -316,8 +323,8 @@ function useVendor(dir, vendor, name, built) {
 						loader: "js",
 					};
 				}
-				if (!vendor.packages.includes(args.path)) return { contents: 'import "vendor-file";', loader: "js" };
-				const names = built.names[args.path];
+				const names = built.names[vendorKey(args.path)];
+				if (!names) return { contents: 'import "vendor-file";', loader: "js" };
 				// Only names an import can spell (yargs also exports "module.exports", for require()).
 				const named = names.filter((name) => name !== "default" && /^[A-Za-z_$][\w$]*$/.test(name));
 				return {
@@ -334,12 +341,17 @@ function useVendor(dir, vendor, name, built) {
 	};
 }
 
-/** Points the schema validator's import of the empty map at the compiled one. */
-function usePrecompiled(file) {
+/**
+ * Points the schema validator's import of the empty map at the compiled one: in the vendor
+ * file, when there is one (140 KB of generated code, parsed at every start otherwise).
+ */
+function usePrecompiled(file, inVendor) {
 	return {
 		name: "precompiled-validators",
 		setup(b) {
-			b.onResolve({ filter: /\/precompiled-validators\.js$/ }, () => ({ path: file }));
+			b.onResolve({ filter: /\/precompiled-validators\.js$/ }, () =>
+				inVendor ? { path: "precompiled", namespace: "vendor" } : { path: file },
+			);
 		},
 	};
 }
@@ -369,19 +381,26 @@ export async function bundle({ ifStale = false } = {}) {
 		};
 		// Chunks are named by their hash: a bundle's folder is emptied first, or every build leaves its old chunks behind.
 		rmSync(options.outdir, { recursive: true, force: true });
+		const plugins = options.plugins;
 		if (spec.vendor) {
 			const name = vendorFile(spec);
-			options.plugins.push(useVendor(dir, spec.vendor, name, await buildVendor(dir, options.outdir, spec.vendor, name)));
+			options.plugins = [
+				...plugins,
+				useVendor(dir, spec.vendor, name, await buildVendor(dir, options.outdir, spec.vendor, name)),
+			];
 		}
 		await build(options);
 		// Bundled once as is, for the plugins to import while their schemas are collected.
 		if (spec.precompile) {
 			const precompiled = await precompileSchemas(dir);
-			// The vendor file stays: the same libraries, bundled again, would be the same file.
-			for (const file of readdirSync(options.outdir)) {
-				if (!spec.vendor || file !== vendorFile(spec)) rmSync(join(options.outdir, file), { force: true });
+			rmSync(options.outdir, { recursive: true, force: true });
+			const final = [...plugins, usePrecompiled(precompiled, spec.vendor !== undefined)];
+			if (spec.vendor) {
+				const name = vendorFile(spec);
+				const vendor = { ...spec.vendor, files: { precompiled } };
+				final.push(useVendor(dir, vendor, name, await buildVendor(dir, options.outdir, vendor, name)));
 			}
-			await build({ ...options, plugins: [...options.plugins, usePrecompiled(precompiled)] });
+			await build({ ...options, plugins: final });
 		}
 		writeFileSync(join(options.outdir, STAMP), `${new Date().toISOString()}\n`);
 	}

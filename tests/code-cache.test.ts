@@ -3,6 +3,7 @@ import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { codeCacheFolder } from "../packages/core/src/host/code-cache.js";
 import { holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
 
@@ -34,6 +35,15 @@ async function library(dir: string, body = "return a + b;"): Promise<string> {
 	await writeFile(file, `exports.sum = function sum(a, b) { ${body} };\nexports.where = __filename;\n`);
 	return file;
 }
+
+describe("codeCacheFolder", () => {
+	it("is under the user's cache folder, and none with HOLDFAST_CODE_CACHE=off", () => {
+		expect(codeCacheFolder({ XDG_CACHE_HOME: "/var/cache/u" })).toBe("/var/cache/u/holdfast/compiled");
+		// A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
+		expect(codeCacheFolder({ XDG_CACHE_HOME: "cache" })).toMatch(/\/\.cache\/holdfast\/compiled$/);
+		expect(codeCacheFolder({ XDG_CACHE_HOME: "/var/cache/u", HOLDFAST_CODE_CACHE: "off" })).toBeUndefined();
+	});
+});
 
 describe("runCompiled", () => {
 	it("keeps V8's code for a file between runs, and V8 takes it", async () => {

@@ -24,14 +24,16 @@ import { Repository, type RepositoryOptions } from "../repository/repository.js"
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 import type { TreeEntry } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
-import { type BackupResult, runBackup } from "./backup.js";
-import { type CheckReport, checkRepository } from "./check.js";
+// Backup, restore, check, groom and index repair are each imported by the command that runs it:
+// `snapshots`, `ls` and the rest do not parse their code as they start.
+import type { BackupResult } from "./backup.js";
+import type { CheckReport } from "./check.js";
 import type { ScheduleAdvisor } from "./forecast-types.js";
-import { executeGroom, type GroomResult } from "./groom-step.js";
+import type { GroomResult } from "./groom-step.js";
 import { emptyGroomPlan, type GroomSchedule } from "./groom-types.js";
-import { type IndexRepairResult, repairIndex } from "./index-repair.js";
+import type { IndexRepairResult } from "./index-repair.js";
 import { frozenCopy, type RepositoryView, repositoryView } from "./repository-view.js";
-import { type RestoreSummary, restoreSnapshot } from "./restore.js";
+import type { RestoreSummary } from "./restore.js";
 import { type SnapshotTier, snapshotTier, tierTimeZone } from "./retention-tiers.js";
 import type { RunContext, RunKind, RunPlan, UploadedObject } from "./run-types.js";
 import { retentionCapProblem, setProblems } from "./set-checks.js";
@@ -372,6 +374,7 @@ export class Engine {
 			const tier = this.tierOf(open.name, open.set, snapshots, context.startedAt);
 			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined, tier);
 			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
+			const { runBackup } = await import("./backup.js");
 			return runBackup(context, {
 				repository: open.repository,
 				hooks: this.hooks,
@@ -499,6 +502,7 @@ export class Engine {
 					})
 				: selector;
 		const context = this.context("restore", open);
+		const { restoreSnapshot } = await import("./restore.js");
 		const summary = await this.run(context, () =>
 			restoreSnapshot(open.repository, snapshot, {
 				target: options.target,
@@ -539,6 +543,7 @@ export class Engine {
 		return this.run(context, async () => {
 			const listing = await open.repository.readSnapshots({ fresh: true });
 			const renewedBy = await this.#renewalHorizons(open, listing.refs);
+			const { checkRepository } = await import("./check.js");
 			return checkRepository(open.repository, listing, {
 				readDataPercent: options.readDataPercent,
 				now: this.options.clock.now(),
@@ -575,6 +580,7 @@ export class Engine {
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
+			const { executeGroom } = await import("./groom-step.js");
 			return executeGroom(open.repository, context, plan, this.hooks);
 		});
 	}
@@ -584,6 +590,7 @@ export class Engine {
 		const open = await this.open(setName, { dryRun: options.dryRun ?? false });
 		const context = this.context("repair", open, options.dryRun ?? false);
 		const lock = this.defaultLock(open.name, open.set, open.destination, context.startedAt);
+		const { repairIndex } = await import("./index-repair.js");
 		return this.run(context, () => repairIndex(open.repository, lock, context));
 	}
 

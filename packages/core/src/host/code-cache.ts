@@ -21,8 +21,9 @@ import { makeFoldersSync } from "./folders.js";
 // V8 does not check the code's own bytes (a damaged file crashed Node 20 with SIGSEGV), so each
 // file starts with the SHA-256 of the code, which is checked before V8 sees it.
 
-/** Where the compiled code of each build and V8 flag set is kept; undefined without a home. */
+/** Where the compiled code of each build and V8 flag set is kept; undefined without a home, or with HOLDFAST_CODE_CACHE=off. */
 export function codeCacheFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
+	if (env.HOLDFAST_CODE_CACHE === "off") return undefined;
 	let cache = env.XDG_CACHE_HOME;
 	if (!cache || !isAbsolute(cache)) {
 		try {
