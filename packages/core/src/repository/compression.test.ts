@@ -138,6 +138,35 @@ describe("compression by size and kind", () => {
 		expect(() => decompress(damaged, "blob d")).toThrow("blob d: cannot decompress");
 	});
 
+	it("reads a zstd body into exactly the length the index gives, and never sizes memory by what the body declares", () => {
+		const text = wordText(20_000);
+		const { body } = encodeBody(text, true);
+		const framed = Buffer.concat([Buffer.of(CODEC.zstd), body]);
+		expect(decompress(framed, "blob", 20_000).equals(text)).toBe(true);
+		// An index that says otherwise: the blob is not what it recorded.
+		expect(() => decompress(framed, "blob s", 19_999)).toThrow("blob s: cannot decompress");
+		expect(() => decompress(framed, "blob l", 20_001)).toThrow("blob l: holds 20000 bytes, not 20001");
+		// A second frame after the first: more than the index gives, whatever the first declares.
+		const twice = Buffer.concat([framed, body]);
+		expect(() => decompress(twice, "blob t", 20_000)).toThrow("blob t: cannot decompress");
+
+		// A header that declares 1 TiB (Frame_Content_Size rewritten): without a length from the index, refused as it is read.
+		const huge = Buffer.from(zstd.compress(Buffer.alloc(70_000, 7)));
+		const descriptor = huge[4] as number;
+		expect(descriptor >> 6).toBe(2); // four bytes of content size, after the window byte
+		const sizeAt = 4 + 1 + ((descriptor & 0x20) === 0 ? 1 : 0);
+		const bigger = Buffer.from(huge);
+		bigger[4] = (descriptor & 0x3f) | (3 << 6);
+		const declared = Buffer.alloc(8);
+		declared.writeBigUInt64LE(2n ** 40n);
+		const forged = Buffer.concat([bigger.subarray(0, sizeAt), declared, huge.subarray(sizeAt + 4)]);
+		expect(() => decompress(Buffer.concat([Buffer.of(CODEC.zstd), forged]), "blob h")).toThrow(
+			"blob h: zstd frame declares 1099511627776 size",
+		);
+		// With the index's length it is read into that many bytes, and its 70,000 are too many.
+		expect(() => decompress(Buffer.concat([Buffer.of(CODEC.zstd), forged]), "blob i", 100)).toThrow("blob i: cannot decompress");
+	});
+
 	it("compresses a tree harder than data of the same bytes, in Brotli that any decoder reads", () => {
 		for (const files of [3, 60]) {
 			const tree = treeJson(files);

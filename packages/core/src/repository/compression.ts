@@ -35,7 +35,10 @@ const ZSTD_LEVEL = 3;
 /** zstd, one compression and one decompression context per thread, reused blob after blob. */
 interface Zstd {
 	compress(data: Uint8Array): Uint8Array;
-	decompress(data: Uint8Array): Uint8Array;
+	/** Decompresses into `into`, which must hold all of it (else zstd fails); the bytes written. */
+	decompressInto(data: Uint8Array, into: Uint8Array): number;
+	/** What the first frame's header says it holds; null when it does not say. */
+	declaredSize(data: Uint8Array): number | null;
 }
 
 /** Loaded at the first blob that needs it: null when its module could not be (then `zstdFailure` says why). */
@@ -50,13 +53,18 @@ let zstdFailure: string | undefined;
 function loadZstd(): Zstd | null {
 	if (zstd !== undefined) return zstd;
 	try {
-		const module = createRequire(import.meta.url)("zstd-napi") as typeof import("zstd-napi");
+		const require = createRequire(import.meta.url);
+		const module = require("zstd-napi") as typeof import("zstd-napi");
+		// Its native calls, for a decompression into a buffer of the size the index gives: the
+		// module's own `decompress` allocates what the frame's header declares, unchecked.
+		const binding = require("zstd-napi/binding.js") as typeof import("zstd-napi/binding.js");
 		const compressor = new module.Compressor();
 		compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
-		const decompressor = new module.Decompressor();
+		const context = new binding.DCtx();
 		zstd = {
 			compress: (data) => compressor.compress(asBuffer(data)),
-			decompress: (data) => decompressor.decompress(asBuffer(data)),
+			decompressInto: (data, into) => context.decompress(into, data),
+			declaredSize: (data) => binding.getFrameContentSize(data),
 		};
 	} catch (error) {
 		zstdFailure = (error as Error).message?.split("\n")[0] ?? String(error);
@@ -74,17 +82,54 @@ function asBuffer(data: Uint8Array): Buffer {
 	return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** zstd's frame as written, read by zstd-napi, else by Node's own zstd (Node 22.15 and later). */
-function unzstd(body: Uint8Array, what: string): Buffer {
+/** The most a zstd body whose length nothing else gives (a catalog's packed tree) may declare. */
+const MAX_UNSIZED_ZSTD = 256 * 1024 * 1024;
+
+/**
+ * zstd's frame as written, read by zstd-napi, else by Node's own zstd (Node 22.15 and later),
+ * into a buffer of `expectedLength` bytes (the index's length of the blob), else of what the
+ * frame declares up to MAX_UNSIZED_ZSTD: a body that would make more, or other than that, is
+ * damaged, and memory is never sized by the body alone.
+ */
+function unzstd(body: Uint8Array, what: string, expectedLength?: number): Buffer {
 	const loaded = loadZstd();
-	if (loaded) return asBuffer(loaded.decompress(body));
-	const own = (zlib as { zstdDecompressSync?: (data: Uint8Array) => Buffer }).zstdDecompressSync;
-	if (own) return own(body);
+	const size = expectedLength ?? declaredSize(loaded, body, what);
+	if (loaded) {
+		const out = Buffer.allocUnsafe(size);
+		const written = loaded.decompressInto(body, out);
+		if (written !== size) throw new HoldfastError("CORRUPT", `${what}: holds ${written} bytes, not ${size}`);
+		return out;
+	}
+	const own = (zlib as { zstdDecompressSync?: (data: Uint8Array, options: { maxOutputLength: number }) => Buffer })
+		.zstdDecompressSync;
+	if (own) {
+		// Past the limit it fails: one byte more than expected tells a longer body from an exact one.
+		const out = own(body, { maxOutputLength: expectedLength === undefined ? size : size + 1 });
+		if (expectedLength !== undefined && out.length !== size) {
+			throw new HoldfastError("CORRUPT", `${what}: holds ${out.length} bytes, not ${size}`);
+		}
+		return out;
+	}
 	// Not damage: the data is fine, this installation cannot read it.
 	throw new HoldfastError(
 		"PLUGIN_LOAD",
 		`${what}: is compressed with zstd, and the zstd-napi module did not load (${zstdFailure}): reinstall holdfast on this machine (npm ci builds it)`,
 	);
+}
+
+/** The size a zstd body declares, within bounds; without zstd-napi, the bound (Node's zstd stops there). */
+function declaredSize(loaded: Zstd | null, body: Uint8Array, what: string): number {
+	if (!loaded) return MAX_UNSIZED_ZSTD;
+	let declared: number | null;
+	try {
+		declared = loaded.declaredSize(body);
+	} catch (cause) {
+		throw new HoldfastError("CORRUPT", `${what}: not a zstd frame`, { cause });
+	}
+	if (declared === null || declared > MAX_UNSIZED_ZSTD) {
+		throw new HoldfastError("CORRUPT", `${what}: zstd frame declares ${declared ?? "no"} size`);
+	}
+	return declared;
 }
 
 /**
@@ -252,7 +297,7 @@ export function decompress(framed: Uint8Array, what: string, expectedLength?: nu
 			return brotliDecompressSync(body, { chunkSize: Math.max(64, Math.min(expectedLength + 1, MAX_SIZED_OUTPUT)) });
 		}
 		if (codec === CODEC.deflate) return inflateRawSync(body);
-		if (codec === CODEC.zstd) return unzstd(body, what);
+		if (codec === CODEC.zstd) return unzstd(body, what, expectedLength);
 	} catch (cause) {
 		if (cause instanceof HoldfastError) throw cause;
 		throw new HoldfastError("CORRUPT", `${what}: cannot decompress`, { cause });
