@@ -53,6 +53,8 @@ describe("runCompiled", () => {
 		expect(runIn(file, "b1", folder)).toEqual({ cache: "missing", sum: 5 });
 		const written = await readdir(folder);
 		expect(written).toHaveLength(1);
+		// Private, as the unlock hints kept beside it.
+		expect((await stat(folder)).mode & 0o777).toBe(0o700);
 		expect(written[0]).toMatch(/^lib-b1-[0-9a-z]+\.[0-9a-z]+-[0-9a-z]+\.v8$/);
 		const before = await stat(join(folder, written[0] as string));
 		expect(runIn(file, "b1", folder)).toEqual({ cache: "used", sum: 5 });

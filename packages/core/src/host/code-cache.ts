@@ -118,7 +118,8 @@ const STALE_MS = 7 * 86_400_000;
 function saveCompiled(script: Script, cacheFile: string, ofFile: string, ofBuild: string): void {
 	try {
 		const folder = dirname(cacheFile);
-		makeFoldersSync(folder);
+		// Private, as the unlock hints beside it are: whichever is written first makes the folder.
+		makeFoldersSync(folder, 0o700);
 		const temporary = `${cacheFile}.${process.pid}.tmp`;
 		const code = script.createCachedData();
 		writeFileSync(temporary, Buffer.concat([createHash("sha256").update(code).digest(), code]));
