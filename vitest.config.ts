@@ -17,6 +17,7 @@ export default defineConfig({
 			"@holdfast/core/testing": src("./packages/core/src/testing/index.ts"),
 			"@holdfast/core/units": src("./packages/core/src/host/units.ts"),
 			"@holdfast/core/key-derivation": src("./packages/core/src/repository/key-derivation.ts"),
+			"@holdfast/core/folders": src("./packages/core/src/host/folders.ts"),
 			"@holdfast/core": src("./packages/core/src/index.ts"),
 			"@holdfast/plugin-fs-source": src("./packages/plugin-fs-source/src/index.ts"),
 			"@holdfast/plugin-fs-destination": src("./packages/plugin-fs-destination/src/index.ts"),

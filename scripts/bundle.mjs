@@ -34,6 +34,8 @@ const BUNDLES = [
 			"key-derivation": "dist/repository/key-derivation.js",
 			// The CLI runs its own vendor file with it, without loading the rest of the core.
 			"code-cache": "dist/host/code-cache.js",
+			// The CLI's unlock hints make their folder with it, in the launcher too.
+			folders: "dist/host/folders.js",
 			// blob-pool.ts starts its workers from ./seal-worker.js beside itself.
 			"seal-worker": "dist/repository/seal-worker.js",
 			// index-decoder.ts starts its threads from ./index-worker.js beside itself.
@@ -66,7 +68,10 @@ const BUNDLES = [
 		outdir: "dist/launcher",
 		splitting: false,
 		inputs: ["packages/core"],
-		alias: { "@holdfast/core/key-derivation": "../core/dist/repository/key-derivation.js" },
+		alias: {
+			"@holdfast/core/key-derivation": "../core/dist/repository/key-derivation.js",
+			"@holdfast/core/folders": "../core/dist/host/folders.js",
+		},
 	},
 	// The other plugins the CLI installs, each one file with its dependencies (ignore, p-limit):
 	// a command that loads them resolves and reads no module of theirs one by one.

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { codeCacheFolder } from "../packages/core/src/host/code-cache.js";
-import { holdfast } from "./support/cli.js";
+import { HOLDFAST_BIN, holdfast } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
 
 // The code cache runs in a process of its own for each test: V8 keeps nothing of a run but
@@ -154,5 +154,16 @@ sets:
 		// Both taken as they were: code V8 rejected would have been written again.
 		expect((await readdir(folder)).sort()).toEqual(files);
 		expect(await Promise.all(files.map(async (f) => (await stat(join(folder, f))).mtimeMs))).toEqual(times);
+
+		// A cache folder under /proc cannot be made: Node's recursive mkdir looped there for ever.
+		const proc = spawnSync(process.execPath, [HOLDFAST_BIN, "snapshots"], {
+			cwd: dir,
+			encoding: "utf8",
+			timeout: 60_000,
+			env: { ...process.env, HOLDFAST_PASSWORD: "correct horse", XDG_CACHE_HOME: "/proc/self" },
+		});
+		expect(proc.signal).toBeNull();
+		expect(proc.status).toBe(0);
+		expect(proc.stdout).toContain("no snapshots yet");
 	});
 });

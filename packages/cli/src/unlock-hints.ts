@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
+import { makeFoldersSync } from "@holdfast/core/folders";
 import type { KeyDerivationInput } from "@holdfast/core/key-derivation";
 
 // Which key file opened each set of a config last time, kept in the user's cache folder: what a
@@ -125,7 +126,8 @@ export function recordUnlock(
 	hints.configs = Object.fromEntries(Object.entries(hints.configs).slice(-KEPT_CONFIGS));
 	const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
 	try {
-		mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+		// Not Node's recursive mkdir: under /proc (XDG_CACHE_HOME=/proc/self) it loops for ever.
+		makeFoldersSync(join(file, ".."), 0o700);
 		writeFileSync(temporary, `${JSON.stringify(hints)}\n`, { mode: 0o600 });
 		renameSync(temporary, file);
 	} catch {
