@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { commandOf, TUNED_MARK, wantsTuning } from "./node-tuning.js";
+import { COMPILE_BUDGET, commandOf, compileBudgetFor, TUNED_MARK, wantsTuning } from "./node-tuning.js";
 
 const glibc = () => true;
 
@@ -36,5 +36,13 @@ describe("which commands start a second Node with glibc's memory settings", () =
 		expect(asked).toBe(0);
 		wantsTuning(["restore", "latest"], {}, counting);
 		expect(asked).toBe(1);
+	});
+});
+
+describe("the compile budget", () => {
+	it("is set on Node 20's V8 only: later ones do not know the flag, and would print an error at every command", () => {
+		expect(compileBudgetFor("11.3.244.8-node.33")).toBe(COMPILE_BUDGET);
+		expect(compileBudgetFor("12.4.254.21-node.33")).toBeUndefined();
+		expect(compileBudgetFor("13.6.233.10-node.28")).toBeUndefined();
 	});
 });

@@ -50,9 +50,19 @@ export const NODE_FLAGS: readonly string[] = Object.freeze(["--max-semi-space-si
  */
 export const COMPILE_BUDGET = "--interrupt-budget=524288";
 
-/** Every command: the compile budget, set before the bundle loads. */
-export function setCompileBudget(): void {
-	setFlagsFromString(COMPILE_BUDGET);
+/**
+ * Every command on Node 20: the compile budget, set before the bundle loads. V8 12 (Node 22)
+ * has no such flag, and V8 prints "Error: unrecognized flag" for one it does not know: the
+ * budget is Node 20's, measured there, and later Nodes keep their own.
+ */
+export function setCompileBudget(v8Version = process.versions.v8): void {
+	const flag = compileBudgetFor(v8Version);
+	if (flag) setFlagsFromString(flag);
+}
+
+/** The compile budget's flag for this V8, or undefined where it has none. */
+export function compileBudgetFor(v8Version: string): string | undefined {
+	return Number.parseInt(v8Version, 10) < 12 ? COMPILE_BUDGET : undefined;
 }
 
 /**
