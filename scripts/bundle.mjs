@@ -264,8 +264,9 @@ const vendorFile = (spec) => `${spec.pkg.split("/").at(-1)}-vendor.cjs`;
 async function buildVendor(dir, outdir, vendor, name) {
 	const file = join(outdir, name);
 	await build({
-		// What the packages' ES modules read from import.meta, from the CommonJS file's own name.
-		banner: { js: 'const __vendorUrl = require("node:url").pathToFileURL(__filename).href;' },
+		// Strict, as the packages' ES modules always ran (CommonJS ones keep their own "use strict");
+		// and what they read from import.meta, from the CommonJS file's own name.
+		banner: { js: '"use strict";\nconst __vendorUrl = require("node:url").pathToFileURL(__filename).href;' },
 		define: { "import.meta.url": "__vendorUrl" },
 		plugins: [lazyStringWidth(), ownAssert(), noPackageLookup()],
 		absWorkingDir: dir,

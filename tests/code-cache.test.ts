@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -17,7 +17,7 @@ interface Run {
 }
 
 /** Runs `file` through runCompiled in a new Node, with V8 `flags` set first; what it exported and did with the cache. */
-function runIn(file: string, build: string, folder: string, flags = ""): Run {
+function runIn(file: string, build: string, folder: string, flags = "", limitFileSize = false): Run {
 	const script = `
 		import { setFlagsFromString } from "node:v8";
 		if (${JSON.stringify(flags)}) setFlagsFromString(${JSON.stringify(flags)});
@@ -25,7 +25,11 @@ function runIn(file: string, build: string, folder: string, flags = ""): Run {
 		const { exports, cache } = runCompiled(${JSON.stringify(file)}, ${JSON.stringify(build)}, ${JSON.stringify(folder)});
 		console.log(JSON.stringify({ cache, sum: exports.sum(2, 3) }));
 	`;
-	const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+	const node = [process.execPath, "--input-type=module", "-e", script];
+	// A file size limit of 0 blocks: every write fails (EFBIG), as on a full disk.
+	const run = limitFileSize
+		? spawnSync("bash", ["-c", 'ulimit -f 0; exec "$@"', "bash", ...node], { encoding: "utf8" })
+		: spawnSync(node[0] as string, node.slice(1), { encoding: "utf8" });
 	if (run.status !== 0) throw new Error(run.stderr);
 	return JSON.parse(run.stdout) as Run;
 }
@@ -116,6 +120,35 @@ describe("runCompiled", () => {
 		expect(runIn(file, "b1", folder)).toEqual({ cache: "used", sum: 5 });
 	});
 
+	it("neither reads nor writes code in a folder, or from a file, that others may write", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		runIn(file, "b1", folder);
+		const [name] = await readdir(folder);
+		const cacheFile = join(folder, name as string);
+		// A file others may write: not taken, and replaced by one of this user's own.
+		await chmod(cacheFile, 0o666);
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "missing", sum: 5 });
+		expect((await stat(cacheFile)).mode & 0o777).toBe(0o600);
+		expect(runIn(file, "b1", folder).cache).toBe("used");
+		// A folder others may write: left alone.
+		await chmod(folder, 0o777);
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "off", sum: 5 });
+		await rm(cacheFile);
+		expect(runIn(file, "b1", folder)).toEqual({ cache: "off", sum: 5 });
+		expect(await readdir(folder)).toEqual([]);
+	});
+
+	it("leaves nothing behind when the code cannot be written", async () => {
+		const dir = await tempDir("holdfast-code-cache-");
+		const folder = join(dir, "cache");
+		const file = await library(dir);
+		expect(runIn(file, "b1", folder, "", true)).toEqual({ cache: "missing", sum: 5 });
+		expect(runIn(file, "b1", folder, "", true)).toEqual({ cache: "missing", sum: 5 });
+		expect(await readdir(folder)).toEqual([]);
+	});
+
 	it("runs as without a cache where the cache folder cannot be made", async () => {
 		const dir = await tempDir("holdfast-code-cache-");
 		const file = await library(dir);
@@ -165,5 +198,42 @@ sets:
 		expect(proc.signal).toBeNull();
 		expect(proc.status).toBe(0);
 		expect(proc.stdout).toContain("no snapshots yet");
+	});
+});
+
+describe("a daemon's commands", () => {
+	// The core's bundle copied beside itself (its packages resolve from there), then its chunks
+	// removed, as an upgrade of holdfast under a running daemon removes them.
+	const CORE_DIST = fileURLToPath(new URL("../packages/core/dist/", import.meta.url));
+
+	function underUpgrade(loadFirst: boolean): { status: number | null; stdout: string; stderr: string } {
+		const copy = `bundle-upgrade-${process.pid}-${loadFirst ? "loaded" : "cold"}`;
+		const script = `
+			import { cpSync, readdirSync, rmSync } from "node:fs";
+			const dist = ${JSON.stringify(CORE_DIST)};
+			cpSync(dist + "bundle", dist + ${JSON.stringify(copy)}, { recursive: true });
+			try {
+				const { Engine } = await import(dist + ${JSON.stringify(`${copy}/index.js`)});
+				if (${loadFirst}) await Engine.prototype.loadCommands.call(undefined);
+				for (const file of readdirSync(dist + ${JSON.stringify(copy)})) if (file.startsWith("chunk-")) rmSync(dist + ${JSON.stringify(copy)} + "/" + file);
+				await Engine.prototype.loadCommands.call(undefined);
+				console.log("ran");
+			} finally {
+				rmSync(dist + ${JSON.stringify(copy)}, { recursive: true, force: true });
+			}
+		`;
+		const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+			encoding: "utf8",
+			env: { ...process.env, HOLDFAST_CODE_CACHE: "off" },
+		});
+		return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+	}
+
+	it("are all in memory once loaded, whatever an upgrade then removes", () => {
+		expect(underUpgrade(true)).toMatchObject({ status: 0, stdout: "ran\n" });
+		// Without loading them first, the commands' code is gone with the upgrade.
+		const cold = underUpgrade(false);
+		expect(cold.status).not.toBe(0);
+		expect(cold.stderr).toMatch(/Cannot find module .*chunk-/);
 	});
 });

@@ -20,6 +20,8 @@ export async function runDaemon(session: Session, args: GlobalOptions & { strict
 			"CONFIG_INVALID",
 			"daemon needs @holdfast/plugin-retention-planner in plugins (it reads the schedules)",
 		);
+	// All of it in memory before the first run: holdfast may be upgraded under a daemon.
+	await engine.loadCommands();
 	const stop = new AbortController();
 	let stoppedBy = "";
 	const onSignal = (signal: NodeJS.Signals) => {

@@ -24,8 +24,6 @@ import { Repository, type RepositoryOptions } from "../repository/repository.js"
 import type { SnapshotListing, SnapshotRef } from "../repository/snapshot.js";
 import type { TreeEntry } from "../repository/tree-walker.js";
 import type { Source } from "../source/source.js";
-// Backup, restore, check, groom and index repair are each imported by the command that runs it:
-// `snapshots`, `ls` and the rest do not parse their code as they start.
 import type { BackupResult } from "./backup.js";
 import type { CheckReport } from "./check.js";
 import type { ScheduleAdvisor } from "./forecast-types.js";
@@ -40,6 +38,19 @@ import { retentionCapProblem, setProblems } from "./set-checks.js";
 import { type SetProtection, setProtection } from "./set-protection.js";
 import { type ListedSnapshot, snapshotEntries } from "./snapshot-entries.js";
 import { pickSnapshot } from "./snapshot-objects.js";
+
+/**
+ * Backup, restore, check, groom and index repair, each imported by the command that runs it:
+ * `snapshots`, `ls` and the rest do not parse their code as they start. Every such import is
+ * here, so that `loadCommands` loads them all.
+ */
+const COMMANDS = {
+	backup: () => import("./backup.js"),
+	restore: () => import("./restore.js"),
+	check: () => import("./check.js"),
+	groom: () => import("./groom-step.js"),
+	repairIndex: () => import("./index-repair.js"),
+};
 
 /** A snapshot `list` picked, and the repository it was read from. */
 export interface PickedSnapshot {
@@ -374,7 +385,7 @@ export class Engine {
 			const tier = this.tierOf(open.name, open.set, snapshots, context.startedAt);
 			const plan = await this.plan(context, open.destination, previous ? new Date(previous.snapshot.time) : undefined, tier);
 			for (const warning of plan.warnings) this.options.logger.warn(`${open.name}: ${warning}`);
-			const { runBackup } = await import("./backup.js");
+			const { runBackup } = await COMMANDS.backup();
 			return runBackup(context, {
 				repository: open.repository,
 				hooks: this.hooks,
@@ -502,7 +513,7 @@ export class Engine {
 					})
 				: selector;
 		const context = this.context("restore", open);
-		const { restoreSnapshot } = await import("./restore.js");
+		const { restoreSnapshot } = await COMMANDS.restore();
 		const summary = await this.run(context, () =>
 			restoreSnapshot(open.repository, snapshot, {
 				target: options.target,
@@ -543,7 +554,7 @@ export class Engine {
 		return this.run(context, async () => {
 			const listing = await open.repository.readSnapshots({ fresh: true });
 			const renewedBy = await this.#renewalHorizons(open, listing.refs);
-			const { checkRepository } = await import("./check.js");
+			const { checkRepository } = await COMMANDS.check();
 			return checkRepository(open.repository, listing, {
 				readDataPercent: options.readDataPercent,
 				now: this.options.clock.now(),
@@ -580,7 +591,7 @@ export class Engine {
 		const context = this.context("groom", open, options.dryRun ?? false);
 		return this.run(context, async () => {
 			const plan = await this.hooks.groom.promise(emptyGroomPlan(), context);
-			const { executeGroom } = await import("./groom-step.js");
+			const { executeGroom } = await COMMANDS.groom();
 			return executeGroom(open.repository, context, plan, this.hooks);
 		});
 	}
@@ -590,8 +601,17 @@ export class Engine {
 		const open = await this.open(setName, { dryRun: options.dryRun ?? false });
 		const context = this.context("repair", open, options.dryRun ?? false);
 		const lock = this.defaultLock(open.name, open.set, open.destination, context.startedAt);
-		const { repairIndex } = await import("./index-repair.js");
+		const { repairIndex } = await COMMANDS.repairIndex();
 		return this.run(context, () => repairIndex(open.repository, lock, context));
+	}
+
+	/**
+	 * Loads now the code every command loads when it first runs. A daemon runs for weeks: an
+	 * upgrade of holdfast under it replaces those files, and a run that loaded them only then
+	 * would find them gone.
+	 */
+	async loadCommands(): Promise<void> {
+		await Promise.all(Object.values(COMMANDS).map((load) => load()));
 	}
 
 	async close(): Promise<void> {

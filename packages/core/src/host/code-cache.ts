@@ -1,5 +1,17 @@
-import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import {
+	closeSync,
+	constants,
+	fstatSync,
+	openSync,
+	readdirSync,
+	readFileSync,
+	renameSync,
+	rmSync,
+	type Stats,
+	statSync,
+	writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { basename, dirname, extname, isAbsolute, join } from "node:path";
@@ -20,6 +32,12 @@ import { makeFoldersSync } from "./folders.js";
 // never offered: the file's name carries the build's hash of the source, its size and time.
 // V8 does not check the code's own bytes (a damaged file crashed Node 20 with SIGSEGV), so each
 // file starts with the SHA-256 of the code, which is checked before V8 sees it.
+//
+// Cached code is code holdfast runs, with the repository's keys in its memory, and V8 checks a
+// source only by its length: code compiled from another script of that length is taken. So the
+// folder and each file must be the user's own and writable by no one else, as ssh asks of its
+// keys; otherwise the cache is neither read nor written. root running with a user's HOME (sudo
+// that keeps it) finds the user's folder and leaves it alone.
 
 /** Where the compiled code of each build and V8 flag set is kept; undefined without a home, or with HOLDFAST_CODE_CACHE=off. */
 export function codeCacheFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -35,7 +53,7 @@ export function codeCacheFolder(env: NodeJS.ProcessEnv = process.env): string | 
 	return isAbsolute(cache) ? join(cache, "holdfast", "compiled") : undefined;
 }
 
-/** What `runCompiled` did with the cache: for tests and for the start-up benchmark. */
+/** What `runCompiled` did with the cache ("off": none, or a folder not the user's alone): for tests. */
 export type CodeCacheUse = "used" | "rejected" | "missing" | "off";
 
 /**
@@ -64,13 +82,15 @@ export function runCompiled(
 	// The flags' tag changes when a command sets V8 flags (node-tuning.ts): each set has its own file.
 	const tag = cachedDataVersionTag();
 	const name = basename(path, extname(path));
-	const cacheFile = folder === undefined ? undefined : join(folder, `${name}-${build}-${stamp}-${tag.toString(36)}.v8`);
+	const usable = folder !== undefined && ownFolder(folder) !== false;
+	const cacheFile = usable ? join(folder, `${name}-${build}-${stamp}-${tag.toString(36)}.v8`) : undefined;
 	let cached: Buffer | undefined;
 	let damaged = false;
 	if (cacheFile !== undefined) {
 		try {
-			cached = intact(readFileSync(cacheFile));
-			damaged = cached === undefined;
+			const own = readOwnFile(cacheFile);
+			cached = own && intact(own);
+			damaged = own !== undefined && cached === undefined;
 		} catch {
 			// none yet, or a folder it cannot read: compiled as without a cache
 		}
@@ -99,6 +119,33 @@ export function runCompiled(
 	return { exports: module.exports, cache };
 }
 
+/** Whether `folder` is this user's alone: undefined when it does not exist yet. Where there are no user IDs (Windows), true. */
+function ownFolder(folder: string): boolean | undefined {
+	let info: Stats;
+	try {
+		info = statSync(folder);
+	} catch {
+		return undefined;
+	}
+	return info.isDirectory() && ownAlone(info);
+}
+
+function ownAlone(info: Stats): boolean {
+	const uid = process.geteuid?.();
+	return uid === undefined || (info.uid === uid && (info.mode & 0o022) === 0);
+}
+
+/** A cache file's bytes when it is a file of this user's that no one else may write; undefined otherwise. */
+function readOwnFile(path: string): Buffer | undefined {
+	const fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+	try {
+		const info = fstatSync(fd);
+		return info.isFile() && ownAlone(info) ? readFileSync(fd) : undefined;
+	} finally {
+		closeSync(fd);
+	}
+}
+
 /** The code of a cache file whose hash matches it; undefined for a damaged file. */
 function intact(file: Buffer): Buffer | undefined {
 	if (file.length <= HASH_BYTES) return undefined;
@@ -116,20 +163,29 @@ const STALE_MS = 7 * 86_400_000;
  * of the file written over a week ago: two installations used in turn keep theirs.
  */
 function saveCompiled(script: Script, cacheFile: string, ofFile: string, ofBuild: string): void {
+	const folder = dirname(cacheFile);
+	// A name no one can guess, made new (never through a link someone put there), and removed when the write fails.
+	const temporary = join(folder, `.${ofFile}${randomBytes(8).toString("hex")}.tmp`);
 	try {
-		const folder = dirname(cacheFile);
 		// Private, as the unlock hints beside it are: whichever is written first makes the folder.
 		makeFoldersSync(folder, 0o700);
-		const temporary = `${cacheFile}.${process.pid}.tmp`;
+		if (!ownFolder(folder)) return;
 		const code = script.createCachedData();
-		writeFileSync(temporary, Buffer.concat([createHash("sha256").update(code).digest(), code]));
+		writeFileSync(temporary, Buffer.concat([createHash("sha256").update(code).digest(), code]), { flag: "wx", mode: 0o600 });
 		renameSync(temporary, cacheFile);
 		for (const other of readdirSync(folder)) {
-			if (!other.startsWith(ofFile) || other.startsWith(ofBuild) || !other.endsWith(".v8")) continue;
+			const stale = other.endsWith(".tmp") || (other.startsWith(ofFile) && !other.startsWith(ofBuild) && other.endsWith(".v8"));
+			if (!stale) continue;
 			const path = join(folder, other);
-			if (Date.now() - statSync(path).mtimeMs > STALE_MS) rmSync(path, { force: true });
+			// Another process's write in flight is a minute old at most.
+			if (Date.now() - statSync(path).mtimeMs > (other.endsWith(".tmp") ? 60_000 : STALE_MS)) rmSync(path, { force: true });
 		}
 	} catch {
-		// a cache folder it cannot write: the next start compiles again
+		// a cache folder it cannot write (full, read-only): the next start compiles again
+		try {
+			rmSync(temporary, { force: true });
+		} catch {
+			// nothing was made there
+		}
 	}
 }

@@ -163,6 +163,10 @@ describe("compression by size and kind", () => {
 		expect(() => decompress(Buffer.concat([Buffer.of(CODEC.zstd), forged]), "blob h")).toThrow(
 			"blob h: zstd frame declares 1099511627776 size",
 		);
+		// An index length no blob has (a bug's) allocates nothing.
+		expect(() => decompress(framed, "blob g", 2 ** 32)).toThrow(
+			"blob g: the index gives 4294967296 bytes, more than a blob holds",
+		);
 		// With the index's length it is read into that many bytes, and its 70,000 are too many.
 		expect(() => decompress(Buffer.concat([Buffer.of(CODEC.zstd), forged]), "blob i", 100)).toThrow("blob i: cannot decompress");
 	});

@@ -82,7 +82,7 @@ function asBuffer(data: Uint8Array): Buffer {
 	return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** The most a zstd body whose length nothing else gives (a catalog's packed tree) may declare. */
+/** The most a zstd body may hold: what a catalog's packed tree may declare, and far above any blob the chunker cuts. */
 const MAX_UNSIZED_ZSTD = 256 * 1024 * 1024;
 
 /**
@@ -93,6 +93,9 @@ const MAX_UNSIZED_ZSTD = 256 * 1024 * 1024;
  */
 function unzstd(body: Uint8Array, what: string, expectedLength?: number): Buffer {
 	const loaded = loadZstd();
+	if (expectedLength !== undefined && expectedLength > MAX_UNSIZED_ZSTD) {
+		throw new HoldfastError("CORRUPT", `${what}: the index gives ${expectedLength} bytes, more than a blob holds`);
+	}
 	const size = expectedLength ?? declaredSize(loaded, body, what);
 	if (loaded) {
 		const out = Buffer.allocUnsafe(size);
