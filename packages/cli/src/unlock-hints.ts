@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
-import { makeFoldersSync } from "@holdfast/core/folders";
+import { join, resolve } from "node:path";
+import { makeFoldersSync, userCacheFolder } from "@holdfast/core/folders";
 import type { KeyDerivationInput } from "@holdfast/core/key-derivation";
 
 // Which key file opened each set of a config last time, kept in the user's cache folder: what a
@@ -35,18 +34,10 @@ interface HintFile {
 /** Hints for this many config files are kept; more is a machine of test runs. */
 const KEPT_CONFIGS = 32;
 
-/** The hints file in the user's cache folder (restic keeps its cache there too); undefined without a home. */
+/** The hints file in the user's cache folder; undefined without a home. */
 export function hintsFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
-	let cache = env.XDG_CACHE_HOME;
-	if (!cache || !isAbsolute(cache)) {
-		try {
-			cache = join(homedir(), ".cache");
-		} catch {
-			// No HOME, and a uid without a passwd entry (a container's): no hints.
-			return undefined;
-		}
-	}
-	return isAbsolute(cache) ? join(cache, "holdfast", "unlock-hints.json") : undefined;
+	const folder = userCacheFolder(env);
+	return folder === undefined ? undefined : join(folder, "unlock-hints.json");
 }
 
 /** The config file's real path, the key its hints are kept under; undefined when it cannot be resolved. */

@@ -13,12 +13,11 @@ import {
 	writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
-import { basename, dirname, extname, isAbsolute, join } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cachedDataVersionTag } from "node:v8";
 import { Script } from "node:vm";
-import { makeFoldersSync } from "./folders.js";
+import { makeFoldersSync, userCacheFolder } from "./folders.js";
 
 // The third-party libraries the core bundles (yaml, inversify, semver, tapable, keyv) are 700 KB
 // of JavaScript that V8 parses again at every start: on Node 20, a fifth of a short command's
@@ -42,15 +41,8 @@ import { makeFoldersSync } from "./folders.js";
 /** Where the compiled code of each build and V8 flag set is kept; undefined without a home, or with HOLDFAST_CODE_CACHE=off. */
 export function codeCacheFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
 	if (env.HOLDFAST_CODE_CACHE === "off") return undefined;
-	let cache = env.XDG_CACHE_HOME;
-	if (!cache || !isAbsolute(cache)) {
-		try {
-			cache = join(homedir(), ".cache");
-		} catch {
-			return undefined;
-		}
-	}
-	return isAbsolute(cache) ? join(cache, "holdfast", "compiled") : undefined;
+	const folder = userCacheFolder(env);
+	return folder === undefined ? undefined : join(folder, "compiled");
 }
 
 /** What `runCompiled` did with the cache ("off": none, or a folder not the user's alone): for tests. */

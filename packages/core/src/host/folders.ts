@@ -1,6 +1,7 @@
 import { mkdirSync, Stats, statSync } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
-import { constants } from "node:os";
+import { constants, homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
 
 /**
  * `mkdir -p` that ends. Node's recursive mkdir loops forever, at full CPU, when a folder that
@@ -85,4 +86,22 @@ function parentOf(path: string | Buffer): string | Buffer | undefined {
 	const parent = slash === 0 ? bytes.subarray(0, 1) : bytes.subarray(0, slash);
 	if (parent.length >= end) return undefined;
 	return typeof path === "string" ? parent.toString() : parent;
+}
+
+/**
+ * holdfast's folder in the user's cache folder (restic keeps its cache there too):
+ * `$XDG_CACHE_HOME/holdfast` when that is an absolute path, else `~/.cache/holdfast`; undefined
+ * without a home (no HOME, and a uid without a passwd entry: a container's). It holds the
+ * unlock hints and the compiled code, nothing that cannot be made again.
+ */
+export function userCacheFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
+	let cache = env.XDG_CACHE_HOME;
+	if (!cache || !isAbsolute(cache)) {
+		try {
+			cache = join(homedir(), ".cache");
+		} catch {
+			return undefined;
+		}
+	}
+	return isAbsolute(cache) ? join(cache, "holdfast") : undefined;
 }
