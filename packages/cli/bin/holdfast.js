@@ -4,7 +4,7 @@ import module from "node:module";
 // Node 22 and later keep V8's compiled code between runs: a later start skips compiling the bundle.
 module.enableCompileCache?.();
 
-// One module (dist/launch.js, bundled): the Node settings and the early key derivation.
+// One module (src/launch.ts, bundled into dist/launcher): the Node settings and the early key derivation.
 const launch = await import("../dist/launcher/launch.js");
 launch.setCompileBudget();
 const argv = process.argv.slice(2);
