@@ -29,7 +29,34 @@ type Statements = {
 	getMany: Database.Statement<[string], { key: string; value: string; expires: number | null }>;
 	set: Database.Statement<[string, string, number | null]>;
 	delete: Database.Statement<[string]>;
+	/** The other statements, each prepared once, by its SQL. */
+	others: Map<string, Database.Statement>;
 };
+
+/**
+ * Every database and statement better-sqlite3 made, held until the process ends. Version 12
+ * wraps them in Node's ObjectWrap, whose destructor on Node 24 asks for the current
+ * environment; V8 collecting one where none is entered (during a microtask checkpoint) made
+ * Node abort a backup of a few thousand files (exit 134; WiseLibs/better-sqlite3#1515, closed
+ * unfixed; version 13 fixes it, but needs Node 22). Never collected, they are never destroyed
+ * mid-run. A command opens a catalog or two, each with a few statements prepared once.
+ */
+const KEPT = new Set<object>();
+
+function kept<T extends object>(made: T): T {
+	KEPT.add(made);
+	return made;
+}
+
+/** `sql` prepared on `s`'s database once, then reused. */
+function statement(s: Statements, sql: string): Database.Statement {
+	let prepared = s.others.get(sql);
+	if (!prepared) {
+		prepared = kept(s.db.prepare(sql));
+		s.others.set(sql, prepared);
+	}
+	return prepared;
+}
 
 /**
  * A keyv store on SQLite through better-sqlite3, which builds from the npm registry's
@@ -261,7 +288,7 @@ export class SqliteKeyvStore extends EventEmitter {
 		this.#guard(
 			(s) => {
 				if (this.namespace) {
-					s.db.prepare("DELETE FROM keyv WHERE key LIKE ? ESCAPE '\\'").run(`${escapeLike(this.namespace)}:%`);
+					statement(s, "DELETE FROM keyv WHERE key LIKE ? ESCAPE '\\'").run(`${escapeLike(this.namespace)}:%`);
 				} else {
 					s.db.exec("DELETE FROM keyv");
 				}
@@ -278,7 +305,7 @@ export class SqliteKeyvStore extends EventEmitter {
 		const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 		return this.#guard(
 			(s) =>
-				(s.db.prepare("SELECT key FROM keyv WHERE key >= ? AND key < ?").all(prefix, end) as { key: string }[]).map(
+				(statement(s, "SELECT key FROM keyv WHERE key >= ? AND key < ?").all(prefix, end) as { key: string }[]).map(
 					(row) => row.key,
 				),
 			() => [],
@@ -290,8 +317,8 @@ export class SqliteKeyvStore extends EventEmitter {
 		const rows = this.#guard(
 			(s) =>
 				(namespace
-					? s.db.prepare("SELECT key, value FROM keyv WHERE key LIKE ? ESCAPE '\\'").all(`${escapeLike(namespace)}:%`)
-					: s.db.prepare("SELECT key, value FROM keyv").all()) as { key: string; value: string }[],
+					? statement(s, "SELECT key, value FROM keyv WHERE key LIKE ? ESCAPE '\\'").all(`${escapeLike(namespace)}:%`)
+					: statement(s, "SELECT key, value FROM keyv").all()) as { key: string; value: string }[],
 			() => [],
 		);
 		for (const row of rows) yield [row.key, row.value];
@@ -309,21 +336,25 @@ export class SqliteKeyvStore extends EventEmitter {
 }
 
 function openStatements(path: string): Statements {
-	const db = new (loadSqlite())(path);
+	const db = kept(new (loadSqlite())(path));
 	try {
-		db.pragma("journal_mode = WAL");
-		db.pragma("synchronous = NORMAL");
+		// exec, not pragma(): pragma() prepares a statement of its own, to be collected.
+		db.exec("PRAGMA journal_mode = WAL");
+		db.exec("PRAGMA synchronous = NORMAL");
 		db.exec("CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER)");
 		// Reads the schema and the first pages now, so a file that is no database fails here rather than mid-run.
-		db.prepare("SELECT count(*) FROM (SELECT 1 FROM keyv LIMIT 1)").get();
+		kept(db.prepare("SELECT count(*) FROM (SELECT 1 FROM keyv LIMIT 1)")).get();
 		return {
 			db,
-			get: db.prepare("SELECT value, expires FROM keyv WHERE key = ?"),
-			getMany: db.prepare("SELECT key, value, expires FROM keyv WHERE key IN (SELECT value FROM json_each(?))"),
-			set: db.prepare(
-				"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+			get: kept(db.prepare("SELECT value, expires FROM keyv WHERE key = ?")),
+			getMany: kept(db.prepare("SELECT key, value, expires FROM keyv WHERE key IN (SELECT value FROM json_each(?))")),
+			set: kept(
+				db.prepare(
+					"INSERT INTO keyv (key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+				),
 			),
-			delete: db.prepare("DELETE FROM keyv WHERE key = ?"),
+			delete: kept(db.prepare("DELETE FROM keyv WHERE key = ?")),
+			others: new Map(),
 		};
 	} catch (error) {
 		try {
