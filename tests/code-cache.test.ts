@@ -100,9 +100,9 @@ describe("runCompiled", () => {
 		const folder = join(dir, "cache");
 		const file = await library(dir);
 		expect(runIn(file, "b1", folder).cache).toBe("missing");
-		expect(runIn(file, "b1", folder, "--interrupt-budget=524288").cache).toBe("missing");
+		expect(runIn(file, "b1", folder, "--heap-growing-percent=20").cache).toBe("missing");
 		expect(runIn(file, "b1", folder).cache).toBe("used");
-		expect(runIn(file, "b1", folder, "--interrupt-budget=524288").cache).toBe("used");
+		expect(runIn(file, "b1", folder, "--heap-growing-percent=20").cache).toBe("used");
 		expect(await readdir(folder)).toHaveLength(2);
 	});
 
