@@ -575,6 +575,39 @@ describe("progress is honest, and only on a terminal", () => {
 });
 
 describe("errors name the set, the destination and the real cause", () => {
+	it("a SQLite module built for another Node says so, with Node's first reason, not 'did not self-register'", async () => {
+		const dir = await project("holdfast-abi-");
+		await setUp(dir);
+		// Loads as better-sqlite3 does when it was built for another Node: the first try says why, later ones only "did not self-register".
+		const breaker = join(dir, "break-sqlite.cjs");
+		await writeFile(
+			breaker,
+			`const Module = require("node:module");
+const load = Module._load;
+let tries = 0;
+Module._load = function (request, ...rest) {
+	if (request !== "better-sqlite3") return load.call(this, request, ...rest);
+	throw new Error(tries++ === 0
+		? "The module '/x/better_sqlite3.node'\\nwas compiled against a different Node.js version using\\nNODE_MODULE_VERSION 115. This version of Node.js requires\\nNODE_MODULE_VERSION 127. Please try re-compiling or re-installing\\nthe module."
+		: "Module did not self-register: '/x/better_sqlite3.node'.");
+};
+`,
+		);
+		for (const args of [["snapshots"], ["backup"]]) {
+			const result = spawnSync(process.execPath, ["--require", breaker, HOLDFAST_BIN, ...args], {
+				cwd: dir,
+				encoding: "utf8",
+				env: { ...process.env, ...FAST, HOLDFAST_PASSWORD: "correct horse" },
+			});
+			expect(result.status, args.join(" ")).toBe(1);
+			expect(result.stderr.trim().split("\n"), args.join(" ")).toEqual([
+				expect.stringMatching(
+					/^holdfast: (docs: )?the catalog's SQLite module \(better-sqlite3\) does not load on Node v[\d.]+ \(The module '\/x\/better_sqlite3\.node' was compiled against a different Node\.js version using NODE_MODULE_VERSION 115\. This version of Node\.js requires NODE_MODULE_VERSION 127\.\): reinstall holdfast on this machine under this Node \(npm ci builds it\)$/,
+				),
+			]);
+		}
+	});
+
 	const canMount = spawnSync("sh", ["-c", "d=$(mktemp -d) && mount -t tmpfs -o ro,size=1m tmpfs $d && umount $d"]).status === 0;
 
 	it.skipIf(!canMount)("init and backup on a read-only file system say EROFS, not ENOENT", async () => {

@@ -21,7 +21,28 @@ const GET_MANY = 1000;
 
 /** better-sqlite3's native module, loaded by the first catalog opened: a command that never reads the catalog never pays for it. */
 let sqlite: typeof Database | undefined;
-const loadSqlite = (): typeof Database => (sqlite ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database);
+/** Why it did not load, the first time: Node answers a second try with "did not self-register", which hides the cause. */
+let sqliteFailure: HoldfastError | undefined;
+
+function loadSqlite(): typeof Database {
+	if (sqliteFailure) throw sqliteFailure;
+	try {
+		sqlite ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+		return sqlite;
+	} catch (cause) {
+		// Built for another Node (installed under one, run under another) or not built at all: the
+		// installation's fault, not the catalog file's, and Node's own words ("did not self-register")
+		// do not say so.
+		// Node says it over several lines, then what to do in its own terms: one line, the cause.
+		const why = ((cause as Error).message ?? String(cause)).replace(/\s+/g, " ").replace(/ Please try .*$/, "");
+		sqliteFailure = new HoldfastError(
+			"PLUGIN_LOAD",
+			`the catalog's SQLite module (better-sqlite3) does not load on Node ${process.version} (${why}): reinstall holdfast on this machine under this Node (npm ci builds it)`,
+			{ cause },
+		);
+		throw sqliteFailure;
+	}
+}
 
 type Statements = {
 	db: Database.Database;
@@ -114,6 +135,7 @@ export class SqliteKeyvStore extends EventEmitter {
 		try {
 			return openStatements(path);
 		} catch (error) {
+			if (error instanceof HoldfastError && error.code === "PLUGIN_LOAD") throw error;
 			const code = codeOf(error);
 			if (!code.startsWith("SQLITE_") || CONTENTION.test(code)) {
 				throw new HoldfastError("CONFIG_INVALID", `catalog: cannot open ${path}: ${(error as Error).message}`, {
