@@ -110,14 +110,22 @@ function newestInput(dir) {
 	return newest;
 }
 
-/** Whether tsc rebuilt the package or its inputs, or this script changed, since the last bundling. */
+/**
+ * Whether tsc rebuilt the package or its inputs, this script changed, or the installed
+ * packages did (package-lock.json: every bundle holds some of node_modules), since the last
+ * bundling.
+ */
 function isStale(bundle) {
 	const dist = join(ROOT, bundle.pkg, "dist");
 	if (!Object.values(bundle.entries).every((file) => existsSync(join(ROOT, bundle.pkg, file)))) return false;
 	const stamp = join(ROOT, bundle.pkg, bundle.outdir ?? "dist/bundle", STAMP);
 	if (!existsSync(stamp)) return true;
 	const inputs = [dist, ...(bundle.inputs ?? []).map((pkg) => join(ROOT, pkg, "dist"))].filter((d) => existsSync(d));
-	const newest = Math.max(statSync(fileURLToPath(import.meta.url)).mtimeMs, ...inputs.map(newestInput));
+	const newest = Math.max(
+		statSync(fileURLToPath(import.meta.url)).mtimeMs,
+		statSync(join(ROOT, "package-lock.json")).mtimeMs,
+		...inputs.map(newestInput),
+	);
 	return statSync(stamp).mtimeMs < newest;
 }
 
