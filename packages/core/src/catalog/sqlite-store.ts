@@ -31,9 +31,8 @@ function loadSqlite(): typeof Database {
 		return sqlite;
 	} catch (cause) {
 		// Built for another Node (installed under one, run under another) or not built at all: the
-		// installation's fault, not the catalog file's, and Node's own words ("did not self-register")
-		// do not say so.
-		// Node says it over several lines, then what to do in its own terms: one line, the cause.
+		// installation's fault, not the catalog file's. Node says why over several lines, then what
+		// to do in its own terms: here one line, the cause, and holdfast's remedy.
 		const why = ((cause as Error).message ?? String(cause)).replace(/\s+/g, " ").replace(/ Please try .*$/, "");
 		sqliteFailure = new HoldfastError(
 			"PLUGIN_LOAD",
