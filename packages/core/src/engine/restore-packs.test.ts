@@ -59,7 +59,7 @@ function fakeRepository(
 			const plain = wanted.map((b) => blobs.get(b.id)?.data as Buffer);
 			// The files inside the range, and the parts of those spanning ranges, are written as the pool's thread writes them.
 			const written = writeRange(plain, files);
-			wholeFiles.push(...files.files.slice(0, written.written).map((f) => Buffer.from(f.name).toString()));
+			wholeFiles.push(...files.files.slice(0, written.written).map((f) => Buffer.from(f.path.subarray(f.nameAt)).toString()));
 			return written;
 		},
 	} as unknown as Repository;
@@ -178,7 +178,7 @@ describe("PackRestorer", () => {
 		expect((await readdir(dir)).sort()).toEqual(["blocker", "fine"]);
 	});
 
-	it("hands the files of a read to the pool's thread with their names in one buffer of their exact length", async () => {
+	it("hands the files of a read to the pool's thread with their paths in one buffer of their exact length", async () => {
 		const { repository, sent, wholeFiles } = fakeRepository({ p1: { a: bytes(1, 100), b: bytes(2, 100) } });
 		// Names cut from Node's shared pool, as a restore makes them: a whole 8 KiB slab each.
 		const pooled = (name: string): FileTask => {
@@ -191,12 +191,13 @@ describe("PackRestorer", () => {
 		await new PackRestorer(repository, false).restore(tasks);
 		expect(wholeFiles).toEqual(["first", "second"]);
 		const files = sent[0] ?? [];
-		const views = files.flatMap((f) => [f.dir, f.name, f.path]);
+		const views = files.map((f) => f.path);
 		const shared = views[0]?.buffer;
 		expect(views.every((view) => view.buffer === shared)).toBe(true);
 		expect(shared?.byteLength).toBe(views.reduce((sum, view) => sum + view.length, 0));
 		expect(files.map((f) => Buffer.from(f.path).toString())).toEqual([join(dir, "first"), join(dir, "second")]);
-		expect(files.map((f) => Buffer.from(f.dir).toString())).toEqual([dir, dir]);
+		// The folder is what comes before the slash in front of the name.
+		expect(files.map((f) => Buffer.from(f.path.subarray(0, f.nameAt - 1)).toString())).toEqual([dir, dir]);
 		expect(await readFile(join(dir, "second"))).toEqual(Buffer.concat([bytes(2, 100), bytes(1, 100)]));
 	});
 

@@ -105,29 +105,36 @@ export class PackRestorer {
 	async restore(tasks: readonly FileTask[]): Promise<void> {
 		const files: PlannedFile[] = [];
 		const packs = new Map<string, Map<string, Needed>>();
+		// Every blob of a file is found before any is planned: a file with one lost is left out whole.
+		const locations: BlobLocation[] = [];
 		for (const task of tasks) {
-			let offset = 0;
-			const uses: { location: BlobLocation; id: string; offset: number }[] = [];
+			const content = task.node.content ?? [];
+			let size = 0;
+			locations.length = 0;
 			try {
-				for (const id of task.node.content ?? []) {
+				for (const id of content) {
 					// Found in the loaded index without a hop through a promise: planning a batch costs no await per blob.
 					const location = this.repository.index.blobs.get(id) ?? (await atPath(task.display, () => this.#locate(id)));
-					uses.push({ location, id, offset });
-					offset += location.rawLength;
+					locations.push(location);
+					size += location.rawLength;
 				}
 			} catch (error) {
 				if (!this.#onLost || !isDataLoss(error)) throw error;
 				this.#onLost(task.display, lossReason(error));
 				continue;
 			}
-			const file: PlannedFile = { task, size: offset, pending: uses.length };
+			const file: PlannedFile = { task, size, pending: locations.length };
 			files.push(file);
-			for (const use of uses) {
-				let blobs = packs.get(use.location.packKey);
-				if (!blobs) packs.set(use.location.packKey, (blobs = new Map()));
-				let needed = blobs.get(use.id);
-				if (!needed) blobs.set(use.id, (needed = { ...use.location, id: use.id, uses: [] }));
-				needed.uses.push({ file, offset: use.offset });
+			let offset = 0;
+			for (let i = 0; i < locations.length; i++) {
+				const location = locations[i] as BlobLocation;
+				const id = content[i] as string;
+				let blobs = packs.get(location.packKey);
+				if (!blobs) packs.set(location.packKey, (blobs = new Map()));
+				let needed = blobs.get(id);
+				if (!needed) blobs.set(id, (needed = neededBlob(location, id)));
+				needed.uses.push({ file, offset });
+				offset += location.rawLength;
 			}
 		}
 		const ranges: PlannedRange[] = [];
@@ -331,6 +338,12 @@ export class PackRestorer {
 	}
 }
 
+/** A blob some files of the batch need, where it lies; one object of one shape for every blob. */
+function neededBlob(location: BlobLocation, id: string): Needed {
+	const { type, packKey, offset, length, rawLength } = location;
+	return { type, packKey, offset, length, rawLength, id, uses: [] };
+}
+
 function outOf(file: PlannedFile): TempFile {
 	file.out ??= new TempFile(file.task.at, file.task.node, file.size);
 	return file.out;
@@ -338,25 +351,22 @@ function outOf(file: PlannedFile): TempFile {
 
 /**
  * What the pool's thread needs to write each file: where, its bytes' places, owner, mode and
- * time. The names are copied into one buffer of their exact length: a name cut from Node's
- * shared 8 KiB pool would carry its whole slab across the thread hop, a copy per file.
+ * time. The paths are copied into one buffer of their exact length: a path cut from Node's
+ * shared 8 KiB pool would carry its whole slab across the thread hop, a copy per file. A
+ * path is its folder's, a slash and its name: the folder and name are cut from it there.
  */
 function wholeFiles(whole: readonly PlannedFile[], writes: Map<PlannedFile, number[]>): WholeFile[] {
 	let length = 0;
-	for (const { task } of whole) length += task.at.dir.length + task.at.name.length + task.at.path.length;
-	const names = new Uint8Array(length);
+	for (const { task } of whole) length += task.at.path.length;
+	const paths = new Uint8Array(length);
 	let used = 0;
-	const copy = (bytes: Uint8Array): Uint8Array => {
-		names.set(bytes, used);
-		used += bytes.length;
-		return names.subarray(used - bytes.length, used);
-	};
 	return whole.map((file) => {
 		const { at, node } = file.task;
+		paths.set(at.path, used);
+		used += at.path.length;
 		return {
-			dir: copy(at.dir),
-			name: copy(at.name),
-			path: copy(at.path),
+			path: paths.subarray(used - at.path.length, used),
+			nameAt: at.path.length - at.name.length,
 			removeFirst: at.removeFirst ?? false,
 			size: file.size,
 			meta: { uid: node.uid, gid: node.gid, mode: node.mode, mtime: node.mtime },

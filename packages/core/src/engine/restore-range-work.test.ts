@@ -49,10 +49,10 @@ function range(plain: Buffer[], files: WholeFile[], spans: SpanWrite[] = []): Re
 }
 
 function file(name: string, writes: number[], size: number, mode = 0o640, folder = dir): WholeFile {
+	const path = Buffer.from(join(folder, name));
 	return {
-		dir: Buffer.from(folder),
-		name: Buffer.from(name),
-		path: Buffer.from(join(folder, name)),
+		path,
+		nameAt: path.length - Buffer.byteLength(name),
 		removeFirst: false,
 		size,
 		meta: { uid: 0, gid: 0, mode, mtime: "1600000000123456789" },

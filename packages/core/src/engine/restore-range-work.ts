@@ -5,9 +5,10 @@ import { type FileMeta, TempFile, writeSparse } from "./restore-writer.js";
 
 /** A file whose blobs all lie in one read range: written whole by the thread that opens them. */
 export interface WholeFile {
-	readonly dir: Uint8Array;
-	readonly name: Uint8Array;
+	/** Its folder's path, a slash, and its name. */
 	readonly path: Uint8Array;
+	/** Where the name starts in `path`. */
+	readonly nameAt: number;
 	/** The path holds a folder that goes first (--overwrite). */
 	readonly removeFirst: boolean;
 	readonly size: number;
@@ -126,8 +127,14 @@ export function writeWholeFiles(
 	for (let index = 0; index < files.length; index++) {
 		const file = files[index] as WholeFile;
 		if (!hasAll(blobs, file.writes)) continue;
+		const path = asBuffer(file.path);
 		const out = new TempFile(
-			{ dir: asBuffer(file.dir), name: asBuffer(file.name), path: asBuffer(file.path), removeFirst: file.removeFirst },
+			{
+				dir: path.subarray(0, file.nameAt - 1),
+				name: path.subarray(file.nameAt),
+				path,
+				removeFirst: file.removeFirst,
+			},
 			file.meta,
 			file.size,
 		);

@@ -14,6 +14,7 @@ export type Existing =
 	| { readonly kind: "other"; readonly stats: BigIntStats };
 
 const NONE: Existing = { kind: "none" };
+const SLASH = Buffer.from("/");
 
 /**
  * One folder of the target, made or entered at most once. Entering lists it: names that
@@ -22,7 +23,11 @@ const NONE: Existing = { kind: "none" };
  */
 export class TargetDir {
 	#ready: Promise<boolean> | undefined;
+	/** What `#ready` resolved to, once it has. */
+	#isReady: boolean | undefined;
 	#names: Set<string> | undefined;
+	/** The folder's path and a slash, the start of every path in it. */
+	#prefix: Buffer | undefined;
 
 	constructor(
 		readonly path: Buffer,
@@ -37,14 +42,36 @@ export class TargetDir {
 		return this.#ready;
 	}
 
+	/**
+	 * Without waiting, what `ensure` resolved to: whether the folder exists and is ours to
+	 * write into; undefined until it has resolved (or when it failed).
+	 */
+	get ready(): boolean | undefined {
+		return this.#isReady;
+	}
+
 	child(name: Buffer, rel: string): TargetDir {
-		const path = Buffer.concat([this.path, Buffer.from("/"), name]);
-		return new TargetDir(path, `${this.display}/${name.toString("utf8")}`, rel, name, this);
+		return new TargetDir(this.pathOf(name), `${this.display}/${name.toString("utf8")}`, rel, name, this);
+	}
+
+	/** The path of `name` in this folder. */
+	pathOf(name: Buffer): Buffer {
+		this.#prefix ??= Buffer.concat([this.path, SLASH]);
+		return Buffer.concat([this.#prefix, name]);
+	}
+
+	/**
+	 * Whether the folder held `name` when it was entered: only then can something be in the
+	 * way. A folder this restore made holds nothing it did not put there.
+	 */
+	mayHold(name: Buffer): boolean {
+		const names = this.#names;
+		return names !== undefined && names.size > 0 && names.has(name.toString("latin1"));
 	}
 
 	/** What is at `name` in this folder now, looked at without following a link. */
 	async existing(name: Buffer, path: Buffer, display: string): Promise<Existing> {
-		if (!this.#names?.has(name.toString("latin1"))) return NONE;
+		if (!this.mayHold(name)) return NONE;
 		return inspect(path, display);
 	}
 
@@ -54,7 +81,10 @@ export class TargetDir {
 	 * `overwrite`: writing through it would write outside the target.
 	 */
 	ensure(policy: DirPolicy): Promise<boolean> {
-		this.#ready ??= this.#make(policy);
+		this.#ready ??= this.#make(policy).then((ready) => {
+			this.#isReady = ready;
+			return ready;
+		});
 		return this.#ready;
 	}
 
@@ -98,7 +128,7 @@ export class TargetDir {
 		const names = new Set<string>();
 		for (const name of entries) {
 			// unlink leaves a folder of that name alone: only files and links are ever temporary.
-			if (isRestoreTemp(name)) await unlink(Buffer.concat([this.path, Buffer.from("/"), name])).catch(() => undefined);
+			if (isRestoreTemp(name)) await unlink(this.pathOf(name)).catch(() => undefined);
 			else names.add(name.toString("latin1"));
 		}
 		this.#names = names;

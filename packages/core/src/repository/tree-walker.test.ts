@@ -56,6 +56,48 @@ describe("walkTree", () => {
 		]);
 	});
 
+	it("waits for what an entry returns when it is a promise or any thenable, and for nothing else", async () => {
+		read = [];
+		const events: string[] = [];
+		let pending = 0;
+		// A thenable that is not a Promise, as a plugin's own promise library makes: awaited all the same.
+		const later = <T>(value: T): PromiseLike<T> => {
+			pending++;
+			return {
+				// biome-ignore lint/suspicious/noThenProperty: the point is an object with a then method
+				then: (resolve) =>
+					new Promise((done) =>
+						setImmediate(() => {
+							pending--;
+							done(resolve?.(value) as never);
+						}),
+					),
+			};
+		};
+		await walkTree<string>(load, "top", "top", {
+			enter: ({ path, node }, folder) => {
+				events.push(`enter ${path} in ${folder} while ${pending} pending`);
+				if (node.type !== "dir") return undefined;
+				if (path === "z") return later(false);
+				if (path === "a") return later(`<${path}>`);
+				pending++;
+				return new Promise((done) => setImmediate(() => done(`<${path}>`))).then((value) => {
+					pending--;
+					return value as string;
+				});
+			},
+		});
+		expect(events).toEqual([
+			"enter a in top while 0 pending",
+			"enter a/x in <a> while 0 pending",
+			"enter a/b in <a> while 0 pending",
+			"enter a/b/y in <a/b> while 0 pending",
+			"enter c in top while 0 pending",
+			"enter z in top while 0 pending",
+		]);
+		expect(read).toEqual(["top", "ta", "tb"]);
+	});
+
 	it("does not read a folder whose entry returned false, nor leave it", async () => {
 		read = [];
 		const paths: string[] = [];

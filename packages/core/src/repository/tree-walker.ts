@@ -55,7 +55,10 @@ export async function walkTree<C>(
 			const name = safeName(node, treeId);
 			const text = name.toString("utf8");
 			const entry: TreeEntry = { path: base ? `${base}/${text}` : text, name, node, treeId };
-			const inner = await visitor.enter(entry, context);
+			// Awaited only when it is a promise (or another thenable, as `await` has it): a restore
+			// enters most files without waiting on anything, and each await allocates.
+			const entered = visitor.enter(entry, context);
+			const inner = isThenable(entered) ? await entered : entered;
 			if (node.type !== "dir") continue;
 			if (inner === false) continue;
 			const childContext = inner === undefined ? context : inner;
@@ -74,6 +77,15 @@ export async function walkTree<C>(
 		}
 	};
 	await walk(rootId, await loadTree(rootId), "", root);
+}
+
+/** What `await` would wait for: any object or function with a `then` method, as the language has it. */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+	return (
+		(typeof value === "object" || typeof value === "function") &&
+		value !== null &&
+		typeof (value as { then?: unknown }).then === "function"
+	);
 }
 
 function safeName(node: TreeNode, treeId: string): Buffer {
