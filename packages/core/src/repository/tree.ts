@@ -48,8 +48,36 @@ export function decodeName(name: string): Buffer {
 	return name.startsWith("b64:") ? Buffer.from(name.slice(4), "base64") : Buffer.from(name, "utf8");
 }
 
+/**
+ * The order of two encoded names' bytes, as `Buffer.compare` of their decoded bytes gives it,
+ * mostly without decoding them: UTF-8 orders text by code point, and so does UTF-16 wherever
+ * the first unit that differs is no surrogate. A tree's sort compared thousands of names per
+ * folder, and decoding both for each comparison was garbage by the megabyte.
+ */
+export function compareNames(a: string, b: string): number {
+	if (!a.startsWith("b64:") && !b.startsWith("b64:")) {
+		const length = Math.min(a.length, b.length);
+		let at = 0;
+		while (at < length && a.charCodeAt(at) === b.charCodeAt(at)) at++;
+		// One ends where the other goes on: the shorter is first, unless a surrogate ends what they share.
+		if (at === length && (length === 0 || !isSurrogate(a.charCodeAt(length - 1)))) {
+			return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+		}
+		if (at < length) {
+			const x = a.charCodeAt(at);
+			const y = b.charCodeAt(at);
+			if (!isSurrogate(x) && !isSurrogate(y)) return x < y ? -1 : 1;
+		}
+	}
+	return Buffer.compare(decodeName(a), decodeName(b));
+}
+
+function isSurrogate(unit: number): boolean {
+	return unit >= 0xd800 && unit <= 0xdfff;
+}
+
 export function serializeTree(tree: Tree): Buffer {
-	tree.nodes.sort((a, b) => Buffer.compare(decodeName(a.name), decodeName(b.name)));
+	tree.nodes.sort((a, b) => compareNames(a.name, b.name));
 	return Buffer.from(JSON.stringify(tree));
 }
 
