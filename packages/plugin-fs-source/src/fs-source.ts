@@ -256,12 +256,19 @@ export class FsSource implements Source {
 		const inode = info.ino;
 		let seenSize = info.size;
 		let seenMtimeNs = info.mtimeNs;
+		// The stat's fields written out, not spread: an entry per file, in one shape from the start.
 		return {
 			root,
 			relPath: rel,
 			type: "file",
 			size,
-			...statMetadata(info),
+			mode: Number(info.mode),
+			uid: Number(info.uid),
+			gid: Number(info.gid),
+			mtimeNs: info.mtimeNs,
+			ctimeNs: info.ctimeNs,
+			inode,
+			device: info.dev,
 			read: () => readRegularFile(abs, inode, size, follow, buffers),
 			local: { path: abs, followLinks: follow },
 			unchangedSinceScan: async () => {

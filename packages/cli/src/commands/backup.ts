@@ -36,11 +36,14 @@ export function registerBackupCommand(cli: Argv<GlobalOptions>, setExit: (code: 
 					if (last) progress.setTotal({ bytes: last.snapshot.summary.bytes, files: last.snapshot.summary.files });
 					let files = 0;
 					let bytes = 0;
-					host.hooks.didScanEntry.tap("progress", ({ entry }) => {
-						if (entry.type === "file") files++;
-						bytes += entry.size;
-						progress.update({ files, bytes });
-					});
+					// Tapped only for a progress bar shown: the walk calls the hook only for those who listen.
+					if (showProgress) {
+						host.hooks.didScanEntry.tap("progress", ({ entry }) => {
+							if (entry.type === "file") files++;
+							bytes += entry.size;
+							progress.update({ files, bytes });
+						});
+					}
 					let result: Awaited<ReturnType<typeof engine.backup>>;
 					try {
 						result = await naming(session, args.set, () =>

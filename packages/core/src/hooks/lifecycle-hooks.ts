@@ -187,3 +187,15 @@ export function createLifecycleHooks() {
 
 export type LifecycleHooks = ReturnType<typeof createLifecycleHooks>;
 export type HookName = keyof LifecycleHooks;
+
+/**
+ * Whether calling `hook` reaches anyone: a tap, or an interceptor that watches calls or taps.
+ * The per-entry hooks are called only then, so a walk nobody watches builds no arguments for them.
+ */
+export function isListened(hook: { readonly taps: readonly unknown[] }): boolean {
+	const { interceptors } = hook as unknown as { interceptors?: readonly { call?: unknown; tap?: unknown; loop?: unknown }[] };
+	return (
+		hook.taps.length > 0 ||
+		(interceptors?.some((i) => i.call !== undefined || i.tap !== undefined || i.loop !== undefined) ?? false)
+	);
+}

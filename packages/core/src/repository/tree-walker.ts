@@ -22,7 +22,7 @@ export interface TreeVisitor<C> {
 	 * folder, the value returned is what its children are walked with; `false` leaves the
 	 * folder's inside unread, and `undefined` walks it with the parent's value.
 	 */
-	enter(entry: TreeEntry, context: C): Promise<C | false | undefined> | C | false | undefined;
+	enter(entry: TreeEntry, context: C): PromiseLike<C | false | undefined> | C | false | undefined;
 	/** Called after a folder's children, with the value they were walked with. */
 	leave?(entry: TreeEntry, context: C): Promise<void> | void;
 	/** Called with each tree once it is read, before its nodes are entered. */

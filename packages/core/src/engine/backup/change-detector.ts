@@ -1,4 +1,4 @@
-import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
+import { isListened, type LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import { HoldfastError } from "../../host/errors.js";
 import type { Repository } from "../../repository/repository.js";
 import { displayPath, type SourceEntry } from "../../source/source.js";
@@ -37,7 +37,7 @@ export class ChangeDetector {
 			}
 		}
 		const verdict = change;
-		change = this.hooks.diff.call(change, { entry, path: displayPath(entry) }, this.context);
+		if (isListened(this.hooks.diff)) change = this.hooks.diff.call(change, { entry, path: displayPath(entry) }, this.context);
 		// Only the core may call a file unchanged with blobs to reuse: a tap that did would have the
 		// snapshot point at content that is not the file's, and nothing would read the file.
 		if (change.kind === "unchanged" && change.knownBlobs && !sameBlobs(change.knownBlobs, verdict)) {

@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import type { LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
+import { isListened, type LifecycleHooks } from "../../hooks/lifecycle-hooks.js";
 import { HoldfastError } from "../../host/errors.js";
 import type { Repository } from "../../repository/repository.js";
 import { encodeName, serializeTree, type TreeNode } from "../../repository/tree.js";
@@ -212,7 +212,7 @@ export class TreeSaver {
 		if (isRoot) this.#paths.push(entry.root);
 		const node = toNode(name, entry);
 		frame.nodes.push(node);
-		this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
+		if (isListened(this.hooks.didScanEntry)) this.hooks.didScanEntry.call({ entry, path: displayPath(entry) });
 		if (entry.type === "dir") {
 			this.summary.dirs++;
 			const stateKey = this.#folderKey(entry);
