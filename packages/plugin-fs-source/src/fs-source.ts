@@ -87,7 +87,69 @@ export class FsSource implements Source {
 			const info = await statAsync(path, { bigint: true }).catch(() => undefined);
 			if (info?.isDirectory()) this.#leftOut.set(`${info.dev}:${info.ino}`, path);
 		}
-		for (const root of this.roots) yield* this.#scanRoot(root, scanOptions);
+		// One generator for every root and everything below it: each entry passes through one,
+		// not one per generator delegated to, and each of those cost a promise and a result object.
+		for (const root of this.roots) {
+			const rootStat = await this.#rootStat(root);
+			const rootAbs = Buffer.from(root);
+			const rootEntry = await this.#entry(root, Buffer.alloc(0), rootAbs, rootStat);
+			yield rootEntry;
+			if (rootEntry.type !== "dir") continue;
+			const rootDevice = rootStat.dev;
+			const ancestors = new Set<string>([`${rootStat.dev}:${rootStat.ino}`]);
+			const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
+			if (!first) continue;
+			// The whole tree below the root, its open folders on a stack.
+			const stack: { readonly children: (Listed | undefined)[]; at: number; readonly identity: string }[] = [
+				{ children: first, at: 0, identity: "" },
+			];
+			while (stack.length > 0) {
+				const folder = stack.at(-1) as (typeof stack)[number];
+				if (folder.at === folder.children.length) {
+					stack.pop();
+					ancestors.delete(folder.identity);
+					continue;
+				}
+				const child = folder.children[folder.at];
+				// Dropped as it is passed: a folder's listing is freed as the walk goes through it.
+				folder.children[folder.at++] = undefined;
+				if (!child) continue;
+				const { rel, abs, info } = child;
+				const isDir = info.isDirectory();
+				if (this.#exclude.active) {
+					const relText = rel.toString("utf8");
+					if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
+				}
+				if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
+					continue;
+				}
+				if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
+				const identity = isDir ? `${info.dev}:${info.ino}` : "";
+				if (isDir && this.#leftOut.has(identity)) {
+					this.logger?.info(`${show(root, rel)}: left out, it is this set's own repository`);
+					continue;
+				}
+				if (isDir && ancestors.has(identity)) {
+					scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
+					continue;
+				}
+				let entry: SourceEntry;
+				try {
+					// A promise only for a link, whose target is read.
+					const made = this.#entry(root, rel, abs, info);
+					entry = made instanceof Promise ? await made : made;
+				} catch (error) {
+					scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+					continue;
+				}
+				yield entry;
+				if (!isDir) continue;
+				const children = await this.#list(root, abs, rel, scanOptions);
+				if (!children) continue;
+				ancestors.add(identity);
+				stack.push({ children, at: 0, identity });
+			}
+		}
 	}
 
 	/** Throws, naming the root and the cause, when a root is missing or cannot be read. */
@@ -101,82 +163,16 @@ export class FsSource implements Source {
 		}
 	}
 
-	async *#scanRoot(root: string, scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
-		let rootStat: BigIntStats;
+	/**
+	 * A root's stat. A root is what the config names, so a link there (`/srv/share ->
+	 * /mnt/disk/share`) is followed: storing the link alone would back up nothing, and say it
+	 * had. Links below a root are followed only with followSymlinks.
+	 */
+	async #rootStat(root: string): Promise<BigIntStats> {
 		try {
-			// A root is what the config names, so a link there (`/srv/share -> /mnt/disk/share`) is
-			// followed: storing the link alone would back up nothing, and say it had. Links below a
-			// root are followed only with followSymlinks.
-			rootStat = await statOf(root, true);
+			return await statOf(root, true);
 		} catch (error) {
 			throw rootError(root, error);
-		}
-		const rootEntry = await this.#entry(root, Buffer.alloc(0), Buffer.from(root), rootStat);
-		yield rootEntry;
-		if (rootEntry.type !== "dir") return;
-		const ancestors = new Set<string>([`${rootStat.dev}:${rootStat.ino}`]);
-		yield* this.#walk(root, Buffer.from(root), rootStat.dev, ancestors, scanOptions);
-	}
-
-	/**
-	 * The whole tree below a root in one generator, its open folders on a stack: each entry
-	 * passes through one generator on its way to the engine, not one per level of depth.
-	 */
-	async *#walk(
-		root: string,
-		rootAbs: Buffer,
-		rootDevice: bigint,
-		ancestors: Set<string>,
-		scanOptions: ScanOptions,
-	): AsyncIterable<SourceEntry> {
-		const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
-		if (!first) return;
-		const stack: { readonly children: (Listed | undefined)[]; at: number; readonly identity: string }[] = [
-			{ children: first, at: 0, identity: "" },
-		];
-		while (stack.length > 0) {
-			const folder = stack.at(-1) as (typeof stack)[number];
-			if (folder.at === folder.children.length) {
-				stack.pop();
-				ancestors.delete(folder.identity);
-				continue;
-			}
-			const child = folder.children[folder.at];
-			// Dropped as it is passed: a folder's listing is freed as the walk goes through it.
-			folder.children[folder.at++] = undefined;
-			if (!child) continue;
-			const { rel, abs, info } = child;
-			const isDir = info.isDirectory();
-			if (this.#exclude.active) {
-				const relText = rel.toString("utf8");
-				if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
-			}
-			if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
-				continue;
-			}
-			if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
-			const identity = isDir ? `${info.dev}:${info.ino}` : "";
-			if (isDir && this.#leftOut.has(identity)) {
-				this.logger?.info(`${show(root, rel)}: left out, it is this set's own repository`);
-				continue;
-			}
-			if (isDir && ancestors.has(identity)) {
-				scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
-				continue;
-			}
-			let entry: SourceEntry;
-			try {
-				entry = await this.#entry(root, rel, abs, info);
-			} catch (error) {
-				scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-				continue;
-			}
-			yield entry;
-			if (!isDir) continue;
-			const children = await this.#list(root, abs, rel, scanOptions);
-			if (!children) continue;
-			ancestors.add(identity);
-			stack.push({ children, at: 0, identity });
 		}
 	}
 
@@ -233,17 +229,13 @@ export class FsSource implements Source {
 				});
 	}
 
-	async #entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): Promise<SourceEntry> {
+	/** The entry of a listed path: at once, or a promise for a link (its target is read). */
+	#entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): SourceEntry | Promise<SourceEntry> {
 		const type = typeOf(info);
 		if (type === "file") return this.#fileEntry(root, rel, abs, info);
-		return {
-			root,
-			relPath: rel,
-			type,
-			size: 0,
-			...statMetadata(info),
-			...(type === "symlink" ? { linkTarget: await readlink(abs, { encoding: "buffer" }) } : {}),
-		};
+		const entry: SourceEntry = { root, relPath: rel, type, size: 0, ...statMetadata(info) };
+		if (type !== "symlink") return entry;
+		return readlink(abs, { encoding: "buffer" }).then((linkTarget) => ({ ...entry, linkTarget }));
 	}
 
 	/** One object per file, its methods sharing the stat of the listing. */
