@@ -8,6 +8,7 @@ import { tempDir } from "./support/harness.js";
 
 const TUNING = pathToFileURL(join(HOLDFAST_BIN, "../../dist/node-tuning.js")).href;
 const COLLECTOR = pathToFileURL(join(HOLDFAST_BIN, "../../../core/dist/host/collector.js")).href;
+const WORKER_LIMITS = pathToFileURL(join(HOLDFAST_BIN, "../../../core/dist/host/worker-limits.js")).href;
 
 /** A first Node that hands `child` to a second one, as the CLI does for a restore, and ends as it ended. */
 async function driver(dir: string, child: string): Promise<string> {
@@ -51,9 +52,40 @@ process.exitCode = 7;`,
 		expect(await ended(child)).toEqual({ code: 7, signal: null });
 		expect(JSON.parse(out)).toEqual({
 			arena: "1",
-			flags: ["--max-semi-space-size=1", "--single-threaded-gc"],
+			flags: ["--single-threaded-gc"],
 			argv: ["a", "b c"],
 		});
+	});
+
+	it("lets its main thread's young generation grow past a worker's, which its own limit holds", async () => {
+		const dir = await tempDir("holdfast-tuning-");
+		// Garbage that lives a little while, as a restore's plan does: V8 grows the young generation for it.
+		const churn = `let keep = []; for (let i = 0; i < 400000; i++) { keep.push({ i, s: "x" + i }); if (keep.length > 50000) keep = []; }`;
+		const young = `getHeapSpaceStatistics().find((space) => space.space_name === "new_space").space_size`;
+		const path = await driver(
+			dir,
+			`import { getHeapSpaceStatistics } from "node:v8";
+import { Worker } from "node:worker_threads";
+import { WORKER_RESOURCE_LIMITS } from ${JSON.stringify(WORKER_LIMITS)};
+${churn}
+const main = ${young};
+const worker = new Worker(\`const { getHeapSpaceStatistics } = require("node:v8");
+${churn}
+require("node:worker_threads").parentPort.postMessage(${young});\`, { eval: true, resourceLimits: WORKER_RESOURCE_LIMITS });
+worker.once("message", (inWorker) => {
+	console.log(JSON.stringify({ main, worker: inWorker }));
+	void worker.terminate();
+});
+`,
+		);
+		const child = spawn(process.execPath, [path], { stdio: ["ignore", "pipe", "inherit"] });
+		let out = "";
+		child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+		expect(await ended(child)).toEqual({ code: 0, signal: null });
+		const { main, worker } = JSON.parse(out) as { main: number; worker: number };
+		// A semi-space flag among the second Node's would hold both to one size, the worker's limit overridden.
+		expect(worker).toBeLessThanOrEqual(2 * 1024 * 1024);
+		expect(main).toBeGreaterThanOrEqual(4 * worker);
 	});
 
 	it("is not used when Node refuses one of its flags: the first runs the command itself", async () => {

@@ -25,16 +25,17 @@ export const MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * V8's young generation grows to 32 MiB per thread, resident all run long; these commands
- * allocate little that lives. A semi-space of 1 MiB rather than 2 took 5–15 MiB more off.
- *
- * Their collections run on the thread that needs them, not on V8's helper threads: on two
- * cores already busy with the main thread and two workers, the helpers only take turns with
- * them. A mixed restore (scale 0.25) into tmpfs, with the compile budget below in both: 1.36–
- * 1.43 s at 1.64–1.75 s of CPU before, 1.27–1.38 s at 1.57–1.71 s with it, the same peak. A
+ * Collections run on the thread that needs them, not on V8's helper threads: on two cores
+ * already busy with the main thread and two workers, the helpers only take turns with them.
+ * A mixed restore (scale 0.25) into tmpfs, with the compile budget below in both: 1.36–1.43 s
+ * at 1.64–1.75 s of CPU before, 1.27–1.38 s at 1.57–1.71 s with it, the same peak. A
  * command-line flag only: set once V8 runs, it crashes the process at its first collection.
+ *
+ * The young generation is not set here: `--max-semi-space-size` would be every thread's and
+ * would override each worker's own limit (`WORKER_RESOURCE_LIMITS` in the core). The main
+ * thread's is capped as a backup's is (young-generation.ts).
  */
-export const NODE_FLAGS: readonly string[] = Object.freeze(["--max-semi-space-size=1", "--single-threaded-gc"]);
+export const NODE_FLAGS: readonly string[] = Object.freeze(["--single-threaded-gc"]);
 
 /**
  * Bytecode a function runs before V8 considers optimizing it: four times Node 20's 132 KiB

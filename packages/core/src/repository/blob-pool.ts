@@ -6,6 +6,7 @@ import { type LocalReads, type LocalReadsDone, readLocalFiles } from "../engine/
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
+import { WORKER_RESOURCE_LIMITS } from "../host/worker-limits.js";
 import { BlobWork, type Cut, type HashSealed, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { BodyKind } from "./compression.js";
 import { digestFile, type PackFileDigests } from "./pack-file.js";
@@ -71,7 +72,7 @@ export class BlobPool {
 
 	/** One more worker thread (each costs its start, tens of ms of CPU: the pool adds one only when the others are busy). */
 	#addWorker(): Slot {
-		const worker = new Worker(this.script, { workerData: this.keys });
+		const worker = new Worker(this.script, { workerData: this.keys, resourceLimits: WORKER_RESOURCE_LIMITS });
 		const slot = { worker, inflight: 0, inflightBytes: 0 };
 		worker.on("message", (response: PoolResponse) => this.#settle(response));
 		worker.on("error", (error) => this.#failAll(error));

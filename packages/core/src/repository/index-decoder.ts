@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
+import { WORKER_RESOURCE_LIMITS } from "../host/worker-limits.js";
 import { type DecodedIndex, decodeIndexObject, type IndexForm } from "./index-decode.js";
 import type { IndexRequest, IndexResponse } from "./index-worker.js";
 
@@ -106,7 +107,7 @@ export class IndexDecoder {
 		if (!existsSync(script)) return;
 		const threads = Math.min(MAX_THREADS, availableParallelism());
 		for (let i = 0; i < threads; i++) {
-			const worker = new Worker(script, { workerData: this.encryption });
+			const worker = new Worker(script, { workerData: this.encryption, resourceLimits: WORKER_RESOURCE_LIMITS });
 			worker.on("message", (response: IndexResponse) => this.#settle(response));
 			worker.on("error", (error) => this.#failAll(error));
 			// After the listeners: idle threads never keep a command alive.
