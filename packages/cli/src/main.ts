@@ -8,11 +8,11 @@ import { HEAP_GROWTH } from "./node-tuning.js";
 import type { GlobalOptions } from "./session.js";
 import { UsageError } from "./usage-error.js";
 import { CLI_VERSION } from "./version.js";
-import { capYoungGeneration, MAIN_YOUNG_GENERATION } from "./young-generation.js";
+import { BACKUP_YOUNG_GENERATION, capYoungGeneration, RESTORE_YOUNG_GENERATION } from "./young-generation.js";
 
 /** Commands that back up: their main thread handles every file; its young generation is capped and its old one grows less. */
 const BACKING_UP = new Set(["backup", "daemon"]);
-/** Commands whose main thread plans every file of a snapshot: their young generation is capped as a backup's. */
+/** Commands whose main thread plans every file of a snapshot: their young generation is capped too. */
 const READING_ALL = new Set(["restore", "check"]);
 let youngCapped = false;
 
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
 			const command = String(args._[0]);
 			if ((BACKING_UP.has(command) || READING_ALL.has(command)) && !youngCapped) {
 				youngCapped = true;
-				capYoungGeneration(MAIN_YOUNG_GENERATION);
+				capYoungGeneration(BACKING_UP.has(command) ? BACKUP_YOUNG_GENERATION : RESTORE_YOUNG_GENERATION);
 				// Restore and check grow their old generation less where they run tuned (startTuned).
 				if (BACKING_UP.has(command)) setFlagsFromString(HEAP_GROWTH);
 			}

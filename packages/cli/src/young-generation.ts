@@ -2,16 +2,24 @@ import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 
 /**
- * The main thread's young generation (both halves) during a backup, restore or check. V8 grows
- * it to 32 MiB, resident all run long. Capped at 8 MiB, with the old generation's growth at
- * 20 % (main.ts), three interleaved first backups of 50,000 small files (scale 0.25) peaked at
- * 186–190 MiB against 206–220 with neither, at 4.05–4.14 against 3.76–3.95 s of user CPU (the
- * main thread collects for about 0.2 s more) and 3.14–3.24 against 2.88–3.14 s of wall time.
- * The memory target is met only so; the time is the price. At 16 MiB with the 20 %: 192–198 MiB.
- * A restore's main thread was held to 2 MiB (a semi-space flag) before: restoring 200,000 small
- * files it collected for a third of its time; at 8 MiB the restore took 7.4–7.5 s, not 8.3–9.5.
+ * The main thread's young generation (both halves) during a backup. V8 grows it to 32 MiB,
+ * resident all run long. Capped at 8 MiB, with the old generation's growth at 20 % (main.ts),
+ * three interleaved first backups of 50,000 small files (scale 0.25) peaked at 186–190 MiB
+ * against 206–220 with neither, at 4.05–4.14 against 3.76–3.95 s of user CPU (the main thread
+ * collects for about 0.2 s more) and 3.14–3.24 against 2.88–3.14 s of wall time. The memory
+ * target is met only so; the time is the price. At 16 MiB with the 20 %: 192–198 MiB.
  */
-export const MAIN_YOUNG_GENERATION = 8 * 1024 * 1024;
+export const BACKUP_YOUNG_GENERATION = 8 * 1024 * 1024;
+
+/**
+ * The same for restore and check, whose main thread plans every file. It was held to 2 MiB by
+ * a semi-space flag, where V8 cannot grow it at all: restoring 200,000 small files (into tmpfs,
+ * interleaved) took 8.4–9.6 s and collected for a third of the main thread's time. Capped here
+ * (a busy thread gets one doubling or two past the cap before the watcher hears of it): 7.6–8.1
+ * s, and the same at 8 MiB. A mixed restore (scale 0.25) peaked at 153–160 MiB before, 156–161
+ * with this cap and 164–167 with 8 MiB.
+ */
+export const RESTORE_YOUNG_GENERATION = 2 * 1024 * 1024;
 
 /**
  * Keeps this thread's young generation from growing past `bytes`, or one doubling past it when
