@@ -19,4 +19,19 @@ describe("isListened", () => {
 		hooks.diff.intercept({ call: (change) => void calls.push(change.kind) });
 		expect(isListened(hooks.diff)).toBe(true);
 	});
+
+	it("is true for an interceptor that watches only how calls end, which tapable runs without taps", () => {
+		const hooks = createLifecycleHooks();
+		attributeTapFailures(hooks, () => "core");
+		let done = 0;
+		hooks.didScanEntry.intercept({ done: () => void done++ });
+		expect(isListened(hooks.didScanEntry)).toBe(true);
+		const results: string[] = [];
+		hooks.diff.intercept({ result: (change) => void results.push(change.kind) });
+		expect(isListened(hooks.diff)).toBe(true);
+		// What a caller that asked first would have reached: both interceptors are called.
+		hooks.didScanEntry.call({ entry: {} as never, path: "/x" });
+		hooks.diff.call({ kind: "new" }, { entry: {} as never, path: "/x" }, {} as never);
+		expect([done, results]).toEqual([1, ["new"]]);
+	});
 });

@@ -188,14 +188,15 @@ export function createLifecycleHooks() {
 export type LifecycleHooks = ReturnType<typeof createLifecycleHooks>;
 export type HookName = keyof LifecycleHooks;
 
+/** What an interceptor may watch of a call; `register` alone sees taps as they are added, not calls. */
+const WATCHES_CALLS = ["call", "tap", "loop", "done", "result", "error"] as const;
+
 /**
- * Whether calling `hook` reaches anyone: a tap, or an interceptor that watches calls or taps.
- * The per-entry hooks are called only then, so a walk nobody watches builds no arguments for them.
+ * Whether calling `hook` reaches anyone: a tap, or an interceptor that watches calls (tapable
+ * runs `call`, `done`, `result` and `error` interceptors even for a hook without taps). The
+ * per-entry hooks are called only then, so a walk nobody watches builds no arguments for them.
  */
 export function isListened(hook: { readonly taps: readonly unknown[] }): boolean {
-	const { interceptors } = hook as unknown as { interceptors?: readonly { call?: unknown; tap?: unknown; loop?: unknown }[] };
-	return (
-		hook.taps.length > 0 ||
-		(interceptors?.some((i) => i.call !== undefined || i.tap !== undefined || i.loop !== undefined) ?? false)
-	);
+	const { interceptors } = hook as unknown as { interceptors?: readonly Record<string, unknown>[] };
+	return hook.taps.length > 0 || (interceptors?.some((i) => WATCHES_CALLS.some((kind) => i[kind] !== undefined)) ?? false);
 }
