@@ -20,6 +20,14 @@ function seeded(seed: number): () => number {
 	};
 }
 
+describe("encodeName", () => {
+	it("keeps a name's leading byte order mark: the name is its bytes", () => {
+		const bom = Buffer.from([0xef, 0xbb, 0xbf, 0x61]);
+		expect(decodeName(encodeName(bom))).toEqual(bom);
+		expect(encodeName(bom)).not.toBe(encodeName(Buffer.from("a")));
+	});
+});
+
 describe("compareNames", () => {
 	it("orders names as their bytes do, for text, pairs, lone surrogates and base64 names", () => {
 		const random = seeded(7);

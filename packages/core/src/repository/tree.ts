@@ -32,7 +32,8 @@ export interface Tree {
 	nodes: TreeNode[];
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+/** A name is its bytes: a leading byte order mark is part of it, not dropped as in a document. */
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export function encodeName(bytes: Buffer): string {
 	try {
