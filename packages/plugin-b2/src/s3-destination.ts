@@ -67,7 +67,8 @@ export interface S3DestinationOptions {
 const REQUEST_DEADLINE_MS = 10 * 60_000;
 /**
  * Ranged reads a restore keeps under way. Each waits a round trip and the server's first byte,
- * tens of milliseconds at a provider; on the local test server 4 and 8 restore in the same time.
+ * tens of milliseconds at a provider, and the restore holds 4 MiB for each. From the local
+ * test server a mixed restore (scale 0.25) took 1.24–1.33 s with 8, 1.28–1.38 s with 4.
  */
 const READS_IN_FLIGHT = 8;
 

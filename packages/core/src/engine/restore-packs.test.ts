@@ -148,6 +148,25 @@ describe("PackRestorer", () => {
 		expect((await readdir(dir)).length).toBe(12);
 	});
 
+	it("holds 4 MiB per read the destination keeps under way, and no more than 64 MiB", async () => {
+		// Each read of one 3 MiB blob holds 6 MiB (its sealed bytes and its plaintext); zeros, so the files are holes.
+		const packs: Record<string, Record<string, Buffer>> = {};
+		for (let p = 0; p < 12; p++) packs[`p${p}`] = { [`b${p}`]: Buffer.alloc(3 * 1024 * 1024) };
+		const tasks = () => Array.from({ length: 12 }, (_, i) => task(`f${i}`, [`b${i}`], []));
+		const underWay = async (readsInFlight?: number) => {
+			await rm(dir, { recursive: true, force: true });
+			await mkdir(dir);
+			const fake = fakeRepository(packs, readsInFlight === undefined ? {} : { readsInFlight });
+			await new PackRestorer(fake.repository, false).restore(tasks());
+			expect((await readdir(dir)).length).toBe(12);
+			return fake.maxReads();
+		};
+		// A disk's 16 MiB holds two such reads; 8 reads' 32 MiB five; 64 reads' would be 256 MiB, held to 64: ten.
+		expect(await underWay()).toBe(2);
+		expect(await underWay(8)).toBe(5);
+		expect(await underWay(64)).toBe(10);
+	});
+
 	it("a pack that cannot be read fails the batch naming a file, and leaves no temporary file", async () => {
 		const { repository } = fakeRepository({ good: { a: bytes(1, 100) }, bad: { b: bytes(2, 100) } }, { failPack: "bad" });
 		const placed: string[] = [];
