@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { getPriority } from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { WORKER_NICENESS } from "../host/thread-priority.js";
 import { BLOB_OVERHEAD } from "./blob-codec.js";
 import { BlobPool, sharedCopy } from "./blob-pool.js";
 import { BlobWork, type WorkerKeys } from "./blob-work.js";
@@ -63,6 +65,27 @@ describe.skipIf(!existsSync(BUILT))("BlobPool on worker threads", () => {
 			}
 		}
 	});
+
+	it.runIf(process.platform === "linux")(
+		"runs its workers below this thread's priority, and leaves this thread's alone",
+		async () => {
+			// Each thread's nice value, the 19th field of its stat (after the parenthesised name).
+			const niceOfThreads = () =>
+				readdirSync("/proc/self/task").map((tid) => {
+					const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+					return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+				});
+			const own = getPriority(0);
+			const lowered = Math.min(19, own + WORKER_NICENESS);
+			const before = niceOfThreads().filter((nice) => nice === lowered).length;
+			const pool = new BlobPool(keys, 2, undefined, BUILT);
+			open = pool;
+			await Promise.all(Array.from({ length: 6 }, () => pool.chunk(randomBytes(1024 * 1024), true)));
+			expect(pool.running).toBe(2);
+			expect(niceOfThreads().filter((nice) => nice === lowered).length - before).toBe(2);
+			expect(getPriority(0)).toBe(own);
+		},
+	);
 
 	it("never starts more workers than its size", async () => {
 		const pool = new BlobPool(keys, 1, undefined, BUILT);

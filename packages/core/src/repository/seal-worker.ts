@@ -2,6 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { type LocalReads, readLocalFiles } from "../engine/backup/local-file-reads.js";
 import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { collectGarbage } from "../host/collector.js";
+import { yieldToMainThread } from "../host/thread-priority.js";
 import { BlobWork, type Regions, type WorkerKeys } from "./blob-work.js";
 import type { BodyKind } from "./compression.js";
 import { digestFile } from "./pack-file.js";
@@ -29,6 +30,7 @@ export type PoolRequest =
 
 export type PoolResponse = { seq: number; result: unknown } | { seq: number; error: { code?: string; message: string } };
 
+yieldToMainThread();
 const work = new BlobWork(workerData as WorkerKeys);
 
 /** How often to collect: a full collection after `full` blobs or bytes, a young one after `young`. */
