@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
 			if ((BACKING_UP.has(command) || READING_ALL.has(command)) && !youngCapped) {
 				youngCapped = true;
 				capYoungGeneration(BACKING_UP.has(command) ? BACKUP_YOUNG_GENERATION : RESTORE_YOUNG_GENERATION);
-				// Restore and check grow their old generation less where they run tuned (startTuned).
+				// Restore and check set their old generation's growth by its size where they run tuned (startTuned).
 				if (BACKING_UP.has(command)) setFlagsFromString(HEAP_GROWTH);
 			}
 		})

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { COMPILE_BUDGET, commandOf, compileBudgetFor, TUNED_MARK, wantsTuning } from "./node-tuning.js";
+import {
+	COMPILE_BUDGET,
+	commandOf,
+	compileBudgetFor,
+	HEAP_GROWTH,
+	heapGrowthFor,
+	SMALL_HEAP,
+	TUNED_MARK,
+	wantsTuning,
+} from "./node-tuning.js";
 
 const glibc = () => true;
 
@@ -44,5 +53,14 @@ describe("the compile budget", () => {
 		expect(compileBudgetFor("11.3.244.8-node.33")).toBe(COMPILE_BUDGET);
 		expect(compileBudgetFor("12.4.254.21-node.33")).toBeUndefined();
 		expect(compileBudgetFor("13.6.233.10-node.28")).toBeUndefined();
+	});
+});
+
+describe("the old generation's growth in the second Node", () => {
+	it("is V8's own below a small heap, and held to 20 % from there on", () => {
+		expect(heapGrowthFor(20 * 1024 * 1024)).toBe("--heap-growing-percent=0");
+		expect(heapGrowthFor(SMALL_HEAP - 1)).toBe("--heap-growing-percent=0");
+		expect(heapGrowthFor(SMALL_HEAP)).toBe(HEAP_GROWTH);
+		expect(heapGrowthFor(200 * 1024 * 1024)).toBe(HEAP_GROWTH);
 	});
 });
