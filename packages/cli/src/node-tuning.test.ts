@@ -4,8 +4,8 @@ import {
 	commandOf,
 	compileBudgetFor,
 	HEAP_GROWTH,
+	HEAP_SLACK,
 	heapGrowthFor,
-	SMALL_HEAP,
 	TUNED_MARK,
 	wantsTuning,
 } from "./node-tuning.js";
@@ -57,10 +57,15 @@ describe("the compile budget", () => {
 });
 
 describe("the old generation's growth in the second Node", () => {
-	it("is V8's own below a small heap, and held to 20 % from there on", () => {
-		expect(heapGrowthFor(20 * 1024 * 1024)).toBe("--heap-growing-percent=0");
-		expect(heapGrowthFor(SMALL_HEAP - 1)).toBe("--heap-growing-percent=0");
-		expect(heapGrowthFor(SMALL_HEAP)).toBe(HEAP_GROWTH);
-		expect(heapGrowthFor(200 * 1024 * 1024)).toBe(HEAP_GROWTH);
+	it("lets a small heap grow by 16 MiB, and a large one by 20 %", () => {
+		const MiB = 1024 * 1024;
+		// 16 MiB on 20 MiB is 80 %; on 30 MiB 53.3 %, taken up to the next step of ten.
+		expect(heapGrowthFor(20 * MiB)).toBe("--heap-growing-percent=80");
+		expect(heapGrowthFor(30 * MiB)).toBe("--heap-growing-percent=60");
+		expect(heapGrowthFor(HEAP_SLACK * 5)).toBe(HEAP_GROWTH);
+		expect(heapGrowthFor(500 * MiB)).toBe(HEAP_GROWTH);
+		// A heap of a few MiB may grow fivefold, no more.
+		expect(heapGrowthFor(2 * MiB)).toBe("--heap-growing-percent=400");
+		expect(heapGrowthFor(0)).toBe("--heap-growing-percent=400");
 	});
 });

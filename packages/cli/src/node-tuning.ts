@@ -72,29 +72,33 @@ export function compileBudgetFor(v8Version: string): string | undefined {
  * the main thread of a small-file restore keeps a plan of many files and left 30–40 MiB of
  * garbage beside it (peak 165–193 → 142–146 MiB). A backup's main thread, where 20–25 MiB
  * live, reached 40–46 MiB of old space before collecting; young-generation.ts has what the
- * two settings together cost and save there. Set as the command
- * starts, where V8 reads it at each collection; a Node that does not know it ignores it there,
- * where as an option it would refuse to start.
+ * two settings together cost and save there. A backup has it from its start; a restore and a
+ * check once their heap holds 80 MiB (HEAP_SLACK). Set as the command runs, where V8 reads
+ * it at each collection; a Node that does not know it ignores it there, where as an option it
+ * would refuse to start.
  */
 export const HEAP_GROWTH = "--heap-growing-percent=20";
 
-/** V8's own growth (0: its factor, about doubling on a small heap), for a heap too small to waste much. */
-const V8_HEAP_GROWTH = "--heap-growing-percent=0";
-
 /**
- * Below this much live heap a restore's or check's old generation grows as V8 decides; from
- * here on by HEAP_GROWTH. On a small heap 20 % is a few MiB, and a mixed restore from the S3
- * test server (scale 0.25, about 20 MiB live), whose requests leave objects that outlive the
- * young generation, collected it whole seven or eight times where a local restore did once.
- * Interleaved, into tmpfs: 1.29–1.34 → 1.18–1.24 s, peaks the same. A restore of 52,000 small
- * files peaked at 151–160 MiB against 153–155 (at 64 MiB here, 171–178); 200,000 files' plan
- * is past it and peaks as before.
+ * The least a restore's or check's old generation may grow by after a collection: HEAP_GROWTH
+ * (20 %) from 80 MiB of live heap on, this many bytes below. On a small heap 20 % is a few
+ * MiB, and a mixed restore from the S3 test server (scale 0.25, about 20 MiB live), whose
+ * requests leave objects that outlive the young generation, collected it whole seven or eight
+ * times where a local restore did once. Interleaved, into tmpfs, with V8's own growth below
+ * 32 MiB instead: 1.29–1.34 → 1.18–1.24 s, and in a later run 1.17–1.34 → 1.06–1.10 s, peaks
+ * the same or lower; but a bench run's restore of 50,000 small files peaked at 192 MiB against
+ * 157, where V8 let a heap slowed by the disk grow as it chose. A fixed amount bounds that: the
+ * same restore from S3 1.20–1.33 s at 20 %, 1.10–1.24 s with V8's growth, 1.16–1.30 s with
+ * 12 MiB and 1.16–1.19 s with 16; the 50,000 files at 151–153 MiB before, 152–155 with 16.
  */
-export const SMALL_HEAP = 32 * 1024 * 1024;
+export const HEAP_SLACK = 16 * 1024 * 1024;
 
 /** The growth flag for an old generation holding `used` bytes after a collection. */
 export function heapGrowthFor(used: number): string {
-	return used < SMALL_HEAP ? V8_HEAP_GROWTH : HEAP_GROWTH;
+	// In steps of ten, the flag set again only when a collection moves the heap past one; at
+	// most fivefold, as a heap of a few MiB at start-up would otherwise ask.
+	const percent = Math.min(400, Math.max(20, Math.ceil((HEAP_SLACK / Math.max(used, 1)) * 10) * 10));
+	return `--heap-growing-percent=${percent}`;
 }
 
 /**
