@@ -109,6 +109,14 @@ export function generateSmall(root, scale = 1) {
 	return { files, bytes };
 }
 
+/**
+ * Seeds of the noise a mutation writes: past any the generator uses (files up to 20,000 × scale,
+ * large files' blocks up to a few thousand), so appended and rewritten bytes are new. With the
+ * round itself as the seed, the 4 MiB appended copied the large binary file's second block, and
+ * what each tool stored depended on whether its cut points fell again inside the copy.
+ */
+const MUTATION_SEEDS = 1 << 24;
+
 /** About 1 % of files rewritten, one large file appended to, another rewritten in the middle. */
 export function mutate(root, round = 1) {
 	const random = new Random(`mutate-${round}`);
@@ -126,11 +134,11 @@ export function mutate(root, round = 1) {
 	const count = Math.max(1, Math.round(all.length / 100));
 	for (let i = 0; i < count; i++) writeFileSync(small[random.int(small.length)], text(random, 500 + random.int(8000)));
 	const large = all.filter((p) => p.includes("/large/"));
-	appendFileSync(large[0], noise(round, 4 * 1024 * 1024));
+	appendFileSync(large[0], noise(MUTATION_SEEDS + 2 * round, 4 * 1024 * 1024));
 	if (large[1]) {
 		const fd = openSync(large[1], "r+");
 		const size = statSync(large[1]).size;
-		writeSync(fd, noise(round + 7, 1024 * 1024), 0, 1024 * 1024, Math.floor(size / 2));
+		writeSync(fd, noise(MUTATION_SEEDS + 2 * round + 1, 1024 * 1024), 0, 1024 * 1024, Math.floor(size / 2));
 		closeSync(fd);
 	}
 	return { changed: count + 2 };
