@@ -8,15 +8,9 @@ module.enableCompileCache?.();
 const launch = await import("../dist/launcher/launch.js");
 launch.setCompileBudget();
 const argv = process.argv.slice(2);
-// Restore and check --read-data run in a Node started with glibc's memory settings (dist/node-tuning.js says why).
-const ended = launch.wantsTuning(argv, process.env, launch.isGlibc) ? await launch.relaunch(process.argv[1], argv) : undefined;
-if (ended) launch.endAs(ended);
-else {
-	if (process.env[launch.TUNED_MARK] !== undefined) launch.startTuned();
-	// scrypt on the libuv pool while the CLI loads (dist/derive-at-launch.js says when it starts).
-	await launch.deriveAtLaunch(argv);
-	await run(argv);
-}
+// scrypt on the libuv pool while the CLI loads (dist/derive-at-launch.js says when it starts).
+await launch.deriveAtLaunch(argv);
+await run(argv);
 
 async function run(argv) {
 	const { main } = await import("../dist/bundle/main.js");

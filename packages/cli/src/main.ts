@@ -4,7 +4,7 @@ import { endQuietlyOnClosedPipe } from "./closed-pipe.js";
 import { registerCommands } from "./commands.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { parseIsoTime } from "./input.js";
-import { HEAP_GROWTH } from "./node-tuning.js";
+import { growHeapBySize, HEAP_GROWTH } from "./node-tuning.js";
 import type { GlobalOptions } from "./session.js";
 import { UsageError } from "./usage-error.js";
 import { CLI_VERSION } from "./version.js";
@@ -52,8 +52,8 @@ export async function main(argv: string[]): Promise<number> {
 			if ((BACKING_UP.has(command) || READING_ALL.has(command)) && !youngCapped) {
 				youngCapped = true;
 				capYoungGeneration(BACKING_UP.has(command) ? BACKUP_YOUNG_GENERATION : RESTORE_YOUNG_GENERATION);
-				// Restore and check set their old generation's growth by its size where they run tuned (startTuned).
 				if (BACKING_UP.has(command)) setFlagsFromString(HEAP_GROWTH);
+				else growHeapBySize();
 			}
 		})
 		.strict()

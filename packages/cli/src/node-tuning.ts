@@ -1,42 +1,21 @@
 import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 
-// The settings holdfast gives Node, V8 and glibc.
+// The settings holdfast gives Node and V8, each set as the command runs: no command starts a
+// second Node for settings read only at a process's start.
 //
-// Restore and check --read-data open blobs by the thousand on two worker threads. glibc gives
-// each thread an arena, and its mmap threshold rises to the largest buffer freed, so freed
-// blob-sized buffers stay in the arenas (30–35 MiB each at a restore's peak). glibc reads its
-// settings only at start: those commands run in a second Node started with them.
-
-/** Set in the Node started with the settings: it runs the command itself. */
-export const TUNED_MARK = "HOLDFAST_MEMORY_TUNED";
-
-/**
- * One arena for every thread, and buffers from 2 MiB on mapped and unmapped on their own:
- * freed blobs go back to the system. Measured on a mixed restore (scale 0.25): peak RSS
- * 216–257 MiB before, 173–176 MiB with these and a 2 MiB semi-space, wall time within the spread.
- * The threshold was 256 KiB until workers wrote large files themselves; then each blob of
- * about 1 MiB, deciphered and decompressed, was a fresh mapping the kernel faulted in and
- * zeroed: 2.3 s of system time in a 1 GB restore. At 2 MiB it took 1.4–1.6 s, the wall time
- * 4.7–5.2 → 4.3–4.5 s, the peak 3–4 MiB more.
- */
-export const MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
-	MALLOC_ARENA_MAX: "1",
-	MALLOC_MMAP_THRESHOLD_: "2097152",
-});
-
-/**
- * Collections run on the thread that needs them, not on V8's helper threads: on two cores
- * already busy with the main thread and two workers, the helpers only take turns with them.
- * A mixed restore (scale 0.25) into tmpfs, with the compile budget below in both: 1.36–1.43 s
- * at 1.64–1.75 s of CPU before, 1.27–1.38 s at 1.57–1.71 s with it, the same peak. A
- * command-line flag only: set once V8 runs, it crashes the process at its first collection.
- *
- * The young generation is not set here: `--max-semi-space-size` would be every thread's and
- * would override each worker's own limit (`WORKER_RESOURCE_LIMITS` in the core). The main
- * thread's is capped as a backup's is (young-generation.ts).
- */
-export const NODE_FLAGS: readonly string[] = Object.freeze(["--single-threaded-gc"]);
+// Restore and check --read-data used to run in a second Node started with one malloc arena, a
+// fixed mmap threshold and collections on the thread that needs them (`MALLOC_ARENA_MAX=1`,
+// `MALLOC_MMAP_THRESHOLD_`, `--single-threaded-gc`). Since their reads are held to a budget and
+// their workers collect as they go, those settings no longer lowered the peak the benchmark
+// counts (the first Node's own pages included), and starting a second Node cost more than it
+// saved: on a host where a page fault costs 3 to 5 µs, Node's start takes about 190 ms. Scale
+// 0.25, interleaved, into tmpfs: the mixed restore 1.81–1.94 s in two Nodes, 1.57–1.80 in one,
+// peaks 150–154 and 150–157 MiB (restic 1.80–2.02 s, 92–97 MiB); 50,000 small files 3.92–4.42
+// against 3.62–3.80 s at 150–155 MiB either way; `check --read-data` 1.63–1.75 against
+// 1.33–1.42 s, 5 MiB more at its peak. At scale 1 the mixed restore peaks about 10 MiB higher
+// (185 against 175 MiB) in less time; a 3 GB file restores in 127 MiB. A user may still set
+// glibc's variables for the whole process.
 
 /**
  * Bytecode a function runs before V8 considers optimizing it: four times Node 20's 132 KiB
@@ -116,106 +95,4 @@ export function growHeapBySize(): () => void {
 	const observer = new PerformanceObserver(choose);
 	observer.observe({ entryTypes: ["gc"] });
 	return () => observer.disconnect();
-}
-
-/** Global options that take a value: the word after them is not the command. */
-const VALUED = new Set(["--config", "--now", "--password-file"]);
-/** Settings the user gave glibc themselves: left as they are, and no second start. */
-const USER_SET = ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"];
-
-/** The command word of `argv`: the first word that is neither an option nor an option's value. */
-export function commandOf(argv: readonly string[]): string | undefined {
-	for (let i = 0; i < argv.length; i++) {
-		const word = argv[i] as string;
-		if (VALUED.has(word)) i++;
-		else if (!word.startsWith("-")) return word;
-	}
-	return undefined;
-}
-
-/** Whether this process should hand the command to a Node started with the memory settings. */
-export function wantsTuning(argv: readonly string[], env: NodeJS.ProcessEnv, glibc: () => boolean): boolean {
-	if (env[TUNED_MARK] !== undefined || USER_SET.some((name) => env[name] !== undefined)) return false;
-	const command = commandOf(argv);
-	// Asked last: finding the C library takes a few milliseconds, which other commands never pay.
-	return (command === "restore" || (command === "check" && argv.includes("--read-data"))) && glibc();
-}
-
-/** True where the C library is glibc (musl and other systems have no such arenas). */
-export function isGlibc(): boolean {
-	if (process.platform !== "linux") return false;
-	const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-	return typeof report?.header?.glibcVersionRuntime === "string";
-}
-
-/** How the second Node ended: its exit code, or the signal that ended it. */
-export interface Ended {
-	readonly code: number | null;
-	readonly signal: NodeJS.Signals | null;
-}
-
-const FORWARDED: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
-/** Node's exit code for an option it does not know: no command of holdfast's ends with it. */
-const BAD_OPTION = 9;
-
-/**
- * Runs `script` with `argv` in a Node started with `flags` and `env` added, sharing this
- * process's stdio; signals sent to this process go on to it. Resolves once it has ended, or
- * to undefined when it could not start, or refused a flag (a Node whose V8 no longer has
- * one): the caller then runs the command itself, as a restore without the settings is
- * still a restore.
- */
-export async function relaunch(
-	script: string,
-	argv: readonly string[],
-	env: Readonly<Record<string, string>> = MALLOC_ENV,
-	flags: readonly string[] = NODE_FLAGS,
-): Promise<Ended | undefined> {
-	// Loaded only to relaunch: every other command's start would pay for node:child_process.
-	const { spawn } = await import("node:child_process");
-	return new Promise((resolve) => {
-		// The user's own Node options come after ours: theirs win.
-		const child = spawn(process.execPath, [...flags, ...process.execArgv, script, ...argv], {
-			stdio: "inherit",
-			env: { ...process.env, ...env, [TUNED_MARK]: "1" },
-		});
-		const forward = (signal: NodeJS.Signals) => {
-			child.kill(signal);
-		};
-		for (const signal of FORWARDED) process.on(signal, forward);
-		const done = (ended: Ended | undefined) => {
-			for (const signal of FORWARDED) process.off(signal, forward);
-			resolve(ended);
-		};
-		child.once("error", () => done(undefined));
-		child.once("exit", (code, signal) => done(code === BAD_OPTION ? undefined : { code, signal }));
-	});
-}
-
-/** In the second Node, before the command: the heap's growth by its size, and an end with the first Node. */
-export function startTuned(): void {
-	growHeapBySize();
-	endWithParent();
-}
-
-/**
- * In the second Node: ends it when the first is gone (killed with SIGKILL, which cannot be
- * passed on), as the user meant for the command. Checked once a second, never keeping it alive.
- */
-export function endWithParent(parent = process.ppid, every = 1000): () => void {
-	const timer = setInterval(() => {
-		if (process.ppid !== parent) process.kill(process.pid, "SIGKILL");
-	}, every);
-	timer.unref();
-	return () => clearInterval(timer);
-}
-
-/** Ends this process the way the second Node ended: by the same signal, or with its code. */
-export function endAs(ended: Ended): void {
-	if (ended.signal) {
-		process.kill(process.pid, ended.signal);
-		return;
-	}
-	process.exitCode = ended.code ?? 1;
 }
