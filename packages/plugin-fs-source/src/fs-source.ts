@@ -10,6 +10,7 @@ import {
 	open,
 	openSync,
 	read,
+	readdirSync,
 	readSync,
 	type Stats,
 	stat,
@@ -186,7 +187,8 @@ export class FsSource implements Source {
 		if (scanOptions.signal.aborted) return undefined;
 		let names: Buffer[];
 		try {
-			names = await readdir(dirAbs, { encoding: "buffer" });
+			// As the stats are: here while the metadata is cached, through the pool once calls are slow.
+			names = this.#stats.pooled ? await readdir(dirAbs, { encoding: "buffer" }) : this.#stats.listNow(dirAbs);
 		} catch (error) {
 			if (dirRel.length === 0) throw rootError(root, error);
 			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
@@ -412,9 +414,11 @@ const WINDOW = 256;
 const POOLED_AFTER_SLOW = 1000;
 
 /**
- * Stats of listed entries. Direct calls on this thread while they are quick — the common
- * case, where the metadata is cached and a trip through the libuv pool costs more than the
- * call — and through the pool, in parallel, for a while after many are slow.
+ * Folder listings and the stats of their entries. Direct calls on this thread while they are
+ * quick — the common case, where the metadata is cached and a trip through the libuv pool
+ * costs more than the call — and through the pool, in parallel, for a while after many are
+ * slow. A listing awaited through the pool left the main thread idle while it went there and
+ * back: in a no-change backup of 5,000 files in 1,360 folders, about 0.3 s of 1.7.
  */
 class AdaptiveStat {
 	#pooled = 0;
@@ -435,6 +439,16 @@ class AdaptiveStat {
 			return Promise.resolve(this.statNow(path, follow));
 		} catch (error) {
 			return Promise.reject(error);
+		}
+	}
+
+	/** A folder's names by a direct call, timed as a stat is. */
+	listNow(path: Buffer): Buffer[] {
+		const started = performance.now();
+		try {
+			return readdirSync(path, { encoding: "buffer" });
+		} finally {
+			this.#note(performance.now() - started > SLOW_DIRECT_MS);
 		}
 	}
 
