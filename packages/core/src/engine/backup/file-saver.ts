@@ -239,15 +239,21 @@ export class FileSaver {
 			this.blobs.save("data", slab, regions, cutIds);
 			ids.push(...cutIds);
 		};
+		// The uncut tail, held while this buffer goes back and the next is taken; one buffer for the whole file.
+		let tailCopy: Buffer | undefined;
 		const refill = async () => {
 			// The uncut tail moves to a fresh buffer; this one is freed once its chunks are sealed.
-			const tail = Buffer.from(slab.bytes.subarray(start, filled));
+			// Copied with `copy`, a memmove: `Buffer.from` a view of shared memory copies byte by
+			// byte, 18 ms for 6 MiB where this takes under one.
+			const length = filled - start;
+			if (!tailCopy || tailCopy.length < length) tailCopy = Buffer.allocUnsafeSlow(length);
+			slab.bytes.copy(tailCopy, 0, start, filled);
 			const grow = start === 0 ? slab.bytes.length * 2 : 0;
 			slab.unref();
-			const wanted = this.#slabSize(tail.length + Math.max(0, sizeHint - size) + 1);
-			slab = await this.#streams.get(Math.max(grow, wanted, tail.length + 65536));
-			slab.bytes.set(tail, 0);
-			filled = tail.length;
+			const wanted = this.#slabSize(length + Math.max(0, sizeHint - size) + 1);
+			slab = await this.#streams.get(Math.max(grow, wanted, length + 65536));
+			tailCopy.copy(slab.bytes, 0, 0, length);
+			filled = length;
 			start = 0;
 		};
 		// A read asked for while a full buffer is cut: the disk and the workers are busy at once.
