@@ -9,7 +9,8 @@ import { getHeapStatistics, setFlagsFromString } from "node:v8";
 // `MALLOC_MMAP_THRESHOLD_`, `--single-threaded-gc`). Since their reads are held to a budget and
 // their workers collect as they go, those settings no longer lowered the peak the benchmark
 // counts (the first Node's own pages included), and starting a second Node cost more than it
-// saved: on a host where a page fault costs 3 to 5 µs, Node's start takes about 190 ms. Scale
+// saved: on a host where memory touched for the first time is slow, Node alone starts in about
+// 100 ms, and the second start cost a restore or a check 0.2 to 0.3 s. Scale
 // 0.25, interleaved, into tmpfs: the mixed restore 1.81–1.94 s in two Nodes, 1.57–1.80 in one,
 // peaks 150–154 and 150–157 MiB (restic 1.80–2.02 s, 92–97 MiB); 50,000 small files 3.92–4.42
 // against 3.62–3.80 s at 150–155 MiB either way; `check --read-data` 1.63–1.75 against

@@ -61,7 +61,9 @@ describe("fs source, permission denied", () => {
 		expect(warnings[0]?.path).toBe(join(dir, "secret"));
 		expect(warnings[0]?.reason).toMatch(/^cannot list folder: EACCES/);
 	});
+});
 
+describe("fs source, where a folder is listed", () => {
 	it("lists folders on this thread while listings are quick, not through the pool and back", async () => {
 		const root = join(dir, "quick");
 		for (const name of ["a", "b", "c"]) await mkdir(join(root, name), { recursive: true });
