@@ -444,19 +444,18 @@ class AdaptiveStat {
 
 	/** A folder's names by a direct call, timed as a stat is. */
 	listNow(path: Buffer): Buffer[] {
-		const started = performance.now();
-		try {
-			return readdirSync(path, { encoding: "buffer" });
-		} finally {
-			this.#note(performance.now() - started > SLOW_DIRECT_MS);
-		}
+		return this.#timed(() => readdirSync(path, { encoding: "buffer" }));
 	}
 
 	/** A direct call, timed: many slow ones switch to the pool. */
 	statNow(path: Buffer, follow: boolean): BigIntStats {
+		return this.#timed(() => (follow ? statSync : lstatSync)(path, { bigint: true }));
+	}
+
+	#timed<T>(call: () => T): T {
 		const started = performance.now();
 		try {
-			return (follow ? statSync : lstatSync)(path, { bigint: true });
+			return call();
 		} finally {
 			this.#note(performance.now() - started > SLOW_DIRECT_MS);
 		}
