@@ -75,11 +75,17 @@ const BUNDLES = [
 	},
 	// The other plugins the CLI installs, each one file with its dependencies (ignore, p-limit):
 	// a command that loads them resolves and reads no module of theirs one by one.
-	...["plugin-fs-source", "plugin-fs-destination", "plugin-retention-planner", "plugin-groom"].map((name) => ({
+	...["plugin-fs-destination", "plugin-retention-planner", "plugin-groom"].map((name) => ({
 		pkg: `packages/${name}`,
 		entries: { index: "dist/index.js" },
 		external: ["@holdfast/*"],
 	})),
+	{
+		pkg: "packages/plugin-fs-source",
+		// folder-lister.ts starts its thread from ./list-worker.js beside itself.
+		entries: { index: "dist/index.js", "list-worker": "dist/list-worker.js" },
+		external: ["@holdfast/*"],
+	},
 	{
 		// The S3 destination with the AWS SDK: its ES modules, of which the bundle keeps only what
 		// sdk-modules.ts names, in a file of its own that loads when a command first talks to S3.

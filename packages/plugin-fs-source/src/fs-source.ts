@@ -5,22 +5,23 @@ import {
 	constants,
 	fstat,
 	fstatSync,
-	lstat,
 	lstatSync,
 	open,
 	openSync,
 	read,
-	readdirSync,
 	readSync,
 	type Stats,
-	stat,
 	statSync,
 } from "node:fs";
-import { access, readdir, readFile, readlink, stat as statAsync } from "node:fs/promises";
+import { access, readlink, stat as statAsync } from "node:fs/promises";
 import { resolve } from "node:path";
-import { type EntryType, HoldfastError, type Logger, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
-import ignore, { type Ignore } from "ignore";
-import pLimit from "p-limit";
+import { HoldfastError, type Logger, type ScanOptions, type Source, type SourceEntry } from "@holdfast/core";
+import { call, statOf } from "./adaptive-stat.js";
+import { type EntryStat, entryStat } from "./entry-stat.js";
+import { FolderLister } from "./folder-lister.js";
+import { type FolderListing, FolderReader, isFailure } from "./folder-reader.js";
+import type { AheadFolder } from "./lister-protocol.js";
+import { identityOf, WalkFilter, type WalkRules } from "./walk-filter.js";
 
 export interface FsSourceOptions {
 	readonly path: string | string[];
@@ -37,14 +38,36 @@ export interface FsSourceOptions {
 	readonly statConcurrency?: number;
 }
 
+/** How the walk reads folders; the defaults are the plugin's, tests change them. */
+export interface WalkTuning {
+	/** Entries listed on the walk's own thread before the lister's worker starts. */
+	readonly listerAfter?: number;
+	/** The lister's worker script (list-worker.js); none found, every folder is read on the walk's thread. */
+	readonly listerScript?: string;
+	/** Wait for the lister's worker once started, rather than walk on while it starts: a test's walk then knows where it hands over. */
+	readonly awaitLister?: boolean;
+}
+
+/** Where the folders of the last scan were listed: on the walk's thread, or ahead of it by the lister. */
+export interface ListingCounts {
+	here: number;
+	ahead: number;
+}
+
 /** A listed entry: its path below the root, its absolute path, and its stat. */
 interface Listed {
 	readonly rel: Buffer;
 	readonly abs: Buffer;
-	readonly info: BigIntStats;
+	readonly info: EntryStat;
 }
 
-const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
+/** A folder the walk is in: its entries, the next one to take, and its identity. */
+interface OpenFolder {
+	readonly children: (Listed | undefined)[];
+	at: number;
+	readonly identity: string;
+}
+
 const READ_SIZE = 4 * 1024 * 1024;
 /**
  * Files up to this size are read with direct system calls on the calling thread: four quick
@@ -53,111 +76,141 @@ const READ_SIZE = 4 * 1024 * 1024;
  */
 const DIRECT_READ = 64 * 1024;
 const SLASH = Buffer.from("/");
+/**
+ * The lister's worker starts once the walk has listed this many entries: a small tree is
+ * walked before a thread would be up, and does not pay for one (its start and its memory).
+ */
+const LISTER_AFTER = 2000;
 
 /**
  * Walks folders depth-first, each folder's entries sorted by name bytes, names kept as raw
  * bytes (any name the platform allows round-trips). One folder's listing is in memory at a
- * time per level of depth; file content is opened only when the engine reads it.
+ * time per level of depth, and those a lister has made ahead of the walk (folder-lister.ts);
+ * file content is opened only when the engine reads it.
  */
 export class FsSource implements Source {
 	readonly roots: string[];
-	readonly #exclude: ExcludeMatcher;
-	readonly #limit: ReturnType<typeof pLimit>;
-	readonly #stats = new AdaptiveStat();
+	readonly #reader: FolderReader;
 	readonly #buffers = new ReadBuffers();
-
-	/** Folders holdfast writes for the set (its local repository), as `dev:ino`, filled at scan. */
-	#leftOut = new Map<string, string>();
+	/** Of the last scan. */
+	readonly listings: ListingCounts = { here: 0, ahead: 0 };
 
 	constructor(
 		private readonly options: FsSourceOptions,
 		configDir = process.cwd(),
 		private readonly leaveOut: readonly string[] = [],
 		private readonly logger?: Logger,
+		private readonly tuning: WalkTuning = {},
 	) {
 		this.roots = (Array.isArray(options.path) ? options.path : [options.path]).map((p) => resolve(configDir, p));
-		this.#exclude = new ExcludeMatcher(options.exclude ?? []);
-		this.#limit = pLimit(options.statConcurrency ?? 16);
+		this.#reader = new FolderReader({
+			follow: options.followSymlinks ?? false,
+			excludeCaches: options.excludeCaches ?? true,
+			statConcurrency: options.statConcurrency ?? 16,
+		});
 	}
 
 	async *scan(scanOptions: ScanOptions): AsyncIterable<SourceEntry> {
 		// Every root is checked before anything is read: a missing root is a failed run, not an empty snapshot.
 		for (const root of this.roots) await this.#checkRoot(root);
 		// Known by identity, not by name: a repository reached through a link or a bind mount is the same folder.
+		const leftOut: string[] = [];
 		for (const path of this.leaveOut) {
 			const info = await statAsync(path, { bigint: true }).catch(() => undefined);
-			if (info?.isDirectory()) this.#leftOut.set(`${info.dev}:${info.ino}`, path);
+			if (info?.isDirectory()) leftOut.push(identityOf(info));
 		}
-		// One generator for every root and everything below it: each entry passes through one,
-		// not one per generator delegated to, and each of those cost a promise and a result object.
-		for (const root of this.roots) {
-			const rootStat = await this.#rootStat(root);
-			const rootAbs = Buffer.from(root);
-			const rootEntry = await this.#entry(root, Buffer.alloc(0), rootAbs, rootStat);
-			yield rootEntry;
-			if (rootEntry.type !== "dir") continue;
-			const rootDevice = rootStat.dev;
-			const ancestors = new Set<string>([`${rootStat.dev}:${rootStat.ino}`]);
-			const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
-			if (!first) continue;
-			// The whole tree below the root, its open folders on a stack.
-			const stack: { readonly children: (Listed | undefined)[]; at: number; readonly identity: string }[] = [
-				{ children: first, at: 0, identity: "" },
-			];
-			while (stack.length > 0) {
-				const folder = stack.at(-1) as (typeof stack)[number];
-				if (folder.at === folder.children.length) {
-					stack.pop();
-					ancestors.delete(folder.identity);
-					continue;
+		const rules: WalkRules = {
+			exclude: this.options.exclude ?? [],
+			excludeLargerThan: this.options.excludeLargerThan,
+			oneFileSystem: this.options.oneFileSystem ?? false,
+			leftOut,
+		};
+		const filter = new WalkFilter(rules);
+		const lister = new FolderLister(this.#reader, this.tuning.listerScript);
+		const listerAfter = this.tuning.listerAfter ?? LISTER_AFTER;
+		let listedHere = 0;
+		this.listings.here = 0;
+		this.listings.ahead = 0;
+		try {
+			// One generator for every root and everything below it: each entry passes through one,
+			// not one per generator delegated to, and each of those cost a promise and a result object.
+			for (const root of this.roots) {
+				const rootStat = await this.#rootStat(root);
+				const rootAbs = Buffer.from(root);
+				const rootEntry = await this.#entry(root, Buffer.alloc(0), rootAbs, rootStat);
+				yield rootEntry;
+				if (rootEntry.type !== "dir") continue;
+				const rootDevice = rootStat.dev;
+				const rootIdentity = identityOf(rootStat);
+				const ancestors = new Set<string>([rootIdentity]);
+				const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
+				if (!first) continue;
+				this.listings.here++;
+				if ((listedHere += first.length) >= listerAfter) {
+					lister.start();
+					if (this.tuning.awaitLister) await lister.up();
 				}
-				const child = folder.children[folder.at];
-				// Dropped as it is passed: a folder's listing is freed as the walk goes through it.
-				folder.children[folder.at++] = undefined;
-				if (!child) continue;
-				const { rel, abs, info } = child;
-				const isDir = info.isDirectory();
-				if (this.#exclude.active) {
-					const relText = rel.toString("utf8");
-					if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) continue;
+				// The whole tree below the root, its open folders on a stack.
+				const stack: OpenFolder[] = [{ children: first, at: 0, identity: "" }];
+				while (stack.length > 0) {
+					if (!lister.streaming && lister.ready) lister.handOver({ rules, rootDevice, rootIdentity, open: aheadOf(stack) });
+					const folder = stack.at(-1) as OpenFolder;
+					if (folder.at === folder.children.length) {
+						stack.pop();
+						ancestors.delete(folder.identity);
+						continue;
+					}
+					const child = folder.children[folder.at];
+					// Dropped as it is passed: a folder's listing is freed as the walk goes through it.
+					folder.children[folder.at++] = undefined;
+					if (!child) continue;
+					const { rel, abs, info } = child;
+					const isDir = info.type === "dir";
+					// The lister's worker decides the same way (list-worker.ts), to list what the walk enters.
+					const passedBy = filter.passedBy(rel, info, rootDevice);
+					if (passedBy === "left-out") this.logger?.info(`${show(root, rel)}: left out, it is this set's own repository`);
+					if (passedBy) continue;
+					const identity = isDir ? identityOf(info) : "";
+					if (isDir && ancestors.has(identity)) {
+						scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
+						continue;
+					}
+					let entry: SourceEntry;
+					try {
+						// A promise only for a link, whose target is read.
+						const made = this.#entry(root, rel, abs, info);
+						entry = made instanceof Promise ? await made : made;
+					} catch (error) {
+						scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
+						continue;
+					}
+					yield entry;
+					if (!isDir) continue;
+					const streamed = lister.streaming ? lister.take(rel) : undefined;
+					const children = await this.#list(root, abs, rel, scanOptions, streamed);
+					if (!children) continue;
+					if (lister.streaming) this.listings.ahead++;
+					else {
+						this.listings.here++;
+						if ((listedHere += children.length) >= listerAfter) {
+							lister.start();
+							if (this.tuning.awaitLister) await lister.up();
+						}
+					}
+					ancestors.add(identity);
+					stack.push({ children, at: 0, identity });
 				}
-				if (info.isFile() && this.options.excludeLargerThan !== undefined && info.size > BigInt(this.options.excludeLargerThan)) {
-					continue;
-				}
-				if (isDir && this.options.oneFileSystem && info.dev !== rootDevice) continue;
-				const identity = isDir ? `${info.dev}:${info.ino}` : "";
-				if (isDir && this.#leftOut.has(identity)) {
-					this.logger?.info(`${show(root, rel)}: left out, it is this set's own repository`);
-					continue;
-				}
-				if (isDir && ancestors.has(identity)) {
-					scanOptions.onSkip({ path: show(root, rel), reason: "symlink loop: folder is its own ancestor" });
-					continue;
-				}
-				let entry: SourceEntry;
-				try {
-					// A promise only for a link, whose target is read.
-					const made = this.#entry(root, rel, abs, info);
-					entry = made instanceof Promise ? await made : made;
-				} catch (error) {
-					scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-					continue;
-				}
-				yield entry;
-				if (!isDir) continue;
-				const children = await this.#list(root, abs, rel, scanOptions);
-				if (!children) continue;
-				ancestors.add(identity);
-				stack.push({ children, at: 0, identity });
+				lister.endWalk();
 			}
+		} finally {
+			lister.close();
 		}
 	}
 
 	/** Throws, naming the root and the cause, when a root is missing or cannot be read. */
 	async #checkRoot(root: string): Promise<void> {
-		let info: BigIntStats;
 		try {
-			info = await statAsync(root, { bigint: true });
+			const info = await statAsync(root, { bigint: true });
 			await access(root, info.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
 		} catch (error) {
 			throw rootError(root, error);
@@ -169,84 +222,76 @@ export class FsSource implements Source {
 	 * /mnt/disk/share`) is followed: storing the link alone would back up nothing, and say it
 	 * had. Links below a root are followed only with followSymlinks.
 	 */
-	async #rootStat(root: string): Promise<BigIntStats> {
+	async #rootStat(root: string): Promise<EntryStat> {
 		try {
-			return await statOf(root, true);
+			return entryStat(await statOf(root, true));
 		} catch (error) {
 			throw rootError(root, error);
 		}
 	}
 
-	/** A folder's entries, sorted by name bytes, each with its stat; undefined when it cannot be listed (or the scan is aborted). */
+	/**
+	 * A folder's entries, sorted by name bytes, each with its stat: the lister's listing when it
+	 * has the folder's, else read now. Undefined when it cannot be listed (or the scan is aborted).
+	 */
 	async #list(
 		root: string,
 		dirAbs: Buffer,
 		dirRel: Buffer,
 		scanOptions: ScanOptions,
+		streamed?: Promise<FolderListing | undefined>,
 	): Promise<(Listed | undefined)[] | undefined> {
-		if (scanOptions.signal.aborted) return undefined;
-		let names: Buffer[];
+		if (!streamed && scanOptions.signal.aborted) return undefined;
+		let folder: FolderListing;
 		try {
-			// As the stats are: here while the metadata is cached, through the pool once calls are slow.
-			names = this.#stats.pooled ? await readdir(dirAbs, { encoding: "buffer" }) : this.#stats.listNow(dirAbs);
+			folder = (await streamed) ?? (await this.#reader.read(dirAbs));
+			if (scanOptions.signal.aborted) return undefined;
 		} catch (error) {
 			if (dirRel.length === 0) throw rootError(root, error);
 			scanOptions.onSkip({ path: show(root, dirRel), reason: `cannot list folder: ${describe(error)}` });
 			return undefined;
 		}
-		names.sort(Buffer.compare);
-		if ((this.options.excludeCaches ?? true) && (await isTaggedCache(dirAbs, names))) {
-			names = names.filter((n) => n.toString() === "CACHEDIR.TAG");
-		}
-		const follow = this.options.followSymlinks ?? false;
-		const child = (name: Buffer) => {
+		const { names, stats } = folder;
+		const children: (Listed | undefined)[] = new Array(names.length);
+		for (let i = 0; i < names.length; i++) {
+			const name = names[i] as Buffer;
 			const rel = dirRel.length === 0 ? name : Buffer.concat([dirRel, SLASH, name]);
-			return { rel, abs: Buffer.concat([dirAbs, SLASH, name]) };
-		};
-		const skipped = (rel: Buffer, error: unknown) => {
-			scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(error)}` });
-			return undefined;
-		};
-		// Quick stats are made in a plain loop: a promise and a queue slot per entry cost more than the call.
-		return this.#stats.pooled
-			? await Promise.all(
-					names.map((name) =>
-						this.#limit(async () => {
-							const { rel, abs } = child(name);
-							try {
-								return { rel, abs, info: await this.#stats.stat(abs, follow) };
-							} catch (error) {
-								return skipped(rel, error);
-							}
-						}),
-					),
-				)
-			: names.map((name) => {
-					const { rel, abs } = child(name);
-					try {
-						return { rel, abs, info: this.#stats.statNow(abs, follow) };
-					} catch (error) {
-						return skipped(rel, error);
-					}
-				});
+			const info = stats[i] as (typeof stats)[number];
+			if (isFailure(info)) {
+				scanOptions.onSkip({ path: show(root, rel), reason: `vanished or unreadable: ${describe(info)}` });
+				children[i] = undefined;
+			} else children[i] = { rel, abs: Buffer.concat([dirAbs, SLASH, name]), info };
+		}
+		return children;
 	}
 
 	/** The entry of a listed path: at once, or a promise for a link (its target is read). */
-	#entry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): SourceEntry | Promise<SourceEntry> {
-		const type = typeOf(info);
+	#entry(root: string, rel: Buffer, abs: Buffer, info: EntryStat): SourceEntry | Promise<SourceEntry> {
+		const { type } = info;
 		if (type === "file") return this.#fileEntry(root, rel, abs, info);
-		const entry: SourceEntry = { root, relPath: rel, type, size: 0, ...statMetadata(info) };
+		const entry: SourceEntry = {
+			root,
+			relPath: rel,
+			type,
+			size: 0,
+			mode: info.mode,
+			uid: info.uid,
+			gid: info.gid,
+			mtimeNs: info.mtimeNs,
+			ctimeNs: info.ctimeNs,
+			inode: info.ino,
+			device: info.dev,
+		};
 		if (type !== "symlink") return entry;
 		return readlink(abs, { encoding: "buffer" }).then((linkTarget) => ({ ...entry, linkTarget }));
 	}
 
 	/** One object per file, its methods sharing the stat of the listing. */
-	#fileEntry(root: string, rel: Buffer, abs: Buffer, info: BigIntStats): SourceEntry {
+	#fileEntry(root: string, rel: Buffer, abs: Buffer, info: EntryStat): SourceEntry {
 		const follow = this.options.followSymlinks ?? false;
 		const buffers = this.#buffers;
-		// The closures keep the few values they use, not the stat: an entry waiting to be read (a
-		// backup holds thousands) holds no BigIntStats of some hundred bytes.
-		const size = Number(info.size);
+		// The closures keep the few values they use, not the stat.
+		const size = info.size;
 		const inode = info.ino;
 		let seenSize = info.size;
 		let seenMtimeNs = info.mtimeNs;
@@ -256,9 +301,9 @@ export class FsSource implements Source {
 			relPath: rel,
 			type: "file",
 			size,
-			mode: Number(info.mode),
-			uid: Number(info.uid),
-			gid: Number(info.gid),
+			mode: info.mode,
+			uid: info.uid,
+			gid: info.gid,
 			mtimeNs: info.mtimeNs,
 			ctimeNs: info.ctimeNs,
 			inode,
@@ -269,9 +314,10 @@ export class FsSource implements Source {
 				// The file read: with links followed, the link's target.
 				const now = await (size <= DIRECT_READ ? statDirect(abs, follow) : statOf(abs, follow).catch(() => undefined));
 				if (!now) return false;
-				const same = now.size === seenSize && now.mtimeNs === seenMtimeNs;
+				const nowSize = Number(now.size);
+				const same = nowSize === seenSize && now.mtimeNs === seenMtimeNs;
 				// The next attempt compares against what it will read now.
-				seenSize = now.size;
+				seenSize = nowSize;
 				seenMtimeNs = now.mtimeNs;
 				return same;
 			},
@@ -279,34 +325,9 @@ export class FsSource implements Source {
 				const now = await statOf(abs, follow).catch(() => undefined);
 				if (!now?.isFile()) return undefined;
 				const limit = this.options.excludeLargerThan;
-				return limit !== undefined && now.size > BigInt(limit) ? undefined : this.#fileEntry(root, rel, abs, now);
+				return limit !== undefined && now.size > BigInt(limit) ? undefined : this.#fileEntry(root, rel, abs, entryStat(now));
 			},
 		};
-	}
-}
-
-/**
- * gitignore matching by the `ignore` package, which remembers the answer for every path it
- * was asked about: over a million files that memory would grow without bound, so the matcher
- * is rebuilt (patterns are compiled in microseconds) every few thousand paths.
- */
-class ExcludeMatcher {
-	#matcher: Ignore;
-	#asked = 0;
-
-	constructor(private readonly patterns: string[]) {
-		this.#matcher = ignore().add(patterns);
-	}
-
-	/** Whether any pattern is set: without one, no path needs to be turned into text. */
-	get active(): boolean {
-		return this.patterns.length > 0;
-	}
-
-	ignores(path: string): boolean {
-		if (this.patterns.length === 0) return false;
-		if (++this.#asked % 4096 === 0) this.#matcher = ignore().add(this.patterns);
-		return this.#matcher.ignores(path);
 	}
 }
 
@@ -405,99 +426,18 @@ function statDirect(path: Buffer, follow: boolean): Promise<BigIntStats | undefi
 	}
 }
 
-/** A direct call slower than this waited for the disk (or for the CPU, on a busy machine). */
-const SLOW_DIRECT_MS = 2;
-/** This many slow calls among the last WINDOW mean the metadata is not cached (a cold disk, a network share). */
-const SLOW_CALLS = 16;
-const WINDOW = 256;
-/** Then this many calls go through the libuv pool, which runs them in parallel. */
-const POOLED_AFTER_SLOW = 1000;
-
-/**
- * Folder listings and the stats of their entries. Direct calls on this thread while they are
- * quick — the common case, where the metadata is cached and a trip through the libuv pool
- * costs more than the call — and through the pool, in parallel, for a while after many are
- * slow. A listing awaited through the pool left the main thread idle while it went there and
- * back: in a no-change backup of 5,000 files in 1,360 folders, about 0.3 s of 1.7.
- */
-class AdaptiveStat {
-	#pooled = 0;
-	#calls = 0;
-	#slow = 0;
-
-	/** Whether calls go through the pool now: else `statNow` answers on this thread. */
-	get pooled(): boolean {
-		return this.#pooled > 0;
-	}
-
-	stat(path: Buffer, follow: boolean): Promise<BigIntStats> {
-		if (this.#pooled > 0) {
-			this.#pooled--;
-			return statOf(path, follow);
+/** The folders still to be entered in each open folder, for the lister to list ahead. */
+function aheadOf(stack: readonly OpenFolder[]): { identity: string; folders: AheadFolder[] }[] {
+	return stack.map(({ children, at, identity }) => {
+		const folders: AheadFolder[] = [];
+		for (let i = at; i < children.length; i++) {
+			const child = children[i];
+			// Copies of their own: a Buffer cut from Node's pool would send the whole pool with it.
+			if (child?.info.type === "dir")
+				folders.push({ rel: new Uint8Array(child.rel), abs: new Uint8Array(child.abs), info: child.info });
 		}
-		try {
-			return Promise.resolve(this.statNow(path, follow));
-		} catch (error) {
-			return Promise.reject(error);
-		}
-	}
-
-	/** A folder's names by a direct call, timed as a stat is. */
-	listNow(path: Buffer): Buffer[] {
-		return this.#timed(() => readdirSync(path, { encoding: "buffer" }));
-	}
-
-	/** A direct call, timed: many slow ones switch to the pool. */
-	statNow(path: Buffer, follow: boolean): BigIntStats {
-		return this.#timed(() => (follow ? statSync : lstatSync)(path, { bigint: true }));
-	}
-
-	#timed<T>(call: () => T): T {
-		const started = performance.now();
-		try {
-			return call();
-		} finally {
-			this.#note(performance.now() - started > SLOW_DIRECT_MS);
-		}
-	}
-
-	#note(slow: boolean): void {
-		if (slow) this.#slow++;
-		if (this.#slow >= SLOW_CALLS) this.#pooled = POOLED_AFTER_SLOW;
-		if (++this.#calls >= WINDOW || this.#pooled > 0) {
-			this.#calls = 0;
-			this.#slow = 0;
-		}
-	}
-}
-
-function statOf(path: Buffer | string, follow: boolean): Promise<BigIntStats> {
-	return call<BigIntStats>((done) => (follow ? stat : lstat)(path, { bigint: true }, done));
-}
-
-/** A Node callback call as a promise. */
-function call<T>(start: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
-	return new Promise<T>((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value))));
-}
-
-async function isTaggedCache(dir: Buffer, names: Buffer[]): Promise<boolean> {
-	if (!names.some((n) => n.toString() === "CACHEDIR.TAG")) return false;
-	try {
-		const head = await readFile(Buffer.concat([dir, SLASH, Buffer.from("CACHEDIR.TAG")]));
-		return head.subarray(0, CACHEDIR_SIGNATURE.length).toString() === CACHEDIR_SIGNATURE;
-	} catch {
-		return false;
-	}
-}
-
-function typeOf(info: BigIntStats): EntryType {
-	if (info.isFile()) return "file";
-	if (info.isDirectory()) return "dir";
-	if (info.isSymbolicLink()) return "symlink";
-	if (info.isFIFO()) return "fifo";
-	if (info.isSocket()) return "socket";
-	if (info.isCharacterDevice()) return "chardev";
-	return "blockdev";
+		return { identity, folders };
+	});
 }
 
 function show(root: string, rel: Buffer): string {
@@ -524,17 +464,4 @@ function rootError(root: string, error: unknown): HoldfastError {
 function describe(error: unknown): string {
 	const e = error as NodeJS.ErrnoException;
 	return e.code ? `${e.code}` + (e.message ? ` (${e.message.split(",")[0]})` : "") : String(error);
-}
-
-/** What every entry carries from its stat, whatever its type. */
-function statMetadata(info: BigIntStats) {
-	return {
-		mode: Number(info.mode),
-		uid: Number(info.uid),
-		gid: Number(info.gid),
-		mtimeNs: info.mtimeNs,
-		ctimeNs: info.ctimeNs,
-		inode: info.ino,
-		device: info.dev,
-	};
 }
