@@ -13,7 +13,8 @@ import { FsSource, type FsSourceOptions, type WalkTuning } from "./fs-source.js"
 /** The worker as tsc builds it (the test command builds first); tests run the sources, which have no .js beside them. */
 const SCRIPT = fileURLToPath(new URL("../dist/list-worker.js", import.meta.url));
 const NO_LISTER: WalkTuning = { listerScript: join(tmpdir(), "no-such-list-worker.js") };
-const LISTER: WalkTuning = { listerScript: SCRIPT, listerAfter: 0, awaitLister: true };
+/** A lister from the root on, on a machine with a core to spare. */
+const LISTER: WalkTuning = { listerScript: SCRIPT, listerAfter: 0, awaitLister: true, cores: 2, busyCores: () => 0.5 };
 
 let dir: string;
 beforeEach(async () => {
@@ -118,6 +119,24 @@ describe("fs source, two roots listed ahead", () => {
 		} finally {
 			await rm(second, { recursive: true, force: true });
 		}
+	});
+});
+
+describe("fs source, the lister only where a core is to spare", () => {
+	async function manyFolders(count: number): Promise<void> {
+		for (let i = 0; i < count; i++) {
+			await mkdir(join(dir, `d${String(i).padStart(3, "0")}`));
+			await writeFile(join(dir, `d${String(i).padStart(3, "0")}`, "f"), String(i));
+		}
+	}
+
+	it("does not start one while the process keeps every core busy", async () => {
+		await manyFolders(10);
+		const busy = await scan({}, { ...LISTER, busyCores: () => 1.9 });
+		expect(busy.listings).toEqual({ here: 11, ahead: 0 });
+		const idle = await scan({}, { ...LISTER, busyCores: () => 1.0 });
+		expect(idle.listings).toEqual({ here: 1, ahead: 10 });
+		expect(busy.seen).toEqual(idle.seen);
 	});
 });
 

@@ -78,6 +78,11 @@ export class FolderLister {
 		return !this.#down && this.#walk === 0 && Atomics.load(this.#shared, SHARED.up) === 1;
 	}
 
+	/** Stopped (closed, out of step, or its worker gone): it will not start again. */
+	get stopped(): boolean {
+		return this.#down;
+	}
+
 	/** Whether the listings of the walk's folders come from the worker. */
 	get streaming(): boolean {
 		return this.#walk !== 0 && !this.#down;

@@ -21,6 +21,7 @@ import { type EntryStat, entryStat } from "./entry-stat.js";
 import { FolderLister } from "./folder-lister.js";
 import { type FolderListing, FolderReader, isFailure } from "./folder-reader.js";
 import type { AheadFolder } from "./lister-protocol.js";
+import { SpareCore } from "./spare-core.js";
 import { identityOf, WalkFilter, type WalkRules } from "./walk-filter.js";
 
 export interface FsSourceOptions {
@@ -46,6 +47,10 @@ export interface WalkTuning {
 	readonly listerScript?: string;
 	/** Wait for the lister's worker once started, rather than walk on while it starts: a test's walk then knows where it hands over. */
 	readonly awaitLister?: boolean;
+	/** Cores the process kept busy since last asked (spare-core.ts measures it); undefined when too soon to tell. */
+	readonly busyCores?: () => number | undefined;
+	/** The machine's cores, as the lister's room is judged. */
+	readonly cores?: number;
 }
 
 /** Where the folders of the last scan were listed: on the walk's thread, or ahead of it by the lister. */
@@ -128,7 +133,21 @@ export class FsSource implements Source {
 		const filter = new WalkFilter(rules);
 		const lister = new FolderLister(this.#reader, this.tuning.listerScript);
 		const listerAfter = this.tuning.listerAfter ?? LISTER_AFTER;
+		const spare = new SpareCore(this.tuning.cores);
+		const busyCores = this.tuning.busyCores ?? (() => spare.busy());
+		/** Entries listed on this thread since the lister was last considered. */
 		let listedHere = 0;
+		// Started where a core is to spare. Once started it runs on: with it, a walk with little to
+		// read kept the process 1.8 cores busy, a first backup without it 1.7–1.9 — too close to tell apart.
+		const considerLister = async (listed: number) => {
+			if (lister.streaming || lister.stopped || (listedHere += listed) < listerAfter) return;
+			const busy = busyCores();
+			if (busy === undefined) return;
+			listedHere = 0;
+			if (!spare.roomToStart(busy)) return;
+			lister.start();
+			if (this.tuning.awaitLister) await lister.up();
+		};
 		this.listings.here = 0;
 		this.listings.ahead = 0;
 		try {
@@ -146,10 +165,7 @@ export class FsSource implements Source {
 				const first = await this.#list(root, rootAbs, Buffer.alloc(0), scanOptions);
 				if (!first) continue;
 				this.listings.here++;
-				if ((listedHere += first.length) >= listerAfter) {
-					lister.start();
-					if (this.tuning.awaitLister) await lister.up();
-				}
+				await considerLister(first.length);
 				// The whole tree below the root, its open folders on a stack.
 				const stack: OpenFolder[] = [{ children: first, at: 0, identity: "" }];
 				while (stack.length > 0) {
@@ -190,13 +206,8 @@ export class FsSource implements Source {
 					const children = await this.#list(root, abs, rel, scanOptions, streamed);
 					if (!children) continue;
 					if (lister.streaming) this.listings.ahead++;
-					else {
-						this.listings.here++;
-						if ((listedHere += children.length) >= listerAfter) {
-							lister.start();
-							if (this.tuning.awaitLister) await lister.up();
-						}
-					}
+					else this.listings.here++;
+					await considerLister(children.length);
 					ancestors.add(identity);
 					stack.push({ children, at: 0, identity });
 				}

@@ -22,15 +22,17 @@ let postedEntries = 0;
 // One walk at a time (one per root), in the order asked.
 let walks = Promise.resolve();
 port.on("message", (request: WalkRequest) => {
-	walks = walks.then(async () => {
-		try {
-			await walkAhead(request);
-		} finally {
-			// Whatever stopped it: a walk waiting for its next listing learns there is none, and reads for itself.
-			const end: ListingMessage = { walk: request.walk, end: true };
-			port.postMessage(end);
-		}
-	}).catch(() => undefined);
+	walks = walks
+		.then(async () => {
+			try {
+				await walkAhead(request);
+			} finally {
+				// Whatever stopped it: a walk waiting for its next listing learns there is none, and reads for itself.
+				const end: ListingMessage = { walk: request.walk, end: true };
+				port.postMessage(end);
+			}
+		})
+		.catch(() => undefined);
 });
 Atomics.store(shared, SHARED.up, 1);
 
