@@ -73,8 +73,8 @@ const BUNDLES = [
 			"@holdfast/core/folders": "../core/dist/host/folders.js",
 		},
 	},
-	// The other plugins the CLI installs, each one file with its dependencies (ignore, p-limit):
-	// a command that loads them resolves and reads no module of theirs one by one.
+	// The other plugins the CLI installs, each bundled with its dependencies (ignore, p-limit): a
+	// command that loads them resolves and reads no module of theirs one by one.
 	...["plugin-fs-destination", "plugin-retention-planner", "plugin-groom"].map((name) => ({
 		pkg: `packages/${name}`,
 		entries: { index: "dist/index.js" },
