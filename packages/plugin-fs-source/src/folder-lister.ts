@@ -1,8 +1,15 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
-import { decodeListing, type FolderListing, type FolderReader, type ListingMessage } from "./folder-reader.js";
-import { type ListerData, SHARED, SHARED_SLOTS, type WalkRequest } from "./lister-protocol.js";
+import type { FolderListing, FolderReader } from "./folder-reader.js";
+import {
+	decodeListing,
+	type ListerData,
+	type ListingMessage,
+	SHARED,
+	SHARED_SLOTS,
+	type WalkRequest,
+} from "./lister-protocol.js";
 
 /**
  * Lists folders on a thread of its own, ahead of the walk. With its metadata cached, a walk
@@ -161,7 +168,8 @@ export class FolderLister {
 	#stop(): void {
 		if (this.#down) return;
 		this.#down = true;
-		Atomics.store(this.#shared, SHARED.stop, 1);
+		// No walk from now on: the worker stops where it is.
+		Atomics.store(this.#shared, SHARED.walk, 0);
 		Atomics.notify(this.#shared, SHARED.taken);
 		this.#arrived.length = 0;
 		this.#waiting?.(undefined);

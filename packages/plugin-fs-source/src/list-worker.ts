@@ -5,8 +5,15 @@
  * most LEAD_FOLDERS listings (and LEAD_ENTRIES entries) ahead of what the walk has taken.
  */
 import { workerData } from "node:worker_threads";
-import { encodeListing, FolderReader, isFailure, type ListingMessage } from "./folder-reader.js";
-import { type AheadFolder, type ListerData, SHARED, type WalkRequest } from "./lister-protocol.js";
+import { FolderReader, isFailure } from "./folder-reader.js";
+import {
+	type AheadFolder,
+	encodeListing,
+	type ListerData,
+	type ListingMessage,
+	SHARED,
+	type WalkRequest,
+} from "./lister-protocol.js";
 import { identityOf, WalkFilter } from "./walk-filter.js";
 
 const LEAD_FOLDERS = 64;
@@ -55,13 +62,13 @@ async function walkAhead(request: WalkRequest): Promise<void> {
 		}
 		const folder = open.folders[open.at++] as AheadFolder;
 		const rel = Buffer.from(folder.rel.buffer, folder.rel.byteOffset, folder.rel.length);
-		// Its own copy in each message: a Buffer cut from Node's pool would send the whole pool with it.
-		const relCopy = new Uint8Array(rel);
 		// As the walk decides (fs-source.ts): passed by, or a loop back to a folder it is in.
 		if (filter.passedBy(rel, folder.info, request.rootDevice)) continue;
 		const identity = identityOf(folder.info);
 		if (ancestors.has(identity)) continue;
 		if (!waitForRoom(request.walk)) return;
+		// Its own copy in each message: a Buffer cut from Node's pool would send the whole pool with it.
+		const relCopy = new Uint8Array(rel);
 		const abs = Buffer.from(folder.abs.buffer, folder.abs.byteOffset, folder.abs.length);
 		let listing: Awaited<ReturnType<FolderReader["read"]>>;
 		try {
@@ -92,10 +99,10 @@ async function walkAhead(request: WalkRequest): Promise<void> {
 	}
 }
 
-/** Waits while this far ahead of the walk; false when the walk wants no more, or has moved past this one. */
+/** Waits while this far ahead of the walk; false when the walk has moved past this one, or the lister stopped. */
 function waitForRoom(walk: number): boolean {
 	for (;;) {
-		if (Atomics.load(shared, SHARED.stop) !== 0 || Atomics.load(shared, SHARED.walk) !== walk) return false;
+		if (Atomics.load(shared, SHARED.walk) !== walk) return false;
 		const taken = Atomics.load(shared, SHARED.taken);
 		if (posted - taken < LEAD_FOLDERS && postedEntries - Atomics.load(shared, SHARED.takenEntries) < LEAD_ENTRIES) return true;
 		Atomics.wait(shared, SHARED.taken, taken, 100);
