@@ -137,7 +137,9 @@ describe("restore from a damaged repository", () => {
 		await harness.engine.init();
 		await harness.engine.backup();
 		// Backed up in a run of its own, so no pack holds blobs of both files: read at once, the two
-		// files' blobs went into packs in whichever order the reads ended.
+		// files' blobs went into packs in whichever order the reads ended. A minute later: two
+		// snapshots of the same instant leave "latest" to their IDs.
+		harness.clock.advance(60_000);
 		await writeFile(join(src, "intact.bin"), pseudoRandom(1_500_000, 2));
 		await harness.engine.backup();
 		const { repository } = await harness.engine.open();
