@@ -15,7 +15,7 @@ import { TreeCacheWriter } from "./backup/tree-cache-writer.js";
 import { TreeSaver } from "./backup/tree-saver.js";
 import type { GroomResult } from "./groom-step.js";
 import { applyLockPlan } from "./lock-step.js";
-import { protectionNeeds } from "./protection-needs.js";
+import { countWindow, protectionNeeds } from "./protection-needs.js";
 import { applyRenewals } from "./renewal-step.js";
 import type { BackupSummary, LockExtension, RunContext, RunPlan, RunWarning } from "./run-types.js";
 
@@ -115,16 +115,23 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		// Taps, not interceptors: the host intercepts every hook to name the plugin whose tap failed.
 		await trees.walk(entries, hooks.scan.taps.length === 0);
 	}
+	// Every entry is listed; while the last files are read and cut (on the workers), the main
+	// thread counts what the earlier snapshots in their window use. It reads only their trees,
+	// and lets the reads' callbacks in every few milliseconds: the files come first.
+	const counting = countWindow(repository, deps.snapshots, context.startedAt, trees.below, yieldToReads());
+	counting.catch(() => undefined);
 	const { root, paths, totalBytes } = await trees.finish();
 
 	// Every tree of the snapshot is saved here; nothing is yet packed for certain or locked.
 	await blobs.drain();
 	// What every snapshot in its window needs, this one included, and how this run keeps it locked.
-	const needs = await protectionNeeds(repository, deps.snapshots, context.startedAt, {
-		blobs: blobs.reused,
-		protectUntil: plan.protectUntil,
-		trees: trees.below,
-	});
+	const needs = await protectionNeeds(
+		repository,
+		deps.snapshots,
+		context.startedAt,
+		{ blobs: blobs.reused, protectUntil: plan.protectUntil },
+		await counting,
+	);
 	const lockPlan = await hooks.lock.promise({ extensions: [], renewals: [], relist: [], renewMetadata: false, needs }, context);
 	const renewed = await applyRenewals(repository, lockPlan.renewals, context);
 	summary.bytes.renewed = renewed.bytes;
@@ -183,4 +190,21 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	await states.dropFileLayout(repository.id, context.setName);
 	await treeCache.flush();
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
+}
+
+/** Most of a millisecond budget between turns of the event loop: a background count that never holds up the reads. */
+const COUNT_SLICE_MS = 4;
+
+/** A pace for `countWindow`: yields to the event loop once a slice of work has run since it last did. */
+function yieldToReads(): () => Promise<void> | undefined {
+	let since = performance.now();
+	return () => {
+		if (performance.now() - since < COUNT_SLICE_MS) return undefined;
+		return new Promise<void>((resolve) =>
+			setImmediate(() => {
+				since = performance.now();
+				resolve();
+			}),
+		);
+	};
 }

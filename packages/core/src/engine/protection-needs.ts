@@ -30,20 +30,64 @@ function knownTrees(
 	return { get: (treeId) => counted.get(treeId) ?? saved.get(treeId) };
 }
 
+/** The blobs of the snapshots still in their window, each until the latest window that uses it. */
+export interface WindowCount {
+	readonly blobUntil: ReadonlyMap<string, number>;
+	/** Each snapshot in its window: its object's key, and its protect-until. */
+	readonly snapshots: readonly { readonly key: string; readonly until: number }[];
+}
+
+/**
+ * Walks the trees of every snapshot whose window is still open at `now`, newest window first,
+ * for the blobs each uses. Apart from `protectionNeeds` so that a backup can count while its
+ * last files are read: it reads only trees stored before the run and the index's blob table.
+ */
+export async function countWindow(
+	repository: Repository,
+	snapshots: readonly SnapshotRef[],
+	now: Date,
+	known?: TreesBelow,
+	pace?: () => Promise<void> | undefined,
+): Promise<WindowCount> {
+	const blobUntil = new Map<string, number>();
+	const counted: { key: string; until: number }[] = [];
+	const seenTrees = new Map<string, Set<string>>();
+	const below = knownTrees(lastCount.get(repository), known);
+	let complete = true;
+	// Newest first: shared trees are walked once, and the newest date reaches them first.
+	const inWindow = snapshots
+		.filter((ref) => new Date(ref.snapshot.protectUntil).getTime() > now.getTime())
+		.sort((a, b) => b.snapshot.protectUntil.localeCompare(a.snapshot.protectUntil));
+	for (const ref of inWindow) {
+		const until = new Date(ref.snapshot.protectUntil).getTime();
+		counted.push({ key: ref.key, until });
+		const found = await collectSnapshotBlobs(repository, ref, seenTrees, below, pace);
+		for (const id of found.blobs) if ((blobUntil.get(id) ?? 0) < until) blobUntil.set(id, until);
+		if (found.missingTrees.length > 0) complete = false;
+	}
+	// A tree missing from the index leaves its parents' counts short: the next count walks afresh.
+	if (complete) lastCount.set(repository, seenTrees);
+	else lastCount.delete(repository);
+	return { blobUntil, snapshots: counted };
+}
+
 /**
  * What every snapshot whose window is still open at `now` needs, and until when: each blob
  * until the latest protect-until of the snapshots that use it, each pack and index object
  * for its blobs, each snapshot object for its own window, and config and key copies for the
  * latest window of all. Objects shared by snapshots carry the latest of their dates.
+ * `counted`, when given, is `countWindow`'s answer for the same snapshots and `now`.
  */
 export async function protectionNeeds(
 	repository: Repository,
 	snapshots: readonly SnapshotRef[],
 	now: Date,
 	pending?: PendingSnapshot,
+	counted?: WindowCount,
 ): Promise<ProtectionNeeds> {
 	const index = repository.index;
-	const blobUntil = new Map<string, number>();
+	const window = counted ?? (await countWindow(repository, snapshots, now, pending?.trees));
+	const blobUntil = new Map(window.blobUntil);
 	const objects = new Map<string, ObjectNeed>();
 	const need = (key: string, kind: ObjectNeed["kind"], until: number, writtenLockedUntil?: number) => {
 		const known = objects.get(key);
@@ -59,38 +103,20 @@ export async function protectionNeeds(
 			...(versionId ? { versionId } : {}),
 		});
 	};
-	const needBlob = (id: string, until: number) => {
-		if ((blobUntil.get(id) ?? 0) < until) blobUntil.set(id, until);
-	};
 	let latest = 0;
 	let open = 0;
-	const seenTrees = new Map<string, Set<string>>();
-	const known = knownTrees(lastCount.get(repository), pending?.trees);
-	let complete = true;
-	// Newest first: shared trees are walked once, and the newest date reaches them first.
-	const inWindow = snapshots
-		.filter((ref) => new Date(ref.snapshot.protectUntil).getTime() > now.getTime())
-		.sort((a, b) => b.snapshot.protectUntil.localeCompare(a.snapshot.protectUntil));
-	for (const ref of inWindow) {
-		const until = new Date(ref.snapshot.protectUntil).getTime();
+	for (const { key, until } of window.snapshots) {
 		open++;
 		latest = Math.max(latest, until);
 		// A snapshot object is written locked at least until its protect-until (the core refuses less),
 		// so that much is known even where no index object recorded its lock.
-		need(ref.key, "snapshot", until, until);
-		// Blobs only: the packs of all of them are looked up once, below.
-		const found = await collectSnapshotBlobs(repository, ref, seenTrees, known);
-		for (const id of found.blobs) needBlob(id, until);
-		if (found.missingTrees.length > 0) complete = false;
+		need(key, "snapshot", until, until);
 	}
-	// A tree missing from the index leaves its parents' counts short: the next count walks afresh.
-	if (complete) lastCount.set(repository, seenTrees);
-	else lastCount.delete(repository);
 	if (pending) {
 		const until = pending.protectUntil.getTime();
 		open++;
 		latest = Math.max(latest, until);
-		for (const id of pending.blobs) needBlob(id, until);
+		for (const id of pending.blobs) if ((blobUntil.get(id) ?? 0) < until) blobUntil.set(id, until);
 	}
 	for (const key of metadataFor(repository)) need(key, key.startsWith(KEY_PREFIX.keys) ? "key" : "config", latest);
 

@@ -41,13 +41,14 @@ export interface SnapshotBlobs {
  * Walks a snapshot's trees for the blobs it uses, and no further: no pack is looked up. Trees
  * are shared between snapshots, so `seenTrees` lets callers walking many snapshots visit each
  * tree once; `known` holds what an earlier walk found below trees it walked in full (a tree's
- * ID fixes what lies below it).
+ * ID fixes what lies below it). `pace`, before each tree is loaded, may hold the walk back.
  */
 export async function collectSnapshotBlobs(
 	repository: Repository,
 	ref: SnapshotRef,
 	seenTrees = new Map<string, Set<string>>(),
 	known?: TreesBelow,
+	pace?: () => Promise<void> | undefined,
 ): Promise<SnapshotBlobs> {
 	const blobs = new Set<string>();
 	const missingTrees: string[] = [];
@@ -66,6 +67,7 @@ export async function collectSnapshotBlobs(
 			seenTrees.set(treeId, local);
 			return;
 		}
+		await pace?.();
 		const tree = await repository.loadTree(treeId);
 		for (const node of tree.nodes) {
 			for (const id of node.content ?? []) local.add(id);
