@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
-import { BLOB_OVERHEAD, blobId, decodeBlob } from "./blob-codec.js";
+import { BLOB_OVERHEAD, blobId, decodeBlob, encodeBlob } from "./blob-codec.js";
 import { BlobWork, type WorkerKeys } from "./blob-work.js";
 import { Chunker } from "./chunker.js";
 
@@ -134,5 +134,77 @@ describe("BlobWork.sealInto", () => {
 		const data = randomBytes(1000);
 		const out = Buffer.alloc(1000 + BLOB_OVERHEAD - 1);
 		expect(() => work.sealInto(data, new Uint32Array([0, 1000]), false, out, 0)).toThrow(/no room/);
+	});
+});
+
+describe("BlobWork.openRange", () => {
+	/** Blobs sealed back to back, as a pack's range holds them: stored, zstd, Brotli (a tree) and a large stored one. */
+	function range(blobs: readonly { data: Buffer; kind: "data" | "tree" }[]) {
+		const sealed = blobs.map(({ data, kind }) => encodeBlob(keys, data, true, kind));
+		const regions = new Uint32Array(2 * blobs.length);
+		let at = 0;
+		sealed.forEach((s, i) => {
+			regions.set([at, s.length], 2 * i);
+			at += s.length;
+		});
+		return {
+			data: Buffer.concat(sealed),
+			regions,
+			ids: blobs.map(({ data }) => blobId(keys, data)),
+			rawLengths: Uint32Array.from(blobs, ({ data }) => data.length),
+		};
+	}
+	const blobs = [
+		{ data: randomBytes(3000), kind: "data" as const },
+		{ data: Buffer.from("retention window ".repeat(9000)), kind: "data" as const },
+		{
+			data: Buffer.from(JSON.stringify({ nodes: Array.from({ length: 300 }, (_, i) => ({ name: `f${i}` })) })),
+			kind: "tree" as const,
+		},
+		{ data: randomBytes(700_000), kind: "data" as const },
+	];
+
+	it("opens stored, zstd and Brotli blobs, pieces of large ones included, to their plaintexts", () => {
+		const work = new BlobWork(keys);
+		const { data, regions, ids, rawLengths } = range(blobs);
+		const opened = work.openRange(data, regions, ids, "data/ab/abcd", rawLengths);
+		expect(opened).toHaveLength(4);
+		for (const [i, plain] of opened.entries()) {
+			expect(Buffer.from(plain as Uint8Array).equals(blobs[i]?.data as Buffer), `blob ${i}`).toBe(true);
+		}
+	});
+
+	it("opens a range into one buffer it keeps: the next range reuses it, so a caller must be done first", () => {
+		const work = new BlobWork(keys);
+		const first = range(blobs.slice(0, 2));
+		const a = work.openRange(first.data, first.regions, first.ids, "data/ab/abcd", first.rawLengths);
+		expect((a[0] as Uint8Array).buffer).toBe((a[1] as Uint8Array).buffer);
+		const second = range([{ data: Buffer.alloc(3000, 9), kind: "data" }]);
+		const b = work.openRange(second.data, second.regions, second.ids, "data/ab/abcd", second.rawLengths);
+		expect((b[0] as Uint8Array).buffer).toBe((a[0] as Uint8Array).buffer);
+		expect(Buffer.from(b[0] as Uint8Array).equals(Buffer.alloc(3000, 9))).toBe(true);
+	});
+
+	it("fails a blob whose index length is short or long, or whose bytes were changed, and spares the others when asked", () => {
+		const work = new BlobWork(keys);
+		const { data, regions, ids, rawLengths } = range(blobs);
+		const wrong = Uint32Array.from(rawLengths);
+		wrong[0] = (wrong[0] as number) - 1; // stored: decrypted into a scratch, not in place
+		wrong[1] = (wrong[1] as number) + 1; // zstd: one byte short of what the index says
+		data[(regions[4] as number) + 40] ^= 1; // the tree: no longer authenticates
+		const damaged: string[] = [];
+		const opened = work.openRange(data, regions, ids, "data/ab/abcd", wrong, (i, error) =>
+			damaged.push(`${i}: ${error.message}`),
+		);
+		expect(opened.map((plain) => plain === undefined)).toEqual([true, true, true, false]);
+		expect(damaged).toEqual([
+			`0: blob ${ids[0]?.slice(0, 16)} in data/ab/abcd: 3000 bytes where the index says 2999`,
+			expect.stringMatching(
+				/^1: blob [0-9a-f]{16} in data\/ab\/abcd: (153000 bytes where the index says 153001|cannot decompress)$/,
+			),
+			expect.stringMatching(/^2: .*authentication failed/),
+		]);
+		expect(Buffer.from(opened[3] as Uint8Array).equals(blobs[3]?.data as Buffer)).toBe(true);
+		expect(() => work.openRange(data, regions, ids, "data/ab/abcd", wrong)).toThrow(/3000 bytes where the index says 2999/);
 	});
 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { HoldfastError, isHoldfastError } from "../host/errors.js";
-import { type BlobKeys, blobId, decodeBlob, encodeBlob, encodeBlobInto } from "./blob-codec.js";
+import { type BlobKeys, blobId, decodeBlob, decodeBlobInto, encodeBlob, encodeBlobInto, Scratch } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 import type { BodyKind } from "./compression.js";
 
@@ -26,6 +26,9 @@ export interface Cut {
 export class BlobWork {
 	readonly #chunker: Chunker;
 	#zero: { readonly length: number; readonly id: string } | undefined;
+	/** The blobs of the range last opened, back to back; and a compressed body between decryption and decompression. */
+	readonly #opened = new Scratch();
+	readonly #bodies = new Scratch();
 
 	constructor(readonly keys: WorkerKeys) {
 		this.#chunker = new Chunker(keys.chunkerSeed, keys.chunker);
@@ -138,10 +141,10 @@ export class BlobWork {
 
 	/**
 	 * The blobs at `regions` of `data` (a range of the pack `packKey`), each opened, verified
-	 * against its ID and its length in the index, each in a buffer (or a view) of its own: for
-	 * a restore that writes them where they are and sends back only a few. The first blob that
-	 * does not verify fails the range; with `damaged`, it is left out (undefined in its place)
-	 * and told there, and the others are opened.
+	 * against its ID and its length in the index: for a restore that writes them where they
+	 * are. They are views into one buffer this thread keeps, valid until the next call. The
+	 * first blob that does not verify fails the range; with `damaged`, it is left out (undefined
+	 * in its place) and told there, and the others are opened.
 	 */
 	openRange(
 		data: Uint8Array,
@@ -152,20 +155,29 @@ export class BlobWork {
 		damaged?: (index: number, error: HoldfastError) => void,
 	): (Uint8Array | undefined)[] {
 		const blobs: (Uint8Array | undefined)[] = [];
+		let total = 0;
+		for (const length of rawLengths) total += length;
+		// A range that opens to more (text that compressed a hundredfold, or a damaged index) takes a buffer per blob.
+		this.#opened.trim(Math.max(KEPT_AT_MOST, total));
+		const arena = total <= OPENED_AT_MOST ? this.#opened.take(total) : undefined;
+		let into = 0;
 		for (let i = 0; i < ids.length; i++) {
 			const id = ids[i] as string;
 			const start = regions[i * 2] as number;
 			const rawLength = rawLengths[i] as number;
+			const sealed = data.subarray(start, start + (regions[i * 2 + 1] as number));
+			const what = blobWhat(id, packKey);
 			try {
-				const plain = decodeBlob(
-					this.keys,
-					data.subarray(start, start + (regions[i * 2 + 1] as number)),
-					id,
-					blobWhat(id, packKey),
-					rawLength,
-				);
+				if (arena) {
+					const plain = arena.subarray(into, into + rawLength);
+					into += rawLength;
+					decodeBlobInto(this.keys, sealed, id, what, plain, this.#bodies);
+					blobs.push(plain);
+					continue;
+				}
+				const plain = decodeBlob(this.keys, sealed, id, what, rawLength);
 				if (plain.length !== rawLength) {
-					throw new HoldfastError("CORRUPT", `${blobWhat(id, packKey)}: ${plain.length} bytes where the index says ${rawLength}`);
+					throw new HoldfastError("CORRUPT", `${what}: ${plain.length} bytes where the index says ${rawLength}`);
 				}
 				blobs.push(plain);
 			} catch (error) {
@@ -174,9 +186,15 @@ export class BlobWork {
 				blobs.push(undefined);
 			}
 		}
+		this.#bodies.trim(KEPT_AT_MOST);
 		return blobs;
 	}
 }
+
+/** The most one range's blobs are opened into one kept buffer: far above a range of a few MiB of text that compressed tenfold. */
+const OPENED_AT_MOST = 64 * 1024 * 1024;
+/** A kept buffer grown past this is given back when the next range needs less. */
+const KEPT_AT_MOST = 16 * 1024 * 1024;
 
 const ZERO_PAGE = Buffer.alloc(64 * 1024);
 

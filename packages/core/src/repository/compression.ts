@@ -290,8 +290,35 @@ const MAX_SIZED_OUTPUT = 16 * 1024 * 1024;
  * (many small blobs) or many pieces joined (large ones).
  */
 export function decompress(framed: Uint8Array, what: string, expectedLength?: number): Buffer {
-	const codec = framed[0];
-	const body = framed.subarray(1);
+	return decompressBody(framed[0], framed.subarray(1), what, expectedLength);
+}
+
+/**
+ * A body of `codec` decompressed into `into`, which is exactly as long as the blob (the index
+ * says how long): zstd writes straight there, other codecs are copied in. A body that makes
+ * more bytes or fewer is damaged.
+ */
+export function decompressInto(codec: number, body: Uint8Array, what: string, into: Uint8Array): void {
+	let written: number;
+	if (codec === CODEC.stored) {
+		if (body.length === into.length && body !== into) into.set(body);
+		written = body.length;
+	} else if (codec === CODEC.zstd && loadZstd()) {
+		try {
+			written = (loadZstd() as Zstd).decompressInto(body, into);
+		} catch (cause) {
+			throw new HoldfastError("CORRUPT", `${what}: cannot decompress`, { cause });
+		}
+	} else {
+		const out = decompressBody(codec, body, what, into.length);
+		if (out.length === into.length) into.set(out);
+		written = out.length;
+	}
+	if (written !== into.length)
+		throw new HoldfastError("CORRUPT", `${what}: ${written} bytes where the index says ${into.length}`);
+}
+
+function decompressBody(codec: number | undefined, body: Uint8Array, what: string, expectedLength?: number): Buffer {
 	try {
 		if (codec === CODEC.stored) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 		if (codec === CODEC.brotli) {
