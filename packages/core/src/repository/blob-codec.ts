@@ -26,6 +26,13 @@ export function seal(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 	return out;
 }
 
+/**
+ * Encrypted and decrypted a piece at a time: OpenSSL's output for each piece is a buffer of its
+ * own, and past 128 KiB every one of them is fresh memory from the system (a page fault per 4
+ * KiB), which made decryption of 1 MiB blobs in one piece take 1.6 times as long as in 64 KiB pieces.
+ */
+const CIPHER_PIECE = 64 * 1024;
+
 /** Random bytes nonces are taken from, a nonce's worth once each: one call to the generator per few hundred blobs. */
 const nonces = Buffer.allocUnsafeSlow(NONCE * 340);
 let noncesUsed = nonces.length;
@@ -46,9 +53,11 @@ function sealInto(key: Uint8Array, out: Uint8Array, at: number, parts: readonly 
 	const cipher = createCipheriv("aes-256-gcm", key, out.subarray(at, at + NONCE));
 	at += NONCE;
 	for (const part of parts) {
-		const piece = cipher.update(part);
-		out.set(piece, at);
-		at += piece.length;
+		for (let from = 0; from < part.length; from += CIPHER_PIECE) {
+			const piece = cipher.update(part.subarray(from, Math.min(part.length, from + CIPHER_PIECE)));
+			out.set(piece, at);
+			at += piece.length;
+		}
 	}
 	const rest = cipher.final();
 	out.set(rest, at);
@@ -86,20 +95,20 @@ export function encodeBlob(keys: BlobKeys, data: Uint8Array, compress: boolean, 
 /**
  * The same sealed into `out` at `at`, without a buffer of its own: a worker seals into the
  * pack where the blob will be stored. `out` must have BLOB_OVERHEAD bytes beyond the data's
- * length free at `at`. Returns the sealed length.
+ * length free at `at`. With `scratch`, a compressed body is made there. Returns the sealed length.
  */
-export function encodeBlobInto(keys: BlobKeys, data: Uint8Array, compress: boolean, out: Uint8Array, at: number): number {
+export function encodeBlobInto(
+	keys: BlobKeys,
+	data: Uint8Array,
+	compress: boolean,
+	out: Uint8Array,
+	at: number,
+	scratch?: Scratch,
+): number {
 	if (at + data.length + BLOB_OVERHEAD > out.length) throw new RangeError("blob codec: no room to seal into");
-	const { codec, body } = encodeBody(data, compress);
+	const { codec, body } = encodeBody(data, compress, "data", scratch);
 	return sealInto(keys.encryption, out, at, [CODEC_BYTE[codec] ?? Buffer.of(codec), body]);
 }
-
-/**
- * Decrypted a piece at a time: OpenSSL's output for each piece is a buffer of its own, and past
- * 128 KiB every one of them is fresh memory from the system (a page fault per 4 KiB), which
- * made decryption of 1 MiB blobs in one piece take 1.6 times as long as in 64 KiB pieces.
- */
-const OPEN_PIECE = 64 * 1024;
 
 /** A buffer reused call after call on one thread, grown to the largest asked for. */
 export class Scratch {
@@ -142,8 +151,8 @@ export function decodeBlobInto(
 		codec = decipher.update(sealed.subarray(NONCE, NONCE + 1))[0] as number;
 		const length = end - NONCE - 1;
 		body = codec === CODEC.stored && length === into.length ? into : scratch.take(length);
-		for (let at = NONCE + 1, to = 0; at < end; at += OPEN_PIECE) {
-			const piece = decipher.update(sealed.subarray(at, Math.min(end, at + OPEN_PIECE)));
+		for (let at = NONCE + 1, to = 0; at < end; at += CIPHER_PIECE) {
+			const piece = decipher.update(sealed.subarray(at, Math.min(end, at + CIPHER_PIECE)));
 			body.set(piece, to);
 			to += piece.length;
 		}

@@ -129,6 +129,18 @@ describe("BlobWork.sealInto", () => {
 		expect(seen.size).toBe(count);
 	});
 
+	it("seals blobs of many cipher pieces, and zstd bodies made in the thread's own buffer, call after call", () => {
+		const work = new BlobWork(keys);
+		const text = Buffer.from("lock window ".repeat(60_000));
+		for (const data of [randomBytes(300_000), text, text.subarray(0, 5000), randomBytes(70_000)]) {
+			const out = Buffer.alloc(data.length + BLOB_OVERHEAD);
+			const [length] = work.sealInto(data, new Uint32Array([0, data.length]), true, out, 0);
+			const sealed = out.subarray(0, length);
+			if (data === text) expect(length).toBeLessThan(text.length / 10);
+			expect(Buffer.from(decodeBlob(keys, sealed, blobId(keys, data), "test")).equals(data)).toBe(true);
+		}
+	});
+
 	it("refuses to seal past the end of the buffer rather than write a truncated blob", () => {
 		const work = new BlobWork(keys);
 		const data = randomBytes(1000);

@@ -26,7 +26,7 @@ export interface Cut {
 export class BlobWork {
 	readonly #chunker: Chunker;
 	#zero: { readonly length: number; readonly id: string } | undefined;
-	/** The blobs of the range last opened, back to back; and a compressed body between decryption and decompression. */
+	/** The blobs of the range last opened, back to back; and a compressed body between compression and encryption, or decryption and decompression. */
 	readonly #opened = new Scratch();
 	readonly #bodies = new Scratch();
 
@@ -114,7 +114,8 @@ export class BlobWork {
 		const lengths = new Uint32Array(regions.length / 2);
 		for (let i = 0; i < regions.length; i += 2) {
 			const start = regions[i] as number;
-			const length = encodeBlobInto(this.keys, data.subarray(start, start + (regions[i + 1] as number)), compress, out, at);
+			const region = data.subarray(start, start + (regions[i + 1] as number));
+			const length = encodeBlobInto(this.keys, region, compress, out, at, this.#bodies);
 			lengths[i / 2] = length;
 			at += length;
 		}

@@ -35,6 +35,10 @@ const ZSTD_LEVEL = 3;
 /** zstd, one compression and one decompression context per thread, reused blob after blob. */
 interface Zstd {
 	compress(data: Uint8Array): Uint8Array;
+	/** Compresses into `into`, at least `bound(data.length)` long; the bytes written. */
+	compressInto(data: Uint8Array, into: Uint8Array): number;
+	/** The most a compression of `length` bytes can take. */
+	bound(length: number): number;
 	/** Decompresses into `into`, which must hold all of it (else zstd fails); the bytes written. */
 	decompressInto(data: Uint8Array, into: Uint8Array): number;
 	/** What the first frame's header says it holds; null when it does not say. */
@@ -61,8 +65,13 @@ function loadZstd(): Zstd | null {
 		const compressor = new module.Compressor();
 		compressor.setParameters({ compressionLevel: ZSTD_LEVEL });
 		const context = new binding.DCtx();
+		// Its native call too, into a buffer the thread keeps: the module's own allocates one per blob.
+		const into = new binding.CCtx();
+		into.setParameter(binding.CParameter.compressionLevel, ZSTD_LEVEL);
 		zstd = {
 			compress: (data) => compressor.compress(asBuffer(data)),
+			compressInto: (data, out) => into.compress2(out, data),
+			bound: (length) => binding.compressBound(length),
 			decompressInto: (data, into) => context.decompress(into, data),
 			declaredSize: (data) => binding.getFrameContentSize(data),
 		};
@@ -221,8 +230,17 @@ function smaller(data: Uint8Array, codec: number, packed: Uint8Array): { codec: 
 	return packed.length < data.length * WORTH_IT ? { codec, body: packed } : { codec: CODEC.stored, body: data };
 }
 
-/** The codec and body to store for `data`: compressed when that pays, as is otherwise. */
-export function encodeBody(data: Uint8Array, enabled: boolean, kind: BodyKind = "data"): { codec: number; body: Uint8Array } {
+/**
+ * The codec and body to store for `data`: compressed when that pays, as is otherwise. With
+ * `scratch`, a zstd body is made there (valid until the scratch is next used), not in a buffer
+ * of its own.
+ */
+export function encodeBody(
+	data: Uint8Array,
+	enabled: boolean,
+	kind: BodyKind = "data",
+	scratch?: { take(length: number): Uint8Array },
+): { codec: number; body: Uint8Array } {
 	if (!enabled || data.length < 64) return { codec: CODEC.stored, body: data };
 	const bits = data.length >= SAMPLED_FROM ? sampleEntropy(data) : 0;
 	if (bits > INCOMPRESSIBLE_BITS) return { codec: CODEC.stored, body: data };
@@ -230,7 +248,9 @@ export function encodeBody(data: Uint8Array, enabled: boolean, kind: BodyKind = 
 	const packer = kind === "data" ? loadZstd() : null;
 	if (packer) {
 		// No probe first: zstd goes through data it cannot shrink at several hundred MB/s.
-		return smaller(data, CODEC.zstd, packer.compress(data));
+		if (!scratch) return smaller(data, CODEC.zstd, packer.compress(data));
+		const into = scratch.take(packer.bound(data.length));
+		return smaller(data, CODEC.zstd, into.subarray(0, packer.compressInto(data, into)));
 	}
 	if (data.length < SMALL_BODY) {
 		return smaller(data, CODEC.deflate, deflateRawSync(data, data.length < TINY_BODY ? TINY_DEFLATE : SMALL_DEFLATE));
