@@ -14,9 +14,12 @@ const SMALL_FILE = 128 * 1024;
 const BATCH_BYTES = 1024 * 1024;
 /**
  * Read buffer of a large file. A cut is found within a few average chunks almost always;
- * a buffer full without one is replaced by one twice its size.
+ * a buffer full without one is replaced by one twice its size. No larger than a core's L2
+ * cache (4 MiB here): bytes the read just wrote are still near when a worker cuts and hashes
+ * them. Two changed files of 117 MB backed up again, interleaved: 1.09–1.18 s with 8 MiB,
+ * 0.94–1.08 with 4, 0.96–1.06 with 3, 1.11–1.15 with 2.
  */
-const STREAM_BYTES = 8 * 1024 * 1024;
+const STREAM_BYTES = 4 * 1024 * 1024;
 /** What is left of a piece when the buffer filled exactly: nothing to carry past a read ahead. */
 const NOTHING = new Uint8Array(0);
 /**
