@@ -192,7 +192,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
 }
 
-/** Most of a millisecond budget between turns of the event loop: a background count that never holds up the reads. */
+/** How long the count runs before it lets the event loop turn: the reads' callbacks wait no longer than this. */
 const COUNT_SLICE_MS = 4;
 
 /** A pace for `countWindow`: yields to the event loop once a slice of work has run since it last did. */

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from "node:crypto";
 import { HoldfastError } from "../host/errors.js";
 import { type BodyKind, CODEC, decompress, decompressInto, encodeBody } from "./compression.js";
+import type { Scratch } from "./scratch.js";
 
 /** The raw key material a blob codec needs; handed to worker threads once, at start. */
 export interface BlobKeys {
@@ -108,22 +109,6 @@ export function encodeBlobInto(
 	if (at + data.length + BLOB_OVERHEAD > out.length) throw new RangeError("blob codec: no room to seal into");
 	const { codec, body } = encodeBody(data, compress, "data", scratch);
 	return sealInto(keys.encryption, out, at, [CODEC_BYTE[codec] ?? Buffer.of(codec), body]);
-}
-
-/** A buffer reused call after call on one thread, grown to the largest asked for. */
-export class Scratch {
-	#bytes = Buffer.alloc(0);
-
-	/** `length` bytes, valid until the next call; their content is whatever was there. */
-	take(length: number): Buffer {
-		if (this.#bytes.length < length) this.#bytes = Buffer.allocUnsafeSlow(Math.max(length, this.#bytes.length * 2));
-		return this.#bytes.subarray(0, length);
-	}
-
-	/** Gives the memory back when it has grown past `limit`. */
-	trim(limit: number): void {
-		if (this.#bytes.length > limit) this.#bytes = Buffer.alloc(0);
-	}
 }
 
 /**

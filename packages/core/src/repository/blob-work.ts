@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { HoldfastError, isHoldfastError } from "../host/errors.js";
-import { type BlobKeys, blobId, decodeBlob, decodeBlobInto, encodeBlob, encodeBlobInto, Scratch } from "./blob-codec.js";
+import { type BlobKeys, blobId, decodeBlob, decodeBlobInto, encodeBlob, encodeBlobInto } from "./blob-codec.js";
 import { Chunker, type ChunkerParams } from "./chunker.js";
 import type { BodyKind } from "./compression.js";
+import { Scratch } from "./scratch.js";
 
 /** What a worker of the blob pool needs to know: the blob keys and the chunker's seed and bounds. */
 export interface WorkerKeys extends BlobKeys {
@@ -26,8 +27,9 @@ export interface Cut {
 export class BlobWork {
 	readonly #chunker: Chunker;
 	#zero: { readonly length: number; readonly id: string } | undefined;
-	/** The blobs of the range last opened, back to back; and a compressed body between compression and encryption, or decryption and decompression. */
+	/** The blobs of the range last opened, back to back. */
 	readonly #opened = new Scratch();
+	/** A compressed body between compression and encryption, or between decryption and decompression. */
 	readonly #bodies = new Scratch();
 
 	constructor(readonly keys: WorkerKeys) {
