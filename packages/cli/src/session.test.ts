@@ -82,6 +82,28 @@ describe("a session that unlocks its set", () => {
 		});
 	});
 
+	it("records the key file an init made, the one the next unlock tries first, and the next command derives it ahead", async () => {
+		const { config, hints } = await configDir();
+		await inSession(config, true, async ({ engine }) => engine.init());
+		const recorded = JSON.parse(readFileSync(hints, "utf8"));
+		const salt = recorded.configs[realpathSync(config)]?.sets?.docs?.salt;
+		expect(salt).toEqual(expect.any(String));
+		await inSession(config, true, async ({ engine }) => {
+			// Started as the session opened, and taken by the unlock: the init recorded the right key file.
+			expect(engine.options.earlyKeys?.pending).toBe(1);
+			const take = vi.spyOn(EarlyKeyDerivations.prototype, "take");
+			try {
+				expect(await engine.snapshots()).toEqual([]);
+				expect(take.mock.results[0]?.value).toBeInstanceOf(Promise);
+			} finally {
+				take.mockRestore();
+			}
+			expect(engine.options.earlyKeys?.pending).toBe(0);
+		});
+		// The unlock recorded the key file that opened the set: the one the init recorded.
+		expect(JSON.parse(readFileSync(hints, "utf8")).configs[realpathSync(config)].sets.docs.salt).toBe(salt);
+	});
+
 	it("takes in what the launcher started, so the unlock derives nothing itself", async () => {
 		const { dir, config, hints } = await configDir();
 		await inSession(config, false, async ({ engine }) => engine.init());

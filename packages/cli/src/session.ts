@@ -69,8 +69,9 @@ export interface SessionOptions {
 	/** The daemon's clock keeps running from `--now`. */
 	readonly runningClock?: boolean;
 	/**
-	 * The command opens the repository of its set (`set` among its arguments, else the config's
-	 * only set): scrypt starts from what the last unlock of that set recorded, while the plugins load.
+	 * The command opens (or, `init`, creates) the repository of its set (`set` among its
+	 * arguments, else the config's only set): scrypt starts from what the last unlock of that set
+	 * recorded, while the plugins load, and this unlock is recorded for the next command.
 	 */
 	readonly unlocksSet?: boolean;
 }

@@ -233,7 +233,9 @@ export class Engine {
 			signal: this.options.host.signal,
 		} satisfies RunContext;
 		const { lock } = await this.plan(planning, destination);
-		await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set, name));
+		const created = await Repository.init(await this.options.password(), lock, this.#repositoryOptions(destination, set, name));
+		// The first backup derives its key while it loads, as every later command does.
+		if (created.unlockedWith) this.options.onUnlocked?.(name, created.unlockedWith);
 		return { created: true, notes: check.notes };
 	}
 

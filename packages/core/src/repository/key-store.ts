@@ -181,6 +181,8 @@ export async function unlockRepository(
 /** Config copies and key files: every snapshot needs them, so they are locked and renewed like data. */
 export class KeyStore {
 	readonly #metadata: string[];
+	/** The salt and parameters of each key file written here, by its key. */
+	readonly #written = new Map<string, KeyDerivationInput>();
 
 	constructor(
 		private readonly keys: RepositoryKeys,
@@ -194,6 +196,15 @@ export class KeyStore {
 
 	get metadataKeys(): readonly string[] {
 		return this.#metadata;
+	}
+
+	/**
+	 * What an unlock of the key files written here derives first: the salt and parameters of the
+	 * one whose key sorts first, the order an unlock tries them in (undefined when none was written).
+	 */
+	get firstWritten(): KeyDerivationInput | undefined {
+		const first = [...this.#written.keys()].sort()[0];
+		return first === undefined ? undefined : this.#written.get(first);
 	}
 
 	/**
@@ -228,6 +239,7 @@ export class KeyStore {
 		const key = `${KEY_PREFIX.keys}${sha256Hex(bytes)}`;
 		await this.writer.put(key, bytes, "key", lock);
 		this.#metadata.push(key);
+		this.#written.set(key, { salt: file.salt, N: file.N, r: file.r, p: file.p });
 		return key;
 	}
 

@@ -50,7 +50,10 @@ export interface RepositoryOptions {
 }
 
 export class Repository {
-	/** The salt and parameters of the key file that opened this repository (undefined after `init`). */
+	/**
+	 * The salt and parameters of the key file that opened this repository; after `init`, of the
+	 * key file the next unlock tries first.
+	 */
 	unlockedWith: KeyDerivationInput | undefined;
 	readonly reader: ObjectReader;
 	readonly chunker: Chunker;
@@ -124,6 +127,7 @@ export class Repository {
 		const repository = new Repository(options, keys, config);
 		repository.writeLock = lock;
 		await repository.writeMetadataCopies(password);
+		repository.unlockedWith = repository.#keyStore.firstWritten;
 		// Records the config's and key file's versions and locks, so later runs can extend them.
 		await repository.writeIndex([]);
 		return repository;
