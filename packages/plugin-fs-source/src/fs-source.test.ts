@@ -241,4 +241,32 @@ describe("fs source", () => {
 		const { entries } = await scan();
 		expect(entries.map((e) => e.relPath).some((p) => p.equals(name))).toBe(true);
 	});
+
+	it("looks up one file as a scan would list it, and nothing where a scan would take no file", async () => {
+		await mkdir(join(dir, "vm/cache"), { recursive: true });
+		await writeFile(join(dir, "vm/disk.img"), "0123456789");
+		await writeFile(join(dir, "vm/huge.img"), "x".repeat(100));
+		await writeFile(join(dir, "vm/cache/tmp.img"), "temporary");
+		await writeFile(join(dir, "vm/notes.tmp"), "scratch");
+		await symlink("disk.img", join(dir, "vm/link.img"));
+		const options = { exclude: ["cache/", "*.tmp"], excludeLargerThan: 50 };
+		const listed = (await scan(options)).entries.find((e) => e.relPath.toString() === "vm/disk.img");
+		const source = new FsSource({ path: dir, ...options });
+		const found = await source.lookup(dir, Buffer.from("vm/disk.img"));
+		expect(found?.type).toBe("file");
+		expect(found && listed && { ...found, read: undefined, unchangedSinceScan: undefined, relist: undefined }).toEqual({
+			...listed,
+			read: undefined,
+			unchangedSinceScan: undefined,
+			relist: undefined,
+		});
+		const chunks: Buffer[] = [];
+		for await (const chunk of (found as SourceEntry).read?.() ?? []) chunks.push(Buffer.from(chunk));
+		expect(Buffer.concat(chunks).toString()).toBe("0123456789");
+		// Excluded by a folder above it, by its own name, by its size; a folder, a link, nothing; another root.
+		for (const path of ["vm/cache/tmp.img", "vm/notes.tmp", "vm/huge.img", "vm", "vm/link.img", "vm/gone.img"])
+			expect(await source.lookup(dir, Buffer.from(path)), path).toBeUndefined();
+		expect(await source.lookup(join(dir, "vm"), Buffer.from("disk.img"))).toBeUndefined();
+		expect(await source.lookup(dir, Buffer.alloc(0))).toBeUndefined();
+	});
 });

@@ -97,6 +97,8 @@ export class FsSource implements Source {
 	readonly roots: string[];
 	readonly #reader: FolderReader;
 	readonly #buffers = new ReadBuffers();
+	/** The walk's rules as `lookup` applies them to one file, made when first asked. */
+	#lookupFilter: WalkFilter | undefined;
 	/** Of the last scan. */
 	readonly listings: ListingCounts = { here: 0, ahead: 0 };
 
@@ -216,6 +218,33 @@ export class FsSource implements Source {
 		} finally {
 			lister.close();
 		}
+	}
+
+	/**
+	 * A file as a scan would list it now: the walk's rules for a file's own path (its excludes,
+	 * those of the folders above it, its size limit, its file system). A folder on the way that
+	 * a scan would pass by for another reason (a cache folder, a link not followed) is not
+	 * looked for: the engine uses what it reads only when the walk lists the same file.
+	 */
+	async lookup(root: string, relPath: Buffer): Promise<SourceEntry | undefined> {
+		if (relPath.length === 0 || !this.roots.includes(root)) return undefined;
+		const abs = Buffer.concat([Buffer.from(root), SLASH, relPath]);
+		const follow = this.options.followSymlinks ?? false;
+		const now = await statOf(abs, follow).catch(() => undefined);
+		if (!now?.isFile()) return undefined;
+		const info = entryStat(now);
+		this.#lookupFilter ??= new WalkFilter({
+			exclude: this.options.exclude ?? [],
+			excludeLargerThan: this.options.excludeLargerThan,
+			oneFileSystem: false,
+			leftOut: [],
+		});
+		if (this.#lookupFilter.passedBy(relPath, info, info.dev) !== undefined) return undefined;
+		if (this.options.oneFileSystem) {
+			const rootInfo = await statOf(root, true).catch(() => undefined);
+			if (rootInfo?.dev !== info.dev) return undefined;
+		}
+		return this.#fileEntry(root, relPath, abs, info);
 	}
 
 	/** Throws, naming the root and the cause, when a root is missing or cannot be read. */

@@ -8,11 +8,13 @@ import type { Source } from "../source/source.js";
 import { BlobSaver } from "./backup/blob-saver.js";
 import { ChangeDetector } from "./backup/change-detector.js";
 import { FileSaver } from "./backup/file-saver.js";
+import { FilesAhead } from "./backup/files-ahead.js";
 import { FolderStateStore } from "./backup/folder-state-store.js";
 import { rescueFromGrooming } from "./backup/groom-guard.js";
 import { ParentTrees } from "./backup/parent-trees.js";
+import { yieldToReads } from "./backup/read-pace.js";
 import { TreeCacheWriter } from "./backup/tree-cache-writer.js";
-import { TreeSaver } from "./backup/tree-saver.js";
+import { type SavedTrees, TreeSaver } from "./backup/tree-saver.js";
 import type { GroomResult } from "./groom-step.js";
 import { applyLockPlan } from "./lock-step.js";
 import { countWindow, protectionNeeds } from "./protection-needs.js";
@@ -96,31 +98,43 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	// A catalog that does not hold the parent's states (deleted, new here) is filled in from the parent's trees.
 	const { parent } = deps;
 	const statesComplete = parent !== undefined && (await states.statesOf(repository.id, context.setName)) === parent.id;
+	// A scan tap may wrap `read()`: files are then read through it, never by the source's direct read.
+	// Taps, not interceptors: the host intercepts every hook to name the plugin whose tap failed.
+	const directReads = hooks.scan.taps.length === 0;
+	const filesAhead = new FilesAhead(cache, repository.id, context.setName);
+	if (directReads) filesAhead.start(deps.sources, states, files, deps.reread ?? false);
 	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn, {
 		collectBelow: deps.snapshots.length > 0,
 		...(parent && !statesComplete ? { parent: new ParentTrees(repository, parent.snapshot) } : {}),
+		filesAhead,
 	});
-	for (const source of deps.sources) {
-		const entries = await hooks.scan.promise(
-			source.scan({
-				signal: context.signal,
-				onSkip: (w) => {
-					summary.files.skipped++;
-					warn(w);
-				},
-			}),
-			context,
-		);
-		// A scan tap may wrap `read()`: files are then read through it, never by the source's direct read.
-		// Taps, not interceptors: the host intercepts every hook to name the plugin whose tap failed.
-		await trees.walk(entries, hooks.scan.taps.length === 0);
+	let counting: ReturnType<typeof countWindow>;
+	let saved: SavedTrees;
+	try {
+		for (const source of deps.sources) {
+			const entries = await hooks.scan.promise(
+				source.scan({
+					signal: context.signal,
+					onSkip: (w) => {
+						summary.files.skipped++;
+						warn(w);
+					},
+				}),
+				context,
+			);
+			await trees.walk(entries, directReads);
+		}
+		// Every entry is listed; while the last files are read and cut (on the workers), the main
+		// thread counts what the earlier snapshots in their window use. It reads only their trees,
+		// and lets the reads' callbacks in every few milliseconds: the files come first.
+		counting = countWindow(repository, deps.snapshots, context.startedAt, trees.below, yieldToReads());
+		counting.catch(() => undefined);
+		saved = await trees.finish();
+	} finally {
+		// Every read begun ahead of the walk has ended, used or not, before the run goes on or fails.
+		await filesAhead.settle();
 	}
-	// Every entry is listed; while the last files are read and cut (on the workers), the main
-	// thread counts what the earlier snapshots in their window use. It reads only their trees,
-	// and lets the reads' callbacks in every few milliseconds: the files come first.
-	const counting = countWindow(repository, deps.snapshots, context.startedAt, trees.below, yieldToReads());
-	counting.catch(() => undefined);
-	const { root, paths, totalBytes } = await trees.finish();
+	const { root, paths, totalBytes } = saved;
 
 	// Every tree of the snapshot is saved here; nothing is yet packed for certain or locked.
 	await blobs.drain();
@@ -186,25 +200,9 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
 	await states.flush();
+	await filesAhead.remember();
 	await states.setStatesOf(repository.id, context.setName, snapshot.id);
 	await states.dropFileLayout(repository.id, context.setName);
 	await treeCache.flush();
 	return { snapshot, summary, plan, warnings, partial, extensions: applied };
-}
-
-/** How long the count runs before it lets the event loop turn: the reads' callbacks wait no longer than this. */
-const COUNT_SLICE_MS = 4;
-
-/** A pace for `countWindow`: yields to the event loop once a slice of work has run since it last did. */
-function yieldToReads(): () => Promise<void> | undefined {
-	let since = performance.now();
-	return () => {
-		if (performance.now() - since < COUNT_SLICE_MS) return undefined;
-		return new Promise<void>((resolve) =>
-			setImmediate(() => {
-				since = performance.now();
-				resolve();
-			}),
-		);
-	};
 }

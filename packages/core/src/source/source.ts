@@ -78,6 +78,16 @@ export interface Source {
 	/** The roots this source will emit, in order (each becomes a top-level entry of the snapshot). */
 	readonly roots: readonly string[];
 	scan(options: ScanOptions): AsyncIterable<SourceEntry>;
+	/**
+	 * Optional: the file at `relPath` below `root` as a scan would list it now, or undefined
+	 * when a scan would take no regular file there (gone, another type, excluded). Before its
+	 * walk, the engine asks it for the largest files of the set's last run and reads those that
+	 * changed while the walk lists everything else, so their reading no longer waits for the
+	 * walk to reach them. What it read is used only when the walk then lists the same file
+	 * (inode, size, mtime and ctime alike); otherwise the file is read again as listed. Not
+	 * asked while a `scan` tap is set: the tap may wrap `read`.
+	 */
+	lookup?(root: string, relPath: Buffer): Promise<SourceEntry | undefined>;
 }
 
 /** Display form of an entry's path: invalid UTF-8 bytes are shown escaped, never dropped. */

@@ -17,8 +17,10 @@ import type { BackupSummary, ChangeKind, RunContext, RunWarning } from "../run-t
 import type { BlobSaver } from "./blob-saver.js";
 import type { ChangeDetector } from "./change-detector.js";
 import type { FileSaver, StoredFile } from "./file-saver.js";
+import type { FilesAhead } from "./files-ahead.js";
 import type { FolderStateStore } from "./folder-state-store.js";
 import type { ParentTrees } from "./parent-trees.js";
+import { yieldToReads } from "./read-pace.js";
 import { SavedTreeBlobs, type TreesBelow } from "./saved-tree-blobs.js";
 import { type BatchedFile, type BatchedOutcome, CHANGED } from "./small-file-batch.js";
 import type { TreeCacheWriter } from "./tree-cache-writer.js";
@@ -93,6 +95,8 @@ export class TreeSaver {
 	/** Keys of `#ahead` whose states came from the parent snapshot: the catalog is given them this run. */
 	readonly #fromParent = new Set<string>();
 	readonly #parent: ParentTrees | undefined;
+	/** Large files read ahead of the walk; it is told every file it lists. */
+	readonly #filesAhead: FilesAhead | undefined;
 	readonly #stack: Frame[];
 	readonly #usedNames = new Set<string>();
 	readonly #paths: string[] = [];
@@ -118,10 +122,11 @@ export class TreeSaver {
 		private readonly states: FolderStateStore,
 		private readonly treeCache: TreeCacheWriter,
 		private readonly warn: (warning: RunWarning) => void,
-		options: { collectBelow?: boolean; parent?: ParentTrees } = {},
+		options: { collectBelow?: boolean; parent?: ParentTrees; filesAhead?: FilesAhead } = {},
 	) {
 		this.#below = options.collectBelow ? new SavedTreeBlobs() : undefined;
 		this.#parent = options.parent;
+		this.#filesAhead = options.filesAhead;
 		this.#top = newFrame(null, undefined, rootStateKey(repository.id, context.setName), undefined);
 		this.#stack = [this.#top];
 	}
@@ -133,8 +138,11 @@ export class TreeSaver {
 	async walk(entries: AsyncIterable<SourceEntry>, directReads: boolean): Promise<void> {
 		this.#directReads = directReads;
 		const iterator = entries[Symbol.asyncIterator]();
+		const pace = yieldToReads();
 		try {
 			for (;;) {
+				// Files read ahead go on only as their callbacks get a turn, which a walk over cached metadata rarely gives.
+				if (this.#filesAhead?.reading) await pace();
 				const batch = await this.#nextBatch(iterator);
 				if (batch.length === 0) break;
 				for (const entry of batch) {
@@ -271,6 +279,7 @@ export class TreeSaver {
 		const known = stateOf(frame.known, name);
 		const change = this.changes.diff(entry, node, known);
 		this.#totalBytes += entry.size;
+		this.#filesAhead?.note(entry);
 		if (change.kind === "unchanged" && change.knownBlobs) {
 			node.content = [...change.knownBlobs];
 			this.blobs.noteReused(change.knownBlobs);
@@ -317,7 +326,7 @@ export class TreeSaver {
 
 	/** A file read through the file saver: it settles on its own, the walk waits only for a read slot. */
 	async #read(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string, kind: ChangeKind): Promise<void> {
-		const { done } = await this.files.save(entry);
+		const done = this.#filesAhead?.take(entry) ?? (await this.files.save(entry)).done;
 		const settled = this.#stored(entry, node, frame, name, kind, done);
 		this.#track(settled);
 		frame.pending.push(settled);

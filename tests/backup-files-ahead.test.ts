@@ -1,0 +1,179 @@
+import { randomBytes } from "node:crypto";
+import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ScanOptions, SourceEntry } from "@holdfast/core";
+import { FsSource } from "@holdfast/plugin-fs-source";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createHarness, type Harness } from "./support/harness.js";
+
+let harness: Harness | undefined;
+afterEach(async () => {
+	vi.restoreAllMocks();
+	await harness?.close();
+	harness = undefined;
+});
+
+/** Past the size from which a run remembers a file for the next to read ahead (8 MiB). */
+const LARGE = 9 * 1024 * 1024;
+
+/** Reads of each file, by path below the root: those the walk's entries made, and those of entries looked up ahead. */
+interface Reads {
+	walk: Map<string, number>;
+	ahead: Map<string, number>;
+	/** Files the walk had listed when each read ahead began. */
+	listedBeforeAhead: number[];
+}
+
+/**
+ * Counts every read of the folder source's entries, the walk's and those `lookup` gives,
+ * without a scan tap. The walk waits before the entry at `holdAt` until a read ahead has
+ * begun: a run that never reads ahead does not finish.
+ */
+function countReads(options: { holdAt?: string; onLookup?: (entry: SourceEntry) => Promise<void> } = {}): Reads {
+	vi.restoreAllMocks();
+	const reads: Reads = { walk: new Map(), ahead: new Map(), listedBeforeAhead: [] };
+	let listed = 0;
+	let aheadBegun!: () => void;
+	const begun = new Promise<void>((resolve) => (aheadBegun = resolve));
+	const counted = (entry: SourceEntry, into: Map<string, number>, ahead: boolean): SourceEntry => {
+		const read = entry.read;
+		if (!read) return entry;
+		const path = entry.relPath.toString();
+		return {
+			...entry,
+			read: () => {
+				into.set(path, (into.get(path) ?? 0) + 1);
+				if (ahead) {
+					reads.listedBeforeAhead.push(listed);
+					aheadBegun();
+				}
+				return read();
+			},
+		};
+	};
+	const scan = FsSource.prototype.scan;
+	vi.spyOn(FsSource.prototype, "scan").mockImplementation(function (this: FsSource, scanOptions: ScanOptions) {
+		const entries = scan.call(this, scanOptions);
+		return (async function* () {
+			for await (const entry of entries) {
+				if (entry.relPath.toString() === options.holdAt) await begun;
+				if (entry.type === "file") listed++;
+				yield counted(entry, reads.walk, false);
+			}
+		})();
+	});
+	const lookup = FsSource.prototype.lookup;
+	vi.spyOn(FsSource.prototype, "lookup").mockImplementation(async function (this: FsSource, root: string, relPath: Buffer) {
+		const entry = await lookup.call(this, root, relPath);
+		if (entry) await options.onLookup?.(entry);
+		return entry && counted(entry, reads.ahead, true);
+	});
+	return reads;
+}
+
+async function restored(snapshot: string, file: string): Promise<Buffer> {
+	const engine = (harness as Harness).engine;
+	const target = join((harness as Harness).dir, `restore-${snapshot.slice(0, 8)}`);
+	await engine.restore(snapshot, { target });
+	return readFile(join(target, "src", file));
+}
+
+describe("large files read ahead of the walk", () => {
+	it("reads the last run's large files that changed before the walk reaches them, once, and only those", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		// The large files sort last, behind folders of small files the walk lists first.
+		for (let d = 0; d < 20; d++) {
+			await mkdir(join(src, `d${d}`));
+			for (let f = 0; f < 20; f++) await writeFile(join(src, `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`);
+		}
+		await mkdir(join(src, "large"));
+		await writeFile(join(src, "large/changed.img"), randomBytes(LARGE));
+		await writeFile(join(src, "large/same.img"), randomBytes(LARGE));
+		await harness.engine.init();
+		await harness.engine.backup();
+
+		const added = randomBytes(1024 * 1024);
+		await appendFile(join(src, "large/changed.img"), added);
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		const reads = countReads({ holdAt: "large" });
+		const second = await harness.engine.backup();
+
+		expect(second.summary.files.changed).toBe(1);
+		expect(second.summary.files.unchanged).toBe(401);
+		// Read once, ahead, before the walk had listed the folders of small files; the walk's entry not read.
+		expect(Object.fromEntries(reads.ahead)).toEqual({ "large/changed.img": 1 });
+		expect(reads.walk.get("large/changed.img")).toBeUndefined();
+		expect(reads.listedBeforeAhead[0]).toBeLessThanOrEqual(400);
+		const content = await restored(second.snapshot?.id as string, "large/changed.img");
+		expect(content.length).toBe(LARGE + added.length);
+		expect(content.subarray(LARGE).equals(added)).toBe(true);
+
+		// The catalog remembers it as read: the next run finds it unchanged, and reads nothing.
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		const again = countReads();
+		const third = await harness.engine.backup();
+		expect(third.summary.files.unchanged).toBe(402);
+		expect(again.ahead.size + again.walk.size).toBe(0);
+	});
+
+	it("reads again, as the walk lists it, a file that changed after it was looked up", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "large"));
+		await writeFile(join(src, "a.txt"), "small\n");
+		await writeFile(join(src, "large/disk.img"), randomBytes(LARGE));
+		await harness.engine.init();
+		await harness.engine.backup();
+
+		await appendFile(join(src, "large/disk.img"), "changed once");
+		const last = randomBytes(LARGE + 77);
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		// Replaced in place just after the lookup saw it, before the walk lists it: what is read
+		// ahead is no longer the file the walk lists.
+		const reads = countReads({
+			holdAt: "",
+			onLookup: async (entry) => {
+				if (entry.relPath.toString() === "large/disk.img") await writeFile(join(src, "large/disk.img"), last);
+			},
+		});
+		const second = await harness.engine.backup();
+
+		expect(second.warnings).toEqual([]);
+		expect(reads.ahead.get("large/disk.img")).toBeGreaterThanOrEqual(1);
+		expect(reads.walk.get("large/disk.img")).toBe(1);
+		expect((await restored(second.snapshot?.id as string, "large/disk.img")).equals(last)).toBe(true);
+
+		// Remembered as the walk listed it: the next run reads nothing.
+		vi.restoreAllMocks();
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		const third = await harness.engine.backup();
+		expect(third.summary.files.unchanged).toBe(2);
+	});
+
+	it("reads nothing ahead while a scan tap is set: the tap may wrap read()", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await writeFile(join(src, "disk.img"), randomBytes(LARGE));
+		await harness.engine.init();
+		await harness.engine.backup();
+		await appendFile(join(src, "disk.img"), "more");
+		await harness.reopen();
+		harness.clock.advance(3_600_000);
+		const reads = countReads();
+		let tapped = 0;
+		harness.host.hooks.scan.tap("count", (entries) => {
+			tapped++;
+			return entries;
+		});
+		const second = await harness.engine.backup();
+		expect(tapped).toBe(1);
+		expect(second.summary.files.changed).toBe(1);
+		expect(reads.ahead.size).toBe(0);
+		expect(reads.walk.get("disk.img")).toBe(1);
+	});
+});
