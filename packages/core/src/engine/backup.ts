@@ -88,7 +88,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	}
 
 	const blobs = new BlobSaver(repository, plan.reuseMinLock, summary);
-	const files = new FileSaver(repository, blobs, summary, warn, context.signal, deps.fileConcurrency ?? 8);
+	const files = new FileSaver(repository, blobs, summary, context.signal, deps.fileConcurrency ?? 8);
 	// File states are sealed like every cached value: one that does not verify means "read the file again".
 	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
 	const states = new FolderStateStore(cache);

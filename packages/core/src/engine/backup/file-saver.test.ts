@@ -114,7 +114,7 @@ async function setup() {
 	const summary = emptySummary();
 	const blobs = new BlobSaver(repository, undefined, summary);
 	const abort = new AbortController();
-	const files = new FileSaver(repository, blobs, summary, () => undefined, abort.signal, 4);
+	const files = new FileSaver(repository, blobs, summary, abort.signal, 4);
 	/** Saves the files concurrently, as the tree saver does, and waits until every blob is packed. */
 	const save = async (entries: SourceEntry[]) => {
 		const started = [];
@@ -175,7 +175,7 @@ describe("file saver", () => {
 		const summary = emptySummary();
 		const blobs = new BlobSaver(repository, undefined, summary);
 		const abort = new AbortController();
-		const files = new FileSaver(repository, blobs, summary, () => undefined, abort.signal, 4);
+		const files = new FileSaver(repository, blobs, summary, abort.signal, 4);
 		destination.held = () => readdirSync(packFileFolder()).filter((name) => name.startsWith(`${process.pid}-`)).length;
 		const started = [];
 		for (let i = 0; i < 3; i++) started.push((await files.save(file(`big${i}`, noise(3 * 1024 * 1024, `b${i}`)))).done);
@@ -212,7 +212,7 @@ describe("file saver", () => {
 		const summary = emptySummary();
 		const blobs = new BlobSaver(repository, undefined, summary);
 		const abort = new AbortController();
-		const files = new FileSaver(repository, blobs, summary, () => undefined, abort.signal, 4);
+		const files = new FileSaver(repository, blobs, summary, abort.signal, 4);
 		// Words drawn at random from a few: text that compresses several times over, in small files
 		// that are sealed a batch at a time.
 		const words = "ledger invoice retention snapshot backup restore bucket object".split(" ");

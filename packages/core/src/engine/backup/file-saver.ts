@@ -1,8 +1,8 @@
 import { HoldfastError } from "../../host/errors.js";
 import { Semaphore } from "../../host/semaphore.js";
 import type { Repository } from "../../repository/repository.js";
-import { displayPath, type LocalFile, type SourceEntry } from "../../source/source.js";
-import type { BackupSummary, RunWarning } from "../run-types.js";
+import type { LocalFile, SourceEntry } from "../../source/source.js";
+import type { BackupSummary } from "../run-types.js";
 import type { BlobSaver } from "./blob-saver.js";
 import { SlabPool } from "./slab-pool.js";
 import { type BatchedFile, SmallFileBatch } from "./small-file-batch.js";
@@ -32,8 +32,10 @@ const IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 export interface StoredFile {
 	readonly ids: string[];
 	readonly size: number;
-	/** Kept changing while read: stored as last read. */
+	/** Kept changing while read: stored as last read. Warned of by whoever uses the file: one read ahead may go unused. */
 	readonly changing: boolean;
+	/** Reads it took. */
+	readonly tries: number;
 }
 
 /**
@@ -60,7 +62,6 @@ export class FileSaver {
 		private readonly repository: Repository,
 		private readonly blobs: BlobSaver,
 		private readonly summary: BackupSummary,
-		private readonly warn: (warning: RunWarning) => void,
 		private readonly signal: AbortSignal,
 		concurrency: number,
 	) {
@@ -168,15 +169,8 @@ export class FileSaver {
 				this.#reading.release();
 			}
 			this.summary.bytes.read += content.size;
-			if (stable || attempt >= MAX_READ_ATTEMPTS) {
-				if (!stable) {
-					this.warn({
-						path: displayPath(entry),
-						reason: `kept changing while read (${attempt} tries); stored as last read`,
-					});
-				}
-				return { ids: await content.ids, size: content.size, changing: !stable };
-			}
+			if (stable || attempt >= MAX_READ_ATTEMPTS)
+				return { ids: await content.ids, size: content.size, changing: !stable, tries: attempt };
 			// This attempt's blobs are stored all the same; only its IDs are dropped.
 			content.ids.catch(() => undefined);
 		}

@@ -348,10 +348,16 @@ export class TreeSaver {
 				// What was read counts, not what the scan said (a file that grew, a command's output).
 				this.#totalBytes += stored.size - node.size;
 				node.size = stored.size;
-				if (stored.changing) node.changing = true;
 				this.summary.files[kind]++;
-				if (stored.changing) frame.changed = true;
-				else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
+				if (stored.changing) {
+					// Warned of here, where the file is used: a file read ahead of the walk may go unused.
+					node.changing = true;
+					frame.changed = true;
+					this.warn({
+						path: displayPath(entry),
+						reason: `kept changing while read (${stored.tries} tries); stored as last read`,
+					});
+				} else this.#remember(frame, name, fileState(entry.size, node, stored.ids), true);
 			},
 			(error: unknown) =>
 				relisted ? this.#skipped(entry, node, frame, error) : this.#readAgainOrSkip(entry, node, frame, name, kind, error),
