@@ -97,6 +97,7 @@ export class TreeSaver {
 	readonly #parent: ParentTrees | undefined;
 	/** Large files read ahead of the walk; it is told every file it lists. */
 	readonly #filesAhead: FilesAhead | undefined;
+	readonly #pace = yieldToReads();
 	readonly #stack: Frame[];
 	readonly #usedNames = new Set<string>();
 	readonly #paths: string[] = [];
@@ -138,17 +139,16 @@ export class TreeSaver {
 	async walk(entries: AsyncIterable<SourceEntry>, directReads: boolean): Promise<void> {
 		this.#directReads = directReads;
 		const iterator = entries[Symbol.asyncIterator]();
-		const pace = yieldToReads();
 		try {
 			for (;;) {
-				// Files read ahead go on only as their callbacks get a turn, which a walk over cached metadata rarely gives.
-				if (this.#filesAhead?.reading) await pace();
 				const batch = await this.#nextBatch(iterator);
 				if (batch.length === 0) break;
 				for (const entry of batch) {
 					// Most entries are taken on this turn: a promise only where the walk has to wait.
 					const waiting = this.#entry(entry);
 					if (waiting) await waiting;
+					const turn = this.#turn();
+					if (turn) await turn;
 				}
 			}
 		} finally {
@@ -170,6 +170,8 @@ export class TreeSaver {
 			const next = await iterator.next();
 			if (next.done) break;
 			batch.push(next.value);
+			const turn = this.#turn();
+			if (turn) await turn;
 		}
 		const keys: string[] = [];
 		if (!this.#topKnown) keys.push(this.#top.stateKey);
@@ -201,6 +203,14 @@ export class TreeSaver {
 			}
 		}
 		return batch;
+	}
+
+	/**
+	 * A turn of the event loop, every few milliseconds, while files are read ahead: their reads
+	 * and cuts go on only in their callbacks, which a walk over cached metadata rarely lets in.
+	 */
+	#turn(): Promise<void> | undefined {
+		return this.#filesAhead?.reading ? this.#pace() : undefined;
 	}
 
 	/** Takes one entry; a promise only when the walk has to wait (trees to close, a file's read slot). */
