@@ -228,17 +228,19 @@ export class FsSource implements Source {
 	 */
 	async lookup(root: string, relPath: Buffer): Promise<SourceEntry | undefined> {
 		if (relPath.length === 0 || !this.roots.includes(root)) return undefined;
-		const abs = Buffer.concat([Buffer.from(root), SLASH, relPath]);
-		const follow = this.options.followSymlinks ?? false;
-		const now = await statOf(abs, follow).catch(() => undefined);
-		if (!now?.isFile()) return undefined;
-		const info = entryStat(now);
 		this.#lookupFilter ??= new WalkFilter({
 			exclude: this.options.exclude ?? [],
 			excludeLargerThan: this.options.excludeLargerThan,
 			oneFileSystem: false,
 			leftOut: [],
 		});
+		// Excluded by its path before anything is asked of the file system: an excluded folder may be a mount that hangs.
+		if (this.#lookupFilter.excludes(relPath, false)) return undefined;
+		const abs = Buffer.concat([Buffer.from(root), SLASH, relPath]);
+		const follow = this.options.followSymlinks ?? false;
+		const now = await statOf(abs, follow).catch(() => undefined);
+		if (!now?.isFile()) return undefined;
+		const info = entryStat(now);
 		if (this.#lookupFilter.passedBy(relPath, info, info.dev) !== undefined) return undefined;
 		if (this.options.oneFileSystem) {
 			const rootInfo = await statOf(root, true).catch(() => undefined);

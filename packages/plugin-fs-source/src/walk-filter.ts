@@ -29,13 +29,17 @@ export class WalkFilter {
 		this.#leftOut = new Set(rules.leftOut);
 	}
 
+	/** Whether a pattern excludes the path `rel` (a folder's, with `isDir`). */
+	excludes(rel: Buffer, isDir: boolean): boolean {
+		if (!this.#exclude.active) return false;
+		const relText = rel.toString("utf8");
+		return this.#exclude.ignores(isDir ? `${relText}/` : relText);
+	}
+
 	/** Undefined when the walk takes the entry at `rel`. */
 	passedBy(rel: Buffer, info: EntryStat, rootDevice: bigint): PassedBy | undefined {
 		const isDir = info.type === "dir";
-		if (this.#exclude.active) {
-			const relText = rel.toString("utf8");
-			if (this.#exclude.ignores(isDir ? `${relText}/` : relText)) return "excluded";
-		}
+		if (this.excludes(rel, isDir)) return "excluded";
 		if (info.type === "file" && this.rules.excludeLargerThan !== undefined && info.size > this.rules.excludeLargerThan) {
 			return "too-large";
 		}

@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/catalog.js";
 import { CatalogCache } from "../catalog/catalog-cache.js";
 import type { LifecycleHooks } from "../hooks/lifecycle-hooks.js";
+import { describeError } from "../host/errors.js";
 import { zstdUnavailable } from "../repository/compression.js";
 import type { Repository } from "../repository/repository.js";
 import type { SnapshotRef } from "../repository/snapshot.js";
@@ -88,7 +89,8 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	}
 
 	const blobs = new BlobSaver(repository, plan.reuseMinLock, summary);
-	const files = new FileSaver(repository, blobs, summary, context.signal, deps.fileConcurrency ?? 8);
+	const fileConcurrency = deps.fileConcurrency ?? 8;
+	const files = new FileSaver(repository, blobs, summary, context.signal, fileConcurrency);
 	// File states are sealed like every cached value: one that does not verify means "read the file again".
 	const cache = repository.cache ?? new CatalogCache(catalog, repository.keys.catalogMac);
 	const states = new FolderStateStore(cache);
@@ -101,7 +103,7 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	// A scan tap may wrap `read()`: files are then read through it, never by the source's direct read.
 	// Taps, not interceptors: the host intercepts every hook to name the plugin whose tap failed.
 	const directReads = hooks.scan.taps.length === 0;
-	const filesAhead = new FilesAhead(cache, repository.id, context.setName);
+	const filesAhead = new FilesAhead(cache, repository.id, context.setName, fileConcurrency);
 	if (directReads) filesAhead.start(deps.sources, states, files, deps.reread ?? false);
 	const trees = new TreeSaver(repository, context, hooks, summary, changes, files, blobs, states, treeCache, warn, {
 		collectBelow: deps.snapshots.length > 0,
@@ -130,10 +132,13 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 		counting = countWindow(repository, deps.snapshots, context.startedAt, trees.below, yieldToReads());
 		counting.catch(() => undefined);
 		saved = await trees.finish();
-	} finally {
-		// Every read begun ahead of the walk has ended, used or not, before the run goes on or fails.
-		await filesAhead.settle();
+	} catch (error) {
+		// A failed run does not wait for whole files read ahead of its walk: they stop at their next chunk.
+		await filesAhead.settle(true);
+		throw error;
 	}
+	// Every read begun ahead of the walk has ended, used or not, before the run goes on.
+	await filesAhead.settle();
 	const { root, paths, totalBytes } = saved;
 
 	// Every tree of the snapshot is saved here; nothing is yet packed for certain or locked.
@@ -200,7 +205,10 @@ export async function runBackup(context: RunContext, deps: BackupDeps): Promise<
 	summary.bytes.uploaded = repository.stats.bytesUploaded;
 	summary.objects.uploaded = repository.stats.objects;
 	await states.flush();
-	await filesAhead.remember();
+	// A hint for the next run: the snapshot is saved, and a catalog that cannot take it does not fail the run.
+	await filesAhead
+		.remember()
+		.catch((error: unknown) => context.logger.warn(`catalog: large files not remembered: ${describeError(error)}`));
 	await states.setStatesOf(repository.id, context.setName, snapshot.id);
 	await states.dropFileLayout(repository.id, context.setName);
 	await treeCache.flush();

@@ -84,8 +84,9 @@ export interface Source {
 	 * walk, the engine asks it for the largest files of the set's last run and reads those that
 	 * changed while the walk lists everything else, so their reading no longer waits for the
 	 * walk to reach them. What it read is used only when the walk then lists the same file
-	 * (inode, size, mtime and ctime alike); otherwise the file is read again as listed. Not
-	 * asked while a `scan` tap is set: the tap may wrap `read`.
+	 * (inode and device alike), recorded with the size and times it was read at; another file
+	 * at the path is read again as listed. Not asked while a `scan` tap is set: the tap may
+	 * wrap `read`. A path an exclude matches should be refused before the file system is asked.
 	 */
 	lookup?(root: string, relPath: Buffer): Promise<SourceEntry | undefined>;
 }

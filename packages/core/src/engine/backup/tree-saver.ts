@@ -336,8 +336,16 @@ export class TreeSaver {
 
 	/** A file read through the file saver: it settles on its own, the walk waits only for a read slot. */
 	async #read(entry: SourceEntry, node: TreeNode & ScannedFile, frame: Frame, name: string, kind: ChangeKind): Promise<void> {
-		const done = this.#filesAhead?.take(entry) ?? (await this.files.save(entry)).done;
-		const settled = this.#stored(entry, node, frame, name, kind, done);
+		const ahead = this.#filesAhead?.take(entry);
+		if (ahead && ahead.entry !== entry) {
+			// Read ahead before it last changed: recorded as it was then, for the next run to read again.
+			const then = toNode(node.name, ahead.entry);
+			this.#totalBytes += then.size - node.size;
+			Object.assign(node, then);
+		}
+		const settled = ahead
+			? this.#stored(ahead.entry, node, frame, name, kind, ahead.read)
+			: this.#stored(entry, node, frame, name, kind, (await this.files.save(entry)).done);
 		this.#track(settled);
 		frame.pending.push(settled);
 	}
