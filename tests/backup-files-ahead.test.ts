@@ -89,6 +89,20 @@ function nothingAhead(): Promise<never> {
 	});
 }
 
+/** A set of a small file and `large/<name>`, backed up once; then the large file changed, and the harness reopened. */
+async function backedUpAndChanged(name: string): Promise<{ h: Harness; src: string }> {
+	const h = await createHarness();
+	harness = h;
+	const src = join(h.dir, "src");
+	await mkdir(join(src, "large"));
+	await writeFile(join(src, "a.txt"), "small\n");
+	await writeFile(join(src, "large", name), randomBytes(LARGE));
+	await h.engine.init();
+	await h.engine.backup();
+	await appendFile(join(src, "large", name), "changed once");
+	return { h, src };
+}
+
 async function restored(snapshot: string, file: string): Promise<Buffer> {
 	const engine = (harness as Harness).engine;
 	const target = join((harness as Harness).dir, `restore-${snapshot.slice(0, 8)}`);
@@ -137,25 +151,17 @@ describe("large files read ahead of the walk", () => {
 	});
 
 	it("takes a file that changed in place after it was read ahead as it was read, and the next run reads it again", async () => {
-		harness = await createHarness();
-		const src = join(harness.dir, "src");
-		await mkdir(join(src, "large"));
-		await writeFile(join(src, "a.txt"), "small\n");
-		await writeFile(join(src, "large/db.sqlite"), randomBytes(LARGE));
-		await harness.engine.init();
-		await harness.engine.backup();
-
-		await appendFile(join(src, "large/db.sqlite"), "changed once");
+		const { h, src } = await backedUpAndChanged("db.sqlite");
 		const asRead = await readFile(join(src, "large/db.sqlite"));
-		await harness.reopen();
-		harness.clock.advance(3_600_000);
+		await h.reopen();
+		h.clock.advance(3_600_000);
 		// Written to again (same inode) once read ahead, before the walk lists it: a database, a log.
 		const reads = countReads({
 			holdAt: "",
 			untilEnded: true,
 			onHold: () => appendFile(join(src, "large/db.sqlite"), "and again"),
 		});
-		const second = await harness.engine.backup();
+		const second = await h.engine.backup();
 		expect(second.warnings).toEqual([]);
 		expect(reads.ahead.get("large/db.sqlite")).toBe(1);
 		expect(reads.walk.get("large/db.sqlite")).toBeUndefined();
@@ -165,9 +171,9 @@ describe("large files read ahead of the walk", () => {
 
 		// Remembered with the size and times it had when read: the next run reads it again, as it is now.
 		vi.restoreAllMocks();
-		await harness.reopen();
-		harness.clock.advance(3_600_000);
-		const third = await harness.engine.backup();
+		await h.reopen();
+		h.clock.advance(3_600_000);
+		const third = await h.engine.backup();
 		expect(third.summary.files.changed).toBe(1);
 		expect(third.summary.files.unchanged).toBe(1);
 		expect(
@@ -176,18 +182,10 @@ describe("large files read ahead of the walk", () => {
 	});
 
 	it("reads again, as the walk lists it, a file replaced by another after it was looked up", async () => {
-		harness = await createHarness();
-		const src = join(harness.dir, "src");
-		await mkdir(join(src, "large"));
-		await writeFile(join(src, "a.txt"), "small\n");
-		await writeFile(join(src, "large/disk.img"), randomBytes(LARGE));
-		await harness.engine.init();
-		await harness.engine.backup();
-
-		await appendFile(join(src, "large/disk.img"), "changed once");
+		const { h, src } = await backedUpAndChanged("disk.img");
 		const last = randomBytes(LARGE + 77);
-		await harness.reopen();
-		harness.clock.advance(3_600_000);
+		await h.reopen();
+		h.clock.advance(3_600_000);
 		// Saved over by rename just after the lookup saw it, before the walk lists it: another inode.
 		const reads = countReads({
 			holdAt: "",
@@ -197,7 +195,7 @@ describe("large files read ahead of the walk", () => {
 				await rename(join(src, "large/disk.img.new"), join(src, "large/disk.img"));
 			},
 		});
-		const second = await harness.engine.backup();
+		const second = await h.engine.backup();
 
 		expect(second.warnings).toEqual([]);
 		expect(reads.walk.get("large/disk.img")).toBe(1);
@@ -205,9 +203,9 @@ describe("large files read ahead of the walk", () => {
 
 		// Remembered as the walk listed it: the next run reads nothing.
 		vi.restoreAllMocks();
-		await harness.reopen();
-		harness.clock.advance(3_600_000);
-		const third = await harness.engine.backup();
+		await h.reopen();
+		h.clock.advance(3_600_000);
+		const third = await h.engine.backup();
 		expect(third.summary.files.unchanged).toBe(2);
 	});
 
