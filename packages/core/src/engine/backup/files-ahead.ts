@@ -57,9 +57,8 @@ export interface TakenAhead {
  * file changing are.
  */
 export class FilesAhead {
+	/** Every read begun or waiting for its place, by path: one per path. */
 	readonly #reads = new Map<string, ReadAhead>();
-	/** Every read begun or waiting for its place, for `settle`. */
-	readonly #all: ReadAhead[] = [];
 	readonly #places: Semaphore;
 	/** This run's largest files, largest first, for the next run. */
 	readonly #largest: { root: string; relPath: Buffer; size: number }[] = [];
@@ -138,7 +137,6 @@ export class FilesAhead {
 				}
 			});
 			this.#reads.set(key, ahead);
-			this.#all.push(ahead);
 		});
 	}
 
@@ -184,9 +182,10 @@ export class FilesAhead {
 	async settle(stop = false): Promise<void> {
 		if (stop) this.#stopped = true;
 		await this.#started;
-		for (const ahead of this.#all) ahead.taken = true;
+		const reads = [...this.#reads.values()];
 		this.#reads.clear();
-		await Promise.all(this.#all.map((ahead) => ahead.finished));
+		for (const ahead of reads) ahead.taken = true;
+		await Promise.all(reads.map((ahead) => ahead.finished));
 	}
 
 	/** Writes this run's largest files for the next run, when they are not those it found. */
