@@ -134,6 +134,67 @@ describe("restore into a target that already has things", () => {
 		expect(await readFile(join(target, "src/changed.txt"), "utf8")).toBe("original\n");
 	});
 
+	it("a file changed in place, its size, mode and times put back, is listed as differing, not counted as restored", async () => {
+		harness = await backedUp({ "same.txt": "same\n" });
+		await writeFile(join(harness.dir, "src/victim.bin"), pseudoRandom(3 * 1024 * 1024, 7));
+		// A minute later: at the same instant, which snapshot is "latest" would be left to their IDs.
+		harness.clock.advance(60_000);
+		await harness.engine.backup();
+		const target = join(harness.dir, "out");
+		await harness.engine.restore("latest", { target });
+		const victim = join(target, "src/victim.bin");
+		const before = await stat(victim);
+		// What ransomware that keeps a file's look does: bytes deep inside changed, the times put back.
+		const bytes = await readFile(victim);
+		bytes[2 * 1024 * 1024 + 17] ^= 0xff;
+		await writeFile(victim, bytes);
+		await utimes(victim, before.atime, before.mtime);
+
+		const kept = await harness.engine.restore("latest", { target });
+		expect(kept.summary.skippedExisting).toEqual(["src/victim.bin"]);
+		expect(kept.summary.unchanged).toBe(1);
+		expect(kept.summary.partial).toBe(true);
+		expect((await readFile(victim)).equals(bytes)).toBe(true);
+
+		const replaced = await harness.engine.restore("latest", { target, overwrite: true });
+		expect(replaced.summary.skippedExisting).toEqual([]);
+		expect(replaced.summary.bytes).toBe(3 * 1024 * 1024);
+		expect((await readFile(victim)).equals(pseudoRandom(3 * 1024 * 1024, 7))).toBe(true);
+	});
+
+	it("--overwrite writes only what differs: an identical file stays, one that differs only in mode and time gets them back", async () => {
+		harness = await backedUp({ "same.txt": "same\n", "touched.txt": "touched\n", "edited.txt": "edited\n", "longer.txt": "l\n" });
+		const target = join(harness.dir, "out");
+		await harness.engine.restore("latest", { target });
+		const at = (name: string) => join(target, "src", name);
+		const snapshotLook = await stat(at("touched.txt"));
+		await chmod(at("touched.txt"), 0o600);
+		await utimes(at("touched.txt"), new Date("2001-01-01T00:00:00Z"), new Date("2001-01-01T00:00:00Z"));
+		await writeFile(at("edited.txt"), "EDITED\n");
+		await writeFile(at("longer.txt"), "longer now\n");
+		const inodes = async () =>
+			Object.fromEntries(
+				await Promise.all(["same.txt", "touched.txt", "edited.txt", "longer.txt"].map(async (n) => [n, (await stat(at(n))).ino])),
+			);
+		const before = await inodes();
+		const seen: string[] = [];
+
+		const { summary } = await harness.engine.restore("latest", { target, overwrite: true, onFile: (path) => seen.push(path) });
+		expect(summary.unchanged).toBe(2);
+		expect(summary.files).toBe(4);
+		expect(summary.bytes).toBe("edited\n".length + "l\n".length);
+		expect(seen.sort()).toEqual(["src/edited.txt", "src/longer.txt", "src/same.txt", "src/touched.txt"]);
+		const after = await inodes();
+		expect(after["same.txt"]).toBe(before["same.txt"]);
+		expect(after["touched.txt"]).toBe(before["touched.txt"]);
+		expect(after["edited.txt"]).not.toBe(before["edited.txt"]);
+		expect(await readFile(at("edited.txt"), "utf8")).toBe("edited\n");
+		expect(await readFile(at("longer.txt"), "utf8")).toBe("l\n");
+		const touched = await stat(at("touched.txt"));
+		expect(touched.mode & 0o7777).toBe(snapshotLook.mode & 0o7777);
+		expect(touched.mtimeMs).toBe(snapshotLook.mtimeMs);
+	});
+
 	it("removes the temporary files a killed restore left, and nothing that only looks like them", async () => {
 		harness = await backedUp({ "a.bin": "a".repeat(10_000), "sub/b.bin": "b".repeat(10_000) });
 		const target = join(harness.dir, "out");

@@ -7,6 +7,7 @@ import type { SnapshotRef } from "../repository/snapshot.js";
 import { decodeName, type TreeNode } from "../repository/tree.js";
 import { type TreeVisitor, walkTree } from "../repository/tree-walker.js";
 import { atPath } from "./restore-errors.js";
+import { holdsSnapshotContent } from "./restore-existing-content.js";
 import { type FirstName, HardLinks } from "./restore-hard-links.js";
 import { lockTarget } from "./restore-lock.js";
 import { type FileTask, PackRestorer } from "./restore-packs.js";
@@ -23,6 +24,7 @@ export interface RestoreOptions {
 	/** Keeping existing files that differ is what the caller asked for: the restore is not partial for them. */
 	readonly skipExisting?: boolean;
 	readonly logger: Logger;
+	/** Each file in place, with its size: written, linked, or found identical. */
 	readonly onFile?: (path: string, bytes: number) => void;
 	readonly signal?: AbortSignal;
 }
@@ -34,7 +36,11 @@ export interface RestoreSummary {
 	symlinks: number;
 	/** Bytes written (files found identical or linked are not written again). */
 	bytes: number;
-	/** Files and links found identical (size, mode and mtime; a link's target) and left as they were. */
+	/**
+	 * Files and links found identical and left as they were: a file by its content (each blob's
+	 * keyed ID over its bytes), with its mode and mtime as the snapshot has them (set, with
+	 * `overwrite`, where only those differed); a link by its target.
+	 */
 	unchanged: number;
 	/** Files restored as a further name of a file restored before (hard links in the snapshot). */
 	hardLinks: number;
@@ -59,6 +65,8 @@ const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
 /** Files planned together: their blobs are read pack by pack, each needed span of a pack once. */
 const BATCH_FILES = 1024;
 const BATCH_BYTES = 256 * 1024 * 1024;
+/** Files of the target compared at once: enough to keep every worker reading and hashing. */
+const CHECKS = 8;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 
 /**
@@ -103,6 +111,8 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 			options.logger.warn(`${display}: the target has ${what}; skipped (--overwrite replaces it)`);
 		},
 	};
+	// Files of the target compared with the snapshot's on the workers, while the walk goes on.
+	const checks = new BoundedTasks(CHECKS);
 	const root = new TargetDir(Buffer.from(options.target), options.target, "", Buffer.alloc(0), undefined);
 	await root.ensure(policy);
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
@@ -180,6 +190,24 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	const restoreOver = async (dir: TargetDir, node: TreeNode, nameBytes: Buffer, rel: string, path: Buffer, display: string) => {
 		const found = await dir.existing(nameBytes, path, display);
 		const verdict = judge(found, node, overwrite, await linkTargetOf(found, path));
+		if (verdict === "compare" && found.kind === "file") {
+			await checks.add(async () => act(await compared(found, node, path), found, dir, node, nameBytes, rel, path, display));
+			return;
+		}
+		await act(verdict, found, dir, node, nameBytes, rel, path, display);
+	};
+
+	/** What `judge` (or the comparison) decided, done. */
+	const act = async (
+		verdict: Verdict,
+		found: Existing,
+		dir: TargetDir,
+		node: TreeNode,
+		nameBytes: Buffer,
+		rel: string,
+		path: Buffer,
+		display: string,
+	) => {
 		if (verdict === "symlink") throw symlinkInTheWay(display);
 		if (verdict === "conflict") {
 			policy.onConflict(rel, display, `a folder where the snapshot has a ${KIND_NAME[node.type] ?? node.type}`);
@@ -187,8 +215,11 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		}
 		if (verdict === "identical") {
 			summary.unchanged++;
-			if (node.type === "file") summary.files++;
-			else if (node.type === "fifo") summary.fifos++;
+			if (node.type === "file") {
+				summary.files++;
+				// In place, though not written: the progress counts it, or a rerun's would stop short.
+				options.onFile?.(rel, node.size);
+			} else if (node.type === "fifo") summary.fifos++;
 			else summary.symlinks++;
 			return;
 		}
@@ -197,6 +228,22 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 			return;
 		}
 		await place({ dir: dir.path, name: nameBytes, path, removeFirst: found.kind === "dir" }, display, rel, node);
+	};
+
+	/**
+	 * A file of the snapshot's size: identical when its content is the snapshot's. With
+	 * `overwrite`, one that differs only in mode or mtime gets them back, written no more;
+	 * where they cannot be set (another user's file), it is written.
+	 */
+	const compared = async (found: Existing & { kind: "file" }, node: TreeNode, path: Buffer): Promise<Verdict> => {
+		if (!(await holdsSnapshotContent(repository, path, node))) return overwrite ? "write" : "keep";
+		if (sameMetadata(found, node)) return "identical";
+		try {
+			applyMetadata(path, node, isRoot, 0);
+			return "identical";
+		} catch {
+			return "write";
+		}
 	};
 
 	/** Writes a link or pipe now, or plans a file's content. */
@@ -252,9 +299,11 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	};
 	try {
 		await walkTree((id) => repository.loadTree(id), ref.snapshot.tree, root, visitor, options.signal);
+		await checks.drain();
 		await flush();
 	} finally {
 		// Files under way finish (or remove their temporary file) before the restore returns or fails.
+		await checks.drain().catch(() => undefined);
 		await batches.drain().catch(() => undefined);
 	}
 	await batches.drain();
@@ -279,26 +328,31 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	if (unlinked.length > 0) await restorer.restore(unlinked);
 	// Folder times last: writing into a folder changes its mtime.
 	for (const { dir, node } of dirTimes.reverse()) {
-		await atPath(dir.display, async () => applyDirMetadata(dir.path, node, isRoot));
+		await atPath(dir.display, async () => applyMetadata(dir.path, node, isRoot, O_DIRECTORY));
 	}
+	// Compared files are kept in the order their comparisons ended: listed by path.
+	summary.skippedExisting.sort();
 	summary.partial = summary.conflicts.length > 0 || (summary.skippedExisting.length > 0 && !options.skipExisting);
 	return summary;
 }
 
 const KIND_NAME: Partial<Record<TreeNode["type"], string>> = { file: "file", symlink: "link", fifo: "named pipe" };
 
-type Verdict = "write" | "identical" | "keep" | "conflict" | "symlink";
+/** "compare": a file whose content decides (read from the target, never from the store). */
+type Verdict = "write" | "identical" | "compare" | "keep" | "conflict" | "symlink";
 
-/** What to do with a file or link of the snapshot, given what the target holds at its path (`overwrite` rewrites all). */
+/**
+ * What to do with a file or link of the snapshot, given what the target holds at its path.
+ * A file of the snapshot's size is compared when its mode and mtime are the snapshot's too, or
+ * with `overwrite`, which replaces only what differs; every other thing in the way is kept or,
+ * with `overwrite`, replaced.
+ */
 function judge(found: Existing, node: TreeNode, overwrite: boolean, linkTarget: Buffer | undefined): Verdict {
-	if (found.kind === "none" || overwrite) return "write";
-	if (node.type === "file" && found.kind === "file") {
-		const same =
-			found.stats.size === BigInt(node.size) &&
-			nsToMicros(found.stats.mtimeNs) === nsToMicros(node.mtime) &&
-			Number(found.stats.mode & 0o7777n) === (node.mode & 0o7777);
-		if (same) return "identical";
+	if (found.kind === "none") return "write";
+	if (node.type === "file" && found.kind === "file" && found.stats.size === BigInt(node.size)) {
+		if (overwrite || sameMetadata(found, node)) return "compare";
 	}
+	if (overwrite) return "write";
 	if (node.type === "symlink" && linkTarget?.equals(decodeName(node.target ?? ""))) return "identical";
 	if (node.type === "fifo" && found.kind === "other" && found.stats.isFIFO()) {
 		if (Number(found.stats.mode & 0o7777n) === (node.mode & 0o7777)) return "identical";
@@ -309,25 +363,32 @@ function judge(found: Existing, node: TreeNode, overwrite: boolean, linkTarget: 
 	return "keep";
 }
 
+function sameMetadata(found: Existing & { kind: "file" }, node: TreeNode): boolean {
+	return (
+		nsToMicros(found.stats.mtimeNs) === nsToMicros(node.mtime) && Number(found.stats.mode & 0o7777n) === (node.mode & 0o7777)
+	);
+}
+
 async function linkTargetOf(found: Existing, path: Buffer): Promise<Buffer | undefined> {
 	if (found.kind !== "symlink") return undefined;
 	return readlink(path, { encoding: "buffer" }).catch(() => undefined);
 }
 
 /**
- * Folder metadata through a descriptor opened without following links: a folder swapped for
- * a link is not touched. Direct calls, as the workers make for files: through the libuv pool
- * each of the five would be a trip to a pool thread and back, one after another, for every
- * folder (6,800 of them, and 46,000 futex calls in all, in a restore of 1,360 folders).
+ * A folder's (`O_DIRECTORY`) or file's metadata through a descriptor opened without following
+ * links: a folder or file swapped for a link is not touched. Direct calls, as the workers make
+ * for files: through the libuv pool each of the five would be a trip to a pool thread and
+ * back, one after another, for every folder (6,800 of them, and 46,000 futex calls in all, in
+ * a restore of 1,360 folders).
  */
-function applyDirMetadata(path: Buffer, node: TreeNode, isRoot: boolean): void {
-	const fd = openSync(path, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+function applyMetadata(path: Buffer, node: TreeNode, isRoot: boolean, flags: number): void {
+	const fd = openSync(path, constants.O_RDONLY | flags | O_NOFOLLOW);
 	try {
 		if (isRoot) {
 			try {
 				fchownSync(fd, node.uid, node.gid);
 			} catch {
-				// An owner this system does not know: the folder keeps root's.
+				// An owner this system does not know: it keeps root's.
 			}
 		}
 		fchmodSync(fd, node.mode & 0o7777);

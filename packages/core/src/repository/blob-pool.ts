@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type LocalReads, type LocalReadsDone, readLocalFiles } from "../engine/backup/local-file-reads.js";
+import { type ContentCheck, holdsContent } from "../engine/restore-existing-content.js";
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
@@ -162,6 +163,11 @@ export class BlobPool {
 		return this.#run({ op: "restoreRange", ...request }, () => restoreRange(this.#inline, request).result, {
 			give: true,
 		}) as Promise<RangeRestored>;
+	}
+
+	/** Whether the file at `check.path` holds exactly the blobs `check` lists (read and hashed on a worker). */
+	holdsContent(check: ContentCheck): Promise<boolean> {
+		return this.#run({ op: "holdsContent", ...check }, () => holdsContent(this.#inline, check)) as Promise<boolean>;
 	}
 
 	async #run(request: Request, inline: () => unknown, options: { give?: boolean } = {}): Promise<unknown> {

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { type LocalReads, readLocalFiles } from "../engine/backup/local-file-reads.js";
+import { type ContentCheck, holdsContent } from "../engine/restore-existing-content.js";
 import { type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { collectGarbage } from "../host/collector.js";
 import { yieldToMainThread } from "../host/thread-priority.js";
@@ -26,7 +27,8 @@ export type PoolRequest =
 	| { seq: number; op: "readLocal"; data: Uint8Array; reads: LocalReads }
 	| { seq: number; op: "digestFile"; path: string; size: number; md5: boolean }
 	| { seq: number; op: "decode"; data: Uint8Array; id: string; what: string }
-	| ({ seq: number; op: "restoreRange" } & RestoreRangeRequest);
+	| ({ seq: number; op: "restoreRange" } & RestoreRangeRequest)
+	| ({ seq: number; op: "holdsContent" } & ContentCheck);
 
 export type PoolResponse = { seq: number; result: unknown } | { seq: number; error: { code?: string; message: string } };
 
@@ -136,6 +138,8 @@ parentPort?.on("message", (request: PoolRequest) => {
 			parentPort?.postMessage({ seq: request.seq, result }, transfer);
 			// The range read and the plaintexts opened from it are both left behind: text opens to several times its stored size.
 			afterRestoring.after(request.ids.length, request.data.byteLength + sum(request.rawLengths));
+		} else if (request.op === "holdsContent") {
+			parentPort?.postMessage({ seq: request.seq, result: holdsContent(work, request) });
 		} else {
 			const data = movable(work.decode(request.data, request.id, request.what));
 			parentPort?.postMessage({ seq: request.seq, result: data }, [data.buffer as ArrayBuffer]);

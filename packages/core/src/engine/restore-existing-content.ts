@@ -1,0 +1,99 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import type { BlobWork } from "../repository/blob-work.js";
+import type { Repository } from "../repository/repository.js";
+import type { TreeNode } from "../repository/tree.js";
+
+/** A file of the target to compare with a snapshot's file: where each of its blobs lies and what its ID is. */
+export interface ContentCheck {
+	readonly path: Uint8Array;
+	readonly size: number;
+	/** Each blob's length, in the file's order. */
+	readonly lengths: Uint32Array;
+	readonly ids: readonly string[];
+}
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+/** Bytes read and hashed at a time, whole blobs only (a blob is at most 8 MiB, and the buffer grows for a larger one). */
+const PIECE = 8 * 1024 * 1024;
+
+/**
+ * Whether a file the target already holds is the snapshot's file, told by its content: each
+ * blob's keyed ID computed over the file's bytes where that blob lies. Size, mode and times
+ * alone would take a file encrypted in place, its times put back, for restored. Nothing is
+ * read from the store. Read and hashed on a worker thread (`BlobPool.holdsContent`), so
+ * the restore's walk goes on meanwhile. False when the file cannot be opened or read, or a
+ * blob is one the index does not place: the caller then treats it as differing.
+ */
+export async function holdsSnapshotContent(repository: Repository, path: Buffer, node: TreeNode): Promise<boolean> {
+	const ids = node.content ?? [];
+	const lengths = new Uint32Array(ids.length);
+	let total = 0;
+	for (let i = 0; i < ids.length; i++) {
+		const id = ids[i] as string;
+		const location = repository.index.blobs.get(id) ?? (await repository.locateBlob(id).catch(() => undefined));
+		if (!location) return false;
+		lengths[i] = location.rawLength;
+		total += location.rawLength;
+	}
+	if (total !== node.size) return false;
+	return repository.pool.holdsContent({ path, size: node.size, lengths, ids });
+}
+
+/** The thread's read buffer, kept between checks. */
+let buffer: Buffer | undefined;
+
+function room(bytes: number): Buffer {
+	if (!buffer || buffer.length < bytes) buffer = Buffer.allocUnsafeSlow(Math.max(bytes, 64 * 1024));
+	return buffer;
+}
+
+/** `holdsSnapshotContent`'s reading and hashing, on the thread that runs it (a worker's). */
+export function holdsContent(work: BlobWork, check: ContentCheck): boolean {
+	const { size, lengths, ids } = check;
+	let fd: number;
+	try {
+		// Never through a link: one put in its place since it was looked at is not the snapshot's file.
+		fd = openSync(Buffer.from(check.path), constants.O_RDONLY | O_NOFOLLOW);
+	} catch {
+		return false;
+	}
+	try {
+		const info = fstatSync(fd);
+		if (!info.isFile() || info.size !== size) return false;
+		let next = 0;
+		let position = 0;
+		while (next < ids.length) {
+			const bytes = room(Math.max(lengths[next] as number, Math.min(PIECE, size - position)));
+			// As many whole blobs as the buffer holds.
+			const regions: number[] = [];
+			let length = 0;
+			let end = next;
+			while (end < ids.length && length + (lengths[end] as number) <= bytes.length) {
+				regions.push(length, lengths[end] as number);
+				length += lengths[end] as number;
+				end++;
+			}
+			if (!readFully(fd, bytes, length, position)) return false;
+			const found = work.hash(bytes.subarray(0, length), Uint32Array.from(regions));
+			for (let i = 0; i < found.length; i++) if (found[i] !== ids[next + i]) return false;
+			next = end;
+			position += length;
+		}
+		// Grown since it was looked at: more than the snapshot's file.
+		return readSync(fd, room(1), 0, 1, position) === 0;
+	} catch {
+		return false;
+	} finally {
+		closeSync(fd);
+	}
+}
+
+/** Reads `length` bytes at `position` into the start of `bytes`; false when the file ends first. */
+function readFully(fd: number, bytes: Buffer, length: number, position: number): boolean {
+	for (let filled = 0; filled < length; ) {
+		const read = readSync(fd, bytes, filled, length - filled, position + filled);
+		if (read === 0) return false;
+		filled += read;
+	}
+	return true;
+}
