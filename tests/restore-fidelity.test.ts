@@ -11,6 +11,7 @@ import {
 	readFile,
 	readlink,
 	rename,
+	rm,
 	symlink,
 	utimes,
 	writeFile,
@@ -127,6 +128,29 @@ describe("restore fidelity", () => {
 		const second = await lstat(join(target, "src/b/second"));
 		expect(second.ino).toBe(first.ino);
 		expect(first.nlink).toBe(2);
+	});
+
+	it("--overwrite links a further name again to a first name whose content it found in place", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "a"), { recursive: true });
+		await mkdir(join(src, "b"));
+		await writeFile(join(src, "a/first"), pseudoRandom(70_000, 3));
+		await link(join(src, "a/first"), join(src, "b/second"));
+		await harness.engine.init();
+		await harness.engine.backup();
+		const target = join(harness.dir, "out");
+		await harness.engine.restore("latest", { target });
+		const first = (await lstat(join(target, "src/a/first"))).ino;
+		// The second name became a file of its own, other bytes of the same size.
+		await rm(join(target, "src/b/second"));
+		await writeFile(join(target, "src/b/second"), pseudoRandom(70_000, 4));
+
+		const { summary } = await harness.engine.restore("latest", { target, overwrite: true });
+		expect(summary.unchanged).toBe(1);
+		expect(summary.hardLinks).toBe(1);
+		expect((await lstat(join(target, "src/a/first"))).ino).toBe(first);
+		expect((await lstat(join(target, "src/b/second"))).ino).toBe(first);
 	});
 
 	it("a restore limited by include patterns still links names of one file that it restores", async () => {

@@ -136,19 +136,25 @@ describe("restore into a target that already has things", () => {
 
 	it("a file changed in place, its size, mode and times put back, is listed as differing, not counted as restored", async () => {
 		harness = await backedUp({ "same.txt": "same\n" });
-		await writeFile(join(harness.dir, "src/victim.bin"), pseudoRandom(3 * 1024 * 1024, 7));
+		const source = join(harness.dir, "src/victim.bin");
+		await writeFile(source, pseudoRandom(3 * 1024 * 1024, 7));
+		// A whole second: a Date puts it back exactly (the snapshot keeps nanoseconds).
+		const mtime = new Date("2024-05-06T07:08:09Z");
+		await utimes(source, mtime, mtime);
 		// A minute later: at the same instant, which snapshot is "latest" would be left to their IDs.
 		harness.clock.advance(60_000);
 		await harness.engine.backup();
 		const target = join(harness.dir, "out");
 		await harness.engine.restore("latest", { target });
 		const victim = join(target, "src/victim.bin");
-		const before = await stat(victim);
+		const before = await stat(victim, { bigint: true });
 		// What ransomware that keeps a file's look does: bytes deep inside changed, the times put back.
 		const bytes = await readFile(victim);
 		bytes[2 * 1024 * 1024 + 17] ^= 0xff;
 		await writeFile(victim, bytes);
-		await utimes(victim, before.atime, before.mtime);
+		await utimes(victim, mtime, mtime);
+		const after = await stat(victim, { bigint: true });
+		expect([after.size, after.mode, after.mtimeNs]).toEqual([before.size, before.mode, before.mtimeNs]);
 
 		const kept = await harness.engine.restore("latest", { target });
 		expect(kept.summary.skippedExisting).toEqual(["src/victim.bin"]);

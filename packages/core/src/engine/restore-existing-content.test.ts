@@ -1,6 +1,7 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,8 +10,10 @@ import { BlobPool } from "../repository/blob-pool.js";
 import { BlobWork, type WorkerKeys } from "../repository/blob-work.js";
 import { type ContentCheck, holdsContent } from "./restore-existing-content.js";
 
-/** The worker as `tsc -b` builds it. */
+/** The worker as `tsc -b` builds it, from a build that has this check. */
 const BUILT = fileURLToPath(new URL("../../dist/repository/seal-worker.js", import.meta.url));
+const BUILT_WITH_CHECK =
+	existsSync(BUILT) && existsSync(new URL("../../dist/engine/restore-existing-content.js", import.meta.url));
 // Small blobs: an 18 MiB file is several hundred, read in three pieces of at most 8 MiB.
 const keys: WorkerKeys = {
 	encryption: Buffer.alloc(32, 1),
@@ -71,7 +74,34 @@ describe("holdsContent", () => {
 		expect(holdsContent(work, { ...check, lengths })).toBe(false);
 	});
 
-	it.skipIf(!existsSync(BUILT))("gives the same answers on a worker thread", async () => {
+	it("sets the snapshot's mode and time on the file it found holding the content, and only then", async () => {
+		const check = checkOf(path, content);
+		const fix = { mode: 0o640, time: 1_600_000_000.5 };
+		await chmod(path, 0o600);
+		expect(holdsContent(work, { ...check, fix })).toBe(true);
+		const fixed = await stat(path);
+		expect([fixed.mode & 0o7777, fixed.mtimeMs]).toEqual([0o640, 1_600_000_000_500]);
+
+		const other = join(dir, "other.bin");
+		const changed = Buffer.from(content);
+		changed[0] = (changed[0] as number) ^ 1;
+		await writeFile(other, changed);
+		await chmod(other, 0o600);
+		expect(holdsContent(work, { ...check, path: Buffer.from(other), fix })).toBe(false);
+		expect((await stat(other)).mode & 0o7777).toBe(0o600);
+	});
+
+	it("cannot tell once the restore stops, and opens a named pipe at the path without waiting for a writer", async () => {
+		const check = checkOf(path, content);
+		const stop = new Int32Array(new SharedArrayBuffer(4));
+		Atomics.store(stop, 0, 1);
+		expect(holdsContent(work, { ...check, stop })).toBeUndefined();
+		const pipe = join(dir, "pipe");
+		execFileSync("mkfifo", [pipe]);
+		expect(holdsContent(work, { ...check, path: Buffer.from(pipe) })).toBe(false);
+	});
+
+	it.skipIf(!BUILT_WITH_CHECK)("gives the same answers on a worker thread", async () => {
 		const pool = new BlobPool(keys, 2, undefined, BUILT);
 		try {
 			const check = checkOf(path, content);

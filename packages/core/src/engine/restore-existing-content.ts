@@ -1,7 +1,15 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, openSync, readSync } from "node:fs";
 import type { BlobWork } from "../repository/blob-work.js";
 import type { Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
+
+/** The snapshot's mode, mtime and owner, set on a file found to hold its content (`--overwrite`). */
+export interface MetadataFix {
+	readonly mode: number;
+	readonly time: number | Date;
+	/** The owner is set only by root. */
+	readonly owner?: { readonly uid: number; readonly gid: number };
+}
 
 /** A file of the target to compare with a snapshot's file: where each of its blobs lies and what its ID is. */
 export interface ContentCheck {
@@ -10,9 +18,18 @@ export interface ContentCheck {
 	/** Each blob's length, in the file's order. */
 	readonly lengths: Uint32Array;
 	readonly ids: readonly string[];
+	/** Set on the same descriptor once the content matches: never on a file put at the path since. */
+	readonly fix?: MetadataFix;
+	/** Shared: nonzero once the restore stops, and a check under way ends at its next piece. */
+	readonly stop?: Int32Array;
 }
 
+/** Whether the file holds the snapshot's content; undefined when that cannot be told (no read permission, a stopped restore). */
+export type ContentVerdict = boolean | undefined;
+
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+// A file swapped for a named pipe since it was looked at would block an open without it.
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 /** Bytes read and hashed at a time, whole blobs only (a blob is at most 8 MiB, and the buffer grows for a larger one). */
 const PIECE = 8 * 1024 * 1024;
 
@@ -20,23 +37,29 @@ const PIECE = 8 * 1024 * 1024;
  * Whether a file the target already holds is the snapshot's file, told by its content: each
  * blob's keyed ID computed over the file's bytes where that blob lies. Size, mode and times
  * alone would take a file encrypted in place, its times put back, for restored. Nothing is
- * read from the store. Read and hashed on a worker thread (`BlobPool.holdsContent`), so
- * the restore's walk goes on meanwhile. False when the file cannot be opened or read, or a
- * blob is one the index does not place: the caller then treats it as differing.
+ * read from the store. Read and hashed on a worker thread (`BlobPool.holdsContent`), so the
+ * restore's walk goes on meanwhile. False when the file differs or is not a regular file any
+ * more; undefined when it cannot be told: a file this user may not read, a blob the index does
+ * not place, a restore stopping.
  */
-export async function holdsSnapshotContent(repository: Repository, path: Buffer, node: TreeNode): Promise<boolean> {
+export async function holdsSnapshotContent(
+	repository: Repository,
+	path: Buffer,
+	node: TreeNode,
+	options: { fix?: MetadataFix; stop?: Int32Array } = {},
+): Promise<ContentVerdict> {
 	const ids = node.content ?? [];
 	const lengths = new Uint32Array(ids.length);
 	let total = 0;
 	for (let i = 0; i < ids.length; i++) {
 		const id = ids[i] as string;
 		const location = repository.index.blobs.get(id) ?? (await repository.locateBlob(id).catch(() => undefined));
-		if (!location) return false;
+		if (!location) return undefined;
 		lengths[i] = location.rawLength;
 		total += location.rawLength;
 	}
 	if (total !== node.size) return false;
-	return repository.pool.holdsContent({ path, size: node.size, lengths, ids });
+	return repository.pool.holdsContent({ path, size: node.size, lengths, ids, ...options });
 }
 
 /** The thread's read buffer, kept between checks. */
@@ -47,15 +70,16 @@ function room(bytes: number): Buffer {
 	return buffer;
 }
 
-/** `holdsSnapshotContent`'s reading and hashing, on the thread that runs it (a worker's). */
-export function holdsContent(work: BlobWork, check: ContentCheck): boolean {
-	const { size, lengths, ids } = check;
+/** `holdsSnapshotContent`'s reading, hashing and metadata, on the thread that runs it (a worker's). */
+export function holdsContent(work: BlobWork, check: ContentCheck): ContentVerdict {
+	const { size, lengths, ids, stop } = check;
 	let fd: number;
 	try {
 		// Never through a link: one put in its place since it was looked at is not the snapshot's file.
-		fd = openSync(Buffer.from(check.path), constants.O_RDONLY | O_NOFOLLOW);
-	} catch {
-		return false;
+		fd = openSync(Buffer.from(check.path), constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	} catch (error) {
+		const code = (error as NodeJS.ErrnoException).code;
+		return code === "EACCES" || code === "EPERM" ? undefined : false;
 	}
 	try {
 		const info = fstatSync(fd);
@@ -63,6 +87,7 @@ export function holdsContent(work: BlobWork, check: ContentCheck): boolean {
 		let next = 0;
 		let position = 0;
 		while (next < ids.length) {
+			if (stop && Atomics.load(stop, 0) !== 0) return undefined;
 			const bytes = room(Math.max(lengths[next] as number, Math.min(PIECE, size - position)));
 			// As many whole blobs as the buffer holds.
 			const regions: number[] = [];
@@ -80,11 +105,30 @@ export function holdsContent(work: BlobWork, check: ContentCheck): boolean {
 			position += length;
 		}
 		// Grown since it was looked at: more than the snapshot's file.
-		return readSync(fd, room(1), 0, 1, position) === 0;
+		if (readSync(fd, room(1), 0, 1, position) !== 0) return false;
+		return check.fix ? fixed(fd, check.fix) : true;
 	} catch {
 		return false;
 	} finally {
 		closeSync(fd);
+	}
+}
+
+/** The snapshot's metadata on the file checked; false where it cannot be set (the file is then written anew). */
+function fixed(fd: number, fix: MetadataFix): boolean {
+	try {
+		if (fix.owner) {
+			try {
+				fchownSync(fd, fix.owner.uid, fix.owner.gid);
+			} catch {
+				// An owner this system does not know: it keeps root's, as a written file does.
+			}
+		}
+		fchmodSync(fd, fix.mode & 0o7777);
+		futimesSync(fd, fix.time, fix.time);
+		return true;
+	} catch {
+		return false;
 	}
 }
 

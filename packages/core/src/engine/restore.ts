@@ -113,6 +113,9 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	};
 	// Files of the target compared with the snapshot's on the workers, while the walk goes on.
 	const checks = new BoundedTasks(CHECKS);
+	// Set when the walk fails or is stopped: comparisons under way end at their next piece.
+	const stop = new Int32Array(new SharedArrayBuffer(4));
+	let stopping = false;
 	const root = new TargetDir(Buffer.from(options.target), options.target, "", Buffer.alloc(0), undefined);
 	await root.ensure(policy);
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
@@ -147,8 +150,17 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	};
 
 	/** Plans a file's content; a promise only when the batch it filled is handed on and waited for. */
-	const planFile = (at: Placement, display: string, rel: string, node: TreeNode): Promise<void> | undefined => {
-		const claimed = hardLinks.claim(node);
+	/**
+	 * Plans a file's content. `claimed`: the name's hard-link claim, made already where the file
+	 * was compared (in the walk's order); claiming again after an undefined answer changes nothing.
+	 */
+	const planFile = (
+		at: Placement,
+		display: string,
+		rel: string,
+		node: TreeNode,
+		claimed = hardLinks.claim(node),
+	): Promise<void> | undefined => {
 		if (claimed && "first" in claimed) {
 			links.push({ at, display, rel, node, first: claimed.first });
 			return undefined;
@@ -191,7 +203,11 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		const found = await dir.existing(nameBytes, path, display);
 		const verdict = judge(found, node, overwrite, await linkTargetOf(found, path));
 		if (verdict === "compare" && found.kind === "file") {
-			await checks.add(async () => act(await compared(found, node, path), found, dir, node, nameBytes, rel, path, display));
+			// Claimed in the walk's order: a further name of this file links to whichever name ends up holding it.
+			const claimed = hardLinks.claim(node);
+			await checks.add(async () =>
+				act(await compared(found, node, path), found, dir, node, nameBytes, rel, path, display, claimed),
+			);
 			return;
 		}
 		await act(verdict, found, dir, node, nameBytes, rel, path, display);
@@ -207,7 +223,10 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		rel: string,
 		path: Buffer,
 		display: string,
+		claimed?: ReturnType<HardLinks["claim"]>,
 	) => {
+		// A comparison that ends after the walk failed plans nothing more.
+		if (stopping) return;
 		if (verdict === "symlink") throw symlinkInTheWay(display);
 		if (verdict === "conflict") {
 			policy.onConflict(rel, display, `a folder where the snapshot has a ${KIND_NAME[node.type] ?? node.type}`);
@@ -219,6 +238,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 				summary.files++;
 				// In place, though not written: the progress counts it, or a rerun's would stop short.
 				options.onFile?.(rel, node.size);
+				if (claimed && "mine" in claimed) claimed.mine.path = path;
 			} else if (node.type === "fifo") summary.fifos++;
 			else summary.symlinks++;
 			return;
@@ -227,27 +247,36 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 			summary.skippedExisting.push(rel);
 			return;
 		}
-		await place({ dir: dir.path, name: nameBytes, path, removeFirst: found.kind === "dir" }, display, rel, node);
+		await place({ dir: dir.path, name: nameBytes, path, removeFirst: found.kind === "dir" }, display, rel, node, claimed);
 	};
 
 	/**
 	 * A file of the snapshot's size: identical when its content is the snapshot's. With
-	 * `overwrite`, one that differs only in mode or mtime gets them back, written no more;
-	 * where they cannot be set (another user's file), it is written.
+	 * `overwrite`, one that differs only in mode, mtime or (for root) owner gets them back on
+	 * the descriptor it was read through, written no more; where they cannot be set (another
+	 * user's file), it is written. A file whose content cannot be told (this user may not read
+	 * it) is judged by its size, mode and mtime.
 	 */
 	const compared = async (found: Existing & { kind: "file" }, node: TreeNode, path: Buffer): Promise<Verdict> => {
-		if (!(await holdsSnapshotContent(repository, path, node))) return overwrite ? "write" : "keep";
-		if (sameMetadata(found, node)) return "identical";
-		try {
-			applyMetadata(path, node, isRoot, 0);
-			return "identical";
-		} catch {
-			return "write";
-		}
+		const looksSame = sameMetadata(found, node) && (!isRoot || sameOwner(found, node));
+		const fix =
+			overwrite && !looksSame
+				? { mode: node.mode, time: nsToUtimeSeconds(node.mtime), ...(isRoot ? { owner: { uid: node.uid, gid: node.gid } } : {}) }
+				: undefined;
+		const holds = await holdsSnapshotContent(repository, path, node, { ...(fix ? { fix } : {}), stop });
+		if (holds === true) return "identical";
+		if (holds === undefined && looksSame) return "identical";
+		return overwrite ? "write" : "keep";
 	};
 
 	/** Writes a link or pipe now, or plans a file's content. */
-	const place = (at: Placement, display: string, rel: string, node: TreeNode): Promise<void> | undefined => {
+	const place = (
+		at: Placement,
+		display: string,
+		rel: string,
+		node: TreeNode,
+		claimed?: ReturnType<HardLinks["claim"]>,
+	): Promise<void> | undefined => {
 		if (node.type === "symlink") {
 			return atPath(display, () => placeSymlink(at, decodeName(node.target ?? ""), node, isRoot)).then(() => {
 				summary.symlinks++;
@@ -265,7 +294,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 				},
 			);
 		}
-		return planFile(at, display, rel, node);
+		return planFile(at, display, rel, node, claimed);
 	};
 
 	const visitor: TreeVisitor<TargetDir> = {
@@ -301,6 +330,10 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		await walkTree((id) => repository.loadTree(id), ref.snapshot.tree, root, visitor, options.signal);
 		await checks.drain();
 		await flush();
+	} catch (error) {
+		stopping = true;
+		Atomics.store(stop, 0, 1);
+		throw error;
 	} finally {
 		// Files under way finish (or remove their temporary file) before the restore returns or fails.
 		await checks.drain().catch(() => undefined);
@@ -328,7 +361,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	if (unlinked.length > 0) await restorer.restore(unlinked);
 	// Folder times last: writing into a folder changes its mtime.
 	for (const { dir, node } of dirTimes.reverse()) {
-		await atPath(dir.display, async () => applyMetadata(dir.path, node, isRoot, O_DIRECTORY));
+		await atPath(dir.display, async () => applyDirMetadata(dir.path, node, isRoot));
 	}
 	// Compared files are kept in the order their comparisons ended: listed by path.
 	summary.skippedExisting.sort();
@@ -369,26 +402,29 @@ function sameMetadata(found: Existing & { kind: "file" }, node: TreeNode): boole
 	);
 }
 
+function sameOwner(found: Existing & { kind: "file" }, node: TreeNode): boolean {
+	return found.stats.uid === BigInt(node.uid) && found.stats.gid === BigInt(node.gid);
+}
+
 async function linkTargetOf(found: Existing, path: Buffer): Promise<Buffer | undefined> {
 	if (found.kind !== "symlink") return undefined;
 	return readlink(path, { encoding: "buffer" }).catch(() => undefined);
 }
 
 /**
- * A folder's (`O_DIRECTORY`) or file's metadata through a descriptor opened without following
- * links: a folder or file swapped for a link is not touched. Direct calls, as the workers make
- * for files: through the libuv pool each of the five would be a trip to a pool thread and
- * back, one after another, for every folder (6,800 of them, and 46,000 futex calls in all, in
- * a restore of 1,360 folders).
+ * Folder metadata through a descriptor opened without following links: a folder swapped for
+ * a link is not touched. Direct calls, as the workers make for files: through the libuv pool
+ * each of the five would be a trip to a pool thread and back, one after another, for every
+ * folder (6,800 of them, and 46,000 futex calls in all, in a restore of 1,360 folders).
  */
-function applyMetadata(path: Buffer, node: TreeNode, isRoot: boolean, flags: number): void {
-	const fd = openSync(path, constants.O_RDONLY | flags | O_NOFOLLOW);
+function applyDirMetadata(path: Buffer, node: TreeNode, isRoot: boolean): void {
+	const fd = openSync(path, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	try {
 		if (isRoot) {
 			try {
 				fchownSync(fd, node.uid, node.gid);
 			} catch {
-				// An owner this system does not know: it keeps root's.
+				// An owner this system does not know: the folder keeps root's.
 			}
 		}
 		fchmodSync(fd, node.mode & 0o7777);

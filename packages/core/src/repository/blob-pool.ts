@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type LocalReads, type LocalReadsDone, readLocalFiles } from "../engine/backup/local-file-reads.js";
-import { type ContentCheck, holdsContent } from "../engine/restore-existing-content.js";
+import { type ContentCheck, type ContentVerdict, holdsContent } from "../engine/restore-existing-content.js";
 import { type RangeRestored, type RestoreRangeRequest, restoreRange } from "../engine/restore-range-work.js";
 import { type ErrorCode, HoldfastError } from "../host/errors.js";
 import { Semaphore } from "../host/semaphore.js";
@@ -166,8 +166,8 @@ export class BlobPool {
 	}
 
 	/** Whether the file at `check.path` holds exactly the blobs `check` lists (read and hashed on a worker). */
-	holdsContent(check: ContentCheck): Promise<boolean> {
-		return this.#run({ op: "holdsContent", ...check }, () => holdsContent(this.#inline, check)) as Promise<boolean>;
+	holdsContent(check: ContentCheck): Promise<ContentVerdict> {
+		return this.#run({ op: "holdsContent", ...check }, () => holdsContent(this.#inline, check)) as Promise<ContentVerdict>;
 	}
 
 	async #run(request: Request, inline: () => unknown, options: { give?: boolean } = {}): Promise<unknown> {

@@ -140,6 +140,8 @@ parentPort?.on("message", (request: PoolRequest) => {
 			afterRestoring.after(request.ids.length, request.data.byteLength + sum(request.rawLengths));
 		} else if (request.op === "holdsContent") {
 			parentPort?.postMessage({ seq: request.seq, result: holdsContent(work, request) });
+			// Each blob's HMAC is left behind, as an opened blob's is.
+			afterRestoring.after(request.ids.length, request.size);
 		} else {
 			const data = movable(work.decode(request.data, request.id, request.what));
 			parentPort?.postMessage({ seq: request.seq, result: data }, [data.buffer as ArrayBuffer]);
