@@ -149,10 +149,10 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		options.onFile?.(rel, node.size);
 	};
 
-	/** Plans a file's content; a promise only when the batch it filled is handed on and waited for. */
 	/**
-	 * Plans a file's content. `claimed`: the name's hard-link claim, made already where the file
-	 * was compared (in the walk's order); claiming again after an undefined answer changes nothing.
+	 * Plans a file's content; a promise only when the batch it filled is handed on and waited
+	 * for. `claimed`: the name's hard-link claim, made already where the file was compared (in
+	 * the walk's order); claiming again after an undefined answer changes nothing.
 	 */
 	const planFile = (
 		at: Placement,
