@@ -1,8 +1,8 @@
-import { type BigIntStats, mkdirSync } from "node:fs";
-import { chmod, lstat, readdir, rm, stat, unlink } from "node:fs/promises";
+import { type BigIntStats, lstatSync, mkdirSync, readdirSync } from "node:fs";
+import { chmod, rm, stat, unlink } from "node:fs/promises";
 import { HoldfastError } from "../host/errors.js";
 import { makeFolders } from "../host/folders.js";
-import { atPath, errnoOf, targetError } from "./restore-errors.js";
+import { atPath, targetError } from "./restore-errors.js";
 import { isRestoreTemp } from "./restore-writer.js";
 
 /** What the target holds at a path before the restore writes there. */
@@ -124,7 +124,8 @@ export class TargetDir {
 	}
 
 	async #list(): Promise<void> {
-		const entries = await atPath(this.display, () => readdir(this.path, { encoding: "buffer" }));
+		// A direct call, as the lstat of each name it holds is.
+		const entries = await atPath(this.display, async () => readdirSync(this.path, { encoding: "buffer" }));
 		const names = new Set<string>();
 		for (const name of entries) {
 			// unlink leaves a folder of that name alone: only files and links are ever temporary.
@@ -147,14 +148,18 @@ export function symlinkInTheWay(display: string): HoldfastError {
 	);
 }
 
+/**
+ * A direct call, as the folder's `mkdir` is: the walk waits on each name the target holds,
+ * and a trip through the libuv pool costs more than the lstat.
+ */
 async function inspect(path: Buffer, display: string): Promise<Existing> {
-	let stats: BigIntStats;
+	let stats: BigIntStats | undefined;
 	try {
-		stats = await lstat(path, { bigint: true });
+		stats = lstatSync(path, { bigint: true, throwIfNoEntry: false });
 	} catch (error) {
-		if (errnoOf(error) === "ENOENT") return NONE;
 		throw targetError(display, error);
 	}
+	if (!stats) return NONE;
 	if (stats.isDirectory()) return { kind: "dir", stats };
 	if (stats.isSymbolicLink()) return { kind: "symlink", stats };
 	if (stats.isFile()) return { kind: "file", stats };
