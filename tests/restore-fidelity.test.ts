@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import {
 	chmod,
 	chown,
+	copyFile,
 	link,
 	lstat,
 	mkdir,
@@ -150,6 +151,17 @@ describe("restore fidelity", () => {
 		expect(summary.unchanged).toBe(1);
 		expect(summary.hardLinks).toBe(1);
 		expect((await lstat(join(target, "src/a/first"))).ino).toBe(first);
+		expect((await lstat(join(target, "src/b/second"))).ino).toBe(first);
+
+		// A copy of the same bytes, mode and time under the second name is not the snapshot's one file either.
+		await rm(join(target, "src/b/second"));
+		await copyFile(join(target, "src/a/first"), join(target, "src/b/second"));
+		const look = await lstat(join(target, "src/a/first"));
+		await chmod(join(target, "src/b/second"), look.mode & 0o7777);
+		await utimes(join(target, "src/b/second"), look.atime, look.mtime);
+		expect((await lstat(join(target, "src/b/second"))).ino).not.toBe(first);
+		const again = await harness.engine.restore("latest", { target, overwrite: true });
+		expect(again.summary.hardLinks).toBe(1);
 		expect((await lstat(join(target, "src/b/second"))).ino).toBe(first);
 	});
 

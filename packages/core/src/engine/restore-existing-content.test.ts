@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { chmod, link, mkdtemp, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,6 +89,19 @@ describe("holdsContent", () => {
 		await chmod(other, 0o600);
 		expect(holdsContent(work, { ...check, path: Buffer.from(other), fix })).toBe(false);
 		expect((await stat(other)).mode & 0o7777).toBe(0o600);
+
+		// Not on a file with another name (it would change there too), nor, for root, on one another owner made.
+		await chmod(path, 0o600);
+		const elsewhere = join(dir, "elsewhere.bin");
+		await link(path, elsewhere);
+		expect(holdsContent(work, { ...check, fix })).toBe(false);
+		expect((await stat(elsewhere)).mode & 0o7777).toBe(0o600);
+		await rm(elsewhere);
+		const mine = await stat(path);
+		expect(holdsContent(work, { ...check, fix: { ...fix, owner: { uid: mine.uid + 1, gid: mine.gid } } })).toBe(false);
+		expect((await stat(path)).mode & 0o7777).toBe(0o600);
+		expect(holdsContent(work, { ...check, fix: { ...fix, owner: { uid: mine.uid, gid: mine.gid } } })).toBe(true);
+		expect((await stat(path)).mode & 0o7777).toBe(0o640);
 	});
 
 	it("cannot tell once the restore stops, and opens a named pipe at the path without waiting for a writer", async () => {
@@ -109,10 +122,12 @@ describe("holdsContent", () => {
 			const changed = Buffer.from(content);
 			changed[5] = (changed[5] as number) ^ 1;
 			await writeFile(other, changed);
-			expect(await Promise.all([pool.holdsContent(check), pool.holdsContent({ ...check, path: Buffer.from(other) })])).toEqual([
-				true,
-				false,
-			]);
+			await chmod(path, 0o600);
+			const fix = { mode: 0o640, time: 1_600_000_000.5 };
+			expect(
+				await Promise.all([pool.holdsContent({ ...check, fix }), pool.holdsContent({ ...check, path: Buffer.from(other) })]),
+			).toEqual([true, false]);
+			expect((await stat(path)).mode & 0o7777).toBe(0o640);
 			expect(pool.running).toBeGreaterThan(0);
 		} finally {
 			await pool.close();

@@ -1,13 +1,17 @@
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, type Stats } from "node:fs";
 import type { BlobWork } from "../repository/blob-work.js";
 import type { Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
 
-/** The snapshot's mode, mtime and owner, set on a file found to hold its content (`--overwrite`). */
+/**
+ * The snapshot's mode and mtime, set on a file found to hold its content (`--overwrite`), but
+ * only on a file of one name (another name, maybe outside the target, would change too) whose
+ * owner is already `owner` when given (root: an inode another user made is never taken over).
+ * Any other file is written anew.
+ */
 export interface MetadataFix {
 	readonly mode: number;
 	readonly time: number | Date;
-	/** The owner is set only by root. */
 	readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
@@ -106,7 +110,7 @@ export function holdsContent(work: BlobWork, check: ContentCheck): ContentVerdic
 		}
 		// Grown since it was looked at: more than the snapshot's file.
 		if (readSync(fd, room(1), 0, 1, position) !== 0) return false;
-		return check.fix ? fixed(fd, check.fix) : true;
+		return check.fix ? fixed(fd, info, check.fix) : true;
 	} catch {
 		return false;
 	} finally {
@@ -114,16 +118,11 @@ export function holdsContent(work: BlobWork, check: ContentCheck): ContentVerdic
 	}
 }
 
-/** The snapshot's metadata on the file checked; false where it cannot be set (the file is then written anew). */
-function fixed(fd: number, fix: MetadataFix): boolean {
+/** The snapshot's metadata on the file checked; false where it may not or cannot be set (the file is then written anew). */
+function fixed(fd: number, info: Stats, fix: MetadataFix): boolean {
+	if (info.nlink !== 1) return false;
+	if (fix.owner && (info.uid !== fix.owner.uid || info.gid !== fix.owner.gid)) return false;
 	try {
-		if (fix.owner) {
-			try {
-				fchownSync(fd, fix.owner.uid, fix.owner.gid);
-			} catch {
-				// An owner this system does not know: it keeps root's, as a written file does.
-			}
-		}
 		fchmodSync(fd, fix.mode & 0o7777);
 		futimesSync(fd, fix.time, fix.time);
 		return true;

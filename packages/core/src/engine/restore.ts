@@ -38,8 +38,9 @@ export interface RestoreSummary {
 	bytes: number;
 	/**
 	 * Files and links found identical and left as they were: a file by its content (each blob's
-	 * keyed ID over its bytes), with its mode and mtime as the snapshot has them (set, with
-	 * `overwrite`, where only those differed); a link by its target.
+	 * keyed ID over its bytes; one this user may not read by its size, mode and mtime), with its
+	 * mode and mtime as the snapshot has them (set, with `overwrite`, where only those differed,
+	 * and, for root, with the snapshot's owner); a link by its target.
 	 */
 	unchanged: number;
 	/** Files restored as a further name of a file restored before (hard links in the snapshot). */
@@ -116,6 +117,12 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	// Set when the walk fails or is stopped: comparisons under way end at their next piece.
 	const stop = new Int32Array(new SharedArrayBuffer(4));
 	let stopping = false;
+	const stopChecks = () => {
+		stopping = true;
+		Atomics.store(stop, 0, 1);
+	};
+	// Also while the walk waits for room among the comparisons, which would otherwise read whole files first.
+	options.signal?.addEventListener("abort", stopChecks, { once: true });
 	const root = new TargetDir(Buffer.from(options.target), options.target, "", Buffer.alloc(0), undefined);
 	await root.ensure(policy);
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
@@ -205,6 +212,9 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		if (verdict === "compare" && found.kind === "file") {
 			// Claimed in the walk's order: a further name of this file links to whichever name ends up holding it.
 			const claimed = hardLinks.claim(node);
+			// A further name is made a link again, whatever it holds: a copy of the content is not the snapshot's file.
+			if (overwrite && claimed && "first" in claimed)
+				return act("write", found, dir, node, nameBytes, rel, path, display, claimed);
 			await checks.add(async () =>
 				act(await compared(found, node, path), found, dir, node, nameBytes, rel, path, display, claimed),
 			);
@@ -232,13 +242,14 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 			policy.onConflict(rel, display, `a folder where the snapshot has a ${KIND_NAME[node.type] ?? node.type}`);
 			return;
 		}
-		if (verdict === "identical") {
+		if (verdict === "identical" || verdict === "looks identical") {
 			summary.unchanged++;
 			if (node.type === "file") {
 				summary.files++;
 				// In place, though not written: the progress counts it, or a rerun's would stop short.
 				options.onFile?.(rel, node.size);
-				if (claimed && "mine" in claimed) claimed.mine.path = path;
+				// Further names link to it only when its content was read to be the snapshot's.
+				if (verdict === "identical" && claimed && "mine" in claimed) claimed.mine.path = path;
 			} else if (node.type === "fifo") summary.fifos++;
 			else summary.symlinks++;
 			return;
@@ -252,10 +263,10 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 
 	/**
 	 * A file of the snapshot's size: identical when its content is the snapshot's. With
-	 * `overwrite`, one that differs only in mode, mtime or (for root) owner gets them back on
-	 * the descriptor it was read through, written no more; where they cannot be set (another
-	 * user's file), it is written. A file whose content cannot be told (this user may not read
-	 * it) is judged by its size, mode and mtime.
+	 * `overwrite`, one that differs only in mode or mtime gets them back on the descriptor it
+	 * was read through, written no more; where they may not or cannot be set (another name, an
+	 * owner other than the snapshot's for root), it is written. A file whose content cannot be
+	 * told (this user may not read it) is judged by its size, mode and mtime.
 	 */
 	const compared = async (found: Existing & { kind: "file" }, node: TreeNode, path: Buffer): Promise<Verdict> => {
 		const looksSame = sameMetadata(found, node) && (!isRoot || sameOwner(found, node));
@@ -265,7 +276,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 				: undefined;
 		const holds = await holdsSnapshotContent(repository, path, node, { ...(fix ? { fix } : {}), stop });
 		if (holds === true) return "identical";
-		if (holds === undefined && looksSame) return "identical";
+		if (holds === undefined && looksSame) return "looks identical";
 		return overwrite ? "write" : "keep";
 	};
 
@@ -331,10 +342,10 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		await checks.drain();
 		await flush();
 	} catch (error) {
-		stopping = true;
-		Atomics.store(stop, 0, 1);
+		stopChecks();
 		throw error;
 	} finally {
+		options.signal?.removeEventListener("abort", stopChecks);
 		// Files under way finish (or remove their temporary file) before the restore returns or fails.
 		await checks.drain().catch(() => undefined);
 		await batches.drain().catch(() => undefined);
@@ -371,8 +382,11 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 
 const KIND_NAME: Partial<Record<TreeNode["type"], string>> = { file: "file", symlink: "link", fifo: "named pipe" };
 
-/** "compare": a file whose content decides (read from the target, never from the store). */
-type Verdict = "write" | "identical" | "compare" | "keep" | "conflict" | "symlink";
+/**
+ * "compare": a file whose content decides (read from the target, never from the store).
+ * "looks identical": a file whose content could not be read, judged by its size, mode and mtime.
+ */
+type Verdict = "write" | "identical" | "looks identical" | "compare" | "keep" | "conflict" | "symlink";
 
 /**
  * What to do with a file or link of the snapshot, given what the target holds at its path.

@@ -189,7 +189,8 @@ export class BlobPool {
 		const seq = ++this.#seq;
 		// Referenced while it has work: a pending blob must keep the process alive.
 		if (slot.inflight++ === 0) slot.worker.ref();
-		const size = given.byteLength;
+		// A comparison sends a path, and reads and hashes the whole file there.
+		const size = request.op === "holdsContent" ? request.size : given.byteLength;
 		slot.inflightBytes += size;
 		return new Promise((resolve, reject) => {
 			this.#pending.set(seq, { resolve, reject, slot, bytes, size });
