@@ -121,8 +121,6 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		stopping = true;
 		Atomics.store(stop, 0, 1);
 	};
-	// Also while the walk waits for room among the comparisons, which would otherwise read whole files first.
-	options.signal?.addEventListener("abort", stopChecks, { once: true });
 	const root = new TargetDir(Buffer.from(options.target), options.target, "", Buffer.alloc(0), undefined);
 	await root.ensure(policy);
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
@@ -337,6 +335,8 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 			}
 		},
 	};
+	// Also while the walk waits for room among the comparisons, which would otherwise read whole files first.
+	options.signal?.addEventListener("abort", stopChecks, { once: true });
 	try {
 		await walkTree((id) => repository.loadTree(id), ref.snapshot.tree, root, visitor, options.signal);
 		await checks.drain();
