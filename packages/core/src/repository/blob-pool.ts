@@ -15,6 +15,13 @@ import type { PoolRequest, PoolResponse } from "./seal-worker.js";
 
 /** What a request without bytes stands for: nothing to copy or count. */
 const NO_DATA = new Uint8Array(new SharedArrayBuffer(0));
+/**
+ * Files up to this size are compared with the snapshot's on the calling thread: five quick
+ * calls and a hash of a few KiB cost less than a trip to a worker and back. Restoring 50,000
+ * small files (scale 0.25) again into the folder that held them all took 10.9–11.2 s compared
+ * on the workers and 8.0–9.0 s so, against 7.2 s to restore them into an empty folder.
+ */
+const CONTENT_HERE = 64 * 1024;
 
 type Slot = { worker: Worker; inflight: number; inflightBytes: number };
 type Pending = {
@@ -165,8 +172,12 @@ export class BlobPool {
 		}) as Promise<RangeRestored>;
 	}
 
-	/** Whether the file at `check.path` holds exactly the blobs `check` lists (read and hashed on a worker). */
+	/**
+	 * Whether the file at `check.path` holds exactly the blobs `check` lists: read and hashed on
+	 * a worker, or here when it is small enough that the trip would cost more.
+	 */
 	holdsContent(check: ContentCheck): Promise<ContentVerdict> {
+		if (check.size <= CONTENT_HERE) return Promise.resolve(holdsContent(this.#inline, check));
 		return this.#run({ op: "holdsContent", ...check }, () => holdsContent(this.#inline, check)) as Promise<ContentVerdict>;
 	}
 
