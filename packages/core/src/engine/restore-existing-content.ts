@@ -1,4 +1,5 @@
 import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, type Stats } from "node:fs";
+import { readFully } from "../host/read-fully.js";
 import type { BlobWork } from "../repository/blob-work.js";
 import type { Repository } from "../repository/repository.js";
 import type { TreeNode } from "../repository/tree.js";
@@ -41,8 +42,8 @@ const PIECE = 8 * 1024 * 1024;
  * Whether a file the target already holds is the snapshot's file, told by its content: each
  * blob's keyed ID computed over the file's bytes where that blob lies. Size, mode and times
  * alone would take a file encrypted in place, its times put back, for restored. Nothing is
- * read from the store. Read and hashed on a worker thread (`BlobPool.holdsContent`), so the
- * restore's walk goes on meanwhile. False when the file differs or is not a regular file any
+ * read from the store. Read and hashed on a worker thread (`BlobPool.holdsContent`; a small
+ * file on this one), so the restore's walk goes on meanwhile. False when the file differs or is not a regular file any
  * more; undefined when it cannot be told: a file this user may not read, a blob the index does
  * not place, a restore stopping.
  */
@@ -74,7 +75,7 @@ function room(bytes: number): Buffer {
 	return buffer;
 }
 
-/** `holdsSnapshotContent`'s reading, hashing and metadata, on the thread that runs it (a worker's). */
+/** `holdsSnapshotContent`'s reading, hashing and metadata, on the thread that runs it (a worker's, or the main thread's for a small file). */
 export function holdsContent(work: BlobWork, check: ContentCheck): ContentVerdict {
 	const { size, lengths, ids, stop } = check;
 	let fd: number;
@@ -102,7 +103,7 @@ export function holdsContent(work: BlobWork, check: ContentCheck): ContentVerdic
 				length += lengths[end] as number;
 				end++;
 			}
-			if (!readFully(fd, bytes, length, position)) return false;
+			if (readFully(fd, bytes.subarray(0, length), position) < length) return false;
 			const found = work.hash(bytes.subarray(0, length), Uint32Array.from(regions));
 			for (let i = 0; i < found.length; i++) if (found[i] !== ids[next + i]) return false;
 			next = end;
@@ -129,14 +130,4 @@ function fixed(fd: number, info: Stats, fix: MetadataFix): boolean {
 	} catch {
 		return false;
 	}
-}
-
-/** Reads `length` bytes at `position` into the start of `bytes`; false when the file ends first. */
-function readFully(fd: number, bytes: Buffer, length: number, position: number): boolean {
-	for (let filled = 0; filled < length; ) {
-		const read = readSync(fd, bytes, filled, length - filled, position + filled);
-		if (read === 0) return false;
-		filled += read;
-	}
-	return true;
 }

@@ -1,6 +1,7 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readFully } from "../host/read-fully.js";
 
 // What the blob table needs only on a hit (the full ID and the location), kept on disk for a large index so memory holds a prefix.
 
@@ -80,7 +81,7 @@ export class BlobRecords {
 			return this.#buffer.subarray(inBuffer * RECORD_WORDS, (inBuffer + 1) * RECORD_WORDS);
 		}
 		if (entry !== this.#scratchEntry) {
-			readFully(this.#fd as number, this.#scratch, entry * RECORD_BYTES);
+			readWords(this.#fd as number, this.#scratch, entry * RECORD_BYTES);
 			this.#scratchEntry = entry;
 		}
 		return this.#scratch;
@@ -92,7 +93,7 @@ export class BlobRecords {
 		if (memory) return memory.subarray(start * RECORD_WORDS, (start + count) * RECORD_WORDS);
 		const out = new Uint32Array(count * RECORD_WORDS);
 		const fromFile = Math.max(0, Math.min(count, this.#bufferStart - start));
-		if (fromFile > 0) readFully(this.#fd as number, out.subarray(0, fromFile * RECORD_WORDS), start * RECORD_BYTES);
+		if (fromFile > 0) readWords(this.#fd as number, out.subarray(0, fromFile * RECORD_WORDS), start * RECORD_BYTES);
 		for (let entry = start + fromFile; entry < start + count; entry++) {
 			out.set(this.read(entry), (entry - start) * RECORD_WORDS);
 		}
@@ -160,12 +161,8 @@ function writeFully(fd: number, words: Uint32Array, position: number): void {
 	while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
-function readFully(fd: number, into: Uint32Array, position: number): void {
+function readWords(fd: number, into: Uint32Array, position: number): void {
 	const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-	let done = 0;
-	while (done < bytes.length) {
-		const read = readSync(fd, bytes, done, bytes.length - done, position + done);
-		if (read === 0) throw new Error(`internal: the blob index file ends at byte ${position + done}`);
-		done += read;
-	}
+	const done = readFully(fd, bytes, position);
+	if (done < bytes.length) throw new Error(`internal: the blob index file ends at byte ${position + done}`);
 }
