@@ -52,9 +52,12 @@ describe("restore from a damaged repository", () => {
 		await damagePackAt(join(harness.dir, "repo"), location.packKey, location.offset + Math.floor(location.length / 2));
 
 		const out = join(harness.dir, "out");
-		const { summary } = await harness.engine.restore("latest", { target: out });
+		const seen: string[] = [];
+		const { summary } = await harness.engine.restore("latest", { target: out, onFile: (path) => seen.push(path) });
 		expect(summary.lost).toEqual([join(out, "src/file-17.bin")]);
 		expect(summary.files).toBe(39);
+		// The lost file too: a progress counted from the snapshot's files ends at their total.
+		expect(seen.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `src/file-${i}.bin`).sort());
 		for (let i = 0; i < 40; i++) {
 			if (i === 17) continue;
 			expect((await readFile(join(out, `src/file-${i}.bin`))).equals(pseudoRandom(3000, i + 10)), `file-${i}.bin`).toBe(true);

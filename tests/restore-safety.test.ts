@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import type { Dirent } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -199,6 +199,38 @@ describe("restore into a target that already has things", () => {
 		const touched = await stat(at("touched.txt"));
 		expect(touched.mode & 0o7777).toBe(snapshotLook.mode & 0o7777);
 		expect(touched.mtimeMs).toBe(snapshotLook.mtimeMs);
+	});
+
+	it("counts every file of the snapshot in its progress: kept, passed over in a folder it cannot make, and linked", async () => {
+		harness = await backedUp({
+			"kept.txt": "snapshot\n",
+			"docs/a.txt": "aaaa\n",
+			"docs/deep/b.txt": "bbbbbbbb\n",
+			"plain.txt": "p\n",
+		});
+		await link(join(harness.dir, "src/plain.txt"), join(harness.dir, "src/second-name.txt"));
+		harness.clock.advance(60_000);
+		await harness.engine.backup();
+		const target = join(harness.dir, "out");
+		await mkdir(join(target, "src"), { recursive: true });
+		await writeFile(join(target, "src/kept.txt"), "the user's own\n");
+		// A file where the snapshot has a folder: the folder and all inside it cannot be restored.
+		await writeFile(join(target, "src/docs"), "in the way\n");
+		const seen: [string, number][] = [];
+
+		const { summary } = await harness.engine.restore("latest", { target, onFile: (path, bytes) => seen.push([path, bytes]) });
+		expect(summary.skippedExisting).toEqual(["src/kept.txt"]);
+		expect(summary.conflicts).toEqual(["src/docs"]);
+		expect(summary.hardLinks).toBe(1);
+		expect(seen.sort()).toEqual([
+			["src/docs/a.txt", 5],
+			["src/docs/deep/b.txt", 9],
+			["src/kept.txt", 9],
+			["src/plain.txt", 2],
+			["src/second-name.txt", 2],
+		]);
+		expect(await readFile(join(target, "src/kept.txt"), "utf8")).toBe("the user's own\n");
+		expect(await readFile(join(target, "src/docs"), "utf8")).toBe("in the way\n");
 	});
 
 	it("removes the temporary files a killed restore left, and nothing that only looks like them", async () => {

@@ -83,6 +83,7 @@ function task(name: string, content: string[], placed: string[]): FileTask {
 	return {
 		at: { dir: Buffer.from(dir), name: nameBytes, path: Buffer.from(join(dir, name)) },
 		display: join(dir, name),
+		rel: name,
 		node: fileNode(name, content),
 		placed: () => placed.push(name),
 	};
@@ -184,6 +185,7 @@ describe("PackRestorer", () => {
 		const blocked: FileTask = {
 			at: { dir: Buffer.from(join(dir, "blocker")), name: Buffer.from("x"), path: Buffer.from(join(dir, "blocker", "x")) },
 			display: join(dir, "blocker", "x"),
+			rel: "blocker/x",
 			node: fileNode("x", ["b"]),
 			placed: () => undefined,
 		};
@@ -225,7 +227,7 @@ describe("PackRestorer", () => {
 		const { repository, reads } = fakeRepository({ "data/aa/pack": content }, { damaged: new Set(["d"]) });
 		const placed: string[] = [];
 		const lost: string[] = [];
-		await new PackRestorer(repository, false, { onLost: (display, reason) => lost.push(`${display}: ${reason}`) }).restore([
+		await new PackRestorer(repository, false, { onLost: (task, reason) => lost.push(`${task.display}: ${reason}`) }).restore([
 			task("small-0", ["s0"], placed),
 			task("big", ["b1", "b3"], placed),
 			task("victim", ["d"], placed),
@@ -250,7 +252,7 @@ describe("PackRestorer", () => {
 		const { repository, reads } = fakeRepository({ "data/aa/pack": content }, { damaged: new Set(["d"]), versions: 2 });
 		const placed: string[] = [];
 		const lost: string[] = [];
-		await new PackRestorer(repository, false, { onLost: (display, reason) => lost.push(`${display}: ${reason}`) }).restore([
+		await new PackRestorer(repository, false, { onLost: (task, reason) => lost.push(`${task.display}: ${reason}`) }).restore([
 			task("small-0", ["s0"], placed),
 			task("big", ["b1", "b2", "b3"], placed),
 			task("victim", ["d"], placed),

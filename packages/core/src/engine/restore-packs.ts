@@ -11,6 +11,8 @@ import { type Placement, TempFile } from "./restore-writer.js";
 export interface FileTask {
 	readonly at: Placement;
 	readonly display: string;
+	/** Its path from the snapshot's root, as the restore's callers name it. */
+	readonly rel: string;
 	readonly node: TreeNode;
 	/** Called once the file is in place under its name. */
 	readonly placed: () => void;
@@ -26,7 +28,7 @@ export interface PackRestorerOptions {
 	 * is missing): told here and left out, and the restore goes on with every other file, as a
 	 * user recovering from an attack needs. Without it such a failure ends the restore.
 	 */
-	readonly onLost?: (display: string, reason: string) => void;
+	readonly onLost?: (task: FileTask, reason: string) => void;
 }
 
 /** What the store's data lacks, without the target path the error was first told with (another file's). */
@@ -135,7 +137,7 @@ export class PackRestorer {
 				}
 			} catch (error) {
 				if (!this.#onLost || !isDataLoss(error)) throw error;
-				this.#onLost(task.display, lossReason(error));
+				this.#onLost(task, lossReason(error));
 				continue;
 			}
 			const file: PlannedFile = { task, size, pending: locations.length };
@@ -332,7 +334,7 @@ export class PackRestorer {
 			if (lost.has(file)) continue;
 			lost.add(file);
 			file.pending = -1;
-			this.#onLost?.(file.task.display, reason);
+			this.#onLost?.(file.task, reason);
 		}
 	}
 

@@ -24,7 +24,11 @@ export interface RestoreOptions {
 	/** Keeping existing files that differ is what the caller asked for: the restore is not partial for them. */
 	readonly skipExisting?: boolean;
 	readonly logger: Logger;
-	/** Each file in place, with its size: written, linked, or found identical. */
+	/**
+	 * Each file the restore is done with, and its size: written, linked or found identical, and
+	 * also kept, skipped or lost (which the summary lists), so that a progress counted from the
+	 * snapshot's files ends at their total.
+	 */
 	readonly onFile?: (path: string, bytes: number) => void;
 	readonly signal?: AbortSignal;
 }
@@ -126,9 +130,10 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	const dirTimes: { dir: TargetDir; node: TreeNode }[] = [];
 	const isRoot = process.getuid?.() === 0;
 	const restorer = new PackRestorer(repository, isRoot, {
-		onLost: (display, reason) => {
-			summary.lost.push(display);
-			options.logger.warn(`${display}: not restored: ${reason}`);
+		onLost: (task, reason) => {
+			summary.lost.push(task.display);
+			options.logger.warn(`${task.display}: not restored: ${reason}`);
+			options.onFile?.(task.rel, task.node.size);
 		},
 	});
 	// Batches of files are written a pack at a time, two batches at once: one plans while one writes.
@@ -174,6 +179,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		batch.push({
 			at,
 			display,
+			rel,
 			node,
 			placed: () => {
 				counted(rel, node);
@@ -193,9 +199,13 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	const restoreEntry = (dir: TargetDir, node: TreeNode, nameBytes: Buffer, rel: string): Promise<void> | undefined => {
 		const ready = dir.ready;
 		if (ready === undefined) {
-			return dir.ensure(policy).then((made) => (made ? restoreEntry(dir, node, nameBytes, rel) : undefined));
+			return dir.ensure(policy).then(() => restoreEntry(dir, node, nameBytes, rel));
 		}
-		if (!ready) return undefined;
+		if (!ready) {
+			// Inside a folder the target could not hold (its conflict is told once): passed over.
+			if (node.type === "file") options.onFile?.(rel, node.size);
+			return undefined;
+		}
 		const path = dir.pathOf(nameBytes);
 		// The folders' displays are the target and the names from the top, as `rel` is.
 		const display = `${root.display}/${rel}`;
@@ -238,6 +248,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		if (verdict === "symlink") throw symlinkInTheWay(display);
 		if (verdict === "conflict") {
 			policy.onConflict(rel, display, `a folder where the snapshot has a ${KIND_NAME[node.type] ?? node.type}`);
+			if (node.type === "file") options.onFile?.(rel, node.size);
 			return;
 		}
 		if (verdict === "identical" || verdict === "looks identical") {
@@ -254,6 +265,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		}
 		if (verdict === "keep") {
 			summary.skippedExisting.push(rel);
+			if (node.type === "file") options.onFile?.(rel, node.size);
 			return;
 		}
 		await place({ dir: dir.path, name: nameBytes, path, removeFirst: found.kind === "dir" }, display, rel, node, claimed);
@@ -312,7 +324,8 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 				const child = dir.child(name, rel);
 				// With include patterns, folders appear only when something inside them is restored.
 				if (options.include && !options.include(rel)) return child;
-				return child.ensure(policy).then((made) => (made ? child : false));
+				// Walked even when it cannot be made: nothing inside is touched, and its files are counted as passed over.
+				return child.ensure(policy).then(() => child);
 			}
 			if (options.include && !options.include(rel)) return undefined;
 			if (node.type === "file" || node.type === "symlink" || node.type === "fifo") {
@@ -358,12 +371,14 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 			await atPath(display, () => placeHardLink(at, existing));
 			summary.files++;
 			summary.hardLinks++;
-			options.onFile?.(rel, 0);
+			// No byte written, but the file's size is in the total a progress counts towards.
+			options.onFile?.(rel, node.size);
 		} else {
 			// The first name was not written (kept, or found identical): this name gets the content.
 			unlinked.push({
 				at,
 				display,
+				rel,
 				node,
 				placed: () => counted(rel, node),
 			});
