@@ -39,6 +39,14 @@ export class Semaphore {
 		return new Promise((grant) => this.#waiting.push({ weight: clamped, grant }));
 	}
 
+	/** Holds `weight` when it fits now, behind no earlier request: false (nothing held) when it would wait. */
+	tryAcquire(weight = 1): boolean {
+		const clamped = this.#clamp(weight);
+		if (this.#head !== this.#waiting.length || this.#used + clamped > this.capacity) return false;
+		this.#used += clamped;
+		return true;
+	}
+
 	/** Gives back what one `acquire` or `hold` of `weight` took. */
 	release(weight = 1): void {
 		this.#used -= this.#clamp(weight);

@@ -245,6 +245,17 @@ describe("file saver", () => {
 			expect((await repo.loadBlob(id)).equals(expected.chunks[i] as Buffer)).toBe(true);
 	});
 
+	it("with room for one read buffer only, sets the uncut tail aside to let that buffer go, with the same cuts and IDs", async () => {
+		const { repo, save, files } = await setup();
+		// Another stage holds all but one 4 MiB buffer of the budget: no second buffer is to be had beside the first.
+		files.budget.hold(files.budget.capacity - 4 * 1024 * 1024);
+		const content = noise(13 * 1024 * 1024 + 4321, "one buffer");
+		const [stored] = await save([file("tight", content)]);
+		expect(stored?.ids).toEqual((await reference(repo, content)).ids);
+		files.budget.release(files.budget.capacity - 4 * 1024 * 1024);
+		expect(files.budget.used).toBe(0);
+	});
+
 	it("grows its buffer when a file grew past its listed size and holds no cut point", async () => {
 		const { repo, save } = await setup();
 		// Zeros never match the gear mask: every chunk is a maximum one, longer than the first buffer.

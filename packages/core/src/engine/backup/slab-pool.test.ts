@@ -28,6 +28,27 @@ describe("SlabPool", () => {
 		expect(budget.used).toBe(128 * 1024);
 	});
 
+	it("tryGet gives a slab only when the budget has room now, and never passes a reader already waiting", async () => {
+		const budget = new Semaphore(256 * 1024);
+		const pool = new SlabPool(budget, 512 * 1024);
+		const held = await pool.get(100_000);
+		const also = pool.tryGet(60_000);
+		expect(also?.bytes.length).toBe(64 * 1024);
+		expect(budget.used).toBe(192 * 1024);
+		expect(pool.tryGet(100_000)).toBeUndefined();
+		expect(budget.used).toBe(192 * 1024);
+		also?.unref();
+		let waited: unknown;
+		const waiting = pool.get(200_000).then((slab) => (waited = slab));
+		// 64 KiB would fit beside the 128 held, but the reader that waits for 256 came first.
+		expect(pool.tryGet(60_000)).toBeUndefined();
+		expect(budget.used).toBe(128 * 1024);
+		held.unref();
+		await waiting;
+		expect((waited as { bytes: Buffer }).bytes.length).toBe(256 * 1024);
+		expect(budget.used).toBe(256 * 1024);
+	});
+
 	it("serves a size it has no free slab of from a larger free one once the kept bytes are reached, instead of making another", async () => {
 		const budget = new Semaphore(16 << 20);
 		const pool = new SlabPool(budget, 8 << 20);

@@ -49,6 +49,17 @@ export class SlabPool {
 	async get(size: number): Promise<Slab> {
 		const length = sizeClass(size);
 		await this.budget.acquire(length);
+		return this.#granted(length);
+	}
+
+	/** As `get`, when the budget has room now; else undefined, and nothing is held. */
+	tryGet(size: number): Slab | undefined {
+		const length = sizeClass(size);
+		return this.budget.tryAcquire(length) ? this.#granted(length) : undefined;
+	}
+
+	/** A slab of `length`, its bytes already acquired from the budget. */
+	#granted(length: number): Slab {
 		const reused = this.#take(length);
 		if (reused) return reused;
 		if (this.#liveBytes + length > this.keepBytes) {
