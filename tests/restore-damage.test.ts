@@ -1,4 +1,5 @@
-import { open, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
@@ -66,6 +67,41 @@ describe("restore from a damaged repository", () => {
 		expect(harness.logger.lines.map((l) => l.line)).toContainEqual(
 			expect.stringMatching(/src\/file-17\.bin: not restored: blob [0-9a-f]{16} in data\/.*: authentication failed/),
 		);
+	});
+
+	it("a folder the target cannot hold is passed over whole: a damaged tree or a socket inside it is neither lost nor counted", async () => {
+		harness = await createHarness();
+		const src = join(harness.dir, "src");
+		await mkdir(join(src, "docs/deep"), { recursive: true });
+		await writeFile(join(src, "docs/a.txt"), "a\n");
+		await writeFile(join(src, "docs/deep/b.txt"), "b\n");
+		const server = createServer();
+		await new Promise<void>((resolve) => server.listen(join(src, "docs/sock"), resolve));
+		await harness.engine.init();
+		await harness.engine.backup().finally(() => new Promise((resolve) => server.close(resolve)));
+		const { repository } = await harness.engine.open();
+		const { entries } = await harness.engine.entries(await harness.engine.list("latest"));
+		expect(entries.find((e) => e.path === "src/docs/sock")?.node.type).toBe("socket");
+		const deep = entries.find((e) => e.path === "src/docs/deep")?.node.subtree;
+		const location = deep === undefined ? undefined : repository.index.blobs.get(deep);
+		if (!location) throw new Error("docs/deep has no tree in the index");
+		await damagePackAt(join(harness.dir, "repo"), location.packKey, location.offset + Math.floor(location.length / 2));
+		// The catalog keeps the trees it has seen: a fresh one reads them from the store.
+		await harness.reopen({ freshCatalog: true });
+
+		const out = join(harness.dir, "out");
+		await mkdir(join(out, "src"), { recursive: true });
+		await writeFile(join(out, "src/docs"), "in the way\n");
+		const seen: string[] = [];
+		const { summary } = await harness.engine.restore("latest", { target: out, onFile: (path) => seen.push(path) });
+		expect(summary.conflicts).toEqual(["src/docs"]);
+		expect(summary.lost).toEqual([]);
+		expect(summary.special).toBe(0);
+		expect(seen).toEqual(["src/docs/a.txt"]);
+		// Where the folder can be made, the same tree is lost and the socket recorded.
+		const elsewhere = await harness.engine.restore("latest", { target: join(harness.dir, "elsewhere") });
+		expect(elsewhere.summary.lost).toEqual([join(harness.dir, "elsewhere", "src/docs/deep/")]);
+		expect(elsewhere.summary.special).toBe(1);
 	});
 
 	it("a file of several blobs read with a damaged neighbour is restored whole", async () => {

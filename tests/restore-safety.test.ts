@@ -207,6 +207,7 @@ describe("restore into a target that already has things", () => {
 			"docs/a.txt": "aaaa\n",
 			"docs/deep/b.txt": "bbbbbbbb\n",
 			"plain.txt": "p\n",
+			"report.txt": "report\n",
 		});
 		await link(join(harness.dir, "src/plain.txt"), join(harness.dir, "src/second-name.txt"));
 		harness.clock.advance(60_000);
@@ -216,17 +217,20 @@ describe("restore into a target that already has things", () => {
 		await writeFile(join(target, "src/kept.txt"), "the user's own\n");
 		// A file where the snapshot has a folder: the folder and all inside it cannot be restored.
 		await writeFile(join(target, "src/docs"), "in the way\n");
+		// And a folder where the snapshot has a file.
+		await mkdir(join(target, "src/report.txt"));
 		const seen: [string, number][] = [];
 
 		const { summary } = await harness.engine.restore("latest", { target, onFile: (path, bytes) => seen.push([path, bytes]) });
 		expect(summary.skippedExisting).toEqual(["src/kept.txt"]);
-		expect(summary.conflicts).toEqual(["src/docs"]);
+		expect(summary.conflicts).toEqual(["src/docs", "src/report.txt"]);
 		expect(summary.hardLinks).toBe(1);
 		expect(seen.sort()).toEqual([
 			["src/docs/a.txt", 5],
 			["src/docs/deep/b.txt", 9],
 			["src/kept.txt", 9],
 			["src/plain.txt", 2],
+			["src/report.txt", 7],
 			["src/second-name.txt", 2],
 		]);
 		expect(await readFile(join(target, "src/kept.txt"), "utf8")).toBe("the user's own\n");
