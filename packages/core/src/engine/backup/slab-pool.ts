@@ -52,7 +52,7 @@ export class SlabPool {
 		return this.#granted(length);
 	}
 
-	/** As `get`, when the budget has room now; else undefined, and nothing is held. */
+	/** As `get` (which may serve a larger free slab), when the budget has room for `size` now; else undefined, and nothing is held. */
 	tryGet(size: number): Slab | undefined {
 		const length = sizeClass(size);
 		return this.budget.tryAcquire(length) ? this.#granted(length) : undefined;
