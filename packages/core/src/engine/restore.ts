@@ -133,7 +133,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		onLost: (task, reason) => {
 			summary.lost.push(task.display);
 			options.logger.warn(`${task.display}: not restored: ${reason}`);
-			options.onFile?.(task.rel, task.node.size);
+			passed(task.rel, task.node);
 		},
 	});
 	// Batches of files are written a pack at a time, two batches at once: one plans while one writes.
@@ -151,6 +151,11 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 	const hardLinks = new HardLinks();
 	// Further names of a file written by this restore, linked once everything is written.
 	const links: { at: Placement; display: string; rel: string; node: TreeNode; first: FirstName }[] = [];
+
+	/** Something of the snapshot not restored (kept, in the way, passed over, lost): a file still counts in the progress. */
+	const passed = (rel: string, node: TreeNode) => {
+		if (node.type === "file") options.onFile?.(rel, node.size);
+	};
 
 	/** A file's content is in place: counted once, here, whichever way it got there. */
 	const counted = (rel: string, node: TreeNode) => {
@@ -203,7 +208,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		}
 		if (!ready) {
 			// Inside a folder the target could not hold (its conflict is told once): passed over.
-			if (node.type === "file") options.onFile?.(rel, node.size);
+			passed(rel, node);
 			return undefined;
 		}
 		const path = dir.pathOf(nameBytes);
@@ -248,7 +253,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		if (verdict === "symlink") throw symlinkInTheWay(display);
 		if (verdict === "conflict") {
 			policy.onConflict(rel, display, `a folder where the snapshot has a ${KIND_NAME[node.type] ?? node.type}`);
-			if (node.type === "file") options.onFile?.(rel, node.size);
+			passed(rel, node);
 			return;
 		}
 		if (verdict === "identical" || verdict === "looks identical") {
@@ -265,7 +270,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		}
 		if (verdict === "keep") {
 			summary.skippedExisting.push(rel);
-			if (node.type === "file") options.onFile?.(rel, node.size);
+			passed(rel, node);
 			return;
 		}
 		await place({ dir: dir.path, name: nameBytes, path, removeFirst: found.kind === "dir" }, display, rel, node, claimed);

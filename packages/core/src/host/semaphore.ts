@@ -26,17 +26,12 @@ export class Semaphore {
 
 	/** Waits until `weight` fits behind every earlier request, then holds it until `release`. */
 	acquire(weight = 1): Promise<void> {
-		let clamped: number;
 		try {
-			clamped = this.#clamp(weight);
+			if (this.tryAcquire(weight)) return Promise.resolve();
 		} catch (error) {
 			return Promise.reject(error);
 		}
-		if (this.#head === this.#waiting.length && this.#used + clamped <= this.capacity) {
-			this.#used += clamped;
-			return Promise.resolve();
-		}
-		return new Promise((grant) => this.#waiting.push({ weight: clamped, grant }));
+		return new Promise((grant) => this.#waiting.push({ weight: this.#clamp(weight), grant }));
 	}
 
 	/** Holds `weight` when it fits now, behind no earlier request: false (nothing held) when it would wait. */
