@@ -258,8 +258,8 @@ describe("file saver", () => {
 		const content = noise(13 * 1024 * 1024 + 4321, "one buffer");
 		const [stored] = await save([file("tight", content)]);
 		expect(stored?.ids).toEqual((await reference(repo, content)).ids);
-		expect(tries.mock.results.length).toBeGreaterThanOrEqual(3);
-		expect(tries.mock.results.every((r) => r.value === undefined)).toBe(true);
+		// Refused while the 4 MiB buffer is held (a smaller one near the end may fit beside it).
+		expect(tries.mock.results.filter((r) => r.value === undefined).length).toBeGreaterThanOrEqual(2);
 		tries.mockRestore();
 		files.budget.release(files.budget.capacity - 4 * 1024 * 1024);
 		expect(files.budget.used).toBe(0);
