@@ -1,8 +1,11 @@
-import { mkdir, open, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { holdfast } from "./support/cli.js";
 import { createHarness, type Harness, setConfig } from "./support/harness.js";
+import { projectEngine } from "./support/project-session.js";
 import { pseudoRandom } from "./support/trees.js";
 
 let harness: Harness | undefined;
@@ -88,6 +91,11 @@ describe("restore from a damaged repository", () => {
 		await damagePackAt(join(harness.dir, "repo"), location.packKey, location.offset + Math.floor(location.length / 2));
 		// The catalog keeps the trees it has seen: a fresh one reads them from the store.
 		await harness.reopen({ freshCatalog: true });
+
+		// A listing names the folder it cannot look into and lists the rest.
+		const listing = await harness.engine.entries(await harness.engine.list("latest"));
+		expect(listing.lost).toEqual([{ path: "src/docs/deep", reason: expect.stringMatching(/authentication failed/) }]);
+		expect(listing.entries.map((e) => e.path)).toEqual(["src", "src/docs", "src/docs/a.txt", "src/docs/deep", "src/docs/sock"]);
 
 		const out = join(harness.dir, "out");
 		await mkdir(join(out, "src"), { recursive: true });
@@ -209,5 +217,51 @@ describe("restore from a damaged repository", () => {
 				/src\/damaged\.bin: not restored: (blob [0-9a-f]{16} in data\/.*: authentication failed|data\/.*no version of it verifies)/,
 			),
 		);
+	});
+});
+
+describe("the commands over a damaged tree", () => {
+	it("ls lists the rest and names the folder, restore with --include restores the rest; both exit 1", async () => {
+		const dir = await mkdtemp(join(tmpdir(), "holdfast-damaged-tree-"));
+		try {
+			await mkdir(join(dir, "data/docs/deep"), { recursive: true });
+			await writeFile(join(dir, "data/docs/a.txt"), "a\n");
+			await writeFile(join(dir, "data/docs/deep/b.txt"), "b\n");
+			await writeFile(
+				join(dir, "holdfast.yaml"),
+				`plugins: ["@holdfast/plugin-fs-source", "@holdfast/plugin-fs-destination"]
+sets:
+  main:
+    sources: [{ type: fs, path: ./data }]
+    destination: { type: fs, path: ./repo }
+    retention: { days: 30 }
+`,
+			);
+			await projectEngine(dir)((engine) => engine.init());
+			await projectEngine(dir)((engine) => engine.backup());
+			const location = await projectEngine(dir)(async (engine) => {
+				const listed = await engine.list("latest");
+				const deep = (await engine.entries(listed)).entries.find((e) => e.path === "data/docs/deep")?.node.subtree;
+				return deep === undefined ? undefined : listed.open.repository.index.blobs.get(deep);
+			});
+			if (!location) throw new Error("docs/deep has no tree in the index");
+			await damagePackAt(join(dir, "repo"), location.packKey, location.offset + Math.floor(location.length / 2));
+			// The catalog keeps the trees it has seen: without it they are read from the store.
+			await rm(join(dir, ".holdfast"), { recursive: true, force: true });
+
+			const ls = holdfast(dir, ["ls", "latest"]);
+			expect(ls.code, ls.stderr).toBe(1);
+			expect(ls.stdout).toContain("data/docs/a.txt");
+			expect(ls.stderr).toMatch(/data\/docs\/deep\/: folder's contents cannot be listed: .*authentication failed/);
+			expect(ls.stderr).not.toMatch(/\n\s+at /);
+
+			const target = join(dir, "out");
+			const restore = holdfast(dir, ["restore", "latest", "--target", target, "--include", "data/docs/**"]);
+			expect(restore.code, restore.stderr).toBe(1);
+			expect(await readFile(join(target, "data/docs/a.txt"), "utf8")).toBe("a\n");
+			expect(restore.stderr).toMatch(/docs\/deep\/: folder not restored, its tree cannot be read/);
+		} finally {
+			await rm(dir, { recursive: true, force: true });
+		}
 	});
 });

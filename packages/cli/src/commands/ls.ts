@@ -1,4 +1,5 @@
 import type { Argv } from "yargs";
+import { EXIT } from "../exit-codes.js";
 import { parseNonEmpty } from "../input.js";
 import { printJson, printLine } from "../output.js";
 import type { GlobalOptions } from "../session.js";
@@ -6,7 +7,7 @@ import { describeTopLevel, toSnapshotPath } from "../snapshot-paths.js";
 import { type Args, core, withSession } from "./run-session.js";
 
 /** `holdfast ls`: what a snapshot holds under a path. */
-export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: number) => void): void {
+export function registerLsCommand(cli: Argv<GlobalOptions>, setExit: (code: number) => void): void {
 	cli.command(
 		"ls <snapshot> [path]",
 		"list the files of a snapshot",
@@ -25,7 +26,8 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: num
 		(args) =>
 			withSession(
 				args as Args,
-				async ({ engine }) => {
+				async (session) => {
+					const { engine } = session;
 					const selection = {
 						...(args.set ? { setName: String(args.set) } : {}),
 						...(args.host !== undefined ? { host: parseNonEmpty(args.host, "--host") } : {}),
@@ -33,7 +35,10 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, _setExit: (code: num
 					const listed = await engine.list(String(args.snapshot), selection);
 					const { snapshot } = listed;
 					const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
-					const { entries: found, topLevel } = await engine.entries(listed, prefix);
+					const { entries: found, topLevel, lost } = await engine.entries(listed, prefix);
+					// A damaged folder is named and the rest listed; the command still fails for it.
+					for (const folder of lost) session.logger.warn(`${folder.path}/: folder's contents cannot be listed: ${folder.reason}`);
+					if (lost.length > 0) setExit(EXIT.failed);
 					if (prefix && found.length === 0) {
 						throw new (core().HoldfastError)(
 							"NOT_FOUND",

@@ -36,7 +36,7 @@ import { type SnapshotTier, snapshotTier, tierTimeZone } from "./retention-tiers
 import type { RunContext, RunKind, RunPlan, UploadedObject } from "./run-types.js";
 import { retentionCapProblem, setProblems } from "./set-checks.js";
 import { type SetProtection, setProtection } from "./set-protection.js";
-import { type ListedSnapshot, snapshotEntries } from "./snapshot-entries.js";
+import { type ListedSnapshot, type SnapshotContents, snapshotEntries } from "./snapshot-entries.js";
 import { pickSnapshot } from "./snapshot-objects.js";
 
 /**
@@ -543,7 +543,7 @@ export class Engine {
 	}
 
 	/** What a listed snapshot holds at and under `path`: see `snapshotEntries`. */
-	entries(listed: ListedSnapshot, path = ""): Promise<{ entries: TreeEntry[]; topLevel: string[] }> {
+	entries(listed: ListedSnapshot, path = ""): Promise<SnapshotContents> {
 		return snapshotEntries(listed, path);
 	}
 
