@@ -106,6 +106,9 @@ describe("restore from a damaged repository", () => {
 		expect(summary.lost).toEqual([]);
 		expect(summary.special).toBe(0);
 		expect(seen).toEqual(["src/docs/a.txt"]);
+		// The same with --include, where the folders are made only as something inside them is restored.
+		const included = await harness.engine.restore("latest", { target: out, include: (path) => path === "src/docs/a.txt" });
+		expect(included.summary).toMatchObject({ conflicts: ["src/docs"], lost: [], special: 0 });
 		// Where the folder can be made, the same tree is lost and the socket recorded.
 		const elsewhere = await harness.engine.restore("latest", { target: join(harness.dir, "elsewhere") });
 		expect(elsewhere.summary.lost).toEqual([join(harness.dir, "elsewhere", "src/docs/deep/")]);

@@ -50,6 +50,12 @@ export class TargetDir {
 		return this.#isReady;
 	}
 
+	/** Whether this folder or one it lies in was found unable to hold what the snapshot has there. */
+	get passedOver(): boolean {
+		for (let dir: TargetDir | undefined = this; dir; dir = dir.parent) if (dir.#isReady === false) return true;
+		return false;
+	}
+
 	child(name: Buffer, rel: string): TargetDir {
 		return new TargetDir(this.pathOf(name), `${this.display}/${name.toString("utf8")}`, rel, name, this);
 	}

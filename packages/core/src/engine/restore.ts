@@ -337,7 +337,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 				return restoreEntry(dir, node, name, rel)?.then(() => undefined);
 			}
 			// Passed over inside a folder the target could not hold, as the rest of it is.
-			if (dir.ready === false) return undefined;
+			if (dir.passedOver) return undefined;
 			// Sockets and devices are recorded, not recreated: they carry no data, and a device's numbers are not recorded.
 			summary.special++;
 			options.logger.debug(`${rel}: ${node.type} not recreated`);
@@ -346,7 +346,7 @@ async function restoreInto(repository: Repository, ref: SnapshotRef, options: Re
 		// A folder whose tree is damaged or gone: named, its inside left out, the rest restored.
 		lost: (_entry, child, error) => {
 			// Inside a folder the target could not hold nothing was to be restored: nothing is lost.
-			if (child.ready === false) return;
+			if (child.passedOver) return;
 			summary.lost.push(`${child.display}/`);
 			options.logger.warn(`${child.display}/: folder not restored, its tree cannot be read: ${error.message.split("\n")[0]}`);
 		},
