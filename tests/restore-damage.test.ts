@@ -257,6 +257,17 @@ sets:
 			expect(ls.stdout).toContain("data/docs/a.txt");
 			expect(ls.stderr).toMatch(/data\/docs\/deep\/: folder's contents cannot be listed: .*authentication failed/);
 			expect(ls.stderr).not.toMatch(/\n\s+at /);
+			// A path inside the damaged folder is not said to be missing: it cannot be read.
+			const inside = holdfast(dir, ["ls", "latest", "data/docs/deep/b.txt"]);
+			expect(inside.code).toBe(1);
+			expect(inside.stderr).toMatch(
+				/"data\/docs\/deep\/b\.txt" cannot be listed: it lies in data\/docs\/deep\/, whose contents cannot be read: /,
+			);
+			const only = holdfast(dir, ["restore", "latest", "--target", join(dir, "none"), "--include", "data/docs/deep/**"]);
+			expect(only.code).toBe(1);
+			expect(only.stderr).toMatch(
+				/--include data\/docs\/deep\/\*\*: matches nothing that can be read in snapshot [0-9a-f]{12}; the contents of data\/docs\/deep\/ cannot be read and may hold it; nothing was restored/,
+			);
 
 			const target = join(dir, "out");
 			const restore = holdfast(dir, ["restore", "latest", "--target", target, "--include", "data/docs/**"]);

@@ -30,7 +30,7 @@ const listed = {
 describe("the restore's scope", () => {
 	it("counts what can be restored past a folder whose tree cannot be read, as the restore restores it", async () => {
 		const scope = await measureRestore(listed, undefined, { walkTree, decodeName });
-		expect(scope).toMatchObject({ files: 3, bytes: 15, entries: 5, topLevel: ["a.txt", "damaged", "docs"] });
+		expect(scope).toMatchObject({ files: 3, bytes: 15, entries: 5, topLevel: ["a.txt", "damaged", "docs"], lost: ["damaged"] });
 	});
 
 	it("with --include, counts only what matches", async () => {

@@ -7,6 +7,8 @@ export interface RestoreScope {
 	bytes: number;
 	/** The snapshot's top-level names, to show when nothing matched. */
 	topLevel?: string[];
+	/** Folders whose trees cannot be read: what a pattern matches may lie in them. */
+	lost?: string[];
 }
 
 /**
@@ -35,7 +37,9 @@ export async function measureRestore(
 			}
 		},
 		// A folder whose tree cannot be read: the restore names it and restores the rest, which the total counts.
-		lost: () => undefined,
+		lost: ({ path }) => {
+			scope.lost = [...(scope.lost ?? []), path];
+		},
 	});
 	return scope;
 }

@@ -36,6 +36,13 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, setExit: (code: numb
 					const { snapshot } = listed;
 					const prefix = toSnapshotPath(String(args.path ?? ""), snapshot.snapshot.paths);
 					const { entries: found, topLevel, lost } = await engine.entries(listed, prefix);
+					const within = prefix && found.length === 0 ? lost.find((folder) => prefix.startsWith(`${folder.path}/`)) : undefined;
+					if (within) {
+						throw new (core().HoldfastError)(
+							"CORRUPT",
+							`"${prefix}" cannot be listed: it lies in ${within.path}/, whose contents cannot be read: ${within.reason}`,
+						);
+					}
 					// A damaged folder is named and the rest listed; the command still fails for it.
 					for (const folder of lost) session.logger.warn(`${folder.path}/: folder's contents cannot be listed: ${folder.reason}`);
 					if (lost.length > 0) setExit(EXIT.failed);

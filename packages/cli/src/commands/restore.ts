@@ -76,13 +76,20 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 					} finally {
 						listing.stop();
 					}
+					const unmatched = patterns.filter((_, at) => each[at] && !matched.has(at));
+					if (include && (scope.entries === 0 || unmatched.length > 0) && scope.lost) {
+						// Not a pattern that is wrong, perhaps: what it matches may be in a folder that cannot be read.
+						throw new (core().HoldfastError)(
+							"CORRUPT",
+							`--include ${(scope.entries === 0 ? patterns : unmatched).join(" ")}: matches nothing that can be read in snapshot ${listed.snapshot.id.slice(0, 12)}; the contents of ${describeLost(scope.lost)} cannot be read and may hold it; nothing was restored`,
+						);
+					}
 					if (include && scope.entries === 0) {
 						throw new (core().HoldfastError)(
 							"NOT_FOUND",
 							`--include ${patterns.join(" ")}: matches nothing in snapshot ${listed.snapshot.id.slice(0, 12)}; ${describeTopLevel(scope.topLevel ?? [])}`,
 						);
 					}
-					const unmatched = patterns.filter((_, at) => each[at] && !matched.has(at));
 					if (include && unmatched.length > 0) {
 						throw new (core().HoldfastError)(
 							"NOT_FOUND",
@@ -126,6 +133,12 @@ export function registerRestoreCommand(cli: Argv<GlobalOptions>, setExit: (code:
 				{ unlocksSet: true },
 			),
 	);
+}
+
+/** Folders whose trees cannot be read, the first few by name. */
+function describeLost(lost: readonly string[]): string {
+	const named = lost.slice(0, 3).map((path) => `${path}/`);
+	return lost.length > named.length ? `${named.join(", ")} and ${lost.length - named.length} more folders` : named.join(", ");
 }
 
 /** Files and links found identical: a rerun into a full target says why it "wrote 0 B". */

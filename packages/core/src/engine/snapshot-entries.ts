@@ -36,7 +36,7 @@ export async function snapshotEntries(listed: ListedSnapshot, path = ""): Promis
 			return within(entry.path) || path.startsWith(`${entry.path}/`) ? undefined : false;
 		},
 		lost: (entry, _context, error) => {
-			lost.push({ path: entry.path, reason: error.message.split("\n")[0] ?? error.name });
+			lost.push({ path: entry.path, reason: error.message.split("\n")[0] as string });
 		},
 	});
 	return { entries, topLevel, lost };
