@@ -93,6 +93,25 @@ describe("Semaphore", () => {
 		expect(granted).toEqual([1, 2, 3]);
 	});
 
+	it("tryAcquire holds what fits now and nothing else, and never goes ahead of a request waiting", async () => {
+		const semaphore = new Semaphore(10);
+		expect(semaphore.tryAcquire(6)).toBe(true);
+		expect(semaphore.tryAcquire(5)).toBe(false);
+		expect(semaphore.used).toBe(6);
+		const granted: number[] = [];
+		void request(semaphore, 8, granted, 1);
+		await tick();
+		// 2 + 6 fits, but the request for 8 waits first.
+		expect(semaphore.tryAcquire(2)).toBe(false);
+		expect(semaphore.used).toBe(6);
+		semaphore.release(6);
+		await tick();
+		expect(granted).toEqual([1]);
+		expect(semaphore.tryAcquire(2)).toBe(true);
+		expect(semaphore.used).toBe(10);
+		expect(() => semaphore.tryAcquire(0)).toThrow(RangeError);
+	});
+
 	it("does not starve a large request under a steady stream of small ones", async () => {
 		const semaphore = new Semaphore(4);
 		const granted: number[] = [];
