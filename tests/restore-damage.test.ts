@@ -257,6 +257,11 @@ sets:
 			expect(ls.stdout).toContain("data/docs/a.txt");
 			expect(ls.stderr).toMatch(/data\/docs\/deep\/: folder's contents cannot be listed: .*authentication failed/);
 			expect(ls.stderr).not.toMatch(/\n\s+at /);
+			const json = holdfast(dir, ["ls", "latest", "--json"]);
+			expect(json.code).toBe(1);
+			const listed = JSON.parse(json.stdout) as { path: string; unreadable?: string }[];
+			expect(listed.find((e) => e.path === "data/docs/deep")?.unreadable).toMatch(/authentication failed/);
+			expect(listed.filter((e) => e.unreadable !== undefined)).toHaveLength(1);
 			// A path inside the damaged folder is not said to be missing: it cannot be read.
 			const inside = holdfast(dir, ["ls", "latest", "data/docs/deep/b.txt"]);
 			expect(inside.code).toBe(1);

@@ -53,6 +53,8 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, setExit: (code: numb
 						);
 					}
 					if (args.json) {
+						// A folder whose inside cannot be read says so on its own entry, for a script as for a reader.
+						const unreadable = new Map(lost.map((folder) => [folder.path, folder.reason]));
 						return printJson(
 							found.map(({ path, node }) => ({
 								path,
@@ -61,6 +63,7 @@ export function registerLsCommand(cli: Argv<GlobalOptions>, setExit: (code: numb
 								mode: node.mode,
 								mtime: new Date(Number(BigInt(node.mtime) / 1_000_000n)).toISOString(),
 								...(node.target !== undefined ? { target: core().decodeName(node.target).toString("utf8") } : {}),
+								...(unreadable.has(path) ? { unreadable: unreadable.get(path) } : {}),
 							})),
 						);
 					}
