@@ -38,7 +38,7 @@ export async function measureRestore(
 		},
 		// A folder whose tree cannot be read: the restore names it and restores the rest, which the total counts.
 		lost: ({ path }) => {
-			scope.lost = [...(scope.lost ?? []), path];
+			(scope.lost ??= []).push(path);
 		},
 	});
 	return scope;
